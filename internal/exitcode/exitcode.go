@@ -1,0 +1,58 @@
+// Package exitcode defines ops' documented exit statuses and the error
+// classes that select them. Domain packages mark errors with Check or Usage;
+// anything unmarked is a runtime failure. Only cmd/ops turns an error into a
+// number (see Of).
+package exitcode
+
+import (
+	"context"
+	"errors"
+)
+
+// The documented exit statuses. They are an API: never renumber them.
+const (
+	OK          = 0   // success
+	CheckFailed = 1   // a check found a problem (policy failure, drift, verification mismatch)
+	Usage       = 2   // usage or config error
+	Runtime     = 3   // could not complete
+	Interrupted = 130 // SIGINT/SIGTERM
+)
+
+type classified struct {
+	err  error
+	code int
+}
+
+func (c *classified) Error() string { return c.err.Error() }
+func (c *classified) Unwrap() error { return c.err }
+func (c *classified) ExitCode() int { return c.code }
+
+// WithCode marks err with an exit status. A nil err stays nil.
+func WithCode(err error, code int) error {
+	if err == nil {
+		return nil
+	}
+	return &classified{err: err, code: code}
+}
+
+// Check marks err as "a check found a problem" (exit 1).
+func Check(err error) error { return WithCode(err, CheckFailed) }
+
+// UsageError marks err as a usage or configuration error (exit 2).
+func UsageError(err error) error { return WithCode(err, Usage) }
+
+// Of maps an error to the exit status: nil → 0, cancellation → 130, a marked
+// error → its code (the outermost mark wins), anything else → 3.
+func Of(err error) int {
+	if err == nil {
+		return OK
+	}
+	var c interface{ ExitCode() int }
+	if errors.As(err, &c) {
+		return c.ExitCode()
+	}
+	if errors.Is(err, context.Canceled) {
+		return Interrupted
+	}
+	return Runtime
+}
