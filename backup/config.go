@@ -120,6 +120,10 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
+// FieldPath is the key path of the bad value (lets the config loader say
+// which file line or variable set it).
+func (e *FieldError) FieldPath() string { return e.Field }
+
 // Validate checks a job; the prefix is the key path of the job in the config.
 func (j *Job) Validate(path string, targets map[string]Target) error {
 	if !jobNameRE.MatchString(j.Name) {
