@@ -84,6 +84,7 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 	if err := cfg.Validate(); err != nil {
 		return exitcode.UsageError(res.Locate(err))
 	}
+	res.Warnings = append(res.Warnings, config.SecretFileWarnings(&cfg)...)
 	a.cfg = &cfg
 	return nil
 }

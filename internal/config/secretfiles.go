@@ -1,0 +1,89 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+)
+
+// secretFileKeys are the keys whose value is the path of a file holding a
+// secret (a password, an API key, a private key or an age identity).
+var secretFileKeys = []string{"password_file", "key_file", "identity_file"}
+
+// SecretFileWarnings walks a loaded config and returns one warning for every
+// secret file that group or others may read.
+func SecretFileWarnings(cfg any) []string {
+	var out []string
+	var walk func(v reflect.Value, path string)
+	walk = func(v reflect.Value, path string) {
+		switch v.Kind() {
+		case reflect.Pointer, reflect.Interface:
+			if !v.IsNil() {
+				walk(v.Elem(), path)
+			}
+		case reflect.Struct:
+			t := v.Type()
+			for i := 0; i < t.NumField(); i++ {
+				name := fieldName(t.Field(i))
+				if name == "" {
+					continue
+				}
+				f := v.Field(i)
+				p := join(path, name)
+				if f.Kind() == reflect.String && isSecretFileKey(name) && f.String() != "" {
+					if w := secretFileWarning(p, f.String()); w != "" {
+						out = append(out, w)
+					}
+					continue
+				}
+				walk(f, p)
+			}
+		case reflect.Slice:
+			for i := 0; i < v.Len(); i++ {
+				walk(v.Index(i), fmt.Sprintf("%s[%d]", path, i))
+			}
+		case reflect.Map:
+			keys := v.MapKeys()
+			names := make([]string, len(keys))
+			for i, k := range keys {
+				names[i] = k.String()
+			}
+			for _, n := range sortedStrings(names) {
+				walk(v.MapIndex(reflect.ValueOf(n).Convert(v.Type().Key())), join(path, n))
+			}
+		}
+	}
+	walk(reflect.ValueOf(cfg), "")
+	return out
+}
+
+func isSecretFileKey(name string) bool {
+	for _, k := range secretFileKeys {
+		if name == k || strings.HasSuffix(name, "_"+k) {
+			return true
+		}
+	}
+	return false
+}
+
+func secretFileWarning(key, path string) string {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "" // reported where the file is used
+	}
+	if m := st.Mode().Perm(); m&0o077 != 0 {
+		return fmt.Sprintf("secret file %s (%s) is readable by group or others (mode %04o); run: chmod 600 %s", path, key, m, path)
+	}
+	return ""
+}
+
+func sortedStrings(s []string) []string {
+	out := append([]string(nil), s...)
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j] < out[j-1]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
