@@ -1,0 +1,41 @@
+# ops — the two commands a newcomer needs are `make run` and `make test`.
+SHELL   := /bin/bash
+GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+BIN     := bin/ops
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+SERVICES := scripts/services.sh
+
+.PHONY: build run test unit vet it services services-stop bench clean
+
+build: ## build bin/ops
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ops
+
+run: build ## start MariaDB if needed and back up every local database into ./backups
+	$(SERVICES) start mariadb
+	$(BIN) backup run
+
+vet:
+	$(GO) vet ./...
+
+unit: ## unit tests only: no services needed
+	$(GO) test ./...
+
+services: ## install (apt) and start every service the integration tests need, on loopback
+	$(SERVICES) start
+
+services-stop:
+	$(SERVICES) stop
+
+test: vet ## the whole suite: vet, unit tests, then integration tests against real services
+	$(GO) test -count=1 ./...
+	$(SERVICES) start
+	set -a && eval "$$($(SERVICES) env)" && set +a && OPS_IT=1 $(GO) test -count=1 -p 2 -timeout 20m ./...
+
+bench: build ## benchmarks against mysqldump, mydumper, posttls-finger, govc (figures in README)
+	$(SERVICES) start
+	bench/backup.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,83 @@
+package backup
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A simulated month: one backup a day at 02:00 plus an extra one at 14:00
+// every Sunday, from 2026-10-01 to 2026-11-28 (Europe/Paris, across the DST
+// change of 2026-10-25). The expected sets are worked out by hand from
+// restic's rules.
+func TestRetentionSimulatedMonths(t *testing.T) {
+	loc, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Skip("no tzdata")
+	}
+	var snaps []Snapshot
+	for d := time.Date(2026, 10, 1, 2, 0, 0, 0, loc); !d.After(time.Date(2026, 11, 28, 2, 0, 0, 0, loc)); d = d.AddDate(0, 0, 1) {
+		snaps = append(snaps, Snapshot{ID: d.Format("0102-1504"), Time: d})
+		if d.Weekday() == time.Sunday {
+			e := d.Add(12 * time.Hour)
+			snaps = append(snaps, Snapshot{ID: e.Format("0102-1504"), Time: e})
+		}
+	}
+	kept := func(r Retention) string {
+		var ids []string
+		for _, d := range ApplyRetention(snaps, r, loc) {
+			if d.Keep {
+				ids = append(ids, d.ID)
+			}
+		}
+		return strings.Join(ids, " ")
+	}
+	cases := []struct {
+		name string
+		r    Retention
+		want string
+	}{
+		{"last 3", Retention{KeepLast: 3}, "1128-0200 1127-0200 1126-0200"},
+		// 11-22 is a Sunday: its 14:00 backup is that day's newest.
+		{"daily 7", Retention{KeepDaily: 7}, "1128-0200 1127-0200 1126-0200 1125-0200 1124-0200 1123-0200 1122-1400"},
+		// ISO weeks (Mon–Sun): newest of each of the last 4 weeks that have backups.
+		{"weekly 4", Retention{KeepWeekly: 4}, "1128-0200 1122-1400 1115-1400 1108-1400"},
+		{"monthly 12", Retention{KeepMonthly: 12}, "1128-0200 1031-0200"},
+		{"combined", Retention{KeepLast: 2, KeepDaily: 3, KeepWeekly: 2, KeepMonthly: 2},
+			"1128-0200 1127-0200 1126-0200 1122-1400 1031-0200"},
+	}
+	for _, c := range cases {
+		if got := kept(c.r); got != c.want {
+			t.Errorf("%s:\n got  %s\n want %s", c.name, got, c.want)
+		}
+	}
+}
+
+func TestRetentionNeverDropsNewestAndEmptyKeepsAll(t *testing.T) {
+	now := time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)
+	var snaps []Snapshot
+	for i := 0; i < 5; i++ {
+		snaps = append(snaps, Snapshot{ID: fmt.Sprint(i), Time: now.Add(-time.Duration(i) * time.Hour)})
+	}
+	for _, d := range ApplyRetention(snaps, Retention{}, time.UTC) {
+		if !d.Keep {
+			t.Fatalf("empty policy dropped %s", d.ID)
+		}
+	}
+	// keep_monthly 1 keeps the newest of this month; nothing else.
+	ds := ApplyRetention(snaps, Retention{KeepMonthly: 1}, time.UTC)
+	if !ds[0].Keep || ds[0].ID != "0" {
+		t.Fatalf("newest not kept: %+v", ds[0])
+	}
+	for _, d := range ds[1:] {
+		if d.Keep {
+			t.Errorf("kept %s", d.ID)
+		}
+	}
+	// Order of input does not matter.
+	rev := []Snapshot{snaps[4], snaps[2], snaps[0], snaps[3], snaps[1]}
+	if got := ApplyRetention(rev, Retention{KeepLast: 2}, time.UTC); got[0].ID != "0" || got[1].ID != "1" || !got[1].Keep || got[2].Keep {
+		t.Errorf("unsorted input: %+v", got)
+	}
+}
