@@ -118,3 +118,11 @@ func TestNotBuiltYetIsExit2(t *testing.T) {
 		}
 	}
 }
+
+// The example config documents every key: it must stay valid.
+func TestExampleConfigIsValid(t *testing.T) {
+	code, out, stderr := runOps(t, "--config", "../../configs/ops.example.yaml", "config", "check")
+	if code != 0 {
+		t.Fatalf("code=%d out=%q stderr=%q", code, out, stderr)
+	}
+}
