@@ -117,11 +117,32 @@ func (r *Result) Where(path string) string {
 // string, such as backup.FieldError) into an *Error that says where the
 // value came from. Other errors are returned unchanged.
 func (r *Result) Locate(err error) error {
-	var fe interface{ FieldPath() string }
-	if errors.As(err, &fe) {
-		return &Error{Where: r.Where(fe.FieldPath()), Msg: err.Error()}
+	if p, ok := fieldPath(err); ok {
+		return &Error{Where: r.Where(p), Msg: err.Error()}
 	}
 	return err
+}
+
+// fieldPath finds the key path an error names: a FieldPath() method, or a
+// string field named Field (the FieldError types of the domain packages),
+// anywhere in the wrap chain.
+func fieldPath(err error) (string, bool) {
+	var fe interface{ FieldPath() string }
+	if errors.As(err, &fe) {
+		return fe.FieldPath(), true
+	}
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		v := reflect.ValueOf(e)
+		if v.Kind() == reflect.Pointer {
+			v = v.Elem()
+		}
+		if v.Kind() == reflect.Struct {
+			if f := v.FieldByName("Field"); f.IsValid() && f.Kind() == reflect.String {
+				return f.String(), true
+			}
+		}
+	}
+	return "", false
 }
 
 func parent(p string) string {

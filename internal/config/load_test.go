@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -324,5 +325,26 @@ func TestSecretFileWarnings(t *testing.T) {
 	}
 	if !strings.Contains(w[1], "targets.b.key_file") {
 		t.Errorf("warning 1 = %q", w[1])
+	}
+}
+
+type otherFieldError struct{ Field, Msg string }
+
+func (e *otherFieldError) Error() string { return e.Field + ": " + e.Msg }
+
+func TestLocate(t *testing.T) {
+	p := writeFile(t, good)
+	cfg := defaults()
+	res, err := Load(opts(t, p), &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = res.Locate(fmt.Errorf("wrapped: %w", &otherFieldError{"backup.jobs[0].threads", "too many"}))
+	if err.Error() != p+":10: wrapped: backup.jobs[0].threads: too many" {
+		t.Fatalf("%v", err)
+	}
+	plain := errors.New("x")
+	if res.Locate(plain) != plain {
+		t.Fatal("unrelated error changed")
 	}
 }
