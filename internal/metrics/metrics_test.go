@@ -1,0 +1,294 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/opsteam/ops/internal/exitcode"
+)
+
+func TestOutcome(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err      error
+		panicked bool
+		result   string
+		code     int
+	}{
+		{nil, false, Success, 0},
+		{exitcode.Check(errors.New("drift")), false, Problem, 1},
+		{fmt.Errorf("job: %w", exitcode.Check(errors.New("verify mismatch"))), false, Problem, 1},
+		{exitcode.UsageError(errors.New("bad key")), false, Failure, 2},
+		{errors.New("connection refused"), false, Failure, 3},
+		{context.Canceled, false, Failure, 130},
+		{errors.New("panic: boom"), true, Failure, 3},
+	} {
+		r, c := Outcome(tc.err, tc.panicked)
+		if r != tc.result || c != tc.code {
+			t.Errorf("Outcome(%v, %v) = %s, %d; want %s, %d", tc.err, tc.panicked, r, c, tc.result, tc.code)
+		}
+	}
+}
+
+// series reads one sample from parsed families.
+func series(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels ...string) (float64, bool) {
+	t.Helper()
+	mf := fams[name]
+	if mf == nil {
+		return 0, false
+	}
+	want := map[string]string{}
+	for i := 0; i+1 < len(labels); i += 2 {
+		want[labels[i]] = labels[i+1]
+	}
+next:
+	for _, m := range mf.GetMetric() {
+		if len(m.GetLabel()) != len(want) {
+			continue
+		}
+		for _, l := range m.GetLabel() {
+			if want[l.GetName()] != l.GetValue() {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount()), true
+		case m.Untyped != nil:
+			return m.Untyped.GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+func readTextfile(t *testing.T, path string) (map[string]*dto.MetricFamily, string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fams, err := ParseText(b)
+	if err != nil {
+		t.Fatalf("textfile does not parse: %v\n%s", err, b)
+	}
+	return fams, string(b)
+}
+
+func expect(t *testing.T, fams map[string]*dto.MetricFamily, want float64, name string, labels ...string) {
+	t.Helper()
+	v, ok := series(t, fams, name, labels...)
+	if !ok {
+		t.Errorf("%s%v: absent", name, labels)
+		return
+	}
+	if v != want {
+		t.Errorf("%s%v = %v, want %v", name, labels, v, want)
+	}
+}
+
+func absent(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels ...string) {
+	t.Helper()
+	if v, ok := series(t, fams, name, labels...); ok {
+		t.Errorf("%s%v = %v, want absent", name, labels, v)
+	}
+}
+
+// TestWriteTextfileRunByRun plays a sequence of one-shot commands writing
+// to one textfile, as cron would, and reads the file back each time.
+func TestWriteTextfileRunByRun(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ops.prom")
+	t0 := time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)
+	oneShot := func(r Run) {
+		t.Helper()
+		m := New() // a fresh process each time
+		m.Record(r)
+		if err := WriteTextfile(path, m.Registry()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// 1. backup app succeeds.
+	oneShot(Run{Kind: KindBackup, Name: "app", Start: t0, End: t0.Add(90 * time.Second), Result: Result{BackupBytes: 5000}})
+	fams, text := readTextfile(t, path)
+	expect(t, fams, float64(t0.Add(90*time.Second).Unix()), "ops_backup_last_success_timestamp_seconds", "job", "app")
+	expect(t, fams, 90, "ops_backup_last_duration_seconds", "job", "app")
+	expect(t, fams, 5000, "ops_backup_last_size_bytes", "job", "app")
+	expect(t, fams, 1, "ops_job_runs_total", "kind", "backup", "name", "app", "result", "success")
+	expect(t, fams, 0, "ops_job_last_failed", "kind", "backup", "name", "app")
+	expect(t, fams, 1, "ops_job_duration_seconds", "kind", "backup", "name", "app")
+	if strings.Contains(text, "ops_config_") || strings.Contains(text, "ops_scheduler_") {
+		t.Errorf("a one-shot textfile has daemon-only metrics:\n%s", text)
+	}
+	if !strings.Contains(text, "# TYPE ops_backup_last_size_bytes gauge") || !strings.HasSuffix(text, "\n") {
+		t.Errorf("textfile is not the text exposition format:\n%s", text)
+	}
+
+	// 2. backup app fails the next day: the last success stays, counts add up.
+	t1 := t0.Add(24 * time.Hour)
+	oneShot(Run{Kind: KindBackup, Name: "app", Start: t1, End: t1.Add(time.Second), Err: errors.New("dial tcp: refused")})
+	fams, _ = readTextfile(t, path)
+	expect(t, fams, float64(t0.Add(90*time.Second).Unix()), "ops_backup_last_success_timestamp_seconds", "job", "app")
+	expect(t, fams, 5000, "ops_backup_last_size_bytes", "job", "app")
+	expect(t, fams, 1, "ops_job_runs_total", "kind", "backup", "name", "app", "result", "success")
+	expect(t, fams, 1, "ops_job_runs_total", "kind", "backup", "name", "app", "result", "failure")
+	expect(t, fams, 1, "ops_job_last_failed", "kind", "backup", "name", "app")
+	expect(t, fams, 3, "ops_job_last_exit_code", "kind", "backup", "name", "app")
+	expect(t, fams, float64(t1.Add(time.Second).Unix()), "ops_job_last_run_timestamp_seconds", "kind", "backup", "name", "app")
+	expect(t, fams, 2, "ops_job_duration_seconds", "kind", "backup", "name", "app")
+	if h := fams["ops_job_duration_seconds"].GetMetric()[0].GetHistogram(); h.GetSampleSum() != 91 {
+		t.Errorf("merged histogram sum = %v, want 91", h.GetSampleSum())
+	}
+
+	// 3. another job and a tlscheck write to the same file: nothing is lost.
+	oneShot(Run{Kind: KindBackup, Name: "crm", Start: t1, End: t1.Add(time.Minute), Result: Result{BackupBytes: 7}})
+	oneShot(Run{Kind: KindTLSCheck, Name: "partners", Start: t1, End: t1, Err: exitcode.Check(errors.New("fail")),
+		Result: Result{Verdicts: []Verdict{{"mx1", true}, {"mx2", false}}}})
+	oneShot(Run{Kind: KindTLSCheck, Name: "internal", Start: t1, End: t1, Result: Result{Verdicts: []Verdict{{"relay", true}}}})
+	fams, _ = readTextfile(t, path)
+	expect(t, fams, 7, "ops_backup_last_size_bytes", "job", "crm")
+	expect(t, fams, 5000, "ops_backup_last_size_bytes", "job", "app")
+	expect(t, fams, 1, "ops_tlscheck_verdict", "check", "partners", "target", "mx1")
+	expect(t, fams, 0, "ops_tlscheck_verdict", "check", "partners", "target", "mx2")
+	expect(t, fams, 1, "ops_tlscheck_verdict", "check", "internal", "target", "relay")
+	expect(t, fams, 1, "ops_job_runs_total", "kind", "tlscheck", "name", "partners", "result", "problem")
+
+	// 4. the check's target list changes: its old verdicts go, other checks stay.
+	oneShot(Run{Kind: KindTLSCheck, Name: "partners", Start: t1, End: t1, Result: Result{Verdicts: []Verdict{{"mx3", true}}}})
+	fams, _ = readTextfile(t, path)
+	absent(t, fams, "ops_tlscheck_verdict", "check", "partners", "target", "mx1")
+	absent(t, fams, "ops_tlscheck_verdict", "check", "partners", "target", "mx2")
+	expect(t, fams, 1, "ops_tlscheck_verdict", "check", "partners", "target", "mx3")
+	expect(t, fams, 1, "ops_tlscheck_verdict", "check", "internal", "target", "relay")
+	expect(t, fams, 1, "ops_job_runs_total", "kind", "tlscheck", "name", "partners", "result", "success")
+
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o644 {
+		t.Errorf("textfile mode %v, want 0644 (node_exporter runs as another user)", fi.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() != "ops.prom" && e.Name() != "ops.prom.lock" {
+			t.Errorf("left behind in the textfile directory: %s", e.Name())
+		}
+	}
+}
+
+func TestWriteTextfileReplacesGarbage(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "sub", "ops.prom")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("this is { not prometheus\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := New()
+	m.Record(Run{Kind: KindInventory, Name: "inventory", Result: Result{Inventory: &Inventory{
+		Objects: map[string]int{"vm": 3}, Sources: map[string]bool{"vc": true, "kvm": false},
+	}}})
+	if err := WriteTextfile(path, m.Registry()); err != nil {
+		t.Fatal(err)
+	}
+	fams, _ := readTextfile(t, path)
+	expect(t, fams, 3, "ops_inventory_objects", "kind", "vm")
+	expect(t, fams, 1, "ops_inventory_source_up", "source", "vc")
+	expect(t, fams, 0, "ops_inventory_source_up", "source", "kvm")
+
+	// The next inventory run describes the whole inventory again.
+	m = New()
+	m.Record(Run{Kind: KindInventory, Name: "inventory", Result: Result{Inventory: &Inventory{
+		Objects: map[string]int{"host": 1}, Sources: map[string]bool{"vc": true},
+	}}})
+	if err := WriteTextfile(path, m.Registry()); err != nil {
+		t.Fatal(err)
+	}
+	fams, _ = readTextfile(t, path)
+	absent(t, fams, "ops_inventory_objects", "kind", "vm")
+	absent(t, fams, "ops_inventory_source_up", "source", "kvm")
+	expect(t, fams, 1, "ops_inventory_objects", "kind", "host")
+}
+
+// TestWriteTextfileConcurrentWriters: writers serialised by the lock file
+// never lose each other's counts.
+func TestWriteTextfileConcurrentWriters(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "ops.prom")
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := New()
+			m.Record(Run{Kind: KindBackup, Name: fmt.Sprintf("job%d", i%4)})
+			if err := WriteTextfile(path, m.Registry()); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	fams, _ := readTextfile(t, path)
+	total := 0.0
+	for i := range 4 {
+		v, _ := series(t, fams, "ops_job_runs_total", "kind", "backup", "name", fmt.Sprintf("job%d", i), "result", "success")
+		total += v
+	}
+	if total != n {
+		t.Errorf("runs counted across concurrent writers = %v, want %d", total, n)
+	}
+}
+
+func TestForgetAndSeed(t *testing.T) {
+	t.Parallel()
+	m := New()
+	m.Declare(KindBackup, "app")
+	now := time.Now()
+	m.Record(Run{Kind: KindBackup, Name: "app", Start: now.Add(-time.Minute), End: now, Result: Result{BackupBytes: 10}})
+	m.Record(Run{Kind: KindTLSCheck, Name: "partners", End: now, Result: Result{Verdicts: []Verdict{{"mx", true}}}})
+	gather := func() map[string]*dto.MetricFamily {
+		mfs, err := m.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]*dto.MetricFamily{}
+		for _, f := range mfs {
+			out[f.GetName()] = f
+		}
+		return out
+	}
+	// Seeding from an older manifest must not move the timestamp back.
+	m.SeedBackup("app", now.Add(-24*time.Hour), time.Hour, 99)
+	fams := gather()
+	expect(t, fams, 10, "ops_backup_last_size_bytes", "job", "app")
+	// Seeding a job that has not run yet sets it.
+	m.SeedBackup("crm", now.Add(-2*time.Hour), 30*time.Second, 42)
+	fams = gather()
+	expect(t, fams, 42, "ops_backup_last_size_bytes", "job", "crm")
+	expect(t, fams, 30, "ops_backup_last_duration_seconds", "job", "crm")
+
+	m.Forget(KindBackup, "app")
+	m.Forget(KindTLSCheck, "partners")
+	fams = gather()
+	absent(t, fams, "ops_backup_last_size_bytes", "job", "app")
+	absent(t, fams, "ops_job_runs_total", "kind", "backup", "name", "app", "result", "success")
+	absent(t, fams, "ops_tlscheck_verdict", "check", "partners", "target", "mx")
+	expect(t, fams, 42, "ops_backup_last_size_bytes", "job", "crm")
+}
