@@ -1,0 +1,26 @@
+// Package tlscheck probes SMTP servers' STARTTLS (and implicit TLS) and judges
+// what it finds the way sendmail's access-map TLS policy would — TLS_Srv:,
+// TLS_Rcpt:, Try_TLS:, CertIssuer:/CertSubject: with VERIFY[:bits], ENCR:bits,
+// PERM+/TEMP+, CN, CS:, CI:, CITag: — plus ops extensions: CA / CA:name
+// (RFC 9525 subjectAltName matching with public-suffix-safe wildcards) and
+// CertIssuer:<dn> ALTNAMES:key with SubjAltName:key:value RELAY. Postfix
+// smtp_tls_policy_maps text is accepted as a second policy format.
+//
+// The parts:
+//
+//	ParsePolicy / LoadPolicy   policy text → *Policy (format auto-detected)
+//	Lint                       entries sendmail silently misreads → []Finding
+//	ProbeAddr / Probe          one SMTP conversation → *Facts (no judgement)
+//	Evaluate                   Facts + Policy + EvalOptions (clock) → Result; pure
+//	EvaluateClient             the same for an incoming client (TLS_Clt:)
+//	Check                      targets and recipients (MX, MTA-STS) → []Result,
+//	                           bounded concurrency, one timeout per connection
+//	Relay                      client certificate + Policy → RelayResult
+//	WriteTable / WriteJSON     rendering ({"results": [...]}, docs/cli.md)
+//	RunError / ExitCode        0 all pass, 1 any fail, 3 nothing checked
+//
+// Sendmail's ${verify}, ${cert_subject}/${cert_issuer} (OpenSSL oneline +
+// xtext), ${cn_subject}/${cn_issuer} and ${cipher_bits} are computed as
+// sendmail 8.17 does (docs: tlscheck-spec §1); replies use 8.17's default
+// codes (454 4.7.0) unless EvalOptions say otherwise.
+package tlscheck

@@ -1,0 +1,493 @@
+package tlscheck
+
+import (
+	"crypto/x509"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// DefaultRequire is the requirement when there is neither a policy nor an
+// explicit --require: a verified chain whose DNS subjectAltNames cover the
+// server name.
+const DefaultRequire = "VERIFY+CA"
+
+// DefaultWarnDays is the default certificate-expiry warning threshold.
+const DefaultWarnDays = 21
+
+// Verdicts.
+const (
+	Pass = "pass"
+	Fail = "fail"
+)
+
+// TLSRPT result types (RFC 8460 §4.3) used as Result.ResultType.
+const (
+	RTStartTLSNotSupported = "starttls-not-supported"
+	RTHostMismatch         = "certificate-host-mismatch"
+	RTExpired              = "certificate-expired"
+	RTNotTrusted           = "certificate-not-trusted"
+	RTValidationFailure    = "validation-failure"
+	RTSTSPolicyFetchError  = "sts-policy-fetch-error"
+	RTSTSPolicyInvalid     = "sts-policy-invalid"
+	RTSTSWebPKIInvalid     = "sts-webpki-invalid"
+)
+
+// EvalOptions are the inputs of Evaluate besides facts and policy.
+type EvalOptions struct {
+	// Require is a right-hand side applied when no policy entry covers the
+	// connection. With a nil policy and an empty Require, DefaultRequire.
+	Require string
+	// Rcpt, when set, is also checked under the TLS_Rcpt: rules.
+	Rcpt string
+	// Now is the clock for expiry warnings (zero: time.Now()).
+	Now time.Time
+	// WarnDays: warn when the leaf expires within this many days
+	// (0: DefaultWarnDays; negative: never).
+	WarnDays int
+	// AllowCN lets CA/CA:name fall back to the subject CN when the
+	// certificate has no DNS subjectAltName (RFC 6125 compatibility).
+	AllowCN bool
+	// PermErr emulates m4 TLS_PERM_ERR (permanent default error code).
+	PermErr bool
+	// LegacyCodes emulates sendmail ≤ 8.16 default codes (403/503) instead
+	// of 8.17's (454/554).
+	LegacyCodes bool
+	// STS is the MTA-STS outcome for this MX, if one was looked up.
+	STS *STSResult
+}
+
+// Result is the judgement of one connection. The JSON field names are a
+// contract (docs/cli.md).
+type Result struct {
+	Target        string     `json:"target"`
+	Rcpt          string     `json:"rcpt,omitempty"`
+	Addr          string     `json:"addr"`
+	Verify        string     `json:"verify"`
+	TLSVersion    string     `json:"tls_version"`
+	Cipher        string     `json:"cipher"`
+	CipherBits    int        `json:"cipher_bits"`
+	CertSubject   string     `json:"cert_subject"`
+	CertIssuer    string     `json:"cert_issuer"`
+	CNSubject     string     `json:"cn_subject"`
+	CNIssuer      string     `json:"cn_issuer"`
+	AltnameSubj   []string   `json:"altname_subject"`
+	AltnameIssuer []string   `json:"altname_issuer"`
+	NotAfter      string     `json:"not_after"`
+	PolicyKey     string     `json:"policy_key"`
+	PolicyRule    string     `json:"policy_rule"`
+	PolicyLine    int        `json:"policy_line,omitempty"`
+	Verdict       string     `json:"verdict"`
+	Reply         string     `json:"reply"`
+	Reasons       []string   `json:"reasons"`
+	Warnings      []string   `json:"warnings"`
+	ResultType    string     `json:"result_type,omitempty"`
+	STS           *STSResult `json:"sts,omitempty"`
+	Error         string     `json:"error,omitempty"`
+
+	checked bool
+}
+
+// Checked reports whether the connection got far enough to be judged.
+func (r *Result) Checked() bool { return r.checked }
+
+func baseResult(f *Facts) Result {
+	r := Result{
+		Target:        f.Target,
+		Verify:        f.Verify,
+		TLSVersion:    f.TLSVersion,
+		Cipher:        f.Cipher,
+		CipherBits:    f.CipherBits,
+		CertSubject:   f.CertSubject,
+		CertIssuer:    f.CertIssuer,
+		CNSubject:     f.CNSubject,
+		CNIssuer:      f.CNIssuer,
+		AltnameSubj:   nonNil(f.AltSubject),
+		AltnameIssuer: nonNil(f.AltIssuer),
+		Reasons:       []string{},
+		Warnings:      []string{},
+		checked:       f.Checked(),
+	}
+	if f.Addr.IsValid() {
+		port := f.Port
+		if port == 0 {
+			port = 25
+		}
+		r.Addr = joinHostPort(f.Addr.String(), port)
+	}
+	if l := f.Leaf(); l != nil {
+		r.NotAfter = l.NotAfter.UTC().Format(time.RFC3339)
+	}
+	return r
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// stage is the outcome of one sendmail ruleset (tls_server or tls_rcpt).
+type stage struct {
+	ok         bool
+	key        string
+	rule       string
+	line       int
+	reply      string
+	reasons    []string
+	resultType string
+}
+
+// Evaluate judges one connection's facts against a policy, as sendmail's
+// tls_server (TLS_Srv:) and, with Rcpt, tls_rcpt (TLS_Rcpt:) rulesets would,
+// plus ops' extensions (CA, wildcard SANs). It is pure: no network, and the
+// only clock is eo.Now.
+func Evaluate(f *Facts, p *Policy, eo EvalOptions) Result {
+	if eo.Now.IsZero() {
+		eo.Now = time.Now()
+	}
+	r := baseResult(f)
+	r.Rcpt = eo.Rcpt
+	r.STS = eo.STS
+	if !f.Checked() {
+		r.Verdict = Fail
+		r.Error = f.Err.Error()
+		r.Reasons = append(r.Reasons, "could not check: "+f.Err.Error())
+		return r
+	}
+	warnings(f, eo, &r)
+
+	var stages []stage
+	if p != nil && p.Format == FormatPostfix {
+		stages = []stage{evalPostfix(f, p, eo)}
+	} else {
+		stages = evalSendmail(f, p, eo)
+	}
+	r.Verdict = Pass
+	for _, s := range stages {
+		if s.key != "" || r.PolicyRule == "" {
+			r.PolicyKey, r.PolicyRule, r.PolicyLine = s.key, s.rule, s.line
+		}
+		r.Reasons = append(r.Reasons, s.reasons...)
+		if !s.ok {
+			r.Verdict = Fail
+			r.Reply = s.reply
+			r.ResultType = s.resultType
+			r.PolicyKey, r.PolicyRule, r.PolicyLine = s.key, s.rule, s.line
+			break
+		}
+	}
+	if r.Verdict == Pass && eo.STS != nil {
+		applySTS(f, eo.STS, &r)
+	}
+	return r
+}
+
+func warnings(f *Facts, eo EvalOptions, r *Result) {
+	leaf := f.Leaf()
+	if leaf == nil {
+		return
+	}
+	days := eo.WarnDays
+	if days == 0 {
+		days = DefaultWarnDays
+	}
+	left := leaf.NotAfter.Sub(eo.Now)
+	if days > 0 && left > 0 && left < time.Duration(days)*24*time.Hour {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("certificate expires in %d days (%s)", int(left.Hours()/24), leaf.NotAfter.UTC().Format("2006-01-02")))
+	}
+	for _, c := range f.Chain {
+		if kp := keyProblem(c); kp != "" {
+			r.Warnings = append(r.Warnings, kp+" ("+shortDN(c)+")")
+		}
+		if c != leaf && c.IsCA && string(c.RawIssuer) == string(c.RawSubject) {
+			continue // a sent root's self-signature does not matter
+		}
+		if sp := sigProblem(c); sp != "" {
+			r.Warnings = append(r.Warnings, sp+" ("+shortDN(c)+")")
+		}
+	}
+	for i := 1; i < len(f.Chain); i++ {
+		if f.Chain[i-1].CheckSignatureFrom(f.Chain[i]) != nil {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("presented chain out of order: certificate %d (%s) did not sign certificate %d", i, shortDN(f.Chain[i]), i-1))
+			break
+		}
+	}
+	if len(leaf.DNSNames) == 0 && f.CNSubject != cnUnknown {
+		r.Warnings = append(r.Warnings, "certificate has no DNS subjectAltName (names only in the legacy CN)")
+	}
+	for _, d := range leaf.DNSNames {
+		if strings.Contains(d, "*") {
+			if prob := WildcardProblem(d); prob != "" {
+				r.Warnings = append(r.Warnings, fmt.Sprintf("unusable wildcard subjectAltName %q: %s", d, prob))
+			}
+		}
+	}
+}
+
+func shortDN(c *x509.Certificate) string {
+	s, _ := SendmailDN(c.RawSubject)
+	return s
+}
+
+func evalSendmail(f *Facts, p *Policy, eo EvalOptions) []stage {
+	srvKey, srvEntry, srvFound := p.Lookup(ServerKeys("TLS_Srv:", f.ServerName, f.Addr))
+	var rcptKey string
+	var rcptEntry *Entry
+	rcptFound := false
+	if eo.Rcpt != "" {
+		rcptKey, rcptEntry, rcptFound = p.Lookup(RcptKeys(eo.Rcpt))
+	}
+	require := eo.Require
+	if p == nil && require == "" {
+		require = DefaultRequire
+	}
+	var stages []stage
+	switch {
+	case srvFound:
+		stages = append(stages, tlsConnection(f, p, eo, "tls_server", srvKey, srvEntry.Value, srvEntry.Line, true))
+	case !rcptFound && require != "":
+		s := tlsConnection(f, p, eo, "tls_server", "", require, 0, true)
+		s.reasons = append([]string{"no policy entry for " + f.ServerName + ": applying " + require}, s.reasons...)
+		stages = append(stages, s)
+	default:
+		stages = append(stages, tlsConnection(f, p, eo, "tls_server", "", "", 0, false))
+	}
+	if eo.Rcpt != "" && rcptFound {
+		stages = append(stages, tlsConnection(f, p, eo, "tls_rcpt", rcptKey, rcptEntry.Value, rcptEntry.Line, true))
+	}
+	return stages
+}
+
+func (eo EvalOptions) defaultCode() (string, string) {
+	switch {
+	case eo.LegacyCodes && eo.PermErr:
+		return "503", "5.7.0"
+	case eo.LegacyCodes:
+		return "403", "4.7.0"
+	case eo.PermErr:
+		return "554", "5.7.0"
+	}
+	return "454", "4.7.0"
+}
+
+// tlsConnection emulates sendmail's TLS_connection ruleset (and TLS_req for
+// the extensions) for one looked-up right-hand side.
+func tlsConnection(f *Facts, p *Policy, eo EvalOptions, ruleset, key, rhs string, line int, found bool) stage {
+	s := stage{key: key, rule: rhs, line: line}
+	rule := ParseRule(rhs)
+	code, esc := eo.defaultCode()
+	switch rule.Mode {
+	case "PERM":
+		code, esc = "503", "5.7.0"
+	case "TEMP":
+		code, esc = "403", "4.7.0"
+	}
+	fail := func(text, rt string) stage {
+		s.ok = false
+		s.reply = code + " " + esc + " " + text
+		s.resultType = rt
+		s.reasons = append(s.reasons, text)
+		return s
+	}
+	where := ""
+	if key != "" {
+		where = fmt.Sprintf(" (%s %s, line %d)", key, rhs, line)
+	}
+	switch f.Verify {
+	case VerifySoftware:
+		s.reasons = append(s.reasons, "TLS handshake failed: "+f.VerifyError)
+		return fail("TLS handshake failed.", RTValidationFailure)
+	case VerifyProtocol:
+		s.reasons = append(s.reasons, "STARTTLS rejected: "+f.VerifyError)
+		return fail("STARTTLS failed.", RTValidationFailure)
+	}
+	if !found {
+		s.ok = true
+		s.reasons = append(s.reasons, "no policy entry applies: sendmail accepts")
+		return s
+	}
+	if !rule.IsRequirement() {
+		s.ok = true
+		s.reasons = append(s.reasons, fmt.Sprintf("%q is not a TLS requirement%s: sendmail accepts", rhs, where))
+		return s
+	}
+	if f.Verify == VerifyNone && f.VerifyError != "" {
+		s.reasons = append(s.reasons, f.VerifyError)
+	}
+	bits := rule.Bits
+	if rule.Req == "VERIFY" {
+		if f.Verify != VerifyOK && f.Verify != "TRUSTED" {
+			rt := RTNotTrusted
+			switch f.Verify {
+			case VerifyNone, VerifyTemp:
+				rt = RTStartTLSNotSupported
+			}
+			if strings.HasPrefix(f.VerifyError, "certificate expired") || strings.Contains(f.VerifyError, "not valid before") {
+				rt = RTExpired
+			}
+			if f.Verify == VerifyFail && f.VerifyError != "" {
+				s.reasons = append(s.reasons, f.VerifyError)
+			}
+			switch f.Verify {
+			case "":
+				return fail("authentication required", rt)
+			case VerifyFail:
+				return fail("authentication failed", rt)
+			case VerifyNo:
+				return fail("not authenticated", rt)
+			case "NOT":
+				return fail("no authentication requested", rt)
+			case VerifyNone:
+				return fail("other side does not support STARTTLS", rt)
+			case "CLEAR":
+				return fail("STARTTLS disabled locally", rt)
+			default:
+				if f.Verify == VerifyTemp && f.VerifyError != "" {
+					s.reasons = append(s.reasons, f.VerifyError)
+				}
+				return fail("authentication failure "+f.Verify, rt)
+			}
+		}
+		s.reasons = append(s.reasons, "certificate chain verified")
+		if !rule.HasBits {
+			bits = 0
+		}
+	}
+	if rule.HasBits || len(rule.Exts) > 0 {
+		actual := f.CipherBits
+		if actual < bits {
+			rt := RTValidationFailure
+			if f.Verify == VerifyNone || f.Verify == VerifyTemp {
+				rt = RTStartTLSNotSupported
+			}
+			return fail(fmt.Sprintf("encryption too weak %d less than %d", actual, bits), rt)
+		}
+		if rule.HasBits {
+			s.reasons = append(s.reasons, fmt.Sprintf("cipher strength %d bits ≥ %d", actual, bits))
+		}
+	}
+	tlsName := f.ServerName
+	for i, x := range rule.Exts {
+		switch x.Kind {
+		case "CN":
+			name := x.Arg
+			if name == "" {
+				name = tlsName
+			}
+			if !strings.EqualFold(name, f.CNSubject) {
+				return fail(fmt.Sprintf("CN %s does not match %s", f.CNSubject, name), RTHostMismatch)
+			}
+			s.reasons = append(s.reasons, "CN "+f.CNSubject+" matches "+name)
+		case "CS":
+			if !strings.EqualFold(x.Arg, f.CertSubject) {
+				return fail(fmt.Sprintf("Cert Subject %s does not match %s", f.CertSubject, x.Arg), RTValidationFailure)
+			}
+			s.reasons = append(s.reasons, "certificate subject matches")
+		case "CI":
+			if !strings.EqualFold(x.Arg, f.CertIssuer) {
+				return fail(fmt.Sprintf("Cert Issuer %s does not match %s", f.CertIssuer, x.Arg), RTValidationFailure)
+			}
+			s.reasons = append(s.reasons, "certificate issuer matches")
+		case "CITag":
+			e, ok := p.Get(x.Arg + ":" + f.CertIssuer)
+			if !ok || !strings.EqualFold(e.Value, "OK") {
+				return fail(fmt.Sprintf("Cert Issuer %s not acceptable", f.CertIssuer), RTValidationFailure)
+			}
+			s.reasons = append(s.reasons, fmt.Sprintf("certificate issuer accepted by %s:… (line %d)", x.Arg, e.Line))
+		case "CA":
+			name := x.Arg
+			if name == "" {
+				name = tlsName
+			}
+			ok, why := caCheck(f, name, eo.AllowCN)
+			if !ok {
+				return fail(why, RTHostMismatch)
+			}
+			s.reasons = append(s.reasons, why)
+		default:
+			rest := len(rule.Exts) - i - 1
+			msg := fmt.Sprintf("extension %q is unknown to sendmail: accepted without checking it", x.Raw)
+			if rest > 0 {
+				msg += fmt.Sprintf(" or the %d after it", rest)
+			}
+			s.reasons = append(s.reasons, msg)
+			s.ok = true
+			return s
+		}
+	}
+	s.ok = true
+	return s
+}
+
+// caCheck is the ops CA extension: the reference name must match a DNS
+// subjectAltName under RFC 9525 rules (one full left-most wildcard label, no
+// public-suffix wildcards). The CN counts only with allowCN and no DNS SAN.
+func caCheck(f *Facts, name string, allowCN bool) (bool, string) {
+	leaf := f.Leaf()
+	if leaf == nil {
+		return false, "CA " + name + ": no certificate"
+	}
+	ref, err := NormalizeReference(name)
+	if err != nil {
+		return false, "CA: invalid reference name: " + err.Error()
+	}
+	for _, d := range leaf.DNSNames {
+		if MatchDNSID(d, ref) {
+			return true, fmt.Sprintf("subjectAltName DNS:%s matches %s", d, ref)
+		}
+	}
+	if len(leaf.DNSNames) == 0 && allowCN {
+		cn, _ := SendmailCN(leaf.RawSubject)
+		if MatchDNSID(Unxtext(cn), ref) {
+			return true, fmt.Sprintf("CN %s matches %s (CN fallback: no DNS subjectAltName)", cn, ref)
+		}
+	}
+	if len(leaf.DNSNames) == 0 {
+		return false, fmt.Sprintf("CA %s: certificate has no DNS subjectAltName", ref)
+	}
+	return false, fmt.Sprintf("CA %s does not match subjectAltName %s", ref, strings.Join(prefixAll("DNS:", leaf.DNSNames), " "))
+}
+
+func prefixAll(p string, ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = p + s
+	}
+	return out
+}
+
+// EvaluateClient judges an incoming client's TLS (sendmail's tls_client
+// ruleset, server side): TLS_Clt: + client name walk, address walk, bare tag.
+// f.ServerName holds ${client_name} (the CN extension compares against it),
+// f.Addr ${client_addr}. Only the access-map format has TLS_Clt: rules.
+func EvaluateClient(f *Facts, p *Policy, eo EvalOptions) Result {
+	if eo.Now.IsZero() {
+		eo.Now = time.Now()
+	}
+	r := baseResult(f)
+	if !f.Checked() {
+		r.Verdict, r.Error = Fail, f.Err.Error()
+		r.Reasons = append(r.Reasons, "could not check: "+f.Err.Error())
+		return r
+	}
+	warnings(f, eo, &r)
+	key, e, found := p.Lookup(ServerKeys("TLS_Clt:", f.ServerName, f.Addr))
+	var s stage
+	switch {
+	case found:
+		s = tlsConnection(f, p, eo, "tls_client", key, e.Value, e.Line, true)
+	case eo.Require != "":
+		s = tlsConnection(f, p, eo, "tls_client", "", eo.Require, 0, true)
+	default:
+		s = tlsConnection(f, p, eo, "tls_client", "", "", 0, false)
+	}
+	r.PolicyKey, r.PolicyRule, r.PolicyLine = s.key, s.rule, s.line
+	r.Reasons = append(r.Reasons, s.reasons...)
+	r.Verdict = Pass
+	if !s.ok {
+		r.Verdict, r.Reply, r.ResultType = Fail, s.reply, s.resultType
+	}
+	return r
+}

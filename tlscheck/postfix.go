@@ -1,0 +1,370 @@
+package tlscheck
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+)
+
+// postfixEntry is a parsed smtp_tls_policy_maps right-hand side.
+type postfixEntry struct {
+	Level string
+	Attrs map[string]string
+	Order []string // attribute names as written
+}
+
+var postfixAttrs = map[string]bool{
+	"match": true, "protocols": true, "ciphers": true, "exclude": true, "tafile": true,
+	"servername": true, "connection_reuse": true, "enable_rpk": true,
+	"policy_type": true, "policy_domain": true, "policy_string": true,
+	"mx_host_pattern": true, "policy_failure": true,
+}
+
+// splitPostfixAttrs splits on blanks and commas, keeping "{ name = value }"
+// groups whole.
+func splitPostfixAttrs(s string) ([]string, error) {
+	var out []string
+	var cur strings.Builder
+	depth := 0
+	flush := func() {
+		if t := strings.TrimSpace(cur.String()); t != "" {
+			out = append(out, t)
+		}
+		cur.Reset()
+	}
+	for _, c := range s {
+		switch {
+		case c == '{':
+			if depth == 0 {
+				flush()
+			}
+			depth++
+			cur.WriteRune(c)
+		case c == '}':
+			if depth == 0 {
+				return nil, fmt.Errorf("unbalanced '}'")
+			}
+			depth--
+			cur.WriteRune(c)
+			if depth == 0 {
+				flush()
+			}
+		case depth == 0 && (c == ' ' || c == '\t' || c == ','):
+			flush()
+		default:
+			cur.WriteRune(c)
+		}
+	}
+	if depth != 0 {
+		return nil, fmt.Errorf("unbalanced '{'")
+	}
+	flush()
+	return out, nil
+}
+
+func parsePostfixValue(v string) (*postfixEntry, error) {
+	toks, err := splitPostfixAttrs(v)
+	if err != nil {
+		return nil, err
+	}
+	if len(toks) == 0 {
+		return nil, fmt.Errorf("missing security level")
+	}
+	e := &postfixEntry{Level: toks[0], Attrs: map[string]string{}}
+	if !postfixLevels[e.Level] {
+		return nil, fmt.Errorf("unknown security level %q: expected none, may, encrypt, dane, dane-only, fingerprint, verify or secure", e.Level)
+	}
+	for _, t := range toks[1:] {
+		if strings.HasPrefix(t, "{") {
+			t = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(t, "{"), "}"))
+		}
+		name, val, ok := strings.Cut(t, "=")
+		name, val = strings.TrimSpace(name), strings.TrimSpace(val)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("attribute %q is not name=value", t)
+		}
+		if !postfixAttrs[name] {
+			return nil, fmt.Errorf("unknown attribute %q", name)
+		}
+		if _, dup := e.Attrs[name]; dup && name != "match" {
+			return nil, fmt.Errorf("attribute %q given twice", name)
+		}
+		if name == "match" && e.Attrs[name] != "" {
+			sep := ":"
+			if e.Level == "fingerprint" {
+				sep = "|"
+			}
+			val = e.Attrs[name] + sep + val
+		}
+		e.Attrs[name] = val
+		e.Order = append(e.Order, name)
+	}
+	if e.Level == "fingerprint" && e.Attrs["match"] == "" {
+		return nil, fmt.Errorf("fingerprint level needs match=fingerprint")
+	}
+	if p := e.Attrs["protocols"]; p != "" {
+		if _, err := parseProtocols(p); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+var protoOrder = []string{"SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}
+
+func protoIndex(name string) int {
+	for i, p := range protoOrder {
+		if strings.EqualFold(p, name) {
+			return i
+		}
+	}
+	switch strings.ToLower(name) {
+	case "0x0300":
+		return 1
+	case "0x0301":
+		return 2
+	case "0x0302":
+		return 3
+	case "0x0303":
+		return 4
+	case "0x0304":
+		return 5
+	}
+	return -1
+}
+
+// parseProtocols returns the set of allowed protocol names.
+func parseProtocols(s string) (map[string]bool, error) {
+	allowed := map[string]bool{}
+	for _, p := range protoOrder {
+		allowed[p] = true
+	}
+	var includes []string
+	for _, item := range strings.FieldsFunc(s, func(r rune) bool { return r == ':' || r == ' ' || r == ',' }) {
+		switch {
+		case strings.HasPrefix(item, ">="):
+			i := protoIndex(item[2:])
+			if i < 0 {
+				return nil, fmt.Errorf("protocols: unknown protocol %q", item[2:])
+			}
+			for j := 0; j < i; j++ {
+				allowed[protoOrder[j]] = false
+			}
+		case strings.HasPrefix(item, "<="):
+			i := protoIndex(item[2:])
+			if i < 0 {
+				return nil, fmt.Errorf("protocols: unknown protocol %q", item[2:])
+			}
+			for j := i + 1; j < len(protoOrder); j++ {
+				allowed[protoOrder[j]] = false
+			}
+		case strings.HasPrefix(item, "!"):
+			i := protoIndex(item[1:])
+			if i < 0 {
+				return nil, fmt.Errorf("protocols: unknown protocol %q", item[1:])
+			}
+			allowed[protoOrder[i]] = false
+		default:
+			if protoIndex(item) < 0 {
+				return nil, fmt.Errorf("protocols: unknown protocol %q", item)
+			}
+			includes = append(includes, protoOrder[protoIndex(item)])
+		}
+	}
+	if len(includes) > 0 {
+		for k := range allowed {
+			allowed[k] = false
+		}
+		for _, p := range includes {
+			allowed[p] = true
+		}
+	}
+	return allowed, nil
+}
+
+// PostfixKeys lists the table keys Postfix tries for a next hop: the next
+// hop itself (with [] and :port when given so), then ".parent" keys only.
+func PostfixKeys(nexthop string) []string {
+	keys := []string{nexthop}
+	host := nexthop
+	if strings.HasPrefix(host, "[") {
+		return keys
+	}
+	for {
+		i := strings.IndexByte(host, '.')
+		if i < 0 || i == len(host)-1 {
+			return keys
+		}
+		host = host[i+1:]
+		keys = append(keys, "."+host)
+	}
+}
+
+func postfixNexthop(f *Facts, eo EvalOptions) (nexthop string, keys []string) {
+	if eo.Rcpt != "" {
+		if i := strings.LastIndexByte(eo.Rcpt, '@'); i >= 0 {
+			d := strings.TrimSuffix(strings.ToLower(strings.Trim(eo.Rcpt[i+1:], "<> ")), ".")
+			return d, PostfixKeys(d)
+		}
+	}
+	host := strings.ToLower(f.ServerName)
+	if f.Port != 0 && f.Port != 25 {
+		keys = append(keys, fmt.Sprintf("[%s]:%d", host, f.Port))
+	}
+	keys = append(keys, "["+host+"]")
+	keys = append(keys, PostfixKeys(host)...)
+	return host, keys
+}
+
+func evalPostfix(f *Facts, p *Policy, eo EvalOptions) stage {
+	nexthop, keys := postfixNexthop(f, eo)
+	key, e, ok := p.Lookup(keys)
+	if !ok {
+		if eo.Require != "" {
+			s := tlsConnection(f, p, eo, "tls_server", "", eo.Require, 0, true)
+			s.reasons = append([]string{"no policy entry for " + nexthop + ": applying " + eo.Require}, s.reasons...)
+			return s
+		}
+		return stage{ok: true, reasons: []string{"no policy entry for " + nexthop + ": Postfix uses smtp_tls_security_level"}}
+	}
+	s := stage{key: key, rule: e.Value, line: e.Line}
+	pe := e.pf
+	fail := func(dsn, text, rt string) stage {
+		s.ok = false
+		s.reply = "450 " + dsn + " " + text
+		s.resultType = rt
+		s.reasons = append(s.reasons, text)
+		return s
+	}
+	tlsUp := f.Verify != VerifyNone && f.Verify != VerifyTemp && f.Verify != VerifyProtocol && f.Verify != VerifySoftware
+	switch pe.Level {
+	case "none":
+		s.ok = true
+		s.reasons = append(s.reasons, "level none: TLS not used")
+		return s
+	case "may", "dane":
+		s.ok = true
+		if pe.Level == "dane" {
+			s.reasons = append(s.reasons, "level dane: ops does not check TLSA records; judged as opportunistic (may)")
+		}
+		if !tlsUp {
+			s.reasons = append(s.reasons, "opportunistic TLS not established ("+f.Verify+"): Postfix delivers in clear text")
+		} else {
+			s.reasons = append(s.reasons, "opportunistic TLS established")
+		}
+		return s
+	case "dane-only":
+		return fail("4.7.5", "level dane-only: ops does not check TLSA records", RTValidationFailure)
+	}
+	// encrypt, fingerprint, verify, secure: TLS is mandatory.
+	if !tlsUp {
+		if f.Verify == VerifySoftware {
+			s.reasons = append(s.reasons, f.VerifyError)
+			return fail("4.7.5", "Cannot start TLS: handshake failure", RTValidationFailure)
+		}
+		return fail("4.7.4", "TLS is required, but was not offered by host "+f.ServerName, RTStartTLSNotSupported)
+	}
+	if ps := pe.Attrs["protocols"]; ps != "" {
+		allowed, _ := parseProtocols(ps)
+		if !allowed[f.TLSVersion] {
+			return fail("4.7.5", fmt.Sprintf("negotiated %s, excluded by protocols=%s", f.TLSVersion, ps), RTValidationFailure)
+		}
+	}
+	leaf := f.Leaf()
+	switch pe.Level {
+	case "encrypt":
+		s.ok = true
+		s.reasons = append(s.reasons, "level encrypt: TLS established (certificate not checked)")
+		return s
+	case "fingerprint":
+		if leaf == nil {
+			return fail("4.7.5", "Server certificate not verified: no certificate", RTValidationFailure)
+		}
+		certFP := fingerprint(leaf.Raw)
+		keyFP := fingerprint(leaf.RawSubjectPublicKeyInfo)
+		for _, m := range strings.Split(pe.Attrs["match"], "|") {
+			n := normFP(m)
+			if n == normFP(certFP) || n == normFP(keyFP) {
+				s.ok = true
+				s.reasons = append(s.reasons, "fingerprint "+m+" matches")
+				return s
+			}
+		}
+		s.reasons = append(s.reasons, "certificate sha256 "+certFP+", public key sha256 "+keyFP)
+		return fail("4.7.5", "Server certificate not verified", RTValidationFailure)
+	}
+	// verify / secure
+	if f.Verify != VerifyOK {
+		if f.VerifyError != "" {
+			s.reasons = append(s.reasons, f.VerifyError)
+		}
+		rt := RTNotTrusted
+		if strings.HasPrefix(f.VerifyError, "certificate expired") || strings.Contains(f.VerifyError, "not valid before") {
+			rt = RTExpired
+		}
+		return fail("4.7.5", "Server certificate not trusted", rt)
+	}
+	match := pe.Attrs["match"]
+	if match == "" {
+		if pe.Level == "verify" {
+			match = "hostname"
+		} else {
+			match = "nexthop:dot-nexthop"
+		}
+	}
+	var names []string
+	if leaf != nil {
+		names = leaf.DNSNames
+		if len(names) == 0 {
+			cn, _ := SendmailCN(leaf.RawSubject)
+			if cn != cnUnknown {
+				names = []string{Unxtext(cn)}
+			}
+		}
+	}
+	for _, m := range strings.Split(match, ":") {
+		var pat string
+		switch strings.ToLower(m) {
+		case "hostname":
+			pat = strings.ToLower(f.ServerName)
+		case "nexthop":
+			pat = nexthop
+		case "dot-nexthop":
+			pat = "." + nexthop
+		default:
+			pat = strings.ToLower(m)
+		}
+		for _, n := range names {
+			if strings.HasPrefix(pat, ".") {
+				if MatchDotPattern(n, pat) {
+					s.ok = true
+					s.reasons = append(s.reasons, fmt.Sprintf("certificate name %s matches %s", n, pat))
+					return s
+				}
+				continue
+			}
+			if ref, err := NormalizeReference(pat); err == nil && MatchDNSID(n, ref) {
+				s.ok = true
+				s.reasons = append(s.reasons, fmt.Sprintf("certificate name %s matches %s", n, pat))
+				return s
+			}
+		}
+	}
+	s.reasons = append(s.reasons, fmt.Sprintf("no certificate name (%s) matches %s", strings.Join(names, " "), match))
+	return fail("4.7.5", "Server certificate not verified", RTHostMismatch)
+}
+
+func fingerprint(b []byte) string {
+	sum := sha256.Sum256(b)
+	h := strings.ToUpper(hex.EncodeToString(sum[:]))
+	var parts []string
+	for i := 0; i < len(h); i += 2 {
+		parts = append(parts, h[i:i+2])
+	}
+	return strings.Join(parts, ":")
+}
+
+func normFP(s string) string {
+	return strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
+}
