@@ -10,7 +10,7 @@
 #   scripts/services.sh status  [SERVICE...]   exit 0 when all are up, 3 otherwise
 #   scripts/services.sh install [SERVICE...]   packages only
 #   scripts/services.sh env                    print the exports below; use: eval "$(scripts/services.sh env)"
-# SERVICE: mariadb mariadb2 swift postfix sendmail libvirt nftables, or all (the default).
+# SERVICE: mariadb mariadb2 swift postfix sendmail libvirt nftables chromium, or all (the default).
 # Exit status: 0 ok, 1 a service failed (the message says which and why), 2 usage error, 3 status: down.
 #
 # Services (every TCP listener is on loopback; the only other sockets are Swift's unconnected UDP
@@ -30,6 +30,7 @@
 #             is accepted and thrown away. It logs only to syslog, which this machine does not have.
 #   libvirt   libvirtd without hypervisor drivers; test driver as test+unix:///default, unix socket only.
 #   nftables  the nft tool; nothing to start.
+#   chromium  Debian's chromium, for the inventory HTML screenshot test; nothing to start.
 #
 # Input environment:
 #   OPS_SVC_DIR   state directory (default /var/lib/ops-test; absolute, not under /tmp, no world-writable
@@ -78,10 +79,10 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=svc/misc.sh
 . "$SCRIPT_DIR/svc/misc.sh"
 
-ALL_SERVICES=(mariadb mariadb2 swift postfix sendmail libvirt nftables)
+ALL_SERVICES=(mariadb mariadb2 swift postfix sendmail libvirt nftables chromium)
 
 usage() {
-	echo "usage: $0 {start|stop|restart|status|install|env} [mariadb|mariadb2|swift|postfix|sendmail|libvirt|nftables|all]..." >&2
+	echo "usage: $0 {start|stop|restart|status|install|env} [mariadb|mariadb2|swift|postfix|sendmail|libvirt|nftables|chromium|all]..." >&2
 	exit 2
 }
 

@@ -92,3 +92,24 @@ svc_nftables_status() {
 		return 3
 	fi
 }
+
+# chromium: Debian's headless browser, for the tests that screenshot the inventory HTML page.
+svc_chromium_pkgs() { echo chromium; }
+
+svc_chromium_start() {
+	command -v chromium >/dev/null || die "chromium is not installed"
+	echo "chromium: installed ($(chromium --version 2>/dev/null | head -n1)); nothing to start"
+}
+
+svc_chromium_stop() {
+	echo "chromium: nothing to stop"
+}
+
+svc_chromium_status() {
+	if command -v chromium >/dev/null; then
+		echo "chromium: installed"
+	else
+		echo "chromium: not installed"
+		return 3
+	fi
+}

@@ -1,0 +1,256 @@
+package inventory
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"reflect"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// Drift is one difference between declared and discovered state.
+type Drift struct {
+	ObjectRef
+	Line    int           `json:"line"`    // line in the declared file (0 for unexpected objects)
+	Problem string        `json:"problem"` // missing | unexpected | changed
+	Note    string        `json:"note"`
+	Fields  []FieldChange `json:"fields"` // changed: Old = declared, New = discovered
+}
+
+// CheckResult compares a declaration with a discovered report.
+type CheckResult struct {
+	Declared string  `json:"declared"` // file
+	Drift    []Drift `json:"drift"`
+	// Violations are the report's error findings (capability missing,
+	// host disconnected, VM declared on but off, licence expired...).
+	Violations []Finding `json:"violations"`
+	// Warnings are the other findings; they do not fail the check.
+	Warnings []Finding `json:"warnings"`
+	// Unverified lists declared objects whose expected source failed.
+	Unverified []ObjectRef `json:"unverified"`
+}
+
+// Failed reports whether the caller should exit 1.
+func (c CheckResult) Failed() bool { return len(c.Drift) > 0 || len(c.Violations) > 0 }
+
+// Check compares declared with discovered state:
+//
+//   - a declared object naming a source (source: vc) must be discovered by
+//     it: otherwise drift "missing";
+//   - a declared object without a source is looked up by name in every
+//     discovering source; when found it is compared, when not found it is
+//     taken as undiscoverable (a Hyper-V host, an appliance) and not drift;
+//   - every field the declaration sets must match: drift "changed";
+//   - a source named by some declaration is fully declared: what it
+//     discovers beyond the declaration is drift "unexpected";
+//   - error findings of the report are violations.
+func Check(declared *Declared, discovered *Report) CheckResult {
+	res := CheckResult{Declared: declared.Path, Drift: []Drift{}, Violations: []Finding{}, Warnings: []Finding{}, Unverified: []ObjectRef{}}
+	srcOK := map[string]bool{}
+	discovering := map[string]bool{}
+	for _, s := range discovered.Sources {
+		if s.Type != TypeFile {
+			discovering[s.Name] = true
+			srcOK[s.Name] = s.OK
+		}
+	}
+	managed := map[string]bool{}
+	type key struct{ kind, source, name string }
+	matched := map[key]bool{}
+
+	compare := func(kind, name, scope string, line int, keys []string, decl any, find func(src string) (any, string, bool)) {
+		ref := ObjectRef{Kind: kind, Source: scope, Name: name}
+		if scope != "" {
+			managed[scope] = true
+			if !discovering[scope] {
+				res.Drift = append(res.Drift, Drift{ObjectRef: ref, Line: line, Problem: "missing",
+					Note: fmt.Sprintf("no discovering source is named %q", scope)})
+				return
+			}
+			if !srcOK[scope] {
+				res.Unverified = append(res.Unverified, ref)
+				return
+			}
+		}
+		got, src, ok := find(scope)
+		if !ok {
+			if scope != "" {
+				res.Drift = append(res.Drift, Drift{ObjectRef: ref, Line: line, Problem: "missing"})
+			}
+			return
+		}
+		ref.Source = src
+		matched[key{kind, src, strings.ToLower(name)}] = true
+		if fc := declaredFieldDiff(decl, got, keys); len(fc) > 0 {
+			res.Drift = append(res.Drift, Drift{ObjectRef: ref, Line: line, Problem: "changed", Fields: fc})
+		}
+	}
+	inDiscovering := func(src, scope string) bool {
+		return discovering[src] && (scope == "" || src == scope)
+	}
+	for _, h := range declared.Hosts {
+		compare("host", h.Name, h.scope, h.line, h.keys, h, func(scope string) (any, string, bool) {
+			for _, x := range discovered.Hosts {
+				if strings.EqualFold(x.Name, h.Name) && inDiscovering(x.Source, scope) {
+					return x, x.Source, true
+				}
+			}
+			return nil, "", false
+		})
+	}
+	for _, v := range declared.VMs {
+		compare("vm", v.Name, v.scope, v.line, v.keys, v, func(scope string) (any, string, bool) {
+			for _, x := range discovered.VMs {
+				if x.Name == v.Name && inDiscovering(x.Source, scope) {
+					return x, x.Source, true
+				}
+			}
+			return nil, "", false
+		})
+	}
+	for _, f := range declared.Firewalls {
+		compare("firewall", f.Name, f.scope, f.line, f.keys, f, func(scope string) (any, string, bool) {
+			for _, x := range discovered.Firewalls {
+				if strings.EqualFold(x.Name, f.Name) && inDiscovering(x.Source, scope) {
+					return x, x.Source, true
+				}
+			}
+			return nil, "", false
+		})
+	}
+	unexpected := func(kind, src, name string) {
+		if managed[src] && !matched[key{kind, src, strings.ToLower(name)}] {
+			res.Drift = append(res.Drift, Drift{ObjectRef: ObjectRef{Kind: kind, Source: src, Name: name}, Problem: "unexpected"})
+		}
+	}
+	for _, h := range discovered.Hosts {
+		unexpected("host", h.Source, h.Name)
+	}
+	for _, v := range discovered.VMs {
+		unexpected("vm", v.Source, v.Name)
+	}
+	for _, f := range discovered.Firewalls {
+		unexpected("firewall", f.Source, f.Name)
+	}
+	for _, f := range discovered.Findings {
+		if f.Severity == SeverityError {
+			res.Violations = append(res.Violations, f)
+		} else {
+			res.Warnings = append(res.Warnings, f)
+		}
+	}
+	slices.SortStableFunc(res.Drift, func(a, b Drift) int { return cmpRef(a.ObjectRef, b.ObjectRef) })
+	return res
+}
+
+// declaredFieldDiff compares the fields the declaration sets (keys; all
+// non-zero values when keys is nil) with the discovered record. Source and
+// name identify the record and are not compared.
+func declaredFieldDiff(decl, got any, keys []string) []FieldChange {
+	dm := map[string]any{}
+	flatten("", toJSONValue(decl), dm)
+	gm := map[string]any{}
+	flatten("", toJSONValue(got), gm)
+	set := func(k string) bool {
+		if keys == nil {
+			return !isZeroJSON(dm[k])
+		}
+		for _, x := range keys {
+			if k == x || strings.HasPrefix(k, x+".") || strings.HasPrefix(k, x+"[") {
+				return true
+			}
+		}
+		return false
+	}
+	var fc []FieldChange
+	for k, dv := range dm {
+		if k == "source" || k == "name" || !set(k) {
+			continue
+		}
+		gv := gm[k]
+		if l, ok := dv.([]any); ok {
+			dv, gv = sortedJSONList(l), sortedJSONList(asList(gv))
+		}
+		if !reflect.DeepEqual(dv, gv) {
+			fc = append(fc, FieldChange{Field: k, Old: dv, New: gv})
+		}
+	}
+	slices.SortFunc(fc, func(a, b FieldChange) int { return strings.Compare(a.Field, b.Field) })
+	return fc
+}
+
+func isZeroJSON(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case float64:
+		return x == 0
+	case bool:
+		return !x
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+func sortedJSONList(l []any) []any {
+	out := slices.Clone(l)
+	if out == nil {
+		out = []any{}
+	}
+	slices.SortFunc(out, func(a, b any) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+	return out
+}
+
+// WriteText prints the check result for people.
+func (c CheckResult) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, d := range c.Drift {
+		loc := ""
+		if d.Line > 0 {
+			loc = fmt.Sprintf("%s:%d: ", c.Declared, d.Line)
+		}
+		note := ""
+		if d.Note != "" {
+			note = " (" + d.Note + ")"
+		}
+		fmt.Fprintf(tw, "DRIFT\t%s%s %s/%s: %s%s\n", loc, d.Kind, d.Source, d.Name, d.Problem, note)
+		for _, f := range d.Fields {
+			fmt.Fprintf(tw, "\t    %s: declared %s, discovered %s\n", f.Field, jsonText(f.Old), jsonText(f.New))
+		}
+	}
+	for _, f := range c.Violations {
+		fmt.Fprintf(tw, "VIOLATION\t%s %s/%s: %s: %s\n", f.Kind, f.Source, f.Object, f.Check, f.Message)
+	}
+	for _, f := range c.Warnings {
+		fmt.Fprintf(tw, "WARNING\t%s %s/%s: %s: %s\n", f.Kind, f.Source, f.Object, f.Check, f.Message)
+	}
+	for _, u := range c.Unverified {
+		fmt.Fprintf(tw, "UNVERIFIED\t%s %s/%s: its source failed\n", u.Kind, u.Source, u.Name)
+	}
+	if c.Failed() {
+		fmt.Fprintf(tw, "check failed: %d drift, %d violations, %d warnings\n", len(c.Drift), len(c.Violations), len(c.Warnings))
+	} else {
+		fmt.Fprintf(tw, "check passed: no drift, no violations, %d warnings\n", len(c.Warnings))
+	}
+	return tw.Flush()
+}
+
+// WriteJSON prints the check result as indented JSON.
+func (c CheckResult) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(c)
+}

@@ -1,0 +1,245 @@
+package inventory
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+
+	"github.com/opsteam/ops/internal/secret"
+)
+
+// Config is the `inventory:` section of the ops config.
+type Config struct {
+	Sources                     []SourceConfig `yaml:"sources" mapstructure:"sources"`
+	RequireFirewallCapabilities []string       `yaml:"require_firewall_capabilities" mapstructure:"require_firewall_capabilities"`
+	Schedule                    string         `yaml:"schedule" mapstructure:"schedule"` // robfig/cron syntax; used by `ops serve`
+	Report                      ReportConfig   `yaml:"report" mapstructure:"report"`
+}
+
+// SourceConfig is one entry of `inventory.sources`. Which keys apply depends
+// on Type:
+//
+//	vcenter:  url, user, password (env only) or password_file, insecure
+//	libvirt:  uri (default qemu:///system), socket (default /run/libvirt/libvirt-sock)
+//	file:     path
+//	nftables: netns ("" = the host's namespace; a name under /run/netns or a path)
+type SourceConfig struct {
+	Name         string        `yaml:"name" mapstructure:"name"`
+	Type         string        `yaml:"type" mapstructure:"type"`
+	URL          string        `yaml:"url,omitempty" mapstructure:"url"`
+	User         string        `yaml:"user,omitempty" mapstructure:"user"`
+	Password     secret.Secret `yaml:"password,omitempty" mapstructure:"password"` // from the environment only; prefer password_file
+	PasswordFile string        `yaml:"password_file,omitempty" mapstructure:"password_file"`
+	Insecure     bool          `yaml:"insecure,omitempty" mapstructure:"insecure"`
+	URI          string        `yaml:"uri,omitempty" mapstructure:"uri"`
+	Socket       string        `yaml:"socket,omitempty" mapstructure:"socket"`
+	Path         string        `yaml:"path,omitempty" mapstructure:"path"`
+	Netns        string        `yaml:"netns,omitempty" mapstructure:"netns"`
+	Timeout      time.Duration `yaml:"timeout,omitempty" mapstructure:"timeout"` // 0 = 60s
+}
+
+// ReportConfig is where `ops serve` writes the scheduled report.
+type ReportConfig struct {
+	Format string `yaml:"format" mapstructure:"format"` // table | json | csv | html
+	Path   string `yaml:"path" mapstructure:"path"`
+}
+
+// DefaultConfig is the inventory config without a config file: no sources.
+func DefaultConfig() Config {
+	return Config{Report: ReportConfig{Format: string(FormatHTML)}}
+}
+
+// FieldError names the config key that is wrong.
+type FieldError struct {
+	Field string // key path, e.g. inventory.sources[1].type
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// FieldPath is the key path (internal/config locates it in the file).
+func (e *FieldError) FieldPath() string { return e.Field }
+
+var sourceNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// SourceTypes are the valid values of sources[].type.
+var SourceTypes = []string{TypeVCenter, TypeLibvirt, TypeFile, TypeNftables}
+
+// Validate checks the section; path is its key path ("inventory"). One
+// problem is returned as a *FieldError; several are joined (errors.Join:
+// iterate Unwrap() []error to locate each), each naming its key path.
+func (c *Config) Validate(path string) error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	names := map[string]int{}
+	for i, s := range c.Sources {
+		p := fmt.Sprintf("%s.sources[%d]", path, i)
+		switch {
+		case s.Name == "":
+			bad(p+".name", "required")
+		case !sourceNameRE.MatchString(s.Name):
+			bad(p+".name", "%q: expected letters, digits, '-', '_' or '.'", s.Name)
+		default:
+			if j, dup := names[s.Name]; dup {
+				bad(p+".name", "%q is already used by %s.sources[%d]", s.Name, path, j)
+			}
+			names[s.Name] = i
+		}
+		if s.Timeout < 0 {
+			bad(p+".timeout", "%s: expected a positive duration", s.Timeout)
+		}
+		// keys that do not apply to the type are mistakes, not noise
+		notFor := func(key string, set bool) {
+			if set {
+				bad(p+"."+key, "not used by a %s source", s.Type)
+			}
+		}
+		switch s.Type {
+		case TypeVCenter:
+			if s.URL == "" {
+				bad(p+".url", "required for a vcenter source (https://HOST/sdk)")
+			} else if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				bad(p+".url", "%q: expected https://HOST[:PORT]/sdk", s.URL)
+			} else if u.User != nil {
+				bad(p+".url", "must not contain credentials: use user and password_file")
+			}
+			if !s.Password.IsZero() && s.PasswordFile != "" {
+				bad(p+".password_file", "set either password (environment) or password_file, not both")
+			}
+			notFor("uri", s.URI != "")
+			notFor("socket", s.Socket != "")
+			notFor("path", s.Path != "")
+			notFor("netns", s.Netns != "")
+		case TypeLibvirt:
+			if s.URI != "" {
+				if _, _, err := libvirtTransport(s.URI); err != nil {
+					bad(p+".uri", "%v", err)
+				}
+			}
+			notFor("url", s.URL != "")
+			notFor("user", s.User != "")
+			notFor("password", !s.Password.IsZero())
+			notFor("password_file", s.PasswordFile != "")
+			notFor("insecure", s.Insecure)
+			notFor("path", s.Path != "")
+			notFor("netns", s.Netns != "")
+		case TypeFile:
+			if s.Path == "" {
+				bad(p+".path", "required for a file source")
+			}
+			notFor("url", s.URL != "")
+			notFor("user", s.User != "")
+			notFor("password", !s.Password.IsZero())
+			notFor("password_file", s.PasswordFile != "")
+			notFor("insecure", s.Insecure)
+			notFor("uri", s.URI != "")
+			notFor("socket", s.Socket != "")
+			notFor("netns", s.Netns != "")
+		case TypeNftables:
+			notFor("url", s.URL != "")
+			notFor("user", s.User != "")
+			notFor("password", !s.Password.IsZero())
+			notFor("password_file", s.PasswordFile != "")
+			notFor("insecure", s.Insecure)
+			notFor("uri", s.URI != "")
+			notFor("socket", s.Socket != "")
+			notFor("path", s.Path != "")
+		case "":
+			bad(p+".type", "required: expected vcenter, libvirt, file or nftables")
+		default:
+			bad(p+".type", "%q: expected vcenter, libvirt, file or nftables", s.Type)
+		}
+	}
+	for i, cp := range c.RequireFirewallCapabilities {
+		if !IsCapability(cp) {
+			bad(fmt.Sprintf("%s.require_firewall_capabilities[%d]", path, i), "unknown capability %q%s (valid: %s)",
+				cp, suggest(cp, Capabilities), strings.Join(Capabilities, ", "))
+		}
+	}
+	// The schedule is checked by the scheduler's own parser (cmd/ops),
+	// which also guards against robfig/cron's panics on TZ= specs.
+	if c.Report.Format != "" && !slices.Contains(Formats, Format(c.Report.Format)) {
+		bad(path+".report.format", "%q: expected table, json, csv or html", c.Report.Format)
+	}
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
+}
+
+// NewSources builds the sources of the config. With names, only those
+// sources (an unknown name is an error). Password files are read here.
+func NewSources(c Config, names ...string) ([]Source, error) {
+	for _, n := range names {
+		if !slices.ContainsFunc(c.Sources, func(s SourceConfig) bool { return s.Name == n }) {
+			var all []string
+			for _, s := range c.Sources {
+				all = append(all, s.Name)
+			}
+			return nil, fmt.Errorf("no inventory source named %q (configured: %s)", n, strings.Join(all, ", "))
+		}
+	}
+	var out []Source
+	for _, s := range c.Sources {
+		if len(names) > 0 && !slices.Contains(names, s.Name) {
+			continue
+		}
+		src, err := newSource(s)
+		if err != nil {
+			return nil, fmt.Errorf("inventory source %s: %w", s.Name, err)
+		}
+		out = append(out, src)
+	}
+	return out, nil
+}
+
+func newSource(s SourceConfig) (Source, error) {
+	switch s.Type {
+	case TypeVCenter:
+		pw := s.Password
+		if s.PasswordFile != "" {
+			b, err := os.ReadFile(s.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("password_file: %w", err)
+			}
+			pw = secret.New(strings.TrimRight(string(b), "\r\n"))
+		}
+		return &VCenterSource{SourceName: s.Name, URL: s.URL, User: s.User, Password: pw, Insecure: s.Insecure, Wait: s.Timeout}, nil
+	case TypeLibvirt:
+		return &LibvirtSource{SourceName: s.Name, URI: s.URI, Socket: s.Socket, Wait: s.Timeout}, nil
+	case TypeFile:
+		return &FileSource{SourceName: s.Name, Path: s.Path, Wait: s.Timeout}, nil
+	case TypeNftables:
+		return &NftablesSource{SourceName: s.Name, Netns: s.Netns, Wait: s.Timeout}, nil
+	}
+	return nil, fmt.Errorf("type %q: expected vcenter, libvirt, file or nftables", s.Type)
+}
+
+// Options builds Collect options from the config.
+func (c *Config) Options(names ...string) (Options, error) {
+	srcs, err := NewSources(*c, names...)
+	if err != nil {
+		return Options{}, err
+	}
+	return Options{Sources: srcs, RequireFirewallCapabilities: c.RequireFirewallCapabilities}, nil
+}
+
+// DeclaredPaths returns the paths of the file sources: the default
+// declaration for `ops inventory check`.
+func (c *Config) DeclaredPaths() []string {
+	var out []string
+	for _, s := range c.Sources {
+		if s.Type == TypeFile && s.Path != "" {
+			out = append(out, s.Path)
+		}
+	}
+	return out
+}

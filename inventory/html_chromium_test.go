@@ -1,0 +1,87 @@
+package inventory
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opsteam/ops/internal/testenv"
+)
+
+// chromium runs headless Chromium on a page with a fresh profile and returns
+// stdout and stderr. Under OPS_IT=1 a missing browser is a failure.
+func chromium(t *testing.T, args ...string) (string, string) {
+	t.Helper()
+	bin := ""
+	for _, b := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(b); err == nil {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		t.Fatal("chromium is missing (apt-get install -y chromium)")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir=" + t.TempDir(),
+		"--enable-logging=stderr", "--v=0"}
+	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium %v: %v\n%s", args, err, errb.String())
+	}
+	return out.String(), errb.String()
+}
+
+// The HTML page renders in a real browser without script errors, its
+// sortable-table script runs, and a 1400x1000 screenshot is produced.
+// Set OPS_SCREENSHOT_DIR to keep the PNG.
+func TestHTMLChromium(t *testing.T) {
+	testenv.RequireIT(t)
+	dir := testenv.Getenv("OPS_SCREENSHOT_DIR", t.TempDir())
+	page := filepath.Join(dir, "inventory.html")
+	var b bytes.Buffer
+	if err := Render(&b, sampleReport(t), FormatHTML, KindAll); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(page, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	png := filepath.Join(dir, "inventory.png")
+	_, stderr := chromium(t, "--screenshot="+png, "--window-size=1400,1000", "file://"+page)
+	if strings.Contains(stderr, "Uncaught") {
+		t.Errorf("script error in the page:\n%s", stderr)
+	}
+	w, h, size := pngInfo(t, png)
+	if w != 1400 || h != 1000 || size < 50_000 {
+		t.Errorf("screenshot %s: %dx%d, %d bytes; want 1400x1000 and a non-blank image", png, w, h, size)
+	}
+	t.Logf("screenshot: %s", png)
+
+	// the DOM after scripts ran: every sortable header got its handler title
+	dom, _ := chromium(t, "--dump-dom", "file://"+page)
+	if !strings.Contains(dom, `<th title="sort"`) || !strings.Contains(dom, "esx03.example.net") {
+		t.Errorf("the page's script did not run or content is missing:\n%.500s", dom)
+	}
+}
+
+func pngInfo(t *testing.T, path string) (w, h uint32, size int) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) < 24 || string(data[1:4]) != "PNG" {
+		t.Fatalf("%s is not a PNG", path)
+	}
+	return binary.BigEndian.Uint32(data[16:20]), binary.BigEndian.Uint32(data[20:24]), len(data)
+}
