@@ -3,6 +3,7 @@ package backup
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/opsteam/ops/internal/bytesize"
@@ -75,18 +76,21 @@ type Retention struct {
 
 // Job is one entry of `backup.jobs`.
 type Job struct {
-	Name             string    `yaml:"name" mapstructure:"name"`
-	MySQL            MySQL     `yaml:"mysql" mapstructure:"mysql"`
-	Databases        []string  `yaml:"databases" mapstructure:"databases"`
-	ExcludeTables    []string  `yaml:"exclude_tables" mapstructure:"exclude_tables"`
-	Threads          int       `yaml:"threads" mapstructure:"threads"`
-	Compression      string    `yaml:"compression" mapstructure:"compression"`
-	CompressionLevel int       `yaml:"compression_level" mapstructure:"compression_level"`
-	EncryptTo        []string  `yaml:"encrypt_to" mapstructure:"encrypt_to"`
-	Target           string    `yaml:"target" mapstructure:"target"`
-	Prefix           string    `yaml:"prefix" mapstructure:"prefix"`
-	Schedule         string    `yaml:"schedule" mapstructure:"schedule"`
-	Retention        Retention `yaml:"retention" mapstructure:"retention"`
+	Name             string   `yaml:"name" mapstructure:"name"`
+	MySQL            MySQL    `yaml:"mysql" mapstructure:"mysql"`
+	Databases        []string `yaml:"databases" mapstructure:"databases"`
+	ExcludeTables    []string `yaml:"exclude_tables" mapstructure:"exclude_tables"`
+	Threads          int      `yaml:"threads" mapstructure:"threads"`
+	Compression      string   `yaml:"compression" mapstructure:"compression"`
+	CompressionLevel int      `yaml:"compression_level" mapstructure:"compression_level"`
+	EncryptTo        []string `yaml:"encrypt_to" mapstructure:"encrypt_to"`
+	// IdentityFile is the age identity that decrypts this job's backups; it
+	// is needed only to restore or to verify with --restore-test.
+	IdentityFile string    `yaml:"identity_file" mapstructure:"identity_file"`
+	Target       string    `yaml:"target" mapstructure:"target"`
+	Prefix       string    `yaml:"prefix" mapstructure:"prefix"`
+	Schedule     string    `yaml:"schedule" mapstructure:"schedule"`
+	Retention    Retention `yaml:"retention" mapstructure:"retention"`
 	// ChunkRows is the number of rows per primary-key range when a big table
 	// is split between threads (0 = automatic).
 	ChunkRows int64 `yaml:"chunk_rows" mapstructure:"chunk_rows"`
@@ -159,6 +163,9 @@ func (j *Job) Validate(path string, targets map[string]Target) error {
 		if v < 0 {
 			return &FieldError{path + ".retention." + k, fmt.Sprintf("%d: expected 0 or more", v)}
 		}
+	}
+	if _, err := ParseRecipients(j.EncryptTo); err != nil {
+		return &FieldError{path + "." + strings.SplitN(err.Error(), ":", 2)[0], strings.TrimSpace(strings.SplitN(err.Error(), ":", 2)[1])}
 	}
 	if j.ChunkRows < 0 {
 		return &FieldError{path + ".chunk_rows", fmt.Sprintf("%d: expected 0 (automatic) or more", j.ChunkRows)}

@@ -3,10 +3,12 @@ package main
 import (
 	"fmt"
 	"net"
-	"time"
 
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/internal/logging"
+	"github.com/opsteam/ops/internal/schedule"
+	"github.com/opsteam/ops/inventory"
+	"github.com/opsteam/ops/tlscheck"
 )
 
 // Config is the whole ops configuration. Each section is owned by its
@@ -16,9 +18,12 @@ type Config struct {
 	Log       LogConfig            `yaml:"log"`
 	Storage   backup.StorageConfig `yaml:"storage"`
 	Backup    backup.Config        `yaml:"backup"`
-	TLSCheck  tlscheckConfig       `yaml:"tlscheck"`
-	Inventory inventoryConfig      `yaml:"inventory"`
+	TLSCheck  tlscheck.Config      `yaml:"tlscheck"`
+	Inventory inventory.Config     `yaml:"inventory"`
 	Serve     ServeConfig          `yaml:"serve"`
+	// LockDir holds the per-job lock files shared by one-shot commands and
+	// `ops serve` ("" = /var/lib/ops/locks when writable, else a runtime dir).
+	LockDir string `yaml:"lock_dir"`
 }
 
 // LogConfig is the `log:` section.
@@ -32,54 +37,15 @@ type ServeConfig struct {
 	Listen string `yaml:"listen"`
 }
 
-// TODO(lead): replaced by tlscheck.Config and inventory.Config when those
-// packages land.
-type tlscheckConfig struct {
-	Policy      string        `yaml:"policy"`
-	CAFile      string        `yaml:"ca_file"`
-	Timeout     time.Duration `yaml:"timeout"`
-	Concurrency int           `yaml:"concurrency"`
-	Helo        string        `yaml:"helo"`
-	Checks      []struct {
-		Name     string   `yaml:"name"`
-		Targets  []string `yaml:"targets"`
-		Rcpts    []string `yaml:"rcpts"`
-		Schedule string   `yaml:"schedule"`
-	} `yaml:"checks"`
-}
-
-type inventoryConfig struct {
-	Sources []struct {
-		Name         string `yaml:"name"`
-		Type         string `yaml:"type"`
-		URL          string `yaml:"url"`
-		User         string `yaml:"user"`
-		PasswordFile string `yaml:"password_file"`
-		Insecure     bool   `yaml:"insecure"`
-		URI          string `yaml:"uri"`
-		Socket       string `yaml:"socket"`
-		Path         string `yaml:"path"`
-		Netns        string `yaml:"netns"`
-	} `yaml:"sources"`
-	RequireFirewallCapabilities []string `yaml:"require_firewall_capabilities"`
-	Schedule                    string   `yaml:"schedule"`
-	Report                      struct {
-		Format string `yaml:"format"`
-		Path   string `yaml:"path"`
-	} `yaml:"report"`
-}
-
 // defaultConfig is the configuration when no file and no variable says
 // otherwise.
 func defaultConfig() Config {
 	return Config{
-		Log:     LogConfig{Level: "info", Format: "text"},
-		Storage: backup.StorageConfig{Targets: backup.DefaultTargets()},
-		TLSCheck: tlscheckConfig{
-			Timeout:     30 * time.Second,
-			Concurrency: 32,
-		},
-		Serve: ServeConfig{Listen: "127.0.0.1:9273"},
+		Log:       LogConfig{Level: "info", Format: "text"},
+		Storage:   backup.StorageConfig{Targets: backup.DefaultTargets()},
+		TLSCheck:  tlscheck.DefaultConfig(),
+		Inventory: inventory.DefaultConfig(),
+		Serve:     ServeConfig{Listen: "127.0.0.1:9273"},
 	}
 }
 
@@ -124,11 +90,29 @@ func (c *Config) Validate() error {
 		}
 		seen[j.Name] = i
 	}
-	if c.TLSCheck.Concurrency < 1 || c.TLSCheck.Concurrency > 1024 {
-		return &fieldError{Field: "tlscheck.concurrency", Msg: fmt.Sprintf("%d is out of range: expected 1 to 1024", c.TLSCheck.Concurrency)}
+	if err := c.TLSCheck.Validate("tlscheck"); err != nil {
+		return err
 	}
-	if c.TLSCheck.Timeout <= 0 {
-		return &fieldError{Field: "tlscheck.timeout", Msg: fmt.Sprintf("%s: expected a positive duration", c.TLSCheck.Timeout)}
+	for i, ch := range c.TLSCheck.Checks {
+		if err := schedule.ValidateSpec(ch.Schedule); err != nil {
+			return &fieldError{Field: fmt.Sprintf("tlscheck.checks[%d].schedule", i), Msg: err.Error()}
+		}
+	}
+	if err := c.Inventory.Validate("inventory"); err != nil {
+		return err
+	}
+	if c.Inventory.Schedule != "" {
+		if err := schedule.ValidateSpec(c.Inventory.Schedule); err != nil {
+			return &fieldError{Field: "inventory.schedule", Msg: err.Error()}
+		}
+	}
+	for i, j := range c.Backup.Jobs {
+		if j.Schedule == "" {
+			continue
+		}
+		if err := schedule.ValidateSpec(j.Schedule); err != nil {
+			return &fieldError{Field: fmt.Sprintf("backup.jobs[%d].schedule", i), Msg: err.Error()}
+		}
 	}
 	if _, _, err := net.SplitHostPort(c.Serve.Listen); err != nil {
 		return &fieldError{Field: "serve.listen", Msg: fmt.Sprintf("%q: expected HOST:PORT", c.Serve.Listen)}

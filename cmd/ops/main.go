@@ -10,9 +10,12 @@ import (
 	"syscall"
 )
 
-func main() {
+func main() { os.Exit(mainWithSignals(os.Args[1:])) }
+
+// mainWithSignals runs ops with SIGINT/SIGTERM cancelling the one root
+// context every command uses.
+func mainWithSignals(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	defer stop()
+	return run(ctx, args, os.Stdout, os.Stderr)
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -110,12 +112,29 @@ func TestConfigShowRedactsSecrets(t *testing.T) {
 	}
 }
 
-func TestNotBuiltYetIsExit2(t *testing.T) {
-	for _, g := range []string{"serve"} {
-		code, out, stderr := runOps(t, g)
-		if code != 2 || out != "" || !strings.Contains(stderr, "not built yet") {
-			t.Errorf("%s: code=%d out=%q stderr=%q", g, code, out, stderr)
+func TestServeDryRunListsJobs(t *testing.T) {
+	p := writeConfig(t, `backup:
+  jobs:
+    - name: app
+      schedule: "CRON_TZ=UTC 30 2 * * *"
+    - name: manual
+tlscheck:
+  checks:
+    - {name: partners, targets: [mx.example.net], schedule: "@hourly"}
+`)
+	code, out, stderr := runOps(t, "--config", p, "serve", "--dry-run")
+	if code != 0 {
+		t.Fatalf("code=%d stderr=%q", code, stderr)
+	}
+	for _, want := range []string{"backup", "app", "CRON_TZ=UTC 30 2 * * *", "02:30", "manual", "not scheduled", "tlscheck", "partners", "@hourly"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
 		}
+	}
+	bad := writeConfig(t, "backup:\n  jobs:\n    - name: app\n      schedule: \"61 * * * *\"\n")
+	code, _, stderr = runOps(t, "--config", bad, "serve", "--dry-run")
+	if code != 2 || !strings.Contains(stderr, bad+":4: backup.jobs[0].schedule") {
+		t.Fatalf("bad schedule: code=%d stderr=%q", code, stderr)
 	}
 }
 
@@ -124,5 +143,39 @@ func TestExampleConfigIsValid(t *testing.T) {
 	code, out, stderr := runOps(t, "--config", "../../configs/ops.example.yaml", "config", "check")
 	if code != 0 {
 		t.Fatalf("code=%d out=%q stderr=%q", code, out, stderr)
+	}
+}
+
+// Every key of the config structs is documented in the example config.
+func TestExampleConfigDocumentsEveryKey(t *testing.T) {
+	data, err := os.ReadFile("../../configs/ops.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	var walk func(t reflect.Type, path string, out *[]string)
+	walk = func(typ reflect.Type, path string, out *[]string) {
+		for typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || typ.PkgPath() == "github.com/opsteam/ops/internal/secret" {
+			return
+		}
+		for i := 0; i < typ.NumField(); i++ {
+			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			*out = append(*out, path+name)
+			walk(typ.Field(i).Type, path+name+".", out)
+		}
+	}
+	var keys []string
+	walk(reflect.TypeOf(Config{}), "", &keys)
+	for _, k := range keys {
+		leaf := k[strings.LastIndex(k, ".")+1:]
+		if !regexp.MustCompile(`(^|[\s{,#(])` + regexp.QuoteMeta(leaf) + `:`).MatchString(text) {
+			t.Errorf("configs/ops.example.yaml does not mention %s", k)
+		}
 	}
 }

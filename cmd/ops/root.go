@@ -32,14 +32,17 @@ type app struct {
 	logLevel   string
 	logFormat  string
 
-	// cfgFlags binds config keys to flags of the command being run.
-	cfgFlags map[string]*pflag.Flag
+	// cfgFlags binds config keys to command flags; several commands may
+	// bind the same key (tlscheck and tlscheck relay both have --policy).
+	cfgFlags []flagBinding
 
 	cfg    *Config
 	loaded *config.Result
 	log    *slog.Logger
 
 	started bool // PersistentPreRunE was reached (flags and args were valid)
+
+	lastBackupSize int64 // bytes stored by the last backupOnce, for metrics
 }
 
 func searchPaths() []string {
@@ -50,12 +53,14 @@ func searchPaths() []string {
 	return append(paths, "/etc/ops/ops.yaml")
 }
 
+type flagBinding struct {
+	key  string
+	flag *pflag.Flag
+}
+
 // bindConfigFlag makes a command flag override a config key.
 func (a *app) bindConfigFlag(key string, f *pflag.Flag) {
-	if a.cfgFlags == nil {
-		a.cfgFlags = map[string]*pflag.Flag{}
-	}
-	a.cfgFlags[key] = f
+	a.cfgFlags = append(a.cfgFlags, flagBinding{key, f})
 }
 
 // loadConfig loads and validates the configuration once.
@@ -65,8 +70,10 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 		"log.level":  cmd.Flags().Lookup("log-level"),
 		"log.format": cmd.Flags().Lookup("log-format"),
 	}
-	for k, f := range a.cfgFlags {
-		flags[k] = f
+	for _, b := range a.cfgFlags {
+		if cmd.Flags().Lookup(b.flag.Name) == b.flag { // a flag of the command being run
+			flags[b.key] = b.flag
+		}
 	}
 	res, err := config.Load(config.Options{
 		File:            a.configFile,

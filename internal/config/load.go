@@ -235,13 +235,16 @@ func Load(opts Options, out any) (*Result, error) {
 		}
 	}
 	for key, fl := range opts.Flags {
-		if fl == nil {
+		// Only flags given on the command line count: an unset flag's
+		// default must not hide the file, the environment or the struct's
+		// own default (viper would fall back to it).
+		if fl == nil || !fl.Changed {
 			continue
 		}
 		if err := v.BindPFlag(key, fl); err != nil {
 			return res, fmt.Errorf("config: binding --%s: %w", fl.Name, err)
 		}
-		if fl.Changed {
+		{
 			res.flagsBy[key] = "--" + fl.Name
 			if t, ok := typeAt(typ, key); ok {
 				if err := checkText(t, fl.Value.String()); err != nil {

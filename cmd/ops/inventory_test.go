@@ -1,0 +1,86 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const declaredInventory = `hosts:
+  - {name: hv1, hypervisor: hyper-v, version: "2012 R2", vendor: Dell, model: R720, cpu_cores: 16,
+     memory_bytes: 137438953472, connection: connected, power: "on"}
+vms:
+  - {name: app1, host: hv1, power: "on", cpus: 4, memory_bytes: 8589934592, guest_os: "Windows Server 2012 R2"}
+firewalls:
+  - {name: edge1, vendor: Palo Alto Networks, model: PA-3220, version: "10.2", rules: 120,
+     capabilities: [stateful, ips, app_control]}
+`
+
+func TestInventoryCLIFromDeclaredFile(t *testing.T) {
+	dir := t.TempDir()
+	decl := filepath.Join(dir, "inventory.yaml")
+	os.WriteFile(decl, []byte(declaredInventory), 0o644)
+	cfg := writeConfig(t, "inventory:\n  sources:\n    - {name: declared, type: file, path: "+decl+"}\n  require_firewall_capabilities: [stateful, ips, app_control, url_filtering]\n")
+
+	code, out, stderr := runOps(t, "--config", cfg, "inventory", "--output", "json")
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, stderr)
+	}
+	var rep struct {
+		Hosts     []map[string]any `json:"hosts"`
+		VMs       []map[string]any `json:"vms"`
+		Firewalls []map[string]any `json:"firewalls"`
+		Sources   []map[string]any `json:"sources"`
+		Findings  []map[string]any `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Hosts) != 1 || len(rep.VMs) != 1 || len(rep.Firewalls) != 1 || len(rep.Sources) != 1 {
+		t.Fatalf("report: %s", out)
+	}
+	if len(rep.Findings) != 1 || rep.Findings[0]["check"] != "firewall_capability" || !strings.Contains(rep.Findings[0]["message"].(string), "url_filtering") {
+		t.Fatalf("findings = %v", rep.Findings)
+	}
+	old := filepath.Join(dir, "old.json")
+	os.WriteFile(old, []byte(out), 0o644)
+
+	code, out, _ = runOps(t, "--config", cfg, "inventory", "--output", "csv", "--kind", "vm")
+	if code != 0 || !strings.HasPrefix(out, "source,name,") || !strings.Contains(out, "app1") {
+		t.Fatalf("csv: %d %s", code, out)
+	}
+	htmlOut := filepath.Join(dir, "report.html")
+	if code, _, stderr := runOps(t, "--config", cfg, "inventory", "--output", "html", "--out", htmlOut); code != 0 {
+		t.Fatalf("html: %s", stderr)
+	}
+	if b, _ := os.ReadFile(htmlOut); !strings.Contains(string(b), "<html") || strings.Contains(string(b), "src=\"http") {
+		t.Fatalf("html report: %.200s", b)
+	}
+
+	// Same declaration twice: no difference; a changed VM: exit 1, field by field.
+	if code, _, _ := runOps(t, "inventory", "diff", old, old); code != 0 {
+		t.Fatalf("diff of identical reports: %d", code)
+	}
+	os.WriteFile(decl, []byte(strings.Replace(declaredInventory, "cpus: 4", "cpus: 8", 1)), 0o644)
+	_, newer, _ := runOps(t, "--config", cfg, "inventory", "--output", "json")
+	nj := filepath.Join(dir, "new.json")
+	os.WriteFile(nj, []byte(newer), 0o644)
+	code, out, _ = runOps(t, "inventory", "diff", old, nj)
+	if code != 1 || !strings.Contains(out, "cpus") || !strings.Contains(out, "app1") {
+		t.Fatalf("diff: %d %s", code, out)
+	}
+	if code, _, stderr := runOps(t, "inventory", "diff", old, filepath.Join(dir, "missing.json")); code != 2 || !strings.Contains(stderr, "missing.json") {
+		t.Fatalf("diff with a missing file: %d %s", code, stderr)
+	}
+	// A malformed declared file: the source fails with file:line, exit 3.
+	os.WriteFile(decl, []byte("hosts:\n  - {name: hv1, cpu_cores: many}\n"), 0o644)
+	code, _, stderr = runOps(t, "--config", cfg, "inventory")
+	if code != 3 || !strings.Contains(stderr, decl+":2") {
+		t.Fatalf("malformed declaration: %d %s", code, stderr)
+	}
+	if code, _, stderr := runOps(t, "--config", cfg, "inventory", "--output", "pdf"); code != 2 {
+		t.Fatalf("bad --output: %d %s", code, stderr)
+	}
+}

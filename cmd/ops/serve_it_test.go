@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"database/sql"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/opsteam/ops/internal/testenv"
+)
+
+// metricValue returns the value of the first sample whose line starts with
+// prefix (name and labels), or -1.
+func metricValue(body, prefix string) float64 {
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, prefix) {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			return v
+		}
+	}
+	return -1
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// `ops serve` against the real MariaDB and a local target: scheduled
+// backups appear and are reported in /metrics, a failing job does not stop
+// the others, an overlapping slow run is skipped, and SIGTERM waits for the
+// running backup to finish.
+func TestServeSchedulesBackups(t *testing.T) {
+	testenv.RequireIT(t)
+	sock := testenv.Getenv("OPS_IT_MYSQL_SOCKET", "/run/mysqld/mysqld.sock")
+	db, err := sql.Open("mysql", "root@unix("+sock+")/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Ping(); err != nil {
+		t.Fatalf("MariaDB not reachable at %s: %v", sock, err)
+	}
+	name := fmt.Sprintf("ops_it_serve_%d", rand.Uint32())
+	for _, q := range []string{"CREATE DATABASE " + name, "CREATE TABLE " + name + ".t (id INT PRIMARY KEY)", "INSERT INTO " + name + ".t VALUES (1),(2)"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + name) })
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cfg := writeConfig(t, fmt.Sprintf(`lock_dir: %s
+storage:
+  targets:
+    local: {type: local, path: %s}
+backup:
+  jobs:
+    - name: good
+      mysql: {socket: %s, user: root, lock_wait_timeout: 2m}
+      databases: [%s]
+      schedule: "@every 2s"
+      retention: {keep_last: 100}
+    - name: bad
+      mysql: {socket: %s, user: root}
+      databases: [%s_missing]
+      schedule: "@every 2s"
+serve:
+  listen: %s
+`, filepath.Join(dir, "locks"), filepath.Join(dir, "backups"), sock, name, sock, name, addr))
+
+	cmd := opsProcess("--config", cfg, "--log-format", "json", "serve")
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("serve log:\n%s", logs.String())
+		}
+	}()
+	scrape := func() string {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	waitFor := func(what string, cond func(m string) bool) string {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for time.Now().Before(deadline) {
+			if m := scrape(); m != "" && cond(m) {
+				return m
+			}
+			select {
+			case err := <-exited:
+				t.Fatalf("ops serve exited while waiting for %s: %v", what, err)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		t.Fatalf("timed out waiting for %s; metrics:\n%s", what, scrape())
+		return ""
+	}
+
+	m := waitFor("two good backups and two failed ones", func(m string) bool {
+		return metricValue(m, `ops_job_runs_total{kind="backup",name="good",result="success"}`) >= 2 &&
+			metricValue(m, `ops_job_runs_total{kind="backup",name="bad",result="failure"}`) >= 2
+	})
+	if ts := metricValue(m, `ops_backup_last_success_timestamp_seconds{job="good"}`); ts < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Errorf("last success timestamp = %v", ts)
+	}
+	if size := metricValue(m, `ops_backup_last_size_bytes{job="good"}`); size <= 0 {
+		t.Errorf("last size = %v", size)
+	}
+	if v := metricValue(m, `ops_backup_last_success_timestamp_seconds{job="bad"}`); v > 0 {
+		t.Errorf("the failing job has a success timestamp: %v", v)
+	}
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	// Make the next good backup slow: hold a table lock that its global
+	// read lock must wait for.
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "LOCK TABLES "+name+".t WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("an overlapping run to be skipped", func(m string) bool {
+		return metricValue(m, `ops_job_running{kind="backup",name="good"}`) == 1 &&
+			metricValue(m, `ops_job_skipped_total{kind="backup",name="good",reason="overlap"}`) >= 1
+	})
+	before := countManifests(filepath.Join(dir, "backups"))
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("ops serve exited at SIGTERM without waiting for the running backup: %v", err)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	if _, err := conn.ExecContext(t.Context(), "UNLOCK TABLES"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("ops serve did not exit cleanly: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("ops serve did not exit after the running backup finished")
+	}
+	if after := countManifests(filepath.Join(dir, "backups")); after != before+1 {
+		t.Fatalf("the backup running at SIGTERM did not complete: %d manifests before, %d after", before, after)
+	}
+	if !regexp.MustCompile(`"msg":"[^"]*skip`).MatchString(logs.String()) {
+		t.Errorf("the skipped run was not logged:\n%s", logs.String())
+	}
+}
+
+func countManifests(dir string) int {
+	n := 0
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && info.Name() == "manifest.json" {
+			n++
+		}
+		return nil
+	})
+	return n
+}

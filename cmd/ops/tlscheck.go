@@ -1,0 +1,299 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/opsteam/ops/internal/exitcode"
+	"github.com/opsteam/ops/internal/metrics"
+	"github.com/opsteam/ops/internal/output"
+	"github.com/opsteam/ops/internal/schedule"
+	"github.com/opsteam/ops/tlscheck"
+)
+
+type tlscheckFlags struct {
+	rcpts       []string
+	require     string
+	resolve     []string
+	noSNI       bool
+	sni         bool
+	format      string
+	dns         string
+	legacy      bool
+	warnDays    int
+	mtaSTS      bool
+	mxPort      int
+	check       string
+	metricsFile string
+}
+
+func newTLSCheckCmd(a *app) *cobra.Command {
+	var f tlscheckFlags
+	cmd := &cobra.Command{
+		Use:   "tlscheck [TARGET...]",
+		Short: "Check SMTP STARTTLS peers against a sendmail-style TLS policy",
+		Long: `Connect to each TARGET (host[:port], port 25 by default; 465 is implicit TLS)
+and to every MX of each --rcpt domain, negotiate STARTTLS, verify the chain and
+say whether the policy (sendmail access text with TLS_Srv:/TLS_Rcpt:/…, or a
+Postfix smtp_tls_policy_maps file) would accept the server, with the SMTP reply
+sendmail would give when not. With neither a policy entry nor --require, the
+requirement is VERIFY+CA. With no TARGET and no --rcpt, every configured
+tlscheck.checks entry is run (or the one named by --check).
+
+Exit status: 0 every verdict is pass, 1 any is fail, 2 usage or config error,
+3 nothing could be checked.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runTLSCheck(cmd.Context(), args, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.rcpts, "rcpt", nil, "user@domain: check every MX of the domain under the TLS_Rcpt: rules (repeatable)")
+	fl.String("policy", "", "policy file: sendmail access text or Postfix tls_policy (default tlscheck.policy)")
+	a.bindConfigFlag("tlscheck.policy", fl.Lookup("policy"))
+	fl.StringVar(&f.require, "require", "", `right-hand side applied where no policy entry applies, e.g. "VERIFY:128+CA"`)
+	fl.String("ca", "", "trust anchors (PEM); default tlscheck.ca_file, else the system roots")
+	a.bindConfigFlag("tlscheck.ca_file", fl.Lookup("ca"))
+	fl.StringArrayVar(&f.resolve, "resolve", nil, "HOST:PORT:ADDR: connect to ADDR for HOST:PORT, like curl (repeatable)")
+	fl.BoolVar(&f.sni, "sni", true, "send the server name in SNI (no trailing dot)")
+	fl.BoolVar(&f.noSNI, "no-sni", false, "do not send SNI")
+	fl.String("timeout", "", "bound on each connection (default tlscheck.timeout, 30s)")
+	a.bindConfigFlag("tlscheck.timeout", fl.Lookup("timeout"))
+	fl.String("concurrency", "", "connections in flight (default tlscheck.concurrency, 32)")
+	a.bindConfigFlag("tlscheck.concurrency", fl.Lookup("concurrency"))
+	fl.String("helo", "", "EHLO name (default tlscheck.helo, else the host name)")
+	a.bindConfigFlag("tlscheck.helo", fl.Lookup("helo"))
+	fl.StringVarP(&f.format, "output", "o", "table", "output format: table or json")
+	fl.StringVar(&f.dns, "dns", "", "DNS server HOST:PORT for MX, A/AAAA and MTA-STS lookups (default: the system resolver)")
+	fl.BoolVar(&f.legacy, "legacy", false, "also offer TLS 1.0/1.1 and old cipher suites (for legacy peers)")
+	fl.IntVar(&f.warnDays, "warn-days", 21, "warn when a certificate expires within this many days")
+	fl.BoolVar(&f.mtaSTS, "mta-sts", true, "for --rcpt domains, fetch the MTA-STS policy and judge each MX by it")
+	fl.IntVar(&f.mxPort, "mx-port", 25, "port used for the MX hosts of --rcpt domains")
+	fl.StringVar(&f.check, "check", "", "run only the configured check of this name")
+	fl.StringVar(&f.metricsFile, "metrics-file", "", "write Prometheus metrics of this run to FILE (node_exporter textfile collector)")
+	cmd.AddCommand(newTLSRelayCmd(a), newTLSLintCmd(a))
+	return cmd
+}
+
+// tlscheckOptions builds the check options shared by one-shot runs and
+// scheduled checks.
+func (a *app) tlscheckOptions(f tlscheckFlags) (tlscheck.Options, error) {
+	o, err := a.cfg.TLSCheck.Options()
+	if err != nil {
+		return o, err
+	}
+	o.Require = f.require
+	o.Probe.NoSNI = f.noSNI || !f.sni
+	o.Probe.Legacy = f.legacy
+	o.MXPort = f.mxPort
+	o.STS = f.mtaSTS
+	o.Eval.WarnDays = f.warnDays
+	o.Logger = a.log
+	if f.dns != "" {
+		if _, err := netip.ParseAddrPort(f.dns); err != nil {
+			return o, exitcode.UsageError(fmt.Errorf("--dns %q: expected ADDR:PORT, e.g. 127.0.0.1:53", f.dns))
+		}
+		o.Probe.Resolver = &tlscheck.Resolver{Addr: f.dns}
+	}
+	for _, r := range f.resolve {
+		key, addr, err := tlscheck.ParsePin(r)
+		if err != nil {
+			return o, exitcode.UsageError(fmt.Errorf("--resolve %q: %w", r, err))
+		}
+		if o.Probe.Pins == nil {
+			o.Probe.Pins = map[string]netip.Addr{}
+		}
+		o.Probe.Pins[key] = addr
+	}
+	return o, nil
+}
+
+func (a *app) runTLSCheck(ctx context.Context, args []string, f tlscheckFlags) error {
+	if err := output.CheckFormat(f.format, output.Table, output.JSON); err != nil {
+		return exitcode.UsageError(err)
+	}
+	if f.warnDays < -1 || f.warnDays > 3650 {
+		return exitcode.UsageError(fmt.Errorf("--warn-days %d is out of range: expected 0 to 3650 (or -1 for never)", f.warnDays))
+	}
+	for _, t := range args {
+		if _, err := tlscheck.ParseTarget(t); err != nil {
+			return exitcode.UsageError(fmt.Errorf("target %q: %w", t, err))
+		}
+	}
+	o, err := a.tlscheckOptions(f)
+	if err != nil {
+		return err
+	}
+	name := "adhoc"
+	o.Targets, o.Rcpts = args, f.rcpts
+	if len(args) == 0 && len(f.rcpts) == 0 {
+		checks := a.cfg.TLSCheck.Checks
+		if f.check != "" {
+			checks = nil
+			for _, c := range a.cfg.TLSCheck.Checks {
+				if c.Name == f.check {
+					checks = append(checks, c)
+				}
+			}
+			if checks == nil {
+				return exitcode.UsageError(fmt.Errorf("--check %s: no such check in tlscheck.checks", f.check))
+			}
+			name = f.check
+		}
+		if len(checks) == 0 {
+			return exitcode.UsageError(errors.New("nothing to check: give TARGET or --rcpt, or configure tlscheck.checks"))
+		}
+		for _, c := range checks {
+			o.Targets = append(o.Targets, c.Targets...)
+			o.Rcpts = append(o.Rcpts, c.Rcpts...)
+		}
+		if f.check == "" {
+			name = "all"
+		}
+	}
+	if a.stderrTTY {
+		o.Progress = func(done, total int, r tlscheck.Result) {
+			fmt.Fprintf(a.stderr, "\rchecked %d/%d\033[K", done, total)
+			if done == total {
+				fmt.Fprint(a.stderr, "\r\033[K")
+			}
+		}
+	}
+	start := time.Now()
+	results, err := tlscheck.Check(ctx, o)
+	if err != nil {
+		return err
+	}
+	if f.format == output.JSON {
+		err = tlscheck.WriteJSON(a.stdout, results)
+	} else {
+		err = tlscheck.WriteTable(a.stdout, results, time.Now())
+	}
+	if err != nil {
+		return err
+	}
+	runErr := tlscheck.RunError(results)
+	if f.metricsFile != "" {
+		a.recordRun(f.metricsFile, metrics.Run{Kind: metrics.KindTLSCheck, Name: name, Start: start, Err: runErr,
+			Result: metrics.Result{Verdicts: verdicts(results)}})
+	}
+	return runErr
+}
+
+func verdicts(results []tlscheck.Result) []metrics.Verdict {
+	out := make([]metrics.Verdict, 0, len(results))
+	for _, r := range results {
+		t := r.Target
+		if r.Addr != "" {
+			t += " " + r.Addr
+		}
+		out = append(out, metrics.Verdict{Target: t, Pass: r.Verdict == tlscheck.Pass})
+	}
+	return out
+}
+
+// tlscheckJobs are the scheduled tlscheck.checks entries for `ops serve`.
+func (a *app) tlscheckJobs() []schedule.Job {
+	var jobs []schedule.Job
+	for _, c := range a.cfg.TLSCheck.Checks {
+		check := c
+		jobs = append(jobs, schedule.Job{
+			Kind: metrics.KindTLSCheck, Name: check.Name, Schedule: check.Schedule,
+			Run: func(ctx context.Context) (metrics.Result, error) {
+				o, err := a.tlscheckOptions(tlscheckFlags{sni: true, mtaSTS: true, mxPort: 25, warnDays: 21})
+				if err != nil {
+					return metrics.Result{}, err
+				}
+				o.Targets, o.Rcpts = check.Targets, check.Rcpts
+				results, err := tlscheck.Check(ctx, o)
+				if err != nil {
+					return metrics.Result{}, err
+				}
+				for _, r := range results {
+					if r.Verdict != tlscheck.Pass {
+						a.log.Warn("tls policy failure", "check", check.Name, "target", r.Target, "addr", r.Addr,
+							"reply", r.Reply, "reasons", strings.Join(r.Reasons, "; "))
+					}
+				}
+				return metrics.Result{Verdicts: verdicts(results)}, tlscheck.RunError(results)
+			},
+		})
+	}
+	return jobs
+}
+
+func newTLSRelayCmd(a *app) *cobra.Command {
+	var certFile, format string
+	cmd := &cobra.Command{
+		Use:   "relay --cert FILE",
+		Short: "Would CertIssuer:/CertSubject:/ALTNAMES: rules let this client certificate relay? (exit 0 RELAY, 1 NO RELAY)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := output.CheckFormat(format, output.Table, output.JSON); err != nil {
+				return exitcode.UsageError(err)
+			}
+			if certFile == "" {
+				return exitcode.UsageError(errors.New("--cert FILE is required"))
+			}
+			o, err := a.cfg.TLSCheck.Options()
+			if err != nil {
+				return err
+			}
+			if o.Policy == nil {
+				return exitcode.UsageError(errors.New("no policy: give --policy FILE or set tlscheck.policy"))
+			}
+			chain, err := tlscheck.LoadCertificates(certFile)
+			if err != nil {
+				return exitcode.UsageError(fmt.Errorf("--cert %s: %w", certFile, err))
+			}
+			r := tlscheck.Relay(chain, o.Policy, tlscheck.RelayOptions{Roots: o.Probe.Roots})
+			if format == output.JSON {
+				err = tlscheck.WriteRelayJSON(a.stdout, r)
+			} else {
+				err = tlscheck.WriteRelayTable(a.stdout, r)
+			}
+			if err != nil {
+				return err
+			}
+			return tlscheck.RelayError(r)
+		},
+	}
+	cmd.Flags().StringVar(&certFile, "cert", "", "client certificate (PEM; a chain is allowed, leaf first)")
+	cmd.Flags().String("policy", "", "policy file (default tlscheck.policy)")
+	a.bindConfigFlag("tlscheck.policy", cmd.Flags().Lookup("policy"))
+	cmd.Flags().String("ca", "", "trust anchors (PEM; default tlscheck.ca_file, else the system roots)")
+	a.bindConfigFlag("tlscheck.ca_file", cmd.Flags().Lookup("ca"))
+	cmd.Flags().StringVarP(&format, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+func newTLSLintCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "lint",
+		Short: "Print FILE:LINE: message for every policy entry sendmail would silently misread (exit 1 if any)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path := a.cfg.TLSCheck.Policy
+			if path == "" {
+				return exitcode.UsageError(errors.New("no policy: give --policy FILE or set tlscheck.policy"))
+			}
+			p, err := tlscheck.LoadPolicy(path)
+			if err != nil {
+				return err
+			}
+			fs := tlscheck.Lint(p)
+			if err := tlscheck.WriteFindings(a.stdout, fs); err != nil {
+				return err
+			}
+			return tlscheck.LintError(fs)
+		},
+	}
+	cmd.Flags().String("policy", "", "policy file (default tlscheck.policy)")
+	a.bindConfigFlag("tlscheck.policy", cmd.Flags().Lookup("policy"))
+	return cmd
+}
