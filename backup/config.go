@@ -91,6 +91,10 @@ type Job struct {
 	Prefix       string    `yaml:"prefix" mapstructure:"prefix"`
 	Schedule     string    `yaml:"schedule" mapstructure:"schedule"`
 	Retention    Retention `yaml:"retention" mapstructure:"retention"`
+	// Checksums records CHECKSUM TABLE of every table, taken inside the
+	// dump's snapshot, in the manifest; `verify --restore-test` compares a
+	// test restore with them. Costs one more read of each table.
+	Checksums bool `yaml:"checksums" mapstructure:"checksums"`
 	// ChunkRows is the number of rows per primary-key range when a big table
 	// is split between threads (0 = automatic).
 	ChunkRows int64 `yaml:"chunk_rows" mapstructure:"chunk_rows"`
@@ -104,6 +108,7 @@ func DefaultJob() Job {
 		Threads:     2,
 		Compression: "zstd",
 		Target:      "local",
+		Checksums:   true,
 		Retention:   Retention{KeepLast: 7, KeepDaily: 7, KeepWeekly: 4, KeepMonthly: 12},
 		MySQL:       MySQL{LockWaitTimeout: 60 * time.Second},
 	}

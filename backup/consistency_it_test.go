@@ -74,7 +74,7 @@ func TestConsistencyUnderWrites(t *testing.T) {
 			before := commits.Load()
 			var dump bytes.Buffer
 			res, err := Dump(context.Background(), DumpOptions{MySQL: srcMySQL(), Databases: []string{d1, d2}, Threads: 2,
-				ChunkRows: 700, Compression: "gzip", Consistency: mode}, &dump)
+				ChunkRows: 700, Compression: "gzip", Consistency: mode, Checksums: true}, &dump)
 			if err != nil {
 				t.Fatalf("Dump: %v", err)
 			}
@@ -107,6 +107,18 @@ func TestConsistencyUnderWrites(t *testing.T) {
 			}
 			if dumped != n1+n2 {
 				t.Errorf("DumpResult rows = %d, restored %d", dumped, n1+n2)
+			}
+			// CHECKSUM TABLE taken in the snapshot while writers ran equals
+			// CHECKSUM TABLE of the restored tables.
+			for _, st := range res.Tables {
+				if st.Checksum == nil {
+					t.Errorf("no checksum for %s.%s", st.Database, st.Name)
+					continue
+				}
+				got := ts.rows("CHECKSUM TABLE " + quoteIdent(st.Database) + "." + quoteIdent(st.Name))
+				if g := col(got[0], "Checksum"); g != strconv.FormatUint(*st.Checksum, 10) {
+					t.Errorf("%s.%s: snapshot checksum %d, restored %s", st.Database, st.Name, *st.Checksum, g)
+				}
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,10 @@ type DumpOptions struct {
 	// Consistency is auto (default), lock or nolock; see the constants.
 	Consistency string
 	Logger      *slog.Logger
+	// Checksums runs CHECKSUM TABLE for every table inside the dump's
+	// snapshot once the data is written, so that a restore can be
+	// compared with exactly what was dumped (one more read of each table).
+	Checksums bool
 	// Progress, if set, is called from the writing goroutine after each
 	// part of the stream has been written.
 	Progress func(Progress)
@@ -71,9 +76,10 @@ type Progress struct {
 
 // TableStat is the row count of one dumped table.
 type TableStat struct {
-	Database string `json:"database"`
-	Name     string `json:"name"`
-	Rows     int64  `json:"rows"`
+	Database string  `json:"database"`
+	Name     string  `json:"name"`
+	Rows     int64   `json:"rows"`
+	Checksum *uint64 `json:"checksum,omitempty"` // CHECKSUM TABLE in the snapshot (DumpOptions.Checksums)
 }
 
 // DumpResult describes a finished dump.
@@ -693,9 +699,16 @@ func (d *dumper) stream(ctx context.Context, cancel context.CancelCauseFunc, met
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
+	var sums map[*tableMeta]*uint64
+	if d.opts.Checksums {
+		var err error
+		if sums, err = d.checksums(ctx, metas); err != nil {
+			return err
+		}
+	}
 	for _, m := range metas {
 		for _, t := range m.Tables {
-			d.res.Tables = append(d.res.Tables, TableStat{Database: t.DB, Name: t.Name, Rows: rowsByTable[t].Load()})
+			d.res.Tables = append(d.res.Tables, TableStat{Database: t.DB, Name: t.Name, Rows: rowsByTable[t].Load(), Checksum: sums[t]})
 		}
 	}
 	d.res.RawBytes = d.rawBytes.Load()
@@ -1148,4 +1161,66 @@ func (d *dumper) dumpPart(ctx context.Context, c *sql.Conn, p *part) (int64, err
 		}
 	}
 	return rows, nil
+}
+
+// checksums runs CHECKSUM TABLE for every table on the reading connections,
+// which still hold the dump's snapshot: InnoDB answers it from the
+// transaction's read view, so the values describe exactly the dumped rows
+// even while writers change the tables.
+func (d *dumper) checksums(ctx context.Context, metas []*dbMeta) (map[*tableMeta]*uint64, error) {
+	var tables []*tableMeta
+	for _, m := range metas {
+		tables = append(tables, m.Tables...)
+	}
+	out := make(map[*tableMeta]*uint64, len(tables))
+	var mu sync.Mutex
+	work := make(chan *tableMeta)
+	errc := make(chan error, len(d.workers))
+	var wg sync.WaitGroup
+	for _, c := range d.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range work {
+				var name string
+				var sum sql.NullString
+				q := "CHECKSUM TABLE " + quoteIdent(t.DB) + "." + quoteIdent(t.Name)
+				if err := c.QueryRowContext(ctx, q).Scan(&name, &sum); err != nil {
+					errc <- fmt.Errorf("CHECKSUM TABLE %s.%s: %w", t.DB, t.Name, err)
+					return
+				}
+				if !sum.Valid {
+					continue // the engine cannot checksum (or the table vanished)
+				}
+				v, err := strconv.ParseUint(sum.String, 10, 64)
+				if err != nil {
+					continue
+				}
+				mu.Lock()
+				out[t] = &v
+				mu.Unlock()
+			}
+		}()
+	}
+	var err error
+loop:
+	for _, t := range tables {
+		select {
+		case work <- t:
+		case err = <-errc:
+			break loop
+		case <-ctx.Done():
+			err = context.Cause(ctx)
+			break loop
+		}
+	}
+	close(work)
+	wg.Wait()
+	if err == nil {
+		select {
+		case err = <-errc:
+		default:
+		}
+	}
+	return out, err
 }

@@ -99,6 +99,7 @@ func RunBackup(ctx context.Context, o RunOptions) (*Manifest, error) {
 			Compression:      job.Compression,
 			CompressionLevel: job.CompressionLevel,
 			ChunkRows:        job.ChunkRows,
+			Checksums:        job.Checksums,
 			Logger:           log,
 		}, w)
 		if err == nil && enc != nil {
@@ -153,7 +154,7 @@ func RunBackup(ctx context.Context, o RunOptions) (*Manifest, error) {
 		m.Tool.Name = "ops"
 	}
 	for _, t := range res.Tables {
-		m.Tables = append(m.Tables, TableInfo{Database: t.Database, Name: t.Name, Rows: t.Rows})
+		m.Tables = append(m.Tables, TableInfo{Database: t.Database, Name: t.Name, Rows: t.Rows, Checksum: t.Checksum})
 	}
 	if len(recips) > 0 {
 		m.Encryption = &Encryption{Type: "age", Recipients: append([]string(nil), job.EncryptTo...)}

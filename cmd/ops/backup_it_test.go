@@ -95,7 +95,7 @@ backup:
 	}
 
 	code, out, stderr = runOps(t, "--config", cfg, "backup", "verify", "--job", "it", "--restore-test")
-	if code != 0 || !strings.Contains(out, "OK it ") || !strings.Contains(out, name+".accounts rows 3 restored 3") {
+	if code != 0 || !strings.Contains(out, "OK it ") || !strings.Contains(out, name+".accounts rows 3 restored 3 checksum ") {
 		t.Fatalf("verify: %d\n%s\n%s", code, out, stderr)
 	}
 
