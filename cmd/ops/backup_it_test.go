@@ -4,15 +4,12 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	_ "github.com/go-sql-driver/mysql"
-
-	"github.com/opsteam/ops/internal/testenv"
 )
 
 func checksum(t *testing.T, db *sql.DB, table string) string {
@@ -28,31 +25,11 @@ func checksum(t *testing.T, db *sql.DB, table string) string {
 // The README's main job end to end through the CLI: run, list, verify
 // (with a restore test), restore under another name, prune.
 func TestBackupCLIEndToEnd(t *testing.T) {
-	testenv.RequireIT(t)
-	sock := testenv.Getenv("OPS_IT_MYSQL_SOCKET", "/run/mysqld/mysqld.sock")
-	db, err := sql.Open("mysql", "root@unix("+sock+")/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Ping(); err != nil {
-		t.Fatalf("MariaDB not reachable at %s: %v", sock, err)
-	}
-	name := fmt.Sprintf("ops_it_cli_%d", rand.Uint32())
+	db, sock, name := itSource(t, "cli",
+		"CREATE TABLE {db}.accounts (id INT PRIMARY KEY AUTO_INCREMENT, owner VARCHAR(40), balance DECIMAL(12,2), note BLOB)",
+		"INSERT INTO {db}.accounts (owner, balance, note) VALUES ('ann', 10.50, x'00275c'), ('bob', -3.25, ''), ('cé', 0, NULL)")
 	copyName := name + "_copy"
-	for _, q := range []string{
-		"CREATE DATABASE " + name,
-		"CREATE TABLE " + name + ".accounts (id INT PRIMARY KEY AUTO_INCREMENT, owner VARCHAR(40), balance DECIMAL(12,2), note BLOB)",
-		"INSERT INTO " + name + ".accounts (owner, balance, note) VALUES ('ann', 10.50, x'00275c'), ('bob', -3.25, ''), ('cé', 0, NULL)",
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		db.Exec("DROP DATABASE IF EXISTS " + name)
-		db.Exec("DROP DATABASE IF EXISTS " + copyName)
-	})
+	t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + copyName) })
 	dir := t.TempDir()
 	cfg := writeConfig(t, fmt.Sprintf(`storage:
   targets:

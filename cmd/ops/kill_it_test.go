@@ -1,10 +1,8 @@
 package main
 
 import (
-	"database/sql"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/opsteam/ops/internal/testenv"
 )
 
 // TestMain lets a test re-execute this binary as `ops` (OPS_TEST_MAIN=1),
@@ -47,27 +43,9 @@ func countFiles(t *testing.T, dir string) (files []string) {
 // backup is ever listed or restored, the next run succeeds, and prune leaves
 // no leftover file.
 func TestKillDuringBackupLocal(t *testing.T) {
-	testenv.RequireIT(t)
-	sock := testenv.Getenv("OPS_IT_MYSQL_SOCKET", "/run/mysqld/mysqld.sock")
-	db, err := sql.Open("mysql", "root@unix("+sock+")/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Ping(); err != nil {
-		t.Fatalf("MariaDB not reachable at %s: %v", sock, err)
-	}
-	name := fmt.Sprintf("ops_it_kill_%d", rand.Uint32())
-	for _, q := range []string{
-		"CREATE DATABASE " + name,
-		"CREATE TABLE " + name + ".big (id INT PRIMARY KEY, pad VARCHAR(255))",
-		"INSERT INTO " + name + ".big SELECT seq, CONCAT(seq, REPEAT(MD5(seq), 7)) FROM " + name + ".seq_1_to_100000",
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + name) })
+	_, sock, name := itSource(t, "kill",
+		"CREATE TABLE {db}.big (id INT PRIMARY KEY, pad VARCHAR(255))",
+		"INSERT INTO {db}.big SELECT seq, CONCAT(seq, REPEAT(MD5(seq), 7)) FROM {db}.seq_1_to_100000")
 	dir := filepath.Join(t.TempDir(), "backups")
 	cfg := writeConfig(t, fmt.Sprintf(`storage:
   targets:

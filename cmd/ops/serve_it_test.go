@@ -3,10 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"database/sql"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -17,8 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/opsteam/ops/internal/testenv"
 )
 
 // metricValue returns the value of the first sample whose line starts with
@@ -50,23 +46,7 @@ func freeAddr(t *testing.T) string {
 // the others, an overlapping slow run is skipped, and SIGTERM waits for the
 // running backup to finish.
 func TestServeSchedulesBackups(t *testing.T) {
-	testenv.RequireIT(t)
-	sock := testenv.Getenv("OPS_IT_MYSQL_SOCKET", "/run/mysqld/mysqld.sock")
-	db, err := sql.Open("mysql", "root@unix("+sock+")/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Ping(); err != nil {
-		t.Fatalf("MariaDB not reachable at %s: %v", sock, err)
-	}
-	name := fmt.Sprintf("ops_it_serve_%d", rand.Uint32())
-	for _, q := range []string{"CREATE DATABASE " + name, "CREATE TABLE " + name + ".t (id INT PRIMARY KEY)", "INSERT INTO " + name + ".t VALUES (1),(2)"} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + name) })
+	db, sock, name := itSource(t, "serve", "CREATE TABLE {db}.t (id INT PRIMARY KEY)", "INSERT INTO {db}.t VALUES (1),(2)")
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	cfg := writeConfig(t, fmt.Sprintf(`lock_dir: %s

@@ -82,37 +82,13 @@ func TestSwiftBackupSLOAndKill(t *testing.T) {
 	if _, err := exec.LookPath("swift"); err != nil {
 		t.Fatalf("the swift client is missing (scripts/services.sh start swift): %v", err)
 	}
-	sock := testenv.Getenv("OPS_IT_MYSQL_SOCKET", "/run/mysqld/mysqld.sock")
-	db, err := sql.Open("mysql", "root@unix("+sock+")/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Ping(); err != nil {
-		t.Fatalf("MariaDB not reachable: %v", err)
-	}
-	addr2 := testenv.Getenv("OPS_IT_MYSQL2_ADDR", "127.0.0.1:3307")
-	db2, err := sql.Open("mysql", "root@tcp("+addr2+")/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
-	if err := db2.Ping(); err != nil {
-		t.Fatalf("second MariaDB not reachable at %s (scripts/services.sh start mariadb2): %v", addr2, err)
-	}
-	name := fmt.Sprintf("ops_it_swift_%d", rand.Uint32())
-	for _, q := range []string{
-		"CREATE DATABASE " + name,
-		"CREATE TABLE " + name + ".t (id INT PRIMARY KEY, pad VARCHAR(255), n DOUBLE)",
+	db, sock, name := itSource(t, "swift",
+		"CREATE TABLE {db}.t (id INT PRIMARY KEY, pad VARCHAR(255), n DOUBLE)",
 		// random text compresses about 2:1, so ~12 MB of SQL gives several 1 MiB segments
-		"INSERT INTO " + name + ".t SELECT seq, CONCAT(MD5(RAND()), MD5(RAND()), MD5(RAND())), RAND() FROM " + name + ".seq_1_to_100000",
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
+		"INSERT INTO {db}.t SELECT seq, CONCAT(MD5(RAND()), MD5(RAND()), MD5(RAND())), RAND() FROM {db}.seq_1_to_100000")
+	addr2 := testenv.Getenv("OPS_IT_MYSQL2_ADDR", "127.0.0.1:3307")
+	db2 := itOpen(t, "root@tcp("+addr2+")/", "scripts/services.sh start mariadb2")
 	t.Cleanup(func() {
-		db.Exec("DROP DATABASE IF EXISTS " + name)
 		db2.Exec("DROP DATABASE IF EXISTS " + name)
 		sw.cli(t, "delete", sw.container)
 		sw.cli(t, "delete", sw.container+"_segments")
