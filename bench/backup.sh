@@ -92,7 +92,7 @@ run() {
 	eval "T_$(echo "$name" | tr -c 'a-zA-Z0-9' _)=$secs"
 	eval "R_$(echo "$name" | tr -c 'a-zA-Z0-9' _)=$((rss / 1024))"
 }
-size() { du -b "$@" | awk '{ s += $1 } END { printf "%.1f MB", s / 1e6 }'; }
+size() { du -sb "$@" | awk '{ s += $1 } END { printf "%.1f MB", s / 1e6 }'; }
 
 raw_sql_bytes=0
 run "SELECT * of each table via mysql client (raw read)" \
