@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // RestoreOptions configures Restore.
@@ -324,7 +326,7 @@ func (e *restoreExec) work(w *restoreWorker) {
 				}
 			}
 			if !e.failed() {
-				if _, err := w.conn.ExecContext(e.ctx, j.it.st.SQL); err != nil {
+				if err := execRetryingDeadlocks(e.ctx, w.conn, j.it.st.SQL); err != nil {
 					e.fail(e.stmtErr(j.num, j.it, err))
 				} else {
 					e.done.Add(1)
@@ -548,4 +550,27 @@ func parseIdent(s string) (name string, n int, ok bool) {
 		return "", 0, false
 	}
 	return s[:i], i, true
+}
+
+// execRetryingDeadlocks runs one autocommitted INSERT of a parallel load.
+// Two data connections inserting into the same table can deadlock in InnoDB
+// (error 1213) or time out on a lock (1205); the statement was then rolled
+// back whole, so running it again is safe.
+func execRetryingDeadlocks(ctx context.Context, c *sql.Conn, q string) error {
+	var err error
+	for attempt := 0; attempt < 10; attempt++ {
+		if _, err = c.ExecContext(ctx, q); err == nil {
+			return nil
+		}
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || (me.Number != 1213 && me.Number != 1205) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * 10 * time.Millisecond):
+		}
+	}
+	return err
 }
