@@ -202,8 +202,3 @@ func isTerminal(w io.Writer) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
-
-// notBuilt is what a command group answers until its job is implemented.
-func notBuilt(what string) error {
-	return exitcode.UsageError(fmt.Errorf("%s is not built yet in this version of ops (exit 2)", what))
-}
