@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -10,23 +9,28 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/opsteam/ops/internal/metrics"
 )
 
-// metricValue returns the value of the first sample whose line starts with
-// prefix (name and labels), or -1.
-func metricValue(body, prefix string) float64 {
-	sc := bufio.NewScanner(strings.NewReader(body))
-	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, prefix) {
-			f := strings.Fields(line)
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			return v
-		}
+// metricValue returns the value of the series written as
+// name{label="value",…} in an exposition body, or -1 when it is absent.
+func metricValue(body, series string) float64 {
+	name, rest, _ := strings.Cut(series, "{")
+	labels := map[string]string{}
+	for _, kv := range regexp.MustCompile(`(\w+)="([^"]*)"`).FindAllStringSubmatch(rest, -1) {
+		labels[kv[1]] = kv[2]
+	}
+	fams, err := metrics.ParseText([]byte(body))
+	if err != nil || fams[name] == nil {
+		return -1
+	}
+	if v, ok := metrics.Sample(fams[name], labels); ok {
+		return v
 	}
 	return -1
 }

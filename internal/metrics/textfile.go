@@ -255,3 +255,30 @@ func finite(b []*dto.Bucket) []*dto.Bucket {
 	}
 	return b
 }
+
+// Sample returns the value of the series of mf whose labels are exactly
+// labels (a histogram gives its sample count); ok is false when absent.
+func Sample(mf *dto.MetricFamily, labels map[string]string) (v float64, ok bool) {
+next:
+	for _, m := range mf.GetMetric() {
+		if len(m.GetLabel()) != len(labels) {
+			continue
+		}
+		for _, l := range m.GetLabel() {
+			if w, ok := labels[l.GetName()]; !ok || w != l.GetValue() {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount()), true
+		case m.Untyped != nil:
+			return m.Untyped.GetValue(), true
+		}
+	}
+	return 0, false
+}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/opsteam/ops/internal/metrics"
 )
@@ -160,32 +159,7 @@ func value(t *testing.T, g prometheus.Gatherer, name string, labels map[string]s
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name {
-			return find(mf, labels)
-		}
-	}
-	return 0, false
-}
-
-func find(mf *dto.MetricFamily, labels map[string]string) (float64, bool) {
-next:
-	for _, m := range mf.GetMetric() {
-		if len(m.GetLabel()) != len(labels) {
-			continue
-		}
-		for _, l := range m.GetLabel() {
-			if v, ok := labels[l.GetName()]; !ok || v != l.GetValue() {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount()), true
-		case m.Untyped != nil:
-			return m.Untyped.GetValue(), true
+			return metrics.Sample(mf, labels)
 		}
 	}
 	return 0, false

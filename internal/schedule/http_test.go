@@ -253,7 +253,7 @@ func findIn(fams map[string]*dto.MetricFamily, name string, labels map[string]st
 	if mf == nil {
 		return 0, false
 	}
-	return find(mf, labels)
+	return metrics.Sample(mf, labels)
 }
 
 func TestListenAndServeFailsFastOnBusyPort(t *testing.T) {
