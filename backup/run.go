@@ -61,11 +61,10 @@ func RunBackup(ctx context.Context, o RunOptions) (*Manifest, error) {
 	}
 	started := now().UTC().Truncate(time.Millisecond)
 	id := NewID(started)
-	// Two runs of a job in the same second get distinct IDs.
-	if existing, err := ListBackups(ctx, o.Store, job.Prefix, job.Name, true); err == nil {
-		for n := 2; containsID(existing, id); n++ {
-			id = fmt.Sprintf("%s-%d", NewID(started), n)
-		}
+	// Two runs of a job in the same second get distinct IDs. Only the
+	// objects under this ID are listed, not every backup's manifest.
+	for n := 2; idTaken(ctx, o.Store, JobPrefix(job.Prefix, job.Name)+id+"/"); n++ {
+		id = fmt.Sprintf("%s-%d", NewID(started), n)
 	}
 	dir := JobPrefix(job.Prefix, job.Name) + id
 	objName := path.Join(dir, streamName(job.Compression, len(recips) > 0))
@@ -168,13 +167,11 @@ func RunBackup(ctx context.Context, o RunOptions) (*Manifest, error) {
 	return m, nil
 }
 
-func containsID(list []*BackupInfo, id string) bool {
-	for _, b := range list {
-		if b.ID == id {
-			return true
-		}
-	}
-	return false
+// idTaken reports whether any object exists under a backup directory (a
+// listing error counts as free: the Put would then fail on its own).
+func idTaken(ctx context.Context, s Store, dir string) bool {
+	objs, err := s.List(ctx, dir)
+	return err == nil && len(objs) > 0
 }
 
 type progressReader struct {

@@ -176,3 +176,25 @@ func (f failingStore) Put(ctx context.Context, name string, r io.Reader) (Object
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, fmt.Errorf("write: disk full") }
+
+func TestRunBackupSameSecondGetsDistinctIDs(t *testing.T) {
+	_, dbName := runITSource(t)
+	s := NewLocalStore(t.TempDir())
+	clock := time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)
+	now := func() time.Time { return clock }
+	var ids []string
+	for i := 0; i < 3; i++ {
+		m, err := RunBackup(context.Background(), RunOptions{Job: runITJob(dbName), Store: s, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	want := []string{"20261128T020000Z", "20261128T020000Z-2", "20261128T020000Z-3"}
+	if strings.Join(ids, " ") != strings.Join(want, " ") {
+		t.Fatalf("ids = %v, want %v", ids, want)
+	}
+	if l, _ := ListBackups(context.Background(), s, "", "it", false); len(l) != 3 {
+		t.Fatalf("listed %d complete backups", len(l))
+	}
+}
