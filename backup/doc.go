@@ -1,73 +1,16 @@
-// Package backup implements `ops backup`: a native, consistent, parallel
-// MySQL/MariaDB dumper (Dump), a streaming restorer (Restore), and the
-// storage, manifest and retention logic around them.
+// Package backup is the pipeline of `ops backup`: a job's dump (from
+// backup/mysql) is compressed while it is dumped, encrypted with age when
+// the job has recipients, streamed into a storage.Store, and described by a
+// manifest written last; then retention prunes the job's old backups.
+// Restore, verify and the restore test read the same objects back and
+// check them against the manifest.
 //
-// # Dump
+// It owns the job configuration (Job, Retention), the manifest and its
+// listing (ListBackups, FindBackup), RunBackup, RestoreBackup, RestoreTest,
+// VerifyBackup, Prune and the retention rules.
 //
-// Dump talks to the server only through github.com/go-sql-driver/mysql
-// (text protocol, no parseTime, no interpolateParams). It:
-//
-//   - takes one point in time for every database and every thread: FLUSH
-//     TABLES WITH READ LOCK (bounded by MySQL.LockWaitTimeout: session
-//     lock_wait_timeout plus a watchdog that KILLs the waiting statement),
-//     then every connection runs START TRANSACTION WITH CONSISTENT SNAPSHOT,
-//     the binlog file/position and GTID are read, UNLOCK TABLES. On MySQL 8,
-//     LOCK INSTANCE FOR BACKUP is also held for the whole dump when the
-//     account may. Without the RELOAD privilege (Consistency "auto") or with
-//     Consistency "nolock", no global lock is taken: with binary logging on
-//     and several threads every snapshot is proven to be at the same binlog
-//     position (MariaDB: Binlog_snapshot_position of each connection; MySQL:
-//     the position did not move while they were opened), otherwise one
-//     connection reads everything. DumpResult.ConsistencyMode says which.
-//     Only transactional (InnoDB) tables are consistent; MyISAM & co. are
-//     read after the lock was released.
-//   - reads values as text and quotes them by column type: numbers copied
-//     exactly (FLOAT read as CAST(… AS DOUBLE) because MariaDB prints FLOAT
-//     with 6 digits), strings escaped, binary-charset columns (BINARY,
-//     VARBINARY, BLOB, BIT, GEOMETRY) as 0x hex, the empty string kept apart from NULL,
-//     zero dates and fractional seconds kept; session in UTC, utf8mb4,
-//     an empty sql_mode.
-//   - writes DDL verbatim (SHOW CREATE …), each stored object under its own
-//     character_set_client, collation_connection, sql_mode (and time_zone
-//     for events), bodies read with character_set_results=binary.
-//   - orders the stream like `mysqldump --databases`: header; per database
-//     CREATE DATABASE IF NOT EXISTS + USE, sequences (with SETVAL), tables
-//     (DROP TABLE IF EXISTS + CREATE TABLE), placeholder views; all data;
-//     routines; real views; triggers and events; footer ending in
-//     "-- Dump completed". Generated columns are left out of INSERTs,
-//     invisible columns are listed explicitly.
-//   - splits tables with a usable primary key into key ranges (keyset
-//     pagination in the snapshot) read by Threads connections; every part
-//     is compressed into its own zstd frame or gzip member and an ordered
-//     writer puts them in a fixed order, so the output is one deterministic
-//     stream that `zstd -dc | mysql` loads. At most 2×Threads+2 parts are
-//     in flight, each holding at most 3 compressed frames of ~2 MiB of SQL,
-//     so memory does not grow with the database.
-//
-// Bodies of triggers/routines/events that contain comments are emitted as
-// EXECUTE IMMEDIATE '…' on MariaDB, because the stock mysql client strips
-// comments (without --comments) and the stored body would change.
-//
-// # Restore
-//
-// Restore reads zstd, gzip or plain SQL (detected by magic bytes), splits
-// it like the mysql client (quotes, backslash escapes, comments, /*! */,
-// DELIMITER; statements of any size) and runs the statements in order on
-// one connection while the next ones are parsed; the INSERTs of an ops dump
-// are spread over RestoreOptions.Threads data connections (default 2)
-// that replay the session's SET/USE statements, with a barrier before every
-// other statement. RestoreOptions.Databases
-// renames and selects databases (see its documentation for the limits).
-// A stream produced by Dump that lacks its final marker is reported as
-// truncated.
-//
-// # Limits
-//
-//   - Concurrent DDL during a dump is not supported (as with mysqldump
-//     --single-transaction); on MySQL 8 LOCK INSTANCE FOR BACKUP blocks it.
-//   - System-versioned tables (MariaDB): only current rows are dumped.
-//   - MariaDB PACKAGE / PACKAGE BODY (Oracle mode) are not dumped.
-//   - Users and grants (the mysql database) are not dumped by default.
-//   - Statements are capped by the source's max_allowed_packet; the target
-//     needs one at least as large as MaxStatementBytes (default 1 MiB).
+// Imports run one way: backup imports backup/mysql (the engine),
+// backup/storage (the Store interface) and backup/compress. The engine and
+// the storage packages never import backup nor each other, and backup never
+// imports a concrete store (backup/storage/backends opens those for cmd).
 package backup

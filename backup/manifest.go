@@ -11,6 +11,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/opsteam/ops/backup/compress"
+	"github.com/opsteam/ops/backup/storage"
 )
 
 // ManifestName is the object written last in a backup's directory: its
@@ -34,13 +37,13 @@ type Manifest struct {
 	Databases   []string        `json:"databases"`
 	Tables      []TableInfo     `json:"tables"`
 
-	Compression      string      `json:"compression"`
-	CompressionLevel int         `json:"compression_level,omitempty"`
-	Encryption       *Encryption `json:"encryption,omitempty"`
+	Compression      compress.Method `json:"compression"`
+	CompressionLevel int             `json:"compression_level,omitempty"`
+	Encryption       *Encryption     `json:"encryption,omitempty"`
 
 	// Object is the SQL stream as stored (compressed, then encrypted), with
 	// its segments when the target split it.
-	Object Object `json:"object"`
+	Object storage.Object `json:"object"`
 	// StreamSHA256 is the SHA-256 of the whole stored stream.
 	StreamSHA256 string `json:"stream_sha256"`
 	// SQLBytes is the size of the uncompressed SQL.
@@ -85,17 +88,17 @@ type Encryption struct {
 
 // BackupInfo is one backup as `list` shows it.
 type BackupInfo struct {
-	Job         string    `json:"job"`
-	ID          string    `json:"id"`
-	StartedAt   time.Time `json:"started_at"`
-	FinishedAt  time.Time `json:"finished_at,omitzero"`
-	Complete    bool      `json:"complete"`
-	Object      string    `json:"object"`
-	Manifest    string    `json:"manifest"`
-	Size        int64     `json:"size"`
-	Databases   []string  `json:"databases"`
-	Compression string    `json:"compression"`
-	Encrypted   bool      `json:"encrypted"`
+	Job         string          `json:"job"`
+	ID          string          `json:"id"`
+	StartedAt   time.Time       `json:"started_at"`
+	FinishedAt  time.Time       `json:"finished_at,omitzero"`
+	Complete    bool            `json:"complete"`
+	Object      string          `json:"object"`
+	Manifest    string          `json:"manifest"`
+	Size        int64           `json:"size"`
+	Databases   []string        `json:"databases"`
+	Compression compress.Method `json:"compression"`
+	Encrypted   bool            `json:"encrypted"`
 
 	manifest *Manifest
 	objects  []string // every object under the backup's directory
@@ -117,14 +120,8 @@ func NewID(t time.Time) string { return t.UTC().Format(idLayout) }
 func JobPrefix(prefix, job string) string { return prefix + job + "/" }
 
 // streamName is the name of the SQL stream object inside a backup.
-func streamName(compression string, encrypted bool) string {
-	n := "dump.sql"
-	switch compression {
-	case "zstd":
-		n += ".zst"
-	case "gzip":
-		n += ".gz"
-	}
+func streamName(m compress.Method, encrypted bool) string {
+	n := "dump.sql" + m.Suffix()
 	if encrypted {
 		n += ".age"
 	}
@@ -133,7 +130,7 @@ func streamName(compression string, encrypted bool) string {
 
 // ListBackups reads a job's backups from a store, newest first. Backups
 // without a manifest are partial; they are returned only when all is set.
-func ListBackups(ctx context.Context, s Store, prefix, job string, all bool) ([]*BackupInfo, error) {
+func ListBackups(ctx context.Context, s storage.Store, prefix, job string, all bool) ([]*BackupInfo, error) {
 	jp := JobPrefix(prefix, job)
 	objs, err := s.List(ctx, jp)
 	if err != nil {
@@ -189,7 +186,7 @@ func ListBackups(ctx context.Context, s Store, prefix, job string, all bool) ([]
 }
 
 // ReadManifest fetches and parses a manifest.
-func ReadManifest(ctx context.Context, s Store, name string) (*Manifest, error) {
+func ReadManifest(ctx context.Context, s storage.Store, name string) (*Manifest, error) {
 	rc, err := s.Open(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("reading manifest %s: %w", name, err)
@@ -211,16 +208,16 @@ func ReadManifest(ctx context.Context, s Store, name string) (*Manifest, error) 
 }
 
 // WriteManifest stores a manifest; it must be the last object of a backup.
-func WriteManifest(ctx context.Context, s Store, dir string, m *Manifest) (Object, error) {
+func WriteManifest(ctx context.Context, s storage.Store, dir string, m *Manifest) (storage.Object, error) {
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return Object{}, err
+		return storage.Object{}, err
 	}
 	return s.Put(ctx, path.Join(dir, ManifestName), bytes.NewReader(append(data, '\n')))
 }
 
 // FindBackup picks a complete backup by ID, or the newest for "latest" / "".
-func FindBackup(ctx context.Context, s Store, prefix, job, id string) (*BackupInfo, error) {
+func FindBackup(ctx context.Context, s storage.Store, prefix, job, id string) (*BackupInfo, error) {
 	list, err := ListBackups(ctx, s, prefix, job, true)
 	if err != nil {
 		return nil, err

@@ -1,576 +1,159 @@
 package backup
 
 import (
-	"bytes"
 	"context"
-	"database/sql"
-	"errors"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
+	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/opsteam/ops/backup/mysql"
+
+	"filippo.io/age"
+
+	"github.com/opsteam/ops/backup/storage"
 )
 
-// RestoreOptions configures Restore.
-type RestoreOptions struct {
-	MySQL MySQL
-	// Databases maps databases of the dump to the names they are restored
-	// under (SRC → DST, like --database SRC=DST). When it is not empty, only
-	// these databases are restored. CREATE/DROP/ALTER DATABASE and USE of a
-	// mapped database are rewritten; names written inside other statements
-	// (a view or routine body qualified with another database, a
-	// cross-database foreign key) are not. ops dumps read view definitions
-	// relative to their own database, so their same-database references are
-	// unqualified and follow the rename.
-	Databases map[string]string
-	// Threads is the number of connections loading the INSERTs of an ops
-	// dump in parallel (default 2; 1 = a single connection, like the mysql
-	// client). Other statements, and every statement of other SQL streams,
-	// run in order on one connection.
+// BackupRestoreOptions configure restoring a stored backup.
+type BackupRestoreOptions struct {
+	Store  storage.Store
+	Backup *BackupInfo
+	MySQL  mysql.Config
+	// Threads is the number of connections loading data (the job's
+	// threads; 0 = mysql.DefaultThreads).
 	Threads int
-	Logger  *slog.Logger
-	// Progress, if set, is called every 1000 statements and at the end.
-	Progress func(RestoreProgress)
+	// Databases maps SRC → DST; when set, only these are restored.
+	Databases  map[string]string
+	Identities []age.Identity // needed for encrypted backups
+	Logger     *slog.Logger
+	Progress   func(stored int64)
 }
 
-// RestoreProgress reports restore progress.
-type RestoreProgress struct {
-	Statements int64
-	RawBytes   int64 // uncompressed SQL consumed
-}
-
-// RestoreResult describes a finished restore.
-type RestoreResult struct {
-	Compression string    `json:"compression"` // detected: zstd | gzip | none
-	Statements  int64     `json:"statements"`
-	RawBytes    int64     `json:"raw_bytes"`
-	Databases   []string  `json:"databases"` // target names of the databases created or selected
-	StartedAt   time.Time `json:"started_at"`
-	FinishedAt  time.Time `json:"finished_at"`
-}
-
-// countingReader counts bytes and remembers the first and last bytes of
-// the stream (to recognise a truncated ops dump).
-type countingReader struct {
-	r    io.Reader
-	n    atomic.Int64
-	head []byte
-	tail []byte
-}
-
-const opsDumpHead = "-- ops backup SQL dump"
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	if n > 0 {
-		c.n.Add(int64(n))
-		if len(c.head) < len(opsDumpHead) {
-			c.head = append(c.head, p[:min(n, len(opsDumpHead)-len(c.head))]...)
+// RestoreBackup streams a complete backup from its store into a server:
+// read → (age decrypt) → decompress → SQL. The stored bytes are hashed on
+// the way; a SHA-256 that differs from the manifest fails the restore (each
+// zstd frame, gzip member and age chunk also carries its own checksum, so
+// corruption is normally caught before the damaged part is executed).
+func RestoreBackup(ctx context.Context, o BackupRestoreOptions) (*mysql.RestoreResult, error) {
+	m := o.Backup.manifest
+	if m == nil {
+		return nil, fmt.Errorf("backup %s is partial (no manifest): refusing to restore it", o.Backup.ID)
+	}
+	rc, err := o.Store.Open(ctx, m.Object.Name)
+	if err != nil {
+		return nil, fmt.Errorf("restore of backup %s: %w", m.ID, err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	var src io.Reader = io.TeeReader(rc, h)
+	if o.Progress != nil {
+		src = &progressReader{r: src, fn: o.Progress}
+	}
+	if m.Encryption != nil {
+		if len(o.Identities) == 0 {
+			return nil, fmt.Errorf("backup %s is encrypted to %s: an age identity file is needed (--identity FILE)", m.ID, strings.Join(m.Encryption.Recipients, ", "))
 		}
-		c.tail = append(c.tail, p[max(0, n-64):n]...)
-		if len(c.tail) > 64 {
-			c.tail = append(c.tail[:0], c.tail[len(c.tail)-64:]...)
+		if src, err = age.Decrypt(src, o.Identities...); err != nil {
+			return nil, fmt.Errorf("backup %s: age: %w", m.ID, err)
 		}
 	}
-	return n, err
+	res, err := mysql.Restore(ctx, mysql.RestoreOptions{MySQL: o.MySQL, Databases: o.Databases, Threads: o.Threads, Logger: o.Logger}, src)
+	if err != nil {
+		return nil, fmt.Errorf("restore of backup %s: %w", m.ID, err)
+	}
+	// Drain what the SQL parser did not need (age/zstd trailers) for the hash.
+	if _, err := io.Copy(io.Discard, src); err != nil {
+		return nil, fmt.Errorf("restore of backup %s: reading the end of the stream: %w", m.ID, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != m.StreamSHA256 {
+		return res, fmt.Errorf("restore of backup %s: the stored stream's SHA-256 is %s, the manifest says %s: the restored data is suspect", m.ID, got, m.StreamSHA256)
+	}
+	return res, nil
 }
 
-// truncated reports an ops dump that lacks its completion marker.
-func (c *countingReader) truncated() bool {
-	return string(c.head) == opsDumpHead && !bytes.HasSuffix(c.tail, []byte(footerMarker+"\n"))
+// TableCheck compares one table after a test restore.
+type TableCheck struct {
+	Database, Table string
+	WantRows        int64
+	GotRows         int64
+	WantChecksum    *uint64
+	GotChecksum     *uint64
 }
 
-// Restore executes the SQL stream read from r (zstd, gzip or plain,
-// detected from the first bytes) on one connection, statement by statement
-// as the mysql client does; parsing runs ahead of execution. It stops at the
-// first failing statement.
-func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreResult, error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// OK reports whether the restored table matches the manifest.
+func (c TableCheck) OK() bool {
+	if c.WantRows != c.GotRows {
+		return false
 	}
-	res := &RestoreResult{StartedAt: time.Now().UTC()}
-	rn, err := newRenamer(opts.Databases)
-	if err != nil {
-		return nil, err
+	if c.WantChecksum != nil && (c.GotChecksum == nil || *c.GotChecksum != *c.WantChecksum) {
+		return false
 	}
-	dr, kind, closeDec, err := decompressReader(r)
-	if err != nil {
-		return nil, fmt.Errorf("restore: read stream: %w", err)
-	}
-	defer closeDec()
-	res.Compression = kind
-	cr := &countingReader{r: dr}
+	return true
+}
 
-	db, err := Connect(ctx, opts.MySQL, log)
+// RestoreTest restores a backup into scratch databases (ops_verify_<rand>_<db>)
+// on the given server, compares every table's row count (and CHECKSUM TABLE
+// when the manifest has it) with the manifest, and drops the scratch
+// databases again.
+func RestoreTest(ctx context.Context, o BackupRestoreOptions) ([]TableCheck, error) {
+	m := o.Backup.manifest
+	if m == nil {
+		return nil, fmt.Errorf("backup %s is partial (no manifest)", o.Backup.ID)
+	}
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	tag := hex.EncodeToString(rnd[:])
+	mapping := map[string]string{}
+	for _, db := range m.Databases {
+		mapping[db] = scratchName(tag, db)
+	}
+	db, err := mysql.Connect(ctx, o.MySQL, o.Logger)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("restore: open connection: %w", err)
-	}
-	defer conn.Close()
-
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-
-	ch := make(chan restoreItem, 16)
-	parseErr := make(chan error, 1)
-	go func() {
-		defer close(ch)
-		sp := NewSplitter(cr)
-		for {
-			st, err := sp.Next()
-			if errors.Is(err, io.EOF) {
-				parseErr <- nil
-				return
-			}
-			if err != nil {
-				parseErr <- fmt.Errorf("restore: read SQL stream: %w", err)
-				return
-			}
-			sqlText, keep, err := rn.rewrite(st.SQL)
-			if err != nil {
-				parseErr <- fmt.Errorf("restore: line %d: %w", st.Line, err)
-				return
-			}
-			if !keep {
-				continue
-			}
-			st.SQL = sqlText
-			// Only the data of ops dumps (no LOCK TABLES, no session state
-			// besides SET/USE) is loaded in parallel.
-			ops := string(cr.head) == opsDumpHead
-			select {
-			case ch <- restoreItem{st: st, db: rn.current, data: ops && strings.HasPrefix(st.SQL, "INSERT INTO ")}:
-			case <-ctx.Done():
-				parseErr <- nil
-				return
-			}
+	defer func() {
+		for _, dst := range mapping {
+			_, _ = db.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+mysql.QuoteIdent(dst))
 		}
 	}()
-
-	ex := &restoreExec{ctx: ctx, cancel: cancel, db: db, main: conn, threads: opts.Threads}
-	if ex.threads <= 0 {
-		ex.threads = 2
-	}
-	var lastProgress int64
-	for it := range ch {
-		if ex.failed() {
-			continue
-		}
-		ex.run(it)
-		if n := ex.done.Load(); opts.Progress != nil && n/1000 != lastProgress/1000 {
-			lastProgress = n
-			opts.Progress(RestoreProgress{Statements: n, RawBytes: cr.n.Load()})
-		}
-	}
-	ex.finish()
-	res.Statements = ex.done.Load()
-	perr := <-parseErr
-	if err := ex.err(); err != nil {
+	ro := o
+	ro.Databases = mapping
+	if _, err := RestoreBackup(ctx, ro); err != nil {
 		return nil, err
 	}
-	if perr != nil {
-		return nil, perr
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, context.Cause(ctx)
-	}
-	if cr.truncated() {
-		return nil, fmt.Errorf("restore: the stream ends without %q: the backup is truncated (%d statements were applied)", footerMarker, res.Statements)
-	}
-	if missing := rn.missing(); len(missing) > 0 {
-		return nil, fmt.Errorf("restore: database(s) %s not found in the backup", strings.Join(missing, ", "))
-	}
-	res.RawBytes = cr.n.Load()
-	res.Databases = rn.targets
-	res.FinishedAt = time.Now().UTC()
-	if opts.Progress != nil {
-		opts.Progress(RestoreProgress{Statements: res.Statements, RawBytes: res.RawBytes})
-	}
-	log.Info("restore finished", "statements", res.Statements, "raw_bytes", res.RawBytes, "databases", res.Databases, "data_connections", len(ex.workers))
-	return res, nil
-}
-
-type restoreItem struct {
-	st   Statement
-	db   string
-	data bool // an INSERT of an ops dump: may run on a data connection
-}
-
-// restoreExec runs statements in stream order on the main connection,
-// except runs of INSERTs (ops dumps only), which are spread over data
-// connections. Before any other statement every data connection is idle
-// (a barrier), and each data connection replays the session statements
-// (SET …, USE …) the main connection ran before its next INSERT, so it
-// sees the same settings and default database.
-type restoreExec struct {
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	db      *sql.DB
-	main    *sql.Conn
-	threads int
-
-	session  []string // SET/USE statements run so far, in order
-	workers  []*restoreWorker
-	next     int
-	inflight sync.WaitGroup
-	done     atomic.Int64
-	n        atomic.Int64 // statement numbers
-	mu       sync.Mutex
-	first    error
-}
-
-type restoreWorker struct {
-	conn    *sql.Conn
-	jobs    chan restoreJob
-	applied int
-}
-
-type restoreJob struct {
-	it      restoreItem
-	num     int64
-	session []string
-}
-
-func (e *restoreExec) fail(err error) {
-	e.mu.Lock()
-	if e.first == nil {
-		e.first = err
-	}
-	e.mu.Unlock()
-	e.cancel(err)
-}
-
-func (e *restoreExec) err() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.first
-}
-
-func (e *restoreExec) failed() bool { return e.err() != nil }
-
-func (e *restoreExec) stmtErr(num int64, it restoreItem, err error) error {
-	return fmt.Errorf("restore: statement %d at line %d (database %q): %w; statement: %s",
-		num, it.st.Line, it.db, err, abbreviate(it.st.SQL, 200))
-}
-
-func isSessionStatement(s string) bool {
-	ref, ok := databaseRef(s)
-	if ok && ref.kind == "USE" {
-		return true
-	}
-	t := s
-	if strings.HasPrefix(t, "/*!") {
-		t = strings.TrimLeft(t[3:], "0123456789")
-	}
-	t = strings.TrimLeft(t, " \t\r\n")
-	return len(t) > 4 && strings.EqualFold(t[:4], "SET ")
-}
-
-func (e *restoreExec) run(it restoreItem) {
-	num := e.n.Add(1)
-	if it.data && e.threads > 1 {
-		if len(e.workers) == 0 {
-			for range e.threads {
-				c, err := e.db.Conn(e.ctx)
-				if err != nil {
-					e.fail(fmt.Errorf("restore: open data connection: %w", err))
-					return
-				}
-				w := &restoreWorker{conn: c, jobs: make(chan restoreJob, 2)}
-				e.workers = append(e.workers, w)
-				go e.work(w)
-			}
+	var out []TableCheck
+	for _, t := range m.Tables {
+		c := TableCheck{Database: t.Database, Table: t.Name, WantRows: t.Rows, WantChecksum: t.Checksum}
+		q := mysql.QuoteIdent(mapping[t.Database]) + "." + mysql.QuoteIdent(t.Name)
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+q).Scan(&c.GotRows); err != nil {
+			return nil, fmt.Errorf("restore test: counting %s.%s: %w", t.Database, t.Name, err)
 		}
-		w := e.workers[e.next%len(e.workers)]
-		e.next++
-		e.inflight.Add(1)
-		select {
-		case w.jobs <- restoreJob{it: it, num: num, session: e.session}:
-		case <-e.ctx.Done():
-			e.inflight.Done()
-		}
-		return
-	}
-	e.inflight.Wait() // barrier: data connections idle
-	if e.failed() {
-		return
-	}
-	if _, err := e.main.ExecContext(e.ctx, it.st.SQL); err != nil {
-		e.fail(e.stmtErr(num, it, err))
-		return
-	}
-	e.done.Add(1)
-	if isSessionStatement(it.st.SQL) {
-		e.session = append(e.session, it.st.SQL)
-	}
-}
-
-func (e *restoreExec) work(w *restoreWorker) {
-	for j := range w.jobs {
-		if !e.failed() {
-			for ; w.applied < len(j.session); w.applied++ {
-				if _, err := w.conn.ExecContext(e.ctx, j.session[w.applied]); err != nil {
-					e.fail(fmt.Errorf("restore: data connection: replay %s: %w", abbreviate(j.session[w.applied], 100), err))
-					break
-				}
+		if t.Checksum != nil {
+			var name string
+			var sum *string
+			if err := db.QueryRowContext(ctx, "CHECKSUM TABLE "+q).Scan(&name, &sum); err != nil {
+				return nil, fmt.Errorf("restore test: CHECKSUM TABLE %s.%s: %w", t.Database, t.Name, err)
 			}
-			if !e.failed() {
-				if err := execRetryingDeadlocks(e.ctx, w.conn, j.it.st.SQL); err != nil {
-					e.fail(e.stmtErr(j.num, j.it, err))
-				} else {
-					e.done.Add(1)
+			if sum != nil {
+				if v, err := strconv.ParseUint(*sum, 10, 64); err == nil {
+					c.GotChecksum = &v
 				}
 			}
 		}
-		e.inflight.Done()
+		out = append(out, c)
 	}
+	return out, nil
 }
 
-// finish waits for the data connections and closes them.
-func (e *restoreExec) finish() {
-	e.inflight.Wait()
-	for _, w := range e.workers {
-		close(w.jobs)
-		w.conn.Close()
+func scratchName(tag, db string) string {
+	n := "ops_verify_" + tag + "_" + db
+	if len(n) > 64 {
+		n = n[:64]
 	}
-}
-
-func abbreviate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
-
-// renamer selects and renames databases in a statement stream.
-type renamer struct {
-	m       map[string]string
-	current string // database selected by the last USE/CREATE DATABASE (source name)
-	active  bool   // statements of the current database are kept
-	inDB    bool   // a database context has been entered
-	seen    map[string]bool
-	targets []string
-}
-
-func newRenamer(m map[string]string) (*renamer, error) {
-	for k, v := range m {
-		if k == "" || v == "" {
-			return nil, fmt.Errorf("database mapping %q=%q: both names are required", k, v)
-		}
-	}
-	return &renamer{m: m, seen: map[string]bool{}, active: true}, nil
-}
-
-func (r *renamer) missing() []string {
-	var out []string
-	for k := range r.m {
-		if !r.seen[k] {
-			out = append(out, quoteString(k))
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-func (r *renamer) addTarget(name string) {
-	if !slices.Contains(r.targets, name) {
-		r.targets = append(r.targets, name)
-	}
-}
-
-// rewrite returns the statement to execute and whether to execute it.
-func (r *renamer) rewrite(stmt string) (string, bool, error) {
-	ref, ok := databaseRef(stmt)
-	if !ok {
-		// Statements before any database context (the header) always run.
-		return stmt, r.active || !r.inDB, nil
-	}
-	r.inDB = true
-	if len(r.m) == 0 {
-		if ref.kind == "USE" || ref.kind == "CREATE" {
-			r.current = ref.name
-			r.addTarget(ref.name)
-		}
-		return stmt, true, nil
-	}
-	dst, mapped := r.m[ref.name]
-	if ref.kind == "USE" || ref.kind == "CREATE" {
-		r.current = ref.name
-		r.active = mapped
-	}
-	if !mapped {
-		return "", false, nil
-	}
-	r.seen[ref.name] = true
-	if ref.kind == "USE" || ref.kind == "CREATE" {
-		r.addTarget(dst)
-	}
-	return stmt[:ref.start] + quoteIdent(dst) + stmt[ref.end:], true, nil
-}
-
-type dbRef struct {
-	kind       string // USE, CREATE, DROP, ALTER
-	name       string
-	start, end int // byte range of the identifier in the statement
-}
-
-// databaseRef recognises USE db, CREATE/DROP/ALTER DATABASE|SCHEMA db, also
-// inside a leading /*!NNNNN versioned comment.
-func databaseRef(s string) (dbRef, bool) {
-	p := 0
-	skipSpace := func() {
-		for p < len(s) && isSpace(s[p]) {
-			p++
-		}
-	}
-	word := func() string {
-		start := p
-		for p < len(s) && (s[p] == '_' || s[p] >= 'a' && s[p] <= 'z' || s[p] >= 'A' && s[p] <= 'Z') {
-			p++
-		}
-		return strings.ToUpper(s[start:p])
-	}
-	// skipVersioned skips "/*!NNNNN" or "/*M!NNNNNN" and returns whether it did.
-	skipVersioned := func() bool {
-		q := p
-		if strings.HasPrefix(s[q:], "/*!") {
-			q += 3
-		} else if strings.HasPrefix(s[q:], "/*M!") {
-			q += 4
-		} else {
-			return false
-		}
-		for q < len(s) && s[q] >= '0' && s[q] <= '9' {
-			q++
-		}
-		p = q
-		return true
-	}
-	// skipOptional skips "IF [NOT] EXISTS", bare or in a versioned comment.
-	skipOptional := func() {
-		skipSpace()
-		save := p
-		inComment := skipVersioned()
-		skipSpace()
-		if word() != "IF" {
-			p = save
-			return
-		}
-		skipSpace()
-		w := word()
-		if w == "NOT" {
-			skipSpace()
-			w = word()
-		}
-		if w != "EXISTS" {
-			p = save
-			return
-		}
-		skipSpace()
-		if inComment {
-			if !strings.HasPrefix(s[p:], "*/") {
-				p = save
-				return
-			}
-			p += 2
-		}
-	}
-	skipSpace()
-	skipVersioned()
-	skipSpace()
-	var ref dbRef
-	switch w := word(); w {
-	case "USE":
-		ref.kind = "USE"
-	case "CREATE", "DROP", "ALTER":
-		skipSpace()
-		if x := word(); x != "DATABASE" && x != "SCHEMA" {
-			return ref, false
-		}
-		ref.kind = w
-		if w != "ALTER" {
-			skipOptional()
-		}
-	default:
-		return ref, false
-	}
-	skipSpace()
-	name, n, ok := parseIdent(s[p:])
-	if !ok {
-		return ref, false
-	}
-	if ref.kind == "ALTER" {
-		switch strings.ToUpper(name) {
-		case "DEFAULT", "CHARACTER", "CHARSET", "COLLATE", "ENCRYPTION", "READ", "COMMENT", "UPGRADE":
-			if s[p] != '`' {
-				return ref, false // ALTER DATABASE without a name: the current one
-			}
-		}
-	}
-	ref.name, ref.start, ref.end = name, p, p+n
-	return ref, true
-}
-
-// parseIdent reads a backquoted or bare identifier.
-func parseIdent(s string) (name string, n int, ok bool) {
-	if s == "" {
-		return "", 0, false
-	}
-	if s[0] == '`' {
-		var b strings.Builder
-		for i := 1; i < len(s); i++ {
-			if s[i] == '`' {
-				if i+1 < len(s) && s[i+1] == '`' {
-					b.WriteByte('`')
-					i++
-					continue
-				}
-				return b.String(), i + 1, true
-			}
-			b.WriteByte(s[i])
-		}
-		return "", 0, false
-	}
-	i := 0
-	for i < len(s) && (s[i] == '_' || s[i] == '$' || s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || s[i] >= 0x80) {
-		i++
-	}
-	if i == 0 {
-		return "", 0, false
-	}
-	return s[:i], i, true
-}
-
-// execRetryingDeadlocks runs one autocommitted INSERT of a parallel load.
-// Two data connections inserting into the same table can deadlock in InnoDB
-// (error 1213) or time out on a lock (1205); the statement was then rolled
-// back whole, so running it again is safe.
-func execRetryingDeadlocks(ctx context.Context, c *sql.Conn, q string) error {
-	var err error
-	for attempt := 0; attempt < 10; attempt++ {
-		if _, err = c.ExecContext(ctx, q); err == nil {
-			return nil
-		}
-		var me *mysql.MySQLError
-		if !errors.As(err, &me) || (me.Number != 1213 && me.Number != 1205) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(time.Duration(attempt+1) * 10 * time.Millisecond):
-		}
-	}
-	return err
+	return n
 }

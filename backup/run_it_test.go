@@ -16,6 +16,8 @@ import (
 	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/opsteam/ops/backup/storage"
+	"github.com/opsteam/ops/backup/storage/local"
 	"github.com/opsteam/ops/internal/testenv"
 )
 
@@ -67,7 +69,7 @@ func TestRunBackupEncryptedRoundTrip(t *testing.T) {
 	}
 	job := runITJob(dbName)
 	job.EncryptTo = []string{id.Recipient().String()}
-	s := NewLocalStore(t.TempDir())
+	s := local.New(t.TempDir())
 	var progressed int64
 	m, err := RunBackup(ctx, RunOptions{Job: job, Store: s, Progress: func(n int64) { progressed = n }})
 	if err != nil {
@@ -115,7 +117,7 @@ func TestRunBackupFailureLeavesNothing(t *testing.T) {
 	_, dbName := runITSource(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	s := NewLocalStore(dir)
+	s := local.New(dir)
 
 	job := runITJob(dbName)
 	job.Databases = []string{dbName + "_does_not_exist"}
@@ -146,7 +148,7 @@ func TestRunBackupFailureLeavesNothing(t *testing.T) {
 func TestRunBackupThenPrune(t *testing.T) {
 	_, dbName := runITSource(t)
 	ctx := context.Background()
-	s := NewLocalStore(t.TempDir())
+	s := local.New(t.TempDir())
 	job := runITJob(dbName)
 	job.Retention = Retention{KeepLast: 2}
 	clock := time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)
@@ -167,9 +169,9 @@ func TestRunBackupThenPrune(t *testing.T) {
 }
 
 // failingStore passes 64 KiB through, then fails like a full disk.
-type failingStore struct{ Store }
+type failingStore struct{ storage.Store }
 
-func (f failingStore) Put(ctx context.Context, name string, r io.Reader) (Object, error) {
+func (f failingStore) Put(ctx context.Context, name string, r io.Reader) (storage.Object, error) {
 	return f.Store.Put(ctx, name, io.MultiReader(io.LimitReader(r, 64<<10), errReader{}))
 }
 
@@ -179,7 +181,7 @@ func (errReader) Read([]byte) (int, error) { return 0, fmt.Errorf("write: disk f
 
 func TestRunBackupSameSecondGetsDistinctIDs(t *testing.T) {
 	_, dbName := runITSource(t)
-	s := NewLocalStore(t.TempDir())
+	s := local.New(t.TempDir())
 	clock := time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)
 	now := func() time.Time { return clock }
 	var ids []string

@@ -10,10 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opsteam/ops/backup/storage"
+	"github.com/opsteam/ops/backup/storage/local"
 )
 
 // fakeBackup stores a stream and (unless partial) its manifest, as RunBackup would.
-func fakeBackup(t *testing.T, s Store, job string, started time.Time, body string, partial bool) *Manifest {
+func fakeBackup(t *testing.T, s storage.Store, job string, started time.Time, body string, partial bool) *Manifest {
 	t.Helper()
 	ctx := context.Background()
 	id := NewID(started)
@@ -34,7 +37,7 @@ func fakeBackup(t *testing.T, s Store, job string, started time.Time, body strin
 
 func TestListHidesPartialAndFindRefusesIt(t *testing.T) {
 	ctx := context.Background()
-	s := NewLocalStore(t.TempDir())
+	s := local.New(t.TempDir())
 	t0 := time.Date(2026, 11, 20, 2, 0, 0, 0, time.UTC)
 	fakeBackup(t, s, "app", t0, "one", false)
 	fakeBackup(t, s, "app", t0.Add(24*time.Hour), "two", true)
@@ -61,15 +64,15 @@ func TestListHidesPartialAndFindRefusesIt(t *testing.T) {
 
 func TestVerifyDetectsCorruption(t *testing.T) {
 	ctx := context.Background()
-	s := NewLocalStore(t.TempDir())
+	s := local.New(t.TempDir())
 	body := strings.Repeat("0123456789", 1000)
 	m := fakeBackup(t, s, "app", time.Date(2026, 11, 20, 2, 0, 0, 0, time.UTC), body, false)
 	// Describe the object as three segments, as the Swift target does.
-	var segs []Segment
+	var segs []storage.Segment
 	for i, off := 0, 0; off < len(body); i++ {
 		n := min(4000, len(body)-off)
 		sum := sha256.Sum256([]byte(body[off : off+n]))
-		segs = append(segs, Segment{Name: fmt.Sprintf("seg/%08d", i), Size: int64(n), SHA256: hex.EncodeToString(sum[:])})
+		segs = append(segs, storage.Segment{Name: fmt.Sprintf("seg/%08d", i), Size: int64(n), SHA256: hex.EncodeToString(sum[:])})
 		off += n
 	}
 	m.Object.Segments = segs
@@ -114,14 +117,14 @@ func TestVerifyDetectsCorruption(t *testing.T) {
 
 func TestPruneKeepsPolicyRemovesPartialAndOrphans(t *testing.T) {
 	ctx := context.Background()
-	s := NewLocalStore(t.TempDir())
+	s := local.New(t.TempDir())
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	for i := 0; i < 5; i++ {
 		fakeBackup(t, s, "app", now.Add(-time.Duration(i)*24*time.Hour), "data", false)
 	}
 	fakeBackup(t, s, "app", now.Add(-30*time.Minute), "running", true)   // young partial: may still be running
 	fakeBackup(t, s, "app", now.Add(-72*time.Hour-time.Hour), "x", true) // old partial
-	orphan := filepath.Join(s.Root, "app", NewID(now.Add(-48*time.Hour)), ".dump.sql.zst"+partialMarker+"dead")
+	orphan := filepath.Join(s.Root, "app", NewID(now.Add(-48*time.Hour)), ".dump.sql.zst"+local.PartialMarker+"dead")
 	_ = os.WriteFile(orphan, []byte("half"), 0o600)
 	old := now.Add(-48 * time.Hour)
 	_ = os.Chtimes(orphan, old, old)

@@ -1,4 +1,4 @@
-// Command opsdump is a tiny benchmark driver around backup.Dump (the real
+// Command opsdump is a tiny benchmark driver around mysql.Dump (the real
 // CLI is `ops backup run`). It writes the dump to stdout and a JSON result
 // to stderr.
 package main
@@ -13,13 +13,14 @@ import (
 	"runtime/pprof"
 	"strings"
 
-	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/compress"
+	"github.com/opsteam/ops/backup/mysql"
 )
 
 func main() {
 	var (
-		m       backup.MySQL
-		opts    backup.DumpOptions
+		m       mysql.Config
+		opts    mysql.DumpOptions
 		dbs     string
 		cpuprof string
 		verbose bool
@@ -31,13 +32,14 @@ func main() {
 	flag.StringVar(&m.PasswordFile, "password-file", "", "password file")
 	flag.StringVar(&dbs, "databases", "", "comma-separated databases (empty: all)")
 	flag.IntVar(&opts.Threads, "threads", 2, "threads")
-	flag.StringVar(&opts.Compression, "compression", "zstd", "zstd|gzip|none")
+	comp := flag.String("compression", "zstd", "zstd|gzip|none")
 	flag.IntVar(&opts.CompressionLevel, "level", 0, "compression level")
 	flag.Int64Var(&opts.ChunkRows, "chunk-rows", 0, "rows per chunk")
 	flag.StringVar(&opts.Consistency, "consistency", "auto", "auto|lock|nolock")
 	flag.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile")
 	flag.BoolVar(&verbose, "v", false, "log")
 	flag.Parse()
+	opts.Compression = compress.Method(*comp)
 	if dbs != "" {
 		opts.Databases = strings.Split(dbs, ",")
 	}
@@ -54,7 +56,7 @@ func main() {
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	res, err := backup.Dump(context.Background(), opts, os.Stdout)
+	res, err := mysql.Dump(context.Background(), opts, os.Stdout)
 	if err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "opsdump:", err)

@@ -1,4 +1,4 @@
-// Command opsrestore is a tiny benchmark driver around backup.Restore: it
+// Command opsrestore is a tiny benchmark driver around mysql.Restore: it
 // reads a dump (zstd, gzip or plain) from stdin.
 package main
 
@@ -11,12 +11,12 @@ import (
 	"runtime/pprof"
 	"strings"
 
-	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/mysql"
 )
 
 func main() {
 	var (
-		m       backup.MySQL
+		m       mysql.Config
 		maps    string
 		cpuprof string
 	)
@@ -29,7 +29,7 @@ func main() {
 	flag.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile")
 	threads := flag.Int("threads", 0, "data connections (0 = default)")
 	flag.Parse()
-	opts := backup.RestoreOptions{MySQL: m, Threads: *threads}
+	opts := mysql.RestoreOptions{MySQL: m, Threads: *threads}
 	if maps != "" {
 		opts.Databases = map[string]string{}
 		for _, kv := range strings.Split(maps, ",") {
@@ -46,7 +46,7 @@ func main() {
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	res, err := backup.Restore(context.Background(), opts, os.Stdin)
+	res, err := mysql.Restore(context.Background(), opts, os.Stdin)
 	if err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "opsrestore:", err)

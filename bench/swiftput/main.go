@@ -1,4 +1,4 @@
-// Command swiftput is a tiny benchmark driver around backup.SwiftStore.Put
+// Command swiftput is a tiny benchmark driver around swift.Store.Put
 // (the real CLI is `ops backup run`): it uploads a file (or stdin) to Swift
 // and prints one JSON line with the size, time and throughput to stdout.
 // The key comes from -key-file or the environment (OS_PASSWORD / ST_KEY),
@@ -15,12 +15,12 @@ import (
 	"os"
 	"time"
 
-	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/storage/swift"
 )
 
 func main() {
 	var (
-		o       backup.SwiftOptions
+		o       swift.Options
 		name    string
 		del     bool
 		verbose bool
@@ -48,7 +48,7 @@ func main() {
 		in = f
 	}
 	ctx := context.Background()
-	s, err := backup.NewSwiftStore(ctx, o)
+	s, err := swift.New(ctx, o)
 	if err != nil {
 		fail(err)
 	}

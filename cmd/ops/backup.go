@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/storage"
+	"github.com/opsteam/ops/backup/storage/backends"
 	"github.com/opsteam/ops/internal/bytesize"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/metrics"
@@ -85,18 +87,12 @@ func (a *app) job(name string) (backup.Job, error) {
 }
 
 // openStore builds the job's storage target.
-func (a *app) openStore(ctx context.Context, job backup.Job) (backup.Store, error) {
+func (a *app) openStore(ctx context.Context, job backup.Job) (storage.Store, error) {
 	t, ok := a.cfg.Storage.Targets[job.Target]
 	if !ok {
 		return nil, exitcode.UsageError(fmt.Errorf("job %s: no storage target named %q", job.Name, job.Target))
 	}
-	switch t.Type {
-	case "local":
-		return backup.NewLocalStore(t.Path), nil
-	case "swift":
-		return a.openSwift(ctx, job.Target, t)
-	}
-	return nil, exitcode.UsageError(fmt.Errorf("storage.targets.%s.type: %q: expected swift or local", job.Target, t.Type))
+	return backends.Open(ctx, job.Target, t, a.log)
 }
 
 func toolInfo() backup.ToolInfo {
@@ -236,7 +232,7 @@ func newBackupListCmd(a *app) *cobra.Command {
 					enc = "age"
 				}
 				rows = append(rows, []string{b.Job, b.ID, b.StartedAt.Local().Format(time.DateTime), status,
-					bytesize.Human(b.Size), b.Compression, enc, strings.Join(b.Databases, ",")})
+					bytesize.Human(b.Size), string(b.Compression), enc, strings.Join(b.Databases, ",")})
 			}
 			return output.WriteTable(a.stdout, []string{"JOB", "ID", "STARTED", "STATUS", "SIZE", "COMPRESSION", "ENCRYPTION", "DATABASES"}, rows)
 		},
@@ -294,7 +290,7 @@ func newBackupVerifyCmd(a *app) *cobra.Command {
 				return err
 			}
 			checks, err := backup.RestoreTest(cmd.Context(), backup.BackupRestoreOptions{
-				Store: store, Backup: b, MySQL: job.MySQL, Identities: ids, Logger: a.log,
+				Store: store, Backup: b, MySQL: job.MySQL, Threads: job.Threads, Identities: ids, Logger: a.log,
 			})
 			if err != nil {
 				return err
@@ -421,7 +417,7 @@ job's identity_file).`,
 			a.log.Info("restore started", "job", job.Name, "id", b.ID, "object", b.Object)
 			bar := progress.New(a.stderr, a.stderrTTY, "restore "+b.ID, b.Size)
 			res, err := backup.RestoreBackup(ctx, backup.BackupRestoreOptions{
-				Store: store, Backup: b, MySQL: job.MySQL, Databases: mapping, Identities: ids, Logger: a.log, Progress: bar.Set,
+				Store: store, Backup: b, MySQL: job.MySQL, Threads: job.Threads, Databases: mapping, Identities: ids, Logger: a.log, Progress: bar.Set,
 			})
 			bar.Done()
 			if err != nil {
@@ -480,18 +476,6 @@ func (a *app) identities(job backup.Job, flag string, b *backup.BackupInfo) ([]a
 		return nil, exitcode.UsageError(fmt.Errorf("backup %s is encrypted: give the age identity with --identity FILE or backup.jobs[].identity_file", b.ID))
 	}
 	return backup.LoadIdentities(path)
-}
-
-func (a *app) openSwift(ctx context.Context, name string, t backup.Target) (backup.Store, error) {
-	o := backup.SwiftOptionsFromTarget(t)
-	o.Logger = a.log.With("target", name)
-	s, err := backup.NewSwiftStore(ctx, o)
-	if err != nil {
-		return nil, fmt.Errorf("storage target %s: %w", name, err)
-	}
-	// Listing, reading and deleting are retried on transient errors; a Put
-	// retries segment by segment inside the Swift store.
-	return backup.WithRetry(s, backup.RetryPolicy{}), nil
 }
 
 func fmtSum(v *uint64) string {

@@ -5,6 +5,8 @@ import (
 	"net"
 
 	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/storage"
+	"github.com/opsteam/ops/internal/fielderr"
 	"github.com/opsteam/ops/internal/logging"
 	"github.com/opsteam/ops/internal/schedule"
 	"github.com/opsteam/ops/inventory"
@@ -15,12 +17,12 @@ import (
 // domain package; this file only assembles them (the contract is
 // ../shared/docs/cli.md).
 type Config struct {
-	Log       LogConfig            `yaml:"log"`
-	Storage   backup.StorageConfig `yaml:"storage"`
-	Backup    backup.Config        `yaml:"backup"`
-	TLSCheck  tlscheck.Config      `yaml:"tlscheck"`
-	Inventory inventory.Config     `yaml:"inventory"`
-	Serve     ServeConfig          `yaml:"serve"`
+	Log       LogConfig        `yaml:"log"`
+	Storage   storage.Config   `yaml:"storage"`
+	Backup    backup.Config    `yaml:"backup"`
+	TLSCheck  tlscheck.Config  `yaml:"tlscheck"`
+	Inventory inventory.Config `yaml:"inventory"`
+	Serve     ServeConfig      `yaml:"serve"`
 	// LockDir holds the per-job lock files shared by one-shot commands and
 	// `ops serve` ("" = /var/lib/ops/locks when writable, else a runtime dir).
 	LockDir string `yaml:"lock_dir"`
@@ -42,7 +44,7 @@ type ServeConfig struct {
 func defaultConfig() Config {
 	return Config{
 		Log:       LogConfig{Level: "info", Format: "text"},
-		Storage:   backup.StorageConfig{Targets: backup.DefaultTargets()},
+		Storage:   storage.Config{Targets: storage.DefaultTargets()},
 		TLSCheck:  tlscheck.DefaultConfig(),
 		Inventory: inventory.DefaultConfig(),
 		Serve:     ServeConfig{Listen: "127.0.0.1:9273"},
@@ -58,11 +60,11 @@ func elementDefaults() map[string]any {
 
 // mapDefaults are map entries that exist unless the file replaces them.
 func mapDefaults() map[string]any {
-	return map[string]any{"storage.targets": backup.DefaultTargets()}
+	return map[string]any{"storage.targets": storage.DefaultTargets()}
 }
 
 // fieldError names the key path of a bad value.
-type fieldError = backup.FieldError
+type fieldError = fielderr.Error
 
 // Validate checks the whole configuration once, after loading.
 func (c *Config) Validate() error {

@@ -1,0 +1,440 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// serverInfo describes the source server.
+type serverInfo struct {
+	Version   string // SELECT VERSION()
+	MariaDB   bool
+	Major     int
+	Minor     int
+	Patch     int
+	MaxPacket int64
+	LogBin    bool
+}
+
+var versionRE = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)`)
+
+func parseVersion(v string) (maj, min, patch int) {
+	m := versionRE.FindStringSubmatch(v)
+	if m == nil {
+		return 0, 0, 0
+	}
+	maj, _ = strconv.Atoi(m[1])
+	min, _ = strconv.Atoi(m[2])
+	patch, _ = strconv.Atoi(m[3])
+	return
+}
+
+func (s serverInfo) atLeast(maj, min, patch int) bool {
+	if s.Major != maj {
+		return s.Major > maj
+	}
+	if s.Minor != min {
+		return s.Minor > min
+	}
+	return s.Patch >= patch
+}
+
+// mysql8 reports Config (not MariaDB) 8.0 or later.
+func (s serverInfo) mysql8() bool { return !s.MariaDB && s.atLeast(8, 0, 0) }
+
+// castFloat reports whether CAST(x AS DOUBLE) is available (used to read
+// FLOAT columns exactly: MariaDB prints FLOAT with 6 significant digits).
+func (s serverInfo) castFloat() bool {
+	if s.MariaDB {
+		return s.atLeast(10, 4, 0)
+	}
+	return s.atLeast(8, 0, 17)
+}
+
+// executeImmediate reports MariaDB's EXECUTE IMMEDIATE (10.2.3+).
+func (s serverInfo) executeImmediate() bool { return s.MariaDB && s.atLeast(10, 2, 3) }
+
+// querier is what both *sql.Conn and *sql.DB offer.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func readServerInfo(ctx context.Context, q querier) (serverInfo, error) {
+	var s serverInfo
+	var logBin sql.NullString
+	row, err := queryRows(ctx, q, "SELECT VERSION(), @@max_allowed_packet, @@log_bin")
+	if err != nil {
+		return s, fmt.Errorf("read server version: %w", err)
+	}
+	if len(row) != 1 {
+		return s, fmt.Errorf("read server version: no row")
+	}
+	s.Version = row[0]["VERSION()"].String
+	s.MaxPacket, _ = strconv.ParseInt(row[0]["@@max_allowed_packet"].String, 10, 64)
+	logBin = row[0]["@@log_bin"]
+	s.LogBin = logBin.String == "1" || strings.EqualFold(logBin.String, "ON")
+	s.MariaDB = strings.Contains(strings.ToLower(s.Version), "mariadb")
+	s.Major, s.Minor, s.Patch = parseVersion(s.Version)
+	return s, nil
+}
+
+// queryRows runs a query and returns every row as a map from column name
+// to value (NULL → Valid=false). For small metadata queries only.
+func queryRows(ctx context.Context, q querier, query string) ([]map[string]sql.NullString, error) {
+	rows, err := q.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out []map[string]sql.NullString
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		m := make(map[string]sql.NullString, len(cols))
+		for i, c := range cols {
+			m[c] = vals[i]
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// dbMeta is everything dumped for one database.
+type dbMeta struct {
+	Name      string
+	CreateSQL string
+	Collation string // default collation of the database
+	Tables    []*tableMeta
+	Sequences []*seqMeta
+	Views     []*viewMeta
+	Routines  []*objDDL
+	Triggers  []*objDDL
+	Events    []*objDDL
+}
+
+type colMeta struct {
+	Name     string
+	DataType string // information_schema DATA_TYPE
+}
+
+type tableMeta struct {
+	DB, Name  string
+	Engine    string
+	CreateSQL string
+	Columns   []colMeta // dumped columns (generated ones left out), ordinal order
+	PK        []colMeta // primary key columns (key order)
+	AvgRowLen int64
+	EstRows   int64
+}
+
+// chunkable reports whether the table can be read in primary-key ranges.
+func (t *tableMeta) chunkable() bool {
+	if len(t.PK) == 0 {
+		return false
+	}
+	for _, c := range t.PK {
+		switch c.DataType {
+		case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal",
+			"char", "varchar", "binary", "varbinary", "date", "datetime", "timestamp", "time", "year":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+type seqMeta struct {
+	Name      string
+	CreateSQL string
+	NextValue string // next_not_cached_value
+}
+
+type viewMeta struct {
+	Name      string
+	CreateSQL string
+	CSClient  string
+	Collation string
+	Columns   []string
+}
+
+// objDDL is a trigger, routine or event with the session settings it was
+// created under.
+type objDDL struct {
+	Kind        string // TRIGGER, PROCEDURE, FUNCTION, EVENT
+	Name        string
+	Table       string // triggers: the table
+	SQLMode     string
+	CSClient    string
+	Collation   string
+	DBCollation string
+	TimeZone    string // events
+	Body        string // the CREATE statement, bytes as stored (read with character_set_results=binary)
+}
+
+// listDatabases returns every database of the server, sorted.
+func listDatabases(ctx context.Context, q querier) ([]string, error) {
+	rows, err := queryRows(ctx, q, "SHOW DATABASES")
+	if err != nil {
+		return nil, fmt.Errorf("list databases: %w", err)
+	}
+	var out []string
+	for _, r := range rows {
+		for _, v := range r {
+			out = append(out, v.String)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+var systemDatabases = map[string]bool{"information_schema": true, "performance_schema": true, "sys": true, "mysql": true}
+
+func isFloatType(dt string) bool { return dt == "float" }
+
+func col(r map[string]sql.NullString, name string) string { return r[name].String }
+
+// readDatabase reads the metadata of one database on conn (inside the
+// snapshot). excluded reports excluded tables/views.
+func readDatabase(ctx context.Context, conn *sql.Conn, srv serverInfo, name string, excluded func(db, table string) bool) (*dbMeta, error) {
+	d := &dbMeta{Name: name}
+	qdb := quoteString(name)
+	wrap := func(what string, err error) error {
+		return fmt.Errorf("database %s: %s: %w", QuoteIdent(name), what, err)
+	}
+	rows, err := queryRows(ctx, conn, "SHOW CREATE DATABASE "+QuoteIdent(name))
+	if err != nil {
+		return nil, wrap("SHOW CREATE DATABASE", err)
+	}
+	if len(rows) != 1 {
+		return nil, wrap("SHOW CREATE DATABASE", fmt.Errorf("no row"))
+	}
+	d.CreateSQL = col(rows[0], "Create Database")
+	if sr, err := queryRows(ctx, conn, "SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = "+qdb); err == nil && len(sr) == 1 {
+		d.Collation = col(sr[0], "DEFAULT_COLLATION_NAME")
+	}
+
+	tables, err := queryRows(ctx, conn, "SELECT TABLE_NAME, TABLE_TYPE, COALESCE(ENGINE,'') AS ENGINE, COALESCE(AVG_ROW_LENGTH,0) AS AVG_ROW_LENGTH, COALESCE(TABLE_ROWS,0) AS TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = "+qdb)
+	if err != nil {
+		return nil, wrap("list tables", err)
+	}
+	colRows, err := queryRows(ctx, conn, "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, EXTRA, COALESCE(GENERATION_EXPRESSION,'') AS GEN FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "+qdb+" ORDER BY TABLE_NAME, ORDINAL_POSITION")
+	if err != nil {
+		return nil, wrap("list columns", err)
+	}
+	allCols := map[string][]colMeta{}
+	viewCols := map[string][]string{}
+	for _, r := range colRows {
+		t, c := col(r, "TABLE_NAME"), col(r, "COLUMN_NAME")
+		viewCols[t] = append(viewCols[t], c)
+		if isGeneratedColumn(col(r, "EXTRA"), col(r, "GEN")) {
+			continue // generated (or system-versioning) column: the server computes it
+		}
+		allCols[t] = append(allCols[t], colMeta{Name: c, DataType: strings.ToLower(col(r, "DATA_TYPE"))})
+	}
+	pkRows, err := queryRows(ctx, conn, "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "+qdb+" AND INDEX_NAME = 'PRIMARY' ORDER BY TABLE_NAME, SEQ_IN_INDEX")
+	if err != nil {
+		return nil, wrap("list primary keys", err)
+	}
+	pks := map[string][]string{}
+	for _, r := range pkRows {
+		pks[col(r, "TABLE_NAME")] = append(pks[col(r, "TABLE_NAME")], col(r, "COLUMN_NAME"))
+	}
+	slices.SortFunc(tables, func(a, b map[string]sql.NullString) int {
+		return strings.Compare(col(a, "TABLE_NAME"), col(b, "TABLE_NAME"))
+	})
+
+	// Views are read relative to their own database so that references to
+	// its tables come out unqualified (this is what lets a restore rename
+	// the database).
+	if _, err := conn.ExecContext(ctx, "USE "+QuoteIdent(name)); err != nil {
+		return nil, wrap("USE", err)
+	}
+	for _, r := range tables {
+		tn, typ := col(r, "TABLE_NAME"), col(r, "TABLE_TYPE")
+		if excluded(name, tn) {
+			continue
+		}
+		qt := QuoteIdent(name) + "." + QuoteIdent(tn)
+		switch typ {
+		case "BASE TABLE", "SYSTEM VERSIONED":
+			t := &tableMeta{DB: name, Name: tn, Engine: col(r, "ENGINE")}
+			t.AvgRowLen, _ = strconv.ParseInt(col(r, "AVG_ROW_LENGTH"), 10, 64)
+			t.EstRows, _ = strconv.ParseInt(col(r, "TABLE_ROWS"), 10, 64)
+			cr, err := queryRows(ctx, conn, "SHOW CREATE TABLE "+qt)
+			if err != nil {
+				return nil, wrap("SHOW CREATE TABLE "+QuoteIdent(tn), err)
+			}
+			if len(cr) != 1 {
+				return nil, wrap("SHOW CREATE TABLE "+QuoteIdent(tn), fmt.Errorf("no row"))
+			}
+			t.CreateSQL = col(cr[0], "Create Table")
+			t.Columns = allCols[tn]
+			byName := map[string]colMeta{}
+			for _, c := range t.Columns {
+				byName[c.Name] = c
+			}
+			for _, p := range pks[tn] {
+				c, ok := byName[p]
+				if !ok { // generated column in the PK: do not chunk
+					t.PK = nil
+					break
+				}
+				t.PK = append(t.PK, c)
+			}
+			d.Tables = append(d.Tables, t)
+		case "SEQUENCE":
+			cr, err := queryRows(ctx, conn, "SHOW CREATE SEQUENCE "+qt)
+			if err != nil {
+				return nil, wrap("SHOW CREATE SEQUENCE "+QuoteIdent(tn), err)
+			}
+			s := &seqMeta{Name: tn, CreateSQL: col(cr[0], "Create Table")}
+			vr, err := queryRows(ctx, conn, "SELECT next_not_cached_value FROM "+qt)
+			if err != nil {
+				return nil, wrap("read sequence "+QuoteIdent(tn), err)
+			}
+			if len(vr) == 1 {
+				s.NextValue = col(vr[0], "next_not_cached_value")
+			}
+			d.Sequences = append(d.Sequences, s)
+		case "VIEW":
+			v := &viewMeta{Name: tn, Columns: viewCols[tn]}
+			d.Views = append(d.Views, v)
+		}
+	}
+
+	// Objects whose text must come back byte for byte: read with
+	// character_set_results=binary, replayed under their own
+	// character_set_client (like mysqldump).
+	if _, err := conn.ExecContext(ctx, "SET SESSION character_set_results = binary"); err != nil {
+		return nil, wrap("SET character_set_results", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "SET SESSION character_set_results = utf8mb4") //nolint:errcheck
+	for _, v := range d.Views {
+		cr, err := queryRows(ctx, conn, "SHOW CREATE VIEW "+QuoteIdent(v.Name))
+		if err != nil {
+			return nil, wrap("SHOW CREATE VIEW "+QuoteIdent(v.Name), err)
+		}
+		if len(cr) != 1 {
+			return nil, wrap("SHOW CREATE VIEW "+QuoteIdent(v.Name), fmt.Errorf("no row"))
+		}
+		v.CreateSQL = col(cr[0], "Create View")
+		v.CSClient = col(cr[0], "character_set_client")
+		v.Collation = col(cr[0], "collation_connection")
+	}
+
+	// Routines.
+	rr, err := queryRows(ctx, conn, "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = "+qdb+" AND ROUTINE_TYPE IN ('PROCEDURE','FUNCTION')")
+	if err != nil {
+		return nil, wrap("list routines", err)
+	}
+	slices.SortFunc(rr, func(a, b map[string]sql.NullString) int {
+		if c := strings.Compare(col(a, "ROUTINE_TYPE"), col(b, "ROUTINE_TYPE")); c != 0 {
+			return c // FUNCTION before PROCEDURE
+		}
+		return strings.Compare(col(a, "ROUTINE_NAME"), col(b, "ROUTINE_NAME"))
+	})
+	for _, r := range rr {
+		kind, rn := col(r, "ROUTINE_TYPE"), col(r, "ROUTINE_NAME")
+		o, err := showCreate(ctx, conn, kind, name, rn)
+		if err != nil {
+			return nil, wrap("SHOW CREATE "+kind+" "+QuoteIdent(rn), err)
+		}
+		d.Routines = append(d.Routines, o)
+	}
+
+	// Triggers, in firing order per table/timing/event.
+	tr, err := queryRows(ctx, conn, "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = "+qdb+" ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER")
+	if err != nil {
+		return nil, wrap("list triggers", err)
+	}
+	for _, r := range tr {
+		if excluded(name, col(r, "EVENT_OBJECT_TABLE")) {
+			continue
+		}
+		o, err := showCreate(ctx, conn, "TRIGGER", name, col(r, "TRIGGER_NAME"))
+		if err != nil {
+			return nil, wrap("SHOW CREATE TRIGGER "+QuoteIdent(col(r, "TRIGGER_NAME")), err)
+		}
+		o.Table = col(r, "EVENT_OBJECT_TABLE")
+		d.Triggers = append(d.Triggers, o)
+	}
+
+	// Events.
+	er, err := queryRows(ctx, conn, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = "+qdb+" ORDER BY EVENT_NAME")
+	if err != nil {
+		return nil, wrap("list events", err)
+	}
+	for _, r := range er {
+		o, err := showCreate(ctx, conn, "EVENT", name, col(r, "EVENT_NAME"))
+		if err != nil {
+			return nil, wrap("SHOW CREATE EVENT "+QuoteIdent(col(r, "EVENT_NAME")), err)
+		}
+		d.Events = append(d.Events, o)
+	}
+	return d, nil
+}
+
+// showCreate runs SHOW CREATE {TRIGGER|PROCEDURE|FUNCTION|EVENT}.
+func showCreate(ctx context.Context, conn *sql.Conn, kind, db, name string) (*objDDL, error) {
+	rows, err := queryRows(ctx, conn, "SHOW CREATE "+kind+" "+QuoteIdent(db)+"."+QuoteIdent(name))
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) != 1 {
+		return nil, fmt.Errorf("no row (missing privilege?)")
+	}
+	r := rows[0]
+	o := &objDDL{Kind: kind, Name: name, SQLMode: col(r, "sql_mode"), CSClient: col(r, "character_set_client"),
+		Collation: col(r, "collation_connection"), DBCollation: col(r, "Database Collation"), TimeZone: col(r, "time_zone")}
+	var body sql.NullString
+	switch kind {
+	case "TRIGGER":
+		body = r["SQL Original Statement"]
+	case "PROCEDURE":
+		body = r["Create Procedure"]
+	case "FUNCTION":
+		body = r["Create Function"]
+	case "EVENT":
+		body = r["Create Event"]
+	}
+	if !body.Valid || body.String == "" {
+		return nil, fmt.Errorf("the server returned no definition (the account needs SELECT on mysql.proc / SHOW_ROUTINE, TRIGGER or EVENT privilege)")
+	}
+	o.Body = body.String
+	return o, nil
+}
+
+// isGeneratedColumn reads information_schema.COLUMNS.EXTRA and
+// GENERATION_EXPRESSION: MariaDB says VIRTUAL GENERATED / STORED GENERATED
+// (PERSISTENT in old versions) and ROW START / ROW END for system
+// versioning; Config 8 says VIRTUAL GENERATED / STORED GENERATED, and
+// DEFAULT_GENERATED for an expression default, which is an ordinary column.
+func isGeneratedColumn(extra, genExpr string) bool {
+	e := strings.ToUpper(extra)
+	e = strings.ReplaceAll(e, "DEFAULT_GENERATED", "")
+	if strings.TrimSpace(genExpr) != "" {
+		return true
+	}
+	for _, w := range []string{"VIRTUAL", "STORED GENERATED", "PERSISTENT", "ROW START", "ROW END"} {
+		if strings.Contains(e, w) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,134 @@
+package mysql
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func TestDatabaseRef(t *testing.T) {
+	cases := []struct {
+		in         string
+		kind, name string
+		ok         bool
+	}{
+		{"USE `a``b`", "USE", "a`b", true},
+		{"use plain_db", "USE", "plain_db", true},
+		{"CREATE DATABASE /*!32312 IF NOT EXISTS*/ `x` /*!40100 DEFAULT CHARACTER SET utf8mb4 */", "CREATE", "x", true},
+		{"CREATE SCHEMA IF NOT EXISTS y", "CREATE", "y", true},
+		{"/*!40000 DROP DATABASE IF EXISTS `z`*/", "DROP", "z", true},
+		{"ALTER DATABASE `w` CHARACTER SET latin1", "ALTER", "w", true},
+		{"ALTER DATABASE COLLATE utf8mb4_bin", "", "", false},
+		{"CREATE TABLE `x` (a int)", "", "", false},
+		{"USER()", "", "", false},
+		{"SELECT 1", "", "", false},
+	}
+	for _, c := range cases {
+		ref, ok := databaseRef(c.in)
+		if ok != c.ok || ok && (ref.kind != c.kind || ref.name != c.name) {
+			t.Errorf("databaseRef(%q) = %+v, %v", c.in, ref, ok)
+		}
+	}
+}
+
+func TestRenamer(t *testing.T) {
+	r, err := newRenamer(map[string]string{"src": "dst`x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		in, out string
+		keep    bool
+	}{
+		{"SET NAMES utf8mb4", "SET NAMES utf8mb4", true},
+		{"CREATE DATABASE /*!32312 IF NOT EXISTS*/ `other`", "", false},
+		{"USE `other`", "", false},
+		{"CREATE TABLE t (a int)", "", false},
+		{"CREATE DATABASE /*!32312 IF NOT EXISTS*/ `src` /*!40100 DEFAULT CHARACTER SET utf8mb4 */", "CREATE DATABASE /*!32312 IF NOT EXISTS*/ `dst``x` /*!40100 DEFAULT CHARACTER SET utf8mb4 */", true},
+		{"USE `src`", "USE `dst``x`", true},
+		{"CREATE TABLE t (a int)", "CREATE TABLE t (a int)", true},
+		{"USE other", "", false},
+		{"INSERT INTO t VALUES (1)", "", false},
+		{"USE src", "USE `dst``x`", true},
+		{"INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (1)", true},
+	}
+	for i, s := range steps {
+		out, keep, err := r.rewrite(s.in)
+		if err != nil || keep != s.keep || (keep && out != s.out) {
+			t.Errorf("step %d %q: got %q keep=%v err=%v; want %q keep=%v", i, s.in, out, keep, err, s.out, s.keep)
+		}
+	}
+	if m := r.missing(); len(m) != 0 {
+		t.Errorf("missing = %v", m)
+	}
+	r2, _ := newRenamer(map[string]string{"nope": "x"})
+	r2.rewrite("USE a")
+	if m := r2.missing(); len(m) != 1 {
+		t.Errorf("missing = %v", m)
+	}
+	if _, err := newRenamer(map[string]string{"a": ""}); err == nil {
+		t.Errorf("empty target accepted")
+	}
+}
+
+func TestTruncationDetection(t *testing.T) {
+	full := opsDumpHead + "\nSELECT 1;\n" + strings.Repeat("x", 100000) + "\n" + footerMarker + "\n"
+	for _, c := range []struct {
+		in        string
+		truncated bool
+	}{
+		{full, false},
+		{full[:len(full)-1], true},
+		{full[:len(full)/2], true},
+		{"-- mysqldump output\nSELECT 1;\n", false}, // not ours: no marker expected
+	} {
+		cr := &countingReader{r: iotest.HalfReader(strings.NewReader(c.in))}
+		if _, err := io.Copy(io.Discard, cr); err != nil {
+			t.Fatal(err)
+		}
+		if cr.truncated() != c.truncated || cr.n.Load() != int64(len(c.in)) {
+			t.Errorf("%d bytes: truncated = %v, want %v", len(c.in), cr.truncated(), c.truncated)
+		}
+	}
+}
+
+func TestIsGeneratedColumn(t *testing.T) {
+	for _, c := range []struct {
+		extra, gen string
+		want       bool
+	}{
+		{"", "", false},
+		{"auto_increment", "", false},
+		{"INVISIBLE", "", false},
+		{"DEFAULT_GENERATED", "", false},
+		{"DEFAULT_GENERATED on update CURRENT_TIMESTAMP", "", false},
+		{"VIRTUAL GENERATED", "`a` * 2", true},
+		{"STORED GENERATED", "", true},
+		{"PERSISTENT", "", true},
+		{"ROW START INVISIBLE", "", true},
+	} {
+		if got := isGeneratedColumn(c.extra, c.gen); got != c.want {
+			t.Errorf("isGeneratedColumn(%q, %q) = %v", c.extra, c.gen, got)
+		}
+	}
+}
+
+func TestIsSessionStatement(t *testing.T) {
+	for s, want := range map[string]bool{
+		"/*!40101 SET NAMES utf8mb4 */":                 true,
+		"SET character_set_client = utf8mb4":            true,
+		"set @a = 1":                                    true,
+		"USE `db`":                                      true,
+		"INSERT INTO t VALUES (1)":                      false,
+		"SETTINGS":                                      false,
+		"CREATE TABLE `SET ` (a int)":                   false,
+		"/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */":      true,
+		"DO SETVAL(`s`, 1, 0)":                          false,
+		"EXECUTE IMMEDIATE _utf8mb4 'CREATE TRIGGER …'": false,
+	} {
+		if got := isSessionStatement(s); got != want {
+			t.Errorf("isSessionStatement(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

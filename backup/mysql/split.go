@@ -1,0 +1,330 @@
+package mysql
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Statement is one SQL statement of a script, as the mysql command-line
+// client would send it.
+type Statement struct {
+	SQL        string // without the delimiter; comments inside are kept
+	Line       int    // 1-based line where it starts
+	Offset     int64  // byte offset of SQL in the input
+	Delimiter  string // the delimiter in force
+	Terminated bool   // ended by the delimiter (false: by the end of input)
+
+	tailComment bool // SQL ends inside a -- or # comment
+}
+
+// Splitter cuts a SQL script into statements like the mysql client:
+// '…', "…" (with backslash escapes) and `…` quoting, -- and # line
+// comments and /* */ comments (dropped between statements, kept inside
+// them), /*! … */ and /*M! … */ versioned comments treated as code, and the
+// client's DELIMITER command. Statements may have any length.
+type Splitter struct {
+	r     io.Reader
+	buf   []byte
+	pos   int
+	end   int
+	eof   bool
+	err   error
+	off   int64 // stream offset of buf[0]
+	line  int
+	delim string
+	stmt  []byte
+}
+
+// NewSplitter reads a script from r.
+func NewSplitter(r io.Reader) *Splitter {
+	return &Splitter{r: r, buf: make([]byte, 256<<10), line: 1, delim: ";"}
+}
+
+// fill makes at least n bytes available after pos unless the input ends.
+func (s *Splitter) fill(n int) bool {
+	for s.end-s.pos < n && !s.eof {
+		if s.pos > 0 {
+			copy(s.buf, s.buf[s.pos:s.end])
+			s.off += int64(s.pos)
+			s.end -= s.pos
+			s.pos = 0
+		}
+		if s.end == len(s.buf) {
+			nb := make([]byte, 2*len(s.buf))
+			copy(nb, s.buf[:s.end])
+			s.buf = nb
+		}
+		k, err := s.r.Read(s.buf[s.end:])
+		s.end += k
+		if err != nil {
+			s.eof = true
+			if err != io.EOF {
+				s.err = err
+			}
+		}
+	}
+	return s.end-s.pos >= n
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
+
+const (
+	stNormal = iota
+	stSingle
+	stDouble
+	stBacktick
+	stLineComment
+	stBlockComment
+)
+
+// Next returns the next statement, or io.EOF after the last one.
+func (s *Splitter) Next() (Statement, error) {
+	s.stmt = s.stmt[:0]
+	started := false
+	tail := false
+	var st Statement
+	state := stNormal
+	emit := func(terminated bool) (Statement, error) {
+		st.SQL = string(bytes.TrimRight(s.stmt, " \t\r\n\f\v"))
+		st.Delimiter = s.delim
+		st.Terminated = terminated
+		st.tailComment = tail
+		return st, nil
+	}
+	for {
+		if s.pos >= s.end && !s.fill(1) {
+			if s.err != nil {
+				return Statement{}, s.err
+			}
+			if started {
+				return emit(false)
+			}
+			return Statement{}, io.EOF
+		}
+		c := s.buf[s.pos]
+		switch state {
+		case stNormal:
+			if !started {
+				if isSpace(c) {
+					if c == '\n' {
+						s.line++
+					}
+					s.pos++
+					continue
+				}
+				if c == 'd' || c == 'D' {
+					s.fill(10)
+					if s.end-s.pos >= 10 && strings.EqualFold(string(s.buf[s.pos:s.pos+9]), "delimiter") && (s.buf[s.pos+9] == ' ' || s.buf[s.pos+9] == '\t') {
+						if err := s.delimiterCommand(); err != nil {
+							return Statement{}, err
+						}
+						continue
+					}
+				}
+				if kind := s.commentStart(false); kind != stNormal {
+					state = kind
+					continue
+				}
+				started = true
+				st.Line = s.line
+				st.Offset = s.off + int64(s.pos)
+			}
+			if c == s.delim[0] && (len(s.delim) == 1 || (s.fill(len(s.delim)) && bytes.HasPrefix(s.buf[s.pos:s.end], []byte(s.delim)))) {
+				s.pos += len(s.delim)
+				if len(s.stmt) == 0 { // empty statement: ignored, like the mysql client
+					started = false
+					continue
+				}
+				return emit(true)
+			}
+			if kind := s.commentStart(true); kind != stNormal {
+				state = kind
+				tail = kind == stLineComment
+				continue
+			}
+			switch c {
+			case '\'':
+				state = stSingle
+			case '"':
+				state = stDouble
+			case '`':
+				state = stBacktick
+			case '\n':
+				s.line++
+			}
+			if !isSpace(c) {
+				tail = false
+			}
+			s.stmt = append(s.stmt, c)
+			s.pos++
+		case stSingle, stDouble, stBacktick:
+			q := byte('\'')
+			stop := "'\\"
+			switch state {
+			case stDouble:
+				q, stop = '"', "\"\\"
+			case stBacktick:
+				q, stop = '`', "`"
+			}
+			rest := s.buf[s.pos:s.end]
+			i := bytes.IndexAny(rest, stop)
+			if i < 0 {
+				s.line += bytes.Count(rest, []byte{'\n'})
+				s.stmt = append(s.stmt, rest...)
+				s.pos = s.end
+				continue
+			}
+			s.line += bytes.Count(rest[:i], []byte{'\n'})
+			s.stmt = append(s.stmt, rest[:i+1]...)
+			s.pos += i + 1
+			if rest[i] == q {
+				state = stNormal
+				continue
+			}
+			// backslash: the next byte is escaped
+			if s.pos < s.end || s.fill(1) {
+				if s.buf[s.pos] == '\n' {
+					s.line++
+				}
+				s.stmt = append(s.stmt, s.buf[s.pos])
+				s.pos++
+			}
+		case stLineComment:
+			rest := s.buf[s.pos:s.end]
+			i := bytes.IndexByte(rest, '\n')
+			if i < 0 {
+				if started {
+					s.stmt = append(s.stmt, rest...)
+				}
+				s.pos = s.end
+				continue
+			}
+			if started {
+				s.stmt = append(s.stmt, rest[:i+1]...)
+			}
+			s.pos += i + 1
+			s.line++
+			state = stNormal
+		case stBlockComment:
+			rest := s.buf[s.pos:s.end]
+			i := bytes.Index(rest, []byte("*/"))
+			if i < 0 {
+				// keep a trailing '*' for the next round
+				k := len(rest)
+				if k > 0 && rest[k-1] == '*' {
+					k--
+				}
+				if k == 0 {
+					if !s.fill(s.end - s.pos + 1) {
+						// input ends inside the comment
+						if started {
+							s.stmt = append(s.stmt, rest...)
+						}
+						s.line += bytes.Count(rest, []byte{'\n'})
+						s.pos = s.end
+					}
+					continue
+				}
+				s.line += bytes.Count(rest[:k], []byte{'\n'})
+				if started {
+					s.stmt = append(s.stmt, rest[:k]...)
+				}
+				s.pos += k
+				continue
+			}
+			s.line += bytes.Count(rest[:i], []byte{'\n'})
+			if started {
+				s.stmt = append(s.stmt, rest[:i+2]...)
+			}
+			s.pos += i + 2
+			state = stNormal
+		}
+	}
+}
+
+// commentStart reports whether a comment starts at pos (and consumes the
+// opening when started is false so that it is not copied). The opening
+// bytes of a comment inside a statement are copied by the caller's state.
+func (s *Splitter) commentStart(started bool) int {
+	c := s.buf[s.pos]
+	switch c {
+	case '#':
+		return s.openComment(1, stLineComment, started)
+	case '-':
+		s.fill(3)
+		if s.end-s.pos >= 2 && s.buf[s.pos+1] == '-' && (s.end-s.pos == 2 || isSpace(s.buf[s.pos+2]) || s.buf[s.pos+2] < 32) {
+			return s.openComment(2, stLineComment, started)
+		}
+	case '/':
+		s.fill(4)
+		if s.end-s.pos >= 2 && s.buf[s.pos+1] == '*' {
+			if s.end-s.pos >= 3 && s.buf[s.pos+2] == '!' {
+				return stNormal // versioned comment: code
+			}
+			if s.end-s.pos >= 4 && s.buf[s.pos+2] == 'M' && s.buf[s.pos+3] == '!' {
+				return stNormal
+			}
+			return s.openComment(2, stBlockComment, started)
+		}
+	}
+	return stNormal
+}
+
+// openComment consumes the n opening bytes of a comment, copying them when
+// inside a statement.
+func (s *Splitter) openComment(n int, kind int, started bool) int {
+	if started {
+		s.stmt = append(s.stmt, s.buf[s.pos:s.pos+n]...)
+	}
+	s.pos += n
+	return kind
+}
+
+// delimiterCommand handles "DELIMITER xx" up to the end of the line.
+func (s *Splitter) delimiterCommand() error {
+	line := s.line
+	var b []byte
+	for {
+		if s.pos >= s.end && !s.fill(1) {
+			break
+		}
+		c := s.buf[s.pos]
+		s.pos++
+		if c == '\n' {
+			s.line++
+			break
+		}
+		b = append(b, c)
+	}
+	f := strings.Fields(string(b[len("delimiter"):]))
+	if len(f) == 0 {
+		return fmt.Errorf("line %d: DELIMITER must be followed by a delimiter", line)
+	}
+	d := f[0]
+	if strings.ContainsRune(d, '\\') {
+		return fmt.Errorf("line %d: DELIMITER cannot contain a backslash", line)
+	}
+	s.delim = d
+	return nil
+}
+
+// SplitAll is a convenience for tests and small scripts.
+func SplitAll(r io.Reader) ([]Statement, error) {
+	s := NewSplitter(r)
+	var out []Statement
+	for {
+		st, err := s.Next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, st)
+	}
+}

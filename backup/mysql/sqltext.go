@@ -1,0 +1,265 @@
+package mysql
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
+)
+
+func mysqlErrNo(err error) uint16 {
+	var me *gomysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number
+	}
+	return 0
+}
+
+// header is the start of the stream: session settings saved and set like
+// mysqldump's (and never MariaDB's sandbox-mode line).
+func (d *dumper) header() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n--\n-- Server version: %s\n", opsDumpHead, oneLine(d.srv.Version))
+	fmt.Fprintf(&b, "-- Started: %s\n-- Consistency: %s\n", d.res.StartedAt.Format(time.RFC3339), d.res.ConsistencyMode)
+	if d.res.BinlogFile != "" {
+		fmt.Fprintf(&b, "-- Binlog position: CHANGE MASTER TO MASTER_LOG_FILE=%s, MASTER_LOG_POS=%d;\n", quoteString(oneLine(d.res.BinlogFile)), d.res.BinlogPos)
+	}
+	if d.res.GTID != "" {
+		fmt.Fprintf(&b, "-- GTID: %s\n", oneLine(d.res.GTID))
+	}
+	b.WriteString(`
+/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;
+/*!40101 SET @OLD_CHARACTER_SET_RESULTS=@@CHARACTER_SET_RESULTS */;
+/*!40101 SET @OLD_COLLATION_CONNECTION=@@COLLATION_CONNECTION */;
+/*!40101 SET NAMES utf8mb4 */;
+/*!40103 SET @OLD_TIME_ZONE=@@TIME_ZONE */;
+/*!40103 SET TIME_ZONE='+00:00' */;
+/*!40014 SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0 */;
+/*!40014 SET @OLD_FOREIGN_KEY_CHECKS=@@FOREIGN_KEY_CHECKS, FOREIGN_KEY_CHECKS=0 */;
+/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;
+/*!40111 SET @OLD_SQL_NOTES=@@SQL_NOTES, SQL_NOTES=0 */;
+`)
+	return b.String()
+}
+
+// footerMarker ends every complete dump.
+const footerMarker = "-- Dump completed"
+
+func footer() string {
+	return `
+/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;
+/*!40101 SET SQL_MODE=@OLD_SQL_MODE */;
+/*!40014 SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS */;
+/*!40014 SET UNIQUE_CHECKS=@OLD_UNIQUE_CHECKS */;
+/*!40101 SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT */;
+/*!40101 SET CHARACTER_SET_RESULTS=@OLD_CHARACTER_SET_RESULTS */;
+/*!40101 SET COLLATION_CONNECTION=@OLD_COLLATION_CONNECTION */;
+/*!40111 SET SQL_NOTES=@OLD_SQL_NOTES */;
+
+` + footerMarker + "\n"
+}
+
+func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
+
+var createDBRE = regexp.MustCompile(`(?is)^\s*CREATE\s+(DATABASE|SCHEMA)\s+`)
+
+// createDatabaseSQL turns SHOW CREATE DATABASE output into an idempotent
+// statement.
+func createDatabaseSQL(s string) string {
+	loc := createDBRE.FindStringIndex(s)
+	if loc == nil {
+		return s
+	}
+	rest := s[loc[1]:]
+	if strings.HasPrefix(strings.ToUpper(rest), "IF NOT EXISTS") || strings.HasPrefix(rest, "/*!32312") {
+		return s
+	}
+	return s[:loc[1]] + "/*!32312 IF NOT EXISTS*/ " + rest
+}
+
+// schemaSQL is phase A for one database: CREATE DATABASE, USE, sequences,
+// tables, placeholder views.
+func schemaSQL(m *dbMeta) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n--\n-- Database %s\n--\n\n%s;\n\nUSE %s;\n", QuoteIdent(m.Name), createDatabaseSQL(m.CreateSQL), QuoteIdent(m.Name))
+	for _, s := range m.Sequences {
+		fmt.Fprintf(&b, "\n--\n-- Sequence %s\n--\n\nDROP SEQUENCE IF EXISTS %s;\n", QuoteIdent(s.Name), QuoteIdent(s.Name))
+		b.WriteString("/*!40101 SET @saved_cs_client = @@character_set_client */;\n/*!40101 SET character_set_client = utf8mb4 */;\n")
+		fmt.Fprintf(&b, "%s;\n", s.CreateSQL)
+		b.WriteString("/*!40101 SET character_set_client = @saved_cs_client */;\n")
+		if s.NextValue != "" {
+			fmt.Fprintf(&b, "DO SETVAL(%s, %s, 0);\n", QuoteIdent(s.Name), s.NextValue)
+		}
+	}
+	for _, t := range m.Tables {
+		fmt.Fprintf(&b, "\n--\n-- Table structure for %s\n--\n\nDROP TABLE IF EXISTS %s;\n", QuoteIdent(t.Name), QuoteIdent(t.Name))
+		b.WriteString("/*!40101 SET @saved_cs_client = @@character_set_client */;\n/*!40101 SET character_set_client = utf8mb4 */;\n")
+		fmt.Fprintf(&b, "%s;\n", unqualifySequences(t.CreateSQL, m.Name))
+		b.WriteString("/*!40101 SET character_set_client = @saved_cs_client */;\n")
+	}
+	for _, v := range m.Views {
+		fmt.Fprintf(&b, "\n--\n-- Placeholder for view %s (replaced after all tables)\n--\n\nDROP VIEW IF EXISTS %s;\n", QuoteIdent(v.Name), QuoteIdent(v.Name))
+		b.WriteString("/*!40101 SET @saved_cs_client = @@character_set_client */;\n/*!40101 SET character_set_client = utf8mb4 */;\n")
+		cols := v.Columns
+		if len(cols) == 0 {
+			cols = []string{"ops_placeholder"}
+		}
+		parts := make([]string, len(cols))
+		for i, c := range cols {
+			parts[i] = "1 AS " + QuoteIdent(c)
+		}
+		fmt.Fprintf(&b, "CREATE VIEW %s AS SELECT %s;\n", QuoteIdent(v.Name), strings.Join(parts, ", "))
+		b.WriteString("/*!40101 SET character_set_client = @saved_cs_client */;\n")
+	}
+	return b.String()
+}
+
+// delimiterFor picks a DELIMITER that does not occur in body.
+func delimiterFor(body string) string {
+	for _, d := range []string{";;", "$$", "//", ";;;;", "$$$$", "////"} {
+		if !strings.Contains(body, d) {
+			return d
+		}
+	}
+	return ";;" + strings.Repeat("$", 16) // practically never
+}
+
+// objectSQL writes a stored object with its own client character set,
+// collation, sql_mode (and time zone for events).
+func objectSQL(b *strings.Builder, o *objDDL, dbCollation string, executeImmediate bool) {
+	fmt.Fprintf(b, "\n--\n-- %s %s\n--\n\nDROP %s IF EXISTS %s;\n", strings.ToLower(o.Kind), QuoteIdent(o.Name), o.Kind, QuoteIdent(o.Name))
+	alterDB := o.DBCollation != "" && dbCollation != "" && o.DBCollation != dbCollation && o.Kind != "TRIGGER"
+	if alterDB {
+		fmt.Fprintf(b, "ALTER DATABASE COLLATE %s;\n", o.DBCollation)
+	}
+	b.WriteString("SET @saved_cs_client = @@character_set_client, @saved_cs_results = @@character_set_results, @saved_col_connection = @@collation_connection, @saved_sql_mode = @@sql_mode;\n")
+	fmt.Fprintf(b, "SET character_set_client = %s, character_set_results = %s, collation_connection = %s, sql_mode = %s;\n",
+		o.CSClient, o.CSClient, o.Collation, quoteString(o.SQLMode))
+	if o.Kind == "EVENT" && o.TimeZone != "" {
+		fmt.Fprintf(b, "SET @saved_time_zone = @@time_zone, time_zone = %s;\n", quoteString(o.TimeZone))
+	}
+	if executeImmediate && hasClientComment(o.Body) {
+		// The mysql client strips comments from what it sends (unless run
+		// with --comments), which would change the stored body. A string
+		// literal reaches the server untouched. MariaDB 10.2.3+ only.
+		fmt.Fprintf(b, "EXECUTE IMMEDIATE %s;\n", literalIn(o.CSClient, o.Body))
+	} else {
+		dl := delimiterFor(o.Body)
+		fmt.Fprintf(b, "DELIMITER %s\n%s %s\nDELIMITER ;\n", dl, o.Body, dl)
+	}
+	if o.Kind == "EVENT" && o.TimeZone != "" {
+		b.WriteString("SET time_zone = @saved_time_zone;\n")
+	}
+	b.WriteString("SET character_set_client = @saved_cs_client, character_set_results = @saved_cs_results, collation_connection = @saved_col_connection, sql_mode = @saved_sql_mode;\n")
+	if alterDB {
+		fmt.Fprintf(b, "ALTER DATABASE COLLATE %s;\n", dbCollation)
+	}
+}
+
+func routinesSQL(m *dbMeta, ei bool) string {
+	if len(m.Routines) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n--\n-- Routines of %s\n--\n\nUSE %s;\n", QuoteIdent(m.Name), QuoteIdent(m.Name))
+	for _, o := range m.Routines {
+		objectSQL(&b, o, m.Collation, ei)
+	}
+	return b.String()
+}
+
+func viewsSQL(m *dbMeta) string {
+	if len(m.Views) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n--\n-- Views of %s\n--\n\nUSE %s;\n", QuoteIdent(m.Name), QuoteIdent(m.Name))
+	for _, v := range m.Views {
+		fmt.Fprintf(&b, "\n--\n-- view %s\n--\n\nDROP VIEW IF EXISTS %s;\n", QuoteIdent(v.Name), QuoteIdent(v.Name))
+		b.WriteString("SET @saved_cs_client = @@character_set_client, @saved_cs_results = @@character_set_results, @saved_col_connection = @@collation_connection;\n")
+		fmt.Fprintf(&b, "SET character_set_client = %s, character_set_results = %s, collation_connection = %s;\n", v.CSClient, v.CSClient, v.Collation)
+		fmt.Fprintf(&b, "%s;\n", v.CreateSQL)
+		b.WriteString("SET character_set_client = @saved_cs_client, character_set_results = @saved_cs_results, collation_connection = @saved_col_connection;\n")
+	}
+	return b.String()
+}
+
+func triggersEventsSQL(m *dbMeta, ei bool) string {
+	if len(m.Triggers) == 0 && len(m.Events) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n--\n-- Triggers and events of %s\n--\n\nUSE %s;\n", QuoteIdent(m.Name), QuoteIdent(m.Name))
+	for _, o := range m.Triggers {
+		objectSQL(&b, o, m.Collation, ei)
+	}
+	for _, o := range m.Events {
+		objectSQL(&b, o, m.Collation, ei)
+	}
+	return b.String()
+}
+
+// hasClientComment reports whether body has a --, # or /* */ comment outside
+// quotes (the mysql client would drop it).
+func hasClientComment(body string) bool {
+	var q byte
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if q != 0 {
+			if c == '\\' && q != '`' {
+				i++
+			} else if c == q {
+				q = 0
+			}
+			continue
+		}
+		switch c {
+		case '\'', '"', '`':
+			q = c
+		case '#':
+			return true
+		case '-':
+			if i+1 < len(body) && body[i+1] == '-' && (i+2 == len(body) || isSpace(body[i+2]) || body[i+2] < 32) {
+				return true
+			}
+		case '/':
+			if i+2 < len(body) && body[i+1] == '*' && body[i+2] != '!' && !(body[i+2] == 'M' && i+3 < len(body) && body[i+3] == '!') {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// literalIn writes s (bytes in charset cs) as a string literal of that
+// charset: quoted for ASCII-safe charsets, hex otherwise (multi-byte
+// charsets such as sjis can hold a backslash byte inside a character).
+func literalIn(cs, s string) string {
+	switch strings.ToLower(cs) {
+	case "utf8", "utf8mb3", "utf8mb4", "latin1", "latin2", "ascii":
+		return "_" + cs + " " + quoteString(s)
+	}
+	if cs == "" {
+		return quoteString(s)
+	}
+	return "_" + cs + " 0x" + strings.ToUpper(hex.EncodeToString([]byte(s)))
+}
+
+var seqQualRE = regexp.MustCompile("(?i)\\b(nextval|lastval)\\(`((?:[^`]|``)+)`\\.")
+
+// unqualifySequences drops the database qualifier MariaDB prints in
+// DEFAULT nextval(`db`.`seq`) when db is the table's own database, so that
+// a restore under another name refers to its own sequence.
+func unqualifySequences(create, db string) string {
+	return seqQualRE.ReplaceAllStringFunc(create, func(m string) string {
+		sub := seqQualRE.FindStringSubmatch(m)
+		if strings.ReplaceAll(sub[2], "``", "`") != db {
+			return m
+		}
+		return sub[1] + "("
+	})
+}

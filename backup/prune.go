@@ -1,0 +1,111 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/opsteam/ops/backup/storage"
+)
+
+// PruneOptions configure retention for one job.
+type PruneOptions struct {
+	Job      Job
+	Store    storage.Store
+	DryRun   bool
+	Location *time.Location // calendar for daily/weekly/monthly; time.Local when nil
+	Logger   *slog.Logger
+	// PartialGrace protects backups that may still be running: partial
+	// backups and orphaned parts younger than this are left alone.
+	PartialGrace time.Duration
+	Now          func() time.Time
+}
+
+// PruneResult says what prune kept and removed.
+type PruneResult struct {
+	Decisions []Decision // complete backups, newest first
+	Partial   []string   // IDs of partial backups removed (or that would be)
+	Orphans   []string   // leftover parts removed (or that would be)
+	Deleted   []string   // every object deleted
+}
+
+// Prune applies the job's retention to its complete backups, removes
+// partial backups and orphaned parts older than the grace period, and never
+// removes the newest complete backup. With DryRun nothing is deleted.
+func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	grace := o.PartialGrace
+	if grace == 0 {
+		grace = 6 * time.Hour
+	}
+	list, err := ListBackups(ctx, o.Store, o.Job.Prefix, o.Job.Name, true)
+	if err != nil {
+		return nil, err
+	}
+	var snaps []Snapshot
+	byID := map[string]*BackupInfo{}
+	res := &PruneResult{}
+	for _, b := range list {
+		byID[b.ID] = b
+		if b.Complete {
+			snaps = append(snaps, Snapshot{ID: b.ID, Time: b.StartedAt})
+		} else if now().Sub(b.StartedAt) > grace {
+			res.Partial = append(res.Partial, b.ID)
+		}
+	}
+	res.Decisions = ApplyRetention(snaps, o.Job.Retention, o.Location)
+	var doomed []*BackupInfo
+	for _, d := range res.Decisions {
+		if !d.Keep {
+			doomed = append(doomed, byID[d.ID])
+		}
+	}
+	for _, id := range res.Partial {
+		doomed = append(doomed, byID[id])
+	}
+	if orph, ok := o.Store.(storage.Orphans); ok {
+		names, err := orph.Orphans(ctx, JobPrefix(o.Job.Prefix, o.Job.Name), grace)
+		if err != nil {
+			return nil, fmt.Errorf("listing orphaned parts: %w", err)
+		}
+		res.Orphans = names
+	}
+	if o.DryRun {
+		return res, nil
+	}
+	for _, b := range doomed {
+		// The manifest goes first: if prune is interrupted, what remains
+		// is a partial backup, which is never listed and pruned next time.
+		var names []string
+		if b.Manifest != "" {
+			names = append(names, b.Manifest)
+		}
+		for _, n := range b.objects {
+			if n != b.Manifest {
+				names = append(names, n)
+			}
+		}
+		for _, n := range names {
+			if err := o.Store.Delete(ctx, n); err != nil {
+				return res, fmt.Errorf("pruning backup %s of job %s: deleting %s: %w", b.ID, o.Job.Name, n, err)
+			}
+			res.Deleted = append(res.Deleted, n)
+		}
+		log.Info("pruned backup", "job", o.Job.Name, "id", b.ID, "complete", b.Complete)
+	}
+	if orph, ok := o.Store.(storage.Orphans); ok && len(res.Orphans) > 0 {
+		if err := orph.DeleteOrphans(ctx, res.Orphans); err != nil {
+			return res, fmt.Errorf("deleting orphaned parts: %w", err)
+		}
+		res.Deleted = append(res.Deleted, res.Orphans...)
+	}
+	return res, nil
+}

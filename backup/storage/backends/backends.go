@@ -1,0 +1,42 @@
+// Package backends opens the store of a configured storage target. It is the
+// one place that knows every backend; the pipeline and cmd only see
+// Store.
+//
+// It imports storage and its backend packages (local, swift, retry); it must
+// not import the backup pipeline or the MySQL engine.
+package backends
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/opsteam/ops/backup/storage"
+	"github.com/opsteam/ops/backup/storage/local"
+	"github.com/opsteam/ops/backup/storage/retry"
+	"github.com/opsteam/ops/backup/storage/swift"
+	"github.com/opsteam/ops/internal/fielderr"
+)
+
+// Open returns the store of the target named name. A Swift target
+// authenticates (and creates its containers when missing) before Open
+// returns; its listing, reading and deleting are retried on transient
+// errors, and a Put retries segment by segment inside the Swift store.
+func Open(ctx context.Context, name string, t storage.Target, logger *slog.Logger) (storage.Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	switch t.Type {
+	case "local":
+		return local.New(t.Path), nil
+	case "swift":
+		o := swift.OptionsFromTarget(t)
+		o.Logger = logger.With("target", name)
+		s, err := swift.New(ctx, o)
+		if err != nil {
+			return nil, fmt.Errorf("storage target %s: %w", name, err)
+		}
+		return retry.Wrap(s, retry.Policy{Logger: o.Logger}), nil
+	}
+	return nil, &fielderr.Error{Field: "storage.targets." + name + ".type", Msg: fmt.Sprintf("%q: expected swift or local", t.Type)}
+}

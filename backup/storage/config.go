@@ -1,0 +1,64 @@
+package storage
+
+import (
+	"fmt"
+
+	"github.com/opsteam/ops/internal/bytesize"
+	"github.com/opsteam/ops/internal/fielderr"
+	"github.com/opsteam/ops/internal/secret"
+)
+
+// Config is the `storage:` section: named targets jobs refer to.
+type Config struct {
+	Targets map[string]Target `yaml:"targets"`
+}
+
+// Target is one storage target (`storage.targets.NAME`).
+type Target struct {
+	Type string `yaml:"type"` // swift | local
+
+	// local
+	Path string `yaml:"path,omitempty"`
+
+	// swift
+	AuthURL      string        `yaml:"auth_url,omitempty"`
+	User         string        `yaml:"user,omitempty"`
+	Key          secret.Secret `yaml:"key,omitempty"`
+	KeyFile      string        `yaml:"key_file,omitempty"`
+	AuthVersion  int           `yaml:"auth_version,omitempty"`
+	Tenant       string        `yaml:"tenant,omitempty"`
+	Domain       string        `yaml:"domain,omitempty"`
+	TenantDomain string        `yaml:"tenant_domain,omitempty"`
+	Region       string        `yaml:"region,omitempty"`
+	Container    string        `yaml:"container,omitempty"`
+	SegmentSize  bytesize.Size `yaml:"segment_size,omitempty"`
+	CAFile       string        `yaml:"ca_file,omitempty"`
+}
+
+// DefaultTargets are the targets that exist without any config.
+func DefaultTargets() map[string]Target {
+	return map[string]Target{"local": {Type: "local", Path: "./backups"}}
+}
+
+// Validate checks a storage target.
+func (t *Target) Validate(path string) error {
+	switch t.Type {
+	case "local":
+		if t.Path == "" {
+			return &fielderr.Error{Field: path + ".path", Msg: "a local target needs a path"}
+		}
+	case "swift":
+		if t.Container == "" {
+			return &fielderr.Error{Field: path + ".container", Msg: "a swift target needs a container"}
+		}
+		if t.AuthVersion != 0 && (t.AuthVersion < 1 || t.AuthVersion > 3) {
+			return &fielderr.Error{Field: path + ".auth_version", Msg: fmt.Sprintf("%d: expected 0 (detect), 1, 2 or 3", t.AuthVersion)}
+		}
+		if t.SegmentSize != 0 && t.SegmentSize < bytesize.MiB {
+			return &fielderr.Error{Field: path + ".segment_size", Msg: fmt.Sprintf("%s is too small: expected at least 1MiB", t.SegmentSize)}
+		}
+	default:
+		return &fielderr.Error{Field: path + ".type", Msg: fmt.Sprintf("%q: expected swift or local", t.Type)}
+	}
+	return nil
+}

@@ -1,0 +1,191 @@
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"github.com/opsteam/ops/backup/storage"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Store keeps objects as files below a directory. Object names use "/"
+// and map to sub-directories. A Put writes a hidden temporary file beside
+// the final name, fsyncs it and renames it into place, so a file under a
+// final name is always complete.
+type Store struct {
+	Root string
+}
+
+// PartialMarker is in the name of every temporary file (a Put in progress,
+// or one a killed process left behind).
+const PartialMarker = ".partial-"
+
+// New returns a store rooted at dir (created on first Put).
+func New(dir string) *Store { return &Store{Root: dir} }
+
+func (s *Store) String() string { return "local:" + s.Root }
+
+func (s *Store) path(name string) (string, error) {
+	clean := filepath.Clean("/" + name)
+	if clean == "/" || strings.Contains(name, "\x00") || clean != "/"+name {
+		return "", fmt.Errorf("invalid object name %q", name)
+	}
+	return filepath.Join(s.Root, filepath.FromSlash(clean[1:])), nil
+}
+
+// Put implements storage.Store.
+func (s *Store) Put(ctx context.Context, name string, r io.Reader) (storage.Object, error) {
+	final, err := s.path(name)
+	if err != nil {
+		return storage.Object{}, err
+	}
+	dir := filepath.Dir(final)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return storage.Object{}, fmt.Errorf("local target: creating %s: %w", dir, err)
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := filepath.Join(dir, "."+filepath.Base(final)+PartialMarker+hex.EncodeToString(rnd[:]))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return storage.Object{}, fmt.Errorf("local target: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), storage.ContextReader(ctx, r))
+	if err != nil {
+		return storage.Object{}, fmt.Errorf("local target: writing %s: %w", name, err)
+	}
+	if err := f.Sync(); err != nil {
+		return storage.Object{}, fmt.Errorf("local target: syncing %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return storage.Object{}, fmt.Errorf("local target: closing %s: %w", name, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return storage.Object{}, fmt.Errorf("local target: %w", err)
+	}
+	ok = true
+	syncDir(dir)
+	st, err := os.Stat(final)
+	if err != nil {
+		return storage.Object{}, fmt.Errorf("local target: %w", err)
+	}
+	return storage.Object{Name: name, Size: n, Modified: st.ModTime(), SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+// Open implements storage.Store.
+func (s *Store) Open(_ context.Context, name string) (io.ReadCloser, error) {
+	p, err := s.path(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("local target: %s: %w", name, storage.ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("local target: %w", err)
+	}
+	return f, nil
+}
+
+// List implements storage.Store. Temporary files of unfinished Puts are not listed.
+func (s *Store) List(_ context.Context, prefix string) ([]storage.Object, error) {
+	var out []storage.Object
+	err := s.walk(func(name string, info fs.FileInfo) {
+		if strings.HasPrefix(name, prefix) && !strings.Contains(filepath.Base(name), PartialMarker) {
+			out = append(out, storage.Object{Name: name, Size: info.Size(), Modified: info.ModTime()})
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, err
+}
+
+func (s *Store) walk(fn func(name string, info fs.FileInfo)) error {
+	err := filepath.WalkDir(s.Root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == s.Root {
+				return fs.SkipAll // an empty target
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil // vanished meanwhile
+		}
+		rel, _ := filepath.Rel(s.Root, p)
+		fn(filepath.ToSlash(rel), info)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("local target: listing %s: %w", s.Root, err)
+	}
+	return nil
+}
+
+// Delete implements storage.Store; emptied directories are removed too.
+func (s *Store) Delete(_ context.Context, names ...string) error {
+	for _, name := range names {
+		p, err := s.path(name)
+		if err != nil {
+			return err
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("local target: deleting %s: %w", name, err)
+		}
+		for dir := filepath.Dir(p); dir != filepath.Clean(s.Root) && strings.HasPrefix(dir, filepath.Clean(s.Root)); dir = filepath.Dir(dir) {
+			if os.Remove(dir) != nil {
+				break // not empty
+			}
+		}
+	}
+	return nil
+}
+
+// Orphans implements Orphans: temporary files left by killed runs.
+func (s *Store) Orphans(_ context.Context, prefix string, olderThan time.Duration) ([]string, error) {
+	var out []string
+	cutoff := time.Now().Add(-olderThan)
+	err := s.walk(func(name string, info fs.FileInfo) {
+		if strings.HasPrefix(name, prefix) && strings.Contains(filepath.Base(name), PartialMarker) && info.ModTime().Before(cutoff) {
+			out = append(out, name)
+		}
+	})
+	return out, err
+}
+
+// DeleteOrphans implements storage.Orphans.
+func (s *Store) DeleteOrphans(ctx context.Context, names []string) error {
+	return s.Delete(ctx, names...)
+}
+
+var (
+	_ storage.Store   = (*Store)(nil)
+	_ storage.Orphans = (*Store)(nil)
+)

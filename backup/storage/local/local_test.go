@@ -1,0 +1,122 @@
+package local
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opsteam/ops/backup/storage"
+	"github.com/opsteam/ops/backup/storage/storagetest"
+)
+
+type failingReader struct{ n int }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, errors.New("dump failed: server has gone away")
+	}
+	k := min(len(p), f.n)
+	for i := range p[:k] {
+		p[i] = 'x'
+	}
+	f.n -= k
+	return k, nil
+}
+
+func TestStoreRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	s := New(filepath.Join(t.TempDir(), "backups"))
+	if objs, err := s.List(ctx, ""); err != nil || len(objs) != 0 {
+		t.Fatalf("empty target: %v %v", objs, err)
+	}
+	body := strings.Repeat("INSERT INTO t VALUES (1);\n", 1000)
+	obj, err := s.Put(ctx, "app/20261128T020000Z/dump.sql.zst", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(body))
+	if obj.Size != int64(len(body)) || obj.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("object = %+v", obj)
+	}
+	rc, err := s.Open(ctx, obj.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(got) != body {
+		t.Fatal("content differs")
+	}
+	if _, err := s.Open(ctx, "app/nope"); !errors.Is(err, storage.ErrNotExist) {
+		t.Errorf("missing object error = %v", err)
+	}
+	if _, err := s.Put(ctx, "../escape", strings.NewReader("x")); err == nil {
+		t.Error("accepted a name that escapes the root")
+	}
+	objs, _ := s.List(ctx, "app/")
+	if len(objs) != 1 || objs[0].Name != obj.Name {
+		t.Fatalf("list = %+v", objs)
+	}
+	if err := s.Delete(ctx, obj.Name, "app/absent"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(s.Root, "app")); !os.IsNotExist(err) {
+		t.Errorf("empty directories left behind: %v", err)
+	}
+}
+
+func TestStoreFailedPutLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	s := New(t.TempDir())
+	_, err := s.Put(ctx, "app/x/dump.sql.zst", &failingReader{n: 1 << 20})
+	if err == nil || !strings.Contains(err.Error(), "server has gone away") {
+		t.Fatalf("err = %v", err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(s.Root, "app", "x"))
+	if len(entries) != 0 {
+		t.Fatalf("left behind: %v", entries)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Put(cctx, "app/y/dump", strings.NewReader("data")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled put: %v", err)
+	}
+}
+
+func TestStoreOrphans(t *testing.T) {
+	ctx := context.Background()
+	s := New(t.TempDir())
+	dir := filepath.Join(s.Root, "app", "20261128T020000Z")
+	_ = os.MkdirAll(dir, 0o750)
+	orphan := filepath.Join(dir, ".dump.sql.zst"+PartialMarker+"abc")
+	_ = os.WriteFile(orphan, []byte("half"), 0o600)
+	old := time.Now().Add(-2 * time.Hour)
+	_ = os.Chtimes(orphan, old, old)
+	if objs, _ := s.List(ctx, ""); len(objs) != 0 {
+		t.Fatalf("partial listed: %+v", objs)
+	}
+	o, err := s.Orphans(ctx, "app/", time.Hour)
+	if err != nil || len(o) != 1 {
+		t.Fatalf("orphans = %v %v", o, err)
+	}
+	if o2, _ := s.Orphans(ctx, "app/", 3*time.Hour); len(o2) != 0 {
+		t.Fatalf("young orphan reported: %v", o2)
+	}
+	if err := s.DeleteOrphans(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Fatal("orphan not deleted")
+	}
+}
+
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store { return New(t.TempDir()) }, storagetest.Options{})
+}
