@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opsteam/ops/internal/fielderr"
 	"github.com/opsteam/ops/internal/secret"
 )
 
@@ -54,29 +55,18 @@ func DefaultConfig() Config {
 	return Config{Report: ReportConfig{Format: string(FormatHTML)}}
 }
 
-// FieldError names the config key that is wrong.
-type FieldError struct {
-	Field string // key path, e.g. inventory.sources[1].type
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
-
-// FieldPath is the key path (internal/config locates it in the file).
-func (e *FieldError) FieldPath() string { return e.Field }
-
 var sourceNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // SourceTypes are the valid values of sources[].type.
 var SourceTypes = []string{TypeVCenter, TypeLibvirt, TypeFile, TypeNftables}
 
 // Validate checks the section; path is its key path ("inventory"). One
-// problem is returned as a *FieldError; several are joined (errors.Join:
+// problem is returned as a *fielderr.Error; several are joined (errors.Join:
 // iterate Unwrap() []error to locate each), each naming its key path.
 func (c *Config) Validate(path string) error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, fielderr.Newf(field, format, args...))
 	}
 	names := map[string]int{}
 	for i, s := range c.Sources {

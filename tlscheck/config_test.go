@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/opsteam/ops/internal/exitcode"
+	"github.com/opsteam/ops/internal/fielderr"
 )
 
 func writeFile(t testing.TB, path, content string) {
@@ -48,7 +49,7 @@ func TestConfigValidate(t *testing.T) {
 		c := good()
 		tc.mod(&c)
 		err := c.Validate("tlscheck")
-		var fe *FieldError
+		var fe *fielderr.Error
 		if !errors.As(err, &fe) || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want prefix %q", tc.name, err, tc.want)
 		}
