@@ -5,6 +5,7 @@ import (
 	"net"
 
 	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/internal/fielderr"
 	"github.com/opsteam/ops/internal/logging"
 	"github.com/opsteam/ops/internal/schedule"
 	"github.com/opsteam/ops/inventory"
@@ -62,7 +63,7 @@ func mapDefaults() map[string]any {
 }
 
 // fieldError names the key path of a bad value.
-type fieldError = backup.FieldError
+type fieldError = fielderr.Error
 
 // Validate checks the whole configuration once, after loading.
 func (c *Config) Validate() error {
