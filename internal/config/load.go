@@ -27,6 +27,7 @@ import (
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/opsteam/ops/internal/fielderr"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
@@ -113,9 +114,9 @@ func (r *Result) Where(path string) string {
 	return ""
 }
 
-// Locate turns an error that names a config field (anything with a Field
-// string, such as backup.FieldError) into an *Error that says where the
-// value came from. Other errors are returned unchanged.
+// Locate turns an error that names a config field (a *fielderr.Error
+// anywhere in the wrap chain) into an *Error that says where the value came
+// from. Other errors are returned unchanged.
 func (r *Result) Locate(err error) error {
 	if p, ok := fieldPath(err); ok {
 		return &Error{Where: r.Where(p), Msg: err.Error()}
@@ -123,24 +124,17 @@ func (r *Result) Locate(err error) error {
 	return err
 }
 
-// fieldPath finds the key path an error names: a FieldPath() method, or a
-// string field named Field (the FieldError types of the domain packages),
-// anywhere in the wrap chain.
+// fieldPath finds the key path an error names: a *fielderr.Error, or any
+// error with a FieldPath method (backup.FieldError until backup switches to
+// fielderr), anywhere in the wrap chain.
 func fieldPath(err error) (string, bool) {
-	var fe interface{ FieldPath() string }
+	var fe *fielderr.Error
 	if errors.As(err, &fe) {
 		return fe.FieldPath(), true
 	}
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		v := reflect.ValueOf(e)
-		if v.Kind() == reflect.Pointer {
-			v = v.Elem()
-		}
-		if v.Kind() == reflect.Struct {
-			if f := v.FieldByName("Field"); f.IsValid() && f.Kind() == reflect.String {
-				return f.String(), true
-			}
-		}
+	var fp interface{ FieldPath() string }
+	if errors.As(err, &fp) {
+		return fp.FieldPath(), true
 	}
 	return "", false
 }
