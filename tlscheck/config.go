@@ -11,20 +11,20 @@ import (
 
 // Config is the `tlscheck:` section of the ops config (docs/cli.md).
 type Config struct {
-	Policy      string        `yaml:"policy" mapstructure:"policy"`   // sendmail access text or Postfix tls_policy
-	CAFile      string        `yaml:"ca_file" mapstructure:"ca_file"` // empty: system roots
-	Timeout     time.Duration `yaml:"timeout" mapstructure:"timeout"`
-	Concurrency int           `yaml:"concurrency" mapstructure:"concurrency"`
-	Helo        string        `yaml:"helo" mapstructure:"helo"` // empty: the machine's host name
-	Checks      []CheckConfig `yaml:"checks" mapstructure:"checks"`
+	Policy      string        `yaml:"policy"`  // sendmail access text or Postfix tls_policy
+	CAFile      string        `yaml:"ca_file"` // empty: system roots
+	Timeout     time.Duration `yaml:"timeout"`
+	Concurrency int           `yaml:"concurrency"`
+	Helo        string        `yaml:"helo"` // empty: the machine's host name
+	Checks      []CheckConfig `yaml:"checks"`
 }
 
 // CheckConfig is one scheduled check (`tlscheck.checks[i]`) for `ops serve`.
 type CheckConfig struct {
-	Name     string   `yaml:"name" mapstructure:"name"`
-	Targets  []string `yaml:"targets" mapstructure:"targets"`
-	Rcpts    []string `yaml:"rcpts" mapstructure:"rcpts"`
-	Schedule string   `yaml:"schedule" mapstructure:"schedule"`
+	Name     string   `yaml:"name"`
+	Targets  []string `yaml:"targets"`
+	Rcpts    []string `yaml:"rcpts"`
+	Schedule string   `yaml:"schedule"`
 }
 
 // DefaultConfig is the configuration without a config file.
