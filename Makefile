@@ -6,8 +6,11 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 SERVICES := scripts/services.sh
+# staticcheck 2026.2.2 (module version v0.8.2, the newest; supports go1.26).
+# Run with `go run` at this version so it stays out of go.mod.
+STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build run test unit vet it services services-stop bench clean
+.PHONY: build run test unit vet staticcheck it services services-stop bench clean
 
 build: ## build bin/ops
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ops
@@ -18,6 +21,9 @@ run: build ## start MariaDB if needed and back up every local database into ./ba
 
 vet:
 	$(GO) vet ./...
+
+staticcheck:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 unit: ## unit tests only: no services needed
 	$(GO) test ./...
@@ -30,8 +36,8 @@ services-stop:
 
 # Integration tests run one package at a time (-p 1): several of them take the
 # MariaDB server's global read lock, which would stall the others' dumps.
-test: vet ## the whole suite: vet, unit tests, then integration tests against real services
-	$(GO) test -count=1 ./...
+test: vet staticcheck ## the whole suite: vet, staticcheck, unit tests (-race), then integration tests against real services
+	$(GO) test -race -count=1 ./...
 	$(SERVICES) start
 	set -a && eval "$$($(SERVICES) env)" && set +a && OPS_IT=1 $(GO) test -count=1 -p 1 -timeout 20m ./...
 

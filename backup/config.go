@@ -69,19 +69,19 @@ var jobNameRE = regexp.MustCompile(`^[a-z0-9-]+$`)
 // Validate checks a job; the prefix is the key path of the job in the config.
 func (j *Job) Validate(path string, targets map[string]storage.Target) error {
 	if !jobNameRE.MatchString(j.Name) {
-		return &fielderr.Error{Field: path + ".name", Msg: fmt.Sprintf("%q is not a valid job name: expected lower-case letters, digits and '-'", j.Name)}
+		return fielderr.Newf(path+".name", "%q is not a valid job name: expected lower-case letters, digits and '-'", j.Name)
 	}
 	if j.Threads < 1 || j.Threads > 64 {
-		return &fielderr.Error{Field: path + ".threads", Msg: fmt.Sprintf("%d is out of range: expected 1 to 64", j.Threads)}
+		return fielderr.Newf(path+".threads", "%d is out of range: expected 1 to 64", j.Threads)
 	}
 	if _, err := compress.Parse(string(j.Compression)); err != nil {
-		return &fielderr.Error{Field: path + ".compression", Msg: err.Error()}
+		return fielderr.New(path+".compression", err.Error())
 	}
 	if err := j.Compression.CheckLevel(j.CompressionLevel); err != nil {
-		return &fielderr.Error{Field: path + ".compression_level", Msg: err.Error()}
+		return fielderr.New(path+".compression_level", err.Error())
 	}
 	if _, ok := targets[j.Target]; !ok {
-		return &fielderr.Error{Field: path + ".target", Msg: fmt.Sprintf("no storage target named %q (define it under storage.targets)", j.Target)}
+		return fielderr.Newf(path+".target", "no storage target named %q (define it under storage.targets)", j.Target)
 	}
 	if err := j.MySQL.Validate(path + ".mysql"); err != nil {
 		return err
@@ -89,16 +89,16 @@ func (j *Job) Validate(path string, targets map[string]storage.Target) error {
 	r := j.Retention
 	for k, v := range map[string]int{"keep_last": r.KeepLast, "keep_daily": r.KeepDaily, "keep_weekly": r.KeepWeekly, "keep_monthly": r.KeepMonthly} {
 		if v < 0 {
-			return &fielderr.Error{Field: path + ".retention." + k, Msg: fmt.Sprintf("%d: expected 0 or more", v)}
+			return fielderr.Newf(path+".retention."+k, "%d: expected 0 or more", v)
 		}
 	}
 	for i, r := range j.EncryptTo {
 		if _, err := parseRecipient(r); err != nil {
-			return &fielderr.Error{Field: fmt.Sprintf("%s.encrypt_to[%d]", path, i), Msg: err.Error()}
+			return fielderr.New(fmt.Sprintf("%s.encrypt_to[%d]", path, i), err.Error())
 		}
 	}
 	if j.ChunkRows < 0 {
-		return &fielderr.Error{Field: path + ".chunk_rows", Msg: fmt.Sprintf("%d: expected 0 (automatic) or more", j.ChunkRows)}
+		return fielderr.Newf(path+".chunk_rows", "%d: expected 0 (automatic) or more", j.ChunkRows)
 	}
 	return nil
 }

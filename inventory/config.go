@@ -10,15 +10,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opsteam/ops/internal/fielderr"
 	"github.com/opsteam/ops/internal/secret"
 )
 
 // Config is the `inventory:` section of the ops config.
 type Config struct {
-	Sources                     []SourceConfig `yaml:"sources" mapstructure:"sources"`
-	RequireFirewallCapabilities []string       `yaml:"require_firewall_capabilities" mapstructure:"require_firewall_capabilities"`
-	Schedule                    string         `yaml:"schedule" mapstructure:"schedule"` // robfig/cron syntax; used by `ops serve`
-	Report                      ReportConfig   `yaml:"report" mapstructure:"report"`
+	Sources                     []SourceConfig `yaml:"sources"`
+	RequireFirewallCapabilities []string       `yaml:"require_firewall_capabilities"`
+	Schedule                    string         `yaml:"schedule"` // robfig/cron syntax; used by `ops serve`
+	Report                      ReportConfig   `yaml:"report"`
 }
 
 // SourceConfig is one entry of `inventory.sources`. Which keys apply depends
@@ -29,24 +30,24 @@ type Config struct {
 //	file:     path
 //	nftables: netns ("" = the host's namespace; a name under /run/netns or a path)
 type SourceConfig struct {
-	Name         string        `yaml:"name" mapstructure:"name"`
-	Type         string        `yaml:"type" mapstructure:"type"`
-	URL          string        `yaml:"url,omitempty" mapstructure:"url"`
-	User         string        `yaml:"user,omitempty" mapstructure:"user"`
-	Password     secret.Secret `yaml:"password,omitempty" mapstructure:"password"` // from the environment only; prefer password_file
-	PasswordFile string        `yaml:"password_file,omitempty" mapstructure:"password_file"`
-	Insecure     bool          `yaml:"insecure,omitempty" mapstructure:"insecure"`
-	URI          string        `yaml:"uri,omitempty" mapstructure:"uri"`
-	Socket       string        `yaml:"socket,omitempty" mapstructure:"socket"`
-	Path         string        `yaml:"path,omitempty" mapstructure:"path"`
-	Netns        string        `yaml:"netns,omitempty" mapstructure:"netns"`
-	Timeout      time.Duration `yaml:"timeout,omitempty" mapstructure:"timeout"` // 0 = 60s
+	Name         string        `yaml:"name"`
+	Type         string        `yaml:"type"`
+	URL          string        `yaml:"url,omitempty"`
+	User         string        `yaml:"user,omitempty"`
+	Password     secret.Secret `yaml:"password,omitempty"` // from the environment only; prefer password_file
+	PasswordFile string        `yaml:"password_file,omitempty"`
+	Insecure     bool          `yaml:"insecure,omitempty"`
+	URI          string        `yaml:"uri,omitempty"`
+	Socket       string        `yaml:"socket,omitempty"`
+	Path         string        `yaml:"path,omitempty"`
+	Netns        string        `yaml:"netns,omitempty"`
+	Timeout      time.Duration `yaml:"timeout,omitempty"` // 0 = 60s
 }
 
 // ReportConfig is where `ops serve` writes the scheduled report.
 type ReportConfig struct {
-	Format string `yaml:"format" mapstructure:"format"` // table | json | csv | html
-	Path   string `yaml:"path" mapstructure:"path"`
+	Format string `yaml:"format"` // table | json | csv | html
+	Path   string `yaml:"path"`
 }
 
 // DefaultConfig is the inventory config without a config file: no sources.
@@ -54,29 +55,18 @@ func DefaultConfig() Config {
 	return Config{Report: ReportConfig{Format: string(FormatHTML)}}
 }
 
-// FieldError names the config key that is wrong.
-type FieldError struct {
-	Field string // key path, e.g. inventory.sources[1].type
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
-
-// FieldPath is the key path (internal/config locates it in the file).
-func (e *FieldError) FieldPath() string { return e.Field }
-
 var sourceNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // SourceTypes are the valid values of sources[].type.
 var SourceTypes = []string{TypeVCenter, TypeLibvirt, TypeFile, TypeNftables}
 
 // Validate checks the section; path is its key path ("inventory"). One
-// problem is returned as a *FieldError; several are joined (errors.Join:
+// problem is returned as a *fielderr.Error; several are joined (errors.Join:
 // iterate Unwrap() []error to locate each), each naming its key path.
 func (c *Config) Validate(path string) error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, fielderr.Newf(field, format, args...))
 	}
 	names := map[string]int{}
 	for i, s := range c.Sources {

@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/opsteam/ops/internal/fielderr"
 	"github.com/opsteam/ops/internal/secret"
 )
 
@@ -91,9 +92,9 @@ func TestConfigValidate(t *testing.T) {
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("Validate:\n got: %v\nwant: %s", err, tc.want)
 			}
-			var fe *FieldError
+			var fe *fielderr.Error
 			if !errors.As(err, &fe) {
-				t.Errorf("not a *FieldError: %T", err)
+				t.Errorf("not a *fielderr.Error: %T", err)
 			}
 		})
 	}

@@ -1,13 +1,3 @@
-// Package inventory collects hypervisor hosts, virtual machines, datastores
-// and firewalls from several sources (vCenter, libvirt, nftables and a
-// declared YAML file) into one normalised Report, derives vHealth-style
-// findings, renders the report as a table, JSON, CSV or a self-contained HTML
-// page, compares two reports (Diff) and compares declared with discovered
-// state (Check).
-//
-// The package never imports cobra or viper: cmd/ops builds a Config, calls
-// Collect and Render, and maps the returned errors to exit codes
-// (ErrPartial → 3; CheckResult.Failed / DiffResult.Differ → 1).
 package inventory
 
 import (

@@ -18,7 +18,7 @@ import (
 // netlink, in the source's network namespace.
 func (s *NftablesSource) Collect(ctx context.Context) (Records, error) {
 	var opts []nftables.ConnOption
-	name := s.Netns
+	var name string // the namespace's base name, or the host name
 	if s.Netns != "" {
 		p := netnsPath(s.Netns)
 		f, err := os.Open(p)

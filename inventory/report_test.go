@@ -244,9 +244,22 @@ func TestCollectCancelled(t *testing.T) {
 
 func TestSummary(t *testing.T) {
 	s := sampleReport(t).Summarize()
+	// The sample's findings: 5 errors (gw1 capability, hv2 and esx03 not
+	// connected, edge1 license expired, web-01 powered off) and 3 warnings
+	// (gw1 empty accept chain, esx02 in maintenance, edge1 license expiring).
 	want := Summary{Sources: 5, SourcesFailed: 1, Hosts: 6, HostsConnected: 4, HostsMaintenance: 1, VMs: 8, VMsOn: 4, VMsOff: 3, VMsSuspended: 1,
-		Datastores: 3, Firewalls: 3, Rules: 158, Errors: s.Errors, Warnings: s.Warnings}
+		Datastores: 3, Firewalls: 3, Rules: 158, Errors: 5, Warnings: 3, Infos: 0}
 	if s != want {
 		t.Errorf("Summarize = %+v\nwant        %+v", s, want)
+	}
+
+	// The sample has no info finding: count each severity on a report
+	// built by hand.
+	r := &Report{Findings: []Finding{
+		{Severity: SeverityWarning}, {Severity: SeverityInfo}, {Severity: SeverityError},
+		{Severity: SeverityWarning}, {Severity: SeverityInfo}, {Severity: SeverityInfo},
+	}}
+	if got, want := r.Summarize(), (Summary{Errors: 1, Warnings: 2, Infos: 3}); got != want {
+		t.Errorf("Summarize of 1 error, 2 warnings, 3 infos = %+v\nwant %+v", got, want)
 	}
 }

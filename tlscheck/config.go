@@ -5,38 +5,32 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/opsteam/ops/internal/fielderr"
 )
 
 // Config is the `tlscheck:` section of the ops config (docs/cli.md).
 type Config struct {
-	Policy      string        `yaml:"policy" mapstructure:"policy"`   // sendmail access text or Postfix tls_policy
-	CAFile      string        `yaml:"ca_file" mapstructure:"ca_file"` // empty: system roots
-	Timeout     time.Duration `yaml:"timeout" mapstructure:"timeout"`
-	Concurrency int           `yaml:"concurrency" mapstructure:"concurrency"`
-	Helo        string        `yaml:"helo" mapstructure:"helo"` // empty: the machine's host name
-	Checks      []CheckConfig `yaml:"checks" mapstructure:"checks"`
+	Policy      string        `yaml:"policy"`  // sendmail access text or Postfix tls_policy
+	CAFile      string        `yaml:"ca_file"` // empty: system roots
+	Timeout     time.Duration `yaml:"timeout"`
+	Concurrency int           `yaml:"concurrency"`
+	Helo        string        `yaml:"helo"` // empty: the machine's host name
+	Checks      []CheckConfig `yaml:"checks"`
 }
 
 // CheckConfig is one scheduled check (`tlscheck.checks[i]`) for `ops serve`.
 type CheckConfig struct {
-	Name     string   `yaml:"name" mapstructure:"name"`
-	Targets  []string `yaml:"targets" mapstructure:"targets"`
-	Rcpts    []string `yaml:"rcpts" mapstructure:"rcpts"`
-	Schedule string   `yaml:"schedule" mapstructure:"schedule"`
+	Name     string   `yaml:"name"`
+	Targets  []string `yaml:"targets"`
+	Rcpts    []string `yaml:"rcpts"`
+	Schedule string   `yaml:"schedule"`
 }
 
 // DefaultConfig is the configuration without a config file.
 func DefaultConfig() Config {
 	return Config{Timeout: DefaultTimeout, Concurrency: DefaultConcurrency}
 }
-
-// FieldError names the config key that is wrong.
-type FieldError struct {
-	Field string // key path, e.g. tlscheck.checks[0].targets[1]
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 var checkNameRE = regexp.MustCompile(`^[a-z0-9-]+$`)
 
@@ -45,40 +39,40 @@ var checkNameRE = regexp.MustCompile(`^[a-z0-9-]+$`)
 // the schedule is checked by the scheduler's parser in cmd.
 func (c *Config) Validate(path string) error {
 	if c.Timeout <= 0 || c.Timeout > time.Hour {
-		return &FieldError{path + ".timeout", fmt.Sprintf("%s is out of range: expected more than 0s and at most 1h", c.Timeout)}
+		return fielderr.Newf(path+".timeout", "%s is out of range: expected more than 0s and at most 1h", c.Timeout)
 	}
 	if c.Concurrency < 1 || c.Concurrency > 1024 {
-		return &FieldError{path + ".concurrency", fmt.Sprintf("%d is out of range: expected 1 to 1024", c.Concurrency)}
+		return fielderr.Newf(path+".concurrency", "%d is out of range: expected 1 to 1024", c.Concurrency)
 	}
 	if strings.ContainsAny(c.Helo, " \t\r\n") {
-		return &FieldError{path + ".helo", fmt.Sprintf("%q: a host name cannot contain blanks", c.Helo)}
+		return fielderr.Newf(path+".helo", "%q: a host name cannot contain blanks", c.Helo)
 	}
 	seen := map[string]int{}
 	for i, ch := range c.Checks {
 		p := fmt.Sprintf("%s.checks[%d]", path, i)
 		if !checkNameRE.MatchString(ch.Name) {
-			return &FieldError{p + ".name", fmt.Sprintf("%q is not a valid check name: expected lower-case letters, digits and '-'", ch.Name)}
+			return fielderr.Newf(p+".name", "%q is not a valid check name: expected lower-case letters, digits and '-'", ch.Name)
 		}
 		if j, dup := seen[ch.Name]; dup {
-			return &FieldError{p + ".name", fmt.Sprintf("%q is already used by %s.checks[%d]", ch.Name, path, j)}
+			return fielderr.Newf(p+".name", "%q is already used by %s.checks[%d]", ch.Name, path, j)
 		}
 		seen[ch.Name] = i
 		if len(ch.Targets) == 0 && len(ch.Rcpts) == 0 {
-			return &FieldError{p, "a check needs targets or rcpts"}
+			return fielderr.New(p, "a check needs targets or rcpts")
 		}
 		for k, t := range ch.Targets {
 			if _, err := ParseTarget(t); err != nil {
-				return &FieldError{fmt.Sprintf("%s.targets[%d]", p, k), err.Error()}
+				return fielderr.New(fmt.Sprintf("%s.targets[%d]", p, k), err.Error())
 			}
 		}
 		for k, r := range ch.Rcpts {
 			at := strings.LastIndexByte(r, '@')
 			if at <= 0 || at == len(r)-1 || strings.ContainsAny(r, " \t") {
-				return &FieldError{fmt.Sprintf("%s.rcpts[%d]", p, k), fmt.Sprintf("%q: expected user@domain", r)}
+				return fielderr.Newf(fmt.Sprintf("%s.rcpts[%d]", p, k), "%q: expected user@domain", r)
 			}
 		}
 		if strings.TrimSpace(ch.Schedule) == "" {
-			return &FieldError{p + ".schedule", "empty: expected a cron expression or @every/@hourly/@daily"}
+			return fielderr.New(p+".schedule", "empty: expected a cron expression or @every/@hourly/@daily")
 		}
 	}
 	return nil

@@ -23,4 +23,8 @@
 // xtext), ${cn_subject}/${cn_issuer} and ${cipher_bits} are computed as
 // sendmail 8.17 does (docs: tlscheck-spec §1); replies use 8.17's default
 // codes (454 4.7.0) unless EvalOptions say otherwise.
+//
+// tlscheck must not import backup, inventory, cmd or internal/config, nor
+// viper or cobra: cmd/ops loads the Config and maps errors to exit codes. Of
+// ops it uses only internal/exitcode and internal/fielderr.
 package tlscheck

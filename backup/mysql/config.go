@@ -1,7 +1,6 @@
 package mysql
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/opsteam/ops/internal/fielderr"
@@ -38,12 +37,12 @@ type TLS struct {
 // config (e.g. backup.jobs[0].mysql).
 func (c *Config) Validate(path string) error {
 	if c.Port < 0 || c.Port > 65535 {
-		return &fielderr.Error{Field: path + ".port", Msg: fmt.Sprintf("%d is out of range: expected 1 to 65535", c.Port)}
+		return fielderr.Newf(path+".port", "%d is out of range: expected 1 to 65535", c.Port)
 	}
 	switch c.TLS.Mode {
 	case "", "disabled", "preferred", "required", "verify-ca", "verify-identity":
 	default:
-		return &fielderr.Error{Field: path + ".tls.mode", Msg: fmt.Sprintf("%q: expected disabled, preferred, required, verify-ca or verify-identity", c.TLS.Mode)}
+		return fielderr.Newf(path+".tls.mode", "%q: expected disabled, preferred, required, verify-ca or verify-identity", c.TLS.Mode)
 	}
 	return nil
 }

@@ -1,8 +1,6 @@
 package storage
 
 import (
-	"fmt"
-
 	"github.com/opsteam/ops/internal/bytesize"
 	"github.com/opsteam/ops/internal/fielderr"
 	"github.com/opsteam/ops/internal/secret"
@@ -45,20 +43,20 @@ func (t *Target) Validate(path string) error {
 	switch t.Type {
 	case "local":
 		if t.Path == "" {
-			return &fielderr.Error{Field: path + ".path", Msg: "a local target needs a path"}
+			return fielderr.New(path+".path", "a local target needs a path")
 		}
 	case "swift":
 		if t.Container == "" {
-			return &fielderr.Error{Field: path + ".container", Msg: "a swift target needs a container"}
+			return fielderr.New(path+".container", "a swift target needs a container")
 		}
 		if t.AuthVersion != 0 && (t.AuthVersion < 1 || t.AuthVersion > 3) {
-			return &fielderr.Error{Field: path + ".auth_version", Msg: fmt.Sprintf("%d: expected 0 (detect), 1, 2 or 3", t.AuthVersion)}
+			return fielderr.Newf(path+".auth_version", "%d: expected 0 (detect), 1, 2 or 3", t.AuthVersion)
 		}
 		if t.SegmentSize != 0 && t.SegmentSize < bytesize.MiB {
-			return &fielderr.Error{Field: path + ".segment_size", Msg: fmt.Sprintf("%s is too small: expected at least 1MiB", t.SegmentSize)}
+			return fielderr.Newf(path+".segment_size", "%s is too small: expected at least 1MiB", t.SegmentSize)
 		}
 	default:
-		return &fielderr.Error{Field: path + ".type", Msg: fmt.Sprintf("%q: expected swift or local", t.Type)}
+		return fielderr.Newf(path+".type", "%q: expected swift or local", t.Type)
 	}
 	return nil
 }

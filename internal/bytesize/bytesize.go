@@ -1,4 +1,3 @@
-// Package bytesize parses and prints sizes such as "64MiB", "1.5GB" or "512k".
 package bytesize
 
 import (

@@ -1,18 +1,3 @@
-// Package config loads ops' configuration: a YAML file, OPS_* environment
-// variables and command-line flags, in that order of precedence, merged by
-// viper and decoded strictly into the typed structs the domain packages own.
-//
-// Viper alone would silently drop environment variables for keys the file
-// does not mention, cannot address list elements, and reports neither file
-// lines nor typos. So the loader derives a schema from the structs and
-//   - checks the file against it (unknown key → nearest valid key, wrong
-//     type → what was expected, each with FILE:LINE),
-//   - binds an environment variable to every key, including keys inside
-//     map entries (OPS_STORAGE_TARGETS_OFFSITE_KEY) and list elements, which
-//     are addressed by index or by their name (OPS_BACKUP_JOBS_0_THREADS or
-//     OPS_BACKUP_JOBS_APP_THREADS),
-//   - remembers where every value came from, so a validation error can point
-//     at the file line, the variable or the flag that set it.
 package config
 
 import (
@@ -27,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/opsteam/ops/internal/fielderr"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
@@ -113,9 +99,9 @@ func (r *Result) Where(path string) string {
 	return ""
 }
 
-// Locate turns an error that names a config field (anything with a Field
-// string, such as backup.FieldError) into an *Error that says where the
-// value came from. Other errors are returned unchanged.
+// Locate turns an error that names a config field (a *fielderr.Error
+// anywhere in the wrap chain) into an *Error that says where the value came
+// from. Other errors are returned unchanged.
 func (r *Result) Locate(err error) error {
 	if p, ok := fieldPath(err); ok {
 		return &Error{Where: r.Where(p), Msg: err.Error()}
@@ -123,24 +109,17 @@ func (r *Result) Locate(err error) error {
 	return err
 }
 
-// fieldPath finds the key path an error names: a FieldPath() method, or a
-// string field named Field (the FieldError types of the domain packages),
-// anywhere in the wrap chain.
+// fieldPath finds the key path an error names: a *fielderr.Error, or any
+// error with a FieldPath method (backup.FieldError until backup switches to
+// fielderr), anywhere in the wrap chain.
 func fieldPath(err error) (string, bool) {
-	var fe interface{ FieldPath() string }
+	var fe *fielderr.Error
 	if errors.As(err, &fe) {
 		return fe.FieldPath(), true
 	}
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		v := reflect.ValueOf(e)
-		if v.Kind() == reflect.Pointer {
-			v = v.Elem()
-		}
-		if v.Kind() == reflect.Struct {
-			if f := v.FieldByName("Field"); f.IsValid() && f.Kind() == reflect.String {
-				return f.String(), true
-			}
-		}
+	var fp interface{ FieldPath() string }
+	if errors.As(err, &fp) {
+		return fp.FieldPath(), true
 	}
 	return "", false
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/opsteam/ops/internal/bytesize"
+	"github.com/opsteam/ops/internal/fielderr"
 	"github.com/opsteam/ops/internal/secret"
 )
 
@@ -328,9 +329,18 @@ func TestSecretFileWarnings(t *testing.T) {
 	}
 }
 
-type otherFieldError struct{ Field, Msg string }
+// pathError has the shape of backup.FieldError until backup switches to
+// fielderr: not a *fielderr.Error, but a FieldPath method.
+type pathError struct{ Field, Msg string }
 
-func (e *otherFieldError) Error() string { return e.Field + ": " + e.Msg }
+func (e *pathError) Error() string     { return e.Field + ": " + e.Msg }
+func (e *pathError) FieldPath() string { return e.Field }
+
+// fieldOnly has a Field string but no FieldPath method: not a field error
+// (encoding/json's UnmarshalTypeError has such a field, too).
+type fieldOnly struct{ Field, Msg string }
+
+func (e *fieldOnly) Error() string { return e.Field + ": " + e.Msg }
 
 func TestLocate(t *testing.T) {
 	p := writeFile(t, good)
@@ -339,9 +349,21 @@ func TestLocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = res.Locate(fmt.Errorf("wrapped: %w", &otherFieldError{"backup.jobs[0].threads", "too many"}))
+	err = res.Locate(fmt.Errorf("wrapped: %w", fielderr.New("backup.jobs[0].threads", "too many")))
 	if err.Error() != p+":10: wrapped: backup.jobs[0].threads: too many" {
 		t.Fatalf("%v", err)
+	}
+	err = res.Locate(fmt.Errorf("wrapped: %w", &pathError{"backup.jobs[0].threads", "too many"}))
+	if err.Error() != p+":10: wrapped: backup.jobs[0].threads: too many" {
+		t.Fatalf("FieldPath method: %v", err)
+	}
+	err = res.Locate(errors.Join(errors.New("first"), fielderr.New("backup.jobs[0].threads", "too many")))
+	if err.Error() != p+":10: first\nbackup.jobs[0].threads: too many" {
+		t.Fatalf("errors.Join: %q", err)
+	}
+	notField := fmt.Errorf("wrapped: %w", &fieldOnly{"backup.jobs[0].threads", "too many"})
+	if res.Locate(notField) != notField {
+		t.Fatal("an error with a Field but no FieldPath was located")
 	}
 	plain := errors.New("x")
 	if res.Locate(plain) != plain {

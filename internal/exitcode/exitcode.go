@@ -1,7 +1,3 @@
-// Package exitcode defines ops' documented exit statuses and the error
-// classes that select them. Domain packages mark errors with Check or Usage;
-// anything unmarked is a runtime failure. Only cmd/ops turns an error into a
-// number (see Of).
 package exitcode
 
 import (

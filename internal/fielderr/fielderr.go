@@ -1,23 +1,24 @@
-// Package fielderr is the one error type of a bad config value: the key
-// path of the field and what is wrong with it. Every config section's
-// Validate returns it, and the config loader turns the path into the file
-// line, variable or flag that set the value.
 package fielderr
 
 import "fmt"
 
-// Error names the config field that is wrong.
+// Error names the config field whose value is wrong.
 type Error struct {
 	Field string // key path, e.g. backup.jobs[0].threads
 	Msg   string
 }
 
+// Error is "FIELD: MSG".
 func (e *Error) Error() string { return e.Field + ": " + e.Msg }
 
-// FieldPath is the key path of the bad value.
+// FieldPath is the key path of the bad value (lets the config loader say
+// which file line, variable or flag set it).
 func (e *Error) FieldPath() string { return e.Field }
 
-// New returns an Error for field with a formatted message.
-func New(field, format string, args ...any) *Error {
+// New returns the error for field with message msg.
+func New(field, msg string) *Error { return &Error{Field: field, Msg: msg} }
+
+// Newf returns the error for field with a formatted message.
+func Newf(field, format string, args ...any) *Error {
 	return &Error{Field: field, Msg: fmt.Sprintf(format, args...)}
 }

@@ -1,5 +1,3 @@
-// Package logging builds ops' slog logger: text for people, JSON for
-// machines, always on stderr, with a last line of defence against secrets.
 package logging
 
 import (

@@ -3,6 +3,7 @@ package logging
 import (
 	"bytes"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -30,6 +31,14 @@ func TestParseLevelAndFormat(t *testing.T) {
 	for _, ok := range []string{"debug", "info", "warn", "warning", "error", "INFO"} {
 		if _, err := ParseLevel(ok); err != nil {
 			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for in, want := range map[string]slog.Level{
+		"debug": slog.LevelDebug, "info": slog.LevelInfo, "": slog.LevelInfo, "INFO": slog.LevelInfo, " Info ": slog.LevelInfo,
+		"warn": slog.LevelWarn, "warning": slog.LevelWarn, "WARN": slog.LevelWarn, "error": slog.LevelError,
+	} {
+		if got, err := ParseLevel(in); err != nil || got != want {
+			t.Errorf("ParseLevel(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
 	if _, err := ParseLevel("loud"); err == nil {

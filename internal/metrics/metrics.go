@@ -1,10 +1,3 @@
-// Package metrics holds ops' Prometheus metrics: one Set per process (a
-// dedicated registry, never the global one), fed with one Run record per job
-// run, served by `ops serve` on /metrics or written once by a one-shot
-// command as a node_exporter textfile (see WriteTextfile).
-//
-// The metric names and labels are a contract (docs/cli.md); this file is the
-// only place that spells them.
 package metrics
 
 import (

@@ -1,5 +1,3 @@
-// Package output renders command results: aligned tables for people,
-// indented JSON for programs. Results go to stdout; logs never do.
 package output
 
 import (

@@ -1,6 +1,3 @@
-// Package progress shows the progress of long work: a one-line bar on a
-// terminal (bytes, rate, ETA when the total is known), nothing otherwise —
-// under cron the caller logs one structured line per phase instead.
 package progress
 
 import (

@@ -1,22 +1,41 @@
-// Package testenv gates integration tests.
-//
-// Integration tests run only when OPS_IT=1 (the README's test command sets
-// it). When they run, a missing service is a failure, never a skip: call
-// RequireIT first, then fail with t.Fatalf when a service cannot be reached.
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"testing"
 )
 
-// IT reports whether integration tests are enabled.
-func IT() bool { return os.Getenv("OPS_IT") == "1" }
+// enabled reads OPS_IT: "" (integration tests off) or "1" (on). Anything
+// else is a mistake (OPS_IT=true once skipped every integration test
+// silently), reported as an error.
+func enabled() (bool, error) {
+	switch v := os.Getenv("OPS_IT"); v {
+	case "":
+		return false, nil
+	case "1":
+		return true, nil
+	default:
+		return false, fmt.Errorf("OPS_IT=%q: expected 1 (run the integration tests) or unset/empty (skip them)", v)
+	}
+}
 
-// RequireIT skips the test unless OPS_IT=1.
+// IT reports whether integration tests are enabled (OPS_IT=1). Any value of
+// OPS_IT other than empty or "1" fails t.
+func IT(t testing.TB) bool {
+	t.Helper()
+	on, err := enabled()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return on
+}
+
+// RequireIT skips the test unless OPS_IT=1. Any value of OPS_IT other than
+// empty or "1" fails the test instead of skipping it.
 func RequireIT(t testing.TB) {
 	t.Helper()
-	if !IT() {
+	if !IT(t) {
 		t.Skip("integration test: run with OPS_IT=1 (make test starts the services)")
 	}
 }

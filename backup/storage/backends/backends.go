@@ -38,5 +38,5 @@ func Open(ctx context.Context, name string, t storage.Target, logger *slog.Logge
 		}
 		return retry.Wrap(s, retry.Policy{Logger: o.Logger}), nil
 	}
-	return nil, &fielderr.Error{Field: "storage.targets." + name + ".type", Msg: fmt.Sprintf("%q: expected swift or local", t.Type)}
+	return nil, fielderr.Newf("storage.targets."+name+".type", "%q: expected swift or local", t.Type)
 }
