@@ -1,0 +1,303 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"io"
+	"math/big"
+	"strings"
+)
+
+// plan emits every part of the stream, in order, through emit.
+func (d *dumper) plan(ctx context.Context, metas []*dbMeta, emit func(*part) bool) error {
+	static := func(db, table, text string) error {
+		if text == "" {
+			return nil
+		}
+		p, err := d.staticPart(db, table, text)
+		if err != nil {
+			return err
+		}
+		if !emit(p) {
+			return context.Cause(ctx)
+		}
+		return nil
+	}
+	if err := static("", "", d.header()); err != nil {
+		return err
+	}
+	// Phase A: databases, sequences, tables, placeholder views.
+	for _, m := range metas {
+		if err := static(m.Name, "", schemaSQL(m)); err != nil {
+			return err
+		}
+	}
+	// Phase B: data.
+	for _, m := range metas {
+		if len(m.Tables) == 0 {
+			continue
+		}
+		if err := static(m.Name, "", "\nUSE "+QuoteIdent(m.Name)+";\n"); err != nil {
+			return err
+		}
+		for _, t := range m.Tables {
+			if err := d.planTable(ctx, t, emit); err != nil {
+				return err
+			}
+		}
+	}
+	// Phase C-E: routines, views, triggers and events.
+	for _, m := range metas {
+		if err := static(m.Name, "", routinesSQL(m, d.srv.executeImmediate())); err != nil {
+			return err
+		}
+	}
+	for _, m := range metas {
+		if err := static(m.Name, "", viewsSQL(m)); err != nil {
+			return err
+		}
+	}
+	for _, m := range metas {
+		if err := static(m.Name, "", triggersEventsSQL(m, d.srv.executeImmediate())); err != nil {
+			return err
+		}
+	}
+	return static("", "", footer())
+}
+
+// chunkRows returns the number of rows per range for t.
+func (d *dumper) chunkRows(t *tableMeta) int64 {
+	if d.opts.ChunkRows > 0 {
+		return d.opts.ChunkRows
+	}
+	avg := t.AvgRowLen
+	if avg < 64 {
+		avg = 64
+	}
+	return max(defaultChunkBytes/avg, 1000)
+}
+
+// planTable emits the data parts of one table: one part, or one per
+// primary-key range found by keyset pagination in the snapshot.
+func (d *dumper) planTable(ctx context.Context, t *tableMeta, emit func(*part) bool) error {
+	newPart := func(where string, first bool) *part {
+		p := &part{db: t.DB, table: t.Name, tbl: t, where: where, first: first, frames: make(chan []byte, framesPerPart)}
+		if t.chunkable() {
+			p.order = pkList(t)
+		}
+		return p
+	}
+	if len(t.Columns) == 0 {
+		return nil
+	}
+	if !t.chunkable() || len(d.workers) < 2 {
+		if !emit(newPart("", true)) {
+			return context.Cause(ctx)
+		}
+		return nil
+	}
+	n := d.chunkRows(t)
+	if isIntegerType(t.PK[0].DataType) {
+		return d.planIntRanges(ctx, t, n, newPart, emit)
+	}
+	var prev []string // literals of the previous upper bound
+	first := true
+	for {
+		q := "SELECT " + pkList(t) + " FROM " + QuoteIdent(t.DB) + "." + QuoteIdent(t.Name)
+		if prev != nil {
+			q += " WHERE " + keysetGT(t.PK, prev)
+		}
+		q += " ORDER BY " + pkList(t) + fmt.Sprintf(" LIMIT 1 OFFSET %d", n-1)
+		bound, err := d.boundary(ctx, q, len(t.PK))
+		if err != nil {
+			return fmt.Errorf("table %s.%s: find chunk boundary: %w", QuoteIdent(t.DB), QuoteIdent(t.Name), err)
+		}
+		var where string
+		switch {
+		case prev == nil && bound == nil:
+			where = ""
+		case prev == nil:
+			where = keysetLE(t.PK, bound)
+		case bound == nil:
+			where = keysetGT(t.PK, prev)
+		default:
+			where = "(" + keysetGT(t.PK, prev) + ") AND (" + keysetLE(t.PK, bound) + ")"
+		}
+		if !emit(newPart(where, first)) {
+			return context.Cause(ctx)
+		}
+		first = false
+		if bound == nil {
+			break
+		}
+		prev = bound
+	}
+	if d.coordInTx() {
+		if _, err := d.coord.ExecContext(ctx, "ROLLBACK TO SAVEPOINT ops_plan"); err != nil {
+			return fmt.Errorf("ROLLBACK TO SAVEPOINT: %w", err)
+		}
+	}
+	return nil
+}
+
+func isIntegerType(dt string) bool {
+	switch dt {
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
+		return true
+	}
+	return false
+}
+
+// planIntRanges splits a table whose primary key starts with an integer
+// column into ranges of that column computed from MIN/MAX and the row
+// estimate (two index dives instead of a keyset scan, which on InnoDB would
+// read the whole clustered index once more). The first range is open below
+// and the last open above, so every row is covered whatever the estimate.
+func (d *dumper) planIntRanges(ctx context.Context, t *tableMeta, n int64, newPart func(string, bool) *part, emit func(*part) bool) error {
+	c := QuoteIdent(t.PK[0].Name)
+	var minS, maxS sql.NullString
+	q := "SELECT MIN(" + c + "), MAX(" + c + ") FROM " + QuoteIdent(t.DB) + "." + QuoteIdent(t.Name)
+	if err := d.coord.QueryRowContext(ctx, q).Scan(&minS, &maxS); err != nil {
+		return fmt.Errorf("table %s.%s: read key range: %w", QuoteIdent(t.DB), QuoteIdent(t.Name), err)
+	}
+	if d.coordInTx() {
+		if _, err := d.coord.ExecContext(ctx, "ROLLBACK TO SAVEPOINT ops_plan"); err != nil {
+			return fmt.Errorf("ROLLBACK TO SAVEPOINT: %w", err)
+		}
+	}
+	lo, ok1 := new(big.Int).SetString(minS.String, 10)
+	hi, ok2 := new(big.Int).SetString(maxS.String, 10)
+	var bounds []*big.Int
+	if minS.Valid && maxS.Valid && ok1 && ok2 {
+		span := new(big.Int).Sub(hi, lo)
+		span.Add(span, big.NewInt(1))
+		est := big.NewInt(t.EstRows)
+		if t.EstRows <= 0 || (len(t.PK) == 1 && est.Cmp(span) > 0) {
+			est = new(big.Int).Set(span) // a unique integer key has at most span rows
+		}
+		if est.Cmp(big.NewInt(n)) > 0 {
+			// step = ceil(span * n / est)
+			step := new(big.Int).Mul(span, big.NewInt(n))
+			step.Add(step, new(big.Int).Sub(est, big.NewInt(1)))
+			step.Quo(step, est)
+			if step.Sign() <= 0 {
+				step.SetInt64(1)
+			}
+			for b := new(big.Int).Add(lo, step); b.Cmp(hi) <= 0; b = new(big.Int).Add(b, step) {
+				bounds = append(bounds, b)
+			}
+		}
+	}
+	if len(bounds) == 0 {
+		if !emit(newPart("", true)) {
+			return context.Cause(ctx)
+		}
+		return nil
+	}
+	for i := 0; i <= len(bounds); i++ {
+		var where string
+		switch {
+		case i == 0:
+			where = c + " < " + bounds[0].String()
+		case i == len(bounds):
+			where = c + " >= " + bounds[i-1].String()
+		default:
+			where = c + " >= " + bounds[i-1].String() + " AND " + c + " < " + bounds[i].String()
+		}
+		if !emit(newPart(where, i == 0)) {
+			return context.Cause(ctx)
+		}
+	}
+	return nil
+}
+
+// boundary runs a keyset query and returns the key as SQL literals (nil at
+// the end of the table).
+func (d *dumper) boundary(ctx context.Context, q string, ncols int) ([]string, error) {
+	var out []string
+	err := d.coord.Raw(func(dc any) error {
+		rows, err := dc.(driver.QueryerContext).QueryContext(ctx, q, nil)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		ct, _ := rows.(driver.RowsColumnTypeDatabaseTypeName)
+		dest := make([]driver.Value, ncols)
+		if err := rows.Next(dest); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		for i, v := range dest {
+			k := kindString
+			if ct != nil {
+				k = kindOf(ct.ColumnTypeDatabaseTypeName(i))
+			}
+			b, err := appendDriverValue(nil, v, k)
+			if err != nil {
+				return err
+			}
+			out = append(out, string(b))
+		}
+		for rows.Next(dest) == nil { // drain (LIMIT 1)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func pkList(t *tableMeta) string {
+	s := make([]string, len(t.PK))
+	for i, c := range t.PK {
+		s[i] = QuoteIdent(c.Name)
+	}
+	return strings.Join(s, ",")
+}
+
+// keysetGT is (k1,…,kn) > (v1,…,vn) spelled out so that every server
+// uses a range scan: k1>v1 OR (k1=v1 AND k2>v2) OR …
+func keysetGT(pk []colMeta, v []string) string { return keysetCmp(pk, v, ">", false) }
+
+// keysetLE is (k1,…,kn) <= (v1,…,vn).
+func keysetLE(pk []colMeta, v []string) string { return keysetCmp(pk, v, "<", true) }
+
+func keysetCmp(pk []colMeta, v []string, op string, orEqual bool) string {
+	var terms []string
+	for i := range pk {
+		var t []string
+		for j := 0; j < i; j++ {
+			t = append(t, QuoteIdent(pk[j].Name)+" = "+v[j])
+		}
+		o := op
+		if orEqual && i == len(pk)-1 {
+			o += "="
+		}
+		t = append(t, QuoteIdent(pk[i].Name)+" "+o+" "+v[i])
+		terms = append(terms, "("+strings.Join(t, " AND ")+")")
+	}
+	return strings.Join(terms, " OR ")
+}
+
+// selectList is the column list read for t (FLOAT columns widened to DOUBLE
+// so that they are printed exactly).
+func (d *dumper) selectList(t *tableMeta) string {
+	s := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		s[i] = QuoteIdent(c.Name)
+		if isFloatType(c.DataType) && d.srv.castFloat() {
+			s[i] = "CAST(" + s[i] + " AS DOUBLE)"
+		}
+	}
+	return strings.Join(s, ",")
+}
+
+func insertHead(t *tableMeta) string {
+	s := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		s[i] = QuoteIdent(c.Name)
+	}
+	return "INSERT INTO " + QuoteIdent(t.Name) + " (" + strings.Join(s, ",") + ") VALUES "
+}

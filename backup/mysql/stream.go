@@ -1,0 +1,373 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// part is one piece of the output stream; its compressed frames arrive on
+// frames (closed when the part is complete; err is set before closing).
+type part struct {
+	db, table string
+	frames    chan []byte
+	err       error
+
+	// data parts
+	tbl   *tableMeta
+	where string // "" = whole table
+	order string
+	first bool
+}
+
+func (d *dumper) getBuf() []byte {
+	if b, ok := d.bufPool.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, frameBytes+frameBytes/2)
+}
+
+func (d *dumper) putBuf(b []byte) {
+	if cap(b) > 4*frameBytes {
+		return
+	}
+	d.bufPool.Put(&b)
+}
+
+func (d *dumper) getFrame() []byte {
+	if b, ok := d.framePool.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return nil
+}
+
+func (d *dumper) putFrame(b []byte) {
+	if cap(b) > 4*frameBytes {
+		return
+	}
+	d.framePool.Put(&b)
+}
+
+func (d *dumper) stream(ctx context.Context, cancel context.CancelCauseFunc, metas []*dbMeta, w io.Writer) error {
+	maxInFlight := 2*len(d.workers) + 2
+	order := make(chan *part, maxInFlight)
+	slots := make(chan struct{}, maxInFlight)
+	work := make(chan *part)
+	rowsByTable := map[*tableMeta]*atomic.Int64{}
+	for _, m := range metas {
+		for _, t := range m.Tables {
+			rowsByTable[t] = new(atomic.Int64)
+		}
+	}
+
+	var wg sync.WaitGroup
+	fail := func(err error) { cancel(err) }
+
+	// Workers.
+	for _, c := range d.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				n, err := d.dumpPart(ctx, c, p)
+				rowsByTable[p.tbl].Add(n)
+				if err != nil {
+					p.err = err
+					fail(err)
+				}
+				close(p.frames)
+			}
+		}()
+	}
+
+	// Planner: emits parts in output order.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(work)
+		defer close(order)
+		if err := d.plan(ctx, metas, func(p *part) bool {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return false
+			}
+			select {
+			case order <- p:
+			case <-ctx.Done():
+				return false
+			}
+			if p.tbl != nil {
+				select {
+				case work <- p:
+				case <-ctx.Done():
+					return false
+				}
+			}
+			return true
+		}); err != nil {
+			fail(err)
+		}
+	}()
+
+	// Writer (this goroutine).
+	var werr error
+	for p := range order {
+		if werr == nil {
+			werr = d.writePart(ctx, p, w)
+			if werr != nil {
+				fail(werr)
+			}
+		}
+		// After a failure the context is cancelled: producers blocked on
+		// p.frames give up by themselves, nothing needs draining.
+		<-slots
+		if werr == nil && d.opts.Progress != nil {
+			d.opts.Progress(Progress{Database: p.db, Table: p.table, RawBytes: d.rawBytes.Load(), StoredBytes: d.stored.Load()})
+		}
+	}
+	wg.Wait()
+	if werr != nil {
+		return werr
+	}
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	var sums map[*tableMeta]*uint64
+	if d.opts.Checksums {
+		var err error
+		if sums, err = d.checksums(ctx, metas); err != nil {
+			return err
+		}
+	}
+	for _, m := range metas {
+		for _, t := range m.Tables {
+			d.res.Tables = append(d.res.Tables, TableStat{Database: t.DB, Name: t.Name, Rows: rowsByTable[t].Load(), Checksum: sums[t]})
+		}
+	}
+	d.res.RawBytes = d.rawBytes.Load()
+	d.res.StoredBytes = d.stored.Load()
+	return nil
+}
+
+func (d *dumper) writePart(ctx context.Context, p *part, w io.Writer) error {
+	for {
+		select {
+		case f, ok := <-p.frames:
+			if !ok {
+				if p.err != nil {
+					return p.err
+				}
+				return nil
+			}
+			n, err := w.Write(f)
+			d.stored.Add(int64(n))
+			d.putFrame(f)
+			if err == nil && n < len(f) {
+				err = io.ErrShortWrite
+			}
+			if err != nil {
+				return fmt.Errorf("write dump stream: %w", err)
+			}
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// staticPart compresses already-known SQL text into a finished part.
+func (d *dumper) staticPart(db, table, sqlText string) (*part, error) {
+	p := &part{db: db, table: table, frames: make(chan []byte, 1)}
+	d.rawBytes.Add(int64(len(sqlText)))
+	f, err := d.codec.Compress(d.getFrame(), []byte(sqlText))
+	if err != nil {
+		return nil, err
+	}
+	p.frames <- f
+	close(p.frames)
+	return p, nil
+}
+
+// dumpPart reads one table range on c and sends its SQL, compressed in
+// frames, on p.frames. It returns the number of rows.
+func (d *dumper) dumpPart(ctx context.Context, c *sql.Conn, p *part) (int64, error) {
+	t := p.tbl
+	what := fmt.Sprintf("table %s.%s", QuoteIdent(t.DB), QuoteIdent(t.Name))
+	inTx := true
+	if _, err := c.ExecContext(ctx, "SAVEPOINT ops_sp"); err != nil {
+		return 0, fmt.Errorf("%s: SAVEPOINT: %w", what, err)
+	}
+	q := "SELECT " + d.selectList(t) + " FROM " + QuoteIdent(t.DB) + "." + QuoteIdent(t.Name)
+	if p.where != "" {
+		q += " WHERE " + p.where
+	}
+	if p.order != "" && p.where != "" {
+		q += " ORDER BY " + p.order
+	}
+	head := insertHead(t)
+	raw := d.getBuf()
+	if p.first {
+		raw = append(raw, "\n--\n-- Data of table "+QuoteIdent(t.Name)+"\n--\n"...)
+	}
+	var rows int64
+	send := func() error {
+		if len(raw) == 0 {
+			return nil
+		}
+		d.rawBytes.Add(int64(len(raw)))
+		f, err := d.codec.Compress(d.getFrame(), raw)
+		if err != nil {
+			return fmt.Errorf("compress: %w", err)
+		}
+		raw = raw[:0]
+		select {
+		case p.frames <- f:
+			return nil
+		case <-ctx.Done():
+			d.putFrame(f)
+			return context.Cause(ctx)
+		}
+	}
+	err := c.Raw(func(dc any) error {
+		qr, err := dc.(driver.QueryerContext).QueryContext(ctx, q, nil)
+		if err != nil {
+			return err
+		}
+		defer qr.Close()
+		cols := qr.Columns()
+		kinds := make([]valueKind, len(cols))
+		if ct, ok := qr.(driver.RowsColumnTypeDatabaseTypeName); ok {
+			for i := range cols {
+				kinds[i] = kindOf(ct.ColumnTypeDatabaseTypeName(i))
+			}
+		}
+		dest := make([]driver.Value, len(cols))
+		var row []byte
+		stmtLen := 0 // bytes of the current INSERT, 0 = none open
+		for {
+			err := qr.Next(dest)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			row = append(row[:0], '(')
+			for i, v := range dest {
+				if i > 0 {
+					row = append(row, ',')
+				}
+				if row, err = appendDriverValue(row, v, kinds[i]); err != nil {
+					return fmt.Errorf("column %s: %w", QuoteIdent(cols[i]), err)
+				}
+			}
+			row = append(row, ')')
+			if stmtLen > 0 && stmtLen+1+len(row)+2 > d.stmtCap {
+				raw = append(raw, ";\n"...)
+				stmtLen = 0
+				if len(raw) >= frameBytes {
+					if err := send(); err != nil {
+						return err
+					}
+				}
+			}
+			if stmtLen == 0 {
+				raw = append(raw, head...)
+				stmtLen = len(head)
+			} else {
+				raw = append(raw, ',')
+				stmtLen++
+			}
+			raw = append(raw, row...)
+			stmtLen += len(row)
+			rows++
+		}
+		if stmtLen > 0 {
+			raw = append(raw, ";\n"...)
+		}
+		return nil
+	})
+	if err == nil {
+		err = send()
+	}
+	d.putBuf(raw)
+	if err != nil {
+		if c := context.Cause(ctx); c != nil {
+			return rows, c
+		}
+		return rows, fmt.Errorf("%s: read rows: %w", what, err)
+	}
+	if inTx {
+		if _, err := c.ExecContext(ctx, "ROLLBACK TO SAVEPOINT ops_sp"); err != nil {
+			return rows, fmt.Errorf("%s: ROLLBACK TO SAVEPOINT: %w", what, err)
+		}
+	}
+	return rows, nil
+}
+
+// checksums runs CHECKSUM TABLE for every table on the reading connections,
+// which still hold the dump's snapshot: InnoDB answers it from the
+// transaction's read view, so the values describe exactly the dumped rows
+// even while writers change the tables.
+func (d *dumper) checksums(ctx context.Context, metas []*dbMeta) (map[*tableMeta]*uint64, error) {
+	var tables []*tableMeta
+	for _, m := range metas {
+		tables = append(tables, m.Tables...)
+	}
+	out := make(map[*tableMeta]*uint64, len(tables))
+	var mu sync.Mutex
+	work := make(chan *tableMeta)
+	errc := make(chan error, len(d.workers))
+	var wg sync.WaitGroup
+	for _, c := range d.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range work {
+				var name string
+				var sum sql.NullString
+				q := "CHECKSUM TABLE " + QuoteIdent(t.DB) + "." + QuoteIdent(t.Name)
+				if err := c.QueryRowContext(ctx, q).Scan(&name, &sum); err != nil {
+					errc <- fmt.Errorf("CHECKSUM TABLE %s.%s: %w", t.DB, t.Name, err)
+					return
+				}
+				if !sum.Valid {
+					continue // the engine cannot checksum (or the table vanished)
+				}
+				v, err := strconv.ParseUint(sum.String, 10, 64)
+				if err != nil {
+					continue
+				}
+				mu.Lock()
+				out[t] = &v
+				mu.Unlock()
+			}
+		}()
+	}
+	var err error
+loop:
+	for _, t := range tables {
+		select {
+		case work <- t:
+		case err = <-errc:
+			break loop
+		case <-ctx.Done():
+			err = context.Cause(ctx)
+			break loop
+		}
+	}
+	close(work)
+	wg.Wait()
+	if err == nil {
+		select {
+		case err = <-errc:
+		default:
+		}
+	}
+	return out, err
+}
