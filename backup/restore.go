@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -31,7 +32,12 @@ type BackupRestoreOptions struct {
 	Identities []age.Identity // needed for encrypted backups
 	Logger     *slog.Logger
 	Progress   func(stored int64)
+	// Restore is the SQL sink; mysql.Restore when nil (tests pass a fake).
+	Restore RestoreFunc
 }
+
+// RestoreFunc loads an SQL stream (compressed or not) into a server.
+type RestoreFunc func(ctx context.Context, opts mysql.RestoreOptions, r io.Reader) (*mysql.RestoreResult, error)
 
 // RestoreBackup streams a complete backup from its store into a server:
 // read → (age decrypt) → decompress → SQL. The stored bytes are hashed on
@@ -61,7 +67,11 @@ func RestoreBackup(ctx context.Context, o BackupRestoreOptions) (*mysql.RestoreR
 			return nil, fmt.Errorf("backup %s: age: %w", m.ID, err)
 		}
 	}
-	res, err := mysql.Restore(ctx, mysql.RestoreOptions{MySQL: o.MySQL, Databases: o.Databases, Threads: o.Threads, Logger: o.Logger}, src)
+	restore := o.Restore
+	if restore == nil {
+		restore = mysql.Restore
+	}
+	res, err := restore(ctx, mysql.RestoreOptions{MySQL: o.MySQL, Databases: o.Databases, Threads: o.Threads, Logger: o.Logger}, src)
 	if err != nil {
 		return nil, fmt.Errorf("restore of backup %s: %w", m.ID, err)
 	}
@@ -126,28 +136,56 @@ func RestoreTest(ctx context.Context, o BackupRestoreOptions) ([]TableCheck, err
 	if _, err := RestoreBackup(ctx, ro); err != nil {
 		return nil, err
 	}
-	var out []TableCheck
+	return checkTables(m, func(t TableInfo) (TableState, error) {
+		return tableState(ctx, db, mysql.QuoteIdent(mapping[t.Database])+"."+mysql.QuoteIdent(t.Name), t.Checksum != nil)
+	})
+}
+
+// TableState is what a restored table holds: its row count and, when
+// asked for, its CHECKSUM TABLE (nil when the server gives none).
+type TableState struct {
+	Rows     int64
+	Checksum *uint64
+}
+
+// checkTables compares every table of the manifest with what state reports
+// of its restored copy.
+func checkTables(m *Manifest, state func(TableInfo) (TableState, error)) ([]TableCheck, error) {
+	out := make([]TableCheck, 0, len(m.Tables))
 	for _, t := range m.Tables {
-		c := TableCheck{Database: t.Database, Table: t.Name, WantRows: t.Rows, WantChecksum: t.Checksum}
-		q := mysql.QuoteIdent(mapping[t.Database]) + "." + mysql.QuoteIdent(t.Name)
-		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+q).Scan(&c.GotRows); err != nil {
-			return nil, fmt.Errorf("restore test: counting %s.%s: %w", t.Database, t.Name, err)
+		got, err := state(t)
+		if err != nil {
+			return nil, fmt.Errorf("restore test: %s.%s: %w", t.Database, t.Name, err)
 		}
-		if t.Checksum != nil {
-			var name string
-			var sum *string
-			if err := db.QueryRowContext(ctx, "CHECKSUM TABLE "+q).Scan(&name, &sum); err != nil {
-				return nil, fmt.Errorf("restore test: CHECKSUM TABLE %s.%s: %w", t.Database, t.Name, err)
-			}
-			if sum != nil {
-				if v, err := strconv.ParseUint(*sum, 10, 64); err == nil {
-					c.GotChecksum = &v
-				}
-			}
-		}
-		out = append(out, c)
+		out = append(out, TableCheck{Database: t.Database, Table: t.Name, WantRows: t.Rows, GotRows: got.Rows,
+			WantChecksum: t.Checksum, GotChecksum: got.Checksum})
 	}
 	return out, nil
+}
+
+// tableState counts the rows of a table (quoted name q) and takes its
+// CHECKSUM TABLE when withChecksum is set.
+func tableState(ctx context.Context, db *sql.DB, q string, withChecksum bool) (TableState, error) {
+	var st TableState
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+q).Scan(&st.Rows); err != nil {
+		return st, fmt.Errorf("counting rows: %w", err)
+	}
+	if !withChecksum {
+		return st, nil
+	}
+	var name string
+	var sum *string
+	if err := db.QueryRowContext(ctx, "CHECKSUM TABLE "+q).Scan(&name, &sum); err != nil {
+		return st, fmt.Errorf("CHECKSUM TABLE: %w", err)
+	}
+	if sum != nil {
+		v, err := strconv.ParseUint(*sum, 10, 64)
+		if err != nil {
+			return st, fmt.Errorf("CHECKSUM TABLE: %q is not a checksum: %w", *sum, err)
+		}
+		st.Checksum = &v
+	}
+	return st, nil
 }
 
 func scratchName(tag, db string) string {

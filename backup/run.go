@@ -15,6 +15,11 @@ import (
 	"github.com/opsteam/ops/backup/storage"
 )
 
+// DumpFunc writes one dump of the job's databases to w (compressed as the
+// options say). mysql.Dump is the real one; tests of the pipeline pass a
+// fake.
+type DumpFunc func(ctx context.Context, opts mysql.DumpOptions, w io.Writer) (*mysql.DumpResult, error)
+
 // RunOptions configure one backup of one job.
 type RunOptions struct {
 	Job    Job
@@ -25,6 +30,20 @@ type RunOptions struct {
 	Now func() time.Time
 	// Progress, when set, is called with the bytes stored so far.
 	Progress func(stored int64)
+	// Dump is the dump source; mysql.Dump when nil.
+	Dump DumpFunc
+}
+
+func (o *RunOptions) defaults() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Dump == nil {
+		o.Dump = mysql.Dump
+	}
 }
 
 // RunBackup dumps the job's databases and streams them — compressed, then
@@ -32,30 +51,57 @@ type RunOptions struct {
 // manifest last. On any failure nothing is left under a final name that
 // `list` or `restore` would take for a backup.
 func RunBackup(ctx context.Context, o RunOptions) (*Manifest, error) {
-	now := o.Now
-	if now == nil {
-		now = time.Now
-	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	o.defaults()
 	job := o.Job
 	recips, err := ParseRecipients(job.EncryptTo)
 	if err != nil {
 		return nil, err
 	}
-	started := now().UTC().Truncate(time.Millisecond)
-	id := NewID(started)
-	// Two runs of a job in the same second get distinct IDs. Only the
-	// objects under this ID are listed, not every backup's manifest.
-	for n := 2; idTaken(ctx, o.Store, JobPrefix(job.Prefix, job.Name)+id+"/"); n++ {
-		id = fmt.Sprintf("%s-%d", NewID(started), n)
+	started := o.Now().UTC().Truncate(time.Millisecond)
+	id, err := freeID(ctx, o.Store, JobPrefix(job.Prefix, job.Name), started)
+	if err != nil {
+		return nil, err
 	}
 	dir := JobPrefix(job.Prefix, job.Name) + id
 	objName := path.Join(dir, streamName(job.Compression, len(recips) > 0))
-	log.Info("backup started", "job", job.Name, "id", id, "target", o.Store.String(), "object", objName)
+	o.Logger.Info("backup started", "job", job.Name, "id", id, "target", o.Store.String(), "object", objName)
 
+	res, obj, err := dumpInto(ctx, o, recips, objName, fmt.Sprintf("backup %s of job %s", id, job.Name))
+	if err != nil {
+		return nil, err
+	}
+	m := newManifest(o, id, started, res, obj)
+	if _, err := WriteManifest(ctx, o.Store, dir, m); err != nil {
+		return nil, fmt.Errorf("backup %s of job %s: writing the manifest (the backup stays partial and will be pruned): %w", id, job.Name, err)
+	}
+	o.Logger.Info("backup complete", "job", job.Name, "id", id, "object", objName, "stored_bytes", obj.Size,
+		"sql_bytes", res.RawBytes, "tables", len(res.Tables), "consistency", res.ConsistencyMode,
+		"duration", m.FinishedAt.Sub(started).Round(time.Millisecond).String())
+	return m, nil
+}
+
+// freeID returns the ID of a backup started at t that no object of the job
+// uses yet: two runs of a job in the same second get distinct IDs. Only the
+// objects under each candidate ID are listed, not every backup's manifest.
+func freeID(ctx context.Context, s storage.Store, jobPrefix string, t time.Time) (string, error) {
+	id := NewID(t)
+	for n := 2; ; n++ {
+		objs, err := s.List(ctx, jobPrefix+id+"/")
+		if err != nil {
+			return "", fmt.Errorf("checking that backup ID %s is free in %s: %w", id, s, err)
+		}
+		if len(objs) == 0 {
+			return id, nil
+		}
+		id = fmt.Sprintf("%s-%d", NewID(t), n)
+	}
+}
+
+// dumpInto runs the dump in a goroutine and stores its stream (through age
+// when there are recipients) under objName. Either both succeed or the
+// error says what failed first; a failed Put leaves nothing under objName.
+// what names the backup in errors.
+func dumpInto(ctx context.Context, o RunOptions, recips []age.Recipient, objName, what string) (*mysql.DumpResult, storage.Object, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -65,41 +111,10 @@ func RunBackup(ctx context.Context, o RunOptions) (*Manifest, error) {
 	}
 	done := make(chan dumpDone, 1)
 	go func() {
-		var w io.Writer = pw
-		var enc io.WriteCloser
-		if len(recips) > 0 {
-			var err error
-			if enc, err = age.Encrypt(pw, recips...); err != nil {
-				pw.CloseWithError(err)
-				done <- dumpDone{nil, fmt.Errorf("age: %w", err)}
-				return
-			}
-			w = enc
-		}
-		res, err := mysql.Dump(ctx, mysql.DumpOptions{
-			MySQL:            job.MySQL,
-			Databases:        job.Databases,
-			ExcludeTables:    job.ExcludeTables,
-			Threads:          job.Threads,
-			Compression:      job.Compression,
-			CompressionLevel: job.CompressionLevel,
-			ChunkRows:        job.ChunkRows,
-			Checksums:        job.Checksums,
-			Logger:           log,
-		}, w)
-		if err == nil && enc != nil {
-			if err = enc.Close(); err != nil {
-				err = fmt.Errorf("age: %w", err)
-			}
-		}
-		if err != nil {
-			pw.CloseWithError(err)
-		} else {
-			pw.Close()
-		}
+		res, err := dumpEncrypted(ctx, o, recips, pw)
+		pw.CloseWithError(err) // nil closes normally
 		done <- dumpDone{res, err}
 	}()
-
 	var src io.Reader = pr
 	if o.Progress != nil {
 		src = &progressReader{r: pr, fn: o.Progress}
@@ -112,20 +127,56 @@ func RunBackup(ctx context.Context, o RunOptions) (*Manifest, error) {
 	d := <-done
 	switch {
 	case d.err != nil && !errors.Is(d.err, context.Canceled):
-		return nil, fmt.Errorf("backup %s of job %s failed, nothing was kept: %w", id, job.Name, d.err)
+		return nil, obj, fmt.Errorf("%s failed, nothing was kept: %w", what, d.err)
 	case putErr != nil:
-		return nil, fmt.Errorf("backup %s of job %s failed, nothing was kept: storing %s in %s: %w", id, job.Name, objName, o.Store, putErr)
+		return nil, obj, fmt.Errorf("%s failed, nothing was kept: storing %s in %s: %w", what, objName, o.Store, putErr)
 	case d.err != nil:
-		return nil, fmt.Errorf("backup %s of job %s: %w", id, job.Name, d.err)
+		return nil, obj, fmt.Errorf("%s: %w", what, d.err)
 	}
-	res := d.res
+	return d.res, obj, nil
+}
+
+// dumpEncrypted writes the dump to w, through age when there are
+// recipients.
+func dumpEncrypted(ctx context.Context, o RunOptions, recips []age.Recipient, w io.Writer) (*mysql.DumpResult, error) {
+	var enc io.WriteCloser
+	if len(recips) > 0 {
+		var err error
+		if enc, err = age.Encrypt(w, recips...); err != nil {
+			return nil, fmt.Errorf("age: %w", err)
+		}
+		w = enc
+	}
+	job := o.Job
+	res, err := o.Dump(ctx, mysql.DumpOptions{
+		MySQL:            job.MySQL,
+		Databases:        job.Databases,
+		ExcludeTables:    job.ExcludeTables,
+		Threads:          job.Threads,
+		Compression:      job.Compression,
+		CompressionLevel: job.CompressionLevel,
+		ChunkRows:        job.ChunkRows,
+		Checksums:        job.Checksums,
+		Logger:           o.Logger,
+	}, w)
+	if err == nil && enc != nil {
+		if err = enc.Close(); err != nil {
+			err = fmt.Errorf("age: %w", err)
+		}
+	}
+	return res, err
+}
+
+// newManifest describes a backup whose stream was stored as obj.
+func newManifest(o RunOptions, id string, started time.Time, res *mysql.DumpResult, obj storage.Object) *Manifest {
+	job := o.Job
 	m := &Manifest{
 		Format:           ManifestFormat,
 		Tool:             o.Tool,
 		Job:              job.Name,
 		ID:               id,
 		StartedAt:        started,
-		FinishedAt:       now().UTC().Truncate(time.Millisecond),
+		FinishedAt:       o.Now().UTC().Truncate(time.Millisecond),
 		Server:           ServerInfo{Version: res.ServerVersion},
 		Consistency:      ConsistencyInfo{Mode: res.ConsistencyMode, BinlogFile: res.BinlogFile, BinlogPos: res.BinlogPos, GTID: res.GTID},
 		Databases:        res.Databases,
@@ -141,23 +192,10 @@ func RunBackup(ctx context.Context, o RunOptions) (*Manifest, error) {
 	for _, t := range res.Tables {
 		m.Tables = append(m.Tables, TableInfo{Database: t.Database, Name: t.Name, Rows: t.Rows, Checksum: t.Checksum})
 	}
-	if len(recips) > 0 {
+	if len(job.EncryptTo) > 0 {
 		m.Encryption = &Encryption{Type: "age", Recipients: append([]string(nil), job.EncryptTo...)}
 	}
-	if _, err := WriteManifest(ctx, o.Store, dir, m); err != nil {
-		return nil, fmt.Errorf("backup %s of job %s: writing the manifest (the backup stays partial and will be pruned): %w", id, job.Name, err)
-	}
-	log.Info("backup complete", "job", job.Name, "id", id, "object", objName, "stored_bytes", obj.Size,
-		"sql_bytes", res.RawBytes, "tables", len(res.Tables), "consistency", res.ConsistencyMode,
-		"duration", m.FinishedAt.Sub(started).Round(time.Millisecond).String())
-	return m, nil
-}
-
-// idTaken reports whether any object exists under a backup directory (a
-// listing error counts as free: the Put would then fail on its own).
-func idTaken(ctx context.Context, s storage.Store, dir string) bool {
-	objs, err := s.List(ctx, dir)
-	return err == nil && len(objs) > 0
+	return m
 }
 
 type progressReader struct {

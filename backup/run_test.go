@@ -5,30 +5,37 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/opsteam/ops/backup/mysql"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/local"
 )
 
-// fakeBackup stores a stream and (unless partial) its manifest, as RunBackup would.
+// fakeBackup runs RunBackup with a dump source that writes body as the
+// stored stream; a partial backup is one whose manifest is then removed, as
+// a run killed before its manifest leaves it.
 func fakeBackup(t *testing.T, s storage.Store, job string, started time.Time, body string, partial bool) *Manifest {
 	t.Helper()
 	ctx := context.Background()
-	id := NewID(started)
-	dir := JobPrefix("", job) + id
-	obj, err := s.Put(ctx, dir+"/dump.sql.zst", strings.NewReader(body))
+	j := testJob()
+	j.Name = job
+	raw := func(_ context.Context, o mysql.DumpOptions, w io.Writer) (*mysql.DumpResult, error) {
+		_, err := io.WriteString(w, body)
+		return &mysql.DumpResult{Databases: []string{"app"}, Compression: o.Compression.OrDefault()}, err
+	}
+	m, err := RunBackup(ctx, RunOptions{Job: j, Store: s, Now: fixedClock(started), Dump: raw})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &Manifest{Format: ManifestFormat, Job: job, ID: id, StartedAt: started, FinishedAt: started.Add(time.Minute),
-		Databases: []string{"app"}, Compression: "zstd", Object: obj, StreamSHA256: obj.SHA256}
-	if !partial {
-		if _, err := WriteManifest(ctx, s, dir, m); err != nil {
+	if partial {
+		if err := s.Delete(ctx, path.Join(JobPrefix("", job)+m.ID, ManifestName)); err != nil {
 			t.Fatal(err)
 		}
 	}
