@@ -212,136 +212,202 @@ func col(r map[string]sql.NullString, name string) string { return r[name].Strin
 // readDatabase reads the metadata of one database on conn (inside the
 // snapshot). excluded reports excluded tables/views.
 func readDatabase(ctx context.Context, conn *sql.Conn, srv serverInfo, name string, excluded func(db, table string) bool) (*dbMeta, error) {
+	r := &metaReader{ctx: ctx, conn: conn, name: name, qdb: quoteString(name), excluded: excluded}
 	d := &dbMeta{Name: name}
-	qdb := quoteString(name)
-	wrap := func(what string, err error) error {
-		return fmt.Errorf("database %s: %s: %w", QuoteIdent(name), what, err)
+	if err := r.database(d); err != nil {
+		return nil, err
 	}
-	rows, err := queryRows(ctx, conn, "SHOW CREATE DATABASE "+QuoteIdent(name))
+	cols, err := r.columns()
 	if err != nil {
-		return nil, wrap("SHOW CREATE DATABASE", err)
+		return nil, err
 	}
-	if len(rows) != 1 {
-		return nil, wrap("SHOW CREATE DATABASE", fmt.Errorf("no row"))
+	if err := r.tables(d, cols); err != nil {
+		return nil, err
 	}
-	d.CreateSQL = col(rows[0], "Create Database")
-	if sr, err := queryRows(ctx, conn, "SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = "+qdb); err == nil && len(sr) == 1 {
-		d.Collation = col(sr[0], "DEFAULT_COLLATION_NAME")
-	}
-
-	tables, err := queryRows(ctx, conn, "SELECT TABLE_NAME, TABLE_TYPE, COALESCE(ENGINE,'') AS ENGINE, COALESCE(AVG_ROW_LENGTH,0) AS AVG_ROW_LENGTH, COALESCE(TABLE_ROWS,0) AS TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = "+qdb)
-	if err != nil {
-		return nil, wrap("list tables", err)
-	}
-	colRows, err := queryRows(ctx, conn, "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, EXTRA, COALESCE(GENERATION_EXPRESSION,'') AS GEN FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "+qdb+" ORDER BY TABLE_NAME, ORDINAL_POSITION")
-	if err != nil {
-		return nil, wrap("list columns", err)
-	}
-	allCols := map[string][]colMeta{}
-	viewCols := map[string][]string{}
-	for _, r := range colRows {
-		t, c := col(r, "TABLE_NAME"), col(r, "COLUMN_NAME")
-		viewCols[t] = append(viewCols[t], c)
-		if isGeneratedColumn(col(r, "EXTRA"), col(r, "GEN")) {
-			continue // generated (or system-versioning) column: the server computes it
-		}
-		allCols[t] = append(allCols[t], colMeta{Name: c, DataType: strings.ToLower(col(r, "DATA_TYPE"))})
-	}
-	pkRows, err := queryRows(ctx, conn, "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "+qdb+" AND INDEX_NAME = 'PRIMARY' ORDER BY TABLE_NAME, SEQ_IN_INDEX")
-	if err != nil {
-		return nil, wrap("list primary keys", err)
-	}
-	pks := map[string][]string{}
-	for _, r := range pkRows {
-		pks[col(r, "TABLE_NAME")] = append(pks[col(r, "TABLE_NAME")], col(r, "COLUMN_NAME"))
-	}
-	slices.SortFunc(tables, func(a, b map[string]sql.NullString) int {
-		return strings.Compare(col(a, "TABLE_NAME"), col(b, "TABLE_NAME"))
-	})
-
-	// Views are read relative to their own database so that references to
-	// its tables come out unqualified (this is what lets a restore rename
-	// the database).
-	if _, err := conn.ExecContext(ctx, "USE "+QuoteIdent(name)); err != nil {
-		return nil, wrap("USE", err)
-	}
-	for _, r := range tables {
-		tn, typ := col(r, "TABLE_NAME"), col(r, "TABLE_TYPE")
-		if excluded(name, tn) {
-			continue
-		}
-		qt := QuoteIdent(name) + "." + QuoteIdent(tn)
-		switch typ {
-		case "BASE TABLE", "SYSTEM VERSIONED":
-			t := &tableMeta{DB: name, Name: tn, Engine: col(r, "ENGINE")}
-			t.AvgRowLen, _ = strconv.ParseInt(col(r, "AVG_ROW_LENGTH"), 10, 64)
-			t.EstRows, _ = strconv.ParseInt(col(r, "TABLE_ROWS"), 10, 64)
-			cr, err := queryRows(ctx, conn, "SHOW CREATE TABLE "+qt)
-			if err != nil {
-				return nil, wrap("SHOW CREATE TABLE "+QuoteIdent(tn), err)
-			}
-			if len(cr) != 1 {
-				return nil, wrap("SHOW CREATE TABLE "+QuoteIdent(tn), fmt.Errorf("no row"))
-			}
-			t.CreateSQL = col(cr[0], "Create Table")
-			t.Columns = allCols[tn]
-			byName := map[string]colMeta{}
-			for _, c := range t.Columns {
-				byName[c.Name] = c
-			}
-			for _, p := range pks[tn] {
-				c, ok := byName[p]
-				if !ok { // generated column in the PK: do not chunk
-					t.PK = nil
-					break
-				}
-				t.PK = append(t.PK, c)
-			}
-			d.Tables = append(d.Tables, t)
-		case "SEQUENCE":
-			cr, err := queryRows(ctx, conn, "SHOW CREATE SEQUENCE "+qt)
-			if err != nil {
-				return nil, wrap("SHOW CREATE SEQUENCE "+QuoteIdent(tn), err)
-			}
-			s := &seqMeta{Name: tn, CreateSQL: col(cr[0], "Create Table")}
-			vr, err := queryRows(ctx, conn, "SELECT next_not_cached_value FROM "+qt)
-			if err != nil {
-				return nil, wrap("read sequence "+QuoteIdent(tn), err)
-			}
-			if len(vr) == 1 {
-				s.NextValue = col(vr[0], "next_not_cached_value")
-			}
-			d.Sequences = append(d.Sequences, s)
-		case "VIEW":
-			v := &viewMeta{Name: tn, Columns: viewCols[tn]}
-			d.Views = append(d.Views, v)
-		}
-	}
-
 	// Objects whose text must come back byte for byte: read with
 	// character_set_results=binary, replayed under their own
 	// character_set_client (like mysqldump).
 	if _, err := conn.ExecContext(ctx, "SET SESSION character_set_results = binary"); err != nil {
-		return nil, wrap("SET character_set_results", err)
+		return nil, r.wrap("SET character_set_results", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "SET SESSION character_set_results = utf8mb4") //nolint:errcheck
-	for _, v := range d.Views {
-		cr, err := queryRows(ctx, conn, "SHOW CREATE VIEW "+QuoteIdent(v.Name))
-		if err != nil {
-			return nil, wrap("SHOW CREATE VIEW "+QuoteIdent(v.Name), err)
+	for _, step := range []func(*dbMeta) error{r.viewDDL, r.routines, r.triggers, r.events} {
+		if err := step(d); err != nil {
+			return nil, err
 		}
-		if len(cr) != 1 {
-			return nil, wrap("SHOW CREATE VIEW "+QuoteIdent(v.Name), fmt.Errorf("no row"))
-		}
-		v.CreateSQL = col(cr[0], "Create View")
-		v.CSClient = col(cr[0], "character_set_client")
-		v.Collation = col(cr[0], "collation_connection")
 	}
+	return d, nil
+}
 
-	// Routines.
-	rr, err := queryRows(ctx, conn, "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = "+qdb+" AND ROUTINE_TYPE IN ('PROCEDURE','FUNCTION')")
+// metaReader reads one database's metadata on one connection.
+type metaReader struct {
+	ctx      context.Context
+	conn     *sql.Conn
+	name     string // the database
+	qdb      string // its name as a string literal
+	excluded func(db, table string) bool
+}
+
+func (r *metaReader) wrap(what string, err error) error {
+	return fmt.Errorf("database %s: %s: %w", QuoteIdent(r.name), what, err)
+}
+
+// one runs a SHOW CREATE … that must return exactly one row.
+func (r *metaReader) one(what, query string) (map[string]sql.NullString, error) {
+	rows, err := queryRows(r.ctx, r.conn, query)
 	if err != nil {
-		return nil, wrap("list routines", err)
+		return nil, r.wrap(what, err)
+	}
+	if len(rows) != 1 {
+		return nil, r.wrap(what, fmt.Errorf("no row"))
+	}
+	return rows[0], nil
+}
+
+func (r *metaReader) database(d *dbMeta) error {
+	row, err := r.one("SHOW CREATE DATABASE", "SHOW CREATE DATABASE "+QuoteIdent(r.name))
+	if err != nil {
+		return err
+	}
+	d.CreateSQL = col(row, "Create Database")
+	if sr, err := queryRows(r.ctx, r.conn, "SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = "+r.qdb); err == nil && len(sr) == 1 {
+		d.Collation = col(sr[0], "DEFAULT_COLLATION_NAME")
+	}
+	return nil
+}
+
+// columnInfo is every table's dumped columns, every view's column names
+// and every table's primary key.
+type columnInfo struct {
+	table map[string][]colMeta
+	view  map[string][]string
+	pk    map[string][]string
+}
+
+func (r *metaReader) columns() (*columnInfo, error) {
+	colRows, err := queryRows(r.ctx, r.conn, "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, EXTRA, COALESCE(GENERATION_EXPRESSION,'') AS GEN FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "+r.qdb+" ORDER BY TABLE_NAME, ORDINAL_POSITION")
+	if err != nil {
+		return nil, r.wrap("list columns", err)
+	}
+	ci := &columnInfo{table: map[string][]colMeta{}, view: map[string][]string{}, pk: map[string][]string{}}
+	for _, row := range colRows {
+		t, c := col(row, "TABLE_NAME"), col(row, "COLUMN_NAME")
+		ci.view[t] = append(ci.view[t], c)
+		if isGeneratedColumn(col(row, "EXTRA"), col(row, "GEN")) {
+			continue // generated (or system-versioning) column: the server computes it
+		}
+		ci.table[t] = append(ci.table[t], colMeta{Name: c, DataType: strings.ToLower(col(row, "DATA_TYPE"))})
+	}
+	pkRows, err := queryRows(r.ctx, r.conn, "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "+r.qdb+" AND INDEX_NAME = 'PRIMARY' ORDER BY TABLE_NAME, SEQ_IN_INDEX")
+	if err != nil {
+		return nil, r.wrap("list primary keys", err)
+	}
+	for _, row := range pkRows {
+		ci.pk[col(row, "TABLE_NAME")] = append(ci.pk[col(row, "TABLE_NAME")], col(row, "COLUMN_NAME"))
+	}
+	return ci, nil
+}
+
+// tables reads the tables, sequences and views (their DDL comes later).
+func (r *metaReader) tables(d *dbMeta, cols *columnInfo) error {
+	tables, err := queryRows(r.ctx, r.conn, "SELECT TABLE_NAME, TABLE_TYPE, COALESCE(ENGINE,'') AS ENGINE, COALESCE(AVG_ROW_LENGTH,0) AS AVG_ROW_LENGTH, COALESCE(TABLE_ROWS,0) AS TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = "+r.qdb)
+	if err != nil {
+		return r.wrap("list tables", err)
+	}
+	slices.SortFunc(tables, func(a, b map[string]sql.NullString) int {
+		return strings.Compare(col(a, "TABLE_NAME"), col(b, "TABLE_NAME"))
+	})
+	// Views are read relative to their own database so that references to
+	// its tables come out unqualified (this is what lets a restore rename
+	// the database).
+	if _, err := r.conn.ExecContext(r.ctx, "USE "+QuoteIdent(r.name)); err != nil {
+		return r.wrap("USE", err)
+	}
+	for _, row := range tables {
+		tn := col(row, "TABLE_NAME")
+		if r.excluded(r.name, tn) {
+			continue
+		}
+		switch col(row, "TABLE_TYPE") {
+		case "BASE TABLE", "SYSTEM VERSIONED":
+			t, err := r.table(row, cols)
+			if err != nil {
+				return err
+			}
+			d.Tables = append(d.Tables, t)
+		case "SEQUENCE":
+			sq, err := r.sequence(tn)
+			if err != nil {
+				return err
+			}
+			d.Sequences = append(d.Sequences, sq)
+		case "VIEW":
+			d.Views = append(d.Views, &viewMeta{Name: tn, Columns: cols.view[tn]})
+		}
+	}
+	return nil
+}
+
+func (r *metaReader) table(row map[string]sql.NullString, cols *columnInfo) (*tableMeta, error) {
+	tn := col(row, "TABLE_NAME")
+	t := &tableMeta{DB: r.name, Name: tn, Engine: col(row, "ENGINE")}
+	t.AvgRowLen, _ = strconv.ParseInt(col(row, "AVG_ROW_LENGTH"), 10, 64)
+	t.EstRows, _ = strconv.ParseInt(col(row, "TABLE_ROWS"), 10, 64)
+	cr, err := r.one("SHOW CREATE TABLE "+QuoteIdent(tn), "SHOW CREATE TABLE "+QuoteIdent(r.name)+"."+QuoteIdent(tn))
+	if err != nil {
+		return nil, err
+	}
+	t.CreateSQL = col(cr, "Create Table")
+	t.Columns = cols.table[tn]
+	byName := map[string]colMeta{}
+	for _, c := range t.Columns {
+		byName[c.Name] = c
+	}
+	for _, p := range cols.pk[tn] {
+		c, ok := byName[p]
+		if !ok { // generated column in the PK: do not chunk
+			t.PK = nil
+			break
+		}
+		t.PK = append(t.PK, c)
+	}
+	return t, nil
+}
+
+func (r *metaReader) sequence(tn string) (*seqMeta, error) {
+	qt := QuoteIdent(r.name) + "." + QuoteIdent(tn)
+	cr, err := queryRows(r.ctx, r.conn, "SHOW CREATE SEQUENCE "+qt)
+	if err != nil {
+		return nil, r.wrap("SHOW CREATE SEQUENCE "+QuoteIdent(tn), err)
+	}
+	s := &seqMeta{Name: tn, CreateSQL: col(cr[0], "Create Table")}
+	vr, err := queryRows(r.ctx, r.conn, "SELECT next_not_cached_value FROM "+qt)
+	if err != nil {
+		return nil, r.wrap("read sequence "+QuoteIdent(tn), err)
+	}
+	if len(vr) == 1 {
+		s.NextValue = col(vr[0], "next_not_cached_value")
+	}
+	return s, nil
+}
+
+func (r *metaReader) viewDDL(d *dbMeta) error {
+	for _, v := range d.Views {
+		cr, err := r.one("SHOW CREATE VIEW "+QuoteIdent(v.Name), "SHOW CREATE VIEW "+QuoteIdent(v.Name))
+		if err != nil {
+			return err
+		}
+		v.CreateSQL = col(cr, "Create View")
+		v.CSClient = col(cr, "character_set_client")
+		v.Collation = col(cr, "collation_connection")
+	}
+	return nil
+}
+
+func (r *metaReader) routines(d *dbMeta) error {
+	rr, err := queryRows(r.ctx, r.conn, "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = "+r.qdb+" AND ROUTINE_TYPE IN ('PROCEDURE','FUNCTION')")
+	if err != nil {
+		return r.wrap("list routines", err)
 	}
 	slices.SortFunc(rr, func(a, b map[string]sql.NullString) int {
 		if c := strings.Compare(col(a, "ROUTINE_TYPE"), col(b, "ROUTINE_TYPE")); c != 0 {
@@ -349,45 +415,50 @@ func readDatabase(ctx context.Context, conn *sql.Conn, srv serverInfo, name stri
 		}
 		return strings.Compare(col(a, "ROUTINE_NAME"), col(b, "ROUTINE_NAME"))
 	})
-	for _, r := range rr {
-		kind, rn := col(r, "ROUTINE_TYPE"), col(r, "ROUTINE_NAME")
-		o, err := showCreate(ctx, conn, kind, name, rn)
+	for _, row := range rr {
+		kind, rn := col(row, "ROUTINE_TYPE"), col(row, "ROUTINE_NAME")
+		o, err := showCreate(r.ctx, r.conn, kind, r.name, rn)
 		if err != nil {
-			return nil, wrap("SHOW CREATE "+kind+" "+QuoteIdent(rn), err)
+			return r.wrap("SHOW CREATE "+kind+" "+QuoteIdent(rn), err)
 		}
 		d.Routines = append(d.Routines, o)
 	}
+	return nil
+}
 
-	// Triggers, in firing order per table/timing/event.
-	tr, err := queryRows(ctx, conn, "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = "+qdb+" ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER")
+// triggers reads the triggers in firing order per table/timing/event.
+func (r *metaReader) triggers(d *dbMeta) error {
+	tr, err := queryRows(r.ctx, r.conn, "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = "+r.qdb+" ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER")
 	if err != nil {
-		return nil, wrap("list triggers", err)
+		return r.wrap("list triggers", err)
 	}
-	for _, r := range tr {
-		if excluded(name, col(r, "EVENT_OBJECT_TABLE")) {
+	for _, row := range tr {
+		if r.excluded(r.name, col(row, "EVENT_OBJECT_TABLE")) {
 			continue
 		}
-		o, err := showCreate(ctx, conn, "TRIGGER", name, col(r, "TRIGGER_NAME"))
+		o, err := showCreate(r.ctx, r.conn, "TRIGGER", r.name, col(row, "TRIGGER_NAME"))
 		if err != nil {
-			return nil, wrap("SHOW CREATE TRIGGER "+QuoteIdent(col(r, "TRIGGER_NAME")), err)
+			return r.wrap("SHOW CREATE TRIGGER "+QuoteIdent(col(row, "TRIGGER_NAME")), err)
 		}
-		o.Table = col(r, "EVENT_OBJECT_TABLE")
+		o.Table = col(row, "EVENT_OBJECT_TABLE")
 		d.Triggers = append(d.Triggers, o)
 	}
+	return nil
+}
 
-	// Events.
-	er, err := queryRows(ctx, conn, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = "+qdb+" ORDER BY EVENT_NAME")
+func (r *metaReader) events(d *dbMeta) error {
+	er, err := queryRows(r.ctx, r.conn, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = "+r.qdb+" ORDER BY EVENT_NAME")
 	if err != nil {
-		return nil, wrap("list events", err)
+		return r.wrap("list events", err)
 	}
-	for _, r := range er {
-		o, err := showCreate(ctx, conn, "EVENT", name, col(r, "EVENT_NAME"))
+	for _, row := range er {
+		o, err := showCreate(r.ctx, r.conn, "EVENT", r.name, col(row, "EVENT_NAME"))
 		if err != nil {
-			return nil, wrap("SHOW CREATE EVENT "+QuoteIdent(col(r, "EVENT_NAME")), err)
+			return r.wrap("SHOW CREATE EVENT "+QuoteIdent(col(row, "EVENT_NAME")), err)
 		}
 		d.Events = append(d.Events, o)
 	}
-	return d, nil
+	return nil
 }
 
 // showCreate runs SHOW CREATE {TRIGGER|PROCEDURE|FUNCTION|EVENT}.

@@ -125,39 +125,7 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 
 	ch := make(chan restoreItem, 16)
 	parseErr := make(chan error, 1)
-	go func() {
-		defer close(ch)
-		sp := NewSplitter(cr)
-		for {
-			st, err := sp.Next()
-			if errors.Is(err, io.EOF) {
-				parseErr <- nil
-				return
-			}
-			if err != nil {
-				parseErr <- fmt.Errorf("restore: read SQL stream: %w", err)
-				return
-			}
-			sqlText, keep, err := rn.rewrite(st.SQL)
-			if err != nil {
-				parseErr <- fmt.Errorf("restore: line %d: %w", st.Line, err)
-				return
-			}
-			if !keep {
-				continue
-			}
-			st.SQL = sqlText
-			// Only the data of ops dumps (no LOCK TABLES, no session state
-			// besides SET/USE) is loaded in parallel.
-			ops := string(cr.head) == opsDumpHead
-			select {
-			case ch <- restoreItem{st: st, db: rn.current, data: ops && strings.HasPrefix(st.SQL, "INSERT INTO ")}:
-			case <-ctx.Done():
-				parseErr <- nil
-				return
-			}
-		}
-	}()
+	go parseStream(ctx, cr, rn, ch, parseErr)
 
 	ex := &restoreExec{ctx: ctx, cancel: cancel, db: db, main: conn, threads: opts.Threads}
 	if ex.threads <= 0 {
@@ -200,6 +168,43 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	}
 	log.Info("restore finished", "statements", res.Statements, "raw_bytes", res.RawBytes, "databases", res.Databases, "data_connections", len(ex.workers))
 	return res, nil
+}
+
+// parseStream splits the SQL stream into statements, renames databases,
+// and sends what is to be run to ch (closed at the end); the result of the
+// parse goes to parseErr once.
+func parseStream(ctx context.Context, cr *countingReader, rn *renamer, ch chan<- restoreItem, parseErr chan<- error) {
+	defer close(ch)
+	sp := NewSplitter(cr)
+	for {
+		st, err := sp.Next()
+		if errors.Is(err, io.EOF) {
+			parseErr <- nil
+			return
+		}
+		if err != nil {
+			parseErr <- fmt.Errorf("restore: read SQL stream: %w", err)
+			return
+		}
+		sqlText, keep, err := rn.rewrite(st.SQL)
+		if err != nil {
+			parseErr <- fmt.Errorf("restore: line %d: %w", st.Line, err)
+			return
+		}
+		if !keep {
+			continue
+		}
+		st.SQL = sqlText
+		// Only the data of ops dumps (no LOCK TABLES, no session state
+		// besides SET/USE) is loaded in parallel.
+		ops := string(cr.head) == opsDumpHead
+		select {
+		case ch <- restoreItem{st: st, db: rn.current, data: ops && strings.HasPrefix(st.SQL, "INSERT INTO ")}:
+		case <-ctx.Done():
+			parseErr <- nil
+			return
+		}
+	}
 }
 
 type restoreItem struct {

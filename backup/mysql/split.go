@@ -163,88 +163,106 @@ func (s *Splitter) Next() (Statement, error) {
 			s.stmt = append(s.stmt, c)
 			s.pos++
 		case stSingle, stDouble, stBacktick:
-			q := byte('\'')
-			stop := "'\\"
-			switch state {
-			case stDouble:
-				q, stop = '"', "\"\\"
-			case stBacktick:
-				q, stop = '`', "`"
-			}
-			rest := s.buf[s.pos:s.end]
-			i := bytes.IndexAny(rest, stop)
-			if i < 0 {
-				s.line += bytes.Count(rest, []byte{'\n'})
-				s.stmt = append(s.stmt, rest...)
-				s.pos = s.end
-				continue
-			}
-			s.line += bytes.Count(rest[:i], []byte{'\n'})
-			s.stmt = append(s.stmt, rest[:i+1]...)
-			s.pos += i + 1
-			if rest[i] == q {
-				state = stNormal
-				continue
-			}
-			// backslash: the next byte is escaped
-			if s.pos < s.end || s.fill(1) {
-				if s.buf[s.pos] == '\n' {
-					s.line++
-				}
-				s.stmt = append(s.stmt, s.buf[s.pos])
-				s.pos++
-			}
+			state = s.quoted(state)
 		case stLineComment:
-			rest := s.buf[s.pos:s.end]
-			i := bytes.IndexByte(rest, '\n')
-			if i < 0 {
-				if started {
-					s.stmt = append(s.stmt, rest...)
-				}
-				s.pos = s.end
-				continue
-			}
-			if started {
-				s.stmt = append(s.stmt, rest[:i+1]...)
-			}
-			s.pos += i + 1
-			s.line++
-			state = stNormal
+			state = s.lineComment(started)
 		case stBlockComment:
-			rest := s.buf[s.pos:s.end]
-			i := bytes.Index(rest, []byte("*/"))
-			if i < 0 {
-				// keep a trailing '*' for the next round
-				k := len(rest)
-				if k > 0 && rest[k-1] == '*' {
-					k--
-				}
-				if k == 0 {
-					if !s.fill(s.end - s.pos + 1) {
-						// input ends inside the comment
-						if started {
-							s.stmt = append(s.stmt, rest...)
-						}
-						s.line += bytes.Count(rest, []byte{'\n'})
-						s.pos = s.end
-					}
-					continue
-				}
-				s.line += bytes.Count(rest[:k], []byte{'\n'})
-				if started {
-					s.stmt = append(s.stmt, rest[:k]...)
-				}
-				s.pos += k
-				continue
-			}
-			s.line += bytes.Count(rest[:i], []byte{'\n'})
-			if started {
-				s.stmt = append(s.stmt, rest[:i+2]...)
-			}
-			s.pos += i + 2
-			state = stNormal
+			state = s.blockComment(started)
 		}
 	}
+}
+
+// quoted consumes a '…', "…" or `…` token (state says which) up to its
+// closing quote or the end of the buffer, and returns the next state.
+func (s *Splitter) quoted(state int) int {
+	q := byte('\'')
+	stop := "'\\"
+	switch state {
+	case stDouble:
+		q, stop = '"', "\"\\"
+	case stBacktick:
+		q, stop = '`', "`"
+	}
+	rest := s.buf[s.pos:s.end]
+	i := bytes.IndexAny(rest, stop)
+	if i < 0 {
+		s.line += bytes.Count(rest, []byte{'\n'})
+		s.stmt = append(s.stmt, rest...)
+		s.pos = s.end
+		return state
+	}
+	s.line += bytes.Count(rest[:i], []byte{'\n'})
+	s.stmt = append(s.stmt, rest[:i+1]...)
+	s.pos += i + 1
+	if rest[i] == q {
+		return stNormal
+	}
+	// backslash: the next byte is escaped
+	if s.pos < s.end || s.fill(1) {
+		if s.buf[s.pos] == '\n' {
+			s.line++
+		}
+		s.stmt = append(s.stmt, s.buf[s.pos])
+		s.pos++
+	}
+	return state
+}
+
+// lineComment consumes a -- or # comment up to its end of line (copied
+// into the statement when one has started) and returns the next state.
+func (s *Splitter) lineComment(started bool) int {
+	rest := s.buf[s.pos:s.end]
+	i := bytes.IndexByte(rest, '\n')
+	if i < 0 {
+		if started {
+			s.stmt = append(s.stmt, rest...)
+		}
+		s.pos = s.end
+		return stLineComment
+	}
+	if started {
+		s.stmt = append(s.stmt, rest[:i+1]...)
+	}
+	s.pos += i + 1
+	s.line++
+	return stNormal
+}
+
+// blockComment consumes a /* */ comment up to its end (copied into the
+// statement when one has started) and returns the next state.
+func (s *Splitter) blockComment(started bool) int {
+	rest := s.buf[s.pos:s.end]
+	i := bytes.Index(rest, []byte("*/"))
+	if i >= 0 {
+		s.line += bytes.Count(rest[:i], []byte{'\n'})
+		if started {
+			s.stmt = append(s.stmt, rest[:i+2]...)
+		}
+		s.pos += i + 2
+		return stNormal
+	}
+	// keep a trailing '*' for the next round
+	k := len(rest)
+	if k > 0 && rest[k-1] == '*' {
+		k--
+	}
+	if k == 0 {
+		if !s.fill(s.end - s.pos + 1) {
+			// input ends inside the comment
+			if started {
+				s.stmt = append(s.stmt, rest...)
+			}
+			s.line += bytes.Count(rest, []byte{'\n'})
+			s.pos = s.end
+		}
+		return stBlockComment
+	}
+	s.line += bytes.Count(rest[:k], []byte{'\n'})
+	if started {
+		s.stmt = append(s.stmt, rest[:k]...)
+	}
+	s.pos += k
+	return stBlockComment
 }
 
 // commentStart reports whether a comment starts at pos (and consumes the

@@ -138,6 +138,12 @@ func (d *dumper) stream(ctx context.Context, cancel context.CancelCauseFunc, met
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
+	return d.finish(ctx, metas, rowsByTable)
+}
+
+// finish records every table's rows (and, when asked, its CHECKSUM TABLE
+// inside the snapshot) and the stream's sizes in the result.
+func (d *dumper) finish(ctx context.Context, metas []*dbMeta, rowsByTable map[*tableMeta]*atomic.Int64) error {
 	var sums map[*tableMeta]*uint64
 	if d.opts.Checksums {
 		var err error
@@ -198,7 +204,6 @@ func (d *dumper) staticPart(db, table, sqlText string) (*part, error) {
 func (d *dumper) dumpPart(ctx context.Context, c *sql.Conn, p *part) (int64, error) {
 	t := p.tbl
 	what := fmt.Sprintf("table %s.%s", QuoteIdent(t.DB), QuoteIdent(t.Name))
-	inTx := true
 	if _, err := c.ExecContext(ctx, "SAVEPOINT ops_sp"); err != nil {
 		return 0, fmt.Errorf("%s: SAVEPOINT: %w", what, err)
 	}
@@ -209,31 +214,31 @@ func (d *dumper) dumpPart(ctx context.Context, c *sql.Conn, p *part) (int64, err
 	if p.order != "" && p.where != "" {
 		q += " ORDER BY " + p.order
 	}
-	head := insertHead(t)
-	raw := d.getBuf()
+	pw := &partWriter{d: d, ctx: ctx, p: p, head: insertHead(t), raw: d.getBuf()}
 	if p.first {
-		raw = append(raw, "\n--\n-- Data of table "+QuoteIdent(t.Name)+"\n--\n"...)
+		pw.raw = append(pw.raw, "\n--\n-- Data of table "+QuoteIdent(t.Name)+"\n--\n"...)
 	}
-	var rows int64
-	send := func() error {
-		if len(raw) == 0 {
-			return nil
-		}
-		d.rawBytes.Add(int64(len(raw)))
-		f, err := d.codec.Compress(d.getFrame(), raw)
-		if err != nil {
-			return fmt.Errorf("compress: %w", err)
-		}
-		raw = raw[:0]
-		select {
-		case p.frames <- f:
-			return nil
-		case <-ctx.Done():
-			d.putFrame(f)
-			return context.Cause(ctx)
-		}
+	err := readRows(ctx, c, q, pw.add)
+	if err == nil {
+		err = pw.close()
 	}
-	err := c.Raw(func(dc any) error {
+	d.putBuf(pw.raw)
+	if err != nil {
+		if c := context.Cause(ctx); c != nil {
+			return pw.rows, c
+		}
+		return pw.rows, fmt.Errorf("%s: read rows: %w", what, err)
+	}
+	if _, err := c.ExecContext(ctx, "ROLLBACK TO SAVEPOINT ops_sp"); err != nil {
+		return pw.rows, fmt.Errorf("%s: ROLLBACK TO SAVEPOINT: %w", what, err)
+	}
+	return pw.rows, nil
+}
+
+// readRows runs q on the driver connection and calls fn with each row
+// rendered as a SQL tuple "(v1,v2,…)"; the buffer is reused between calls.
+func readRows(ctx context.Context, c *sql.Conn, q string, fn func(row []byte) error) error {
+	return c.Raw(func(dc any) error {
 		qr, err := dc.(driver.QueryerContext).QueryContext(ctx, q, nil)
 		if err != nil {
 			return err
@@ -248,11 +253,10 @@ func (d *dumper) dumpPart(ctx context.Context, c *sql.Conn, p *part) (int64, err
 		}
 		dest := make([]driver.Value, len(cols))
 		var row []byte
-		stmtLen := 0 // bytes of the current INSERT, 0 = none open
 		for {
 			err := qr.Next(dest)
 			if err == io.EOF {
-				break
+				return nil
 			}
 			if err != nil {
 				return err
@@ -267,47 +271,76 @@ func (d *dumper) dumpPart(ctx context.Context, c *sql.Conn, p *part) (int64, err
 				}
 			}
 			row = append(row, ')')
-			if stmtLen > 0 && stmtLen+1+len(row)+2 > d.stmtCap {
-				raw = append(raw, ";\n"...)
-				stmtLen = 0
-				if len(raw) >= frameBytes {
-					if err := send(); err != nil {
-						return err
-					}
-				}
+			if err := fn(row); err != nil {
+				return err
 			}
-			if stmtLen == 0 {
-				raw = append(raw, head...)
-				stmtLen = len(head)
-			} else {
-				raw = append(raw, ',')
-				stmtLen++
-			}
-			raw = append(raw, row...)
-			stmtLen += len(row)
-			rows++
 		}
-		if stmtLen > 0 {
-			raw = append(raw, ";\n"...)
-		}
-		return nil
 	})
-	if err == nil {
-		err = send()
+}
+
+// partWriter turns the rows of one part into extended INSERTs of at most
+// stmtCap bytes and hands them on as compressed frames of ~frameBytes.
+type partWriter struct {
+	d       *dumper
+	ctx     context.Context
+	p       *part
+	head    string // INSERT INTO … VALUES
+	raw     []byte // SQL not yet compressed
+	stmtLen int    // bytes of the current INSERT, 0 = none open
+	rows    int64
+}
+
+// add appends one row tuple.
+func (w *partWriter) add(row []byte) error {
+	if w.stmtLen > 0 && w.stmtLen+1+len(row)+2 > w.d.stmtCap {
+		w.raw = append(w.raw, ";\n"...)
+		w.stmtLen = 0
+		if len(w.raw) >= frameBytes {
+			if err := w.send(); err != nil {
+				return err
+			}
+		}
 	}
-	d.putBuf(raw)
+	if w.stmtLen == 0 {
+		w.raw = append(w.raw, w.head...)
+		w.stmtLen = len(w.head)
+	} else {
+		w.raw = append(w.raw, ',')
+		w.stmtLen++
+	}
+	w.raw = append(w.raw, row...)
+	w.stmtLen += len(row)
+	w.rows++
+	return nil
+}
+
+// close ends the open INSERT and sends what is left.
+func (w *partWriter) close() error {
+	if w.stmtLen > 0 {
+		w.raw = append(w.raw, ";\n"...)
+		w.stmtLen = 0
+	}
+	return w.send()
+}
+
+// send compresses the pending SQL into one frame and queues it.
+func (w *partWriter) send() error {
+	if len(w.raw) == 0 {
+		return nil
+	}
+	w.d.rawBytes.Add(int64(len(w.raw)))
+	f, err := w.d.codec.Compress(w.d.getFrame(), w.raw)
 	if err != nil {
-		if c := context.Cause(ctx); c != nil {
-			return rows, c
-		}
-		return rows, fmt.Errorf("%s: read rows: %w", what, err)
+		return fmt.Errorf("compress: %w", err)
 	}
-	if inTx {
-		if _, err := c.ExecContext(ctx, "ROLLBACK TO SAVEPOINT ops_sp"); err != nil {
-			return rows, fmt.Errorf("%s: ROLLBACK TO SAVEPOINT: %w", what, err)
-		}
+	w.raw = w.raw[:0]
+	select {
+	case w.p.frames <- f:
+		return nil
+	case <-w.ctx.Done():
+		w.d.putFrame(f)
+		return context.Cause(w.ctx)
 	}
-	return rows, nil
 }
 
 // checksums runs CHECKSUM TABLE for every table on the reading connections,
