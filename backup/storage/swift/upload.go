@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"net/url"
@@ -86,6 +87,12 @@ type swiftUpload struct {
 	etags      []string
 	dispatched []string // segment object names sent (or being sent)
 	cut        bool     // an upload was cancelled mid-request
+
+	// Reading state, touched by Put's goroutine only.
+	first *swiftChunk // segment 0, held until we know there is more
+	total int64
+	whole hash.Hash // SHA-256 of the whole stream
+	grown bool      // the segment size was raised (logged once)
 }
 
 type swiftChunk struct {
@@ -205,106 +212,23 @@ func (s *Store) Put(ctx context.Context, name string, r io.Reader) (storage.Obje
 		return storage.Object{}, err
 	}
 	base := s.baseSegmentSize(ctx)
-	limit := s.limits.MaxManifestSegments
 	uctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	u := &swiftUpload{s: s, name: name, uid: s.newUploadID(), ctx: uctx, cancel: cancel,
-		budget: int64(s.opts.Concurrency+1) * base, slots: make(chan struct{}, s.opts.Concurrency)}
+		budget: int64(s.opts.Concurrency+1) * base, slots: make(chan struct{}, s.opts.Concurrency), whole: sha256.New()}
 	u.sem = semaphore.NewWeighted(u.budget)
-	rd := storage.ContextReader(uctx, r)
-	whole := sha256.New()
-	var total int64
-	var first *swiftChunk // segment 0, held until we know there is more
-	grown := false
-
-	abort := func(err error) (storage.Object, error) {
-		u.fail(err)
-		u.wg.Wait()
-		if first != nil {
-			u.release(first)
-		}
-		s.cleanupUpload(ctx, u)
-		return storage.Object{}, u.firstErr()
+	if err := u.readAll(storage.ContextReader(uctx, r), base); err != nil {
+		return u.abort(ctx, err)
 	}
-	ctxErr := func() error {
-		if e := u.firstErr(); e != nil {
-			return e
-		}
-		return fmt.Errorf("swift: uploading %s: %w", name, context.Cause(uctx))
-	}
-
-	for idx := 0; ; idx++ {
-		if idx == limit {
-			// The manifest is full: the stream must end here.
-			var one [1]byte
-			if n, err := io.ReadAtLeast(rd, one[:], 1); n > 0 {
-				return abort(fmt.Errorf("swift: uploading %s: the object exceeds %d bytes, the most %d segments of at first %d bytes can hold; raise segment_size or give an expected size",
-					name, s.maxObjectSize(base), limit, base))
-			} else if err != io.EOF && err != io.ErrUnexpectedEOF {
-				return abort(fmt.Errorf("swift: uploading %s: reading the stream: %w", name, err))
-			}
-			break
-		}
-		size := base
-		if idx > 0 {
-			size = segmentSizeAt(base, s.limits.MaxFileSize, limit, idx)
-			if size > base && !grown {
-				grown = true
-				s.log.Warn("swift: object larger than expected, growing the segment size", "object", name,
-					"segment", idx, "max_manifest_segments", limit, "segment_size", size)
-			}
-		}
-		c, err := u.acquire(size)
-		if err != nil {
-			return abort(ctxErr())
-		}
-		buf := (*c.buf)[:size]
-		n, err := io.ReadAtLeast(rd, buf, 1)
-		if n > 0 && err == nil && first != nil {
-			// More data after segment 0: this is a large object.
-			if !s.limits.SLO {
-				u.release(c)
-				return abort(fmt.Errorf("swift: uploading %s: the stream is larger than segment_size (%d bytes) but the server does not support Static Large Objects", name, base))
-			}
-			u.dispatch(first, 0)
-			first = nil
-		}
-		if err == nil && n < len(buf) {
-			var m int
-			m, err = io.ReadFull(rd, buf[n:])
-			n += m
-		}
-		eof := err == io.EOF || err == io.ErrUnexpectedEOF
-		if err != nil && !eof {
-			u.release(c)
-			if uctx.Err() != nil {
-				return abort(ctxErr())
-			}
-			return abort(fmt.Errorf("swift: uploading %s: reading the stream: %w", name, err))
-		}
-		c.n = n
-		whole.Write(buf[:n])
-		total += int64(n)
-		switch {
-		case n == 0:
-			u.release(c)
-		case idx == 0:
-			first = c
-		default:
-			u.dispatch(c, idx)
-		}
-		if eof {
-			break
-		}
-	}
-	if first != nil || total == 0 {
+	sum := hex.EncodeToString(u.whole.Sum(nil))
+	if u.first != nil || u.total == 0 {
 		// The whole stream fits in one segment: a single verified PUT.
 		var data []byte
-		if first != nil {
-			data = (*first.buf)[:first.n]
-			defer u.release(first)
+		if u.first != nil {
+			data = (*u.first.buf)[:u.first.n]
+			defer u.release(u.first)
 		}
-		return s.putSingle(ctx, name, data, hex.EncodeToString(whole.Sum(nil)))
+		return s.putSingle(ctx, name, data, sum)
 	}
 	u.wg.Wait()
 	if err := u.firstErr(); err != nil {
@@ -312,9 +236,110 @@ func (s *Store) Put(ctx context.Context, name string, r io.Reader) (storage.Obje
 		return storage.Object{}, err
 	}
 	if uctx.Err() != nil {
-		return abort(ctxErr())
+		return u.abort(ctx, u.ctxErr())
 	}
-	return s.putManifest(ctx, u, total, hex.EncodeToString(whole.Sum(nil)))
+	return s.putManifest(ctx, u, u.total, sum)
+}
+
+// abort fails the upload with err (unless it failed before), waits for the
+// segments in flight and deletes what was stored.
+func (u *swiftUpload) abort(ctx context.Context, err error) (storage.Object, error) {
+	u.fail(err)
+	u.wg.Wait()
+	if u.first != nil {
+		u.release(u.first)
+	}
+	u.s.cleanupUpload(ctx, u)
+	return storage.Object{}, u.firstErr()
+}
+
+// ctxErr is the error of an upload whose context ended.
+func (u *swiftUpload) ctxErr() error {
+	if e := u.firstErr(); e != nil {
+		return e
+	}
+	return fmt.Errorf("swift: uploading %s: %w", u.name, context.Cause(u.ctx))
+}
+
+// readAll reads the stream into segments and dispatches them; segment 0 is
+// held in u.first until more data shows that the object is large.
+func (u *swiftUpload) readAll(rd io.Reader, base int64) error {
+	limit := u.s.limits.MaxManifestSegments
+	for idx := 0; ; idx++ {
+		if idx == limit {
+			return u.checkEnd(rd, base, limit)
+		}
+		size := base
+		if idx > 0 {
+			size = segmentSizeAt(base, u.s.limits.MaxFileSize, limit, idx)
+			if size > base && !u.grown {
+				u.grown = true
+				u.s.log.Warn("swift: object larger than expected, growing the segment size", "object", u.name,
+					"segment", idx, "max_manifest_segments", limit, "segment_size", size)
+			}
+		}
+		eof, err := u.readSegment(rd, idx, size, base)
+		if err != nil || eof {
+			return err
+		}
+	}
+}
+
+// checkEnd is called when the manifest is full: the stream must end here.
+func (u *swiftUpload) checkEnd(rd io.Reader, base int64, limit int) error {
+	var one [1]byte
+	if n, err := io.ReadAtLeast(rd, one[:], 1); n > 0 {
+		return fmt.Errorf("swift: uploading %s: the object exceeds %d bytes, the most %d segments of at first %d bytes can hold; raise segment_size or give an expected size",
+			u.name, u.s.maxObjectSize(base), limit, base)
+	} else if err != io.EOF && err != io.ErrUnexpectedEOF {
+		return fmt.Errorf("swift: uploading %s: reading the stream: %w", u.name, err)
+	}
+	return nil
+}
+
+// readSegment fills segment idx (of at most size bytes) from the stream and
+// dispatches it; eof reports the end of the stream.
+func (u *swiftUpload) readSegment(rd io.Reader, idx int, size, base int64) (eof bool, err error) {
+	c, err := u.acquire(size)
+	if err != nil {
+		return false, u.ctxErr()
+	}
+	buf := (*c.buf)[:size]
+	n, err := io.ReadAtLeast(rd, buf, 1)
+	if n > 0 && err == nil && u.first != nil {
+		// More data after segment 0: this is a large object.
+		if !u.s.limits.SLO {
+			u.release(c)
+			return false, fmt.Errorf("swift: uploading %s: the stream is larger than segment_size (%d bytes) but the server does not support Static Large Objects", u.name, base)
+		}
+		u.dispatch(u.first, 0)
+		u.first = nil
+	}
+	if err == nil && n < len(buf) {
+		var m int
+		m, err = io.ReadFull(rd, buf[n:])
+		n += m
+	}
+	eof = err == io.EOF || err == io.ErrUnexpectedEOF
+	if err != nil && !eof {
+		u.release(c)
+		if u.ctx.Err() != nil {
+			return false, u.ctxErr()
+		}
+		return false, fmt.Errorf("swift: uploading %s: reading the stream: %w", u.name, err)
+	}
+	c.n = n
+	u.whole.Write(buf[:n])
+	u.total += int64(n)
+	switch {
+	case n == 0:
+		u.release(c)
+	case idx == 0:
+		u.first = c
+	default:
+		u.dispatch(c, idx)
+	}
+	return eof, nil
 }
 
 const metaSHA256 = "X-Object-Meta-Ops-Sha256"
