@@ -77,34 +77,7 @@ func (s *NftablesSource) Collect(ctx context.Context) (Records, error) {
 			if err != nil {
 				return Records{}, nftError(fmt.Sprintf("list rules of %s %s %s", tb.Family, t.Name, ch.Name), err)
 			}
-			x := Chain{Name: ch.Name, Type: string(ch.Type), Rules: len(rules)}
-			if ch.Hooknum != nil {
-				x.Hook = hookName(t.Family, uint32(*ch.Hooknum))
-			}
-			if ch.Priority != nil {
-				x.Priority = int(*ch.Priority)
-			}
-			if ch.Policy != nil && ch.Hooknum != nil {
-				x.Policy = "accept"
-				if *ch.Policy == nftables.ChainPolicyDrop {
-					x.Policy = "drop"
-				}
-			}
-			if ch.Type == nftables.ChainTypeNAT {
-				caps["nat"] = true
-			}
-			for _, r := range rules {
-				for _, e := range r.Exprs {
-					switch e := e.(type) {
-					case *expr.Ct:
-						if e.Key == expr.CtKeySTATE {
-							caps["stateful"] = true
-						}
-					case *expr.NAT, *expr.Masq, *expr.Redir:
-						caps["nat"] = true
-					}
-				}
-			}
+			x := chainInfo(t, ch, rules, caps)
 			fw.Rules += x.Rules
 			tb.Chains = append(tb.Chains, x)
 		}
@@ -116,6 +89,39 @@ func (s *NftablesSource) Collect(ctx context.Context) (Records, error) {
 		}
 	}
 	return Records{Firewalls: []Firewall{fw}}, nil
+}
+
+// chainInfo describes one chain and notes the capabilities its rules use.
+func chainInfo(t *nftables.Table, ch *nftables.Chain, rules []*nftables.Rule, caps map[string]bool) Chain {
+	x := Chain{Name: ch.Name, Type: string(ch.Type), Rules: len(rules)}
+	if ch.Hooknum != nil {
+		x.Hook = hookName(t.Family, uint32(*ch.Hooknum))
+	}
+	if ch.Priority != nil {
+		x.Priority = int(*ch.Priority)
+	}
+	if ch.Policy != nil && ch.Hooknum != nil {
+		x.Policy = "accept"
+		if *ch.Policy == nftables.ChainPolicyDrop {
+			x.Policy = "drop"
+		}
+	}
+	if ch.Type == nftables.ChainTypeNAT {
+		caps["nat"] = true
+	}
+	for _, r := range rules {
+		for _, e := range r.Exprs {
+			switch e := e.(type) {
+			case *expr.Ct:
+				if e.Key == expr.CtKeySTATE {
+					caps["stateful"] = true
+				}
+			case *expr.NAT, *expr.Masq, *expr.Redir:
+				caps["nat"] = true
+			}
+		}
+	}
+	return x
 }
 
 func nftError(op string, err error) error {

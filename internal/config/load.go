@@ -159,25 +159,9 @@ func Load(opts Options, out any) (*Result, error) {
 	}
 	typ := rv.Elem().Type()
 	res := &Result{lines: map[string]int{}, envs: map[string]string{}, flagsBy: map[string]string{}}
-
-	file, explicit := FindFile(opts)
-	raw := map[string]any{}
-	if file != "" {
-		res.File = file
-		data, err := os.ReadFile(file)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && !explicit {
-				res.File = ""
-			} else {
-				return res, &Error{Where: file, Msg: "cannot read config file: " + describeIOError(err)}
-			}
-		} else {
-			m, err := parseFile(file, data, typ, res)
-			if err != nil {
-				return res, err
-			}
-			raw = m
-		}
+	raw, err := readFile(opts, typ, res)
+	if err != nil {
+		return res, err
 	}
 
 	// Lists of structs become maps keyed by index so that viper can address
@@ -194,12 +178,47 @@ func Load(opts Options, out any) (*Result, error) {
 	if err := v.MergeConfigMap(shaped); err != nil {
 		return res, fmt.Errorf("config: %w", err)
 	}
+	errs, err := bindEnv(v, typ, shaped, opts, res)
+	if err != nil {
+		return res, err
+	}
+	ferrs, err := bindFlags(v, typ, opts, res)
+	if err != nil {
+		return res, err
+	}
+	if errs = append(errs, ferrs...); len(errs) > 0 {
+		return res, errs
+	}
+	return res, decode(typ, v, out, res)
+}
 
+// readFile reads and parses the config file, if there is one; a missing
+// file that was only searched for is no error.
+func readFile(opts Options, typ reflect.Type, res *Result) (map[string]any, error) {
+	file, explicit := FindFile(opts)
+	if file == "" {
+		return map[string]any{}, nil
+	}
+	res.File = file
+	data, err := os.ReadFile(file)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && !explicit {
+			res.File = ""
+			return map[string]any{}, nil
+		}
+		return nil, &Error{Where: file, Msg: "cannot read config file: " + describeIOError(err)}
+	}
+	return parseFile(file, data, typ, res)
+}
+
+// bindEnv binds every key to its OPS_* variables and checks the value of
+// each variable that is set.
+func bindEnv(v *viper.Viper, typ reflect.Type, shaped map[string]any, opts Options, res *Result) (Errors, error) {
 	var errs Errors
 	for _, lf := range leaves(typ, shaped, opts.EnvPrefix) {
 		names := lf.envNames
 		if err := v.BindEnv(append([]string{lf.key}, names...)...); err != nil {
-			return res, fmt.Errorf("config: binding %s: %w", lf.key, err)
+			return nil, fmt.Errorf("config: binding %s: %w", lf.key, err)
 		}
 		for _, n := range names {
 			val, ok := lookupEnvOK(opts.Environ, n)
@@ -213,6 +232,13 @@ func Load(opts Options, out any) (*Result, error) {
 			break
 		}
 	}
+	return errs, nil
+}
+
+// bindFlags binds the flags given on the command line and checks their
+// values.
+func bindFlags(v *viper.Viper, typ reflect.Type, opts Options, res *Result) (Errors, error) {
+	var errs Errors
 	for key, fl := range opts.Flags {
 		// Only flags given on the command line count: an unset flag's
 		// default must not hide the file, the environment or the struct's
@@ -221,21 +247,20 @@ func Load(opts Options, out any) (*Result, error) {
 			continue
 		}
 		if err := v.BindPFlag(key, fl); err != nil {
-			return res, fmt.Errorf("config: binding --%s: %w", fl.Name, err)
+			return nil, fmt.Errorf("config: binding --%s: %w", fl.Name, err)
 		}
-		{
-			res.flagsBy[key] = "--" + fl.Name
-			if t, ok := typeAt(typ, key); ok {
-				if err := checkText(t, fl.Value.String()); err != nil {
-					errs = append(errs, &Error{Where: "--" + fl.Name, Msg: err.Error()})
-				}
+		res.flagsBy[key] = "--" + fl.Name
+		if t, ok := typeAt(typ, key); ok {
+			if err := checkText(t, fl.Value.String()); err != nil {
+				errs = append(errs, &Error{Where: "--" + fl.Name, Msg: err.Error()})
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return res, errs
-	}
+	return errs, nil
+}
 
+// decode merges viper's settings into out.
+func decode(typ reflect.Type, v *viper.Viper, out any, res *Result) error {
 	settings := unshape(typ, v.AllSettings())
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
@@ -249,14 +274,14 @@ func Load(opts Options, out any) (*Result, error) {
 		Result:           out,
 	})
 	if err != nil {
-		return res, fmt.Errorf("config: %w", err)
+		return fmt.Errorf("config: %w", err)
 	}
 	if err := dec.Decode(settings); err != nil {
 		// The file and every variable were checked above; reaching this
 		// means a schema/decoder mismatch, which is a bug worth reporting.
-		return res, &Error{Where: res.File, Msg: "cannot decode config: " + err.Error()}
+		return &Error{Where: res.File, Msg: "cannot decode config: " + err.Error()}
 	}
-	return res, nil
+	return nil
 }
 
 func describeIOError(err error) string {
