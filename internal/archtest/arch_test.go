@@ -1,0 +1,160 @@
+package archtest
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/opsteam/ops"
+
+type pkg struct {
+	ImportPath string
+	Imports    []string // direct, non-test
+	Deps       []string // transitive, non-test
+}
+
+func listPackages(t *testing.T) map[string]pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json=ImportPath,Imports,Deps", mod+"/...")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	pkgs := map[string]pkg{}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs[strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, mod), "/")] = p
+	}
+	return pkgs
+}
+
+// under reports whether path is prefix or below it ("backup/storage" is
+// under "backup/storage", "backup/storage/swift" too).
+func under(path, prefix string) bool {
+	return path == prefix || strings.HasPrefix(path, prefix+"/")
+}
+
+// rule: no package matching from may depend (transitively) on a package
+// matching any of not, unless that package matches one of except.
+type rule struct {
+	from   func(string) bool
+	not    []string // ops-relative prefixes, or full module paths
+	except []string
+	why    string
+}
+
+func is(prefixes ...string) func(string) bool {
+	return func(p string) bool {
+		for _, x := range prefixes {
+			if under(p, x) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+var (
+	viper = "github.com/spf13/viper"
+	cobra = "github.com/spf13/cobra"
+)
+
+var rules = []rule{
+	{is("backup/mysql"), []string{"backup/storage", "cmd", "internal/config", viper, cobra}, nil,
+		"the engine knows nothing of storage or config loading"},
+	{is("backup/storage"), []string{"backup/mysql", "backup/compress", "cmd", "internal/config", viper, cobra}, nil,
+		"storage knows nothing of the engine or config loading"},
+	{is("backup/compress"), []string{"backup/mysql", "backup/storage", "internal", "cmd"}, nil,
+		"compress is a leaf"},
+	{func(p string) bool { return p == "backup/storage" }, []string{"backup/storage/"}, nil,
+		"the storage contract does not know its backends"},
+	{is("backup/storage/local", "backup/storage/mem", "backup/storage/retry", "backup/storage/storagetest"),
+		[]string{"backup/storage/local", "backup/storage/mem", "backup/storage/swift", "backup/storage/backends", "backup/storage/storagetest"}, nil,
+		"a backend does not import another backend"},
+	{is("backup/storage/swift"), []string{"backup/storage/local", "backup/storage/mem", "backup/storage/backends", "backup/storage/storagetest"}, nil,
+		"a backend does not import another backend (swift uses retry)"},
+	{func(p string) bool { return p == "backup" }, []string{"backup/storage/local", "backup/storage/swift", "backup/storage/backends", "backup/storage/mem", "cmd", "internal/config", viper, cobra}, nil,
+		"the pipeline sees only storage.Store and typed options"},
+	{is("tlscheck", "inventory"), []string{"backup", "cmd", "internal/config", viper, cobra}, nil,
+		"jobs never import each other, nor config loading"},
+	{is("tlscheck"), []string{"inventory"}, nil, "jobs never import each other"},
+	{is("inventory"), []string{"tlscheck"}, nil, "jobs never import each other"},
+	{is("internal"), []string{"backup", "tlscheck", "inventory", "cmd", cobra}, nil,
+		"shared packages do not know the jobs"},
+}
+
+// violations lists every dependency that breaks a rule.
+func violations(pkgs map[string]pkg, rules []rule) []string {
+	var out []string
+	for path, p := range pkgs {
+		for _, r := range rules {
+			if !r.from(path) {
+				continue
+			}
+			for _, dep := range p.Deps {
+				rel := dep
+				if strings.HasPrefix(dep, mod+"/") {
+					rel = strings.TrimPrefix(dep, mod+"/")
+				} else if !strings.Contains(dep, ".") {
+					continue // standard library
+				}
+				for _, bad := range r.not {
+					hit := under(rel, bad) && rel != path
+					if strings.HasSuffix(bad, "/") {
+						hit = strings.HasPrefix(rel, bad)
+					}
+					if hit && !slices.Contains(r.except, rel) {
+						out = append(out, path+" depends on "+rel+": "+r.why)
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestImportRules(t *testing.T) {
+	pkgs := listPackages(t)
+	if len(pkgs) < 10 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	for _, v := range violations(pkgs, rules) {
+		t.Error(v)
+	}
+}
+
+// The rules must be able to fail: an engine that imports storage, a job
+// that imports another, and storage importing its backend are reported;
+// the real graph's known edges are where the rules expect them.
+func TestImportRulesBite(t *testing.T) {
+	fake := map[string]pkg{
+		"backup/mysql":   {Deps: []string{"io", mod + "/backup/compress", mod + "/backup/storage"}},
+		"tlscheck":       {Deps: []string{mod + "/inventory"}},
+		"backup/storage": {Deps: []string{mod + "/backup/storage/local"}},
+		"backup":         {Deps: []string{mod + "/backup/mysql", mod + "/backup/storage", mod + "/backup/compress"}},
+	}
+	got := violations(fake, rules)
+	want := []string{
+		"backup/mysql depends on backup/storage: the engine knows nothing of storage or config loading",
+		"backup/storage depends on backup/storage/local: the storage contract does not know its backends",
+		"tlscheck depends on inventory: jobs never import each other",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("violations = %q\nwant %q", got, want)
+	}
+	pkgs := listPackages(t)
+	if !slices.Contains(pkgs["backup"].Imports, mod+"/backup/mysql") || !slices.Contains(pkgs["cmd/ops"].Deps, viper) {
+		t.Fatal("the go list output is not what the rules assume (backup → backup/mysql, cmd/ops → viper)")
+	}
+}
