@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -17,9 +18,14 @@ import (
 	"github.com/opsteam/ops/inventory"
 )
 
-func newInventoryCmd(a *app) *cobra.Command {
-	var sources []string
-	var format, kind, out, metricsFile string
+type inventoryOptions struct {
+	sources           []string
+	format, kind, out string
+	metricsFile       string
+}
+
+func newInventoryCmd(c *cli) *cobra.Command {
+	var opts inventoryOptions
 	cmd := &cobra.Command{
 		Use:   "inventory",
 		Short: "Report hypervisor hosts, VMs and firewalls from vCenter, libvirt, nftables and a declared file",
@@ -32,54 +38,58 @@ Exit status: 0 ok, 2 usage or config error, 3 a source failed (the report of
 the others is still written).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := inventory.ParseFormat(format)
-			if err != nil {
-				return exitcode.UsageError(fmt.Errorf("--output: %w", err))
-			}
-			k, err := inventory.ParseKind(kind)
-			if err != nil {
-				return exitcode.UsageError(fmt.Errorf("--kind: %w", err))
-			}
-			start := time.Now()
-			rep, collectErr := a.collectInventory(cmd.Context(), sources)
-			if rep == nil {
-				return collectErr
-			}
-			if err := writeOutput(a, out, func(buf *bytes.Buffer) error { return inventory.Render(buf, rep, f, k) }); err != nil {
-				return err
-			}
-			if metricsFile != "" {
-				a.recordRun(metricsFile, metrics.Run{Kind: metrics.KindInventory, Name: "inventory", Start: start, Err: collectErr,
-					Result: metrics.Result{Inventory: inventoryMetrics(rep)}})
-			}
-			return collectErr
+			return runInventory(cmd.Context(), c.rt, opts)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVar(&sources, "source", nil, "collect only this source (repeatable; default: every source)")
-	fl.StringVarP(&format, "output", "o", "table", "output format: table, json, csv or html")
-	fl.StringVar(&kind, "kind", "", "record kind for csv (default vm) or to narrow table/json: host, vm, firewall, finding, datastore, source")
-	fl.StringVar(&out, "out", "", "write the report to FILE (atomically) instead of stdout")
-	fl.StringVar(&metricsFile, "metrics-file", "", "write Prometheus metrics of this run to FILE (node_exporter textfile collector)")
-	cmd.AddCommand(newInventoryDiffCmd(a), newInventoryCheckCmd(a))
+	fl.StringArrayVar(&opts.sources, "source", nil, "collect only this source (repeatable; default: every source)")
+	fl.StringVarP(&opts.format, "output", "o", "table", "output format: table, json, csv or html")
+	fl.StringVar(&opts.kind, "kind", "", "record kind for csv (default vm) or to narrow table/json: host, vm, firewall, finding, datastore, source")
+	fl.StringVar(&opts.out, "out", "", "write the report to FILE (atomically) instead of stdout")
+	fl.StringVar(&opts.metricsFile, "metrics-file", "", "write Prometheus metrics of this run to FILE (node_exporter textfile collector)")
+	cmd.AddCommand(newInventoryDiffCmd(c), newInventoryCheckCmd(c))
 	return cmd
+}
+
+func runInventory(ctx context.Context, rt *opsRuntime, opts inventoryOptions) error {
+	f, err := inventory.ParseFormat(opts.format)
+	if err != nil {
+		return exitcode.UsageError(fmt.Errorf("--output: %w", err))
+	}
+	k, err := inventory.ParseKind(opts.kind)
+	if err != nil {
+		return exitcode.UsageError(fmt.Errorf("--kind: %w", err))
+	}
+	start := time.Now()
+	rep, collectErr := rt.collectInventory(ctx, opts.sources)
+	if rep == nil {
+		return collectErr
+	}
+	if err := writeOutput(rt.stdout, opts.out, func(buf *bytes.Buffer) error { return inventory.Render(buf, rep, f, k) }); err != nil {
+		return err
+	}
+	if opts.metricsFile != "" {
+		rt.recordRun(opts.metricsFile, metrics.Run{Kind: metrics.KindInventory, Name: "inventory", Start: start, Err: collectErr,
+			Result: metrics.Result{Inventory: inventoryMetrics(rep)}})
+	}
+	return collectErr
 }
 
 // collectInventory runs the configured sources. The report is nil only when
 // nothing could be started (bad config); otherwise the error says which
 // sources failed (exit 3) and the report holds the others.
-func (a *app) collectInventory(ctx context.Context, names []string) (*inventory.Report, error) {
-	if len(a.cfg.Inventory.Sources) == 0 {
+func (rt *opsRuntime) collectInventory(ctx context.Context, names []string) (*inventory.Report, error) {
+	if len(rt.cfg.Inventory.Sources) == 0 {
 		return nil, exitcode.UsageError(errors.New("no inventory sources: configure inventory.sources"))
 	}
-	o, err := a.cfg.Inventory.Options(names...)
+	o, err := rt.cfg.Inventory.Options(names...)
 	if err != nil {
 		return nil, exitcode.UsageError(err)
 	}
-	o.Logger = a.log
+	o.Logger = rt.log
 	rep, err := inventory.Collect(ctx, o)
 	if err != nil {
-		a.log.Warn("inventory incomplete", "error", err.Error())
+		rt.log.Warn("inventory incomplete", "error", err.Error())
 	}
 	return rep, err
 }
@@ -100,13 +110,13 @@ func inventoryMetrics(r *inventory.Report) *metrics.Inventory {
 
 // writeOutput renders into memory, then writes stdout or FILE (temp file and
 // rename, so a reader never sees half a report).
-func writeOutput(a *app, path string, render func(*bytes.Buffer) error) error {
+func writeOutput(stdout io.Writer, path string, render func(*bytes.Buffer) error) error {
 	var buf bytes.Buffer
 	if err := render(&buf); err != nil {
 		return err
 	}
 	if path == "" {
-		_, err := a.stdout.Write(buf.Bytes())
+		_, err := stdout.Write(buf.Bytes())
 		return err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
@@ -130,8 +140,12 @@ func writeOutput(a *app, path string, render func(*bytes.Buffer) error) error {
 	return nil
 }
 
-func newInventoryDiffCmd(a *app) *cobra.Command {
-	var format string
+type inventoryDiffOptions struct {
+	format string
+}
+
+func newInventoryDiffCmd(c *cli) *cobra.Command {
+	var opts inventoryDiffOptions
 	cmd := &cobra.Command{
 		Use:   "diff OLD.json NEW.json",
 		Short: "What was added, removed and changed (field by field) between two JSON reports (exit 1 when they differ)",
@@ -140,96 +154,108 @@ func newInventoryDiffCmd(a *app) *cobra.Command {
 			noConfig: "true",
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "text" && format != "json" {
-				return exitcode.UsageError(fmt.Errorf("invalid --output %q: expected text or json", format))
-			}
-			old, err := inventory.LoadReport(args[0])
-			if err != nil {
-				return exitcode.UsageError(err)
-			}
-			cur, err := inventory.LoadReport(args[1])
-			if err != nil {
-				return exitcode.UsageError(err)
-			}
-			d := inventory.Diff(old, cur)
-			if format == "json" {
-				err = d.WriteJSON(a.stdout)
-			} else {
-				err = d.WriteText(a.stdout)
-			}
-			if err != nil {
-				return err
-			}
-			if d.Differ {
-				return exitcode.Check(fmt.Errorf("%s and %s differ", args[0], args[1]))
-			}
-			return nil
+			return runInventoryDiff(cmd.Context(), c.rt, opts, args[0], args[1])
 		},
 	}
-	cmd.Flags().StringVarP(&format, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVarP(&opts.format, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
-func newInventoryCheckCmd(a *app) *cobra.Command {
-	var declared []string
-	var format string
+func runInventoryDiff(_ context.Context, rt *opsRuntime, opts inventoryDiffOptions, oldPath, newPath string) error {
+	if opts.format != "text" && opts.format != "json" {
+		return exitcode.UsageError(fmt.Errorf("invalid --output %q: expected text or json", opts.format))
+	}
+	old, err := inventory.LoadReport(oldPath)
+	if err != nil {
+		return exitcode.UsageError(err)
+	}
+	cur, err := inventory.LoadReport(newPath)
+	if err != nil {
+		return exitcode.UsageError(err)
+	}
+	d := inventory.Diff(old, cur)
+	if opts.format == "json" {
+		err = d.WriteJSON(rt.stdout)
+	} else {
+		err = d.WriteText(rt.stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if d.Differ {
+		return exitcode.Check(fmt.Errorf("%s and %s differ", oldPath, newPath))
+	}
+	return nil
+}
+
+type inventoryCheckOptions struct {
+	declared []string
+	format   string
+}
+
+func newInventoryCheckCmd(c *cli) *cobra.Command {
+	var opts inventoryCheckOptions
 	cmd := &cobra.Command{
 		Use:   "check [--declared FILE]",
 		Short: "Compare the declared inventory with what the sources discover (exit 1 on drift or violations)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "text" && format != "json" {
-				return exitcode.UsageError(fmt.Errorf("invalid --output %q: expected text or json", format))
-			}
-			paths := declared
-			if len(paths) == 0 {
-				paths = a.cfg.Inventory.DeclaredPaths()
-			}
-			if len(paths) == 0 {
-				return exitcode.UsageError(errors.New("nothing declared: give --declared FILE or configure a source of type file"))
-			}
-			rep, collectErr := a.collectInventory(cmd.Context(), nil)
-			if rep == nil {
-				return collectErr
-			}
-			failed := false
-			for _, p := range paths {
-				d, err := inventory.LoadDeclared(p)
-				if err != nil {
-					return exitcode.UsageError(err)
-				}
-				res := inventory.Check(d, rep)
-				if format == "json" {
-					err = res.WriteJSON(a.stdout)
-				} else {
-					err = res.WriteText(a.stdout)
-				}
-				if err != nil {
-					return err
-				}
-				failed = failed || res.Failed()
-			}
-			if failed {
-				return exitcode.Check(errors.New("the inventory does not match the declaration"))
-			}
-			return collectErr
+			return runInventoryCheck(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringArrayVar(&declared, "declared", nil, "declared inventory (YAML; default: the paths of the file sources)")
-	cmd.Flags().StringVarP(&format, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringArrayVar(&opts.declared, "declared", nil, "declared inventory (YAML; default: the paths of the file sources)")
+	cmd.Flags().StringVarP(&opts.format, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
+func runInventoryCheck(ctx context.Context, rt *opsRuntime, opts inventoryCheckOptions) error {
+	if opts.format != "text" && opts.format != "json" {
+		return exitcode.UsageError(fmt.Errorf("invalid --output %q: expected text or json", opts.format))
+	}
+	paths := opts.declared
+	if len(paths) == 0 {
+		paths = rt.cfg.Inventory.DeclaredPaths()
+	}
+	if len(paths) == 0 {
+		return exitcode.UsageError(errors.New("nothing declared: give --declared FILE or configure a source of type file"))
+	}
+	rep, collectErr := rt.collectInventory(ctx, nil)
+	if rep == nil {
+		return collectErr
+	}
+	failed := false
+	for _, p := range paths {
+		d, err := inventory.LoadDeclared(p)
+		if err != nil {
+			return exitcode.UsageError(err)
+		}
+		res := inventory.Check(d, rep)
+		if opts.format == "json" {
+			err = res.WriteJSON(rt.stdout)
+		} else {
+			err = res.WriteText(rt.stdout)
+		}
+		if err != nil {
+			return err
+		}
+		failed = failed || res.Failed()
+	}
+	if failed {
+		return exitcode.Check(errors.New("the inventory does not match the declaration"))
+	}
+	return collectErr
+}
+
 // inventoryJobs is the scheduled inventory report for `ops serve`.
-func (a *app) inventoryJobs() []schedule.Job {
-	ic := a.cfg.Inventory
+func (rt *opsRuntime) inventoryJobs() []schedule.Job {
+	ic := rt.cfg.Inventory
 	if len(ic.Sources) == 0 || ic.Schedule == "" {
 		return nil
 	}
 	return []schedule.Job{{
 		Kind: metrics.KindInventory, Name: "inventory", Schedule: ic.Schedule,
 		Run: func(ctx context.Context) (metrics.Result, error) {
-			rep, collectErr := a.collectInventory(ctx, nil)
+			rep, collectErr := rt.collectInventory(ctx, nil)
 			if rep == nil {
 				return metrics.Result{}, collectErr
 			}
@@ -239,7 +265,7 @@ func (a *app) inventoryJobs() []schedule.Job {
 				if err != nil {
 					return res, err
 				}
-				if err := writeOutput(a, ic.Report.Path, func(buf *bytes.Buffer) error { return inventory.Render(buf, rep, f, "") }); err != nil {
+				if err := writeOutput(rt.stdout, ic.Report.Path, func(buf *bytes.Buffer) error { return inventory.Render(buf, rep, f, "") }); err != nil {
 					return res, err
 				}
 			}
