@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -106,7 +107,7 @@ func toolInfo() backup.ToolInfo {
 type backupRunOptions struct {
 	jobs        []string
 	noPrune     bool
-	metricsFile string
+	metricsFile metricsFileFlag
 }
 
 func newBackupRunCmd(c *cli) *cobra.Command {
@@ -121,7 +122,7 @@ func newBackupRunCmd(c *cli) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "job to run (repeatable; default: every job)")
 	cmd.Flags().BoolVar(&opts.noPrune, "no-prune", false, "do not apply retention after a successful backup")
-	cmd.Flags().StringVar(&opts.metricsFile, "metrics-file", "", "write Prometheus metrics of this run to FILE (node_exporter textfile collector)")
+	opts.metricsFile.register(cmd.Flags())
 	return cmd
 }
 
@@ -138,10 +139,8 @@ func runBackupRun(ctx context.Context, rt *opsRuntime, opts backupRunOptions) er
 			m, err = rt.runJob(ctx, job, !opts.noPrune)
 			return err
 		})
-		if opts.metricsFile != "" {
-			rt.recordRun(opts.metricsFile, metrics.Run{Kind: metrics.KindBackup, Name: job.Name, Start: start, Err: err,
-				Result: backupResult(m)})
-		}
+		opts.metricsFile.record(rt, metrics.Run{Kind: metrics.KindBackup, Name: job.Name, Start: start, Err: err,
+			Result: backupResult(m)})
 		if err != nil {
 			if ctx.Err() != nil {
 				return err
@@ -209,11 +208,11 @@ func (rt *opsRuntime) backupOnce(ctx context.Context, job backup.Job, prune, bar
 type backupListOptions struct {
 	jobs   []string
 	all    bool
-	format string
+	output outputFlag
 }
 
 func newBackupListCmd(c *cli) *cobra.Command {
-	var opts backupListOptions
+	opts := backupListOptions{output: newOutputFlag(output.Table, output.JSON)}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List backups, newest first (partial ones only with --all)",
@@ -224,13 +223,13 @@ func newBackupListCmd(c *cli) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "job to list (repeatable; default: every job)")
 	cmd.Flags().BoolVar(&opts.all, "all", false, "include partial backups (no manifest: interrupted or failed)")
-	cmd.Flags().StringVarP(&opts.format, "output", "o", "table", "output format: table or json")
+	opts.output.register(cmd.Flags())
 	return cmd
 }
 
 func runBackupList(ctx context.Context, rt *opsRuntime, opts backupListOptions) error {
-	if err := output.CheckFormat(opts.format, output.Table, output.JSON); err != nil {
-		return exitcode.UsageError(err)
+	if err := opts.output.check(); err != nil {
+		return err
 	}
 	jobs, err := rt.jobs(opts.jobs)
 	if err != nil {
@@ -249,12 +248,13 @@ func runBackupList(ctx context.Context, rt *opsRuntime, opts backupListOptions) 
 		list = append(list, l...)
 	}
 	sortNewestFirst(list)
-	if opts.format == output.JSON {
-		if list == nil {
-			list = []*backup.BackupInfo{}
-		}
-		return output.WriteJSON(rt.stdout, list)
+	if list == nil {
+		list = []*backup.BackupInfo{}
 	}
+	return opts.output.write(rt.stdout, jsonOf(list), func(w io.Writer) error { return writeBackupTable(w, list) })
+}
+
+func writeBackupTable(w io.Writer, list []*backup.BackupInfo) error {
 	rows := make([][]string, 0, len(list))
 	for _, b := range list {
 		status := "complete"
@@ -268,7 +268,7 @@ func runBackupList(ctx context.Context, rt *opsRuntime, opts backupListOptions) 
 		rows = append(rows, []string{b.Job, b.ID, b.StartedAt.Local().Format(time.DateTime), status,
 			bytesize.Human(b.Size), b.Compression, enc, strings.Join(b.Databases, ",")})
 	}
-	return output.WriteTable(rt.stdout, []string{"JOB", "ID", "STARTED", "STATUS", "SIZE", "COMPRESSION", "ENCRYPTION", "DATABASES"}, rows)
+	return output.WriteTable(w, []string{"JOB", "ID", "STARTED", "STATUS", "SIZE", "COMPRESSION", "ENCRYPTION", "DATABASES"}, rows)
 }
 
 func sortNewestFirst(list []*backup.BackupInfo) {

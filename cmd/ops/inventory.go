@@ -14,18 +14,20 @@ import (
 
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/metrics"
+	"github.com/opsteam/ops/internal/output"
 	"github.com/opsteam/ops/internal/schedule"
 	"github.com/opsteam/ops/inventory"
 )
 
 type inventoryOptions struct {
-	sources           []string
-	format, kind, out string
-	metricsFile       string
+	sources     []string
+	output      outputFlag
+	kind, out   string
+	metricsFile metricsFileFlag
 }
 
 func newInventoryCmd(c *cli) *cobra.Command {
-	var opts inventoryOptions
+	opts := inventoryOptions{output: newOutputFlag(inventoryFormats()...)}
 	cmd := &cobra.Command{
 		Use:   "inventory",
 		Short: "Report hypervisor hosts, VMs and firewalls from vCenter, libvirt, nftables and a declared file",
@@ -43,19 +45,19 @@ the others is still written).`,
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&opts.sources, "source", nil, "collect only this source (repeatable; default: every source)")
-	fl.StringVarP(&opts.format, "output", "o", "table", "output format: table, json, csv or html")
+	opts.output.register(fl)
 	fl.StringVar(&opts.kind, "kind", "", "record kind for csv (default vm) or to narrow table/json: host, vm, firewall, finding, datastore, source")
 	fl.StringVar(&opts.out, "out", "", "write the report to FILE (atomically) instead of stdout")
-	fl.StringVar(&opts.metricsFile, "metrics-file", "", "write Prometheus metrics of this run to FILE (node_exporter textfile collector)")
+	opts.metricsFile.register(fl)
 	cmd.AddCommand(newInventoryDiffCmd(c), newInventoryCheckCmd(c))
 	return cmd
 }
 
 func runInventory(ctx context.Context, rt *opsRuntime, opts inventoryOptions) error {
-	f, err := inventory.ParseFormat(opts.format)
-	if err != nil {
-		return exitcode.UsageError(fmt.Errorf("--output: %w", err))
+	if err := opts.output.check(); err != nil {
+		return err
 	}
+	f := inventory.Format(opts.output.format)
 	k, err := inventory.ParseKind(opts.kind)
 	if err != nil {
 		return exitcode.UsageError(fmt.Errorf("--kind: %w", err))
@@ -68,10 +70,8 @@ func runInventory(ctx context.Context, rt *opsRuntime, opts inventoryOptions) er
 	if err := writeOutput(rt.stdout, opts.out, func(buf *bytes.Buffer) error { return inventory.Render(buf, rep, f, k) }); err != nil {
 		return err
 	}
-	if opts.metricsFile != "" {
-		rt.recordRun(opts.metricsFile, metrics.Run{Kind: metrics.KindInventory, Name: "inventory", Start: start, Err: collectErr,
-			Result: metrics.Result{Inventory: inventoryMetrics(rep)}})
-	}
+	opts.metricsFile.record(rt, metrics.Run{Kind: metrics.KindInventory, Name: "inventory", Start: start, Err: collectErr,
+		Result: metrics.Result{Inventory: inventoryMetrics(rep)}})
 	return collectErr
 }
 
@@ -141,11 +141,11 @@ func writeOutput(stdout io.Writer, path string, render func(*bytes.Buffer) error
 }
 
 type inventoryDiffOptions struct {
-	format string
+	output outputFlag
 }
 
 func newInventoryDiffCmd(c *cli) *cobra.Command {
-	var opts inventoryDiffOptions
+	opts := inventoryDiffOptions{output: newOutputFlag("text", output.JSON)}
 	cmd := &cobra.Command{
 		Use:   "diff OLD.json NEW.json",
 		Short: "What was added, removed and changed (field by field) between two JSON reports (exit 1 when they differ)",
@@ -157,13 +157,13 @@ func newInventoryDiffCmd(c *cli) *cobra.Command {
 			return runInventoryDiff(cmd.Context(), c.rt, opts, args[0], args[1])
 		},
 	}
-	cmd.Flags().StringVarP(&opts.format, "output", "o", "text", "output format: text or json")
+	opts.output.register(cmd.Flags())
 	return cmd
 }
 
 func runInventoryDiff(_ context.Context, rt *opsRuntime, opts inventoryDiffOptions, oldPath, newPath string) error {
-	if opts.format != "text" && opts.format != "json" {
-		return exitcode.UsageError(fmt.Errorf("invalid --output %q: expected text or json", opts.format))
+	if err := opts.output.check(); err != nil {
+		return err
 	}
 	old, err := inventory.LoadReport(oldPath)
 	if err != nil {
@@ -174,11 +174,7 @@ func runInventoryDiff(_ context.Context, rt *opsRuntime, opts inventoryDiffOptio
 		return exitcode.UsageError(err)
 	}
 	d := inventory.Diff(old, cur)
-	if opts.format == "json" {
-		err = d.WriteJSON(rt.stdout)
-	} else {
-		err = d.WriteText(rt.stdout)
-	}
+	err = opts.output.write(rt.stdout, d.WriteJSON, d.WriteText)
 	if err != nil {
 		return err
 	}
@@ -190,11 +186,11 @@ func runInventoryDiff(_ context.Context, rt *opsRuntime, opts inventoryDiffOptio
 
 type inventoryCheckOptions struct {
 	declared []string
-	format   string
+	output   outputFlag
 }
 
 func newInventoryCheckCmd(c *cli) *cobra.Command {
-	var opts inventoryCheckOptions
+	opts := inventoryCheckOptions{output: newOutputFlag("text", output.JSON)}
 	cmd := &cobra.Command{
 		Use:   "check [--declared FILE]",
 		Short: "Compare the declared inventory with what the sources discover (exit 1 on drift or violations)",
@@ -204,13 +200,13 @@ func newInventoryCheckCmd(c *cli) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVar(&opts.declared, "declared", nil, "declared inventory (YAML; default: the paths of the file sources)")
-	cmd.Flags().StringVarP(&opts.format, "output", "o", "text", "output format: text or json")
+	opts.output.register(cmd.Flags())
 	return cmd
 }
 
 func runInventoryCheck(ctx context.Context, rt *opsRuntime, opts inventoryCheckOptions) error {
-	if opts.format != "text" && opts.format != "json" {
-		return exitcode.UsageError(fmt.Errorf("invalid --output %q: expected text or json", opts.format))
+	if err := opts.output.check(); err != nil {
+		return err
 	}
 	paths := opts.declared
 	if len(paths) == 0 {
@@ -230,11 +226,7 @@ func runInventoryCheck(ctx context.Context, rt *opsRuntime, opts inventoryCheckO
 			return exitcode.UsageError(err)
 		}
 		res := inventory.Check(d, rep)
-		if opts.format == "json" {
-			err = res.WriteJSON(rt.stdout)
-		} else {
-			err = res.WriteText(rt.stdout)
-		}
+		err = opts.output.write(rt.stdout, res.WriteJSON, res.WriteText)
 		if err != nil {
 			return err
 		}
@@ -272,4 +264,14 @@ func (rt *opsRuntime) inventoryJobs() []schedule.Job {
 			return res, collectErr
 		},
 	}}
+}
+
+// inventoryFormats are the --output formats of `ops inventory`, the default
+// (table) first.
+func inventoryFormats() []string {
+	out := make([]string, len(inventory.Formats))
+	for i, f := range inventory.Formats {
+		out[i] = string(f)
+	}
+	return out
 }

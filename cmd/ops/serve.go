@@ -27,19 +27,6 @@ func lockedRun(l *schedule.Locker, kind, name string, fn func() error) error {
 	return fn()
 }
 
-// recordRun writes one run's metrics to a node_exporter textfile; a failure
-// to write is logged, never turned into the command's exit status.
-func (rt *opsRuntime) recordRun(path string, r metrics.Run) {
-	if r.End.IsZero() {
-		r.End = time.Now()
-	}
-	m := metrics.New()
-	m.Record(r)
-	if err := metrics.WriteTextfile(path, m.Registry()); err != nil {
-		rt.log.Error("writing the metrics file failed", "path", path, "error", err.Error())
-	}
-}
-
 // scheduledJobs turns the runtime's config into the scheduler's job set.
 // Every job runs with rt, the runtime it was built from, even after a
 // reload has replaced the set.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"strings"
 	"time"
@@ -25,18 +26,18 @@ type tlscheckOptions struct {
 	resolve     []string
 	noSNI       bool
 	sni         bool
-	format      string
+	output      outputFlag
 	dns         string
 	legacy      bool
 	warnDays    int
 	mtaSTS      bool
 	mxPort      int
 	check       string
-	metricsFile string
+	metricsFile metricsFileFlag
 }
 
 func newTLSCheckCmd(c *cli) *cobra.Command {
-	var f tlscheckOptions
+	f := tlscheckOptions{output: newOutputFlag(output.Table, output.JSON)}
 	cmd := &cobra.Command{
 		Use:   "tlscheck [TARGET...]",
 		Short: "Check SMTP STARTTLS peers against a sendmail-style TLS policy",
@@ -70,14 +71,14 @@ Exit status: 0 every verdict is pass, 1 any is fail, 2 usage or config error,
 	c.bindConfigFlag("tlscheck.concurrency", fl.Lookup("concurrency"))
 	fl.String("helo", "", "EHLO name (default tlscheck.helo, else the host name)")
 	c.bindConfigFlag("tlscheck.helo", fl.Lookup("helo"))
-	fl.StringVarP(&f.format, "output", "o", "table", "output format: table or json")
+	f.output.register(fl)
 	fl.StringVar(&f.dns, "dns", "", "DNS server HOST:PORT for MX, A/AAAA and MTA-STS lookups (default: the system resolver)")
 	fl.BoolVar(&f.legacy, "legacy", false, "also offer TLS 1.0/1.1 and old cipher suites (for legacy peers)")
 	fl.IntVar(&f.warnDays, "warn-days", 21, "warn when a certificate expires within this many days")
 	fl.BoolVar(&f.mtaSTS, "mta-sts", true, "for --rcpt domains, fetch the MTA-STS policy and judge each MX by it")
 	fl.IntVar(&f.mxPort, "mx-port", 25, "port used for the MX hosts of --rcpt domains")
 	fl.StringVar(&f.check, "check", "", "run only the configured check of this name")
-	fl.StringVar(&f.metricsFile, "metrics-file", "", "write Prometheus metrics of this run to FILE (node_exporter textfile collector)")
+	f.metricsFile.register(fl)
 	cmd.AddCommand(newTLSRelayCmd(c), newTLSLintCmd(c))
 	return cmd
 }
@@ -116,8 +117,8 @@ func (rt *opsRuntime) checkOptions(f tlscheckOptions) (tlscheck.Options, error) 
 }
 
 func runTLSCheck(ctx context.Context, rt *opsRuntime, f tlscheckOptions, args []string) error {
-	if err := output.CheckFormat(f.format, output.Table, output.JSON); err != nil {
-		return exitcode.UsageError(err)
+	if err := f.output.check(); err != nil {
+		return err
 	}
 	if f.warnDays < -1 || f.warnDays > 3650 {
 		return exitcode.UsageError(fmt.Errorf("--warn-days %d is out of range: expected 0 to 3650 (or -1 for never)", f.warnDays))
@@ -171,19 +172,15 @@ func runTLSCheck(ctx context.Context, rt *opsRuntime, f tlscheckOptions, args []
 	if err != nil {
 		return err
 	}
-	if f.format == output.JSON {
-		err = tlscheck.WriteJSON(rt.stdout, results)
-	} else {
-		err = tlscheck.WriteTable(rt.stdout, results, time.Now())
-	}
+	err = f.output.write(rt.stdout,
+		func(w io.Writer) error { return tlscheck.WriteJSON(w, results) },
+		func(w io.Writer) error { return tlscheck.WriteTable(w, results, time.Now()) })
 	if err != nil {
 		return err
 	}
 	runErr := tlscheck.RunError(results)
-	if f.metricsFile != "" {
-		rt.recordRun(f.metricsFile, metrics.Run{Kind: metrics.KindTLSCheck, Name: name, Start: start, Err: runErr,
-			Result: metrics.Result{Verdicts: verdicts(results)}})
-	}
+	f.metricsFile.record(rt, metrics.Run{Kind: metrics.KindTLSCheck, Name: name, Start: start, Err: runErr,
+		Result: metrics.Result{Verdicts: verdicts(results)}})
 	return runErr
 }
 
@@ -230,11 +227,11 @@ func (rt *opsRuntime) tlscheckJobs() []schedule.Job {
 
 type tlsRelayOptions struct {
 	cert   string
-	format string
+	output outputFlag
 }
 
 func newTLSRelayCmd(c *cli) *cobra.Command {
-	var opts tlsRelayOptions
+	opts := tlsRelayOptions{output: newOutputFlag(output.Table, output.JSON)}
 	cmd := &cobra.Command{
 		Use:   "relay --cert FILE",
 		Short: "Would CertIssuer:/CertSubject:/ALTNAMES: rules let this client certificate relay? (exit 0 RELAY, 1 NO RELAY)",
@@ -248,13 +245,13 @@ func newTLSRelayCmd(c *cli) *cobra.Command {
 	c.bindConfigFlag("tlscheck.policy", cmd.Flags().Lookup("policy"))
 	cmd.Flags().String("ca", "", "trust anchors (PEM; default tlscheck.ca_file, else the system roots)")
 	c.bindConfigFlag("tlscheck.ca_file", cmd.Flags().Lookup("ca"))
-	cmd.Flags().StringVarP(&opts.format, "output", "o", "table", "output format: table or json")
+	opts.output.register(cmd.Flags())
 	return cmd
 }
 
 func runTLSRelay(_ context.Context, rt *opsRuntime, opts tlsRelayOptions) error {
-	if err := output.CheckFormat(opts.format, output.Table, output.JSON); err != nil {
-		return exitcode.UsageError(err)
+	if err := opts.output.check(); err != nil {
+		return err
 	}
 	if opts.cert == "" {
 		return exitcode.UsageError(errors.New("--cert FILE is required"))
@@ -271,11 +268,9 @@ func runTLSRelay(_ context.Context, rt *opsRuntime, opts tlsRelayOptions) error 
 		return exitcode.UsageError(fmt.Errorf("--cert %s: %w", opts.cert, err))
 	}
 	r := tlscheck.Relay(chain, o.Policy, tlscheck.RelayOptions{Roots: o.Probe.Roots})
-	if opts.format == output.JSON {
-		err = tlscheck.WriteRelayJSON(rt.stdout, r)
-	} else {
-		err = tlscheck.WriteRelayTable(rt.stdout, r)
-	}
+	err = opts.output.write(rt.stdout,
+		func(w io.Writer) error { return tlscheck.WriteRelayJSON(w, r) },
+		func(w io.Writer) error { return tlscheck.WriteRelayTable(w, r) })
 	if err != nil {
 		return err
 	}
