@@ -17,7 +17,8 @@
 //	                           bounded concurrency, one timeout per connection
 //	Relay                      client certificate + Policy → RelayResult
 //	WriteTable / WriteJSON     rendering ({"results": [...]}, docs/cli.md)
-//	RunError / ExitCode        0 all pass, 1 any fail, 3 nothing checked
+//	RunError                   nil all pass, ErrPolicyViolation any fail,
+//	                           ErrNothingChecked nothing checked
 //
 // Sendmail's ${verify}, ${cert_subject}/${cert_issuer} (OpenSSL oneline +
 // xtext), ${cn_subject}/${cn_issuer} and ${cipher_bits} are computed as

@@ -81,6 +81,7 @@ func (m *metricsFileFlag) record(rt *opsRuntime, r metrics.Run) {
 	if r.End.IsZero() {
 		r.End = time.Now()
 	}
+	r.Code = exitCode(r.Err)
 	set := metrics.New()
 	set.Record(r)
 	if err := metrics.WriteTextfile(m.path, set.Registry()); err != nil {

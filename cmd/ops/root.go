@@ -113,7 +113,7 @@ Exit status: 0 ok, 1 a check found a problem, 2 usage or config error,
 }
 
 // run executes one command line and returns the exit status. It is the only
-// place that turns an error into a number and prints it.
+// place that prints the final error; exitStatus (exit.go) gives the number.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := &cli{streams: newStreams(stdout, stderr)}
 	root := newRootCmd(c)
@@ -122,14 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitcode.OK
 	}
-	code := exitcode.Of(err)
-	if !c.started && code == exitcode.Runtime {
-		// cobra's own errors: unknown command, bad arguments.
-		code = exitcode.Usage
-	}
-	if ctx.Err() != nil && code == exitcode.Runtime {
-		code = exitcode.Interrupted
-	}
+	code := exitStatus(ctx, err, c.started)
 	printError(c, err, code)
 	return code
 }

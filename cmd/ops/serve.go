@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/metrics"
 	"github.com/opsteam/ops/internal/schedule"
 )
@@ -94,15 +93,16 @@ func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 	if opts.dryRun {
 		plans, err := schedule.PlanJobs(rt.scheduledJobs(), time.Now(), 5, nil)
 		if err != nil {
-			return exitcode.UsageError(err)
+			return err // schedule.ErrInvalidJobs: exit 2
 		}
 		return schedule.WritePlan(rt.stdout, plans)
 	}
 	first := true
 	s := schedule.New(schedule.Options{
-		Logger:  rt.log,
-		Metrics: metrics.New(),
-		Locker:  rt.locker,
+		Classify: exitCode,
+		Logger:   rt.log,
+		Metrics:  metrics.New(),
+		Locker:   rt.locker,
 		Load: func(context.Context) ([]schedule.Job, error) {
 			if first { // Start: the runtime the command was started with
 				first = false
