@@ -3,8 +3,6 @@ package tlscheck
 import (
 	"errors"
 	"fmt"
-
-	"github.com/opsteam/ops/internal/exitcode"
 )
 
 // ErrNoRelay is the error of a relay check that did not allow relaying.
@@ -13,11 +11,31 @@ var ErrNoRelay = errors.New("client certificate does not allow relaying")
 // ErrLint is the error of a lint run that found problems.
 var ErrLint = errors.New("policy has entries sendmail misreads")
 
+// ErrConfig matches (errors.Is) every error of Config.Options and an
+// unreadable file of LoadPolicy: a policy or CA file named by the
+// configuration or a flag that cannot be used. The caller's mistake, not a
+// failed check.
+var ErrConfig = errors.New("unusable tlscheck policy or CA file")
+
+// configError marks an error as ErrConfig and keeps its message.
+type configError struct{ err error }
+
+func (e *configError) Error() string        { return e.err.Error() }
+func (e *configError) Unwrap() error        { return e.err }
+func (e *configError) Is(target error) bool { return target == ErrConfig }
+
+func asConfigError(err error) error {
+	if err == nil || errors.Is(err, ErrConfig) {
+		return err
+	}
+	return &configError{err}
+}
+
 // Options builds Check options from the config section: the policy file
 // (auto-detected format; none when empty), trust anchors (system roots when
-// empty), timeout, concurrency and EHLO name. A bad policy or CA file is a
-// usage/config error (exit 2). Targets, recipients, --require, pins and the
-// resolver are the caller's to add.
+// empty), timeout, concurrency and EHLO name. A bad policy or CA file is
+// ErrConfig. Targets, recipients, --require, pins and the resolver are the
+// caller's to add.
 func (c *Config) Options() (Options, error) {
 	o := Options{Concurrency: c.Concurrency}
 	o.Probe.Timeout = c.Timeout
@@ -25,30 +43,30 @@ func (c *Config) Options() (Options, error) {
 	if c.Policy != "" {
 		p, err := LoadPolicy(c.Policy)
 		if err != nil {
-			return o, exitcode.UsageError(err)
+			return o, asConfigError(err)
 		}
 		o.Policy = p
 	}
 	roots, err := LoadCAFile(c.CAFile)
 	if err != nil {
-		return o, exitcode.UsageError(err)
+		return o, asConfigError(err)
 	}
 	o.Probe.Roots = roots
 	return o, nil
 }
 
-// LintError is nil without findings, else ErrLint marked exit 1.
+// LintError is nil without findings, else wraps ErrLint.
 func LintError(fs []Finding) error {
 	if len(fs) == 0 {
 		return nil
 	}
-	return exitcode.Check(fmt.Errorf("%w: %d finding(s)", ErrLint, len(fs)))
+	return fmt.Errorf("%w: %d finding(s)", ErrLint, len(fs))
 }
 
-// RelayError is nil for RELAY, else ErrNoRelay marked exit 1.
+// RelayError is nil for RELAY, else ErrNoRelay.
 func RelayError(r RelayResult) error {
 	if r.Relay {
 		return nil
 	}
-	return exitcode.Check(ErrNoRelay)
+	return ErrNoRelay
 }

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/opsteam/ops/internal/exitcode"
 )
 
 // Options configure Check: what to probe and how to judge it.
@@ -237,9 +235,9 @@ func runJob(ctx context.Context, o Options, j job) Result {
 }
 
 // RunError summarizes results for the caller's exit status: nil when every
-// verdict is pass; ErrPolicyViolation marked exit 1 when any failed;
-// ErrNothingChecked marked exit 3 when no connection got far enough to be
-// judged (or there were no results).
+// verdict is pass; wrapping ErrPolicyViolation when any failed;
+// ErrNothingChecked when no connection got far enough to be judged (or
+// there were no results).
 func RunError(results []Result) error {
 	checked, failed := 0, 0
 	var failures []string
@@ -255,14 +253,10 @@ func RunError(results []Result) error {
 		}
 	}
 	if checked == 0 {
-		return exitcode.WithCode(ErrNothingChecked, exitcode.Runtime)
+		return ErrNothingChecked
 	}
 	if failed > 0 {
-		return exitcode.Check(fmt.Errorf("%w: %d of %d connections failed (%s)", ErrPolicyViolation, failed, len(results), strings.Join(failures, ", ")))
+		return fmt.Errorf("%w: %d of %d connections failed (%s)", ErrPolicyViolation, failed, len(results), strings.Join(failures, ", "))
 	}
 	return nil
 }
-
-// ExitCode is exitcode.Of(RunError(results)): 0 all pass, 1 any fail, 3
-// nothing could be checked.
-func ExitCode(results []Result) int { return exitcode.Of(RunError(results)) }

@@ -193,8 +193,8 @@ TLS_Srv:plain.example.net ENCR:128
 	if cd.max.Load() > 2 {
 		t.Errorf("%d connections at once with concurrency 2", cd.max.Load())
 	}
-	if ExitCode(results) != 1 {
-		t.Errorf("exit %d, want 1", ExitCode(results))
+	if err := RunError(results); !errors.Is(err, ErrPolicyViolation) {
+		t.Errorf("RunError = %v, want ErrPolicyViolation (exit 1)", err)
 	}
 }
 
@@ -222,8 +222,8 @@ func TestCheckConcurrencyBound(t *testing.T) {
 	if m := cd.max.Load(); m > 6 || m < 2 {
 		t.Errorf("max concurrent connections %d, want 2..6", m)
 	}
-	if progress.Load() != 24 || ExitCode(results) != 0 {
-		t.Errorf("progress %d exit %d", progress.Load(), ExitCode(results))
+	if progress.Load() != 24 || RunError(results) != nil {
+		t.Errorf("progress %d, RunError %v", progress.Load(), RunError(results))
 	}
 }
 
@@ -279,8 +279,8 @@ func TestCheckPerAddr(t *testing.T) {
 		Probe: ProbeOptions{Roots: pki.pool, Timeout: 5 * time.Second, DialContext: cd.DialContext,
 			Pins: map[string]netip.Addr{"mx.example.net": netip.MustParseAddr("127.0.0.1")}},
 	})
-	if err != nil || ExitCode(results) != 0 {
-		t.Fatalf("%v exit %d", err, ExitCode(results))
+	if err != nil || RunError(results) != nil {
+		t.Fatalf("%v, RunError %v", err, RunError(results))
 	}
 	if m := cd.max.Load(); m > 2 {
 		t.Errorf("%d connections to one address with PerAddr 2", m)

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/fielderr"
 )
 
@@ -122,17 +121,23 @@ func TestConfigOptions(t *testing.T) {
 		t.Errorf("%+v", o)
 	}
 	writeFile(t, pol, "TLS_Srv:example.com\n")
-	if _, err := c.Options(); exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), pol+":1:") {
-		t.Errorf("bad policy: exit %d, %v", exitcode.Of(err), err)
+	// Config errors (exit 2 in cmd/ops) are ErrConfig; a bad policy is also ErrPolicy.
+	if _, err := c.Options(); !errors.Is(err, ErrConfig) || !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), pol+":1:") {
+		t.Errorf("bad policy: %v", err)
+	}
+	c.Policy = dir + "/missing-access"
+	if _, err := c.Options(); !errors.Is(err, ErrConfig) || !strings.HasPrefix(err.Error(), "open policy: ") {
+		t.Errorf("missing policy: %v", err)
 	}
 	c.Policy, c.CAFile = "", dir+"/missing.pem"
-	if _, err := c.Options(); exitcode.Of(err) != exitcode.Usage {
-		t.Errorf("missing CA: exit %d, %v", exitcode.Of(err), err)
+	if _, err := c.Options(); !errors.Is(err, ErrConfig) {
+		t.Errorf("missing CA: %v", err)
 	}
-	if exitcode.Of(LintError(nil)) != 0 || exitcode.Of(LintError([]Finding{{}})) != 1 {
-		t.Error("LintError exit codes")
+	// Found problems (exit 1 in cmd/ops) are ErrLint and ErrNoRelay.
+	if LintError(nil) != nil || !errors.Is(LintError([]Finding{{}}), ErrLint) {
+		t.Error("LintError")
 	}
-	if exitcode.Of(RelayError(RelayResult{Relay: true})) != 0 || exitcode.Of(RelayError(RelayResult{})) != 1 {
-		t.Error("RelayError exit codes")
+	if RelayError(RelayResult{Relay: true}) != nil || !errors.Is(RelayError(RelayResult{}), ErrNoRelay) {
+		t.Error("RelayError")
 	}
 }

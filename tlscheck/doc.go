@@ -17,14 +17,17 @@
 //	                           bounded concurrency, one timeout per connection
 //	Relay                      client certificate + Policy → RelayResult
 //	WriteTable / WriteJSON     rendering ({"results": [...]}, docs/cli.md)
-//	RunError / ExitCode        0 all pass, 1 any fail, 3 nothing checked
+//	RunError                   nil all pass, ErrPolicyViolation any fail,
+//	                           ErrNothingChecked nothing checked
 //
 // Sendmail's ${verify}, ${cert_subject}/${cert_issuer} (OpenSSL oneline +
 // xtext), ${cn_subject}/${cn_issuer} and ${cipher_bits} are computed as
 // sendmail 8.17 does (docs: tlscheck-spec §1); replies use 8.17's default
 // codes (454 4.7.0) unless EvalOptions say otherwise.
 //
-// tlscheck must not import backup, inventory, cmd or internal/config, nor
-// viper or cobra: cmd/ops loads the Config and maps errors to exit codes. Of
-// ops it uses only internal/exitcode and internal/fielderr.
+// tlscheck must not import backup, inventory, cmd, internal/config or
+// internal/exitcode, nor
+// viper or cobra: cmd/ops loads the Config and maps its sentinel errors to
+// exit codes. Of
+// ops it uses only internal/fielderr.
 package tlscheck

@@ -2,6 +2,7 @@ package tlscheck
 
 import (
 	"crypto/x509"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -287,8 +288,8 @@ func TestEvaluateNotChecked(t *testing.T) {
 	if r.Verdict != Fail || r.Checked() || r.Error == "" || r.Reply != "" {
 		t.Errorf("%+v", r)
 	}
-	if ExitCode([]Result{r}) != 3 {
-		t.Errorf("exit %d, want 3", ExitCode([]Result{r}))
+	if err := RunError([]Result{r}); !errors.Is(err, ErrNothingChecked) {
+		t.Errorf("RunError = %v, want ErrNothingChecked (exit 3)", err)
 	}
 }
 
@@ -296,23 +297,26 @@ type errTest string
 
 func (e errTest) Error() string { return string(e) }
 
-func TestExitCode(t *testing.T) {
+// RunError's sentinels are what cmd/ops maps to exit statuses: nil 0,
+// ErrPolicyViolation 1, ErrNothingChecked 3.
+func TestRunError(t *testing.T) {
 	pass := Result{Verdict: Pass, checked: true}
 	fail := Result{Verdict: Fail, checked: true}
 	unchecked := Result{Verdict: Fail}
 	tests := []struct {
 		rs   []Result
-		want int
+		want error // nil: RunError must be nil
 	}{
-		{[]Result{pass, pass}, 0},
-		{[]Result{pass, fail}, 1},
-		{[]Result{pass, unchecked}, 1},
-		{[]Result{unchecked, unchecked}, 3},
-		{nil, 3},
+		{[]Result{pass, pass}, nil},
+		{[]Result{pass, fail}, ErrPolicyViolation},
+		{[]Result{pass, unchecked}, ErrPolicyViolation},
+		{[]Result{unchecked, unchecked}, ErrNothingChecked},
+		{nil, ErrNothingChecked},
 	}
 	for i, tc := range tests {
-		if got := ExitCode(tc.rs); got != tc.want {
-			t.Errorf("case %d: exit %d, want %d", i, got, tc.want)
+		got := RunError(tc.rs)
+		if (tc.want == nil) != (got == nil) || !errors.Is(got, tc.want) {
+			t.Errorf("case %d: RunError = %v, want %v", i, got, tc.want)
 		}
 	}
 }

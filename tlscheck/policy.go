@@ -9,8 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-
-	"github.com/opsteam/ops/internal/exitcode"
 )
 
 // Format is the syntax of a policy file.
@@ -58,14 +56,16 @@ type SyntaxError struct {
 
 func (e *SyntaxError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
-// ErrPolicy marks every error returned by ParsePolicy.
+// ErrPolicy marks every error returned by ParsePolicy for the policy's
+// content (a read error is not one).
 var ErrPolicy = errors.New("invalid policy")
 
-// LoadPolicy reads a policy file (see ParsePolicy).
+// LoadPolicy reads a policy file (see ParsePolicy). A file that cannot be
+// opened is ErrConfig.
 func LoadPolicy(path string) (*Policy, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, exitcode.UsageError(fmt.Errorf("open policy: %w", err))
+		return nil, asConfigError(fmt.Errorf("open policy: %w", err))
 	}
 	defer f.Close()
 	return ParsePolicy(path, f)
@@ -199,7 +199,7 @@ func parseLines(name string, format Format, lines []rawLine) (*Policy, error) {
 		p.index[k] = i
 	}
 	if len(errs) > 0 {
-		return nil, exitcode.UsageError(fmt.Errorf("%w: %w", ErrPolicy, errors.Join(errs...)))
+		return nil, fmt.Errorf("%w: %w", ErrPolicy, errors.Join(errs...))
 	}
 	return p, nil
 }

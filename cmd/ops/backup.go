@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -18,10 +19,9 @@ import (
 	"github.com/opsteam/ops/internal/metrics"
 	"github.com/opsteam/ops/internal/output"
 	"github.com/opsteam/ops/internal/progress"
-	"github.com/opsteam/ops/internal/schedule"
 )
 
-func newBackupCmd(a *app) *cobra.Command {
+func newBackupCmd(c *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "backup",
 		Short: "Back up, list, restore, verify and prune MySQL/MariaDB backups",
@@ -35,14 +35,14 @@ server (Unix socket, ~/.my.cnf if present) into ./backups.
 Exit status: 0 ok, 1 verification found a mismatch, 2 usage or config error,
 3 the backup, restore or prune could not complete, 130 interrupted.`,
 	}
-	cmd.AddCommand(newBackupRunCmd(a), newBackupListCmd(a), newBackupRestoreCmd(a), newBackupVerifyCmd(a), newBackupPruneCmd(a))
+	cmd.AddCommand(newBackupRunCmd(c), newBackupListCmd(c), newBackupRestoreCmd(c), newBackupVerifyCmd(c), newBackupPruneCmd(c))
 	return cmd
 }
 
 // jobs returns the configured jobs selected by --job (all when none), or the
 // built-in default job when the config has none.
-func (a *app) jobs(names []string) ([]backup.Job, error) {
-	all := a.cfg.Backup.Jobs
+func (rt *opsRuntime) jobs(names []string) ([]backup.Job, error) {
+	all := rt.cfg.Backup.Jobs
 	if len(all) == 0 {
 		all = []backup.Job{backup.DefaultJob()}
 	}
@@ -69,9 +69,9 @@ func (a *app) jobs(names []string) ([]backup.Job, error) {
 	return out, nil
 }
 
-func (a *app) job(name string) (backup.Job, error) {
+func (rt *opsRuntime) job(name string) (backup.Job, error) {
 	if name == "" {
-		if len(a.cfg.Backup.Jobs) > 1 {
+		if len(rt.cfg.Backup.Jobs) > 1 {
 			return backup.Job{}, exitcode.UsageError(errors.New("--job is required when more than one job is configured"))
 		}
 	}
@@ -79,7 +79,7 @@ func (a *app) job(name string) (backup.Job, error) {
 	if name != "" {
 		names = []string{name}
 	}
-	js, err := a.jobs(names)
+	js, err := rt.jobs(names)
 	if err != nil {
 		return backup.Job{}, err
 	}
@@ -87,12 +87,12 @@ func (a *app) job(name string) (backup.Job, error) {
 }
 
 // openStore builds the job's storage target.
-func (a *app) openStore(ctx context.Context, job backup.Job) (storage.Store, error) {
-	t, ok := a.cfg.Storage.Targets[job.Target]
+func (rt *opsRuntime) openStore(ctx context.Context, job backup.Job) (storage.Store, error) {
+	t, ok := rt.cfg.Storage.Targets[job.Target]
 	if !ok {
 		return nil, exitcode.UsageError(fmt.Errorf("job %s: no storage target named %q", job.Name, job.Target))
 	}
-	return backends.Open(ctx, job.Target, t, a.log)
+	return backends.Open(ctx, job.Target, t, rt.log)
 }
 
 func toolInfo() backup.ToolInfo {
@@ -100,74 +100,89 @@ func toolInfo() backup.ToolInfo {
 	return backup.ToolInfo{Name: "ops", Version: v, Commit: c}
 }
 
-func newBackupRunCmd(a *app) *cobra.Command {
-	var jobNames []string
-	var noPrune bool
-	var metricsFile string
+type backupRunOptions struct {
+	jobs        []string
+	noPrune     bool
+	metricsFile metricsFileFlag
+}
+
+func newBackupRunCmd(c *cli) *cobra.Command {
+	var opts backupRunOptions
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Back up every job (or the --job ones), then apply retention",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			jobs, err := a.jobs(jobNames)
-			if err != nil {
-				return err
-			}
-			var failed []string
-			locker := schedule.NewLocker(a.cfg.LockDir)
-			for _, job := range jobs {
-				start := time.Now()
-				err := a.lockedRun(locker, metrics.KindBackup, job.Name, func() error {
-					return a.runJob(cmd.Context(), job, !noPrune)
-				})
-				if metricsFile != "" {
-					a.recordRun(metricsFile, metrics.Run{Kind: metrics.KindBackup, Name: job.Name, Start: start, Err: err,
-						Result: metrics.Result{BackupBytes: a.lastBackupSize}})
-				}
-				if err != nil {
-					if cmd.Context().Err() != nil {
-						return err
-					}
-					a.log.Error("backup failed", "job", job.Name, "error", err.Error())
-					failed = append(failed, job.Name)
-					if len(jobs) == 1 {
-						return err
-					}
-				}
-			}
-			if len(failed) > 0 {
-				return fmt.Errorf("%d of %d jobs failed: %s", len(failed), len(jobs), strings.Join(failed, ", "))
-			}
-			return nil
+			return runBackupRun(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringArrayVar(&jobNames, "job", nil, "job to run (repeatable; default: every job)")
-	cmd.Flags().BoolVar(&noPrune, "no-prune", false, "do not apply retention after a successful backup")
-	cmd.Flags().StringVar(&metricsFile, "metrics-file", "", "write Prometheus metrics of this run to FILE (node_exporter textfile collector)")
+	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "job to run (repeatable; default: every job)")
+	cmd.Flags().BoolVar(&opts.noPrune, "no-prune", false, "do not apply retention after a successful backup")
+	opts.metricsFile.register(cmd.Flags())
 	return cmd
 }
 
-func (a *app) runJob(ctx context.Context, job backup.Job, prune bool) error {
-	m, err := a.backupOnce(ctx, job, prune, a.stderrTTY)
-	a.lastBackupSize = 0
-	if m != nil {
-		a.lastBackupSize = m.Object.Size
-		fmt.Fprintf(a.stdout, "%s %s %s %s\n", job.Name, m.ID, m.Object.Name, bytesize.Human(m.Object.Size))
+func runBackupRun(ctx context.Context, rt *opsRuntime, opts backupRunOptions) error {
+	jobs, err := rt.jobs(opts.jobs)
+	if err != nil {
+		return err
 	}
-	return err
+	var failed []string
+	for _, job := range jobs {
+		start := time.Now()
+		var m *backup.Manifest
+		err := lockedRun(rt.locker, metrics.KindBackup, job.Name, func() (err error) {
+			m, err = rt.runJob(ctx, job, !opts.noPrune)
+			return err
+		})
+		opts.metricsFile.record(rt, metrics.Run{Kind: metrics.KindBackup, Name: job.Name, Start: start, Err: err,
+			Result: backupResult(m)})
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			rt.log.Error("backup failed", "job", job.Name, "error", err.Error())
+			failed = append(failed, job.Name)
+			if len(jobs) == 1 {
+				return err
+			}
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d jobs failed: %s", len(failed), len(jobs), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// runJob backs up one job for `ops backup run` and prints the backup; the
+// manifest is nil when the backup itself failed.
+func (rt *opsRuntime) runJob(ctx context.Context, job backup.Job, prune bool) (*backup.Manifest, error) {
+	m, err := rt.backupOnce(ctx, job, prune, rt.stderrTTY)
+	if m != nil {
+		fmt.Fprintf(rt.stdout, "%s %s %s %s\n", job.Name, m.ID, m.Object.Name, bytesize.Human(m.Object.Size))
+	}
+	return m, err
+}
+
+// backupResult is what the metrics record of a backup run (the stored size).
+func backupResult(m *backup.Manifest) metrics.Result {
+	if m == nil {
+		return metrics.Result{}
+	}
+	return metrics.Result{BackupBytes: m.Object.Size}
 }
 
 // backupOnce runs one backup of a job and, when it succeeded and prune is
 // set, applies the job's retention. It is what both `ops backup run` and
 // `ops serve` execute. A non-nil manifest means the backup itself succeeded.
-func (a *app) backupOnce(ctx context.Context, job backup.Job, prune, bar bool) (*backup.Manifest, error) {
-	store, err := a.openStore(ctx, job)
+func (rt *opsRuntime) backupOnce(ctx context.Context, job backup.Job, prune, bar bool) (*backup.Manifest, error) {
+	store, err := rt.openStore(ctx, job)
 	if err != nil {
 		return nil, err
 	}
-	pb := progress.New(a.stderr, bar, "backup "+job.Name, 0)
+	pb := progress.New(rt.stderr, bar, "backup "+job.Name, 0)
 	m, err := backup.RunBackup(ctx, backup.RunOptions{
-		Job: job, Store: store, Tool: toolInfo(), Logger: a.log, Progress: pb.Set,
+		Job: job, Store: store, Tool: toolInfo(), Logger: rt.log, Progress: pb.Set,
 	})
 	pb.Done()
 	if err != nil {
@@ -176,71 +191,80 @@ func (a *app) backupOnce(ctx context.Context, job backup.Job, prune, bar bool) (
 	if !prune {
 		return m, nil
 	}
-	res, err := backup.Prune(ctx, backup.PruneOptions{Job: job, Store: store, Logger: a.log})
+	res, err := backup.Prune(ctx, backup.PruneOptions{Job: job, Store: store, Logger: rt.log})
 	if err != nil {
 		return m, fmt.Errorf("backup %s succeeded, but applying retention failed: %w", m.ID, err)
 	}
 	if n := len(res.Deleted); n > 0 {
-		a.log.Info("retention applied", "job", job.Name, "deleted_objects", n)
+		rt.log.Info("retention applied", "job", job.Name, "deleted_objects", n)
 	}
 	return m, nil
 }
 
-func newBackupListCmd(a *app) *cobra.Command {
-	var jobNames []string
-	var all bool
-	var format string
+type backupListOptions struct {
+	jobs   []string
+	all    bool
+	output outputFlag
+}
+
+func newBackupListCmd(c *cli) *cobra.Command {
+	opts := backupListOptions{output: newOutputFlag(output.Table, output.JSON)}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List backups, newest first (partial ones only with --all)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := output.CheckFormat(format, output.Table, output.JSON); err != nil {
-				return exitcode.UsageError(err)
-			}
-			jobs, err := a.jobs(jobNames)
-			if err != nil {
-				return err
-			}
-			var list []*backup.BackupInfo
-			for _, job := range jobs {
-				store, err := a.openStore(cmd.Context(), job)
-				if err != nil {
-					return err
-				}
-				l, err := backup.ListBackups(cmd.Context(), store, job.Prefix, job.Name, all)
-				if err != nil {
-					return err
-				}
-				list = append(list, l...)
-			}
-			sortNewestFirst(list)
-			if format == output.JSON {
-				if list == nil {
-					list = []*backup.BackupInfo{}
-				}
-				return output.WriteJSON(a.stdout, list)
-			}
-			rows := make([][]string, 0, len(list))
-			for _, b := range list {
-				status := "complete"
-				if !b.Complete {
-					status = "PARTIAL"
-				}
-				enc := "-"
-				if b.Encrypted {
-					enc = "age"
-				}
-				rows = append(rows, []string{b.Job, b.ID, b.StartedAt.Local().Format(time.DateTime), status,
-					bytesize.Human(b.Size), string(b.Compression), enc, strings.Join(b.Databases, ",")})
-			}
-			return output.WriteTable(a.stdout, []string{"JOB", "ID", "STARTED", "STATUS", "SIZE", "COMPRESSION", "ENCRYPTION", "DATABASES"}, rows)
+			return runBackupList(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringArrayVar(&jobNames, "job", nil, "job to list (repeatable; default: every job)")
-	cmd.Flags().BoolVar(&all, "all", false, "include partial backups (no manifest: interrupted or failed)")
-	cmd.Flags().StringVarP(&format, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "job to list (repeatable; default: every job)")
+	cmd.Flags().BoolVar(&opts.all, "all", false, "include partial backups (no manifest: interrupted or failed)")
+	opts.output.register(cmd.Flags())
 	return cmd
+}
+
+func runBackupList(ctx context.Context, rt *opsRuntime, opts backupListOptions) error {
+	if err := opts.output.check(); err != nil {
+		return err
+	}
+	jobs, err := rt.jobs(opts.jobs)
+	if err != nil {
+		return err
+	}
+	var list []*backup.BackupInfo
+	for _, job := range jobs {
+		store, err := rt.openStore(ctx, job)
+		if err != nil {
+			return err
+		}
+		l, err := backup.ListBackups(ctx, store, job.Prefix, job.Name, opts.all)
+		if err != nil {
+			return err
+		}
+		list = append(list, l...)
+	}
+	sortNewestFirst(list)
+	if list == nil {
+		list = []*backup.BackupInfo{}
+	}
+	return opts.output.write(rt.stdout, jsonOf(list), func(w io.Writer) error { return writeBackupTable(w, list) })
+}
+
+func writeBackupTable(w io.Writer, list []*backup.BackupInfo) error {
+	rows := make([][]string, 0, len(list))
+	for _, b := range list {
+		status := "complete"
+		if !b.Complete {
+			status = "PARTIAL"
+		}
+		enc := "-"
+		if b.Encrypted {
+			enc = "age"
+		}
+		rows = append(rows, []string{b.Job, b.ID, b.StartedAt.Local().Format(time.DateTime), status,
+			bytesize.Human(b.Size), string(b.Compression), enc, strings.Join(b.Databases, ",")})
+	}
+	return output.WriteTable(w, []string{"JOB", "ID", "STARTED", "STATUS", "SIZE", "COMPRESSION", "ENCRYPTION", "DATABASES"}, rows)
 }
 
 func sortNewestFirst(list []*backup.BackupInfo) {
@@ -251,133 +275,153 @@ func sortNewestFirst(list []*backup.BackupInfo) {
 	}
 }
 
-func newBackupVerifyCmd(a *app) *cobra.Command {
-	var jobName, id, identity string
-	var restoreTest bool
+type backupVerifyOptions struct {
+	job, backup, identity string
+	restoreTest           bool
+}
+
+func newBackupVerifyCmd(c *cli) *cobra.Command {
+	var opts backupVerifyOptions
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Re-read a backup and check every object against its manifest (exit 1 on mismatch)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			job, err := a.job(jobName)
-			if err != nil {
-				return err
-			}
-			store, err := a.openStore(cmd.Context(), job)
-			if err != nil {
-				return err
-			}
-			b, err := backup.FindBackup(cmd.Context(), store, job.Prefix, job.Name, id)
-			if err != nil {
-				return err
-			}
-			res, err := backup.VerifyBackup(cmd.Context(), store, b)
-			if err != nil {
-				return err
-			}
-			if !res.OK() {
-				for _, p := range res.Problems {
-					fmt.Fprintln(a.stdout, "MISMATCH "+p)
-				}
-				return exitcode.Check(fmt.Errorf("backup %s of job %s failed verification (%d problems)", b.ID, job.Name, len(res.Problems)))
-			}
-			fmt.Fprintf(a.stdout, "OK %s %s %s sha256:%s\n", job.Name, b.ID, b.Object, b.ManifestData().StreamSHA256)
-			if !restoreTest {
-				return nil
-			}
-			ids, err := a.identities(job, identity, b)
-			if err != nil {
-				return err
-			}
-			checks, err := backup.RestoreTest(cmd.Context(), backup.BackupRestoreOptions{
-				Store: store, Backup: b, MySQL: job.MySQL, Threads: job.Threads, Identities: ids, Logger: a.log,
-			})
-			if err != nil {
-				return err
-			}
-			bad := 0
-			for _, c := range checks {
-				status := "OK      "
-				if !c.OK() {
-					status, bad = "MISMATCH", bad+1
-				}
-				sum := ""
-				if c.WantChecksum != nil {
-					sum = fmt.Sprintf(" checksum %d", *c.WantChecksum)
-					if c.GotChecksum == nil || *c.GotChecksum != *c.WantChecksum {
-						sum += fmt.Sprintf(" restored %s", fmtSum(c.GotChecksum))
-					}
-				}
-				fmt.Fprintf(a.stdout, "%s %s.%s rows %d restored %d%s\n", status, c.Database, c.Table, c.WantRows, c.GotRows, sum)
-			}
-			if bad > 0 {
-				return exitcode.Check(fmt.Errorf("restore test of backup %s: %d of %d tables differ", b.ID, bad, len(checks)))
-			}
-			return nil
+			return runBackupVerify(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringVar(&jobName, "job", "", "job whose backup to verify")
-	cmd.Flags().StringVar(&id, "backup", "latest", "backup ID or latest")
-	cmd.Flags().BoolVar(&restoreTest, "restore-test", false, "also restore into scratch databases and compare rows and CHECKSUM TABLE")
-	cmd.Flags().StringVar(&identity, "identity", "", "age identity file for --restore-test of encrypted backups")
+	cmd.Flags().StringVar(&opts.job, "job", "", "job whose backup to verify")
+	cmd.Flags().StringVar(&opts.backup, "backup", "latest", "backup ID or latest")
+	cmd.Flags().BoolVar(&opts.restoreTest, "restore-test", false, "also restore into scratch databases and compare rows and CHECKSUM TABLE")
+	cmd.Flags().StringVar(&opts.identity, "identity", "", "age identity file for --restore-test of encrypted backups")
 	return cmd
 }
 
-func newBackupPruneCmd(a *app) *cobra.Command {
-	var jobNames []string
-	var dryRun bool
-	var grace time.Duration
+func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptions) error {
+	job, err := rt.job(opts.job)
+	if err != nil {
+		return err
+	}
+	store, err := rt.openStore(ctx, job)
+	if err != nil {
+		return err
+	}
+	b, err := backup.FindBackup(ctx, store, job.Prefix, job.Name, opts.backup)
+	if err != nil {
+		return err
+	}
+	res, err := backup.VerifyBackup(ctx, store, b)
+	if err != nil {
+		return err
+	}
+	if !res.OK() {
+		for _, p := range res.Problems {
+			fmt.Fprintln(rt.stdout, "MISMATCH "+p)
+		}
+		return exitcode.Check(fmt.Errorf("backup %s of job %s failed verification (%d problems)", b.ID, job.Name, len(res.Problems)))
+	}
+	fmt.Fprintf(rt.stdout, "OK %s %s %s sha256:%s\n", job.Name, b.ID, b.Object, b.ManifestData().StreamSHA256)
+	if !opts.restoreTest {
+		return nil
+	}
+	ids, err := rt.identities(job, opts.identity, b)
+	if err != nil {
+		return err
+	}
+	checks, err := backup.RestoreTest(ctx, backup.BackupRestoreOptions{
+		Store: store, Backup: b, MySQL: job.MySQL, Threads: job.Threads, Identities: ids, Logger: rt.log,
+	})
+	if err != nil {
+		return err
+	}
+	bad := 0
+	for _, c := range checks {
+		status := "OK      "
+		if !c.OK() {
+			status, bad = "MISMATCH", bad+1
+		}
+		sum := ""
+		if c.WantChecksum != nil {
+			sum = fmt.Sprintf(" checksum %d", *c.WantChecksum)
+			if c.GotChecksum == nil || *c.GotChecksum != *c.WantChecksum {
+				sum += fmt.Sprintf(" restored %s", fmtSum(c.GotChecksum))
+			}
+		}
+		fmt.Fprintf(rt.stdout, "%s %s.%s rows %d restored %d%s\n", status, c.Database, c.Table, c.WantRows, c.GotRows, sum)
+	}
+	if bad > 0 {
+		return exitcode.Check(fmt.Errorf("restore test of backup %s: %d of %d tables differ", b.ID, bad, len(checks)))
+	}
+	return nil
+}
+
+type backupPruneOptions struct {
+	jobs   []string
+	dryRun bool
+	grace  time.Duration
+}
+
+func newBackupPruneCmd(c *cli) *cobra.Command {
+	var opts backupPruneOptions
 	cmd := &cobra.Command{
 		Use:   "prune",
 		Short: "Apply retention: remove backups no keep_* rule keeps, partial backups and orphaned parts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if grace <= 0 {
-				return exitcode.UsageError(fmt.Errorf("--grace %s: expected a positive duration", grace))
-			}
-			jobs, err := a.jobs(jobNames)
-			if err != nil {
-				return err
-			}
-			for _, job := range jobs {
-				store, err := a.openStore(cmd.Context(), job)
-				if err != nil {
-					return err
-				}
-				res, err := backup.Prune(cmd.Context(), backup.PruneOptions{Job: job, Store: store, DryRun: dryRun, Logger: a.log, PartialGrace: grace})
-				if err != nil {
-					return err
-				}
-				verb := "remove"
-				if dryRun {
-					verb = "would remove"
-				}
-				for _, d := range res.Decisions {
-					if d.Keep {
-						fmt.Fprintf(a.stdout, "keep    %s %s (%s)\n", job.Name, d.ID, strings.Join(d.Reasons, ", "))
-					} else {
-						fmt.Fprintf(a.stdout, "%s %s %s\n", verb, job.Name, d.ID)
-					}
-				}
-				for _, id := range res.Partial {
-					fmt.Fprintf(a.stdout, "%s %s %s (partial)\n", verb, job.Name, id)
-				}
-				for _, o := range res.Orphans {
-					fmt.Fprintf(a.stdout, "%s orphan %s\n", verb, o)
-				}
-			}
-			return nil
+			return runBackupPrune(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringArrayVar(&jobNames, "job", nil, "job to prune (repeatable; default: every job)")
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would be removed, remove nothing")
-	cmd.Flags().DurationVar(&grace, "grace", 6*time.Hour, "leave partial backups and leftover parts younger than this alone (they may belong to a running backup)")
+	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "job to prune (repeatable; default: every job)")
+	cmd.Flags().BoolVar(&opts.dryRun, "dry-run", false, "print what would be removed, remove nothing")
+	cmd.Flags().DurationVar(&opts.grace, "grace", 6*time.Hour, "leave partial backups and leftover parts younger than this alone (they may belong to a running backup)")
 	return cmd
 }
 
-func newBackupRestoreCmd(a *app) *cobra.Command {
-	var jobName, id, identity string
-	var dbMaps []string
+func runBackupPrune(ctx context.Context, rt *opsRuntime, opts backupPruneOptions) error {
+	if opts.grace <= 0 {
+		return exitcode.UsageError(fmt.Errorf("--grace %s: expected a positive duration", opts.grace))
+	}
+	jobs, err := rt.jobs(opts.jobs)
+	if err != nil {
+		return err
+	}
+	for _, job := range jobs {
+		store, err := rt.openStore(ctx, job)
+		if err != nil {
+			return err
+		}
+		res, err := backup.Prune(ctx, backup.PruneOptions{Job: job, Store: store, DryRun: opts.dryRun, Logger: rt.log, PartialGrace: opts.grace})
+		if err != nil {
+			return err
+		}
+		verb := "remove"
+		if opts.dryRun {
+			verb = "would remove"
+		}
+		for _, d := range res.Decisions {
+			if d.Keep {
+				fmt.Fprintf(rt.stdout, "keep    %s %s (%s)\n", job.Name, d.ID, strings.Join(d.Reasons, ", "))
+			} else {
+				fmt.Fprintf(rt.stdout, "%s %s %s\n", verb, job.Name, d.ID)
+			}
+		}
+		for _, id := range res.Partial {
+			fmt.Fprintf(rt.stdout, "%s %s %s (partial)\n", verb, job.Name, id)
+		}
+		for _, o := range res.Orphans {
+			fmt.Fprintf(rt.stdout, "%s orphan %s\n", verb, o)
+		}
+	}
+	return nil
+}
+
+type backupRestoreOptions struct {
+	job, backup, identity string
+	databases             []string // SRC=DST
+}
+
+func newBackupRestoreCmd(c *cli) *cobra.Command {
+	var opts backupRestoreOptions
 	cmd := &cobra.Command{
 		Use:   "restore",
 		Short: "Restore a backup into the job's server (every database, or --database SRC=DST)",
@@ -388,52 +432,55 @@ are restored then). Encrypted backups need the age identity (--identity or the
 job's identity_file).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			job, err := a.job(jobName)
-			if err != nil {
-				return err
-			}
-			mapping, err := parseDBMaps(dbMaps)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			store, err := a.openStore(ctx, job)
-			if err != nil {
-				return err
-			}
-			b, err := backup.FindBackup(ctx, store, job.Prefix, job.Name, id)
-			if err != nil {
-				return err
-			}
-			for src := range mapping {
-				if !contains(b.Databases, src) {
-					return exitcode.UsageError(fmt.Errorf("--database %s=…: backup %s has no database %q (it has: %s)", src, b.ID, src, strings.Join(b.Databases, ", ")))
-				}
-			}
-			ids, err := a.identities(job, identity, b)
-			if err != nil {
-				return err
-			}
-			a.log.Info("restore started", "job", job.Name, "id", b.ID, "object", b.Object)
-			bar := progress.New(a.stderr, a.stderrTTY, "restore "+b.ID, b.Size)
-			res, err := backup.RestoreBackup(ctx, backup.BackupRestoreOptions{
-				Store: store, Backup: b, MySQL: job.MySQL, Threads: job.Threads, Databases: mapping, Identities: ids, Logger: a.log, Progress: bar.Set,
-			})
-			bar.Done()
-			if err != nil {
-				return err
-			}
-			a.log.Info("restore complete", "job", job.Name, "id", b.ID, "statements", res.Statements,
-				"sql_bytes", res.RawBytes, "duration", res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond).String())
-			fmt.Fprintf(a.stdout, "restored %s %s: %s\n", job.Name, b.ID, strings.Join(res.Databases, ", "))
-			return nil
+			return runBackupRestore(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringVar(&jobName, "job", "", "job whose backup to restore")
-	cmd.Flags().StringVar(&id, "backup", "latest", "backup ID or latest")
-	cmd.Flags().StringArrayVar(&dbMaps, "database", nil, "SRC=DST: restore database SRC under the name DST (repeatable)")
-	cmd.Flags().StringVar(&identity, "identity", "", "age identity file for encrypted backups (default: the job's identity_file)")
+	cmd.Flags().StringVar(&opts.job, "job", "", "job whose backup to restore")
+	cmd.Flags().StringVar(&opts.backup, "backup", "latest", "backup ID or latest")
+	cmd.Flags().StringArrayVar(&opts.databases, "database", nil, "SRC=DST: restore database SRC under the name DST (repeatable)")
+	cmd.Flags().StringVar(&opts.identity, "identity", "", "age identity file for encrypted backups (default: the job's identity_file)")
 	return cmd
+}
+
+func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOptions) error {
+	job, err := rt.job(opts.job)
+	if err != nil {
+		return err
+	}
+	mapping, err := parseDBMaps(opts.databases)
+	if err != nil {
+		return err
+	}
+	store, err := rt.openStore(ctx, job)
+	if err != nil {
+		return err
+	}
+	b, err := backup.FindBackup(ctx, store, job.Prefix, job.Name, opts.backup)
+	if err != nil {
+		return err
+	}
+	for src := range mapping {
+		if !contains(b.Databases, src) {
+			return exitcode.UsageError(fmt.Errorf("--database %s=…: backup %s has no database %q (it has: %s)", src, b.ID, src, strings.Join(b.Databases, ", ")))
+		}
+	}
+	ids, err := rt.identities(job, opts.identity, b)
+	if err != nil {
+		return err
+	}
+	rt.log.Info("restore started", "job", job.Name, "id", b.ID, "object", b.Object)
+	bar := progress.New(rt.stderr, rt.stderrTTY, "restore "+b.ID, b.Size)
+	res, err := backup.RestoreBackup(ctx, backup.BackupRestoreOptions{
+		Store: store, Backup: b, MySQL: job.MySQL, Threads: job.Threads, Databases: mapping, Identities: ids, Logger: rt.log, Progress: bar.Set,
+	})
+	bar.Done()
+	if err != nil {
+		return err
+	}
+	rt.log.Info("restore complete", "job", job.Name, "id", b.ID, "statements", res.Statements,
+		"sql_bytes", res.RawBytes, "duration", res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond).String())
+	fmt.Fprintf(rt.stdout, "restored %s %s: %s\n", job.Name, b.ID, strings.Join(res.Databases, ", "))
+	return nil
 }
 
 func parseDBMaps(list []string) (map[string]string, error) {
@@ -464,7 +511,7 @@ func contains(list []string, s string) bool {
 }
 
 // identities loads the age identity needed for an encrypted backup.
-func (a *app) identities(job backup.Job, flag string, b *backup.BackupInfo) ([]age.Identity, error) {
+func (rt *opsRuntime) identities(job backup.Job, flag string, b *backup.BackupInfo) ([]age.Identity, error) {
 	if !b.Encrypted {
 		return nil, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -13,13 +14,20 @@ import (
 
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/metrics"
+	"github.com/opsteam/ops/internal/output"
 	"github.com/opsteam/ops/internal/schedule"
 	"github.com/opsteam/ops/inventory"
 )
 
-func newInventoryCmd(a *app) *cobra.Command {
-	var sources []string
-	var format, kind, out, metricsFile string
+type inventoryOptions struct {
+	sources     []string
+	output      outputFlag
+	kind, out   string
+	metricsFile metricsFileFlag
+}
+
+func newInventoryCmd(c *cli) *cobra.Command {
+	opts := inventoryOptions{output: newOutputFlag(inventoryFormats()...)}
 	cmd := &cobra.Command{
 		Use:   "inventory",
 		Short: "Report hypervisor hosts, VMs and firewalls from vCenter, libvirt, nftables and a declared file",
@@ -32,54 +40,56 @@ Exit status: 0 ok, 2 usage or config error, 3 a source failed (the report of
 the others is still written).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := inventory.ParseFormat(format)
-			if err != nil {
-				return exitcode.UsageError(fmt.Errorf("--output: %w", err))
-			}
-			k, err := inventory.ParseKind(kind)
-			if err != nil {
-				return exitcode.UsageError(fmt.Errorf("--kind: %w", err))
-			}
-			start := time.Now()
-			rep, collectErr := a.collectInventory(cmd.Context(), sources)
-			if rep == nil {
-				return collectErr
-			}
-			if err := writeOutput(a, out, func(buf *bytes.Buffer) error { return inventory.Render(buf, rep, f, k) }); err != nil {
-				return err
-			}
-			if metricsFile != "" {
-				a.recordRun(metricsFile, metrics.Run{Kind: metrics.KindInventory, Name: "inventory", Start: start, Err: collectErr,
-					Result: metrics.Result{Inventory: inventoryMetrics(rep)}})
-			}
-			return collectErr
+			return runInventory(cmd.Context(), c.rt, opts)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVar(&sources, "source", nil, "collect only this source (repeatable; default: every source)")
-	fl.StringVarP(&format, "output", "o", "table", "output format: table, json, csv or html")
-	fl.StringVar(&kind, "kind", "", "record kind for csv (default vm) or to narrow table/json: host, vm, firewall, finding, datastore, source")
-	fl.StringVar(&out, "out", "", "write the report to FILE (atomically) instead of stdout")
-	fl.StringVar(&metricsFile, "metrics-file", "", "write Prometheus metrics of this run to FILE (node_exporter textfile collector)")
-	cmd.AddCommand(newInventoryDiffCmd(a), newInventoryCheckCmd(a))
+	fl.StringArrayVar(&opts.sources, "source", nil, "collect only this source (repeatable; default: every source)")
+	opts.output.register(fl)
+	fl.StringVar(&opts.kind, "kind", "", "record kind for csv (default vm) or to narrow table/json: host, vm, firewall, finding, datastore, source")
+	fl.StringVar(&opts.out, "out", "", "write the report to FILE (atomically) instead of stdout")
+	opts.metricsFile.register(fl)
+	cmd.AddCommand(newInventoryDiffCmd(c), newInventoryCheckCmd(c))
 	return cmd
+}
+
+func runInventory(ctx context.Context, rt *opsRuntime, opts inventoryOptions) error {
+	if err := opts.output.check(); err != nil {
+		return err
+	}
+	f := inventory.Format(opts.output.format)
+	k, err := inventory.ParseKind(opts.kind)
+	if err != nil {
+		return exitcode.UsageError(fmt.Errorf("--kind: %w", err))
+	}
+	start := time.Now()
+	rep, collectErr := rt.collectInventory(ctx, opts.sources)
+	if rep == nil {
+		return collectErr
+	}
+	if err := writeOutput(rt.stdout, opts.out, func(buf *bytes.Buffer) error { return inventory.Render(buf, rep, f, k) }); err != nil {
+		return err
+	}
+	opts.metricsFile.record(rt, metrics.Run{Kind: metrics.KindInventory, Name: "inventory", Start: start, Err: collectErr,
+		Result: metrics.Result{Inventory: inventoryMetrics(rep)}})
+	return collectErr
 }
 
 // collectInventory runs the configured sources. The report is nil only when
 // nothing could be started (bad config); otherwise the error says which
 // sources failed (exit 3) and the report holds the others.
-func (a *app) collectInventory(ctx context.Context, names []string) (*inventory.Report, error) {
-	if len(a.cfg.Inventory.Sources) == 0 {
+func (rt *opsRuntime) collectInventory(ctx context.Context, names []string) (*inventory.Report, error) {
+	if len(rt.cfg.Inventory.Sources) == 0 {
 		return nil, exitcode.UsageError(errors.New("no inventory sources: configure inventory.sources"))
 	}
-	o, err := a.cfg.Inventory.Options(names...)
+	o, err := rt.cfg.Inventory.Options(names...)
 	if err != nil {
 		return nil, exitcode.UsageError(err)
 	}
-	o.Logger = a.log
+	o.Logger = rt.log
 	rep, err := inventory.Collect(ctx, o)
 	if err != nil {
-		a.log.Warn("inventory incomplete", "error", err.Error())
+		rt.log.Warn("inventory incomplete", "error", err.Error())
 	}
 	return rep, err
 }
@@ -100,13 +110,13 @@ func inventoryMetrics(r *inventory.Report) *metrics.Inventory {
 
 // writeOutput renders into memory, then writes stdout or FILE (temp file and
 // rename, so a reader never sees half a report).
-func writeOutput(a *app, path string, render func(*bytes.Buffer) error) error {
+func writeOutput(stdout io.Writer, path string, render func(*bytes.Buffer) error) error {
 	var buf bytes.Buffer
 	if err := render(&buf); err != nil {
 		return err
 	}
 	if path == "" {
-		_, err := a.stdout.Write(buf.Bytes())
+		_, err := stdout.Write(buf.Bytes())
 		return err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
@@ -130,8 +140,12 @@ func writeOutput(a *app, path string, render func(*bytes.Buffer) error) error {
 	return nil
 }
 
-func newInventoryDiffCmd(a *app) *cobra.Command {
-	var format string
+type inventoryDiffOptions struct {
+	output outputFlag
+}
+
+func newInventoryDiffCmd(c *cli) *cobra.Command {
+	opts := inventoryDiffOptions{output: newOutputFlag("text", output.JSON)}
 	cmd := &cobra.Command{
 		Use:   "diff OLD.json NEW.json",
 		Short: "What was added, removed and changed (field by field) between two JSON reports (exit 1 when they differ)",
@@ -140,96 +154,100 @@ func newInventoryDiffCmd(a *app) *cobra.Command {
 			noConfig: "true",
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "text" && format != "json" {
-				return exitcode.UsageError(fmt.Errorf("invalid --output %q: expected text or json", format))
-			}
-			old, err := inventory.LoadReport(args[0])
-			if err != nil {
-				return exitcode.UsageError(err)
-			}
-			cur, err := inventory.LoadReport(args[1])
-			if err != nil {
-				return exitcode.UsageError(err)
-			}
-			d := inventory.Diff(old, cur)
-			if format == "json" {
-				err = d.WriteJSON(a.stdout)
-			} else {
-				err = d.WriteText(a.stdout)
-			}
-			if err != nil {
-				return err
-			}
-			if d.Differ {
-				return exitcode.Check(fmt.Errorf("%s and %s differ", args[0], args[1]))
-			}
-			return nil
+			return runInventoryDiff(cmd.Context(), c.rt, opts, args[0], args[1])
 		},
 	}
-	cmd.Flags().StringVarP(&format, "output", "o", "text", "output format: text or json")
+	opts.output.register(cmd.Flags())
 	return cmd
 }
 
-func newInventoryCheckCmd(a *app) *cobra.Command {
-	var declared []string
-	var format string
+func runInventoryDiff(_ context.Context, rt *opsRuntime, opts inventoryDiffOptions, oldPath, newPath string) error {
+	if err := opts.output.check(); err != nil {
+		return err
+	}
+	old, err := inventory.LoadReport(oldPath)
+	if err != nil {
+		return exitcode.UsageError(err)
+	}
+	cur, err := inventory.LoadReport(newPath)
+	if err != nil {
+		return exitcode.UsageError(err)
+	}
+	d := inventory.Diff(old, cur)
+	err = opts.output.write(rt.stdout, d.WriteJSON, d.WriteText)
+	if err != nil {
+		return err
+	}
+	if d.Differ {
+		return exitcode.Check(fmt.Errorf("%s and %s differ", oldPath, newPath))
+	}
+	return nil
+}
+
+type inventoryCheckOptions struct {
+	declared []string
+	output   outputFlag
+}
+
+func newInventoryCheckCmd(c *cli) *cobra.Command {
+	opts := inventoryCheckOptions{output: newOutputFlag("text", output.JSON)}
 	cmd := &cobra.Command{
 		Use:   "check [--declared FILE]",
 		Short: "Compare the declared inventory with what the sources discover (exit 1 on drift or violations)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "text" && format != "json" {
-				return exitcode.UsageError(fmt.Errorf("invalid --output %q: expected text or json", format))
-			}
-			paths := declared
-			if len(paths) == 0 {
-				paths = a.cfg.Inventory.DeclaredPaths()
-			}
-			if len(paths) == 0 {
-				return exitcode.UsageError(errors.New("nothing declared: give --declared FILE or configure a source of type file"))
-			}
-			rep, collectErr := a.collectInventory(cmd.Context(), nil)
-			if rep == nil {
-				return collectErr
-			}
-			failed := false
-			for _, p := range paths {
-				d, err := inventory.LoadDeclared(p)
-				if err != nil {
-					return exitcode.UsageError(err)
-				}
-				res := inventory.Check(d, rep)
-				if format == "json" {
-					err = res.WriteJSON(a.stdout)
-				} else {
-					err = res.WriteText(a.stdout)
-				}
-				if err != nil {
-					return err
-				}
-				failed = failed || res.Failed()
-			}
-			if failed {
-				return exitcode.Check(errors.New("the inventory does not match the declaration"))
-			}
-			return collectErr
+			return runInventoryCheck(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringArrayVar(&declared, "declared", nil, "declared inventory (YAML; default: the paths of the file sources)")
-	cmd.Flags().StringVarP(&format, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringArrayVar(&opts.declared, "declared", nil, "declared inventory (YAML; default: the paths of the file sources)")
+	opts.output.register(cmd.Flags())
 	return cmd
 }
 
+func runInventoryCheck(ctx context.Context, rt *opsRuntime, opts inventoryCheckOptions) error {
+	if err := opts.output.check(); err != nil {
+		return err
+	}
+	paths := opts.declared
+	if len(paths) == 0 {
+		paths = rt.cfg.Inventory.DeclaredPaths()
+	}
+	if len(paths) == 0 {
+		return exitcode.UsageError(errors.New("nothing declared: give --declared FILE or configure a source of type file"))
+	}
+	rep, collectErr := rt.collectInventory(ctx, nil)
+	if rep == nil {
+		return collectErr
+	}
+	failed := false
+	for _, p := range paths {
+		d, err := inventory.LoadDeclared(p)
+		if err != nil {
+			return exitcode.UsageError(err)
+		}
+		res := inventory.Check(d, rep)
+		err = opts.output.write(rt.stdout, res.WriteJSON, res.WriteText)
+		if err != nil {
+			return err
+		}
+		failed = failed || res.Failed()
+	}
+	if failed {
+		return exitcode.Check(errors.New("the inventory does not match the declaration"))
+	}
+	return collectErr
+}
+
 // inventoryJobs is the scheduled inventory report for `ops serve`.
-func (a *app) inventoryJobs() []schedule.Job {
-	ic := a.cfg.Inventory
+func (rt *opsRuntime) inventoryJobs() []schedule.Job {
+	ic := rt.cfg.Inventory
 	if len(ic.Sources) == 0 || ic.Schedule == "" {
 		return nil
 	}
 	return []schedule.Job{{
 		Kind: metrics.KindInventory, Name: "inventory", Schedule: ic.Schedule,
 		Run: func(ctx context.Context) (metrics.Result, error) {
-			rep, collectErr := a.collectInventory(ctx, nil)
+			rep, collectErr := rt.collectInventory(ctx, nil)
 			if rep == nil {
 				return metrics.Result{}, collectErr
 			}
@@ -239,11 +257,21 @@ func (a *app) inventoryJobs() []schedule.Job {
 				if err != nil {
 					return res, err
 				}
-				if err := writeOutput(a, ic.Report.Path, func(buf *bytes.Buffer) error { return inventory.Render(buf, rep, f, "") }); err != nil {
+				if err := writeOutput(rt.stdout, ic.Report.Path, func(buf *bytes.Buffer) error { return inventory.Render(buf, rep, f, "") }); err != nil {
 					return res, err
 				}
 			}
 			return res, collectErr
 		},
 	}}
+}
+
+// inventoryFormats are the --output formats of `ops inventory`, the default
+// (table) first.
+func inventoryFormats() []string {
+	out := make([]string, len(inventory.Formats))
+	for i, f := range inventory.Formats {
+		out[i] = string(f)
+	}
+	return out
 }

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -15,18 +12,17 @@ import (
 
 	"github.com/opsteam/ops/internal/config"
 	"github.com/opsteam/ops/internal/exitcode"
-	"github.com/opsteam/ops/internal/logging"
 )
 
 // noConfig marks commands that run without loading the config (version).
 const noConfig = "ops/no-config"
 
-// app carries what every command shares: the streams, the global flags, and
-// (after PersistentPreRunE) the loaded config and the logger. There are no
-// package-level globals; main builds one app per run.
-type app struct {
-	stdout, stderr io.Writer
-	stderrTTY      bool
+// cli is the command tree's state: the streams, the global flags, which
+// command flags override which config keys, and the runtime that
+// PersistentPreRunE built for the command being run. There are no
+// package-level globals; run builds one cli per command line.
+type cli struct {
+	streams streams
 
 	configFile string
 	logLevel   string
@@ -36,21 +32,8 @@ type app struct {
 	// bind the same key (tlscheck and tlscheck relay both have --policy).
 	cfgFlags []flagBinding
 
-	cfg    *Config
-	loaded *config.Result
-	log    *slog.Logger
-
-	started bool // PersistentPreRunE was reached (flags and args were valid)
-
-	lastBackupSize int64 // bytes stored by the last backupOnce, for metrics
-}
-
-func searchPaths() []string {
-	paths := []string{"ops.yaml"}
-	if home, err := os.UserHomeDir(); err == nil {
-		paths = append(paths, filepath.Join(home, ".config", "ops", "ops.yaml"))
-	}
-	return append(paths, "/etc/ops/ops.yaml")
+	started bool        // PersistentPreRunE was reached (flags and args were valid)
+	rt      *opsRuntime // set once by PersistentPreRunE
 }
 
 type flagBinding struct {
@@ -59,54 +42,27 @@ type flagBinding struct {
 }
 
 // bindConfigFlag makes a command flag override a config key.
-func (a *app) bindConfigFlag(key string, f *pflag.Flag) {
-	a.cfgFlags = append(a.cfgFlags, flagBinding{key, f})
+func (c *cli) bindConfigFlag(key string, f *pflag.Flag) {
+	c.cfgFlags = append(c.cfgFlags, flagBinding{key, f})
 }
 
-// loadConfig loads and validates the configuration once.
-func (a *app) loadConfig(cmd *cobra.Command) error {
-	cfg := defaultConfig()
+// load reads the configuration as cmd's command line says (--config, the
+// flags bound to config keys) and builds a new runtime on it. `ops serve`
+// calls it again on SIGHUP.
+func (c *cli) load(cmd *cobra.Command) (*opsRuntime, error) {
 	flags := map[string]*pflag.Flag{
 		"log.level":  cmd.Flags().Lookup("log-level"),
 		"log.format": cmd.Flags().Lookup("log-format"),
 	}
-	for _, b := range a.cfgFlags {
+	for _, b := range c.cfgFlags {
 		if cmd.Flags().Lookup(b.flag.Name) == b.flag { // a flag of the command being run
 			flags[b.key] = b.flag
 		}
 	}
-	res, err := config.Load(config.Options{
-		File:            a.configFile,
-		SearchPaths:     searchPaths(),
-		EnvPrefix:       "OPS",
-		Environ:         os.Environ(),
-		Flags:           flags,
-		ElementDefaults: elementDefaults(),
-		MapDefaults:     mapDefaults(),
-	}, &cfg)
-	a.loaded = res
-	if err != nil {
-		return exitcode.UsageError(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return exitcode.UsageError(res.Locate(err))
-	}
-	res.Warnings = append(res.Warnings, config.SecretFileWarnings(&cfg)...)
-	a.cfg = &cfg
-	return nil
+	return loadRuntime(c.streams, loadOptions{file: c.configFile, flags: flags})
 }
 
-func (a *app) setupLogging() {
-	level, _ := logging.ParseLevel(a.cfg.Log.Level)
-	a.log = logging.New(a.stderr, level, a.cfg.Log.Format)
-	if a.loaded != nil {
-		for _, w := range a.loaded.Warnings {
-			a.log.Warn(w)
-		}
-	}
-}
-
-func newRootCmd(a *app) *cobra.Command {
+func newRootCmd(c *cli) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "ops",
 		Short: "Backups, mail TLS policy checks and inventory for operations teams",
@@ -123,82 +79,69 @@ Exit status: 0 ok, 1 a check found a problem, 2 usage or config error,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			a.started = true
+			c.started = true
 			if cmd.Annotations[noConfig] == "true" {
+				c.rt = bareRuntime(c.streams)
 				return nil
 			}
-			if err := a.loadConfig(cmd); err != nil {
+			rt, err := c.load(cmd)
+			if err != nil {
 				return err
 			}
-			a.setupLogging()
+			c.rt = rt
 			return nil
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.configFile, "config", "", "config file (default: $OPS_CONFIG, ./ops.yaml, ~/.config/ops/ops.yaml, /etc/ops/ops.yaml)")
-	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	pf.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
+	pf.StringVar(&c.configFile, "config", "", "config file (default: $OPS_CONFIG, ./ops.yaml, ~/.config/ops/ops.yaml, /etc/ops/ops.yaml)")
+	pf.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	pf.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return exitcode.UsageError(err)
 	})
-	root.SetOut(a.stdout)
-	root.SetErr(a.stderr)
+	root.SetOut(c.streams.stdout)
+	root.SetErr(c.streams.stderr)
 	root.AddCommand(
-		newVersionCmd(a),
-		newConfigCmd(a),
-		newBackupCmd(a),
-		newTLSCheckCmd(a),
-		newInventoryCmd(a),
-		newServeCmd(a),
+		newVersionCmd(c),
+		newConfigCmd(c),
+		newBackupCmd(c),
+		newTLSCheckCmd(c),
+		newInventoryCmd(c),
+		newServeCmd(c),
 	)
 	return root
 }
 
 // run executes one command line and returns the exit status. It is the only
-// place that turns an error into a number and prints it.
+// place that prints the final error; exitStatus (exit.go) gives the number.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr, stderrTTY: isTerminal(stderr)}
-	root := newRootCmd(a)
+	c := &cli{streams: newStreams(stdout, stderr)}
+	root := newRootCmd(c)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitcode.OK
 	}
-	code := exitcode.Of(err)
-	if !a.started && code == exitcode.Runtime {
-		// cobra's own errors: unknown command, bad arguments.
-		code = exitcode.Usage
-	}
-	if ctx.Err() != nil && code == exitcode.Runtime {
-		code = exitcode.Interrupted
-	}
-	printError(a, err, code)
+	code := exitStatus(ctx, err, c.started)
+	printError(c, err, code)
 	return code
 }
 
-func printError(a *app, err error, code int) {
+func printError(c *cli, err error, code int) {
 	var ce *config.Error
 	var ces config.Errors
-	if a.log != nil && a.cfg != nil && a.cfg.Log.Format == "json" {
-		a.log.Error(err.Error(), "exit_code", code)
+	if rt := c.rt; rt != nil && rt.cfg != nil && rt.cfg.Log.Format == "json" {
+		rt.log.Error(err.Error(), "exit_code", code)
 		return
 	}
+	stderr := c.streams.stderr
 	msg := err.Error()
 	if errors.As(err, &ce) || errors.As(err, &ces) {
-		fmt.Fprintln(a.stderr, msg) // already FILE:LINE: message, one per line
+		fmt.Fprintln(stderr, msg) // already FILE:LINE: message, one per line
 		return
 	}
-	if code == exitcode.Usage && !a.started {
+	if code == exitcode.Usage && !c.started {
 		msg += " (see 'ops --help')"
 	}
-	fmt.Fprintln(a.stderr, "ops: "+strings.TrimSpace(msg))
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	fmt.Fprintln(stderr, "ops: "+strings.TrimSpace(msg))
 }

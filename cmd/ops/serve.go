@@ -11,14 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/metrics"
 	"github.com/opsteam/ops/internal/schedule"
 )
 
 // lockedRun runs fn while holding the cross-process lock of one job, so that
 // a cron-started command and `ops serve` never run the same job at once.
-func (a *app) lockedRun(l *schedule.Locker, kind, name string, fn func() error) error {
+func lockedRun(l *schedule.Locker, kind, name string, fn func() error) error {
 	lock, err := l.TryLock(schedule.JobID{Kind: kind, Name: name})
 	if err != nil {
 		return err
@@ -27,43 +26,35 @@ func (a *app) lockedRun(l *schedule.Locker, kind, name string, fn func() error) 
 	return fn()
 }
 
-// recordRun writes one run's metrics to a node_exporter textfile; a failure
-// to write is logged, never turned into the command's exit status.
-func (a *app) recordRun(path string, r metrics.Run) {
-	if r.End.IsZero() {
-		r.End = time.Now()
-	}
-	m := metrics.New()
-	m.Record(r)
-	if err := metrics.WriteTextfile(path, m.Registry()); err != nil {
-		a.log.Error("writing the metrics file failed", "path", path, "error", err.Error())
-	}
-}
-
-// scheduledJobs turns the loaded config into the scheduler's job set.
-func (a *app) scheduledJobs() []schedule.Job {
+// scheduledJobs turns the runtime's config into the scheduler's job set.
+// Every job runs with rt, the runtime it was built from, even after a
+// reload has replaced the set.
+func (rt *opsRuntime) scheduledJobs() []schedule.Job {
 	var jobs []schedule.Job
-	for _, j := range a.cfg.Backup.Jobs {
-		job := j
+	for _, job := range rt.cfg.Backup.Jobs {
 		jobs = append(jobs, schedule.Job{
 			Kind: metrics.KindBackup, Name: job.Name, Schedule: job.Schedule,
 			Run: func(ctx context.Context) (metrics.Result, error) {
-				m, err := a.backupOnce(ctx, job, true, false)
-				var res metrics.Result
-				if m != nil {
-					res.BackupBytes = m.Object.Size
-				}
-				return res, err
+				m, err := rt.backupOnce(ctx, job, true, false)
+				return backupResult(m), err
 			},
 		})
 	}
-	jobs = append(jobs, a.tlscheckJobs()...)
-	jobs = append(jobs, a.inventoryJobs()...)
+	jobs = append(jobs, rt.tlscheckJobs()...)
+	jobs = append(jobs, rt.inventoryJobs()...)
 	return jobs
 }
 
-func newServeCmd(a *app) *cobra.Command {
-	var dryRun bool
+type serveOptions struct {
+	dryRun bool
+	// reload delivers SIGHUP: each value makes load build a new runtime
+	// (the file and the environment read again) for a new job set.
+	reload <-chan os.Signal
+	load   func() (*opsRuntime, error)
+}
+
+func newServeCmd(c *cli) *cobra.Command {
+	var opts serveOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run every scheduled job, with /metrics, /healthz and a status page",
@@ -79,42 +70,55 @@ HTTP on serve.listen: /metrics (Prometheus), /healthz, /status.json and /.
 Exit status: 0 after a clean stop, 2 config error, 3 runtime failure.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if dryRun {
-				plans, err := schedule.PlanJobs(a.scheduledJobs(), time.Now(), 5, nil)
-				if err != nil {
-					return exitcode.UsageError(err)
-				}
-				return schedule.WritePlan(a.stdout, plans)
+			if !opts.dryRun {
+				hup := make(chan os.Signal, 1)
+				signal.Notify(hup, syscall.SIGHUP)
+				defer signal.Stop(hup)
+				opts.reload = hup
 			}
-			first := true
-			s := schedule.New(schedule.Options{
-				Logger:  a.log,
-				Metrics: metrics.New(),
-				Locker:  schedule.NewLocker(a.cfg.LockDir),
-				Load: func(context.Context) ([]schedule.Job, error) {
-					if !first { // SIGHUP: read the file and the environment again
-						if err := a.loadConfig(cmd); err != nil {
-							return nil, err
-						}
-					}
-					first = false
-					return a.scheduledJobs(), nil
-				},
-			})
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
-			a.log.Info("serving", "listen", a.cfg.Serve.Listen)
-			err := s.ListenAndServe(ctx, a.cfg.Serve.Listen, hup)
-			if err != nil && !errors.Is(err, context.Canceled) {
-				return fmt.Errorf("serve: %w", err)
-			}
-			return nil
+			opts.load = func() (*opsRuntime, error) { return c.load(cmd) }
+			return runServe(cmd.Context(), c.rt, opts)
 		},
 	}
 	cmd.Flags().String("listen", "", "address for /metrics, /healthz and the status page (default serve.listen, 127.0.0.1:9273)")
-	a.bindConfigFlag("serve.listen", cmd.Flags().Lookup("listen"))
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list every job with its next five run times, and exit")
+	c.bindConfigFlag("serve.listen", cmd.Flags().Lookup("listen"))
+	cmd.Flags().BoolVar(&opts.dryRun, "dry-run", false, "list every job with its next five run times, and exit")
 	return cmd
+}
+
+// runServe runs the scheduler on rt's jobs until ctx ends. A reload builds
+// a new runtime and a new job set from it; runs already going on keep the
+// runtime they started with.
+func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
+	if opts.dryRun {
+		plans, err := schedule.PlanJobs(rt.scheduledJobs(), time.Now(), 5, nil)
+		if err != nil {
+			return err // schedule.ErrInvalidJobs: exit 2
+		}
+		return schedule.WritePlan(rt.stdout, plans)
+	}
+	first := true
+	s := schedule.New(schedule.Options{
+		Classify: exitCode,
+		Logger:   rt.log,
+		Metrics:  metrics.New(),
+		Locker:   rt.locker,
+		Load: func(context.Context) ([]schedule.Job, error) {
+			if first { // Start: the runtime the command was started with
+				first = false
+				return rt.scheduledJobs(), nil
+			}
+			next, err := opts.load() // SIGHUP: read the file and the environment again
+			if err != nil {
+				return nil, err
+			}
+			return next.scheduledJobs(), nil
+		},
+	})
+	rt.log.Info("serving", "listen", rt.cfg.Serve.Listen)
+	err := s.ListenAndServe(ctx, rt.cfg.Serve.Listen, opts.reload)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"strings"
 	"time"
@@ -17,24 +18,26 @@ import (
 	"github.com/opsteam/ops/tlscheck"
 )
 
-type tlscheckFlags struct {
+// tlscheckOptions are the flags of `ops tlscheck` (those bound to config
+// keys are read through the runtime's config).
+type tlscheckOptions struct {
 	rcpts       []string
 	require     string
 	resolve     []string
 	noSNI       bool
 	sni         bool
-	format      string
+	output      outputFlag
 	dns         string
 	legacy      bool
 	warnDays    int
 	mtaSTS      bool
 	mxPort      int
 	check       string
-	metricsFile string
+	metricsFile metricsFileFlag
 }
 
-func newTLSCheckCmd(a *app) *cobra.Command {
-	var f tlscheckFlags
+func newTLSCheckCmd(c *cli) *cobra.Command {
+	f := tlscheckOptions{output: newOutputFlag(output.Table, output.JSON)}
 	cmd := &cobra.Command{
 		Use:   "tlscheck [TARGET...]",
 		Short: "Check SMTP STARTTLS peers against a sendmail-style TLS policy",
@@ -49,41 +52,41 @@ tlscheck.checks entry is run (or the one named by --check).
 Exit status: 0 every verdict is pass, 1 any is fail, 2 usage or config error,
 3 nothing could be checked.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runTLSCheck(cmd.Context(), args, f)
+			return runTLSCheck(cmd.Context(), c.rt, f, args)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.rcpts, "rcpt", nil, "user@domain: check every MX of the domain under the TLS_Rcpt: rules (repeatable)")
 	fl.String("policy", "", "policy file: sendmail access text or Postfix tls_policy (default tlscheck.policy)")
-	a.bindConfigFlag("tlscheck.policy", fl.Lookup("policy"))
+	c.bindConfigFlag("tlscheck.policy", fl.Lookup("policy"))
 	fl.StringVar(&f.require, "require", "", `right-hand side applied where no policy entry applies, e.g. "VERIFY:128+CA"`)
 	fl.String("ca", "", "trust anchors (PEM); default tlscheck.ca_file, else the system roots")
-	a.bindConfigFlag("tlscheck.ca_file", fl.Lookup("ca"))
+	c.bindConfigFlag("tlscheck.ca_file", fl.Lookup("ca"))
 	fl.StringArrayVar(&f.resolve, "resolve", nil, "HOST:PORT:ADDR: connect to ADDR for HOST:PORT, like curl (repeatable)")
 	fl.BoolVar(&f.sni, "sni", true, "send the server name in SNI (no trailing dot)")
 	fl.BoolVar(&f.noSNI, "no-sni", false, "do not send SNI")
 	fl.String("timeout", "", "bound on each connection (default tlscheck.timeout, 30s)")
-	a.bindConfigFlag("tlscheck.timeout", fl.Lookup("timeout"))
+	c.bindConfigFlag("tlscheck.timeout", fl.Lookup("timeout"))
 	fl.String("concurrency", "", "connections in flight (default tlscheck.concurrency, 32)")
-	a.bindConfigFlag("tlscheck.concurrency", fl.Lookup("concurrency"))
+	c.bindConfigFlag("tlscheck.concurrency", fl.Lookup("concurrency"))
 	fl.String("helo", "", "EHLO name (default tlscheck.helo, else the host name)")
-	a.bindConfigFlag("tlscheck.helo", fl.Lookup("helo"))
-	fl.StringVarP(&f.format, "output", "o", "table", "output format: table or json")
+	c.bindConfigFlag("tlscheck.helo", fl.Lookup("helo"))
+	f.output.register(fl)
 	fl.StringVar(&f.dns, "dns", "", "DNS server HOST:PORT for MX, A/AAAA and MTA-STS lookups (default: the system resolver)")
 	fl.BoolVar(&f.legacy, "legacy", false, "also offer TLS 1.0/1.1 and old cipher suites (for legacy peers)")
 	fl.IntVar(&f.warnDays, "warn-days", 21, "warn when a certificate expires within this many days")
 	fl.BoolVar(&f.mtaSTS, "mta-sts", true, "for --rcpt domains, fetch the MTA-STS policy and judge each MX by it")
 	fl.IntVar(&f.mxPort, "mx-port", 25, "port used for the MX hosts of --rcpt domains")
 	fl.StringVar(&f.check, "check", "", "run only the configured check of this name")
-	fl.StringVar(&f.metricsFile, "metrics-file", "", "write Prometheus metrics of this run to FILE (node_exporter textfile collector)")
-	cmd.AddCommand(newTLSRelayCmd(a), newTLSLintCmd(a))
+	f.metricsFile.register(fl)
+	cmd.AddCommand(newTLSRelayCmd(c), newTLSLintCmd(c))
 	return cmd
 }
 
-// tlscheckOptions builds the check options shared by one-shot runs and
+// checkOptions builds the check options shared by one-shot runs and
 // scheduled checks.
-func (a *app) tlscheckOptions(f tlscheckFlags) (tlscheck.Options, error) {
-	o, err := a.cfg.TLSCheck.Options()
+func (rt *opsRuntime) checkOptions(f tlscheckOptions) (tlscheck.Options, error) {
+	o, err := rt.cfg.TLSCheck.Options()
 	if err != nil {
 		return o, err
 	}
@@ -93,7 +96,7 @@ func (a *app) tlscheckOptions(f tlscheckFlags) (tlscheck.Options, error) {
 	o.MXPort = f.mxPort
 	o.STS = f.mtaSTS
 	o.Eval.WarnDays = f.warnDays
-	o.Logger = a.log
+	o.Logger = rt.log
 	if f.dns != "" {
 		if _, err := netip.ParseAddrPort(f.dns); err != nil {
 			return o, exitcode.UsageError(fmt.Errorf("--dns %q: expected ADDR:PORT, e.g. 127.0.0.1:53", f.dns))
@@ -113,9 +116,9 @@ func (a *app) tlscheckOptions(f tlscheckFlags) (tlscheck.Options, error) {
 	return o, nil
 }
 
-func (a *app) runTLSCheck(ctx context.Context, args []string, f tlscheckFlags) error {
-	if err := output.CheckFormat(f.format, output.Table, output.JSON); err != nil {
-		return exitcode.UsageError(err)
+func runTLSCheck(ctx context.Context, rt *opsRuntime, f tlscheckOptions, args []string) error {
+	if err := f.output.check(); err != nil {
+		return err
 	}
 	if f.warnDays < -1 || f.warnDays > 3650 {
 		return exitcode.UsageError(fmt.Errorf("--warn-days %d is out of range: expected 0 to 3650 (or -1 for never)", f.warnDays))
@@ -125,17 +128,17 @@ func (a *app) runTLSCheck(ctx context.Context, args []string, f tlscheckFlags) e
 			return exitcode.UsageError(fmt.Errorf("target %q: %w", t, err))
 		}
 	}
-	o, err := a.tlscheckOptions(f)
+	o, err := rt.checkOptions(f)
 	if err != nil {
 		return err
 	}
 	name := "adhoc"
 	o.Targets, o.Rcpts = args, f.rcpts
 	if len(args) == 0 && len(f.rcpts) == 0 {
-		checks := a.cfg.TLSCheck.Checks
+		checks := rt.cfg.TLSCheck.Checks
 		if f.check != "" {
 			checks = nil
-			for _, c := range a.cfg.TLSCheck.Checks {
+			for _, c := range rt.cfg.TLSCheck.Checks {
 				if c.Name == f.check {
 					checks = append(checks, c)
 				}
@@ -156,11 +159,11 @@ func (a *app) runTLSCheck(ctx context.Context, args []string, f tlscheckFlags) e
 			name = "all"
 		}
 	}
-	if a.stderrTTY {
+	if rt.stderrTTY {
 		o.Progress = func(done, total int, r tlscheck.Result) {
-			fmt.Fprintf(a.stderr, "\rchecked %d/%d\033[K", done, total)
+			fmt.Fprintf(rt.stderr, "\rchecked %d/%d\033[K", done, total)
 			if done == total {
-				fmt.Fprint(a.stderr, "\r\033[K")
+				fmt.Fprint(rt.stderr, "\r\033[K")
 			}
 		}
 	}
@@ -169,19 +172,15 @@ func (a *app) runTLSCheck(ctx context.Context, args []string, f tlscheckFlags) e
 	if err != nil {
 		return err
 	}
-	if f.format == output.JSON {
-		err = tlscheck.WriteJSON(a.stdout, results)
-	} else {
-		err = tlscheck.WriteTable(a.stdout, results, time.Now())
-	}
+	err = f.output.write(rt.stdout,
+		func(w io.Writer) error { return tlscheck.WriteJSON(w, results) },
+		func(w io.Writer) error { return tlscheck.WriteTable(w, results, time.Now()) })
 	if err != nil {
 		return err
 	}
 	runErr := tlscheck.RunError(results)
-	if f.metricsFile != "" {
-		a.recordRun(f.metricsFile, metrics.Run{Kind: metrics.KindTLSCheck, Name: name, Start: start, Err: runErr,
-			Result: metrics.Result{Verdicts: verdicts(results)}})
-	}
+	f.metricsFile.record(rt, metrics.Run{Kind: metrics.KindTLSCheck, Name: name, Start: start, Err: runErr,
+		Result: metrics.Result{Verdicts: verdicts(results)}})
 	return runErr
 }
 
@@ -198,14 +197,13 @@ func verdicts(results []tlscheck.Result) []metrics.Verdict {
 }
 
 // tlscheckJobs are the scheduled tlscheck.checks entries for `ops serve`.
-func (a *app) tlscheckJobs() []schedule.Job {
+func (rt *opsRuntime) tlscheckJobs() []schedule.Job {
 	var jobs []schedule.Job
-	for _, c := range a.cfg.TLSCheck.Checks {
-		check := c
+	for _, check := range rt.cfg.TLSCheck.Checks {
 		jobs = append(jobs, schedule.Job{
 			Kind: metrics.KindTLSCheck, Name: check.Name, Schedule: check.Schedule,
 			Run: func(ctx context.Context) (metrics.Result, error) {
-				o, err := a.tlscheckOptions(tlscheckFlags{sni: true, mtaSTS: true, mxPort: 25, warnDays: 21})
+				o, err := rt.checkOptions(tlscheckOptions{sni: true, mtaSTS: true, mxPort: 25, warnDays: 21})
 				if err != nil {
 					return metrics.Result{}, err
 				}
@@ -216,7 +214,7 @@ func (a *app) tlscheckJobs() []schedule.Job {
 				}
 				for _, r := range results {
 					if r.Verdict != tlscheck.Pass {
-						a.log.Warn("tls policy failure", "check", check.Name, "target", r.Target, "addr", r.Addr,
+						rt.log.Warn("tls policy failure", "check", check.Name, "target", r.Target, "addr", r.Addr,
 							"reply", r.Reply, "reasons", strings.Join(r.Reasons, "; "))
 					}
 				}
@@ -227,73 +225,85 @@ func (a *app) tlscheckJobs() []schedule.Job {
 	return jobs
 }
 
-func newTLSRelayCmd(a *app) *cobra.Command {
-	var certFile, format string
+type tlsRelayOptions struct {
+	cert   string
+	output outputFlag
+}
+
+func newTLSRelayCmd(c *cli) *cobra.Command {
+	opts := tlsRelayOptions{output: newOutputFlag(output.Table, output.JSON)}
 	cmd := &cobra.Command{
 		Use:   "relay --cert FILE",
 		Short: "Would CertIssuer:/CertSubject:/ALTNAMES: rules let this client certificate relay? (exit 0 RELAY, 1 NO RELAY)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := output.CheckFormat(format, output.Table, output.JSON); err != nil {
-				return exitcode.UsageError(err)
-			}
-			if certFile == "" {
-				return exitcode.UsageError(errors.New("--cert FILE is required"))
-			}
-			o, err := a.cfg.TLSCheck.Options()
-			if err != nil {
-				return err
-			}
-			if o.Policy == nil {
-				return exitcode.UsageError(errors.New("no policy: give --policy FILE or set tlscheck.policy"))
-			}
-			chain, err := tlscheck.LoadCertificates(certFile)
-			if err != nil {
-				return exitcode.UsageError(fmt.Errorf("--cert %s: %w", certFile, err))
-			}
-			r := tlscheck.Relay(chain, o.Policy, tlscheck.RelayOptions{Roots: o.Probe.Roots})
-			if format == output.JSON {
-				err = tlscheck.WriteRelayJSON(a.stdout, r)
-			} else {
-				err = tlscheck.WriteRelayTable(a.stdout, r)
-			}
-			if err != nil {
-				return err
-			}
-			return tlscheck.RelayError(r)
+			return runTLSRelay(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringVar(&certFile, "cert", "", "client certificate (PEM; a chain is allowed, leaf first)")
+	cmd.Flags().StringVar(&opts.cert, "cert", "", "client certificate (PEM; a chain is allowed, leaf first)")
 	cmd.Flags().String("policy", "", "policy file (default tlscheck.policy)")
-	a.bindConfigFlag("tlscheck.policy", cmd.Flags().Lookup("policy"))
+	c.bindConfigFlag("tlscheck.policy", cmd.Flags().Lookup("policy"))
 	cmd.Flags().String("ca", "", "trust anchors (PEM; default tlscheck.ca_file, else the system roots)")
-	a.bindConfigFlag("tlscheck.ca_file", cmd.Flags().Lookup("ca"))
-	cmd.Flags().StringVarP(&format, "output", "o", "table", "output format: table or json")
+	c.bindConfigFlag("tlscheck.ca_file", cmd.Flags().Lookup("ca"))
+	opts.output.register(cmd.Flags())
 	return cmd
 }
 
-func newTLSLintCmd(a *app) *cobra.Command {
+func runTLSRelay(_ context.Context, rt *opsRuntime, opts tlsRelayOptions) error {
+	if err := opts.output.check(); err != nil {
+		return err
+	}
+	if opts.cert == "" {
+		return exitcode.UsageError(errors.New("--cert FILE is required"))
+	}
+	o, err := rt.cfg.TLSCheck.Options()
+	if err != nil {
+		return err
+	}
+	if o.Policy == nil {
+		return exitcode.UsageError(errors.New("no policy: give --policy FILE or set tlscheck.policy"))
+	}
+	chain, err := tlscheck.LoadCertificates(opts.cert)
+	if err != nil {
+		return exitcode.UsageError(fmt.Errorf("--cert %s: %w", opts.cert, err))
+	}
+	r := tlscheck.Relay(chain, o.Policy, tlscheck.RelayOptions{Roots: o.Probe.Roots})
+	err = opts.output.write(rt.stdout,
+		func(w io.Writer) error { return tlscheck.WriteRelayJSON(w, r) },
+		func(w io.Writer) error { return tlscheck.WriteRelayTable(w, r) })
+	if err != nil {
+		return err
+	}
+	return tlscheck.RelayError(r)
+}
+
+func newTLSLintCmd(c *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lint",
 		Short: "Print FILE:LINE: message for every policy entry sendmail would silently misread (exit 1 if any)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path := a.cfg.TLSCheck.Policy
-			if path == "" {
-				return exitcode.UsageError(errors.New("no policy: give --policy FILE or set tlscheck.policy"))
-			}
-			p, err := tlscheck.LoadPolicy(path)
-			if err != nil {
-				return err
-			}
-			fs := tlscheck.Lint(p)
-			if err := tlscheck.WriteFindings(a.stdout, fs); err != nil {
-				return err
-			}
-			return tlscheck.LintError(fs)
+			return runTLSLint(cmd.Context(), c.rt)
 		},
 	}
 	cmd.Flags().String("policy", "", "policy file (default tlscheck.policy)")
-	a.bindConfigFlag("tlscheck.policy", cmd.Flags().Lookup("policy"))
+	c.bindConfigFlag("tlscheck.policy", cmd.Flags().Lookup("policy"))
 	return cmd
+}
+
+// runTLSLint lints the policy file of the config (--policy overrides it).
+func runTLSLint(_ context.Context, rt *opsRuntime) error {
+	path := rt.cfg.TLSCheck.Policy
+	if path == "" {
+		return exitcode.UsageError(errors.New("no policy: give --policy FILE or set tlscheck.policy"))
+	}
+	p, err := tlscheck.LoadPolicy(path)
+	if err != nil {
+		return err
+	}
+	fs := tlscheck.Lint(p)
+	if err := tlscheck.WriteFindings(rt.stdout, fs); err != nil {
+		return err
+	}
+	return tlscheck.LintError(fs)
 }

@@ -38,7 +38,7 @@ func buildInfo() (ver, rev, goVersion string) {
 	return ver, rev, runtime.Version()
 }
 
-func newVersionCmd(app *app) *cobra.Command {
+func newVersionCmd(c *cli) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version, commit and Go version",
@@ -47,8 +47,8 @@ func newVersionCmd(app *app) *cobra.Command {
 			noConfig: "true",
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, c, g := buildInfo()
-			_, err := fmt.Fprintf(app.stdout, "ops %s\ncommit %s\n%s %s/%s\n", v, c, g, runtime.GOOS, runtime.GOARCH)
+			v, rev, g := buildInfo()
+			_, err := fmt.Fprintf(c.rt.stdout, "ops %s\ncommit %s\n%s %s/%s\n", v, rev, g, runtime.GOOS, runtime.GOARCH)
 			return err
 		},
 	}

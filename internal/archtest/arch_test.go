@@ -91,6 +91,8 @@ var rules = []rule{
 	{is("inventory"), []string{"tlscheck"}, nil, "jobs never import each other"},
 	{is("internal"), []string{"backup", "tlscheck", "inventory", "cmd", cobra}, nil,
 		"shared packages do not know the jobs"},
+	{is("backup", "tlscheck", "inventory"), []string{"internal/exitcode"}, nil,
+		"domain packages return errors; only cmd/ops maps them to exit codes"},
 }
 
 // violations lists every dependency that breaks a rule.

@@ -1,9 +1,6 @@
 package exitcode
 
-import (
-	"context"
-	"errors"
-)
+import "errors"
 
 // The documented exit statuses. They are an API: never renumber them.
 const (
@@ -37,18 +34,13 @@ func Check(err error) error { return WithCode(err, CheckFailed) }
 // UsageError marks err as a usage or configuration error (exit 2).
 func UsageError(err error) error { return WithCode(err, Usage) }
 
-// Of maps an error to the exit status: nil → 0, cancellation → 130, a marked
-// error → its code (the outermost mark wins), anything else → 3.
-func Of(err error) int {
-	if err == nil {
-		return OK
-	}
+// Marked returns the status err was marked with (the outermost mark in its
+// chain, or any error with an ExitCode() int method); ok is false for an
+// unmarked error.
+func Marked(err error) (code int, ok bool) {
 	var c interface{ ExitCode() int }
 	if errors.As(err, &c) {
-		return c.ExitCode()
+		return c.ExitCode(), true
 	}
-	if errors.Is(err, context.Canceled) {
-		return Interrupted
-	}
-	return Runtime
+	return 0, false
 }

@@ -1,31 +1,35 @@
 package exitcode
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"testing"
 )
 
-func TestOf(t *testing.T) {
+// The mapping of errors to statuses (cancellation, unmarked errors) is
+// cmd/ops' exit table and is tested there (TestExitTable).
+func TestMarked(t *testing.T) {
 	base := errors.New("boom")
 	cases := []struct {
-		err  error
-		want int
+		err    error
+		want   int
+		marked bool
 	}{
-		{nil, 0},
-		{base, 3},
-		{Check(base), 1},
-		{fmt.Errorf("wrapped: %w", Check(base)), 1},
-		{UsageError(base), 2},
-		{fmt.Errorf("ctx: %w", context.Canceled), 130},
-		{UsageError(fmt.Errorf("x: %w", context.Canceled)), 2},
-		{WithCode(nil, 1), 0},
+		{nil, 0, false},
+		{base, 0, false},
+		{Check(base), 1, true},
+		{fmt.Errorf("wrapped: %w", Check(base)), 1, true},
+		{UsageError(base), 2, true},
+		{UsageError(Check(base)), 2, true}, // the outermost mark wins
+		{WithCode(base, Runtime), 3, true},
 	}
 	for _, c := range cases {
-		if got := Of(c.err); got != c.want {
-			t.Errorf("Of(%v) = %d, want %d", c.err, got, c.want)
+		if got, ok := Marked(c.err); got != c.want || ok != c.marked {
+			t.Errorf("Marked(%v) = %d, %v; want %d, %v", c.err, got, ok, c.want, c.marked)
 		}
+	}
+	if WithCode(nil, 1) != nil {
+		t.Error("marking nil must stay nil")
 	}
 	if !errors.Is(Check(base), base) {
 		t.Error("marking must keep the chain")

@@ -65,22 +65,27 @@ type Result struct {
 type Run struct {
 	Kind, Name string
 	Start, End time.Time
-	Err        error // nil = success; exitcode.Check(err) = a problem; anything else = failure
-	Panicked   bool  // the job panicked (Err describes the panic)
-	Result     Result
+	Err        error // nil = success
+	// Code is the exit status a one-shot command would have had: the
+	// caller classifies Err with cmd/ops' exit table (0 success, 1 a
+	// problem, anything else a failure). It is ignored when Err is nil; an
+	// Err with Code 0 counts as a runtime failure (3).
+	Code     int
+	Panicked bool // the job panicked (Err describes the panic)
+	Result   Result
 }
 
-// Outcome classifies a run for the "result" label, with the exit status a
-// one-shot command would have had.
-func Outcome(err error, panicked bool) (result string, code int) {
-	if panicked {
+// Outcome is the "result" label of a run with this error and exit status
+// (see Run.Code), and the exit status it is recorded with.
+func Outcome(err error, code int, panicked bool) (result string, exit int) {
+	switch {
+	case panicked:
 		return Failure, exitcode.Runtime
-	}
-	code = exitcode.Of(err)
-	switch code {
-	case exitcode.OK:
-		return Success, code
-	case exitcode.CheckFailed:
+	case err == nil:
+		return Success, exitcode.OK
+	case code == exitcode.OK:
+		return Failure, exitcode.Runtime // an error is never a success
+	case code == exitcode.CheckFailed:
 		return Problem, code
 	}
 	return Failure, code
@@ -277,7 +282,7 @@ func (s *Set) Record(r Run) {
 	if d < 0 {
 		d = 0
 	}
-	result, code := Outcome(r.Err, r.Panicked)
+	result, code := Outcome(r.Err, r.Code, r.Panicked)
 	s.runs.WithLabelValues(r.Kind, r.Name, result).Inc()
 	if r.Panicked {
 		s.panics.WithLabelValues(r.Kind, r.Name).Inc()

@@ -16,25 +16,30 @@ import (
 	"github.com/opsteam/ops/internal/exitcode"
 )
 
+// The statuses come from cmd/ops' exit table (its TestExitTable checks
+// that these errors get these codes); Outcome only turns them into labels.
 func TestOutcome(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		err      error
+		code     int
 		panicked bool
 		result   string
-		code     int
+		want     int
 	}{
-		{nil, false, Success, 0},
-		{exitcode.Check(errors.New("drift")), false, Problem, 1},
-		{fmt.Errorf("job: %w", exitcode.Check(errors.New("verify mismatch"))), false, Problem, 1},
-		{exitcode.UsageError(errors.New("bad key")), false, Failure, 2},
-		{errors.New("connection refused"), false, Failure, 3},
-		{context.Canceled, false, Failure, 130},
-		{errors.New("panic: boom"), true, Failure, 3},
+		{nil, 0, false, Success, 0},
+		{nil, 3, false, Success, 0}, // no error: the code is not looked at
+		{errors.New("drift"), exitcode.CheckFailed, false, Problem, 1},
+		{fmt.Errorf("job: %w", errors.New("verify mismatch")), exitcode.CheckFailed, false, Problem, 1},
+		{errors.New("bad key"), exitcode.Usage, false, Failure, 2},
+		{errors.New("connection refused"), exitcode.Runtime, false, Failure, 3},
+		{errors.New("unclassified"), 0, false, Failure, 3}, // an error is never a success
+		{context.Canceled, exitcode.Interrupted, false, Failure, 130},
+		{errors.New("panic: boom"), 0, true, Failure, 3},
 	} {
-		r, c := Outcome(tc.err, tc.panicked)
-		if r != tc.result || c != tc.code {
-			t.Errorf("Outcome(%v, %v) = %s, %d; want %s, %d", tc.err, tc.panicked, r, c, tc.result, tc.code)
+		r, c := Outcome(tc.err, tc.code, tc.panicked)
+		if r != tc.result || c != tc.want {
+			t.Errorf("Outcome(%v, %d, %v) = %s, %d; want %s, %d", tc.err, tc.code, tc.panicked, r, c, tc.result, tc.want)
 		}
 	}
 }
@@ -135,7 +140,7 @@ func TestWriteTextfileRunByRun(t *testing.T) {
 
 	// 3. another job and a tlscheck write to the same file: nothing is lost.
 	oneShot(Run{Kind: KindBackup, Name: "crm", Start: t1, End: t1.Add(time.Minute), Result: Result{BackupBytes: 7}})
-	oneShot(Run{Kind: KindTLSCheck, Name: "partners", Start: t1, End: t1, Err: exitcode.Check(errors.New("fail")),
+	oneShot(Run{Kind: KindTLSCheck, Name: "partners", Start: t1, End: t1, Err: errors.New("fail"), Code: exitcode.CheckFailed,
 		Result: Result{Verdicts: []Verdict{{"mx1", true}, {"mx2", false}}}})
 	oneShot(Run{Kind: KindTLSCheck, Name: "internal", Start: t1, End: t1, Result: Result{Verdicts: []Verdict{{"relay", true}}}})
 	fams, _ = readTextfile(t, path)

@@ -32,8 +32,9 @@ func loadConfig(context.Context) (*config, error) {
 }
 
 // jobsFrom turns a configuration into the scheduler's job set. Each Run
-// closes over what it needs; it returns the typed metrics.Result and an
-// error marked like the one-shot command's (exitcode.Check = problem).
+// closes over what it needs; it returns the typed metrics.Result and the
+// same error as the one-shot command, which Options.Classify maps to an
+// exit status (here a mark: exitcode.Check = problem).
 func jobsFrom(cfg *config) []schedule.Job {
 	var jobs []schedule.Job
 	for _, b := range cfg.Backups {
@@ -77,6 +78,14 @@ func jobsFrom(cfg *config) []schedule.Job {
 	return jobs
 }
 
+// exitCode stands in for cmd/ops' exit table (cmd/ops/exit.go).
+func exitCode(err error) int {
+	if code, ok := exitcode.Marked(err); ok {
+		return code
+	}
+	return exitcode.Runtime
+}
+
 // Example shows how cmd/ops/serve.go wires the daemon (compiled, not run).
 func Example() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM) // main does this
@@ -98,9 +107,10 @@ func Example() {
 			}
 			return jobsFrom(cfg), nil
 		},
-		Logger:  log,
-		Metrics: m,
-		Locker:  schedule.NewLocker(""), // "" = DefaultLockDir(); or a configured directory
+		Classify: exitCode, // cmd/ops passes its exit table
+		Logger:   log,
+		Metrics:  m,
+		Locker:   schedule.NewLocker(""), // "" = DefaultLockDir(); or a configured directory
 	})
 
 	if dryRun := len(os.Args) > 99; dryRun { // ops serve --dry-run
@@ -138,7 +148,7 @@ func ExampleLocker() {
 	var runErr error // = backup.RunBackup(...)
 	m := metrics.New()
 	m.Record(metrics.Run{Kind: metrics.KindBackup, Name: "app", Start: start, End: time.Now(),
-		Err: runErr, Result: metrics.Result{BackupBytes: 1 << 20}})
+		Err: runErr, Code: exitCode(runErr), Result: metrics.Result{BackupBytes: 1 << 20}})
 	if err := metrics.WriteTextfile(dir+"/ops.prom", m.Registry()); err != nil {
 		fmt.Println(err)
 	}

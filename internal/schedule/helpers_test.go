@@ -3,6 +3,7 @@ package schedule
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/metrics"
 )
 
@@ -76,6 +78,9 @@ func newEnv(t *testing.T, o Options, jobs ...Job) *env {
 	e := &env{ld: &loader{}, log: &logBuf{}}
 	e.ld.set(jobs...)
 	o.Load = e.ld.load
+	if o.Classify == nil {
+		o.Classify = classify
+	}
 	o.Logger = slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if o.Location == nil {
 		o.Location = time.UTC
@@ -88,6 +93,18 @@ func newEnv(t *testing.T, o Options, jobs ...Job) *env {
 		}
 	})
 	return e
+}
+
+// classify stands in for cmd/ops' exit table: a mark (exitcode.Check, …)
+// gives the status, cancellation 130, anything else 3.
+func classify(err error) int {
+	if code, ok := exitcode.Marked(err); ok {
+		return code
+	}
+	if errors.Is(err, context.Canceled) {
+		return exitcode.Interrupted
+	}
+	return exitcode.Runtime
 }
 
 // counter is a fake job body that counts its runs and reports each on a

@@ -24,8 +24,8 @@ const (
 )
 
 // RunFunc does one run of a job. ctx is cancelled when the scheduler gives
-// up waiting for the run at shutdown, or at the job's Timeout. An error
-// marked with exitcode.Check is a Problem (exit 1), any other a Failure.
+// up waiting for the run at shutdown, or at the job's Timeout. Options.Classify
+// says what its error means: exit status 1 is a Problem, any other a Failure.
 type RunFunc func(ctx context.Context) (metrics.Result, error)
 
 // Job is one scheduled unit of work.
@@ -46,9 +46,13 @@ type LoadFunc func(ctx context.Context) ([]Job, error)
 
 // Options configure a Scheduler. Only Load is required.
 type Options struct {
-	Load    LoadFunc
-	Logger  *slog.Logger
-	Metrics *metrics.Set // nil = a fresh one
+	Load LoadFunc
+	// Classify maps a run's error to the exit status a one-shot command
+	// would have had (cmd/ops passes its exit table): 1 makes the run a
+	// Problem, anything else a Failure. nil: every error is a Failure (3).
+	Classify func(error) int
+	Logger   *slog.Logger
+	Metrics  *metrics.Set // nil = a fresh one
 	// Locker, when set, makes every run hold its job's cross-process lock,
 	// so that a one-shot `ops backup run` and the daemon never overlap; a
 	// run whose lock is held elsewhere is skipped (reason "locked").
@@ -108,6 +112,9 @@ func New(o Options) *Scheduler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Classify == nil {
+		o.Classify = func(error) int { return exitcode.Runtime }
+	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.New()
 	}
@@ -145,8 +152,20 @@ func New(o Options) *Scheduler {
 // Metrics is the Set the scheduler records into.
 func (s *Scheduler) Metrics() *metrics.Set { return s.m }
 
+// ErrInvalidJobs matches (errors.Is) the error of a job set that cannot be
+// scheduled (a missing name or Run, a duplicate, a bad schedule): a
+// configuration error, not a failed run.
+var ErrInvalidJobs = errors.New("invalid job set")
+
+// invalidJobs marks an error as ErrInvalidJobs and keeps its message.
+type invalidJobs struct{ err error }
+
+func (e *invalidJobs) Error() string        { return e.err.Error() }
+func (e *invalidJobs) Unwrap() error        { return e.err }
+func (e *invalidJobs) Is(target error) bool { return target == ErrInvalidJobs }
+
 // prepare validates a job set: unique IDs, a Run func, valid schedules.
-// Its error is marked exitcode.UsageError.
+// Its error matches ErrInvalidJobs.
 func prepare(jobs []Job) (map[JobID]*entry, error) {
 	set := make(map[JobID]*entry, len(jobs))
 	var errs []error
@@ -174,8 +193,10 @@ func prepare(jobs []Job) (map[JobID]*entry, error) {
 		}
 		set[id] = e
 	}
-	// A bad job set is a configuration error (exit 2).
-	return set, exitcode.UsageError(errors.Join(errs...))
+	if len(errs) > 0 {
+		return set, &invalidJobs{errors.Join(errs...)}
+	}
+	return set, nil
 }
 
 // Start loads the job set and starts running it. ctx is only the parent of
@@ -391,8 +412,9 @@ func (s *Scheduler) run(ctx context.Context, job Job, start time.Time) {
 				return
 			}
 			// Cannot tell whether it runs elsewhere: do not run it blind.
-			s.m.Record(metrics.Run{Kind: id.Kind, Name: id.Name, Start: start, End: time.Now(), Err: err})
-			s.finish(id, start, time.Now(), err, false)
+			code := s.o.Classify(err)
+			s.m.Record(metrics.Run{Kind: id.Kind, Name: id.Name, Start: start, End: time.Now(), Err: err, Code: code})
+			s.finish(id, start, time.Now(), err, code, false)
 			log.Error("run failed", "err", err)
 			return
 		}
@@ -418,9 +440,13 @@ func (s *Scheduler) run(ctx context.Context, job Job, start time.Time) {
 		log.Error("run panicked", "err", err, "stack", string(stack))
 	}
 	s.m.SetRunning(id.Kind, id.Name, false)
-	s.m.Record(metrics.Run{Kind: id.Kind, Name: id.Name, Start: start, End: end, Err: err, Panicked: panicked, Result: res})
-	s.finish(id, start, end, err, panicked)
-	result, code := metrics.Outcome(err, panicked)
+	code := 0
+	if err != nil {
+		code = s.o.Classify(err)
+	}
+	s.m.Record(metrics.Run{Kind: id.Kind, Name: id.Name, Start: start, End: end, Err: err, Code: code, Panicked: panicked, Result: res})
+	s.finish(id, start, end, err, code, panicked)
+	result, code := metrics.Outcome(err, code, panicked)
 	attrs := []any{"result", result, "exit_code", code, "duration", end.Sub(start).Round(time.Millisecond)}
 	switch {
 	case result == metrics.Success:
@@ -434,8 +460,8 @@ func (s *Scheduler) run(ctx context.Context, job Job, start time.Time) {
 
 // finish updates the history after a run and forgets a job that was
 // removed while it ran.
-func (s *Scheduler) finish(id JobID, start, end time.Time, err error, panicked bool) {
-	result, _ := metrics.Outcome(err, panicked)
+func (s *Scheduler) finish(id JobID, start, end time.Time, err error, code int, panicked bool) {
+	result, _ := metrics.Outcome(err, code, panicked)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.hist[id]

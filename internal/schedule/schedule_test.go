@@ -403,8 +403,8 @@ func TestStartFailsOnBrokenFirstLoad(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "backup/app") {
 		t.Fatalf("Start = %v, want an error naming backup/app", err)
 	}
-	if code := exitcode.Of(err); code != exitcode.Usage {
-		t.Errorf("a bad schedule maps to exit %d, want %d (config error)", code, exitcode.Usage)
+	if !errors.Is(err, ErrInvalidJobs) { // a config error: exit 2 (cmd/ops' TestExitTable)
+		t.Errorf("a bad schedule: %v, want ErrInvalidJobs (config error)", err)
 	}
 	if e.s.Healthy() {
 		t.Error("healthy after a failed start")

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/spf13/pflag"
+
+	"github.com/opsteam/ops/internal/config"
+	"github.com/opsteam/ops/internal/exitcode"
+	"github.com/opsteam/ops/internal/logging"
+	"github.com/opsteam/ops/internal/schedule"
+)
+
+// streams are the process's output streams; every runtime of the process
+// shares them.
+type streams struct {
+	stdout, stderr io.Writer
+	stderrTTY      bool // stderr is a terminal: progress bars are drawn
+}
+
+// newStreams wraps stderr so that the loggers of several runtimes (`ops
+// serve` keeps the old one for running jobs after a reload) never interleave
+// inside one line.
+func newStreams(stdout, stderr io.Writer) streams {
+	return streams{stdout: stdout, stderr: &lockedWriter{w: stderr}, stderrTTY: isTerminal(stderr)}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// opsRuntime is what command bodies and scheduled jobs run with: one load of
+// the configuration and what is derived from it (logger, job locks), plus
+// the streams. loadRuntime builds it once per load and nothing changes it
+// afterwards, so a scheduled job keeps the runtime it was built from while
+// `ops serve` reloads (a SIGHUP builds a new runtime for the new jobs).
+type opsRuntime struct {
+	streams
+	cfg    *Config        // validated; read only
+	loaded *config.Result // where the config came from (nil without a load)
+	log    *slog.Logger
+	locker *schedule.Locker // per-job cross-process locks in cfg.LockDir
+}
+
+// loadOptions say where a load reads the configuration from.
+type loadOptions struct {
+	file  string                 // --config; "" = $OPS_CONFIG or the search path
+	flags map[string]*pflag.Flag // config key → the command-line flag that overrides it
+}
+
+// loadRuntime reads and validates the configuration (file, OPS_* variables,
+// flags) and builds a runtime on it. Its errors are config errors (exit 2).
+func loadRuntime(s streams, lo loadOptions) (*opsRuntime, error) {
+	cfg := defaultConfig()
+	res, err := config.Load(config.Options{
+		File:            lo.file,
+		SearchPaths:     searchPaths(),
+		EnvPrefix:       "OPS",
+		Environ:         os.Environ(),
+		Flags:           lo.flags,
+		ElementDefaults: elementDefaults(),
+		MapDefaults:     mapDefaults(),
+	}, &cfg)
+	if err != nil {
+		return nil, exitcode.UsageError(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, exitcode.UsageError(res.Locate(err))
+	}
+	res.Warnings = append(res.Warnings, config.SecretFileWarnings(&cfg)...)
+	level, _ := logging.ParseLevel(cfg.Log.Level)
+	rt := &opsRuntime{
+		streams: s,
+		cfg:     &cfg,
+		loaded:  res,
+		log:     logging.New(s.stderr, level, cfg.Log.Format),
+		locker:  schedule.NewLocker(cfg.LockDir),
+	}
+	for _, w := range res.Warnings {
+		rt.log.Warn(w)
+	}
+	return rt, nil
+}
+
+// bareRuntime is the runtime of commands that read no configuration
+// (version, inventory diff): the streams, and a logger that drops everything.
+func bareRuntime(s streams) *opsRuntime {
+	return &opsRuntime{streams: s, log: slog.New(slog.DiscardHandler)}
+}
+
+func searchPaths() []string {
+	paths := []string{"ops.yaml"}
+	if home, err := os.UserHomeDir(); err == nil {
+		paths = append(paths, filepath.Join(home, ".config", "ops", "ops.yaml"))
+	}
+	return append(paths, "/etc/ops/ops.yaml")
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
