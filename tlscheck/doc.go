@@ -26,8 +26,6 @@
 // codes (454 4.7.0) unless EvalOptions say otherwise.
 //
 // tlscheck must not import backup, inventory, cmd, internal/config or
-// internal/exitcode, nor
-// viper or cobra: cmd/ops loads the Config and maps its sentinel errors to
-// exit codes. Of
-// ops it uses only internal/fielderr.
+// internal/exitcode, nor viper or cobra: cmd/ops loads the Config and maps
+// its sentinel errors to exit codes. Of ops it uses only internal/fielderr.
 package tlscheck
