@@ -36,10 +36,15 @@ services-stop:
 
 # Integration tests run one package at a time (-p 1): several of them take the
 # MariaDB server's global read lock, which would stall the others' dumps.
+# The serve and schedule tests (which re-run the test binary as `ops serve`)
+# run under the race detector.
+RACE_IT := ./cmd/... ./internal/schedule/...
 test: vet staticcheck ## the whole suite: vet, staticcheck, unit tests (-race), then integration tests against real services
 	$(GO) test -race -count=1 ./...
 	$(SERVICES) start
-	set -a && eval "$$($(SERVICES) env)" && set +a && OPS_IT=1 $(GO) test -count=1 -p 1 -timeout 20m ./...
+	set -a && eval "$$($(SERVICES) env)" && set +a && \
+	  OPS_IT=1 $(GO) test -count=1 -p 1 -timeout 20m $$($(GO) list ./... | grep -v -e /cmd/ -e /internal/schedule) && \
+	  OPS_IT=1 $(GO) test -race -count=1 -p 1 -timeout 20m $(RACE_IT)
 
 bench: build ## benchmarks against mysqldump, mydumper, posttls-finger, govc (figures in README)
 	$(SERVICES) start
