@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Throughput of the Swift target (backup.SwiftStore.Put, parallel SLO
+# Throughput of the Swift target (swift.Store.Put (backup/storage/swift), parallel SLO
 # segments) against the stock client (`swift upload --use-slo`) on the same
 # bytes and segment size. Not a test: run it by hand, Swift running
 # (scripts/services.sh start swift).
