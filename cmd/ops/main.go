@@ -1,6 +1,3 @@
-// Command ops backs up MySQL/MariaDB to Swift or a local directory, checks
-// SMTP STARTTLS peers against a sendmail-style policy, and reports
-// hypervisor and firewall inventory. See README.md and `ops --help`.
 package main
 
 import (
