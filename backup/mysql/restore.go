@@ -67,12 +67,23 @@ type countingReader struct {
 
 const opsDumpHead = "-- ops backup SQL dump"
 
+// headLen is how much of the stream's start isOps looks at: the sandbox
+// line (written since it was introduced) and the head line.
+var headLen = len(sandboxLine) + len(opsDumpHead)
+
+// isOps reports whether the stream is an ops dump (with or without the
+// sandbox line, which older ops versions did not write).
+func (c *countingReader) isOps() bool {
+	h := string(c.head)
+	return strings.HasPrefix(h, opsDumpHead) || h == sandboxLine+opsDumpHead
+}
+
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if n > 0 {
 		c.n.Add(int64(n))
-		if len(c.head) < len(opsDumpHead) {
-			c.head = append(c.head, p[:min(n, len(opsDumpHead)-len(c.head))]...)
+		if len(c.head) < headLen {
+			c.head = append(c.head, p[:min(n, headLen-len(c.head))]...)
 		}
 		c.tail = append(c.tail, p[max(0, n-64):n]...)
 		if len(c.tail) > 64 {
@@ -84,7 +95,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // truncated reports an ops dump that lacks its completion marker.
 func (c *countingReader) truncated() bool {
-	return string(c.head) == opsDumpHead && !bytes.HasSuffix(c.tail, []byte(footerMarker+"\n"))
+	return c.isOps() && !bytes.HasSuffix(c.tail, []byte(footerMarker+"\n"))
 }
 
 // Restore executes the SQL stream read from r (zstd, gzip or plain,
@@ -197,7 +208,7 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, ch chan<-
 		st.SQL = sqlText
 		// Only the data of ops dumps (no LOCK TABLES, no session state
 		// besides SET/USE) is loaded in parallel.
-		ops := string(cr.head) == opsDumpHead
+		ops := cr.isOps()
 		select {
 		case ch <- restoreItem{st: st, db: rn.current, data: ops && strings.HasPrefix(st.SQL, "INSERT INTO ")}:
 		case <-ctx.Done():

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	gomysql "github.com/go-sql-driver/mysql"
 )
@@ -23,13 +24,13 @@ func mysqlErrNo(err error) uint16 {
 // mysqldump's (and never MariaDB's sandbox-mode line).
 func (d *dumper) header() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n--\n-- Server version: %s\n", opsDumpHead, oneLine(d.srv.Version))
+	fmt.Fprintf(&b, "%s%s\n--\n-- Server version: %s\n", sandboxLine, opsDumpHead, commentText(d.srv.Version))
 	fmt.Fprintf(&b, "-- Started: %s\n-- Consistency: %s\n", d.res.StartedAt.Format(time.RFC3339), d.res.ConsistencyMode)
 	if d.res.BinlogFile != "" {
-		fmt.Fprintf(&b, "-- Binlog position: CHANGE MASTER TO MASTER_LOG_FILE=%s, MASTER_LOG_POS=%d;\n", quoteString(oneLine(d.res.BinlogFile)), d.res.BinlogPos)
+		fmt.Fprintf(&b, "-- Binlog position: CHANGE MASTER TO MASTER_LOG_FILE=%s, MASTER_LOG_POS=%d;\n", commentText(quoteString(d.res.BinlogFile)), d.res.BinlogPos)
 	}
 	if d.res.GTID != "" {
-		fmt.Fprintf(&b, "-- GTID: %s\n", oneLine(d.res.GTID))
+		fmt.Fprintf(&b, "-- GTID: %s\n", commentText(d.res.GTID))
 	}
 	b.WriteString(`
 /*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;
@@ -63,7 +64,36 @@ func footer() string {
 ` + footerMarker + "\n"
 }
 
-func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
+// commentText makes s safe on a -- comment line of the stream: control
+// characters (newline and carriage return above all), DEL, the C1 range
+// and invalid UTF-8 are written as escapes (\n, \r, \t, \xNN), so that no
+// byte sequence in a name or server string can end the comment and be read
+// as SQL or as a client command.
+func commentText(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case r == '\n':
+			b.WriteString("\\n")
+		case r == '\r':
+			b.WriteString("\\r")
+		case r == '\t':
+			b.WriteString("\\t")
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == 0x2028 || r == 0x2029:
+			fmt.Fprintf(&b, "\\x{%x}", r)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// commentIdent is a quoted identifier for a -- comment line.
+func commentIdent(name string) string { return commentText(QuoteIdent(name)) }
 
 var createDBRE = regexp.MustCompile(`(?is)^\s*CREATE\s+(DATABASE|SCHEMA)\s+`)
 
@@ -85,9 +115,9 @@ func createDatabaseSQL(s string) string {
 // tables, placeholder views.
 func schemaSQL(m *dbMeta) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n--\n-- Database %s\n--\n\n%s;\n\nUSE %s;\n", QuoteIdent(m.Name), createDatabaseSQL(m.CreateSQL), QuoteIdent(m.Name))
+	fmt.Fprintf(&b, "\n--\n-- Database %s\n--\n\n%s;\n\nUSE %s;\n", commentIdent(m.Name), createDatabaseSQL(m.CreateSQL), QuoteIdent(m.Name))
 	for _, s := range m.Sequences {
-		fmt.Fprintf(&b, "\n--\n-- Sequence %s\n--\n\nDROP SEQUENCE IF EXISTS %s;\n", QuoteIdent(s.Name), QuoteIdent(s.Name))
+		fmt.Fprintf(&b, "\n--\n-- Sequence %s\n--\n\nDROP SEQUENCE IF EXISTS %s;\n", commentIdent(s.Name), QuoteIdent(s.Name))
 		b.WriteString("/*!40101 SET @saved_cs_client = @@character_set_client */;\n/*!40101 SET character_set_client = utf8mb4 */;\n")
 		fmt.Fprintf(&b, "%s;\n", s.CreateSQL)
 		b.WriteString("/*!40101 SET character_set_client = @saved_cs_client */;\n")
@@ -96,13 +126,13 @@ func schemaSQL(m *dbMeta) string {
 		}
 	}
 	for _, t := range m.Tables {
-		fmt.Fprintf(&b, "\n--\n-- Table structure for %s\n--\n\nDROP TABLE IF EXISTS %s;\n", QuoteIdent(t.Name), QuoteIdent(t.Name))
+		fmt.Fprintf(&b, "\n--\n-- Table structure for %s\n--\n\nDROP TABLE IF EXISTS %s;\n", commentIdent(t.Name), QuoteIdent(t.Name))
 		b.WriteString("/*!40101 SET @saved_cs_client = @@character_set_client */;\n/*!40101 SET character_set_client = utf8mb4 */;\n")
 		fmt.Fprintf(&b, "%s;\n", unqualifySequences(t.CreateSQL, m.Name))
 		b.WriteString("/*!40101 SET character_set_client = @saved_cs_client */;\n")
 	}
 	for _, v := range m.Views {
-		fmt.Fprintf(&b, "\n--\n-- Placeholder for view %s (replaced after all tables)\n--\n\nDROP VIEW IF EXISTS %s;\n", QuoteIdent(v.Name), QuoteIdent(v.Name))
+		fmt.Fprintf(&b, "\n--\n-- Placeholder for view %s (replaced after all tables)\n--\n\nDROP VIEW IF EXISTS %s;\n", commentIdent(v.Name), QuoteIdent(v.Name))
 		b.WriteString("/*!40101 SET @saved_cs_client = @@character_set_client */;\n/*!40101 SET character_set_client = utf8mb4 */;\n")
 		cols := v.Columns
 		if len(cols) == 0 {
@@ -131,7 +161,7 @@ func delimiterFor(body string) string {
 // objectSQL writes a stored object with its own client character set,
 // collation, sql_mode (and time zone for events).
 func objectSQL(b *strings.Builder, o *objDDL, dbCollation string, executeImmediate bool) {
-	fmt.Fprintf(b, "\n--\n-- %s %s\n--\n\nDROP %s IF EXISTS %s;\n", strings.ToLower(o.Kind), QuoteIdent(o.Name), o.Kind, QuoteIdent(o.Name))
+	fmt.Fprintf(b, "\n--\n-- %s %s\n--\n\nDROP %s IF EXISTS %s;\n", strings.ToLower(o.Kind), commentIdent(o.Name), o.Kind, QuoteIdent(o.Name))
 	alterDB := o.DBCollation != "" && dbCollation != "" && o.DBCollation != dbCollation && o.Kind != "TRIGGER"
 	if alterDB {
 		fmt.Fprintf(b, "ALTER DATABASE COLLATE %s;\n", o.DBCollation)
@@ -165,7 +195,7 @@ func routinesSQL(m *dbMeta, ei bool) string {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n--\n-- Routines of %s\n--\n\nUSE %s;\n", QuoteIdent(m.Name), QuoteIdent(m.Name))
+	fmt.Fprintf(&b, "\n--\n-- Routines of %s\n--\n\nUSE %s;\n", commentIdent(m.Name), QuoteIdent(m.Name))
 	for _, o := range m.Routines {
 		objectSQL(&b, o, m.Collation, ei)
 	}
@@ -177,9 +207,9 @@ func viewsSQL(m *dbMeta) string {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n--\n-- Views of %s\n--\n\nUSE %s;\n", QuoteIdent(m.Name), QuoteIdent(m.Name))
+	fmt.Fprintf(&b, "\n--\n-- Views of %s\n--\n\nUSE %s;\n", commentIdent(m.Name), QuoteIdent(m.Name))
 	for _, v := range m.Views {
-		fmt.Fprintf(&b, "\n--\n-- view %s\n--\n\nDROP VIEW IF EXISTS %s;\n", QuoteIdent(v.Name), QuoteIdent(v.Name))
+		fmt.Fprintf(&b, "\n--\n-- view %s\n--\n\nDROP VIEW IF EXISTS %s;\n", commentIdent(v.Name), QuoteIdent(v.Name))
 		b.WriteString("SET @saved_cs_client = @@character_set_client, @saved_cs_results = @@character_set_results, @saved_col_connection = @@collation_connection;\n")
 		fmt.Fprintf(&b, "SET character_set_client = %s, character_set_results = %s, collation_connection = %s;\n", v.CSClient, v.CSClient, v.Collation)
 		fmt.Fprintf(&b, "%s;\n", v.CreateSQL)
@@ -193,7 +223,7 @@ func triggersEventsSQL(m *dbMeta, ei bool) string {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n--\n-- Triggers and events of %s\n--\n\nUSE %s;\n", QuoteIdent(m.Name), QuoteIdent(m.Name))
+	fmt.Fprintf(&b, "\n--\n-- Triggers and events of %s\n--\n\nUSE %s;\n", commentIdent(m.Name), QuoteIdent(m.Name))
 	for _, o := range m.Triggers {
 		objectSQL(&b, o, m.Collation, ei)
 	}
@@ -263,3 +293,9 @@ func unqualifySequences(create, db string) string {
 		return sub[1] + "("
 	})
 }
+
+// sandboxLine starts every stream: the MariaDB client (10.5.25, 10.6.18,
+// 10.11.8, 11.x and later) then refuses its own commands (\!, system,
+// source, …) for the rest of the input, as mariadb-dump's output does.
+// Servers and other clients see a comment.
+const sandboxLine = "/*M!999999\\- enable the sandbox mode */\n"

@@ -216,7 +216,7 @@ func (d *dumper) dumpPart(ctx context.Context, c *sql.Conn, p *part) (int64, err
 	}
 	pw := &partWriter{d: d, ctx: ctx, p: p, head: insertHead(t), raw: d.getBuf()}
 	if p.first {
-		pw.raw = append(pw.raw, "\n--\n-- Data of table "+QuoteIdent(t.Name)+"\n--\n"...)
+		pw.raw = append(pw.raw, "\n--\n-- Data of table "+commentIdent(t.Name)+"\n--\n"...)
 	}
 	err := readRows(ctx, c, q, pw.add)
 	if err == nil {
