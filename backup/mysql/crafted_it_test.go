@@ -154,8 +154,10 @@ func mariadbClientRestore(t testing.TB, dump []byte, m Config) {
 }
 
 // linesOutsideQuotes returns the lines of an SQL script that start outside
-// any '…', "…" or `…` token: the lines the mysql client reads as the start
-// of a command or statement.
+// any '…', "…" or `…` token and outside any comment: the lines the mysql
+// client reads as the start of a command or statement. Like the client, it
+// ignores quotes inside -- and # comments (which end at the line's end)
+// and inside /* */ comments (but not /*! */ ones, which are code).
 func linesOutsideQuotes(script string) []string {
 	var out []string
 	var q byte
@@ -170,13 +172,27 @@ func linesOutsideQuotes(script string) []string {
 		}
 		start = false
 		c := script[i]
+		rest := script[i:]
 		switch {
 		case q != 0 && c == '\\' && q != '`':
 			i++
 		case q != 0 && c == q:
 			q = 0
-		case q == 0 && (c == '\'' || c == '"' || c == '`'):
+		case q != 0:
+		case c == '\'' || c == '"' || c == '`':
 			q = c
+		case c == '#' || strings.HasPrefix(rest, "-- ") || strings.HasPrefix(rest, "--\t") || rest == "--" || strings.HasPrefix(rest, "--\n"):
+			if nl := strings.IndexByte(rest, '\n'); nl >= 0 {
+				i += nl - 1 // the newline is seen next round
+			} else {
+				i = len(script)
+			}
+		case strings.HasPrefix(rest, "/*") && !strings.HasPrefix(rest, "/*!") && !strings.HasPrefix(rest, "/*M!"):
+			if end := strings.Index(rest[2:], "*/"); end >= 0 {
+				i += end + 3
+			} else {
+				i = len(script)
+			}
 		case c == '\n':
 			start = true
 		}
