@@ -139,6 +139,23 @@ type stage struct {
 	resultType string
 }
 
+// reject fails the stage with the reply "code text" (code holds the reply
+// and enhanced status codes) and records text as a reason.
+func (s *stage) reject(code, text, rt string) stage {
+	s.ok = false
+	s.reply = code + " " + text
+	s.resultType = rt
+	s.reasons = append(s.reasons, text)
+	return *s
+}
+
+// accept passes the stage, recording reasons.
+func (s *stage) accept(reasons ...string) stage {
+	s.ok = true
+	s.reasons = append(s.reasons, reasons...)
+	return *s
+}
+
 // Evaluate judges one connection's facts against a policy, as sendmail's
 // tls_server (TLS_Srv:) and, with Rcpt, tls_rcpt (TLS_Rcpt:) rulesets would,
 // plus ops' extensions (CA, wildcard SANs). It is pure: no network, and the
@@ -275,150 +292,200 @@ func (eo EvalOptions) defaultCode() (string, string) {
 // tlsConnection emulates sendmail's TLS_connection ruleset (and TLS_req for
 // the extensions) for one looked-up right-hand side.
 func tlsConnection(f *Facts, p *Policy, eo EvalOptions, ruleset, key, rhs string, line int, found bool) stage {
-	s := stage{key: key, rule: rhs, line: line}
-	rule := ParseRule(rhs)
-	code, esc := eo.defaultCode()
-	switch rule.Mode {
+	c := &smCheck{f: f, p: p, eo: eo, rule: ParseRule(rhs), s: stage{key: key, rule: rhs, line: line}}
+	c.code = c.failCode()
+	if s, failed := c.handshakeFailure(); failed {
+		return s
+	}
+	if !found {
+		return c.s.accept("no policy entry applies: sendmail accepts")
+	}
+	if !c.rule.IsRequirement() {
+		where := ""
+		if key != "" {
+			where = fmt.Sprintf(" (%s %s, line %d)", key, rhs, line)
+		}
+		return c.s.accept(fmt.Sprintf("%q is not a TLS requirement%s: sendmail accepts", rhs, where))
+	}
+	if f.Verify == VerifyNone && f.VerifyError != "" {
+		c.s.reasons = append(c.s.reasons, f.VerifyError)
+	}
+	bits := c.rule.Bits
+	if c.rule.Req == "VERIFY" {
+		if f.Verify != VerifyOK && f.Verify != "TRUSTED" {
+			return c.verifyFailure()
+		}
+		c.s.reasons = append(c.s.reasons, "certificate chain verified")
+		if !c.rule.HasBits {
+			bits = 0
+		}
+	}
+	if s, failed := c.checkBits(bits); failed {
+		return s
+	}
+	return c.checkExtensions()
+}
+
+// smCheck is one run of tlsConnection: its inputs, the parsed rule and the
+// stage being built.
+type smCheck struct {
+	f    *Facts
+	p    *Policy
+	eo   EvalOptions
+	rule Rule
+	code string // reply code and enhanced status code of a failure
+	s    stage
+}
+
+// failCode is the reply prefix of a failure: the default code unless the
+// rule says PERM+ or TEMP+.
+func (c *smCheck) failCode() string {
+	code, esc := c.eo.defaultCode()
+	switch c.rule.Mode {
 	case "PERM":
 		code, esc = "503", "5.7.0"
 	case "TEMP":
 		code, esc = "403", "4.7.0"
 	}
-	fail := func(text, rt string) stage {
-		s.ok = false
-		s.reply = code + " " + esc + " " + text
-		s.resultType = rt
-		s.reasons = append(s.reasons, text)
-		return s
-	}
-	where := ""
-	if key != "" {
-		where = fmt.Sprintf(" (%s %s, line %d)", key, rhs, line)
-	}
-	switch f.Verify {
+	return code + " " + esc
+}
+
+// handshakeFailure rejects a connection whose STARTTLS or TLS handshake
+// broke, whatever the policy says.
+func (c *smCheck) handshakeFailure() (stage, bool) {
+	switch c.f.Verify {
 	case VerifySoftware:
-		s.reasons = append(s.reasons, "TLS handshake failed: "+f.VerifyError)
-		return fail("TLS handshake failed.", RTValidationFailure)
+		c.s.reasons = append(c.s.reasons, "TLS handshake failed: "+c.f.VerifyError)
+		return c.s.reject(c.code, "TLS handshake failed.", RTValidationFailure), true
 	case VerifyProtocol:
-		s.reasons = append(s.reasons, "STARTTLS rejected: "+f.VerifyError)
-		return fail("STARTTLS failed.", RTValidationFailure)
+		c.s.reasons = append(c.s.reasons, "STARTTLS rejected: "+c.f.VerifyError)
+		return c.s.reject(c.code, "STARTTLS failed.", RTValidationFailure), true
 	}
-	if !found {
-		s.ok = true
-		s.reasons = append(s.reasons, "no policy entry applies: sendmail accepts")
-		return s
+	return stage{}, false
+}
+
+// verifyFailure rejects a VERIFY requirement that ${verify} does not meet,
+// with sendmail's text for that ${verify} value.
+func (c *smCheck) verifyFailure() stage {
+	f := c.f
+	rt := RTNotTrusted
+	switch f.Verify {
+	case VerifyNone, VerifyTemp:
+		rt = RTStartTLSNotSupported
 	}
-	if !rule.IsRequirement() {
-		s.ok = true
-		s.reasons = append(s.reasons, fmt.Sprintf("%q is not a TLS requirement%s: sendmail accepts", rhs, where))
-		return s
+	if strings.HasPrefix(f.VerifyError, "certificate expired") || strings.Contains(f.VerifyError, "not valid before") {
+		rt = RTExpired
 	}
-	if f.Verify == VerifyNone && f.VerifyError != "" {
-		s.reasons = append(s.reasons, f.VerifyError)
+	if f.Verify == VerifyFail && f.VerifyError != "" {
+		c.s.reasons = append(c.s.reasons, f.VerifyError)
 	}
-	bits := rule.Bits
-	if rule.Req == "VERIFY" {
-		if f.Verify != VerifyOK && f.Verify != "TRUSTED" {
-			rt := RTNotTrusted
-			switch f.Verify {
-			case VerifyNone, VerifyTemp:
-				rt = RTStartTLSNotSupported
-			}
-			if strings.HasPrefix(f.VerifyError, "certificate expired") || strings.Contains(f.VerifyError, "not valid before") {
-				rt = RTExpired
-			}
-			if f.Verify == VerifyFail && f.VerifyError != "" {
-				s.reasons = append(s.reasons, f.VerifyError)
-			}
-			switch f.Verify {
-			case "":
-				return fail("authentication required", rt)
-			case VerifyFail:
-				return fail("authentication failed", rt)
-			case VerifyNo:
-				return fail("not authenticated", rt)
-			case "NOT":
-				return fail("no authentication requested", rt)
-			case VerifyNone:
-				return fail("other side does not support STARTTLS", rt)
-			case "CLEAR":
-				return fail("STARTTLS disabled locally", rt)
-			default:
-				if f.Verify == VerifyTemp && f.VerifyError != "" {
-					s.reasons = append(s.reasons, f.VerifyError)
-				}
-				return fail("authentication failure "+f.Verify, rt)
-			}
+	var text string
+	switch f.Verify {
+	case "":
+		text = "authentication required"
+	case VerifyFail:
+		text = "authentication failed"
+	case VerifyNo:
+		text = "not authenticated"
+	case "NOT":
+		text = "no authentication requested"
+	case VerifyNone:
+		text = "other side does not support STARTTLS"
+	case "CLEAR":
+		text = "STARTTLS disabled locally"
+	default:
+		if f.Verify == VerifyTemp && f.VerifyError != "" {
+			c.s.reasons = append(c.s.reasons, f.VerifyError)
 		}
-		s.reasons = append(s.reasons, "certificate chain verified")
-		if !rule.HasBits {
-			bits = 0
-		}
+		text = "authentication failure " + f.Verify
 	}
-	if rule.HasBits || len(rule.Exts) > 0 {
-		actual := f.CipherBits
-		if actual < bits {
-			rt := RTValidationFailure
-			if f.Verify == VerifyNone || f.Verify == VerifyTemp {
-				rt = RTStartTLSNotSupported
-			}
-			return fail(fmt.Sprintf("encryption too weak %d less than %d", actual, bits), rt)
-		}
-		if rule.HasBits {
-			s.reasons = append(s.reasons, fmt.Sprintf("cipher strength %d bits ≥ %d", actual, bits))
-		}
+	return c.s.reject(c.code, text, rt)
+}
+
+// checkBits enforces the cipher strength. It runs when the rule gives bits
+// or extensions (for VERIFY without bits, bits is 0).
+func (c *smCheck) checkBits(bits int) (stage, bool) {
+	if !c.rule.HasBits && len(c.rule.Exts) == 0 {
+		return stage{}, false
 	}
-	tlsName := f.ServerName
-	for i, x := range rule.Exts {
-		switch x.Kind {
-		case "CN":
-			name := x.Arg
-			if name == "" {
-				name = tlsName
-			}
-			if !strings.EqualFold(name, f.CNSubject) {
-				return fail(fmt.Sprintf("CN %s does not match %s", f.CNSubject, name), RTHostMismatch)
-			}
-			s.reasons = append(s.reasons, "CN "+f.CNSubject+" matches "+name)
-		case "CS":
-			if !strings.EqualFold(x.Arg, f.CertSubject) {
-				return fail(fmt.Sprintf("Cert Subject %s does not match %s", f.CertSubject, x.Arg), RTValidationFailure)
-			}
-			s.reasons = append(s.reasons, "certificate subject matches")
-		case "CI":
-			if !strings.EqualFold(x.Arg, f.CertIssuer) {
-				return fail(fmt.Sprintf("Cert Issuer %s does not match %s", f.CertIssuer, x.Arg), RTValidationFailure)
-			}
-			s.reasons = append(s.reasons, "certificate issuer matches")
-		case "CITag":
-			e, ok := p.Get(x.Arg + ":" + f.CertIssuer)
-			if !ok || !strings.EqualFold(e.Value, "OK") {
-				return fail(fmt.Sprintf("Cert Issuer %s not acceptable", f.CertIssuer), RTValidationFailure)
-			}
-			s.reasons = append(s.reasons, fmt.Sprintf("certificate issuer accepted by %s:… (line %d)", x.Arg, e.Line))
-		case "CA":
-			name := x.Arg
-			if name == "" {
-				name = tlsName
-			}
-			ok, why := caCheck(f, name, eo.AllowCN)
-			if !ok {
-				return fail(why, RTHostMismatch)
-			}
-			s.reasons = append(s.reasons, why)
-		default:
-			rest := len(rule.Exts) - i - 1
+	actual := c.f.CipherBits
+	if actual < bits {
+		rt := RTValidationFailure
+		if c.f.Verify == VerifyNone || c.f.Verify == VerifyTemp {
+			rt = RTStartTLSNotSupported
+		}
+		return c.s.reject(c.code, fmt.Sprintf("encryption too weak %d less than %d", actual, bits), rt), true
+	}
+	if c.rule.HasBits {
+		c.s.reasons = append(c.s.reasons, fmt.Sprintf("cipher strength %d bits ≥ %d", actual, bits))
+	}
+	return stage{}, false
+}
+
+// checkExtensions checks the extensions in order. Like sendmail, it stops
+// at the first it does not know and accepts.
+func (c *smCheck) checkExtensions() stage {
+	for i, x := range c.rule.Exts {
+		text, rt, met, known := c.extension(x)
+		if !known {
+			rest := len(c.rule.Exts) - i - 1
 			msg := fmt.Sprintf("extension %q is unknown to sendmail: accepted without checking it", x.Raw)
 			if rest > 0 {
 				msg += fmt.Sprintf(" or the %d after it", rest)
 			}
-			s.reasons = append(s.reasons, msg)
-			s.ok = true
-			return s
+			return c.s.accept(msg)
 		}
+		if !met {
+			return c.s.reject(c.code, text, rt)
+		}
+		c.s.reasons = append(c.s.reasons, text)
 	}
-	s.ok = true
-	return s
+	return c.s.accept()
+}
+
+// extension checks one extension: CN, CS, CI, CITag (sendmail's) or CA
+// (ops'). text is the reason when met, the reply text (with result type rt)
+// when not. known is false for any other extension.
+func (c *smCheck) extension(x Ext) (text, rt string, met, known bool) {
+	f := c.f
+	switch x.Kind {
+	case "CN":
+		name := x.Arg
+		if name == "" {
+			name = f.ServerName
+		}
+		if !strings.EqualFold(name, f.CNSubject) {
+			return fmt.Sprintf("CN %s does not match %s", f.CNSubject, name), RTHostMismatch, false, true
+		}
+		return "CN " + f.CNSubject + " matches " + name, "", true, true
+	case "CS":
+		if !strings.EqualFold(x.Arg, f.CertSubject) {
+			return fmt.Sprintf("Cert Subject %s does not match %s", f.CertSubject, x.Arg), RTValidationFailure, false, true
+		}
+		return "certificate subject matches", "", true, true
+	case "CI":
+		if !strings.EqualFold(x.Arg, f.CertIssuer) {
+			return fmt.Sprintf("Cert Issuer %s does not match %s", f.CertIssuer, x.Arg), RTValidationFailure, false, true
+		}
+		return "certificate issuer matches", "", true, true
+	case "CITag":
+		e, ok := c.p.Get(x.Arg + ":" + f.CertIssuer)
+		if !ok || !strings.EqualFold(e.Value, "OK") {
+			return fmt.Sprintf("Cert Issuer %s not acceptable", f.CertIssuer), RTValidationFailure, false, true
+		}
+		return fmt.Sprintf("certificate issuer accepted by %s:… (line %d)", x.Arg, e.Line), "", true, true
+	case "CA":
+		name := x.Arg
+		if name == "" {
+			name = f.ServerName
+		}
+		ok, why := caCheck(f, name, c.eo.AllowCN)
+		if !ok {
+			return why, RTHostMismatch, false, true
+		}
+		return why, "", true, true
+	}
+	return "", "", false, false
 }
 
 // caCheck is the ops CA extension: the reference name must match a DNS

@@ -2,6 +2,7 @@ package tlscheck
 
 import (
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -217,6 +218,9 @@ func postfixNexthop(f *Facts, eo EvalOptions) (nexthop string, keys []string) {
 	return host, keys
 }
 
+// evalPostfix judges a connection as Postfix's smtp client would under
+// smtp_tls_policy_maps: the entry's security level, then protocols, then the
+// level's certificate check.
 func evalPostfix(f *Facts, p *Policy, eo EvalOptions) stage {
 	nexthop, keys := postfixNexthop(f, eo)
 	key, e, ok := p.Lookup(keys)
@@ -228,131 +232,177 @@ func evalPostfix(f *Facts, p *Policy, eo EvalOptions) stage {
 		}
 		return stage{ok: true, reasons: []string{"no policy entry for " + nexthop + ": Postfix uses smtp_tls_security_level"}}
 	}
-	s := stage{key: key, rule: e.Value, line: e.Line}
-	pe := e.pf
-	fail := func(dsn, text, rt string) stage {
-		s.ok = false
-		s.reply = "450 " + dsn + " " + text
-		s.resultType = rt
-		s.reasons = append(s.reasons, text)
+	c := &pfCheck{f: f, pe: e.pf, nexthop: nexthop, s: stage{key: key, rule: e.Value, line: e.Line}}
+	if s, done := c.optionalTLS(); done {
 		return s
-	}
-	tlsUp := f.Verify != VerifyNone && f.Verify != VerifyTemp && f.Verify != VerifyProtocol && f.Verify != VerifySoftware
-	switch pe.Level {
-	case "none":
-		s.ok = true
-		s.reasons = append(s.reasons, "level none: TLS not used")
-		return s
-	case "may", "dane":
-		s.ok = true
-		if pe.Level == "dane" {
-			s.reasons = append(s.reasons, "level dane: ops does not check TLSA records; judged as opportunistic (may)")
-		}
-		if !tlsUp {
-			s.reasons = append(s.reasons, "opportunistic TLS not established ("+f.Verify+"): Postfix delivers in clear text")
-		} else {
-			s.reasons = append(s.reasons, "opportunistic TLS established")
-		}
-		return s
-	case "dane-only":
-		return fail("4.7.5", "level dane-only: ops does not check TLSA records", RTValidationFailure)
 	}
 	// encrypt, fingerprint, verify, secure: TLS is mandatory.
-	if !tlsUp {
-		if f.Verify == VerifySoftware {
-			s.reasons = append(s.reasons, f.VerifyError)
-			return fail("4.7.5", "Cannot start TLS: handshake failure", RTValidationFailure)
-		}
-		return fail("4.7.4", "TLS is required, but was not offered by host "+f.ServerName, RTStartTLSNotSupported)
-	}
-	if ps := pe.Attrs["protocols"]; ps != "" {
-		allowed, _ := parseProtocols(ps)
-		if !allowed[f.TLSVersion] {
-			return fail("4.7.5", fmt.Sprintf("negotiated %s, excluded by protocols=%s", f.TLSVersion, ps), RTValidationFailure)
-		}
-	}
-	leaf := f.Leaf()
-	switch pe.Level {
-	case "encrypt":
-		s.ok = true
-		s.reasons = append(s.reasons, "level encrypt: TLS established (certificate not checked)")
+	if s, failed := c.mandatoryTLS(); failed {
 		return s
+	}
+	switch c.pe.Level {
+	case "encrypt":
+		return c.s.accept("level encrypt: TLS established (certificate not checked)")
 	case "fingerprint":
-		if leaf == nil {
-			return fail("4.7.5", "Server certificate not verified: no certificate", RTValidationFailure)
-		}
-		certFP := fingerprint(leaf.Raw)
-		keyFP := fingerprint(leaf.RawSubjectPublicKeyInfo)
-		for _, m := range strings.Split(pe.Attrs["match"], "|") {
-			n := normFP(m)
-			if n == normFP(certFP) || n == normFP(keyFP) {
-				s.ok = true
-				s.reasons = append(s.reasons, "fingerprint "+m+" matches")
-				return s
-			}
-		}
-		s.reasons = append(s.reasons, "certificate sha256 "+certFP+", public key sha256 "+keyFP)
-		return fail("4.7.5", "Server certificate not verified", RTValidationFailure)
+		return c.fingerprint()
 	}
 	// verify / secure
 	if f.Verify != VerifyOK {
-		if f.VerifyError != "" {
-			s.reasons = append(s.reasons, f.VerifyError)
-		}
-		rt := RTNotTrusted
-		if strings.HasPrefix(f.VerifyError, "certificate expired") || strings.Contains(f.VerifyError, "not valid before") {
-			rt = RTExpired
-		}
-		return fail("4.7.5", "Server certificate not trusted", rt)
+		return c.untrusted()
 	}
-	match := pe.Attrs["match"]
+	return c.matchNames()
+}
+
+// pfCheck is one evalPostfix run for a policy entry: its inputs and the
+// stage being built.
+type pfCheck struct {
+	f       *Facts
+	pe      *postfixEntry
+	nexthop string
+	s       stage
+}
+
+// reject fails the stage with a Postfix-style deferral.
+func (c *pfCheck) reject(dsn, text, rt string) stage {
+	return c.s.reject("450 "+dsn, text, rt)
+}
+
+// tlsUp reports whether a TLS session was established.
+func (c *pfCheck) tlsUp() bool {
+	v := c.f.Verify
+	return v != VerifyNone && v != VerifyTemp && v != VerifyProtocol && v != VerifySoftware
+}
+
+// optionalTLS decides the levels that do not require TLS (none, may, and
+// dane, judged as may) and dane-only, which ops cannot check.
+func (c *pfCheck) optionalTLS() (stage, bool) {
+	switch c.pe.Level {
+	case "none":
+		return c.s.accept("level none: TLS not used"), true
+	case "may", "dane":
+		if c.pe.Level == "dane" {
+			c.s.reasons = append(c.s.reasons, "level dane: ops does not check TLSA records; judged as opportunistic (may)")
+		}
+		if !c.tlsUp() {
+			return c.s.accept("opportunistic TLS not established (" + c.f.Verify + "): Postfix delivers in clear text"), true
+		}
+		return c.s.accept("opportunistic TLS established"), true
+	case "dane-only":
+		return c.reject("4.7.5", "level dane-only: ops does not check TLSA records", RTValidationFailure), true
+	}
+	return stage{}, false
+}
+
+// mandatoryTLS fails when TLS was not established or the negotiated
+// protocol is excluded by protocols=.
+func (c *pfCheck) mandatoryTLS() (stage, bool) {
+	f := c.f
+	if !c.tlsUp() {
+		if f.Verify == VerifySoftware {
+			c.s.reasons = append(c.s.reasons, f.VerifyError)
+			return c.reject("4.7.5", "Cannot start TLS: handshake failure", RTValidationFailure), true
+		}
+		return c.reject("4.7.4", "TLS is required, but was not offered by host "+f.ServerName, RTStartTLSNotSupported), true
+	}
+	if ps := c.pe.Attrs["protocols"]; ps != "" {
+		allowed, _ := parseProtocols(ps)
+		if !allowed[f.TLSVersion] {
+			return c.reject("4.7.5", fmt.Sprintf("negotiated %s, excluded by protocols=%s", f.TLSVersion, ps), RTValidationFailure), true
+		}
+	}
+	return stage{}, false
+}
+
+// fingerprint is the fingerprint level: a match= fingerprint must equal the
+// leaf certificate's or its public key's SHA-256.
+func (c *pfCheck) fingerprint() stage {
+	leaf := c.f.Leaf()
+	if leaf == nil {
+		return c.reject("4.7.5", "Server certificate not verified: no certificate", RTValidationFailure)
+	}
+	certFP := fingerprint(leaf.Raw)
+	keyFP := fingerprint(leaf.RawSubjectPublicKeyInfo)
+	for _, m := range strings.Split(c.pe.Attrs["match"], "|") {
+		n := normFP(m)
+		if n == normFP(certFP) || n == normFP(keyFP) {
+			return c.s.accept("fingerprint " + m + " matches")
+		}
+	}
+	c.s.reasons = append(c.s.reasons, "certificate sha256 "+certFP+", public key sha256 "+keyFP)
+	return c.reject("4.7.5", "Server certificate not verified", RTValidationFailure)
+}
+
+// untrusted fails verify/secure when the chain did not verify.
+func (c *pfCheck) untrusted() stage {
+	f := c.f
+	if f.VerifyError != "" {
+		c.s.reasons = append(c.s.reasons, f.VerifyError)
+	}
+	rt := RTNotTrusted
+	if strings.HasPrefix(f.VerifyError, "certificate expired") || strings.Contains(f.VerifyError, "not valid before") {
+		rt = RTExpired
+	}
+	return c.reject("4.7.5", "Server certificate not trusted", rt)
+}
+
+// matchNames is the name check of verify/secure: a certificate name must
+// match one of the match= patterns (default: hostname for verify,
+// nexthop:dot-nexthop for secure).
+func (c *pfCheck) matchNames() stage {
+	match := c.pe.Attrs["match"]
 	if match == "" {
-		if pe.Level == "verify" {
+		if c.pe.Level == "verify" {
 			match = "hostname"
 		} else {
 			match = "nexthop:dot-nexthop"
 		}
 	}
-	var names []string
-	if leaf != nil {
-		names = leaf.DNSNames
-		if len(names) == 0 {
-			cn, _ := SendmailCN(leaf.RawSubject)
-			if cn != cnUnknown {
-				names = []string{Unxtext(cn)}
-			}
-		}
-	}
+	names := certNames(c.f.Leaf())
 	for _, m := range strings.Split(match, ":") {
-		var pat string
-		switch strings.ToLower(m) {
-		case "hostname":
-			pat = strings.ToLower(f.ServerName)
-		case "nexthop":
-			pat = nexthop
-		case "dot-nexthop":
-			pat = "." + nexthop
-		default:
-			pat = strings.ToLower(m)
-		}
+		pat := c.matchPattern(m)
 		for _, n := range names {
 			if strings.HasPrefix(pat, ".") {
 				if MatchDotPattern(n, pat) {
-					s.ok = true
-					s.reasons = append(s.reasons, fmt.Sprintf("certificate name %s matches %s", n, pat))
-					return s
+					return c.s.accept(fmt.Sprintf("certificate name %s matches %s", n, pat))
 				}
 				continue
 			}
 			if ref, err := NormalizeReference(pat); err == nil && MatchDNSID(n, ref) {
-				s.ok = true
-				s.reasons = append(s.reasons, fmt.Sprintf("certificate name %s matches %s", n, pat))
-				return s
+				return c.s.accept(fmt.Sprintf("certificate name %s matches %s", n, pat))
 			}
 		}
 	}
-	s.reasons = append(s.reasons, fmt.Sprintf("no certificate name (%s) matches %s", strings.Join(names, " "), match))
-	return fail("4.7.5", "Server certificate not verified", RTHostMismatch)
+	c.s.reasons = append(c.s.reasons, fmt.Sprintf("no certificate name (%s) matches %s", strings.Join(names, " "), match))
+	return c.reject("4.7.5", "Server certificate not verified", RTHostMismatch)
+}
+
+// matchPattern resolves one match= element to a name pattern.
+func (c *pfCheck) matchPattern(m string) string {
+	switch strings.ToLower(m) {
+	case "hostname":
+		return strings.ToLower(c.f.ServerName)
+	case "nexthop":
+		return c.nexthop
+	case "dot-nexthop":
+		return "." + c.nexthop
+	}
+	return strings.ToLower(m)
+}
+
+// certNames are the names Postfix matches: the DNS subjectAltNames, else
+// the subject CN.
+func certNames(leaf *x509.Certificate) []string {
+	if leaf == nil {
+		return nil
+	}
+	if len(leaf.DNSNames) > 0 {
+		return leaf.DNSNames
+	}
+	cn, _ := SendmailCN(leaf.RawSubject)
+	if cn != cnUnknown {
+		return []string{Unxtext(cn)}
+	}
+	return nil
 }
 
 func fingerprint(b []byte) string {

@@ -217,18 +217,7 @@ func ProbeAddr(ctx context.Context, o ProbeOptions, t Target, addr netip.Addr) *
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	start := time.Now()
-	stepErr := func(step string, err error) *Facts {
-		if errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled) {
-			err = fmt.Errorf("%s: %w", step, context.Canceled)
-		} else if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("%s: timeout after %s: %w", step, time.Since(start).Round(time.Millisecond), context.DeadlineExceeded)
-		} else {
-			err = fmt.Errorf("%s: %w", step, err)
-		}
-		f.Err = err
-		return f
-	}
+	p := &prober{ctx: ctx, o: &o, f: f, start: time.Now()}
 
 	dial := o.DialContext
 	if dial == nil {
@@ -237,7 +226,7 @@ func ProbeAddr(ctx context.Context, o ProbeOptions, t Target, addr netip.Addr) *
 	}
 	conn, err := dial(ctx, "tcp", joinHostPort(addr.String(), t.Port))
 	if err != nil {
-		return stepErr("connect", err)
+		return p.stepErr("connect", err)
 	}
 	defer conn.Close()
 	conn = withQuickAck(conn)
@@ -248,122 +237,195 @@ func ProbeAddr(ctx context.Context, o ProbeOptions, t Target, addr netip.Addr) *
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	implicit := o.Implicit || t.Port == 465
-	f.ImplicitTLS = implicit
-	var captured []*x509.Certificate
-	cfg := o.tlsConfig(t.Host)
-	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		captured = cs.PeerCertificates
+	p.implicit = o.Implicit || t.Port == 465
+	f.ImplicitTLS = p.implicit
+	p.cfg = o.tlsConfig(t.Host)
+	p.cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		p.captured = cs.PeerCertificates
 		return nil
 	}
-	handshake := func(raw net.Conn) (*tls.Conn, bool) {
-		tc := tls.Client(raw, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			if errors.Is(ctx.Err(), context.Canceled) {
-				stepErr("TLS handshake", context.Canceled)
-				return nil, false
-			}
-			f.Verify = VerifySoftware
-			f.VerifyError = handshakeError(err)
-			f.Chain = captured
-			f.FillCertFacts()
-			return nil, false
-		}
-		cs := tc.ConnectionState()
-		f.TLSVersion = TLSVersionName(cs.Version)
-		f.Cipher, f.CipherBits = CipherName(cs.CipherSuite)
-		f.Chain = cs.PeerCertificates
-		f.Verify, f.VerifyError = VerifyChain(f.Chain, o.Roots, o.now())
-		f.FillCertFacts()
-		return tc, true
-	}
+	return p.converse(conn)
+}
 
+// prober is one ProbeAddr conversation: its options, bounding context and
+// the facts being gathered.
+type prober struct {
+	ctx      context.Context
+	o        *ProbeOptions
+	f        *Facts
+	start    time.Time
+	implicit bool                // TLS from the first byte
+	cfg      *tls.Config         // for the handshake
+	captured []*x509.Certificate // the peer's chain, also when the handshake fails
+}
+
+// stepErr records that step failed (cancelled, timed out, or err) as
+// f.Err and returns f.
+func (p *prober) stepErr(step string, err error) *Facts {
+	if errors.Is(err, context.Canceled) || errors.Is(p.ctx.Err(), context.Canceled) {
+		err = fmt.Errorf("%s: %w", step, context.Canceled)
+	} else if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%s: timeout after %s: %w", step, time.Since(p.start).Round(time.Millisecond), context.DeadlineExceeded)
+	} else {
+		err = fmt.Errorf("%s: %w", step, err)
+	}
+	p.f.Err = err
+	return p.f
+}
+
+// converse runs the SMTP conversation on the open connection.
+func (p *prober) converse(conn net.Conn) *Facts {
 	s := &session{conn: conn, br: bufio.NewReader(conn)}
-	if implicit {
-		f.TriedTLS = true
-		tc, ok := handshake(conn)
+	if p.implicit {
+		p.f.TriedTLS = true
+		tc, ok := p.handshake(conn)
 		if !ok {
-			return f
+			return p.f
 		}
 		s = &session{conn: tc, br: bufio.NewReader(tc)}
 	}
+	ehlo, ok := p.greetAndEHLO(s)
+	if !ok {
+		return p.f
+	}
+	if p.implicit {
+		p.f.TLSExtensions = EHLOExtensions(ehlo)
+		quit(p.ctx, s)
+		return p.f
+	}
+	p.f.Extensions = EHLOExtensions(ehlo)
+	return p.startTLS(conn, s)
+}
+
+// greetAndEHLO waits for the 220 greeting and sends EHLO, falling back to
+// HELO. ok is false when the conversation is over.
+func (p *prober) greetAndEHLO(s *session) (ehlo Reply, ok bool) {
 	greet, err := ReadReply(s.br)
 	if err != nil {
-		return stepErr("greeting", err)
+		p.stepErr("greeting", err)
+		return Reply{}, false
 	}
-	f.Banner = greet
+	p.f.Banner = greet
 	if greet.Code != 220 {
-		quit(ctx, s) // RFC 5321 §3.1: after a 554 greeting the client should still QUIT
-		return stepErr("greeting", fmt.Errorf("server refused the session: %s", greet))
+		quit(p.ctx, s) // RFC 5321 §3.1: after a 554 greeting the client should still QUIT
+		p.stepErr("greeting", fmt.Errorf("server refused the session: %s", greet))
+		return Reply{}, false
 	}
-	ehlo, err := s.cmd("EHLO " + o.helo())
+	ehlo, err = s.cmd("EHLO " + p.o.helo())
 	if err != nil {
-		return stepErr("EHLO", err)
+		p.stepErr("EHLO", err)
+		return Reply{}, false
 	}
 	if ehlo.Code != 250 {
-		helo, err := s.cmd("HELO " + o.helo())
-		if err != nil {
-			return stepErr("HELO", err)
-		}
-		if helo.Code != 250 {
-			quit(ctx, s)
-			return stepErr("HELO", fmt.Errorf("rejected: %s", helo))
-		}
-		if !implicit {
-			f.Verify, f.VerifyError = VerifyNone, "EHLO rejected ("+ehlo.String()+"): no STARTTLS without ESMTP"
-		}
-		quit(ctx, s)
-		return f
+		p.helo(s, ehlo)
+		return Reply{}, false
 	}
-	if implicit {
-		f.TLSExtensions = EHLOExtensions(ehlo)
-		quit(ctx, s)
-		return f
+	return ehlo, true
+}
+
+// helo tries HELO after EHLO was rejected and ends the conversation: without
+// ESMTP there is no STARTTLS.
+func (p *prober) helo(s *session, ehlo Reply) {
+	helo, err := s.cmd("HELO " + p.o.helo())
+	if err != nil {
+		p.stepErr("HELO", err)
+		return
 	}
-	f.Extensions = EHLOExtensions(ehlo)
-	if o.NoStartTLS {
+	if helo.Code != 250 {
+		quit(p.ctx, s)
+		p.stepErr("HELO", fmt.Errorf("rejected: %s", helo))
+		return
+	}
+	if !p.implicit {
+		p.f.Verify, p.f.VerifyError = VerifyNone, "EHLO rejected ("+ehlo.String()+"): no STARTTLS without ESMTP"
+	}
+	quit(p.ctx, s)
+}
+
+// startTLS upgrades the plain session s on conn: STARTTLS, handshake, EHLO
+// again, QUIT.
+func (p *prober) startTLS(conn net.Conn, s *session) *Facts {
+	f := p.f
+	if p.o.NoStartTLS {
 		f.Verify, f.VerifyError = VerifyNone, "STARTTLS not attempted (Try_TLS NO)"
-		quit(ctx, s)
+		quit(p.ctx, s)
 		return f
 	}
 	if !hasExtension(f.Extensions, "STARTTLS") {
 		f.Verify, f.VerifyError = VerifyNone, "STARTTLS not offered"
-		quit(ctx, s)
+		quit(p.ctx, s)
 		return f
 	}
+	if !p.sendStartTLS(s) {
+		return f
+	}
+	tc, ok := p.handshake(conn)
+	if !ok {
+		return f
+	}
+	ts := &session{conn: tc, br: bufio.NewReader(tc)}
+	if ehlo2, err := ts.cmd("EHLO " + p.o.helo()); err == nil && ehlo2.Code == 250 {
+		f.TLSExtensions = EHLOExtensions(ehlo2)
+	}
+	quit(p.ctx, ts)
+	return f
+}
+
+// sendStartTLS sends STARTTLS and reports whether the server is ready for
+// the handshake; if not, the reason is in f.
+func (p *prober) sendStartTLS(s *session) bool {
+	f := p.f
 	st, err := s.cmd("STARTTLS")
 	if err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil {
-			return stepErr("STARTTLS", err)
+		if errors.Is(err, os.ErrDeadlineExceeded) || p.ctx.Err() != nil {
+			p.stepErr("STARTTLS", err)
+			return false
 		}
 		f.Verify, f.VerifyError = VerifyProtocol, "no reply to STARTTLS: "+err.Error()
-		return f
+		return false
 	}
 	f.StartTLSReply = st
 	switch {
 	case st.Code == 454:
 		f.Verify, f.VerifyError = VerifyTemp, "STARTTLS refused: "+st.String()
-		quit(ctx, s)
-		return f
+		quit(p.ctx, s)
+		return false
 	case st.Code != 220:
 		f.Verify, f.VerifyError = VerifyProtocol, "STARTTLS refused: "+st.String()
-		quit(ctx, s)
-		return f
+		quit(p.ctx, s)
+		return false
 	}
 	if n := s.br.Buffered(); n > 0 {
 		f.Verify, f.VerifyError = VerifyProtocol, fmt.Sprintf("server sent %d bytes after its STARTTLS reply, before the handshake (STARTTLS injection?)", n)
-		return f
+		return false
 	}
-	tc, ok := handshake(conn)
-	if !ok {
-		return f
+	return true
+}
+
+// handshake runs the TLS handshake on raw and records the session and
+// certificate facts, verifying the chain as presented. ok is false when it
+// failed (f says why).
+func (p *prober) handshake(raw net.Conn) (tc *tls.Conn, ok bool) {
+	f := p.f
+	tc = tls.Client(raw, p.cfg)
+	if err := tc.HandshakeContext(p.ctx); err != nil {
+		if errors.Is(p.ctx.Err(), context.Canceled) {
+			p.stepErr("TLS handshake", context.Canceled)
+			return nil, false
+		}
+		f.Verify = VerifySoftware
+		f.VerifyError = handshakeError(err)
+		f.Chain = p.captured
+		f.FillCertFacts()
+		return nil, false
 	}
-	ts := &session{conn: tc, br: bufio.NewReader(tc)}
-	if ehlo2, err := ts.cmd("EHLO " + o.helo()); err == nil && ehlo2.Code == 250 {
-		f.TLSExtensions = EHLOExtensions(ehlo2)
-	}
-	quit(ctx, ts)
-	return f
+	cs := tc.ConnectionState()
+	f.TLSVersion = TLSVersionName(cs.Version)
+	f.Cipher, f.CipherBits = CipherName(cs.CipherSuite)
+	f.Chain = cs.PeerCertificates
+	f.Verify, f.VerifyError = VerifyChain(f.Chain, p.o.Roots, p.o.now())
+	f.FillCertFacts()
+	return tc, true
 }
 
 // quit sends QUIT and waits briefly (at most 2 s, never past the context
