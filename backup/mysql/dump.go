@@ -254,7 +254,7 @@ func (d *dumper) run(ctx context.Context, cancel context.CancelCauseFunc, w io.W
 	var dbs []string
 	if len(d.opts.Databases) == 0 {
 		for _, n := range all {
-			if !systemDatabases[strings.ToLower(n)] {
+			if !SystemDatabases[strings.ToLower(n)] {
 				dbs = append(dbs, n)
 			}
 		}

@@ -203,8 +203,6 @@ func listDatabases(ctx context.Context, q querier) ([]string, error) {
 	return out, nil
 }
 
-var systemDatabases = map[string]bool{"information_schema": true, "performance_schema": true, "sys": true, "mysql": true}
-
 func isFloatType(dt string) bool { return dt == "float" }
 
 func col(r map[string]sql.NullString, name string) string { return r[name].String }

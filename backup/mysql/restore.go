@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/opsteam/ops/backup/compress"
 	"io"
 	"log/slog"
 	"slices"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/opsteam/ops/backup/compress"
 
 	gomysql "github.com/go-sql-driver/mysql"
 )
@@ -38,6 +39,19 @@ type RestoreOptions struct {
 	Logger  *slog.Logger
 	// Progress, if set, is called every 1000 statements and at the end.
 	Progress func(RestoreProgress)
+	// Replace drops and recreates a target database that exists and is
+	// not empty; without it such a target is refused.
+	Replace bool
+	// KeepPartial keeps the databases a failed restore created (for
+	// inspection); by default they are dropped.
+	KeepPartial bool
+	// Compression, when set, is the method the stream must be in (the
+	// manifest's): a stream in another format is refused.
+	Compression compress.Method
+	// Finish, when set, runs after the last statement succeeded; an error
+	// fails the restore like a failed statement (the backup pipeline
+	// checks the stream's SHA-256 there).
+	Finish func() error
 }
 
 // RestoreProgress reports restore progress.
@@ -52,6 +66,7 @@ type RestoreResult struct {
 	Statements  int64           `json:"statements"`
 	RawBytes    int64           `json:"raw_bytes"`
 	Databases   []string        `json:"databases"` // target names of the databases created or selected
+	Created     []string        `json:"created"`   // target databases this restore created (or recreated)
 	StartedAt   time.Time       `json:"started_at"`
 	FinishedAt  time.Time       `json:"finished_at"`
 }
@@ -117,6 +132,9 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 		return nil, fmt.Errorf("restore: read stream: %w", err)
 	}
 	defer closeDec()
+	if opts.Compression != "" && kind != opts.Compression.OrDefault() {
+		return nil, fmt.Errorf("restore: the stream is %s, the manifest says %s: %w", kind, opts.Compression.OrDefault(), ErrRefused)
+	}
 	res.Compression = kind
 	cr := &countingReader{r: dr}
 
@@ -130,15 +148,23 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 		return nil, fmt.Errorf("restore: open connection: %w", err)
 	}
 	defer conn.Close()
+	existing, err := listDatabases(ctx, conn)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	tg := newTargets(db, opts.Replace)
+	for _, dst := range sortedValues(opts.Databases) {
+		if err := tg.check(ctx, dst); err != nil {
+			return nil, err
+		}
+	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-
 	ch := make(chan restoreItem, 16)
 	parseErr := make(chan error, 1)
-	go parseStream(ctx, cr, rn, ch, parseErr)
-
-	ex := &restoreExec{ctx: ctx, cancel: cancel, db: db, main: conn, threads: opts.Threads}
+	go parseStream(ctx, cr, rn, newGuard(opts.Databases, existing), ch, parseErr)
+	ex := &restoreExec{ctx: ctx, cancel: cancel, db: db, main: conn, threads: opts.Threads, targets: tg}
 	if ex.threads <= 0 {
 		ex.threads = DefaultThreads
 	}
@@ -155,24 +181,17 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	}
 	ex.finish()
 	res.Statements = ex.done.Load()
-	perr := <-parseErr
-	if err := ex.err(); err != nil {
+	if err := restoreOutcome(ctx, ex, <-parseErr, cr, rn, opts.Finish); err != nil {
+		if !opts.KeepPartial {
+			tg.rollback(log)
+		} else if len(tg.created) > 0 {
+			log.Warn("restore failed: keeping what it created (--keep-partial)", "databases", tg.created)
+		}
 		return nil, err
-	}
-	if perr != nil {
-		return nil, perr
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, context.Cause(ctx)
-	}
-	if cr.truncated() {
-		return nil, fmt.Errorf("restore: the stream ends without %q: the backup is truncated (%d statements were applied)", footerMarker, res.Statements)
-	}
-	if missing := rn.missing(); len(missing) > 0 {
-		return nil, fmt.Errorf("restore: database(s) %s not found in the backup", strings.Join(missing, ", "))
 	}
 	res.RawBytes = cr.n.Load()
 	res.Databases = rn.targets
+	res.Created = tg.created
 	res.FinishedAt = time.Now().UTC()
 	if opts.Progress != nil {
 		opts.Progress(RestoreProgress{Statements: res.Statements, RawBytes: res.RawBytes})
@@ -181,12 +200,47 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	return res, nil
 }
 
+// restoreOutcome is the error of a restore whose statements have all been
+// run or abandoned: the first failure, a refusal, cancellation, truncation,
+// a missing database, or the caller's Finish.
+func restoreOutcome(ctx context.Context, ex *restoreExec, perr error, cr *countingReader, rn *renamer, finish func() error) error {
+	if err := ex.err(); err != nil {
+		return err
+	}
+	if perr != nil {
+		return perr
+	}
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+	if cr.truncated() {
+		return fmt.Errorf("restore: the stream ends without %q: the backup is truncated (%d statements were applied)", footerMarker, ex.done.Load())
+	}
+	if missing := rn.missing(); len(missing) > 0 {
+		return fmt.Errorf("restore: database(s) %s not found in the backup", strings.Join(missing, ", "))
+	}
+	if finish != nil {
+		return finish()
+	}
+	return nil
+}
+
+func sortedValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // parseStream splits the SQL stream into statements, renames databases,
-// and sends what is to be run to ch (closed at the end); the result of the
-// parse goes to parseErr once.
-func parseStream(ctx context.Context, cr *countingReader, rn *renamer, ch chan<- restoreItem, parseErr chan<- error) {
+// has the guard check each one, and sends what is to be run to ch (closed
+// at the end); the result of the parse goes to parseErr once.
+func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard, ch chan<- restoreItem, parseErr chan<- error) {
 	defer close(ch)
 	sp := NewSplitter(cr)
+	var num int64
 	for {
 		st, err := sp.Next()
 		if errors.Is(err, io.EOF) {
@@ -197,6 +251,14 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, ch chan<-
 			parseErr <- fmt.Errorf("restore: read SQL stream: %w", err)
 			return
 		}
+		num++
+		if num == 1 {
+			if !cr.isOps() {
+				parseErr <- fmt.Errorf("restore: the stream is not an ops dump (it does not begin with %q): %w", opsDumpHead, ErrRefused)
+				return
+			}
+			st.SQL = strings.TrimPrefix(st.SQL, strings.TrimSuffix(sandboxLine, "\n"))
+		}
 		sqlText, keep, err := rn.rewrite(st.SQL)
 		if err != nil {
 			parseErr <- fmt.Errorf("restore: line %d: %w", st.Line, err)
@@ -205,12 +267,16 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, ch chan<-
 		if !keep {
 			continue
 		}
+		createDB, err := g.check(sqlText)
+		if err != nil {
+			parseErr <- fmt.Errorf("restore: statement %d at line %d: %w: %s", num, st.Line, err, excerpt(sqlText))
+			return
+		}
 		st.SQL = sqlText
 		// Only the data of ops dumps (no LOCK TABLES, no session state
 		// besides SET/USE) is loaded in parallel.
-		ops := cr.isOps()
 		select {
-		case ch <- restoreItem{st: st, db: rn.current, data: ops && strings.HasPrefix(st.SQL, "INSERT INTO ")}:
+		case ch <- restoreItem{st: st, num: num, db: rn.current, data: isInsert(st.SQL), createDB: createDB}:
 		case <-ctx.Done():
 			parseErr <- nil
 			return
@@ -219,9 +285,11 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, ch chan<-
 }
 
 type restoreItem struct {
-	st   Statement
-	db   string
-	data bool // an INSERT of an ops dump: may run on a data connection
+	st       Statement
+	num      int64 // statement number in the stream (from 1)
+	db       string
+	data     bool   // an INSERT of an ops dump: may run on a data connection
+	createDB string // the target a CREATE DATABASE creates
 }
 
 // restoreExec runs statements in stream order on the main connection,
@@ -242,7 +310,7 @@ type restoreExec struct {
 	next     int
 	inflight sync.WaitGroup
 	done     atomic.Int64
-	n        atomic.Int64 // statement numbers
+	targets  *targets
 	mu       sync.Mutex
 	first    error
 }
@@ -277,8 +345,8 @@ func (e *restoreExec) err() error {
 func (e *restoreExec) failed() bool { return e.err() != nil }
 
 func (e *restoreExec) stmtErr(num int64, it restoreItem, err error) error {
-	return fmt.Errorf("restore: statement %d at line %d (database %q): %w; statement: %s",
-		num, it.st.Line, it.db, err, abbreviate(it.st.SQL, 200))
+	return fmt.Errorf("restore: statement %d at line %d (database %s): %w; statement: %s",
+		num, it.st.Line, commentIdent(it.db), err, excerpt(it.st.SQL))
 }
 
 func isSessionStatement(s string) bool {
@@ -295,7 +363,7 @@ func isSessionStatement(s string) bool {
 }
 
 func (e *restoreExec) run(it restoreItem) {
-	num := e.n.Add(1)
+	num := it.num
 	if it.data && e.threads > 1 {
 		if len(e.workers) == 0 {
 			for range e.threads {
@@ -322,6 +390,12 @@ func (e *restoreExec) run(it restoreItem) {
 	e.inflight.Wait() // barrier: data connections idle
 	if e.failed() {
 		return
+	}
+	if it.createDB != "" {
+		if err := e.targets.prepare(e.ctx, e.main, it.createDB); err != nil {
+			e.fail(err)
+			return
+		}
 	}
 	if _, err := e.main.ExecContext(e.ctx, it.st.SQL); err != nil {
 		e.fail(e.stmtErr(num, it, err))

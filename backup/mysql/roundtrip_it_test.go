@@ -3,6 +3,7 @@ package mysql
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -156,8 +157,8 @@ func TestRoundTripNasty(t *testing.T) {
 	if !strings.HasSuffix(plain, footerMarker+"\n") {
 		t.Errorf("dump does not end with the completion marker")
 	}
-	if strings.Contains(plain, "sandbox") {
-		t.Errorf("dump contains the MariaDB sandbox line")
+	if !strings.HasPrefix(plain, sandboxLine) {
+		t.Errorf("dump does not start with the MariaDB sandbox line")
 	}
 	// Several primary-key ranges per big table (integer ranges for big and
 	// big2, keyset pagination for the string/binary keys of big3/big4).
@@ -191,11 +192,17 @@ func TestRoundTripNasty(t *testing.T) {
 			t.Errorf("restore result: %+v", rr)
 		}
 		check("Restore")
-		// Restoring over existing databases works too (idempotent stream).
-		if _, err := Restore(ctx, RestoreOptions{MySQL: tgtM}, bytes.NewReader(dump.Bytes())); err != nil {
-			t.Fatalf("second Restore over existing databases: %v", err)
+		// Restoring over existing databases is refused, and leaves them
+		// as they were; with Replace they are dropped and recreated.
+		_, err = Restore(ctx, RestoreOptions{MySQL: tgtM}, bytes.NewReader(dump.Bytes()))
+		if !errors.Is(err, ErrTargetExists) {
+			t.Fatalf("second Restore over existing databases: err = %v, want ErrTargetExists", err)
 		}
-		check("Restore again")
+		check("refused Restore")
+		if _, err := Restore(ctx, RestoreOptions{MySQL: tgtM, Replace: true}, bytes.NewReader(dump.Bytes())); err != nil {
+			t.Fatalf("Restore with Replace: %v", err)
+		}
+		check("Restore with Replace")
 	})
 	t.Run("rename", func(t *testing.T) {
 		dst := base + "_renamed"
@@ -224,7 +231,7 @@ func TestRoundTripNasty(t *testing.T) {
 			t.Errorf("renamed view v0 = %s, want 3", n)
 		}
 		// Unknown source database → error naming it.
-		_, err = Restore(ctx, RestoreOptions{MySQL: tgtM, Databases: map[string]string{"no_such_db_x": dst}}, bytes.NewReader(dump.Bytes()))
+		_, err = Restore(ctx, RestoreOptions{MySQL: tgtM, Databases: map[string]string{"no_such_db_x": dst + "2"}}, bytes.NewReader(dump.Bytes()))
 		if err == nil || !strings.Contains(err.Error(), "no_such_db_x") {
 			t.Errorf("rename of a database not in the dump: err = %v", err)
 		}

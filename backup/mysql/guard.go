@@ -1,0 +1,655 @@
+package mysql
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// The guard decides, before a statement is sent, whether it is one of the
+// forms the dumper writes (see sqltext.go, stream.go) and whether it stays
+// inside the databases the restore may write. A stored stream is input,
+// never trusted code: anything else (GRANT, CREATE USER, SET GLOBAL,
+// INTO OUTFILE, LOAD DATA, client commands, a statement naming another
+// database, …) is refused with the statement number and an excerpt that
+// carries no row data.
+
+// ErrRefused is matched (errors.Is) by the error of a refused statement
+// or target database.
+var ErrRefused = errors.New("refused")
+
+// ErrTargetExists is matched by the error of a restore into an existing,
+// non-empty database without Replace.
+var ErrTargetExists = errors.New("target database exists")
+
+// SystemDatabases are never dumped by default and never restored into.
+var SystemDatabases = map[string]bool{"mysql": true, "sys": true, "information_schema": true, "performance_schema": true}
+
+type tokKind uint8
+
+const (
+	tWord   tokKind = iota // keyword or bare identifier
+	tIdent                 // `quoted identifier`
+	tString                // 'string' or "string"
+	tNumber                // 12, 1.5e3, 0xFF, x'..', b'..'
+	tVar                   // @user_var
+	tSysVar                // @@var, @@session.var
+	tOp                    // any other single character (or :=)
+)
+
+type token struct {
+	kind tokKind
+	text string // unquoted value for identifiers and strings
+}
+
+func (t token) is(words ...string) bool {
+	if t.kind != tWord {
+		return false
+	}
+	for _, w := range words {
+		if strings.EqualFold(t.text, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenize splits a statement into tokens as the server reads it: /*! */
+// and /*M! */ contents are code, other comments are dropped.
+func tokenize(s string) ([]token, error) {
+	var out []token
+	inVersioned := false
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			i++
+		case c == '#' || (c == '-' && strings.HasPrefix(s[i:], "--") && (i+2 == len(s) || s[i+2] <= ' ')):
+			if nl := strings.IndexByte(s[i:], '\n'); nl >= 0 {
+				i += nl + 1
+			} else {
+				i = len(s)
+			}
+		case strings.HasPrefix(s[i:], "/*!") || strings.HasPrefix(s[i:], "/*M!"):
+			if inVersioned {
+				return nil, fmt.Errorf("nested versioned comment")
+			}
+			i += strings.Index(s[i:], "!") + 1
+			for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+				i++
+			}
+			inVersioned = true
+		case strings.HasPrefix(s[i:], "*/") && inVersioned:
+			inVersioned = false
+			i += 2
+		case strings.HasPrefix(s[i:], "/*"):
+			end := strings.Index(s[i+2:], "*/")
+			if end < 0 {
+				return nil, fmt.Errorf("unterminated comment")
+			}
+			i += end + 4
+		case c == '`':
+			v, n, err := quoted(s[i:], '`', false)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, token{tIdent, v})
+			i += n
+		case c == '\'' || c == '"':
+			v, n, err := quoted(s[i:], c, true)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, token{tString, v})
+			i += n
+		case c == '@':
+			j := i + 1
+			kind := tVar
+			if j < len(s) && s[j] == '@' {
+				kind, j = tSysVar, j+1
+			}
+			if j < len(s) && (s[j] == '`' || s[j] == '\'' || s[j] == '"') {
+				v, n, err := quoted(s[j:], s[j], s[j] != '`')
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, token{kind, v})
+				i = j + n
+				continue
+			}
+			k := j
+			for k < len(s) && (isWordByte(s[k]) || s[k] == '.') {
+				k++
+			}
+			out = append(out, token{kind, s[j:k]})
+			i = k
+		case (c == 'x' || c == 'X' || c == 'b' || c == 'B') && i+1 < len(s) && s[i+1] == '\'':
+			v, n, err := quoted(s[i+1:], '\'', false)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, token{tNumber, string(c) + "'" + v + "'"})
+			i += 1 + n
+		case c >= '0' && c <= '9' || (c == '.' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9'):
+			j := i + 1
+			for j < len(s) && (isWordByte(s[j]) || s[j] == '.' || ((s[j] == '+' || s[j] == '-') && (s[j-1] == 'e' || s[j-1] == 'E'))) {
+				j++
+			}
+			out = append(out, token{tNumber, s[i:j]})
+			i = j
+		case isWordByte(c):
+			j := i + 1
+			for j < len(s) && isWordByte(s[j]) {
+				j++
+			}
+			out = append(out, token{tWord, s[i:j]})
+			i = j
+		case c == ':' && i+1 < len(s) && s[i+1] == '=':
+			out = append(out, token{tOp, ":="})
+			i += 2
+		default:
+			out = append(out, token{tOp, s[i : i+1]})
+			i++
+		}
+	}
+	return out, nil
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c == '$' || c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+}
+
+// quoted reads a quoted token at the start of s (s[0] is the quote) and
+// returns its value and length. Doubled quotes stand for one; with
+// backslash set, backslash escapes the next byte.
+func quoted(s string, q byte, backslash bool) (string, int, error) {
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case backslash && c == '\\' && i+1 < len(s):
+			i++
+			b.WriteByte(unescape(s[i]))
+		case c == q && i+1 < len(s) && s[i+1] == q:
+			b.WriteByte(q)
+			i++
+		case c == q:
+			return b.String(), i + 1, nil
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return "", 0, fmt.Errorf("unterminated %c", q)
+}
+
+func unescape(c byte) byte {
+	switch c {
+	case '0':
+		return 0
+	case 'n':
+		return '\n'
+	case 'r':
+		return '\r'
+	case 't':
+		return '\t'
+	case 'Z':
+		return 0x1a
+	case 'b':
+		return '\b'
+	}
+	return c
+}
+
+// guard checks statements against the databases a restore may write.
+type guard struct {
+	// targets are the databases this restore writes (after renaming).
+	// With open set, a CREATE DATABASE of any non-system database adds
+	// it (a restore without a mapping: the stream's own databases).
+	targets map[string]bool
+	open    bool
+	// others are the databases of the server that are not targets (lower
+	// case): a qualified name db.x in a statement whose db is one of them
+	// (or a system database) is refused.
+	others map[string]bool
+}
+
+// newGuard returns the guard of a restore with this mapping (SRC → DST;
+// empty: the stream's own databases) onto a server holding existing.
+func newGuard(mapping map[string]string, existing []string) *guard {
+	g := &guard{targets: map[string]bool{}, open: len(mapping) == 0, others: map[string]bool{}}
+	for _, dst := range mapping {
+		g.targets[dst] = true
+	}
+	for _, db := range existing {
+		if !g.targets[db] {
+			g.others[strings.ToLower(db)] = true
+		}
+	}
+	return g
+}
+
+// refuse is the error of a refused statement.
+func refuse(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrRefused}, a...)...)
+}
+
+// check decides on one statement (after renaming). For a CREATE
+// DATABASE it returns the database's name.
+func (g *guard) check(sqlText string) (createDB string, err error) {
+	if strings.HasPrefix(sqlText, `\`) {
+		return "", refuse("a client command")
+	}
+	if isInsert(sqlText) {
+		return "", g.checkInsert(sqlText)
+	}
+	toks, err := tokenize(sqlText)
+	if err != nil {
+		return "", refuse("unreadable statement: %v", err)
+	}
+	if len(toks) == 0 {
+		return "", nil // only comments
+	}
+	if toks[0].is("CREATE") && len(toks) > 1 && toks[1].is("DATABASE", "SCHEMA") {
+		return g.createDatabase(toks[2:])
+	}
+	return "", g.checkStatement(toks)
+}
+
+func (g *guard) checkStatement(toks []token) error {
+	switch {
+	case toks[0].is("SET"):
+		return checkSet(toks[1:])
+	case toks[0].is("USE"):
+		if len(toks) != 2 || !isName(toks[1]) {
+			return refuse("USE: expected one database name")
+		}
+		return g.database(toks[1].text)
+	case toks[0].is("ALTER") && len(toks) > 1 && toks[1].is("DATABASE", "SCHEMA"):
+		return checkDatabaseOptions(toks[2:], "ALTER DATABASE")
+	case toks[0].is("DROP"):
+		return g.checkDrop(toks[1:])
+	case toks[0].is("CREATE"):
+		return g.checkCreate(toks)
+	case toks[0].is("DO") && len(toks) > 1 && toks[1].is("SETVAL"):
+		return g.checkSetval(toks[2:])
+	case toks[0].is("EXECUTE") && len(toks) > 1 && toks[1].is("IMMEDIATE"):
+		return g.checkExecute(toks[2:])
+	}
+	return refuse("%s is not a statement ops writes", strings.ToUpper(toks[0].text))
+}
+
+// database checks a database that a statement names.
+func (g *guard) database(name string) error {
+	if SystemDatabases[strings.ToLower(name)] {
+		return refuse("the system database %s", QuoteIdent(name))
+	}
+	if !g.targets[name] {
+		return refuse("database %s is outside the restore", QuoteIdent(name))
+	}
+	return nil
+}
+
+func isName(t token) bool { return t.kind == tIdent || t.kind == tWord }
+
+// sessionVars are the variables the dumper sets (per session).
+var sessionVars = map[string]bool{
+	"character_set_client": true, "character_set_results": true, "collation_connection": true,
+	"time_zone": true, "sql_mode": true, "unique_checks": true, "foreign_key_checks": true, "sql_notes": true,
+}
+
+// checkSet accepts SET of session variables and user variables to
+// literals or other variables, and SET NAMES.
+func checkSet(toks []token) error {
+	if len(toks) >= 2 && toks[0].is("NAMES") && (toks[1].kind == tWord || toks[1].kind == tString) {
+		if len(toks) == 2 || (len(toks) == 4 && toks[2].is("COLLATE")) {
+			return nil
+		}
+	}
+	for len(toks) > 0 {
+		t := toks[0]
+		switch {
+		case t.kind == tVar:
+		case t.kind == tSysVar:
+			name := strings.ToLower(t.text)
+			name = strings.TrimPrefix(name, "session.")
+			if !sessionVars[name] {
+				return refuse("SET of @@%s", t.text)
+			}
+		case t.kind == tWord && t.is("SESSION") && len(toks) > 1:
+			toks = toks[1:]
+			continue
+		case t.kind == tWord && sessionVars[strings.ToLower(t.text)]:
+		default:
+			return refuse("SET of %s", t.text)
+		}
+		if len(toks) < 3 || (toks[1].text != "=" && toks[1].text != ":=") {
+			return refuse("SET: expected NAME = VALUE")
+		}
+		v := toks[2]
+		if v.kind == tSysVar {
+			if strings.HasPrefix(strings.ToLower(v.text), "global.") {
+				return refuse("SET from a global variable")
+			}
+		} else if v.kind == tOp || (v.kind == tWord && len(toks) > 3 && toks[3].text == "(") {
+			return refuse("SET to an expression")
+		}
+		toks = toks[3:]
+		if len(toks) > 0 {
+			if toks[0].text != "," {
+				return refuse("SET: expected a comma between assignments")
+			}
+			toks = toks[1:]
+		}
+	}
+	return nil
+}
+
+func (g *guard) createDatabase(toks []token) (string, error) {
+	if len(toks) >= 3 && toks[0].is("IF") && toks[1].is("NOT") && toks[2].is("EXISTS") {
+		toks = toks[3:]
+	}
+	if len(toks) == 0 || !isName(toks[0]) {
+		return "", refuse("CREATE DATABASE: expected a name")
+	}
+	name := toks[0].text
+	if SystemDatabases[strings.ToLower(name)] {
+		return "", refuse("the system database %s", QuoteIdent(name))
+	}
+	if g.open {
+		g.targets[name] = true
+		delete(g.others, strings.ToLower(name))
+	}
+	if err := g.database(name); err != nil {
+		return "", err
+	}
+	return name, checkDatabaseOptions(toks[1:], "CREATE DATABASE")
+}
+
+// checkDatabaseOptions accepts [DEFAULT] CHARACTER SET/CHARSET/COLLATE
+// [=] name and COMMENT [=] 'text'.
+func checkDatabaseOptions(toks []token, what string) error {
+	for _, t := range toks {
+		if t.kind == tString || t.text == "=" || t.is("DEFAULT", "CHARACTER", "SET", "CHARSET", "COLLATE", "COMMENT") {
+			continue
+		}
+		if t.kind == tWord && !t.is("DATA", "DIRECTORY", "INDEX", "ENGINE") {
+			continue // a character set or collation name
+		}
+		return refuse("%s: unexpected %q", what, t.text)
+	}
+	return nil
+}
+
+var droppable = []string{"TABLE", "VIEW", "SEQUENCE", "PROCEDURE", "FUNCTION", "TRIGGER", "EVENT"}
+
+func (g *guard) checkDrop(toks []token) error {
+	if len(toks) < 4 || !toks[0].is(droppable...) || !toks[1].is("IF") || !toks[2].is("EXISTS") {
+		return refuse("DROP: expected DROP {TABLE|VIEW|…} IF EXISTS name")
+	}
+	rest := toks[3:]
+	if err := g.objectName(rest); err != nil {
+		return err
+	}
+	if n := len(rest); n != 1 && !(n == 3 && rest[1].text == ".") {
+		return refuse("DROP: expected one name")
+	}
+	return nil
+}
+
+// objectName checks a possibly qualified object name at the start of toks.
+func (g *guard) objectName(toks []token) error {
+	if len(toks) == 0 || !isName(toks[0]) {
+		return refuse("expected an object name")
+	}
+	if len(toks) >= 3 && toks[1].text == "." {
+		return g.database(toks[0].text)
+	}
+	return nil
+}
+
+// forbidden are word sequences that never appear in a statement ops writes
+// outside a string: privileges, accounts, server files and settings.
+var forbidden = [][]string{
+	{"GRANT"}, {"REVOKE"}, {"CREATE", "USER"}, {"ALTER", "USER"}, {"DROP", "USER"}, {"RENAME", "USER"},
+	{"CREATE", "ROLE"}, {"DROP", "ROLE"}, {"SET", "PASSWORD"}, {"SET", "GLOBAL"}, {"SET", "ROLE"},
+	{"INTO", "OUTFILE"}, {"INTO", "DUMPFILE"}, {"LOAD", "DATA"}, {"LOAD", "XML"}, {"LOAD_FILE"},
+	{"INSTALL"}, {"UNINSTALL"}, {"SONAME"}, {"SHUTDOWN"}, {"KILL"}, {"CHANGE", "MASTER"}, {"CHANGE", "REPLICATION"},
+	{"DATA", "DIRECTORY"}, {"INDEX", "DIRECTORY"}, {"FLUSH"}, {"PURGE"}, {"RESET"},
+}
+
+// unsafeEngines reach files or other servers.
+var unsafeEngines = map[string]bool{"connect": true, "federated": true, "federatedx": true, "spider": true, "csv": false}
+
+// checkBody looks at every token of a CREATE: forbidden sequences, database
+// qualifiers outside the restore, and engines that reach outside the server.
+func (g *guard) checkBody(toks []token) error {
+	for i, t := range toks {
+		if t.kind == tSysVar && strings.HasPrefix(strings.ToLower(t.text), "global.") {
+			return refuse("a global variable (@@%s)", t.text)
+		}
+		if t.kind != tWord && t.kind != tIdent {
+			continue
+		}
+		if t.kind == tWord {
+			for _, seq := range forbidden {
+				if matchWords(toks[i:], seq) {
+					return refuse("%s", strings.Join(seq, " "))
+				}
+			}
+			if t.is("ENGINE") && i+1 < len(toks) {
+				e := toks[i+1]
+				if e.text == "=" && i+2 < len(toks) {
+					e = toks[i+2]
+				}
+				if unsafeEngines[strings.ToLower(e.text)] {
+					return refuse("ENGINE=%s", e.text)
+				}
+			}
+		}
+		// db.x: a qualifier that is a system database or another database
+		// of the server (a table or alias qualifier is neither).
+		if i+2 < len(toks) && toks[i+1].kind == tOp && toks[i+1].text == "." && isName(toks[i+2]) && (i == 0 || toks[i-1].text != ".") {
+			if l := strings.ToLower(t.text); SystemDatabases[l] || g.others[l] {
+				return refuse("database %s is outside the restore", QuoteIdent(t.text))
+			}
+		}
+	}
+	return nil
+}
+
+func matchWords(toks []token, seq []string) bool {
+	if len(toks) < len(seq) {
+		return false
+	}
+	for j, w := range seq {
+		if !toks[j].is(w) {
+			return false
+		}
+	}
+	return true
+}
+
+// creatable are the objects a stream creates, and the words that may stand
+// between CREATE and the object keyword (SHOW CREATE's own clauses).
+var (
+	creatable  = []string{"TABLE", "VIEW", "SEQUENCE", "PROCEDURE", "FUNCTION", "TRIGGER", "EVENT"}
+	preambleOK = []string{"OR", "REPLACE", "ALGORITHM", "UNDEFINED", "MERGE", "TEMPTABLE", "DEFINER", "SQL", "SECURITY", "INVOKER", "AGGREGATE", "CURRENT_USER"}
+)
+
+func (g *guard) checkCreate(toks []token) error {
+	i := 1
+	for ; i < len(toks) && !toks[i].is(creatable...); i++ {
+		t := toks[i]
+		if t.is("TEMPORARY", "USER", "ROLE", "SERVER", "FUNCTION_SONAME", "DATABASE", "SCHEMA") {
+			return refuse("CREATE %s", strings.ToUpper(t.text))
+		}
+		if t.is(preambleOK...) || t.kind == tString || t.kind == tIdent || t.kind == tVar || t.text == "=" || t.text == "@" || t.text == "(" || t.text == ")" {
+			continue // DEFINER=`u`@`h`, ALGORITHM=…
+		}
+		if t.kind == tWord && i > 1 && (toks[i-1].text == "@" || toks[i-1].text == "=") {
+			continue // DEFINER=user@host without quotes
+		}
+		return refuse("CREATE: unexpected %q", t.text)
+	}
+	if i >= len(toks) {
+		return refuse("CREATE of something ops does not write")
+	}
+	if toks[i].is("FUNCTION") && i+1 < len(toks) && toks[i+1].is("SONAME") {
+		return refuse("CREATE FUNCTION … SONAME")
+	}
+	rest := toks[i+1:]
+	if len(rest) > 0 && rest[0].is("IF") {
+		rest = rest[min(3, len(rest)):]
+	}
+	if err := g.objectName(rest); err != nil {
+		return err
+	}
+	return g.checkBody(toks)
+}
+
+func (g *guard) checkSetval(toks []token) error {
+	// SETVAL ( name , number , number )
+	if len(toks) < 6 || toks[0].text != "(" || toks[len(toks)-1].text != ")" {
+		return refuse("DO SETVAL: expected SETVAL(name, value, 0)")
+	}
+	if err := g.objectName(toks[1:]); err != nil {
+		return err
+	}
+	for _, t := range toks[2 : len(toks)-1] {
+		if t.kind != tNumber && t.text != "," && t.text != "." && t.text != "-" && !isName(t) {
+			return refuse("DO SETVAL: unexpected %q", t.text)
+		}
+	}
+	return nil
+}
+
+// checkExecute accepts EXECUTE IMMEDIATE of a literal holding the CREATE
+// of a stored program (written so because the body has comments), and
+// checks that CREATE like any other.
+func (g *guard) checkExecute(toks []token) error {
+	if len(toks) > 0 && toks[0].kind == tWord && strings.HasPrefix(toks[0].text, "_") {
+		toks = toks[1:] // _utf8mb4 introducer
+	}
+	if len(toks) != 1 {
+		return refuse("EXECUTE IMMEDIATE: expected one literal")
+	}
+	body := toks[0].text
+	switch {
+	case toks[0].kind == tString:
+	case toks[0].kind == tNumber && (strings.HasPrefix(body, "0x") || strings.HasPrefix(body, "0X")):
+		b, err := hex.DecodeString(body[2:])
+		if err != nil {
+			return refuse("EXECUTE IMMEDIATE: bad hex literal")
+		}
+		body = string(b)
+	default:
+		return refuse("EXECUTE IMMEDIATE: expected a literal")
+	}
+	inner, err := tokenize(body)
+	if err != nil || len(inner) < 2 || !inner[0].is("CREATE") {
+		return refuse("EXECUTE IMMEDIATE of something other than a CREATE")
+	}
+	return g.checkCreate(inner)
+}
+
+// isInsert reports an INSERT INTO statement (checked by checkInsert
+// without tokenizing its rows).
+func isInsert(s string) bool {
+	return len(s) > 12 && strings.EqualFold(s[:12], "INSERT INTO ")
+}
+
+// checkInsert accepts INSERT INTO name [(columns)] VALUES (literals), …
+// The rows are scanned byte by byte: outside string literals only numbers,
+// hex, NULL, signs, commas and parentheses may appear, so no subquery,
+// function or variable can read anything while the rows load.
+func (g *guard) checkInsert(s string) error {
+	v := valuesKeyword(s)
+	if v < 0 {
+		return refuse("INSERT: expected INSERT INTO name (columns) VALUES …")
+	}
+	head, err := tokenize(s[len("INSERT INTO "):v])
+	if err != nil {
+		return refuse("INSERT: %v", err)
+	}
+	if err := g.objectName(head); err != nil {
+		return err
+	}
+	for _, t := range head[1:] {
+		if !(isName(t) || t.text == "," || t.text == "(" || t.text == ")" || t.text == ".") {
+			return refuse("INSERT: unexpected %q before VALUES", t.text)
+		}
+	}
+	return checkRows(s[v+len("VALUES"):])
+}
+
+// valuesKeyword finds " VALUES " after the table name and column list
+// (outside backquotes).
+func valuesKeyword(s string) int {
+	inTick := false
+	for i := len("INSERT INTO "); i+6 <= len(s); i++ {
+		switch c := s[i]; {
+		case c == '`':
+			inTick = !inTick
+		case !inTick && (c == 'V' || c == 'v') && strings.EqualFold(s[i:i+6], "VALUES") && s[i-1] <= ' ' && (i+6 == len(s) || s[i+6] <= ' ' || s[i+6] == '('):
+			return i
+		}
+	}
+	return -1
+}
+
+func checkRows(s string) error {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\'':
+			_, n, err := quoted(s[i:], '\'', true)
+			if err != nil {
+				return refuse("INSERT: %v", err)
+			}
+			i += n - 1
+		case c == '(' || c == ')' || c == ',' || c == '-' || c == '+' || c == '.' || c <= ' ' ||
+			(c >= '0' && c <= '9') || c == 'x' || c == 'X' || c == 'e' || c == 'E' ||
+			(c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'):
+		case (c == 'N' || c == 'n') && i+4 <= len(s) && strings.EqualFold(s[i:i+4], "NULL"):
+			i += 3
+		default:
+			return refuse("INSERT: %q in the rows (only literals are loaded)", string(c))
+		}
+	}
+	return nil
+}
+
+// excerpt is what an error may show of a refused statement: its first
+// tokens, with string literals and rows left out.
+func excerpt(s string) string {
+	if isInsert(s) {
+		if v := valuesKeyword(s); v > 0 {
+			return commentText(s[:v]) + "VALUES …"
+		}
+	}
+	toks, err := tokenize(s)
+	if err != nil || len(toks) == 0 {
+		return commentText(abbreviate(s, 40))
+	}
+	var parts []string
+	for i, t := range toks {
+		if i == 12 {
+			parts = append(parts, "…")
+			break
+		}
+		switch t.kind {
+		case tString:
+			parts = append(parts, "'…'")
+		case tIdent:
+			parts = append(parts, commentIdent(t.text))
+		case tVar:
+			parts = append(parts, "@"+t.text)
+		case tSysVar:
+			parts = append(parts, "@@"+t.text)
+		default:
+			parts = append(parts, commentText(t.text))
+		}
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,148 @@
+package mysql
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// Statements the dumper writes (header, footer, schema, data, objects) are
+// accepted for a restore of database app (renamed or not).
+func TestGuardAcceptsWhatTheDumperWrites(t *testing.T) {
+	m := &dbMeta{Name: "app", CreateSQL: "CREATE DATABASE `app` /*!40100 DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci */",
+		Collation: "utf8mb4_unicode_ci",
+		Tables: []*tableMeta{{Name: "t", CreateSQL: "CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `c` varchar(10) DEFAULT 'x.y' COMMENT 'GRANT',\n" +
+			"  `s` bigint(20) DEFAULT nextval(`app`.`s`),\n  PRIMARY KEY (`id`),\n  CONSTRAINT `fk` FOREIGN KEY (`id`) REFERENCES `u` (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"}},
+		Sequences: []*seqMeta{{Name: "s", CreateSQL: "CREATE SEQUENCE `s` start with 1 minvalue 1 maxvalue 9223372036854775806 increment by 1 cache 1000 nocycle ENGINE=InnoDB", NextValue: "1001"}},
+		Views: []*viewMeta{{Name: "v", Columns: []string{"id", "c"}, CSClient: "utf8mb4", Collation: "utf8mb4_general_ci",
+			CreateSQL: "CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`localhost` SQL SECURITY DEFINER VIEW `v` AS select `t`.`id` AS `id`,`t`.`c` AS `c` from `t` where `t`.`c` <> 'mysql.user'"}},
+		Routines: []*objDDL{
+			{Kind: "PROCEDURE", Name: "p", CSClient: "utf8mb4", Collation: "utf8mb4_general_ci", SQLMode: "STRICT_TRANS_TABLES",
+				Body: "CREATE DEFINER=`root`@`localhost` PROCEDURE `p`(IN x INT)\nBEGIN\n  SELECT COUNT(*) INTO @n FROM t WHERE id > x;\n  UPDATE t SET c = 'y' WHERE id = x;\nEND"},
+			{Kind: "FUNCTION", Name: "f", CSClient: "utf8mb4", Collation: "utf8mb4_general_ci", DBCollation: "latin1_swedish_ci",
+				Body: "CREATE DEFINER=`root`@`localhost` FUNCTION `f`() RETURNS int(11)\n    DETERMINISTIC\nRETURN 1 -- one"},
+		},
+		Triggers: []*objDDL{{Kind: "TRIGGER", Name: "tr", CSClient: "utf8mb4", Collation: "utf8mb4_general_ci",
+			Body: "CREATE DEFINER=`root`@`localhost` TRIGGER `tr` BEFORE INSERT ON `t` FOR EACH ROW SET NEW.c = CONCAT(NEW.c, '!')"}},
+		Events: []*objDDL{{Kind: "EVENT", Name: "e", CSClient: "utf8mb4", Collation: "utf8mb4_general_ci", TimeZone: "SYSTEM",
+			Body: "CREATE DEFINER=`root`@`localhost` EVENT `e` ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 00:00:00' ON COMPLETION NOT PRESERVE DISABLE DO DELETE FROM t WHERE id < 0"}},
+	}
+	d := &dumper{srv: serverInfo{Version: "10.11.19-MariaDB"}, res: &DumpResult{BinlogFile: "bin.000001", BinlogPos: 4, GTID: "0-1-1"}}
+	script := d.header() + schemaSQL(m) + "INSERT INTO `t` (`id`,`c`) VALUES (1,'a'),(2,NULL),(3,'x\\')\\nGRANT; SELECT 1'),(-4,0x00FF),(5,1.5e-3);\n" +
+		routinesSQL(m, true) + viewsSQL(m) + triggersEventsSQL(m, true) + routinesSQL(m, false) + triggersEventsSQL(m, false) + footer()
+	for _, mapping := range []map[string]string{nil, {"app": "app_copy"}} {
+		rn, _ := newRenamer(mapping)
+		g := newGuard(mapping, []string{"mysql", "other", "app"})
+		sp := NewSplitter(strings.NewReader(script))
+		n := 0
+		for {
+			st, err := sp.Next()
+			if err != nil {
+				break
+			}
+			n++
+			sqlText := strings.TrimPrefix(st.SQL, strings.TrimSuffix(sandboxLine, "\n"))
+			sqlText, keep, err := rn.rewrite(sqlText)
+			if err != nil || !keep {
+				t.Fatalf("%v: rewrite %q: keep %v, %v", mapping, st.SQL, keep, err)
+			}
+			if _, err := g.check(sqlText); err != nil {
+				t.Errorf("%v: statement %d refused: %v\n%s", mapping, n, err, sqlText)
+			}
+		}
+		if n < 40 {
+			t.Fatalf("only %d statements", n)
+		}
+	}
+}
+
+// Everything a tampered stream could try is refused before it is sent,
+// with an excerpt that carries no row data.
+func TestGuardRefuses(t *testing.T) {
+	cases := map[string]string{
+		"grant":             "GRANT ALL ON *.* TO 'x'@'%'",
+		"create user":       "CREATE USER x IDENTIFIED BY 'pw'",
+		"alter user":        "ALTER USER root@localhost IDENTIFIED BY 'x'",
+		"set global":        "SET GLOBAL general_log = 1",
+		"set @@global":      "SET @@global.read_only = 0",
+		"set password":      "SET PASSWORD FOR root@localhost = PASSWORD('x')",
+		"set expression":    "SET @a = (SELECT authentication_string FROM mysql.user LIMIT 1)",
+		"set function":      "SET @a = LOAD_FILE('/etc/shadow')",
+		"set other var":     "SET sql_log_bin = 0",
+		"outfile":           "SELECT * FROM t INTO OUTFILE '/tmp/x'",
+		"load data":         "LOAD DATA INFILE '/etc/passwd' INTO TABLE t",
+		"client command":    `\! touch /tmp/x`,
+		"system":            "SYSTEM touch /tmp/x",
+		"drop elsewhere":    "DROP TABLE IF EXISTS `other`.`t`",
+		"drop database":     "DROP DATABASE `other`",
+		"create elsewhere":  "CREATE TABLE `other`.`t` (id int)",
+		"create in mysql":   "CREATE TABLE mysql.t (id int)",
+		"create database":   "CREATE DATABASE `mysql`",
+		"create other db":   "CREATE DATABASE IF NOT EXISTS `other`",
+		"use mysql":         "USE mysql",
+		"use other":         "USE `other`",
+		"insert elsewhere":  "INSERT INTO `mysql`.`global_priv` VALUES ('%','x','{}')",
+		"insert subquery":   "INSERT INTO `t` VALUES ((SELECT authentication_string FROM mysql.user LIMIT 1))",
+		"insert function":   "INSERT INTO `t` VALUES (LOAD_FILE('/etc/passwd'))",
+		"insert variable":   "INSERT INTO `t` VALUES (@@hostname)",
+		"insert select":     "INSERT INTO `t` SELECT * FROM mysql.user",
+		"view on mysql":     "CREATE VIEW `v` AS SELECT * FROM mysql.user",
+		"view on other":     "CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`localhost` SQL SECURITY DEFINER VIEW `v` AS select `a`.`x` from `other`.`a`",
+		"data directory":    "CREATE TABLE `t` (id int) DATA DIRECTORY='/etc'",
+		"connect engine":    "CREATE TABLE `t` (line varchar(200)) ENGINE=CONNECT TABLE_TYPE=DOS FILE_NAME='/etc/passwd'",
+		"granting event":    "CREATE DEFINER=`root`@`localhost` EVENT `e` ON SCHEDULE EVERY 1 MINUTE DO GRANT ALL ON *.* TO x",
+		"granting proc":     "CREATE DEFINER=`root`@`localhost` PROCEDURE `p`() BEGIN GRANT ALL ON *.* TO x; END",
+		"proc outfile":      "CREATE PROCEDURE `p`() SELECT 1 INTO OUTFILE '/tmp/x'",
+		"execute grant":     "EXECUTE IMMEDIATE 'GRANT ALL ON *.* TO x'",
+		"execute hex grant": "EXECUTE IMMEDIATE _utf8mb4 0x4752414E5420414C4C204F4E202A2E2A20544F2078",
+		"udf":               "CREATE FUNCTION sys_exec RETURNS INT SONAME 'lib_mysqludf_sys.so'",
+		"install plugin":    "INSTALL PLUGIN x SONAME 'x.so'",
+		"lock tables":       "LOCK TABLES `t` WRITE",
+		"select":            "SELECT * FROM mysql.user",
+		"flush":             "FLUSH PRIVILEGES",
+		"change master":     "CHANGE MASTER TO MASTER_HOST='evil'",
+		"trigger elsewhere": "CREATE TRIGGER `tr` BEFORE INSERT ON `other`.`t` FOR EACH ROW SET @a = 1",
+		"call elsewhere":    "CREATE PROCEDURE `p`() CALL mysql.evil()",
+		"alter elsewhere":   "ALTER TABLE `other`.`t` ADD COLUMN x int",
+	}
+	for name, stmt := range cases {
+		g := newGuard(map[string]string{"app": "app"}, []string{"mysql", "other", "app"})
+		_, err := g.check(stmt)
+		if !errors.Is(err, ErrRefused) {
+			t.Errorf("%s: %q accepted (%v)", name, stmt, err)
+		}
+	}
+	g := newGuard(map[string]string{"app": "app"}, nil)
+	_, err := g.check("INSERT INTO `t` VALUES ('secret row data', SLEEP(5))")
+	if !errors.Is(err, ErrRefused) {
+		t.Fatalf("SLEEP in rows accepted: %v", err)
+	}
+	if ex := excerpt("INSERT INTO `t` VALUES ('secret row data', SLEEP(5))"); strings.Contains(ex, "secret") {
+		t.Errorf("excerpt shows row data: %q", ex)
+	}
+	if ex := excerpt("CREATE TABLE `t` (c varchar(9) DEFAULT 'secret')"); strings.Contains(ex, "secret") {
+		t.Errorf("excerpt shows a string literal: %q", ex)
+	}
+}
+
+// Without a mapping the stream's own databases are the targets, but never
+// a system database, and a database outside them is still refused.
+func TestGuardOpenMode(t *testing.T) {
+	g := newGuard(nil, []string{"other"})
+	if _, err := g.check("USE `app`"); !errors.Is(err, ErrRefused) {
+		t.Errorf("USE before CREATE DATABASE accepted: %v", err)
+	}
+	if db, err := g.check("CREATE DATABASE /*!32312 IF NOT EXISTS*/ `app` /*!40100 DEFAULT CHARACTER SET utf8mb4 */"); err != nil || db != "app" {
+		t.Fatalf("CREATE DATABASE app: %q, %v", db, err)
+	}
+	for _, ok := range []string{"USE `app`", "DROP TABLE IF EXISTS `app`.`t`", "CREATE TABLE `t` (id int) ENGINE=InnoDB"} {
+		if _, err := g.check(ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"CREATE DATABASE `mysql`", "CREATE DATABASE `SYS`", "DROP TABLE IF EXISTS `other`.`t`", "CREATE VIEW v AS SELECT * FROM other.t"} {
+		if _, err := g.check(bad); !errors.Is(err, ErrRefused) {
+			t.Errorf("%q accepted: %v", bad, err)
+		}
+	}
+}

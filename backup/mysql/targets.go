@@ -1,0 +1,111 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// targets tracks the databases a restore writes: it refuses system
+// databases and existing non-empty ones (unless replace), and remembers
+// what it created so that a failed restore can take it back.
+type targets struct {
+	db      *sql.DB
+	replace bool
+	seen    map[string]bool
+	created []string          // in order
+	emptied map[string]string // existed empty: its CREATE DATABASE, to put back
+}
+
+func newTargets(db *sql.DB, replace bool) *targets {
+	return &targets{db: db, replace: replace, seen: map[string]bool{}, emptied: map[string]string{}}
+}
+
+// objects counts what a database holds; exists is false when there is no
+// such database.
+func (t *targets) objects(ctx context.Context, name string) (exists bool, n int64, err error) {
+	var c int64
+	if err := t.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", name).Scan(&c); err != nil {
+		return false, 0, fmt.Errorf("restore: looking up database %s: %w", QuoteIdent(name), err)
+	}
+	if c == 0 {
+		return false, 0, nil
+	}
+	err = t.db.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?) +
+		(SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?) +
+		(SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?)`, name, name, name).Scan(&n)
+	if err != nil {
+		return true, 0, fmt.Errorf("restore: counting the objects of database %s: %w", QuoteIdent(name), err)
+	}
+	return true, n, nil
+}
+
+// check refuses a target that the restore may not write (no side effect).
+func (t *targets) check(ctx context.Context, name string) error {
+	if SystemDatabases[strings.ToLower(name)] {
+		return fmt.Errorf("restore: %s is a system database: refusing to restore into it: %w", QuoteIdent(name), ErrRefused)
+	}
+	exists, n, err := t.objects(ctx, name)
+	if err != nil {
+		return err
+	}
+	if exists && n > 0 && !t.replace {
+		return fmt.Errorf("restore: database %s exists and holds %d objects: refusing to restore over it (--replace drops and recreates it): %w", QuoteIdent(name), n, ErrTargetExists)
+	}
+	return nil
+}
+
+// prepare runs before the CREATE DATABASE of a target: it refuses what
+// check refuses, drops a non-empty target under replace, and records the
+// database as created by this restore.
+func (t *targets) prepare(ctx context.Context, conn *sql.Conn, name string) error {
+	if t.seen[name] {
+		return nil
+	}
+	if err := t.check(ctx, name); err != nil {
+		return err
+	}
+	exists, n, err := t.objects(ctx, name)
+	if err != nil {
+		return err
+	}
+	switch {
+	case exists && n > 0: // replace
+		if _, err := conn.ExecContext(ctx, "DROP DATABASE "+QuoteIdent(name)); err != nil {
+			return fmt.Errorf("restore: --replace: dropping database %s: %w", QuoteIdent(name), err)
+		}
+	case exists:
+		var db, create string
+		if err := conn.QueryRowContext(ctx, "SHOW CREATE DATABASE "+QuoteIdent(name)).Scan(&db, &create); err != nil {
+			return fmt.Errorf("restore: reading database %s: %w", QuoteIdent(name), err)
+		}
+		t.emptied[name] = create
+	}
+	t.seen[name] = true
+	t.created = append(t.created, name)
+	return nil
+}
+
+// rollback drops every database this restore created; one that existed
+// empty is created again as it was.
+func (t *targets) rollback(log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for i := len(t.created) - 1; i >= 0; i-- {
+		name := t.created[i]
+		if _, err := t.db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(name)); err != nil {
+			log.Error("restore failed and dropping what it created failed too", "database", name, "error", err.Error())
+			continue
+		}
+		if create, ok := t.emptied[name]; ok {
+			if _, err := t.db.ExecContext(ctx, create); err != nil {
+				log.Error("restore failed and recreating the empty database failed", "database", name, "error", err.Error())
+			}
+		}
+		log.Warn("restore failed: dropped the database it had created", "database", name)
+	}
+}
