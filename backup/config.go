@@ -1,8 +1,11 @@
 package backup
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/opsteam/ops/backup/compress"
@@ -48,6 +51,29 @@ type Job struct {
 	// ChunkRows is the number of rows per primary-key range when a big table
 	// is split between threads (0 = automatic).
 	ChunkRows int64 `yaml:"chunk_rows"`
+	// ManifestKeyFile holds a secret key: manifests are then written with
+	// an HMAC, and one without a valid HMAC is refused by restore and
+	// verify and listed as untrusted.
+	ManifestKeyFile string `yaml:"manifest_key_file"`
+}
+
+// minManifestKey is the shortest manifest key accepted (bytes).
+const minManifestKey = 16
+
+// manifestKey reads the job's manifest key (nil when it has none).
+func (j *Job) manifestKey() ([]byte, error) {
+	if j.ManifestKeyFile == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(j.ManifestKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: manifest_key_file: %w", j.Name, err)
+	}
+	key := bytes.TrimRight(data, "\r\n")
+	if len(key) < minManifestKey {
+		return nil, fmt.Errorf("job %s: manifest_key_file %s: the key has %d bytes, expected at least %d (e.g. head -c 32 /dev/urandom | base64)", j.Name, j.ManifestKeyFile, len(key), minManifestKey)
+	}
+	return key, nil
 }
 
 // DefaultJob is the job `ops backup run` runs when the config names none:
@@ -97,8 +123,39 @@ func (j *Job) Validate(path string, targets map[string]storage.Target) error {
 			return fielderr.New(fmt.Sprintf("%s.encrypt_to[%d]", path, i), err.Error())
 		}
 	}
+	if err := checkPrefix(j.Prefix); err != nil {
+		return fielderr.New(path+".prefix", err.Error())
+	}
 	if j.ChunkRows < 0 {
 		return fielderr.Newf(path+".chunk_rows", "%d: expected 0 (automatic) or more", j.ChunkRows)
+	}
+	return nil
+}
+
+// checkPrefix refuses a prefix under which backups could not be listed
+// again or would land outside the job's place: a leading "/", an empty
+// segment ("a//b"), "." or ".." segments, and control characters. The
+// prefix is prepended as written (with or without a trailing "/").
+func checkPrefix(p string) error {
+	if p == "" {
+		return nil
+	}
+	if strings.HasPrefix(p, "/") {
+		return fmt.Errorf("%q: must not start with /", p)
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%q: control characters are not allowed", p)
+		}
+	}
+	segs := strings.Split(strings.TrimSuffix(p, "/"), "/")
+	for _, seg := range segs {
+		switch seg {
+		case "":
+			return fmt.Errorf("%q: empty path segment (//): backups stored under it could not be listed", p)
+		case ".", "..":
+			return fmt.Errorf("%q: %q segments are not allowed", p, seg)
+		}
 	}
 	return nil
 }

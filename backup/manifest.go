@@ -3,6 +3,9 @@ package backup
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,6 +51,9 @@ type Manifest struct {
 	StreamSHA256 string `json:"stream_sha256"`
 	// SQLBytes is the size of the uncompressed SQL.
 	SQLBytes int64 `json:"sql_bytes"`
+	// MAC authenticates the manifest when the job has a manifest_key_file:
+	// "hmac-sha256:" and the HMAC of the manifest encoded without it.
+	MAC string `json:"mac,omitempty"`
 }
 
 // ToolInfo names the ops build that wrote a backup.
@@ -86,6 +92,14 @@ type Encryption struct {
 	Recipients []string `json:"recipients"`
 }
 
+// The status of a backup in a listing.
+const (
+	StatusComplete  = "complete"  // manifest read, stream present (and MAC valid when a key is set)
+	StatusPartial   = "partial"   // no manifest: interrupted, failed or still running
+	StatusCorrupt   = "corrupt"   // the manifest cannot be read or does not describe the stream
+	StatusUntrusted = "untrusted" // the job authenticates manifests and this one's MAC is missing or wrong
+)
+
 // BackupInfo is one backup as `list` shows it.
 type BackupInfo struct {
 	Job         string          `json:"job"`
@@ -93,6 +107,8 @@ type BackupInfo struct {
 	StartedAt   time.Time       `json:"started_at"`
 	FinishedAt  time.Time       `json:"finished_at,omitzero"`
 	Complete    bool            `json:"complete"`
+	Status      string          `json:"status"`
+	Problem     string          `json:"problem,omitempty"` // why it is corrupt or untrusted
 	Object      string          `json:"object"`
 	Manifest    string          `json:"manifest"`
 	Size        int64           `json:"size"`
@@ -104,7 +120,7 @@ type BackupInfo struct {
 	objects  []string // every object under the backup's directory
 }
 
-// Manifest returns the parsed manifest of a complete backup.
+// ManifestData returns the parsed manifest of a complete backup.
 func (b *BackupInfo) ManifestData() *Manifest { return b.manifest }
 
 // Objects lists every stored object of the backup (data, manifest, leftovers).
@@ -128,13 +144,19 @@ func streamName(m compress.Method, encrypted bool) string {
 	return n
 }
 
-// ListBackups reads a job's backups from a store, newest first. Backups
-// without a manifest are partial; they are returned only when all is set.
-func ListBackups(ctx context.Context, s storage.Store, prefix, job string, all bool) ([]*BackupInfo, error) {
-	jp := JobPrefix(prefix, job)
+// ListBackups reads a job's backups from a store, newest first. Only
+// complete backups are returned unless all is set; then partial, corrupt
+// and untrusted ones are listed too, with their Status. One unreadable
+// manifest never hides the others.
+func ListBackups(ctx context.Context, s storage.Store, job Job, all bool) ([]*BackupInfo, error) {
+	key, err := job.manifestKey()
+	if err != nil {
+		return nil, err
+	}
+	jp := JobPrefix(job.Prefix, job.Name)
 	objs, err := s.List(ctx, jp)
 	if err != nil {
-		return nil, fmt.Errorf("listing backups of job %s in %s: %w", job, s, err)
+		return nil, fmt.Errorf("listing backups of job %s in %s: %w", job.Name, s, err)
 	}
 	byID := map[string]*BackupInfo{}
 	for _, o := range objs {
@@ -149,7 +171,7 @@ func ListBackups(ctx context.Context, s storage.Store, prefix, job string, all b
 		}
 		b := byID[id]
 		if b == nil {
-			b = &BackupInfo{Job: job, ID: id, StartedAt: t}
+			b = &BackupInfo{Job: job.Name, ID: id, StartedAt: t, Status: StatusPartial}
 			byID[id] = b
 		}
 		b.objects = append(b.objects, o.Name)
@@ -163,15 +185,9 @@ func ListBackups(ctx context.Context, s storage.Store, prefix, job string, all b
 	var out []*BackupInfo
 	for _, b := range byID {
 		if b.Manifest != "" {
-			m, err := ReadManifest(ctx, s, b.Manifest)
-			if err != nil {
+			if err := b.load(ctx, s, key); err != nil {
 				return nil, err
 			}
-			b.manifest = m
-			b.Complete = m.Object.Name != "" && b.Object == m.Object.Name
-			b.StartedAt, b.FinishedAt = m.StartedAt, m.FinishedAt
-			b.Databases, b.Compression, b.Encrypted = m.Databases, m.Compression, m.Encryption != nil
-			b.Size = m.Object.Size
 		}
 		if !b.Complete && !all {
 			continue
@@ -184,6 +200,38 @@ func ListBackups(ctx context.Context, s storage.Store, prefix, job string, all b
 	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
 	return out, nil
 }
+
+// load reads the backup's manifest and sets its status. A manifest that
+// cannot be read or trusted makes the backup corrupt or untrusted, not the
+// listing fail; only a failure to reach the store is an error.
+func (b *BackupInfo) load(ctx context.Context, s storage.Store, key []byte) error {
+	m, err := ReadManifest(ctx, s, b.Manifest)
+	switch {
+	case errors.Is(err, ErrCorruptManifest):
+		b.Status, b.Problem = StatusCorrupt, err.Error()
+		return nil
+	case err != nil:
+		return err
+	}
+	b.StartedAt, b.FinishedAt = m.StartedAt, m.FinishedAt
+	b.Databases, b.Compression, b.Encrypted = m.Databases, m.Compression, m.Encryption != nil
+	b.Size = m.Object.Size
+	switch {
+	case m.ID != b.ID || m.Object.Name == "" || path.Dir(m.Object.Name) != path.Dir(b.Manifest):
+		b.Status, b.Problem = StatusCorrupt, fmt.Sprintf("manifest %s describes backup %q, object %q: not this backup", b.Manifest, m.ID, m.Object.Name)
+	case b.Object != m.Object.Name:
+		b.Status, b.Problem = StatusCorrupt, fmt.Sprintf("manifest %s names %s, which is missing", b.Manifest, m.Object.Name)
+	case key != nil && !m.authentic(key):
+		b.Status, b.Problem = StatusUntrusted, fmt.Sprintf("manifest %s has no valid MAC for the job's manifest_key_file", b.Manifest)
+	default:
+		b.Status, b.Complete, b.manifest = StatusComplete, true, m
+	}
+	return nil
+}
+
+// ErrCorruptManifest is matched by the error of a manifest that cannot be
+// parsed or has an unknown format.
+var ErrCorruptManifest = errors.New("corrupt manifest")
 
 // ReadManifest fetches and parses a manifest.
 func ReadManifest(ctx context.Context, s storage.Store, name string) (*Manifest, error) {
@@ -199,16 +247,24 @@ func ReadManifest(ctx context.Context, s storage.Store, name string) (*Manifest,
 	var m Manifest
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("manifest %s is corrupt: %w", name, err)
+		return nil, fmt.Errorf("manifest %s: %w: %v", name, ErrCorruptManifest, err)
 	}
 	if m.Format != ManifestFormat {
-		return nil, fmt.Errorf("manifest %s has format %d; this ops reads format %d", name, m.Format, ManifestFormat)
+		return nil, fmt.Errorf("manifest %s has format %d; this ops reads format %d: %w", name, m.Format, ManifestFormat, ErrCorruptManifest)
+	}
+	if _, err := compress.Parse(string(m.Compression)); err != nil {
+		return nil, fmt.Errorf("manifest %s: compression %w: %w", name, err, ErrCorruptManifest)
 	}
 	return &m, nil
 }
 
 // WriteManifest stores a manifest; it must be the last object of a backup.
-func WriteManifest(ctx context.Context, s storage.Store, dir string, m *Manifest) (storage.Object, error) {
+// With a key, the manifest carries its MAC.
+func WriteManifest(ctx context.Context, s storage.Store, dir string, m *Manifest, key []byte) (storage.Object, error) {
+	m.MAC = ""
+	if key != nil {
+		m.MAC = m.mac(key)
+	}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return storage.Object{}, err
@@ -216,9 +272,28 @@ func WriteManifest(ctx context.Context, s storage.Store, dir string, m *Manifest
 	return s.Put(ctx, path.Join(dir, ManifestName), bytes.NewReader(append(data, '\n')))
 }
 
-// FindBackup picks a complete backup by ID, or the newest for "latest" / "".
-func FindBackup(ctx context.Context, s storage.Store, prefix, job, id string) (*BackupInfo, error) {
-	list, err := ListBackups(ctx, s, prefix, job, true)
+const macPrefix = "hmac-sha256:"
+
+// mac is the MAC of the manifest encoded without its MAC field.
+func (m *Manifest) mac(key []byte) string {
+	c := *m
+	c.MAC = ""
+	data, _ := json.Marshal(&c) // a Manifest always encodes
+	h := hmac.New(sha256.New, key)
+	h.Write(data)
+	return macPrefix + hex.EncodeToString(h.Sum(nil))
+}
+
+// authentic reports whether the manifest's MAC is valid under key.
+func (m *Manifest) authentic(key []byte) bool {
+	return strings.HasPrefix(m.MAC, macPrefix) && hmac.Equal([]byte(m.MAC), []byte(m.mac(key)))
+}
+
+// FindBackup picks a complete backup by ID, or the newest complete one for
+// "latest" / "". A partial, corrupt or untrusted backup named by ID is an
+// error matching ErrNotComplete.
+func FindBackup(ctx context.Context, s storage.Store, job Job, id string) (*BackupInfo, error) {
+	list, err := ListBackups(ctx, s, job, true)
 	if err != nil {
 		return nil, err
 	}
@@ -228,16 +303,31 @@ func FindBackup(ctx context.Context, s storage.Store, prefix, job, id string) (*
 		}
 		if b.ID == id {
 			if !b.Complete {
-				return nil, fmt.Errorf("backup %s of job %s is partial (no manifest): refusing to use it", id, job)
+				return b, fmt.Errorf("backup %s of job %s is %s: refusing to use it: %w", id, job.Name, b.describe(), ErrNotComplete)
 			}
 			return b, nil
 		}
 	}
 	if id == "" || id == "latest" {
-		return nil, fmt.Errorf("job %s has no complete backup in %s: %w", job, s, ErrNoBackup)
+		return nil, fmt.Errorf("job %s has no complete backup in %s: %w", job.Name, s, ErrNoBackup)
 	}
-	return nil, fmt.Errorf("job %s has no backup %s in %s: %w", job, id, s, ErrNoBackup)
+	return nil, fmt.Errorf("job %s has no backup %s in %s: %w", job.Name, id, s, ErrNoBackup)
 }
+
+// describe says what is wrong with a backup that is not complete.
+func (b *BackupInfo) describe() string {
+	switch b.Status {
+	case StatusPartial:
+		return "partial (no manifest)"
+	case StatusCorrupt, StatusUntrusted:
+		return b.Status + " (" + b.Problem + ")"
+	}
+	return b.Status
+}
+
+// ErrNotComplete is matched by the error of a partial, corrupt or
+// untrusted backup asked for by ID.
+var ErrNotComplete = errors.New("backup not usable")
 
 // ErrNoBackup is matched by errors for a backup that does not exist.
 var ErrNoBackup = errors.New("no such backup")

@@ -128,7 +128,7 @@ func TestRunBackupStoresStreamThenManifest(t *testing.T) {
 	if len(m.Tables) != 1 || m.Tables[0].Rows != 3 || m.Tables[0].Checksum == nil || *m.Tables[0].Checksum != 42 {
 		t.Errorf("manifest tables = %+v", m.Tables)
 	}
-	list, err := ListBackups(context.Background(), s, "", "app", false)
+	list, err := ListBackups(context.Background(), s, Job{Name: "app"}, false)
 	if err != nil || len(list) != 1 || !list[0].Complete || list[0].ID != m.ID {
 		t.Fatalf("list = %+v, %v", list, err)
 	}
@@ -152,7 +152,7 @@ func TestRunBackupSameSecondNeverOverwrites(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, id := range ids {
-		b, err := FindBackup(ctx, s, "", "app", id)
+		b, err := FindBackup(ctx, s, Job{Name: "app"}, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +204,7 @@ func TestRunBackupStoreAndDumpErrors(t *testing.T) {
 				t.Errorf("error %v does not wrap the store's", err)
 			}
 			s.Fail = nil
-			if list, _ := ListBackups(context.Background(), s, "", "app", false); len(list) != 0 {
+			if list, _ := ListBackups(context.Background(), s, Job{Name: "app"}, false); len(list) != 0 {
 				t.Errorf("a failed run left a complete backup: %+v", list)
 			}
 			for _, n := range s.Names() {
@@ -232,12 +232,16 @@ func (f *fakeRestore) restore(_ context.Context, o mysql.RestoreOptions, r io.Re
 	if _, err := io.Copy(&f.sql, dr); err != nil {
 		return nil, err
 	}
-	return &mysql.RestoreResult{Compression: m, RawBytes: int64(f.sql.Len())}, nil
+	res := &mysql.RestoreResult{Compression: m, RawBytes: int64(f.sql.Len())}
+	if o.Finish != nil {
+		return res, o.Finish()
+	}
+	return res, nil
 }
 
 func restoreLatest(t *testing.T, s storage.Store, o BackupRestoreOptions) (*fakeRestore, error) {
 	t.Helper()
-	b, err := FindBackup(context.Background(), s, "", "app", "latest")
+	b, err := FindBackup(context.Background(), s, Job{Name: "app"}, "latest")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +355,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 		"truncated":    orig[:len(orig)-2],
 	} {
 		s.Replace(m.Object.Name, data)
-		b, err := FindBackup(context.Background(), s, "", "app", m.ID)
+		b, err := FindBackup(context.Background(), s, Job{Name: "app"}, m.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

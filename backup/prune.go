@@ -25,7 +25,8 @@ type PruneOptions struct {
 // PruneResult says what prune kept and removed.
 type PruneResult struct {
 	Decisions []Decision // complete backups, newest first
-	Partial   []string   // IDs of partial backups removed (or that would be)
+	Partial   []string   // IDs of partial and corrupt backups removed (or that would be)
+	Untrusted []string   // IDs of untrusted backups (never removed by prune)
 	Orphans   []string   // leftover parts removed (or that would be)
 	Deleted   []string   // every object deleted
 }
@@ -46,7 +47,7 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 	if grace == 0 {
 		grace = 6 * time.Hour
 	}
-	list, err := ListBackups(ctx, o.Store, o.Job.Prefix, o.Job.Name, true)
+	list, err := ListBackups(ctx, o.Store, o.Job, true)
 	if err != nil {
 		return nil, err
 	}
@@ -55,9 +56,16 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 	res := &PruneResult{}
 	for _, b := range list {
 		byID[b.ID] = b
-		if b.Complete {
+		switch {
+		case b.Complete:
 			snaps = append(snaps, Snapshot{ID: b.ID, Time: b.StartedAt})
-		} else if now().Sub(b.StartedAt) > grace {
+		case b.Status == StatusUntrusted:
+			// Never deleted by retention: adding a manifest key to a job
+			// makes its older backups untrusted, and tampering is
+			// evidence. They are reported; delete them by hand.
+			res.Untrusted = append(res.Untrusted, b.ID)
+			log.Warn("backup is untrusted: left alone by prune", "job", o.Job.Name, "id", b.ID, "problem", b.Problem)
+		case now().Sub(b.StartedAt) > grace: // partial or corrupt
 			res.Partial = append(res.Partial, b.ID)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,6 +35,13 @@ type BackupRestoreOptions struct {
 	Progress   func(stored int64)
 	// Restore is the SQL sink; mysql.Restore when nil (tests pass a fake).
 	Restore RestoreFunc
+	// Replace drops and recreates target databases that exist and are
+	// not empty (otherwise they are refused); KeepPartial keeps what a
+	// failed restore created.
+	Replace, KeepPartial bool
+	// RequireEncryption refuses a backup that is not encrypted (the job
+	// encrypts its backups: a plain one was put there by someone else).
+	RequireEncryption bool
 }
 
 // RestoreFunc loads an SQL stream (compressed or not) into a server.
@@ -47,7 +55,10 @@ type RestoreFunc func(ctx context.Context, opts mysql.RestoreOptions, r io.Reade
 func RestoreBackup(ctx context.Context, o BackupRestoreOptions) (*mysql.RestoreResult, error) {
 	m := o.Backup.manifest
 	if m == nil {
-		return nil, fmt.Errorf("backup %s is partial (no manifest): refusing to restore it", o.Backup.ID)
+		return nil, fmt.Errorf("backup %s is %s: refusing to restore it", o.Backup.ID, o.Backup.describe())
+	}
+	if o.RequireEncryption && m.Encryption == nil {
+		return nil, fmt.Errorf("backup %s is not encrypted, but its job encrypts every backup: refusing it (it was not written by this job): %w", m.ID, ErrNotComplete)
 	}
 	rc, err := o.Store.Open(ctx, m.Object.Name)
 	if err != nil {
@@ -67,23 +78,40 @@ func RestoreBackup(ctx context.Context, o BackupRestoreOptions) (*mysql.RestoreR
 			return nil, fmt.Errorf("backup %s: age: %w", m.ID, err)
 		}
 	}
+	mapping := o.Databases
+	if len(mapping) == 0 { // every database of the backup, under its own name
+		mapping = map[string]string{}
+		for _, db := range m.Databases {
+			mapping[db] = db
+		}
+	}
+	// The stream's SHA-256 is known only at its end: Finish checks it
+	// before the restore is reported done, so that a mismatch drops what
+	// was restored like any other failure.
+	finish := func() error {
+		if _, err := io.Copy(io.Discard, src); err != nil { // age/zstd trailers
+			return fmt.Errorf("reading the end of the stream: %w", err)
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != m.StreamSHA256 {
+			return fmt.Errorf("the stored stream's SHA-256 is %s, the manifest says %s: the restored data is suspect and was dropped: %w", got, m.StreamSHA256, ErrStreamMismatch)
+		}
+		return nil
+	}
 	restore := o.Restore
 	if restore == nil {
 		restore = mysql.Restore
 	}
-	res, err := restore(ctx, mysql.RestoreOptions{MySQL: o.MySQL, Databases: o.Databases, Threads: o.Threads, Logger: o.Logger}, src)
+	res, err := restore(ctx, mysql.RestoreOptions{MySQL: o.MySQL, Databases: mapping, Threads: o.Threads, Logger: o.Logger,
+		Replace: o.Replace, KeepPartial: o.KeepPartial, Compression: m.Compression, Finish: finish}, src)
 	if err != nil {
 		return nil, fmt.Errorf("restore of backup %s: %w", m.ID, err)
 	}
-	// Drain what the SQL parser did not need (age/zstd trailers) for the hash.
-	if _, err := io.Copy(io.Discard, src); err != nil {
-		return nil, fmt.Errorf("restore of backup %s: reading the end of the stream: %w", m.ID, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != m.StreamSHA256 {
-		return res, fmt.Errorf("restore of backup %s: the stored stream's SHA-256 is %s, the manifest says %s: the restored data is suspect", m.ID, got, m.StreamSHA256)
-	}
 	return res, nil
 }
+
+// ErrStreamMismatch is matched by the error of a stream whose SHA-256
+// differs from its manifest's.
+var ErrStreamMismatch = errors.New("stream does not match the manifest")
 
 // TableCheck compares one table after a test restore.
 type TableCheck struct {

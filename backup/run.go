@@ -57,6 +57,10 @@ func RunBackup(ctx context.Context, o RunOptions) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	key, err := job.manifestKey()
+	if err != nil {
+		return nil, err
+	}
 	started := o.Now().UTC().Truncate(time.Millisecond)
 	id, err := freeID(ctx, o.Store, JobPrefix(job.Prefix, job.Name), started)
 	if err != nil {
@@ -71,7 +75,7 @@ func RunBackup(ctx context.Context, o RunOptions) (*Manifest, error) {
 		return nil, err
 	}
 	m := newManifest(o, id, started, res, obj)
-	if _, err := WriteManifest(ctx, o.Store, dir, m); err != nil {
+	if _, err := WriteManifest(ctx, o.Store, dir, m, key); err != nil {
 		return nil, fmt.Errorf("backup %s of job %s: writing the manifest (the backup stays partial and will be pruned): %w", id, job.Name, err)
 	}
 	o.Logger.Info("backup complete", "job", job.Name, "id", id, "object", objName, "stored_bytes", obj.Size,

@@ -104,7 +104,7 @@ func TestRunBackupEncryptedRoundTrip(t *testing.T) {
 	if int64(len(sqlText)) != m.SQLBytes || !bytes.Contains(sqlText, []byte("'alpha'")) || !bytes.Contains(sqlText, []byte("CREATE DATABASE")) {
 		t.Fatalf("decrypted stream (%d bytes, manifest %d) lacks the data:\n%.500s", len(sqlText), m.SQLBytes, sqlText)
 	}
-	b, err := FindBackup(ctx, s, "", "it", "latest")
+	b, err := FindBackup(ctx, s, Job{Name: "it"}, "latest")
 	if err != nil || !b.Encrypted {
 		t.Fatalf("find: %+v %v", b, err)
 	}
@@ -140,7 +140,7 @@ func TestRunBackupFailureLeavesNothing(t *testing.T) {
 	if len(files) != 0 {
 		t.Fatalf("failed runs left files: %v", files)
 	}
-	if l, _ := ListBackups(ctx, s, "", "it", true); len(l) != 0 {
+	if l, _ := ListBackups(ctx, s, Job{Name: "it"}, true); len(l) != 0 {
 		t.Fatalf("failed runs listed: %+v", l)
 	}
 }
@@ -162,7 +162,7 @@ func TestRunBackupThenPrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, _ := ListBackups(ctx, s, "", "it", true)
+	l, _ := ListBackups(ctx, s, Job{Name: "it"}, true)
 	if len(l) != 2 || l[0].ID != NewID(clock.Add(3*time.Hour)) || len(res.Deleted) != 4 {
 		t.Fatalf("after prune: %+v deleted %q", l, res.Deleted)
 	}
@@ -196,7 +196,7 @@ func TestRunBackupSameSecondGetsDistinctIDs(t *testing.T) {
 	if strings.Join(ids, " ") != strings.Join(want, " ") {
 		t.Fatalf("ids = %v, want %v", ids, want)
 	}
-	if l, _ := ListBackups(context.Background(), s, "", "it", false); len(l) != 3 {
+	if l, _ := ListBackups(context.Background(), s, Job{Name: "it"}, false); len(l) != 3 {
 		t.Fatalf("listed %d complete backups", len(l))
 	}
 }

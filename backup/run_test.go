@@ -50,21 +50,21 @@ func TestListHidesPartialAndFindRefusesIt(t *testing.T) {
 	fakeBackup(t, s, "app", t0.Add(24*time.Hour), "two", true)
 	fakeBackup(t, s, "other", t0, "x", false)
 
-	list, err := ListBackups(ctx, s, "", "app", false)
+	list, err := ListBackups(ctx, s, Job{Name: "app"}, false)
 	if err != nil || len(list) != 1 || list[0].ID != NewID(t0) || !list[0].Complete {
 		t.Fatalf("list = %+v, %v", list, err)
 	}
-	all, _ := ListBackups(ctx, s, "", "app", true)
+	all, _ := ListBackups(ctx, s, Job{Name: "app"}, true)
 	if len(all) != 2 || all[0].Complete || all[0].ID != NewID(t0.Add(24*time.Hour)) {
 		t.Fatalf("--all = %+v", all)
 	}
-	if b, err := FindBackup(ctx, s, "", "app", "latest"); err != nil || b.ID != NewID(t0) {
+	if b, err := FindBackup(ctx, s, Job{Name: "app"}, "latest"); err != nil || b.ID != NewID(t0) {
 		t.Fatalf("latest = %+v, %v (must skip the newer partial one)", b, err)
 	}
-	if _, err := FindBackup(ctx, s, "", "app", all[0].ID); err == nil || !strings.Contains(err.Error(), "partial") {
+	if _, err := FindBackup(ctx, s, Job{Name: "app"}, all[0].ID); err == nil || !strings.Contains(err.Error(), "partial") {
 		t.Fatalf("partial backup accepted: %v", err)
 	}
-	if _, err := FindBackup(ctx, s, "", "nojob", ""); err == nil {
+	if _, err := FindBackup(ctx, s, Job{Name: "nojob"}, ""); err == nil {
 		t.Fatal("no error for a job without backups")
 	}
 }
@@ -84,10 +84,10 @@ func TestVerifyDetectsCorruption(t *testing.T) {
 	}
 	m.Object.Segments = segs
 	dir := JobPrefix("", "app") + m.ID
-	if _, err := WriteManifest(ctx, s, dir, m); err != nil {
+	if _, err := WriteManifest(ctx, s, dir, m, nil); err != nil {
 		t.Fatal(err)
 	}
-	b, err := FindBackup(ctx, s, "", "app", m.ID)
+	b, err := FindBackup(ctx, s, Job{Name: "app"}, m.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestPruneKeepsPolicyRemovesPartialAndOrphans(t *testing.T) {
 	if len(dry.Deleted) != 0 || len(dry.Partial) != 1 || len(dry.Orphans) != 1 {
 		t.Fatalf("dry run = %+v", dry)
 	}
-	if l, _ := ListBackups(ctx, s, "", "app", true); len(l) != 7 {
+	if l, _ := ListBackups(ctx, s, Job{Name: "app"}, true); len(l) != 7 {
 		t.Fatalf("dry run deleted something: %d left", len(l))
 	}
 	opts.DryRun = false
@@ -153,8 +153,8 @@ func TestPruneKeepsPolicyRemovesPartialAndOrphans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	complete, _ := ListBackups(ctx, s, "", "app", false)
-	all, _ := ListBackups(ctx, s, "", "app", true)
+	complete, _ := ListBackups(ctx, s, Job{Name: "app"}, false)
+	all, _ := ListBackups(ctx, s, Job{Name: "app"}, true)
 	if len(complete) != 2 || complete[0].ID != NewID(now) || complete[1].ID != NewID(now.Add(-24*time.Hour)) {
 		t.Fatalf("kept = %+v", complete)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/mysql"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/backends"
 	"github.com/opsteam/ops/internal/bytesize"
@@ -237,7 +238,7 @@ func runBackupList(ctx context.Context, rt *opsRuntime, opts backupListOptions) 
 		if err != nil {
 			return err
 		}
-		l, err := backup.ListBackups(ctx, store, job.Prefix, job.Name, opts.all)
+		l, err := backup.ListBackups(ctx, store, job, opts.all)
 		if err != nil {
 			return err
 		}
@@ -253,9 +254,9 @@ func runBackupList(ctx context.Context, rt *opsRuntime, opts backupListOptions) 
 func writeBackupTable(w io.Writer, list []*backup.BackupInfo) error {
 	rows := make([][]string, 0, len(list))
 	for _, b := range list {
-		status := "complete"
+		status := b.Status
 		if !b.Complete {
-			status = "PARTIAL"
+			status = strings.ToUpper(status)
 		}
 		enc := "-"
 		if b.Encrypted {
@@ -306,9 +307,17 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 	if err != nil {
 		return err
 	}
-	b, err := backup.FindBackup(ctx, store, job.Prefix, job.Name, opts.backup)
+	b, err := backup.FindBackup(ctx, store, job, opts.backup)
+	if errors.Is(err, backup.ErrNotComplete) {
+		fmt.Fprintf(rt.stdout, "%s %s %s %s\n", strings.ToUpper(b.Status), job.Name, b.ID, b.Problem)
+		return exitcode.Check(err)
+	}
 	if err != nil {
 		return err
+	}
+	if len(job.EncryptTo) > 0 && !b.Encrypted {
+		fmt.Fprintf(rt.stdout, "MISMATCH %s %s: not encrypted, but the job encrypts every backup\n", job.Name, b.ID)
+		return exitcode.Check(fmt.Errorf("backup %s of job %s is not encrypted although the job encrypts every backup: it was not written by this job", b.ID, job.Name))
 	}
 	res, err := backup.VerifyBackup(ctx, store, b)
 	if err != nil {
@@ -330,6 +339,7 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 	}
 	checks, err := backup.RestoreTest(ctx, backup.BackupRestoreOptions{
 		Store: store, Backup: b, MySQL: job.MySQL, Threads: job.Threads, Identities: ids, Logger: rt.log,
+		RequireEncryption: len(job.EncryptTo) > 0,
 	})
 	if err != nil {
 		return err
@@ -408,6 +418,9 @@ func runBackupPrune(ctx context.Context, rt *opsRuntime, opts backupPruneOptions
 		for _, id := range res.Partial {
 			fmt.Fprintf(rt.stdout, "%s %s %s (partial)\n", verb, job.Name, id)
 		}
+		for _, id := range res.Untrusted {
+			fmt.Fprintf(rt.stdout, "keep    %s %s (UNTRUSTED: its manifest has no valid MAC; check it, delete it by hand)\n", job.Name, id)
+		}
 		for _, o := range res.Orphans {
 			fmt.Fprintf(rt.stdout, "%s orphan %s\n", verb, o)
 		}
@@ -418,6 +431,7 @@ func runBackupPrune(ctx context.Context, rt *opsRuntime, opts backupPruneOptions
 type backupRestoreOptions struct {
 	job, backup, identity string
 	databases             []string // SRC=DST
+	replace, keepPartial  bool
 }
 
 func newBackupRestoreCmd(c *cli) *cobra.Command {
@@ -429,7 +443,14 @@ func newBackupRestoreCmd(c *cli) *cobra.Command {
 database of the backup is recreated under its own name; --database app=app_copy
 restores one database under another name (repeatable; only the named databases
 are restored then). Encrypted backups need the age identity (--identity or the
-job's identity_file).`,
+job's identity_file).
+
+Restore writes only into databases it creates: system databases are refused,
+and so is a target that exists and is not empty, unless --replace (drop it and
+restore it anew). Every statement of the stored stream is checked before it is
+sent: only what ops writes runs, only in the restored databases. On any failure
+(SQL error, refused statement, truncated or tampered stream, cancellation) the
+databases the restore created are dropped again, unless --keep-partial.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBackupRestore(cmd.Context(), c.rt, opts)
@@ -439,6 +460,8 @@ job's identity_file).`,
 	cmd.Flags().StringVar(&opts.backup, "backup", "latest", "backup ID or latest")
 	cmd.Flags().StringArrayVar(&opts.databases, "database", nil, "SRC=DST: restore database SRC under the name DST (repeatable)")
 	cmd.Flags().StringVar(&opts.identity, "identity", "", "age identity file for encrypted backups (default: the job's identity_file)")
+	cmd.Flags().BoolVar(&opts.replace, "replace", false, "drop and recreate target databases that exist and are not empty")
+	cmd.Flags().BoolVar(&opts.keepPartial, "keep-partial", false, "keep what a failed restore created (for inspection) instead of dropping it")
 	return cmd
 }
 
@@ -455,7 +478,7 @@ func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOpt
 	if err != nil {
 		return err
 	}
-	b, err := backup.FindBackup(ctx, store, job.Prefix, job.Name, opts.backup)
+	b, err := backup.FindBackup(ctx, store, job, opts.backup)
 	if err != nil {
 		return err
 	}
@@ -472,6 +495,7 @@ func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOpt
 	bar := progress.New(rt.stderr, rt.stderrTTY, "restore "+b.ID, b.Size)
 	res, err := backup.RestoreBackup(ctx, backup.BackupRestoreOptions{
 		Store: store, Backup: b, MySQL: job.MySQL, Threads: job.Threads, Databases: mapping, Identities: ids, Logger: rt.log, Progress: bar.Set,
+		Replace: opts.replace, KeepPartial: opts.keepPartial, RequireEncryption: len(job.EncryptTo) > 0,
 	})
 	bar.Done()
 	if err != nil {
@@ -495,6 +519,9 @@ func parseDBMaps(list []string) (map[string]string, error) {
 		}
 		if src == "" || dst == "" || len(dst) > 64 {
 			return nil, exitcode.UsageError(fmt.Errorf("--database %q: expected SRC=DST with database names of 1 to 64 characters", s))
+		}
+		if mysql.SystemDatabases[strings.ToLower(dst)] {
+			return nil, exitcode.UsageError(fmt.Errorf("--database %q: %s is a system database: ops never restores into it", s, dst))
 		}
 		m[src] = dst
 	}

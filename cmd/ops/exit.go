@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/opsteam/ops/backup/mysql"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/schedule"
 	"github.com/opsteam/ops/tlscheck"
@@ -28,6 +29,7 @@ var exitTable = []exitRule{
 	is(tlscheck.ErrPolicy, exitcode.Usage),                // an invalid policy file
 	is(tlscheck.ErrConfig, exitcode.Usage),                // a policy or CA file that cannot be used
 	is(schedule.ErrInvalidJobs, exitcode.Usage),           // a job set that cannot be scheduled
+	is(mysql.ErrTargetExists, exitcode.Usage),             // restore onto an existing non-empty database without --replace
 	is(context.Canceled, exitcode.Interrupted),            // SIGINT/SIGTERM
 }
 
