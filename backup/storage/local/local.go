@@ -64,6 +64,7 @@ func (s *Store) Put(ctx context.Context, name string, r io.Reader) (storage.Obje
 		if !ok {
 			f.Close()
 			os.Remove(tmp)
+			s.removeEmptyDirs(dir)
 		}
 	}()
 	h := sha256.New()
@@ -159,16 +160,24 @@ func (s *Store) Delete(_ context.Context, names ...string) error {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("local target: deleting %s: %w", name, err)
 		}
-		for dir := filepath.Dir(p); dir != filepath.Clean(s.Root) && strings.HasPrefix(dir, filepath.Clean(s.Root)); dir = filepath.Dir(dir) {
-			if os.Remove(dir) != nil {
-				break // not empty
-			}
-		}
+		s.removeEmptyDirs(filepath.Dir(p))
 	}
 	return nil
 }
 
-// Orphans implements Orphans: temporary files left by killed runs.
+// removeEmptyDirs removes dir and its parents below the root while they
+// are empty.
+func (s *Store) removeEmptyDirs(dir string) {
+	root := filepath.Clean(s.Root)
+	for ; dir != root && strings.HasPrefix(dir, root+string(filepath.Separator)); dir = filepath.Dir(dir) {
+		if os.Remove(dir) != nil {
+			break // not empty
+		}
+	}
+}
+
+// Orphans implements Orphans: temporary files left by killed runs, and
+// directories they left empty (reported as "name/").
 func (s *Store) Orphans(_ context.Context, prefix string, olderThan time.Duration) ([]string, error) {
 	var out []string
 	cutoff := time.Now().Add(-olderThan)
@@ -177,12 +186,61 @@ func (s *Store) Orphans(_ context.Context, prefix string, olderThan time.Duratio
 			out = append(out, name)
 		}
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	dirs, err := s.emptyDirs(prefix, cutoff)
+	return append(out, dirs...), err
+}
+
+// emptyDirs lists the empty directories below the root whose names start
+// with prefix and that were last changed before cutoff.
+func (s *Store) emptyDirs(prefix string, cutoff time.Time) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(s.Root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == s.Root {
+				return fs.SkipAll
+			}
+			return nil // vanished meanwhile
+		}
+		if !d.IsDir() || p == s.Root {
+			return nil
+		}
+		rel, _ := filepath.Rel(s.Root, p)
+		name := filepath.ToSlash(rel) + "/"
+		if !strings.HasPrefix(name, prefix) && !strings.HasPrefix(prefix, name) {
+			return fs.SkipDir
+		}
+		entries, err := os.ReadDir(p)
+		info, ierr := d.Info()
+		if err == nil && ierr == nil && len(entries) == 0 && strings.HasPrefix(name, prefix) && info.ModTime().Before(cutoff) {
+			out = append(out, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("local target: listing %s: %w", s.Root, err)
+	}
+	return out, nil
 }
 
 // DeleteOrphans implements storage.Orphans.
 func (s *Store) DeleteOrphans(ctx context.Context, names []string) error {
-	return s.Delete(ctx, names...)
+	for _, name := range names {
+		if !strings.HasSuffix(name, "/") {
+			if err := s.Delete(ctx, name); err != nil {
+				return err
+			}
+			continue
+		}
+		p, err := s.path(strings.TrimSuffix(name, "/"))
+		if err != nil {
+			return err
+		}
+		s.removeEmptyDirs(p)
+	}
+	return nil
 }
 
 var (

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/opsteam/ops/backup/storage"
@@ -119,4 +120,48 @@ func TestStoreOrphans(t *testing.T) {
 
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return New(t.TempDir()) }, storagetest.Options{})
+}
+
+// A killed backup can leave an empty directory behind: Orphans reports it
+// once it is older than the grace period, and DeleteOrphans removes it
+// (with parents it leaves empty), never a directory that holds anything.
+func TestEmptyDirectoriesArePruned(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := New(root)
+	for _, d := range []string{"app/20261101T000000Z", "app/20261102T000000Z", "other/x"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Put(ctx, "app/20261102T000000Z/dump.sql.zst", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	os.Chtimes(filepath.Join(root, "app/20261101T000000Z"), old, old)
+	if got, _ := s.Orphans(ctx, "app/", time.Hour); len(got) != 1 || got[0] != "app/20261101T000000Z/" {
+		t.Fatalf("Orphans = %q, want the old empty directory only", got)
+	}
+	if got, _ := s.Orphans(ctx, "app/", 0); len(got) != 1 {
+		t.Fatalf("Orphans(0) = %q: a directory holding a backup is not empty", got)
+	}
+	got, _ := s.Orphans(ctx, "app/", 0)
+	if err := s.DeleteOrphans(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "app/20261101T000000Z")); !os.IsNotExist(err) {
+		t.Errorf("the empty directory is still there: %v", err)
+	}
+	for _, keep := range []string{"app/20261102T000000Z/dump.sql.zst", "other/x"} {
+		if _, err := os.Stat(filepath.Join(root, keep)); err != nil {
+			t.Errorf("%s was removed: %v", keep, err)
+		}
+	}
+	// A failed Put leaves no directory behind.
+	if _, err := s.Put(ctx, "app/new/dump.sql.zst", iotest.ErrReader(errors.New("cut"))); err == nil {
+		t.Fatal("Put with a failing reader succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(root, "app/new")); !os.IsNotExist(err) {
+		t.Errorf("a failed Put left its directory: %v", err)
+	}
 }
