@@ -402,7 +402,10 @@ func (g *guard) objectName(toks []token) error {
 	if len(toks) == 0 || !isName(toks[0]) {
 		return refuse("expected an object name")
 	}
-	if len(toks) >= 3 && toks[1].text == "." {
+	if len(toks) >= 2 && toks[1].kind == tOp && toks[1].text == "." {
+		if len(toks) < 3 || !isName(toks[2]) {
+			return refuse("expected a name after %s.", QuoteIdent(toks[0].text))
+		}
 		return g.database(toks[0].text)
 	}
 	return nil
@@ -449,7 +452,7 @@ func (g *guard) checkBody(toks []token) error {
 		}
 		// db.x: a qualifier that is a system database or another database
 		// of the server (a table or alias qualifier is neither).
-		if i+2 < len(toks) && toks[i+1].kind == tOp && toks[i+1].text == "." && isName(toks[i+2]) && (i == 0 || toks[i-1].text != ".") {
+		if i+1 < len(toks) && toks[i+1].kind == tOp && toks[i+1].text == "." && (i == 0 || toks[i-1].text != ".") {
 			if l := strings.ToLower(t.text); SystemDatabases[l] || g.others[l] {
 				return refuse("database %s is outside the restore", QuoteIdent(t.text))
 			}

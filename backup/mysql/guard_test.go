@@ -146,3 +146,43 @@ func TestGuardOpenMode(t *testing.T) {
 		}
 	}
 }
+
+// The guard never panics on any statement, an accepted statement holds no
+// forbidden word sequence outside strings, and a comment line never holds a
+// line break.
+func FuzzGuard(f *testing.F) {
+	for _, s := range []string{
+		"GRANT ALL ON *.* TO x", "INSERT INTO `t` VALUES (1,'a\\'b'),(NULL,0x0F)", "SET @a = @@character_set_client, sql_mode = ''",
+		"/*!40101 SET NAMES utf8mb4 */", "CREATE DEFINER=`r`@`h` PROCEDURE `p`() BEGIN SELECT 1; END",
+		"EXECUTE IMMEDIATE _utf8mb4 'CREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW SET @a=1'",
+		"CREATE TABLE `t` (id int) ENGINE=InnoDB", "USE `app`", "DROP TABLE IF EXISTS `app`.`t`", "\\! id",
+		"INSERT INTO `t` VALUES ((SELECT 1))", "CREATE VIEW v AS SELECT * FROM mysql.user", "/*M!999999\\- enable the sandbox mode */",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		g := newGuard(map[string]string{"app": "app"}, []string{"mysql", "other"})
+		_, err := g.check(s)
+		if err == nil && !isInsert(s) {
+			toks, terr := tokenize(s)
+			if terr != nil {
+				t.Fatalf("accepted an untokenizable statement %q: %v", s, terr)
+			}
+			for i := range toks {
+				for _, seq := range forbidden {
+					if matchWords(toks[i:], seq) {
+						t.Fatalf("accepted %q holding %v", s, seq)
+					}
+				}
+				// a qualifier (not the middle of a.b.c) naming another database
+				if toks[i].kind == tWord && (toks[i].is("mysql", "other")) && i+1 < len(toks) && toks[i+1].text == "." && (i == 0 || toks[i-1].text != ".") {
+					t.Fatalf("accepted %q naming another database", s)
+				}
+			}
+		}
+		if strings.ContainsAny(commentText(s), "\n\r") {
+			t.Fatalf("commentText(%q) holds a line break", s)
+		}
+		_ = excerpt(s)
+	})
+}
