@@ -8,6 +8,10 @@ import (
 	"github.com/opsteam/ops/internal/secret"
 )
 
+// DefaultTLSMode is TLS.Mode when it is empty: like the mysql client's
+// --ssl-mode default.
+const DefaultTLSMode = "preferred"
+
 // Config says how to reach the server to dump or restore (a job's
 // `mysql:` section).
 type Config struct {
@@ -24,9 +28,24 @@ type Config struct {
 	LockWaitTimeout time.Duration `yaml:"lock_wait_timeout"`
 }
 
-// TLS configures TLS to the database server.
+// TLS configures TLS to the database server, with the meanings of the
+// mysql client's --ssl-mode:
+//
+//   - disabled: no TLS.
+//   - preferred (the default): TLS when the server offers it, the
+//     certificate not verified; plaintext when the server has no TLS. Not
+//     used over a Unix socket.
+//   - required: TLS or fail; the certificate is not verified.
+//   - verify-ca: TLS, the chain verified against CAFile (the system roots
+//     when CAFile is empty); the host name is not checked.
+//   - verify-identity: verify-ca, and the certificate must name the host
+//     (ServerName when set, else the host connected to; "localhost" for a
+//     Unix socket).
+//
+// CertFile and KeyFile are a client certificate (for accounts created
+// with REQUIRE X509/SUBJECT/ISSUER), sent in every mode but disabled.
 type TLS struct {
-	Mode       string `yaml:"mode"` // "" / disabled | preferred | required | verify-ca | verify-identity
+	Mode       string `yaml:"mode"`
 	CAFile     string `yaml:"ca_file"`
 	CertFile   string `yaml:"cert_file"`
 	KeyFile    string `yaml:"key_file"`
@@ -43,6 +62,9 @@ func (c *Config) Validate(path string) error {
 	case "", "disabled", "preferred", "required", "verify-ca", "verify-identity":
 	default:
 		return fielderr.Newf(path+".tls.mode", "%q: expected disabled, preferred, required, verify-ca or verify-identity", c.TLS.Mode)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return fielderr.Newf(path+".tls", "cert_file and key_file go together (a client certificate and its key)")
 	}
 	return nil
 }
