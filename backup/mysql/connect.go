@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
 )
@@ -32,7 +31,18 @@ const DefaultSocket = "/run/mysqld/mysqld.sock"
 //
 // The session uses utf8mb4, the text protocol without parseTime or
 // interpolateParams, and the server's max_allowed_packet.
-
+//
+// Deadlines (m.Timeout, default 30s): every new connection (dial, TLS
+// handshake, login) must complete within the timeout. Every read and write
+// of a session that makes no progress for the timeout makes ops look at the
+// server from a new connection (see deadlineConn): the session fails when
+// the server does not answer, or when it shows the session idle, gone or
+// blocked writing to us (the network path stalled); it goes on waiting while
+// the server is busy with the statement, so a long lock wait, CHECKSUM
+// TABLE of a large table or a slow restore statement is not cut short. The
+// driver's own ReadTimeout/WriteTimeout stay 0: they could not tell a busy
+// server from a stalled one. Cancelling ctx of a statement still aborts it
+// at once.
 func Connect(ctx context.Context, m Config, logger *slog.Logger) (*sql.DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -41,11 +51,14 @@ func Connect(ctx context.Context, m Config, logger *slog.Logger) (*sql.DB, error
 	if err != nil {
 		return nil, err
 	}
-	conn, err := gomysql.NewConnector(cfg)
+	tr := &transport{timeout: m.timeout(), addr: describe(cfg), log: logger}
+	cfg.DialFunc = tr.dial
+	base, err := gomysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("mysql %s: %w", describe(cfg), err)
 	}
-	db := sql.OpenDB(conn)
+	tr.base = base
+	db := sql.OpenDB(&connector{tr: tr})
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect to mysql %s as %q: %w", describe(cfg), cfg.User, explainTLS(err, m.TLS, cfg))
@@ -105,7 +118,8 @@ type resolved struct {
 	Net, Addr, User, Password string
 }
 
-// driverConfig builds the driver configuration for m.
+// driverConfig builds the driver configuration for m (without the dial
+// function, which Connect adds).
 func driverConfig(m Config, logger *slog.Logger) (*gomysql.Config, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -120,8 +134,9 @@ func driverConfig(m Config, logger *slog.Logger) (*gomysql.Config, error) {
 	cfg.ParseTime = false
 	cfg.InterpolateParams = false
 	cfg.MultiStatements = false
-	cfg.MaxAllowedPacket = 0 // use the server's value
-	cfg.Timeout = 10 * time.Second
+	cfg.MaxAllowedPacket = 0                 // use the server's value
+	cfg.Timeout = m.timeout()                // dial; the whole login is bounded by connector.Connect
+	cfg.ReadTimeout, cfg.WriteTimeout = 0, 0 // see deadlineConn
 	cfg.AllowNativePasswords = true
 	cfg.Logger = driverLogger{logger}
 	t := m.TLS

@@ -46,6 +46,7 @@ func tlsTarget(t *testing.T, user string, tl TLS) Config {
 	m := tgtMySQL(t)
 	m.User = user
 	m.TLS = tl
+	m.Timeout = 10 * time.Second
 	return m
 }
 
@@ -125,7 +126,7 @@ func TestTLSPreferredFallback(t *testing.T) {
 	addr := testenv.Getenv("OPS_IT_MYSQL_ADDR", "127.0.0.1:3306")
 	host, p, _ := strings.Cut(addr, ":")
 	port, _ := strconv.Atoi(p)
-	m := Config{Host: host, Port: port, User: "root"}
+	m := Config{Host: host, Port: port, User: "root", Timeout: 10 * time.Second}
 	db := openDB(t, m)
 	var ssl string
 	if err := db.QueryRow("SELECT @@have_ssl").Scan(&ssl); err != nil {

@@ -103,7 +103,7 @@ func writePEM(t testing.TB, path, typ string, der []byte) {
 // certFile/keyFile (asking for an optional client certificate) and a client
 // using cc; it returns the client's error and the client certificates the
 // server saw.
-func handshake(t *testing.T, certFile, keyFile string, cc *tls.Config) (error, int) {
+func handshake(t *testing.T, certFile, keyFile string, cc *tls.Config) (int, error) {
 	t.Helper()
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
@@ -146,7 +146,7 @@ func handshake(t *testing.T, certFile, keyFile string, cc *tls.Config) (error, i
 		b.Close()
 	}
 	n := <-seen
-	return herr, n
+	return n, herr
 }
 
 func TestTLSModes(t *testing.T) {
@@ -178,7 +178,7 @@ func TestTLSModes(t *testing.T) {
 			if err != nil {
 				t.Fatalf("tlsConfig: %v", err)
 			}
-			herr, _ := handshake(t, srvCert, srvKey, cc)
+			_, herr := handshake(t, srvCert, srvKey, cc)
 			switch {
 			case tc.wantErr == "" && herr != nil:
 				t.Fatalf("handshake failed: %v", herr)
@@ -196,7 +196,7 @@ func TestTLSModes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", mode, err)
 		}
-		if herr, n := handshake(t, srvCert, srvKey, cc); herr != nil || n != 1 {
+		if n, herr := handshake(t, srvCert, srvKey, cc); herr != nil || n != 1 {
 			t.Errorf("%s with a client certificate: err %v, server saw %d certificates", mode, herr, n)
 		}
 	}
@@ -213,5 +213,66 @@ func TestVerifyErrorUnwraps(t *testing.T) {
 	var ve *verifyError
 	if !errors.As(err, &ve) || !strings.Contains(err.Error(), "sent no certificate") {
 		t.Errorf("verifyChain(nil) = %v", err)
+	}
+}
+
+func TestDriverConfigTLSAndTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		m            Config
+		wantTLS      bool
+		wantFallback bool
+		wantServer   string
+	}{
+		{"default is preferred over TCP", Config{Host: "db.example", User: "u"}, true, true, ""},
+		{"preferred over a socket is off", Config{Socket: "/x.sock", User: "u", TLS: TLS{Mode: "preferred"}}, false, false, ""},
+		{"default over localhost (socket) is off", Config{Host: "localhost", User: "u"}, false, false, ""},
+		{"disabled", Config{Host: "db.example", User: "u", TLS: TLS{Mode: "disabled"}}, false, false, ""},
+		{"required over a socket", Config{Socket: "/x.sock", User: "u", TLS: TLS{Mode: "required"}}, true, false, ""},
+		{"verify-identity over a socket checks localhost", Config{Socket: "/x.sock", User: "u", TLS: TLS{Mode: "verify-identity"}}, true, false, "localhost"},
+		{"verify-identity checks the host", Config{Host: "10.1.2.3", User: "u", TLS: TLS{Mode: "verify-identity"}}, true, false, "10.1.2.3"},
+	} {
+		cfg, err := driverConfig(tc.m, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if (cfg.TLS != nil) != tc.wantTLS || cfg.AllowFallbackToPlaintext != tc.wantFallback {
+			t.Errorf("%s: TLS %v, fallback %v; want %v, %v", tc.name, cfg.TLS != nil, cfg.AllowFallbackToPlaintext, tc.wantTLS, tc.wantFallback)
+		}
+		if tc.wantServer != "" && cfg.TLS.ServerName != tc.wantServer {
+			t.Errorf("%s: ServerName %q, want %q", tc.name, cfg.TLS.ServerName, tc.wantServer)
+		}
+		if cfg.Timeout != DefaultTimeout || cfg.ReadTimeout != 0 || cfg.WriteTimeout != 0 {
+			t.Errorf("%s: timeouts %s/%s/%s", tc.name, cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout)
+		}
+	}
+	cfg, err := driverConfig(Config{Host: "h", User: "u", Timeout: 5 * time.Second}, nil)
+	if err != nil || cfg.Timeout != 5*time.Second {
+		t.Errorf("timeout 5s: %v %v", cfg.Timeout, err)
+	}
+}
+
+func TestConfigValidateTimeoutAndTLS(t *testing.T) {
+	for _, tc := range []struct {
+		c    Config
+		want string // "" = valid
+	}{
+		{Config{}, ""},
+		{Config{Timeout: time.Second}, ""},
+		{Config{Timeout: 24 * time.Hour}, ""},
+		{Config{Timeout: 500 * time.Millisecond}, "m.timeout"},
+		{Config{Timeout: -time.Second}, "m.timeout"},
+		{Config{Timeout: 25 * time.Hour}, "m.timeout"},
+		{Config{TLS: TLS{Mode: "VERIFY_CA"}}, "m.tls.mode"},
+		{Config{TLS: TLS{Mode: "required", CertFile: "c.pem"}}, "m.tls"},
+		{Config{TLS: TLS{Mode: "required", CertFile: "c.pem", KeyFile: "k.pem"}}, ""},
+	} {
+		err := tc.c.Validate("m")
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: %v", tc.c, err)
+		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)):
+			t.Errorf("%+v: %v, want an error about %s", tc.c, err, tc.want)
+		}
 	}
 }
