@@ -21,7 +21,11 @@
 #             tester/testpw, database testdb). Also installs mariadb-client, zstd, mydumper.
 #   mariadb2  throw-away instance: datadir $OPS_SVC_DIR/mariadb2/data, 127.0.0.1:3307, root with an empty
 #             password; the restore target. Delete the datadir (while stopped) for a fresh one. A server
-#             already answering on 3307 is left alone, as for mariadb.
+#             already answering on 3307 is left alone, as for mariadb. TLS on (plaintext still allowed):
+#             the PKI's server certificate (CN=localhost, SANs localhost 127.0.0.1 ::1), ssl_ca = the
+#             test CA; accounts ops_tls (REQUIRE SSL) and ops_x509 (REQUIRE X509), empty passwords; a
+#             client certificate pki/mysql-client.{crt,key} (CN=ops-test-client). One started by an
+#             older services.sh without TLS is restarted; a renewed certificate is loaded by FLUSH SSL.
 #   swift     Swift all-in-one with tempauth (test:tester/testing), memcached 127.0.0.1:11211, proxy :8080,
 #             object/container/account :6200/:6201/:6202, 1 replica, workers = 0. Rewrites /etc/swift.
 #   postfix   packaged Postfix on 127.0.0.1:2525 only, STARTTLS with the test PKI (edits /etc/postfix).
@@ -47,6 +51,9 @@
 #   OPS_IT_MYSQL2_DSN         root:@tcp(127.0.0.1:3307)/  (mariadb2, the restore target)
 #   OPS_IT_MYSQL2_ADDR        127.0.0.1:3307
 #   OPS_IT_MYSQL2_SOCKET      $OPS_SVC_DIR/mariadb2/mysqld.sock
+#   OPS_IT_MYSQL2_CA          $OPS_SVC_DIR/pki/ca.crt  (verifies mariadb2's certificate)
+#   OPS_IT_MYSQL2_CLIENT_CERT $OPS_SVC_DIR/pki/mysql-client.crt  (for ops_x509; key 0600, root only)
+#   OPS_IT_MYSQL2_CLIENT_KEY  $OPS_SVC_DIR/pki/mysql-client.key
 #   OPS_IT_SWIFT_AUTH         http://127.0.0.1:8080/auth/v1.0  (tempauth, auth v1)
 #   OPS_IT_SWIFT_USER         test:tester
 #   OPS_IT_SWIFT_KEY_FILE     $OPS_SVC_DIR/swift/tester.key  (0600, holds "testing", no newline)
@@ -103,6 +110,9 @@ OPS_IT_MYSQL_TESTER_DSN=tester:testpw@tcp(127.0.0.1:3306)/testdb
 OPS_IT_MYSQL2_DSN=root:@tcp(127.0.0.1:$MARIADB2_PORT)/
 OPS_IT_MYSQL2_ADDR=127.0.0.1:$MARIADB2_PORT
 OPS_IT_MYSQL2_SOCKET=$MARIADB2_SOCK
+OPS_IT_MYSQL2_CA=$pki/ca.crt
+OPS_IT_MYSQL2_CLIENT_CERT=$pki/mysql-client.crt
+OPS_IT_MYSQL2_CLIENT_KEY=$pki/mysql-client.key
 OPS_IT_SWIFT_AUTH=$SWIFT_AUTH_URL
 OPS_IT_SWIFT_USER=test:tester
 OPS_IT_SWIFT_KEY_FILE=$SWIFT_KEY_FILE

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
 )
@@ -32,21 +31,70 @@ const DefaultSocket = "/run/mysqld/mysqld.sock"
 //
 // The session uses utf8mb4, the text protocol without parseTime or
 // interpolateParams, and the server's max_allowed_packet.
+//
+// Deadlines (m.Timeout, default 30s): every new connection (dial, TLS
+// handshake, login) must complete within the timeout. Every read and write
+// of a session that makes no progress for the timeout makes ops look at the
+// server from a new connection (see deadlineConn): the session fails when
+// the server does not answer, or when it shows the session idle, gone or
+// blocked writing to us (the network path stalled); it goes on waiting while
+// the server is busy with the statement, so a long lock wait, CHECKSUM
+// TABLE of a large table or a slow restore statement is not cut short. The
+// driver's own ReadTimeout/WriteTimeout stay 0: they could not tell a busy
+// server from a stalled one. Cancelling ctx of a statement still aborts it
+// at once.
 func Connect(ctx context.Context, m Config, logger *slog.Logger) (*sql.DB, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	cfg, err := driverConfig(m, logger)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := gomysql.NewConnector(cfg)
+	tr := &transport{timeout: m.timeout(), addr: describe(cfg), log: logger}
+	cfg.DialFunc = tr.dial
+	base, err := gomysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("mysql %s: %w", describe(cfg), err)
 	}
-	db := sql.OpenDB(conn)
+	tr.base = base
+	db := sql.OpenDB(&connector{tr: tr})
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connect to mysql %s as %q: %w", describe(cfg), cfg.User, err)
+		return nil, fmt.Errorf("connect to mysql %s as %q: %w", describe(cfg), cfg.User, explainTLS(err, m.TLS, cfg))
 	}
 	return db, nil
+}
+
+// explainTLS adds the TLS settings to a certificate verification failure.
+func explainTLS(err error, t TLS, cfg *gomysql.Config) error {
+	mode := t.Mode
+	if mode == "" {
+		mode = DefaultTLSMode
+	}
+	var cve *tls.CertificateVerificationError
+	var ve *verifyError
+	switch {
+	case errors.As(err, &ve):
+		return err // already says so
+	case errors.As(err, &cve):
+		name := ""
+		if cfg.TLS != nil {
+			name = cfg.TLS.ServerName
+		}
+		return fmt.Errorf("tls mode %s (%s, server name %q): %w", mode, trustedBy(t.CAFile), name, err)
+	case errors.Is(err, gomysql.ErrNoTLS):
+		return fmt.Errorf("tls mode %s: %w", mode, err)
+	}
+	return err
+}
+
+// trustedBy names the trust anchors of verify-ca/verify-identity.
+func trustedBy(caFile string) string {
+	if caFile == "" {
+		return "the system roots (no ca_file)"
+	}
+	return "ca_file " + caFile
 }
 
 // describe names the endpoint of cfg for messages (never the password).
@@ -70,7 +118,8 @@ type resolved struct {
 	Net, Addr, User, Password string
 }
 
-// driverConfig builds the driver configuration for m.
+// driverConfig builds the driver configuration for m (without the dial
+// function, which Connect adds).
 func driverConfig(m Config, logger *slog.Logger) (*gomysql.Config, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -85,18 +134,34 @@ func driverConfig(m Config, logger *slog.Logger) (*gomysql.Config, error) {
 	cfg.ParseTime = false
 	cfg.InterpolateParams = false
 	cfg.MultiStatements = false
-	cfg.MaxAllowedPacket = 0 // use the server's value
-	cfg.Timeout = 10 * time.Second
+	cfg.MaxAllowedPacket = 0                 // use the server's value
+	cfg.Timeout = m.timeout()                // dial; the whole login is bounded by connector.Connect
+	cfg.ReadTimeout, cfg.WriteTimeout = 0, 0 // see deadlineConn
 	cfg.AllowNativePasswords = true
 	cfg.Logger = driverLogger{logger}
-	tc, preferred, err := tlsConfig(m.TLS, m.Host)
+	t := m.TLS
+	if t.Mode == "" {
+		t.Mode = DefaultTLSMode
+	}
+	host := "localhost" // a Unix socket is the local server
+	if r.Net == "tcp" {
+		host, _, _ = net.SplitHostPort(r.Addr)
+	}
+	if t.Mode == "preferred" && r.Net == "unix" {
+		t.Mode = "disabled" // like the mysql client: nothing to protect on a local socket
+	}
+	tc, preferred, err := tlsConfig(t, host)
 	if err != nil {
 		return nil, err
 	}
-	if preferred {
-		cfg.TLSConfig = "preferred"
-	} else if tc != nil {
-		cfg.TLS = tc
+	cfg.TLS = tc
+	cfg.AllowFallbackToPlaintext = preferred
+	// The driver clears cfg.TLS on a plaintext fallback, on the connector's
+	// shared Config unless a BeforeConnect hook makes it work on a copy:
+	// without this one fallback would turn TLS off for every later connection
+	// (and race with them).
+	if err := cfg.Apply(gomysql.BeforeConnect(func(context.Context, *gomysql.Config) error { return nil })); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }
@@ -315,15 +380,15 @@ func optionValue(v string) (string, error) {
 	return strings.TrimSpace(v), nil
 }
 
-// tlsConfig maps the tls modes onto a *tls.Config. preferred reports the
-// driver's built-in "preferred" mode (TLS when offered, unverified).
+// tlsConfig maps the tls modes onto a *tls.Config for the driver (see TLS).
+// preferred reports that the driver may fall back to plaintext when the
+// server offers no TLS. host is the name verify-identity checks when
+// t.ServerName is empty.
 func tlsConfig(t TLS, host string) (cfg *tls.Config, preferred bool, err error) {
 	switch t.Mode {
 	case "", "disabled":
 		return nil, false, nil
-	case "preferred":
-		return nil, true, nil
-	case "required", "verify-ca", "verify-identity":
+	case "preferred", "required", "verify-ca", "verify-identity":
 	default:
 		return nil, false, fmt.Errorf("mysql tls mode %q: expected disabled, preferred, required, verify-ca or verify-identity", t.Mode)
 	}
@@ -331,12 +396,12 @@ func tlsConfig(t TLS, host string) (cfg *tls.Config, preferred bool, err error) 
 	if t.CertFile != "" || t.KeyFile != "" {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
-			return nil, false, fmt.Errorf("mysql tls client certificate: %w", err)
+			return nil, false, fmt.Errorf("mysql tls client certificate (cert_file %s, key_file %s): %w", t.CertFile, t.KeyFile, err)
 		}
 		c.Certificates = []tls.Certificate{cert}
 	}
-	var pool *x509.CertPool
-	if t.CAFile != "" {
+	var pool *x509.CertPool // nil: the system roots
+	if t.CAFile != "" && (t.Mode == "verify-ca" || t.Mode == "verify-identity") {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
 			return nil, false, fmt.Errorf("mysql tls ca_file: %w", err)
@@ -347,36 +412,56 @@ func tlsConfig(t TLS, host string) (cfg *tls.Config, preferred bool, err error) 
 		}
 	}
 	switch t.Mode {
-	case "required":
-		c.InsecureSkipVerify = true // encrypted, not authenticated (like --ssl-mode=REQUIRED)
+	case "preferred", "required":
+		// Encrypted, not authenticated (like --ssl-mode=PREFERRED/REQUIRED).
+		c.InsecureSkipVerify = true
+		return c, t.Mode == "preferred", nil
 	case "verify-ca":
-		// Verify the chain but not the name.
+		// Verify the chain but not the name: Go's verification is off and
+		// done here instead, without a DNSName.
 		c.InsecureSkipVerify = true
 		c.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
-			if len(raw) == 0 {
-				return errors.New("server sent no certificate")
-			}
-			certs := make([]*x509.Certificate, len(raw))
-			for i, b := range raw {
-				crt, err := x509.ParseCertificate(b)
-				if err != nil {
-					return err
-				}
-				certs[i] = crt
-			}
-			inter := x509.NewCertPool()
-			for _, crt := range certs[1:] {
-				inter.AddCert(crt)
-			}
-			_, err := certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter})
-			return err
+			return verifyChain(raw, pool, t.CAFile)
 		}
 	case "verify-identity":
 		c.RootCAs = pool
-		c.ServerName = firstNonEmpty(t.ServerName, host)
-		if c.ServerName == "" {
-			c.ServerName = "localhost"
-		}
+		c.ServerName = firstNonEmpty(t.ServerName, host, "localhost")
 	}
 	return c, false, nil
+}
+
+// verifyError is a server certificate that failed verify-ca.
+type verifyError struct {
+	ca  string
+	err error
+}
+
+func (e *verifyError) Error() string {
+	return fmt.Sprintf("tls mode verify-ca: the server certificate is not trusted by %s: %v", trustedBy(e.ca), e.err)
+}
+
+func (e *verifyError) Unwrap() error { return e.err }
+
+// verifyChain checks the server's chain (leaf first) against roots (nil =
+// the system roots), for server authentication, without checking a name.
+func verifyChain(raw [][]byte, roots *x509.CertPool, caFile string) error {
+	if len(raw) == 0 {
+		return &verifyError{caFile, errors.New("the server sent no certificate")}
+	}
+	certs := make([]*x509.Certificate, len(raw))
+	for i, b := range raw {
+		crt, err := x509.ParseCertificate(b)
+		if err != nil {
+			return &verifyError{caFile, err}
+		}
+		certs[i] = crt
+	}
+	inter := x509.NewCertPool()
+	for _, crt := range certs[1:] {
+		inter.AddCert(crt)
+	}
+	if _, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
+		return &verifyError{caFile, err}
+	}
+	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"os"
 	"reflect"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // secretFileKeys are the keys whose value is the path of a file holding a
@@ -85,5 +87,71 @@ func sortedStrings(s []string) []string {
 			out[j], out[j-1] = out[j-1], out[j]
 		}
 	}
+	return out
+}
+
+// inlineSecretKeys are the keys whose value is a secret itself (not the
+// path of a file holding one); a key also counts when it ends in
+// "_"+one of them (api_key, smtp_password).
+var inlineSecretKeys = []string{"password", "key", "token", "secret", "passphrase"}
+
+func isInlineSecretKey(name string) bool {
+	for _, k := range inlineSecretKeys {
+		if name == k || strings.HasSuffix(name, "_"+k) {
+			return true
+		}
+	}
+	return false
+}
+
+// InlineSecretWarnings returns one warning for every secret written in the
+// config file itself (password:, key:, token: … with a value, rather than
+// a *_file or an environment variable) when group or others may read that
+// file. It reads the file again; nil when no file was loaded.
+func (r *Result) InlineSecretWarnings() []string {
+	if r == nil || r.File == "" {
+		return nil
+	}
+	st, err := os.Stat(r.File)
+	if err != nil || st.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	data, err := os.ReadFile(r.File)
+	if err != nil {
+		return nil
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return nil // Load reported it
+	}
+	var out []string
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := join(path, k.Value)
+				if v.Kind == yaml.AliasNode && v.Alias != nil {
+					v = v.Alias
+				}
+				if v.Kind == yaml.ScalarNode && v.Tag != "!!null" && v.Value != "" && isInlineSecretKey(k.Value) {
+					out = append(out, fmt.Sprintf("%s:%d: %s is a secret written in the config file, which group or others may read (mode %04o); "+
+						"move it to %s_file (mode 0600) or the environment, or run: chmod 600 %s",
+						r.File, k.Line, p, st.Mode().Perm(), k.Value, r.File))
+					continue
+				}
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(doc.Content[0], "")
 	return out
 }

@@ -2,15 +2,18 @@
 # mariadb: the packaged MariaDB on 127.0.0.1:3306 (+ ::1), socket /run/mysqld/mysqld.sock.
 # A server that is already running is left alone (it is never stopped unless this script started it);
 # in every case the root-over-TCP grants of services.md §1 are applied when they are missing.
-# mariadb2: an isolated throw-away instance on 127.0.0.1:3307, datadir under $OPS_SVC_DIR/mariadb2.
+# mariadb2: an isolated throw-away instance on 127.0.0.1:3307, datadir under $OPS_SVC_DIR/mariadb2,
+# with TLS from the test PKI (server certificate CN=localhost, SANs localhost 127.0.0.1 ::1) and two
+# TLS-only accounts; a client certificate for them is issued into the PKI directory.
 
 MYSQL_SOCK=/run/mysqld/mysqld.sock
 MARIADB2_DIR=$OPS_SVC_DIR/mariadb2
 MARIADB2_SOCK=$MARIADB2_DIR/mysqld.sock
 MARIADB2_PORT=3307
+MARIADB2_TLS_DIR=$MARIADB2_DIR/tls
 
 svc_mariadb_pkgs() { echo mariadb-server mariadb-client zstd mydumper; }
-svc_mariadb2_pkgs() { echo mariadb-server mariadb-client; }
+svc_mariadb2_pkgs() { echo mariadb-server mariadb-client openssl; }
 
 _mariadb_ping() { # SOCKET
 	mariadb-admin --no-defaults --connect-timeout=2 -S "$1" -uroot ping
@@ -105,17 +108,83 @@ _mariadb2_tcp_ok() {
 	mariadb --no-defaults --connect-timeout=2 -h 127.0.0.1 -P "$MARIADB2_PORT" -uroot -e 'select 1'
 }
 
+# the PKI is checked once per run, in the parent shell (the start functions run in subshells)
+svc_mariadb2_prepare() {
+	[ "${PKI_READY:-0}" = 1 ] && return 0
+	pki_init || die "creating the test PKI failed"
+	PKI_READY=1
+}
+
+# _mariadb2_tls_files: the server certificate, key and CA copied where mariadbd (user mysql) can read
+# them, and the client certificate mysql-client.{crt,key} (CN=ops-test-client) in the PKI directory.
+# Sets TLS_FILES_CHANGED=1 when a server file was (re)written.
+_mariadb2_tls_files() {
+	local pki f
+	[ "${PKI_READY:-0}" = 1 ] || pki_init || die "creating the test PKI failed"
+	pki=$(pki_dir)
+	if ! _pki_valid "$pki/mysql-client.crt" "$pki/ca.crt" || [ ! -s "$pki/mysql-client.key" ]; then
+		pki_issue mysql-client ops-test-client DNS:ops-test-client --client || die "issuing the MySQL client certificate failed"
+	fi
+	TLS_FILES_CHANGED=0
+	install -d -o mysql -g mysql -m 0750 "$MARIADB2_TLS_DIR"
+	for f in server.crt server.key ca.crt; do
+		write_file "$MARIADB2_TLS_DIR/$f" 0600 mysql:mysql <"$pki/$f"
+		[ "$FILE_CHANGED" = 1 ] && TLS_FILES_CHANGED=1
+		FILE_CHANGED=0
+	done
+	return 0
+}
+
+# _mariadb2_tls_on: the running server has TLS with our certificate files.
+_mariadb2_tls_on() {
+	local out
+	out=$(mariadb --no-defaults --connect-timeout=2 -h 127.0.0.1 -P "$MARIADB2_PORT" -uroot -N -B \
+		-e 'SELECT @@have_ssl, @@ssl_cert') || return 1
+	[ "$out" = "YES	$MARIADB2_TLS_DIR/server.crt" ]
+}
+
+# TLS-only accounts (empty passwords, like root): ops_tls REQUIRE SSL, ops_x509 REQUIRE X509 (the
+# client certificate above). A global require_secure_transport would break the plaintext tests.
+_mariadb2_accounts() {
+	mariadb --no-defaults --connect-timeout=5 -h 127.0.0.1 -P "$MARIADB2_PORT" -uroot \
+		>>"$LOG_DIR/mariadb2-grants.log" 2>&1 <<'SQL' || die "creating the TLS accounts on 3307 failed (see $LOG_DIR/mariadb2-grants.log)"
+CREATE USER IF NOT EXISTS 'ops_tls'@'%' IDENTIFIED BY '' REQUIRE SSL;
+ALTER USER 'ops_tls'@'%' REQUIRE SSL;
+GRANT ALL ON *.* TO 'ops_tls'@'%';
+CREATE USER IF NOT EXISTS 'ops_x509'@'%' IDENTIFIED BY '' REQUIRE X509;
+ALTER USER 'ops_x509'@'%' REQUIRE X509;
+GRANT ALL ON *.* TO 'ops_x509'@'%';
+SQL
+}
+
 svc_mariadb2_start() {
 	local t0 data=$MARIADB2_DIR/data
+	_mariadb2_tls_files
 	if _mariadb2_tcp_ok >/dev/null 2>&1; then
-		if is_running mariadb2; then
-			echo "mariadb2: already running"
-		else
+		if ! is_running mariadb2; then
+			if _mariadb2_tls_on; then
+				_mariadb2_accounts
+			else
+				warn "a server not started by services.sh answers on 127.0.0.1:$MARIADB2_PORT without our TLS set-up; left alone (the TLS tests will fail: stop it and run start again)"
+			fi
 			echo "mariadb2: already running (a server not started by services.sh answers on 127.0.0.1:$MARIADB2_PORT; left alone)"
+			return 0
 		fi
-		return 0
+		if _mariadb2_tls_on; then
+			if [ "$TLS_FILES_CHANGED" = 1 ]; then
+				mariadb --no-defaults --connect-timeout=5 -h 127.0.0.1 -P "$MARIADB2_PORT" -uroot -e 'FLUSH SSL' ||
+					die "FLUSH SSL (reloading the renewed certificate) failed"
+				_mariadb2_accounts
+				echo "mariadb2: already running (certificate reloaded)"
+				return 0
+			fi
+			_mariadb2_accounts
+			echo "mariadb2: already running"
+			return 0
+		fi
+		echo "mariadb2: running without TLS; restarting it to enable TLS"
 	fi
-	stop_pid mariadb2 30 || die "a previous mariadb2 (pid $(running_pid mariadb2)) would not stop"
+	stop_pid mariadb2 60 || die "a previous mariadb2 (pid $(running_pid mariadb2)) would not stop"
 	port_open "$MARIADB2_PORT" && die "127.0.0.1:$MARIADB2_PORT is in use by another process"
 	t0=$(now_ms)
 	install -d -o mysql -g mysql -m 0755 "$MARIADB2_DIR"
@@ -133,9 +202,13 @@ svc_mariadb2_start() {
 	start_bg mariadb2 /usr/sbin/mariadbd --no-defaults --user=mysql --datadir="$data" \
 		--socket="$MARIADB2_SOCK" --port="$MARIADB2_PORT" --bind-address=127.0.0.1 \
 		--pid-file="$MARIADB2_DIR/mysqld.pid" --log-error="$LOG_DIR/mariadb2.log" \
-		--innodb-buffer-pool-size=64M --innodb-log-file-size=16M
+		--innodb-buffer-pool-size=64M --innodb-log-file-size=16M \
+		--ssl-cert="$MARIADB2_TLS_DIR/server.crt" --ssl-key="$MARIADB2_TLS_DIR/server.key" \
+		--ssl-ca="$MARIADB2_TLS_DIR/ca.crt"
 	wait_until -w mariadb2 mariadb2 60 _mariadb2_tcp_ok || die "mariadbd (3307) did not come up"
-	echo "mariadb2: started in $(elapsed_since "$t0")"
+	_mariadb2_tls_on || die "mariadbd (3307) is up but TLS is off (see $LOG_DIR/mariadb2.log)"
+	_mariadb2_accounts
+	echo "mariadb2: started in $(elapsed_since "$t0") (TLS on)"
 }
 
 svc_mariadb2_stop() {
@@ -157,7 +230,9 @@ svc_mariadb2_status() {
 	if _mariadb2_tcp_ok >/dev/null 2>&1; then
 		local who="started elsewhere"
 		is_running mariadb2 && who="pid $(running_pid mariadb2)"
-		echo "mariadb2: running ($who; root@127.0.0.1:$MARIADB2_PORT ok)"
+		local tls="TLS off: run start"
+		_mariadb2_tls_on >/dev/null 2>&1 && tls="TLS on"
+		echo "mariadb2: running ($who; root@127.0.0.1:$MARIADB2_PORT ok; $tls)"
 	elif is_running mariadb2; then
 		echo "mariadb2: process up (pid $(running_pid mariadb2)) but 127.0.0.1:$MARIADB2_PORT does not answer"
 		return 3

@@ -161,6 +161,7 @@ func (o Options) resolve() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	warnCleartextAuth(o.Logger, o.AuthURL)
 	if o.Retry.Logger == nil {
 		o.Retry.Logger = o.Logger
 	}
@@ -208,6 +209,27 @@ func swiftTransport(o Options) (*http.Transport, error) {
 		WriteBufferSize:       256 << 10, // segments are large: fewer, larger writes
 		ReadBufferSize:        64 << 10,
 	}, nil
+}
+
+// warnCleartextAuth logs a warning when the auth URL is http:// to another
+// machine: the user, the key and the token it returns cross the network
+// unencrypted. Loopback (a local TLS proxy, the test cluster) is not
+// warned about.
+func warnCleartextAuth(log *slog.Logger, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil || !strings.EqualFold(u.Scheme, "http") || isLoopbackHost(u.Hostname()) {
+		return
+	}
+	log.Warn("swift auth_url uses http://: the user, key and token are sent unencrypted; use https://",
+		"auth_url", swiftRedactURL(raw))
+}
+
+func isLoopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") || strings.HasSuffix(strings.ToLower(h), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 func swiftRedactURL(raw string) string {
