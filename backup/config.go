@@ -86,7 +86,7 @@ func DefaultJob() Job {
 		Target:      "local",
 		Checksums:   true,
 		Retention:   Retention{KeepLast: 7, KeepDaily: 7, KeepWeekly: 4, KeepMonthly: 12},
-		MySQL:       mysql.Config{LockWaitTimeout: 60 * time.Second},
+		MySQL:       mysql.Config{LockWaitTimeout: 60 * time.Second, Timeout: mysql.DefaultTimeout, TLS: mysql.TLS{Mode: mysql.DefaultTLSMode}},
 	}
 }
 

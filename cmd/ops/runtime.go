@@ -79,6 +79,7 @@ func loadRuntime(s streams, lo loadOptions) (*opsRuntime, error) {
 		return nil, exitcode.UsageError(res.Locate(err))
 	}
 	res.Warnings = append(res.Warnings, config.SecretFileWarnings(&cfg)...)
+	res.Warnings = append(res.Warnings, res.InlineSecretWarnings()...)
 	level, _ := logging.ParseLevel(cfg.Log.Level)
 	rt := &opsRuntime{
 		streams: s,

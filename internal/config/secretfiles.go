@@ -11,7 +11,7 @@ import (
 
 // secretFileKeys are the keys whose value is the path of a file holding a
 // secret (a password, an API key, a private key or an age identity).
-var secretFileKeys = []string{"password_file", "key_file", "identity_file"}
+var secretFileKeys = []string{"password_file", "key_file", "identity_file", "manifest_key_file", "token_file"}
 
 // SecretFileWarnings walks a loaded config and returns one warning for every
 // secret file that group or others may read.
