@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/opsteam/ops/internal/output"
 )
 
 // Drift is one difference between declared and discovered state.
@@ -227,31 +229,33 @@ func sortedJSONList(l []any) []any {
 	return out
 }
 
-// WriteText prints the check result for people.
+// WriteText prints the check result for people. Names and messages are
+// escaped (output.Escape), values are JSON text.
 func (c CheckResult) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	e := output.Escape
 	for _, d := range c.Drift {
 		loc := ""
 		if d.Line > 0 {
-			loc = fmt.Sprintf("%s:%d: ", c.Declared, d.Line)
+			loc = fmt.Sprintf("%s:%d: ", e(c.Declared), d.Line)
 		}
 		note := ""
 		if d.Note != "" {
-			note = " (" + d.Note + ")"
+			note = " (" + e(d.Note) + ")"
 		}
-		fmt.Fprintf(tw, "DRIFT\t%s%s %s/%s: %s%s\n", loc, d.Kind, d.Source, d.Name, d.Problem, note)
+		fmt.Fprintf(tw, "DRIFT\t%s%s %s/%s: %s%s\n", loc, e(d.Kind), e(d.Source), e(d.Name), e(d.Problem), note)
 		for _, f := range d.Fields {
-			fmt.Fprintf(tw, "\t    %s: declared %s, discovered %s\n", f.Field, jsonText(f.Old), jsonText(f.New))
+			fmt.Fprintf(tw, "\t    %s: declared %s, discovered %s\n", e(f.Field), jsonText(f.Old), jsonText(f.New))
 		}
 	}
 	for _, f := range c.Violations {
-		fmt.Fprintf(tw, "VIOLATION\t%s %s/%s: %s: %s\n", f.Kind, f.Source, f.Object, f.Check, f.Message)
+		fmt.Fprintf(tw, "VIOLATION\t%s %s/%s: %s: %s\n", e(f.Kind), e(f.Source), e(f.Object), e(f.Check), e(f.Message))
 	}
 	for _, f := range c.Warnings {
-		fmt.Fprintf(tw, "WARNING\t%s %s/%s: %s: %s\n", f.Kind, f.Source, f.Object, f.Check, f.Message)
+		fmt.Fprintf(tw, "WARNING\t%s %s/%s: %s: %s\n", e(f.Kind), e(f.Source), e(f.Object), e(f.Check), e(f.Message))
 	}
 	for _, u := range c.Unverified {
-		fmt.Fprintf(tw, "UNVERIFIED\t%s %s/%s: its source failed\n", u.Kind, u.Source, u.Name)
+		fmt.Fprintf(tw, "UNVERIFIED\t%s %s/%s: its source failed\n", e(u.Kind), e(u.Source), e(u.Name))
 	}
 	if c.Failed() {
 		fmt.Fprintf(tw, "check failed: %d drift, %d violations, %d warnings\n", len(c.Drift), len(c.Violations), len(c.Warnings))

@@ -101,3 +101,30 @@ func unsafeRune(r rune) bool {
 	}
 	return false
 }
+
+// SafeJSON returns JSON text made by encoding/json with the characters that
+// encoding/json leaves raw but Escape would not (DEL, C1 controls, bidi
+// formatting controls) written as \u escapes: the text means the same JSON
+// and can go to a terminal. encoding/json already escapes the C0 controls,
+// U+2028/U+2029 and replaces invalid UTF-8.
+func SafeJSON(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == 0x7f || unsafeRune(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if r == 0x7f || unsafeRune(r) {
+			fmt.Fprintf(&b, `\u%04x`, r)
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

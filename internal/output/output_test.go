@@ -121,3 +121,21 @@ func TestJSONKeepsExactBytes(t *testing.T) {
 		}
 	}
 }
+
+// SafeJSON: what encoding/json leaves raw (DEL, C1, bidi) becomes a \u
+// escape; the text still decodes to the same string.
+func TestSafeJSON(t *testing.T) {
+	in := "del\x7f c1\u0085\u009b bidi\u202e " + hostile + ` \ "`
+	b, _ := json.Marshal(in)
+	s := SafeJSON(string(b))
+	if !isPlain(s) {
+		t.Errorf("SafeJSON left a control: %q", s)
+	}
+	var back string
+	if err := json.Unmarshal([]byte(s), &back); err != nil || back != in {
+		t.Errorf("SafeJSON(%s) = %s decodes to %q, %v", b, s, back, err)
+	}
+	if SafeJSON(`"plain"`) != `"plain"` {
+		t.Error("plain JSON changed")
+	}
+}
