@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 )
@@ -105,6 +106,11 @@ func Collect(ctx context.Context, opts Options) (*Report, error) {
 	rep := &Report{Schema: Schema, CollectedAt: started.UTC().Truncate(time.Second)}
 	var errs []error
 	var declared []sourceResult
+	var nh, nv, nf int
+	for _, r := range results {
+		nh, nv, nf = nh+len(r.records.Hosts), nv+len(r.records.VMs), nf+len(r.records.Firewalls)
+	}
+	rep.Hosts, rep.VMs, rep.Firewalls = make([]Host, 0, nh), make([]VM, 0, nv), make([]Firewall, 0, nf)
 	for i, r := range results {
 		rep.Sources = append(rep.Sources, r.status)
 		if r.err != nil {
@@ -262,6 +268,7 @@ func mergeKind[T any](ctx context.Context, have *[]T, decl []T, fold bool, id fu
 	if len(decl) == 0 {
 		return nil
 	}
+	*have = slices.Grow(*have, len(decl))
 	idx := newNameIndex(fold, len(*have)+len(decl))
 	for i := range *have {
 		if err := stopped(ctx, i); err != nil {

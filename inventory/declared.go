@@ -204,18 +204,25 @@ func decodeList[T any](dec *declDecoder, n *yaml.Node, path string, dst *[]T, se
 	if n.Kind != yaml.SequenceNode {
 		return dec.errf(n, path, "expected a list, got %s", kindName(n))
 	}
+	*dst = slices.Grow(*dst, len(n.Content))
 	for i, item := range n.Content {
 		var v T
 		item = resolve(item)
 		if err := dec.decode(item, reflect.ValueOf(&v).Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
 			return err
 		}
-		var keys []string
+		keys := make([]string, 0, len(item.Content)/2)
 		for j := 0; j+1 < len(item.Content); j += 2 {
 			keys = append(keys, item.Content[j].Value)
 		}
 		setLine(&v, item.Line, keys)
 		*dst = append(*dst, v)
+		// The decoded item is garbage now: a large file does not hold
+		// its whole tree to the end. (Not when the list itself has an
+		// anchor: an alias may decode it again.)
+		if n.Anchor == "" {
+			n.Content[i] = nil
+		}
 	}
 	return nil
 }
@@ -494,7 +501,7 @@ func orList(v []string) string {
 
 // Records returns the declared records tagged with the given source name.
 func (d *Declared) Records(source string) Records {
-	var r Records
+	r := Records{Hosts: make([]Host, 0, len(d.Hosts)), VMs: make([]VM, 0, len(d.VMs)), Firewalls: make([]Firewall, 0, len(d.Firewalls))}
 	for _, h := range d.Hosts {
 		h.Source = source
 		r.Hosts = append(r.Hosts, h)
