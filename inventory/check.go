@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/opsteam/ops/internal/output"
 )
 
 // Drift is one difference between declared and discovered state.
@@ -57,10 +59,15 @@ func Check(declared *Declared, discovered *Report) CheckResult {
 		}
 	}
 	managed := map[string]bool{}
-	type key struct{ kind, source, name string }
+	// matched: the discovered records some declaration matched, by kind and
+	// position (a name would mix up VMs whose names differ only in case).
+	type key struct {
+		kind string
+		i    int
+	}
 	matched := map[key]bool{}
 
-	compare := func(kind, name, scope string, line int, keys []string, decl any, find func(src string) (any, string, bool)) {
+	compare := func(kind, name, scope string, line int, keys []string, decl any, find func(src string) (any, string, int, bool)) {
 		ref := ObjectRef{Kind: kind, Source: scope, Name: name}
 		if scope != "" {
 			managed[scope] = true
@@ -74,7 +81,7 @@ func Check(declared *Declared, discovered *Report) CheckResult {
 				return
 			}
 		}
-		got, src, ok := find(scope)
+		got, src, i, ok := find(scope)
 		if !ok {
 			if scope != "" {
 				res.Drift = append(res.Drift, Drift{ObjectRef: ref, Line: line, Problem: "missing"})
@@ -82,57 +89,66 @@ func Check(declared *Declared, discovered *Report) CheckResult {
 			return
 		}
 		ref.Source = src
-		matched[key{kind, src, strings.ToLower(name)}] = true
+		matched[key{kind, i}] = true
 		if fc := declaredFieldDiff(decl, got, keys); len(fc) > 0 {
 			res.Drift = append(res.Drift, Drift{ObjectRef: ref, Line: line, Problem: "changed", Fields: fc})
 		}
 	}
-	inDiscovering := func(src, scope string) bool {
-		return discovering[src] && (scope == "" || src == scope)
+	// The discovered records of the discovering sources (not those merged
+	// from a declaration), by name: one lookup per declared record.
+	hosts, vms, fws := newNameIndex(true, len(discovered.Hosts)), newNameIndex(false, len(discovered.VMs)), newNameIndex(true, len(discovered.Firewalls))
+	for i, x := range discovered.Hosts {
+		if discovering[x.Source] {
+			hosts.add(i, x.Source, x.Name)
+		}
+	}
+	for i, x := range discovered.VMs {
+		if discovering[x.Source] {
+			vms.add(i, x.Source, x.Name)
+		}
+	}
+	for i, x := range discovered.Firewalls {
+		if discovering[x.Source] {
+			fws.add(i, x.Source, x.Name)
+		}
 	}
 	for _, h := range declared.Hosts {
-		compare("host", h.Name, h.scope, h.line, h.keys, h, func(scope string) (any, string, bool) {
-			for _, x := range discovered.Hosts {
-				if strings.EqualFold(x.Name, h.Name) && inDiscovering(x.Source, scope) {
-					return x, x.Source, true
-				}
+		compare("host", h.Name, h.scope, h.line, h.keys, h, func(scope string) (any, string, int, bool) {
+			if i, ok := hosts.find(h.Name, scope); ok {
+				return discovered.Hosts[i], discovered.Hosts[i].Source, i, true
 			}
-			return nil, "", false
+			return nil, "", -1, false
 		})
 	}
 	for _, v := range declared.VMs {
-		compare("vm", v.Name, v.scope, v.line, v.keys, v, func(scope string) (any, string, bool) {
-			for _, x := range discovered.VMs {
-				if x.Name == v.Name && inDiscovering(x.Source, scope) {
-					return x, x.Source, true
-				}
+		compare("vm", v.Name, v.scope, v.line, v.keys, v, func(scope string) (any, string, int, bool) {
+			if i, ok := vms.find(v.Name, scope); ok {
+				return discovered.VMs[i], discovered.VMs[i].Source, i, true
 			}
-			return nil, "", false
+			return nil, "", -1, false
 		})
 	}
 	for _, f := range declared.Firewalls {
-		compare("firewall", f.Name, f.scope, f.line, f.keys, f, func(scope string) (any, string, bool) {
-			for _, x := range discovered.Firewalls {
-				if strings.EqualFold(x.Name, f.Name) && inDiscovering(x.Source, scope) {
-					return x, x.Source, true
-				}
+		compare("firewall", f.Name, f.scope, f.line, f.keys, f, func(scope string) (any, string, int, bool) {
+			if i, ok := fws.find(f.Name, scope); ok {
+				return discovered.Firewalls[i], discovered.Firewalls[i].Source, i, true
 			}
-			return nil, "", false
+			return nil, "", -1, false
 		})
 	}
-	unexpected := func(kind, src, name string) {
-		if managed[src] && !matched[key{kind, src, strings.ToLower(name)}] {
+	unexpected := func(kind string, i int, src, name string) {
+		if managed[src] && !matched[key{kind, i}] {
 			res.Drift = append(res.Drift, Drift{ObjectRef: ObjectRef{Kind: kind, Source: src, Name: name}, Problem: "unexpected"})
 		}
 	}
-	for _, h := range discovered.Hosts {
-		unexpected("host", h.Source, h.Name)
+	for i, h := range discovered.Hosts {
+		unexpected("host", i, h.Source, h.Name)
 	}
-	for _, v := range discovered.VMs {
-		unexpected("vm", v.Source, v.Name)
+	for i, v := range discovered.VMs {
+		unexpected("vm", i, v.Source, v.Name)
 	}
-	for _, f := range discovered.Firewalls {
-		unexpected("firewall", f.Source, f.Name)
+	for i, f := range discovered.Firewalls {
+		unexpected("firewall", i, f.Source, f.Name)
 	}
 	for _, f := range discovered.Findings {
 		if f.Severity == SeverityError {
@@ -213,31 +229,33 @@ func sortedJSONList(l []any) []any {
 	return out
 }
 
-// WriteText prints the check result for people.
+// WriteText prints the check result for people. Names and messages are
+// escaped (output.Escape), values are JSON text.
 func (c CheckResult) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	e := output.Escape
 	for _, d := range c.Drift {
 		loc := ""
 		if d.Line > 0 {
-			loc = fmt.Sprintf("%s:%d: ", c.Declared, d.Line)
+			loc = fmt.Sprintf("%s:%d: ", e(c.Declared), d.Line)
 		}
 		note := ""
 		if d.Note != "" {
-			note = " (" + d.Note + ")"
+			note = " (" + e(d.Note) + ")"
 		}
-		fmt.Fprintf(tw, "DRIFT\t%s%s %s/%s: %s%s\n", loc, d.Kind, d.Source, d.Name, d.Problem, note)
+		fmt.Fprintf(tw, "DRIFT\t%s%s %s/%s: %s%s\n", loc, e(d.Kind), e(d.Source), e(d.Name), e(d.Problem), note)
 		for _, f := range d.Fields {
-			fmt.Fprintf(tw, "\t    %s: declared %s, discovered %s\n", f.Field, jsonText(f.Old), jsonText(f.New))
+			fmt.Fprintf(tw, "\t    %s: declared %s, discovered %s\n", e(f.Field), jsonText(f.Old), jsonText(f.New))
 		}
 	}
 	for _, f := range c.Violations {
-		fmt.Fprintf(tw, "VIOLATION\t%s %s/%s: %s: %s\n", f.Kind, f.Source, f.Object, f.Check, f.Message)
+		fmt.Fprintf(tw, "VIOLATION\t%s %s/%s: %s: %s\n", e(f.Kind), e(f.Source), e(f.Object), e(f.Check), e(f.Message))
 	}
 	for _, f := range c.Warnings {
-		fmt.Fprintf(tw, "WARNING\t%s %s/%s: %s: %s\n", f.Kind, f.Source, f.Object, f.Check, f.Message)
+		fmt.Fprintf(tw, "WARNING\t%s %s/%s: %s: %s\n", e(f.Kind), e(f.Source), e(f.Object), e(f.Check), e(f.Message))
 	}
 	for _, u := range c.Unverified {
-		fmt.Fprintf(tw, "UNVERIFIED\t%s %s/%s: its source failed\n", u.Kind, u.Source, u.Name)
+		fmt.Fprintf(tw, "UNVERIFIED\t%s %s/%s: its source failed\n", e(u.Kind), e(u.Source), e(u.Name))
 	}
 	if c.Failed() {
 		fmt.Fprintf(tw, "check failed: %d drift, %d violations, %d warnings\n", len(c.Drift), len(c.Violations), len(c.Warnings))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 )
@@ -69,9 +70,10 @@ type sourceResult struct {
 }
 
 // Collect reads every source concurrently, each under its own timeout, merges
-// the records, evaluates findings and returns the normalised report. It
-// always returns a report; the error is nil, or ErrPartial joined with the
-// *SourceError of every failed source.
+// the records, evaluates findings and returns the normalised report. The
+// error is nil, or ErrPartial joined with the *SourceError of every failed
+// source, and the report is there in both cases; when ctx is done (the run
+// was interrupted) the report is nil and the error is ctx's.
 func Collect(ctx context.Context, opts Options) (*Report, error) {
 	now := time.Now
 	if opts.Now != nil {
@@ -104,6 +106,11 @@ func Collect(ctx context.Context, opts Options) (*Report, error) {
 	rep := &Report{Schema: Schema, CollectedAt: started.UTC().Truncate(time.Second)}
 	var errs []error
 	var declared []sourceResult
+	var nh, nv, nf int
+	for _, r := range results {
+		nh, nv, nf = nh+len(r.records.Hosts), nv+len(r.records.VMs), nf+len(r.records.Firewalls)
+	}
+	rep.Hosts, rep.VMs, rep.Firewalls = make([]Host, 0, nh), make([]VM, 0, nv), make([]Firewall, 0, nf)
 	for i, r := range results {
 		rep.Sources = append(rep.Sources, r.status)
 		if r.err != nil {
@@ -125,13 +132,25 @@ func Collect(ctx context.Context, opts Options) (*Report, error) {
 		decl.Firewalls = append(decl.Firewalls, d.records.Firewalls...)
 		decl.Datastores = append(decl.Datastores, d.records.Datastores...)
 	}
-	mergeDeclared(rep, decl)
+	// Interrupted (SIGINT, SIGTERM): no report at all rather than one whose
+	// sources all failed, which --out would write over a good one.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	log.Debug("inventory merge", "hosts", len(rep.Hosts), "vms", len(rep.VMs), "firewalls", len(rep.Firewalls),
+		"declared_hosts", len(decl.Hosts), "declared_vms", len(decl.VMs), "declared_firewalls", len(decl.Firewalls))
+	if err := mergeDeclared(ctx, rep, decl); err != nil {
+		return nil, err
+	}
 	countVMs(rep)
 	rep.Findings = Evaluate(rep, decl, EvalOptions{
 		RequireFirewallCapabilities: opts.RequireFirewallCapabilities,
 		LicenseWarning:              opts.LicenseWarning,
 		Now:                         now(),
 	})
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	rep.Normalize()
 	if len(errs) > 0 {
 		return rep, errors.Join(append([]error{ErrPartial}, errs...)...)
@@ -224,51 +243,51 @@ func tag(r *Records, name string) {
 // declared VM that vCenter also reports appears once, as discovered (the
 // declaration is then an expectation, see Evaluate and Check). Declared
 // records that nothing can discover (Hyper-V hosts, appliance firewalls)
-// appear as they are, with the file source's name.
-func mergeDeclared(rep *Report, decl Records) {
-	for _, h := range decl.Hosts {
-		if _, ok := findHost(rep.Hosts, h.Name, h.scope); !ok {
-			rep.Hosts = append(rep.Hosts, h)
-		}
+// appear as they are, with the file source's name. It takes time linear in
+// the number of records and returns ctx's error when ctx is done before the
+// end (rep is then half merged).
+func mergeDeclared(ctx context.Context, rep *Report, decl Records) error {
+	if err := mergeKind(ctx, &rep.Hosts, decl.Hosts, true, func(h *Host) (string, string, string) { return h.Source, h.Name, h.scope }); err != nil {
+		return err
 	}
-	for _, v := range decl.VMs {
-		if _, ok := findVM(rep.VMs, v.Name, v.scope); !ok {
-			rep.VMs = append(rep.VMs, v)
-		}
+	if err := mergeKind(ctx, &rep.VMs, decl.VMs, false, func(v *VM) (string, string, string) { return v.Source, v.Name, v.scope }); err != nil {
+		return err
 	}
-	for _, f := range decl.Firewalls {
-		if _, ok := findFirewall(rep.Firewalls, f.Name, f.scope); !ok {
-			rep.Firewalls = append(rep.Firewalls, f)
-		}
+	if err := mergeKind(ctx, &rep.Firewalls, decl.Firewalls, true, func(f *Firewall) (string, string, string) { return f.Source, f.Name, f.scope }); err != nil {
+		return err
 	}
 	rep.Datastores = append(rep.Datastores, decl.Datastores...)
+	return ctx.Err()
 }
 
-func findHost(hs []Host, name, source string) (int, bool) {
-	for i, h := range hs {
-		if strings.EqualFold(h.Name, name) && (source == "" || h.Source == source) {
-			return i, true
+// mergeKind appends to *have each record of decl that no record of *have
+// (including those appended before it) matches by name (case-insensitively
+// when fold) within the declaration's scope. id returns a record's source,
+// name and scope.
+func mergeKind[T any](ctx context.Context, have *[]T, decl []T, fold bool, id func(*T) (source, name, scope string)) error {
+	if len(decl) == 0 {
+		return nil
+	}
+	*have = slices.Grow(*have, len(decl))
+	idx := newNameIndex(fold, len(*have)+len(decl))
+	for i := range *have {
+		if err := stopped(ctx, i); err != nil {
+			return err
+		}
+		src, name, _ := id(&(*have)[i])
+		idx.add(i, src, name)
+	}
+	for i := range decl {
+		if err := stopped(ctx, i); err != nil {
+			return err
+		}
+		src, name, scope := id(&decl[i])
+		if _, ok := idx.find(name, scope); !ok {
+			idx.add(len(*have), src, name)
+			*have = append(*have, decl[i])
 		}
 	}
-	return -1, false
-}
-
-func findVM(vs []VM, name, source string) (int, bool) {
-	for i, v := range vs {
-		if v.Name == name && (source == "" || v.Source == source) {
-			return i, true
-		}
-	}
-	return -1, false
-}
-
-func findFirewall(fs []Firewall, name, source string) (int, bool) {
-	for i, f := range fs {
-		if strings.EqualFold(f.Name, name) && (source == "" || f.Source == source) {
-			return i, true
-		}
-	}
-	return -1, false
+	return nil
 }
 
 // countVMs fills Host.VMCount from the VMs of the same source.

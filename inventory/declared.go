@@ -1,15 +1,18 @@
 package inventory
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -25,6 +28,11 @@ type Declared struct {
 	VMs       []VM
 	Firewalls []Firewall
 }
+
+// ErrDeclared matches every error of LoadDeclared and ParseDeclared: the
+// file cannot be read or is not a valid declared inventory. cmd/ops exits 2
+// (configuration error) for it.
+var ErrDeclared = errors.New("invalid declared inventory")
 
 // DeclaredError is a problem in a declared inventory file, located by line
 // and key path ("hosts[1].cpu_cores").
@@ -46,6 +54,15 @@ func (e *DeclaredError) Error() string {
 	return loc + ": " + e.Msg
 }
 
+// Is makes errors.Is(err, ErrDeclared) true.
+func (e *DeclaredError) Is(target error) bool { return target == ErrDeclared }
+
+// declaredReadError is a declared file that cannot be read.
+type declaredReadError struct{ err error }
+
+func (e *declaredReadError) Error() string   { return "declared inventory: " + e.err.Error() }
+func (e *declaredReadError) Unwrap() []error { return []error{ErrDeclared, e.err} }
+
 // Keys a declaration may use, per record kind. Computed fields (vm_count,
 // tables) are not declarable.
 var declKeys = map[reflect.Type][]string{
@@ -62,7 +79,7 @@ var declKeys = map[reflect.Type][]string{
 func LoadDeclared(path string) (*Declared, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("declared inventory: %w", err)
+		return nil, &declaredReadError{err}
 	}
 	return ParseDeclared(path, b)
 }
@@ -71,8 +88,24 @@ func LoadDeclared(path string) (*Declared, error) {
 func ParseDeclared(name string, data []byte) (*Declared, error) {
 	d := &Declared{Path: name}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlSyntaxError(name, err)
+	yd := yaml.NewDecoder(bytes.NewReader(data))
+	if err := yd.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, yamlSyntaxError(name, data, err)
+	}
+	// yaml.Unmarshal would silently read the first of several documents
+	// (two files concatenated, a stray "---"): the others would be lost.
+	for {
+		var next yaml.Node
+		err := yd.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, yamlSyntaxError(name, data, err)
+		}
+		if len(next.Content) > 0 && !(next.Content[0].Kind == yaml.ScalarNode && next.Content[0].Tag == "!!null") {
+			return nil, &DeclaredError{File: name, Line: next.Line, Msg: "a second YAML document starts here; a declared inventory is one document"}
+		}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return d, nil // empty file: nothing declared
@@ -113,7 +146,7 @@ func ParseDeclared(name string, data []byte) (*Declared, error) {
 	return d, nil
 }
 
-func yamlSyntaxError(name string, err error) error {
+func yamlSyntaxError(name string, data []byte, err error) error {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "yaml: ")
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
@@ -123,7 +156,45 @@ func yamlSyntaxError(name string, err error) error {
 			}
 		}
 	}
-	return &DeclaredError{File: name, Msg: "invalid YAML: " + msg}
+	// yaml.v3 gives no line for a problem of its reader (a byte that is not
+	// allowed), for an unknown anchor, and for a problem on the first line.
+	line := 1
+	switch {
+	case strings.Contains(msg, "control characters") || strings.Contains(msg, "UTF-8") || strings.Contains(msg, "UTF-16"):
+		line = badCharLine(data)
+	case strings.HasPrefix(msg, "unknown anchor '"):
+		anchor, _, _ := strings.Cut(strings.TrimPrefix(msg, "unknown anchor '"), "'")
+		line = lineOf(data, "*"+anchor)
+	}
+	return &DeclaredError{File: name, Line: line, Msg: "invalid YAML: " + msg}
+}
+
+// badCharLine returns the line of the first byte sequence that YAML does not
+// allow in a UTF-8 file (invalid UTF-8, control characters other than tab,
+// CR and LF, surrogates, U+FFFE, U+FFFF), or 0 (a UTF-16 file, or none).
+func badCharLine(data []byte) int {
+	if bytes.HasPrefix(data, []byte{0xfe, 0xff}) || bytes.HasPrefix(data, []byte{0xff, 0xfe}) {
+		return 0
+	}
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		ok := r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r <= 0x7e || r == 0x85 ||
+			r >= 0xa0 && r <= 0xd7ff || r >= 0xe000 && r <= 0xfffd || r >= 0x10000 && r <= 0x10ffff
+		if !ok || r == utf8.RuneError && size == 1 {
+			return 1 + bytes.Count(data[:i], []byte{'\n'})
+		}
+		i += size
+	}
+	return 0
+}
+
+// lineOf returns the line of the first occurrence of s in data, or 0.
+func lineOf(data []byte, s string) int {
+	i := bytes.Index(data, []byte(s))
+	if i < 0 {
+		return 0
+	}
+	return 1 + bytes.Count(data[:i], []byte{'\n'})
 }
 
 func decodeList[T any](dec *declDecoder, n *yaml.Node, path string, dst *[]T, setLine func(*T, int, []string)) error {
@@ -133,18 +204,25 @@ func decodeList[T any](dec *declDecoder, n *yaml.Node, path string, dst *[]T, se
 	if n.Kind != yaml.SequenceNode {
 		return dec.errf(n, path, "expected a list, got %s", kindName(n))
 	}
+	*dst = slices.Grow(*dst, len(n.Content))
 	for i, item := range n.Content {
 		var v T
 		item = resolve(item)
 		if err := dec.decode(item, reflect.ValueOf(&v).Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
 			return err
 		}
-		var keys []string
+		keys := make([]string, 0, len(item.Content)/2)
 		for j := 0; j+1 < len(item.Content); j += 2 {
 			keys = append(keys, item.Content[j].Value)
 		}
 		setLine(&v, item.Line, keys)
 		*dst = append(*dst, v)
+		// The decoded item is garbage now: a large file does not hold
+		// its whole tree to the end. (Not when the list itself has an
+		// anchor: an alias may decode it again.)
+		if n.Anchor == "" {
+			n.Content[i] = nil
+		}
 	}
 	return nil
 }
@@ -423,7 +501,7 @@ func orList(v []string) string {
 
 // Records returns the declared records tagged with the given source name.
 func (d *Declared) Records(source string) Records {
-	var r Records
+	r := Records{Hosts: make([]Host, 0, len(d.Hosts)), VMs: make([]VM, 0, len(d.VMs)), Firewalls: make([]Firewall, 0, len(d.Firewalls))}
 	for _, h := range d.Hosts {
 		h.Source = source
 		r.Hosts = append(r.Hosts, h)

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -88,6 +89,20 @@ func TestDeclaredErrors(t *testing.T) {
 			`inv.yaml:3: invalid YAML: could not find expected ':'`},
 		{"tab indentation", "hosts:\n\t- name: a\n",
 			`inv.yaml:2: invalid YAML: found character that cannot start any token`},
+		// yaml.v3 names no line for these: ParseDeclared finds it.
+		{"control character", "hosts:\n  - {name: hv1}\n  - {name: \"a\x1b[2Jb\"}\n",
+			`inv.yaml:3: invalid YAML: control characters are not allowed`},
+		{"invalid UTF-8", "vms:\n  - {name: a}\n  - {name: \xff}\n",
+			`inv.yaml:3: invalid YAML: invalid leading UTF-8 octet`},
+		{"unknown anchor", "hosts: []\nvms:\n  - *vm\n",
+			`inv.yaml:3: invalid YAML: unknown anchor 'vm' referenced`},
+		{"problem on the first line", "%YAML 2.0\n---\nhosts: []\n",
+			`inv.yaml:1: invalid YAML: found incompatible YAML document`},
+		// yaml.Unmarshal read the first document and dropped the others.
+		{"second document", "hosts: [{name: hv1}]\n---\nvms: [{name: a}]\n",
+			`inv.yaml:2: a second YAML document starts here; a declared inventory is one document`},
+		{"broken second document", "hosts: []\n---\nvms: [\n",
+			`inv.yaml:3: invalid YAML: did not find expected node content`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,6 +110,9 @@ func TestDeclaredErrors(t *testing.T) {
 			var de *DeclaredError
 			if !errors.As(err, &de) {
 				t.Fatalf("err = %v (%T), want *DeclaredError", err, err)
+			}
+			if !errors.Is(err, ErrDeclared) {
+				t.Errorf("errors.Is(%v, ErrDeclared) = false", err)
 			}
 			if err.Error() != tc.want {
 				t.Errorf("error:\n got: %s\nwant: %s", err, tc.want)
@@ -122,6 +140,9 @@ func TestFileSourceErrors(t *testing.T) {
 		"declared": bad + ":3: hosts[0].cpus: unknown field (valid: source, name, hypervisor, version, build, vendor, model, cpu_model, cpu_sockets, cpu_cores, cpu_threads, cpu_mhz, memory_bytes, cluster, connection, power, maintenance)",
 		"gone":     "declared inventory: open " + filepath.Join(dir, "missing.yaml") + ": no such file or directory",
 	}
+	if !errors.Is(err, ErrDeclared) {
+		t.Errorf("errors.Is(%v, ErrDeclared) = false", err)
+	}
 	for _, s := range r.Sources {
 		if w, ok := want[s.Name]; ok && (s.OK || s.Error != w) {
 			t.Errorf("%s: %+v\nwant error %s", s.Name, s, w)
@@ -144,6 +165,10 @@ func FuzzParseDeclared(f *testing.F) {
 		var de *DeclaredError
 		if err != nil && !errors.As(err, &de) {
 			t.Fatalf("error of type %T: %v", err, err)
+		}
+		// Every error has a line, except a reader error in UTF-16.
+		if err != nil && de.Line < 1 && !bytes.HasPrefix(data, []byte{0xfe, 0xff}) && !bytes.HasPrefix(data, []byte{0xff, 0xfe}) {
+			t.Fatalf("error without a line: %v", err)
 		}
 	})
 }

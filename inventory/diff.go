@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/opsteam/ops/internal/output"
 )
 
 // ObjectRef names one record.
@@ -211,19 +213,22 @@ func diffFields(a, b map[string]any) []FieldChange {
 }
 
 // WriteText prints the diff for people: "+ added", "- removed", "~ changed"
-// with one line per field.
+// with one line per field. Names are escaped (output.Escape) and values are
+// JSON text: nothing a source reported can act on the terminal or forge a
+// line.
 func (d DiffResult) WriteText(w io.Writer) error {
 	var b strings.Builder
+	e := output.Escape
 	for _, a := range d.Added {
-		fmt.Fprintf(&b, "+ %s %s/%s\n", a.Kind, a.Source, a.Name)
+		fmt.Fprintf(&b, "+ %s %s/%s\n", e(a.Kind), e(a.Source), e(a.Name))
 	}
 	for _, r := range d.Removed {
-		fmt.Fprintf(&b, "- %s %s/%s\n", r.Kind, r.Source, r.Name)
+		fmt.Fprintf(&b, "- %s %s/%s\n", e(r.Kind), e(r.Source), e(r.Name))
 	}
 	for _, c := range d.Changed {
-		fmt.Fprintf(&b, "~ %s %s/%s\n", c.Kind, c.Source, c.Name)
+		fmt.Fprintf(&b, "~ %s %s/%s\n", e(c.Kind), e(c.Source), e(c.Name))
 		for _, f := range c.Fields {
-			fmt.Fprintf(&b, "    %s: %s → %s\n", f.Field, jsonText(f.Old), jsonText(f.New))
+			fmt.Fprintf(&b, "    %s: %s → %s\n", e(f.Field), jsonText(f.Old), jsonText(f.New))
 		}
 	}
 	if !d.Differ {
@@ -248,6 +253,5 @@ func jsonText(v any) string {
 		return "(none)"
 	}
 	b, _ := json.Marshal(v)
-	s := string(b)
-	return strings.TrimSpace(s)
+	return output.SafeJSON(strings.TrimSpace(string(b)))
 }

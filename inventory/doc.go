@@ -9,5 +9,6 @@
 // cobra or viper: cmd/ops builds a Config, calls Collect and Render, and maps
 // the returned errors to exit codes (ErrPartial → 3; CheckResult.Failed /
 // DiffResult.Differ → 1). Of ops it uses only internal/bytesize,
-// internal/fielderr and internal/secret.
+// internal/fielderr, internal/output (its tables escape what sources report)
+// and internal/secret.
 package inventory

@@ -47,11 +47,18 @@ func Evaluate(rep *Report, decl Records, o EvalOptions) []Finding {
 			add(SeverityWarning, "host", h.Source, h.Name, CheckHostMaintenance, "host is in maintenance mode")
 		}
 	}
+	var vms *nameIndex
 	for _, d := range decl.VMs {
 		if d.Power != PowerOn {
 			continue
 		}
-		i, ok := findVM(rep.VMs, d.Name, d.scope)
+		if vms == nil {
+			vms = newNameIndex(false, len(rep.VMs))
+			for i, v := range rep.VMs {
+				vms.add(i, v.Source, v.Name)
+			}
+		}
+		i, ok := vms.find(d.Name, d.scope)
 		if !ok {
 			continue
 		}

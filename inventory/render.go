@@ -8,9 +8,9 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/opsteam/ops/internal/bytesize"
+	"github.com/opsteam/ops/internal/output"
 )
 
 // Format is an output format.
@@ -210,61 +210,65 @@ func csvValue(v reflect.Value) string {
 
 // ---- table ----
 
+// renderTable writes the report as aligned tables; every cell goes through
+// output.Escape, so a name or an error a source reported can neither act on
+// the terminal nor forge a line.
 func renderTable(w io.Writer, r *Report, kind Kind) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	p := func(format string, a ...any) { fmt.Fprintf(tw, format, a...) }
-	section := func(title string, n int) { p("%s (%d)\n", title, n) }
+	tw := output.NewTableWriter(w)
+	row := tw.Row
+	section := func(title string, n int) { row(fmt.Sprintf("%s (%d)", title, n)) }
 	show := func(k Kind) bool { return kind == KindAll || kind == k }
+	itoa := strconv.Itoa
 
 	if show(KindSource) {
 		section("SOURCES", len(r.Sources))
-		p("NAME\tTYPE\tENDPOINT\tTIME\tSTATUS\n")
+		row("NAME", "TYPE", "ENDPOINT", "TIME", "STATUS")
 		for _, s := range r.Sources {
 			st := "ok"
 			if !s.OK {
 				st = "FAILED: " + oneLine(s.Error)
 			}
-			p("%s\t%s\t%s\t%s\t%s\n", s.Name, s.Type, dash(s.Endpoint), fmt.Sprintf("%.1fs", float64(s.DurationMS)/1000), st)
+			row(s.Name, s.Type, dash(s.Endpoint), fmt.Sprintf("%.1fs", float64(s.DurationMS)/1000), st)
 		}
-		p("\n")
+		row()
 	}
 	if show(KindHost) {
 		section("HOSTS", len(r.Hosts))
-		p("SOURCE\tNAME\tHYPERVISOR\tVERSION\tVENDOR\tMODEL\tCLUSTER\tCORES\tMEMORY\tCONNECTION\tPOWER\tVMS\n")
+		row("SOURCE", "NAME", "HYPERVISOR", "VERSION", "VENDOR", "MODEL", "CLUSTER", "CORES", "MEMORY", "CONNECTION", "POWER", "VMS")
 		for _, h := range r.Hosts {
 			conn := h.Connection
 			if h.Maintenance {
 				conn += " (maintenance)"
 			}
-			p("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", h.Source, h.Name, dash(h.Hypervisor), dash(h.Version), dash(h.Vendor), dash(h.Model),
-				dash(h.Cluster), num(h.CPUCores), mem(h.MemoryBytes), dash(conn), dash(h.Power), h.VMCount)
+			row(h.Source, h.Name, dash(h.Hypervisor), dash(h.Version), dash(h.Vendor), dash(h.Model),
+				dash(h.Cluster), num(h.CPUCores), mem(h.MemoryBytes), dash(conn), dash(h.Power), itoa(h.VMCount))
 		}
-		p("\n")
+		row()
 	}
 	if show(KindVM) {
 		section("VMS", len(r.VMs))
-		p("SOURCE\tNAME\tHOST\tPOWER\tCPUS\tMEMORY\tGUEST OS\tIPS\n")
+		row("SOURCE", "NAME", "HOST", "POWER", "CPUS", "MEMORY", "GUEST OS", "IPS")
 		for _, v := range r.VMs {
-			p("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Source, v.Name, dash(v.Host), dash(v.Power), num(v.CPUs), mem(v.MemoryBytes),
+			row(v.Source, v.Name, dash(v.Host), dash(v.Power), num(v.CPUs), mem(v.MemoryBytes),
 				dash(v.GuestOS), dash(strings.Join(v.IPs, ",")))
 		}
-		p("\n")
+		row()
 	}
 	if show(KindDatastore) {
 		section("DATASTORES", len(r.Datastores))
-		p("SOURCE\tNAME\tTYPE\tCAPACITY\tFREE\tFREE%%\n")
+		row("SOURCE", "NAME", "TYPE", "CAPACITY", "FREE", "FREE%")
 		for _, d := range r.Datastores {
 			pct := "-"
 			if d.CapacityBytes > 0 {
 				pct = fmt.Sprintf("%.0f%%", 100*float64(d.FreeBytes)/float64(d.CapacityBytes))
 			}
-			p("%s\t%s\t%s\t%s\t%s\t%s\n", d.Source, d.Name, dash(d.Type), mem(d.CapacityBytes), mem(d.FreeBytes), pct)
+			row(d.Source, d.Name, dash(d.Type), mem(d.CapacityBytes), mem(d.FreeBytes), pct)
 		}
-		p("\n")
+		row()
 	}
 	if show(KindFirewall) {
 		section("FIREWALLS", len(r.Firewalls))
-		p("SOURCE\tNAME\tVENDOR\tMODEL\tVERSION\tRULES\tCAPABILITIES\tLICENSES\n")
+		row("SOURCE", "NAME", "VENDOR", "MODEL", "VERSION", "RULES", "CAPABILITIES", "LICENSES")
 		for _, f := range r.Firewalls {
 			var lic []string
 			for _, l := range f.Licenses {
@@ -274,27 +278,27 @@ func renderTable(w io.Writer, r *Report, kind Kind) error {
 				}
 				lic = append(lic, l.Name+" ("+exp+")")
 			}
-			p("%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", f.Source, f.Name, dash(f.Vendor), dash(f.Model), dash(f.Version), f.Rules,
+			row(f.Source, f.Name, dash(f.Vendor), dash(f.Model), dash(f.Version), itoa(f.Rules),
 				dash(strings.Join(f.Capabilities, ",")), dash(strings.Join(lic, ", ")))
 		}
-		p("\n")
+		row()
 	}
 	if show(KindFinding) {
 		section("FINDINGS", len(r.Findings))
-		p("SEVERITY\tCHECK\tKIND\tSOURCE\tOBJECT\tMESSAGE\n")
+		row("SEVERITY", "CHECK", "KIND", "SOURCE", "OBJECT", "MESSAGE")
 		for _, f := range r.Findings {
-			p("%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(f.Severity), f.Check, f.Kind, f.Source, f.Object, f.Message)
+			row(strings.ToUpper(f.Severity), f.Check, f.Kind, f.Source, f.Object, f.Message)
 		}
-		p("\n")
+		row()
 	}
 	s := r.Summarize()
-	p("SUMMARY\n")
-	p("sources\t%d (%d failed)\n", s.Sources, s.SourcesFailed)
-	p("hosts\t%d (%d connected, %d in maintenance)\n", s.Hosts, s.HostsConnected, s.HostsMaintenance)
-	p("vms\t%d (%d on, %d off, %d suspended)\n", s.VMs, s.VMsOn, s.VMsOff, s.VMsSuspended)
-	p("datastores\t%d\n", s.Datastores)
-	p("firewalls\t%d (%d rules)\n", s.Firewalls, s.Rules)
-	p("findings\t%d errors, %d warnings, %d info\n", s.Errors, s.Warnings, s.Infos)
+	row("SUMMARY")
+	row("sources", fmt.Sprintf("%d (%d failed)", s.Sources, s.SourcesFailed))
+	row("hosts", fmt.Sprintf("%d (%d connected, %d in maintenance)", s.Hosts, s.HostsConnected, s.HostsMaintenance))
+	row("vms", fmt.Sprintf("%d (%d on, %d off, %d suspended)", s.VMs, s.VMsOn, s.VMsOff, s.VMsSuspended))
+	row("datastores", itoa(s.Datastores))
+	row("firewalls", fmt.Sprintf("%d (%d rules)", s.Firewalls, s.Rules))
+	row("findings", fmt.Sprintf("%d errors, %d warnings, %d info", s.Errors, s.Warnings, s.Infos))
 	return tw.Flush()
 }
 

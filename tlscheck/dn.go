@@ -82,6 +82,9 @@ func parseRawName(der []byte) ([]nameEntry, error) {
 	var out []nameEntry
 	for _, rdn := range seq {
 		for _, atv := range rdn {
+			if !stringValue(atv.Value) {
+				return nil, fmt.Errorf("parse distinguished name: attribute %s: value of ASN.1 class %d, tag %d is not a string", atv.Type, atv.Value.Class, atv.Value.Tag)
+			}
 			oid := atv.Type.String()
 			sn, ok := shortNames[oid]
 			if !ok {
@@ -91,6 +94,23 @@ func parseRawName(der []byte) ([]nameEntry, error) {
 		}
 	}
 	return out, nil
+}
+
+// stringValue reports whether an attribute value is one of the string types
+// crypto/x509 accepts in a Name (UTF8String, NumericString, PrintableString,
+// T61String, IA5String, BMPString), primitive. crypto/x509 rejects a
+// certificate whose names hold anything else, so such a value never comes
+// from a peer; OpenSSL would print some of them (a SEQUENCE as its whole
+// encoding), which content bytes alone cannot reproduce.
+func stringValue(v asn1.RawValue) bool {
+	if v.Class != asn1.ClassUniversal || v.IsCompound {
+		return false
+	}
+	switch v.Tag {
+	case asn1.TagUTF8String, asn1.TagNumericString, asn1.TagPrintableString, asn1.TagT61String, asn1.TagIA5String, asn1.TagBMPString:
+		return true
+	}
+	return false
 }
 
 // Oneline renders a DER-encoded X.509 Name the way OpenSSL's
@@ -184,7 +204,11 @@ func SendmailDN(der []byte) (string, error) {
 
 // SendmailCN is ${cn_subject}/${cn_issuer}: the first CN only, raw bytes,
 // xtextified; sendmail's placeholders when there is none, it is too long or it
-// contains a NUL.
+// contains a NUL. sendmail (tls.c, CHECK_X509_NAME) copies the CN with
+// X509_NAME_get_text_by_NID into a MAXNAME buffer, which returns at most
+// MAXNAME-1 bytes, and calls a CN of MAXNAME-1 bytes or more too long. An
+// empty CN is not an error there: ${cn_subject} is then empty, and so is
+// the result here.
 func SendmailCN(der []byte) (string, error) {
 	entries, err := parseRawName(der)
 	if err != nil {
@@ -194,7 +218,7 @@ func SendmailCN(der []byte) (string, error) {
 		if e.Short != "CN" {
 			continue
 		}
-		if len(e.Value) > maxName-1 {
+		if len(e.Value) >= maxName-1 {
 			return cnTooLong, nil
 		}
 		for _, c := range e.Value {

@@ -113,7 +113,14 @@ func TestSendmailCN(t *testing.T) {
 		{"no CN", rawName(t, atv{oidO, "NoCN"}), cnUnknown},
 		{"CN with NUL", rawName(t, atv{oidCN, "evil.com\x00.good.com"}), cnContainsNUL},
 		{"CN too long", rawName(t, atv{oidCN, strings.Repeat("c", 256)}), cnTooLong},
+		// X509_NAME_get_text_by_NID into sendmail's 256-byte buffer returns
+		// at most 255 bytes, and CHECK_X509_NAME calls 255 too long.
+		{"CN of 254 bytes", rawName(t, atv{oidCN, strings.Repeat("c", 254)}), strings.Repeat("c", 254)},
+		{"CN of 255 bytes", rawName(t, atv{oidCN, strings.Repeat("c", 255)}), cnTooLong},
 		{"CN xtextified", rawName(t, atv{oidCN, "Darth Mail"}), "Darth+20Mail"},
+		// An empty CN is found (r = 0, not -1), is not too long and has no
+		// NUL: sendmail's ${cn_subject} is the empty string.
+		{"empty CN", rawName(t, atv{oidC, "US"}, atv{oidCN, ""}, atv{oidCN, "second"}), ""},
 	}
 	for _, tc := range tests {
 		got, err := SendmailCN(tc.der)
@@ -123,6 +130,45 @@ func TestSendmailCN(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// An empty attribute value prints as nothing after "SN=" (X509_NAME_oneline
+// writes the short name, '=' and the value's zero bytes).
+func TestSendmailDNEmptyValue(t *testing.T) {
+	got, err := SendmailDN(rawName(t, atv{oidC, "US"}, atv{oidO, ""}, atv{oidCN, ""}))
+	if err != nil || got != "/C=US/O=/CN=" {
+		t.Errorf("SendmailDN = %q, %v; want /C=US/O=/CN=", got, err)
+	}
+}
+
+// A Name whose attribute value is not a string (FuzzSendmailDN found an
+// empty SEQUENCE as the CN) is not a DN crypto/x509 would let through; it
+// was rendered as an empty CN. Both functions now reject it.
+func TestSendmailDNNonStringValue(t *testing.T) {
+	cnWith := func(value []byte) []byte {
+		atv := append([]byte{0x06, 0x03, 0x55, 0x04, 0x03}, value...)
+		set := append([]byte{0x31, byte(2 + len(atv)), 0x30, byte(len(atv))}, atv...)
+		return append([]byte{0x30, byte(len(set))}, set...)
+	}
+	for name, v := range map[string][]byte{
+		"empty SEQUENCE":         {0x30, 0x00},
+		"SEQUENCE of a string":   {0x30, 0x03, 0x13, 0x01, 'x'},
+		"INTEGER":                {0x02, 0x01, 0x05},
+		"OCTET STRING":           {0x04, 0x01, 'x'},
+		"context-specific":       {0x80, 0x01, 'x'},
+		"constructed UTF8String": {0x2c, 0x03, 0x04, 0x01, 'x'},
+	} {
+		der := cnWith(v)
+		if _, err := SendmailDN(der); err == nil {
+			t.Errorf("%s: SendmailDN accepted % x", name, der)
+		}
+		if _, err := SendmailCN(der); err == nil {
+			t.Errorf("%s: SendmailCN accepted % x", name, der)
+		}
+	}
+	if got, err := SendmailCN(cnWith([]byte{0x0c, 0x01, 'x'})); err != nil || got != "x" {
+		t.Errorf("UTF8String CN: %q, %v", got, err)
 	}
 }
 
@@ -186,6 +232,7 @@ func FuzzSendmailDN(f *testing.F) {
 	f.Add(rawName(f, atv{oidO, "Müller"}))
 	f.Add([]byte{0x30, 0x00})
 	f.Add([]byte{0x30, 0x03, 0x31, 0x01, 0x00})
+	f.Add(rawName(f, atv{oidC, "US"}, atv{oidCN, ""}))
 	f.Fuzz(func(t *testing.T, der []byte) {
 		s, err := SendmailDN(der)
 		if err != nil {
@@ -200,8 +247,23 @@ func FuzzSendmailDN(f *testing.F) {
 				t.Fatalf("unencoded byte %q in %q", c, s)
 			}
 		}
-		if cn, err := SendmailCN(der); err != nil || cn == "" {
-			t.Fatalf("SendmailCN = %q, %v", cn, err)
+		cn, err := SendmailCN(der)
+		if err != nil {
+			t.Fatalf("SendmailCN: %v, though SendmailDN read the name", err)
+		}
+		// sendmail's ${cn_subject} is empty exactly when the first CN is an
+		// empty string (tls.c: X509_NAME_get_text_by_NID returns 0, which
+		// is no error); otherwise it is the CN or a BadCertificate* word.
+		if cn == "" {
+			entries, _ := parseRawName(der)
+			for _, e := range entries {
+				if e.Short == "CN" {
+					if len(e.Value) != 0 {
+						t.Fatalf("SendmailCN = \"\" for the CN %q", e.Value)
+					}
+					break
+				}
+			}
 		}
 	})
 }

@@ -27,5 +27,6 @@
 //
 // tlscheck must not import backup, inventory, cmd, internal/config or
 // internal/exitcode, nor viper or cobra: cmd/ops loads the Config and maps
-// its sentinel errors to exit codes. Of ops it uses only internal/fielderr.
+// its sentinel errors to exit codes. Of ops it uses only internal/fielderr
+// and internal/output (its tables escape what peers send).
 package tlscheck

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/opsteam/ops/internal/output"
 )
 
 // WriteJSON writes {"results": [...]} (docs/cli.md), indented.
@@ -26,13 +27,16 @@ func WriteJSON(w io.Writer, results []Result) error {
 }
 
 // WriteTable writes one row per connection, verdict first, the reason in
-// words last. now is used for "expires in N days" (zero: time.Now()).
+// words last; control characters in any cell are escaped (output.Escape). now is used for "expires in N days" (zero: time.Now()).
 func WriteTable(w io.Writer, results []Result, now time.Time) error {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERDICT\tTARGET\tADDR\tVERIFY\tTLS\tCIPHER\tBITS\tEXPIRES\tPOLICY\tREASON")
+	// Replies and certificate names come from the peer: the table writer
+	// escapes every cell (output.Escape), so none can act on the terminal
+	// or forge a line.
+	tw := output.NewTableWriter(w)
+	tw.Row("VERDICT", "TARGET", "ADDR", "VERIFY", "TLS", "CIPHER", "BITS", "EXPIRES", "POLICY", "REASON")
 	for _, r := range results {
 		verdict := strings.ToUpper(r.Verdict)
 		if r.Verdict == Pass && len(r.Warnings) > 0 {
@@ -63,8 +67,7 @@ func WriteTable(w io.Writer, results []Result, now time.Time) error {
 		} else if policy != "" {
 			policy += " " + r.PolicyRule
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			verdict, target, dash(r.Addr), dash(r.Verify), dash(r.TLSVersion), dash(r.Cipher), dash(bits),
+		tw.Row(verdict, target, dash(r.Addr), dash(r.Verify), dash(r.TLSVersion), dash(r.Cipher), dash(bits),
 			dash(expires), dash(policy), reasonLine(r))
 	}
 	return tw.Flush()

@@ -61,14 +61,18 @@ func (e *SyntaxError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e
 var ErrPolicy = errors.New("invalid policy")
 
 // LoadPolicy reads a policy file (see ParsePolicy). A file that cannot be
-// opened is ErrConfig.
+// opened or read is ErrConfig.
 func LoadPolicy(path string) (*Policy, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, asConfigError(fmt.Errorf("open policy: %w", err))
 	}
 	defer f.Close()
-	return ParsePolicy(path, f)
+	p, err := ParsePolicy(path, f)
+	if err != nil && !errors.Is(err, ErrPolicy) {
+		return nil, asConfigError(err) // a read error (a directory, EIO)
+	}
+	return p, err
 }
 
 // ParsePolicy parses sendmail access text or a Postfix TLS policy table,
@@ -94,27 +98,82 @@ func ParsePolicyFormat(name string, format Format, r io.Reader) (*Policy, error)
 	return parseLines(name, format, lines)
 }
 
+// MaxLineBytes is the longest line of a policy file ops reads; a longer line
+// is an error at its line (postmap has no limit; makemap's is much lower,
+// see makemapLineMax).
+const MaxLineBytes = 1 << 20
+
+// makemapLineMax is the longest line makemap accepts: it reads each line
+// with fgets into a 1024-byte buffer, and a line of 1023 bytes or more
+// before its newline is "line too long (1024 bytes max)": not entered, and
+// the rest of it is read as the following lines.
+const makemapLineMax = 1022
+
 type rawLine struct {
 	n    int
 	text string
 	cont bool // starts with blank (a continuation for postmap; an error for makemap)
+	size int  // bytes before the newline (comments and blank lines are kept only when over makemapLineMax)
+	skip bool // a comment or blank line, kept for its size
+	huge bool // longer than MaxLineBytes: text is empty
 }
 
 func readLogicalLines(r io.Reader) ([]rawLine, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	br := bufio.NewReaderSize(r, 64*1024)
 	var out []rawLine
-	n := 0
-	for sc.Scan() {
-		n++
-		t := strings.TrimRight(sc.Text(), "\r")
-		trim := strings.TrimSpace(t)
-		if trim == "" || strings.HasPrefix(trim, "#") {
-			continue
+	for n := 1; ; n++ {
+		b, size, err := readPolicyLine(br, MaxLineBytes)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
 		}
-		out = append(out, rawLine{n: n, text: t, cont: t[0] == ' ' || t[0] == '\t'})
+		if size == 0 && errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if size > MaxLineBytes {
+			out = append(out, rawLine{n: n, size: size, huge: true})
+		} else {
+			t := strings.TrimRight(string(b), "\r")
+			trim := strings.TrimSpace(t)
+			if trim == "" || strings.HasPrefix(trim, "#") {
+				if size > makemapLineMax {
+					out = append(out, rawLine{n: n, size: size, skip: true})
+				}
+			} else {
+				out = append(out, rawLine{n: n, text: t, size: size, cont: t[0] == ' ' || t[0] == '\t'})
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
 	}
-	return out, sc.Err()
+}
+
+// readPolicyLine reads one line and returns it without its newline, with its
+// length in bytes; a line longer than max is read to its end but not kept.
+// err is io.EOF for the last line when it has no newline (size > 0) and at
+// the end (size 0).
+func readPolicyLine(br *bufio.Reader, max int) (line []byte, size int, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		done := err == nil
+		if done {
+			chunk = chunk[:len(chunk)-1]
+		}
+		size += len(chunk)
+		if size <= max {
+			line = append(line, chunk...)
+		} else {
+			line = nil
+		}
+		switch {
+		case done:
+			return line, size, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		default:
+			return line, size, err
+		}
+	}
 }
 
 var sendmailTags = map[string]bool{
@@ -132,7 +191,7 @@ var postfixLevels = map[string]bool{
 func detectFormat(lines []rawLine) Format {
 	sm, pf := 0, 0
 	for _, l := range lines {
-		if l.cont {
+		if l.cont || l.skip || l.huge {
 			continue
 		}
 		key, val := splitKV(l.text)
@@ -165,6 +224,17 @@ func parseLines(name string, format Format, lines []rawLine) (*Policy, error) {
 	p := &Policy{Name: name, Format: format, index: map[string]int{}}
 	var errs []error
 	for _, l := range lines {
+		if l.huge {
+			errs = append(errs, &SyntaxError{name, l.n, fmt.Sprintf("line longer than %d bytes", MaxLineBytes)})
+			continue
+		}
+		if format == FormatSendmail && l.size > makemapLineMax {
+			errs = append(errs, &SyntaxError{name, l.n, fmt.Sprintf("line of %d bytes: makemap reads at most %d (\"line too long (1024 bytes max)\"), leaves it out and reads the rest as further lines", l.size, makemapLineMax)})
+			continue
+		}
+		if l.skip {
+			continue
+		}
 		if l.cont {
 			if format == FormatPostfix && len(p.Entries) > 0 {
 				last := &p.Entries[len(p.Entries)-1]

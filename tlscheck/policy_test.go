@@ -2,7 +2,10 @@ package tlscheck
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -148,6 +151,73 @@ func TestParseRule(t *testing.T) {
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("ParseRule(%q)\n got  %+v\n want %+v", tc.in, got, tc.want)
 		}
+	}
+}
+
+// A line longer than the reader's limit was "bufio.Scanner: token too
+// long", a runtime failure (exit 3) without a line. It is now a syntax
+// error at its line (ErrPolicy, exit 2), and the lines after it are read.
+// In sendmail format makemap's own limit applies: a line of 1023 bytes or
+// more before its newline is "line too long (1024 bytes max)" for makemap.
+func TestPolicyLongLines(t *testing.T) {
+	fill := func(prefix string, n int) string { return prefix + strings.Repeat("a", n-len(prefix)) }
+	tests := []struct {
+		name, in string
+		want     []string // errors, in order; none: parsed
+	}{
+		{"sendmail line of 1022 bytes", "TLS_Srv:x VERIFY\n" + fill("TLS_Srv:y VERIFY:", 1022) + "\n", nil},
+		{"sendmail line of 1023 bytes", "TLS_Srv:x VERIFY\n" + fill("TLS_Srv:y VERIFY:", 1023) + "\nTLS_Srv:z\n", []string{
+			`p:2: line of 1023 bytes: makemap reads at most 1022 ("line too long (1024 bytes max)"), leaves it out and reads the rest as further lines`,
+			`p:3: key "TLS_Srv:z" has no right-hand side`}},
+		{"CRLF counts", "TLS_Srv:x VERIFY\r\n" + fill("TLS_Srv:y VERIFY:", 1022) + "\r\n", []string{
+			`p:2: line of 1023 bytes`}},
+		{"sendmail comment of 2000 bytes", "TLS_Srv:x VERIFY\n" + fill("# ", 2000) + "\n", []string{`p:2: line of 2000 bytes`}},
+		{"last line without newline", "TLS_Srv:x VERIFY\n" + fill("TLS_Srv:y VERIFY:", 1100), []string{`p:2: line of 1100 bytes`}},
+		{"postfix line of 5000 bytes", "example.com secure match=" + strings.Repeat("x", 4975) + "\n", nil},
+		{"over MaxLineBytes", "TLS_Srv:x VERIFY\n" + fill("TLS_Srv:y ", MaxLineBytes+1) + "\nTLS_Srv:z\n", []string{
+			fmt.Sprintf("p:2: line longer than %d bytes", MaxLineBytes),
+			`p:3: key "TLS_Srv:z" has no right-hand side`}},
+		{"postfix over MaxLineBytes", "example.com secure\n" + fill("b.example ", 3*MaxLineBytes) + "\nc.example may\n", []string{
+			fmt.Sprintf("p:2: line longer than %d bytes", MaxLineBytes)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParsePolicy("p", strings.NewReader(tc.in))
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrPolicy) {
+				t.Fatalf("err = %v, want ErrPolicy", err)
+			}
+			got := strings.Split(strings.TrimPrefix(err.Error(), "invalid policy: "), "\n")
+			if len(got) != len(tc.want) {
+				t.Fatalf("errors:\n%s\nwant %d", err, len(tc.want))
+			}
+			for i, w := range tc.want {
+				if !strings.HasPrefix(got[i], w) {
+					t.Errorf("error %d: %s\nwant %s...", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+// LoadPolicy: a file that cannot be read (here, a directory) is ErrConfig
+// (exit 2), not a runtime failure.
+func TestLoadPolicyUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := LoadPolicy(dir); !errors.Is(err, ErrConfig) {
+		t.Errorf("directory: err = %v, want ErrConfig", err)
+	}
+	p := filepath.Join(dir, "access")
+	if err := os.WriteFile(p, []byte("TLS_Srv:x VERIFY\n"+strings.Repeat("#", MaxLineBytes+10)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadPolicy(p); !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), p+":2: line longer than") {
+		t.Errorf("long line: err = %v", err)
 	}
 }
 

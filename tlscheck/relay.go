@@ -9,8 +9,9 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/opsteam/ops/internal/output"
 )
 
 // RelayOptions configure Relay.
@@ -176,15 +177,15 @@ func WriteRelayJSON(w io.Writer, r RelayResult) error {
 
 // WriteRelayTable writes the relay verdict for a person.
 func WriteRelayTable(w io.Writer, r RelayResult) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "VERDICT\t%s\n", r.Verdict)
-	fmt.Fprintf(tw, "VERIFY\t%s\n", r.Verify)
-	fmt.Fprintf(tw, "SUBJECT\t%s\n", dash(r.CertSubject))
-	fmt.Fprintf(tw, "ISSUER\t%s\n", dash(r.CertIssuer))
-	fmt.Fprintf(tw, "ALTNAMES\t%s\n", dash(strings.Join(r.AltNames, " ")))
-	fmt.Fprintf(tw, "MATCHED\t%s\n", dash(strings.Join(r.Matched, " ")))
+	tw := output.NewTableWriter(w) // escapes every cell
+	tw.Row("VERDICT", r.Verdict)
+	tw.Row("VERIFY", r.Verify)
+	tw.Row("SUBJECT", dash(r.CertSubject))
+	tw.Row("ISSUER", dash(r.CertIssuer))
+	tw.Row("ALTNAMES", dash(strings.Join(r.AltNames, " ")))
+	tw.Row("MATCHED", dash(strings.Join(r.Matched, " ")))
 	for _, s := range r.Reasons {
-		fmt.Fprintf(tw, "REASON\t%s\n", s)
+		tw.Row("REASON", s)
 	}
 	return tw.Flush()
 }

@@ -160,7 +160,7 @@ func runBackupRun(ctx context.Context, rt *opsRuntime, opts backupRunOptions) er
 func (rt *opsRuntime) runJob(ctx context.Context, job backup.Job, prune bool) (*backup.Manifest, error) {
 	m, err := rt.backupOnce(ctx, job, prune, rt.stderrTTY)
 	if m != nil {
-		fmt.Fprintf(rt.stdout, "%s %s %s %s\n", job.Name, m.ID, m.Object.Name, bytesize.Human(m.Object.Size))
+		fmt.Fprintf(rt.stdout, "%s %s %s %s\n", job.Name, output.Escape(m.ID), output.Escape(m.Object.Name), bytesize.Human(m.Object.Size))
 	}
 	return m, err
 }
@@ -325,11 +325,11 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 	}
 	if !res.OK() {
 		for _, p := range res.Problems {
-			fmt.Fprintln(rt.stdout, "MISMATCH "+p)
+			fmt.Fprintln(rt.stdout, "MISMATCH "+output.Escape(p))
 		}
 		return exitcode.Check(fmt.Errorf("backup %s of job %s failed verification (%d problems)", b.ID, job.Name, len(res.Problems)))
 	}
-	fmt.Fprintf(rt.stdout, "OK %s %s %s sha256:%s\n", job.Name, b.ID, b.Object, b.ManifestData().StreamSHA256)
+	fmt.Fprintf(rt.stdout, "OK %s %s %s sha256:%s\n", job.Name, output.Escape(b.ID), output.Escape(b.Object), output.Escape(b.ManifestData().StreamSHA256))
 	if !opts.restoreTest {
 		return nil
 	}
@@ -357,7 +357,8 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 				sum += fmt.Sprintf(" restored %s", fmtSum(c.GotChecksum))
 			}
 		}
-		fmt.Fprintf(rt.stdout, "%s %s.%s rows %d restored %d%s\n", status, c.Database, c.Table, c.WantRows, c.GotRows, sum)
+		// Database and table names come from the server: escaped.
+		fmt.Fprintf(rt.stdout, "%s %s.%s rows %d restored %d%s\n", status, output.Escape(c.Database), output.Escape(c.Table), c.WantRows, c.GotRows, sum)
 	}
 	if bad > 0 {
 		return exitcode.Check(fmt.Errorf("restore test of backup %s: %d of %d tables differ", b.ID, bad, len(checks)))
@@ -410,19 +411,20 @@ func runBackupPrune(ctx context.Context, rt *opsRuntime, opts backupPruneOptions
 		}
 		for _, d := range res.Decisions {
 			if d.Keep {
-				fmt.Fprintf(rt.stdout, "keep    %s %s (%s)\n", job.Name, d.ID, strings.Join(d.Reasons, ", "))
+				fmt.Fprintf(rt.stdout, "keep    %s %s (%s)\n", job.Name, output.Escape(d.ID), strings.Join(d.Reasons, ", "))
 			} else {
-				fmt.Fprintf(rt.stdout, "%s %s %s\n", verb, job.Name, d.ID)
+				fmt.Fprintf(rt.stdout, "%s %s %s\n", verb, job.Name, output.Escape(d.ID))
 			}
 		}
+		// IDs and orphans are object names from the storage listing: escaped.
 		for _, id := range res.Partial {
-			fmt.Fprintf(rt.stdout, "%s %s %s (partial)\n", verb, job.Name, id)
+			fmt.Fprintf(rt.stdout, "%s %s %s (partial)\n", verb, job.Name, output.Escape(id))
 		}
 		for _, id := range res.Untrusted {
 			fmt.Fprintf(rt.stdout, "keep    %s %s (UNTRUSTED: its manifest has no valid MAC; check it, delete it by hand)\n", job.Name, id)
 		}
 		for _, o := range res.Orphans {
-			fmt.Fprintf(rt.stdout, "%s orphan %s\n", verb, o)
+			fmt.Fprintf(rt.stdout, "%s orphan %s\n", verb, output.Escape(o))
 		}
 	}
 	return nil
@@ -503,7 +505,7 @@ func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOpt
 	}
 	rt.log.Info("restore complete", "job", job.Name, "id", b.ID, "statements", res.Statements,
 		"sql_bytes", res.RawBytes, "duration", res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond).String())
-	fmt.Fprintf(rt.stdout, "restored %s %s: %s\n", job.Name, b.ID, strings.Join(res.Databases, ", "))
+	fmt.Fprintf(rt.stdout, "restored %s %s: %s\n", job.Name, output.Escape(b.ID), output.Escape(strings.Join(res.Databases, ", ")))
 	return nil
 }
 

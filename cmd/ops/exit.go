@@ -7,6 +7,7 @@ import (
 	"github.com/opsteam/ops/backup/mysql"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/schedule"
+	"github.com/opsteam/ops/inventory"
 	"github.com/opsteam/ops/tlscheck"
 )
 
@@ -28,6 +29,7 @@ var exitTable = []exitRule{
 	is(tlscheck.ErrNothingChecked, exitcode.Runtime),      // no connection got far enough to be judged
 	is(tlscheck.ErrPolicy, exitcode.Usage),                // an invalid policy file
 	is(tlscheck.ErrConfig, exitcode.Usage),                // a policy or CA file that cannot be used
+	is(inventory.ErrDeclared, exitcode.Usage),             // a declared inventory file that cannot be read or is invalid
 	is(schedule.ErrInvalidJobs, exitcode.Usage),           // a job set that cannot be scheduled
 	is(mysql.ErrTargetExists, exitcode.Usage),             // restore onto an existing non-empty database without --replace
 	is(context.Canceled, exitcode.Interrupted),            // SIGINT/SIGTERM

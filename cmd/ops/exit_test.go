@@ -161,3 +161,36 @@ func TestTLSCheckExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// Every problem of a policy file is exit 2 with FILE:LINE: message, a line
+// over the reader's limit included (it was exit 3, "token too long").
+func TestTLSCheckPolicyFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, "")
+	for _, tc := range []struct {
+		name, body string
+		line       int
+		msg        string
+	}{
+		{"line over the reader's limit", "TLS_Srv:example.com VERIFY\nTLS_Srv:x " + strings.Repeat("a", tlscheck.MaxLineBytes) + "\n", 2,
+			fmt.Sprintf("line longer than %d bytes", tlscheck.MaxLineBytes)},
+		{"line over makemap's limit", "# a comment\nTLS_Srv:example.com VERIFY:" + strings.Repeat("1", 1100) + "\n", 2,
+			"line of 1127 bytes: makemap reads at most 1022"},
+		{"no right-hand side", "TLS_Srv:example.com VERIFY\n\nTLS_Srv:b.example\n", 3, `key "TLS_Srv:b.example" has no right-hand side`},
+		{"leading blank", "TLS_Srv:example.com VERIFY\n TLS_Srv:b.example VERIFY\n", 2, "line starts with a blank"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+			if err := os.WriteFile(p, []byte(tc.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("%s:%d: %s", p, tc.line, tc.msg)
+			for _, args := range [][]string{{"tlscheck", "lint", "--policy", p}, {"tlscheck", "--policy", p, "127.0.0.1:1"}} {
+				code, _, stderr := runOps(t, append([]string{"--config", cfg}, args...)...)
+				if code != 2 || !strings.Contains(stderr, want) {
+					t.Errorf("%v: exit %d, stderr %.300q; want 2 and %q", args[:2], code, stderr, want)
+				}
+			}
+		})
+	}
+}

@@ -88,7 +88,7 @@ func (rt *opsRuntime) collectInventory(ctx context.Context, names []string) (*in
 	}
 	o.Logger = rt.log
 	rep, err := inventory.Collect(ctx, o)
-	if err != nil {
+	if err != nil && rep != nil { // (no report: interrupted)
 		rt.log.Warn("inventory incomplete", "error", err.Error())
 	}
 	return rep, err

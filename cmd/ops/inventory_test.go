@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,13 +75,54 @@ func TestInventoryCLIFromDeclaredFile(t *testing.T) {
 	if code, _, stderr := runOps(t, "inventory", "diff", old, filepath.Join(dir, "missing.json")); code != 2 || !strings.Contains(stderr, "missing.json") {
 		t.Fatalf("diff with a missing file: %d %s", code, stderr)
 	}
-	// A malformed declared file: the source fails with file:line, exit 3.
+	// A malformed declared file: the source fails with file:line, exit 2
+	// (TestInventoryDeclaredFileErrors).
 	os.WriteFile(decl, []byte("hosts:\n  - {name: hv1, cpu_cores: many}\n"), 0o644)
 	code, _, stderr = runOps(t, "--config", cfg, "inventory")
-	if code != 3 || !strings.Contains(stderr, decl+":2") {
+	if code != 2 || !strings.Contains(stderr, decl+":2: hosts[0].cpu_cores: expected an integer") {
 		t.Fatalf("malformed declaration: %d %s", code, stderr)
 	}
 	if code, _, stderr := runOps(t, "--config", cfg, "inventory", "--output", "pdf"); code != 2 {
 		t.Fatalf("bad --output: %d %s", code, stderr)
+	}
+}
+
+// A declared inventory file that cannot be used is a configuration error:
+// exit 2 and FILE:LINE: message, for `ops inventory` (the file source) and
+// `ops inventory check --declared`.
+func TestInventoryDeclaredFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, body string
+		line       int
+		msg        string
+	}{
+		{"unknown field", "vms:\n  - name: a\n    cpu: 2\n", 3, "vms[0].cpu: unknown field"},
+		{"wrong type", "hosts:\n  - {name: hv1, cpu_cores: many}\n", 2, "hosts[0].cpu_cores: expected an integer"},
+		{"syntax", "hosts:\n  - name: a\n  bad\n", 3, "invalid YAML: could not find expected ':'"},
+		{"control character", "vms:\n  - {name: a}\n  - {name: \"\x1b]0;x\x07\"}\n", 3, "invalid YAML: control characters are not allowed"},
+		{"second document", "vms: [{name: a}]\n---\nvms: [{name: b}]\n", 2, "a second YAML document"},
+		{"duplicate", "vms:\n  - {name: a}\n  - {name: a}\n", 3, `vms[1].name: "a" is already declared on line 2`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			decl := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
+			if err := os.WriteFile(decl, []byte(tc.body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg := writeConfig(t, "inventory:\n  sources:\n    - {name: declared, type: file, path: "+decl+"}\n")
+			want := fmt.Sprintf("%s:%d: %s", decl, tc.line, tc.msg)
+			for _, args := range [][]string{{"inventory"}, {"inventory", "check", "--declared", decl}} {
+				code, _, stderr := runOps(t, append([]string{"--config", cfg}, args...)...)
+				if code != 2 || !strings.Contains(stderr, want) {
+					t.Errorf("%v: exit %d, stderr %q; want 2 and %q", args, code, stderr, want)
+				}
+			}
+		})
+	}
+	// A missing file: exit 2, naming it.
+	missing := filepath.Join(dir, "missing.yaml")
+	cfg := writeConfig(t, "inventory:\n  sources:\n    - {name: declared, type: file, path: "+missing+"}\n")
+	if code, _, stderr := runOps(t, "--config", cfg, "inventory"); code != 2 || !strings.Contains(stderr, missing) {
+		t.Errorf("missing declared file: exit %d, %s", code, stderr)
 	}
 }

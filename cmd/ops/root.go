@@ -12,6 +12,7 @@ import (
 
 	"github.com/opsteam/ops/internal/config"
 	"github.com/opsteam/ops/internal/exitcode"
+	"github.com/opsteam/ops/internal/output"
 )
 
 // noConfig marks commands that run without loading the config (version).
@@ -135,13 +136,46 @@ func printError(c *cli, err error, code int) {
 		return
 	}
 	stderr := c.streams.stderr
-	msg := err.Error()
 	if errors.As(err, &ce) || errors.As(err, &ces) {
-		fmt.Fprintln(stderr, msg) // already FILE:LINE: message, one per line
+		fmt.Fprintln(stderr, output.EscapeLines(err.Error())) // already FILE:LINE: message, one per line
 		return
 	}
+	msg := errorText(err)
 	if code == exitcode.Usage && !c.started {
 		msg += " (see 'ops --help')"
 	}
 	fmt.Fprintln(stderr, "ops: "+strings.TrimSpace(msg))
+}
+
+// errorText is err's message for a terminal. The message may quote a server
+// (an SMTP reply, a vCenter fault): it is escaped (output.Escape), and a
+// line break stays only where errors.Join put one between two errors, so
+// that neither escape sequences nor forged lines reach the terminal.
+func errorText(err error) string {
+	msg := err.Error()
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs := j.Unwrap()
+		parts := make([]string, len(errs))
+		for i, e := range errs {
+			if e == nil {
+				return output.Escape(msg)
+			}
+			parts[i] = e.Error()
+		}
+		if msg == strings.Join(parts, "\n") { // errors.Join
+			for i, e := range errs {
+				parts[i] = errorText(e)
+			}
+			return strings.Join(parts, "\n")
+		}
+		// fmt.Errorf("...: %w", a, b): the text of the last one ends it.
+		if len(errs) > 0 && errs[len(errs)-1] != nil && strings.HasSuffix(msg, errs[len(errs)-1].Error()) {
+			last := errs[len(errs)-1]
+			return output.Escape(strings.TrimSuffix(msg, last.Error())) + errorText(last)
+		}
+	}
+	if u := errors.Unwrap(err); u != nil && strings.HasSuffix(msg, u.Error()) {
+		return output.Escape(strings.TrimSuffix(msg, u.Error())) + errorText(u)
+	}
+	return output.Escape(msg)
 }

@@ -31,12 +31,41 @@ func WriteJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// WriteTable writes a header row and rows aligned in columns.
+// WriteTable writes a header row and rows aligned in columns, every cell
+// through Escape (see Table).
 func WriteTable(w io.Writer, header []string, rows [][]string) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	t := NewTableWriter(w)
+	t.Row(header...)
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		t.Row(r...)
 	}
-	return tw.Flush()
+	return t.Flush()
 }
+
+// TableWriter writes rows of cells aligned in columns, two spaces apart. Every
+// cell goes through Escape: a cell can neither act on the terminal nor
+// start a line or a column of its own (a newline or a tab in a name shows
+// as \n or \t). A row of one cell is a line outside the columns (a title),
+// an empty row a blank line.
+type TableWriter struct {
+	tw *tabwriter.Writer
+}
+
+// NewTableWriter returns a TableWriter writing to w; call Flush at the end.
+func NewTableWriter(w io.Writer) *TableWriter {
+	return &TableWriter{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
+}
+
+// Row writes one row.
+func (t *TableWriter) Row(cells ...string) {
+	for i, c := range cells {
+		if i > 0 {
+			io.WriteString(t.tw, "\t")
+		}
+		io.WriteString(t.tw, Escape(c))
+	}
+	io.WriteString(t.tw, "\n")
+}
+
+// Flush writes what is buffered; it returns the first write error.
+func (t *TableWriter) Flush() error { return t.tw.Flush() }
