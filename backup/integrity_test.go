@@ -15,7 +15,9 @@ import (
 
 	"github.com/opsteam/ops/backup/compress"
 	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/mem"
+	"github.com/opsteam/ops/internal/fielderr"
 )
 
 // editManifest rewrites a stored manifest through fn (as someone with
@@ -225,5 +227,23 @@ func TestPrefixValidation(t *testing.T) {
 		if err := checkPrefix(p); (err == nil) != ok {
 			t.Errorf("checkPrefix(%q) = %v, want ok=%v", p, err, ok)
 		}
+	}
+}
+
+func TestJobValidateRefusesBadPrefixes(t *testing.T) {
+	targets := map[string]storage.Target{"local": {Type: "local", Path: "/b"}}
+	for _, p := range []string{"x//", "../", "/abs/"} {
+		j := testJob()
+		j.Prefix = p
+		err := j.Validate("backup.jobs[0]", targets)
+		var fe *fielderr.Error
+		if !errors.As(err, &fe) || fe.Field != "backup.jobs[0].prefix" {
+			t.Errorf("prefix %q: %v", p, err)
+		}
+	}
+	j := testJob()
+	j.Prefix = "prod/"
+	if err := j.Validate("backup.jobs[0]", targets); err != nil {
+		t.Errorf("prefix prod/: %v", err)
 	}
 }

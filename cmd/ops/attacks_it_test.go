@@ -286,4 +286,15 @@ func TestRestoreAttacks(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("garbage stream", func(t *testing.T) {
+		b := newAttackBed(t)
+		b.tamper(t, func(string) string { return "DROP DATABASE IF EXISTS `" + b.by + "`;\nSELECT 'not an ops dump';\n" })
+		copyDB := b.name + "_g"
+		code, _, stderr := runOps(t, "--config", b.cfg, "backup", "restore", "--job", "atk", "--database", b.name+"="+copyDB)
+		if code != 3 || !strings.Contains(stderr, "not an ops dump") {
+			t.Fatalf("garbage stream: code %d %s", code, stderr)
+		}
+		b.bystanderIntact(t)
+	})
 }
