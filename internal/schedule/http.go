@@ -18,7 +18,8 @@ import (
 // Handler serves:
 //
 //	/metrics      the metrics Set (Prometheus text or protobuf, negotiated)
-//	/healthz      200 "ok" while the scheduler runs; 503 "not started" before Start, "stopping" once stopping
+//	/healthz      200 "ok" while the scheduler runs; 503 "not started" before Start, "stopping" once stopping,
+//	              "past timeout: JOB (…), …" while a run goes on past its job's timeout
 //	/status.json  Status() as JSON
 //	/             a self-contained HTML status page
 func (s *Scheduler) Handler() http.Handler {
@@ -38,10 +39,12 @@ func (s *Scheduler) Handler() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		state := s.state()
 		_ = enc.Encode(struct {
-			Healthy bool        `json:"healthy"`
+			Healthy bool        `json:"healthy"` // what /healthz says: 200 or 503
+			State   string      `json:"state"`   // the body of /healthz
 			Jobs    []JobStatus `json:"jobs"`
-		}{s.Healthy(), s.Status()})
+		}{state == "ok", state, s.Status()})
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -81,13 +84,14 @@ var statusTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
 // WriteStatusPage renders the HTML status page.
 func (s *Scheduler) WriteStatusPage(w interface{ Write([]byte) (int, error) }) error {
 	host, _ := os.Hostname()
+	state := s.state()
 	return statusTmpl.Execute(w, struct {
 		Host    string
 		Now     time.Time
 		Healthy bool
 		State   string
 		Jobs    []JobStatus
-	}{host, time.Now().In(s.o.Location), s.Healthy(), s.state(), s.Status()})
+	}{host, time.Now().In(s.o.Location), state == "ok", state, s.Status()})
 }
 
 // nextRunCollector exposes ops_job_next_run_timestamp_seconds and
