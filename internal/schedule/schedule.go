@@ -65,6 +65,8 @@ type Options struct {
 	// context; CancelWait is how long it then waits for them to return.
 	Grace      time.Duration
 	CancelWait time.Duration
+	// HTTP secures the endpoints of Handler and Serve.
+	HTTP HTTPOptions
 }
 
 // entry is one job of the current set.
