@@ -26,6 +26,14 @@ func lockedRun(l *schedule.Locker, kind, name string, fn func() error) error {
 	return fn()
 }
 
+// Scheduled tlscheck checks and the inventory have no timeout key: their
+// runs are bounded by these (each connection and each source has its own
+// shorter timeout, tlscheck.timeout and inventory.sources[].timeout).
+const (
+	scheduledCheckTimeout     = time.Hour
+	scheduledInventoryTimeout = time.Hour
+)
+
 // scheduledJobs turns the runtime's config into the scheduler's job set.
 // Every job runs with rt, the runtime it was built from, even after a
 // reload has replaced the set.
@@ -33,7 +41,7 @@ func (rt *opsRuntime) scheduledJobs() []schedule.Job {
 	var jobs []schedule.Job
 	for _, job := range rt.cfg.Backup.Jobs {
 		jobs = append(jobs, schedule.Job{
-			Kind: metrics.KindBackup, Name: job.Name, Schedule: job.Schedule,
+			Kind: metrics.KindBackup, Name: job.Name, Schedule: job.Schedule, Timeout: job.Timeout,
 			Run: func(ctx context.Context) (metrics.Result, error) {
 				m, err := rt.backupOnce(ctx, job, true, false)
 				return backupResult(m), err
