@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -210,6 +211,8 @@ func (s *Scheduler) Serve(ctx context.Context, ln net.Listener, reload <-chan os
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		// TLS handshake failures, handler panics: into the daemon's log.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
 	if s.o.HTTP.TLS != nil {
