@@ -37,9 +37,9 @@ func (e *TimeoutError) Is(target error) bool {
 	return target == ErrTimeout || target == context.DeadlineExceeded
 }
 
-// timeoutCause is the cancellation cause of a context whose run went past
+// errPastTimeout is the cancellation cause of a context whose run went past
 // its timeout; it tells a timeout from a parent's cancellation (shutdown).
-var timeoutCause = errors.New("the run went past its timeout")
+var errPastTimeout = errors.New("the run went past its timeout")
 
 // WithTimeout calls f with ctx bounded by d (d <= 0: no bound). When d
 // passes before f returns, onTimeout (if not nil) is called at once, while f
@@ -51,9 +51,9 @@ func WithTimeout(ctx context.Context, d time.Duration, onTimeout func(), f func(
 	if d <= 0 {
 		return f(ctx)
 	}
-	tctx, cancel := context.WithTimeoutCause(ctx, d, timeoutCause)
+	tctx, cancel := context.WithTimeoutCause(ctx, d, errPastTimeout)
 	defer cancel()
-	timedOut := func() bool { return context.Cause(tctx) == timeoutCause }
+	timedOut := func() bool { return context.Cause(tctx) == errPastTimeout }
 	ran := make(chan struct{})
 	stop := context.AfterFunc(tctx, func() {
 		defer close(ran)
