@@ -51,6 +51,9 @@ type Job struct {
 	// ChunkRows is the number of rows per primary-key range when a big table
 	// is split between threads (0 = automatic).
 	ChunkRows int64 `yaml:"chunk_rows"`
+	// Timeout bounds one run of the job (`ops backup run`, and each
+	// scheduled run of `ops serve`): past it the run is cancelled and fails.
+	Timeout time.Duration `yaml:"timeout"`
 	// ManifestKeyFile holds a secret key: manifests are then written with
 	// an HMAC, and one without a valid HMAC is refused by restore and
 	// verify and listed as untrusted.
@@ -87,8 +90,12 @@ func DefaultJob() Job {
 		Checksums:   true,
 		Retention:   Retention{KeepLast: 7, KeepDaily: 7, KeepWeekly: 4, KeepMonthly: 12},
 		MySQL:       mysql.Config{LockWaitTimeout: 60 * time.Second, Timeout: mysql.DefaultTimeout, TLS: mysql.TLS{Mode: mysql.DefaultTLSMode}},
+		Timeout:     DefaultTimeout,
 	}
 }
+
+// DefaultTimeout is a job's timeout when the config sets none.
+const DefaultTimeout = 6 * time.Hour
 
 var jobNameRE = regexp.MustCompile(`^[a-z0-9-]+$`)
 
@@ -128,6 +135,9 @@ func (j *Job) Validate(path string, targets map[string]storage.Target) error {
 	}
 	if j.ChunkRows < 0 {
 		return fielderr.Newf(path+".chunk_rows", "%d: expected 0 (automatic) or more", j.ChunkRows)
+	}
+	if j.Timeout <= 0 {
+		return fielderr.Newf(path+".timeout", "%s: expected a positive duration such as 90m or 6h", j.Timeout)
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/opsteam/ops/internal/metrics"
 	"github.com/opsteam/ops/internal/output"
 	"github.com/opsteam/ops/internal/progress"
+	"github.com/opsteam/ops/internal/schedule"
 )
 
 func newBackupCmd(c *cli) *cobra.Command {
@@ -132,8 +133,15 @@ func runBackupRun(ctx context.Context, rt *opsRuntime, opts backupRunOptions) er
 	for _, job := range jobs {
 		start := time.Now()
 		var m *backup.Manifest
-		err := lockedRun(rt.locker, metrics.KindBackup, job.Name, func() (err error) {
-			m, err = rt.runJob(ctx, job, !opts.noPrune)
+		err := lockedRun(rt.locker, metrics.KindBackup, job.Name, func() error {
+			onTimeout := func() { rt.log.Error("backup timed out: cancelling it", "job", job.Name, "timeout", job.Timeout) }
+			err := schedule.WithTimeout(ctx, job.Timeout, onTimeout, func(ctx context.Context) (err error) {
+				m, err = rt.runJob(ctx, job, !opts.noPrune)
+				return err
+			})
+			if errors.Is(err, schedule.ErrTimeout) {
+				err = fmt.Errorf("backup %s: %w", job.Name, err)
+			}
 			return err
 		})
 		opts.metricsFile.record(rt, metrics.Run{Kind: metrics.KindBackup, Name: job.Name, Start: start, Err: err,

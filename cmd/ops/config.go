@@ -34,9 +34,19 @@ type LogConfig struct {
 	Format string `yaml:"format"`
 }
 
-// ServeConfig is the `serve:` section.
+// ServeConfig is the `serve:` section. The HTTP settings are read when
+// `ops serve` starts; a SIGHUP re-reads the token and certificate files.
 type ServeConfig struct {
 	Listen string `yaml:"listen"`
+	// TokenFile holds the bearer token every request must present; "" =
+	// no authentication.
+	TokenFile string `yaml:"token_file"`
+	// TLSCertFile and TLSKeyFile (PEM; both or neither) make the endpoints
+	// HTTPS only.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// StatusPage serves / and /status.json; false: they answer 404.
+	StatusPage bool `yaml:"status_page"`
 }
 
 // defaultConfig is the configuration when no file and no variable says
@@ -47,7 +57,7 @@ func defaultConfig() Config {
 		Storage:   storage.Config{Targets: storage.DefaultTargets()},
 		TLSCheck:  tlscheck.DefaultConfig(),
 		Inventory: inventory.DefaultConfig(),
-		Serve:     ServeConfig{Listen: "127.0.0.1:9273"},
+		Serve:     ServeConfig{Listen: "127.0.0.1:9273", StatusPage: true},
 	}
 }
 
@@ -118,6 +128,13 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Serve.Listen); err != nil {
 		return &fieldError{Field: "serve.listen", Msg: fmt.Sprintf("%q: expected HOST:PORT", c.Serve.Listen)}
+	}
+	if (c.Serve.TLSCertFile == "") != (c.Serve.TLSKeyFile == "") {
+		field, other := "serve.tls_cert_file", "serve.tls_key_file"
+		if c.Serve.TLSCertFile == "" {
+			field, other = other, field
+		}
+		return &fieldError{Field: field, Msg: "set without " + other + ": HTTPS needs both (or neither, for plain HTTP)"}
 	}
 	return nil
 }

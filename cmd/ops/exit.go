@@ -22,6 +22,7 @@ type exitRule func(err error) (code int, ok bool)
 // an error no rule matches is a runtime failure (3). One-shot commands,
 // their --metrics-file and the scheduled runs of `ops serve` all use it.
 var exitTable = []exitRule{
+	is(schedule.ErrTimeout, exitcode.Runtime), // a run past its timeout (backup.jobs[].timeout) failed, whatever it returned
 	exitcode.Marked, // cmd/ops' own marks (bad flags and config: 2; verify mismatch, drift: 1); the outermost wins
 	is(tlscheck.ErrPolicyViolation, exitcode.CheckFailed), // a connection failed the TLS policy
 	is(tlscheck.ErrLint, exitcode.CheckFailed),            // the policy has entries sendmail misreads

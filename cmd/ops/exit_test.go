@@ -73,6 +73,10 @@ func TestExitTable(t *testing.T) {
 		{"bad schedule", badSchedule, 2},
 		{"bad schedule, wrapped", fmt.Errorf("reload: %w", badSchedule), 2},
 		{"lint findings, wrapped", fmt.Errorf("serve: %w", tlscheck.LintError([]tlscheck.Finding{{}})), 1},
+		{"timed out", &schedule.TimeoutError{Timeout: time.Hour, Err: context.DeadlineExceeded}, 3},
+		{"timed out, returned nothing", fmt.Errorf("backup app: %w", &schedule.TimeoutError{Timeout: time.Hour}), 3},
+		{"timed out with a found problem", &schedule.TimeoutError{Timeout: time.Hour, Err: exitcode.Check(base)}, 3},
+		{"timed out while cancelled", &schedule.TimeoutError{Timeout: time.Hour, Err: context.Canceled}, 3},
 	}
 	for _, tc := range cases {
 		if got := exitCode(tc.err); got != tc.want {

@@ -245,7 +245,7 @@ func (rt *opsRuntime) inventoryJobs() []schedule.Job {
 		return nil
 	}
 	return []schedule.Job{{
-		Kind: metrics.KindInventory, Name: "inventory", Schedule: ic.Schedule,
+		Kind: metrics.KindInventory, Name: "inventory", Schedule: ic.Schedule, Timeout: scheduledInventoryTimeout,
 		Run: func(ctx context.Context) (metrics.Result, error) {
 			rep, collectErr := rt.collectInventory(ctx, nil)
 			if rep == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -26,6 +27,14 @@ func lockedRun(l *schedule.Locker, kind, name string, fn func() error) error {
 	return fn()
 }
 
+// Scheduled tlscheck checks and the inventory have no timeout key: their
+// runs are bounded by these (each connection and each source has its own
+// shorter timeout, tlscheck.timeout and inventory.sources[].timeout).
+const (
+	scheduledCheckTimeout     = time.Hour
+	scheduledInventoryTimeout = time.Hour
+)
+
 // scheduledJobs turns the runtime's config into the scheduler's job set.
 // Every job runs with rt, the runtime it was built from, even after a
 // reload has replaced the set.
@@ -33,7 +42,7 @@ func (rt *opsRuntime) scheduledJobs() []schedule.Job {
 	var jobs []schedule.Job
 	for _, job := range rt.cfg.Backup.Jobs {
 		jobs = append(jobs, schedule.Job{
-			Kind: metrics.KindBackup, Name: job.Name, Schedule: job.Schedule,
+			Kind: metrics.KindBackup, Name: job.Name, Schedule: job.Schedule, Timeout: job.Timeout,
 			Run: func(ctx context.Context) (metrics.Result, error) {
 				m, err := rt.backupOnce(ctx, job, true, false)
 				return backupResult(m), err
@@ -47,10 +56,15 @@ func (rt *opsRuntime) scheduledJobs() []schedule.Job {
 
 type serveOptions struct {
 	dryRun bool
+	// insecureListen allows a non-loopback serve.listen without a token
+	// or TLS.
+	insecureListen bool
 	// reload delivers SIGHUP: each value makes load build a new runtime
 	// (the file and the environment read again) for a new job set.
 	reload <-chan os.Signal
 	load   func() (*opsRuntime, error)
+	// listen binds serve.listen (nil = TCP; tests pass a loopback one).
+	listen func(ctx context.Context, addr string) (net.Listener, error)
 }
 
 func newServeCmd(c *cli) *cobra.Command {
@@ -65,7 +79,14 @@ failed run never stops the daemon, and SIGHUP reloads the config (a broken
 config is reported and the old one kept). Each job holds a lock file, so a
 cron-started "ops backup run" of the same job never runs at the same time.
 
-HTTP on serve.listen: /metrics (Prometheus), /healthz, /status.json and /.
+HTTP on serve.listen: /metrics (Prometheus), /healthz, /status.json and /
+(serve.status_page: false turns the last two off). serve.token_file requires
+"Authorization: Bearer TOKEN" on every request; serve.tls_cert_file and
+serve.tls_key_file make it HTTPS. SIGHUP re-reads both files. A serve.listen
+that is not loopback needs one of them, or --insecure-listen.
+
+/healthz answers 503 while a run goes on past its timeout
+(backup.jobs[].timeout; 1h for tlscheck checks and the inventory).
 
 Exit status: 0 after a clean stop, 2 config error, 3 runtime failure.`,
 		Args: cobra.NoArgs,
@@ -83,6 +104,8 @@ Exit status: 0 after a clean stop, 2 config error, 3 runtime failure.`,
 	cmd.Flags().String("listen", "", "address for /metrics, /healthz and the status page (default serve.listen, 127.0.0.1:9273)")
 	c.bindConfigFlag("serve.listen", cmd.Flags().Lookup("listen"))
 	cmd.Flags().BoolVar(&opts.dryRun, "dry-run", false, "list every job with its next five run times, and exit")
+	cmd.Flags().BoolVar(&opts.insecureListen, "insecure-listen", false,
+		"allow a non-loopback serve.listen without serve.token_file or TLS")
 	return cmd
 }
 
@@ -97,26 +120,53 @@ func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 		}
 		return schedule.WritePlan(rt.stdout, plans)
 	}
+	sec, err := newServeSecurity(rt.cfg.Serve)
+	if err != nil {
+		return err
+	}
+	if err := rt.checkListen(ctx, sec, opts.insecureListen); err != nil {
+		return err
+	}
+	listen := opts.listen
+	if listen == nil {
+		listen = func(ctx context.Context, addr string) (net.Listener, error) {
+			var lc net.ListenConfig
+			return lc.Listen(ctx, "tcp", addr)
+		}
+	}
+	ln, err := listen(ctx, rt.cfg.Serve.Listen) // before any job is loaded: a port in use fails fast
+	if err != nil {
+		return fmt.Errorf("serve: listen on %s: %w", rt.cfg.Serve.Listen, err)
+	}
 	first := true
 	s := schedule.New(schedule.Options{
 		Classify: exitCode,
 		Logger:   rt.log,
 		Metrics:  metrics.New(),
 		Locker:   rt.locker,
+		HTTP:     sec.options(),
 		Load: func(context.Context) ([]schedule.Job, error) {
 			if first { // Start: the runtime the command was started with
 				first = false
 				return rt.scheduledJobs(), nil
 			}
-			next, err := opts.load() // SIGHUP: read the file and the environment again
+			// SIGHUP: the token and certificate files, then the config file
+			// and the environment, are read again.
+			if err := sec.reload(); err != nil {
+				rt.log.Error("reload: keeping the previous token or certificate", "err", err)
+			}
+			next, err := opts.load()
 			if err != nil {
 				return nil, err
+			}
+			if next.cfg.Serve != rt.cfg.Serve {
+				next.log.Warn("serve.* changed: restart ops serve to apply it (a reload re-reads only the token and certificate files)")
 			}
 			return next.scheduledJobs(), nil
 		},
 	})
 	rt.log.Info("serving", "listen", rt.cfg.Serve.Listen)
-	err := s.ListenAndServe(ctx, rt.cfg.Serve.Listen, opts.reload)
+	err = s.Serve(ctx, ln, opts.reload)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("serve: %w", err)
 	}

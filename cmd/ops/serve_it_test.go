@@ -183,3 +183,132 @@ func countManifests(dir string) int {
 	})
 	return n
 }
+
+// `ops serve` against the real MariaDB: a scheduled backup that waits for a
+// table lock is reported by ops_job_running_seconds while it waits, and is
+// cancelled at its timeout, logged as timed out and counted as a failure;
+// a one-shot `ops backup run` of the same job exits 3 saying so. /healthz
+// answers 200 once the cancelled run returned.
+func TestServeBackupTimeout(t *testing.T) {
+	db, sock, name := itSource(t, "timeout", "CREATE TABLE {db}.t (id INT PRIMARY KEY)", "INSERT INTO {db}.t VALUES (1)")
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "LOCK TABLES "+name+".t WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(t.Context(), "UNLOCK TABLES")
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cfg := writeConfig(t, fmt.Sprintf(`lock_dir: %s
+storage:
+  targets:
+    local: {type: local, path: %s}
+backup:
+  jobs:
+    - name: stuck
+      mysql: {socket: %s, user: root, lock_wait_timeout: 10m}
+      databases: [%s]
+      schedule: "@every 1s"
+      timeout: 3s
+serve:
+  listen: %s
+`, filepath.Join(dir, "locks"), filepath.Join(dir, "backups"), sock, name, addr))
+
+	cmd := opsProcess("--config", cfg, "--log-format", "json", "serve")
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("serve log:\n%s", logs.String())
+		}
+	}()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				_, m := get("/metrics")
+				t.Fatalf("timed out waiting for %s; metrics:\n%s", what, m)
+			}
+			select {
+			case err := <-exited:
+				t.Fatalf("ops serve exited while waiting for %s: %v", what, err)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	series := func(s string) float64 { _, m := get("/metrics"); return metricValue(m, s) }
+
+	waitFor("ops_job_running_seconds > 0 while the backup waits for the lock", func() bool {
+		return series(`ops_job_running_seconds{kind="backup",name="stuck"}`) > 0
+	})
+	waitFor("the timed-out run counted as a failure", func() bool {
+		return series(`ops_job_runs_total{kind="backup",name="stuck",result="failure"}`) >= 1
+	})
+	if !regexp.MustCompile(`"msg":"run timed out: cancelling it"[^\n]*"job":"stuck"`).MatchString(logs.String()) {
+		t.Errorf("no log line saying the run timed out:\n%s", logs.String())
+	}
+	if !regexp.MustCompile(`"msg":"run failed"[^\n]*"err":"timed out: still running after its timeout of 3s`).MatchString(logs.String()) {
+		t.Errorf("the failed run does not say it timed out:\n%s", logs.String())
+	}
+	if v := series(`ops_job_last_exit_code{kind="backup",name="stuck"}`); v != 3 {
+		t.Errorf("ops_job_last_exit_code = %v, want 3", v)
+	}
+	if v := series(`ops_job_runs_total{kind="backup",name="stuck",result="success"}`); v != 0 {
+		t.Errorf("a backup succeeded through the table lock: %v", v)
+	}
+	waitFor("/healthz 200 (the cancelled run returned)", func() bool {
+		code, _ := get("/healthz")
+		return code == http.StatusOK
+	})
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("ops serve did not exit cleanly: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("ops serve did not exit after SIGTERM")
+	}
+
+	// The one-shot command honours the same timeout.
+	type result struct {
+		code   int
+		stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, _, stderr := runOps(t, "--config", cfg, "backup", "run")
+		done <- result{code, stderr}
+	}()
+	select {
+	case r := <-done:
+		if r.code != 3 || !strings.Contains(r.stderr, "ops: backup stuck: timed out: still running after its timeout of 3s") {
+			t.Errorf("ops backup run: exit %d, stderr:\n%s", r.code, r.stderr)
+		}
+	case <-time.After(60 * time.Second):
+		t.Errorf("ops backup run did not return within 60s of its 3s timeout")
+		conn.ExecContext(t.Context(), "UNLOCK TABLES") // let it finish
+		<-done
+	}
+}

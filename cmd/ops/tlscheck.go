@@ -201,7 +201,7 @@ func (rt *opsRuntime) tlscheckJobs() []schedule.Job {
 	var jobs []schedule.Job
 	for _, check := range rt.cfg.TLSCheck.Checks {
 		jobs = append(jobs, schedule.Job{
-			Kind: metrics.KindTLSCheck, Name: check.Name, Schedule: check.Schedule,
+			Kind: metrics.KindTLSCheck, Name: check.Name, Schedule: check.Schedule, Timeout: scheduledCheckTimeout,
 			Run: func(ctx context.Context) (metrics.Result, error) {
 				o, err := rt.checkOptions(tlscheckOptions{sni: true, mtaSTS: true, mxPort: 25, warnDays: 21})
 				if err != nil {

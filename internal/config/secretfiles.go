@@ -10,7 +10,8 @@ import (
 )
 
 // secretFileKeys are the keys whose value is the path of a file holding a
-// secret (a password, an API key, a private key or an age identity).
+// secret (a password, an API key, a private key, an age identity or a
+// bearer token).
 var secretFileKeys = []string{"password_file", "key_file", "identity_file", "manifest_key_file", "token_file"}
 
 // SecretFileWarnings walks a loaded config and returns one warning for every

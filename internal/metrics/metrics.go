@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -119,6 +120,57 @@ type Set struct {
 	reloads       *prometheus.CounterVec
 	reloadOK      *prometheus.GaugeVec // no labels: absent until the first load (one-shot textfiles never show it)
 	reloadTime    *prometheus.GaugeVec
+	runningFor    *runningSeconds
+}
+
+// jobKey is a job's kind and name.
+type jobKey struct{ kind, name string }
+
+// runningSeconds is ops_job_running_seconds{kind,name}, computed at scrape
+// time: how long the current run of the job has been going on, 0 while the
+// job is idle. Only jobs declared (by the scheduler) or running have a
+// series, so a one-shot command's textfile has none.
+type runningSeconds struct {
+	desc  *prometheus.Desc
+	now   func() time.Time
+	mu    sync.Mutex
+	since map[jobKey]time.Time // zero = idle
+}
+
+func (r *runningSeconds) Describe(ch chan<- *prometheus.Desc) { ch <- r.desc }
+
+func (r *runningSeconds) Collect(ch chan<- prometheus.Metric) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	for k, since := range r.since {
+		v := 0.0
+		if !since.IsZero() {
+			v = max(now.Sub(since).Seconds(), 0)
+		}
+		ch <- prometheus.MustNewConstMetric(r.desc, prometheus.GaugeValue, v, k.kind, k.name)
+	}
+}
+
+// declare gives an idle job its series (0); a running one keeps its start.
+func (r *runningSeconds) declare(k jobKey) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.since[k]; !ok {
+		r.since[k] = time.Time{}
+	}
+}
+
+// set records the start of a run (a non-zero since), the job being idle
+// (zero), or forgets the job (forget).
+func (r *runningSeconds) set(k jobKey, since time.Time, forget bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if forget {
+		delete(r.since, k)
+		return
+	}
+	r.since[k] = since
 }
 
 // New returns a Set with every ops metric registered on a fresh registry.
@@ -159,6 +211,13 @@ func New() *Set {
 	s.reloads = c("ops_config_reloads_total", "Configuration reloads (SIGHUP) by result: success or failure.", "result")
 	s.reloadOK = g("ops_config_last_reload_successful", "1 when the last configuration load succeeded, 0 when the running job set is an older one.")
 	s.reloadTime = g("ops_config_last_reload_success_timestamp_seconds", "When the running job set was loaded (Unix time).")
+	s.runningFor = &runningSeconds{
+		desc: prometheus.NewDesc("ops_job_running_seconds",
+			"How long the current run of the job has been going on; 0 while the job is idle.", kn, nil),
+		now:   time.Now,
+		since: map[jobKey]time.Time{},
+	}
+	s.reg.MustRegister(s.runningFor)
 	return s
 }
 
@@ -201,6 +260,7 @@ func (s *Set) Declare(kind, name string) {
 	}
 	s.panics.WithLabelValues(kind, name)
 	s.running.WithLabelValues(kind, name)
+	s.runningFor.declare(jobKey{kind, name})
 }
 
 // Forget deletes every series of a job that is no longer configured.
@@ -212,6 +272,7 @@ func (s *Set) Forget(kind, name string) {
 	} {
 		v.DeletePartialMatch(kn)
 	}
+	s.runningFor.set(jobKey{kind, name}, time.Time{}, true)
 	switch kind {
 	case KindBackup:
 		job := prometheus.Labels{"job": name}
@@ -227,13 +288,18 @@ func (s *Set) Forget(kind, name string) {
 	}
 }
 
-// SetRunning marks a run of the job as started (true) or finished (false).
+// SetRunning marks a run of the job as started (true) or finished (false):
+// ops_job_running is 1 and ops_job_running_seconds counts from now while it
+// runs; both are 0 once it finished.
 func (s *Set) SetRunning(kind, name string, running bool) {
 	v := 0.0
+	var since time.Time
 	if running {
 		v = 1
+		since = s.runningFor.now()
 	}
 	s.running.WithLabelValues(kind, name).Set(v)
+	s.runningFor.set(jobKey{kind, name}, since, false)
 }
 
 // Skipped counts a scheduled run that was not started (SkipOverlap, SkipLocked).

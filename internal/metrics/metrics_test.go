@@ -276,3 +276,51 @@ func TestForgetAndSeed(t *testing.T) {
 	absent(t, fams, "ops_tlscheck_verdict", "check", "partners", "target", "mx")
 	expect(t, fams, 42, "ops_backup_last_size_bytes", "job", "crm")
 }
+
+// ops_job_running_seconds is 0 for an idle declared job, the time since
+// SetRunning(true) while it runs (read from the Set's clock at scrape
+// time), 0 again once it finished, and gone with Forget. A one-shot Set
+// that only records runs has no series.
+func TestRunningSeconds(t *testing.T) {
+	t.Parallel()
+	m := New()
+	var mu sync.Mutex
+	clock := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+	m.runningFor.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	gather := func() map[string]*dto.MetricFamily {
+		mfs, err := m.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]*dto.MetricFamily{}
+		for _, f := range mfs {
+			out[f.GetName()] = f
+		}
+		return out
+	}
+	m.Record(Run{Kind: KindBackup, Name: "oneshot", End: clock})
+	absent(t, gather(), "ops_job_running_seconds", "kind", "backup", "name", "oneshot")
+
+	m.Declare(KindBackup, "app")
+	m.Declare(KindInventory, "inventory")
+	expect(t, gather(), 0, "ops_job_running_seconds", "kind", "backup", "name", "app")
+
+	m.SetRunning(KindBackup, "app", true)
+	advance(90 * time.Second)
+	fams := gather()
+	expect(t, fams, 90, "ops_job_running_seconds", "kind", "backup", "name", "app")
+	expect(t, fams, 0, "ops_job_running_seconds", "kind", "inventory", "name", "inventory")
+	m.Declare(KindBackup, "app") // a reload re-declares a running job: its start stays
+	advance(30 * time.Second)
+	expect(t, gather(), 120, "ops_job_running_seconds", "kind", "backup", "name", "app")
+
+	m.SetRunning(KindBackup, "app", false)
+	expect(t, gather(), 0, "ops_job_running_seconds", "kind", "backup", "name", "app")
+	if mf := gather()["ops_job_running_seconds"]; mf.GetType() != dto.MetricType_GAUGE {
+		t.Errorf("ops_job_running_seconds is a %v, want a gauge", mf.GetType())
+	}
+
+	m.Forget(KindBackup, "app")
+	absent(t, gather(), "ops_job_running_seconds", "kind", "backup", "name", "app")
+}

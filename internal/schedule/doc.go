@@ -8,5 +8,6 @@
 //
 // schedule must not import backup, tlscheck, inventory, cmd or
 // internal/config, nor viper or cobra: cmd/ops hands it the jobs. Of ops it
-// uses only internal/exitcode, internal/metrics and internal/output.
+// uses only internal/exitcode, internal/metrics, internal/output and
+// internal/secret (the bearer token of the HTTP endpoints).
 package schedule

@@ -95,9 +95,12 @@ func newEnv(t *testing.T, o Options, jobs ...Job) *env {
 	return e
 }
 
-// classify stands in for cmd/ops' exit table: a mark (exitcode.Check, …)
-// gives the status, cancellation 130, anything else 3.
+// classify stands in for cmd/ops' exit table: a timeout is 3, a mark
+// (exitcode.Check, …) gives the status, cancellation 130, anything else 3.
 func classify(err error) int {
+	if errors.Is(err, ErrTimeout) {
+		return exitcode.Runtime
+	}
 	if code, ok := exitcode.Marked(err); ok {
 		return code
 	}

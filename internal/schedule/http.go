@@ -2,25 +2,52 @@ package schedule
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
 	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/opsteam/ops/internal/secret"
 )
+
+// HTTPOptions secure the endpoints of Handler and Serve (Options.HTTP).
+// The zero value serves every endpoint in plain HTTP to anyone.
+type HTTPOptions struct {
+	// Token, when not nil, is called for every request and returns the
+	// token the request must present as "Authorization: Bearer TOKEN"
+	// (compared in constant time); every endpoint, unknown paths included,
+	// answers 401 with "WWW-Authenticate: Bearer" otherwise. A Token that
+	// returns an empty token refuses every request. nil: no authentication.
+	Token func() secret.Secret
+	// TLS, when not nil, makes Serve speak HTTPS only, with this config
+	// (Certificates or GetCertificate must be set).
+	TLS *tls.Config
+	// NoStatusPage makes / and /status.json answer 404; /metrics and
+	// /healthz are always served.
+	NoStatusPage bool
+}
 
 // Handler serves:
 //
 //	/metrics      the metrics Set (Prometheus text or protobuf, negotiated)
-//	/healthz      200 "ok" while the scheduler runs; 503 "not started" before Start, "stopping" once stopping
-//	/status.json  Status() as JSON
-//	/             a self-contained HTML status page
+//	/healthz      200 "ok" while the scheduler runs; 503 "not started" before Start, "stopping" once stopping,
+//	              "past timeout: JOB (…), …" while a run goes on past its job's timeout
+//	/status.json  Status() as JSON (404 with HTTPOptions.NoStatusPage)
+//	/             a self-contained HTML status page (404 with HTTPOptions.NoStatusPage)
+//
+// With HTTPOptions.Token, every request needs the bearer token.
 func (s *Scheduler) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.m.Handler())
@@ -33,25 +60,70 @@ func (s *Scheduler) Handler() http.Handler {
 		}
 		fmt.Fprintln(w, state)
 	})
-	mux.HandleFunc("GET /status.json", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(struct {
-			Healthy bool        `json:"healthy"`
-			Jobs    []JobStatus `json:"jobs"`
-		}{s.Healthy(), s.Status()})
-	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-		if err := s.WriteStatusPage(w); err != nil {
-			s.log.Warn("status page", "err", err)
-		}
-	})
+	if !s.o.HTTP.NoStatusPage {
+		mux.HandleFunc("GET /status.json", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			state := s.state()
+			_ = enc.Encode(struct {
+				Healthy bool        `json:"healthy"` // what /healthz says: 200 or 503
+				State   string      `json:"state"`   // the body of /healthz
+				Jobs    []JobStatus `json:"jobs"`
+			}{state == "ok", state, s.Status()})
+		})
+		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+			if err := s.WriteStatusPage(w); err != nil {
+				s.log.Warn("status page", "err", err)
+			}
+		})
+	}
+	if s.o.HTTP.Token != nil {
+		return requireToken(s.o.HTTP.Token, mux)
+	}
 	return mux
+}
+
+// requireToken answers 401 to every request without the bearer token that
+// token returns (RFC 6750).
+func requireToken(token func() secret.Secret, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, present := bearerToken(r.Header.Get("Authorization"))
+		want := token()
+		if present && tokenEqual(got, want.Reveal()) { // got is never empty: an empty want matches nothing
+			next.ServeHTTP(w, r)
+			return
+		}
+		challenge := `Bearer realm="ops"`
+		if present {
+			challenge += `, error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, "unauthorized: a bearer token is required (Authorization: Bearer TOKEN)", http.StatusUnauthorized)
+	})
+}
+
+// bearerToken extracts the token of an "Authorization: Bearer TOKEN" header
+// (the scheme is case-insensitive).
+func bearerToken(header string) (string, bool) {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+// tokenEqual compares in constant time, lengths included (both sides are
+// hashed first).
+func tokenEqual(got, want string) bool {
+	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
 
 //go:embed status.html
@@ -81,13 +153,14 @@ var statusTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
 // WriteStatusPage renders the HTML status page.
 func (s *Scheduler) WriteStatusPage(w interface{ Write([]byte) (int, error) }) error {
 	host, _ := os.Hostname()
+	state := s.state()
 	return statusTmpl.Execute(w, struct {
 		Host    string
 		Now     time.Time
 		Healthy bool
 		State   string
 		Jobs    []JobStatus
-	}{host, time.Now().In(s.o.Location), s.Healthy(), s.state(), s.Status()})
+	}{host, time.Now().In(s.o.Location), state == "ok", state, s.Status()})
 }
 
 // nextRunCollector exposes ops_job_next_run_timestamp_seconds and
@@ -120,7 +193,8 @@ func (c *nextRunCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Serve is the whole daemon: Start, the HTTP endpoints on ln, a Reload for
+// Serve is the whole daemon: Start, the HTTP endpoints on ln (HTTPS with
+// HTTPOptions.TLS), a Reload for
 // every value received on reload (pass a channel fed by
 // signal.Notify(ch, syscall.SIGHUP); nil = never), and on ctx's end a
 // graceful Stop while /healthz answers 503, then the HTTP server's shutdown.
@@ -137,10 +211,18 @@ func (s *Scheduler) Serve(ctx context.Context, ln net.Listener, reload <-chan os
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		// TLS handshake failures, handler panics: into the daemon's log.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("listening", "addr", ln.Addr().String())
+	if s.o.HTTP.TLS != nil {
+		srv.TLSConfig = s.o.HTTP.TLS.Clone()
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.o.HTTP.TLS != nil,
+		"token", s.o.HTTP.Token != nil, "status_page", !s.o.HTTP.NoStatusPage)
 
 	var serveErr error
 loop:

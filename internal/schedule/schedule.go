@@ -26,6 +26,8 @@ const (
 // RunFunc does one run of a job. ctx is cancelled when the scheduler gives
 // up waiting for the run at shutdown, or at the job's Timeout. Options.Classify
 // says what its error means: exit status 1 is a Problem, any other a Failure.
+// A run past its Timeout is a Failure whatever it returns (its error is a
+// *TimeoutError).
 type RunFunc func(ctx context.Context) (metrics.Result, error)
 
 // Job is one scheduled unit of work.
@@ -33,7 +35,7 @@ type Job struct {
 	Kind     string        // metrics.KindBackup, metrics.KindTLSCheck, metrics.KindInventory
 	Name     string        // unique within the kind
 	Schedule string        // cron spec (see ParseSpec); "" = listed but never run
-	Timeout  time.Duration // per-run deadline; 0 = none
+	Timeout  time.Duration // per-run deadline (the run is cancelled, a failure, and /healthz 503 while it still runs); 0 = none
 	Run      RunFunc
 }
 
@@ -63,6 +65,8 @@ type Options struct {
 	// context; CancelWait is how long it then waits for them to return.
 	Grace      time.Duration
 	CancelWait time.Duration
+	// HTTP secures the endpoints of Handler and Serve.
+	HTTP HTTPOptions
 }
 
 // entry is one job of the current set.
@@ -81,7 +85,8 @@ type history struct {
 	lastErr            string
 	runs, failures     int
 	skipped            int
-	runningSince       time.Time // zero when not running
+	runningSince       time.Time     // zero when not running
+	runTimeout         time.Duration // the running run's Job.Timeout; 0 = none
 }
 
 // Scheduler runs a job set. Create it with New; it is safe for concurrent use.
@@ -376,7 +381,7 @@ func (s *Scheduler) start(id JobID, tok uint64, async bool) bool {
 		return false
 	}
 	start := time.Now()
-	h.runningSince = start
+	h.runningSince, h.runTimeout = start, e.job.Timeout
 	s.runs.Add(1)
 	job := e.job
 	ctx := s.runCtx
@@ -403,7 +408,7 @@ func (s *Scheduler) run(ctx context.Context, job Job, start time.Time) {
 			if errors.Is(err, ErrLocked) {
 				s.mu.Lock()
 				if h := s.hist[id]; h != nil {
-					h.runningSince = time.Time{}
+					h.runningSince, h.runTimeout = time.Time{}, 0
 					h.skipped++
 				}
 				s.mu.Unlock()
@@ -428,12 +433,19 @@ func (s *Scheduler) run(ctx context.Context, job Job, start time.Time) {
 
 	s.m.SetRunning(id.Kind, id.Name, true)
 	log.Info("run started")
-	if job.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, job.Timeout)
-		defer cancel()
+	var (
+		res   metrics.Result
+		stack []byte
+	)
+	onTimeout := func() {
+		log.Error("run timed out: cancelling it", "timeout", job.Timeout,
+			"running_since", start.Format(time.RFC3339))
 	}
-	res, stack, err := call(ctx, job.Run)
+	err := WithTimeout(ctx, job.Timeout, onTimeout, func(ctx context.Context) error {
+		var err error
+		res, stack, err = call(ctx, job.Run)
+		return err
+	})
 	end := time.Now()
 	panicked := stack != nil
 	if panicked {
@@ -468,7 +480,7 @@ func (s *Scheduler) finish(id JobID, start, end time.Time, err error, code int, 
 	if h == nil {
 		return
 	}
-	h.runningSince = time.Time{}
+	h.runningSince, h.runTimeout = time.Time{}, 0
 	h.lastStart, h.lastEnd, h.lastResult = start, end, result
 	h.runs++
 	h.lastErr = ""
@@ -576,6 +588,8 @@ func (s *Scheduler) Healthy() bool {
 	return s.started && !s.stopping
 }
 
+// state is what /healthz answers: "ok" while the scheduler runs and no run
+// is past its job's timeout; otherwise why not.
 func (s *Scheduler) state() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -585,7 +599,36 @@ func (s *Scheduler) state() string {
 	case !s.started:
 		return "not started"
 	}
+	if late := s.pastTimeoutLocked(time.Now()); len(late) > 0 {
+		return "past timeout: " + strings.Join(late, ", ")
+	}
 	return "ok"
+}
+
+// PastTimeout lists the runs still going on after their job's Timeout (runs
+// that do not return once cancelled), e.g. "backup/app (running for 6h0m4s,
+// timeout 6h0m0s)". While it is not empty, /healthz answers 503.
+func (s *Scheduler) PastTimeout() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pastTimeoutLocked(time.Now())
+}
+
+func (s *Scheduler) pastTimeoutLocked(now time.Time) []string {
+	var out []string
+	for id, h := range s.hist {
+		if h.pastTimeout(now) {
+			out = append(out, fmt.Sprintf("%s (running for %s, timeout %s)",
+				id, now.Sub(h.runningSince).Round(time.Second), h.runTimeout))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// pastTimeout reports whether a run is going on for longer than its timeout.
+func (h *history) pastTimeout(now time.Time) bool {
+	return !h.runningSince.IsZero() && h.runTimeout > 0 && now.Sub(h.runningSince) > h.runTimeout
 }
 
 // JobStatus is one row of the status page.
@@ -595,6 +638,7 @@ type JobStatus struct {
 	Schedule     string    `json:"schedule"`
 	Running      bool      `json:"running"`
 	RunningSince time.Time `json:"running_since,omitzero"`
+	PastTimeout  bool      `json:"past_timeout,omitempty"` // running for longer than the job's timeout
 	LastStart    time.Time `json:"last_start,omitzero"`
 	LastEnd      time.Time `json:"last_end,omitzero"`
 	LastResult   string    `json:"last_result"` // "" = never ran; success, problem, failure
@@ -608,6 +652,7 @@ type JobStatus struct {
 // Status describes every job of the current set, in load order.
 func (s *Scheduler) Status() []JobStatus {
 	s.mu.Lock()
+	now := time.Now()
 	type row struct {
 		st  JobStatus
 		cid cron.EntryID
@@ -620,7 +665,7 @@ func (s *Scheduler) Status() []JobStatus {
 		}
 		rows = append(rows, row{cid: e.cid, st: JobStatus{
 			Kind: id.Kind, Name: id.Name, Schedule: e.job.Schedule,
-			Running: !h.runningSince.IsZero(), RunningSince: h.runningSince,
+			Running: !h.runningSince.IsZero(), RunningSince: h.runningSince, PastTimeout: h.pastTimeout(now),
 			LastStart: h.lastStart, LastEnd: h.lastEnd, LastResult: h.lastResult, LastError: h.lastErr,
 			Runs: h.runs, Failures: h.failures, Skipped: h.skipped,
 		}})
