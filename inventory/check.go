@@ -37,6 +37,42 @@ type CheckResult struct {
 // Failed reports whether the caller should exit 1.
 func (c CheckResult) Failed() bool { return len(c.Drift) > 0 || len(c.Violations) > 0 }
 
+// discoveredIndexes indexes by name the discovered records of the
+// discovering sources (not those merged from a declaration): one lookup per
+// declared record.
+func discoveredIndexes(discovered *Report, discovering map[string]bool) (hosts, vms, fws *nameIndex) {
+	hosts, vms, fws = newNameIndex(true, len(discovered.Hosts)), newNameIndex(false, len(discovered.VMs)), newNameIndex(true, len(discovered.Firewalls))
+	for i, x := range discovered.Hosts {
+		if discovering[x.Source] {
+			hosts.add(i, x.Source, x.Name)
+		}
+	}
+	for i, x := range discovered.VMs {
+		if discovering[x.Source] {
+			vms.add(i, x.Source, x.Name)
+		}
+	}
+	for i, x := range discovered.Firewalls {
+		if discovering[x.Source] {
+			fws.add(i, x.Source, x.Name)
+		}
+	}
+	return hosts, vms, fws
+}
+
+// splitFindings appends the errors among fs to violations and the rest to
+// warnings.
+func splitFindings(fs []Finding, violations, warnings []Finding) ([]Finding, []Finding) {
+	for _, f := range fs {
+		if f.Severity == SeverityError {
+			violations = append(violations, f)
+		} else {
+			warnings = append(warnings, f)
+		}
+	}
+	return violations, warnings
+}
+
 // Check compares declared with discovered state:
 //
 //   - a declared object naming a source (source: vc) must be discovered by
@@ -94,24 +130,7 @@ func Check(declared *Declared, discovered *Report) CheckResult {
 			res.Drift = append(res.Drift, Drift{ObjectRef: ref, Line: line, Problem: "changed", Fields: fc})
 		}
 	}
-	// The discovered records of the discovering sources (not those merged
-	// from a declaration), by name: one lookup per declared record.
-	hosts, vms, fws := newNameIndex(true, len(discovered.Hosts)), newNameIndex(false, len(discovered.VMs)), newNameIndex(true, len(discovered.Firewalls))
-	for i, x := range discovered.Hosts {
-		if discovering[x.Source] {
-			hosts.add(i, x.Source, x.Name)
-		}
-	}
-	for i, x := range discovered.VMs {
-		if discovering[x.Source] {
-			vms.add(i, x.Source, x.Name)
-		}
-	}
-	for i, x := range discovered.Firewalls {
-		if discovering[x.Source] {
-			fws.add(i, x.Source, x.Name)
-		}
-	}
+	hosts, vms, fws := discoveredIndexes(discovered, discovering)
 	for _, h := range declared.Hosts {
 		compare("host", h.Name, h.scope, h.line, h.keys, h, func(scope string) (any, string, int, bool) {
 			if i, ok := hosts.find(h.Name, scope); ok {
@@ -150,13 +169,7 @@ func Check(declared *Declared, discovered *Report) CheckResult {
 	for i, f := range discovered.Firewalls {
 		unexpected("firewall", i, f.Source, f.Name)
 	}
-	for _, f := range discovered.Findings {
-		if f.Severity == SeverityError {
-			res.Violations = append(res.Violations, f)
-		} else {
-			res.Warnings = append(res.Warnings, f)
-		}
-	}
+	res.Violations, res.Warnings = splitFindings(discovered.Findings, res.Violations, res.Warnings)
 	slices.SortStableFunc(res.Drift, func(a, b Drift) int { return cmpRef(a.ObjectRef, b.ObjectRef) })
 	return res
 }
