@@ -7,7 +7,7 @@ COMMIT  := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 SERVICES := scripts/services.sh
 
-.PHONY: build run test unit vet it services services-stop bench clean
+.PHONY: build run test unit vet it services services-stop bench mutation clean
 
 build: ## build bin/ops
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ops
@@ -38,6 +38,11 @@ test: vet ## the whole suite: vet, unit tests, then integration tests against re
 bench: build ## benchmarks against mysqldump, mydumper, posttls-finger, govc (figures in README)
 	$(SERVICES) start
 	bench/backup.sh
+
+# Not part of test nor of CI: a full run takes hours on 2 cores (bench/mutation-before.md).
+# PKGS=./tlscheck narrows it; MUTATION_WORKERS, MUTATION_TIMEOUT: see the script.
+mutation: ## mutation testing (gremlins) of the core packages: one score line per package
+	GO=$(GO) scripts/mutation.sh $(PKGS)
 
 clean:
 	rm -rf bin
