@@ -10,8 +10,12 @@
 # Environment:
 #   MUTATION_WORKERS   gremlins --workers (default 1: leave a core for the rest of the machine)
 #   MUTATION_TIMEOUT   gremlins --timeout-coefficient (default 5): a mutant's test run may take
-#                      that many times the coverage run before it counts as TIMED OUT
-#   MUTATION_NICE      niceness of the whole run (default 10)
+#                      that many times the coverage run before it counts as TIMED OUT ...
+#   MUTATION_MIN_TIMEOUT  ... but at least this many seconds (default 60): the coefficient is
+#                      raised for packages whose tests are fast, since a mutant's run also
+#                      compiles and links, slowly on a loaded machine (else false TIMED OUTs)
+#   MUTATION_NICE      niceness of the whole run (default 10; under other CPU-bound work a
+#                      niced run gets little CPU and takes much longer)
 #   MUTATION_OUT       output directory (default bin/mutation, gitignored)
 #   GREMLINS           how to run gremlins (default: go run of the pinned version below)
 #
@@ -26,6 +30,7 @@ GREMLINS_VERSION=v0.6.0
 read -r -a gremlins <<<"${GREMLINS:-$GO run github.com/go-gremlins/gremlins/cmd/gremlins@$GREMLINS_VERSION}"
 workers=${MUTATION_WORKERS:-1}
 tcoef=${MUTATION_TIMEOUT:-5}
+mintimeout=${MUTATION_MIN_TIMEOUT:-60}
 niceness=${MUTATION_NICE:-10}
 out=${MUTATION_OUT:-bin/mutation}
 case $out in /*) ;; *) out=$root/$out ;; esac
@@ -68,10 +73,18 @@ for line in "${pkgs[@]}"; do
 	done
 
 	start=$(date +%s)
+	# Time the tests as gremlins' coverage run will (same command), to raise the coefficient
+	# to the floor; this also warms the build cache for that run.
+	t0=$(date +%s%N)
+	nice -n "$niceness" "$GO" test -cover "./$rel/..." >/dev/null 2>&1 || true
+	ms=$((($(date +%s%N) - t0) / 1000000 + 1))
+	coef=$(((mintimeout * 1000 + ms - 1) / ms))
+	[ "$coef" -ge "$tcoef" ] || coef=$tcoef
+	echo "mutation.sh: $ipath: tests take ${ms}ms, timeout coefficient $coef" >"$out/$tag.log"
 	rc=0
 	nice -n "$niceness" "${gremlins[@]}" unleash "$dir" \
-		--workers "$workers" --timeout-coefficient "$tcoef" \
-		"${excl[@]}" --output "$out/$tag.json" >"$out/$tag.log" 2>&1 || rc=$?
+		--workers "$workers" --timeout-coefficient "$coef" \
+		"${excl[@]}" --output "$out/$tag.json" >>"$out/$tag.log" 2>&1 || rc=$?
 	wall=$(($(date +%s) - start))
 	if [ $rc -ne 0 ] || [ ! -s "$out/$tag.json" ]; then
 		echo "mutation.sh: gremlins failed on $ipath (exit $rc), see $out/$tag.log" >&2
