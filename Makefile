@@ -10,7 +10,7 @@ SERVICES := scripts/services.sh
 # Run with `go run` at this version so it stays out of go.mod.
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build run test unit vet staticcheck it services services-stop bench clean
+.PHONY: build run test unit vet staticcheck it services services-stop bench mutation clean
 
 build: ## build bin/ops
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ops
@@ -49,6 +49,11 @@ test: vet staticcheck ## the whole suite: vet, staticcheck, unit tests (-race), 
 bench: build ## benchmarks against mysqldump, mydumper, posttls-finger, govc (figures in README)
 	$(SERVICES) start
 	bench/backup.sh
+
+# Not part of test nor of CI: a full run takes hours on 2 cores (bench/mutation-before.md).
+# PKGS=./tlscheck narrows it; MUTATION_WORKERS, MUTATION_TIMEOUT: see the script.
+mutation: ## mutation testing (gremlins) of the core packages: one score line per package
+	GO=$(GO) scripts/mutation.sh $(PKGS)
 
 clean:
 	rm -rf bin
