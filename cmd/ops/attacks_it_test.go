@@ -244,7 +244,18 @@ func TestRestoreAttacks(t *testing.T) {
 			t.Errorf("verify of the corrupt backup: code %d %s", code, out)
 		}
 		if code, _, stderr := runOps(t, "--config", b.cfg, "backup", "verify", "--job", "atk"); code != 0 {
-			t.Errorf("verify latest: code %d %s", code, stderr)
+			t.Errorf("verify latest (the corrupt one is older): code %d %s", code, stderr)
+		}
+		// A corrupt backup newer than the newest complete one fails verify.
+		if code, _, stderr := runOps(t, "--config", b.cfg, "backup", "run"); code != 0 {
+			t.Fatal(stderr)
+		}
+		_, out, _ = runOps(t, "--config", b.cfg, "backup", "list", "--output", "json")
+		var list []map[string]any
+		json.Unmarshal([]byte(out), &list)
+		os.WriteFile(filepath.Join(b.dir, list[0]["manifest"].(string)), []byte("[]"), 0o600)
+		if code, out, _ := runOps(t, "--config", b.cfg, "backup", "verify", "--job", "atk"); code != 1 || !strings.Contains(out, "CORRUPT") || !strings.Contains(out, "OK atk") {
+			t.Errorf("verify latest with a newer corrupt backup: code %d %s", code, out)
 		}
 		copyDB := b.name + "_c2"
 		t.Cleanup(func() { b.db.Exec("DROP DATABASE IF EXISTS " + copyDB) })

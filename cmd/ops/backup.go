@@ -338,6 +338,11 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 		return exitcode.Check(fmt.Errorf("backup %s of job %s failed verification (%d problems)", b.ID, job.Name, len(res.Problems)))
 	}
 	fmt.Fprintf(rt.stdout, "OK %s %s %s sha256:%s\n", job.Name, output.Escape(b.ID), output.Escape(b.Object), output.Escape(b.ManifestData().StreamSHA256))
+	if opts.backup == "" || opts.backup == "latest" {
+		if err := reportNewerBroken(ctx, rt, store, job, b); err != nil {
+			return err
+		}
+	}
 	if !opts.restoreTest {
 		return nil
 	}
@@ -567,4 +572,25 @@ func fmtSum(v *uint64) string {
 		return "NULL"
 	}
 	return fmt.Sprint(*v)
+}
+
+// reportNewerBroken fails `verify` (latest) when a backup newer than the
+// newest complete one is corrupt or untrusted: the newest backup of the job
+// is then not the one verify checked.
+func reportNewerBroken(ctx context.Context, rt *opsRuntime, store storage.Store, job backup.Job, latest *backup.BackupInfo) error {
+	all, err := backup.ListBackups(ctx, store, job, true)
+	if err != nil {
+		return err
+	}
+	var broken []string
+	for _, b := range all {
+		if b.ID > latest.ID && (b.Status == backup.StatusCorrupt || b.Status == backup.StatusUntrusted) {
+			fmt.Fprintf(rt.stdout, "%s %s %s %s\n", strings.ToUpper(b.Status), job.Name, output.Escape(b.ID), output.Escape(b.Problem))
+			broken = append(broken, b.ID)
+		}
+	}
+	if len(broken) > 0 {
+		return exitcode.Check(fmt.Errorf("job %s: %d newer backup(s) are corrupt or untrusted (%s); verified %s instead", job.Name, len(broken), strings.Join(broken, ", "), latest.ID))
+	}
+	return nil
 }
