@@ -84,12 +84,14 @@ func random(n int, seed uint64) []byte {
 	return b
 }
 
-func sha(b []byte) string {
+// SHA256Hex is the hex SHA-256 of b, as Object.SHA256 holds it.
+func SHA256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
 
-func readAll(t *testing.T, s storage.Store, name string) []byte {
+// ReadAll opens an object and reads it whole, failing the test on error.
+func ReadAll(t *testing.T, s storage.Store, name string) []byte {
 	t.Helper()
 	rc, err := s.Open(context.Background(), name)
 	if err != nil {
@@ -136,11 +138,11 @@ func testRoundTrip(t *testing.T, s storage.Store, p string, o Options) {
 		if err != nil {
 			t.Fatalf("Put(%s, %d bytes): %v", name, n, err)
 		}
-		if obj.Name != name || obj.Size != int64(n) || obj.SHA256 != sha(data) {
-			t.Errorf("Put(%s) = {%s %d %s}, want {%s %d %s}", name, obj.Name, obj.Size, obj.SHA256, name, n, sha(data))
+		if obj.Name != name || obj.Size != int64(n) || obj.SHA256 != SHA256Hex(data) {
+			t.Errorf("Put(%s) = {%s %d %s}, want {%s %d %s}", name, obj.Name, obj.Size, obj.SHA256, name, n, SHA256Hex(data))
 		}
-		if got := readAll(t, s, name); !bytes.Equal(got, data) {
-			t.Errorf("Open(%s): %d bytes (sha %s), want %d (sha %s)", name, len(got), sha(got), n, sha(data))
+		if got := ReadAll(t, s, name); !bytes.Equal(got, data) {
+			t.Errorf("Open(%s): %d bytes (sha %s), want %d (sha %s)", name, len(got), SHA256Hex(got), n, SHA256Hex(data))
 		}
 	}
 }
@@ -255,7 +257,7 @@ func testOverwrite(t *testing.T, s storage.Store, p string, o Options) {
 				t.Fatal(err)
 			}
 		}
-		if got := readAll(t, s, name); !bytes.Equal(got, c[1]) {
+		if got := ReadAll(t, s, name); !bytes.Equal(got, c[1]) {
 			t.Errorf("%s after overwrite: %d bytes, want the second object's %d", name, len(got), len(c[1]))
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -172,25 +171,6 @@ func (e *swtEndless) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func swtSHA(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
-func swtReadAll(t *testing.T, s storage.Store, name string) []byte {
-	t.Helper()
-	rc, err := s.Open(context.Background(), name)
-	if err != nil {
-		t.Fatalf("Open(%s): %v", name, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("reading %s: %v", name, err)
-	}
-	return b
-}
-
 // swtCheckSegments verifies Object.Segments against the data and the expected
 // segment sizes.
 func swtCheckSegments(t *testing.T, obj storage.Object, data []byte, sizes []int) {
@@ -206,7 +186,7 @@ func swtCheckSegments(t *testing.T, obj storage.Object, data []byte, sizes []int
 		part := data[off : off+int(seg.Size)]
 		off += int(seg.Size)
 		m := md5.Sum(part)
-		if seg.SHA256 != swtSHA(part) || seg.MD5 != hex.EncodeToString(m[:]) {
+		if seg.SHA256 != storagetest.SHA256Hex(part) || seg.MD5 != hex.EncodeToString(m[:]) {
 			t.Errorf("segment %d: checksums %s %s do not match its bytes", i, seg.SHA256, seg.MD5)
 		}
 		if want := fmt.Sprintf("%s_segments/%s/", swtContainer, obj.Name); !strings.HasPrefix(seg.Name, want) || !strings.HasSuffix(seg.Name, fmt.Sprintf("/%08d", i)) {
@@ -270,14 +250,14 @@ func TestSwiftSingleObjectRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Put(%s): %v", tc.name, err)
 		}
-		if obj.Name != tc.name || obj.Size != int64(tc.size) || obj.SHA256 != swtSHA(data) || len(obj.Segments) != 0 || obj.Modified.IsZero() {
+		if obj.Name != tc.name || obj.Size != int64(tc.size) || obj.SHA256 != storagetest.SHA256Hex(data) || len(obj.Segments) != 0 || obj.Modified.IsZero() {
 			t.Errorf("Put(%s) = %+v", tc.name, obj)
 		}
-		if got := swtReadAll(t, e.store, tc.name); !bytes.Equal(got, data) {
+		if got := storagetest.ReadAll(t, e.store, tc.name); !bytes.Equal(got, data) {
 			t.Errorf("%s: content differs", tc.name)
 		}
 		_, h, err := e.conn.Object(ctx, swtContainer, tc.name)
-		if err != nil || h.IsLargeObject() || h["X-Object-Meta-Ops-Sha256"] != swtSHA(data) {
+		if err != nil || h.IsLargeObject() || h["X-Object-Meta-Ops-Sha256"] != storagetest.SHA256Hex(data) {
 			t.Errorf("%s: headers %v, err %v", tc.name, h, err)
 		}
 	}
@@ -313,7 +293,7 @@ func TestSwiftSLOManySegmentsReassembled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if obj.Size != int64(len(data)) || obj.SHA256 != swtSHA(data) {
+	if obj.Size != int64(len(data)) || obj.SHA256 != storagetest.SHA256Hex(data) {
 		t.Errorf("object = %d bytes %s", obj.Size, obj.SHA256)
 	}
 	swtCheckSegments(t, obj, data, swtSizes(51, 1024, 512))
@@ -321,7 +301,7 @@ func TestSwiftSLOManySegmentsReassembled(t *testing.T) {
 	if err != nil || h["X-Static-Large-Object"] != "True" {
 		t.Fatalf("manifest headers %v, %v", h, err)
 	}
-	if got := swtReadAll(t, e.store, name); !bytes.Equal(got, data) {
+	if got := storagetest.ReadAll(t, e.store, name); !bytes.Equal(got, data) {
 		t.Fatal("SLO content differs from what was uploaded")
 	}
 	if n := e.names(t, swtContainer+"_segments"); len(n) != 51 {
@@ -333,7 +313,7 @@ func TestSwiftSLOManySegmentsReassembled(t *testing.T) {
 		t.Fatal(err)
 	}
 	swtCheckSegments(t, obj2, data, swtSizes(51, 1024, 512))
-	if got := swtReadAll(t, e.store, "app/trickle"); !bytes.Equal(got, data) {
+	if got := storagetest.ReadAll(t, e.store, "app/trickle"); !bytes.Equal(got, data) {
 		t.Fatal("trickled SLO differs")
 	}
 }
@@ -374,7 +354,7 @@ func TestSwiftSegmentRetriedOn5xxStorms(t *testing.T) {
 		t.Errorf("Retry-After: 1 not honoured: Put took %v", d)
 	}
 	swtCheckSegments(t, obj, data, swtSizes(8, 1024, 0))
-	if got := swtReadAll(t, e.store, name); !bytes.Equal(got, data) {
+	if got := storagetest.ReadAll(t, e.store, name); !bytes.Equal(got, data) {
 		t.Fatal("content differs after retries")
 	}
 	if !strings.Contains(e.logs.String(), "retrying store operation") {
@@ -405,7 +385,7 @@ func TestSwiftSegmentTimeoutRetried(t *testing.T) {
 	if c := calls.Load(); c != 2 {
 		t.Errorf("segment 1 PUT %d times, want 2", c)
 	}
-	if got := swtReadAll(t, e.store, name); !bytes.Equal(got, data) {
+	if got := storagetest.ReadAll(t, e.store, name); !bytes.Equal(got, data) {
 		t.Fatal("content differs")
 	}
 }
@@ -446,7 +426,7 @@ func TestSwiftReauthenticatesMidUpload(t *testing.T) {
 		t.Errorf("segment 4 PUT %d times, want 2", rejected.Load())
 	}
 	swtCheckSegments(t, obj, data, swtSizes(7, 1024, 7))
-	if got := swtReadAll(t, e.store, name); !bytes.Equal(got, data) {
+	if got := storagetest.ReadAll(t, e.store, name); !bytes.Equal(got, data) {
 		t.Fatal("content differs")
 	}
 }
@@ -570,7 +550,7 @@ func TestSwiftSegmentSizeGrowsUnderManifestLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	swtCheckSegments(t, obj, data, []int{1024, 1024, 1024, 1024, 2048, 2048, 4096, 7 * 1024})
-	if got := swtReadAll(t, e.store, "app/grown"); !bytes.Equal(got, data) {
+	if got := storagetest.ReadAll(t, e.store, "app/grown"); !bytes.Equal(got, data) {
 		t.Fatal("grown SLO differs")
 	}
 	if !strings.Contains(e.logs.String(), "growing the segment size") {
@@ -668,7 +648,7 @@ func TestSwiftOverwriteDeletesOldSegments(t *testing.T) {
 			t.Errorf("segment %s of the replaced upload left behind", s)
 		}
 	}
-	if got := swtReadAll(t, e.store, "app/x"); !bytes.Equal(got, data) {
+	if got := storagetest.ReadAll(t, e.store, "app/x"); !bytes.Equal(got, data) {
 		t.Fatal("content differs")
 	}
 }
@@ -715,7 +695,7 @@ func TestSwiftOrphans(t *testing.T) {
 	if len(left) != 5 { // 3 live segments, the foreign one, db/
 		t.Errorf("segments left: %q", left)
 	}
-	if got := swtReadAll(t, e.store, "app/live"); !bytes.Equal(got, live) {
+	if got := storagetest.ReadAll(t, e.store, "app/live"); !bytes.Equal(got, live) {
 		t.Fatal("live object damaged")
 	}
 	if err := e.store.DeleteOrphans(ctx, []string{"app/live/"}); err == nil {
@@ -829,7 +809,7 @@ func TestSwiftCreatesMissingContainers(t *testing.T) {
 	if _, err := e.store.Put(ctx, "app/again", bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
-	if got := swtReadAll(t, e.store, "app/again"); !bytes.Equal(got, data) {
+	if got := storagetest.ReadAll(t, e.store, "app/again"); !bytes.Equal(got, data) {
 		t.Fatal("content differs")
 	}
 }
@@ -1026,7 +1006,7 @@ func TestSwiftITStaticLargeObject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if obj.Size != int64(len(data)) || obj.SHA256 != swtSHA(data) || len(obj.Segments) != 4 {
+	if obj.Size != int64(len(data)) || obj.SHA256 != storagetest.SHA256Hex(data) || len(obj.Segments) != 4 {
 		t.Fatalf("Put = %d bytes, %s, %d segments", obj.Size, obj.SHA256, len(obj.Segments))
 	}
 	swtCheckSegmentsIn(t, s.segContainer, obj, data, []int{int(seg), int(seg), int(seg), int(seg/2 + 123)})
@@ -1039,7 +1019,7 @@ func TestSwiftITStaticLargeObject(t *testing.T) {
 	if err != nil || len(objs) != 1 || objs[0].Name != name || objs[0].Size != int64(len(data)) {
 		t.Errorf("List = %+v, %v (want the SLO's total size)", objs, err)
 	}
-	if got := swtReadAll(t, s, name); !bytes.Equal(got, data) {
+	if got := storagetest.ReadAll(t, s, name); !bytes.Equal(got, data) {
 		t.Fatal("Open: content differs")
 	}
 
@@ -1055,8 +1035,8 @@ func TestSwiftITStaticLargeObject(t *testing.T) {
 		t.Fatalf("swift download: %v\n%s", err, b)
 	}
 	got, err := os.ReadFile(out)
-	if err != nil || swtSHA(got) != swtSHA(data) {
-		t.Fatalf("swift download: sha256 %s, want %s (%v)", swtSHA(got), swtSHA(data), err)
+	if err != nil || storagetest.SHA256Hex(got) != storagetest.SHA256Hex(data) {
+		t.Fatalf("swift download: sha256 %s, want %s (%v)", storagetest.SHA256Hex(got), storagetest.SHA256Hex(data), err)
 	}
 
 	if err := s.Delete(ctx, name, "app/missing"); err != nil {
@@ -1082,7 +1062,7 @@ func swtCheckSegmentsIn(t *testing.T, segContainer string, obj storage.Object, d
 	for i, seg := range obj.Segments {
 		part := data[off : off+sizes[i]]
 		off += sizes[i]
-		if seg.Size != int64(sizes[i]) || seg.SHA256 != swtSHA(part) || !strings.HasPrefix(seg.Name, segContainer+"/"+obj.Name+"/") {
+		if seg.Size != int64(sizes[i]) || seg.SHA256 != storagetest.SHA256Hex(part) || !strings.HasPrefix(seg.Name, segContainer+"/"+obj.Name+"/") {
 			t.Errorf("segment %d = %+v", i, seg)
 		}
 	}
@@ -1212,7 +1192,7 @@ func TestSwiftITOddNames(t *testing.T) {
 		if len(obj.Segments) != 3 {
 			t.Errorf("%q: %d segments", name, len(obj.Segments))
 		}
-		if got := swtReadAll(t, s, name); !bytes.Equal(got, data) {
+		if got := storagetest.ReadAll(t, s, name); !bytes.Equal(got, data) {
 			t.Fatalf("%q: content differs", name)
 		}
 		if objs, err := s.List(ctx, name); err != nil || len(objs) != 1 || objs[0].Name != name {
