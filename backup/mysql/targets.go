@@ -46,17 +46,25 @@ func (t *targets) objects(ctx context.Context, name string) (exists bool, n int6
 
 // check refuses a target that the restore may not write (no side effect).
 func (t *targets) check(ctx context.Context, name string) error {
+	_, _, err := t.state(ctx, name)
+	return err
+}
+
+// state refuses a system database, and an existing non-empty one unless
+// replace; otherwise it says whether the database exists and how many
+// objects it holds.
+func (t *targets) state(ctx context.Context, name string) (exists bool, n int64, err error) {
 	if SystemDatabases[strings.ToLower(name)] {
-		return fmt.Errorf("restore: %s is a system database: refusing to restore into it: %w", QuoteIdent(name), ErrRefused)
+		return false, 0, fmt.Errorf("restore: %s is a system database: refusing to restore into it: %w", QuoteIdent(name), ErrRefused)
 	}
-	exists, n, err := t.objects(ctx, name)
+	exists, n, err = t.objects(ctx, name)
 	if err != nil {
-		return err
+		return false, 0, err
 	}
 	if exists && n > 0 && !t.replace {
-		return fmt.Errorf("restore: database %s exists and holds %d objects: refusing to restore over it (--replace drops and recreates it): %w", QuoteIdent(name), n, ErrTargetExists)
+		return exists, n, fmt.Errorf("restore: database %s exists and holds %d objects: refusing to restore over it (--replace drops and recreates it): %w", QuoteIdent(name), n, ErrTargetExists)
 	}
-	return nil
+	return exists, n, nil
 }
 
 // prepare runs before the CREATE DATABASE of a target: it refuses what
@@ -66,10 +74,7 @@ func (t *targets) prepare(ctx context.Context, conn *sql.Conn, name string) erro
 	if t.seen[name] {
 		return nil
 	}
-	if err := t.check(ctx, name); err != nil {
-		return err
-	}
-	exists, n, err := t.objects(ctx, name)
+	exists, n, err := t.state(ctx, name)
 	if err != nil {
 		return err
 	}
