@@ -162,6 +162,10 @@ func yamlSyntaxError(name string, data []byte, err error) error {
 	switch {
 	case strings.Contains(msg, "control characters") || strings.Contains(msg, "UTF-8") || strings.Contains(msg, "UTF-16"):
 		line = badCharLine(data)
+		if line == 0 && strings.Contains(msg, "UTF-8") {
+			// The bytes are fine: a tag's %XX escape decodes to bad UTF-8.
+			line = max(lineOf(data, "%"), 1)
+		}
 	case strings.HasPrefix(msg, "unknown anchor '"):
 		anchor, _, _ := strings.Cut(strings.TrimPrefix(msg, "unknown anchor '"), "'")
 		line = lineOf(data, "*"+anchor)

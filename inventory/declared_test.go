@@ -94,6 +94,8 @@ func TestDeclaredErrors(t *testing.T) {
 			`inv.yaml:3: invalid YAML: control characters are not allowed`},
 		{"invalid UTF-8", "vms:\n  - {name: a}\n  - {name: \xff}\n",
 			`inv.yaml:3: invalid YAML: invalid leading UTF-8 octet`},
+		{"bad UTF-8 in a tag escape", "hosts: []\nvms:\n  - !%80 {name: a}\n",
+			`inv.yaml:3: invalid YAML: found an incorrect leading UTF-8 octet`},
 		{"unknown anchor", "hosts: []\nvms:\n  - *vm\n",
 			`inv.yaml:3: invalid YAML: unknown anchor 'vm' referenced`},
 		{"problem on the first line", "%YAML 2.0\n---\nhosts: []\n",
