@@ -55,6 +55,9 @@ type Job struct {
 	// an HMAC, and one without a valid HMAC is refused by restore and
 	// verify and listed as untrusted.
 	ManifestKeyFile string `yaml:"manifest_key_file"`
+	// Binlog archives the server's binary log for point-in-time recovery
+	// (binlog_config.go).
+	Binlog BinlogConfig `yaml:"binlog"`
 }
 
 // minManifestKey is the shortest manifest key accepted (bytes).
@@ -87,6 +90,7 @@ func DefaultJob() Job {
 		Checksums:   true,
 		Retention:   Retention{KeepLast: 7, KeepDaily: 7, KeepWeekly: 4, KeepMonthly: 12},
 		MySQL:       mysql.Config{LockWaitTimeout: 60 * time.Second, Timeout: mysql.DefaultTimeout, TLS: mysql.TLS{Mode: mysql.DefaultTLSMode}},
+		Binlog:      BinlogConfig{FlushInterval: DefaultFlushInterval},
 	}
 }
 
@@ -128,6 +132,9 @@ func (j *Job) Validate(path string, targets map[string]storage.Target) error {
 	}
 	if j.ChunkRows < 0 {
 		return fielderr.Newf(path+".chunk_rows", "%d: expected 0 (automatic) or more", j.ChunkRows)
+	}
+	if err := j.Binlog.Validate(path + ".binlog"); err != nil {
+		return err
 	}
 	return nil
 }

@@ -171,6 +171,25 @@ func (s *Server) Commit(rows int) string {
 	return s.gtid.String()
 }
 
+// OpenTransaction writes the first events of a row transaction (GTID,
+// annotate, table map, rows) without its XID, as a replica sees a
+// transaction whose end has not arrived yet; EndTransaction writes the XID.
+func (s *Server) OpenTransaction(rows int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gtidEvent(false)
+	s.append(mysql.EventAnnotateRows, 0, []byte("INSERT INTO t VALUES (…)"))
+	s.append(mysql.EventTableMap, 0, bytes.Repeat([]byte{0x11}, 24))
+	s.append(23, 0, bytes.Repeat([]byte{0x22}, max(rows, 1)))
+}
+
+// EndTransaction ends the transaction OpenTransaction began.
+func (s *Server) EndTransaction() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.append(mysql.EventXID, 0, make([]byte, 8))
+}
+
 // Statements writes one transaction in statement format (GTID, Query
 // statements, Query COMMIT) and returns its GTID.
 func (s *Server) Statements(stmts ...string) string {
