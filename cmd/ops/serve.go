@@ -98,20 +98,27 @@ func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 		return schedule.WritePlan(rt.stdout, plans)
 	}
 	first := true
+	ms := metrics.New()
+	binlogs := metrics.NewBinlogCollector()
+	ms.Registry().MustRegister(binlogs)
+	archivers := newBinlogSupervisor(ctx, rt.log, binlogs) // binlog.go: the archivers of jobs with binlog.enabled
+	defer archivers.stop()
 	s := schedule.New(schedule.Options{
 		Classify: exitCode,
 		Logger:   rt.log,
-		Metrics:  metrics.New(),
+		Metrics:  ms,
 		Locker:   rt.locker,
 		Load: func(context.Context) ([]schedule.Job, error) {
 			if first { // Start: the runtime the command was started with
 				first = false
+				archivers.reconcile(rt)
 				return rt.scheduledJobs(), nil
 			}
 			next, err := opts.load() // SIGHUP: read the file and the environment again
 			if err != nil {
 				return nil, err
 			}
+			archivers.reconcile(next)
 			return next.scheduledJobs(), nil
 		},
 	})
