@@ -177,6 +177,28 @@ func TestBinlogMidFileChunk(t *testing.T) {
 	}
 }
 
+// The server sets the in-use flag of the format description in place while
+// it writes a file: its checksum is the one of the flag cleared.
+func TestBinlogInUseFlag(t *testing.T) {
+	s := binlogfake.New(7)
+	s.Commit(1)
+	data := s.FileData("binlog.000001")
+	data[4+17] |= 1
+	var flags uint16
+	err := mysql.ReadBinlogFile(bytes.NewReader(data), "binlog.000001", func(ev *mysql.BinlogEvent, _ int64) error {
+		if ev.Type == mysql.EventFormatDesc {
+			flags = ev.Flags
+			if f := ev.Format.ForFileStart(); f[17]&1 != 0 {
+				t.Error("ForFileStart keeps the in-use flag")
+			}
+		}
+		return nil
+	})
+	if err != nil || flags&1 == 0 {
+		t.Fatalf("a file being written: flags %#x, %v", flags, err)
+	}
+}
+
 func TestBinlogDecoderRefusesDamage(t *testing.T) {
 	s := binlogfake.New(7)
 	s.Commit(5)

@@ -381,8 +381,12 @@ func decodeFDE(raw []byte) (*FormatDescription, error) {
 		f.ChecksumAlg = ph[len(ph)-5]
 		ph = ph[:len(ph)-5]
 		if f.ChecksumAlg == checksumCRC32 {
+			// The server computes it with the in-use flag cleared: the flag
+			// is set in place while the file is written and cleared at close.
 			want := binary.LittleEndian.Uint32(raw[len(raw)-4:])
-			if got := crc32.ChecksumIEEE(raw[:len(raw)-4]); got != want {
+			c := bytes.Clone(raw[:len(raw)-4])
+			binary.LittleEndian.PutUint16(c[17:], binary.LittleEndian.Uint16(c[17:])&^flagInUse)
+			if got := crc32.ChecksumIEEE(c); got != want {
 				return nil, corruptf("format description event: checksum %08x, expected %08x", got, want)
 			}
 		}
