@@ -145,7 +145,8 @@ var pendingLimit = 16 << 20
 // for an empty archive, from the binary log position of the newest
 // complete backup, or else from the server's current position. A chunk is
 // closed at every rotation of the server's log, at the first transaction
-// boundary after flush_interval, at 128 MiB, and when the archiver stops;
+// boundary once flush_interval has passed since the previous one was
+// closed, at 128 MiB, and when the archiver stops;
 // its manifest is written after its data. It runs until ctx ends (then
 // the open chunk is stored and nil returned) or, with Once, until the
 // server's position at the start is archived.
@@ -276,7 +277,7 @@ func (a *archiver) session(ctx context.Context) (progressed bool, err error) {
 		return false, err
 	}
 	defer st.Close()
-	c := &chunker{a: a, ctx: ctx, srv: srv, next: from, follows: follows, gtid: gt, target: target}
+	c := &chunker{a: a, ctx: ctx, srv: srv, next: from, follows: follows, gtid: gt, target: target, lastClose: time.Now()}
 	err = c.run(st)
 	return c.stored > 0, err
 }
@@ -382,6 +383,9 @@ type chunker struct {
 	inTrx    bool
 	open     *openChunk
 	stored   int
+	// lastClose is when the previous chunk was closed (or the session
+	// began): the flush interval runs from there.
+	lastClose time.Time
 }
 
 // openChunk is a chunk being written.
@@ -393,7 +397,6 @@ type openChunk struct {
 	endGTID    string
 	first      time.Time // first event's timestamp
 	last       time.Time // last complete event's timestamp
-	opened     time.Time // local clock: the flush interval runs from here
 	received   time.Time // local clock: when the first event arrived (lag)
 	events     int       // events written
 	trx        int
@@ -418,11 +421,14 @@ func (c *chunker) run(st BinlogStream) error {
 	}()
 	flush := c.a.o.Job.Binlog.flushInterval()
 	for {
-		// An open chunk is closed flush after it was opened, at a
-		// transaction boundary: while a transaction is open, wait for it.
+		// An open chunk is closed flush after the previous chunk was (or
+		// the session began), at a transaction boundary: while a
+		// transaction is open, wait for it. After a quiet time the first
+		// transaction is stored at once, so a chunk is at most flush old
+		// and there is at most one per flush interval.
 		wctx, cancel := c.ctx, context.CancelFunc(func() {})
 		if c.open != nil && !c.inTrx {
-			wctx, cancel = context.WithDeadline(c.ctx, c.open.opened.Add(flush))
+			wctx, cancel = context.WithDeadline(c.ctx, c.lastClose.Add(flush))
 		}
 		ev, err := st.Next(wctx)
 		cancel()
@@ -442,7 +448,7 @@ func (c *chunker) run(st BinlogStream) error {
 		if err != nil || done {
 			return err
 		}
-		if c.open != nil && !c.inTrx && time.Since(c.open.opened) >= flush {
+		if c.open != nil && !c.inTrx && time.Since(c.lastClose) >= flush {
 			if err := c.closeChunk(c.open.end, ClosedByInterval); err != nil {
 				return err
 			}
@@ -561,7 +567,7 @@ func (c *chunker) openChunk(at mysql.BinlogPos) error {
 	now := time.Now()
 	o := &openChunk{
 		base: chunkBase(a.bp, at), follows: c.follows, start: at, end: at,
-		startGTID: c.gtid.String(), opened: now, received: now, sha: sha256.New(),
+		startGTID: c.gtid.String(), received: now, sha: sha256.New(),
 	}
 	o.endGTID = o.startGTID
 	w, err := a.newChunkWriter(c.ctx, o.base+chunkDataSuffix(a.o.Job.Compression, len(a.recips) > 0))
@@ -685,6 +691,7 @@ func (c *chunker) closeChunk(next mysql.BinlogPos, why string) error {
 		return fmt.Errorf("writing the manifest of binlog chunk %s of job %s (the chunk stays partial and is read again): %w", o.start, a.o.Job.Name, err)
 	}
 	c.stored++
+	c.lastClose = time.Now()
 	c.next, c.follows = next, next
 	a.next, a.gtid = next, o.endGTID
 	if !c.gtid.Known() {

@@ -12,10 +12,13 @@ type BinlogConfig struct {
 	// Enabled makes `ops serve` run the archiver of the job continuously.
 	// `ops backup binlog --job NAME` runs it whatever this says.
 	Enabled bool `yaml:"enabled"`
-	// FlushInterval is how long events may stay in the open chunk: a chunk
-	// is closed and stored at every binary log rotation and at least this
-	// often (at the first transaction boundary after it). It bounds the
-	// recovery point objective.
+	// FlushInterval bounds how long an archived event waits before it is
+	// stored (the recovery point objective, plus the end of its
+	// transaction and the upload): a chunk is closed at every rotation of
+	// the server's log and at the first transaction boundary once
+	// FlushInterval has passed since the previous chunk was closed, so a
+	// commit after a quiet time is stored at once and there is at most one
+	// chunk per interval besides rotations.
 	FlushInterval time.Duration `yaml:"flush_interval"`
 }
 
