@@ -9,6 +9,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -500,4 +502,69 @@ func (b *binlogIT) archived(gtid string) bool {
 		}
 	}
 	return false
+}
+
+// Archiving into the real Swift: a chunk larger than segment_size (a
+// Static Large Object) and small ones; list --binlog, verify (every
+// chunk's SHA-256 and events) and prune work on the container.
+func TestBinlogSwiftIT(t *testing.T) {
+	testenv.RequireIT(t)
+	sw := swiftIT{
+		auth:      testenv.Getenv("OPS_IT_SWIFT_AUTH", "http://127.0.0.1:8080/auth/v1.0"),
+		user:      testenv.Getenv("OPS_IT_SWIFT_USER", "test:tester"),
+		keyFile:   testenv.Getenv("OPS_IT_SWIFT_KEY_FILE", "/var/lib/ops-test/swift/tester.key"),
+		container: fmt.Sprintf("ops_it_binlog_%d", rand.Uint32()),
+	}
+	if _, err := exec.LookPath("swift"); err != nil {
+		t.Fatalf("the swift client is missing (scripts/services.sh start swift): %v", err)
+	}
+	t.Cleanup(func() {
+		sw.cli(t, "delete", sw.container)
+		sw.cli(t, "delete", sw.container+"_segments")
+	})
+	b := newBinlogIT(t, "1s", "")
+	b.cfg = writeConfig(t, strings.Replace(mustRead(t, b.cfg), "    local: {type: local, path: "+b.dir+"}", fmt.Sprintf(`    local:
+      type: swift
+      auth_url: %s
+      user: "%s"
+      key_file: %s
+      container: %s
+      segment_size: 1MiB`, sw.auth, sw.user, sw.keyFile, sw.container), 1))
+	b.mustOps("backup", "run", "--job", "it", "--no-prune")
+	b.exec(fmt.Sprintf("INSERT INTO %s.t (v, n) SELECT CONCAT(MD5(RAND()), MD5(RAND())), seq FROM %s.seq_1_to_60000", b.db, b.db),
+		"FLUSH BINARY LOGS", fmt.Sprintf("UPDATE %s.t SET n = n + 1 WHERE id < 100", b.db))
+	b.mustOps("backup", "binlog", "--job", "it", "--once")
+	out := b.mustOps("backup", "list", "--binlog", "--job", "it", "--output", "json")
+	var l binlogListing
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Chunks) < 2 || len(l.Gaps) != 0 || len(l.Windows) != 1 || !l.Windows[0].Recoverable {
+		t.Fatalf("list --binlog on Swift: %s", out)
+	}
+	big := ""
+	for _, c := range l.Chunks {
+		if c.Size > 1<<20 {
+			big = c.Object
+		}
+	}
+	if big == "" {
+		t.Fatalf("no chunk above segment_size: %s", out)
+	}
+	if stat := sw.cli(t, "stat", sw.container, big); !strings.Contains(stat, "X-Static-Large-Object: True") {
+		t.Errorf("the large chunk is not a Static Large Object:\n%s", stat)
+	}
+	if v := b.mustOps("backup", "verify", "--job", "it"); !strings.Contains(v, " binlog ") {
+		t.Errorf("verify: %s", v)
+	}
+	b.mustOps("backup", "prune", "--job", "it")
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
