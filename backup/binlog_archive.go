@@ -397,9 +397,13 @@ type openChunk struct {
 	endGTID    string
 	first      time.Time // first event's timestamp
 	last       time.Time // last complete event's timestamp
-	received   time.Time // local clock: when the first event arrived (lag)
 	events     int       // events written
 	trx        int
+	// hasData: the chunk holds more than the events that open and close
+	// files (format description, Gtid_list, checkpoints, rotate, stop).
+	// Only then does the flush interval close it: the others protect no
+	// transaction, and a chunk of them alone is not worth an object.
+	hasData    bool
 	dataOffset int64
 	raw        int64 // bytes of binary log written
 	sha        hash.Hash
@@ -427,7 +431,7 @@ func (c *chunker) run(st BinlogStream) error {
 		// transaction is stored at once, so a chunk is at most flush old
 		// and there is at most one per flush interval.
 		wctx, cancel := c.ctx, context.CancelFunc(func() {})
-		if c.open != nil && !c.inTrx {
+		if c.open != nil && !c.inTrx && c.open.hasData {
 			wctx, cancel = context.WithDeadline(c.ctx, c.lastClose.Add(flush))
 		}
 		ev, err := st.Next(wctx)
@@ -448,7 +452,7 @@ func (c *chunker) run(st BinlogStream) error {
 		if err != nil || done {
 			return err
 		}
-		if c.open != nil && !c.inTrx && time.Since(c.lastClose) >= flush {
+		if c.open != nil && !c.inTrx && c.open.hasData && time.Since(c.lastClose) >= flush {
 			if err := c.closeChunk(c.open.end, ClosedByInterval); err != nil {
 				return err
 			}
@@ -487,6 +491,15 @@ func (c *chunker) event(ev *mysql.BinlogEvent) (done bool, err error) {
 	if err := c.gtid.Observe(ev); err != nil {
 		return false, err
 	}
+	if !o.hasData && !fileFraming(ev.Type) {
+		o.hasData = true
+		now := time.Now()
+		c.a.o.Status.update(func(s *ArchiveStatus) {
+			if s.pendingSince.IsZero() {
+				s.pendingSince = now
+			}
+		})
+	}
 	o.pending = append(o.pending, ev.Raw...)
 	o.pendingEvents++
 	o.pendingLast = ev.Time()
@@ -522,6 +535,15 @@ func (c *chunker) event(ev *mysql.BinlogEvent) (done bool, err error) {
 		return false, c.closeChunk(o.end, ClosedBySize)
 	}
 	return false, nil
+}
+
+// fileFraming reports the events that open and close a binary log file.
+func fileFraming(t byte) bool {
+	switch t {
+	case mysql.EventFormatDesc, mysql.EventGTIDList, mysql.EventPreviousGTIDs, mysql.EventBinlogCheckpoint, mysql.EventRotate, mysql.EventStop:
+		return true
+	}
+	return false
 }
 
 // rotateSeen handles an artificial rotate: at the start of a dump it names
@@ -564,10 +586,9 @@ func (c *chunker) openChunk(at mysql.BinlogPos) error {
 		return err
 	}
 	a := c.a
-	now := time.Now()
 	o := &openChunk{
 		base: chunkBase(a.bp, at), follows: c.follows, start: at, end: at,
-		startGTID: c.gtid.String(), received: now, sha: sha256.New(),
+		startGTID: c.gtid.String(), sha: sha256.New(),
 	}
 	o.endGTID = o.startGTID
 	w, err := a.newChunkWriter(c.ctx, o.base+chunkDataSuffix(a.o.Job.Compression, len(a.recips) > 0))
@@ -576,11 +597,6 @@ func (c *chunker) openChunk(at mysql.BinlogPos) error {
 	}
 	o.w = w
 	c.open = o
-	a.o.Status.update(func(s *ArchiveStatus) {
-		if s.pendingSince.IsZero() {
-			s.pendingSince = o.received
-		}
-	})
 	if err := c.write(mysql.BinlogMagic); err != nil {
 		return err
 	}

@@ -121,7 +121,7 @@ func archivedEvents(t *testing.T, s storage.Store, job Job, ids []age.Identity) 
 		if err != nil {
 			t.Fatalf("chunk %s: %v", c.Start, err)
 		}
-		evs, err := binlogtest.ChunkEvents(bytes.NewReader(data), c.Start.File)
+		evs, err := binlogtest.ChunkEvents(bytes.NewReader(data), c.Start)
 		if err != nil {
 			t.Fatalf("chunk %s: %v", c.Start, err)
 		}
@@ -145,10 +145,10 @@ func tail(b []byte) string {
 }
 
 // compareWithServer compares the archive with the server's own files from
-// the position from to its current position.
-func compareWithServer(t *testing.T, root *sql.DB, datadir string, got []binlogtest.Event, from mysql.BinlogPos) {
+// the position from to until (where the archive ends: the server may have
+// written more since, binlog checkpoints come in the background).
+func compareWithServer(t *testing.T, root *sql.DB, datadir string, got []binlogtest.Event, from, until mysql.BinlogPos) {
 	t.Helper()
-	until := itMasterStatus(t, root)
 	files, err := binlogtest.Files(context.Background(), root)
 	if err != nil {
 		t.Fatal(err)
@@ -222,12 +222,17 @@ func TestArchiveBinlogIT(t *testing.T) {
 	if _, err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ArchiveBinlog(ctx, ArchiveOptions{Job: job, Store: store, Once: true}); err != nil {
+	reached := itMasterStatus(t, root)
+	res, err := ArchiveBinlog(ctx, ArchiveOptions{Job: job, Store: store, Once: true})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if mysql.CompareBinlogPos(res.Position, reached) < 0 {
+		t.Fatalf("--once stopped at %s, before %s", res.Position, reached)
 	}
 	ids := []age.Identity{id}
 	got := archivedEvents(t, store, job, ids)
-	compareWithServer(t, root, datadir, got, from)
+	compareWithServer(t, root, datadir, got, from, res.Position)
 
 	backups, _ := ListBackups(ctx, store, job, false)
 	ch := AnalyzeBinlog(job.Name, chunksOf(t, store, job), backups)
@@ -402,10 +407,15 @@ func TestArchiveBinlogServerRestartIT(t *testing.T) {
 	if _, err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ArchiveBinlog(ctx, ArchiveOptions{Job: job, Store: store, Once: true}); err != nil {
+	reached := itMasterStatus(t, db)
+	res, err := ArchiveBinlog(ctx, ArchiveOptions{Job: job, Store: store, Once: true})
+	if err != nil {
 		t.Fatal(err)
 	}
-	compareWithServer(t, db, srv.datadir, archivedEvents(t, store, job, nil), from)
+	if mysql.CompareBinlogPos(res.Position, reached) < 0 {
+		t.Fatalf("--once stopped at %s, before %s", res.Position, reached)
+	}
+	compareWithServer(t, db, srv.datadir, archivedEvents(t, store, job, nil), from, res.Position)
 	ch := AnalyzeBinlog(job.Name, chunksOf(t, store, job), nil)
 	if len(ch.Gaps) != 0 || len(ch.Problems) != 0 || len(ch.segments) != 1 {
 		t.Fatalf("chain across restarts: gaps %+v problems %q, %d segments", ch.Gaps, ch.Problems, len(ch.segments))

@@ -452,6 +452,45 @@ func TestArchiveBinlogFlushIntervalAndStop(t *testing.T) {
 	sameEvents(t, storedEvents(t, s, job, nil), serverEvents(t, srv, from))
 }
 
+// After a quiet time the flush interval has long passed: the first
+// transaction is stored at once, but the events that open a new file
+// (format description, Gtid_list, checkpoint) do not make chunks of their
+// own; they wait in the open chunk for a transaction.
+func TestArchiveBinlogNoChunkOfFileFraming(t *testing.T) {
+	s := mem.New()
+	job := binlogJob()
+	job.Binlog.FlushInterval = 5 * time.Millisecond
+	srv := binlogfake.New(1)
+	b := backupAt(t, s, job, srv, t0)
+	from := mysql.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
+	src := &fakeSource{srv: srv}
+	status := &ArchiveStatus{}
+	stop := startArchiver(t, ArchiveOptions{Job: job, Store: s, OpenSource: src.open, Retry: true, Status: status})
+	srv.Commit(1)
+	waitChunks(t, s, job, 1)
+	srv.Rotate()
+	want := int64(len(serverEvents(t, srv, from)))
+	for src.read.Load() < want {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // several flush intervals
+	if st := status.State(); !st.PendingSince.IsZero() {
+		t.Errorf("a new file's first events count as lag: %+v", st)
+	}
+	srv.Commit(2)
+	waitChunks(t, s, job, 3)
+	if _, err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range chunksOf(t, s, job) {
+		if m := c.ManifestData(); m.Transactions == 0 && m.ClosedBy != ClosedByRotate {
+			t.Errorf("chunk %s of %d events without a transaction, closed by %s", c.Start, m.Events, m.ClosedBy)
+		}
+	}
+	archiveOnce(t, s, job, src)
+	sameEvents(t, storedEvents(t, s, job, nil), serverEvents(t, srv, from))
+}
+
 // The server restarts (its file ends with a stop event, the next one
 // starts without a rotate) and drops the archiver: the archiver starts
 // again and the chain stays continuous across the switch.

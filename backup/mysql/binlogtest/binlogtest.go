@@ -126,30 +126,19 @@ func ShowEvents(ctx context.Context, db *sql.DB, files []string, from, until mys
 }
 
 // ChunkEvents reads an archived chunk (a binary log file, decompressed and
-// decrypted) of the binary log file name. The format description at its
-// start is left out when the chunk starts in the middle of the file (it is
-// the archiver's copy, not an event of the log there).
-func ChunkEvents(r io.Reader, name string) ([]Event, error) {
+// decrypted) whose first event is at start in the server's binary log. The
+// format description at its start is left out when start is not the
+// beginning of the file (it is the archiver's copy, not an event of the
+// log there).
+func ChunkEvents(r io.Reader, start mysql.BinlogPos) ([]Event, error) {
 	var out []Event
-	var fde *Event
-	err := mysql.ReadBinlogFile(r, name, func(ev *mysql.BinlogEvent, off int64) error {
-		e := Event{Pos: mysql.BinlogPos{File: ev.File, Pos: ev.Start}, End: ev.End, Type: ev.TypeName(), Raw: ev.Raw}
-		if off == 4 && ev.Type == mysql.EventFormatDesc {
-			fde = &e
+	err := mysql.ReadBinlogFile(r, start.File, func(ev *mysql.BinlogEvent, off int64) error {
+		if off == 4 && start.Pos > 4 {
 			return nil
 		}
-		if fde != nil {
-			if e.Pos.Pos == fde.End && fde.Pos.Pos == 4 {
-				out = append(out, *fde) // the chunk starts at the file's start
-			}
-			fde = nil
-		}
-		out = append(out, e)
+		out = append(out, Event{Pos: mysql.BinlogPos{File: ev.File, Pos: ev.Start}, End: ev.End, Type: ev.TypeName(), Raw: ev.Raw})
 		return nil
 	})
-	if fde != nil {
-		out = append(out, *fde)
-	}
 	return out, err
 }
 
