@@ -198,11 +198,12 @@ type archiver struct {
 	res    *ArchiveResult
 
 	// The end of the stored chain, known after the first session.
-	known   bool
-	next    mysql.BinlogPos
-	gtid    string // GTID position at next ("" = unknown)
-	warned  bool   // prerequisite warnings logged
-	started bool   // where it started from was logged
+	known    bool
+	next     mysql.BinlogPos
+	gtid     string // GTID position at next ("" = unknown)
+	endsFile bool   // the archive ends with the end of a file (rotate or stop event)
+	warned   bool   // prerequisite warnings logged
+	started  bool   // where it started from was logged
 }
 
 func newArchiver(o ArchiveOptions) (*archiver, error) {
@@ -293,7 +294,7 @@ func (a *archiver) startPosition(ctx context.Context, src BinlogSource, srv *mys
 		}
 		switch {
 		case last != nil:
-			a.next, a.gtid = last.Next, last.EndGTID
+			a.next, a.gtid, a.endsFile = last.Next, last.EndGTID, last.ManifestData().EndsFile
 			a.o.Status.update(func(s *ArchiveStatus) { s.lastEvent, s.position = last.LastEvent, last.Next })
 		default:
 			b, err := newestBackupWithPosition(ctx, a.o.Store, a.o.Job)
@@ -318,16 +319,22 @@ func (a *archiver) startPosition(ctx context.Context, src BinlogSource, srv *mys
 	}
 	if !srv.Has(from.File) {
 		oldest := srv.Oldest()
-		if oldest.IsZero() || mysql.CompareBinlogPos(oldest, from) < 0 {
+		switch {
+		case oldest.IsZero() || mysql.CompareBinlogPos(oldest, from) < 0:
 			return from, follows, fmt.Errorf("the server has no binary log %s, and its logs (%s…) do not come after it: was its binary log reset? archive into another prefix: %w",
 				from.File, oldest.File, ErrChainBroken)
+		case a.endsFile && from.Pos > 4 && oldest == (mysql.BinlogPos{File: mysql.NextBinlogFile(from.File), Pos: 4}):
+			// The archive holds all of the purged file (it ended with a
+			// stop event, the server restarted): the next file follows.
+			from, a.next, a.gtid = oldest, oldest, ""
+		default:
+			gap := BinlogGap{Job: a.o.Job.Name, From: from, To: oldest, Reason: "purged on the server before it was archived"}
+			a.res.Gaps = append(a.res.Gaps, gap)
+			a.log.Error("binlog gap: the server purged binary logs that were not archived yet; archiving goes on from its oldest log. Points in time in the gap cannot be recovered; take a new backup",
+				"job", a.o.Job.Name, "missing_from", from.String(), "resumed_at", oldest.String())
+			from, follows = oldest, oldest // not continuous: the chain shows the gap
+			a.next, a.gtid = oldest, ""
 		}
-		gap := BinlogGap{Job: a.o.Job.Name, From: from, To: oldest, Reason: "purged on the server before it was archived"}
-		a.res.Gaps = append(a.res.Gaps, gap)
-		a.log.Error("binlog gap: the server purged binary logs that were not archived yet; archiving goes on from its oldest log. Points in time in the gap cannot be recovered; take a new backup",
-			"job", a.o.Job.Name, "missing_from", from.String(), "resumed_at", oldest.String())
-		from, follows = oldest, oldest // not continuous: the chain shows the gap
-		a.next, a.gtid = oldest, ""
 	}
 	if !a.started {
 		a.log.Info("binlog archiver started", "job", a.o.Job.Name, "from", from.String(), "because", why,
@@ -393,6 +400,7 @@ type openChunk struct {
 	base       string // object name without suffix
 	follows    mysql.BinlogPos
 	start, end mysql.BinlogPos
+	endsFile   bool // the last complete event is a rotate or stop event
 	startGTID  string
 	endGTID    string
 	first      time.Time // first event's timestamp
@@ -515,6 +523,7 @@ func (c *chunker) event(ev *mysql.BinlogEvent) (done bool, err error) {
 			return false, err
 		}
 		o.end = mysql.BinlogPos{File: ev.File, Pos: ev.End}
+		o.endsFile = ev.Type == mysql.EventRotate || ev.Type == mysql.EventStop
 		o.endGTID = c.gtid.String()
 	} else if len(o.pending) > pendingLimit {
 		if err := c.writePending(); err != nil {
@@ -690,7 +699,7 @@ func (c *chunker) closeChunk(next mysql.BinlogPos, why string) error {
 	m := &ChunkManifest{
 		Format: ChunkFormat, Kind: ChunkKind, Tool: a.o.Tool, Job: a.o.Job.Name,
 		Server:  BinlogServerInfo{Version: c.srv.Version, Flavor: c.srv.Flavor, ServerID: c.srv.ServerID, BinlogFormat: c.srv.Format},
-		Follows: o.follows, Start: o.start, End: o.end, Next: next, ClosedBy: why,
+		Follows: o.follows, Start: o.start, End: o.end, Next: next, ClosedBy: why, EndsFile: o.endsFile,
 		StartGTID: o.startGTID, EndGTID: o.endGTID,
 		FirstEvent: o.first, LastEvent: o.last, Events: o.events, Transactions: o.trx,
 		DataOffset: o.dataOffset, BinlogBytes: o.raw, BinlogSHA256: hex.EncodeToString(o.sha.Sum(nil)),
@@ -709,7 +718,7 @@ func (c *chunker) closeChunk(next mysql.BinlogPos, why string) error {
 	c.stored++
 	c.lastClose = time.Now()
 	c.next, c.follows = next, next
-	a.next, a.gtid = next, o.endGTID
+	a.next, a.gtid, a.endsFile = next, o.endGTID, o.endsFile
 	if !c.gtid.Known() {
 		a.gtid = ""
 	}

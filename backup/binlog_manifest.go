@@ -79,6 +79,9 @@ type ChunkManifest struct {
 	Next mysql.BinlogPos `json:"next"`
 	// ClosedBy says why the chunk ended: rotate, interval, size, once, stop.
 	ClosedBy string `json:"closed_by"`
+	// EndsFile: the chunk's last event ends its binary log file (a rotate
+	// or stop event); nothing of that file comes after End.
+	EndsFile bool `json:"ends_file,omitempty"`
 	// StartGTID is the GTID position before the chunk's first event and
 	// EndGTID after its last (gtid_binlog_pos form on MariaDB,
 	// gtid_executed on MySQL; empty when not known).

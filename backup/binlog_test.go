@@ -526,6 +526,50 @@ func TestArchiveBinlogServerRestart(t *testing.T) {
 	}
 }
 
+// A chunk that ends with the stop event of a file (the archiver was
+// stopped just after the server's shutdown) holds all of that file: when
+// the file is purged before the archiver runs again, the next file follows
+// without a gap.
+func TestArchiveBinlogPurgedAfterItsStopEvent(t *testing.T) {
+	s := mem.New()
+	job := binlogJob()
+	srv := binlogfake.New(1)
+	backupAt(t, s, job, srv, t0)
+	src := &fakeSource{srv: srv}
+	stop := startArchiver(t, ArchiveOptions{Job: job, Store: s, OpenSource: src.open, Retry: true})
+	srv.Commit(1)
+	srv.Shutdown()
+	first := srv.Current()
+	want := int64(len(serverEvents(t, srv, mysql.BinlogPos{File: "binlog.000001", Pos: 4})) - 3) // from the backup's position
+	for src.read.Load() < want {
+		time.Sleep(time.Millisecond)
+	}
+	if res, err := stop(); err != nil || res.Chunks != 1 || res.Position != first {
+		t.Fatalf("stopped after the stop event: %+v %v", res, err)
+	}
+	if m := chunksOf(t, s, job)[0].ManifestData(); !m.EndsFile || m.Next != first || m.ClosedBy != ClosedByStop {
+		t.Fatalf("chunk %+v", m)
+	}
+	srv.Startup()
+	srv.Commit(2)
+	srv.Purge("binlog.000002")
+	if res := archiveOnce(t, s, job, src); len(res.Gaps) != 0 {
+		t.Fatalf("a gap after a fully archived file: %+v", res.Gaps)
+	}
+	ch := AnalyzeBinlog(job.Name, chunksOf(t, s, job), nil)
+	if len(ch.Gaps) != 0 || len(ch.segments) != 1 {
+		t.Fatalf("chain: %+v", ch.Gaps)
+	}
+	got := storedEvents(t, s, job, nil)
+	var tail []evRec
+	for _, e := range got {
+		if e.pos.File == "binlog.000002" {
+			tail = append(tail, e)
+		}
+	}
+	sameEvents(t, tail, serverEvents(t, srv, mysql.BinlogPos{File: "binlog.000002", Pos: 4}))
+}
+
 // The target fails for a while: the archiver keeps trying, and once the
 // target is back it catches up from the server with nothing lost.
 func TestArchiveBinlogTargetDown(t *testing.T) {

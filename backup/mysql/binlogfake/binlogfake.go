@@ -223,12 +223,25 @@ func (s *Server) Rotate() {
 	s.newFile(next)
 }
 
-// Restart is a server restart: a stop event ends the current file (no
-// rotate), the server starts a new one, and every dump is cut.
+// Restart is a server restart: Shutdown, then Startup.
 func (s *Server) Restart() {
+	s.Shutdown()
+	s.Startup()
+}
+
+// Shutdown writes the stop event that ends the current file at a clean
+// shutdown (the dumps see it; they are cut by Startup).
+func (s *Server) Shutdown() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.append(mysql.EventStop, 0, nil)
+}
+
+// Startup starts a new file (no rotate event before it) and cuts every
+// dump, as a server that comes back.
+func (s *Server) Startup() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.newFile(mysql.NextBinlogFile(s.cur().name))
 	s.failNext = errors.New("fake server restarted")
 	s.cond.Broadcast()
