@@ -58,6 +58,9 @@ type Job struct {
 	// an HMAC, and one without a valid HMAC is refused by restore and
 	// verify and listed as untrusted.
 	ManifestKeyFile string `yaml:"manifest_key_file"`
+	// Binlog archives the server's binary log for point-in-time recovery
+	// (binlog_config.go).
+	Binlog BinlogConfig `yaml:"binlog"`
 }
 
 // minManifestKey is the shortest manifest key accepted (bytes).
@@ -91,6 +94,7 @@ func DefaultJob() Job {
 		Retention:   Retention{KeepLast: 7, KeepDaily: 7, KeepWeekly: 4, KeepMonthly: 12},
 		MySQL:       mysql.Config{LockWaitTimeout: 60 * time.Second, Timeout: mysql.DefaultTimeout, TLS: mysql.TLS{Mode: mysql.DefaultTLSMode}},
 		Timeout:     DefaultTimeout,
+		Binlog:      BinlogConfig{FlushInterval: DefaultFlushInterval},
 	}
 }
 
@@ -138,6 +142,9 @@ func (j *Job) Validate(path string, targets map[string]storage.Target) error {
 	}
 	if j.Timeout <= 0 {
 		return fielderr.Newf(path+".timeout", "%s: expected a positive duration such as 90m or 6h", j.Timeout)
+	}
+	if err := j.Binlog.Validate(path + ".binlog"); err != nil {
+		return err
 	}
 	return nil
 }

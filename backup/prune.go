@@ -29,6 +29,8 @@ type PruneResult struct {
 	Untrusted []string   // IDs of untrusted backups (never removed by prune)
 	Orphans   []string   // leftover parts removed (or that would be)
 	Deleted   []string   // every object deleted
+	// Binlog is what happened to the archived binary log (binlog_prune.go).
+	Binlog *BinlogPruneResult
 }
 
 // Prune applies the job's retention to its complete backups, removes
@@ -70,11 +72,16 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 		}
 	}
 	res.Decisions = ApplyRetention(snaps, o.Job.Retention, o.Location)
-	var doomed []*BackupInfo
+	var doomed, kept []*BackupInfo
 	for _, d := range res.Decisions {
 		if !d.Keep {
 			doomed = append(doomed, byID[d.ID])
+		} else {
+			kept = append(kept, byID[d.ID])
 		}
+	}
+	if res.Binlog, err = pruneBinlog(ctx, o.Store, o.Job, kept, o.DryRun, grace, now(), log); err != nil {
+		return nil, err
 	}
 	for _, id := range res.Partial {
 		doomed = append(doomed, byID[id])

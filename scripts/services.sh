@@ -10,7 +10,7 @@
 #   scripts/services.sh status  [SERVICE...]   exit 0 when all are up, 3 otherwise
 #   scripts/services.sh install [SERVICE...]   packages only
 #   scripts/services.sh env                    print the exports below; use: eval "$(scripts/services.sh env)"
-# SERVICE: mariadb mariadb2 swift postfix sendmail libvirt nftables chromium, or all (the default).
+# SERVICE: mariadb mariadb2 mariadb3 swift postfix sendmail libvirt nftables chromium, or all (the default).
 # Exit status: 0 ok, 1 a service failed (the message says which and why), 2 usage error, 3 status: down.
 #
 # Services (every TCP listener is on loopback; the only other sockets are Swift's unconnected UDP
@@ -26,6 +26,11 @@
 #             test CA; accounts ops_tls (REQUIRE SSL) and ops_x509 (REQUIRE X509), empty passwords; a
 #             client certificate pki/mysql-client.{crt,key} (CN=ops-test-client). One started by an
 #             older services.sh without TLS is restarted; a renewed certificate is loaded by FLUSH SSL.
+#   mariadb3  throw-away instance with the binary log on (point-in-time recovery tests): datadir
+#             $OPS_SVC_DIR/mariadb3/data, 127.0.0.1:3308, root with an empty password, log_bin=binlog,
+#             binlog_format=ROW (OPS_SVC_MARIADB3_BINLOG_FORMAT=MIXED|STATEMENT at its first start),
+#             server_id=3308; accounts ops_binlog (REPLICATION SLAVE, BINLOG MONITOR; empty password)
+#             and ops_norepl (no REPLICATION SLAVE). A server already answering on 3308 is left alone.
 #   swift     Swift all-in-one with tempauth (test:tester/testing), memcached 127.0.0.1:11211, proxy :8080,
 #             object/container/account :6200/:6201/:6202, 1 replica, workers = 0. Rewrites /etc/swift.
 #   postfix   packaged Postfix on 127.0.0.1:2525 only, STARTTLS with the test PKI (edits /etc/postfix).
@@ -54,6 +59,10 @@
 #   OPS_IT_MYSQL2_CA          $OPS_SVC_DIR/pki/ca.crt  (verifies mariadb2's certificate)
 #   OPS_IT_MYSQL2_CLIENT_CERT $OPS_SVC_DIR/pki/mysql-client.crt  (for ops_x509; key 0600, root only)
 #   OPS_IT_MYSQL2_CLIENT_KEY  $OPS_SVC_DIR/pki/mysql-client.key
+#   OPS_IT_MYSQL3_DSN         root:@tcp(127.0.0.1:3308)/  (mariadb3, binary log on)
+#   OPS_IT_MYSQL3_ADDR        127.0.0.1:3308
+#   OPS_IT_MYSQL3_SOCKET      $OPS_SVC_DIR/mariadb3/mysqld.sock
+#   OPS_IT_MYSQL3_DATADIR     $OPS_SVC_DIR/mariadb3/data  (the binlog files are there)
 #   OPS_IT_SWIFT_AUTH         http://127.0.0.1:8080/auth/v1.0  (tempauth, auth v1)
 #   OPS_IT_SWIFT_USER         test:tester
 #   OPS_IT_SWIFT_KEY_FILE     $OPS_SVC_DIR/swift/tester.key  (0600, holds "testing", no newline)
@@ -86,10 +95,10 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=svc/misc.sh
 . "$SCRIPT_DIR/svc/misc.sh"
 
-ALL_SERVICES=(mariadb mariadb2 swift postfix sendmail libvirt nftables chromium)
+ALL_SERVICES=(mariadb mariadb2 mariadb3 swift postfix sendmail libvirt nftables chromium)
 
 usage() {
-	echo "usage: $0 {start|stop|restart|status|install|env} [mariadb|mariadb2|swift|postfix|sendmail|libvirt|nftables|chromium|all]..." >&2
+	echo "usage: $0 {start|stop|restart|status|install|env} [mariadb|mariadb2|mariadb3|swift|postfix|sendmail|libvirt|nftables|chromium|all]..." >&2
 	exit 2
 }
 
@@ -113,6 +122,10 @@ OPS_IT_MYSQL2_SOCKET=$MARIADB2_SOCK
 OPS_IT_MYSQL2_CA=$pki/ca.crt
 OPS_IT_MYSQL2_CLIENT_CERT=$pki/mysql-client.crt
 OPS_IT_MYSQL2_CLIENT_KEY=$pki/mysql-client.key
+OPS_IT_MYSQL3_DSN=root:@tcp(127.0.0.1:$MARIADB3_PORT)/
+OPS_IT_MYSQL3_ADDR=127.0.0.1:$MARIADB3_PORT
+OPS_IT_MYSQL3_SOCKET=$MARIADB3_SOCK
+OPS_IT_MYSQL3_DATADIR=$MARIADB3_DIR/data
 OPS_IT_SWIFT_AUTH=$SWIFT_AUTH_URL
 OPS_IT_SWIFT_USER=test:tester
 OPS_IT_SWIFT_KEY_FILE=$SWIFT_KEY_FILE

@@ -1,12 +1,16 @@
 // Package mysql is the MySQL/MariaDB engine of `ops backup`: connecting
 // (Connect, Config), a native, consistent, parallel dumper (Dump), a
-// streaming restorer (Restore), and the SQL text and lexer they share
-// (Splitter).
+// streaming restorer (Restore), the SQL text and lexer they share
+// (Splitter), and the binary log reader of point-in-time recovery
+// (BinlogSource, BinlogStream, BinlogDecoder).
 //
-// It imports the driver, backup/compress and small internal helpers; it
-// must not import the backup pipeline, backup/storage or cmd. It knows
-// nothing of objects, manifests or retention: a dump is written to an
-// io.Writer and a restore reads an io.Reader.
+// It imports the drivers (go-sql-driver/mysql; go-mysql-org/go-mysql's
+// replication client for the binary log only), backup/compress and small
+// internal helpers; it must not import the backup pipeline, backup/storage
+// or cmd. It knows nothing of objects, manifests or retention: a dump is
+// written to an io.Writer, a restore reads an io.Reader, and the binary log
+// comes out as a sequence of events. Its test helper binlogfake (an
+// in-memory binary log server) follows the same rules.
 //
 // The files follow the dump's phases: connect.go (reaching the server),
 // meta.go (reading the schema), snapshot.go (locking and the consistent
@@ -72,6 +76,26 @@
 // renames and selects databases (see its documentation for the limits).
 // A stream produced by Dump that lacks its final marker is reported as
 // truncated.
+//
+// # Binary log
+//
+// binlog.go (positions, the server's state and the prerequisites),
+// binlogstream.go (the replication connection), binlogevent.go (the
+// decoder) and gtid.go. OpenBinlogSource checks that the server can be
+// archived from (log_bin, binlog_format, server_id, BINLOG MONITOR or
+// REPLICATION CLIENT) and Stream registers as a replica (REPLICATION
+// SLAVE; server_id from ArchiverServerID) with go-mysql's BinlogSyncer in
+// raw mode: the events are kept as the server stores them, MariaDB's
+// annotate events included (BINLOG_SEND_ANNOTATE_ROWS_EVENT), so that
+// what is archived is byte for byte the server's log. The decoder reads
+// only what the archiver needs: each event's file and position (checked to
+// follow the previous event's), its CRC32, rotations (real and the
+// artificial ones a dump sends), GTIDs and the GTID state at file starts,
+// and transaction boundaries (MariaDB GTID groups, BEGIN…COMMIT/XID,
+// standalone DDL, XA). FormatDescription.ForFileStart rewrites the format
+// description a dump resends in the middle of a file so that it can start
+// a file whose events keep their original positions; ReadBinlogFile reads
+// such files back.
 //
 // # Limits
 //

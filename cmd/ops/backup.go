@@ -38,6 +38,7 @@ Exit status: 0 ok, 1 verification found a mismatch, 2 usage or config error,
 3 the backup, restore or prune could not complete, 130 interrupted.`,
 	}
 	cmd.AddCommand(newBackupRunCmd(c), newBackupListCmd(c), newBackupRestoreCmd(c), newBackupVerifyCmd(c), newBackupPruneCmd(c))
+	cmd.AddCommand(newBackupBinlogCmd(c)) // binlog.go
 	return cmd
 }
 
@@ -213,6 +214,7 @@ func (rt *opsRuntime) backupOnce(ctx context.Context, job backup.Job, prune, bar
 type backupListOptions struct {
 	jobs   []string
 	all    bool
+	binlog bool
 	output outputFlag
 }
 
@@ -228,6 +230,7 @@ func newBackupListCmd(c *cli) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "job to list (repeatable; default: every job)")
 	cmd.Flags().BoolVar(&opts.all, "all", false, "include partial backups (no manifest: interrupted or failed)")
+	cmd.Flags().BoolVar(&opts.binlog, "binlog", false, "list the archived binary log instead: chunks, each backup's recovery window, gaps")
 	opts.output.register(cmd.Flags())
 	return cmd
 }
@@ -235,6 +238,9 @@ func newBackupListCmd(c *cli) *cobra.Command {
 func runBackupList(ctx context.Context, rt *opsRuntime, opts backupListOptions) error {
 	if err := opts.output.check(); err != nil {
 		return err
+	}
+	if opts.binlog {
+		return runBinlogList(ctx, rt, opts)
 	}
 	jobs, err := rt.jobs(opts.jobs)
 	if err != nil {
@@ -343,8 +349,12 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 			return err
 		}
 	}
+	binlogErr := rt.verifyBinlog(ctx, job, b, opts.identity) // binlog.go
+	if binlogErr != nil && exitCode(binlogErr) != exitcode.CheckFailed {
+		return binlogErr
+	}
 	if !opts.restoreTest {
-		return nil
+		return binlogErr
 	}
 	ids, err := rt.identities(job, opts.identity, b)
 	if err != nil {
@@ -376,7 +386,7 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 	if bad > 0 {
 		return exitcode.Check(fmt.Errorf("restore test of backup %s: %d of %d tables differ", b.ID, bad, len(checks)))
 	}
-	return nil
+	return binlogErr
 }
 
 type backupPruneOptions struct {
@@ -438,6 +448,14 @@ func runBackupPrune(ctx context.Context, rt *opsRuntime, opts backupPruneOptions
 		}
 		for _, o := range res.Orphans {
 			fmt.Fprintf(rt.stdout, "%s orphan %s\n", verb, output.Escape(o))
+		}
+		if bl := res.Binlog; bl != nil {
+			for _, p := range bl.Chunks {
+				fmt.Fprintf(rt.stdout, "%s %s binlog chunk %s (before the oldest kept backup, at %s)\n", verb, job.Name, p, bl.KeepFrom)
+			}
+			for _, p := range bl.Partial {
+				fmt.Fprintf(rt.stdout, "%s %s binlog chunk %s (partial)\n", verb, job.Name, p)
+			}
 		}
 	}
 	return nil

@@ -139,15 +139,21 @@ func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 		return fmt.Errorf("serve: listen on %s: %w", rt.cfg.Serve.Listen, err)
 	}
 	first := true
+	ms := metrics.New()
+	binlogs := metrics.NewBinlogCollector()
+	ms.Registry().MustRegister(binlogs)
+	archivers := newBinlogSupervisor(ctx, rt.log, binlogs) // binlog.go: the archivers of jobs with binlog.enabled
+	defer archivers.stop()
 	s := schedule.New(schedule.Options{
 		Classify: exitCode,
 		Logger:   rt.log,
-		Metrics:  metrics.New(),
+		Metrics:  ms,
 		Locker:   rt.locker,
 		HTTP:     sec.options(),
 		Load: func(context.Context) ([]schedule.Job, error) {
 			if first { // Start: the runtime the command was started with
 				first = false
+				archivers.reconcile(rt)
 				return rt.scheduledJobs(), nil
 			}
 			// SIGHUP: the token and certificate files, then the config file
@@ -162,6 +168,7 @@ func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 			if next.cfg.Serve != rt.cfg.Serve {
 				next.log.Warn("serve.* changed: restart ops serve to apply it (a reload re-reads only the token and certificate files)")
 			}
+			archivers.reconcile(next)
 			return next.scheduledJobs(), nil
 		},
 	})

@@ -93,6 +93,8 @@ var rules = []rule{
 		"shared packages do not know the jobs"},
 	{is("backup", "tlscheck", "inventory"), []string{"internal/exitcode"}, nil,
 		"domain packages return errors; only cmd/ops maps them to exit codes"},
+	{is("backup", "cmd", "internal", "tlscheck", "inventory"), []string{"backup/mysql/binlogfake", "backup/mysql/binlogtest", "backup/storage/storagetest"}, nil,
+		"test helpers are imported by tests only"},
 }
 
 // violations lists every dependency that breaks a rule.
@@ -145,11 +147,13 @@ func TestImportRulesBite(t *testing.T) {
 		"tlscheck":       {Deps: []string{mod + "/inventory"}},
 		"backup/storage": {Deps: []string{mod + "/backup/storage/local"}},
 		"backup":         {Deps: []string{mod + "/backup/mysql", mod + "/backup/storage", mod + "/backup/compress"}},
+		"cmd/ops":        {Deps: []string{mod + "/backup", mod + "/backup/mysql/binlogfake"}},
 	}
 	got := violations(fake, rules)
 	want := []string{
 		"backup/mysql depends on backup/storage: the engine knows nothing of storage or config loading",
 		"backup/storage depends on backup/storage/local: the storage contract does not know its backends",
+		"cmd/ops depends on backup/mysql/binlogfake: test helpers are imported by tests only",
 		"tlscheck depends on inventory: jobs never import each other",
 	}
 	if !slices.Equal(got, want) {

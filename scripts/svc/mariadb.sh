@@ -5,15 +5,23 @@
 # mariadb2: an isolated throw-away instance on 127.0.0.1:3307, datadir under $OPS_SVC_DIR/mariadb2,
 # with TLS from the test PKI (server certificate CN=localhost, SANs localhost 127.0.0.1 ::1) and two
 # TLS-only accounts; a client certificate for them is issued into the PKI directory.
+# mariadb3: an isolated throw-away instance on 127.0.0.1:3308 with the binary log on (the
+# point-in-time recovery test bed): log_bin, binlog_format (ROW unless OPS_SVC_MARIADB3_BINLOG_FORMAT),
+# server_id 3308, datadir under $OPS_SVC_DIR/mariadb3; replication accounts for the archiver.
 
 MYSQL_SOCK=/run/mysqld/mysqld.sock
 MARIADB2_DIR=$OPS_SVC_DIR/mariadb2
 MARIADB2_SOCK=$MARIADB2_DIR/mysqld.sock
 MARIADB2_PORT=3307
 MARIADB2_TLS_DIR=$MARIADB2_DIR/tls
+MARIADB3_DIR=$OPS_SVC_DIR/mariadb3
+MARIADB3_SOCK=$MARIADB3_DIR/mysqld.sock
+MARIADB3_PORT=3308
+MARIADB3_SERVER_ID=3308
 
 svc_mariadb_pkgs() { echo mariadb-server mariadb-client zstd mydumper; }
 svc_mariadb2_pkgs() { echo mariadb-server mariadb-client openssl; }
+svc_mariadb3_pkgs() { echo mariadb-server mariadb-client; }
 
 _mariadb_ping() { # SOCKET
 	mariadb-admin --no-defaults --connect-timeout=2 -S "$1" -uroot ping
@@ -238,6 +246,108 @@ svc_mariadb2_status() {
 		return 3
 	else
 		echo "mariadb2: stopped"
+		return 3
+	fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# mariadb3
+
+_mariadb3_sql() {
+	mariadb --no-defaults --connect-timeout=2 -h 127.0.0.1 -P "$MARIADB3_PORT" -uroot "$@"
+}
+
+_mariadb3_tcp_ok() {
+	_mariadb3_sql -e 'select 1'
+}
+
+# _mariadb3_binlog_on: the server answering on 3308 has the binary log on.
+_mariadb3_binlog_on() {
+	[ "$(_mariadb3_sql -N -B -e 'SELECT @@log_bin' 2>/dev/null)" = 1 ]
+}
+
+# Accounts (empty passwords, like root): ops_binlog has exactly what the archiver needs
+# (REPLICATION SLAVE, BINLOG MONITOR, and SELECT/RELOAD for backups of the same server);
+# ops_norepl lacks REPLICATION SLAVE, for the prerequisite checks.
+_mariadb3_accounts() {
+	_mariadb3_sql >>"$LOG_DIR/mariadb3-grants.log" 2>&1 <<'SQL' || die "creating the accounts on 3308 failed (see $LOG_DIR/mariadb3-grants.log)"
+CREATE USER IF NOT EXISTS 'ops_binlog'@'%' IDENTIFIED BY '';
+GRANT REPLICATION SLAVE, BINLOG MONITOR, SELECT, RELOAD, SHOW VIEW, EVENT, TRIGGER, LOCK TABLES ON *.* TO 'ops_binlog'@'%';
+CREATE USER IF NOT EXISTS 'ops_norepl'@'%' IDENTIFIED BY '';
+GRANT BINLOG MONITOR, SELECT ON *.* TO 'ops_norepl'@'%';
+SQL
+}
+
+svc_mariadb3_start() {
+	local t0 data=$MARIADB3_DIR/data format=${OPS_SVC_MARIADB3_BINLOG_FORMAT:-ROW}
+	case $format in ROW | MIXED | STATEMENT) ;; *) die "OPS_SVC_MARIADB3_BINLOG_FORMAT=$format: expected ROW, MIXED or STATEMENT" ;; esac
+	if _mariadb3_tcp_ok >/dev/null 2>&1; then
+		if ! _mariadb3_binlog_on; then
+			warn "a server answering on 127.0.0.1:$MARIADB3_PORT has no binary log; left alone (the binlog tests will fail: stop it and run start again)"
+			return 0
+		fi
+		_mariadb3_accounts
+		if is_running mariadb3; then
+			echo "mariadb3: already running"
+		else
+			echo "mariadb3: already running (a server not started by services.sh answers on 127.0.0.1:$MARIADB3_PORT; left alone)"
+		fi
+		return 0
+	fi
+	stop_pid mariadb3 60 || die "a previous mariadb3 (pid $(running_pid mariadb3)) would not stop"
+	port_open "$MARIADB3_PORT" && die "127.0.0.1:$MARIADB3_PORT is in use by another process"
+	t0=$(now_ms)
+	install -d -o mysql -g mysql -m 0755 "$MARIADB3_DIR"
+	if [ ! -d "$data/mysql" ]; then
+		rm -rf "$data"
+		mariadb-install-db --no-defaults --user=mysql --datadir="$data" \
+			--auth-root-authentication-method=normal --skip-test-db \
+			--innodb-log-file-size=16M >>"$LOG_DIR/mariadb3-install.log" 2>&1 || {
+			tail -n 15 "$LOG_DIR/mariadb3-install.log" >&2
+			rm -rf "$data"
+			die "mariadb-install-db failed"
+		}
+	fi
+	_mariadb_logfile "$LOG_DIR/mariadb3.log"
+	start_bg mariadb3 /usr/sbin/mariadbd --no-defaults --user=mysql --datadir="$data" \
+		--socket="$MARIADB3_SOCK" --port="$MARIADB3_PORT" --bind-address=127.0.0.1 \
+		--pid-file="$MARIADB3_DIR/mysqld.pid" --log-error="$LOG_DIR/mariadb3.log" \
+		--innodb-buffer-pool-size=64M --innodb-log-file-size=16M \
+		--log-bin=binlog --binlog-format="$format" --server-id="$MARIADB3_SERVER_ID" \
+		--max-binlog-size=64M --expire-logs-days=0
+	wait_until -w mariadb3 mariadb3 60 _mariadb3_tcp_ok || die "mariadbd (3308) did not come up"
+	_mariadb3_binlog_on || die "mariadbd (3308) is up but log_bin is off (see $LOG_DIR/mariadb3.log)"
+	_mariadb3_accounts
+	echo "mariadb3: started in $(elapsed_since "$t0") (binlog on, $format)"
+}
+
+svc_mariadb3_stop() {
+	local t0
+	if is_running mariadb3; then
+		t0=$(now_ms)
+		stop_pid mariadb3 60 || die "mariadbd (3308) did not stop"
+		echo "mariadb3: stopped in $(elapsed_since "$t0")"
+	elif _mariadb3_tcp_ok >/dev/null 2>&1; then
+		rm -f "$RUN_DIR/mariadb3.pid"
+		echo "mariadb3: running, not started by services.sh: left alone"
+	else
+		rm -f "$RUN_DIR/mariadb3.pid"
+		echo "mariadb3: not running"
+	fi
+}
+
+svc_mariadb3_status() {
+	if _mariadb3_tcp_ok >/dev/null 2>&1; then
+		local who="started elsewhere" binlog="binlog OFF: stop it and run start"
+		is_running mariadb3 && who="pid $(running_pid mariadb3)"
+		_mariadb3_binlog_on && binlog="binlog on, $(_mariadb3_sql -N -B -e 'SELECT @@binlog_format')"
+		echo "mariadb3: running ($who; root@127.0.0.1:$MARIADB3_PORT ok; $binlog)"
+		_mariadb3_binlog_on || return 3
+	elif is_running mariadb3; then
+		echo "mariadb3: process up (pid $(running_pid mariadb3)) but 127.0.0.1:$MARIADB3_PORT does not answer"
+		return 3
+	else
+		echo "mariadb3: stopped"
 		return 3
 	fi
 }

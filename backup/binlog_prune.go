@@ -1,0 +1,92 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/storage"
+)
+
+// BinlogPruneResult says what retention did to the archived binary log.
+type BinlogPruneResult struct {
+	// KeepFrom is the position of the oldest kept backup: every chunk
+	// from the one holding it on is kept (zero: no backup with a
+	// position, every chunk kept).
+	KeepFrom mysql.BinlogPos
+	Chunks   []mysql.BinlogPos // complete chunks removed (or that would be), by start
+	Partial  []mysql.BinlogPos // partial and corrupt chunks removed (or that would be)
+	Deleted  []string          // objects deleted
+}
+
+// pruneBinlog applies retention to the archived binary log: chunks that end
+// at or before the position of the oldest kept backup are not needed to
+// reach any point after it and are removed; so are partial chunks (a
+// killed archiver's) and corrupt ones older than grace. Untrusted chunks
+// are left alone. Chunks of another binary log series than the backup's
+// (a different base name) are kept: their order cannot be compared.
+func pruneBinlog(ctx context.Context, s storage.Store, job Job, kept []*BackupInfo, dryRun bool, grace time.Duration, now time.Time, log *slog.Logger) (*BinlogPruneResult, error) {
+	chunks, err := ListBinlogChunks(ctx, s, job)
+	if err != nil {
+		return nil, err
+	}
+	res := &BinlogPruneResult{}
+	if len(chunks) == 0 {
+		return res, nil
+	}
+	for _, b := range kept {
+		m := b.ManifestData()
+		if m == nil || m.Consistency.BinlogFile == "" {
+			continue
+		}
+		p := mysql.BinlogPos{File: m.Consistency.BinlogFile, Pos: m.Consistency.BinlogPos}
+		if res.KeepFrom.IsZero() || mysql.CompareBinlogPos(p, res.KeepFrom) < 0 {
+			res.KeepFrom = p
+		}
+	}
+	var doomed []*ChunkInfo
+	for _, c := range chunks {
+		switch c.Status {
+		case StatusComplete:
+			if !res.KeepFrom.IsZero() && mysql.SameBinlogSeries(c.Next.File, res.KeepFrom.File) && mysql.CompareBinlogPos(c.Next, res.KeepFrom) <= 0 {
+				res.Chunks = append(res.Chunks, c.Start)
+				doomed = append(doomed, c)
+			}
+		case StatusPartial, StatusCorrupt:
+			if !c.modified.IsZero() && now.Sub(c.modified) > grace {
+				res.Partial = append(res.Partial, c.Start)
+				doomed = append(doomed, c)
+			}
+		case StatusUntrusted:
+			log.Warn("binlog chunk is untrusted: left alone by prune", "job", job.Name, "chunk", c.Start.String(), "problem", c.Problem)
+		}
+	}
+	if dryRun {
+		return res, nil
+	}
+	for _, c := range doomed {
+		// The manifest goes first: an interrupted prune leaves a partial
+		// chunk, which is pruned next time.
+		names := []string{}
+		if c.Manifest != "" {
+			names = append(names, c.Manifest)
+		}
+		for _, n := range c.objects {
+			if n != c.Manifest {
+				names = append(names, n)
+			}
+		}
+		for _, n := range names {
+			if err := s.Delete(ctx, n); err != nil {
+				return res, fmt.Errorf("pruning binlog chunk %s of job %s: deleting %s: %w", c.Start, job.Name, n, err)
+			}
+			res.Deleted = append(res.Deleted, n)
+		}
+	}
+	if len(doomed) > 0 {
+		log.Info("pruned archived binary log", "job", job.Name, "chunks", len(res.Chunks), "partial", len(res.Partial), "keep_from", res.KeepFrom.String())
+	}
+	return res, nil
+}
