@@ -173,13 +173,15 @@ func (s *BinlogServer) Oldest() BinlogPos {
 // the message says what to change.
 var ErrBinlogPrerequisite = errors.New("binary log archiving prerequisite not met")
 
-type prereqError struct{ msg string }
+type prereqError struct{ err error }
 
-func (e *prereqError) Error() string        { return e.msg }
+func (e *prereqError) Error() string        { return e.err.Error() }
+func (e *prereqError) Unwrap() error        { return e.err }
 func (e *prereqError) Is(target error) bool { return target == ErrBinlogPrerequisite }
 
+// prereqf is a prerequisite error; format may wrap a cause with %w.
 func prereqf(format string, args ...any) error {
-	return &prereqError{fmt.Sprintf(format, args...)}
+	return &prereqError{fmt.Errorf(format, args...)}
 }
 
 // BinlogSource reads a server's binary log: the prerequisites, the files it
@@ -318,7 +320,7 @@ func (s *BinlogSource) Inspect(ctx context.Context) (*BinlogServer, error) {
 	}
 	st, err := queryRows(ctx, s.db, status)
 	if isAccessDenied(err) {
-		return nil, prereqf("%s may not read the binary log state (%s: %v): GRANT %s, REPLICATION SLAVE ON *.* TO %s", who, status, err, priv, accountOrPlaceholder(s.account))
+		return nil, prereqf("%s may not read the binary log state (%s: %w): GRANT %s, REPLICATION SLAVE ON *.* TO %s", who, status, err, priv, accountOrPlaceholder(s.account))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", status, err)
@@ -338,7 +340,7 @@ func (s *BinlogSource) Inspect(ctx context.Context) (*BinlogServer, error) {
 	}
 	logs, err := queryRows(ctx, s.db, "SHOW BINARY LOGS")
 	if isAccessDenied(err) {
-		return nil, prereqf("%s may not list the binary logs (SHOW BINARY LOGS: %v): GRANT %s ON *.* TO %s", who, err, priv, accountOrPlaceholder(s.account))
+		return nil, prereqf("%s may not list the binary logs (SHOW BINARY LOGS: %w): GRANT %s ON *.* TO %s", who, err, priv, accountOrPlaceholder(s.account))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("SHOW BINARY LOGS: %w", err)

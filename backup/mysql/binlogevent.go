@@ -162,8 +162,9 @@ func (f *FormatDescription) ForFileStart() []byte {
 // follow the previous event.
 var ErrBinlogCorrupt = errors.New("binary log event cannot be read")
 
+// corruptf is an ErrBinlogCorrupt error; format may wrap a cause with %w.
 func corruptf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrBinlogCorrupt, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: "+format, append([]any{ErrBinlogCorrupt}, args...)...)
 }
 
 // BinlogDecoder decodes the events of one binary log stream in order: it
@@ -476,7 +477,7 @@ func ReadBinlogFile(r io.Reader, name string, fn func(ev *BinlogEvent, offset in
 	br := bufio.NewReaderSize(r, 1<<16)
 	magic := make([]byte, 4)
 	if _, err := io.ReadFull(br, magic); err != nil {
-		return corruptf("reading the binary log magic: %v", err)
+		return corruptf("reading the binary log magic: %w", err)
 	}
 	if !bytes.Equal(magic, BinlogMagic) {
 		return corruptf("not a binary log: it starts with %x, expected %x", magic, BinlogMagic)
@@ -488,7 +489,7 @@ func ReadBinlogFile(r io.Reader, name string, fn func(ev *BinlogEvent, offset in
 		if _, err := io.ReadFull(br, hdr); err == io.EOF {
 			return nil
 		} else if err != nil {
-			return corruptf("event at offset %d: truncated header: %v", off, err)
+			return corruptf("event at offset %d: truncated header: %w", off, err)
 		}
 		size := binary.LittleEndian.Uint32(hdr[9:])
 		if size < headerLen || size > 1<<30 {
@@ -497,7 +498,7 @@ func ReadBinlogFile(r io.Reader, name string, fn func(ev *BinlogEvent, offset in
 		raw := make([]byte, size)
 		copy(raw, hdr)
 		if _, err := io.ReadFull(br, raw[headerLen:]); err != nil {
-			return corruptf("event at offset %d: truncated (%d bytes expected): %v", off, size, err)
+			return corruptf("event at offset %d: truncated (%d bytes expected): %w", off, size, err)
 		}
 		ev, err := d.Decode(raw)
 		if err != nil {
