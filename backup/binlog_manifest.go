@@ -1,12 +1,9 @@
 package backup
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -345,18 +342,9 @@ func (c *ChunkInfo) load(ctx context.Context, s storage.Store, key []byte, job s
 
 // ReadChunkManifest fetches and parses a chunk manifest.
 func ReadChunkManifest(ctx context.Context, s storage.Store, name string) (*ChunkManifest, error) {
-	rc, err := s.Open(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("reading chunk manifest %s: %w", name, err)
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("reading chunk manifest %s: %w", name, err)
-	}
 	var m ChunkManifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("chunk manifest %s: %w: %v", name, ErrCorruptManifest, err)
+	if err := readJSON(ctx, s, name, "chunk manifest", 1<<20, &m); err != nil {
+		return nil, err
 	}
 	if m.Format != ChunkFormat || m.Kind != ChunkKind {
 		return nil, fmt.Errorf("chunk manifest %s has format %d kind %q; this ops reads format %d %q: %w", name, m.Format, m.Kind, ChunkFormat, ChunkKind, ErrCorruptManifest)
@@ -373,28 +361,15 @@ func writeChunkManifest(ctx context.Context, s storage.Store, name string, m *Ch
 	if key != nil {
 		m.MAC = hmacOf(m, key)
 	}
-	data, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = s.Put(ctx, name, bytes.NewReader(append(data, '\n')))
+	_, err := putJSON(ctx, s, name, m)
 	return err
-}
-
-// hmacOf is the MAC of v encoded with its MAC field empty (the caller
-// clears it).
-func hmacOf(v any, key []byte) string {
-	data, _ := json.Marshal(v) // manifests always encode
-	h := hmac.New(sha256.New, key)
-	h.Write(data)
-	return macPrefix + hex.EncodeToString(h.Sum(nil))
 }
 
 // hmacValid checks a chunk manifest's MAC.
 func hmacValid(m *ChunkManifest, mac string, key []byte) bool {
 	c := *m
 	c.MAC = ""
-	return strings.HasPrefix(mac, macPrefix) && hmac.Equal([]byte(mac), []byte(hmacOf(&c, key)))
+	return macMatches(mac, hmacOf(&c, key))
 }
 
 // OpenChunk returns the chunk's binary log file (decrypted with ids when

@@ -235,19 +235,9 @@ var ErrCorruptManifest = errors.New("corrupt manifest")
 
 // ReadManifest fetches and parses a manifest.
 func ReadManifest(ctx context.Context, s storage.Store, name string) (*Manifest, error) {
-	rc, err := s.Open(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("reading manifest %s: %w", name, err)
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("reading manifest %s: %w", name, err)
-	}
 	var m Manifest
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w: %v", name, ErrCorruptManifest, err)
+	if err := readJSON(ctx, s, name, "manifest", 64<<20, &m); err != nil {
+		return nil, err
 	}
 	if m.Format != ManifestFormat {
 		return nil, fmt.Errorf("manifest %s has format %d; this ops reads format %d: %w", name, m.Format, ManifestFormat, ErrCorruptManifest)
@@ -265,11 +255,7 @@ func WriteManifest(ctx context.Context, s storage.Store, dir string, m *Manifest
 	if key != nil {
 		m.MAC = m.mac(key)
 	}
-	data, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return storage.Object{}, err
-	}
-	return s.Put(ctx, path.Join(dir, ManifestName), bytes.NewReader(append(data, '\n')))
+	return putJSON(ctx, s, path.Join(dir, ManifestName), m)
 }
 
 const macPrefix = "hmac-sha256:"
@@ -278,15 +264,51 @@ const macPrefix = "hmac-sha256:"
 func (m *Manifest) mac(key []byte) string {
 	c := *m
 	c.MAC = ""
-	data, _ := json.Marshal(&c) // a Manifest always encodes
+	return hmacOf(&c, key)
+}
+
+// authentic reports whether the manifest's MAC is valid under key.
+func (m *Manifest) authentic(key []byte) bool { return macMatches(m.MAC, m.mac(key)) }
+
+// hmacOf is the MAC of v's JSON encoding (the caller clears v's MAC field).
+func hmacOf(v any, key []byte) string {
+	data, _ := json.Marshal(v) // manifests always encode
 	h := hmac.New(sha256.New, key)
 	h.Write(data)
 	return macPrefix + hex.EncodeToString(h.Sum(nil))
 }
 
-// authentic reports whether the manifest's MAC is valid under key.
-func (m *Manifest) authentic(key []byte) bool {
-	return strings.HasPrefix(m.MAC, macPrefix) && hmac.Equal([]byte(m.MAC), []byte(m.mac(key)))
+// macMatches compares a stored MAC with the expected one in constant time.
+func macMatches(stored, want string) bool {
+	return strings.HasPrefix(stored, macPrefix) && hmac.Equal([]byte(stored), []byte(want))
+}
+
+// readJSON reads an object of at most limit bytes and decodes it into v;
+// what reads fails with an error naming what, what decodes not with one
+// matching ErrCorruptManifest.
+func readJSON(ctx context.Context, s storage.Store, name, what string, limit int64, v any) error {
+	rc, err := s.Open(ctx, name)
+	if err != nil {
+		return fmt.Errorf("reading %s %s: %w", what, name, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, limit))
+	if err != nil {
+		return fmt.Errorf("reading %s %s: %w", what, name, err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s %s: %w: %v", what, name, ErrCorruptManifest, err)
+	}
+	return nil
+}
+
+// putJSON stores v as indented JSON under name.
+func putJSON(ctx context.Context, s storage.Store, name string, v any) (storage.Object, error) {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return storage.Object{}, err
+	}
+	return s.Put(ctx, name, bytes.NewReader(append(data, '\n')))
 }
 
 // FindBackup picks a complete backup by ID, or the newest complete one for
