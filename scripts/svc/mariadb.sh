@@ -219,20 +219,24 @@ svc_mariadb2_start() {
 	echo "mariadb2: started in $(elapsed_since "$t0") (TLS on)"
 }
 
-svc_mariadb2_stop() {
-	local t0
-	if is_running mariadb2; then
+# _mariadb_instance_stop NAME PORT OKFN stops a throw-away instance that
+# services.sh started, and leaves one started elsewhere alone.
+_mariadb_instance_stop() {
+	local name=$1 port=$2 ok=$3 t0
+	if is_running "$name"; then
 		t0=$(now_ms)
-		stop_pid mariadb2 60 || die "mariadbd (3307) did not stop"
-		echo "mariadb2: stopped in $(elapsed_since "$t0")"
-	elif _mariadb2_tcp_ok >/dev/null 2>&1; then
-		rm -f "$RUN_DIR/mariadb2.pid"
-		echo "mariadb2: running, not started by services.sh: left alone"
+		stop_pid "$name" 60 || die "mariadbd ($port) did not stop"
+		echo "$name: stopped in $(elapsed_since "$t0")"
+	elif "$ok" >/dev/null 2>&1; then
+		rm -f "$RUN_DIR/$name.pid"
+		echo "$name: running, not started by services.sh: left alone"
 	else
-		rm -f "$RUN_DIR/mariadb2.pid"
-		echo "mariadb2: not running"
+		rm -f "$RUN_DIR/$name.pid"
+		echo "$name: not running"
 	fi
 }
+
+svc_mariadb2_stop() { _mariadb_instance_stop mariadb2 3307 _mariadb2_tcp_ok; }
 
 svc_mariadb2_status() {
 	if _mariadb2_tcp_ok >/dev/null 2>&1; then
@@ -321,20 +325,7 @@ svc_mariadb3_start() {
 	echo "mariadb3: started in $(elapsed_since "$t0") (binlog on, $format)"
 }
 
-svc_mariadb3_stop() {
-	local t0
-	if is_running mariadb3; then
-		t0=$(now_ms)
-		stop_pid mariadb3 60 || die "mariadbd (3308) did not stop"
-		echo "mariadb3: stopped in $(elapsed_since "$t0")"
-	elif _mariadb3_tcp_ok >/dev/null 2>&1; then
-		rm -f "$RUN_DIR/mariadb3.pid"
-		echo "mariadb3: running, not started by services.sh: left alone"
-	else
-		rm -f "$RUN_DIR/mariadb3.pid"
-		echo "mariadb3: not running"
-	fi
-}
+svc_mariadb3_stop() { _mariadb_instance_stop mariadb3 3308 _mariadb3_tcp_ok; }
 
 svc_mariadb3_status() {
 	if _mariadb3_tcp_ok >/dev/null 2>&1; then
