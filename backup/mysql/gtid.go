@@ -83,6 +83,17 @@ func (g GTIDState) Includes(gtid string) bool {
 	return ok && seq <= cur.seq
 }
 
+// Covers reports whether every transaction of other is in g (other's
+// position in each of its domains is at or before g's).
+func (g GTIDState) Covers(other GTIDState) bool {
+	for d, o := range other {
+		if cur, ok := g[d]; !ok || cur.seq < o.seq {
+			return false
+		}
+	}
+	return true
+}
+
 // GTIDTracker follows the GTID position of a binary log while its events go
 // by: a GTID event adds its transaction, a Gtid_list or Previous_gtids
 // event at the start of a file sets the whole state. An empty tracker of

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/mysql"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/schedule"
@@ -33,6 +34,7 @@ var exitTable = []exitRule{
 	is(inventory.ErrDeclared, exitcode.Usage),             // a declared inventory file that cannot be read or is invalid
 	is(schedule.ErrInvalidJobs, exitcode.Usage),           // a job set that cannot be scheduled
 	is(mysql.ErrTargetExists, exitcode.Usage),             // restore onto an existing non-empty database without --replace
+	is(backup.ErrNotRecoverable, exitcode.Usage),          // --until* before the oldest backup, in a gap, after the archive's end
 	is(context.Canceled, exitcode.Interrupted),            // SIGINT/SIGTERM
 }
 

@@ -1,0 +1,322 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/opsteam/ops/backup/mysql"
+)
+
+// RestorePoint is where a point-in-time restore stops; exactly one of its
+// fields is set. The restore applies every event before the point and
+// none at or after it: the first event whose timestamp is at or after
+// Time (`mysqlbinlog --stop-datetime`), the first transaction whose GTID
+// is not in the GTID set GTID, or the first event that starts at or after
+// Position.
+type RestorePoint struct {
+	Time     time.Time
+	GTID     string
+	Position mysql.BinlogPos
+}
+
+func (p RestorePoint) String() string {
+	switch {
+	case !p.Time.IsZero():
+		return "--until " + p.Time.Format(time.RFC3339)
+	case p.GTID != "":
+		return "--until-gtid " + p.GTID
+	}
+	return "--until-position " + p.Position.String()
+}
+
+// ErrNotRecoverable is matched by the error of a restore point that no
+// backup and archived binary log reach: before the oldest backup, in a gap
+// of the archive, after its end. The error names the recoverable windows.
+var ErrNotRecoverable = errors.New("restore point is not recoverable")
+
+// PITROptions configure a point-in-time restore. The embedded options are
+// those of RestoreBackup (Backup is chosen by the restore).
+type PITROptions struct {
+	BackupRestoreOptions
+	Job   Job
+	Point RestorePoint
+	// BinlogTool and Client override mariadb-binlog and mariadb (tests).
+	BinlogTool, Client string
+	// TempDir holds the chunks while they are replayed (os.TempDir when empty).
+	TempDir string
+}
+
+// PITRResult is what a point-in-time restore did.
+type PITRResult struct {
+	Backup  *BackupInfo
+	Restore *mysql.RestoreResult
+	// From is the backup's binary log position, where the replay started;
+	// StoppedAt the position of the first event not applied (zero when
+	// the replay applied everything archived) and StopTime its timestamp.
+	From      mysql.BinlogPos
+	StoppedAt mysql.BinlogPos
+	StopTime  time.Time
+	// LastApplied is the end of the last applied event.
+	LastApplied mysql.BinlogPos
+	Chunks      int
+	Stats       mysql.ReplayStats
+	Replay      time.Duration
+}
+
+// RestorePointInTime restores the newest complete backup before the point
+// (with every safeguard of RestoreBackup), then replays the archived
+// binary log from the backup's position up to the point, for the restored
+// databases only. Before the target is touched, every chunk needed is
+// fetched and checked against its manifest and the whole replay is
+// filtered once: a point that cannot be reached, a tampered chunk, or a
+// statement that cannot be applied to the restored databases only fails
+// the restore before it starts.
+func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error) {
+	backups, err := ListBackups(ctx, o.Store, o.Job, true)
+	if err != nil {
+		return nil, err
+	}
+	chunks, err := ListBinlogChunks(ctx, o.Store, o.Job)
+	if err != nil {
+		return nil, err
+	}
+	chain := AnalyzeBinlog(o.Job.Name, chunks, backups)
+	b, w, err := chain.choose(backups, o.Point)
+	if err != nil {
+		return nil, err
+	}
+	m := b.manifest
+	mapping := o.Databases
+	if len(mapping) == 0 {
+		mapping = map[string]string{}
+		for _, db := range m.Databases {
+			mapping[db] = db
+		}
+	}
+	need := chain.replayChunks(w.FromPosition, o.Point)
+	dir, err := os.MkdirTemp(o.TempDir, "ops-pitr-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	files, err := fetchChunks(ctx, o, need, dir)
+	if err != nil {
+		return nil, err
+	}
+	res := &PITRResult{Backup: b, From: w.FromPosition, Chunks: len(need)}
+	known := append([]string(nil), m.Databases...)
+	for _, x := range backups {
+		known = append(known, x.Databases...)
+	}
+	if err := replayChunks(ctx, need, files, w.FromPosition, o.Point, mysql.NewReplayFilter(mapping, known), nil, res); err != nil {
+		return nil, fmt.Errorf("point-in-time restore: nothing was restored: %w", err)
+	}
+	o.Logger.Info("point-in-time restore: replay checked", "backup", b.ID, "from", w.FromPosition.String(),
+		"chunks", len(need), "transactions", res.Stats.Groups, "stop", res.StoppedAt.String())
+	ro := o.BackupRestoreOptions
+	ro.Backup, ro.Databases = b, mapping
+	rres, err := RestoreBackup(ctx, ro)
+	if err != nil {
+		return nil, err
+	}
+	res.Restore = rres
+	start := time.Now()
+	flavor := "mariadb"
+	if len(need) > 0 && need[0].manifest != nil && need[0].manifest.Server.Flavor != "" {
+		flavor = need[0].manifest.Server.Flavor
+	}
+	rp, err := mysql.StartReplay(ctx, mysql.ReplayOptions{MySQL: o.MySQL, Databases: mapping, Flavor: flavor,
+		BinlogTool: o.BinlogTool, Client: o.Client, Logger: o.Logger})
+	if err == nil {
+		*res = PITRResult{Backup: b, Restore: rres, From: w.FromPosition, Chunks: len(need)}
+		err = replayChunks(ctx, need, files, w.FromPosition, o.Point, mysql.NewReplayFilter(mapping, known), rp, res)
+		if err != nil {
+			rp.Abort()
+		} else {
+			err = rp.Close()
+		}
+	}
+	res.Replay = time.Since(start)
+	if err != nil {
+		if !o.KeepPartial {
+			dropDatabases(ctx, o, rres.Databases)
+		}
+		return nil, fmt.Errorf("point-in-time restore: replaying the binary log after backup %s: %w", b.ID, err)
+	}
+	return res, nil
+}
+
+// dropDatabases drops what a failed replay leaves half-done.
+func dropDatabases(ctx context.Context, o PITROptions, dbs []string) {
+	db, err := mysql.Connect(context.WithoutCancel(ctx), o.MySQL, o.Logger)
+	if err != nil {
+		o.Logger.Error("point-in-time restore: cannot drop the restored databases", "err", err)
+		return
+	}
+	defer db.Close()
+	for _, d := range dbs {
+		if _, err := db.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+mysql.QuoteIdent(d)); err != nil {
+			o.Logger.Error("point-in-time restore: cannot drop a restored database", "database", d, "err", err)
+		}
+	}
+}
+
+// choose picks the newest complete backup before the point whose window
+// reaches it.
+func (ch *BinlogChain) choose(backups []*BackupInfo, p RestorePoint) (*BackupInfo, BinlogWindow, error) {
+	var target mysql.GTIDState
+	if p.GTID != "" {
+		t, err := mysql.ParseGTIDState(p.GTID)
+		if err != nil || len(t) == 0 {
+			return nil, BinlogWindow{}, fmt.Errorf("%w: --until-gtid %q: expected a MariaDB GTID position (domain-server-sequence, comma-separated)", ErrNotRecoverable, p.GTID)
+		}
+		target = t
+	}
+	windows := map[string]BinlogWindow{}
+	for _, w := range ch.Windows {
+		windows[w.Backup] = w
+	}
+	var before []*BackupInfo
+	for _, b := range backups { // newest first
+		m := b.manifest
+		w, ok := windows[b.ID]
+		if !b.Complete || m == nil || !ok || !pointAfterBackup(b, w, p, target) {
+			continue
+		}
+		before = append(before, b)
+		if w.Recoverable && windowReaches(w, p, target) {
+			return b, w, nil
+		}
+	}
+	why := "no complete backup of the job has a binary log position"
+	switch {
+	case len(ch.Windows) > 0 && len(before) == 0:
+		why = "it is before the oldest backup that has a binary log position"
+	case len(before) > 0:
+		why = "the archived binary log does not reach it from any backup before it (a gap in the archive, or the point is after its last event)"
+	}
+	return nil, BinlogWindow{}, fmt.Errorf("%w: %s: %s; %s", ErrNotRecoverable, p, why, ch.describeWindows())
+}
+
+// pointAfterBackup: the backup's snapshot is before the point.
+func pointAfterBackup(b *BackupInfo, w BinlogWindow, p RestorePoint, target mysql.GTIDState) bool {
+	switch {
+	case !p.Time.IsZero():
+		return b.StartedAt.Before(p.Time)
+	case target != nil:
+		st, err := mysql.ParseGTIDState(w.FromGTID)
+		return err == nil && w.FromGTID != "" && target.Covers(st)
+	}
+	return mysql.CompareBinlogPos(w.FromPosition, p.Position) <= 0
+}
+
+// windowReaches: the archive proves what happened up to the point.
+func windowReaches(w BinlogWindow, p RestorePoint, target mysql.GTIDState) bool {
+	switch {
+	case !p.Time.IsZero():
+		return !p.Time.After(w.Until) // the event at Until is at or after the point: the replay stops there
+	case target != nil:
+		st, err := mysql.ParseGTIDState(w.UntilGTID)
+		return err == nil && st.Covers(target)
+	}
+	return mysql.CompareBinlogPos(p.Position, w.UntilPosition) <= 0
+}
+
+// describeWindows lists the recoverable windows (the nearest points a
+// restore can reach).
+func (ch *BinlogChain) describeWindows() string {
+	var parts []string
+	for _, w := range ch.Windows {
+		if w.Recoverable {
+			parts = append(parts, fmt.Sprintf("backup %s: from %s (%s) to %s (%s)", w.Backup,
+				w.From.UTC().Format(time.RFC3339), w.FromPosition, w.Until.UTC().Format(time.RFC3339), w.UntilPosition))
+		}
+	}
+	if len(parts) == 0 {
+		return "no point is recoverable (ops backup list --binlog shows the archive)"
+	}
+	return "recoverable: " + strings.Join(parts, "; ")
+}
+
+// replayChunks returns the chunks a replay from pos reads: from the chunk
+// that covers pos to the one where the point is reached (or the end of the
+// contiguous archive).
+func (ch *BinlogChain) replayChunks(pos mysql.BinlogPos, p RestorePoint) []*ChunkInfo {
+	for _, seg := range ch.segments {
+		for i, c := range seg {
+			if !covers(c, pos) {
+				continue
+			}
+			if pos == c.Next && i < len(seg)-1 {
+				i++
+			}
+			var out []*ChunkInfo
+			for _, c := range seg[i:] {
+				out = append(out, c)
+				if chunkHoldsPoint(c, p) {
+					break
+				}
+			}
+			return out
+		}
+	}
+	return nil
+}
+
+// chunkHoldsPoint: the replay stops in c at the latest.
+func chunkHoldsPoint(c *ChunkInfo, p RestorePoint) bool {
+	switch {
+	case !p.Time.IsZero():
+		return !c.FirstEvent.Before(p.Time)
+	case p.GTID != "":
+		t, err1 := mysql.ParseGTIDState(p.GTID)
+		end, err2 := mysql.ParseGTIDState(c.EndGTID)
+		return err1 == nil && err2 == nil && !t.Covers(end)
+	}
+	return mysql.CompareBinlogPos(c.Next, p.Position) >= 0
+}
+
+// fetchChunks copies the chunks into dir (decrypted, decompressed),
+// checking each against its manifest before it is used.
+func fetchChunks(ctx context.Context, o PITROptions, need []*ChunkInfo, dir string) ([]string, error) {
+	files := make([]string, len(need))
+	for i, c := range need {
+		if o.RequireEncryption && c.manifest.Encryption == nil {
+			return nil, fmt.Errorf("chunk %s is not encrypted, but its job encrypts everything: refusing it (it was not written by this job): %w", c.Start, ErrNotComplete)
+		}
+		files[i] = filepath.Join(dir, fmt.Sprintf("%06d.bin", i))
+		if err := fetchChunk(ctx, o, c, files[i]); err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
+}
+
+func fetchChunk(ctx context.Context, o PITROptions, c *ChunkInfo, path string) error {
+	rc, err := OpenChunk(ctx, o.Store, c, o.Identities)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		rc.Close()
+		return err
+	}
+	_, err = io.Copy(f, rc)
+	if cerr := rc.Close(); err == nil {
+		err = cerr // size and SHA-256 against the manifest
+	}
+	if ferr := f.Close(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return fmt.Errorf("chunk %s: %w", c.Start, err)
+	}
+	return nil
+}

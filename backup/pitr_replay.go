@@ -1,0 +1,93 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/opsteam/ops/backup/mysql"
+)
+
+// errReachedPoint ends the reading of the chunks at the restore point.
+var errReachedPoint = errors.New("restore point reached")
+
+// replayChunks reads the fetched chunks from the backup's position to the
+// point and passes the events of the restored databases to rp (nil: the
+// checking pass, which only filters). res gets where the replay stopped
+// and what it applied.
+func replayChunks(ctx context.Context, need []*ChunkInfo, files []string, from mysql.BinlogPos, p RestorePoint,
+	f *mysql.ReplayFilter, rp *mysql.Replayer, res *PITRResult) error {
+	var target mysql.GTIDState
+	if p.GTID != "" {
+		t, err := mysql.ParseGTIDState(p.GTID)
+		if err != nil {
+			return err
+		}
+		target = t
+	}
+	curFile, n := "", 0
+	for i, c := range need {
+		fh, err := os.Open(files[i])
+		if err != nil {
+			return err
+		}
+		err = mysql.ReadBinlogFile(fh, c.Start.File, func(ev *mysql.BinlogEvent, _ int64) error {
+			if n++; n%1024 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if ev.Type == mysql.EventFormatDesc {
+				f.Format(ev.Format)
+				if rp != nil && c.Start.File != curFile {
+					curFile = c.Start.File
+					return rp.File(ctx, ev.Raw)
+				}
+				return nil
+			}
+			at := mysql.BinlogPos{File: ev.File, Pos: ev.Start}
+			if ev.Artificial || mysql.CompareBinlogPos(at, from) < 0 {
+				return nil // in the backup already
+			}
+			if stopsAt(ev, at, p, target) {
+				res.StoppedAt, res.StopTime = at, ev.Time()
+				f.Discard()
+				return errReachedPoint
+			}
+			out, err := f.Add(ev)
+			if err != nil {
+				return err
+			}
+			if len(out) > 0 {
+				res.LastApplied = mysql.BinlogPos{File: ev.File, Pos: ev.End}
+				if rp != nil {
+					return rp.Write(out...)
+				}
+			}
+			return nil
+		})
+		fh.Close()
+		switch {
+		case errors.Is(err, errReachedPoint):
+			res.Stats = f.Stats
+			return nil
+		case err != nil:
+			return fmt.Errorf("chunk %s: %w", c.Start, err)
+		}
+	}
+	res.Stats = f.Stats
+	if f.Pending() {
+		return fmt.Errorf("the archive ends inside a transaction (at %s): it cannot be applied", res.LastApplied)
+	}
+	return nil
+}
+
+// stopsAt reports whether ev is the first event at or after the point.
+func stopsAt(ev *mysql.BinlogEvent, at mysql.BinlogPos, p RestorePoint, target mysql.GTIDState) bool {
+	switch {
+	case !p.Time.IsZero():
+		return !ev.Time().Before(p.Time)
+	case target != nil:
+		return ev.GTID != "" && !target.Includes(ev.GTID)
+	}
+	return mysql.CompareBinlogPos(at, p.Position) >= 0
+}

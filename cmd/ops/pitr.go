@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/storage"
+	"github.com/opsteam/ops/internal/exitcode"
+	"github.com/opsteam/ops/internal/output"
+)
+
+// untilLayouts are the forms --until takes besides RFC 3339 (local time).
+var untilLayouts = []string{"2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04"}
+
+// parseRestorePoint reads --until, --until-gtid and --until-position (at
+// most one; cobra enforces it). pitr is false when none is given.
+func parseRestorePoint(o backupRestoreOptions, loc *time.Location) (p backup.RestorePoint, pitr bool, err error) {
+	switch {
+	case o.until != "":
+		s := strings.TrimSpace(o.until)
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return backup.RestorePoint{Time: t}, true, nil
+		}
+		for _, l := range untilLayouts {
+			if t, err := time.ParseInLocation(l, s, loc); err == nil {
+				return backup.RestorePoint{Time: t}, true, nil
+			}
+		}
+		return p, false, exitcode.UsageError(fmt.Errorf("--until %q: expected RFC 3339 (2026-12-04T15:01:00Z, 2026-12-04T15:01:00+01:00) or \"YYYY-MM-DD HH:MM:SS\" in the local time zone", o.until))
+	case o.untilGTID != "":
+		st, err := mysql.ParseGTIDState(o.untilGTID)
+		if err != nil || len(st) == 0 {
+			return p, false, exitcode.UsageError(fmt.Errorf("--until-gtid %q: expected a MariaDB GTID position: domain-server-sequence, comma-separated (e.g. 0-1-1234)", o.untilGTID))
+		}
+		return backup.RestorePoint{GTID: o.untilGTID}, true, nil
+	case o.untilPosition != "":
+		pos, err := mysql.ParseBinlogPos(o.untilPosition)
+		if err != nil {
+			return p, false, exitcode.UsageError(fmt.Errorf("--until-position %q: %w", o.untilPosition, err))
+		}
+		return backup.RestorePoint{Position: pos}, true, nil
+	}
+	return p, false, nil
+}
+
+// runPointInTimeRestore restores the newest backup before the point and
+// replays the archived binary log up to it.
+func runPointInTimeRestore(ctx context.Context, rt *opsRuntime, job backup.Job, store storage.Store, mapping map[string]string,
+	point backup.RestorePoint, opts backupRestoreOptions) error {
+	var ids []age.Identity
+	path := opts.identity
+	if path == "" {
+		path = job.IdentityFile
+	}
+	if path != "" {
+		var err error
+		if ids, err = backup.LoadIdentities(path); err != nil {
+			return err
+		}
+	} else if len(job.EncryptTo) > 0 {
+		return exitcode.UsageError(fmt.Errorf("job %s encrypts its backups and binary log: give the age identity with --identity FILE or backup.jobs[].identity_file", job.Name))
+	}
+	rt.log.Info("point-in-time restore started", "job", job.Name, "point", point.String())
+	res, err := backup.RestorePointInTime(ctx, backup.PITROptions{
+		BackupRestoreOptions: backup.BackupRestoreOptions{Store: store, MySQL: job.MySQL, Threads: job.Threads, Databases: mapping,
+			Identities: ids, Logger: rt.log, Replace: opts.replace, KeepPartial: opts.keepPartial, RequireEncryption: len(job.EncryptTo) > 0},
+		Job: job, Point: point,
+	})
+	if err != nil {
+		return err
+	}
+	stop := "the end of the archive"
+	if !res.StoppedAt.IsZero() {
+		stop = fmt.Sprintf("%s (event at %s)", res.StoppedAt, res.StopTime.Local().Format(time.RFC3339))
+	}
+	rt.log.Info("point-in-time restore complete", "job", job.Name, "backup", res.Backup.ID, "from", res.From.String(),
+		"stopped_at", res.StoppedAt.String(), "transactions", res.Stats.Groups, "events", res.Stats.Events,
+		"skipped_transactions", res.Stats.SkipGroups, "skipped_account_statements", res.Stats.SkipAccount,
+		"chunks", res.Chunks, "replay", res.Replay.Round(time.Millisecond).String())
+	fmt.Fprintf(rt.stdout, "restored %s %s: %s, then %d transactions of the binary log from %s up to %s\n",
+		job.Name, output.Escape(res.Backup.ID), output.Escape(strings.Join(res.Restore.Databases, ", ")), res.Stats.Groups, res.From, stop)
+	return nil
+}

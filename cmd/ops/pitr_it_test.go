@@ -1,0 +1,349 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/mysql/binlogtest"
+	"github.com/opsteam/ops/backup/storage/local"
+	"github.com/opsteam/ops/internal/testenv"
+)
+
+// pitrIT is a point-in-time test bed on mariadb3 (binary log on): two
+// databases in the job (a, b), one outside it (c), writers in ROW and MIXED
+// sessions, the archiver running as a process.
+type pitrIT struct {
+	t              *testing.T
+	root, root2    *sql.DB
+	a, b, c        string
+	dir, cfg, cfg2 string
+	datadir        string
+	addr3, addr2   string
+	tables         []string // a.t1, a.t3, b.t2 as "db.table"
+	beforeT        map[string]string
+}
+
+func newPitrIT(t *testing.T) *pitrIT {
+	t.Helper()
+	testenv.RequireIT(t)
+	p := &pitrIT{t: t, datadir: testenv.Getenv("OPS_IT_MYSQL3_DATADIR", "/var/lib/ops-test/mariadb3/data"),
+		addr3: testenv.Getenv("OPS_IT_MYSQL3_ADDR", "127.0.0.1:3308"), addr2: testenv.Getenv("OPS_IT_MYSQL2_ADDR", "127.0.0.1:3307")}
+	p.root = itOpen(t, "root@tcp("+p.addr3+")/", "scripts/services.sh start mariadb3")
+	p.root2 = itOpen(t, "root@tcp("+p.addr2+")/", "scripts/services.sh start mariadb2")
+	n := rand.Uint32()
+	p.a, p.b, p.c = fmt.Sprintf("ops_it_pitr_a_%d", n), fmt.Sprintf("ops_it_pitr_b_%d", n), fmt.Sprintf("ops_it_pitr_c_%d", n)
+	t.Cleanup(func() {
+		for _, db := range []string{p.a, p.b, p.c, p.a + "_r", p.b + "_r"} {
+			p.root.Exec("DROP DATABASE IF EXISTS " + db)
+			p.root2.Exec("DROP DATABASE IF EXISTS " + db)
+		}
+	})
+	mustExec(t, p.root,
+		"CREATE DATABASE "+p.a, "CREATE DATABASE "+p.b, "CREATE DATABASE "+p.c,
+		"CREATE TABLE "+p.a+".t1 (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64), n INT, KEY (n))",
+		"CREATE TABLE "+p.b+".t2 (id INT PRIMARY KEY, v VARCHAR(64), n INT)",
+		"CREATE TABLE "+p.c+".t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64))",
+		"INSERT INTO "+p.a+".t1 (v, n) SELECT MD5(seq), seq FROM "+p.a+".seq_1_to_2000",
+		"INSERT INTO "+p.b+".t2 SELECT seq, MD5(seq), seq FROM "+p.b+".seq_1_to_2000")
+	tmp := t.TempDir()
+	p.dir = filepath.Join(tmp, "target")
+	conf := func(addr string) string {
+		host, port, _ := strings.Cut(addr, ":")
+		return writeConfig(t, fmt.Sprintf(`lock_dir: %s
+storage:
+  targets:
+    local: {type: local, path: %s}
+backup:
+  jobs:
+    - name: it
+      mysql: {host: %s, port: %s, user: root}
+      databases: [%s, %s]
+      threads: 2
+      binlog: {enabled: true, flush_interval: 1s}
+`, filepath.Join(tmp, "locks"), p.dir, host, port, p.a, p.b))
+	}
+	p.cfg, p.cfg2 = conf(p.addr3), conf(p.addr2)
+	p.tables = []string{p.a + ".t1", p.a + ".t3", p.b + ".t2"}
+	return p
+}
+
+func mustExec(t *testing.T, db interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, stmts ...string) {
+	t.Helper()
+	for _, q := range stmts {
+		if _, err := db.ExecContext(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+func (p *pitrIT) ops(cfg string, args ...string) string {
+	p.t.Helper()
+	code, out, stderr := runOps(p.t, append([]string{"--config", cfg}, args...)...)
+	if code != 0 {
+		p.t.Fatalf("ops %s: exit %d\n%s\n%s", strings.Join(args, " "), code, out, stderr)
+	}
+	return out
+}
+
+// writers runs a ROW session on a (multi-statement transactions), a MIXED
+// session on b (statements), and a writer on c (outside the job) until
+// stop is closed.
+func (p *pitrIT) writers(stop <-chan struct{}, wg *sync.WaitGroup, errs chan<- error) {
+	session := func(db, format string, body func(c *sql.Conn, i int) error) {
+		defer wg.Done()
+		ctx := context.Background()
+		c, err := p.root.Conn(ctx)
+		if err != nil {
+			errs <- err
+			return
+		}
+		defer c.Close()
+		if _, err := c.ExecContext(ctx, "USE "+db); err != nil {
+			errs <- err
+			return
+		}
+		if _, err := c.ExecContext(ctx, "SET SESSION binlog_format="+format); err != nil {
+			errs <- err
+			return
+		}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := body(c, i); err != nil {
+				errs <- fmt.Errorf("%s %s: %w", db, format, err)
+				return
+			}
+			time.Sleep(3 * time.Millisecond)
+		}
+	}
+	wg.Add(3)
+	go session(p.a, "ROW", func(c *sql.Conn, i int) error {
+		return inTx(c, fmt.Sprintf("INSERT INTO t1 (v, n) VALUES (MD5(RAND()), %d), (UUID(), %d)", i, i+1),
+			fmt.Sprintf("UPDATE t1 SET v = CONCAT(v, 'x'), n = n + 1 WHERE id %% 97 = %d", i%97),
+			fmt.Sprintf("DELETE FROM t1 WHERE n = %d", i*3))
+	})
+	go session(p.b, "MIXED", func(c *sql.Conn, i int) error {
+		return inTx(c, fmt.Sprintf("INSERT INTO t2 VALUES (%d, 'm%d', %d)", 100000+i, i, i),
+			fmt.Sprintf("UPDATE t2 SET n = n * 2 + 1 WHERE id %% 53 = %d", i%53),
+			// not deterministic: logged as rows in MIXED
+			fmt.Sprintf("UPDATE t2 SET v = UUID() WHERE id = %d", i%2000+1))
+	})
+	go session(p.c, "ROW", func(c *sql.Conn, i int) error {
+		_, err := c.ExecContext(context.Background(), "INSERT INTO t (v) VALUES (MD5(RAND()))")
+		return err
+	})
+}
+
+func inTx(c *sql.Conn, stmts ...string) error {
+	ctx := context.Background()
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// checksums takes CHECKSUM TABLE of the test's tables (db renamed by mapping).
+func checksums(t *testing.T, db *sql.DB, tables []string, rename map[string]string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, q := range tables {
+		d, tb, _ := strings.Cut(q, ".")
+		if r, ok := rename[d]; ok {
+			d = r
+		}
+		var name string
+		var sum sql.NullString
+		if err := db.QueryRow("CHECKSUM TABLE "+d+"."+tb).Scan(&name, &sum); err != nil {
+			t.Fatalf("CHECKSUM TABLE %s.%s: %v", d, tb, err)
+		}
+		var rows int
+		if err := db.QueryRow("SELECT COUNT(*) FROM " + d + "." + tb).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		out[q] = fmt.Sprintf("%s (%d rows)", sum.String, rows)
+	}
+	return out
+}
+
+func sameSums(t *testing.T, what string, got, want map[string]string) {
+	t.Helper()
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if got[k] != want[k] {
+			t.Errorf("%s: %s: CHECKSUM TABLE %s, want %s", what, k, got[k], want[k])
+		}
+	}
+}
+
+// The issue's scenario: writers in ROW and MIXED sessions with
+// multi-statement transactions and DDL in between, the archiver running,
+// a full backup in the middle, a destructive statement at T. `restore
+// --until T` under a mapping (same server) and onto another server gives
+// CHECKSUM TABLE identical to a snapshot taken just before T, and so does
+// `mariadb-binlog --stop-datetime T | mariadb` over the same events.
+func TestPointInTimeRestoreIT(t *testing.T) {
+	p := newPitrIT(t)
+	arch := opsProcess("--config", p.cfg, "backup", "binlog", "--job", "it")
+	var archLog bytes.Buffer
+	arch.Stderr = &archLog
+	if err := arch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if arch.ProcessState == nil {
+			arch.Process.Kill()
+			arch.Wait()
+		}
+	}()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	p.writers(stop, &wg, errs)
+	time.Sleep(700 * time.Millisecond)
+	mustExec(t, p.root, "ALTER TABLE "+p.a+".t1 ADD COLUMN extra INT NOT NULL DEFAULT 7")
+	time.Sleep(500 * time.Millisecond)
+	p.ops(p.cfg, "backup", "run", "--job", "it", "--no-prune") // the full backup, mid-way
+	time.Sleep(500 * time.Millisecond)
+	ddl, _ := p.root.Conn(context.Background())
+	mustExec(t, ddl, "USE "+p.a, "CREATE TABLE t3 (id INT PRIMARY KEY, w TEXT) ENGINE=InnoDB",
+		"INSERT INTO t3 SELECT seq, REPEAT(MD5(seq), 3) FROM seq_1_to_500", "ALTER TABLE t1 DROP COLUMN extra")
+	ddl.Close()
+	time.Sleep(700 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// The snapshot just before T, then T on a fresh second, then the damage.
+	p.beforeT = checksums(t, p.root, p.tables, nil)
+	T := time.Now().Truncate(time.Second).Add(time.Second)
+	time.Sleep(time.Until(T) + 20*time.Millisecond)
+	mustExec(t, p.root, "DELETE FROM "+p.a+".t1 WHERE id % 3 <> 0", "DROP TABLE "+p.b+".t2",
+		"INSERT INTO "+p.a+".t3 VALUES (100000, 'after T')")
+	time.Sleep(300 * time.Millisecond)
+	if err := arch.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := arch.Wait(); err != nil {
+		t.Fatalf("archiver: %v\n%s", err, archLog.String())
+	}
+	p.ops(p.cfg, "backup", "binlog", "--job", "it", "--once")
+	until := T.UTC().Format(time.RFC3339)
+
+	// Same server, under a mapping.
+	out := p.ops(p.cfg, "backup", "restore", "--job", "it", "--until", until, "--database", p.a+"="+p.a+"_r", "--database", p.b+"="+p.b+"_r")
+	t.Logf("restore --until %s (mapped): %s", until, strings.TrimSpace(out))
+	mapped := checksums(t, p.root, p.tables, map[string]string{p.a: p.a + "_r", p.b: p.b + "_r"})
+	sameSums(t, "same server, mapped", mapped, p.beforeT)
+	if c := countRows(t, p.root, p.c+".t"); c == 0 {
+		t.Errorf("the database outside the job has no rows")
+	}
+
+	// Another server: with ops, then with the stock tools over the same events.
+	start := time.Now()
+	p.ops(p.cfg2, "backup", "restore", "--job", "it", "--until", until)
+	opsTook := time.Since(start)
+	other := checksums(t, p.root2, p.tables, nil)
+	sameSums(t, "other server", other, p.beforeT)
+	if n := countDBs(t, p.root2, p.c); n != 0 {
+		t.Errorf("the database outside the job was created on the other server")
+	}
+	mustExec(t, p.root2, "DROP DATABASE "+p.a, "DROP DATABASE "+p.b)
+	stock := p.stockReplay(until)
+	sameSums(t, "mariadb-binlog --stop-datetime | mariadb", stock, p.beforeT)
+	t.Logf("restore --until onto another server: ops %s (restore + replay)", opsTook.Round(time.Millisecond))
+
+	// Before the oldest backup: exit 2 naming the recoverable window.
+	code, _, stderr := runOps(t, "--config", p.cfg, "backup", "restore", "--job", "it", "--until", "2001-01-01T00:00:00Z", "--database", p.a+"="+p.a+"_x")
+	if code != 2 || !strings.Contains(stderr, "before the oldest backup") || !strings.Contains(stderr, "recoverable: backup ") {
+		t.Errorf("--until before the oldest backup: exit %d\n%s", code, stderr)
+	}
+	// After the archive's end: exit 2 as well.
+	code, _, stderr = runOps(t, "--config", p.cfg, "backup", "restore", "--job", "it", "--until", time.Now().Add(time.Hour).UTC().Format(time.RFC3339), "--database", p.a+"="+p.a+"_x")
+	if code != 2 || !strings.Contains(stderr, "does not reach it") {
+		t.Errorf("--until after the archive: exit %d\n%s", code, stderr)
+	}
+}
+
+// stockReplay restores the backup onto mariadb2 without --until, then
+// pipes the server's own binary log files through `mariadb-binlog
+// --start-position --stop-datetime` into `mariadb`, the way an admin does
+// it by hand; the database outside the job exists there, empty, so that
+// its (insert-only) rows apply.
+func (p *pitrIT) stockReplay(until string) map[string]string {
+	t := p.t
+	mustExec(t, p.root2, "CREATE DATABASE IF NOT EXISTS "+p.c, "CREATE TABLE IF NOT EXISTS "+p.c+".t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64))")
+	p.ops(p.cfg2, "backup", "restore", "--job", "it")
+	list, err := backup.ListBackups(context.Background(), local.New(p.dir), backup.Job{Name: "it"}, false)
+	if err != nil || len(list) == 0 {
+		t.Fatalf("no backup: %v", err)
+	}
+	m := list[0].ManifestData()
+	files, err := binlogtest.Files(context.Background(), p.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, f := range files {
+		if f >= m.Consistency.BinlogFile {
+			paths = append(paths, filepath.Join(p.datadir, f))
+		}
+	}
+	host, port, _ := strings.Cut(p.addr2, ":")
+	stopAt, _ := time.Parse(time.RFC3339, until)
+	script := fmt.Sprintf("mariadb-binlog --start-position=%d --stop-datetime=%q %s | mariadb --no-defaults -h %s -P %s -uroot",
+		m.Consistency.BinlogPos, stopAt.Local().Format("2006-01-02 15:04:05"), strings.Join(paths, " "), host, port)
+	start := time.Now()
+	if out, err := exec.Command("bash", "-o", "pipefail", "-c", script).CombinedOutput(); err != nil {
+		t.Fatalf("stock replay: %v\n%s", err, out)
+	}
+	t.Logf("stock replay (mariadb-binlog | mariadb) of the same events: %s", time.Since(start).Round(time.Millisecond))
+	return checksums(t, p.root2, p.tables, nil)
+}
+
+func countRows(t *testing.T, db *sql.DB, table string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func countDBs(t *testing.T, db *sql.DB, name string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", name).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
