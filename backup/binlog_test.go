@@ -760,15 +760,17 @@ func TestArchiveBinlogLargeTransactions(t *testing.T) {
 }
 
 // Windows and gaps from chunk lists made by hand.
-func TestAnalyzeBinlog(t *testing.T) {
-	p := func(f int, pos uint64) mysql.BinlogPos {
+// analyzeFixture is a chain with a restart, a corrupt chunk (a gap), an
+// overlap and a partial chunk, and backups before, inside and after it.
+func analyzeFixture(t *testing.T) (chunks []*ChunkInfo, backups []*BackupInfo, p func(int, uint64) mysql.BinlogPos, at func(int) time.Time) {
+	p = func(f int, pos uint64) mysql.BinlogPos {
 		return mysql.BinlogPos{File: fmt.Sprintf("binlog.%06d", f), Pos: pos}
 	}
-	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	at = func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
 	chunk := func(follows, start, end, next mysql.BinlogPos, first, last int) *ChunkInfo {
 		return &ChunkInfo{Status: StatusComplete, Start: start, End: end, Next: next, Follows: follows, FirstEvent: at(first), LastEvent: at(last), EndGTID: "0-1-" + fmt.Sprint(last)}
 	}
-	chunks := []*ChunkInfo{
+	chunks = []*ChunkInfo{
 		chunk(p(1, 100), p(1, 100), p(1, 500), p(1, 500), 0, 5),
 		chunk(p(1, 500), p(1, 500), p(1, 900), p(2, 4), 5, 10),  // ends with a rotate
 		chunk(p(1, 950), p(2, 4), p(2, 300), p(2, 300), 10, 12), // follows a server restart (the switch was seen)
@@ -781,7 +783,7 @@ func TestAnalyzeBinlog(t *testing.T) {
 	backup := func(id string, pos mysql.BinlogPos, started int) *BackupInfo {
 		return &BackupInfo{ID: id, Complete: true, StartedAt: at(started), manifest: &Manifest{Consistency: ConsistencyInfo{BinlogFile: pos.File, BinlogPos: pos.Pos}}}
 	}
-	backups := []*BackupInfo{
+	backups = []*BackupInfo{
 		backup("after-end", p(3, 100), 30),
 		backup("in-second-run", p(2, 800), 21),
 		backup("in-gap", p(2, 500), 15),
@@ -790,6 +792,11 @@ func TestAnalyzeBinlog(t *testing.T) {
 		backup("before", p(1, 50), 0),
 		{ID: "partial", Complete: false},
 	}
+	return chunks, backups, p, at
+}
+
+func TestAnalyzeBinlog(t *testing.T) {
+	chunks, backups, p, _ := analyzeFixture(t)
 	ch := AnalyzeBinlog("app", chunks, backups)
 	if len(ch.Gaps) != 1 || ch.Gaps[0].From != p(2, 300) || ch.Gaps[0].To != p(2, 700) || ch.Gaps[0].Reason != "chunk binlog.000002:300 is corrupt" {
 		t.Errorf("gaps %+v", ch.Gaps)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,6 +79,9 @@ type PITRResult struct {
 // statement that cannot be applied to the restored databases only fails
 // the restore before it starts.
 func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	backups, err := ListBackups(ctx, o.Store, o.Job, true)
 	if err != nil {
 		return nil, err
@@ -107,7 +111,7 @@ func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error)
 	defer os.RemoveAll(dir)
 	files, err := fetchChunks(ctx, o, need, dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("point-in-time restore: nothing was restored: %w", err)
 	}
 	res := &PITRResult{Backup: b, From: w.FromPosition, Chunks: len(need)}
 	known := append([]string(nil), m.Databases...)
@@ -315,8 +319,5 @@ func fetchChunk(ctx context.Context, o PITROptions, c *ChunkInfo, path string) e
 	if ferr := f.Close(); err == nil {
 		err = ferr
 	}
-	if err != nil {
-		return fmt.Errorf("chunk %s: %w", c.Start, err)
-	}
-	return nil
+	return err // OpenChunk's errors name the chunk
 }

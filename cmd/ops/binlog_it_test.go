@@ -360,6 +360,18 @@ func TestBinlogPurgedGapIT(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "MISMATCH binlog gap after backup") {
 		t.Fatalf("verify across a gap: exit %d\n%s", code, out)
 	}
+	// A point after the gap: no backup reaches it; exit 2 naming where the
+	// recoverable window ends.
+	var end mysql.BinlogPos
+	for _, c := range l.Chunks {
+		if c.Complete() {
+			end = c.Next
+		}
+	}
+	code, _, stderr = b.ops("backup", "restore", "--job", "it", "--until-position", end.String(), "--database", b.db+"="+b.db+"_x")
+	if code != 2 || !strings.Contains(stderr, "does not reach it") || !strings.Contains(stderr, "to "+l.Windows[0].Until.UTC().Format(time.RFC3339)+" ("+l.Windows[0].UntilPosition.String()+")") {
+		t.Errorf("restore --until-position after the gap: exit %d\n%s", code, stderr)
+	}
 	// A backup after the gap: its window is clean; retention keeps only it
 	// and the chunks from its position on, so the gap is gone too.
 	time.Sleep(1100 * time.Millisecond) // a new backup ID

@@ -245,6 +245,11 @@ func TestPointInTimeRestoreIT(t *testing.T) {
 	}
 	// The snapshot just before T, then T on a fresh second, then the damage.
 	p.beforeT = checksums(t, p.root, p.tables, nil)
+	var gtidBefore string
+	if err := p.root.QueryRow("SELECT @@gtid_binlog_pos").Scan(&gtidBefore); err != nil {
+		t.Fatal(err)
+	}
+	posBefore := masterPos(t, p.root)
 	T := time.Now().Truncate(time.Second).Add(time.Second)
 	time.Sleep(time.Until(T) + 20*time.Millisecond)
 	mustExec(t, p.root, "DELETE FROM "+p.a+".t1 WHERE id % 3 <> 0", "DROP TABLE "+p.b+".t2",
@@ -262,6 +267,10 @@ func TestPointInTimeRestoreIT(t *testing.T) {
 	// Same server, under a mapping.
 	out := p.ops(p.cfg, "backup", "restore", "--job", "it", "--until", until, "--database", p.a+"="+p.a+"_r", "--database", p.b+"="+p.b+"_r")
 	t.Logf("restore --until %s (mapped): %s", until, strings.TrimSpace(out))
+	var replayed int
+	if _, err := fmt.Sscanf(out[strings.Index(out, "then "):], "then %d transactions", &replayed); err != nil || replayed < 50 {
+		t.Fatalf("the replay applied %d transactions (%v): the writers made hundreds after the backup", replayed, err)
+	}
 	mapped := checksums(t, p.root, p.tables, map[string]string{p.a: p.a + "_r", p.b: p.b + "_r"})
 	sameSums(t, "same server, mapped", mapped, p.beforeT)
 	if c := countRows(t, p.root, p.c+".t"); c == 0 {
@@ -281,6 +290,14 @@ func TestPointInTimeRestoreIT(t *testing.T) {
 	stock := p.stockReplay(until)
 	sameSums(t, "mariadb-binlog --stop-datetime | mariadb", stock, p.beforeT)
 	t.Logf("restore --until onto another server: ops %s (restore + replay)", opsTook.Round(time.Millisecond))
+
+	// The same point as a GTID position and as a binary log position.
+	for _, until := range [][]string{{"--until-gtid", gtidBefore}, {"--until-position", posBefore}} {
+		m := map[string]string{p.a: p.a + "_r", p.b: p.b + "_r"}
+		out := p.ops(p.cfg2, append([]string{"backup", "restore", "--job", "it", "--replace", "--database", p.a + "=" + m[p.a], "--database", p.b + "=" + m[p.b]}, until...)...)
+		t.Logf("%s %s: %s", until[0], until[1], strings.TrimSpace(out))
+		sameSums(t, until[0], checksums(t, p.root2, p.tables, m), p.beforeT)
+	}
 
 	// Before the oldest backup: exit 2 naming the recoverable window.
 	code, _, stderr := runOps(t, "--config", p.cfg, "backup", "restore", "--job", "it", "--until", "2001-01-01T00:00:00Z", "--database", p.a+"="+p.a+"_x")
@@ -328,6 +345,17 @@ func (p *pitrIT) stockReplay(until string) map[string]string {
 	}
 	t.Logf("stock replay (mariadb-binlog | mariadb) of the same events: %s", time.Since(start).Round(time.Millisecond))
 	return checksums(t, p.root2, p.tables, nil)
+}
+
+func masterPos(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	var file string
+	var pos uint64
+	var x1, x2 sql.NullString
+	if err := db.QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &x1, &x2); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%s:%d", file, pos)
 }
 
 func countRows(t *testing.T, db *sql.DB, table string) int {

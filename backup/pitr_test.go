@@ -1,0 +1,127 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opsteam/ops/backup/compress"
+	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlogfake"
+	"github.com/opsteam/ops/backup/storage/mem"
+)
+
+// The restore point against the chain of analyzeFixture: the newest
+// backup before the point whose window reaches it is chosen; a point
+// before every backup, in a gap or after the archive fails with
+// ErrNotRecoverable and the recoverable windows.
+func TestChooseBackupForPoint(t *testing.T) {
+	chunks, backups, p, at := analyzeFixture(t)
+	for _, b := range backups {
+		if b.ID == "at-rotate" {
+			b.manifest.Consistency.GTID = "0-1-10"
+		}
+	}
+	ch := AnalyzeBinlog("app", chunks, backups)
+	for _, c := range []struct {
+		name   string
+		point  RestorePoint
+		want   string // backup ID, or "error: …"
+		chunks []mysql.BinlogPos
+	}{
+		{"time after a restart", RestorePoint{Time: at(11)}, "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
+		{"time at the window's last event", RestorePoint{Time: at(12)}, "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
+		{"time in the second run", RestorePoint{Time: at(22)}, "in-second-run", []mysql.BinlogPos{p(2, 800)}},
+		{"time after the first run's end", RestorePoint{Time: at(13)}, "error: does not reach it", nil},
+		{"time before every backup", RestorePoint{Time: at(-5)}, "error: before the oldest backup", nil},
+		{"time equal to a backup's start", RestorePoint{Time: at(10)}, "in-first", []mysql.BinlogPos{p(1, 100), p(1, 500), p(2, 4)}},
+		{"position", RestorePoint{Position: p(2, 250)}, "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
+		{"position at the archive's end", RestorePoint{Position: p(2, 300)}, "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
+		{"position in the gap", RestorePoint{Position: p(2, 600)}, "error: does not reach it", nil},
+		{"position in the first chunk", RestorePoint{Position: p(1, 300)}, "in-first", []mysql.BinlogPos{p(1, 100)}},
+		{"GTID", RestorePoint{GTID: "0-1-11"}, "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
+		{"GTID after the archive", RestorePoint{GTID: "0-1-13"}, "error: does not reach it", nil},
+		{"GTID before the backup", RestorePoint{GTID: "0-1-9"}, "error: before the oldest backup", nil},
+		{"not a GTID", RestorePoint{GTID: "x"}, "error: expected a MariaDB GTID position", nil},
+	} {
+		b, w, err := ch.choose(backups, c.point)
+		if want, isErr := strings.CutPrefix(c.want, "error: "); isErr {
+			if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, ErrNotRecoverable) {
+				t.Errorf("%s: %v, want ErrNotRecoverable with %q", c.name, err, want)
+			} else if want != "expected a MariaDB GTID position" && !strings.Contains(err.Error(), "backup at-rotate: from "+at(10).UTC().Format(time.RFC3339)+" (binlog.000001:900) to "+at(12).UTC().Format(time.RFC3339)+" (binlog.000002:300)") {
+				t.Errorf("%s: the error does not name the recoverable windows: %v", c.name, err)
+			}
+			continue
+		}
+		if err != nil || b.ID != c.want {
+			t.Errorf("%s: chose %v (%v), want %s", c.name, b, err, c.want)
+			continue
+		}
+		var got []mysql.BinlogPos
+		for _, x := range ch.replayChunks(w.FromPosition, c.point) {
+			got = append(got, x.Start)
+		}
+		if len(got) != len(c.chunks) {
+			t.Errorf("%s: replays chunks %v, want %v", c.name, got, c.chunks)
+			continue
+		}
+		for i := range got {
+			if got[i] != c.chunks[i] {
+				t.Errorf("%s: replays chunks %v, want %v", c.name, got, c.chunks)
+				break
+			}
+		}
+	}
+}
+
+// A chunk changed in the store after it was written: the restore fails
+// before anything is restored (every chunk is checked against its
+// manifest first), and so does a point the archive does not reach.
+func TestRestorePointInTimeChecksBeforeRestoring(t *testing.T) {
+	s := mem.New()
+	job := binlogJob()
+	job.Compression = compress.None // no frame checksum: the manifest's SHA-256 must catch it
+	srv := binlogfake.New(3308)
+	srv.Commit(3)
+	backupAt(t, s, job, srv, t0)
+	srv.Commit(20)
+	srv.Rotate()
+	srv.Commit(5)
+	archiveOnce(t, s, job, &fakeSource{srv: srv})
+	chunks := chunksOf(t, s, job)
+	if len(chunks) != 2 {
+		t.Fatalf("%d chunks", len(chunks))
+	}
+	restored := false
+	opts := PITROptions{Job: job, BackupRestoreOptions: BackupRestoreOptions{Store: s,
+		Restore: func(context.Context, mysql.RestoreOptions, io.Reader) (*mysql.RestoreResult, error) {
+			restored = true
+			return &mysql.RestoreResult{}, nil
+		}}}
+
+	opts.Point = RestorePoint{Position: mysql.BinlogPos{File: "binlog.000009", Pos: 4}}
+	if _, err := RestorePointInTime(context.Background(), opts); !errors.Is(err, ErrNotRecoverable) || restored {
+		t.Errorf("a point after the archive: %v (restored: %v)", err, restored)
+	}
+
+	obj := chunks[1].ManifestData().Object.Name
+	rc, err := s.Open(context.Background(), obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(rc)
+	rc.Close()
+	data[len(data)/2] ^= 1
+	if _, err := s.Put(context.Background(), obj, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	opts.Point = RestorePoint{Position: srv.Current()}
+	_, err = RestorePointInTime(context.Background(), opts)
+	if err == nil || !strings.Contains(err.Error(), "nothing was restored: chunk binlog.000002:4: SHA-256") || restored {
+		t.Errorf("a tampered chunk: %v (restored: %v)", err, restored)
+	}
+}
