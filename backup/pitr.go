@@ -245,7 +245,8 @@ func (ch *BinlogChain) describeWindows() string {
 	if len(parts) == 0 {
 		return "no point is recoverable (ops backup list --binlog shows the archive)"
 	}
-	return "recoverable: " + strings.Join(parts, "; ")
+	end, _ := ch.End()
+	return "recoverable: " + strings.Join(parts, "; ") + fmt.Sprintf(" (to replay everything archived: --until-position %s)", end)
 }
 
 // replayChunks returns the chunks a replay from pos reads: from the chunk
