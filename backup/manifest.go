@@ -74,6 +74,9 @@ type ConsistencyInfo struct {
 	BinlogFile string `json:"binlog_file,omitempty"`
 	BinlogPos  uint64 `json:"binlog_pos,omitempty"`
 	GTID       string `json:"gtid,omitempty"`
+	// SnapshotAt is the server's clock just after the snapshot: a
+	// point-in-time restore to a time after it may start from this backup.
+	SnapshotAt time.Time `json:"snapshot_at,omitzero"`
 }
 
 // TableInfo is one dumped table.

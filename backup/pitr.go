@@ -212,6 +212,11 @@ func (ch *BinlogChain) choose(backups []*BackupInfo, p RestorePoint) (*BackupInf
 func pointAfterBackup(b *BackupInfo, w BinlogWindow, p RestorePoint, target mysql.GTIDState) bool {
 	switch {
 	case !p.Time.IsZero():
+		// Every event in the backup is older than its snapshot; backups
+		// without that record count from when they started.
+		if at := b.manifest.Consistency.SnapshotAt; !at.IsZero() {
+			return at.Before(p.Time)
+		}
 		return b.StartedAt.Before(p.Time)
 	case target != nil:
 		st, err := mysql.ParseGTIDState(w.FromGTID)

@@ -24,6 +24,7 @@ func TestChooseBackupForPoint(t *testing.T) {
 	for _, b := range backups {
 		if b.ID == "at-rotate" {
 			b.manifest.Consistency.GTID = "0-1-10"
+			b.manifest.Consistency.SnapshotAt = at(10).Add(40 * time.Second) // a long wait for the lock
 		}
 	}
 	ch := AnalyzeBinlog("app", chunks, backups)
@@ -39,6 +40,7 @@ func TestChooseBackupForPoint(t *testing.T) {
 		{"time after the first run's end", RestorePoint{Time: at(13)}, "error: does not reach it", nil},
 		{"time before every backup", RestorePoint{Time: at(-5)}, "error: before the oldest backup", nil},
 		{"time equal to a backup's start", RestorePoint{Time: at(10)}, "in-first", []mysql.BinlogPos{p(1, 100), p(1, 500), p(2, 4)}},
+		{"time after a backup started but before its snapshot", RestorePoint{Time: at(10).Add(30 * time.Second)}, "in-first", []mysql.BinlogPos{p(1, 100), p(1, 500), p(2, 4)}},
 		{"position", RestorePoint{Position: p(2, 250)}, "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
 		{"position at the archive's end", RestorePoint{Position: p(2, 300)}, "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
 		{"position in the gap", RestorePoint{Position: p(2, 600)}, "error: does not reach it", nil},

@@ -182,7 +182,7 @@ func newManifest(o RunOptions, id string, started time.Time, res *mysql.DumpResu
 		StartedAt:        started,
 		FinishedAt:       o.Now().UTC().Truncate(time.Millisecond),
 		Server:           ServerInfo{Version: res.ServerVersion},
-		Consistency:      ConsistencyInfo{Mode: res.ConsistencyMode, BinlogFile: res.BinlogFile, BinlogPos: res.BinlogPos, GTID: res.GTID},
+		Consistency:      ConsistencyInfo{Mode: res.ConsistencyMode, BinlogFile: res.BinlogFile, BinlogPos: res.BinlogPos, GTID: res.GTID, SnapshotAt: res.SnapshotAt},
 		Databases:        res.Databases,
 		Compression:      res.Compression,
 		CompressionLevel: job.CompressionLevel,

@@ -83,19 +83,23 @@ type TableStat struct {
 
 // DumpResult describes a finished dump.
 type DumpResult struct {
-	ServerVersion   string          `json:"server_version"`
-	ConsistencyMode string          `json:"consistency_mode"`
-	BinlogFile      string          `json:"binlog_file,omitempty"`
-	BinlogPos       uint64          `json:"binlog_pos,omitempty"`
-	GTID            string          `json:"gtid,omitempty"`
-	LockHeld        time.Duration   `json:"lock_held_ns,omitempty"`
-	StartedAt       time.Time       `json:"started_at"`
-	FinishedAt      time.Time       `json:"finished_at"`
-	Databases       []string        `json:"databases"`
-	Tables          []TableStat     `json:"tables"`
-	Compression     compress.Method `json:"compression"`
-	RawBytes        int64           `json:"raw_bytes"`    // uncompressed SQL
-	StoredBytes     int64           `json:"stored_bytes"` // written to the sink
+	ServerVersion   string `json:"server_version"`
+	ConsistencyMode string `json:"consistency_mode"`
+	BinlogFile      string `json:"binlog_file,omitempty"`
+	BinlogPos       uint64 `json:"binlog_pos,omitempty"`
+	GTID            string `json:"gtid,omitempty"`
+	// SnapshotAt is the server's clock just after the snapshot and its
+	// binary log position were established: every event before the
+	// position has an earlier timestamp (zero when not known).
+	SnapshotAt  time.Time       `json:"snapshot_at,omitzero"`
+	LockHeld    time.Duration   `json:"lock_held_ns,omitempty"`
+	StartedAt   time.Time       `json:"started_at"`
+	FinishedAt  time.Time       `json:"finished_at"`
+	Databases   []string        `json:"databases"`
+	Tables      []TableStat     `json:"tables"`
+	Compression compress.Method `json:"compression"`
+	RawBytes    int64           `json:"raw_bytes"`    // uncompressed SQL
+	StoredBytes int64           `json:"stored_bytes"` // written to the sink
 }
 
 // DefaultThreads is the number of connections a dump reads with, and a
@@ -284,6 +288,9 @@ func (d *dumper) run(ctx context.Context, cancel context.CancelCauseFunc, w io.W
 	}
 	if err := d.establish(ctx); err != nil {
 		return err
+	}
+	if d.res.BinlogFile != "" {
+		d.res.SnapshotAt = serverNow(ctx, d.coord)
 	}
 	d.log.Info("dump snapshot established", "mode", d.res.ConsistencyMode, "binlog_file", d.res.BinlogFile,
 		"binlog_pos", d.res.BinlogPos, "gtid", d.res.GTID, "lock_held", d.res.LockHeld, "threads", len(d.workers))

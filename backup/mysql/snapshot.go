@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -275,3 +277,22 @@ func (d *dumper) trySafeNoLock(ctx context.Context, conns []*sql.Conn) (bool, er
 
 // ---------------------------------------------------------------------------
 // Streaming: parts in a fixed order, produced in parallel, written in order.
+
+// serverNow reads the server's clock (zero when it cannot).
+func serverNow(ctx context.Context, c *sql.Conn) time.Time {
+	var s string
+	if err := c.QueryRowContext(ctx, "SELECT UNIX_TIMESTAMP(NOW(6))").Scan(&s); err != nil {
+		return time.Time{}
+	}
+	sec, frac, _ := strings.Cut(s, ".")
+	n, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	var ns int64
+	if frac != "" {
+		frac = (frac + "000000000")[:9]
+		ns, _ = strconv.ParseInt(frac, 10, 64)
+	}
+	return time.Unix(n, ns).UTC()
+}

@@ -325,6 +325,9 @@ func (p *pitrIT) stockReplay(until string) map[string]string {
 		t.Fatalf("no backup: %v", err)
 	}
 	m := list[0].ManifestData()
+	if at := m.Consistency.SnapshotAt; at.Before(m.StartedAt.Truncate(time.Second)) || at.After(m.FinishedAt) {
+		t.Errorf("snapshot_at %s is not within the backup's run (%s to %s)", at, m.StartedAt, m.FinishedAt)
+	}
 	files, err := binlogtest.Files(context.Background(), p.root)
 	if err != nil {
 		t.Fatal(err)
