@@ -44,9 +44,10 @@ type Job struct {
 	Prefix       string    `yaml:"prefix"`
 	Schedule     string    `yaml:"schedule"`
 	Retention    Retention `yaml:"retention"`
-	// Checksums records CHECKSUM TABLE of every table, taken inside the
-	// dump's snapshot, in the manifest; `verify --restore-test` compares a
-	// test restore with them. Costs one more read of each table.
+	// Checksums records a content digest of every table, computed from the
+	// rows inside the dump's snapshot as they stream through the dumper
+	// (no second read), in the manifest; `verify --restore-test` compares
+	// a test restore with them.
 	Checksums bool `yaml:"checksums"`
 	// ChunkRows is the number of rows per primary-key range when a big table
 	// is split between threads (0 = automatic).

@@ -84,8 +84,13 @@ type TableInfo struct {
 	Database string `json:"database"`
 	Name     string `json:"name"`
 	Rows     int64  `json:"rows"`
-	// Checksum is CHECKSUM TABLE taken inside the dump's snapshot, when
-	// known; verify --restore-test compares it after a restore.
+	// Digest is the table's content digest, computed from the rows as they
+	// streamed through the dumper inside the snapshot (mysql.DigestTables);
+	// verify --restore-test computes it again over the restored copy.
+	Digest string `json:"digest,omitempty"`
+	// Checksum is CHECKSUM TABLE taken inside the dump's snapshot, as
+	// backups written before the digest recorded it; verify --restore-test
+	// still compares it.
 	Checksum *uint64 `json:"checksum,omitempty"`
 }
 

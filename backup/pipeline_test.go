@@ -44,7 +44,7 @@ func fakeDump(sql string) DumpFunc {
 			return nil, err
 		}
 		return &mysql.DumpResult{ServerVersion: "10.11.6-MariaDB", ConsistencyMode: "lock", Databases: []string{"app"},
-			Tables:      []mysql.TableStat{{Database: "app", Name: "t", Rows: 3, Checksum: sum64(42)}},
+			Tables:      []mysql.TableStat{{Database: "app", Name: "t", Rows: 3, Digest: "xxh64sum:000000000000002a"}},
 			Compression: o.Compression.OrDefault(), RawBytes: int64(len(sql))}, nil
 	}
 }
@@ -125,7 +125,7 @@ func TestRunBackupStoresStreamThenManifest(t *testing.T) {
 	if m.Compression != compress.Zstd || m.Encryption != nil || m.Tool.Name != "ops" || m.SQLBytes != int64(len(fakeSQL)) {
 		t.Errorf("manifest = %+v", m)
 	}
-	if len(m.Tables) != 1 || m.Tables[0].Rows != 3 || m.Tables[0].Checksum == nil || *m.Tables[0].Checksum != 42 {
+	if len(m.Tables) != 1 || m.Tables[0].Rows != 3 || m.Tables[0].Digest != "xxh64sum:000000000000002a" || m.Tables[0].Checksum != nil {
 		t.Errorf("manifest tables = %+v", m.Tables)
 	}
 	list, err := ListBackups(context.Background(), s, Job{Name: "app"}, false)
@@ -306,33 +306,35 @@ func TestRunBackupEncrypted(t *testing.T) {
 	}
 }
 
-// The restore test fails a table whose row count or checksum differs from
-// the manifest's, or whose checksum is missing.
+// The restore test fails a table whose row count, digest or checksum
+// differs from the manifest's, or whose digest or checksum is missing.
 func TestCheckTables(t *testing.T) {
 	m := &Manifest{Tables: []TableInfo{
-		{Database: "app", Name: "a", Rows: 3, Checksum: sum64(7)},
+		{Database: "app", Name: "a", Rows: 3, Checksum: sum64(7)}, // a backup from before digests
 		{Database: "app", Name: "b", Rows: 2},
+		{Database: "app", Name: "c", Rows: 5, Digest: "xxh64sum:00000000000000ff"},
 	}}
+	d := func(s string) TableState { return TableState{Rows: 5, Digest: s} }
 	cases := []struct {
 		name   string
 		states map[string]TableState
 		ok     map[string]bool
 	}{
-		{"identical", map[string]TableState{"a": {3, sum64(7)}, "b": {2, nil}}, map[string]bool{"a": true, "b": true}},
-		{"rows differ", map[string]TableState{"a": {4, sum64(7)}, "b": {1, nil}}, map[string]bool{"a": false, "b": false}},
-		{"checksum differs", map[string]TableState{"a": {3, sum64(8)}, "b": {2, sum64(1)}}, map[string]bool{"a": false, "b": true}},
-		{"checksum missing", map[string]TableState{"a": {3, nil}, "b": {2, nil}}, map[string]bool{"a": false, "b": true}},
+		{"identical", map[string]TableState{"a": {3, sum64(7), ""}, "b": {2, nil, ""}, "c": d("xxh64sum:00000000000000ff")}, map[string]bool{"a": true, "b": true, "c": true}},
+		{"rows differ", map[string]TableState{"a": {4, sum64(7), ""}, "b": {1, nil, ""}, "c": {6, nil, "xxh64sum:00000000000000ff"}}, map[string]bool{"a": false, "b": false, "c": false}},
+		{"checksum differs", map[string]TableState{"a": {3, sum64(8), ""}, "b": {2, sum64(1), ""}, "c": d("xxh64sum:00000000000000fe")}, map[string]bool{"a": false, "b": true, "c": false}},
+		{"checksum missing", map[string]TableState{"a": {3, nil, ""}, "b": {2, nil, ""}, "c": d("")}, map[string]bool{"a": false, "b": true, "c": false}},
 	}
 	for _, c := range cases {
 		checks, err := checkTables(m, func(ti TableInfo) (TableState, error) { return c.states[ti.Name], nil })
-		if err != nil || len(checks) != 2 {
+		if err != nil || len(checks) != 3 {
 			t.Fatalf("%s: %v %v", c.name, checks, err)
 		}
 		for _, ch := range checks {
 			if ch.OK() != c.ok[ch.Table] {
 				t.Errorf("%s: %s OK() = %v, want %v (%+v)", c.name, ch.Table, ch.OK(), c.ok[ch.Table], ch)
 			}
-			if ch.GotRows != c.states[ch.Table].Rows || ch.WantRows != m.Tables[map[string]int{"a": 0, "b": 1}[ch.Table]].Rows {
+			if ch.GotRows != c.states[ch.Table].Rows || ch.WantRows != m.Tables[map[string]int{"a": 0, "b": 1, "c": 2}[ch.Table]].Rows {
 				t.Errorf("%s: %s rows want %d got %d", c.name, ch.Table, ch.WantRows, ch.GotRows)
 			}
 		}

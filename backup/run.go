@@ -194,7 +194,7 @@ func newManifest(o RunOptions, id string, started time.Time, res *mysql.DumpResu
 		m.Tool.Name = "ops"
 	}
 	for _, t := range res.Tables {
-		m.Tables = append(m.Tables, TableInfo{Database: t.Database, Name: t.Name, Rows: t.Rows, Checksum: t.Checksum})
+		m.Tables = append(m.Tables, TableInfo{Database: t.Database, Name: t.Name, Rows: t.Rows, Digest: t.Digest})
 	}
 	if len(job.EncryptTo) > 0 {
 		m.Encryption = &Encryption{Type: "age", Recipients: append([]string(nil), job.EncryptTo...)}

@@ -18,6 +18,8 @@ bugs=(
   "restore's SHA-256 check disabled|./backup|backup/restore.go|got != m.StreamSHA256 {|false && got != m.StreamSHA256 {"
   "restore test ignores row counts|./backup|backup/restore.go|	if c.WantRows != c.GotRows {|	if false {"
   "restore test ignores checksums|./backup|backup/restore.go|	if c.WantChecksum != nil && |	if false && c.WantChecksum != nil && "
+  "restore test ignores digests|./backup|backup/restore.go|	return c.WantDigest == c.GotDigest|	return true"
+  "digest not added up while streaming|./backup/mysql|backup/mysql/stream.go|		w.sum += rowHash(row)|		w.sum += 0"
   "names not escaped on comment lines|./backup/mysql|backup/mysql/sqltext.go|func commentIdent(name string) string { return commentText(QuoteIdent(name)) }|func commentIdent(name string) string { return QuoteIdent(name) }"
   "guard lets GRANT through in a body|./backup/mysql|backup/mysql/guard.go|	{\"GRANT\"}, {\"REVOKE\"},|	{\"REVOKE\"},"
   "guard does not check the rows|./backup/mysql|backup/mysql/guard.go|	return checkRows(s[v+len(\"VALUES\"):])|	return nil"

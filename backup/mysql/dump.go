@@ -57,9 +57,11 @@ type DumpOptions struct {
 	// Consistency is auto (default), lock or nolock; see the constants.
 	Consistency string
 	Logger      *slog.Logger
-	// Checksums runs CHECKSUM TABLE for every table inside the dump's
-	// snapshot once the data is written, so that a restore can be
-	// compared with exactly what was dumped (one more read of each table).
+	// Checksums records each table's content digest (TableStat.Digest),
+	// computed from the rows as they stream through the dumper: no second
+	// read of the table. DigestTables computes the same digest over a
+	// restored copy, so a restore can be compared with exactly what the
+	// snapshot held.
 	Checksums bool
 	// Progress, if set, is called from the writing goroutine after each
 	// part of the stream has been written.
@@ -75,10 +77,12 @@ type Progress struct {
 
 // TableStat is the row count of one dumped table.
 type TableStat struct {
-	Database string  `json:"database"`
-	Name     string  `json:"name"`
-	Rows     int64   `json:"rows"`
-	Checksum *uint64 `json:"checksum,omitempty"` // CHECKSUM TABLE in the snapshot (DumpOptions.Checksums)
+	Database string `json:"database"`
+	Name     string `json:"name"`
+	Rows     int64  `json:"rows"`
+	// Digest is the content digest of the rows as dumped (DumpOptions.Checksums;
+	// see DigestTables).
+	Digest string `json:"digest,omitempty"`
 }
 
 // DumpResult describes a finished dump.

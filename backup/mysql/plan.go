@@ -283,11 +283,11 @@ func keysetCmp(pk []colMeta, v []string, op string, orEqual bool) string {
 
 // selectList is the column list read for t (FLOAT columns widened to DOUBLE
 // so that they are printed exactly).
-func (d *dumper) selectList(t *tableMeta) string {
+func selectList(srv serverInfo, t *tableMeta) string {
 	s := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
 		s[i] = QuoteIdent(c.Name)
-		if isFloatType(c.DataType) && d.srv.castFloat() {
+		if isFloatType(c.DataType) && srv.castFloat() {
 			s[i] = "CAST(" + s[i] + " AS DOUBLE)"
 		}
 	}

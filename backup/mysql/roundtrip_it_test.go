@@ -130,7 +130,7 @@ func TestRoundTripNasty(t *testing.T) {
 	var dump bytes.Buffer
 	parts := map[string]int{}
 	res, err := Dump(ctx, DumpOptions{MySQL: srcMySQL(), Databases: []string{b, a}, Threads: 2, ChunkRows: 500,
-		MaxStatementBytes: 64 << 10, Compression: "zstd", Logger: testLogger(t),
+		MaxStatementBytes: 64 << 10, Compression: "zstd", Logger: testLogger(t), Checksums: true,
 		Progress: func(p Progress) {
 			if p.Database == a && p.Table != "" {
 				parts[p.Table]++
@@ -171,16 +171,39 @@ func TestRoundTripNasty(t *testing.T) {
 		t.Errorf("nopk (no primary key) was written in %d parts, want 1", parts["nopk"])
 	}
 
+	// digestsDiffer lists the tables whose digest, read afresh on the
+	// target, differs from the one the dumper added up.
+	digestsDiffer := func() []string {
+		got, err := DigestTables(ctx, tgtM, nil, []string{a, b}, 2)
+		if err != nil {
+			t.Fatalf("DigestTables: %v", err)
+		}
+		var bad []string
+		for _, st := range res.Tables {
+			if g := got[TableRef{st.Database, st.Name}]; st.Digest == "" || g.Digest != st.Digest || g.Rows != st.Rows {
+				bad = append(bad, fmt.Sprintf("%s.%s (dump %s %d rows, restored %s %d rows)", st.Database, st.Name, st.Digest, st.Rows, g.Digest, g.Rows))
+			}
+		}
+		return bad
+	}
 	check := func(label string) {
 		ts := newSession(t, tgt)
 		for _, db := range []string{a, b} {
 			compareFingerprints(t, label+" "+db, want[db], fingerprint(t, ts, db))
+		}
+		if bad := digestsDiffer(); len(bad) > 0 {
+			t.Errorf("%s: content digests differ: %s", label, strings.Join(bad, "; "))
 		}
 	}
 	t.Run("mysql-client", func(t *testing.T) {
 		dropDatabases(t, tgt, a, b)
 		mysqlClientRestore(t, dump.Bytes(), tgtM)
 		check("mysql client")
+		// One changed value is one table whose digest differs.
+		newSession(t, tgt).exec("UPDATE " + QuoteIdent(a) + ".strs SET vc = CONCAT(vc, 'x') LIMIT 1")
+		if bad := digestsDiffer(); len(bad) != 1 || !strings.Contains(bad[0], ".strs ") {
+			t.Errorf("after changing one value of strs: tables whose digest differs: %q", bad)
+		}
 	})
 	t.Run("Restore", func(t *testing.T) {
 		dropDatabases(t, tgt, a, b)

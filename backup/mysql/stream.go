@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"io"
-	"strconv"
 	"sync"
 	"sync/atomic"
 )
@@ -58,10 +57,10 @@ func (d *dumper) stream(ctx context.Context, cancel context.CancelCauseFunc, met
 	order := make(chan *part, maxInFlight)
 	slots := make(chan struct{}, maxInFlight)
 	work := make(chan *part)
-	rowsByTable := map[*tableMeta]*atomic.Int64{}
+	tallies := map[*tableMeta]*tableTally{}
 	for _, m := range metas {
 		for _, t := range m.Tables {
-			rowsByTable[t] = new(atomic.Int64)
+			tallies[t] = new(tableTally)
 		}
 	}
 
@@ -74,8 +73,9 @@ func (d *dumper) stream(ctx context.Context, cancel context.CancelCauseFunc, met
 		go func() {
 			defer wg.Done()
 			for p := range work {
-				n, err := d.dumpPart(ctx, c, p)
-				rowsByTable[p.tbl].Add(n)
+				n, sum, err := d.dumpPart(ctx, c, p)
+				tallies[p.tbl].rows.Add(n)
+				tallies[p.tbl].digest.Add(sum)
 				if err != nil {
 					p.err = err
 					fail(err)
@@ -138,27 +138,31 @@ func (d *dumper) stream(ctx context.Context, cancel context.CancelCauseFunc, met
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
-	return d.finish(ctx, metas, rowsByTable)
+	d.finish(metas, tallies)
+	return nil
 }
 
-// finish records every table's rows (and, when asked, its CHECKSUM TABLE
-// inside the snapshot) and the stream's sizes in the result.
-func (d *dumper) finish(ctx context.Context, metas []*dbMeta, rowsByTable map[*tableMeta]*atomic.Int64) error {
-	var sums map[*tableMeta]*uint64
-	if d.opts.Checksums {
-		var err error
-		if sums, err = d.checksums(ctx, metas); err != nil {
-			return err
-		}
-	}
+// tableTally adds up the rows and the content digest of one table over its
+// parts (the sum of the rows' hashes: independent of their order).
+type tableTally struct {
+	rows   atomic.Int64
+	digest atomic.Uint64
+}
+
+// finish records every table's rows (and, when asked, its content digest)
+// and the stream's sizes in the result.
+func (d *dumper) finish(metas []*dbMeta, tallies map[*tableMeta]*tableTally) {
 	for _, m := range metas {
 		for _, t := range m.Tables {
-			d.res.Tables = append(d.res.Tables, TableStat{Database: t.DB, Name: t.Name, Rows: rowsByTable[t].Load(), Checksum: sums[t]})
+			st := TableStat{Database: t.DB, Name: t.Name, Rows: tallies[t].rows.Load()}
+			if d.opts.Checksums {
+				st.Digest = formatDigest(tallies[t].digest.Load())
+			}
+			d.res.Tables = append(d.res.Tables, st)
 		}
 	}
 	d.res.RawBytes = d.rawBytes.Load()
 	d.res.StoredBytes = d.stored.Load()
-	return nil
 }
 
 func (d *dumper) writePart(ctx context.Context, p *part, w io.Writer) error {
@@ -200,21 +204,22 @@ func (d *dumper) staticPart(db, table, sqlText string) (*part, error) {
 }
 
 // dumpPart reads one table range on c and sends its SQL, compressed in
-// frames, on p.frames. It returns the number of rows.
-func (d *dumper) dumpPart(ctx context.Context, c *sql.Conn, p *part) (int64, error) {
+// frames, on p.frames. It returns the number of rows and the sum of their
+// hashes.
+func (d *dumper) dumpPart(ctx context.Context, c *sql.Conn, p *part) (int64, uint64, error) {
 	t := p.tbl
 	what := fmt.Sprintf("table %s.%s", QuoteIdent(t.DB), QuoteIdent(t.Name))
 	if _, err := c.ExecContext(ctx, "SAVEPOINT ops_sp"); err != nil {
-		return 0, fmt.Errorf("%s: SAVEPOINT: %w", what, err)
+		return 0, 0, fmt.Errorf("%s: SAVEPOINT: %w", what, err)
 	}
-	q := "SELECT " + d.selectList(t) + " FROM " + QuoteIdent(t.DB) + "." + QuoteIdent(t.Name)
+	q := "SELECT " + selectList(d.srv, t) + " FROM " + QuoteIdent(t.DB) + "." + QuoteIdent(t.Name)
 	if p.where != "" {
 		q += " WHERE " + p.where
 	}
 	if p.order != "" && p.where != "" {
 		q += " ORDER BY " + p.order
 	}
-	pw := &partWriter{d: d, ctx: ctx, p: p, head: insertHead(t), raw: d.getBuf()}
+	pw := &partWriter{d: d, ctx: ctx, p: p, head: insertHead(t), raw: d.getBuf(), digest: d.opts.Checksums}
 	if p.first {
 		pw.raw = append(pw.raw, "\n--\n-- Data of table "+commentIdent(t.Name)+"\n--\n"...)
 	}
@@ -225,14 +230,14 @@ func (d *dumper) dumpPart(ctx context.Context, c *sql.Conn, p *part) (int64, err
 	d.putBuf(pw.raw)
 	if err != nil {
 		if c := context.Cause(ctx); c != nil {
-			return pw.rows, c
+			return pw.rows, pw.sum, c
 		}
-		return pw.rows, fmt.Errorf("%s: read rows: %w", what, err)
+		return pw.rows, pw.sum, fmt.Errorf("%s: read rows: %w", what, err)
 	}
 	if _, err := c.ExecContext(ctx, "ROLLBACK TO SAVEPOINT ops_sp"); err != nil {
-		return pw.rows, fmt.Errorf("%s: ROLLBACK TO SAVEPOINT: %w", what, err)
+		return pw.rows, pw.sum, fmt.Errorf("%s: ROLLBACK TO SAVEPOINT: %w", what, err)
 	}
-	return pw.rows, nil
+	return pw.rows, pw.sum, nil
 }
 
 // readRows runs q on the driver connection and calls fn with each row
@@ -288,6 +293,8 @@ type partWriter struct {
 	raw     []byte // SQL not yet compressed
 	stmtLen int    // bytes of the current INSERT, 0 = none open
 	rows    int64
+	digest  bool // add up the rows' hashes in sum
+	sum     uint64
 }
 
 // add appends one row tuple.
@@ -311,6 +318,9 @@ func (w *partWriter) add(row []byte) error {
 	w.raw = append(w.raw, row...)
 	w.stmtLen += len(row)
 	w.rows++
+	if w.digest {
+		w.sum += rowHash(row)
+	}
 	return nil
 }
 
@@ -341,66 +351,4 @@ func (w *partWriter) send() error {
 		w.d.putFrame(f)
 		return context.Cause(w.ctx)
 	}
-}
-
-// checksums runs CHECKSUM TABLE for every table on the reading connections,
-// which still hold the dump's snapshot: InnoDB answers it from the
-// transaction's read view, so the values describe exactly the dumped rows
-// even while writers change the tables.
-func (d *dumper) checksums(ctx context.Context, metas []*dbMeta) (map[*tableMeta]*uint64, error) {
-	var tables []*tableMeta
-	for _, m := range metas {
-		tables = append(tables, m.Tables...)
-	}
-	out := make(map[*tableMeta]*uint64, len(tables))
-	var mu sync.Mutex
-	work := make(chan *tableMeta)
-	errc := make(chan error, len(d.workers))
-	var wg sync.WaitGroup
-	for _, c := range d.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for t := range work {
-				var name string
-				var sum sql.NullString
-				q := "CHECKSUM TABLE " + QuoteIdent(t.DB) + "." + QuoteIdent(t.Name)
-				if err := c.QueryRowContext(ctx, q).Scan(&name, &sum); err != nil {
-					errc <- fmt.Errorf("CHECKSUM TABLE %s.%s: %w", t.DB, t.Name, err)
-					return
-				}
-				if !sum.Valid {
-					continue // the engine cannot checksum (or the table vanished)
-				}
-				v, err := strconv.ParseUint(sum.String, 10, 64)
-				if err != nil {
-					continue
-				}
-				mu.Lock()
-				out[t] = &v
-				mu.Unlock()
-			}
-		}()
-	}
-	var err error
-loop:
-	for _, t := range tables {
-		select {
-		case work <- t:
-		case err = <-errc:
-			break loop
-		case <-ctx.Done():
-			err = context.Cause(ctx)
-			break loop
-		}
-	}
-	close(work)
-	wg.Wait()
-	if err == nil {
-		select {
-		case err = <-errc:
-		default:
-		}
-	}
-	return out, err
 }

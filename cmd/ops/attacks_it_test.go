@@ -270,7 +270,7 @@ func TestRestoreAttacks(t *testing.T) {
 			checksums   bool
 			want        string
 		}{
-			{"value changed, checksums on", "'two'→'TWO'", true, " checksum "},
+			{"value changed, checksums on", "'two'→'TWO'", true, " digest xxh64sum:"},
 			{"row dropped, checksums off", "row 2 dropped", false, " rows 2 restored 1"},
 		} {
 			b := newAttackBed(t)

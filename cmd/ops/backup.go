@@ -374,6 +374,12 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 			status, bad = "MISMATCH", bad+1
 		}
 		sum := ""
+		if c.WantDigest != "" {
+			sum = " digest " + c.WantDigest
+			if c.GotDigest != c.WantDigest {
+				sum += " restored " + c.GotDigest
+			}
+		}
 		if c.WantChecksum != nil {
 			sum = fmt.Sprintf(" checksum %d", *c.WantChecksum)
 			if c.GotChecksum == nil || *c.GotChecksum != *c.WantChecksum {

@@ -72,7 +72,7 @@ backup:
 	}
 
 	code, out, stderr = runOps(t, "--config", cfg, "backup", "verify", "--job", "it", "--restore-test")
-	if code != 0 || !strings.Contains(out, "OK it ") || !strings.Contains(out, name+".accounts rows 3 restored 3 checksum ") {
+	if code != 0 || !strings.Contains(out, "OK it ") || !strings.Contains(out, name+".accounts rows 3 restored 3 digest xxh64sum:") {
 		t.Fatalf("verify: %d\n%s\n%s", code, out, stderr)
 	}
 
