@@ -67,6 +67,9 @@ type RestoreResult struct {
 	RawBytes    int64           `json:"raw_bytes"`
 	Databases   []string        `json:"databases"` // target names of the databases created or selected
 	Created     []string        `json:"created"`   // target databases this restore created (or recreated)
+	// DeferredKeys counts the tables whose secondary indexes were added
+	// after their data (see deferKeys).
+	DeferredKeys int `json:"deferred_keys"`
 	StartedAt   time.Time       `json:"started_at"`
 	FinishedAt  time.Time       `json:"finished_at"`
 }
@@ -164,7 +167,7 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	ch := make(chan restoreItem, 16)
 	parseErr := make(chan error, 1)
 	go parseStream(ctx, cr, rn, newGuard(opts.Databases, existing), ch, parseErr)
-	ex := &restoreExec{ctx: ctx, cancel: cancel, db: db, main: conn, threads: opts.Threads, targets: tg}
+	ex := &restoreExec{ctx: ctx, cancel: cancel, db: db, main: conn, threads: opts.Threads, targets: tg, ops: true}
 	if ex.threads <= 0 {
 		ex.threads = DefaultThreads
 	}
@@ -192,11 +195,12 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	res.RawBytes = cr.n.Load()
 	res.Databases = rn.targets
 	res.Created = tg.created
+	res.DeferredKeys = ex.deferred
 	res.FinishedAt = time.Now().UTC()
 	if opts.Progress != nil {
 		opts.Progress(RestoreProgress{Statements: res.Statements, RawBytes: res.RawBytes})
 	}
-	log.Info("restore finished", "statements", res.Statements, "raw_bytes", res.RawBytes, "databases", res.Databases, "data_connections", len(ex.workers))
+	log.Info("restore finished", "statements", res.Statements, "raw_bytes", res.RawBytes, "databases", res.Databases, "data_connections", len(ex.workers), "tables_indexed_after_data", ex.deferred)
 	return res, nil
 }
 
@@ -276,7 +280,7 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard,
 		// Only the data of ops dumps (no LOCK TABLES, no session state
 		// besides SET/USE) is loaded in parallel.
 		select {
-		case ch <- restoreItem{st: st, num: num, db: rn.current, data: isInsert(st.SQL), createDB: createDB}:
+		case ch <- restoreItem{st: st, num: num, db: rn.current, target: rn.target(), data: isInsert(st.SQL), createDB: createDB}:
 		case <-ctx.Done():
 			parseErr <- nil
 			return
@@ -288,6 +292,8 @@ type restoreItem struct {
 	st       Statement
 	num      int64 // statement number in the stream (from 1)
 	db       string
+	target   string // the target name of the current database
+	extra    bool   // not a statement of the stream (a deferred ALTER TABLE)
 	data     bool   // an INSERT of an ops dump: may run on a data connection
 	createDB string // the target a CREATE DATABASE creates
 }
@@ -306,6 +312,9 @@ type restoreExec struct {
 	threads int
 
 	session  []string // SET/USE statements run so far, in order
+	ops      bool     // the stream is an ops dump (its CREATE TABLEs may defer keys)
+	keys     []string // ALTER TABLE … ADD KEY statements to run after the data
+	deferred int
 	workers  []*restoreWorker
 	next     int
 	inflight sync.WaitGroup
@@ -391,6 +400,19 @@ func (e *restoreExec) run(it restoreItem) {
 	if e.failed() {
 		return
 	}
+	if len(e.keys) > 0 {
+		e.addKeys()
+		if e.failed() {
+			return
+		}
+	}
+	if e.ops && it.target != "" {
+		if table, first, add, ok := deferKeys(it.st.SQL); ok {
+			it.st.SQL = first
+			e.keys = append(e.keys, "ALTER TABLE "+QuoteIdent(it.target)+"."+table+" "+add)
+			e.deferred++
+		}
+	}
 	if it.createDB != "" {
 		if err := e.targets.prepare(e.ctx, e.main, it.createDB); err != nil {
 			e.fail(err)
@@ -418,8 +440,12 @@ func (e *restoreExec) work(w *restoreWorker) {
 			}
 			if !e.failed() {
 				if err := execRetryingDeadlocks(e.ctx, w.conn, j.it.st.SQL); err != nil {
-					e.fail(e.stmtErr(j.num, j.it, err))
-				} else {
+					if j.it.extra {
+						e.fail(fmt.Errorf("restore: adding the secondary indexes after the data: %w; statement: %s", err, excerpt(j.it.st.SQL)))
+					} else {
+						e.fail(e.stmtErr(j.num, j.it, err))
+					}
+				} else if !j.it.extra {
 					e.done.Add(1)
 				}
 			}
@@ -428,9 +454,32 @@ func (e *restoreExec) work(w *restoreWorker) {
 	}
 }
 
-// finish waits for the data connections and closes them.
+// addKeys runs the deferred ALTER TABLE … ADD KEY statements, one table per
+// data connection at a time, and waits for them.
+func (e *restoreExec) addKeys() {
+	keys := e.keys
+	e.keys = nil
+	for _, q := range keys {
+		it := restoreItem{st: Statement{SQL: q}, data: true, extra: true}
+		if e.threads > 1 {
+			e.run(it)
+			continue
+		}
+		if _, err := e.main.ExecContext(e.ctx, q); err != nil {
+			e.fail(fmt.Errorf("restore: adding the secondary indexes after the data: %w; statement: %s", err, excerpt(q)))
+			return
+		}
+	}
+	e.inflight.Wait()
+}
+
+// finish adds the keys still deferred, waits for the data connections and
+// closes them.
 func (e *restoreExec) finish() {
 	e.inflight.Wait()
+	if len(e.keys) > 0 && !e.failed() {
+		e.addKeys()
+	}
 	for _, w := range e.workers {
 		close(w.jobs)
 		w.conn.Close()
@@ -472,6 +521,14 @@ func (r *renamer) missing() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// target is the name the current database is restored under.
+func (r *renamer) target() string {
+	if dst, ok := r.m[r.current]; ok {
+		return dst
+	}
+	return r.current
 }
 
 func (r *renamer) addTarget(name string) {

@@ -211,7 +211,7 @@ func TestRoundTripNasty(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Restore: %v", err)
 		}
-		if rr.Compression != "zstd" || len(rr.Databases) != 2 {
+		if rr.Compression != "zstd" || len(rr.Databases) != 2 || rr.DeferredKeys == 0 {
 			t.Errorf("restore result: %+v", rr)
 		}
 		check("Restore")
