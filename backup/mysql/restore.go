@@ -69,9 +69,9 @@ type RestoreResult struct {
 	Created     []string        `json:"created"`   // target databases this restore created (or recreated)
 	// DeferredKeys counts the tables whose secondary indexes were added
 	// after their data (see deferKeys).
-	DeferredKeys int `json:"deferred_keys"`
-	StartedAt   time.Time       `json:"started_at"`
-	FinishedAt  time.Time       `json:"finished_at"`
+	DeferredKeys int       `json:"deferred_keys"`
+	StartedAt    time.Time `json:"started_at"`
+	FinishedAt   time.Time `json:"finished_at"`
 }
 
 // countingReader counts bytes and remembers the first and last bytes of
