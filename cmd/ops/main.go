@@ -14,5 +14,6 @@ func main() { os.Exit(mainWithSignals(os.Args[1:])) }
 func mainWithSignals(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	defer startProfile(os.Stderr)()
 	return run(ctx, args, os.Stdout, os.Stderr)
 }
