@@ -226,6 +226,8 @@ func (d *dumper) dumpPart(ctx context.Context, c *sql.Conn, p *part) (int64, uin
 	err := readRows(ctx, c, q, pw.add)
 	if err == nil {
 		err = pw.close()
+	} else {
+		_ = pw.wait()
 	}
 	d.putBuf(pw.raw)
 	if err != nil {
@@ -295,6 +297,10 @@ type partWriter struct {
 	rows    int64
 	digest  bool // add up the rows' hashes in sum
 	sum     uint64
+
+	rawq  chan []byte   // SQL buffers to compress, in order (nil until the first)
+	cdone chan struct{} // closed when the compressor has ended
+	cerr  error         // the compressor's error (read after cdone)
 }
 
 // add appends one row tuple.
@@ -324,31 +330,71 @@ func (w *partWriter) add(row []byte) error {
 	return nil
 }
 
-// close ends the open INSERT and sends what is left.
+// close ends the open INSERT, sends what is left and waits until every
+// frame of the part is compressed and queued.
 func (w *partWriter) close() error {
 	if w.stmtLen > 0 {
 		w.raw = append(w.raw, ";\n"...)
 		w.stmtLen = 0
 	}
-	return w.send()
+	err := w.send()
+	if werr := w.wait(); err == nil {
+		err = werr
+	}
+	return err
 }
 
-// send compresses the pending SQL into one frame and queues it.
+// send hands the pending SQL to the part's compressor and goes on with a
+// fresh buffer: reading the next rows overlaps compressing the previous
+// ones (the compressor keeps the frames in order).
 func (w *partWriter) send() error {
 	if len(w.raw) == 0 {
 		return nil
 	}
 	w.d.rawBytes.Add(int64(len(w.raw)))
-	f, err := w.d.codec.Compress(w.d.getFrame(), w.raw)
-	if err != nil {
-		return fmt.Errorf("compress: %w", err)
+	if w.rawq == nil {
+		w.rawq, w.cdone = make(chan []byte, 1), make(chan struct{})
+		go w.compressor()
 	}
-	w.raw = w.raw[:0]
 	select {
-	case w.p.frames <- f:
+	case w.rawq <- w.raw:
+		w.raw = w.d.getBuf()
 		return nil
+	case <-w.cdone:
+		return w.cerr
 	case <-w.ctx.Done():
-		w.d.putFrame(f)
 		return context.Cause(w.ctx)
 	}
+}
+
+// compressor compresses the part's SQL buffers in order and queues the
+// frames; it ends when rawq is closed, or at the first error (cerr).
+func (w *partWriter) compressor() {
+	defer close(w.cdone)
+	for raw := range w.rawq {
+		f, err := w.d.codec.Compress(w.d.getFrame(), raw)
+		w.d.putBuf(raw)
+		if err != nil {
+			w.cerr = fmt.Errorf("compress: %w", err)
+			return
+		}
+		select {
+		case w.p.frames <- f:
+		case <-w.ctx.Done():
+			w.d.putFrame(f)
+			w.cerr = context.Cause(w.ctx)
+			return
+		}
+	}
+}
+
+// wait closes the compressor's queue and waits for it.
+func (w *partWriter) wait() error {
+	if w.rawq == nil {
+		return nil
+	}
+	close(w.rawq)
+	<-w.cdone
+	w.rawq = nil
+	return w.cerr
 }
