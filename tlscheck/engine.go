@@ -67,6 +67,14 @@ type Result struct {
 	TLSVersion    string     `json:"tls_version"`
 	Cipher        string     `json:"cipher"`
 	CipherBits    int        `json:"cipher_bits"`
+	KeyExchange   string     `json:"key_exchange"`
+	SigAlg        string     `json:"signature_algorithm"`
+	CertSHA256    string     `json:"cert_sha256"`
+	SPKISHA256    string     `json:"spki_sha256"`
+	KeyType       string     `json:"key_type"`
+	KeyBits       int        `json:"key_bits"`
+	OCSPStapled   bool       `json:"ocsp_stapled"`
+	Chain         []PeerCert `json:"chain"`
 	CertSubject   string     `json:"cert_subject"`
 	CertIssuer    string     `json:"cert_issuer"`
 	CNSubject     string     `json:"cn_subject"`
@@ -98,6 +106,14 @@ func baseResult(f *Facts) Result {
 		TLSVersion:    f.TLSVersion,
 		Cipher:        f.Cipher,
 		CipherBits:    f.CipherBits,
+		KeyExchange:   f.KeyExchange,
+		SigAlg:        f.Peer.SigAlg,
+		CertSHA256:    f.Peer.SHA256,
+		SPKISHA256:    f.Peer.SPKISHA256,
+		KeyType:       f.Peer.KeyType,
+		KeyBits:       f.Peer.KeyBits,
+		OCSPStapled:   f.OCSPStapled,
+		Chain:         describeChain(f.Chain),
 		CertSubject:   f.CertSubject,
 		CertIssuer:    f.CertIssuer,
 		CNSubject:     f.CNSubject,

@@ -16,6 +16,9 @@ func WriteJSON(w io.Writer, results []Result) error {
 	for i, r := range results {
 		r.AltnameSubj, r.AltnameIssuer = nonNil(r.AltnameSubj), nonNil(r.AltnameIssuer)
 		r.Reasons, r.Warnings = nonNil(r.Reasons), nonNil(r.Warnings)
+		if r.Chain == nil {
+			r.Chain = []PeerCert{}
+		}
 		out[i] = r
 	}
 	enc := json.NewEncoder(w)

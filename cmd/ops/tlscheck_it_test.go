@@ -64,9 +64,15 @@ func TestTLSCheckCLIAgainstPostfix(t *testing.T) {
 	}
 
 	policy := filepath.Join(t.TempDir(), "access")
+	// Like sendmail (OpenSSL's client), ops negotiates TLS_AES_256_GCM_SHA384
+	// with Postfix: VERIFY:256 passes, VERIFY:257 does not.
 	os.WriteFile(policy, []byte("TLS_Srv:localhost VERIFY:256\n"), 0o644)
+	if code, out, _ = runOps(t, "tlscheck", target, "--resolve", pin, "--ca", ca, "--policy", policy); code != 0 {
+		t.Fatalf("VERIFY:256: code %d\n%s", code, out)
+	}
+	os.WriteFile(policy, []byte("TLS_Srv:localhost VERIFY:257\n"), 0o644)
 	code, out, _ = runOps(t, "tlscheck", target, "--resolve", pin, "--ca", ca, "--policy", policy)
-	if code != 1 || !strings.Contains(out, "454 4.7.0 encryption too weak 128 less than 256") {
+	if code != 1 || !strings.Contains(out, "454 4.7.0 encryption too weak 256 less than 257") {
 		t.Fatalf("policy failure: code %d\n%s", code, out)
 	}
 	// Without the test CA the chain does not verify: VERIFY+CA fails.

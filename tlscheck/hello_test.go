@@ -1,0 +1,96 @@
+package tlscheck
+
+import (
+	"crypto/tls"
+	"slices"
+	"testing"
+	"time"
+)
+
+// The prober's ClientHello is OpenSSL's: the server sees the TLS 1.3 suites
+// AES-256-GCM, ChaCha20, AES-128-GCM in that order (crypto/tls would offer
+// AES-128 first), then the TLS 1.2 suites in OpenSSL's order, and the groups
+// x25519, P-256, P-521, P-384.
+func TestClientHelloOpenSSLOrder(t *testing.T) {
+	pki := newPKI(t, "Hello")
+	leaf := pki.leaf(t, certSpec{cn: "mx.example.com", dns: []string{"mx.example.com"}, notBefore: time.Now().Add(-time.Hour), notAfter: time.Now().Add(time.Hour)})
+	cfg := &tls.Config{Certificates: []tls.Certificate{tlsCert(leaf, pki.inter.cert)}}
+	srv := &smtpServer{offerTLS: true, tls: cfg}
+	ap := startFake(t, srv.handle)
+	f := probeOne(t, ProbeOptions{Roots: pki.pool, Timeout: 5 * time.Second}, "mx.example.com", ap)
+	if f.Err != nil || f.Verify != VerifyOK {
+		t.Fatalf("err=%v verify=%s %s", f.Err, f.Verify, f.VerifyError)
+	}
+	hello, ok := srv.hello.Load().(clientHello)
+	if !ok {
+		t.Fatal("no ClientHello seen")
+	}
+	want := append(OpenSSLCipherOrder(false), scsvRenegotiation)
+	if !slices.Equal(hello.suites, want) {
+		t.Errorf("cipher suites %x, want %x", hello.suites, want)
+	}
+	if hello.suites[0] != tls.TLS_AES_256_GCM_SHA384 {
+		t.Errorf("first suite %x, want TLS_AES_256_GCM_SHA384", hello.suites[0])
+	}
+	wantGroups := []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP521, tls.CurveP384}
+	if !slices.Equal(hello.groups, wantGroups) {
+		t.Errorf("groups %v, want %v", hello.groups, wantGroups)
+	}
+	if !slices.Equal(hello.versions, []uint16{tls.VersionTLS13, tls.VersionTLS12}) {
+		t.Errorf("versions %x", hello.versions)
+	}
+}
+
+// (Go's server picks the suite by its own preference, so only the RSA case
+// pins the cipher.) The key exchange group is read from the server's handshake: the TLS 1.3
+// key share, the TLS 1.2 ServerKeyExchange, or RSA key transport.
+func TestProbeKeyExchange(t *testing.T) {
+	pki := newPKI(t, "Kex")
+	leaf := pki.leaf(t, certSpec{cn: "mx.example.com", dns: []string{"mx.example.com"}, rsaBits: 2048,
+		notBefore: time.Now().Add(-time.Hour), notAfter: time.Now().Add(time.Hour)})
+	ecLeaf := pki.leaf(t, certSpec{cn: "mx.example.com", dns: []string{"mx.example.com"},
+		notBefore: time.Now().Add(-time.Hour), notAfter: time.Now().Add(time.Hour)})
+	tests := []struct {
+		name    string
+		leaf    *testCert
+		cfg     *tls.Config
+		legacy  bool
+		want    string
+		cipher  string
+		keyType string
+		keyBits int
+	}{
+		{name: "TLS 1.3 x25519", leaf: ecLeaf, want: "x25519", keyType: "ECDSA", keyBits: 256},
+		{name: "TLS 1.3 P-384 after HelloRetryRequest", leaf: ecLeaf, cfg: &tls.Config{CurvePreferences: []tls.CurveID{tls.CurveP384}}, want: "secp384r1", keyType: "ECDSA", keyBits: 256},
+		{name: "TLS 1.2 ECDHE P-521", leaf: leaf, cfg: &tls.Config{MaxVersion: tls.VersionTLS12, CurvePreferences: []tls.CurveID{tls.CurveP521}},
+			want: "secp521r1", keyType: "RSA", keyBits: 2048},
+		{name: "TLS 1.2 RSA key transport", leaf: leaf, cfg: &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_RSA_WITH_AES_128_GCM_SHA256}},
+			want: "RSA", cipher: "AES128-GCM-SHA256", keyType: "RSA", keyBits: 2048},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg.Clone()
+			if cfg == nil {
+				cfg = &tls.Config{}
+			}
+			cfg.Certificates = []tls.Certificate{tlsCert(tc.leaf, pki.inter.cert)}
+			ap := startFake(t, (&smtpServer{offerTLS: true, tls: cfg}).handle)
+			f := probeOne(t, ProbeOptions{Roots: pki.pool, Timeout: 5 * time.Second, Legacy: tc.legacy}, "mx.example.com", ap)
+			if f.Err != nil || f.Verify != VerifyOK {
+				t.Fatalf("err=%v verify=%s %s", f.Err, f.Verify, f.VerifyError)
+			}
+			if f.KeyExchange != tc.want {
+				t.Errorf("key exchange %q, want %q", f.KeyExchange, tc.want)
+			}
+			if tc.cipher != "" && f.Cipher != tc.cipher {
+				t.Errorf("cipher %q, want %q", f.Cipher, tc.cipher)
+			}
+			if f.Peer.KeyType != tc.keyType || f.Peer.KeyBits != tc.keyBits {
+				t.Errorf("key %s %d, want %s %d", f.Peer.KeyType, f.Peer.KeyBits, tc.keyType, tc.keyBits)
+			}
+			if f.Peer.SHA256 != sha256Hex(tc.leaf.cert.Raw) || f.Peer.SPKISHA256 != sha256Hex(tc.leaf.cert.RawSubjectPublicKeyInfo) {
+				t.Errorf("fingerprints %s %s", f.Peer.SHA256, f.Peer.SPKISHA256)
+			}
+		})
+	}
+}
