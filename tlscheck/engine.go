@@ -91,7 +91,11 @@ type Result struct {
 	Warnings      []string   `json:"warnings"`
 	ResultType    string     `json:"result_type,omitempty"`
 	STS           *STSResult `json:"sts,omitempty"`
-	Error         string     `json:"error,omitempty"`
+	MTASTSMode    string     `json:"mta_sts_mode"` // enforce | testing | none | "" (not looked up or no policy)
+	// DANE is pass | fail | none | insecure, "" when not looked up.
+	DANE        string   `json:"dane"`
+	DANERecords []string `json:"dane_records"` // the TLSA records, presentation format
+	Error       string   `json:"error,omitempty"`
 
 	checked bool
 }
@@ -183,6 +187,9 @@ func Evaluate(f *Facts, p *Policy, eo EvalOptions) Result {
 	r := baseResult(f)
 	r.Rcpt = eo.Rcpt
 	r.STS = eo.STS
+	if eo.STS != nil {
+		r.MTASTSMode = eo.STS.Mode
+	}
 	if !f.Checked() {
 		r.Verdict = Fail
 		r.Error = f.Err.Error()
@@ -497,6 +504,14 @@ func (c *smCheck) extension(x Ext) (text, rt string, met, known bool) {
 		}
 		ok, why := caCheck(f, name, c.eo.AllowCN)
 		if !ok {
+			// A SAN refused for its shape decided this: say so.
+			if leaf := f.Leaf(); leaf != nil {
+				for _, d := range leaf.DNSNames {
+					if prob := WildcardProblem(d); prob != "" {
+						c.s.reasons = append(c.s.reasons, fmt.Sprintf("subjectAltName DNS:%s not usable: %s", d, prob))
+					}
+				}
+			}
 			return why, RTHostMismatch, false, true
 		}
 		return why, "", true, true

@@ -34,6 +34,7 @@ type tlscheckOptions struct {
 	mxPort      int
 	check       string
 	metricsFile metricsFileFlag
+	verbose     bool
 }
 
 func newTLSCheckCmd(c *cli) *cobra.Command {
@@ -78,6 +79,7 @@ Exit status: 0 every verdict is pass, 1 any is fail, 2 usage or config error,
 	fl.BoolVar(&f.mtaSTS, "mta-sts", true, "for --rcpt domains, fetch the MTA-STS policy and judge each MX by it")
 	fl.IntVar(&f.mxPort, "mx-port", 25, "port used for the MX hosts of --rcpt domains")
 	fl.StringVar(&f.check, "check", "", "run only the configured check of this name")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "one block per connection: key exchange, key, fingerprints, chain as presented, OCSP staple, DANE, reasons")
 	f.metricsFile.register(fl)
 	cmd.AddCommand(newTLSRelayCmd(c), newTLSLintCmd(c))
 	return cmd
@@ -174,7 +176,12 @@ func runTLSCheck(ctx context.Context, rt *opsRuntime, f tlscheckOptions, args []
 	}
 	err = f.output.write(rt.stdout,
 		func(w io.Writer) error { return tlscheck.WriteJSON(w, results) },
-		func(w io.Writer) error { return tlscheck.WriteTable(w, results, time.Now()) })
+		func(w io.Writer) error {
+			if f.verbose {
+				return tlscheck.WriteDetail(w, results, time.Now())
+			}
+			return tlscheck.WriteTable(w, results, time.Now())
+		})
 	if err != nil {
 		return err
 	}

@@ -54,13 +54,26 @@ func TestTLSCheckCLIAgainstPostfix(t *testing.T) {
 	}
 	r := doc.Results[0]
 	for _, k := range []string{"target", "addr", "verify", "tls_version", "cipher", "cipher_bits", "cert_subject", "cert_issuer",
-		"cn_subject", "cn_issuer", "altname_subject", "not_after", "policy_key", "policy_rule", "verdict", "reply", "reasons"} {
+		"cn_subject", "cn_issuer", "altname_subject", "not_after", "policy_key", "policy_rule", "verdict", "reply", "reasons",
+		"key_exchange", "signature_algorithm", "cert_sha256", "spki_sha256", "key_type", "key_bits", "ocsp_stapled", "chain",
+		"dane", "dane_records", "mta_sts_mode"} {
 		if _, ok := r[k]; !ok {
 			t.Errorf("result lacks %q", k)
 		}
 	}
 	if r["verify"] != "OK" || r["verdict"] != "pass" || r["cn_subject"] != "localhost" {
 		t.Errorf("result = %v", r)
+	}
+	// What posttls-finger shows about the session and the key.
+	if r["cipher"] != "TLS_AES_256_GCM_SHA384" || r["key_exchange"] != "x25519" || r["key_type"] != "RSA" || r["key_bits"] != 2048.0 {
+		t.Errorf("session/key = %v %v %v %v", r["cipher"], r["key_exchange"], r["key_type"], r["key_bits"])
+	}
+	if chain, _ := r["chain"].([]any); len(chain) != 2 {
+		t.Errorf("chain as presented (leaf + CA): %v", r["chain"])
+	}
+	code, out, _ = runOps(t, "tlscheck", target, "--resolve", pin, "--ca", ca, "-v")
+	if code != 0 || !strings.Contains(out, "key exchange x25519") || !strings.Contains(out, "spki sha256:    "+r["spki_sha256"].(string)) {
+		t.Errorf("-v: code %d\n%s", code, out)
 	}
 
 	policy := filepath.Join(t.TempDir(), "access")
