@@ -15,6 +15,8 @@
 //	EvaluateClient             the same for an incoming client (TLS_Clt:)
 //	Check                      targets and recipients (MX, MTA-STS) → []Result,
 //	                           bounded concurrency, one timeout per connection
+//	LookupTLSA / EvaluateDANE  TLSA through a validating resolver (AD bit) →
+//	                           DANE pass | fail | none | insecure (RFC 7672)
 //	Relay                      client certificate + Policy → RelayResult
 //	WriteTable / WriteJSON     rendering ({"results": [...]}, docs/cli.md)
 //	RunError                   nil all pass, ErrPolicyViolation any fail,

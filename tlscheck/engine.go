@@ -55,6 +55,10 @@ type EvalOptions struct {
 	LegacyCodes bool
 	// STS is the MTA-STS outcome for this MX, if one was looked up.
 	STS *STSResult
+	// DANE is the TLSA lookup for this connection, if one was made.
+	DANE *DANELookup
+
+	dane *DANEResult // EvaluateDANE of DANE, set by Evaluate
 }
 
 // Result is the judgement of one connection. The JSON field names are a
@@ -197,6 +201,11 @@ func Evaluate(f *Facts, p *Policy, eo EvalOptions) Result {
 		return r
 	}
 	warnings(f, eo, &r)
+	if eo.DANE != nil {
+		dr := EvaluateDANE(*eo.DANE, f.Chain, daneNames(f, eo), eo.Now)
+		eo.dane = &dr
+		r.DANE, r.DANERecords = dr.Status, nonNil(dr.Records)
+	}
 
 	var stages []stage
 	if p != nil && p.Format == FormatPostfix {
@@ -221,7 +230,24 @@ func Evaluate(f *Facts, p *Policy, eo EvalOptions) Result {
 	if r.Verdict == Pass && eo.STS != nil {
 		applySTS(f, eo.STS, &r)
 	}
+	if d := eo.dane; d != nil && d.Status == DANEFail && r.Verdict == Pass {
+		// Not required here, but a DANE client (Postfix, sendmail 8.18)
+		// would not deliver: say so.
+		r.Warnings = append(r.Warnings, "DANE fails: "+strings.Join(d.Reasons, "; "))
+	}
 	return r
+}
+
+// daneNames are the DANE-TA reference names: the TLSA base domain (the
+// server name) and, for a recipient, its domain (the next hop).
+func daneNames(f *Facts, eo EvalOptions) []string {
+	names := []string{f.ServerName}
+	if i := strings.LastIndexByte(eo.Rcpt, '@'); i >= 0 {
+		if d := strings.ToLower(strings.TrimSuffix(eo.Rcpt[i+1:], ".")); d != "" && d != f.ServerName {
+			names = append(names, d)
+		}
+	}
+	return names
 }
 
 func warnings(f *Facts, eo EvalOptions, r *Result) {
@@ -323,6 +349,9 @@ func tlsConnection(f *Facts, p *Policy, eo EvalOptions, ruleset, key, rhs string
 	if !found {
 		return c.s.accept("no policy entry applies: sendmail accepts")
 	}
+	if strings.EqualFold(strings.TrimSpace(rhs), "DANE") {
+		return c.daneRequired()
+	}
 	if !c.rule.IsRequirement() {
 		where := ""
 		if key != "" {
@@ -347,6 +376,27 @@ func tlsConnection(f *Facts, p *Policy, eo EvalOptions, ruleset, key, rhs string
 		return s
 	}
 	return c.checkExtensions()
+}
+
+// daneRequired is the ops requirement DANE (--require DANE, or DANE as a
+// right-hand side): like Postfix' dane-only, a DNSSEC-validated, usable TLSA
+// record must match the presented chain.
+func (c *smCheck) daneRequired() stage {
+	d := c.eo.dane
+	if d == nil {
+		return c.s.reject(c.code, "DANE required, but no TLSA lookup was made", RTDANERequired)
+	}
+	c.s.reasons = append(c.s.reasons, d.Reasons...)
+	switch d.Status {
+	case DANEPass:
+		return c.s.accept()
+	case DANEFail:
+		if d.LookupErr {
+			return c.s.reject(c.code, "DANE required: TLSA lookup failed", d.ResultType)
+		}
+		return c.s.reject(c.code, "DANE required: no TLSA record matches the server's certificate", d.ResultType)
+	}
+	return c.s.reject(c.code, "DANE required: no usable DNSSEC-validated TLSA records ("+d.Status+")", RTDANERequired)
 }
 
 // smCheck is one run of tlsConnection: its inputs, the parsed rule and the

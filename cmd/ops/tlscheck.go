@@ -35,6 +35,7 @@ type tlscheckOptions struct {
 	check       string
 	metricsFile metricsFileFlag
 	verbose     bool
+	resolver    string
 }
 
 func newTLSCheckCmd(c *cli) *cobra.Command {
@@ -47,7 +48,10 @@ and to every MX of each --rcpt domain, negotiate STARTTLS, verify the chain and
 say whether the policy (sendmail access text with TLS_Srv:/TLS_Rcpt:/…, or a
 Postfix smtp_tls_policy_maps file) would accept the server, with the SMTP reply
 sendmail would give when not. With neither a policy entry nor --require, the
-requirement is VERIFY+CA. With no TARGET and no --rcpt, every configured
+requirement is VERIFY+CA; --require DANE asks for a DNSSEC-validated TLSA
+record that matches (DANE-TA or DANE-EE, RFC 7672), like Postfix' dane-only.
+With --resolver, the DANE outcome (pass, fail, none, insecure) is reported
+for every connection. With no TARGET and no --rcpt, every configured
 tlscheck.checks entry is run (or the one named by --check).
 
 Exit status: 0 every verdict is pass, 1 any is fail, 2 usage or config error,
@@ -79,6 +83,7 @@ Exit status: 0 every verdict is pass, 1 any is fail, 2 usage or config error,
 	fl.BoolVar(&f.mtaSTS, "mta-sts", true, "for --rcpt domains, fetch the MTA-STS policy and judge each MX by it")
 	fl.IntVar(&f.mxPort, "mx-port", 25, "port used for the MX hosts of --rcpt domains")
 	fl.StringVar(&f.check, "check", "", "run only the configured check of this name")
+	fl.StringVar(&f.resolver, "resolver", "", "DNSSEC-validating resolver ADDR:PORT for DANE: look up TLSA _PORT._tcp.HOST for every target and MX (its AD bit is trusted, as Postfix does); also used by --require DANE and Postfix dane/dane-only entries (default: the first nameserver of /etc/resolv.conf)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "one block per connection: key exchange, key, fingerprints, chain as presented, OCSP staple, DANE, reasons")
 	f.metricsFile.register(fl)
 	cmd.AddCommand(newTLSRelayCmd(c), newTLSLintCmd(c))
@@ -104,6 +109,13 @@ func (rt *opsRuntime) checkOptions(f tlscheckOptions) (tlscheck.Options, error) 
 			return o, exitcode.UsageError(fmt.Errorf("--dns %q: expected ADDR:PORT, e.g. 127.0.0.1:53", f.dns))
 		}
 		o.Probe.Resolver = &tlscheck.Resolver{Addr: f.dns}
+	}
+	if f.resolver != "" {
+		if _, err := netip.ParseAddrPort(f.resolver); err != nil {
+			return o, exitcode.UsageError(fmt.Errorf("--resolver %q: expected ADDR:PORT, e.g. 127.0.0.1:53", f.resolver))
+		}
+		o.DANE = true
+		o.DANEResolver = &tlscheck.Resolver{Addr: f.resolver}
 	}
 	for _, r := range f.resolve {
 		key, addr, err := tlscheck.ParsePin(r)
