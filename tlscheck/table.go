@@ -63,6 +63,9 @@ func WriteTable(w io.Writer, results []Result, now time.Time) error {
 	for i, r := range results {
 		writeRow(&b, rows[i], widths)
 		reason := reasonLine(r)
+		if r.MTASTSMode != "" { // enforce or testing decides what a failure means
+			reason += " (MTA-STS " + r.MTASTSMode + ")"
+		}
 		if r.Rcpt != "" {
 			reason = "MX for " + r.Rcpt + ": " + reason
 		}
