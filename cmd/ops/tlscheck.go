@@ -316,21 +316,23 @@ func runTLSRelay(_ context.Context, rt *opsRuntime, opts tlsRelayOptions) error 
 }
 
 func newTLSLintCmd(c *cli) *cobra.Command {
+	var lo tlscheck.LintOptions
 	cmd := &cobra.Command{
 		Use:   "lint",
 		Short: "Print FILE:LINE: message for every policy entry sendmail would silently misread (exit 1 if any)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runTLSLint(cmd.Context(), c.rt)
+			return runTLSLint(cmd.Context(), c.rt, lo)
 		},
 	}
+	cmd.Flags().BoolVar(&lo.AllowExtensions, "allow-extensions", false, "accept ops' own extensions (CA, CA:name, DANE, ALTNAMES:) as intended; typos are still reported")
 	cmd.Flags().String("policy", "", "policy file (default tlscheck.policy)")
 	c.bindConfigFlag("tlscheck.policy", cmd.Flags().Lookup("policy"))
 	return cmd
 }
 
 // runTLSLint lints the policy file of the config (--policy overrides it).
-func runTLSLint(_ context.Context, rt *opsRuntime) error {
+func runTLSLint(_ context.Context, rt *opsRuntime, lo tlscheck.LintOptions) error {
 	path := rt.cfg.TLSCheck.Policy
 	if path == "" {
 		return exitcode.UsageError(errors.New("no policy: give --policy FILE or set tlscheck.policy"))
@@ -339,7 +341,7 @@ func runTLSLint(_ context.Context, rt *opsRuntime) error {
 	if err != nil {
 		return err
 	}
-	fs := tlscheck.Lint(p)
+	fs := tlscheck.LintWith(p, lo)
 	if err := tlscheck.WriteFindings(rt.stdout, fs); err != nil {
 		return err
 	}
