@@ -10,7 +10,7 @@
 #   N32               checks at concurrency 32 (default 2000)
 #   NPEER             checks for posttls-finger (default 200; sequential and 32 in parallel)
 #   TESTSSL=0         skip testssl.sh (one run takes tens of seconds)
-#   MIN_RATE          checks/s ops must reach at concurrency 32 (default 200); below it: exit 1
+#   MIN_RATE          checks/s ops must reach at concurrency 32 (default 400); below it: exit 1
 # Output: one line per tool: name, concurrency, checks, seconds, checks/s. Apt packages are not
 # installed by this script (testssl.sh: apt-get install testssl.sh).
 set -euo pipefail
@@ -21,7 +21,7 @@ CA=${OPS_IT_SMTP_CA:-/var/lib/ops-test/pki/ca.crt}
 N1=${N1:-200}
 N32=${N32:-2000}
 NPEER=${NPEER:-200}
-MIN_RATE=${MIN_RATE:-200}
+MIN_RATE=${MIN_RATE:-400}
 HOST=${ADDR%:*}
 PORT=${ADDR##*:}
 
