@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -37,8 +35,6 @@ type tlscheckOptions struct {
 	check       string
 	metricsFile metricsFileFlag
 	verbose     bool
-	resolver    string
-	stateDir    string
 }
 
 func newTLSCheckCmd(c *cli) *cobra.Command {
@@ -86,8 +82,10 @@ Exit status: 0 every verdict is pass, 1 any is fail, 2 usage or config error,
 	fl.BoolVar(&f.mtaSTS, "mta-sts", true, "for --rcpt domains, fetch the MTA-STS policy and judge each MX by it")
 	fl.IntVar(&f.mxPort, "mx-port", 25, "port used for the MX hosts of --rcpt domains")
 	fl.StringVar(&f.check, "check", "", "run only the configured check of this name")
-	fl.StringVar(&f.resolver, "resolver", "", "DNSSEC-validating resolver ADDR:PORT for DANE: look up TLSA _PORT._tcp.HOST for every target and MX (its AD bit is trusted, as Postfix does); also used by --require DANE and Postfix dane/dane-only entries (default: the first nameserver of /etc/resolv.conf)")
-	fl.StringVar(&f.stateDir, "state-dir", defaultStateDir(), `state directory: MTA-STS policies are cached in DIR/mta-sts until their max_age ("" for no cache)`)
+	fl.String("resolver", "", "DNSSEC-validating resolver ADDR:PORT for DANE (default tlscheck.resolver): look up TLSA _PORT._tcp.HOST for every target and MX (its AD bit is trusted, as Postfix does); without it, --require DANE and Postfix dane/dane-only entries use the first nameserver of /etc/resolv.conf")
+	c.bindConfigFlag("tlscheck.resolver", fl.Lookup("resolver"))
+	fl.String("state-dir", "", `state directory (default tlscheck.state_dir, ~/.local/state/ops): MTA-STS policies are cached in DIR/mta-sts until their max_age ("none": no cache)`)
+	c.bindConfigFlag("tlscheck.state_dir", fl.Lookup("state-dir"))
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "one block per connection: key exchange, key, fingerprints, chain as presented, OCSP staple, DANE, reasons")
 	f.metricsFile.register(fl)
 	cmd.AddCommand(newTLSRelayCmd(c), newTLSLintCmd(c))
@@ -106,9 +104,6 @@ func (rt *opsRuntime) checkOptions(f tlscheckOptions) (tlscheck.Options, error) 
 	o.Probe.Legacy = f.legacy
 	o.MXPort = f.mxPort
 	o.STS = f.mtaSTS
-	if f.stateDir != "" {
-		o.STSOptions.Cache = &tlscheck.STSCache{Dir: filepath.Join(f.stateDir, "mta-sts")}
-	}
 	o.Eval.WarnDays = f.warnDays
 	o.Logger = rt.log
 	if f.dns != "" {
@@ -116,13 +111,6 @@ func (rt *opsRuntime) checkOptions(f tlscheckOptions) (tlscheck.Options, error) 
 			return o, exitcode.UsageError(fmt.Errorf("--dns %q: expected ADDR:PORT, e.g. 127.0.0.1:53", f.dns))
 		}
 		o.Probe.Resolver = &tlscheck.Resolver{Addr: f.dns}
-	}
-	if f.resolver != "" {
-		if _, err := netip.ParseAddrPort(f.resolver); err != nil {
-			return o, exitcode.UsageError(fmt.Errorf("--resolver %q: expected ADDR:PORT, e.g. 127.0.0.1:53", f.resolver))
-		}
-		o.DANE = true
-		o.DANEResolver = &tlscheck.Resolver{Addr: f.resolver}
 	}
 	for _, r := range f.resolve {
 		key, addr, err := tlscheck.ParsePin(r)
@@ -210,18 +198,6 @@ func runTLSCheck(ctx context.Context, rt *opsRuntime, f tlscheckOptions, args []
 	return runErr
 }
 
-// defaultStateDir is $XDG_STATE_HOME/ops, else ~/.local/state/ops ("" when
-// neither is known).
-func defaultStateDir() string {
-	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
-		return filepath.Join(d, "ops")
-	}
-	if h, err := os.UserHomeDir(); err == nil && h != "" {
-		return filepath.Join(h, ".local", "state", "ops")
-	}
-	return ""
-}
-
 func verdicts(results []tlscheck.Result) []metrics.Verdict {
 	out := make([]metrics.Verdict, 0, len(results))
 	for _, r := range results {
@@ -241,7 +217,7 @@ func (rt *opsRuntime) tlscheckJobs() []schedule.Job {
 		jobs = append(jobs, schedule.Job{
 			Kind: metrics.KindTLSCheck, Name: check.Name, Schedule: check.Schedule, Timeout: scheduledCheckTimeout,
 			Run: func(ctx context.Context) (metrics.Result, error) {
-				o, err := rt.checkOptions(tlscheckOptions{sni: true, mtaSTS: true, mxPort: 25, warnDays: 21, stateDir: defaultStateDir()})
+				o, err := rt.checkOptions(tlscheckOptions{sni: true, mtaSTS: true, mxPort: 25, warnDays: 21})
 				if err != nil {
 					return metrics.Result{}, err
 				}
