@@ -94,3 +94,32 @@ func TestProbeKeyExchange(t *testing.T) {
 		})
 	}
 }
+
+// The prober asks for an OCSP staple (status_request) and reports whether
+// one came, in TLS 1.3 and 1.2.
+func TestProbeOCSPStaple(t *testing.T) {
+	pki := newPKI(t, "Staple")
+	leaf := pki.leaf(t, certSpec{cn: "mx.example.com", dns: []string{"mx.example.com"}, notBefore: time.Now().Add(-time.Hour), notAfter: time.Now().Add(time.Hour)})
+	for _, tc := range []struct {
+		name   string
+		staple []byte
+		max    uint16
+	}{
+		{"TLS 1.3 stapled", []byte{0x30, 0x03, 0x0a, 0x01, 0x00}, tls.VersionTLS13},
+		{"TLS 1.2 stapled", []byte{0x30, 0x03, 0x0a, 0x01, 0x00}, tls.VersionTLS12},
+		{"TLS 1.3 none", nil, tls.VersionTLS13},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tlsCert(leaf, pki.inter.cert)
+			c.OCSPStaple = tc.staple
+			ap := startFake(t, (&smtpServer{offerTLS: true, tls: &tls.Config{Certificates: []tls.Certificate{c}, MaxVersion: tc.max}}).handle)
+			f := probeOne(t, ProbeOptions{Roots: pki.pool, Timeout: 5 * time.Second}, "mx.example.com", ap)
+			if f.Err != nil || f.Verify != VerifyOK {
+				t.Fatalf("err=%v verify=%s %s", f.Err, f.Verify, f.VerifyError)
+			}
+			if f.OCSPStapled != (tc.staple != nil) {
+				t.Errorf("ocsp_stapled %v, want %v", f.OCSPStapled, tc.staple != nil)
+			}
+		})
+	}
+}
