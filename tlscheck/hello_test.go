@@ -123,3 +123,65 @@ func TestProbeOCSPStaple(t *testing.T) {
 		})
 	}
 }
+
+// serverHelloRecord builds a handshake record holding a TLS 1.3 ServerHello
+// with a key_share for group.
+func serverHelloRecord(group uint16) []byte {
+	var body []byte
+	body = append(body, 0x03, 0x03)                                               // legacy_version
+	body = append(body, make([]byte, 32)...)                                      // random
+	body = append(body, 0)                                                        // session id
+	body = append(body, 0x13, 0x02, 0)                                            // TLS_AES_256_GCM_SHA384, null compression
+	ext := []byte{0, 43, 0, 2, 0x03, 0x04}                                        // supported_versions: TLS 1.3
+	ext = append(ext, 0, 51, 0, 6, byte(group>>8), byte(group), 0, 2, 0xaa, 0xbb) // key_share
+	body = append(body, byte(len(ext)>>8), byte(len(ext)))
+	body = append(body, ext...)
+	msg := append([]byte{2, 0, byte(len(body) >> 8), byte(len(body))}, body...)
+	return append([]byte{22, 3, 3, byte(len(msg) >> 8), byte(len(msg))}, msg...)
+}
+
+// The sniffer reassembles records and messages that arrive in pieces.
+func TestHelloSnifferFragments(t *testing.T) {
+	rec := serverHelloRecord(29)
+	ccs := []byte{20, 3, 3, 0, 1, 1}
+	s := &helloSniffer{}
+	for _, b := range append(rec, ccs...) {
+		s.feed([]byte{b})
+	}
+	if s.group != 29 || s.suite != 0x1302 || !s.done {
+		t.Errorf("group %d suite %x done %v", s.group, s.suite, s.done)
+	}
+	if got := s.keyExchange(tls.VersionTLS13, 0x1302); got != "x25519" {
+		t.Errorf("key exchange %q", got)
+	}
+	// A record that is not a handshake ends sniffing; later bytes are ignored.
+	s = &helloSniffer{}
+	s.feed([]byte{23, 3, 3, 0, 2, 0, 0})
+	s.feed(serverHelloRecord(23))
+	if s.group != 0 || !s.done {
+		t.Errorf("after application data: group %d done %v", s.group, s.done)
+	}
+}
+
+// FuzzHelloSniffer: the sniffer reads what a server sends before any
+// authentication; it must never panic nor grow without bound.
+func FuzzHelloSniffer(f *testing.F) {
+	f.Add(serverHelloRecord(29), 7)
+	f.Add([]byte{22, 3, 3, 0, 4, 12, 0, 0, 3}, 1)
+	f.Add([]byte{22, 3, 3, 0, 8, 12, 0, 0, 4, 3, 0, 23, 65}, 3)
+	f.Fuzz(func(t *testing.T, data []byte, chunk int) {
+		if chunk <= 0 {
+			chunk = 1
+		}
+		s := &helloSniffer{}
+		for len(data) > 0 {
+			n := min(chunk, len(data))
+			s.feed(data[:n])
+			data = data[n:]
+		}
+		if len(s.rec)+len(s.hs) > 2*sniffLimit {
+			t.Fatalf("buffers grew to %d", len(s.rec)+len(s.hs))
+		}
+		_ = s.keyExchange(tls.VersionTLS12, 0)
+	})
+}
