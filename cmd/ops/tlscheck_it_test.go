@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,6 +71,23 @@ func TestTLSCheckCLIAgainstPostfix(t *testing.T) {
 	}
 	if chain, _ := r["chain"].([]any); len(chain) != 2 {
 		t.Errorf("chain as presented (leaf + CA): %v", r["chain"])
+	}
+	// The fingerprints are OpenSSL's (as posttls-finger and TLSA records have them).
+	crt := filepath.Join(testenv.Getenv("OPS_IT_PKI_DIR", "/var/lib/ops-test/pki"), "server.crt")
+	fp, err := exec.Command("openssl", "x509", "-in", crt, "-noout", "-fingerprint", "-sha256").Output()
+	if err != nil {
+		t.Fatalf("openssl x509: %v", err)
+	}
+	_, hexFP, _ := strings.Cut(strings.TrimSpace(string(fp)), "=")
+	if want := strings.ToLower(strings.ReplaceAll(hexFP, ":", "")); r["cert_sha256"] != want {
+		t.Errorf("cert_sha256 %v, openssl says %s", r["cert_sha256"], want)
+	}
+	spki, err := exec.Command("sh", "-c", `openssl x509 -in "$1" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum`, "sh", crt).Output()
+	if err != nil {
+		t.Fatalf("openssl pkey: %v", err)
+	}
+	if want, _, _ := strings.Cut(string(spki), " "); r["spki_sha256"] != want {
+		t.Errorf("spki_sha256 %v, openssl says %s", r["spki_sha256"], want)
 	}
 	code, out, _ = runOps(t, "tlscheck", target, "--resolve", pin, "--ca", ca, "-v")
 	if code != 0 || !strings.Contains(out, "key exchange x25519") || !strings.Contains(out, "spki sha256:    "+r["spki_sha256"].(string)) {
