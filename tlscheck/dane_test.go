@@ -129,6 +129,10 @@ func TestEvaluateDANERequirements(t *testing.T) {
 		{"require DANE: insecure", f(leaf), nil, "DANE", &insecure, Fail, "454 4.7.0 DANE required: no usable DNSSEC-validated TLSA records (insecure)", DANEInsecure},
 		{"sendmail entry DANE", f(leaf), mustPolicy(t, "TLS_Srv:mx.example.com DANE\n"), "", &match, Pass, "", DANEPass},
 		{"not required: mismatch warns", f(leaf), nil, "", &mismatch, Pass, "", DANEFail},
+		{"VERIFY: DANE makes an untrusted chain TRUSTED", f(self), mustPolicy(t, "TLS_Srv:mx.example.com VERIFY:128\n"), "", ptr(secure(tlsaFor(3, 1, 1, self.cert))), Pass, "", DANEPass},
+		{"VERIFY: no TRUSTED without a match", f(self), mustPolicy(t, "TLS_Srv:mx.example.com VERIFY:128\n"), "", ptr(secure(tlsaFor(3, 1, 1, leaf.cert))), Fail, "454 4.7.0 authentication failed", DANEFail},
+		{"VERIFY: no TRUSTED from an insecure answer", f(self), mustPolicy(t, "TLS_Srv:mx.example.com VERIFY:128\n"), "", ptr(DANELookup{Name: "x", Records: []TLSA{tlsaFor(3, 1, 1, self.cert)}}), Fail, "454 4.7.0 authentication failed", DANEInsecure},
+		{"Postfix verify ignores DANE", f(self), pf("verify"), "", ptr(secure(tlsaFor(3, 1, 1, self.cert))), Fail, "", DANEPass},
 		{"dane: match", f(self), pf("dane"), "", ptr(secure(tlsaFor(3, 1, 1, self.cert))), Pass, "", DANEPass},
 		{"dane: mismatch", f(leaf), pf("dane"), "", &mismatch, Fail, "450 4.7.5 Server certificate not trusted (DANE: no TLSA record matches)", DANEFail},
 		{"dane: bogus defers", f(leaf), pf("dane"), "", &bogus, Fail, "450 4.7.5 TLSA lookup error for mx.example.com:25", DANEFail},
@@ -147,6 +151,9 @@ func TestEvaluateDANERequirements(t *testing.T) {
 			}
 			if tc.name == "not required: mismatch warns" && !strings.Contains(strings.Join(r.Warnings, " "), "DANE fails") {
 				t.Errorf("no DANE warning: %q", r.Warnings)
+			}
+			if strings.HasPrefix(tc.name, "VERIFY: DANE makes") && r.Verify != VerifyTrusted {
+				t.Errorf("verify %s, want TRUSTED", r.Verify)
 			}
 		})
 	}

@@ -22,6 +22,7 @@ const (
 	VerifyTemp     = "TEMP"     // STARTTLS answered 454 (temporarily unavailable)
 	VerifyProtocol = "PROTOCOL" // STARTTLS answered with another error
 	VerifySoftware = "SOFTWARE" // TLS handshake failed
+	VerifyTrusted  = "TRUSTED"  // not trusted by the CA roots, but DANE authenticated the chain (sendmail 8.16+)
 )
 
 // Facts is everything a probe learned about one connection. Evaluate judges
