@@ -114,6 +114,8 @@ func TestITDANEMatrix(t *testing.T) {
 		owner("unusable", pGood): rec(1, 1, 1, good.cert),
 	})
 	knotSet(t, knotConf, "plain.test", map[string]string{owner("ee", pGood): rec(3, 1, 1, good.cert)})
+	// A recipient domain whose MX is mx1.dane.test (TLSA by services.sh).
+	knotSet(t, knotConf, "dane.test", map[string]string{"dom-" + n: "MX 10 mx1.dane.test."})
 
 	mainAddr := testenv.Getenv("OPS_IT_SMTP_ADDR", "127.0.0.1:2525")
 	mainPort := mainAddr[strings.LastIndex(mainAddr, ":")+1:]
@@ -160,4 +162,21 @@ func TestITDANEMatrix(t *testing.T) {
 			}
 		})
 	}
+	// --rcpt: the MX host found through the validating resolver gets the
+	// TLSA lookup (at the MX port), like a target.
+	t.Run("MX of a recipient domain", func(t *testing.T) {
+		res := &Resolver{Addr: resolver}
+		results, err := Check(t.Context(), Options{
+			Rcpts: []string{"postmaster@dom-" + n + ".dane.test"}, MXPort: mustAtoi(mainPort, 0), Require: "DANE", DANEResolver: res,
+			Probe: ProbeOptions{Roots: mainPool, Timeout: 10 * time.Second, Resolver: res},
+		})
+		if err != nil || len(results) != 1 {
+			t.Fatalf("%+v %v", results, err)
+		}
+		r := results[0]
+		t.Logf("%-40s %-34s %-9s %s %s", "MX of a recipient domain", r.Target+" (MX)", r.DANE, r.Verdict, r.Reply)
+		if r.Target != "mx1.dane.test:"+mainPort || r.DANE != DANEPass || r.Verdict != Pass {
+			t.Errorf("%s dane %s verdict %s %q %q", r.Target, r.DANE, r.Verdict, r.Reply, r.Reasons)
+		}
+	})
 }
