@@ -205,6 +205,7 @@ func Evaluate(f *Facts, p *Policy, eo EvalOptions) Result {
 		dr := EvaluateDANE(*eo.DANE, f.Chain, daneNames(f, eo), eo.Now)
 		eo.dane = &dr
 		r.DANE, r.DANERecords = dr.Status, nonNil(dr.Records)
+		r.Reasons = append(r.Reasons, "DANE "+dr.Status+": "+strings.Join(dr.Reasons, "; "))
 		if dr.Status == DANEPass && f.Verify == VerifyFail {
 			// DANE authenticated what the CA roots did not: sendmail 8.16+
 			// with DANE sets ${verify} to TRUSTED, which VERIFY accepts.
@@ -394,7 +395,6 @@ func (c *smCheck) daneRequired() stage {
 	if d == nil {
 		return c.s.reject(c.code, "DANE required, but no TLSA lookup was made", RTDANERequired)
 	}
-	c.s.reasons = append(c.s.reasons, d.Reasons...)
 	switch d.Status {
 	case DANEPass:
 		return c.s.accept()

@@ -61,10 +61,10 @@ func TestTableEscapesPeerStrings(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	// One line per result (after the header); reason lines start with "  └ ".
+	// One line per result (after the header); reason lines are indented.
 	rowLines := 0
 	for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
-		if !strings.HasPrefix(l, "  └ ") {
+		if !strings.HasPrefix(l, "  ") {
 			rowLines++
 		}
 		if utf8.RuneCountInString(l) > TableWidth {
@@ -138,5 +138,33 @@ func TestWriteDetail(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in\n%s", want, out)
 		}
+	}
+}
+
+// A long reason wraps under its row; no line is wider than TableWidth and
+// nothing of the reason is lost.
+func TestTableWrapsLongReasons(t *testing.T) {
+	long := strings.Repeat("because-of-a-long-word and more words ", 12)
+	r := Result{Target: "a-very-long-target-name.subdomain.example.com:2525", Addr: "[2001:db8:1234:5678:9abc:def0:1234:5678]:2525",
+		Verify: "FAIL", TLSVersion: "TLSv1.2", CipherBits: 128, Verdict: Fail, Reply: "454 4.7.0 authentication failed",
+		PolicyKey: "TLS_Srv:subdomain.example.com", PolicyRule: "VERIFY:128+CA:a-very-long-reference-name.example.com", Reasons: []string{strings.TrimSpace(long)}}
+	var b bytes.Buffer
+	if err := WriteTable(&b, []Result{r}, testNow); err != nil {
+		t.Fatal(err)
+	}
+	var reason []string
+	for i, l := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+		if utf8.RuneCountInString(l) > TableWidth {
+			t.Errorf("line %d is %d columns wide: %q", i, utf8.RuneCountInString(l), l)
+		}
+		if i >= 2 {
+			if !strings.HasPrefix(l, "  └ ") && !strings.HasPrefix(l, "    ") {
+				t.Errorf("reason line %d not indented: %q", i, l)
+			}
+			reason = append(reason, strings.TrimSpace(strings.TrimPrefix(l, "  └ ")))
+		}
+	}
+	if got := strings.Join(reason, " "); got != strings.TrimSpace(long)+" → 454 4.7.0 authentication failed" {
+		t.Errorf("reason lost or changed:\n%s", b.String())
 	}
 }

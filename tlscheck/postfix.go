@@ -309,7 +309,6 @@ func (c *pfCheck) daneLevel() (s stage, done bool) {
 		c.s.reasons = append(c.s.reasons, "level dane: no TLSA lookup was made; judged as opportunistic (may)")
 		return c.may(), true
 	}
-	c.s.reasons = append(c.s.reasons, d.Reasons...)
 	switch {
 	case d.LookupErr:
 		return c.reject("4.7.5", "TLSA lookup error for "+c.f.ServerName+":"+strconv.Itoa(c.f.Port), RTDNSSECInvalid), true

@@ -70,8 +70,12 @@ func WriteTable(w io.Writer, results []Result, now time.Time) error {
 			reason = "MX for " + r.Rcpt + ": " + reason
 		}
 		if reason != "ok" {
-			for _, l := range wrap(output.Escape(reason), TableWidth-4) {
-				b.WriteString("  └ " + l + "\n")
+			for j, l := range wrap(output.Escape(reason), TableWidth-4) {
+				if j == 0 {
+					b.WriteString("  └ " + l + "\n")
+				} else {
+					b.WriteString("    " + l + "\n")
+				}
 			}
 		}
 	}
