@@ -23,6 +23,8 @@ func TestTLSCheckUsageErrors(t *testing.T) {
 		{[]string{"tlscheck", "x", "--policy", "/nonexistent/access"}, "/nonexistent/access"},
 		{[]string{"tlscheck", "relay"}, "--cert FILE is required"},
 		{[]string{"tlscheck", "lint"}, "no policy"},
+		{[]string{"tlscheck", "x", "--resolver", "unbound"}, `--resolver: tlscheck.resolver: "unbound": expected ADDR:PORT`},
+		{[]string{"tlscheck", "x", "--state-dir", "rel"}, `--state-dir: tlscheck.state_dir: "rel": expected an absolute directory`},
 	} {
 		code, _, stderr := runOps(t, c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) {
