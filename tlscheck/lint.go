@@ -147,6 +147,9 @@ func lintRelayEntry(e *Entry, tag, name string, sanKeys map[string]bool, lo Lint
 		key, value, ok := strings.Cut(name, ":")
 		if !ok || key == "" || value == "" {
 			add(e, "expected SubjAltName:KEY:VALUE")
+		} else if prefix := sanTypePrefix(key + ":" + value); prefix != "" && len(prefix) == len(key)+1 {
+			add(e, "the key %q is a subjectAltName type: the form is SubjAltName:KEY:VALUE with KEY the name ALTNAMES: uses and VALUE bare (SubjAltName:%s would look for the list %q)",
+				key, name, key)
 		} else if prefix := sanTypePrefix(value); prefix != "" {
 			add(e, "the value %q carries the type prefix %q: SubjAltName: values are looked up bare (a DNS name, an e-mail address, an IP address, a URI), so this key never matches (write SubjAltName:%s:%s)",
 				value, prefix, key, value[len(prefix):])
