@@ -41,7 +41,8 @@ func reasonLine(r Result) string {
 		// The specific reasons, then the reply sendmail would give.
 		var detail []string
 		for _, s := range r.Reasons {
-			if strings.HasPrefix(s, "no policy entry") || strings.HasSuffix(s, "verified") || strings.HasSuffix(r.Reply, " "+s) {
+			if strings.HasPrefix(s, "no policy entry") || strings.HasSuffix(s, "verified") || strings.HasSuffix(r.Reply, " "+s) ||
+				strings.HasPrefix(s, "DANE pass: ") || strings.HasPrefix(s, "DANE none: no TLSA records") { // did not decide a failure
 				continue
 			}
 			detail = append(detail, s)
