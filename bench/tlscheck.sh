@@ -10,7 +10,9 @@
 #   N32               checks at concurrency 32 (default 2000)
 #   NPEER             checks for posttls-finger (default 200; sequential and 32 in parallel)
 #   TESTSSL=0         skip testssl.sh (one run takes tens of seconds)
-#   MIN_RATE          checks/s ops must reach at concurrency 32 (default 200); below it: exit 1
+#   DANE_RESOLVER     default 127.0.0.1:5300 (scripts/services.sh start dane): also measure checks
+#                     with a TLSA lookup each (mx1.dane.test, --require DANE); empty: skip
+#   MIN_RATE          checks/s ops must reach at concurrency 32 (default 400); below it: exit 1
 # Output: one line per tool: name, concurrency, checks, seconds, checks/s. Apt packages are not
 # installed by this script (testssl.sh: apt-get install testssl.sh).
 set -euo pipefail
@@ -21,7 +23,7 @@ CA=${OPS_IT_SMTP_CA:-/var/lib/ops-test/pki/ca.crt}
 N1=${N1:-200}
 N32=${N32:-2000}
 NPEER=${NPEER:-200}
-MIN_RATE=${MIN_RATE:-200}
+MIN_RATE=${MIN_RATE:-400}
 HOST=${ADDR%:*}
 PORT=${ADDR##*:}
 
@@ -48,6 +50,11 @@ echo "# target $ADDR, CA $CA, $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 out=$("$TMP/tlscheck-bench" -addr "$ADDR" -ca "$CA" -n "$N32" -c 32)
 echo "$out"
 rate=$(sed -n 's/.*checks_per_second=\([0-9.]*\).*/\1/p' <<<"$out")
+DANE_RESOLVER=${DANE_RESOLVER-127.0.0.1:5300}
+if [ -n "$DANE_RESOLVER" ]; then
+	"$TMP/tlscheck-bench" -addr "$ADDR" -ca "$CA" -name mx1.dane.test -resolver "$DANE_RESOLVER" -n "$N32" -c 32 ||
+		echo "  DANE: not measured (scripts/services.sh start dane)"
+fi
 
 if command -v posttls-finger >/dev/null; then
 	# -c: no SMTP after the handshake report; -l secure with the test CA; [host]:port skips MX lookups.

@@ -10,7 +10,7 @@
 #   scripts/services.sh status  [SERVICE...]   exit 0 when all are up, 3 otherwise
 #   scripts/services.sh install [SERVICE...]   packages only
 #   scripts/services.sh env                    print the exports below; use: eval "$(scripts/services.sh env)"
-# SERVICE: mariadb mariadb2 mariadb3 swift postfix sendmail libvirt nftables chromium, or all (the default).
+# SERVICE: mariadb mariadb2 mariadb3 swift postfix sendmail dane libvirt nftables chromium, or all (the default).
 # Exit status: 0 ok, 1 a service failed (the message says which and why), 2 usage error, 3 status: down.
 #
 # Services (every TCP listener is on loopback; the only other sockets are Swift's unconnected UDP
@@ -37,6 +37,11 @@
 #   sendmail  sendmail 8.17 unpacked under $OPS_SVC_DIR/sendmail (not installed: that would remove
 #             Postfix), daemon on 127.0.0.1:2526 with STARTTLS, in a private UTS namespace. Local mail
 #             is accepted and thrown away. It logs only to syslog, which this machine does not have.
+#   dane      DANE test bed (services.md §7): knot, authoritative and signing, on 127.0.0.1:5353 and
+#             unbound, validating, on 127.0.0.1:5300; zones dane.test (signed, trusted: AD),
+#             plain.test (unsigned), bogus.test (wrong trust anchor) and badsig.test (an altered RRSIG
+#             over its TLSA records), each with mx1 A 127.0.0.1 and TLSA 3 1 1 for the PKI's server key
+#             at _25._tcp.mx1 and _2525._tcp.mx1. Details: scripts/svc/dane.sh.
 #   libvirt   libvirtd without hypervisor drivers; test driver as test+unix:///default, unix socket only.
 #   nftables  the nft tool; nothing to start.
 #   chromium  Debian's chromium, for the inventory HTML screenshot test; nothing to start.
@@ -76,6 +81,8 @@
 #   OPS_IT_SENDMAIL_CF_DIR    its m4 directory: m4 -D_CF_DIR_=DIR/ DIR/m4/cf.m4 X.mc > X.cf
 #   OPS_IT_SENDMAIL_MAKEMAP   the extracted makemap (give it -C YOUR.cf, see services.md §3d)
 #   OPS_IT_SENDMAIL_ADDR      127.0.0.1:2526  (the sendmail daemon, STARTTLS, same certificate)
+#   OPS_IT_DANE_RESOLVER      127.0.0.1:5300  (unbound: validating; sets AD on dane.test answers)
+#   OPS_IT_DANE_KNOT_CONF     $OPS_SVC_DIR/dane/knot/knot.conf  (knotc -c FILE zone-begin/zone-set/zone-commit)
 #   OPS_IT_LIBVIRT_SOCK       /run/libvirt/libvirt-sock
 #   OPS_IT_LIBVIRT_URI        test:///default  (the URI to open over that socket; virsh: test+unix:///default)
 
@@ -92,13 +99,15 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$SCRIPT_DIR/svc/swift.sh"
 # shellcheck source=svc/smtp.sh
 . "$SCRIPT_DIR/svc/smtp.sh"
+# shellcheck source=svc/dane.sh
+. "$SCRIPT_DIR/svc/dane.sh"
 # shellcheck source=svc/misc.sh
 . "$SCRIPT_DIR/svc/misc.sh"
 
-ALL_SERVICES=(mariadb mariadb2 mariadb3 swift postfix sendmail libvirt nftables chromium)
+ALL_SERVICES=(mariadb mariadb2 mariadb3 swift postfix sendmail dane libvirt nftables chromium)
 
 usage() {
-	echo "usage: $0 {start|stop|restart|status|install|env} [mariadb|mariadb2|mariadb3|swift|postfix|sendmail|libvirt|nftables|chromium|all]..." >&2
+	echo "usage: $0 {start|stop|restart|status|install|env} [mariadb|mariadb2|mariadb3|swift|postfix|sendmail|dane|libvirt|nftables|chromium|all]..." >&2
 	exit 2
 }
 
@@ -137,6 +146,8 @@ OPS_IT_SENDMAIL_BIN=$SENDMAIL_BIN
 OPS_IT_SENDMAIL_CF_DIR=$SENDMAIL_CF_DIR
 OPS_IT_SENDMAIL_MAKEMAP=$SENDMAIL_ROOT/usr/libexec/sendmail/makemap
 OPS_IT_SENDMAIL_ADDR=127.0.0.1:2526
+OPS_IT_DANE_RESOLVER=127.0.0.1:$UNBOUND_PORT
+OPS_IT_DANE_KNOT_CONF=$KNOT_CONF
 OPS_IT_LIBVIRT_SOCK=$LIBVIRT_SOCK
 OPS_IT_LIBVIRT_URI=test:///default
 EOF

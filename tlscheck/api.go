@@ -3,6 +3,7 @@ package tlscheck
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 )
 
 // ErrNoRelay is the error of a relay check that did not allow relaying.
@@ -33,7 +34,8 @@ func asConfigError(err error) error {
 
 // Options builds Check options from the config section: the policy file
 // (auto-detected format; none when empty), trust anchors (system roots when
-// empty), timeout, concurrency and EHLO name. A bad policy or CA file is
+// empty), timeout, concurrency, EHLO name, the DANE resolver and the MTA-STS
+// cache. A bad policy or CA file is
 // ErrConfig. Targets, recipients, --require, pins and the resolver are the
 // caller's to add.
 func (c *Config) Options() (Options, error) {
@@ -52,6 +54,17 @@ func (c *Config) Options() (Options, error) {
 		return o, asConfigError(err)
 	}
 	o.Probe.Roots = roots
+	if c.Resolver != "" {
+		o.DANE = true
+		o.DANEResolver = &Resolver{Addr: c.Resolver}
+	}
+	stateDir := c.StateDir
+	if stateDir == "" {
+		stateDir = DefaultStateDir()
+	}
+	if stateDir != "none" {
+		o.STSOptions.Cache = &STSCache{Dir: filepath.Join(stateDir, "mta-sts")}
+	}
 	return o, nil
 }
 

@@ -28,9 +28,16 @@ type Options struct {
 	Logger *slog.Logger
 	// MXPort is the port used for the MX hosts of Rcpts (default 25; like
 	// sendmail's ESMTP_MAILER_ARGS `TCP $h PORT`).
-	MXPort     int
-	STS        bool // look up MTA-STS for recipient domains
-	STSOptions STSOptions
+	MXPort int
+	STS    bool // look up MTA-STS for recipient domains
+	// DANE looks up TLSA _PORT._tcp.HOST for every target and MX host
+	// through DANEResolver (nil: Probe.Resolver, else the first nameserver
+	// of /etc/resolv.conf), which must validate DNSSEC: its AD bit is
+	// trusted. Check turns it on when Require is DANE or the policy has
+	// a dane or dane-only entry.
+	DANE         bool
+	DANEResolver *Resolver
+	STSOptions   STSOptions
 	// Eval carries WarnDays, AllowCN, PermErr, LegacyCodes and Now; Require
 	// and Rcpt are filled in per connection.
 	Eval EvalOptions
@@ -73,6 +80,12 @@ func Check(ctx context.Context, o Options) ([]Result, error) {
 	}
 	if o.STSOptions.RootCAs == nil {
 		o.STSOptions.RootCAs = o.Probe.Roots
+	}
+	if needsDANE(o) {
+		o.DANE = true
+	}
+	if o.DANEResolver == nil {
+		o.DANEResolver = o.Probe.Resolver
 	}
 	jobs := planJobs(ctx, o)
 	results := make([]Result, len(jobs))
@@ -219,6 +232,12 @@ func runJob(ctx context.Context, o Options, j job) Result {
 		}
 	}
 	start := time.Now()
+	if o.DANE {
+		if _, err := netip.ParseAddr(j.target.Host); err != nil { // TLSA needs a name
+			l := o.DANEResolver.LookupTLSA(ctx, j.target.Host, j.target.Port)
+			eo.DANE = &l
+		}
+	}
 	f := ProbeAddr(ctx, po, j.target, j.addr)
 	if o.Logger != nil {
 		o.Logger.Debug("tlscheck connection", "target", j.target.String(), "addr", j.addr.String(), "rcpt", j.rcpt,
@@ -232,6 +251,25 @@ func runJob(ctx context.Context, o Options, j job) Result {
 		r.Reasons = append([]string{tryKey + " NO: STARTTLS not attempted"}, r.Reasons...)
 	}
 	return r
+}
+
+// needsDANE reports whether the requirement or a policy entry asks for DANE.
+func needsDANE(o Options) bool {
+	if strings.EqualFold(strings.TrimSpace(o.Require), "DANE") {
+		return true
+	}
+	if o.Policy == nil {
+		return false
+	}
+	for _, e := range o.Policy.Entries {
+		if e.pf != nil && (e.pf.Level == "dane" || e.pf.Level == "dane-only") {
+			return true
+		}
+		if e.pf == nil && strings.EqualFold(e.Value, "DANE") {
+			return true
+		}
+	}
+	return false
 }
 
 // RunError summarizes results for the caller's exit status: nil when every

@@ -2,6 +2,9 @@ package tlscheck
 
 import (
 	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -16,7 +19,14 @@ type Config struct {
 	Timeout     time.Duration `yaml:"timeout"`
 	Concurrency int           `yaml:"concurrency"`
 	Helo        string        `yaml:"helo"` // empty: the machine's host name
-	Checks      []CheckConfig `yaml:"checks"`
+	// Resolver is a DNSSEC-validating resolver ADDR:PORT for DANE; when
+	// set, every connection gets a TLSA lookup (empty: none, unless a DANE
+	// requirement asks, then the first nameserver of /etc/resolv.conf).
+	Resolver string `yaml:"resolver"`
+	// StateDir holds the MTA-STS policy cache (StateDir/mta-sts); "none":
+	// no cache.
+	StateDir string        `yaml:"state_dir"`
+	Checks   []CheckConfig `yaml:"checks"`
 }
 
 // CheckConfig is one scheduled check (`tlscheck.checks[i]`) for `ops serve`.
@@ -29,7 +39,19 @@ type CheckConfig struct {
 
 // DefaultConfig is the configuration without a config file.
 func DefaultConfig() Config {
-	return Config{Timeout: DefaultTimeout, Concurrency: DefaultConcurrency}
+	return Config{Timeout: DefaultTimeout, Concurrency: DefaultConcurrency, StateDir: DefaultStateDir()}
+}
+
+// DefaultStateDir is $XDG_STATE_HOME/ops, else ~/.local/state/ops ("none"
+// when neither is known).
+func DefaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "ops")
+	}
+	if h, err := os.UserHomeDir(); err == nil && filepath.IsAbs(h) {
+		return filepath.Join(h, ".local", "state", "ops")
+	}
+	return "none"
 }
 
 var checkNameRE = regexp.MustCompile(`^[a-z0-9-]+$`)
@@ -46,6 +68,14 @@ func (c *Config) Validate(path string) error {
 	}
 	if strings.ContainsAny(c.Helo, " \t\r\n") {
 		return fielderr.Newf(path+".helo", "%q: a host name cannot contain blanks", c.Helo)
+	}
+	if c.Resolver != "" {
+		if _, err := netip.ParseAddrPort(c.Resolver); err != nil {
+			return fielderr.Newf(path+".resolver", "%q: expected ADDR:PORT of a DNSSEC-validating resolver, e.g. 127.0.0.1:53", c.Resolver)
+		}
+	}
+	if c.StateDir != "" && c.StateDir != "none" && !filepath.IsAbs(c.StateDir) {
+		return fielderr.Newf(path+".state_dir", "%q: expected an absolute directory, or none", c.StateDir)
 	}
 	seen := map[string]int{}
 	for i, ch := range c.Checks {

@@ -43,6 +43,8 @@ func TestConfigValidate(t *testing.T) {
 		{"bad rcpt", func(c *Config) { c.Checks[0].Rcpts[0] = "postmaster" }, `tlscheck.checks[0].rcpts[0]: "postmaster": expected user@domain`},
 		{"nothing to check", func(c *Config) { c.Checks[0].Targets, c.Checks[0].Rcpts = nil, nil }, "tlscheck.checks[0]: a check needs targets or rcpts"},
 		{"no schedule", func(c *Config) { c.Checks[0].Schedule = "" }, "tlscheck.checks[0].schedule: empty"},
+		{"bad resolver", func(c *Config) { c.Resolver = "unbound.local" }, `tlscheck.resolver: "unbound.local": expected ADDR:PORT`},
+		{"relative state dir", func(c *Config) { c.StateDir = "state" }, `tlscheck.state_dir: "state": expected an absolute directory`},
 	}
 	for _, tc := range tests {
 		c := good()
@@ -59,10 +61,11 @@ func TestConfigValidate(t *testing.T) {
 // loader (internal/config) reads the yaml tag only, so that is the whole tag:
 // a second tag naming the key could drift from it unnoticed.
 func TestConfigTags(t *testing.T) {
-	want := map[string]string{"Policy": "policy", "CAFile": "ca_file", "Timeout": "timeout", "Concurrency": "concurrency", "Helo": "helo", "Checks": "checks"}
+	want := map[string]string{"Policy": "policy", "CAFile": "ca_file", "Timeout": "timeout", "Concurrency": "concurrency", "Helo": "helo", "Checks": "checks",
+		"Resolver": "resolver", "StateDir": "state_dir"} // ops additions for DANE and the MTA-STS cache
 	rt := reflect.TypeOf(Config{})
 	if rt.NumField() != len(want) {
-		t.Errorf("Config has %d fields, docs/cli.md names %d", rt.NumField(), len(want))
+		t.Errorf("Config has %d fields, docs/cli.md (plus resolver, state_dir) names %d", rt.NumField(), len(want))
 	}
 	for f, key := range want {
 		sf, ok := rt.FieldByName(f)
@@ -139,5 +142,30 @@ func TestConfigOptions(t *testing.T) {
 	}
 	if RelayError(RelayResult{Relay: true}) != nil || !errors.Is(RelayError(RelayResult{}), ErrNoRelay) {
 		t.Error("RelayError")
+	}
+}
+
+// resolver turns DANE lookups on; state_dir places the MTA-STS cache
+// ("none": no cache; empty: the default state directory).
+func TestConfigOptionsDANEAndCache(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", "/srv/state")
+	c := DefaultConfig()
+	o, err := c.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.DANE || o.STSOptions.Cache == nil || o.STSOptions.Cache.Dir != "/srv/state/ops/mta-sts" {
+		t.Errorf("defaults: dane %v cache %+v", o.DANE, o.STSOptions.Cache)
+	}
+	c.Resolver, c.StateDir = "127.0.0.1:5300", "none"
+	if o, err = c.Options(); err != nil {
+		t.Fatal(err)
+	}
+	if !o.DANE || o.DANEResolver == nil || o.DANEResolver.Addr != "127.0.0.1:5300" || o.STSOptions.Cache != nil {
+		t.Errorf("resolver, none: dane %v %+v cache %+v", o.DANE, o.DANEResolver, o.STSOptions.Cache)
+	}
+	c.StateDir = ""
+	if o, err = c.Options(); err != nil || o.STSOptions.Cache == nil || o.STSOptions.Cache.Dir != "/srv/state/ops/mta-sts" {
+		t.Errorf("empty state_dir: %+v %v", o.STSOptions.Cache, err)
 	}
 }

@@ -10,13 +10,19 @@
 //
 //	ParsePolicy / LoadPolicy   policy text → *Policy (format auto-detected)
 //	Lint                       entries sendmail silently misreads → []Finding
-//	ProbeAddr / Probe          one SMTP conversation → *Facts (no judgement)
+//	ProbeAddr / Probe          one SMTP conversation → *Facts (no judgement); the
+//	                           ClientHello is OpenSSL's (hello.go, uTLS) so that the
+//	                           negotiated cipher is the one sendmail gets
 //	Evaluate                   Facts + Policy + EvalOptions (clock) → Result; pure
 //	EvaluateClient             the same for an incoming client (TLS_Clt:)
 //	Check                      targets and recipients (MX, MTA-STS) → []Result,
 //	                           bounded concurrency, one timeout per connection
+//	LookupTLSA / EvaluateDANE  TLSA through a validating resolver (AD bit) →
+//	                           DANE pass | fail | none | insecure (RFC 7672)
 //	Relay                      client certificate + Policy → RelayResult
-//	WriteTable / WriteJSON     rendering ({"results": [...]}, docs/cli.md)
+//	WriteTable / WriteJSON     rendering ({"results": [...]}, docs/cli.md);
+//	WriteDetail                the -v view (key exchange, key, fingerprints, chain)
+//	STSCache                   MTA-STS policies kept until max_age (a state directory)
 //	RunError                   nil all pass, ErrPolicyViolation any fail,
 //	                           ErrNothingChecked nothing checked
 //

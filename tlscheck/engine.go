@@ -55,6 +55,10 @@ type EvalOptions struct {
 	LegacyCodes bool
 	// STS is the MTA-STS outcome for this MX, if one was looked up.
 	STS *STSResult
+	// DANE is the TLSA lookup for this connection, if one was made.
+	DANE *DANELookup
+
+	dane *DANEResult // EvaluateDANE of DANE, set by Evaluate
 }
 
 // Result is the judgement of one connection. The JSON field names are a
@@ -67,6 +71,14 @@ type Result struct {
 	TLSVersion    string     `json:"tls_version"`
 	Cipher        string     `json:"cipher"`
 	CipherBits    int        `json:"cipher_bits"`
+	KeyExchange   string     `json:"key_exchange"`
+	SigAlg        string     `json:"signature_algorithm"`
+	CertSHA256    string     `json:"cert_sha256"`
+	SPKISHA256    string     `json:"spki_sha256"`
+	KeyType       string     `json:"key_type"`
+	KeyBits       int        `json:"key_bits"`
+	OCSPStapled   bool       `json:"ocsp_stapled"`
+	Chain         []PeerCert `json:"chain"`
 	CertSubject   string     `json:"cert_subject"`
 	CertIssuer    string     `json:"cert_issuer"`
 	CNSubject     string     `json:"cn_subject"`
@@ -83,7 +95,11 @@ type Result struct {
 	Warnings      []string   `json:"warnings"`
 	ResultType    string     `json:"result_type,omitempty"`
 	STS           *STSResult `json:"sts,omitempty"`
-	Error         string     `json:"error,omitempty"`
+	MTASTSMode    string     `json:"mta_sts_mode"` // enforce | testing | none | "" (not looked up or no policy)
+	// DANE is pass | fail | none | insecure, "" when not looked up.
+	DANE        string   `json:"dane"`
+	DANERecords []string `json:"dane_records"` // the TLSA records, presentation format
+	Error       string   `json:"error,omitempty"`
 
 	checked bool
 }
@@ -98,6 +114,14 @@ func baseResult(f *Facts) Result {
 		TLSVersion:    f.TLSVersion,
 		Cipher:        f.Cipher,
 		CipherBits:    f.CipherBits,
+		KeyExchange:   f.KeyExchange,
+		SigAlg:        f.Peer.SigAlg,
+		CertSHA256:    f.Peer.SHA256,
+		SPKISHA256:    f.Peer.SPKISHA256,
+		KeyType:       f.Peer.KeyType,
+		KeyBits:       f.Peer.KeyBits,
+		OCSPStapled:   f.OCSPStapled,
+		Chain:         describeChain(f.Chain),
 		CertSubject:   f.CertSubject,
 		CertIssuer:    f.CertIssuer,
 		CNSubject:     f.CNSubject,
@@ -167,6 +191,9 @@ func Evaluate(f *Facts, p *Policy, eo EvalOptions) Result {
 	r := baseResult(f)
 	r.Rcpt = eo.Rcpt
 	r.STS = eo.STS
+	if eo.STS != nil {
+		r.MTASTSMode = eo.STS.Mode
+	}
 	if !f.Checked() {
 		r.Verdict = Fail
 		r.Error = f.Err.Error()
@@ -174,6 +201,20 @@ func Evaluate(f *Facts, p *Policy, eo EvalOptions) Result {
 		return r
 	}
 	warnings(f, eo, &r)
+	if eo.DANE != nil {
+		dr := EvaluateDANE(*eo.DANE, f.Chain, daneNames(f, eo), eo.Now)
+		eo.dane = &dr
+		r.DANE, r.DANERecords = dr.Status, nonNil(dr.Records)
+		r.Reasons = append(r.Reasons, "DANE "+dr.Status+": "+strings.Join(dr.Reasons, "; "))
+		if dr.Status == DANEPass && f.Verify == VerifyFail {
+			// DANE authenticated what the CA roots did not: sendmail 8.16+
+			// with DANE sets ${verify} to TRUSTED, which VERIFY accepts.
+			t := *f
+			t.Verify = VerifyTrusted
+			r.Reasons = append(r.Reasons, "chain not trusted by the CA roots ("+f.VerifyError+"), but DANE authenticates it: ${verify} is TRUSTED")
+			f, r.Verify = &t, VerifyTrusted
+		}
+	}
 
 	var stages []stage
 	if p != nil && p.Format == FormatPostfix {
@@ -198,7 +239,24 @@ func Evaluate(f *Facts, p *Policy, eo EvalOptions) Result {
 	if r.Verdict == Pass && eo.STS != nil {
 		applySTS(f, eo.STS, &r)
 	}
+	if d := eo.dane; d != nil && d.Status == DANEFail && r.Verdict == Pass {
+		// Not required here, but a DANE client (Postfix, sendmail 8.18)
+		// would not deliver: say so.
+		r.Warnings = append(r.Warnings, "DANE fails: "+strings.Join(d.Reasons, "; "))
+	}
 	return r
+}
+
+// daneNames are the DANE-TA reference names: the TLSA base domain (the
+// server name) and, for a recipient, its domain (the next hop).
+func daneNames(f *Facts, eo EvalOptions) []string {
+	names := []string{f.ServerName}
+	if i := strings.LastIndexByte(eo.Rcpt, '@'); i >= 0 {
+		if d := strings.ToLower(strings.TrimSuffix(eo.Rcpt[i+1:], ".")); d != "" && d != f.ServerName {
+			names = append(names, d)
+		}
+	}
+	return names
 }
 
 func warnings(f *Facts, eo EvalOptions, r *Result) {
@@ -300,6 +358,9 @@ func tlsConnection(f *Facts, p *Policy, eo EvalOptions, ruleset, key, rhs string
 	if !found {
 		return c.s.accept("no policy entry applies: sendmail accepts")
 	}
+	if strings.EqualFold(strings.TrimSpace(rhs), "DANE") {
+		return c.daneRequired()
+	}
 	if !c.rule.IsRequirement() {
 		where := ""
 		if key != "" {
@@ -312,7 +373,7 @@ func tlsConnection(f *Facts, p *Policy, eo EvalOptions, ruleset, key, rhs string
 	}
 	bits := c.rule.Bits
 	if c.rule.Req == "VERIFY" {
-		if f.Verify != VerifyOK && f.Verify != "TRUSTED" {
+		if f.Verify != VerifyOK && f.Verify != VerifyTrusted {
 			return c.verifyFailure()
 		}
 		c.s.reasons = append(c.s.reasons, "certificate chain verified")
@@ -324,6 +385,26 @@ func tlsConnection(f *Facts, p *Policy, eo EvalOptions, ruleset, key, rhs string
 		return s
 	}
 	return c.checkExtensions()
+}
+
+// daneRequired is the ops requirement DANE (--require DANE, or DANE as a
+// right-hand side): like Postfix' dane-only, a DNSSEC-validated, usable TLSA
+// record must match the presented chain.
+func (c *smCheck) daneRequired() stage {
+	d := c.eo.dane
+	if d == nil {
+		return c.s.reject(c.code, "DANE required, but no TLSA lookup was made", RTDANERequired)
+	}
+	switch d.Status {
+	case DANEPass:
+		return c.s.accept()
+	case DANEFail:
+		if d.LookupErr {
+			return c.s.reject(c.code, "DANE required: TLSA lookup failed", d.ResultType)
+		}
+		return c.s.reject(c.code, "DANE required: no TLSA record matches the server's certificate", d.ResultType)
+	}
+	return c.s.reject(c.code, "DANE required: no usable DNSSEC-validated TLSA records ("+d.Status+")", RTDANERequired)
 }
 
 // smCheck is one run of tlsConnection: its inputs, the parsed rule and the
@@ -481,6 +562,14 @@ func (c *smCheck) extension(x Ext) (text, rt string, met, known bool) {
 		}
 		ok, why := caCheck(f, name, c.eo.AllowCN)
 		if !ok {
+			// A SAN refused for its shape decided this: say so.
+			if leaf := f.Leaf(); leaf != nil {
+				for _, d := range leaf.DNSNames {
+					if prob := WildcardProblem(d); prob != "" {
+						c.s.reasons = append(c.s.reasons, fmt.Sprintf("subjectAltName DNS:%s not usable: %s", d, prob))
+					}
+				}
+			}
 			return why, RTHostMismatch, false, true
 		}
 		return why, "", true, true

@@ -22,6 +22,7 @@ const (
 	VerifyTemp     = "TEMP"     // STARTTLS answered 454 (temporarily unavailable)
 	VerifyProtocol = "PROTOCOL" // STARTTLS answered with another error
 	VerifySoftware = "SOFTWARE" // TLS handshake failed
+	VerifyTrusted  = "TRUSTED"  // not trusted by the CA roots, but DANE authenticated the chain (sendmail 8.16+)
 )
 
 // Facts is everything a probe learned about one connection. Evaluate judges
@@ -44,6 +45,8 @@ type Facts struct {
 	TLSVersion  string // ${tls_version}: TLSv1, TLSv1.1, TLSv1.2, TLSv1.3
 	Cipher      string // ${cipher}: OpenSSL name
 	CipherBits  int    // ${cipher_bits}
+	KeyExchange string // key exchange group (x25519, secp256r1, …) or RSA
+	OCSPStapled bool   // the server stapled an OCSP response
 
 	Chain []*x509.Certificate // as presented, leaf first
 
@@ -53,6 +56,7 @@ type Facts struct {
 	CNIssuer    string   // ${cn_issuer}
 	AltSubject  []string // ${altname_subject}: DNS:…, email:…, IP:…, URI:…
 	AltIssuer   []string // ${altname_issuer}
+	Peer        PeerCert // leaf details: fingerprints, key, signature
 
 	// Err is set when the probe could not get as far as a TLS decision
 	// (connect, greeting or EHLO failed, timeout). Such facts are "not
@@ -145,6 +149,7 @@ func (f *Facts) FillCertFacts() {
 	f.CNIssuer, _ = SendmailCN(leaf.RawIssuer)
 	f.AltSubject = AltNames(leaf)
 	f.AltIssuer = IssuerAltNames(leaf)
+	f.Peer = DescribeCert(leaf)
 }
 
 // TLSVersionName is OpenSSL's name for a protocol version.

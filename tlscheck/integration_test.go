@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -208,6 +210,7 @@ type servedChain struct {
 	name string
 	leaf *testCert
 	send []*x509.Certificate // after the leaf
+	opts []string            // more smtpd settings, name=value (no blanks)
 }
 
 // addPostfixListeners adds one smtpd listener per chain to the running
@@ -238,8 +241,13 @@ func addPostfixListeners(t *testing.T, dir string, chains []servedChain) []int {
 		}
 		ports[i] = freePort(t)
 		svc := fmt.Sprintf("%d/inet", ports[i])
-		entry := fmt.Sprintf("%s=%d inet n - n - - smtpd -o smtpd_tls_cert_file=%s -o smtpd_tls_key_file=%s -o smtpd_tls_security_level=may",
-			svc, ports[i], certPath, keyPath)
+		// syslog_name postfix-PORT: the Postfix log says which listener
+		// negotiated what (postfixTLSSession).
+		entry := fmt.Sprintf("%s=%d inet n - n - - smtpd -o syslog_name=postfix-%d -o smtpd_tls_cert_file=%s -o smtpd_tls_key_file=%s -o smtpd_tls_security_level=may",
+			svc, ports[i], ports[i], certPath, keyPath)
+		for _, o := range l.opts {
+			entry += " -o " + o
+		}
 		if out, err := exec.Command("postconf", "-M", entry).CombinedOutput(); err != nil {
 			t.Fatalf("postconf -M: %v: %s", err, out)
 		}
@@ -266,4 +274,48 @@ func probeIT(t *testing.T, o ProbeOptions, tg Target) *Facts {
 		time.Sleep(250 * time.Millisecond)
 	}
 	return f
+}
+
+// tlsSession is what Postfix logged about one TLS session it accepted.
+type tlsSession struct {
+	version, cipher, bits, kex string
+}
+
+var postfixTLSRE = regexp.MustCompile(`postfix-(\d+)/smtpd\[\d+\]: \w+ TLS connection established from [^:]*: (TLSv[\d.]+) with cipher (\S+) \((\d+)/\d+ bits\)(?: key-exchange (\S+))?`)
+
+// postfixLogSize is where the Postfix log (maillog_file of services.sh)
+// ends now.
+func postfixLogSize(t *testing.T) int64 {
+	t.Helper()
+	st, err := os.Stat(postfixLog())
+	if err != nil {
+		t.Fatalf("Postfix log: %v (run scripts/services.sh start postfix)", err)
+	}
+	return st.Size()
+}
+
+func postfixLog() string {
+	return filepath.Join(testenv.Getenv("OPS_SVC_DIR", "/var/lib/ops-test"), "log", "postfix.log")
+}
+
+// postfixTLSSession waits for the first TLS session that the listener on
+// port logged after offset (postlogd writes asynchronously).
+func postfixTLSSession(t *testing.T, port int, offset int64) tlsSession {
+	t.Helper()
+	for try := 0; try < 100; try++ {
+		b, err := os.ReadFile(postfixLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(b)) > offset {
+			for _, m := range postfixTLSRE.FindAllStringSubmatch(string(b[offset:]), -1) {
+				if m[1] == strconv.Itoa(port) {
+					return tlsSession{version: m[2], cipher: m[3], bits: m[4], kex: m[5]}
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no TLS session of the listener on %d in %s", port, postfixLog())
+	return tlsSession{}
 }

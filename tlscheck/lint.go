@@ -27,11 +27,25 @@ func WriteFindings(w io.Writer, fs []Finding) error {
 	return nil
 }
 
+// LintOptions adjust Lint.
+type LintOptions struct {
+	// AllowExtensions accepts ops' own extensions (CA, CA:name, DANE as a
+	// right-hand side, CertIssuer: … ALTNAMES:key) as intended: the policy
+	// is meant for ops, not (only) for sendmail. Typos and unknown
+	// extensions are still reported.
+	AllowExtensions bool
+}
+
 // Lint reports every entry sendmail (or Postfix) would silently misread:
 // unknown right-hand sides, ENCR without bits, extensions sendmail does not
 // know (and the ones after them it then never checks), distinguished names
-// not in OpenSSL oneline + xtext form, keys that can never match.
-func Lint(p *Policy) []Finding {
+// not in OpenSSL oneline + xtext form, keys that can never match,
+// SubjAltName: keys whose value carries a type prefix (DNS:, email:, IP:,
+// URI:) and so never matches.
+func Lint(p *Policy) []Finding { return LintWith(p, LintOptions{}) }
+
+// LintWith is Lint with options.
+func LintWith(p *Policy, lo LintOptions) []Finding {
 	if p == nil {
 		return nil
 	}
@@ -52,7 +66,12 @@ func Lint(p *Policy) []Finding {
 		return out
 	}
 	citags := map[string]bool{}
+	sanKeys := map[string]bool{} // KEY of SubjAltName:KEY:VALUE entries
 	for i := range p.Entries {
+		if tag, rest, ok := strings.Cut(p.Entries[i].Key, ":"); ok && strings.EqualFold(tag, "SubjAltName") {
+			k, _, _ := strings.Cut(rest, ":")
+			sanKeys[strings.ToLower(k)] = true
+		}
 		e := &p.Entries[i]
 		for _, x := range ParseRule(e.Value).Exts {
 			if x.Kind == "CITag" {
@@ -73,38 +92,14 @@ func Lint(p *Policy) []Finding {
 		}
 		switch lt {
 		case "tls_srv", "tls_rcpt", "tls_clt":
-			lintTLSEntry(p, e, lt, name, citags, add)
+			lintTLSEntry(p, e, lt, name, citags, lo, add)
 		case "try_tls":
 			if !strings.EqualFold(e.Value, "NO") {
 				add(e, "sendmail only acts on NO here; %q is ignored (STARTTLS is tried)", e.Value)
 			}
 			lintHostKey(e, name, add)
-		case "certissuer":
-			if prob := LooksLikeOneline(name); prob != "" {
-				add(e, "%s", prob)
-			}
-			v := strings.TrimSpace(e.Value)
-			switch {
-			case strings.EqualFold(v, "RELAY"), strings.EqualFold(v, "SUBJECT"):
-			case len(v) > 9 && strings.EqualFold(v[:9], "ALTNAMES:"):
-				add(e, "ALTNAMES: is an ops extension: sendmail ignores this entry and does not relay")
-			default:
-				add(e, "right-hand side %q: sendmail relays only on RELAY or SUBJECT; this entry has no effect", v)
-			}
-		case "certsubject":
-			if prob := LooksLikeOneline(name); prob != "" {
-				add(e, "%s", prob)
-			}
-			if !strings.EqualFold(strings.TrimSpace(e.Value), "RELAY") {
-				add(e, "right-hand side %q: sendmail relays only on RELAY; this entry has no effect", e.Value)
-			}
-		case "subjaltname":
-			if !strings.Contains(name, ":") {
-				add(e, "expected SubjAltName:KEY:VALUE")
-			}
-			if !strings.EqualFold(strings.TrimSpace(e.Value), "RELAY") {
-				add(e, "right-hand side %q: only RELAY relays", e.Value)
-			}
+		case "certissuer", "certsubject", "subjaltname":
+			lintRelayEntry(e, lt, name, sanKeys, lo, add)
 		default:
 			if citags[lt] {
 				if prob := LooksLikeOneline(name); prob != "" {
@@ -118,6 +113,51 @@ func Lint(p *Policy) []Finding {
 	}
 	sortFindings(out)
 	return out
+}
+
+// lintRelayEntry lints the relay entries: CertIssuer:, CertSubject: and
+// SubjAltName:.
+func lintRelayEntry(e *Entry, tag, name string, sanKeys map[string]bool, lo LintOptions, add func(*Entry, string, ...any)) {
+	switch tag {
+	case "certissuer":
+		if prob := LooksLikeOneline(name); prob != "" {
+			add(e, "%s", prob)
+		}
+		v := strings.TrimSpace(e.Value)
+		switch {
+		case strings.EqualFold(v, "RELAY"), strings.EqualFold(v, "SUBJECT"):
+		case len(v) > 9 && strings.EqualFold(v[:9], "ALTNAMES:"):
+			if !lo.AllowExtensions {
+				add(e, "ALTNAMES: is an ops extension: sendmail ignores this entry and does not relay (--allow-extensions if intended)")
+			}
+			if key := v[9:]; !sanKeys[strings.ToLower(key)] {
+				add(e, "ALTNAMES:%s but no SubjAltName:%s:<name> entries: no client certificate relays", key, key)
+			}
+		default:
+			add(e, "right-hand side %q: sendmail relays only on RELAY or SUBJECT; this entry has no effect", v)
+		}
+	case "certsubject":
+		if prob := LooksLikeOneline(name); prob != "" {
+			add(e, "%s", prob)
+		}
+		if !strings.EqualFold(strings.TrimSpace(e.Value), "RELAY") {
+			add(e, "right-hand side %q: sendmail relays only on RELAY; this entry has no effect", e.Value)
+		}
+	case "subjaltname":
+		key, value, ok := strings.Cut(name, ":")
+		if !ok || key == "" || value == "" {
+			add(e, "expected SubjAltName:KEY:VALUE")
+		} else if prefix := sanTypePrefix(key + ":" + value); prefix != "" && len(prefix) == len(key)+1 {
+			add(e, "the key %q is a subjectAltName type: the form is SubjAltName:KEY:VALUE with KEY the name ALTNAMES: uses and VALUE bare (SubjAltName:%s would look for the list %q)",
+				key, name, key)
+		} else if prefix := sanTypePrefix(value); prefix != "" {
+			add(e, "the value %q carries the type prefix %q: SubjAltName: values are looked up bare (a DNS name, an e-mail address, an IP address, a URI), so this key never matches (write SubjAltName:%s:%s)",
+				value, prefix, key, value[len(prefix):])
+		}
+		if !strings.EqualFold(strings.TrimSpace(e.Value), "RELAY") {
+			add(e, "right-hand side %q: only RELAY relays", e.Value)
+		}
+	}
 }
 
 func sortFindings(out []Finding) {
@@ -135,7 +175,19 @@ func lintHostKey(e *Entry, name string, add func(*Entry, string, ...any)) {
 	}
 }
 
-func lintTLSEntry(p *Policy, e *Entry, tag, name string, citags map[string]bool, add func(*Entry, string, ...any)) {
+// sanTypePrefix returns the type prefix ("DNS:", "email:", "IP:", "IP
+// Address:", "URI:", "RFC822:", "othername:") a SubjAltName: value starts
+// with, or "". A URI value ("https://…") is not a prefix.
+func sanTypePrefix(v string) string {
+	for _, p := range []string{"DNS:", "email:", "IP Address:", "IP:", "URI:", "RFC822:", "othername:", "dNSName:", "rfc822Name:", "iPAddress:"} {
+		if len(v) > len(p) && strings.EqualFold(v[:len(p)], p) {
+			return v[:len(p)]
+		}
+	}
+	return ""
+}
+
+func lintTLSEntry(p *Policy, e *Entry, tag, name string, citags map[string]bool, lo LintOptions, add func(*Entry, string, ...any)) {
 	if tag != "tls_rcpt" {
 		lintHostKey(e, name, add)
 	} else if strings.HasSuffix(name, ".") {
@@ -155,6 +207,10 @@ func lintTLSEntry(p *Policy, e *Entry, tag, name string, citags map[string]bool,
 		case strings.HasPrefix(body, "ENCR:") || strings.HasPrefix(body, "VERIFY:"):
 			add(e, "%q: the bits must be a number: sendmail accepts every connection", v)
 		case up == "OK":
+		case up == "DANE":
+			if !lo.AllowExtensions {
+				add(e, "DANE is an ops extension: sendmail accepts every connection (--allow-extensions if intended)")
+			}
 		default:
 			add(e, "unknown right-hand side %q: sendmail accepts every connection (expected [PERM+|TEMP+]VERIFY[:bits] or ENCR:bits)", v)
 		}
@@ -178,7 +234,9 @@ func lintTLSEntry(p *Policy, e *Entry, tag, name string, citags map[string]bool,
 			}
 			return
 		case "CA":
-			add(e, "%q is an ops extension: sendmail ignores it%s (ops and sendmail disagree here)", x.Raw, after)
+			if !lo.AllowExtensions {
+				add(e, "%q is an ops extension: sendmail ignores it%s (ops and sendmail disagree here; --allow-extensions if intended)", x.Raw, after)
+			}
 		case "CS", "CI":
 			if prob := LooksLikeOneline(x.Arg); prob != "" {
 				add(e, "%s: %s", x.Kind, prob)

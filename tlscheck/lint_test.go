@@ -45,13 +45,45 @@ func TestLintGolden(t *testing.T) {
 	for _, f := range Lint(p) {
 		flagged[f.Line] = true
 	}
-	for _, line := range []int{3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 20, 21} {
+	for _, line := range []int{3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 20, 21, 22, 24, 25, 26, 27} {
 		if !flagged[line] {
 			t.Errorf("line %d not flagged", line)
 		}
 	}
-	if flagged[2] || flagged[19] {
+	if flagged[2] || flagged[19] || flagged[23] {
 		t.Errorf("good entries flagged: %v", flagged)
+	}
+}
+
+// --allow-extensions: ops' own extensions (CA, ALTNAMES:, DANE) are
+// intended; typos and sendmail's misreadings are still reported.
+func TestLintAllowExtensions(t *testing.T) {
+	p, err := LoadPolicy("testdata/lint-access.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagged := map[int][]string{}
+	for _, f := range LintWith(p, LintOptions{AllowExtensions: true}) {
+		flagged[f.Line] = append(flagged[f.Line], f.Msg)
+	}
+	for _, line := range []int{18, 24} {
+		if len(flagged[line]) > 0 {
+			t.Errorf("line %d (an ops extension) flagged: %q", line, flagged[line])
+		}
+	}
+	// Line 7's CA is accepted; only its CI after it is still checked.
+	for _, m := range flagged[7] {
+		if strings.Contains(m, "ops extension") {
+			t.Errorf("line 7: %q", m)
+		}
+	}
+	for _, line := range []int{3, 4, 6, 21, 22, 25, 26, 27} { // typos, unknown extensions, SAN type prefixes
+		if len(flagged[line]) == 0 {
+			t.Errorf("line %d (a mistake) not flagged with --allow-extensions", line)
+		}
+	}
+	if !strings.Contains(strings.Join(flagged[22], " "), `type prefix "DNS:"`) || !strings.Contains(strings.Join(flagged[25], " "), `type prefix "email:"`) {
+		t.Errorf("SAN prefix findings: %q %q", flagged[22], flagged[25])
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -232,7 +233,7 @@ func evalPostfix(f *Facts, p *Policy, eo EvalOptions) stage {
 		}
 		return stage{ok: true, reasons: []string{"no policy entry for " + nexthop + ": Postfix uses smtp_tls_security_level"}}
 	}
-	c := &pfCheck{f: f, pe: e.pf, nexthop: nexthop, s: stage{key: key, rule: e.Value, line: e.Line}}
+	c := &pfCheck{f: f, pe: e.pf, nexthop: nexthop, dane: eo.dane, s: stage{key: key, rule: e.Value, line: e.Line}}
 	if s, done := c.optionalTLS(); done {
 		return s
 	}
@@ -259,6 +260,7 @@ type pfCheck struct {
 	f       *Facts
 	pe      *postfixEntry
 	nexthop string
+	dane    *DANEResult // nil: no TLSA lookup was made
 	s       stage
 }
 
@@ -273,24 +275,62 @@ func (c *pfCheck) tlsUp() bool {
 	return v != VerifyNone && v != VerifyTemp && v != VerifyProtocol && v != VerifySoftware
 }
 
-// optionalTLS decides the levels that do not require TLS (none, may, and
-// dane, judged as may) and dane-only, which ops cannot check.
+// optionalTLS decides the levels that do not require TLS (none, may) and
+// the DANE levels (dane, dane-only).
 func (c *pfCheck) optionalTLS() (stage, bool) {
 	switch c.pe.Level {
 	case "none":
 		return c.s.accept("level none: TLS not used"), true
-	case "may", "dane":
-		if c.pe.Level == "dane" {
-			c.s.reasons = append(c.s.reasons, "level dane: ops does not check TLSA records; judged as opportunistic (may)")
-		}
-		if !c.tlsUp() {
-			return c.s.accept("opportunistic TLS not established (" + c.f.Verify + "): Postfix delivers in clear text"), true
-		}
-		return c.s.accept("opportunistic TLS established"), true
-	case "dane-only":
-		return c.reject("4.7.5", "level dane-only: ops does not check TLSA records", RTValidationFailure), true
+	case "may":
+		return c.may(), true
+	case "dane", "dane-only":
+		return c.daneLevel()
 	}
 	return stage{}, false
+}
+
+func (c *pfCheck) may() stage {
+	if !c.tlsUp() {
+		return c.s.accept("opportunistic TLS not established (" + c.f.Verify + "): Postfix delivers in clear text")
+	}
+	return c.s.accept("opportunistic TLS established")
+}
+
+// daneLevel is Postfix' dane and dane-only (TLS_README "Mandatory DANE
+// TLS"): a failed TLSA lookup defers; usable validated records must match;
+// validated but unusable records mean encrypt; no (validated) records mean
+// may for dane and a deferral for dane-only.
+func (c *pfCheck) daneLevel() (s stage, done bool) {
+	d := c.dane
+	if d == nil {
+		if c.pe.Level == "dane-only" {
+			return c.reject("4.7.5", "level dane-only: no TLSA lookup was made", RTDANERequired), true
+		}
+		c.s.reasons = append(c.s.reasons, "level dane: no TLSA lookup was made; judged as opportunistic (may)")
+		return c.may(), true
+	}
+	switch {
+	case d.LookupErr:
+		return c.reject("4.7.5", "TLSA lookup error for "+c.f.ServerName+":"+strconv.Itoa(c.f.Port), RTDNSSECInvalid), true
+	case d.Status == DANEPass:
+		if s, failed := c.mandatoryTLS(); failed {
+			return s, true
+		}
+		return c.s.accept("level " + c.pe.Level + ": DANE verified"), true
+	case d.Status == DANEFail:
+		if s, failed := c.mandatoryTLS(); failed {
+			return s, true
+		}
+		return c.reject("4.7.5", "Server certificate not trusted (DANE: no TLSA record matches)", d.ResultType), true
+	case d.Unusable: // Postfix: mandatory TLS without authentication (encrypt)
+		if s, failed := c.mandatoryTLS(); failed {
+			return s, true
+		}
+		return c.s.accept("level " + c.pe.Level + ": TLSA records unusable, TLS established (as encrypt)"), true
+	case c.pe.Level == "dane-only":
+		return c.reject("4.7.5", "level dane-only: no usable DNSSEC-validated TLSA records ("+d.Status+")", RTDANERequired), true
+	}
+	return c.may(), true
 }
 
 // mandatoryTLS fails when TLS was not established or the negotiated

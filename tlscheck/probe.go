@@ -3,7 +3,6 @@ package tlscheck
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	utls "github.com/refraction-networking/utls"
 )
 
 // DefaultTimeout bounds one connection (connect, greeting, EHLO, STARTTLS,
@@ -165,31 +166,20 @@ func Probe(ctx context.Context, o ProbeOptions, target string) ([]*Facts, error)
 	return out, nil
 }
 
-// tlsConfig builds the client configuration. Verification is done by
-// VerifyChain afterwards, on the chain exactly as presented.
-func (o *ProbeOptions) tlsConfig(serverName string) *tls.Config {
-	cfg := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // verified by VerifyChain
-	if !o.NoSNI {
-		sni := o.SNI
-		if sni == "" {
-			sni = serverName
-		}
-		if _, err := netip.ParseAddr(sni); err != nil {
-			cfg.ServerName = strings.TrimSuffix(sni, ".")
-		}
+// sniName is the SNI to send for serverName: "" for none (NoSNI, or an IP
+// address).
+func (o *ProbeOptions) sniName(serverName string) string {
+	if o.NoSNI {
+		return ""
 	}
-	if o.Legacy {
-		cfg.MinVersion = tls.VersionTLS10
-		var ids []uint16
-		for _, s := range tls.CipherSuites() {
-			ids = append(ids, s.ID)
-		}
-		for _, s := range tls.InsecureCipherSuites() {
-			ids = append(ids, s.ID)
-		}
-		cfg.CipherSuites = ids
+	sni := o.SNI
+	if sni == "" {
+		sni = serverName
 	}
-	return cfg
+	if _, err := netip.ParseAddr(sni); err == nil {
+		return ""
+	}
+	return strings.TrimSuffix(sni, ".")
 }
 
 // session is one SMTP conversation.
@@ -239,11 +229,7 @@ func ProbeAddr(ctx context.Context, o ProbeOptions, t Target, addr netip.Addr) *
 
 	p.implicit = o.Implicit || t.Port == 465
 	f.ImplicitTLS = p.implicit
-	p.cfg = o.tlsConfig(t.Host)
-	p.cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		p.captured = cs.PeerCertificates
-		return nil
-	}
+	p.sni = o.sniName(t.Host)
 	return p.converse(conn)
 }
 
@@ -255,7 +241,7 @@ type prober struct {
 	f        *Facts
 	start    time.Time
 	implicit bool                // TLS from the first byte
-	cfg      *tls.Config         // for the handshake
+	sni      string              // SNI for the handshake ("" none)
 	captured []*x509.Certificate // the peer's chain, also when the handshake fails
 }
 
@@ -402,13 +388,20 @@ func (p *prober) sendStartTLS(s *session) bool {
 	return true
 }
 
-// handshake runs the TLS handshake on raw and records the session and
-// certificate facts, verifying the chain as presented. ok is false when it
-// failed (f says why).
-func (p *prober) handshake(raw net.Conn) (tc *tls.Conn, ok bool) {
+// handshake runs the TLS handshake on raw (OpenSSL's ClientHello, see
+// hello.go) and records the session and certificate facts, verifying the
+// chain as presented. ok is false when it failed (f says why).
+func (p *prober) handshake(raw net.Conn) (tc net.Conn, ok bool) {
 	f := p.f
-	tc = tls.Client(raw, p.cfg)
-	if err := tc.HandshakeContext(p.ctx); err != nil {
+	sniff := &helloSniffer{Conn: raw}
+	uc, err := newClient(sniff, p.sni, p.o.Legacy, func(cs utls.ConnectionState) error {
+		p.captured = cs.PeerCertificates
+		return nil
+	})
+	if err == nil {
+		err = uc.HandshakeContext(p.ctx)
+	}
+	if err != nil {
 		if errors.Is(p.ctx.Err(), context.Canceled) {
 			p.stepErr("TLS handshake", context.Canceled)
 			return nil, false
@@ -419,13 +412,15 @@ func (p *prober) handshake(raw net.Conn) (tc *tls.Conn, ok bool) {
 		f.FillCertFacts()
 		return nil, false
 	}
-	cs := tc.ConnectionState()
+	cs := uc.ConnectionState()
 	f.TLSVersion = TLSVersionName(cs.Version)
 	f.Cipher, f.CipherBits = CipherName(cs.CipherSuite)
+	f.KeyExchange = sniff.keyExchange(cs.Version, cs.CipherSuite)
+	f.OCSPStapled = len(cs.OCSPResponse) > 0
 	f.Chain = cs.PeerCertificates
 	f.Verify, f.VerifyError = VerifyChain(f.Chain, p.o.Roots, p.o.now())
 	f.FillCertFacts()
-	return tc, true
+	return uc, true
 }
 
 // quit sends QUIT and waits briefly (at most 2 s, never past the context
@@ -443,7 +438,7 @@ func quit(ctx context.Context, s *session) {
 }
 
 func handshakeError(err error) string {
-	var rh tls.RecordHeaderError
+	var rh utls.RecordHeaderError
 	if errors.As(err, &rh) {
 		return "TLS handshake failed: server did not speak TLS (first bytes " + strconv.Quote(string(rh.RecordHeader[:])) + ")"
 	}

@@ -113,10 +113,18 @@ type smtpServer struct {
 	tls        *tls.Config
 	offerTLS   bool
 	sni        atomic.Value // string: SNI the client sent
+	hello      atomic.Value // clientHello: what the client offered
 	quitSeen   atomic.Bool
 	conns      atomic.Int32
 	maxConns   atomic.Int32
 	handshakeE atomic.Value
+}
+
+// clientHello is what a fake server saw in a ClientHello.
+type clientHello struct {
+	suites   []uint16
+	groups   []tls.CurveID
+	versions []uint16
 }
 
 func (s *smtpServer) handle(f *fakeConn) error {
@@ -176,6 +184,7 @@ func (s *smtpServer) handle(f *fakeConn) error {
 	cfg := s.tls.Clone()
 	cfg.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
 		s.sni.Store(h.ServerName)
+		s.hello.Store(clientHello{suites: h.CipherSuites, groups: h.SupportedCurves, versions: h.SupportedVersions})
 		return nil, nil
 	}
 	tc := tls.Server(f.c, cfg)

@@ -21,6 +21,8 @@ type STSPolicy struct {
 	Mode   string   `json:"mode"`         // enforce | testing | none
 	MaxAge int      `json:"max_age"`
 	MX     []string `json:"mx"`
+	// Cached: taken from the STSCache, not fetched in this run.
+	Cached bool `json:"-"`
 }
 
 // STSResult is the MTA-STS outcome for one MX of a recipient domain.
@@ -29,6 +31,7 @@ type STSResult struct {
 	Mode       string `json:"mode"` // enforce | testing | none | "" (no policy)
 	ID         string `json:"id,omitempty"`
 	MXAllowed  bool   `json:"mx_allowed"`
+	Cached     bool   `json:"cached,omitempty"` // the policy came from the cache
 	Error      string `json:"error,omitempty"`
 	ResultType string `json:"result_type,omitempty"`
 }
@@ -175,6 +178,8 @@ type STSOptions struct {
 	// resolving mta-sts.<domain> (tests point it at a loopback server).
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	Timeout     time.Duration // default 60 s (RFC 8461 §3.3 suggests a minute)
+	// Cache, when set, keeps policies until max_age (see STSCache).
+	Cache *STSCache
 }
 
 // FetchSTS discovers and fetches the MTA-STS policy of a domain: the TXT
@@ -192,17 +197,49 @@ func FetchSTS(ctx context.Context, domain string, o STSOptions) (*STSPolicy, err
 	if res == nil {
 		res = &Resolver{}
 	}
+	cached, _, fresh := o.Cache.Get(domain)
+	id, err := lookupSTSID(ctx, res, domain)
+	switch {
+	case err != nil && fresh:
+		// The TXT record vanished or the lookup failed: a fresh cached
+		// policy still applies (RFC 8461 §5.1).
+		cached.Cached = true
+		return cached, nil
+	case err != nil:
+		return nil, err
+	case fresh && cached.ID == id:
+		cached.Cached = true
+		return cached, nil
+	}
+	p, err := fetchSTSPolicy(ctx, res, domain, o)
+	if err != nil {
+		if fresh {
+			cached.Cached = true
+			return cached, nil
+		}
+		return nil, err
+	}
+	p.ID = id
+	if err := o.Cache.Put(domain, p); err != nil {
+		return p, nil //nolint:nilerr // a cache that cannot be written only costs a fetch next time
+	}
+	return p, nil
+}
+
+// lookupSTSID returns the id of the domain's _mta-sts TXT record.
+func lookupSTSID(ctx context.Context, res *Resolver, domain string) (string, error) {
 	txts, err := res.LookupTXT(ctx, "_mta-sts."+domain)
 	if err != nil {
 		if errors.Is(err, ErrNXDomain) {
-			return nil, ErrNoSTS
+			return "", ErrNoSTS
 		}
-		return nil, fmt.Errorf("mta-sts txt lookup %s: %w", domain, err)
+		return "", fmt.Errorf("mta-sts txt lookup %s: %w", domain, err)
 	}
-	id, err := ParseSTSRecord(txts)
-	if err != nil {
-		return nil, err
-	}
+	return ParseSTSRecord(txts)
+}
+
+// fetchSTSPolicy fetches and parses the policy over HTTPS.
+func fetchSTSPolicy(ctx context.Context, res *Resolver, domain string, o STSOptions) (*STSPolicy, error) {
 	dial := o.DialContext
 	if dial == nil {
 		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -260,12 +297,7 @@ func FetchSTS(ctx context.Context, domain string, o STSOptions) (*STSPolicy, err
 	if len(body) > stsMaxBody {
 		return nil, fmt.Errorf("mta-sts fetch %s: policy larger than %d bytes", host, stsMaxBody)
 	}
-	p, err := ParseSTSPolicy(string(body))
-	if err != nil {
-		return nil, err
-	}
-	p.ID = id
-	return p, nil
+	return ParseSTSPolicy(string(body))
 }
 
 // STSFor judges one MX host name against a fetched policy (or fetch error).
@@ -282,7 +314,7 @@ func STSFor(domain string, p *STSPolicy, fetchErr error, mx string) *STSResult {
 		}
 		return r
 	}
-	r.Mode, r.ID = p.Mode, p.ID
+	r.Mode, r.ID, r.Cached = p.Mode, p.ID, p.Cached
 	r.MXAllowed = p.Mode == "none" || p.MatchMX(mx)
 	return r
 }

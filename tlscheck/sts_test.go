@@ -194,6 +194,9 @@ func TestCheckSTS(t *testing.T) {
 			if len(results) != 2 {
 				t.Fatalf("%d results", len(results))
 			}
+			if results[0].MTASTSMode != mode || results[1].MTASTSMode != mode {
+				t.Errorf("mta_sts_mode %q %q, want %s", results[0].MTASTSMode, results[1].MTASTSMode, mode)
+			}
 			if results[0].Verdict != Pass || results[0].STS == nil || !results[0].STS.MXAllowed {
 				t.Errorf("mx1: %s %+v %q", results[0].Verdict, results[0].STS, results[0].Reasons)
 			}

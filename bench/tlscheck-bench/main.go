@@ -21,6 +21,7 @@ func main() {
 	n := flag.Int("n", 500, "number of checks")
 	c := flag.Int("c", 32, "concurrency")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
+	resolver := flag.String("resolver", "", "validating resolver ADDR:PORT: a TLSA lookup per check, and the requirement DANE")
 	flag.Parse()
 	if *cpuprofile != "" {
 		pf, err := os.Create(*cpuprofile)
@@ -51,12 +52,17 @@ func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	start := time.Now()
-	results, err := tlscheck.Check(ctx, tlscheck.Options{
+	o := tlscheck.Options{
 		Targets:     targets,
 		Concurrency: *c,
 		Probe: tlscheck.ProbeOptions{Roots: roots, Timeout: 30 * time.Second, Helo: "bench.ops.test",
 			Pins: map[string]netip.Addr{*name: ap.Addr()}},
-	})
+	}
+	label := "ops-tlscheck"
+	if *resolver != "" {
+		o.DANE, o.DANEResolver, o.Require, label = true, &tlscheck.Resolver{Addr: *resolver}, "DANE", "ops-tlscheck-dane"
+	}
+	results, err := tlscheck.Check(ctx, o)
 	d := time.Since(start)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -72,7 +78,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "first failure: %s %s %v\n", r.Target, r.Error, r.Reasons)
 		}
 	}
-	fmt.Printf("ops-tlscheck concurrency=%d checks=%d pass=%d seconds=%.3f checks_per_second=%.1f\n",
+	fmt.Printf(label+" concurrency=%d checks=%d pass=%d seconds=%.3f checks_per_second=%.1f\n",
 		*c, *n, pass, d.Seconds(), float64(*n)/d.Seconds())
 	if pass != *n {
 		pprof.StopCPUProfile()

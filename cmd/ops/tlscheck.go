@@ -34,6 +34,7 @@ type tlscheckOptions struct {
 	mxPort      int
 	check       string
 	metricsFile metricsFileFlag
+	verbose     bool
 }
 
 func newTLSCheckCmd(c *cli) *cobra.Command {
@@ -46,7 +47,10 @@ and to every MX of each --rcpt domain, negotiate STARTTLS, verify the chain and
 say whether the policy (sendmail access text with TLS_Srv:/TLS_Rcpt:/…, or a
 Postfix smtp_tls_policy_maps file) would accept the server, with the SMTP reply
 sendmail would give when not. With neither a policy entry nor --require, the
-requirement is VERIFY+CA. With no TARGET and no --rcpt, every configured
+requirement is VERIFY+CA; --require DANE asks for a DNSSEC-validated TLSA
+record that matches (DANE-TA or DANE-EE, RFC 7672), like Postfix' dane-only.
+With --resolver, the DANE outcome (pass, fail, none, insecure) is reported
+for every connection. With no TARGET and no --rcpt, every configured
 tlscheck.checks entry is run (or the one named by --check).
 
 Exit status: 0 every verdict is pass, 1 any is fail, 2 usage or config error,
@@ -78,6 +82,11 @@ Exit status: 0 every verdict is pass, 1 any is fail, 2 usage or config error,
 	fl.BoolVar(&f.mtaSTS, "mta-sts", true, "for --rcpt domains, fetch the MTA-STS policy and judge each MX by it")
 	fl.IntVar(&f.mxPort, "mx-port", 25, "port used for the MX hosts of --rcpt domains")
 	fl.StringVar(&f.check, "check", "", "run only the configured check of this name")
+	fl.String("resolver", "", "DNSSEC-validating resolver ADDR:PORT for DANE (default tlscheck.resolver): look up TLSA _PORT._tcp.HOST for every target and MX (its AD bit is trusted, as Postfix does); without it, --require DANE and Postfix dane/dane-only entries use the --dns server, else the first nameserver of /etc/resolv.conf")
+	c.bindConfigFlag("tlscheck.resolver", fl.Lookup("resolver"))
+	fl.String("state-dir", "", `state directory (default tlscheck.state_dir, ~/.local/state/ops): MTA-STS policies are cached in DIR/mta-sts until their max_age ("none": no cache)`)
+	c.bindConfigFlag("tlscheck.state_dir", fl.Lookup("state-dir"))
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "one block per connection: key exchange, key, fingerprints, chain as presented, OCSP staple, DANE, reasons")
 	f.metricsFile.register(fl)
 	cmd.AddCommand(newTLSRelayCmd(c), newTLSLintCmd(c))
 	return cmd
@@ -174,7 +183,12 @@ func runTLSCheck(ctx context.Context, rt *opsRuntime, f tlscheckOptions, args []
 	}
 	err = f.output.write(rt.stdout,
 		func(w io.Writer) error { return tlscheck.WriteJSON(w, results) },
-		func(w io.Writer) error { return tlscheck.WriteTable(w, results, time.Now()) })
+		func(w io.Writer) error {
+			if f.verbose {
+				return tlscheck.WriteDetail(w, results, time.Now())
+			}
+			return tlscheck.WriteTable(w, results, time.Now())
+		})
 	if err != nil {
 		return err
 	}
@@ -278,21 +292,23 @@ func runTLSRelay(_ context.Context, rt *opsRuntime, opts tlsRelayOptions) error 
 }
 
 func newTLSLintCmd(c *cli) *cobra.Command {
+	var lo tlscheck.LintOptions
 	cmd := &cobra.Command{
 		Use:   "lint",
 		Short: "Print FILE:LINE: message for every policy entry sendmail would silently misread (exit 1 if any)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runTLSLint(cmd.Context(), c.rt)
+			return runTLSLint(cmd.Context(), c.rt, lo)
 		},
 	}
+	cmd.Flags().BoolVar(&lo.AllowExtensions, "allow-extensions", false, "accept ops' own extensions (CA, CA:name, DANE, ALTNAMES:) as intended; typos are still reported")
 	cmd.Flags().String("policy", "", "policy file (default tlscheck.policy)")
 	c.bindConfigFlag("tlscheck.policy", cmd.Flags().Lookup("policy"))
 	return cmd
 }
 
 // runTLSLint lints the policy file of the config (--policy overrides it).
-func runTLSLint(_ context.Context, rt *opsRuntime) error {
+func runTLSLint(_ context.Context, rt *opsRuntime, lo tlscheck.LintOptions) error {
 	path := rt.cfg.TLSCheck.Policy
 	if path == "" {
 		return exitcode.UsageError(errors.New("no policy: give --policy FILE or set tlscheck.policy"))
@@ -301,7 +317,7 @@ func runTLSLint(_ context.Context, rt *opsRuntime) error {
 	if err != nil {
 		return err
 	}
-	fs := tlscheck.Lint(p)
+	fs := tlscheck.LintWith(p, lo)
 	if err := tlscheck.WriteFindings(rt.stdout, fs); err != nil {
 		return err
 	}
