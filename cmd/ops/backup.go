@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -130,12 +131,12 @@ func runBackupRun(ctx context.Context, rt *opsRuntime, opts backupRunOptions) er
 	if err != nil {
 		return err
 	}
-	var failed []string
+	var failed []error
 	for _, job := range jobs {
 		start := time.Now()
 		var m *backup.Manifest
 		err := lockedRun(rt.locker, metrics.KindBackup, job.Name, func() error {
-			onTimeout := func() { rt.log.Error("backup timed out: cancelling it", "job", job.Name, "timeout", job.Timeout) }
+			onTimeout := func() { rt.log.Warn("backup timed out: cancelling it", "job", job.Name, "timeout", job.Timeout) }
 			err := schedule.WithTimeout(ctx, job.Timeout, onTimeout, func(ctx context.Context) (err error) {
 				m, err = rt.runJob(ctx, job, !opts.noPrune)
 				return err
@@ -148,18 +149,15 @@ func runBackupRun(ctx context.Context, rt *opsRuntime, opts backupRunOptions) er
 		opts.metricsFile.record(rt, metrics.Run{Kind: metrics.KindBackup, Name: job.Name, Start: start, Err: err,
 			Result: backupResult(m)})
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || len(jobs) == 1 {
 				return err
 			}
-			rt.log.Error("backup failed", "job", job.Name, "error", err.Error())
-			failed = append(failed, job.Name)
-			if len(jobs) == 1 {
-				return err
-			}
+			// Not logged here: run prints the joined error once, at the end.
+			failed = append(failed, fmt.Errorf("job %s: %w", job.Name, err))
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d jobs failed: %s", len(failed), len(jobs), strings.Join(failed, ", "))
+		return fmt.Errorf("%d of %d jobs failed: %w", len(failed), len(jobs), errors.Join(failed...))
 	}
 	return nil
 }
@@ -168,7 +166,9 @@ func runBackupRun(ctx context.Context, rt *opsRuntime, opts backupRunOptions) er
 // manifest is nil when the backup itself failed.
 func (rt *opsRuntime) runJob(ctx context.Context, job backup.Job, prune bool) (*backup.Manifest, error) {
 	m, err := rt.backupOnce(ctx, job, prune, rt.stderrTTY)
-	if m != nil {
+	// The success line is a report, like an info log line: --log-level warn
+	// (or -q, which also drops stdout) leaves nothing for cron to mail.
+	if m != nil && rt.log.Enabled(ctx, slog.LevelInfo) {
 		fmt.Fprintf(rt.stdout, "%s %s %s %s\n", job.Name, output.Escape(m.ID), output.Escape(m.Object.Name), bytesize.Human(m.Object.Size))
 	}
 	return m, err

@@ -47,7 +47,11 @@ the others is still written).`,
 	fl.StringArrayVar(&opts.sources, "source", nil, "collect only this source (repeatable; default: every source)")
 	opts.output.register(fl)
 	fl.StringVar(&opts.kind, "kind", "", "record kind for csv (default vm) or to narrow table/json: host, vm, firewall, finding, datastore, source")
-	fl.StringVar(&opts.out, "out", "", "write the report to FILE (atomically) instead of stdout")
+	fl.StringVar(&opts.out, "report-file", "", "write the report to `FILE` (atomically) instead of stdout; --output is its format")
+	// --out was the first name of --report-file; it was too easily confused
+	// with -o/--output (the format). It still works, unlisted.
+	fl.StringVar(&opts.out, "out", "", "old name of --report-file")
+	_ = fl.MarkHidden("out")
 	opts.metricsFile.register(fl)
 	cmd.AddCommand(newInventoryDiffCmd(c), newInventoryCheckCmd(c))
 	return cmd
@@ -87,11 +91,9 @@ func (rt *opsRuntime) collectInventory(ctx context.Context, names []string) (*in
 		return nil, exitcode.UsageError(err)
 	}
 	o.Logger = rt.log
-	rep, err := inventory.Collect(ctx, o)
-	if err != nil && rep != nil { // (no report: interrupted)
-		rt.log.Warn("inventory incomplete", "error", err.Error())
-	}
-	return rep, err
+	// A failed source is not logged here: the error is returned and printed
+	// once (by run, or by the scheduler of ops serve).
+	return inventory.Collect(ctx, o)
 }
 
 func inventoryMetrics(r *inventory.Report) *metrics.Inventory {
@@ -121,21 +123,21 @@ func writeOutput(stdout io.Writer, path string, render func(*bytes.Buffer) error
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("--out: %w", err)
+		return fmt.Errorf("--report-file %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(buf.Bytes()); err != nil {
 		tmp.Close()
-		return fmt.Errorf("--out: %w", err)
+		return fmt.Errorf("--report-file %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("--out: %w", err)
+		return fmt.Errorf("--report-file %s: %w", path, err)
 	}
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("--out: %w", err)
+		return fmt.Errorf("--report-file %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("--out: %w", err)
+		return fmt.Errorf("--report-file %s: %w", path, err)
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func TestInventoryCLIFromDeclaredFile(t *testing.T) {
 		t.Fatalf("csv: %d %s", code, out)
 	}
 	htmlOut := filepath.Join(dir, "report.html")
-	if code, _, stderr := runOps(t, "--config", cfg, "inventory", "--output", "html", "--out", htmlOut); code != 0 {
+	if code, _, stderr := runOps(t, "--config", cfg, "inventory", "--output", "html", "--report-file", htmlOut); code != 0 {
 		t.Fatalf("html: %s", stderr)
 	}
 	if b, _ := os.ReadFile(htmlOut); !strings.Contains(string(b), "<html") || strings.Contains(string(b), "src=\"http") {
@@ -124,5 +124,14 @@ func TestInventoryDeclaredFileErrors(t *testing.T) {
 	cfg := writeConfig(t, "inventory:\n  sources:\n    - {name: declared, type: file, path: "+missing+"}\n")
 	if code, _, stderr := runOps(t, "--config", cfg, "inventory"); code != 2 || !strings.Contains(stderr, missing) {
 		t.Errorf("missing declared file: exit %d, %s", code, stderr)
+	}
+}
+
+// --report-file is the file, -o/--output the format; --out (the old name of
+// --report-file) still works but is not listed.
+func TestInventoryReportFileFlag(t *testing.T) {
+	_, out, _ := runOps(t, "inventory", "--help")
+	if !strings.Contains(out, "--report-file FILE") || strings.Contains(out, "--out ") {
+		t.Fatalf("help:\n%s", out)
 	}
 }

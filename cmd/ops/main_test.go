@@ -179,3 +179,16 @@ func TestExampleConfigDocumentsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+func TestQuietConfigCheck(t *testing.T) {
+	cfg := writeConfig(t, "log: {level: info}\n")
+	code, out, stderr := runOps(t, "--config", cfg, "-q", "config", "check")
+	if code != 0 || out != "" || stderr != "" {
+		t.Fatalf("code %d stdout %q stderr %q", code, out, stderr)
+	}
+	bad := writeConfig(t, "log: {levle: info}\n")
+	code, out, stderr = runOps(t, "--config", bad, "--quiet", "config", "check")
+	if code != 2 || out != "" || strings.Count(stderr, "\n") != 1 {
+		t.Fatalf("code %d stdout %q stderr %q", code, out, stderr)
+	}
+}

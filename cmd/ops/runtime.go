@@ -20,6 +20,7 @@ import (
 type streams struct {
 	stdout, stderr io.Writer
 	stderrTTY      bool // stderr is a terminal: progress bars are drawn
+	quiet          bool // -q: stdout discarded, only errors logged
 }
 
 // newStreams wraps stderr so that the loggers of several runtimes (`ops
@@ -40,6 +41,15 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
+// quieted is s for -q: results are dropped and no progress bar is drawn
+// (stderr stays: the logger prints errors only, and the final error).
+func (s streams) quieted(quiet bool) streams {
+	if quiet {
+		s.stdout, s.stderrTTY, s.quiet = io.Discard, false, true
+	}
+	return s
+}
+
 // opsRuntime is what command bodies and scheduled jobs run with: one load of
 // the configuration and what is derived from it (logger, job locks), plus
 // the streams. loadRuntime builds it once per load and nothing changes it
@@ -57,6 +67,7 @@ type opsRuntime struct {
 type loadOptions struct {
 	file  string                 // --config; "" = $OPS_CONFIG or the search path
 	flags map[string]*pflag.Flag // config key → the command-line flag that overrides it
+	quiet bool                   // -q: see streams.quieted
 }
 
 // loadRuntime reads and validates the configuration (file, OPS_* variables,
@@ -81,6 +92,10 @@ func loadRuntime(s streams, lo loadOptions) (*opsRuntime, error) {
 	res.Warnings = append(res.Warnings, config.SecretFileWarnings(&cfg)...)
 	res.Warnings = append(res.Warnings, res.InlineSecretWarnings()...)
 	level, _ := logging.ParseLevel(cfg.Log.Level)
+	s = s.quieted(lo.quiet)
+	if lo.quiet {
+		level = max(level, slog.LevelError)
+	}
 	rt := &opsRuntime{
 		streams: s,
 		cfg:     &cfg,
