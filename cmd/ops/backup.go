@@ -99,6 +99,17 @@ func (rt *opsRuntime) openStore(ctx context.Context, job backup.Job) (storage.St
 	return backends.Open(ctx, job.Target, t, rt.log)
 }
 
+// openStoreReadOnly is openStore for the commands that never create
+// anything (list, verify, restore, prune): a missing container or
+// directory is an error naming it.
+func (rt *opsRuntime) openStoreReadOnly(ctx context.Context, job backup.Job) (storage.Store, error) {
+	t, ok := rt.cfg.Storage.Targets[job.Target]
+	if !ok {
+		return nil, exitcode.UsageError(fmt.Errorf("job %s: no storage target named %q", job.Name, job.Target))
+	}
+	return backends.OpenReadOnly(ctx, job.Target, t, rt.log)
+}
+
 func toolInfo() backup.ToolInfo {
 	v, c, _ := buildInfo()
 	return backup.ToolInfo{Name: "ops", Version: v, Commit: c}
@@ -248,7 +259,7 @@ func runBackupList(ctx context.Context, rt *opsRuntime, opts backupListOptions) 
 	}
 	var list []*backup.BackupInfo
 	for _, job := range jobs {
-		store, err := rt.openStore(ctx, job)
+		store, err := rt.openStoreReadOnly(ctx, job)
 		if err != nil {
 			return err
 		}
@@ -317,7 +328,7 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 	if err != nil {
 		return err
 	}
-	store, err := rt.openStore(ctx, job)
+	store, err := rt.openStoreReadOnly(ctx, job)
 	if err != nil {
 		return err
 	}
@@ -420,7 +431,7 @@ func runBackupPrune(ctx context.Context, rt *opsRuntime, opts backupPruneOptions
 		return err
 	}
 	for _, job := range jobs {
-		store, err := rt.openStore(ctx, job)
+		store, err := rt.openStoreReadOnly(ctx, job)
 		if err != nil {
 			return err
 		}
@@ -507,7 +518,7 @@ func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOpt
 	if err != nil {
 		return err
 	}
-	store, err := rt.openStore(ctx, job)
+	store, err := rt.openStoreReadOnly(ctx, job)
 	if err != nil {
 		return err
 	}
