@@ -27,6 +27,29 @@ type Retention struct {
 	KeepMonthly int `yaml:"keep_monthly"`
 }
 
+// RetentionKeys are the keys of a retention: section, in field order.
+var RetentionKeys = []string{"keep_last", "keep_daily", "keep_weekly", "keep_monthly"}
+
+// ZeroUnset applies "a retention that is set replaces the default whole":
+// when isSet reports any key of RetentionKeys as given (in the file, a
+// variable or a flag), the keys it does not report are 0, not their
+// defaults. keep_daily: 7 alone then keeps seven days, not also the last 7.
+func (r *Retention) ZeroUnset(isSet func(key string) bool) {
+	fields := []*int{&r.KeepLast, &r.KeepDaily, &r.KeepWeekly, &r.KeepMonthly}
+	given := false
+	for _, k := range RetentionKeys {
+		given = given || isSet(k)
+	}
+	if !given {
+		return
+	}
+	for i, k := range RetentionKeys {
+		if !isSet(k) {
+			*fields[i] = 0
+		}
+	}
+}
+
 // Job is one entry of `backup.jobs`.
 type Job struct {
 	Name             string          `yaml:"name"`

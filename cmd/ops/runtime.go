@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -85,6 +86,10 @@ func loadRuntime(s streams, lo loadOptions) (*opsRuntime, error) {
 	}, &cfg)
 	if err != nil {
 		return nil, exitcode.UsageError(err)
+	}
+	for i := range cfg.Backup.Jobs {
+		path := fmt.Sprintf("backup.jobs[%d].retention.", i)
+		cfg.Backup.Jobs[i].Retention.ZeroUnset(func(k string) bool { return res.IsSet(path + k) })
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, exitcode.UsageError(res.Locate(err))
