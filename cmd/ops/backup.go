@@ -131,7 +131,7 @@ func newBackupRunCmd(c *cli) *cobra.Command {
 			return runBackupRun(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "job to run (repeatable; default: every job)")
+	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "`NAME` of the job to run (repeatable; default: every job)")
 	cmd.Flags().BoolVar(&opts.noPrune, "no-prune", false, "do not apply retention after a successful backup")
 	opts.metricsFile.register(cmd.Flags())
 	return cmd
@@ -239,7 +239,7 @@ func newBackupListCmd(c *cli) *cobra.Command {
 			return runBackupList(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "job to list (repeatable; default: every job)")
+	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "`NAME` of the job to list (repeatable; default: every job)")
 	cmd.Flags().BoolVar(&opts.all, "all", false, "include partial backups (no manifest: interrupted or failed)")
 	cmd.Flags().BoolVar(&opts.binlog, "binlog", false, "list the archived binary log instead: chunks, each backup's recovery window, gaps")
 	opts.output.register(cmd.Flags())
@@ -316,10 +316,10 @@ func newBackupVerifyCmd(c *cli) *cobra.Command {
 			return runBackupVerify(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.job, "job", "", "job whose backup to verify")
-	cmd.Flags().StringVar(&opts.backup, "backup", "latest", "backup ID or latest")
+	cmd.Flags().StringVar(&opts.job, "job", "", "`NAME` of the job whose backup to verify")
+	cmd.Flags().StringVar(&opts.backup, "backup", "latest", "backup `ID` or latest")
 	cmd.Flags().BoolVar(&opts.restoreTest, "restore-test", false, "also restore into scratch databases and compare rows and CHECKSUM TABLE")
-	cmd.Flags().StringVar(&opts.identity, "identity", "", "age identity file for --restore-test of encrypted backups")
+	cmd.Flags().StringVar(&opts.identity, "identity", "", "age identity `FILE` for --restore-test of encrypted backups")
 	return cmd
 }
 
@@ -416,7 +416,7 @@ func newBackupPruneCmd(c *cli) *cobra.Command {
 			return runBackupPrune(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "job to prune (repeatable; default: every job)")
+	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "`NAME` of the job to prune (repeatable; default: every job)")
 	cmd.Flags().BoolVar(&opts.dryRun, "dry-run", false, "print what would be removed, remove nothing")
 	cmd.Flags().DurationVar(&opts.grace, "grace", 6*time.Hour, "leave partial backups and leftover parts younger than this alone (they may belong to a running backup)")
 	return cmd
@@ -500,10 +500,10 @@ databases the restore created are dropped again, unless --keep-partial.`,
 			return runBackupRestore(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.job, "job", "", "job whose backup to restore")
-	cmd.Flags().StringVar(&opts.backup, "backup", "latest", "backup ID or latest")
-	cmd.Flags().StringArrayVar(&opts.databases, "database", nil, "SRC=DST: restore database SRC under the name DST (repeatable)")
-	cmd.Flags().StringVar(&opts.identity, "identity", "", "age identity file for encrypted backups (default: the job's identity_file)")
+	cmd.Flags().StringVar(&opts.job, "job", "", "`NAME` of the job whose backup to restore")
+	cmd.Flags().StringVar(&opts.backup, "backup", "latest", "backup `ID` or latest")
+	cmd.Flags().StringArrayVar(&opts.databases, "database", nil, "`SRC=DST`: restore database SRC under the name DST (repeatable)")
+	cmd.Flags().StringVar(&opts.identity, "identity", "", "age identity `FILE` for encrypted backups (default: the job's identity_file)")
 	cmd.Flags().BoolVar(&opts.replace, "replace", false, "drop and recreate target databases that exist and are not empty")
 	cmd.Flags().BoolVar(&opts.keepPartial, "keep-partial", false, "keep what a failed restore created (for inspection) instead of dropping it")
 	return cmd

@@ -44,9 +44,9 @@ the others is still written).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVar(&opts.sources, "source", nil, "collect only this source (repeatable; default: every source)")
+	fl.StringArrayVar(&opts.sources, "source", nil, "collect only the source `NAME` (repeatable; default: every source)")
 	opts.output.register(fl)
-	fl.StringVar(&opts.kind, "kind", "", "record kind for csv (default vm) or to narrow table/json: host, vm, firewall, finding, datastore, source")
+	fl.StringVar(&opts.kind, "kind", "", "record `kind` for csv (default vm) or to narrow table/json: host, vm, firewall, finding, datastore, source")
 	fl.StringVar(&opts.out, "report-file", "", "write the report to `FILE` (atomically) instead of stdout; --output is its format")
 	// --out was the first name of --report-file; it was too easily confused
 	// with -o/--output (the format). It still works, unlisted.
@@ -201,7 +201,7 @@ func newInventoryCheckCmd(c *cli) *cobra.Command {
 			return runInventoryCheck(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringArrayVar(&opts.declared, "declared", nil, "declared inventory (YAML; default: the paths of the file sources)")
+	cmd.Flags().StringArrayVar(&opts.declared, "declared", nil, "declared inventory `FILE` (YAML; default: the paths of the file sources)")
 	opts.output.register(cmd.Flags())
 	return cmd
 }

@@ -98,9 +98,9 @@ Exit status: 0 ok, 1 a check found a problem, 2 usage or config error,
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&c.configFile, "config", "", "config file (default: $OPS_CONFIG, ./ops.yaml, ~/.config/ops/ops.yaml, /etc/ops/ops.yaml)")
-	pf.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	pf.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	pf.StringVar(&c.configFile, "config", "", "config `FILE` (default: $OPS_CONFIG, ./ops.yaml, ~/.config/ops/ops.yaml, /etc/ops/ops.yaml)")
+	pf.StringVar(&c.logLevel, "log-level", "info", "`level`: debug, info, warn or error")
+	pf.StringVar(&c.logFormat, "log-format", "text", "`format`: text or json")
 	pf.BoolVarP(&c.quiet, "quiet", "q", false, "print nothing on success (no results, no progress, no log below error); a failure is still printed, once (for cron)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return exitcode.UsageError(err)
@@ -115,6 +115,8 @@ Exit status: 0 ok, 1 a check found a problem, 2 usage or config error,
 		newInventoryCmd(c),
 		newServeCmd(c),
 	)
+	addExamples(root)
+	c.typeFlags()
 	return root
 }
 
