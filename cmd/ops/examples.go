@@ -57,7 +57,7 @@ var examples = map[string]string{
   ops tlscheck --require VERIFY:128+CA --timeout 10s --concurrency 8 --output json mx.example.net
   ops tlscheck --resolve mx.example.net:25:192.0.2.10 mx.example.net`,
 	"ops tlscheck relay": `  ops tlscheck relay --cert client.pem --policy /etc/mail/access`,
-	"ops tlscheck lint": `  ops tlscheck lint --policy /etc/mail/access`,
+	"ops tlscheck lint":  `  ops tlscheck lint --policy /etc/mail/access`,
 	"ops inventory": `  ops inventory                                  # a table of every source
   ops inventory --source vc --output json
   ops inventory --output csv --kind host
