@@ -372,7 +372,7 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 		return err
 	}
 	checks, err := backup.RestoreTest(ctx, backup.BackupRestoreOptions{
-		Store: store, Backup: b, MySQL: job.MySQL, Threads: job.Threads, Identities: ids, Logger: rt.log,
+		Store: store, Backup: b, MySQL: job.RestoreConn(), Threads: job.Threads, Identities: ids, Logger: rt.log,
 		RequireEncryption: len(job.EncryptTo) > 0,
 	})
 	if err != nil {
@@ -538,7 +538,7 @@ func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOpt
 	rt.log.Info("restore started", "job", job.Name, "id", b.ID, "object", b.Object)
 	bar := progress.New(rt.stderr, rt.stderrTTY, "restore "+b.ID, b.Size)
 	res, err := backup.RestoreBackup(ctx, backup.BackupRestoreOptions{
-		Store: store, Backup: b, MySQL: job.MySQL, Threads: job.Threads, Databases: mapping, Identities: ids, Logger: rt.log, Progress: bar.Set,
+		Store: store, Backup: b, MySQL: job.RestoreConn(), Threads: job.Threads, Databases: mapping, Identities: ids, Logger: rt.log, Progress: bar.Set,
 		Replace: opts.replace, KeepPartial: opts.keepPartial, RequireEncryption: len(job.EncryptTo) > 0,
 	})
 	bar.Done()

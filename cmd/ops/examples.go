@@ -17,12 +17,13 @@ import (
 var examples = map[string]string{
 	"ops": `  ops backup run                      # back up every configured job, then apply retention
   ops -q backup run --job app         # for cron: silent on success, the error once on failure
-  ops config check                    # validate the configuration
+  ops config check --connect          # validate the config, then log in to every server it names
   ops --config /etc/ops/ops.yaml inventory --output html --report-file /var/lib/ops/inventory.html`,
 	"ops version": `  ops version`,
 	"ops config": `  ops config check
   ops config show`,
 	"ops config check": `  ops config check                    # ok: /etc/ops/ops.yaml, or FILE:LINE: message and exit 2
+  ops config check --connect          # also log in to MySQL (grants), Swift and inventory sources
   ops --config ./ops.yaml config check
   OPS_STORAGE_TARGETS_OFFSITE_CONTAINER=mysql_backups ops config check`,
 	"ops config show": `  ops config show                     # effective config; built-in values marked "# default"

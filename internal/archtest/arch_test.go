@@ -89,6 +89,8 @@ var rules = []rule{
 		"jobs never import each other, nor config loading"},
 	{is("tlscheck"), []string{"inventory"}, nil, "jobs never import each other"},
 	{is("inventory"), []string{"tlscheck"}, nil, "jobs never import each other"},
+	{is("internal/suggest"), []string{"backup", "tlscheck", "inventory", "cmd", "internal", viper, cobra}, nil,
+		"suggest is a leaf"},
 	{is("internal"), []string{"backup", "tlscheck", "inventory", "cmd", cobra}, nil,
 		"shared packages do not know the jobs"},
 	{is("backup", "tlscheck", "inventory"), []string{"internal/exitcode"}, nil,
