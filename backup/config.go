@@ -12,6 +12,7 @@ import (
 	"github.com/opsteam/ops/backup/mysql"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/internal/fielderr"
+	"github.com/opsteam/ops/internal/notify"
 )
 
 // Config is the `backup:` section of the ops config.
@@ -56,7 +57,10 @@ type Job struct {
 	MySQL mysql.Config `yaml:"mysql"`
 	// RestoreMySQL is the account restore and verify --restore-test use
 	// (see RestoreConn): the backup account needs no write privilege.
-	RestoreMySQL     mysql.Config    `yaml:"restore_mysql"`
+	RestoreMySQL mysql.Config `yaml:"restore_mysql"`
+	// Notify replaces the global notify: section channel by channel
+	// (notify.Merge).
+	Notify           notify.Config   `yaml:"notify"`
 	Databases        []string        `yaml:"databases"`
 	ExcludeTables    []string        `yaml:"exclude_tables"`
 	Threads          int             `yaml:"threads"`
@@ -184,6 +188,9 @@ func (j *Job) Validate(path string, targets map[string]storage.Target) error {
 		return err
 	}
 	if err := j.RestoreMySQL.Validate(path + ".restore_mysql"); err != nil {
+		return err
+	}
+	if err := j.Notify.Validate(path + ".notify"); err != nil {
 		return err
 	}
 	r := j.Retention

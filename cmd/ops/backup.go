@@ -146,6 +146,7 @@ func runBackupRun(ctx context.Context, rt *opsRuntime, opts backupRunOptions) er
 	for _, job := range jobs {
 		start := time.Now()
 		var m *backup.Manifest
+		notified := rt.notifyBackup(ctx, job)
 		err := lockedRun(rt.locker, metrics.KindBackup, job.Name, func() error {
 			onTimeout := func() { rt.log.Warn("backup timed out: cancelling it", "job", job.Name, "timeout", job.Timeout) }
 			err := schedule.WithTimeout(ctx, job.Timeout, onTimeout, func(ctx context.Context) (err error) {
@@ -157,6 +158,7 @@ func runBackupRun(ctx context.Context, rt *opsRuntime, opts backupRunOptions) er
 			}
 			return err
 		})
+		notified(m, err)
 		opts.metricsFile.record(rt, metrics.Run{Kind: metrics.KindBackup, Name: job.Name, Start: start, Err: err,
 			Result: backupResult(m)})
 		if err != nil {

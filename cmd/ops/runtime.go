@@ -13,6 +13,7 @@ import (
 	"github.com/opsteam/ops/internal/config"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/logging"
+	"github.com/opsteam/ops/internal/notify"
 	"github.com/opsteam/ops/internal/schedule"
 )
 
@@ -62,6 +63,7 @@ type opsRuntime struct {
 	loaded *config.Result // where the config came from (nil without a load)
 	log    *slog.Logger
 	locker *schedule.Locker // per-job cross-process locks in cfg.LockDir
+	notes  *notify.Dispatcher // job notifications (notify.go); nil without a config load
 }
 
 // loadOptions say where a load reads the configuration from.
@@ -108,6 +110,7 @@ func loadRuntime(s streams, lo loadOptions) (*opsRuntime, error) {
 		log:     logging.New(s.stderr, level, cfg.Log.Format),
 		locker:  schedule.NewLocker(cfg.LockDir),
 	}
+	rt.notes = notify.NewDispatcher(rt.log)
 	for _, w := range res.Warnings {
 		rt.log.Warn(w)
 	}

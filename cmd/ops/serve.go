@@ -44,7 +44,9 @@ func (rt *opsRuntime) scheduledJobs() []schedule.Job {
 		jobs = append(jobs, schedule.Job{
 			Kind: metrics.KindBackup, Name: job.Name, Schedule: job.Schedule, Timeout: job.Timeout,
 			Run: func(ctx context.Context) (metrics.Result, error) {
+				notified := rt.notifyBackup(ctx, job)
 				m, err := rt.backupOnce(ctx, job, true, false)
+				notified(m, err)
 				return backupResult(m), err
 			},
 		})
