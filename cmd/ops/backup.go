@@ -192,7 +192,7 @@ func backupResult(m *backup.Manifest) metrics.Result {
 	if m == nil {
 		return metrics.Result{}
 	}
-	return metrics.Result{BackupBytes: m.Object.Size}
+	return metrics.Result{BackupBytes: m.Object.Size, BackupID: m.ID}
 }
 
 // backupOnce runs one backup of a job and, when it succeeded and prune is

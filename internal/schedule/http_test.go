@@ -16,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/opsteam/ops/internal/exitcode"
+	"github.com/opsteam/ops/internal/bytesize"
 	"github.com/opsteam/ops/internal/metrics"
 )
 
@@ -42,7 +43,7 @@ func TestServeHTTP(t *testing.T) {
 	backupDone := make(chan struct{}, 1)
 	backup := func(context.Context) (metrics.Result, error) {
 		defer func() { backupDone <- struct{}{} }()
-		return metrics.Result{BackupBytes: 123456}, nil
+		return metrics.Result{BackupBytes: 123456, BackupID: "20261204T020000Z"}, nil
 	}
 	tlsDone := make(chan struct{}, 1)
 	tls := func(context.Context) (metrics.Result, error) {
@@ -191,7 +192,8 @@ func TestServeHTTP(t *testing.T) {
 		t.Fatalf("/: %d", code)
 	}
 	for _, s := range []string{"<!doctype html>", "partners", "CRON_TZ=Europe/Berlin @hourly", "problem",
-		"running since", "mx2.example.net:2525: verify FAIL &lt;script&gt;"} {
+		"running since", "mx2.example.net:2525: verify FAIL &lt;script&gt;",
+		"last backup <code>20261204T020000Z</code>, " + bytesize.Human(123456)} {
 		contains(t, page, s, "status page")
 	}
 	if strings.Contains(page, "<script>alert") {
@@ -207,6 +209,9 @@ func TestServeHTTP(t *testing.T) {
 	}
 	if code != http.StatusOK || json.Unmarshal([]byte(js), &status) != nil || !status.Healthy || len(status.Jobs) != 3 {
 		t.Fatalf("/status.json = %d %s", code, js)
+	}
+	if b := status.Jobs[0]; b.LastBackupID != "20261204T020000Z" || b.LastBackupSize != 123456 {
+		t.Errorf("/status.json lacks the last backup: %s", js)
 	}
 	if code, _ := get(t, base+"/nope"); code != http.StatusNotFound {
 		t.Errorf("/nope = %d, want 404", code)
