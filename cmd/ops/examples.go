@@ -62,6 +62,7 @@ var examples = map[string]string{
 	"ops inventory": `  ops inventory                                  # a table of every source
   ops inventory --source vc --output json
   ops inventory --output csv --kind host
+  ops -q inventory --fail-on error --report-file /var/lib/ops/inventory.json --output json   # cron: exit 1 on ERROR findings
   ops inventory --output html --report-file /var/lib/ops/inventory.html`,
 	"ops inventory diff":  `  ops inventory diff yesterday.json today.json`,
 	"ops inventory check": `  ops inventory check --declared /etc/ops/inventory.yaml`,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,6 +24,7 @@ type inventoryOptions struct {
 	sources     []string
 	output      outputFlag
 	kind, out   string
+	failOn      string
 	metricsFile metricsFileFlag
 }
 
@@ -36,8 +38,8 @@ once (each with its own timeout), evaluate health findings, and print a table,
 JSON, CSV (one --kind) or a self-contained HTML page. A source that fails is
 reported in "sources" with its error and the others are still reported.
 
-Exit status: 0 ok, 2 usage or config error, 3 a source failed (the report of
-the others is still written).`,
+Exit status: 0 ok, 1 a finding at or above --fail-on, 2 usage or config
+error, 3 a source failed (the report of the others is still written).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runInventory(cmd.Context(), c.rt, opts)
@@ -52,6 +54,7 @@ the others is still written).`,
 	// with -o/--output (the format). It still works, unlisted.
 	fl.StringVar(&opts.out, "out", "", "old name of --report-file")
 	_ = fl.MarkHidden("out")
+	fl.StringVar(&opts.failOn, "fail-on", "", "exit 1 when a finding of this `severity` or worse exists: error or warning")
 	opts.metricsFile.register(fl)
 	cmd.AddCommand(newInventoryDiffCmd(c), newInventoryCheckCmd(c))
 	return cmd
@@ -66,6 +69,9 @@ func runInventory(ctx context.Context, rt *opsRuntime, opts inventoryOptions) er
 	if err != nil {
 		return exitcode.UsageError(fmt.Errorf("--kind: %w", err))
 	}
+	if opts.failOn != "" && opts.failOn != inventory.SeverityError && opts.failOn != inventory.SeverityWarning {
+		return exitcode.UsageError(fmt.Errorf("invalid --fail-on %q: expected error or warning", opts.failOn))
+	}
 	start := time.Now()
 	rep, collectErr := rt.collectInventory(ctx, opts.sources)
 	if rep == nil {
@@ -74,9 +80,30 @@ func runInventory(ctx context.Context, rt *opsRuntime, opts inventoryOptions) er
 	if err := writeOutput(rt.stdout, opts.out, func(buf *bytes.Buffer) error { return inventory.Render(buf, rep, f, k) }); err != nil {
 		return err
 	}
+	if collectErr == nil {
+		collectErr = failOn(rep, opts.failOn)
+	}
 	opts.metricsFile.record(rt, metrics.Run{Kind: metrics.KindInventory, Name: "inventory", Start: start, Err: collectErr,
 		Result: metrics.Result{Inventory: inventoryMetrics(rep)}})
 	return collectErr
+}
+
+// failOn is the --fail-on check: a check failure (exit 1) naming the
+// findings at or above the severity. A failed source (exit 3) goes first.
+func failOn(rep *inventory.Report, level string) error {
+	if level == "" {
+		return nil
+	}
+	var hits []error
+	for _, f := range rep.Findings {
+		if f.Severity == inventory.SeverityError || (level == inventory.SeverityWarning && f.Severity == inventory.SeverityWarning) {
+			hits = append(hits, fmt.Errorf("%s %s %s: %s", strings.ToUpper(f.Severity), f.Kind, f.Object, f.Message))
+		}
+	}
+	if len(hits) == 0 {
+		return nil
+	}
+	return exitcode.Check(fmt.Errorf("--fail-on %s: %d finding(s): %w", level, len(hits), errors.Join(hits...)))
 }
 
 // collectInventory runs the configured sources. The report is nil only when

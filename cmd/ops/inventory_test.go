@@ -135,3 +135,31 @@ func TestInventoryReportFileFlag(t *testing.T) {
 		t.Fatalf("help:\n%s", out)
 	}
 }
+
+// --fail-on: exit 1 when a finding at or above the severity exists, each
+// such finding named once; without it, findings do not change the status.
+func TestInventoryFailOn(t *testing.T) {
+	decl := filepath.Join(t.TempDir(), "declared.yaml")
+	if err := os.WriteFile(decl, []byte(`hosts:
+  - {name: hv1, connection: connected, maintenance: true}
+  - {name: hv2, connection: not_responding}
+  - {name: hv3, connection: disconnected}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "inventory:\n  sources:\n    - {name: declared, type: file, path: "+decl+"}\n")
+	if code, _, stderr := runOps(t, "--config", cfg, "-q", "inventory"); code != 0 || stderr != "" {
+		t.Fatalf("no --fail-on: %d %s", code, stderr)
+	}
+	code, out, stderr := runOps(t, "--config", cfg, "-q", "inventory", "--fail-on", "error")
+	if code != 1 || out != "" || stderr != "ops: --fail-on error: 2 finding(s): ERROR host hv2: host is not responding\nERROR host hv3: host is disconnected\n" {
+		t.Fatalf("--fail-on error: %d %q", code, stderr)
+	}
+	code, _, stderr = runOps(t, "--config", cfg, "inventory", "--fail-on", "warning", "--output", "json")
+	if code != 1 || !strings.Contains(stderr, "3 finding(s)") || !strings.Contains(stderr, "WARNING host hv1: host is in maintenance mode") {
+		t.Fatalf("--fail-on warning: %d %q", code, stderr)
+	}
+	if code, _, _ := runOps(t, "--config", cfg, "inventory", "--fail-on", "info"); code != 2 {
+		t.Fatalf("--fail-on info: %d", code)
+	}
+}
