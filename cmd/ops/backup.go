@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -203,10 +204,12 @@ func (rt *opsRuntime) backupOnce(ctx context.Context, job backup.Job, prune, bar
 	if err != nil {
 		return nil, err
 	}
-	pb := progress.New(rt.stderr, bar, "backup "+job.Name, 0)
-	m, err := backup.RunBackup(ctx, backup.RunOptions{
-		Job: job, Store: store, Tool: toolInfo(), Logger: rt.log, Progress: pb.Set,
-	})
+	pb, opts := rt.backupBar(ctx, job, bar)
+	opts.Job, opts.Store, opts.Tool, opts.Logger = job, store, toolInfo(), rt.log
+	m, err := backup.RunBackup(ctx, opts)
+	if m != nil {
+		pb.Set(m.SQLBytes)
+	}
 	pb.Done()
 	if err != nil {
 		return nil, err
@@ -222,6 +225,46 @@ func (rt *opsRuntime) backupOnce(ctx context.Context, job backup.Job, prune, bar
 		rt.log.Info("retention applied", "job", job.Name, "deleted_objects", n)
 	}
 	return m, nil
+}
+
+// backupBar is the progress bar of a backup on a terminal (nil otherwise)
+// and the RunOptions that feed it: the SQL written against the server's
+// estimate of the tables' size (percentage, ETA), the current table and
+// the bytes stored. The dump reports the SQL after each part it writes;
+// in between, the SQL is extrapolated from the bytes stored at the
+// compression ratio seen so far, so the bar moves with the stream.
+func (rt *opsRuntime) backupBar(ctx context.Context, job backup.Job, enabled bool) (*progress.Bar, backup.RunOptions) {
+	pb := progress.New(rt.stderr, enabled, "backup "+job.Name, 0)
+	if pb == nil {
+		return nil, backup.RunOptions{}
+	}
+	if est, _, err := backup.EstimateSize(ctx, job); err == nil && est > 0 {
+		pb.SetEstimate(est, "SQL")
+	}
+	var mu sync.Mutex
+	var raw int64
+	var ratio float64
+	return pb, backup.RunOptions{
+		DumpProgress: func(p backup.DumpProgress) {
+			mu.Lock()
+			defer mu.Unlock()
+			raw = max(raw, p.RawBytes)
+			if p.StoredBytes > 0 {
+				ratio = float64(p.RawBytes) / float64(p.StoredBytes)
+			}
+			pb.Set(raw)
+			pb.SetDetail(p.Table)
+		},
+		Progress: func(stored int64) {
+			pb.SetStored(stored)
+			mu.Lock()
+			defer mu.Unlock()
+			if ratio > 0 {
+				raw = max(raw, int64(float64(stored)*ratio))
+				pb.Set(raw)
+			}
+		},
+	}
 }
 
 type backupListOptions struct {

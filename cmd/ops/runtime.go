@@ -14,6 +14,7 @@ import (
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/logging"
 	"github.com/opsteam/ops/internal/notify"
+	"github.com/opsteam/ops/internal/progress"
 	"github.com/opsteam/ops/internal/schedule"
 )
 
@@ -29,7 +30,12 @@ type streams struct {
 // serve` keeps the old one for running jobs after a reload) never interleave
 // inside one line.
 func newStreams(stdout, stderr io.Writer) streams {
-	return streams{stdout: stdout, stderr: &lockedWriter{w: stderr}, stderrTTY: isTerminal(stderr)}
+	if isTerminal(stderr) {
+		// Log lines and progress bars share the terminal: a log line
+		// clears the bar and the bar is drawn again below it.
+		return streams{stdout: stdout, stderr: progress.NewTerminal(stderr), stderrTTY: true}
+	}
+	return streams{stdout: stdout, stderr: &lockedWriter{w: stderr}}
 }
 
 type lockedWriter struct {
