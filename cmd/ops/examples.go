@@ -103,7 +103,14 @@ func (c *cli) typeFlags() {
 		if b.flag.Value.Type() != "string" {
 			continue
 		}
-		if t := configKeyType(b.key); t != "" && t != "string" {
+		t := configKeyType(b.key)
+		switch {
+		case t == "string" && (strings.HasSuffix(b.key, "_file") || strings.HasSuffix(b.key, ".policy")):
+			t = "FILE"
+		case t == "string" && strings.HasSuffix(b.key, ".listen"):
+			t = "ADDR"
+		}
+		if t != "" && t != "string" {
 			b.flag.Value = typedValue{b.flag.Value, t}
 		}
 	}
