@@ -91,25 +91,25 @@ func (rt *opsRuntime) job(name string) (backup.Job, error) {
 	return js[0], nil
 }
 
-// openStore builds the job's storage target.
+// openStore builds the job's storage target. Under a readOnly context
+// (list, verify, restore, prune) it creates nothing: a missing container
+// or directory is an error naming it.
 func (rt *opsRuntime) openStore(ctx context.Context, job backup.Job) (storage.Store, error) {
 	t, ok := rt.cfg.Storage.Targets[job.Target]
 	if !ok {
 		return nil, exitcode.UsageError(fmt.Errorf("job %s: no storage target named %q", job.Name, job.Target))
 	}
+	if ctx.Value(readOnlyKey{}) != nil {
+		return backends.OpenReadOnly(ctx, job.Target, t, rt.log)
+	}
 	return backends.Open(ctx, job.Target, t, rt.log)
 }
 
-// openStoreReadOnly is openStore for the commands that never create
-// anything (list, verify, restore, prune): a missing container or
-// directory is an error naming it.
-func (rt *opsRuntime) openStoreReadOnly(ctx context.Context, job backup.Job) (storage.Store, error) {
-	t, ok := rt.cfg.Storage.Targets[job.Target]
-	if !ok {
-		return nil, exitcode.UsageError(fmt.Errorf("job %s: no storage target named %q", job.Name, job.Target))
-	}
-	return backends.OpenReadOnly(ctx, job.Target, t, rt.log)
-}
+type readOnlyKey struct{}
+
+// readOnly marks ctx for commands that only read or delete: every store
+// they open (the binary log parts too) is opened read-only.
+func readOnly(ctx context.Context) context.Context { return context.WithValue(ctx, readOnlyKey{}, true) }
 
 func toolInfo() backup.ToolInfo {
 	v, c, _ := buildInfo()
@@ -292,6 +292,7 @@ func newBackupListCmd(c *cli) *cobra.Command {
 }
 
 func runBackupList(ctx context.Context, rt *opsRuntime, opts backupListOptions) error {
+	ctx = readOnly(ctx)
 	if err := opts.output.check(); err != nil {
 		return err
 	}
@@ -304,7 +305,7 @@ func runBackupList(ctx context.Context, rt *opsRuntime, opts backupListOptions) 
 	}
 	var list []*backup.BackupInfo
 	for _, job := range jobs {
-		store, err := rt.openStoreReadOnly(ctx, job)
+		store, err := rt.openStore(ctx, job)
 		if err != nil {
 			return err
 		}
@@ -369,11 +370,12 @@ func newBackupVerifyCmd(c *cli) *cobra.Command {
 }
 
 func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptions) error {
+	ctx = readOnly(ctx)
 	job, err := rt.job(opts.job)
 	if err != nil {
 		return err
 	}
-	store, err := rt.openStoreReadOnly(ctx, job)
+	store, err := rt.openStore(ctx, job)
 	if err != nil {
 		return err
 	}
@@ -468,6 +470,7 @@ func newBackupPruneCmd(c *cli) *cobra.Command {
 }
 
 func runBackupPrune(ctx context.Context, rt *opsRuntime, opts backupPruneOptions) error {
+	ctx = readOnly(ctx)
 	if opts.grace <= 0 {
 		return exitcode.UsageError(fmt.Errorf("--grace %s: expected a positive duration", opts.grace))
 	}
@@ -476,7 +479,7 @@ func runBackupPrune(ctx context.Context, rt *opsRuntime, opts backupPruneOptions
 		return err
 	}
 	for _, job := range jobs {
-		store, err := rt.openStoreReadOnly(ctx, job)
+		store, err := rt.openStore(ctx, job)
 		if err != nil {
 			return err
 		}
@@ -555,6 +558,7 @@ databases the restore created are dropped again, unless --keep-partial.`,
 }
 
 func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOptions) error {
+	ctx = readOnly(ctx)
 	job, err := rt.job(opts.job)
 	if err != nil {
 		return err
@@ -563,7 +567,7 @@ func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOpt
 	if err != nil {
 		return err
 	}
-	store, err := rt.openStoreReadOnly(ctx, job)
+	store, err := rt.openStore(ctx, job)
 	if err != nil {
 		return err
 	}

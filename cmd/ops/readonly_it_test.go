@@ -74,7 +74,7 @@ backup:
 `, sw.auth, sw.user, sw.keyFile, typo))
 	for _, args := range [][]string{
 		{"backup", "list"}, {"backup", "list", "--output", "json"}, {"backup", "verify"}, {"backup", "restore"},
-		{"backup", "prune", "--dry-run"}, {"backup", "prune"},
+		{"backup", "prune", "--dry-run"}, {"backup", "prune"}, {"backup", "list", "--binlog"},
 	} {
 		code, out, stderr := runOps(t, append([]string{"--config", cfg}, args...)...)
 		want := fmt.Sprintf(`swift container %q does not exist (did you mean %q?)`, typo, sw.container)
