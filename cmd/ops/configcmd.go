@@ -33,7 +33,9 @@ With --connect, also log in to everything the configuration names:
     and the restore_mysql account's for restore and verify --restore-test;
   - each Swift target used by a job: authenticate and list its container
     (a missing container with a similar name is reported as a likely typo);
-  - each inventory source (a full collection).
+  - each inventory source (a full collection);
+  - each notify e-mail server: STARTTLS with the certificate verified (no
+    mail is sent; webhooks are not called, they would record a ping).
 One line per problem, exit 1; nothing is written anywhere.
 
 Exit status: 0 ok, 1 a problem was found, 2 invalid configuration.`,

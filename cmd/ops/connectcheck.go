@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/backends"
+	"github.com/opsteam/ops/internal/notify"
 	"github.com/opsteam/ops/internal/output"
 )
 
@@ -58,6 +61,7 @@ func (rt *opsRuntime) connectChecks(ctx context.Context, add func(path, msg stri
 		}
 		rt.checkTarget(ctx, name, rt.cfg.Backup.Jobs[i], add)
 	}
+	rt.checkEmail(ctx, add)
 	if len(rt.cfg.Inventory.Sources) > 0 {
 		rep, err := rt.collectInventory(ctx, nil)
 		if rep == nil && err != nil {
@@ -96,4 +100,29 @@ func (rt *opsRuntime) checkTarget(ctx context.Context, name string, job backup.J
 		return
 	}
 	fmt.Fprintf(rt.stdout, "ok: storage target %s: %s, %d objects of job %s\n", name, output.Escape(store.String()), len(objs), job.Name)
+}
+
+// checkEmail negotiates STARTTLS (certificate verified) with each SMTP
+// server a notify.email section names; nothing is sent.
+func (rt *opsRuntime) checkEmail(ctx context.Context, add func(path, msg string)) {
+	seen := map[string]bool{}
+	check := func(path string, e notify.Email) {
+		key := e.SMTP + " " + e.CAFile
+		if len(e.To) == 0 || seen[key] {
+			return
+		}
+		seen[key] = true
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		helo, _ := os.Hostname()
+		if err := notify.CheckEmail(cctx, e, helo); err != nil {
+			add(path, err.Error())
+			return
+		}
+		fmt.Fprintf(rt.stdout, "ok: notify e-mail: %s offers STARTTLS with a verified certificate\n", output.Escape(e.SMTP))
+	}
+	check("notify.email", rt.cfg.Notify.Email)
+	for i, j := range rt.cfg.Backup.Jobs {
+		check(fmt.Sprintf("backup.jobs[%d].notify.email", i), notify.Merge(rt.cfg.Notify, j.Notify).Email)
+	}
 }

@@ -65,7 +65,7 @@ backup:
       mysql: {host: 127.0.0.1, port: 1, user: root, timeout: 5s}
     - name: untrusted-%s
       mysql: {host: 127.0.0.1, port: 1, user: root, timeout: 5s}
-      notify: {email: {to: [root@localhost], ca_file: ""}}
+      notify: {email: {to: [root@localhost], ca_file: /etc/ssl/certs/ca-certificates.crt}}
 `, filepath.Join(t.TempDir(), "b"), srv.URL, tag, smtpAddr, ca, tag, sock, name, tag, tag))
 
 	code, out, stderr := runOps(t, "--config", cfg, "-q", "backup", "run", "--job", "good-"+tag)
@@ -107,7 +107,7 @@ backup:
 	}
 	t.Logf("mail:\n%s", msg)
 
-	// System roots do not trust the test CA: the mail is not sent, the error
+	// The system's roots do not trust the test CA: the mail is not sent, the error
 	// says why (once), and the job's result is its own (3, its error).
 	code, _, stderr = runOps(t, "--config", cfg, "-q", "backup", "run", "--job", "untrusted-"+tag)
 	if code != 3 || !strings.Contains(stderr, "notification failed") || !strings.Contains(stderr, "x509: certificate signed by unknown authority") ||
@@ -135,5 +135,28 @@ func waitForMail(t *testing.T, line string) string {
 			t.Fatalf("no mail with %q in /var/mail/root", line)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// config check --connect negotiates STARTTLS with each notify e-mail
+// server, the certificate verified, and sends nothing.
+func TestConfigCheckConnectEmail(t *testing.T) {
+	testenv.RequireIT(t)
+	smtpAddr := testenv.Getenv("OPS_IT_SMTP_ADDR", "127.0.0.1:2525")
+	ca := testenv.Getenv("OPS_IT_SMTP_CA", "/var/lib/ops-test/pki/ca.crt")
+	cfg := writeConfig(t, fmt.Sprintf(`storage:
+  targets:
+    local: {type: local, path: %s}
+notify:
+  email: {to: [root@localhost], from: ops@localhost, smtp: "%s", ca_file: %s}
+`, t.TempDir(), smtpAddr, ca))
+	code, out, stderr := runOps(t, "--config", cfg, "config", "check", "--connect")
+	if code != 0 || !strings.Contains(out, "ok: notify e-mail: "+smtpAddr+" offers STARTTLS with a verified certificate") {
+		t.Fatalf("%d\n%s\n%s", code, out, stderr)
+	}
+	cfg = writeConfig(t, fmt.Sprintf("notify:\n  email: {to: [root@localhost], from: ops@localhost, smtp: \"%s\", ca_file: /etc/ssl/certs/ca-certificates.crt}\n", smtpAddr))
+	code, _, stderr = runOps(t, "--config", cfg, "config", "check", "--connect")
+	if code != 1 || !strings.Contains(stderr, ": notify.email: "+smtpAddr+": smtp STARTTLS handshake with 127.0.0.1: tls: failed to verify certificate") {
+		t.Fatalf("untrusted: %d\n%s", code, stderr)
 	}
 }

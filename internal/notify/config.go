@@ -66,6 +66,9 @@ func Merge(global, job Config) Config {
 		if out.Email.From == "" {
 			out.Email.From = global.Email.From
 		}
+		if out.Email.CAFile == "" && out.Email.SMTP == global.Email.SMTP {
+			out.Email.CAFile = global.Email.CAFile // the same server: the same trust anchors
+		}
 	}
 	return out
 }

@@ -215,6 +215,29 @@ func (d *Dispatcher) sendMail(ctx context.Context, e Email, ev Event) (retry boo
 	return false, nil
 }
 
+// CheckEmail connects to the e-mail channel's SMTP server and negotiates
+// STARTTLS with the certificate verified, without sending anything (for
+// config check --connect).
+func CheckEmail(ctx context.Context, e Email, helo string) error {
+	roots, err := loadRoots(e.CAFile)
+	if err != nil {
+		return err
+	}
+	addr := e.SMTP
+	if addr == "" {
+		addr = DefaultSMTP
+	}
+	c, err := smtpclient.Dial(ctx, addr, helo)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.StartTLS(ctx, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, helo); err != nil {
+		return fmt.Errorf("%s: %w", addr, err)
+	}
+	return c.Quit()
+}
+
 // temporary: a 4xx reply or a network error is worth another attempt; a
 // 5xx reply, a missing STARTTLS or a certificate that does not verify is not.
 func temporary(err error) bool {

@@ -169,3 +169,13 @@ func TestOrderPerDestination(t *testing.T) {
 		t.Fatalf("order %v", got)
 	}
 }
+
+func TestMergeInheritsCAForTheSameServer(t *testing.T) {
+	g := Config{Email: Email{To: []string{"a@b"}, From: "ops@h", SMTP: "mx:25", CAFile: "/ca.pem"}}
+	if m := Merge(g, Config{Email: Email{To: []string{"c@d"}}}); m.Email.CAFile != "/ca.pem" {
+		t.Errorf("same server: %+v", m.Email)
+	}
+	if m := Merge(g, Config{Email: Email{To: []string{"c@d"}, SMTP: "other:25"}}); m.Email.CAFile != "" {
+		t.Errorf("another server: %+v", m.Email)
+	}
+}
