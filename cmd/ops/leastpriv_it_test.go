@@ -88,11 +88,13 @@ backup:
 		!strings.Contains(out, "ok: job lock: restore_mysql "+rsUser+"@127.0.0.1") {
 		t.Fatalf("config check --connect: %d\n%s\n%s", code, out, stderr)
 	}
+	t.Logf("config check --connect (exit 0):\n%s", out)
 	for job, mode := range map[string]string{"lock": `"consistency":"ftwrl"`, "free": `"consistency":"`} {
 		code, out, stderr = runOps(t, "--config", cfg, "--log-format", "json", "backup", "run", "--job", job)
 		if code != 0 || !strings.Contains(stderr, mode) || strings.Contains(stderr, `"level":"ERROR"`) {
 			t.Fatalf("backup run --job %s: %d\n%s\n%s", job, code, out, stderr)
 		}
+		t.Logf("backup run --job %s (exit 0): %s", job, out)
 		if job == "free" && strings.Contains(stderr, `"consistency":"ftwrl"`) {
 			t.Errorf("the account without RELOAD took the global lock:\n%s", stderr)
 		}
@@ -105,6 +107,7 @@ backup:
 	if code != 0 || strings.HasPrefix(out, "lock binlog: 0 chunks") {
 		t.Fatalf("binlog --once: %d\n%s\n%s", code, out, stderr)
 	}
+	t.Logf("backup binlog --job lock --once (exit 0): %s", out)
 	code, out, _ = runOps(t, "--config", cfg, "backup", "list", "--binlog", "--job", "lock", "--output", "json")
 	var bl struct{ Chunks []json.RawMessage }
 	if code != 0 || json.Unmarshal([]byte(out), &bl) != nil || len(bl.Chunks) == 0 {
@@ -119,10 +122,12 @@ backup:
 	if err := root1.QueryRow("SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?", cp).Scan(&n); err != nil || n != 2 {
 		t.Errorf("restored routines: %d %v", n, err)
 	}
+	t.Logf("restore --database %s=%s as %s (exit 0): %s", db, cp, rsUser, out)
 	code, out, stderr = runOps(t, "--config", cfg, "backup", "verify", "--job", "lock", "--restore-test")
 	if code != 0 || !strings.Contains(out, "OK       "+db+".t rows 3 restored 3") {
 		t.Fatalf("verify --restore-test: %d\n%s\n%s", code, out, stderr)
 	}
+	t.Logf("verify --restore-test as %s (exit 0):\n%s", rsUser, out)
 	// Control: the backup account alone cannot run the restore test.
 	code, _, stderr = runOps(t, "--config", cfg, "backup", "verify", "--job", "free", "--restore-test")
 	if code != 3 || !strings.Contains(stderr, "denied") {
