@@ -253,7 +253,9 @@ func (rt *opsRuntime) backupBar(ctx context.Context, job backup.Job, enabled boo
 				ratio = float64(p.RawBytes) / float64(p.StoredBytes)
 			}
 			pb.Set(raw)
-			pb.SetDetail(p.Table)
+			if p.Table != "" { // the dump reports a part once written: the table it just wrote
+				pb.SetDetail("wrote " + p.Table)
+			}
 		},
 		Progress: func(stored int64) {
 			pb.SetStored(stored)
