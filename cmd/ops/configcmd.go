@@ -135,6 +135,7 @@ func markDefaults(n *yaml.Node, path string, res *config.Result) {
 			}
 			return
 		}
+		n.Style |= yaml.FlowStyle // [a, b]: one line, and the comment stays on it
 		if !res.IsSet(path) {
 			n.LineComment = "default"
 		}

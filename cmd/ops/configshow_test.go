@@ -41,3 +41,19 @@ func TestRetentionSetReplacesDefaults(t *testing.T) {
 		})
 	}
 }
+
+// config show: lists on one line, marked when default; the webhook URL
+// (set by a variable here) redacted and not marked.
+func TestConfigShowNotifyAndLists(t *testing.T) {
+	t.Setenv("OPS_NOTIFY_WEBHOOK_URL", "https://hc-ping.com/secret-uuid")
+	cfg := writeConfig(t, "backup:\n  jobs:\n    - name: app\n      databases: [a, b]\n")
+	code, out, stderr := runOps(t, "--config", cfg, "config", "show")
+	if code != 0 || strings.Contains(out, "secret-uuid") {
+		t.Fatalf("code %d: %s\n%s", code, stderr, out)
+	}
+	for _, w := range []string{"url: https://hc-ping.com/***\n", `"on": [failure] # default`, "databases: [a, b]\n", "exclude_tables: [] # default\n"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("config show lacks %q:\n%s", w, out)
+		}
+	}
+}
