@@ -109,7 +109,9 @@ type readOnlyKey struct{}
 
 // readOnly marks ctx for commands that only read or delete: every store
 // they open (the binary log parts too) is opened read-only.
-func readOnly(ctx context.Context) context.Context { return context.WithValue(ctx, readOnlyKey{}, true) }
+func readOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, readOnlyKey{}, true)
+}
 
 func toolInfo() backup.ToolInfo {
 	v, c, _ := buildInfo()

@@ -68,7 +68,7 @@ type opsRuntime struct {
 	cfg    *Config        // validated; read only
 	loaded *config.Result // where the config came from (nil without a load)
 	log    *slog.Logger
-	locker *schedule.Locker // per-job cross-process locks in cfg.LockDir
+	locker *schedule.Locker   // per-job cross-process locks in cfg.LockDir
 	notes  *notify.Dispatcher // job notifications (notify.go); nil without a config load
 }
 

@@ -15,8 +15,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/bytesize"
+	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/metrics"
 )
 

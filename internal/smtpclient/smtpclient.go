@@ -17,7 +17,9 @@ type Reply struct {
 	Text string
 }
 
-func (r Reply) String() string { return fmt.Sprintf("%d %s", r.Code, strings.ReplaceAll(r.Text, "\n", " / ")) }
+func (r Reply) String() string {
+	return fmt.Sprintf("%d %s", r.Code, strings.ReplaceAll(r.Text, "\n", " / "))
+}
 
 // Temporary reports a 4xx reply: trying again later may work.
 func (r Reply) Temporary() bool { return r.Code >= 400 && r.Code < 500 }
