@@ -12,6 +12,7 @@ import (
 	"github.com/opsteam/ops/backup/mysql"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/internal/fielderr"
+	"github.com/opsteam/ops/internal/notify"
 )
 
 // Config is the `backup:` section of the ops config.
@@ -27,10 +28,39 @@ type Retention struct {
 	KeepMonthly int `yaml:"keep_monthly"`
 }
 
+// RetentionKeys are the keys of a retention: section, in field order.
+var RetentionKeys = []string{"keep_last", "keep_daily", "keep_weekly", "keep_monthly"}
+
+// ZeroUnset applies "a retention that is set replaces the default whole":
+// when isSet reports any key of RetentionKeys as given (in the file, a
+// variable or a flag), the keys it does not report are 0, not their
+// defaults. keep_daily: 7 alone then keeps seven days, not also the last 7.
+func (r *Retention) ZeroUnset(isSet func(key string) bool) {
+	fields := []*int{&r.KeepLast, &r.KeepDaily, &r.KeepWeekly, &r.KeepMonthly}
+	given := false
+	for _, k := range RetentionKeys {
+		given = given || isSet(k)
+	}
+	if !given {
+		return
+	}
+	for i, k := range RetentionKeys {
+		if !isSet(k) {
+			*fields[i] = 0
+		}
+	}
+}
+
 // Job is one entry of `backup.jobs`.
 type Job struct {
-	Name             string          `yaml:"name"`
-	MySQL            mysql.Config    `yaml:"mysql"`
+	Name  string       `yaml:"name"`
+	MySQL mysql.Config `yaml:"mysql"`
+	// RestoreMySQL is the account restore and verify --restore-test use
+	// (see RestoreConn): the backup account needs no write privilege.
+	RestoreMySQL mysql.Config `yaml:"restore_mysql"`
+	// Notify replaces the global notify: section channel by channel
+	// (notify.Merge).
+	Notify           notify.Config   `yaml:"notify"`
 	Databases        []string        `yaml:"databases"`
 	ExcludeTables    []string        `yaml:"exclude_tables"`
 	Threads          int             `yaml:"threads"`
@@ -99,6 +129,40 @@ func DefaultJob() Job {
 	}
 }
 
+// HasRestoreAccount reports whether restore_mysql names an account.
+func (j *Job) HasRestoreAccount() bool {
+	r := j.RestoreMySQL
+	return r.User != "" || r.PasswordFile != "" || !r.Password.IsZero() || r.DefaultsFile != ""
+}
+
+// RestoreConn is how restore and verify --restore-test connect: the job's
+// mysql: section when restore_mysql names no account, else restore_mysql,
+// whose empty connection settings (host, port, socket, tls, timeouts) are
+// the mysql: section's. The credentials are never mixed: user, password,
+// password_file and defaults_file all come from restore_mysql.
+func (j *Job) RestoreConn() mysql.Config {
+	if !j.HasRestoreAccount() {
+		return j.MySQL
+	}
+	r, m := j.RestoreMySQL, j.MySQL
+	if r.Host == "" && r.Socket == "" {
+		r.Host, r.Socket = m.Host, m.Socket
+		if r.Port == 0 {
+			r.Port = m.Port
+		}
+	}
+	if r.Timeout == 0 {
+		r.Timeout = m.Timeout
+	}
+	if r.LockWaitTimeout == 0 {
+		r.LockWaitTimeout = m.LockWaitTimeout
+	}
+	if r.TLS == (mysql.TLS{}) {
+		r.TLS = m.TLS
+	}
+	return r
+}
+
 // DefaultTimeout is a job's timeout when the config sets none.
 const DefaultTimeout = 6 * time.Hour
 
@@ -122,6 +186,12 @@ func (j *Job) Validate(path string, targets map[string]storage.Target) error {
 		return fielderr.Newf(path+".target", "no storage target named %q (define it under storage.targets)", j.Target)
 	}
 	if err := j.MySQL.Validate(path + ".mysql"); err != nil {
+		return err
+	}
+	if err := j.RestoreMySQL.Validate(path + ".restore_mysql"); err != nil {
+		return err
+	}
+	if err := j.Notify.Validate(path + ".notify"); err != nil {
 		return err
 	}
 	r := j.Retention

@@ -82,3 +82,17 @@ func TestRetentionNeverDropsNewestAndEmptyKeepsAll(t *testing.T) {
 		t.Errorf("unsorted input: %+v", got)
 	}
 }
+
+func TestRetentionZeroUnset(t *testing.T) {
+	def := Retention{KeepLast: 7, KeepDaily: 7, KeepWeekly: 4, KeepMonthly: 12}
+	r := def
+	r.ZeroUnset(func(string) bool { return false })
+	if r != def {
+		t.Errorf("nothing set: %+v", r)
+	}
+	r = Retention{KeepLast: 7, KeepDaily: 3, KeepWeekly: 4, KeepMonthly: 12}
+	r.ZeroUnset(func(k string) bool { return k == "keep_daily" })
+	if r != (Retention{KeepDaily: 3}) {
+		t.Errorf("keep_daily set: %+v", r)
+	}
+}

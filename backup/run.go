@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path"
+	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -30,6 +31,9 @@ type RunOptions struct {
 	Now func() time.Time
 	// Progress, when set, is called with the bytes stored so far.
 	Progress func(stored int64)
+	// DumpProgress, when set, is called by the dump after each part of the
+	// stream it writes: the table just written and the SQL bytes so far.
+	DumpProgress func(DumpProgress)
 	// Dump is the dump source; mysql.Dump when nil.
 	Dump DumpFunc
 }
@@ -162,6 +166,7 @@ func dumpEncrypted(ctx context.Context, o RunOptions, recips []age.Recipient, w 
 		ChunkRows:        job.ChunkRows,
 		Checksums:        job.Checksums,
 		Logger:           o.Logger,
+		Progress:         dumpProgress(o.DumpProgress),
 	}, w)
 	if err == nil && enc != nil {
 		if err = enc.Close(); err != nil {
@@ -200,6 +205,49 @@ func newManifest(o RunOptions, id string, started time.Time, res *mysql.DumpResu
 		m.Encryption = &Encryption{Type: "age", Recipients: append([]string(nil), job.EncryptTo...)}
 	}
 	return m
+}
+
+// DumpProgress is where a running dump is.
+type DumpProgress struct {
+	Table       string // "db.table" just written ("" for schema parts)
+	RawBytes    int64  // SQL written so far (before compression)
+	StoredBytes int64  // what it compressed to so far (before encryption)
+}
+
+func dumpProgress(fn func(DumpProgress)) func(mysql.Progress) {
+	if fn == nil {
+		return nil
+	}
+	return func(p mysql.Progress) {
+		t := ""
+		if p.Table != "" {
+			t = p.Database + "." + p.Table
+		}
+		fn(DumpProgress{Table: t, RawBytes: p.RawBytes, StoredBytes: p.StoredBytes})
+	}
+}
+
+// EstimateSize is the server's estimate of what a job dumps: the data
+// length and row count information_schema reports for the job's tables
+// (InnoDB's are estimates). It is for progress bars only.
+func EstimateSize(ctx context.Context, job Job) (bytes, rows int64, err error) {
+	db, err := mysql.Connect(ctx, job.MySQL, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	q := "SELECT COALESCE(SUM(DATA_LENGTH),0), COALESCE(SUM(TABLE_ROWS),0) FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND "
+	var args []any
+	if len(job.Databases) > 0 {
+		q += "TABLE_SCHEMA IN (?" + strings.Repeat(",?", len(job.Databases)-1) + ")"
+		for _, d := range job.Databases {
+			args = append(args, d)
+		}
+	} else {
+		q += "TABLE_SCHEMA NOT IN ('information_schema','performance_schema','sys','mysql')"
+	}
+	err = db.QueryRowContext(ctx, q, args...).Scan(&bytes, &rows)
+	return bytes, rows, err
 }
 
 type progressReader struct {

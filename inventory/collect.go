@@ -52,6 +52,9 @@ type Options struct {
 	// RequireFirewallCapabilities: a firewall lacking one yields a
 	// firewall_capability finding.
 	RequireFirewallCapabilities []string
+	// SourceRequirements replace RequireFirewallCapabilities for the
+	// firewalls of the sources they name (Config.SourceRequirements).
+	SourceRequirements map[string][]string
 	// LicenseWarning: licences expiring within this window yield a
 	// license_expiring finding (0 = DefaultLicenseWarning).
 	LicenseWarning time.Duration
@@ -145,6 +148,7 @@ func Collect(ctx context.Context, opts Options) (*Report, error) {
 	countVMs(rep)
 	rep.Findings = Evaluate(rep, decl, EvalOptions{
 		RequireFirewallCapabilities: opts.RequireFirewallCapabilities,
+		SourceRequirements:          opts.SourceRequirements,
 		LicenseWarning:              opts.LicenseWarning,
 		Now:                         now(),
 	})
@@ -255,6 +259,16 @@ func mergeDeclared(ctx context.Context, rep *Report, decl Records) error {
 	}
 	if err := mergeKind(ctx, &rep.Firewalls, decl.Firewalls, true, func(f *Firewall) (string, string, string) { return f.Source, f.Name, f.scope }); err != nil {
 		return err
+	}
+	// A declared requirement also applies to the discovered firewall of the
+	// same name (a declaration with only name and require_capabilities).
+	for _, d := range decl.Firewalls {
+		for i := range rep.Firewalls {
+			f := &rep.Firewalls[i]
+			if d.RequireCapabilities != nil && strings.EqualFold(f.Name, d.Name) && (d.scope == "" || d.scope == f.Source) {
+				f.RequireCapabilities = d.RequireCapabilities
+			}
+		}
 	}
 	rep.Datastores = append(rep.Datastores, decl.Datastores...)
 	return ctx.Err()

@@ -42,6 +42,10 @@ type SourceConfig struct {
 	Path         string        `yaml:"path,omitempty"`
 	Netns        string        `yaml:"netns,omitempty"`
 	Timeout      time.Duration `yaml:"timeout,omitempty"` // 0 = 60s
+	// RequireFirewallCapabilities replaces inventory.require_firewall_capabilities
+	// for the firewalls of this source. An nftables source has no
+	// requirement unless it sets one: a host firewall is not an appliance.
+	RequireFirewallCapabilities []string `yaml:"require_firewall_capabilities,omitempty"`
 }
 
 // ReportConfig is where `ops serve` writes the scheduled report.
@@ -147,11 +151,9 @@ func (c *Config) Validate(path string) error {
 			bad(p+".type", "%q: expected vcenter, libvirt, file or nftables", s.Type)
 		}
 	}
-	for i, cp := range c.RequireFirewallCapabilities {
-		if !IsCapability(cp) {
-			bad(fmt.Sprintf("%s.require_firewall_capabilities[%d]", path, i), "unknown capability %q%s (valid: %s)",
-				cp, suggest(cp, Capabilities), strings.Join(Capabilities, ", "))
-		}
+	errs = append(errs, capabilityErrors(path, c.RequireFirewallCapabilities)...)
+	for i, s := range c.Sources {
+		errs = append(errs, capabilityErrors(fmt.Sprintf("%s.sources[%d]", path, i), s.RequireFirewallCapabilities)...)
 	}
 	// The schedule is checked by the scheduler's own parser (cmd/ops),
 	// which also guards against robfig/cron's panics on TZ= specs.
@@ -162,6 +164,18 @@ func (c *Config) Validate(path string) error {
 		return errs[0]
 	}
 	return errors.Join(errs...)
+}
+
+// capabilityErrors checks a require_firewall_capabilities list under path.
+func capabilityErrors(path string, caps []string) []error {
+	var errs []error
+	for i, cp := range caps {
+		if !IsCapability(cp) {
+			errs = append(errs, fielderr.Newf(fmt.Sprintf("%s.require_firewall_capabilities[%d]", path, i), "unknown capability %q%s (valid: %s)",
+				cp, suggest(cp, Capabilities), strings.Join(Capabilities, ", ")))
+		}
+	}
+	return errs
 }
 
 // NewSources builds the sources of the config. With names, only those
@@ -218,7 +232,26 @@ func (c *Config) Options(names ...string) (Options, error) {
 	if err != nil {
 		return Options{}, err
 	}
-	return Options{Sources: srcs, RequireFirewallCapabilities: c.RequireFirewallCapabilities}, nil
+	return Options{Sources: srcs, RequireFirewallCapabilities: c.RequireFirewallCapabilities,
+		SourceRequirements: c.SourceRequirements()}, nil
+}
+
+// SourceRequirements are the capabilities each source's firewalls must
+// have: the source's own require_firewall_capabilities, else the global
+// one, except for nftables sources (none unless configured).
+func (c *Config) SourceRequirements() map[string][]string {
+	out := map[string][]string{}
+	for _, s := range c.Sources {
+		switch {
+		case len(s.RequireFirewallCapabilities) > 0:
+			out[s.Name] = s.RequireFirewallCapabilities
+		case s.Type == TypeNftables:
+			out[s.Name] = []string{}
+		default:
+			out[s.Name] = c.RequireFirewallCapabilities
+		}
+	}
+	return out
 }
 
 // DeclaredPaths returns the paths of the file sources: the default

@@ -70,7 +70,7 @@ var declKeys = map[reflect.Type][]string{
 		"cpu_sockets", "cpu_cores", "cpu_threads", "cpu_mhz", "memory_bytes", "cluster", "connection", "power", "maintenance"},
 	reflect.TypeFor[VM](): {"source", "name", "uuid", "host", "cluster", "power", "cpus", "memory_bytes", "guest_os",
 		"ips", "datastores", "autostart", "template"},
-	reflect.TypeFor[Firewall](): {"source", "name", "vendor", "model", "version", "serial", "capabilities", "rules", "licenses"},
+	reflect.TypeFor[Firewall](): {"source", "name", "vendor", "model", "version", "serial", "capabilities", "rules", "licenses", "require_capabilities"},
 	reflect.TypeFor[License]():  {"name", "expires"},
 }
 
@@ -455,6 +455,11 @@ func (d *Declared) validate() error {
 		for j, c := range f.Capabilities {
 			if !IsCapability(c) {
 				return e(f.line, fmt.Sprintf("%s.capabilities[%d]", p, j), "unknown capability %q%s (valid: %s)", c, suggest(c, Capabilities), strings.Join(Capabilities, ", "))
+			}
+		}
+		for j, c := range f.RequireCapabilities {
+			if !IsCapability(c) {
+				return e(f.line, fmt.Sprintf("%s.require_capabilities[%d]", p, j), "unknown capability %q%s (valid: %s)", c, suggest(c, Capabilities), strings.Join(Capabilities, ", "))
 			}
 		}
 		for j, l := range f.Licenses {

@@ -21,8 +21,11 @@ const (
 // EvalOptions parameterises Evaluate.
 type EvalOptions struct {
 	RequireFirewallCapabilities []string
-	LicenseWarning              time.Duration // 0 = DefaultLicenseWarning
-	Now                         time.Time
+	// SourceRequirements replace RequireFirewallCapabilities per source
+	// name; a declared firewall's require_capabilities replaces both.
+	SourceRequirements map[string][]string
+	LicenseWarning     time.Duration // 0 = DefaultLicenseWarning
+	Now                time.Time
 }
 
 // Evaluate derives the vHealth-style findings of a report. decl holds the
@@ -75,7 +78,7 @@ func Evaluate(rep *Report, decl Records, o EvalOptions) []Finding {
 	today := day(o.Now.UTC())
 	for _, f := range rep.Firewalls {
 		var missing []string
-		for _, c := range o.RequireFirewallCapabilities {
+		for _, c := range o.required(f) {
 			if !contains(f.Capabilities, c) {
 				missing = append(missing, c)
 			}
@@ -134,4 +137,16 @@ func contains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// required is what a firewall must be capable of: its declared
+// require_capabilities, else its source's requirement, else the global one.
+func (o EvalOptions) required(f Firewall) []string {
+	if f.RequireCapabilities != nil {
+		return f.RequireCapabilities
+	}
+	if r, ok := o.SourceRequirements[f.Source]; ok {
+		return r
+	}
+	return o.RequireFirewallCapabilities
 }

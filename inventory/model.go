@@ -141,6 +141,9 @@ type Firewall struct {
 	Rules        int       `json:"rules"`
 	Licenses     []License `json:"licenses"`
 	Tables       []Table   `json:"tables"` // nftables only
+	// RequireCapabilities (declared only) replaces the capability
+	// requirement of the source and of the config for this firewall.
+	RequireCapabilities []string `json:"require_capabilities,omitempty"`
 
 	scope string
 	line  int

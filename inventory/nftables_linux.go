@@ -18,7 +18,6 @@ import (
 // netlink, in the source's network namespace.
 func (s *NftablesSource) Collect(ctx context.Context) (Records, error) {
 	var opts []nftables.ConnOption
-	var name string // the namespace's base name, or the host name
 	if s.Netns != "" {
 		p := netnsPath(s.Netns)
 		f, err := os.Open(p)
@@ -27,13 +26,6 @@ func (s *NftablesSource) Collect(ctx context.Context) (Records, error) {
 		}
 		defer func() { _ = f.Close() }()
 		opts = append(opts, nftables.WithNetNSFd(int(f.Fd())))
-		name = filepath.Base(s.Netns)
-	} else {
-		h, err := os.Hostname()
-		if err != nil {
-			return Records{}, fmt.Errorf("hostname: %w", err)
-		}
-		name = h
 	}
 	c, err := nftables.New(opts...)
 	if err != nil {
@@ -48,7 +40,7 @@ func (s *NftablesSource) Collect(ctx context.Context) (Records, error) {
 		return Records{}, nftError("list chains", err)
 	}
 	fw := Firewall{
-		Name:         name,
+		Name:         s.SourceName, // the source names the firewall (a host name would change with the machine)
 		Vendor:       "netfilter",
 		Model:        "nftables",
 		Version:      kernelRelease(),

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -89,13 +91,26 @@ func (rt *opsRuntime) job(name string) (backup.Job, error) {
 	return js[0], nil
 }
 
-// openStore builds the job's storage target.
+// openStore builds the job's storage target. Under a readOnly context
+// (list, verify, restore, prune) it creates nothing: a missing container
+// or directory is an error naming it.
 func (rt *opsRuntime) openStore(ctx context.Context, job backup.Job) (storage.Store, error) {
 	t, ok := rt.cfg.Storage.Targets[job.Target]
 	if !ok {
 		return nil, exitcode.UsageError(fmt.Errorf("job %s: no storage target named %q", job.Name, job.Target))
 	}
+	if ctx.Value(readOnlyKey{}) != nil {
+		return backends.OpenReadOnly(ctx, job.Target, t, rt.log)
+	}
 	return backends.Open(ctx, job.Target, t, rt.log)
+}
+
+type readOnlyKey struct{}
+
+// readOnly marks ctx for commands that only read or delete: every store
+// they open (the binary log parts too) is opened read-only.
+func readOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, readOnlyKey{}, true)
 }
 
 func toolInfo() backup.ToolInfo {
@@ -119,7 +134,7 @@ func newBackupRunCmd(c *cli) *cobra.Command {
 			return runBackupRun(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "job to run (repeatable; default: every job)")
+	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "`NAME` of the job to run (repeatable; default: every job)")
 	cmd.Flags().BoolVar(&opts.noPrune, "no-prune", false, "do not apply retention after a successful backup")
 	opts.metricsFile.register(cmd.Flags())
 	return cmd
@@ -130,12 +145,13 @@ func runBackupRun(ctx context.Context, rt *opsRuntime, opts backupRunOptions) er
 	if err != nil {
 		return err
 	}
-	var failed []string
+	var failed []error
 	for _, job := range jobs {
 		start := time.Now()
 		var m *backup.Manifest
+		notified := rt.notifyBackup(ctx, job)
 		err := lockedRun(rt.locker, metrics.KindBackup, job.Name, func() error {
-			onTimeout := func() { rt.log.Error("backup timed out: cancelling it", "job", job.Name, "timeout", job.Timeout) }
+			onTimeout := func() { rt.log.Warn("backup timed out: cancelling it", "job", job.Name, "timeout", job.Timeout) }
 			err := schedule.WithTimeout(ctx, job.Timeout, onTimeout, func(ctx context.Context) (err error) {
 				m, err = rt.runJob(ctx, job, !opts.noPrune)
 				return err
@@ -145,21 +161,19 @@ func runBackupRun(ctx context.Context, rt *opsRuntime, opts backupRunOptions) er
 			}
 			return err
 		})
+		notified(m, err)
 		opts.metricsFile.record(rt, metrics.Run{Kind: metrics.KindBackup, Name: job.Name, Start: start, Err: err,
 			Result: backupResult(m)})
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || len(jobs) == 1 {
 				return err
 			}
-			rt.log.Error("backup failed", "job", job.Name, "error", err.Error())
-			failed = append(failed, job.Name)
-			if len(jobs) == 1 {
-				return err
-			}
+			// Not logged here: run prints the joined error once, at the end.
+			failed = append(failed, fmt.Errorf("job %s: %w", job.Name, err))
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d jobs failed: %s", len(failed), len(jobs), strings.Join(failed, ", "))
+		return fmt.Errorf("%d of %d jobs failed: %w", len(failed), len(jobs), errors.Join(failed...))
 	}
 	return nil
 }
@@ -168,7 +182,9 @@ func runBackupRun(ctx context.Context, rt *opsRuntime, opts backupRunOptions) er
 // manifest is nil when the backup itself failed.
 func (rt *opsRuntime) runJob(ctx context.Context, job backup.Job, prune bool) (*backup.Manifest, error) {
 	m, err := rt.backupOnce(ctx, job, prune, rt.stderrTTY)
-	if m != nil {
+	// The success line is a report, like an info log line: --log-level warn
+	// (or -q, which also drops stdout) leaves nothing for cron to mail.
+	if m != nil && rt.log.Enabled(ctx, slog.LevelInfo) {
 		fmt.Fprintf(rt.stdout, "%s %s %s %s\n", job.Name, output.Escape(m.ID), output.Escape(m.Object.Name), bytesize.Human(m.Object.Size))
 	}
 	return m, err
@@ -179,7 +195,7 @@ func backupResult(m *backup.Manifest) metrics.Result {
 	if m == nil {
 		return metrics.Result{}
 	}
-	return metrics.Result{BackupBytes: m.Object.Size}
+	return metrics.Result{BackupBytes: m.Object.Size, BackupID: m.ID}
 }
 
 // backupOnce runs one backup of a job and, when it succeeded and prune is
@@ -190,10 +206,12 @@ func (rt *opsRuntime) backupOnce(ctx context.Context, job backup.Job, prune, bar
 	if err != nil {
 		return nil, err
 	}
-	pb := progress.New(rt.stderr, bar, "backup "+job.Name, 0)
-	m, err := backup.RunBackup(ctx, backup.RunOptions{
-		Job: job, Store: store, Tool: toolInfo(), Logger: rt.log, Progress: pb.Set,
-	})
+	pb, opts := rt.backupBar(ctx, job, bar)
+	opts.Job, opts.Store, opts.Tool, opts.Logger = job, store, toolInfo(), rt.log
+	m, err := backup.RunBackup(ctx, opts)
+	if m != nil {
+		pb.Set(m.SQLBytes)
+	}
 	pb.Done()
 	if err != nil {
 		return nil, err
@@ -209,6 +227,48 @@ func (rt *opsRuntime) backupOnce(ctx context.Context, job backup.Job, prune, bar
 		rt.log.Info("retention applied", "job", job.Name, "deleted_objects", n)
 	}
 	return m, nil
+}
+
+// backupBar is the progress bar of a backup on a terminal (nil otherwise)
+// and the RunOptions that feed it: the SQL written against the server's
+// estimate of the tables' size (percentage, ETA), the current table and
+// the bytes stored. The dump reports the SQL after each part it writes;
+// in between, the SQL is extrapolated from the bytes stored at the
+// compression ratio seen so far, so the bar moves with the stream.
+func (rt *opsRuntime) backupBar(ctx context.Context, job backup.Job, enabled bool) (*progress.Bar, backup.RunOptions) {
+	pb := progress.New(rt.stderr, enabled, "backup "+job.Name, 0)
+	if pb == nil {
+		return nil, backup.RunOptions{}
+	}
+	if est, _, err := backup.EstimateSize(ctx, job); err == nil && est > 0 {
+		pb.SetEstimate(est, "SQL")
+	}
+	var mu sync.Mutex
+	var raw int64
+	var ratio float64
+	return pb, backup.RunOptions{
+		DumpProgress: func(p backup.DumpProgress) {
+			mu.Lock()
+			defer mu.Unlock()
+			raw = max(raw, p.RawBytes)
+			if p.StoredBytes > 0 {
+				ratio = float64(p.RawBytes) / float64(p.StoredBytes)
+			}
+			pb.Set(raw)
+			if p.Table != "" { // the dump reports a part once written: the table it just wrote
+				pb.SetDetail("wrote " + p.Table)
+			}
+		},
+		Progress: func(stored int64) {
+			pb.SetStored(stored)
+			mu.Lock()
+			defer mu.Unlock()
+			if ratio > 0 {
+				raw = max(raw, int64(float64(stored)*ratio))
+				pb.Set(raw)
+			}
+		},
+	}
 }
 
 type backupListOptions struct {
@@ -228,7 +288,7 @@ func newBackupListCmd(c *cli) *cobra.Command {
 			return runBackupList(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "job to list (repeatable; default: every job)")
+	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "`NAME` of the job to list (repeatable; default: every job)")
 	cmd.Flags().BoolVar(&opts.all, "all", false, "include partial backups (no manifest: interrupted or failed)")
 	cmd.Flags().BoolVar(&opts.binlog, "binlog", false, "list the archived binary log instead: chunks, each backup's recovery window, gaps")
 	opts.output.register(cmd.Flags())
@@ -236,6 +296,7 @@ func newBackupListCmd(c *cli) *cobra.Command {
 }
 
 func runBackupList(ctx context.Context, rt *opsRuntime, opts backupListOptions) error {
+	ctx = readOnly(ctx)
 	if err := opts.output.check(); err != nil {
 		return err
 	}
@@ -305,14 +366,15 @@ func newBackupVerifyCmd(c *cli) *cobra.Command {
 			return runBackupVerify(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.job, "job", "", "job whose backup to verify")
-	cmd.Flags().StringVar(&opts.backup, "backup", "latest", "backup ID or latest")
+	cmd.Flags().StringVar(&opts.job, "job", "", "`NAME` of the job whose backup to verify")
+	cmd.Flags().StringVar(&opts.backup, "backup", "latest", "backup `ID` or latest")
 	cmd.Flags().BoolVar(&opts.restoreTest, "restore-test", false, "also restore into scratch databases and compare rows and CHECKSUM TABLE")
-	cmd.Flags().StringVar(&opts.identity, "identity", "", "age identity file for --restore-test of encrypted backups")
+	cmd.Flags().StringVar(&opts.identity, "identity", "", "age identity `FILE` for --restore-test of encrypted backups")
 	return cmd
 }
 
 func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptions) error {
+	ctx = readOnly(ctx)
 	job, err := rt.job(opts.job)
 	if err != nil {
 		return err
@@ -361,7 +423,7 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 		return err
 	}
 	checks, err := backup.RestoreTest(ctx, backup.BackupRestoreOptions{
-		Store: store, Backup: b, MySQL: job.MySQL, Threads: job.Threads, Identities: ids, Logger: rt.log,
+		Store: store, Backup: b, MySQL: job.RestoreConn(), Threads: job.Threads, Identities: ids, Logger: rt.log,
 		RequireEncryption: len(job.EncryptTo) > 0,
 	})
 	if err != nil {
@@ -411,13 +473,14 @@ func newBackupPruneCmd(c *cli) *cobra.Command {
 			return runBackupPrune(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "job to prune (repeatable; default: every job)")
+	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "`NAME` of the job to prune (repeatable; default: every job)")
 	cmd.Flags().BoolVar(&opts.dryRun, "dry-run", false, "print what would be removed, remove nothing")
 	cmd.Flags().DurationVar(&opts.grace, "grace", 6*time.Hour, "leave partial backups and leftover parts younger than this alone (they may belong to a running backup)")
 	return cmd
 }
 
 func runBackupPrune(ctx context.Context, rt *opsRuntime, opts backupPruneOptions) error {
+	ctx = readOnly(ctx)
 	if opts.grace <= 0 {
 		return exitcode.UsageError(fmt.Errorf("--grace %s: expected a positive duration", opts.grace))
 	}
@@ -516,10 +579,10 @@ mysql for MySQL), like "mysqlbinlog --stop-datetime ... | mysql".`,
 			return runBackupRestore(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.job, "job", "", "job whose backup to restore")
-	cmd.Flags().StringVar(&opts.backup, "backup", "latest", "backup ID or latest")
-	cmd.Flags().StringArrayVar(&opts.databases, "database", nil, "SRC=DST: restore database SRC under the name DST (repeatable)")
-	cmd.Flags().StringVar(&opts.identity, "identity", "", "age identity file for encrypted backups (default: the job's identity_file)")
+	cmd.Flags().StringVar(&opts.job, "job", "", "`NAME` of the job whose backup to restore")
+	cmd.Flags().StringVar(&opts.backup, "backup", "latest", "backup `ID` or latest")
+	cmd.Flags().StringArrayVar(&opts.databases, "database", nil, "`SRC=DST`: restore database SRC under the name DST (repeatable)")
+	cmd.Flags().StringVar(&opts.identity, "identity", "", "age identity `FILE` for encrypted backups (default: the job's identity_file)")
 	cmd.Flags().BoolVar(&opts.replace, "replace", false, "drop and recreate target databases that exist and are not empty")
 	cmd.Flags().BoolVar(&opts.keepPartial, "keep-partial", false, "keep what a failed restore created (for inspection) instead of dropping it")
 	cmd.Flags().StringVar(&opts.until, "until", "", "point-in-time restore: replay the binary log up to (excluding) this time")
@@ -530,6 +593,7 @@ mysql for MySQL), like "mysqlbinlog --stop-datetime ... | mysql".`,
 }
 
 func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOptions) error {
+	ctx = readOnly(ctx)
 	job, err := rt.job(opts.job)
 	if err != nil {
 		return err
@@ -565,7 +629,7 @@ func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOpt
 	rt.log.Info("restore started", "job", job.Name, "id", b.ID, "object", b.Object)
 	bar := progress.New(rt.stderr, rt.stderrTTY, "restore "+b.ID, b.Size)
 	res, err := backup.RestoreBackup(ctx, backup.BackupRestoreOptions{
-		Store: store, Backup: b, MySQL: job.MySQL, Threads: job.Threads, Databases: mapping, Identities: ids, Logger: rt.log, Progress: bar.Set,
+		Store: store, Backup: b, MySQL: job.RestoreConn(), Threads: job.Threads, Databases: mapping, Identities: ids, Logger: rt.log, Progress: bar.Set,
 		Replace: opts.replace, KeepPartial: opts.keepPartial, RequireEncryption: len(job.EncryptTo) > 0,
 	})
 	bar.Done()

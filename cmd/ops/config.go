@@ -8,6 +8,7 @@ import (
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/internal/fielderr"
 	"github.com/opsteam/ops/internal/logging"
+	"github.com/opsteam/ops/internal/notify"
 	"github.com/opsteam/ops/internal/schedule"
 	"github.com/opsteam/ops/inventory"
 	"github.com/opsteam/ops/tlscheck"
@@ -23,6 +24,9 @@ type Config struct {
 	TLSCheck  tlscheck.Config  `yaml:"tlscheck"`
 	Inventory inventory.Config `yaml:"inventory"`
 	Serve     ServeConfig      `yaml:"serve"`
+	// Notify is the default notification of every job (a job's notify:
+	// replaces it channel by channel).
+	Notify notify.Config `yaml:"notify"`
 	// LockDir holds the per-job lock files shared by one-shot commands and
 	// `ops serve` ("" = /var/lib/ops/locks when writable, else a runtime dir).
 	LockDir string `yaml:"lock_dir"`
@@ -58,6 +62,10 @@ func defaultConfig() Config {
 		TLSCheck:  tlscheck.DefaultConfig(),
 		Inventory: inventory.DefaultConfig(),
 		Serve:     ServeConfig{Listen: "127.0.0.1:9273", StatusPage: true},
+		Notify: notify.Config{
+			Webhook: notify.Webhook{On: []string{notify.Failure}},
+			Email:   notify.Email{SMTP: notify.DefaultSMTP, On: []string{notify.Failure}},
+		},
 	}
 }
 
@@ -101,6 +109,18 @@ func (c *Config) Validate() error {
 			return &fieldError{Field: path + ".name", Msg: fmt.Sprintf("job name %q is already used by backup.jobs[%d]", j.Name, k)}
 		}
 		seen[j.Name] = i
+	}
+	if err := c.Notify.Validate("notify"); err != nil {
+		return err
+	}
+	for i := range c.Backup.Jobs {
+		n, path := notify.Merge(c.Notify, c.Backup.Jobs[i].Notify), "notify"
+		if len(c.Backup.Jobs[i].Notify.Email.To) > 0 {
+			path = fmt.Sprintf("backup.jobs[%d].notify", i)
+		}
+		if err := n.CheckComplete(path); err != nil {
+			return err
+		}
 	}
 	if err := c.TLSCheck.Validate("tlscheck"); err != nil {
 		return err

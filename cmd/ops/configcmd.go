@@ -2,10 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/opsteam/ops/internal/config"
+	"github.com/opsteam/ops/internal/exitcode"
 )
 
 func newConfigCmd(c *cli) *cobra.Command {
@@ -13,17 +19,36 @@ func newConfigCmd(c *cli) *cobra.Command {
 		Use:   "config",
 		Short: "Check or show the effective configuration",
 	}
-	cmd.AddCommand(&cobra.Command{
+	var connect bool
+	check := &cobra.Command{
 		Use:   "check",
-		Short: "Validate the configuration (exit 0 when valid, 2 with FILE:LINE: message otherwise)",
-		Args:  cobra.NoArgs,
+		Short: "Validate the configuration and the files it names; --connect also logs in to every server",
+		Long: `Validate the configuration: exit 2 with FILE:LINE: message for a value that is
+invalid. Then check that every *_file key (password_file, key_file, ca_file,
+identity_file, ...) names a readable file: one line per problem, exit 1.
+
+With --connect, also log in to everything the configuration names:
+  - each job's MySQL account, and the privileges it lacks for the job (one
+    GRANT statement per missing privilege; see README "Least privilege"),
+    and the restore_mysql account's for restore and verify --restore-test;
+  - each Swift target used by a job: authenticate and list its container
+    (a missing container with a similar name is reported as a likely typo);
+  - each inventory source (a full collection);
+  - each notify e-mail server: STARTTLS with the certificate verified (no
+    mail is sent; webhooks are not called, they would record a ping).
+One line per problem, exit 1; nothing is written anywhere.
+
+Exit status: 0 ok, 1 a problem was found, 2 invalid configuration.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runConfigCheck(cmd.Context(), c.rt)
+			return runConfigCheck(cmd.Context(), c.rt, connect)
 		},
-	})
+	}
+	check.Flags().BoolVar(&connect, "connect", false, "also log in to every MySQL server, Swift target and inventory source, and check the MySQL grants")
+	cmd.AddCommand(check)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "show",
-		Short: `Print the effective configuration as YAML, every secret as "***"`,
+		Short: `Print the effective configuration as YAML, every secret as "***", built-in defaults marked "# default"`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runConfigShow(cmd.Context(), c.rt)
@@ -32,22 +57,91 @@ func newConfigCmd(c *cli) *cobra.Command {
 	return cmd
 }
 
-// runConfigCheck reports where the configuration came from; loading the
-// runtime (PersistentPreRunE) has validated everything.
-func runConfigCheck(_ context.Context, rt *opsRuntime) error {
+// runConfigCheck reports where the configuration came from (loading the
+// runtime has validated it), then the files it names and, with connect,
+// what logging in to each server finds.
+func runConfigCheck(ctx context.Context, rt *opsRuntime, connect bool) error {
 	src := rt.loaded.File
 	if src == "" {
 		src = "no config file (built-in defaults and OPS_* variables)"
+	}
+	var problems config.Errors
+	add := func(path, msg string) {
+		problems = append(problems, &config.Error{Where: rt.loaded.Where(path), Msg: path + ": " + msg})
+	}
+	for _, p := range config.FileProblems(rt.cfg) {
+		add(p.Path, fmt.Sprintf("cannot read %s: %v", p.File, unwrapPathError(p.Err)))
+	}
+	if connect {
+		rt.connectChecks(ctx, add)
+	}
+	if len(problems) > 0 {
+		return exitcode.Check(problems)
 	}
 	_, err := fmt.Fprintf(rt.stdout, "ok: %s\n", src)
 	return err
 }
 
+// unwrapPathError drops the path an *os.PathError repeats.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 func runConfigShow(_ context.Context, rt *opsRuntime) error {
+	var doc yaml.Node
+	if err := doc.Encode(rt.cfg); err != nil {
+		return fmt.Errorf("rendering config: %w", err)
+	}
+	markDefaults(&doc, "", rt.loaded)
 	enc := yaml.NewEncoder(rt.stdout)
 	enc.SetIndent(2)
-	if err := enc.Encode(rt.cfg); err != nil {
+	if err := enc.Encode(&doc); err != nil {
 		return fmt.Errorf("rendering config: %w", err)
 	}
 	return enc.Close()
+}
+
+// markDefaults comments every value that no file, variable or flag set:
+// "# default". A list of plain values is one value.
+func markDefaults(n *yaml.Node, path string, res *config.Result) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			markDefaults(c, path, res)
+		}
+	case yaml.MappingNode:
+		given := false // a retention: with any keep_* set has no defaults (backup.Retention.ZeroUnset)
+		for i := 0; i+1 < len(n.Content) && strings.HasSuffix(path, ".retention"); i += 2 {
+			given = given || res.IsSet(path+"."+n.Content[i].Value)
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := n.Content[i].Value
+			if path != "" {
+				p = path + "." + p
+			}
+			markDefaults(n.Content[i+1], p, res)
+			if given && n.Content[i+1].LineComment != "" {
+				n.Content[i+1].LineComment = "not set: 0, because another keep_* is set"
+			}
+		}
+	case yaml.SequenceNode:
+		if len(n.Content) > 0 && n.Content[0].Kind == yaml.MappingNode {
+			for i, c := range n.Content {
+				markDefaults(c, fmt.Sprintf("%s[%d]", path, i), res)
+			}
+			return
+		}
+		n.Style |= yaml.FlowStyle // [a, b]: one line, and the comment stays on it
+		if !res.IsSet(path) {
+			n.LineComment = "default"
+		}
+	case yaml.ScalarNode:
+		if !res.IsSet(path) {
+			n.LineComment = "default"
+		}
+	}
 }

@@ -26,7 +26,7 @@ type outputFlag struct {
 func newOutputFlag(allowed ...string) outputFlag { return outputFlag{allowed: allowed} }
 
 func (o *outputFlag) register(fs *pflag.FlagSet) {
-	fs.StringVarP(&o.format, "output", "o", o.allowed[0], "output format: "+orList(o.allowed))
+	fs.StringVarP(&o.format, "output", "o", o.allowed[0], "output `format`: "+orList(o.allowed))
 }
 
 // check rejects a format the command does not accept (a usage error).
@@ -69,7 +69,7 @@ type metricsFileFlag struct {
 }
 
 func (m *metricsFileFlag) register(fs *pflag.FlagSet) {
-	fs.StringVar(&m.path, "metrics-file", "", "write Prometheus metrics of this run to FILE (node_exporter textfile collector)")
+	fs.StringVar(&m.path, "metrics-file", "", "write Prometheus metrics of this run to `FILE` (node_exporter textfile collector)")
 }
 
 // record writes one run's metrics to the file when the flag is set; a

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,6 +24,7 @@ type inventoryOptions struct {
 	sources     []string
 	output      outputFlag
 	kind, out   string
+	failOn      string
 	metricsFile metricsFileFlag
 }
 
@@ -36,18 +38,23 @@ once (each with its own timeout), evaluate health findings, and print a table,
 JSON, CSV (one --kind) or a self-contained HTML page. A source that fails is
 reported in "sources" with its error and the others are still reported.
 
-Exit status: 0 ok, 2 usage or config error, 3 a source failed (the report of
-the others is still written).`,
+Exit status: 0 ok, 1 a finding at or above --fail-on, 2 usage or config
+error, 3 a source failed (the report of the others is still written).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runInventory(cmd.Context(), c.rt, opts)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVar(&opts.sources, "source", nil, "collect only this source (repeatable; default: every source)")
+	fl.StringArrayVar(&opts.sources, "source", nil, "collect only the source `NAME` (repeatable; default: every source)")
 	opts.output.register(fl)
-	fl.StringVar(&opts.kind, "kind", "", "record kind for csv (default vm) or to narrow table/json: host, vm, firewall, finding, datastore, source")
-	fl.StringVar(&opts.out, "out", "", "write the report to FILE (atomically) instead of stdout")
+	fl.StringVar(&opts.kind, "kind", "", "record `kind` for csv (default vm) or to narrow table/json: host, vm, firewall, finding, datastore, source")
+	fl.StringVar(&opts.out, "report-file", "", "write the report to `FILE` (atomically) instead of stdout; --output is its format")
+	// --out was the first name of --report-file; it was too easily confused
+	// with -o/--output (the format). It still works, unlisted.
+	fl.StringVar(&opts.out, "out", "", "old name of --report-file")
+	_ = fl.MarkHidden("out")
+	fl.StringVar(&opts.failOn, "fail-on", "", "exit 1 when a finding of this `severity` or worse exists: error or warning")
 	opts.metricsFile.register(fl)
 	cmd.AddCommand(newInventoryDiffCmd(c), newInventoryCheckCmd(c))
 	return cmd
@@ -62,6 +69,9 @@ func runInventory(ctx context.Context, rt *opsRuntime, opts inventoryOptions) er
 	if err != nil {
 		return exitcode.UsageError(fmt.Errorf("--kind: %w", err))
 	}
+	if opts.failOn != "" && opts.failOn != inventory.SeverityError && opts.failOn != inventory.SeverityWarning {
+		return exitcode.UsageError(fmt.Errorf("invalid --fail-on %q: expected error or warning", opts.failOn))
+	}
 	start := time.Now()
 	rep, collectErr := rt.collectInventory(ctx, opts.sources)
 	if rep == nil {
@@ -70,9 +80,30 @@ func runInventory(ctx context.Context, rt *opsRuntime, opts inventoryOptions) er
 	if err := writeOutput(rt.stdout, opts.out, func(buf *bytes.Buffer) error { return inventory.Render(buf, rep, f, k) }); err != nil {
 		return err
 	}
+	if collectErr == nil {
+		collectErr = failOn(rep, opts.failOn)
+	}
 	opts.metricsFile.record(rt, metrics.Run{Kind: metrics.KindInventory, Name: "inventory", Start: start, Err: collectErr,
 		Result: metrics.Result{Inventory: inventoryMetrics(rep)}})
 	return collectErr
+}
+
+// failOn is the --fail-on check: a check failure (exit 1) naming the
+// findings at or above the severity. A failed source (exit 3) goes first.
+func failOn(rep *inventory.Report, level string) error {
+	if level == "" {
+		return nil
+	}
+	var hits []error
+	for _, f := range rep.Findings {
+		if f.Severity == inventory.SeverityError || (level == inventory.SeverityWarning && f.Severity == inventory.SeverityWarning) {
+			hits = append(hits, fmt.Errorf("%s %s %s: %s", strings.ToUpper(f.Severity), f.Kind, f.Object, f.Message))
+		}
+	}
+	if len(hits) == 0 {
+		return nil
+	}
+	return exitcode.Check(fmt.Errorf("--fail-on %s: %d finding(s): %w", level, len(hits), errors.Join(hits...)))
 }
 
 // collectInventory runs the configured sources. The report is nil only when
@@ -87,11 +118,9 @@ func (rt *opsRuntime) collectInventory(ctx context.Context, names []string) (*in
 		return nil, exitcode.UsageError(err)
 	}
 	o.Logger = rt.log
-	rep, err := inventory.Collect(ctx, o)
-	if err != nil && rep != nil { // (no report: interrupted)
-		rt.log.Warn("inventory incomplete", "error", err.Error())
-	}
-	return rep, err
+	// A failed source is not logged here: the error is returned and printed
+	// once (by run, or by the scheduler of ops serve).
+	return inventory.Collect(ctx, o)
 }
 
 func inventoryMetrics(r *inventory.Report) *metrics.Inventory {
@@ -121,21 +150,21 @@ func writeOutput(stdout io.Writer, path string, render func(*bytes.Buffer) error
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("--out: %w", err)
+		return fmt.Errorf("--report-file %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(buf.Bytes()); err != nil {
 		tmp.Close()
-		return fmt.Errorf("--out: %w", err)
+		return fmt.Errorf("--report-file %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("--out: %w", err)
+		return fmt.Errorf("--report-file %s: %w", path, err)
 	}
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("--out: %w", err)
+		return fmt.Errorf("--report-file %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("--out: %w", err)
+		return fmt.Errorf("--report-file %s: %w", path, err)
 	}
 	return nil
 }
@@ -199,7 +228,7 @@ func newInventoryCheckCmd(c *cli) *cobra.Command {
 			return runInventoryCheck(cmd.Context(), c.rt, opts)
 		},
 	}
-	cmd.Flags().StringArrayVar(&opts.declared, "declared", nil, "declared inventory (YAML; default: the paths of the file sources)")
+	cmd.Flags().StringArrayVar(&opts.declared, "declared", nil, "declared inventory `FILE` (YAML; default: the paths of the file sources)")
 	opts.output.register(cmd.Flags())
 	return cmd
 }

@@ -53,7 +53,7 @@ func TestInventoryCLIFromDeclaredFile(t *testing.T) {
 		t.Fatalf("csv: %d %s", code, out)
 	}
 	htmlOut := filepath.Join(dir, "report.html")
-	if code, _, stderr := runOps(t, "--config", cfg, "inventory", "--output", "html", "--out", htmlOut); code != 0 {
+	if code, _, stderr := runOps(t, "--config", cfg, "inventory", "--output", "html", "--report-file", htmlOut); code != 0 {
 		t.Fatalf("html: %s", stderr)
 	}
 	if b, _ := os.ReadFile(htmlOut); !strings.Contains(string(b), "<html") || strings.Contains(string(b), "src=\"http") {
@@ -124,5 +124,42 @@ func TestInventoryDeclaredFileErrors(t *testing.T) {
 	cfg := writeConfig(t, "inventory:\n  sources:\n    - {name: declared, type: file, path: "+missing+"}\n")
 	if code, _, stderr := runOps(t, "--config", cfg, "inventory"); code != 2 || !strings.Contains(stderr, missing) {
 		t.Errorf("missing declared file: exit %d, %s", code, stderr)
+	}
+}
+
+// --report-file is the file, -o/--output the format; --out (the old name of
+// --report-file) still works but is not listed.
+func TestInventoryReportFileFlag(t *testing.T) {
+	_, out, _ := runOps(t, "inventory", "--help")
+	if !strings.Contains(out, "--report-file FILE") || strings.Contains(out, "--out ") {
+		t.Fatalf("help:\n%s", out)
+	}
+}
+
+// --fail-on: exit 1 when a finding at or above the severity exists, each
+// such finding named once; without it, findings do not change the status.
+func TestInventoryFailOn(t *testing.T) {
+	decl := filepath.Join(t.TempDir(), "declared.yaml")
+	if err := os.WriteFile(decl, []byte(`hosts:
+  - {name: hv1, connection: connected, maintenance: true}
+  - {name: hv2, connection: not_responding}
+  - {name: hv3, connection: disconnected}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "inventory:\n  sources:\n    - {name: declared, type: file, path: "+decl+"}\n")
+	if code, _, stderr := runOps(t, "--config", cfg, "-q", "inventory"); code != 0 || stderr != "" {
+		t.Fatalf("no --fail-on: %d %s", code, stderr)
+	}
+	code, out, stderr := runOps(t, "--config", cfg, "-q", "inventory", "--fail-on", "error")
+	if code != 1 || out != "" || stderr != "ops: --fail-on error: 2 finding(s): ERROR host hv2: host is not responding\nERROR host hv3: host is disconnected\n" {
+		t.Fatalf("--fail-on error: %d %q", code, stderr)
+	}
+	code, _, stderr = runOps(t, "--config", cfg, "inventory", "--fail-on", "warning", "--output", "json")
+	if code != 1 || !strings.Contains(stderr, "3 finding(s)") || !strings.Contains(stderr, "WARNING host hv1: host is in maintenance mode") {
+		t.Fatalf("--fail-on warning: %d %q", code, stderr)
+	}
+	if code, _, _ := runOps(t, "--config", cfg, "inventory", "--fail-on", "info"); code != 2 {
+		t.Fatalf("--fail-on info: %d", code)
 	}
 }

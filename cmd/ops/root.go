@@ -28,6 +28,7 @@ type cli struct {
 	configFile string
 	logLevel   string
 	logFormat  string
+	quiet      bool // -q: nothing on stdout or stderr on success, each error once
 
 	// cfgFlags binds config keys to command flags; several commands may
 	// bind the same key (tlscheck and tlscheck relay both have --policy).
@@ -60,7 +61,7 @@ func (c *cli) load(cmd *cobra.Command) (*opsRuntime, error) {
 			flags[b.key] = b.flag
 		}
 	}
-	return loadRuntime(c.streams, loadOptions{file: c.configFile, flags: flags})
+	return loadRuntime(c.streams, loadOptions{file: c.configFile, flags: flags, quiet: c.quiet})
 }
 
 func newRootCmd(c *cli) *cobra.Command {
@@ -75,6 +76,9 @@ Configuration: --config FILE, else $OPS_CONFIG, else the first of ./ops.yaml,
 ~/.config/ops/ops.yaml, /etc/ops/ops.yaml; none at all is valid. Every key can
 be overridden by OPS_<KEY PATH> (upper case, "." → "_"), and flags override both.
 
+Under cron, add -q (--quiet): nothing is printed on success, and a failure is
+printed exactly once, as one "ops: ..." line, so cron mails only problems.
+
 Exit status: 0 ok, 1 a check found a problem, 2 usage or config error,
 3 runtime failure, 130 interrupted.`,
 		SilenceErrors: true,
@@ -82,7 +86,7 @@ Exit status: 0 ok, 1 a check found a problem, 2 usage or config error,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			c.started = true
 			if cmd.Annotations[noConfig] == "true" {
-				c.rt = bareRuntime(c.streams)
+				c.rt = bareRuntime(c.streams.quieted(c.quiet))
 				return nil
 			}
 			rt, err := c.load(cmd)
@@ -94,9 +98,10 @@ Exit status: 0 ok, 1 a check found a problem, 2 usage or config error,
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&c.configFile, "config", "", "config file (default: $OPS_CONFIG, ./ops.yaml, ~/.config/ops/ops.yaml, /etc/ops/ops.yaml)")
-	pf.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	pf.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	pf.StringVar(&c.configFile, "config", "", "config `FILE` (default: $OPS_CONFIG, ./ops.yaml, ~/.config/ops/ops.yaml, /etc/ops/ops.yaml)")
+	pf.StringVar(&c.logLevel, "log-level", "info", "`level`: debug, info, warn or error")
+	pf.StringVar(&c.logFormat, "log-format", "text", "`format`: text or json")
+	pf.BoolVarP(&c.quiet, "quiet", "q", false, "print nothing on success (no results, no progress, no log below error); a failure is still printed, once (for cron)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return exitcode.UsageError(err)
 	})
@@ -110,6 +115,8 @@ Exit status: 0 ok, 1 a check found a problem, 2 usage or config error,
 		newInventoryCmd(c),
 		newServeCmd(c),
 	)
+	addExamples(root)
+	c.typeFlags()
 	return root
 }
 
@@ -120,6 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(c)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	c.rt.waitNotifications()
 	if err == nil {
 		return exitcode.OK
 	}

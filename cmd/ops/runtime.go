@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"github.com/opsteam/ops/internal/config"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/logging"
+	"github.com/opsteam/ops/internal/notify"
+	"github.com/opsteam/ops/internal/progress"
 	"github.com/opsteam/ops/internal/schedule"
 )
 
@@ -20,13 +23,19 @@ import (
 type streams struct {
 	stdout, stderr io.Writer
 	stderrTTY      bool // stderr is a terminal: progress bars are drawn
+	quiet          bool // -q: stdout discarded, only errors logged
 }
 
 // newStreams wraps stderr so that the loggers of several runtimes (`ops
 // serve` keeps the old one for running jobs after a reload) never interleave
 // inside one line.
 func newStreams(stdout, stderr io.Writer) streams {
-	return streams{stdout: stdout, stderr: &lockedWriter{w: stderr}, stderrTTY: isTerminal(stderr)}
+	if isTerminal(stderr) {
+		// Log lines and progress bars share the terminal: a log line
+		// clears the bar and the bar is drawn again below it.
+		return streams{stdout: stdout, stderr: progress.NewTerminal(stderr), stderrTTY: true}
+	}
+	return streams{stdout: stdout, stderr: &lockedWriter{w: stderr}}
 }
 
 type lockedWriter struct {
@@ -40,6 +49,15 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
+// quieted is s for -q: results are dropped and no progress bar is drawn
+// (stderr stays: the logger prints errors only, and the final error).
+func (s streams) quieted(quiet bool) streams {
+	if quiet {
+		s.stdout, s.stderrTTY, s.quiet = io.Discard, false, true
+	}
+	return s
+}
+
 // opsRuntime is what command bodies and scheduled jobs run with: one load of
 // the configuration and what is derived from it (logger, job locks), plus
 // the streams. loadRuntime builds it once per load and nothing changes it
@@ -50,13 +68,15 @@ type opsRuntime struct {
 	cfg    *Config        // validated; read only
 	loaded *config.Result // where the config came from (nil without a load)
 	log    *slog.Logger
-	locker *schedule.Locker // per-job cross-process locks in cfg.LockDir
+	locker *schedule.Locker   // per-job cross-process locks in cfg.LockDir
+	notes  *notify.Dispatcher // job notifications (notify.go); nil without a config load
 }
 
 // loadOptions say where a load reads the configuration from.
 type loadOptions struct {
 	file  string                 // --config; "" = $OPS_CONFIG or the search path
 	flags map[string]*pflag.Flag // config key → the command-line flag that overrides it
+	quiet bool                   // -q: see streams.quieted
 }
 
 // loadRuntime reads and validates the configuration (file, OPS_* variables,
@@ -75,12 +95,20 @@ func loadRuntime(s streams, lo loadOptions) (*opsRuntime, error) {
 	if err != nil {
 		return nil, exitcode.UsageError(err)
 	}
+	for i := range cfg.Backup.Jobs {
+		path := fmt.Sprintf("backup.jobs[%d].retention.", i)
+		cfg.Backup.Jobs[i].Retention.ZeroUnset(func(k string) bool { return res.IsSet(path + k) })
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, exitcode.UsageError(res.Locate(err))
 	}
 	res.Warnings = append(res.Warnings, config.SecretFileWarnings(&cfg)...)
 	res.Warnings = append(res.Warnings, res.InlineSecretWarnings()...)
 	level, _ := logging.ParseLevel(cfg.Log.Level)
+	s = s.quieted(lo.quiet)
+	if lo.quiet {
+		level = max(level, slog.LevelError)
+	}
 	rt := &opsRuntime{
 		streams: s,
 		cfg:     &cfg,
@@ -88,6 +116,7 @@ func loadRuntime(s streams, lo loadOptions) (*opsRuntime, error) {
 		log:     logging.New(s.stderr, level, cfg.Log.Format),
 		locker:  schedule.NewLocker(cfg.LockDir),
 	}
+	rt.notes = notify.NewDispatcher(rt.log)
 	for _, w := range res.Warnings {
 		rt.log.Warn(w)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/internal/metrics"
 	"github.com/opsteam/ops/internal/schedule"
 )
@@ -44,7 +45,9 @@ func (rt *opsRuntime) scheduledJobs() []schedule.Job {
 		jobs = append(jobs, schedule.Job{
 			Kind: metrics.KindBackup, Name: job.Name, Schedule: job.Schedule, Timeout: job.Timeout,
 			Run: func(ctx context.Context) (metrics.Result, error) {
+				notified := rt.notifyBackup(ctx, job)
 				m, err := rt.backupOnce(ctx, job, true, false)
+				notified(m, err)
 				return backupResult(m), err
 			},
 		})
@@ -144,7 +147,8 @@ func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 	ms.Registry().MustRegister(binlogs)
 	archivers := newBinlogSupervisor(ctx, rt.log, binlogs) // binlog.go: the archivers of jobs with binlog.enabled
 	defer archivers.stop()
-	s := schedule.New(schedule.Options{
+	var s *schedule.Scheduler
+	s = schedule.New(schedule.Options{
 		Classify: exitCode,
 		Logger:   rt.log,
 		Metrics:  ms,
@@ -154,6 +158,7 @@ func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 			if first { // Start: the runtime the command was started with
 				first = false
 				archivers.reconcile(rt)
+				go rt.noteLastBackups(ctx, s)
 				return rt.scheduledJobs(), nil
 			}
 			// SIGHUP: the token and certificate files, then the config file
@@ -178,4 +183,24 @@ func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// noteLastBackups tells the scheduler each backup job's newest complete
+// backup in storage, for the status page (read-only; a target that cannot
+// be read is only logged at debug level: the job's runs will say more).
+func (rt *opsRuntime) noteLastBackups(ctx context.Context, s *schedule.Scheduler) {
+	ctx = readOnly(ctx)
+	for _, job := range rt.cfg.Backup.Jobs {
+		store, err := rt.openStore(ctx, job)
+		if err != nil {
+			rt.log.Debug("status page: cannot read the last backup", "job", job.Name, "error", err.Error())
+			continue
+		}
+		list, err := backup.ListBackups(ctx, store, job, false)
+		if err != nil || len(list) == 0 {
+			continue
+		}
+		sortNewestFirst(list)
+		s.NoteLastBackup(job.Name, list[0].ID, list[0].Size)
+	}
 }

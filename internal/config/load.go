@@ -99,6 +99,19 @@ func (r *Result) Where(path string) string {
 	return ""
 }
 
+// IsSet reports whether the file, a variable or a flag gave the value at a
+// display path itself (not one of its parents): false means the value is
+// a built-in default.
+func (r *Result) IsSet(path string) bool {
+	if r == nil {
+		return false
+	}
+	_, flag := r.flagsBy[path]
+	_, env := r.envs[path]
+	_, line := r.lines[path]
+	return flag || env || line
+}
+
 // Locate turns an error that names a config field (a *fielderr.Error
 // anywhere in the wrap chain) into an *Error that says where the value came
 // from. Other errors are returned unchanged.

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"strings"
@@ -14,10 +16,58 @@ import (
 // bearer token).
 var secretFileKeys = []string{"password_file", "key_file", "identity_file", "manifest_key_file", "token_file"}
 
+// FileProblem is a *_file key whose file cannot be read.
+type FileProblem struct {
+	Path string // display path of the key, e.g. backup.jobs[0].mysql.password_file
+	File string // its value
+	Err  error
+}
+
+// FileProblems walks a loaded config and returns one problem for every
+// key ending in _file that is set and names no readable regular file.
+func FileProblems(cfg any) []FileProblem {
+	var out []FileProblem
+	walkFileKeys(cfg, func(p, name, file string) {
+		if !strings.HasSuffix(name, "_file") {
+			return
+		}
+		f, err := os.Open(file)
+		if err == nil {
+			var st os.FileInfo
+			if st, err = f.Stat(); err == nil && st.IsDir() {
+				err = fmt.Errorf("%s is a directory", file)
+			}
+			if err == nil {
+				if _, rerr := f.Read(make([]byte, 1)); rerr != nil && !errors.Is(rerr, io.EOF) {
+					err = rerr // e.g. EACCES only shows on read for some file systems
+				}
+			}
+			f.Close()
+		}
+		if err != nil {
+			out = append(out, FileProblem{Path: p, File: file, Err: err})
+		}
+	})
+	return out
+}
+
 // SecretFileWarnings walks a loaded config and returns one warning for every
 // secret file that group or others may read.
 func SecretFileWarnings(cfg any) []string {
 	var out []string
+	walkFileKeys(cfg, func(p, name, file string) {
+		if isSecretFileKey(name) {
+			if w := secretFileWarning(p, file); w != "" {
+				out = append(out, w)
+			}
+		}
+	})
+	return out
+}
+
+// walkFileKeys calls fn for every non-empty string field of cfg whose key
+// ends in "file" (password_file, key_file, ca_file, ...), in a stable order.
+func walkFileKeys(cfg any, fn func(path, name, value string)) {
 	var walk func(v reflect.Value, path string)
 	walk = func(v reflect.Value, path string) {
 		switch v.Kind() {
@@ -34,9 +84,9 @@ func SecretFileWarnings(cfg any) []string {
 				}
 				f := v.Field(i)
 				p := join(path, name)
-				if f.Kind() == reflect.String && isSecretFileKey(name) && f.String() != "" {
-					if w := secretFileWarning(p, f.String()); w != "" {
-						out = append(out, w)
+				if f.Kind() == reflect.String && strings.HasSuffix(name, "file") {
+					if f.String() != "" {
+						fn(p, name, f.String())
 					}
 					continue
 				}
@@ -58,7 +108,6 @@ func SecretFileWarnings(cfg any) []string {
 		}
 	}
 	walk(reflect.ValueOf(cfg), "")
-	return out
 }
 
 func isSecretFileKey(name string) bool {

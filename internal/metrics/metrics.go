@@ -53,6 +53,9 @@ type Inventory struct {
 type Result struct {
 	// BackupBytes is the size of the stored backup (backup jobs; set on success).
 	BackupBytes int64
+	// BackupID is the ID of the stored backup (backup jobs; set on success);
+	// shown on the status page, not a metric label.
+	BackupID string
 	// Verdicts are the per-target verdicts of a tlscheck run. They are
 	// recorded even when the run returns an error (a failed verdict makes the
 	// run a Problem), and replace every verdict of the previous run.

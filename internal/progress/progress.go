@@ -11,27 +11,80 @@ import (
 	"github.com/opsteam/ops/internal/bytesize"
 )
 
+// Terminal is stderr on a terminal, shared by the logger and the bars: a
+// line written (a log line) first clears the bar, then the bar is drawn
+// again below it, so no log line ever shares a line with the bar. Safe for
+// concurrent use.
+type Terminal struct {
+	mu   sync.Mutex
+	w    io.Writer
+	line string // the bar currently shown; "" = none
+}
+
+// NewTerminal wraps a terminal's writer.
+func NewTerminal(w io.Writer) *Terminal { return &Terminal{w: w} }
+
+// Write writes p (log output) above the bar.
+func (t *Terminal) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.line != "" {
+		_, _ = io.WriteString(t.w, "\r\033[K")
+	}
+	n, err := t.w.Write(p)
+	if t.line != "" && len(p) > 0 && p[len(p)-1] == '\n' {
+		_, _ = io.WriteString(t.w, t.line)
+	}
+	return n, err
+}
+
+func (t *Terminal) draw(line string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.line = line
+	_, _ = io.WriteString(t.w, "\r"+line+"\033[K")
+}
+
+// finish replaces the bar by a last line.
+func (t *Terminal) finish(final string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.line = ""
+	_, _ = io.WriteString(t.w, "\r\033[K"+final+"\n")
+}
+
 // Bar is a terminal progress line. The zero value is not usable; see New.
 // A nil *Bar is valid and does nothing, so callers need no checks.
 type Bar struct {
-	w       io.Writer
+	term    *Terminal
 	label   string
-	total   atomic.Int64 // 0 = unknown
+	unit    atomic.Value // string: what done and total count ("SQL", "")
+	total   atomic.Int64 // 0 = unknown; an estimate when estimated is set
 	done    atomic.Int64
+	stored  atomic.Int64 // a second count shown beside done (compressed bytes stored); 0 = none
+	detail  atomic.Value // string: what is being worked on (the current table)
+	estim   atomic.Bool
 	start   time.Time
 	stop    chan struct{}
 	stopped sync.WaitGroup
 	now     func() time.Time
 }
 
-// New starts a bar that redraws every interval on w. When enabled is false
-// it returns nil (a no-op bar).
+// New starts a bar that redraws every 200ms on w. When enabled is false it
+// returns nil (a no-op bar). When w is a *Terminal, log lines written to
+// it go above the bar; any other writer gets the bar alone.
 func New(w io.Writer, enabled bool, label string, total int64) *Bar {
 	if !enabled {
 		return nil
 	}
-	b := &Bar{w: w, label: label, start: time.Now(), stop: make(chan struct{}), now: time.Now}
+	term, ok := w.(*Terminal)
+	if !ok {
+		term = NewTerminal(w)
+	}
+	b := &Bar{term: term, label: label, start: time.Now(), stop: make(chan struct{}), now: time.Now}
 	b.total.Store(total)
+	b.detail.Store("")
+	b.unit.Store("")
 	b.stopped.Add(1)
 	go func() {
 		defer b.stopped.Done()
@@ -42,21 +95,21 @@ func New(w io.Writer, enabled bool, label string, total int64) *Bar {
 			case <-b.stop:
 				return
 			case <-t.C:
-				fmt.Fprint(b.w, "\r"+b.Line()+"\033[K")
+				b.term.draw(b.Line())
 			}
 		}
 	}()
 	return b
 }
 
-// Set records the bytes done so far.
+// Set records the amount done so far.
 func (b *Bar) Set(n int64) {
 	if b != nil {
 		b.done.Store(n)
 	}
 }
 
-// Add adds to the bytes done.
+// Add adds to the amount done.
 func (b *Bar) Add(n int64) {
 	if b != nil {
 		b.done.Add(n)
@@ -70,7 +123,33 @@ func (b *Bar) SetTotal(n int64) {
 	}
 }
 
-// Line renders the bar's text.
+// SetEstimate sets an estimated total (e.g. the server's table sizes): the
+// bar shows "~" and never more than 99% before Done.
+func (b *Bar) SetEstimate(n int64, unit string) {
+	if b != nil {
+		b.total.Store(n)
+		b.estim.Store(true)
+		b.unit.Store(unit)
+	}
+}
+
+// SetStored records a second amount shown beside the first (the bytes
+// stored after compression, while the first counts SQL).
+func (b *Bar) SetStored(n int64) {
+	if b != nil {
+		b.stored.Store(n)
+	}
+}
+
+// SetDetail says what is being worked on (e.g. "app.orders").
+func (b *Bar) SetDetail(s string) {
+	if b != nil {
+		b.detail.Store(s)
+	}
+}
+
+// Line renders the bar's text: label, bar and percentage (when a total is
+// known), amount done, throughput, elapsed time, ETA, the current detail.
 func (b *Bar) Line() string {
 	if b == nil {
 		return ""
@@ -82,31 +161,70 @@ func (b *Bar) Line() string {
 		rate = float64(done) / el.Seconds()
 	}
 	var sb strings.Builder
-	sb.WriteString(b.label)
-	sb.WriteString(" ")
+	sb.WriteString(b.label + " ")
 	if total > 0 {
 		frac := min(float64(done)/float64(total), 1)
+		if b.estim.Load() {
+			frac = min(frac, 0.99)
+		}
 		const width = 24
 		n := int(frac * width)
 		sb.WriteString("[" + strings.Repeat("=", n) + strings.Repeat(" ", width-n) + "] ")
 		fmt.Fprintf(&sb, "%3.0f%% ", frac*100)
 	}
-	fmt.Fprintf(&sb, "%s  %s/s  %s", bytesize.Human(done), bytesize.Human(int64(rate)), el.Truncate(time.Second))
-	if total > 0 && rate > 0 && done < total {
+	sb.WriteString(bytesize.Human(done))
+	if total > 0 {
+		approx := ""
+		if b.estim.Load() {
+			approx = "~"
+		}
+		fmt.Fprintf(&sb, " of %s%s", approx, bytesize.Human(total))
+	}
+	if u, _ := b.unit.Load().(string); u != "" {
+		sb.WriteString(" " + u)
+	}
+	if s := b.stored.Load(); s > 0 {
+		fmt.Fprintf(&sb, " (%s stored)", bytesize.Human(s))
+	}
+	fmt.Fprintf(&sb, "  %s/s  %s", bytesize.Human(int64(rate)), el.Truncate(time.Second))
+	if total > 0 && rate > 0 && done < total && el >= 2*time.Second { // no ETA from the first instants
 		eta := time.Duration(float64(total-done) / rate * float64(time.Second))
 		fmt.Fprintf(&sb, "  ETA %s", eta.Truncate(time.Second))
+	}
+	if d, _ := b.detail.Load().(string); d != "" {
+		sb.WriteString("  " + d)
 	}
 	return sb.String()
 }
 
-// Done stops the bar and ends its line.
+// Summary is the bar's last line: what was done, in how long, how fast.
+func (b *Bar) Summary() string {
+	if b == nil {
+		return ""
+	}
+	done, el := b.done.Load(), b.now().Sub(b.start)
+	rate := 0.0
+	if el > 0 {
+		rate = float64(done) / el.Seconds()
+	}
+	s := b.label + ": " + bytesize.Human(done)
+	if u, _ := b.unit.Load().(string); u != "" {
+		s += " " + u
+	}
+	if st := b.stored.Load(); st > 0 {
+		s += " → " + bytesize.Human(st) + " stored"
+	}
+	return s + fmt.Sprintf(" in %s (%s/s)", el.Round(100*time.Millisecond), bytesize.Human(int64(rate)))
+}
+
+// Done stops the bar and replaces it by the summary line.
 func (b *Bar) Done() {
 	if b == nil {
 		return
 	}
 	close(b.stop)
 	b.stopped.Wait()
-	fmt.Fprint(b.w, "\r"+b.Line()+"\033[K\n")
+	b.term.finish(b.Summary())
 }
 
 // Reader counts bytes read through it into the bar.

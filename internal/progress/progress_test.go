@@ -35,3 +35,45 @@ func TestLine(t *testing.T) {
 		t.Errorf("Done did not end the line: %q", out.String())
 	}
 }
+
+// A log line written while a bar is shown clears the bar first and draws
+// it again after: the log line never shares a line with the bar.
+func TestTerminalLogAboveBar(t *testing.T) {
+	var out bytes.Buffer
+	term := NewTerminal(&out)
+	b := New(term, true, "backup app", 0)
+	b.SetEstimate(1000, "SQL")
+	b.Set(500)
+	b.SetStored(100)
+	b.SetDetail("shop.orders")
+	start := b.start
+	b.now = func() time.Time { return start.Add(5 * time.Second) }
+	term.draw(b.Line())
+	out.Reset()
+	if _, err := io.WriteString(term, "time=… level=INFO msg=x\n"); err != nil {
+		t.Fatal(err)
+	}
+	want := "\r\033[Ktime=… level=INFO msg=x\n" + b.Line()
+	if out.String() != want {
+		t.Fatalf("log write = %q, want %q", out.String(), want)
+	}
+	for _, w := range []string{" 50% ", "500 B of ~1000 B SQL (100 B stored)", "100 B/s", "ETA 5s", "shop.orders"} {
+		if !strings.Contains(b.Line(), w) {
+			t.Errorf("line %q lacks %q", b.Line(), w)
+		}
+	}
+	b.Set(2000) // past the estimate: 99% at most until Done
+	if !strings.Contains(b.Line(), " 99% ") {
+		t.Errorf("estimate exceeded: %q", b.Line())
+	}
+	out.Reset()
+	b.Done()
+	if got := out.String(); got != "\r\033[Kbackup app: 2.0 KiB SQL → 100 B stored in 5s (400 B/s)\n" {
+		t.Errorf("Done = %q", got)
+	}
+	out.Reset()
+	io.WriteString(term, "after\n")
+	if out.String() != "after\n" {
+		t.Errorf("after Done, the bar is not drawn again: %q", out.String())
+	}
+}

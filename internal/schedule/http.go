@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/opsteam/ops/internal/bytesize"
 	"github.com/opsteam/ops/internal/secret"
 )
 
@@ -142,6 +143,7 @@ var statusTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
 		}
 		return time.Since(t).Round(time.Second).String() + " ago"
 	},
+	"size": bytesize.Human,
 	"dur": func(a, b time.Time) string {
 		if a.IsZero() || b.IsZero() {
 			return ""

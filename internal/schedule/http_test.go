@@ -15,6 +15,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/opsteam/ops/internal/bytesize"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/metrics"
 )
@@ -42,7 +43,7 @@ func TestServeHTTP(t *testing.T) {
 	backupDone := make(chan struct{}, 1)
 	backup := func(context.Context) (metrics.Result, error) {
 		defer func() { backupDone <- struct{}{} }()
-		return metrics.Result{BackupBytes: 123456}, nil
+		return metrics.Result{BackupBytes: 123456, BackupID: "20261204T020000Z"}, nil
 	}
 	tlsDone := make(chan struct{}, 1)
 	tls := func(context.Context) (metrics.Result, error) {
@@ -191,7 +192,8 @@ func TestServeHTTP(t *testing.T) {
 		t.Fatalf("/: %d", code)
 	}
 	for _, s := range []string{"<!doctype html>", "partners", "CRON_TZ=Europe/Berlin @hourly", "problem",
-		"running since", "mx2.example.net:2525: verify FAIL &lt;script&gt;"} {
+		"running since", "mx2.example.net:2525: verify FAIL &lt;script&gt;",
+		"last backup <code>20261204T020000Z</code>, " + bytesize.Human(123456)} {
 		contains(t, page, s, "status page")
 	}
 	if strings.Contains(page, "<script>alert") {
@@ -207,6 +209,9 @@ func TestServeHTTP(t *testing.T) {
 	}
 	if code != http.StatusOK || json.Unmarshal([]byte(js), &status) != nil || !status.Healthy || len(status.Jobs) != 3 {
 		t.Fatalf("/status.json = %d %s", code, js)
+	}
+	if b := status.Jobs[0]; b.LastBackupID != "20261204T020000Z" || b.LastBackupSize != 123456 {
+		t.Errorf("/status.json lacks the last backup: %s", js)
 	}
 	if code, _ := get(t, base+"/nope"); code != http.StatusNotFound {
 		t.Errorf("/nope = %d, want 404", code)
@@ -291,4 +296,22 @@ func TestStatusPageWithoutJobs(t *testing.T) {
 	}
 	contains(t, b.String(), "not scheduled", "status page")
 	contains(t, b.String(), "never", "status page")
+}
+
+// The last backup found in storage at start shows until a run stores one.
+func TestNoteLastBackup(t *testing.T) {
+	s := New(Options{Load: func(context.Context) ([]Job, error) { return nil, nil }})
+	s.NoteLastBackup("app", "20261201T020000Z", 42)
+	s.NoteLastBackup("app", "20261130T020000Z", 41) // an older one found later does not replace it
+	id := JobID{Kind: metrics.KindBackup, Name: "app"}
+	s.mu.Lock()
+	h := s.hist[id]
+	s.mu.Unlock()
+	if h == nil || h.backupID != "20261201T020000Z" || h.backupSize != 42 {
+		t.Fatalf("history %+v", h)
+	}
+	s.finish(id, time.Now(), time.Now(), nil, 0, false, metrics.Result{BackupID: "20261204T020000Z", BackupBytes: 7})
+	if h.backupID != "20261204T020000Z" || h.backupSize != 7 {
+		t.Fatalf("after a run: %+v", h)
+	}
 }

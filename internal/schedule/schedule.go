@@ -87,6 +87,8 @@ type history struct {
 	skipped            int
 	runningSince       time.Time     // zero when not running
 	runTimeout         time.Duration // the running run's Job.Timeout; 0 = none
+	backupID           string        // the last backup stored (backup jobs)
+	backupSize         int64
 }
 
 // Scheduler runs a job set. Create it with New; it is safe for concurrent use.
@@ -419,7 +421,7 @@ func (s *Scheduler) run(ctx context.Context, job Job, start time.Time) {
 			// Cannot tell whether it runs elsewhere: do not run it blind.
 			code := s.o.Classify(err)
 			s.m.Record(metrics.Run{Kind: id.Kind, Name: id.Name, Start: start, End: time.Now(), Err: err, Code: code})
-			s.finish(id, start, time.Now(), err, code, false)
+			s.finish(id, start, time.Now(), err, code, false, metrics.Result{})
 			log.Error("run failed", "err", err)
 			return
 		}
@@ -457,7 +459,7 @@ func (s *Scheduler) run(ctx context.Context, job Job, start time.Time) {
 		code = s.o.Classify(err)
 	}
 	s.m.Record(metrics.Run{Kind: id.Kind, Name: id.Name, Start: start, End: end, Err: err, Code: code, Panicked: panicked, Result: res})
-	s.finish(id, start, end, err, code, panicked)
+	s.finish(id, start, end, err, code, panicked, res)
 	result, code := metrics.Outcome(err, code, panicked)
 	attrs := []any{"result", result, "exit_code", code, "duration", end.Sub(start).Round(time.Millisecond)}
 	switch {
@@ -472,7 +474,7 @@ func (s *Scheduler) run(ctx context.Context, job Job, start time.Time) {
 
 // finish updates the history after a run and forgets a job that was
 // removed while it ran.
-func (s *Scheduler) finish(id JobID, start, end time.Time, err error, code int, panicked bool) {
+func (s *Scheduler) finish(id JobID, start, end time.Time, err error, code int, panicked bool, res metrics.Result) {
 	result, _ := metrics.Outcome(err, code, panicked)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -486,6 +488,9 @@ func (s *Scheduler) finish(id JobID, start, end time.Time, err error, code int, 
 	h.lastErr = ""
 	if err != nil {
 		h.lastErr = err.Error()
+	}
+	if res.BackupID != "" { // the last stored backup stays shown after a failed run
+		h.backupID, h.backupSize = res.BackupID, res.BackupBytes
 	}
 	if result != metrics.Success {
 		h.failures++
@@ -631,6 +636,24 @@ func (h *history) pastTimeout(now time.Time) bool {
 	return !h.runningSince.IsZero() && h.runTimeout > 0 && now.Sub(h.runningSince) > h.runTimeout
 }
 
+// NoteLastBackup records the last stored backup of the backup job name as
+// found outside a run (ops serve reads it from storage when it starts), so
+// that the status page shows it before the job's first run. A run that
+// stored a backup since wins.
+func (s *Scheduler) NoteLastBackup(name, backupID string, size int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := JobID{Kind: metrics.KindBackup, Name: name}
+	h := s.hist[id]
+	if h == nil { // not installed yet: install keeps it
+		h = &history{}
+		s.hist[id] = h
+	}
+	if h.backupID == "" {
+		h.backupID, h.backupSize = backupID, size
+	}
+}
+
 // JobStatus is one row of the status page.
 type JobStatus struct {
 	Kind         string    `json:"kind"`
@@ -647,6 +670,10 @@ type JobStatus struct {
 	Runs         int       `json:"runs"`
 	Failures     int       `json:"failures"` // problems and failures
 	Skipped      int       `json:"skipped"`
+	// LastBackupID and LastBackupSize describe the last backup a backup
+	// job stored (since ops serve started).
+	LastBackupID   string `json:"last_backup_id,omitempty"`
+	LastBackupSize int64  `json:"last_backup_size,omitempty"`
 }
 
 // Status describes every job of the current set, in load order.
@@ -668,6 +695,7 @@ func (s *Scheduler) Status() []JobStatus {
 			Running: !h.runningSince.IsZero(), RunningSince: h.runningSince, PastTimeout: h.pastTimeout(now),
 			LastStart: h.lastStart, LastEnd: h.lastEnd, LastResult: h.lastResult, LastError: h.lastErr,
 			Runs: h.runs, Failures: h.failures, Skipped: h.skipped,
+			LastBackupID: h.backupID, LastBackupSize: h.backupSize,
 		}})
 	}
 	stopping := s.stopping

@@ -17,15 +17,35 @@ import (
 // returns; its listing, reading and deleting are retried on transient
 // errors, and a Put retries segment by segment inside the Swift store.
 func Open(ctx context.Context, name string, t storage.Target, logger *slog.Logger) (storage.Store, error) {
+	return open(ctx, name, t, logger, false)
+}
+
+// OpenReadOnly is Open for commands that only read or delete (list,
+// verify, restore, prune, config check --connect): it creates nothing, and
+// a missing container or directory is an error matching storage.ErrMissing
+// that names it and the closest existing names.
+func OpenReadOnly(ctx context.Context, name string, t storage.Target, logger *slog.Logger) (storage.Store, error) {
+	return open(ctx, name, t, logger, true)
+}
+
+func open(ctx context.Context, name string, t storage.Target, logger *slog.Logger, readOnly bool) (storage.Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	switch t.Type {
 	case "local":
-		return local.New(t.Path), nil
+		if !readOnly {
+			return local.New(t.Path), nil
+		}
+		s, err := local.NewExisting(t.Path)
+		if err != nil {
+			return nil, fmt.Errorf("storage target %s: %w", name, err)
+		}
+		return s, nil
 	case "swift":
 		o := swift.OptionsFromTarget(t)
 		o.Logger = logger.With("target", name)
+		o.ReadOnly = readOnly
 		s, err := swift.New(ctx, o)
 		if err != nil {
 			return nil, fmt.Errorf("storage target %s: %w", name, err)

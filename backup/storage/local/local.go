@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/opsteam/ops/backup/storage"
+	"github.com/opsteam/ops/internal/suggest"
 	"io"
 	"io/fs"
 	"os"
@@ -31,6 +32,35 @@ const PartialMarker = ".partial-"
 
 // New returns a store rooted at dir (created on first Put).
 func New(dir string) *Store { return &Store{Root: dir} }
+
+// NewExisting returns a store rooted at dir, which must exist: the open of
+// read-only commands, which never create anything. A missing dir is a
+// *storage.MissingError with the closest names in its parent directory.
+func NewExisting(dir string) (*Store, error) {
+	st, err := os.Stat(dir)
+	if err == nil && !st.IsDir() {
+		return nil, fmt.Errorf("local target: %s is not a directory", dir)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		var names []string
+		if ents, rerr := os.ReadDir(filepath.Dir(dir)); rerr == nil {
+			for _, e := range ents {
+				if e.IsDir() {
+					names = append(names, e.Name())
+				}
+			}
+		}
+		var sugg []string
+		for _, n := range suggest.Closest(filepath.Base(dir), names, 3) {
+			sugg = append(sugg, filepath.Join(filepath.Dir(dir), n))
+		}
+		return nil, &storage.MissingError{Kind: "directory", Name: dir, Suggestions: sugg}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("local target: %w", err)
+	}
+	return New(dir), nil
+}
 
 func (s *Store) String() string { return "local:" + s.Root }
 

@@ -62,6 +62,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Getenv looks the environment up; nil = os.Getenv.
 	Getenv func(string) string
+	// ReadOnly: New creates no container; a missing container is a
+	// *storage.MissingError naming it, with the account's closest names.
+	ReadOnly bool
 }
 
 // OptionsFromTarget copies the Swift fields of a storage target.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/retry"
+	"github.com/opsteam/ops/internal/suggest"
 
 	"github.com/ncw/swift/v2"
 )
@@ -75,7 +76,8 @@ type Store struct {
 }
 
 // New authenticates, reads the server's /info once and creates
-// the container and its segment container when missing.
+// the container and its segment container when missing (unless
+// Options.ReadOnly: then a missing container is an error).
 func New(ctx context.Context, o Options) (*Store, error) {
 	o, err := o.resolve()
 	if err != nil {
@@ -99,6 +101,12 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		return nil, s.authError(err)
 	}
 	s.limits = s.readLimits(ctx)
+	if o.ReadOnly {
+		if err := s.checkContainer(ctx); err != nil {
+			return nil, s.scrub(err)
+		}
+		return s, nil
+	}
 	for _, c := range []string{s.container, s.segContainer} {
 		if err := s.ensureContainer(ctx, c); err != nil {
 			return nil, s.scrub(err)
@@ -187,6 +195,23 @@ func (s *Store) call(ctx context.Context, p swift.RequestOpts) (*http.Response, 
 		return nil, h, s.scrub(wrapSwiftErr(err, h))
 	}
 	return resp, h, nil
+}
+
+// checkContainer is the read-only open's check: the container must exist
+// (its segment container need not: a target without large objects has none).
+func (s *Store) checkContainer(ctx context.Context) error {
+	_, _, err := s.call(ctx, swift.RequestOpts{Container: s.container, Operation: "HEAD", NoResponse: true})
+	if err == nil {
+		return nil
+	}
+	if !swiftIsNotFound(err) {
+		return fmt.Errorf("swift: checking container %s: %w", s.container, err)
+	}
+	names, lerr := s.conn.ContainerNamesAll(ctx, nil)
+	if lerr != nil {
+		s.log.Debug("swift: cannot list the account's containers for suggestions", "err", lerr)
+	}
+	return &storage.MissingError{Kind: "swift container", Name: s.container, Suggestions: suggest.Closest(s.container, names, 3)}
 }
 
 func (s *Store) ensureContainer(ctx context.Context, c string) error {

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// Setting some keep_* makes the others 0 (not their defaults), in the file
+// and through OPS_* variables; config show marks defaults and the zeroed keys.
+func TestRetentionSetReplacesDefaults(t *testing.T) {
+	cases := []struct {
+		name, retention, env string
+		want                 []string
+	}{
+		{"daily only", "      retention: {keep_daily: 3}\n", "",
+			[]string{"keep_last: 0 # not set", "keep_daily: 3\n", "keep_weekly: 0 # not set", "keep_monthly: 0 # not set"}},
+		{"none set", "", "",
+			[]string{"keep_last: 7 # default", "keep_daily: 7 # default", "keep_weekly: 4 # default", "keep_monthly: 12 # default"}},
+		{"env", "", "OPS_BACKUP_JOBS_0_RETENTION_KEEP_WEEKLY",
+			[]string{"keep_last: 0 # not set", "keep_daily: 0 # not set", "keep_weekly: 9\n", "keep_monthly: 0 # not set"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv(tc.env, "9")
+			}
+			cfg := writeConfig(t, "backup:\n  jobs:\n    - name: app\n      threads: 3\n"+tc.retention)
+			code, out, stderr := runOps(t, "--config", cfg, "config", "show")
+			if code != 0 {
+				t.Fatalf("code %d: %s", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("config show lacks %q:\n%s", w, out)
+				}
+			}
+			if !strings.Contains(out, "threads: 3\n") || !strings.Contains(out, "compression: zstd # default\n") ||
+				!strings.Contains(out, "name: app\n") {
+				t.Errorf("defaults marked wrong:\n%s", out)
+			}
+		})
+	}
+}
+
+// config show: lists on one line, marked when default; the webhook URL
+// (set by a variable here) redacted and not marked.
+func TestConfigShowNotifyAndLists(t *testing.T) {
+	t.Setenv("OPS_NOTIFY_WEBHOOK_URL", "https://hc-ping.com/secret-uuid")
+	cfg := writeConfig(t, "backup:\n  jobs:\n    - name: app\n      databases: [a, b]\n")
+	code, out, stderr := runOps(t, "--config", cfg, "config", "show")
+	if code != 0 || strings.Contains(out, "secret-uuid") {
+		t.Fatalf("code %d: %s\n%s", code, stderr, out)
+	}
+	for _, w := range []string{"url: https://hc-ping.com/***\n", `"on": [failure] # default`, "databases: [a, b]\n", "exclude_tables: [] # default\n"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("config show lacks %q:\n%s", w, out)
+		}
+	}
+}
