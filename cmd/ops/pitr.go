@@ -68,7 +68,7 @@ func runPointInTimeRestore(ctx context.Context, rt *opsRuntime, job backup.Job, 
 	}
 	rt.log.Info("point-in-time restore started", "job", job.Name, "point", point.String())
 	res, err := backup.RestorePointInTime(ctx, backup.PITROptions{
-		BackupRestoreOptions: backup.BackupRestoreOptions{Store: store, MySQL: job.MySQL, Threads: job.Threads, Databases: mapping,
+		BackupRestoreOptions: backup.BackupRestoreOptions{Store: store, MySQL: job.RestoreConn(), Threads: job.Threads, Databases: mapping,
 			Identities: ids, Logger: rt.log, Replace: opts.replace, KeepPartial: opts.keepPartial, RequireEncryption: len(job.EncryptTo) > 0},
 		Job: job, Point: point,
 	})
