@@ -567,10 +567,6 @@ before the target is touched; a point before the oldest backup, in a gap of
 the archive or after its end fails with exit 2 and the recoverable windows.
 The replay runs the stock mariadb-binlog and mariadb clients (mysqlbinlog and
 mysql for MySQL), like "mysqlbinlog --stop-datetime ... | mysql".`,
-		Example: `  ops backup restore --job app
-  ops backup restore --job app --backup 20261204T020000Z --database app=app_copy
-  ops backup restore --job app --until "2026-12-04 15:01:00" --database app=app_before
-  ops backup restore --job app --until-position binlog.000042:1337 --replace`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("backup") && (opts.until != "" || opts.untilGTID != "" || opts.untilPosition != "") {

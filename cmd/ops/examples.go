@@ -43,7 +43,10 @@ var examples = map[string]string{
 	"ops backup restore": `  ops backup restore --job app                                  # every database, latest backup
   ops backup restore --job app --backup 20261204T020000Z --database app=app_copy
   ops backup restore --job app --database app=app --replace       # overwrite the live database
-  ops backup restore --job app --identity /etc/ops/age.key        # an encrypted backup`,
+  ops backup restore --job app --identity /etc/ops/age.key        # an encrypted backup
+  ops backup restore --job app --until "2026-12-04 15:01:00" --database app=app_before   # point in time
+  ops backup restore --job app --until-gtid 0-1-4711 --database app=app_before
+  ops backup restore --job app --until-position binlog.000042:1337 --replace`,
 	"ops backup verify": `  ops backup verify --job app                                   # checksums of the latest backup
   ops backup verify --job app --backup 20261204T020000Z
   ops backup verify --job app --restore-test                    # restore into scratch databases too`,
