@@ -50,7 +50,7 @@ func TestNftablesNetns(t *testing.T) {
 		t.Fatalf("firewalls = %+v", r.Firewalls)
 	}
 	fw := r.Firewalls[0]
-	if fw.Name != ns || fw.Vendor != "netfilter" || fw.Model != "nftables" || fw.Version == "" || fw.Rules != 7 ||
+	if fw.Name != "edge" || fw.Vendor != "netfilter" || fw.Model != "nftables" || fw.Version == "" || fw.Rules != 7 ||
 		strings.Join(fw.Capabilities, ",") != "nat,stateful" {
 		t.Errorf("firewall = %+v", fw)
 	}

@@ -1,7 +1,6 @@
 package tlscheck
 
 import (
-	"bufio"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/opsteam/ops/internal/smtpclient"
 	utls "github.com/refraction-networking/utls"
 )
 
@@ -182,18 +182,9 @@ func (o *ProbeOptions) sniName(serverName string) string {
 	return strings.TrimSuffix(sni, ".")
 }
 
-// session is one SMTP conversation.
-type session struct {
-	conn net.Conn
-	br   *bufio.Reader
-}
-
-func (s *session) cmd(line string) (Reply, error) {
-	if _, err := io.WriteString(s.conn, line+"\r\n"); err != nil {
-		return Reply{}, err
-	}
-	return ReadReply(s.br)
-}
+// session is one SMTP conversation (the protocol layer shared with ops'
+// mail notifications).
+type session = smtpclient.Session
 
 // ProbeAddr runs one SMTP conversation with addr: wait for the whole 220
 // greeting, EHLO, STARTTLS (or TLS first on port 465), handshake, EHLO again,
@@ -261,14 +252,14 @@ func (p *prober) stepErr(step string, err error) *Facts {
 
 // converse runs the SMTP conversation on the open connection.
 func (p *prober) converse(conn net.Conn) *Facts {
-	s := &session{conn: conn, br: bufio.NewReader(conn)}
+	s := smtpclient.NewSession(conn)
 	if p.implicit {
 		p.f.TriedTLS = true
 		tc, ok := p.handshake(conn)
 		if !ok {
 			return p.f
 		}
-		s = &session{conn: tc, br: bufio.NewReader(tc)}
+		s = smtpclient.NewSession(tc)
 	}
 	ehlo, ok := p.greetAndEHLO(s)
 	if !ok {
@@ -286,7 +277,7 @@ func (p *prober) converse(conn net.Conn) *Facts {
 // greetAndEHLO waits for the 220 greeting and sends EHLO, falling back to
 // HELO. ok is false when the conversation is over.
 func (p *prober) greetAndEHLO(s *session) (ehlo Reply, ok bool) {
-	greet, err := ReadReply(s.br)
+	greet, err := s.Read()
 	if err != nil {
 		p.stepErr("greeting", err)
 		return Reply{}, false
@@ -297,7 +288,7 @@ func (p *prober) greetAndEHLO(s *session) (ehlo Reply, ok bool) {
 		p.stepErr("greeting", fmt.Errorf("server refused the session: %s", greet))
 		return Reply{}, false
 	}
-	ehlo, err = s.cmd("EHLO " + p.o.helo())
+	ehlo, err = s.Cmd("EHLO " + p.o.helo())
 	if err != nil {
 		p.stepErr("EHLO", err)
 		return Reply{}, false
@@ -312,7 +303,7 @@ func (p *prober) greetAndEHLO(s *session) (ehlo Reply, ok bool) {
 // helo tries HELO after EHLO was rejected and ends the conversation: without
 // ESMTP there is no STARTTLS.
 func (p *prober) helo(s *session, ehlo Reply) {
-	helo, err := s.cmd("HELO " + p.o.helo())
+	helo, err := s.Cmd("HELO " + p.o.helo())
 	if err != nil {
 		p.stepErr("HELO", err)
 		return
@@ -349,8 +340,8 @@ func (p *prober) startTLS(conn net.Conn, s *session) *Facts {
 	if !ok {
 		return f
 	}
-	ts := &session{conn: tc, br: bufio.NewReader(tc)}
-	if ehlo2, err := ts.cmd("EHLO " + p.o.helo()); err == nil && ehlo2.Code == 250 {
+	ts := smtpclient.NewSession(tc)
+	if ehlo2, err := ts.Cmd("EHLO " + p.o.helo()); err == nil && ehlo2.Code == 250 {
 		f.TLSExtensions = EHLOExtensions(ehlo2)
 	}
 	quit(p.ctx, ts)
@@ -361,7 +352,7 @@ func (p *prober) startTLS(conn net.Conn, s *session) *Facts {
 // the handshake; if not, the reason is in f.
 func (p *prober) sendStartTLS(s *session) bool {
 	f := p.f
-	st, err := s.cmd("STARTTLS")
+	st, err := s.Cmd("STARTTLS")
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) || p.ctx.Err() != nil {
 			p.stepErr("STARTTLS", err)
@@ -381,7 +372,7 @@ func (p *prober) sendStartTLS(s *session) bool {
 		quit(p.ctx, s)
 		return false
 	}
-	if n := s.br.Buffered(); n > 0 {
+	if n := s.R.Buffered(); n > 0 {
 		f.Verify, f.VerifyError = VerifyProtocol, fmt.Sprintf("server sent %d bytes after its STARTTLS reply, before the handshake (STARTTLS injection?)", n)
 		return false
 	}
@@ -433,8 +424,8 @@ func quit(ctx context.Context, s *session) {
 	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
 		dl = d
 	}
-	_ = s.conn.SetDeadline(dl)
-	_, _ = s.cmd("QUIT")
+	_ = s.Conn.SetDeadline(dl)
+	_, _ = s.Cmd("QUIT")
 }
 
 func handshakeError(err error) string {

@@ -16,12 +16,12 @@ func TestParseReply(t *testing.T) {
 		want    Reply
 		wantErr error
 	}{
-		{"single", "220 mx.example.com ESMTP\r\n", Reply{220, []string{"mx.example.com ESMTP"}}, nil},
+		{"single", "220 mx.example.com ESMTP\r\n", Reply{Code: 220, Lines: []string{"mx.example.com ESMTP"}}, nil},
 		{"multi-line", "250-mx.example.com\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n",
-			Reply{250, []string{"mx.example.com", "PIPELINING", "STARTTLS", "8BITMIME"}}, nil},
-		{"bare code", "250\r\n", Reply{250, []string{""}}, nil},
-		{"LF only", "220-a\n220 b\n", Reply{220, []string{"a", "b"}}, nil},
-		{"enhanced STARTTLS reply", "220 2.0.0 Ready to start TLS\r\n", Reply{220, []string{"2.0.0 Ready to start TLS"}}, nil},
+			Reply{Code: 250, Lines: []string{"mx.example.com", "PIPELINING", "STARTTLS", "8BITMIME"}}, nil},
+		{"bare code", "250\r\n", Reply{Code: 250, Lines: []string{""}}, nil},
+		{"LF only", "220-a\n220 b\n", Reply{Code: 220, Lines: []string{"a", "b"}}, nil},
+		{"enhanced STARTTLS reply", "220 2.0.0 Ready to start TLS\r\n", Reply{Code: 220, Lines: []string{"2.0.0 Ready to start TLS"}}, nil},
 		{"code changes mid-reply", "250-a\r\n251 b\r\n", Reply{}, ErrMalformedReply},
 		{"not a reply", "HTTP/1.1 400 Bad Request\r\n", Reply{}, ErrMalformedReply},
 		{"bad separator", "250_x\r\n", Reply{}, ErrMalformedReply},

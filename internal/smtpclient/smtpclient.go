@@ -1,6 +1,7 @@
 package smtpclient
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -10,16 +11,6 @@ import (
 	"strings"
 	"time"
 )
-
-// Reply is one SMTP reply: its code and its text (lines joined by "\n").
-type Reply struct {
-	Code int
-	Text string
-}
-
-func (r Reply) String() string {
-	return fmt.Sprintf("%d %s", r.Code, strings.ReplaceAll(r.Text, "\n", " / "))
-}
 
 // Temporary reports a 4xx reply: trying again later may work.
 func (r Reply) Temporary() bool { return r.Code >= 400 && r.Code < 500 }
@@ -38,7 +29,7 @@ var ErrNoStartTLS = errors.New("the server does not offer STARTTLS")
 // Client is one SMTP connection. It is not safe for concurrent use.
 type Client struct {
 	conn     net.Conn
-	text     *textproto.Conn
+	s        *Session
 	host     string // the server's host name (for TLS ServerName)
 	ext      map[string]string
 	tlsState *tls.ConnectionState
@@ -59,7 +50,7 @@ func Dial(ctx context.Context, addr, helo string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtp: %w", err)
 	}
-	c := &Client{conn: conn, text: textproto.NewConn(conn), host: host}
+	c := &Client{conn: conn, s: NewSession(conn), host: host}
 	c.stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) }) // a cancel unblocks any read
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
@@ -77,15 +68,16 @@ func Dial(ctx context.Context, addr, helo string) (*Client, error) {
 
 // read reads one reply and checks its code.
 func (c *Client) read(cmd string, want int) (Reply, error) {
-	code, msg, err := c.text.ReadResponse(0)
-	r := Reply{Code: code, Text: msg}
+	r, err := c.s.Read()
+	return check(cmd, want, r, err)
+}
+
+// check turns a reply with another code than want into a ReplyError.
+func check(cmd string, want int, r Reply, err error) (Reply, error) {
 	if err != nil {
-		var pe textproto.ProtocolError
-		if errors.As(err, &pe) || code == 0 {
-			return r, fmt.Errorf("smtp %s: %w", cmd, err)
-		}
+		return r, fmt.Errorf("smtp %s: %w", cmd, err)
 	}
-	if code != want && (want != 250 || code != 251) { // 251: user not local, will forward
+	if r.Code != want && (want != 250 || r.Code != 251) { // 251: user not local, will forward
 		return r, &ReplyError{Cmd: cmd, Reply: r}
 	}
 	return r, nil
@@ -95,14 +87,9 @@ func (c *Client) read(cmd string, want int) (Reply, error) {
 // want. The command's first word names it in errors.
 func (c *Client) Cmd(want int, format string, args ...any) (Reply, error) {
 	line := fmt.Sprintf(format, args...)
-	if strings.ContainsAny(line, "\r\n") {
-		return Reply{}, fmt.Errorf("smtp: refusing a command with a line break: %q", line)
-	}
 	name, _, _ := strings.Cut(line, " ")
-	if err := c.text.PrintfLine("%s", line); err != nil {
-		return Reply{}, fmt.Errorf("smtp %s: %w", name, err)
-	}
-	return c.read(name, want)
+	r, err := c.s.Cmd(line)
+	return check(name, want, r, err)
 }
 
 // Hello sends EHLO (HELO when EHLO is refused) and records the extensions.
@@ -123,8 +110,7 @@ func (c *Client) Hello(name string) error {
 		return nil
 	}
 	c.ext = map[string]string{}
-	lines := strings.Split(r.Text, "\n")
-	for _, l := range lines[1:] {
+	for _, l := range r.Lines[1:] {
 		k, v, _ := strings.Cut(l, " ")
 		c.ext[strings.ToUpper(k)] = v
 	}
@@ -157,7 +143,7 @@ func (c *Client) StartTLS(ctx context.Context, cfg *tls.Config, helo string) (tl
 		return tls.ConnectionState{}, fmt.Errorf("smtp STARTTLS handshake with %s: %w", cfg.ServerName, err)
 	}
 	c.conn = tc
-	c.text = textproto.NewConn(tc)
+	c.s = NewSession(tc)
 	st := tc.ConnectionState()
 	c.tlsState = &st
 	return st, c.Hello(helo)
@@ -180,11 +166,15 @@ func (c *Client) Send(from string, to []string, msg []byte) (Reply, error) {
 	if _, err := c.Cmd(354, "DATA"); err != nil {
 		return Reply{}, err
 	}
-	w := c.text.DotWriter()
+	bw := bufio.NewWriter(c.conn)
+	w := textproto.NewWriter(bw).DotWriter()
 	if _, err := w.Write(msg); err != nil {
 		return Reply{}, fmt.Errorf("smtp DATA: %w", err)
 	}
 	if err := w.Close(); err != nil {
+		return Reply{}, fmt.Errorf("smtp DATA: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
 		return Reply{}, fmt.Errorf("smtp DATA: %w", err)
 	}
 	return c.read("DATA", 250)
