@@ -63,7 +63,7 @@ func DigestTables(ctx context.Context, cfg Config, logger *slog.Logger, database
 	}
 	var tables []*tableMeta
 	for _, name := range databases {
-		m, err := readDatabase(ctx, conn, srv, name, func(string, string) bool { return false })
+		m, _, err := readTables(ctx, conn, name, func(string, string) bool { return false })
 		if err != nil {
 			conn.Close()
 			return nil, err

@@ -210,16 +210,8 @@ func col(r map[string]sql.NullString, name string) string { return r[name].Strin
 // readDatabase reads the metadata of one database on conn (inside the
 // snapshot). excluded reports excluded tables/views.
 func readDatabase(ctx context.Context, conn *sql.Conn, srv serverInfo, name string, excluded func(db, table string) bool) (*dbMeta, error) {
-	r := &metaReader{ctx: ctx, conn: conn, name: name, qdb: quoteString(name), excluded: excluded}
-	d := &dbMeta{Name: name}
-	if err := r.database(d); err != nil {
-		return nil, err
-	}
-	cols, err := r.columns()
+	d, r, err := readTables(ctx, conn, name, excluded)
 	if err != nil {
-		return nil, err
-	}
-	if err := r.tables(d, cols); err != nil {
 		return nil, err
 	}
 	// Objects whose text must come back byte for byte: read with
@@ -235,6 +227,24 @@ func readDatabase(ctx context.Context, conn *sql.Conn, srv serverInfo, name stri
 		}
 	}
 	return d, nil
+}
+
+// readTables reads a database and its tables with their columns (not its
+// views, routines, triggers and events: those need more privileges).
+func readTables(ctx context.Context, conn *sql.Conn, name string, excluded func(db, table string) bool) (*dbMeta, *metaReader, error) {
+	r := &metaReader{ctx: ctx, conn: conn, name: name, qdb: quoteString(name), excluded: excluded}
+	d := &dbMeta{Name: name}
+	if err := r.database(d); err != nil {
+		return nil, nil, err
+	}
+	cols, err := r.columns()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := r.tables(d, cols); err != nil {
+		return nil, nil, err
+	}
+	return d, r, nil
 }
 
 // metaReader reads one database's metadata on one connection.
