@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"filippo.io/age"
 
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/mysql/binlogtest"
@@ -378,4 +381,59 @@ func countDBs(t *testing.T, db *sql.DB, name string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// An encrypted job (encrypt_to, identity_file): the archiver encrypts the
+// chunks like the dumps, restore --until decrypts both with the identity,
+// and without the identity it stops before touching the target (exit 2).
+func TestPointInTimeRestoreEncryptedIT(t *testing.T) {
+	p := newPitrIT(t)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "age.key")
+	if err := os.WriteFile(keyFile, []byte(id.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range []*string{&p.cfg, &p.cfg2} {
+		body, _ := os.ReadFile(*cfg)
+		*cfg = writeConfig(t, strings.Replace(string(body), "      threads: 2\n",
+			"      threads: 2\n      encrypt_to: ["+id.Recipient().String()+"]\n      identity_file: "+keyFile+"\n", 1))
+	}
+	p.ops(p.cfg, "backup", "run", "--job", "it", "--no-prune")
+	mustExec(t, p.root, "INSERT INTO "+p.a+".t1 (v, n) VALUES ('after the backup', 1)", "UPDATE "+p.b+".t2 SET n = n + 1 WHERE id < 100")
+	p.tables = []string{p.a + ".t1", p.b + ".t2"}
+	p.beforeT = checksums(t, p.root, p.tables, nil)
+	T := time.Now().Truncate(time.Second).Add(time.Second)
+	time.Sleep(time.Until(T) + 20*time.Millisecond)
+	mustExec(t, p.root, "DELETE FROM "+p.a+".t1")
+	p.ops(p.cfg, "backup", "binlog", "--job", "it", "--once")
+	for _, c := range p.chunks(t) {
+		if !strings.HasSuffix(c.Object, ".age") {
+			t.Errorf("chunk %s is stored unencrypted: %s", c.Start, c.Object)
+		}
+	}
+	until := T.UTC().Format(time.RFC3339)
+	// Without the identity: refused before anything is restored.
+	noKey := filepath.Join(t.TempDir(), "none.yaml")
+	body, _ := os.ReadFile(p.cfg2)
+	os.WriteFile(noKey, []byte(strings.Replace(string(body), "      identity_file: "+keyFile+"\n", "", 1)), 0o600)
+	if code, _, stderr := runOps(t, "--config", noKey, "backup", "restore", "--job", "it", "--until", until); code != 2 || countDBs(t, p.root2, p.a) != 0 {
+		t.Errorf("restore --until without the identity: exit %d, %s exists: %d\n%s", code, p.a, countDBs(t, p.root2, p.a), stderr)
+	}
+	out := p.ops(p.cfg2, "backup", "restore", "--job", "it", "--until", until)
+	t.Logf("encrypted restore --until %s: %s", until, strings.TrimSpace(out))
+	sameSums(t, "encrypted, other server", checksums(t, p.root2, p.tables, nil), p.beforeT)
+}
+
+func (p *pitrIT) chunks(t *testing.T) []*backup.ChunkInfo {
+	t.Helper()
+	j := backup.DefaultJob()
+	j.Name = "it"
+	cs, err := backup.ListBinlogChunks(context.Background(), local.New(p.dir), j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
 }
