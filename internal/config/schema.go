@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/opsteam/ops/internal/suggest"
+
 	"encoding"
 	"fmt"
 	"reflect"
@@ -160,7 +162,7 @@ func parseScalar(t reflect.Type, s string) (reflect.Value, error) {
 func nearest(key string, candidates []string) string {
 	best, bestD := "", 1<<30
 	for _, c := range candidates {
-		if d := levenshtein(key, c); d < bestD {
+		if d := suggest.Distance(key, c); d < bestD {
 			best, bestD = c, d
 		}
 	}
@@ -172,27 +174,6 @@ func nearest(key string, candidates []string) string {
 		return best
 	}
 	return ""
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 // leaf is one settable key: its dotted path (as viper addresses it), the path
