@@ -1,8 +1,6 @@
 package config
 
 import (
-	"github.com/opsteam/ops/internal/suggest"
-
 	"encoding"
 	"fmt"
 	"reflect"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/opsteam/ops/internal/bytesize"
+	"github.com/opsteam/ops/internal/suggest"
 )
 
 // The schema is derived from the typed config structs by reflection: every
