@@ -104,6 +104,7 @@ func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error)
 		}
 	}
 	need := chain.replayChunks(w.FromPosition, o.Point)
+	checkStart := time.Now()
 	dir, err := os.MkdirTemp(o.TempDir, "ops-pitr-")
 	if err != nil {
 		return nil, err
@@ -122,7 +123,8 @@ func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error)
 		return nil, fmt.Errorf("point-in-time restore: nothing was restored: %w", err)
 	}
 	o.Logger.Info("point-in-time restore: replay checked", "backup", b.ID, "from", w.FromPosition.String(),
-		"chunks", len(need), "transactions", res.Stats.Groups, "stop", res.StoppedAt.String())
+		"chunks", len(need), "transactions", res.Stats.Groups, "stop", res.StoppedAt.String(),
+		"duration", time.Since(checkStart).Round(time.Millisecond).String())
 	ro := o.BackupRestoreOptions
 	ro.Backup, ro.Databases = b, mapping
 	rres, err := RestoreBackup(ctx, ro)

@@ -302,7 +302,7 @@ func (d *dumper) run(ctx context.Context, cancel context.CancelCauseFunc, w io.W
 	// Metadata, inside the coordinator's snapshot.
 	var metas []*dbMeta
 	for _, n := range dbs {
-		m, err := readDatabase(ctx, d.coord, d.srv, n, d.excluded)
+		m, err := readDatabase(ctx, d.coord, n, d.excluded)
 		if err != nil {
 			return err
 		}

@@ -209,7 +209,7 @@ func col(r map[string]sql.NullString, name string) string { return r[name].Strin
 
 // readDatabase reads the metadata of one database on conn (inside the
 // snapshot). excluded reports excluded tables/views.
-func readDatabase(ctx context.Context, conn *sql.Conn, srv serverInfo, name string, excluded func(db, table string) bool) (*dbMeta, error) {
+func readDatabase(ctx context.Context, conn *sql.Conn, name string, excluded func(db, table string) bool) (*dbMeta, error) {
 	d, r, err := readTables(ctx, conn, name, excluded)
 	if err != nil {
 		return nil, err

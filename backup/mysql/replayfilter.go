@@ -402,7 +402,7 @@ func allowedReplay(toks []token) bool {
 // read by the mysql client, could be taken for more than one statement or
 // for a client command.
 func safeStatementText(q string) error {
-	if strings.Contains(q, replayDelimiter) || strings.Contains(q, "/*!*/") {
+	if strings.Contains(q, strings.TrimSuffix(replayDelimiter, ";")) { // with or without its ";"
 		return fmt.Errorf("the statement contains mysqlbinlog's delimiter %q: refusing it (it would end the statement early and run what follows): %s", replayDelimiter, excerpt(q))
 	}
 	for _, line := range strings.Split(q, "\n") {
