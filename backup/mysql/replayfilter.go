@@ -48,6 +48,7 @@ type ReplayFilter struct {
 	group     []*BinlogEvent
 	keep      []bool
 	content   bool            // the group changes a restored database
+	change    bool            // the group changes something (a row or a statement that is not transaction control)
 	tables    map[uint64]bool // table id → it is in a restored database
 	stmtKept  bool
 	stmtDrop  bool
@@ -90,7 +91,7 @@ func (f *ReplayFilter) Discard() { f.reset() }
 func (f *ReplayFilter) Pending() bool { return len(f.group) > 0 }
 
 func (f *ReplayFilter) reset() {
-	f.group, f.keep, f.content, f.stmtKept, f.stmtDrop, f.pendingAt = f.group[:0], f.keep[:0], false, false, false, -1
+	f.group, f.keep, f.content, f.change, f.stmtKept, f.stmtDrop, f.pendingAt = f.group[:0], f.keep[:0], false, false, false, false, -1
 }
 
 // Add takes the next event. When it ends a group, Add returns the raw
@@ -109,7 +110,7 @@ func (f *ReplayFilter) Add(ev *BinlogEvent) ([][]byte, error) {
 	}
 	defer f.reset()
 	if !f.content {
-		if len(f.group) > 0 && f.hasChange() {
+		if f.change {
 			f.Stats.SkipGroups++
 		}
 		return nil, nil
@@ -123,24 +124,6 @@ func (f *ReplayFilter) Add(ev *BinlogEvent) ([][]byte, error) {
 	f.Stats.Groups++
 	f.Stats.Events += len(out)
 	return out, nil
-}
-
-// hasChange reports whether the open group holds more than control events.
-func (f *ReplayFilter) hasChange() bool {
-	for _, e := range f.group {
-		if e.Type == EventTableMap || rowsEvents[e.Type] || e.Type == EventQuery && !isControl(f.queryOf(e)) {
-			return true
-		}
-	}
-	return false
-}
-
-func (f *ReplayFilter) queryOf(e *BinlogEvent) string {
-	_, q, _, err := queryParts(f.fde, e.Raw)
-	if err != nil {
-		return ""
-	}
-	return q
 }
 
 // classify says whether an event is applied (when its group is).
@@ -209,6 +192,7 @@ func (f *ReplayFilter) tableMap(ev *BinlogEvent) (bool, error) {
 	}
 	_, in := f.restored[db]
 	f.tables[id] = in
+	f.change = true
 	return in, nil
 }
 
@@ -258,6 +242,7 @@ func (f *ReplayFilter) query(ev *BinlogEvent) (bool, error) {
 	if isControl(q) {
 		return true, nil
 	}
+	f.change = true
 	keep, err := f.statement(db, q)
 	f.settle(keep)
 	if keep {

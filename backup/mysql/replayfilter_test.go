@@ -186,6 +186,10 @@ func TestReplayFilter(t *testing.T) {
 		if c.fixture == "grant" && f.Stats.SkipAccount != 1 {
 			t.Errorf("grant: %d account statements skipped, want 1", f.Stats.SkipAccount)
 		}
+		// A group left out whole is counted; an applied one is not.
+		if want := map[bool]int{true: 1, false: 0}[c.want == ""]; f.Stats.SkipGroups != want {
+			t.Errorf("%s %v: %d groups skipped, want %d", c.fixture, c.mapping, f.Stats.SkipGroups, want)
+		}
 	}
 }
 
