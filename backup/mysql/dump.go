@@ -112,10 +112,10 @@ const DefaultThreads = 2
 
 const (
 	defaultStatementBytes = 1 << 20
-	frameBytes            = 2 << 20  // raw SQL per compressed frame
-	defaultChunkBytes     = 16 << 20 // target raw size of a primary-key range
-	framesPerPart         = 2        // finished frames a part may queue
-	sessionTimeout        = 86400    // net_*_timeout, wait_timeout for dump sessions
+	frameBytes            = 2 << 20 // raw SQL per compressed frame
+	defaultChunkBytes     = 4 << 20 // target raw size of a primary-key range
+	framesPerPart         = 2       // finished frames a part may queue
+	sessionTimeout        = 86400   // net_*_timeout, wait_timeout for dump sessions
 )
 
 // Dump writes one consistent SQL dump of the selected databases to w. The

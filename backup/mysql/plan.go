@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"io"
+	"iter"
 	"math/big"
 	"strings"
 )
@@ -42,10 +43,8 @@ func (d *dumper) plan(ctx context.Context, metas []*dbMeta, emit func(*part) boo
 		if err := static(m.Name, "", "\nUSE "+QuoteIdent(m.Name)+";\n"); err != nil {
 			return err
 		}
-		for _, t := range m.Tables {
-			if err := d.planTable(ctx, t, emit); err != nil {
-				return err
-			}
+		if err := d.planInterleaved(ctx, m.Tables, emit); err != nil {
+			return err
 		}
 	}
 	// Phase C-E: routines, views, triggers and events.
@@ -65,6 +64,74 @@ func (d *dumper) plan(ctx context.Context, metas []*dbMeta, emit func(*part) boo
 		}
 	}
 	return static("", "", footer())
+}
+
+// planInterleaved emits the data parts of a database's tables, taking
+// turns between as many tables as the dump has connections (lanes): part 1
+// of table A, part 1 of table B, part 2 of A, … When a lane's table ends,
+// the lane goes on with the next table not yet started. The output order
+// depends only on the tables and their ranges, not on timing. A restore
+// with as many connections then finds a different table in each stretch of
+// the stream and loads the tables side by side, each on one connection
+// (see restoreExec.pick); the stock client reads it as before, every
+// INSERT naming its table.
+func (d *dumper) planInterleaved(ctx context.Context, tables []*tableMeta, emit func(*part) bool) error {
+	type lane struct {
+		next func() (*part, bool)
+		stop func()
+		err  *error
+	}
+	lanes := make([]*lane, max(len(d.workers), 1))
+	queue := tables
+	defer func() {
+		for _, l := range lanes {
+			if l != nil {
+				l.stop()
+			}
+		}
+	}()
+	start := func() *lane {
+		if len(queue) == 0 {
+			return nil
+		}
+		t := queue[0]
+		queue = queue[1:]
+		l := &lane{err: new(error)}
+		l.next, l.stop = iter.Pull(iter.Seq[*part](func(yield func(*part) bool) {
+			*l.err = d.planTable(ctx, t, yield)
+		}))
+		return l
+	}
+	for {
+		active := false
+		for i := range lanes {
+			for {
+				if lanes[i] == nil {
+					if lanes[i] = start(); lanes[i] == nil {
+						break
+					}
+				}
+				p, ok := lanes[i].next()
+				if !ok {
+					lanes[i].stop()
+					if err := *lanes[i].err; err != nil {
+						lanes[i] = nil
+						return err
+					}
+					lanes[i] = nil
+					continue
+				}
+				active = true
+				if !emit(p) {
+					return context.Cause(ctx)
+				}
+				break
+			}
+		}
+		if !active {
+			return nil
+		}
+	}
 }
 
 // chunkRows returns the number of rows per range for t.
