@@ -183,6 +183,27 @@ func quoted(s string, q byte, backslash bool) (string, int, error) {
 	return "", 0, fmt.Errorf("unterminated %c", q)
 }
 
+// quotedLen is the length of the single-quoted literal (backslash escapes
+// on) at the start of s, or -1 when it is not terminated: quoted without
+// building the value.
+func quotedLen(s string) int {
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			if i+1 < len(s) {
+				i++
+			}
+		case '\'':
+			if i+1 < len(s) && s[i+1] == '\'' {
+				i++
+				continue
+			}
+			return i + 1
+		}
+	}
+	return -1
+}
+
 func unescape(c byte) byte {
 	switch c {
 	case '0':
@@ -606,9 +627,9 @@ func checkRows(s string) error {
 		c := s[i]
 		switch {
 		case c == '\'':
-			_, n, err := quoted(s[i:], '\'', true)
-			if err != nil {
-				return refuse("INSERT: %v", err)
+			n := quotedLen(s[i:])
+			if n < 0 {
+				return refuse("INSERT: unterminated '")
 			}
 			i += n - 1
 		case c == '(' || c == ')' || c == ',' || c == '-' || c == '+' || c == '.' || c <= ' ' ||

@@ -69,9 +69,12 @@ type RestoreResult struct {
 	Created     []string        `json:"created"`   // target databases this restore created (or recreated)
 	// DeferredKeys counts the tables whose secondary indexes were added
 	// after their data (see deferKeys).
-	DeferredKeys int       `json:"deferred_keys"`
-	StartedAt    time.Time `json:"started_at"`
-	FinishedAt   time.Time `json:"finished_at"`
+	DeferredKeys int `json:"deferred_keys"`
+	// Loaded counts the INSERTs of the dump that were sent as LOAD DATA
+	// (see loader); the others ran as written.
+	Loaded     int64     `json:"loaded_statements"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
 }
 
 // countingReader counts bytes and remembers the first and last bytes of
@@ -167,7 +170,7 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	ch := make(chan restoreItem, 16)
 	parseErr := make(chan error, 1)
 	go parseStream(ctx, cr, rn, newGuard(opts.Databases, existing), ch, parseErr)
-	ex := &restoreExec{ctx: ctx, cancel: cancel, db: db, main: conn, threads: opts.Threads, targets: tg, ops: true}
+	ex := &restoreExec{ctx: ctx, cancel: cancel, db: db, main: conn, threads: opts.Threads, targets: tg, ops: true, loader: newLoader()}
 	if ex.threads <= 0 {
 		ex.threads = DefaultThreads
 	}
@@ -196,11 +199,12 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	res.Databases = rn.targets
 	res.Created = tg.created
 	res.DeferredKeys = ex.deferred
+	res.Loaded = ex.loader.loaded.Load()
 	res.FinishedAt = time.Now().UTC()
 	if opts.Progress != nil {
 		opts.Progress(RestoreProgress{Statements: res.Statements, RawBytes: res.RawBytes})
 	}
-	log.Info("restore finished", "statements", res.Statements, "raw_bytes", res.RawBytes, "databases", res.Databases, "data_connections", len(ex.workers), "tables_indexed_after_data", ex.deferred)
+	log.Info("restore finished", "statements", res.Statements, "raw_bytes", res.RawBytes, "databases", res.Databases, "data_connections", len(ex.workers), "tables_indexed_after_data", ex.deferred, "loaded_statements", res.Loaded)
 	return res, nil
 }
 
@@ -316,7 +320,10 @@ type restoreExec struct {
 	keys     []string // ALTER TABLE … ADD KEY statements to run after the data
 	deferred int
 	workers  []*restoreWorker
-	next     int
+	dmu      sync.Mutex // guards the workers' pending and tables
+	loader   *loader
+	mainLoad loadSession // the main connection's session, for loads on it
+	mainBuf  []byte
 	inflight sync.WaitGroup
 	done     atomic.Int64
 	targets  *targets
@@ -328,12 +335,17 @@ type restoreWorker struct {
 	conn    *sql.Conn
 	jobs    chan restoreJob
 	applied int
+	load    loadSession
+	buf     []byte
+	pending int            // jobs sent and not finished (under restoreExec.dmu)
+	tables  map[string]int // of those, per table
 }
 
 type restoreJob struct {
 	it      restoreItem
 	num     int64
 	session []string
+	key     string // the table it loads ("" for none)
 }
 
 func (e *restoreExec) fail(err error) {
@@ -381,17 +393,17 @@ func (e *restoreExec) run(it restoreItem) {
 					e.fail(fmt.Errorf("restore: open data connection: %w", err))
 					return
 				}
-				w := &restoreWorker{conn: c, jobs: make(chan restoreJob, 2)}
+				w := &restoreWorker{conn: c, jobs: make(chan restoreJob, workerQueue), tables: map[string]int{}}
 				e.workers = append(e.workers, w)
 				go e.work(w)
 			}
 		}
-		w := e.workers[e.next%len(e.workers)]
-		e.next++
+		w, key := e.pick(it)
 		e.inflight.Add(1)
 		select {
-		case w.jobs <- restoreJob{it: it, num: num, session: e.session}:
+		case w.jobs <- restoreJob{it: it, num: num, session: e.session, key: key}:
 		case <-e.ctx.Done():
+			e.release(w, key)
 			e.inflight.Done()
 		}
 		return
@@ -419,6 +431,15 @@ func (e *restoreExec) run(it restoreItem) {
 			return
 		}
 	}
+	if it.data {
+		var err error
+		if e.mainBuf, err = e.execData(e.main, &e.mainLoad, e.mainBuf, it); err != nil {
+			e.fail(e.stmtErr(num, it, err))
+			return
+		}
+		e.done.Add(1)
+		return
+	}
 	if _, err := e.main.ExecContext(e.ctx, it.st.SQL); err != nil {
 		e.fail(e.stmtErr(num, it, err))
 		return
@@ -426,20 +447,40 @@ func (e *restoreExec) run(it restoreItem) {
 	e.done.Add(1)
 	if isSessionStatement(it.st.SQL) {
 		e.session = append(e.session, it.st.SQL)
+		e.mainLoad.checked = false
+	} else {
+		e.loader.invalidate()
 	}
+}
+
+// execData runs an INSERT of the dump on c: as LOAD DATA when it can be
+// (see loader), else as written.
+func (e *restoreExec) execData(c *sql.Conn, s *loadSession, buf []byte, it restoreItem) ([]byte, error) {
+	buf, err := e.loader.load(e.ctx, c, s, it.target, it.st.SQL, buf)
+	if errors.Is(err, errNotLoaded) {
+		err = execRetryingDeadlocks(e.ctx, c, it.st.SQL)
+	}
+	return buf, err
 }
 
 func (e *restoreExec) work(w *restoreWorker) {
 	for j := range w.jobs {
 		if !e.failed() {
 			for ; w.applied < len(j.session); w.applied++ {
+				w.load.checked = false
 				if _, err := w.conn.ExecContext(e.ctx, j.session[w.applied]); err != nil {
 					e.fail(fmt.Errorf("restore: data connection: replay %s: %w", abbreviate(j.session[w.applied], 100), err))
 					break
 				}
 			}
 			if !e.failed() {
-				if err := execRetryingDeadlocks(e.ctx, w.conn, j.it.st.SQL); err != nil {
+				var err error
+				if j.it.extra {
+					err = execRetryingDeadlocks(e.ctx, w.conn, j.it.st.SQL)
+				} else {
+					w.buf, err = e.execData(w.conn, &w.load, w.buf, j.it)
+				}
+				if err != nil {
 					if j.it.extra {
 						e.fail(fmt.Errorf("restore: adding the secondary indexes after the data: %w; statement: %s", err, excerpt(j.it.st.SQL)))
 					} else {
@@ -450,7 +491,57 @@ func (e *restoreExec) work(w *restoreWorker) {
 				}
 			}
 		}
+		e.release(w, j.key)
 		e.inflight.Done()
+	}
+}
+
+// workerQueue is how many statements a data connection may have queued
+// besides the one it runs.
+const workerQueue = 3
+
+// pick chooses the data connection for it: the one already loading its
+// table, else the least busy. A table is loaded by one connection at a
+// time: LOAD DATA holds InnoDB's table-level AUTO-INC lock to its end, so
+// two connections loading one table would wait for each other, and rows of
+// one table arriving from two connections contend for the same pages. An
+// interleaved dump (see plan) keeps every connection busy with its own
+// table.
+func (e *restoreExec) pick(it restoreItem) (*restoreWorker, string) {
+	key := ""
+	if !it.extra {
+		if f, ok := parseInsertForm(it.st.SQL); ok {
+			key = it.target + "\x00" + f.table
+		}
+	}
+	e.dmu.Lock()
+	defer e.dmu.Unlock()
+	var w *restoreWorker
+	for _, c := range e.workers {
+		if key != "" && c.tables[key] > 0 {
+			w = c
+			break
+		}
+		if w == nil || c.pending < w.pending {
+			w = c
+		}
+	}
+	w.pending++
+	if key != "" {
+		w.tables[key]++
+	}
+	return w, key
+}
+
+// release records that w is done with a job of table key.
+func (e *restoreExec) release(w *restoreWorker, key string) {
+	e.dmu.Lock()
+	defer e.dmu.Unlock()
+	w.pending--
+	if key != "" {
+		if w.tables[key]--; w.tables[key] == 0 {
+			delete(w.tables, key)
+		}
 	}
 }
 
@@ -705,20 +796,26 @@ func parseIdent(s string) (name string, n int, ok bool) {
 // (error 1213) or time out on a lock (1205); the statement was then rolled
 // back whole, so running it again is safe.
 func execRetryingDeadlocks(ctx context.Context, c *sql.Conn, q string) error {
+	_, err := execResultRetryingDeadlocks(ctx, c, q)
+	return err
+}
+
+func execResultRetryingDeadlocks(ctx context.Context, c *sql.Conn, q string) (sql.Result, error) {
 	var err error
 	for attempt := 0; attempt < 10; attempt++ {
-		if _, err = c.ExecContext(ctx, q); err == nil {
-			return nil
+		var res sql.Result
+		if res, err = c.ExecContext(ctx, q); err == nil {
+			return res, nil
 		}
 		var me *gomysql.MySQLError
 		if !errors.As(err, &me) || (me.Number != 1213 && me.Number != 1205) {
-			return err
+			return nil, err
 		}
 		select {
 		case <-ctx.Done():
-			return err
+			return nil, err
 		case <-time.After(time.Duration(attempt+1) * 10 * time.Millisecond):
 		}
 	}
-	return err
+	return nil, err
 }

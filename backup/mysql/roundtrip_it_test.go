@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -167,6 +168,26 @@ func TestRoundTripNasty(t *testing.T) {
 			t.Errorf("%s was written in %d parts; expected at least %d chunks", tbl, n, min)
 		}
 	}
+	// The parts of the tables take turns in the stream (two lanes for two
+	// connections), so a restore loads two tables side by side.
+	var order []string
+	for _, l := range strings.Split(plain, "\n") {
+		if rest, ok := strings.CutPrefix(l, "INSERT INTO `"); ok {
+			order = append(order, rest[:strings.IndexByte(rest, '`')])
+		}
+	}
+	first, last := -1, -1
+	for i, tbl := range order {
+		if tbl == "big" {
+			last = i
+			if first < 0 {
+				first = i
+			}
+		}
+	}
+	if first < 0 || !slices.ContainsFunc(order[first:last], func(s string) bool { return s != "big" }) {
+		t.Errorf("the INSERTs of big are not interleaved with another table's: %q", order)
+	}
 	if parts["nopk"] != 1 {
 		t.Errorf("nopk (no primary key) was written in %d parts, want 1", parts["nopk"])
 	}
@@ -214,6 +235,11 @@ func TestRoundTripNasty(t *testing.T) {
 		if rr.Compression != "zstd" || len(rr.Databases) != 2 || rr.DeferredKeys == 0 {
 			t.Errorf("restore result: %+v", rr)
 		}
+		// Every INSERT of the dump has the dumper's form and the session
+		// allows the conversion: all of them are loaded with LOAD DATA.
+		if inserts := int64(strings.Count(plain, "\nINSERT INTO ")); rr.Loaded != inserts {
+			t.Errorf("%d of the dump's %d INSERTs were loaded with LOAD DATA, want all", rr.Loaded, inserts)
+		}
 		check("Restore")
 		// Restoring over existing databases is refused, and leaves them
 		// as they were; with Replace they are dropped and recreated.
@@ -226,6 +252,31 @@ func TestRoundTripNasty(t *testing.T) {
 			t.Fatalf("Restore with Replace: %v", err)
 		}
 		check("Restore with Replace")
+	})
+	t.Run("Restore on one connection", func(t *testing.T) {
+		dropDatabases(t, tgt, a, b)
+		rr, err := Restore(ctx, RestoreOptions{MySQL: tgtM, Threads: 1}, bytes.NewReader(dump.Bytes()))
+		if err != nil {
+			t.Fatalf("Restore: %v", err)
+		}
+		if rr.Loaded == 0 {
+			t.Errorf("no INSERT was loaded with LOAD DATA on the single connection")
+		}
+		check("Restore on one connection")
+	})
+	t.Run("Restore with local_infile off", func(t *testing.T) {
+		// A server that refuses LOAD DATA LOCAL gets the INSERTs as written.
+		dropDatabases(t, tgt, a, b)
+		newSession(t, tgt).exec("SET GLOBAL local_infile = 0")
+		t.Cleanup(func() { newSession(t, tgt).exec("SET GLOBAL local_infile = 1") })
+		rr, err := Restore(ctx, RestoreOptions{MySQL: tgtM}, bytes.NewReader(dump.Bytes()))
+		if err != nil {
+			t.Fatalf("Restore: %v", err)
+		}
+		if rr.Loaded != 0 {
+			t.Errorf("%d INSERTs were loaded with LOAD DATA although the server refuses it", rr.Loaded)
+		}
+		check("Restore with local_infile off")
 	})
 	t.Run("rename", func(t *testing.T) {
 		dst := base + "_renamed"

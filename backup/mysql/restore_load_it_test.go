@@ -1,0 +1,66 @@
+package mysql
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// LOAD DATA LOCAL turns a duplicate key into a skipped row; the restore
+// counts the rows the server took and fails where the INSERT (and the stock
+// client) would have, instead of restoring a table with a row missing.
+func TestLoadDataFailsWhereTheInsertWould(t *testing.T) {
+	ctx := context.Background()
+	src := openDB(t, srcMySQL())
+	tgtM := tgtMySQL(t)
+	tgt := openDB(t, tgtM)
+	db := uniqueName("ops_it_dup_")
+	t.Cleanup(func() { dropDatabases(t, src, db); dropDatabases(t, tgt, db) })
+	s := newSession(t, src)
+	s.exec("CREATE DATABASE "+QuoteIdent(db),
+		"CREATE TABLE "+QuoteIdent(db)+".t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(10), b VARBINARY(4))",
+		"INSERT INTO "+QuoteIdent(db)+".t (v, b) VALUES ('a', 0x00), ('b', NULL), ('c', 0xFF)")
+	var dump bytes.Buffer
+	if _, err := Dump(ctx, DumpOptions{MySQL: srcMySQL(), Databases: []string{db}, Compression: "none"}, &dump); err != nil {
+		t.Fatalf("Dump: %v", err)
+	}
+	plain := dump.String()
+	insert := "INSERT INTO `t` (`id`,`v`,`b`) VALUES (1,'a',0x00),(2,'b',NULL),(3,'c',0xFF);\n"
+	if !strings.Contains(plain, insert) {
+		t.Fatalf("the dump lacks %q:\n%s", insert, plain)
+	}
+	// A stream whose second INSERT repeats key 2 (the rows are otherwise new).
+	tampered := strings.Replace(plain, insert, insert+"INSERT INTO `t` (`id`,`v`,`b`) VALUES (4,'d',0x01),(2,'x',0x02),(5,'e',NULL);\n", 1)
+
+	cmd := exec.Command("mysql", "--no-defaults", "-h"+tgtM.Host, fmt.Sprintf("-P%d", tgtM.Port), "-uroot")
+	cmd.Stdin = strings.NewReader(tampered)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Duplicate entry") {
+		t.Fatalf("the stock client took the duplicate key: %v\n%s", err, out)
+	}
+	dropDatabases(t, tgt, db)
+
+	for _, threads := range []int{1, 2} {
+		_, err := Restore(ctx, RestoreOptions{MySQL: tgtM, Threads: threads}, strings.NewReader(tampered))
+		if err == nil || !strings.Contains(err.Error(), "1 of its 3 rows were not inserted") || !strings.Contains(err.Error(), "INSERT INTO `t`") {
+			t.Errorf("threads %d: Restore of a stream with a duplicate key: err = %v, want the statement's rows not inserted", threads, err)
+		}
+		if n := newSession(t, tgt).one("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = " + quoteString(db)); n != "0" {
+			t.Errorf("threads %d: the failed restore left the database behind", threads)
+		}
+	}
+	// The untampered stream restores, through LOAD DATA.
+	rr, err := Restore(ctx, RestoreOptions{MySQL: tgtM}, strings.NewReader(plain))
+	if err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	if rr.Loaded != 1 {
+		t.Errorf("loaded %d INSERTs with LOAD DATA, want 1", rr.Loaded)
+	}
+	if got := newSession(t, tgt).one("SELECT GROUP_CONCAT(id, v, IFNULL(HEX(b), 'N') ORDER BY id) FROM " + QuoteIdent(db) + ".t"); got != "1a00,2bN,3cFF" {
+		t.Errorf("restored rows = %s", got)
+	}
+}

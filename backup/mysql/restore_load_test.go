@@ -1,0 +1,107 @@
+package mysql
+
+import (
+	"testing"
+)
+
+func TestParseInsertForm(t *testing.T) {
+	f, ok := parseInsertForm("INSERT INTO `t``x` (`a`,`b c`) VALUES (1,'x'),(2,NULL)")
+	if !ok || f.table != "t`x" || len(f.cols) != 2 || f.cols[1] != "b c" || f.rows != "(1,'x'),(2,NULL)" || f.head != "INSERT INTO `t``x` (`a`,`b c`) VALUES " {
+		t.Fatalf("parseInsertForm = %+v, %v", f, ok)
+	}
+	for _, s := range []string{
+		"INSERT INTO t (`a`) VALUES (1)",           // bare table name: not the dumper's form
+		"INSERT INTO `t` VALUES (1)",               // no column list
+		"INSERT INTO `db`.`t` (`a`) VALUES (1)",    // qualified
+		"INSERT INTO `t` (`a`) VALUES ",            // no rows
+		"INSERT INTO `t` (`a`) SELECT 1",           // not VALUES
+		"INSERT INTO `t` (`a`, `b`) VALUES (1, 2)", // spaces the dumper does not write
+		"REPLACE INTO `t` (`a`) VALUES (1)",
+		"INSERT INTO `t` (`a) VALUES (1)",
+	} {
+		if f, ok := parseInsertForm(s); ok {
+			t.Errorf("parseInsertForm(%q) accepted: %+v", s, f)
+		}
+	}
+}
+
+func TestAppendTSV(t *testing.T) {
+	num, str, bin, year := kindNumber, kindString, kindBinary, kindYear
+	for _, c := range []struct {
+		rows  string
+		kinds []valueKind
+		want  string
+		n     int
+	}{
+		{"(1,'a')", []valueKind{num, str}, "1\ta\n", 1},
+		{"(-1.5e-07,NULL),(2,'')", []valueKind{num, str}, "-1.5e-07\t\\N\n2\t\n", 2},
+		{"(1e+300,0.5,-0,18446744073709551615)", []valueKind{num, num, num, num}, "1e+300\t0.5\t-0\t18446744073709551615\n", 1},
+		// The dumper's escapes become LOAD DATA's; quotes lose theirs; a
+		// raw tab is escaped; a string "\N" stays a string.
+		{`('a\0b\nc\rd\\e\'f\"g\Zh','x	y',''''),('\\N',NULL,'it''s')`, []valueKind{str, str, str},
+			"a\\0b\\nc\\rd\\\\e'f\"g\\Zh\tx\\ty\t'\n\\\\N\t\\N\tit's\n", 2},
+		// Binary columns: hex digits (UNHEX in the statement), '' for empty.
+		{"(0xDEADbeef,'',NULL)", []valueKind{bin, bin, bin}, "DEADbeef\t\t\\N\n", 1},
+		// YEAR 0 is 0000 (the text "0" would be 2000).
+		{"(0,2024,69,NULL)", []valueKind{year, year, year, year}, "0000\t2024\t69\t\\N\n", 1},
+		{"('ü€😀')", []valueKind{str}, "ü€😀\n", 1},
+	} {
+		got, n, ok := appendTSV(nil, c.rows, c.kinds)
+		if !ok || string(got) != c.want || n != c.n {
+			t.Errorf("appendTSV(%q) = %q, %d, %v; want %q, %d", c.rows, got, n, ok, c.want, c.n)
+		}
+	}
+	// Anything but the dumper's form for the column's kind is not converted
+	// (the INSERT runs as written).
+	for _, c := range []struct {
+		rows  string
+		kinds []valueKind
+	}{
+		{"(1)", []valueKind{num, num}}, // too few values
+		{"(1,2)", []valueKind{num}},    // too many
+		{"('1')", []valueKind{num}},    // a quoted number
+		{"('x')", []valueKind{bin}},    // a quoted non-empty binary value
+		{"(0x41)", []valueKind{num}},   // hex into a number column
+		{"(0x41)", []valueKind{str}},   // hex into a text column
+		{"(0x4)", []valueKind{bin}},    // odd hex
+		{"(0x)", []valueKind{bin}},     // empty hex
+		{"(1)", []valueKind{str}},      // a bare number into a text column
+		{`('a\%b')`, []valueKind{str}}, // an escape the dumper does not write
+		{"('abc)", []valueKind{str}},   // unterminated
+		{"(1),", []valueKind{num}},     // trailing comma
+		{"(1) ,(2)", []valueKind{num}}, // space between rows
+		{"(NULLX)", []valueKind{num}},  // not NULL
+		{"(null)", []valueKind{num}},   // the dumper writes NULL
+		{"(@a)", []valueKind{num}},     // a variable
+		{"(1+1)", []valueKind{num}},    // an expression: "1+1" is not a number LOAD DATA reads as 2
+		{"(1-1)", []valueKind{num}},
+		{"(1.)", []valueKind{num}},
+		{"(1e)", []valueKind{num}},
+		{"(--1)", []valueKind{num}},
+		{"(1e+5e)", []valueKind{num}},
+		{"(_binary 'x')", []valueKind{bin}},    // an introducer
+		{"(b'101')", []valueKind{bin}},         // a bit literal
+		{"(X'41')", []valueKind{bin}},          // the other hex form
+		{"(1)(2)", []valueKind{num}},           // rows without a comma
+		{"", []valueKind{num}},                 // nothing
+		{"(1,'a'),(2)", []valueKind{num, str}}, // a short second row
+	} {
+		if got, _, ok := appendTSV(nil, c.rows, c.kinds); ok {
+			t.Errorf("appendTSV(%q) accepted: %q", c.rows, got)
+		}
+	}
+}
+
+func TestLoadStatement(t *testing.T) {
+	f, ok := parseInsertForm("INSERT INTO `t` (`id`,`b`,`s`,`bits`) VALUES (1,0x00,'x',0x01)")
+	if !ok {
+		t.Fatal("parseInsertForm refused the dumper's form")
+	}
+	got := loadStatement("ops-restore-7", f, []valueKind{kindNumber, kindBinary, kindString, kindBinary}, "utf8mb4")
+	want := "LOAD DATA LOCAL INFILE 'Reader::ops-restore-7' INTO TABLE `t` CHARACTER SET utf8mb4" +
+		` FIELDS TERMINATED BY '\t' ENCLOSED BY '' ESCAPED BY '\\' LINES TERMINATED BY '\n' STARTING BY ''` +
+		" (`id`,@ops_1,`s`,@ops_3) SET `b` = UNHEX(@ops_1),`bits` = UNHEX(@ops_3)"
+	if got != want {
+		t.Errorf("loadStatement =\n%s\nwant\n%s", got, want)
+	}
+}
