@@ -7,11 +7,16 @@
 #   KEEP=1 bench/backup.sh          # keep the generated database and the dumps (faster reruns)
 #   RUNS=3 bench/backup.sh          # every command RUNS times, interleaved; medians (default 3)
 #   ONLY=memory ROWS=2000000 bench/backup.sh   # peak RSS of backup and restore only (4x the data)
+#   TARGET=stock bench/backup.sh    # restore into a throw-away MariaDB with its compiled-in defaults
 #
 # Source: the MariaDB on SOCKET (default /run/mysqld/mysqld.sock), database
 # $DB (default ops_bench; created and filled sysbench-style: id, k, c
 # CHAR(120), pad CHAR(60)). Restore target: the throw-away MariaDB at
-# TARGET_HOST:TARGET_PORT (default 127.0.0.1:3307, root, empty password).
+# TARGET_HOST:TARGET_PORT (default 127.0.0.1:3307, root, empty password: the
+# test bed's second MariaDB, 64 MiB buffer pool and 16 MiB redo log). With
+# TARGET=stock the bench starts its own MariaDB on 127.0.0.1:3309 with the
+# server's compiled-in defaults (128 MiB buffer pool, 96 MiB redo log: what
+# a stock Debian install runs with) in $WORK, and stops it at the end.
 # Prints a markdown table of wall time (median of RUNS) and peak RSS (max)
 # from /usr/bin/time -v, then the ratios the README states.
 set -euo pipefail
@@ -27,6 +32,27 @@ WORK=${WORK:-$(mktemp -d /tmp/ops-bench.XXXXXX)}
 THREADS=${THREADS:-2}
 mkdir -p "$WORK"
 
+if [ "${TARGET:-}" = stock ]; then
+	TARGET_HOST=127.0.0.1 TARGET_PORT=${TARGET_PORT_STOCK:-3309}
+	tdir="$WORK/target"
+	install -d -o mysql -g mysql "$tdir"
+	[ -d "$tdir/data/mysql" ] || mariadb-install-db --no-defaults --user=mysql --datadir="$tdir/data" \
+		--auth-root-authentication-method=normal --skip-test-db >"$WORK/target-install.log" 2>&1
+	/usr/sbin/mariadbd --no-defaults --user=mysql --datadir="$tdir/data" --socket="$tdir/mysqld.sock" \
+		--port="$TARGET_PORT" --bind-address=127.0.0.1 --pid-file="$tdir/mysqld.pid" \
+		--log-error="$WORK/target.log" &
+	stop_target() {
+		local pid
+		pid=$(cat "$tdir/mysqld.pid" 2>/dev/null) || return 0
+		kill "$pid" 2>/dev/null || return 0
+		while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+	}
+	trap stop_target EXIT
+	for _ in $(seq 1 60); do
+		mysql --no-defaults -h 127.0.0.1 -P "$TARGET_PORT" -uroot -e 'SELECT 1' >/dev/null 2>&1 && break
+		sleep 0.5
+	done
+fi
 SRC=(mysql --no-defaults -S "$SOCKET" -uroot)
 TGT=(mysql --no-defaults -h "$TARGET_HOST" -P "$TARGET_PORT" -uroot)
 
@@ -128,6 +154,7 @@ fi
 # ---------------------------------------------------------------- report
 echo
 echo "Data: $TABLES tables × $ROWS rows; $(nproc) CPUs; $(mysql --no-defaults -S "$SOCKET" -uroot -N -e 'SELECT VERSION()'); $RUNS runs, interleaved"
+echo "Restore target: $TARGET_HOST:$TARGET_PORT, $("${TGT[@]}" -N -e 'SELECT CONCAT(@@innodb_buffer_pool_size DIV 1048576, " MiB buffer pool, ", @@innodb_log_file_size DIV 1048576, " MiB redo log")')"
 echo
 echo "| run | median wall s | runs | peak RSS MiB |"
 echo "|---|---:|---|---:|"
@@ -147,6 +174,7 @@ fi
 echo "| peak RSS ≤ 128 MiB (backup, restore) | ${RSS["ops backup run (zstd, -t $THREADS, digests)"]} MiB, ${RSS["restore: ops backup restore"]} MiB |"
 
 if [ -z "${KEEP:-}" ]; then
+	[ "${TARGET:-}" != stock ] || stop_target
 	rm -rf "$WORK"
 	"${SRC[@]}" -e "DROP DATABASE IF EXISTS \`$DB\`"
 else
