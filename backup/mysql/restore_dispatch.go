@@ -1,0 +1,88 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
+)
+
+// workerQueue is how many statements a data connection may have queued
+// besides the one it runs.
+const workerQueue = 3
+
+// pick chooses the data connection for it: the one already loading its
+// table, else the least busy. A table is loaded by one connection at a
+// time: LOAD DATA holds InnoDB's table-level AUTO-INC lock to its end, so
+// two connections loading one table would wait for each other, and rows of
+// one table arriving from two connections contend for the same pages. An
+// interleaved dump (see plan) keeps every connection busy with its own
+// table.
+func (e *restoreExec) pick(it restoreItem) (*restoreWorker, string) {
+	key := ""
+	if !it.extra {
+		if f, ok := parseInsertForm(it.st.SQL); ok {
+			key = it.target + "\x00" + f.table
+		}
+	}
+	e.dmu.Lock()
+	defer e.dmu.Unlock()
+	var w *restoreWorker
+	for _, c := range e.workers {
+		if key != "" && c.tables[key] > 0 {
+			w = c
+			break
+		}
+		if w == nil || c.pending < w.pending {
+			w = c
+		}
+	}
+	w.pending++
+	if key != "" {
+		w.tables[key]++
+	}
+	return w, key
+}
+
+// release records that w is done with a job of table key.
+func (e *restoreExec) release(w *restoreWorker, key string) {
+	e.dmu.Lock()
+	defer e.dmu.Unlock()
+	w.pending--
+	if key != "" {
+		if w.tables[key]--; w.tables[key] == 0 {
+			delete(w.tables, key)
+		}
+	}
+}
+
+// execRetryingDeadlocks runs one autocommitted INSERT of a parallel load.
+// Two data connections inserting into the same table can deadlock in InnoDB
+// (error 1213) or time out on a lock (1205); the statement was then rolled
+// back whole, so running it again is safe.
+func execRetryingDeadlocks(ctx context.Context, c *sql.Conn, q string) error {
+	_, err := execResultRetryingDeadlocks(ctx, c, q)
+	return err
+}
+
+func execResultRetryingDeadlocks(ctx context.Context, c *sql.Conn, q string) (sql.Result, error) {
+	var err error
+	for attempt := 0; attempt < 10; attempt++ {
+		var res sql.Result
+		if res, err = c.ExecContext(ctx, q); err == nil {
+			return res, nil
+		}
+		var me *gomysql.MySQLError
+		if !errors.As(err, &me) || (me.Number != 1213 && me.Number != 1205) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(attempt+1) * 10 * time.Millisecond):
+		}
+	}
+	return nil, err
+}
