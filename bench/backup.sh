@@ -38,9 +38,10 @@ if [ "${TARGET:-}" = stock ]; then
 	install -d -o mysql -g mysql "$tdir"
 	[ -d "$tdir/data/mysql" ] || mariadb-install-db --no-defaults --user=mysql --datadir="$tdir/data" \
 		--auth-root-authentication-method=normal --skip-test-db >"$WORK/target-install.log" 2>&1
-	/usr/sbin/mariadbd --no-defaults --user=mysql --datadir="$tdir/data" --socket="$tdir/mysqld.sock" \
+	# In a subshell, so that the script's own `wait`s do not wait for it.
+	(/usr/sbin/mariadbd --no-defaults --user=mysql --datadir="$tdir/data" --socket="$tdir/mysqld.sock" \
 		--port="$TARGET_PORT" --bind-address=127.0.0.1 --pid-file="$tdir/mysqld.pid" \
-		--log-error="$WORK/target.log" &
+		--log-error="$WORK/target.log" &)
 	stop_target() {
 		local pid
 		pid=$(cat "$tdir/mysqld.pid" 2>/dev/null) || return 0

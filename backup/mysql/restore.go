@@ -168,7 +168,7 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	ch := make(chan restoreItem, 16)
 	parseErr := make(chan error, 1)
 	go parseStream(ctx, cr, rn, newGuard(opts.Databases, existing), ch, parseErr)
-	ex := &restoreExec{ctx: ctx, cancel: cancel, db: db, main: conn, threads: opts.Threads, targets: tg, ops: true, loader: newLoader()}
+	ex := &restoreExec{ctx: ctx, cancel: cancel, db: db, main: conn, threads: opts.Threads, targets: tg, ops: true, loader: newLoader(), owner: map[string]*restoreWorker{}}
 	if ex.threads <= 0 {
 		ex.threads = DefaultThreads
 	}
@@ -318,7 +318,8 @@ type restoreExec struct {
 	keys     []string // ALTER TABLE … ADD KEY statements to run after the data
 	deferred int
 	workers  []*restoreWorker
-	dmu      sync.Mutex // guards the workers' pending and tables
+	dmu      sync.Mutex                // guards owner and the workers' pending
+	owner    map[string]*restoreWorker // the data connection of each table
 	loader   *loader
 	mainLoad loadSession // the main connection's session, for loads on it
 	mainBuf  []byte
@@ -335,15 +336,13 @@ type restoreWorker struct {
 	applied int
 	load    loadSession
 	buf     []byte
-	pending int            // jobs sent and not finished (under restoreExec.dmu)
-	tables  map[string]int // of those, per table
+	pending int // jobs sent and not finished (under restoreExec.dmu)
 }
 
 type restoreJob struct {
 	it      restoreItem
 	num     int64
 	session []string
-	key     string // the table it loads ("" for none)
 }
 
 func (e *restoreExec) fail(err error) {
@@ -391,17 +390,17 @@ func (e *restoreExec) run(it restoreItem) {
 					e.fail(fmt.Errorf("restore: open data connection: %w", err))
 					return
 				}
-				w := &restoreWorker{conn: c, jobs: make(chan restoreJob, workerQueue), tables: map[string]int{}}
+				w := &restoreWorker{conn: c, jobs: make(chan restoreJob, workerQueue)}
 				e.workers = append(e.workers, w)
 				go e.work(w)
 			}
 		}
-		w, key := e.pick(it)
+		w := e.pick(it)
 		e.inflight.Add(1)
 		select {
-		case w.jobs <- restoreJob{it: it, num: num, session: e.session, key: key}:
+		case w.jobs <- restoreJob{it: it, num: num, session: e.session}:
 		case <-e.ctx.Done():
-			e.release(w, key)
+			e.release(w)
 			e.inflight.Done()
 		}
 		return
@@ -457,6 +456,8 @@ func (e *restoreExec) execData(c *sql.Conn, s *loadSession, buf []byte, it resto
 	buf, err := e.loader.load(e.ctx, c, s, it.target, it.st.SQL, buf)
 	if errors.Is(err, errNotLoaded) {
 		err = execRetryingDeadlocks(e.ctx, c, it.st.SQL)
+	} else if err == nil {
+		e.loader.loaded.Add(1)
 	}
 	return buf, err
 }
@@ -489,7 +490,7 @@ func (e *restoreExec) work(w *restoreWorker) {
 				}
 			}
 		}
-		e.release(w, j.key)
+		e.release(w)
 		e.inflight.Done()
 	}
 }

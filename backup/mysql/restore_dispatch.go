@@ -13,14 +13,15 @@ import (
 // besides the one it runs.
 const workerQueue = 3
 
-// pick chooses the data connection for it: the one already loading its
-// table, else the least busy. A table is loaded by one connection at a
-// time: LOAD DATA holds InnoDB's table-level AUTO-INC lock to its end, so
-// two connections loading one table would wait for each other, and rows of
-// one table arriving from two connections contend for the same pages. An
+// pick chooses the data connection for it: the one its table was given
+// to, else the least busy (which the table is then given to). A table is
+// loaded by one connection: LOAD DATA holds InnoDB's table-level AUTO-INC
+// lock to its end, a data connection's open transaction holds the rows it
+// inserted (and, in a table that was empty, the table), and rows of one
+// table arriving from two connections contend for the same pages. An
 // interleaved dump (see plan) keeps every connection busy with its own
 // table.
-func (e *restoreExec) pick(it restoreItem) (*restoreWorker, string) {
+func (e *restoreExec) pick(it restoreItem) *restoreWorker {
 	key := ""
 	if !it.extra {
 		if f, ok := parseInsertForm(it.st.SQL); ok {
@@ -29,33 +30,26 @@ func (e *restoreExec) pick(it restoreItem) (*restoreWorker, string) {
 	}
 	e.dmu.Lock()
 	defer e.dmu.Unlock()
-	var w *restoreWorker
-	for _, c := range e.workers {
-		if key != "" && c.tables[key] > 0 {
-			w = c
-			break
+	w := e.owner[key]
+	if w == nil {
+		for _, c := range e.workers {
+			if w == nil || c.pending < w.pending {
+				w = c
+			}
 		}
-		if w == nil || c.pending < w.pending {
-			w = c
+		if key != "" {
+			e.owner[key] = w
 		}
 	}
 	w.pending++
-	if key != "" {
-		w.tables[key]++
-	}
-	return w, key
+	return w
 }
 
-// release records that w is done with a job of table key.
-func (e *restoreExec) release(w *restoreWorker, key string) {
+// release records that w is done with a job.
+func (e *restoreExec) release(w *restoreWorker) {
 	e.dmu.Lock()
-	defer e.dmu.Unlock()
 	w.pending--
-	if key != "" {
-		if w.tables[key]--; w.tables[key] == 0 {
-			delete(w.tables, key)
-		}
-	}
+	e.dmu.Unlock()
 }
 
 // execRetryingDeadlocks runs one autocommitted INSERT of a parallel load.

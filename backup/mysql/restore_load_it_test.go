@@ -7,12 +7,15 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/opsteam/ops/internal/testenv"
 )
 
 // LOAD DATA LOCAL turns a duplicate key into a skipped row; the restore
 // counts the rows the server took and fails where the INSERT (and the stock
 // client) would have, instead of restoring a table with a row missing.
 func TestLoadDataFailsWhereTheInsertWould(t *testing.T) {
+	testenv.RequireIT(t)
 	ctx := context.Background()
 	src := openDB(t, srcMySQL())
 	tgtM := tgtMySQL(t)
