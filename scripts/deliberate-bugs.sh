@@ -32,7 +32,7 @@ bugs=(
   "encryption downgrade accepted|./backup|backup/restore.go|	if o.RequireEncryption && m.Encryption == nil {|	if false {"
   "LOAD DATA reads the year 0 as 2000|./backup/mysql|backup/mysql/restore_load.go|		if k == kindYear && q == p+1 && c == '0' {|		if false {"
   "a quoted value loaded into a number column|./backup/mysql|backup/mysql/restore_load.go|		if k == kindNumber |		if k == kindBinary+kindYear "
-  "a tab inside a string splits the LOAD DATA field|./backup/mysql|backup/mysql/restore_load.go|		case '\\t', '\\n':|		case '\\n':"
+  "a tab inside a string splits the LOAD DATA field|./backup/mysql|backup/mysql/restore_load.go|		case '\\\\t', '\\\\n':|		case '\\\\n':"
 )
 
 survived=0
