@@ -16,11 +16,9 @@ const workerQueue = 3
 // pick chooses the data connection for it: the one its table was given
 // to, else the least busy (which the table is then given to). A table is
 // loaded by one connection: LOAD DATA holds InnoDB's table-level AUTO-INC
-// lock to its end, a data connection's open transaction holds the rows it
-// inserted (and, in a table that was empty, the table), and rows of one
-// table arriving from two connections contend for the same pages. An
-// interleaved dump (see plan) keeps every connection busy with its own
-// table.
+// lock to its end, and rows of one table arriving from two connections
+// contend for the same pages. An interleaved dump (see plan) keeps every
+// connection busy with its own table.
 func (e *restoreExec) pick(it restoreItem) *restoreWorker {
 	key := ""
 	if !it.extra {
