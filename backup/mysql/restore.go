@@ -165,7 +165,7 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	ch := make(chan restoreItem, 16)
+	ch := make(chan restoreItem, 16-lookahead)
 	parseErr := make(chan error, 1)
 	go parseStream(ctx, cr, rn, newGuard(opts.Databases, existing), ch, parseErr)
 	ex := &restoreExec{ctx: ctx, cancel: cancel, db: db, main: conn, threads: opts.Threads, targets: tg, ops: true, loader: newLoader(), owner: map[string]*restoreWorker{}}
@@ -173,15 +173,27 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 		ex.threads = DefaultThreads
 	}
 	var lastProgress int64
-	for it := range ch {
+	win := make([]restoreItem, 0, lookahead+1) // the statements after the one run next
+	next := func() {
+		it := win[0]
+		win = append(win[:0], win[1:]...)
 		if ex.failed() {
-			continue
+			return
 		}
+		it.asInsert = ex.threads > 1 && alone(it, win)
 		ex.run(it)
 		if n := ex.done.Load(); opts.Progress != nil && n/1000 != lastProgress/1000 {
 			lastProgress = n
 			opts.Progress(RestoreProgress{Statements: n, RawBytes: cr.n.Load()})
 		}
+	}
+	for it := range ch {
+		if win = append(win, it); len(win) > lookahead {
+			next()
+		}
+	}
+	for len(win) > 0 {
+		next()
 	}
 	ex.finish()
 	res.Statements = ex.done.Load()
@@ -281,8 +293,12 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard,
 		st.SQL = sqlText
 		// Only the data of ops dumps (no LOCK TABLES, no session state
 		// besides SET/USE) is loaded in parallel.
+		it := restoreItem{st: st, num: num, db: rn.current, target: rn.target(), data: isInsert(st.SQL), createDB: createDB}
+		if f, ok := parseInsertForm(st.SQL); ok && it.data {
+			it.table = it.target + "\x00" + f.table
+		}
 		select {
-		case ch <- restoreItem{st: st, num: num, db: rn.current, target: rn.target(), data: isInsert(st.SQL), createDB: createDB}:
+		case ch <- it:
 		case <-ctx.Done():
 			parseErr <- nil
 			return
@@ -298,6 +314,8 @@ type restoreItem struct {
 	extra    bool   // not a statement of the stream (a deferred ALTER TABLE)
 	data     bool   // an INSERT of an ops dump: may run on a data connection
 	createDB string // the target a CREATE DATABASE creates
+	table    string // an INSERT of the dumper's form: its target database and table
+	asInsert bool   // run as written, not as LOAD DATA (see alone)
 }
 
 // restoreExec runs statements in stream order on the main connection,
@@ -453,6 +471,9 @@ func (e *restoreExec) run(it restoreItem) {
 // execData runs an INSERT of the dump on c: as LOAD DATA when it can be
 // (see loader), else as written.
 func (e *restoreExec) execData(c *sql.Conn, s *loadSession, buf []byte, it restoreItem) ([]byte, error) {
+	if it.asInsert {
+		return buf, execRetryingDeadlocks(e.ctx, c, it.st.SQL)
+	}
 	buf, err := e.loader.load(e.ctx, c, s, it.target, it.st.SQL, buf)
 	if errors.Is(err, errNotLoaded) {
 		err = execRetryingDeadlocks(e.ctx, c, it.st.SQL)

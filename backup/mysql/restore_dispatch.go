@@ -13,18 +13,40 @@ import (
 // besides the one it runs.
 const workerQueue = 3
 
+// lookahead is how many statements the restore looks ahead of the one it
+// dispatches (see alone).
+const lookahead = 8
+
+// alone reports whether the data statements among the next ones (rest) are
+// all of its table: a table loaded on its own, in a database of one table,
+// at the end of a dump, or in a dump written before the tables took turns.
+// Its rows then go as INSERTs to whichever data connection is free: two
+// connections inserting into one table share the work, while two LOAD
+// DATA of one table wait for each other (the AUTO-INC lock), and the other
+// connection would have nothing to do.
+func alone(it restoreItem, rest []restoreItem) bool {
+	if it.table == "" {
+		return false
+	}
+	for _, r := range rest {
+		if r.data && r.table != it.table {
+			return false
+		}
+	}
+	return true
+}
+
 // pick chooses the data connection for it: the one its table was given
 // to, else the least busy (which the table is then given to). A table is
 // loaded by one connection: LOAD DATA holds InnoDB's table-level AUTO-INC
 // lock to its end, and rows of one table arriving from two connections
 // contend for the same pages. An interleaved dump (see plan) keeps every
-// connection busy with its own table.
+// connection busy with its own table. A statement of a table loaded alone
+// (asInsert) goes to the least busy connection.
 func (e *restoreExec) pick(it restoreItem) *restoreWorker {
-	key := ""
-	if !it.extra {
-		if f, ok := parseInsertForm(it.st.SQL); ok {
-			key = it.target + "\x00" + f.table
-		}
+	key := it.table
+	if it.asInsert {
+		key = ""
 	}
 	e.dmu.Lock()
 	defer e.dmu.Unlock()

@@ -105,3 +105,26 @@ func TestLoadStatement(t *testing.T) {
 		t.Errorf("loadStatement =\n%s\nwant\n%s", got, want)
 	}
 }
+
+func TestAlone(t *testing.T) {
+	a := restoreItem{data: true, table: "db\x00a"}
+	b := restoreItem{data: true, table: "db\x00b"}
+	other := restoreItem{st: Statement{SQL: "CREATE VIEW v AS SELECT 1"}}
+	for _, c := range []struct {
+		it   restoreItem
+		rest []restoreItem
+		want bool
+	}{
+		{a, []restoreItem{a, a, a}, true},  // a table on its own
+		{a, nil, true},                     // the last statement
+		{a, []restoreItem{a, other}, true}, // before a barrier
+		{a, []restoreItem{a, b, a}, false}, // tables taking turns
+		{a, []restoreItem{b}, false},
+		{restoreItem{data: true}, []restoreItem{}, false}, // not the dumper's form: no LOAD DATA anyway
+		{other, nil, false},
+	} {
+		if got := alone(c.it, c.rest); got != c.want {
+			t.Errorf("alone(%q, %d following) = %v, want %v", c.it.table, len(c.rest), got, c.want)
+		}
+	}
+}

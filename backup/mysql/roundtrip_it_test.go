@@ -235,10 +235,10 @@ func TestRoundTripNasty(t *testing.T) {
 		if rr.Compression != "zstd" || len(rr.Databases) != 2 || rr.DeferredKeys == 0 {
 			t.Errorf("restore result: %+v", rr)
 		}
-		// Every INSERT of the dump has the dumper's form and the session
-		// allows the conversion: all of them are loaded with LOAD DATA.
-		if inserts := int64(strings.Count(plain, "\nINSERT INTO ")); rr.Loaded != inserts {
-			t.Errorf("%d of the dump's %d INSERTs were loaded with LOAD DATA, want all", rr.Loaded, inserts)
+		// Where two tables take turns, their rows go as LOAD DATA (a table
+		// loaded alone, at the end, goes as INSERTs on both connections).
+		if inserts := int64(strings.Count(plain, "\nINSERT INTO ")); rr.Loaded == 0 || rr.Loaded == inserts {
+			t.Errorf("%d of the dump's %d INSERTs were loaded with LOAD DATA, want some", rr.Loaded, inserts)
 		}
 		check("Restore")
 		// Restoring over existing databases is refused, and leaves them
@@ -259,8 +259,11 @@ func TestRoundTripNasty(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Restore: %v", err)
 		}
-		if rr.Loaded == 0 {
-			t.Errorf("no INSERT was loaded with LOAD DATA on the single connection")
+		// Every INSERT of the dump has the dumper's form and the session
+		// allows the conversion: on one connection all of them are loaded
+		// with LOAD DATA.
+		if inserts := int64(strings.Count(plain, "\nINSERT INTO ")); rr.Loaded != inserts {
+			t.Errorf("%d of the dump's %d INSERTs were loaded with LOAD DATA, want all", rr.Loaded, inserts)
 		}
 		check("Restore on one connection")
 	})
