@@ -41,14 +41,18 @@ var loadDisabledErrors = map[uint16]bool{
 
 // loader turns INSERTs into LOAD DATA for one restore.
 type loader struct {
-	off    atomic.Bool // the server refused LOAD DATA LOCAL: INSERTs from now on
-	seq    atomic.Int64
+	off    atomic.Bool  // the server refused LOAD DATA LOCAL: INSERTs from now on
 	loaded atomic.Int64 // INSERTs run as LOAD DATA
 	mu     sync.Mutex
 	kinds  map[string][]valueKind // target database + INSERT head → column kinds
 }
 
 func newLoader() *loader { return &loader{kinds: map[string][]valueKind{}} }
+
+// readerSeq numbers the driver's reader handlers, whose registry is global:
+// restores running side by side in one process (ops serve) must never
+// share a name.
+var readerSeq atomic.Int64
 
 // invalidate forgets the column kinds: the main connection ran a statement
 // that may have created, dropped or altered a table.
@@ -410,7 +414,7 @@ func (l *loader) load(ctx context.Context, c *sql.Conn, s *loadSession, target, 
 	if !ok {
 		return buf, errNotLoaded
 	}
-	name := "ops-restore-" + strconv.FormatInt(l.seq.Add(1), 10)
+	name := "ops-restore-" + strconv.FormatInt(readerSeq.Add(1), 10)
 	data := buf
 	gomysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(data) })
 	defer gomysql.DeregisterReaderHandler(name)

@@ -69,3 +69,48 @@ func TestLoadDataFailsWhereTheInsertWould(t *testing.T) {
 		t.Errorf("restored rows = %s", got)
 	}
 }
+
+// The driver's registry of LOAD DATA readers is global: restores running
+// side by side in one process (ops serve) must each read their own rows.
+func TestConcurrentRestoresLoadTheirOwnRows(t *testing.T) {
+	testenv.RequireIT(t)
+	ctx := context.Background()
+	src := openDB(t, srcMySQL())
+	tgtM := tgtMySQL(t)
+	tgt := openDB(t, tgtM)
+	base := uniqueName("ops_it_par_")
+	dbs := []string{base + "_a", base + "_b"}
+	t.Cleanup(func() { dropDatabases(t, src, dbs...); dropDatabases(t, tgt, dbs...) })
+	dumps := make([]string, len(dbs))
+	for i, db := range dbs {
+		newSession(t, src).exec("CREATE DATABASE "+QuoteIdent(db),
+			"CREATE TABLE "+QuoteIdent(db)+".t (id INT PRIMARY KEY, v VARCHAR(40))",
+			"INSERT INTO "+QuoteIdent(db)+".t SELECT seq, CONCAT("+quoteString(db)+", '-', seq) FROM "+QuoteIdent(db)+".seq_1_to_3000")
+		var b bytes.Buffer
+		if _, err := Dump(ctx, DumpOptions{MySQL: srcMySQL(), Databases: []string{db}, Compression: "none", MaxStatementBytes: 2 << 10}, &b); err != nil {
+			t.Fatalf("Dump %s: %v", db, err)
+		}
+		dumps[i] = b.String()
+	}
+	errs := make(chan error, len(dbs))
+	for _, d := range dumps {
+		go func() {
+			rr, err := Restore(ctx, RestoreOptions{MySQL: tgtM, Threads: 1}, strings.NewReader(d))
+			if err == nil && rr.Loaded < 10 {
+				err = fmt.Errorf("only %d statements loaded with LOAD DATA", rr.Loaded)
+			}
+			errs <- err
+		}()
+	}
+	for range dbs {
+		if err := <-errs; err != nil {
+			t.Errorf("Restore: %v", err)
+		}
+	}
+	for _, db := range dbs {
+		q := "SELECT CONCAT(COUNT(*), '/', SUM(v = CONCAT(" + quoteString(db) + ", '-', id))) FROM " + QuoteIdent(db) + ".t"
+		if got := newSession(t, tgt).one(q); got != "3000/3000" {
+			t.Errorf("%s after concurrent restores: rows/own rows = %s, want 3000/3000", db, got)
+		}
+	}
+}
