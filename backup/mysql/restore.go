@@ -294,8 +294,10 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard,
 		// Only the data of ops dumps (no LOCK TABLES, no session state
 		// besides SET/USE) is loaded in parallel.
 		it := restoreItem{st: st, num: num, db: rn.current, target: rn.target(), data: isInsert(st.SQL), createDB: createDB}
-		if f, ok := parseInsertForm(st.SQL); ok && it.data {
-			it.table = it.target + "\x00" + f.table
+		if it.data {
+			if f, ok := parseInsertForm(st.SQL); ok {
+				it.form, it.table = &f, it.target+"\x00"+f.table
+			}
 		}
 		select {
 		case ch <- it:
@@ -310,12 +312,13 @@ type restoreItem struct {
 	st       Statement
 	num      int64 // statement number in the stream (from 1)
 	db       string
-	target   string // the target name of the current database
-	extra    bool   // not a statement of the stream (a deferred ALTER TABLE)
-	data     bool   // an INSERT of an ops dump: may run on a data connection
-	createDB string // the target a CREATE DATABASE creates
-	table    string // an INSERT of the dumper's form: its target database and table
-	asInsert bool   // run as written, not as LOAD DATA (see alone)
+	target   string      // the target name of the current database
+	extra    bool        // not a statement of the stream (a deferred ALTER TABLE)
+	data     bool        // an INSERT of an ops dump: may run on a data connection
+	createDB string      // the target a CREATE DATABASE creates
+	form     *insertForm // an INSERT of the dumper's form, split (else nil)
+	table    string      // and then its target database and table
+	asInsert bool        // run as written, not as LOAD DATA (see alone)
 }
 
 // restoreExec runs statements in stream order on the main connection,
@@ -474,7 +477,7 @@ func (e *restoreExec) execData(c *sql.Conn, s *loadSession, buf []byte, it resto
 	if it.asInsert {
 		return buf, execRetryingDeadlocks(e.ctx, c, it.st.SQL)
 	}
-	buf, err := e.loader.load(e.ctx, c, s, it.target, it.st.SQL, buf)
+	buf, err := e.loader.load(e.ctx, c, s, it.target, it.form, buf)
 	if errors.Is(err, errNotLoaded) {
 		err = execRetryingDeadlocks(e.ctx, c, it.st.SQL)
 	} else if err == nil {

@@ -390,14 +390,11 @@ const kindYear valueKind = 100
 // errNotLoaded: the INSERT is to run as written.
 var errNotLoaded = errors.New("not loaded")
 
-// load runs the INSERT q as LOAD DATA on c, with buf as scratch space. It
-// returns errNotLoaded (and buf) when q is to run as written instead.
-func (l *loader) load(ctx context.Context, c *sql.Conn, s *loadSession, target, q string, buf []byte) ([]byte, error) {
-	if l.off.Load() {
-		return buf, errNotLoaded
-	}
-	f, ok := parseInsertForm(q)
-	if !ok {
+// load runs the INSERT split as f (nil: not of the dumper's form) as LOAD
+// DATA on c, with buf as scratch space. It returns errNotLoaded (and buf)
+// when the INSERT is to run as written instead.
+func (l *loader) load(ctx context.Context, c *sql.Conn, s *loadSession, target string, f *insertForm, buf []byte) ([]byte, error) {
+	if l.off.Load() || f == nil {
 		return buf, errNotLoaded
 	}
 	if err := s.check(ctx, c); err != nil {
@@ -406,7 +403,7 @@ func (l *loader) load(ctx context.Context, c *sql.Conn, s *loadSession, target, 
 	if s.charset == "" {
 		return buf, errNotLoaded
 	}
-	kinds, err := l.columnKinds(ctx, c, target, f)
+	kinds, err := l.columnKinds(ctx, c, target, *f)
 	if err != nil || len(kinds) != len(f.cols) {
 		return buf, errNotLoaded // the INSERT reports what is wrong with the table
 	}
@@ -418,7 +415,7 @@ func (l *loader) load(ctx context.Context, c *sql.Conn, s *loadSession, target, 
 	data := buf
 	gomysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(data) })
 	defer gomysql.DeregisterReaderHandler(name)
-	res, err := execResultRetryingDeadlocks(ctx, c, loadStatement(name, f, kinds, s.charset))
+	res, err := execResultRetryingDeadlocks(ctx, c, loadStatement(name, *f, kinds, s.charset))
 	if err != nil {
 		var me *gomysql.MySQLError
 		if errors.As(err, &me) && loadDisabledErrors[me.Number] {
