@@ -24,12 +24,9 @@ import (
 // databases) breaks them.
 func TestConsistencyUnderWrites(t *testing.T) {
 	testenv.RequireIT(t)
-	src := openDB(t, srcMySQL())
-	tgtM := tgtMySQL(t)
-	tgt := openDB(t, tgtM)
 	base := uniqueName("ops_it_cons_")
 	d1, d2 := base+"_1", base+"_2"
-	t.Cleanup(func() { dropDatabases(t, src, d1, d2); dropDatabases(t, tgt, d1, d2) })
+	src, tgtM, tgt := servers(t, d1, d2)
 	const rows, initial = 20000, 1000
 	s := newSession(t, src)
 	s.exec("CREATE DATABASE "+QuoteIdent(d1), "CREATE DATABASE "+QuoteIdent(d2),

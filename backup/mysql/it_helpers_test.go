@@ -40,6 +40,17 @@ func tgtMySQL(t testing.TB) Config {
 	return Config{Host: h, Port: port, User: "root"}
 }
 
+// servers opens the source and the restore target, and drops dbs on both
+// when the test ends.
+func servers(t testing.TB, dbs ...string) (src *sql.DB, tgtM Config, tgt *sql.DB) {
+	t.Helper()
+	src = openDB(t, srcMySQL())
+	tgtM = tgtMySQL(t)
+	tgt = openDB(t, tgtM)
+	t.Cleanup(func() { dropDatabases(t, src, dbs...); dropDatabases(t, tgt, dbs...) })
+	return src, tgtM, tgt
+}
+
 func openDB(t testing.TB, m Config) *sql.DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

@@ -17,11 +17,8 @@ import (
 func TestLoadDataFailsWhereTheInsertWould(t *testing.T) {
 	testenv.RequireIT(t)
 	ctx := context.Background()
-	src := openDB(t, srcMySQL())
-	tgtM := tgtMySQL(t)
-	tgt := openDB(t, tgtM)
 	db := uniqueName("ops_it_dup_")
-	t.Cleanup(func() { dropDatabases(t, src, db); dropDatabases(t, tgt, db) })
+	src, tgtM, tgt := servers(t, db)
 	s := newSession(t, src)
 	s.exec("CREATE DATABASE "+QuoteIdent(db),
 		"CREATE TABLE "+QuoteIdent(db)+".t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(10), b VARBINARY(4))",
@@ -75,12 +72,9 @@ func TestLoadDataFailsWhereTheInsertWould(t *testing.T) {
 func TestConcurrentRestoresLoadTheirOwnRows(t *testing.T) {
 	testenv.RequireIT(t)
 	ctx := context.Background()
-	src := openDB(t, srcMySQL())
-	tgtM := tgtMySQL(t)
-	tgt := openDB(t, tgtM)
 	base := uniqueName("ops_it_par_")
 	dbs := []string{base + "_a", base + "_b"}
-	t.Cleanup(func() { dropDatabases(t, src, dbs...); dropDatabases(t, tgt, dbs...) })
+	src, tgtM, tgt := servers(t, dbs...)
 	dumps := make([]string, len(dbs))
 	for i, db := range dbs {
 		newSession(t, src).exec("CREATE DATABASE "+QuoteIdent(db),

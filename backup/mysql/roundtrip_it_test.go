@@ -118,12 +118,9 @@ func createNastySchema(t *testing.T, s *session, a, b string, bigRows int) {
 func TestRoundTripNasty(t *testing.T) {
 	testenv.RequireIT(t)
 	ctx := context.Background()
-	src := openDB(t, srcMySQL())
-	tgtM := tgtMySQL(t)
-	tgt := openDB(t, tgtM)
 	base := uniqueName("ops_it_rt_")
 	a, b := base+"_a", base+"_b `odd` ü"
-	t.Cleanup(func() { dropDatabases(t, src, a, b); dropDatabases(t, tgt, a, b) })
+	src, tgtM, tgt := servers(t, a, b)
 	ss := newSession(t, src)
 	createNastySchema(t, ss, a, b, 6000)
 	want := map[string]map[string]string{a: fingerprint(t, ss, a), b: fingerprint(t, ss, b)}
