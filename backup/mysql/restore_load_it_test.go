@@ -54,6 +54,18 @@ func TestLoadDataFailsWhereTheInsertWould(t *testing.T) {
 			t.Errorf("threads %d: the failed restore left the database behind", threads)
 		}
 	}
+	// A stream whose session is strict: the INSERT of a value too long for
+	// its column fails (LOAD DATA LOCAL would only warn and truncate), so
+	// the restore sends the INSERT and fails with it, as the stock client.
+	strict := strings.Replace(strings.Replace(plain, "SQL_MODE='NO_AUTO_VALUE_ON_ZERO'", "SQL_MODE='STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO'", 1),
+		"(1,'a',0x00)", "(1,'abcdefghijklmnop',0x00)", 1)
+	if strict == plain || strings.Count(strict, "abcdefghijklmnop") != 1 || !strings.Contains(strict, "STRICT_ALL_TABLES") {
+		t.Fatalf("could not make the strict stream from:\n%s", plain)
+	}
+	_, err = Restore(ctx, RestoreOptions{MySQL: tgtM, Threads: 1}, strings.NewReader(strict))
+	if err == nil || !strings.Contains(err.Error(), "Data too long") {
+		t.Errorf("Restore of a too-long value in a strict session: err = %v, want the INSERT's Data too long", err)
+	}
 	// The untampered stream restores, through LOAD DATA.
 	rr, err := Restore(ctx, RestoreOptions{MySQL: tgtM, Threads: 1}, strings.NewReader(plain))
 	if err != nil {
