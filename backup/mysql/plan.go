@@ -79,7 +79,7 @@ func (d *dumper) planInterleaved(ctx context.Context, tables []*tableMeta, emit 
 	type lane struct {
 		next func() (*part, bool)
 		stop func()
-		err  *error
+		err  error // planTable's, once next has reported the end
 	}
 	lanes := make([]*lane, max(len(d.workers), 1))
 	queue := tables
@@ -96,9 +96,9 @@ func (d *dumper) planInterleaved(ctx context.Context, tables []*tableMeta, emit 
 		}
 		t := queue[0]
 		queue = queue[1:]
-		l := &lane{err: new(error)}
+		l := &lane{}
 		l.next, l.stop = iter.Pull(iter.Seq[*part](func(yield func(*part) bool) {
-			*l.err = d.planTable(ctx, t, yield)
+			l.err = d.planTable(ctx, t, yield)
 		}))
 		return l
 	}
@@ -113,12 +113,11 @@ func (d *dumper) planInterleaved(ctx context.Context, tables []*tableMeta, emit 
 				}
 				p, ok := lanes[i].next()
 				if !ok {
-					lanes[i].stop()
-					if err := *lanes[i].err; err != nil {
-						lanes[i] = nil
+					err := lanes[i].err
+					lanes[i] = nil
+					if err != nil {
 						return err
 					}
-					lanes[i] = nil
 					continue
 				}
 				active = true
