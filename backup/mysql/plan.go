@@ -74,9 +74,11 @@ func (d *dumper) plan(ctx context.Context, metas []*dbMeta, emit func(*part) boo
 // with as many connections then finds a different table in each stretch of
 // the stream and loads the tables side by side, each on one connection
 // (see restoreExec.pick); the stock client reads it as before, every
-// INSERT naming its table.
+// INSERT naming its table. After a table's last part comes its end-of-data
+// marker (endOfDataSQL).
 func (d *dumper) planInterleaved(ctx context.Context, tables []*tableMeta, emit func(*part) bool) error {
 	type lane struct {
+		t    *tableMeta
 		next func() (*part, bool)
 		stop func()
 		err  error // planTable's, once next has reported the end
@@ -96,7 +98,7 @@ func (d *dumper) planInterleaved(ctx context.Context, tables []*tableMeta, emit 
 		}
 		t := queue[0]
 		queue = queue[1:]
-		l := &lane{}
+		l := &lane{t: t}
 		l.next, l.stop = iter.Pull(iter.Seq[*part](func(yield func(*part) bool) {
 			l.err = d.planTable(ctx, t, yield)
 		}))
@@ -113,10 +115,19 @@ func (d *dumper) planInterleaved(ctx context.Context, tables []*tableMeta, emit 
 				}
 				p, ok := lanes[i].next()
 				if !ok {
-					err := lanes[i].err
+					t, err := lanes[i].t, lanes[i].err
 					lanes[i] = nil
 					if err != nil {
 						return err
+					}
+					// The table's last part is in the stream: say so, for a
+					// restore to index it while the other tables load.
+					end, err := d.staticPart(t.DB, "", endOfDataSQL(t.Name))
+					if err != nil {
+						return err
+					}
+					if !emit(end) {
+						return context.Cause(ctx)
 					}
 					continue
 				}

@@ -68,6 +68,9 @@ type RestoreResult struct {
 	// DeferredKeys counts the tables whose secondary indexes were added
 	// after their data (see deferKeys).
 	DeferredKeys int `json:"deferred_keys"`
+	// KeysDuringData is how many of those tables were indexed at the end
+	// of their own data, while other tables still loaded (see endOfData).
+	KeysDuringData int `json:"keys_during_data"`
 	// Loaded counts the INSERTs of the dump that were sent as LOAD DATA
 	// (see loader); the others ran as written.
 	Loaded     int64     `json:"loaded_statements"`
@@ -209,12 +212,13 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	res.Databases = rn.targets
 	res.Created = tg.created
 	res.DeferredKeys = ex.deferred
+	res.KeysDuringData = ex.early
 	res.Loaded = ex.loader.loaded.Load()
 	res.FinishedAt = time.Now().UTC()
 	if opts.Progress != nil {
 		opts.Progress(RestoreProgress{Statements: res.Statements, RawBytes: res.RawBytes})
 	}
-	log.Info("restore finished", "statements", res.Statements, "raw_bytes", res.RawBytes, "databases", res.Databases, "data_connections", len(ex.workers), "tables_indexed_after_data", ex.deferred, "loaded_statements", res.Loaded)
+	log.Info("restore finished", "statements", res.Statements, "raw_bytes", res.RawBytes, "databases", res.Databases, "data_connections", len(ex.workers), "tables_indexed_after_data", ex.deferred, "of_them_during_data", ex.early, "loaded_statements", res.Loaded)
 	return res, nil
 }
 
@@ -294,6 +298,9 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard,
 		// Only the data of ops dumps (no LOCK TABLES, no session state
 		// besides SET/USE) is loaded in parallel.
 		it := restoreItem{st: st, num: num, db: rn.current, target: rn.target(), data: isInsert(st.SQL), createDB: createDB}
+		if table, ok := endOfData(st.SQL); ok && !it.data && it.target != "" {
+			it.endOf = it.target + "\x00" + table
+		}
 		if it.data {
 			if f, ok := parseInsertForm(st.SQL); ok {
 				it.form, it.table = &f, it.target+"\x00"+f.table
@@ -319,6 +326,7 @@ type restoreItem struct {
 	form     *insertForm // an INSERT of the dumper's form, split (else nil)
 	table    string      // and then its target database and table
 	asInsert bool        // run as written, not as LOAD DATA (see alone)
+	endOf    string      // an end-of-data marker: the table, as table
 }
 
 // restoreExec runs statements in stream order on the main connection,
@@ -334,10 +342,13 @@ type restoreExec struct {
 	main    *sql.Conn
 	threads int
 
-	session  []string // SET/USE statements run so far, in order
-	ops      bool     // the stream is an ops dump (its CREATE TABLEs may defer keys)
-	keys     []string // ALTER TABLE … ADD KEY statements to run after the data
+	session  []string       // SET/USE statements run so far, in order
+	ops      bool           // the stream is an ops dump (its CREATE TABLEs may defer keys)
+	keys     []deferredKeys // the ALTER TABLEs adding deferred indexes still to run
 	deferred int
+	early    int                        // of them, run at their table's end-of-data marker
+	tables   map[string]*sync.WaitGroup // statements on data connections, by table (see endOfData)
+	keyJobs  chan keyJob
 	workers  []*restoreWorker
 	dmu      sync.Mutex                // guards owner and the workers' pending
 	owner    map[string]*restoreWorker // the data connection of each table
@@ -364,6 +375,7 @@ type restoreJob struct {
 	it      restoreItem
 	num     int64
 	session []string
+	table   *sync.WaitGroup // done with the job (see track)
 }
 
 func (e *restoreExec) fail(err error) {
@@ -418,30 +430,32 @@ func (e *restoreExec) run(it restoreItem) {
 		}
 		w := e.pick(it)
 		e.inflight.Add(1)
+		tw := e.track(it)
 		select {
-		case w.jobs <- restoreJob{it: it, num: num, session: e.session}:
+		case w.jobs <- restoreJob{it: it, num: num, session: e.session, table: tw}:
 		case <-e.ctx.Done():
 			e.release(w)
+			tw.Done()
 			e.inflight.Done()
 		}
+		return
+	}
+	if it.endOf != "" {
+		e.endOfData(it)
 		return
 	}
 	e.inflight.Wait() // barrier: data connections idle
 	if e.failed() {
 		return
 	}
-	if len(e.keys) > 0 {
+	if len(e.keys) > 0 && !it.data && !keepsKeysDeferred(it.st.SQL, e.keys) {
 		e.addKeys()
 		if e.failed() {
 			return
 		}
 	}
 	if e.ops && it.target != "" {
-		if table, first, add, ok := deferKeys(it.st.SQL); ok {
-			it.st.SQL = first
-			e.keys = append(e.keys, "ALTER TABLE "+QuoteIdent(it.target)+"."+table+" "+add)
-			e.deferred++
-		}
+		e.deferKeysOf(&it)
 	}
 	if it.createDB != "" {
 		if err := e.targets.prepare(e.ctx, e.main, it.createDB); err != nil {
@@ -505,7 +519,7 @@ func (e *restoreExec) work(w *restoreWorker) {
 				}
 				if err != nil {
 					if j.it.extra {
-						e.fail(fmt.Errorf("restore: adding the secondary indexes after the data: %w; statement: %s", err, excerpt(j.it.st.SQL)))
+						e.fail(keysErr(err, j.it.st.SQL))
 					} else {
 						e.fail(e.stmtErr(j.num, j.it, err))
 					}
@@ -515,6 +529,7 @@ func (e *restoreExec) work(w *restoreWorker) {
 			}
 		}
 		e.release(w)
+		j.table.Done()
 		e.inflight.Done()
 	}
 }
@@ -524,14 +539,14 @@ func (e *restoreExec) work(w *restoreWorker) {
 func (e *restoreExec) addKeys() {
 	keys := e.keys
 	e.keys = nil
-	for _, q := range keys {
-		it := restoreItem{st: Statement{SQL: q}, data: true, extra: true}
+	for _, k := range keys {
+		it := restoreItem{st: Statement{SQL: k.sql}, data: true, extra: true}
 		if e.threads > 1 {
 			e.run(it)
 			continue
 		}
-		if _, err := e.main.ExecContext(e.ctx, q); err != nil {
-			e.fail(fmt.Errorf("restore: adding the secondary indexes after the data: %w; statement: %s", err, excerpt(q)))
+		if _, err := e.main.ExecContext(e.ctx, k.sql); err != nil {
+			e.fail(keysErr(err, k.sql))
 			return
 		}
 	}
@@ -544,6 +559,9 @@ func (e *restoreExec) finish() {
 	e.inflight.Wait()
 	if len(e.keys) > 0 && !e.failed() {
 		e.addKeys()
+	}
+	if e.keyJobs != nil {
+		close(e.keyJobs)
 	}
 	for _, w := range e.workers {
 		close(w.jobs)

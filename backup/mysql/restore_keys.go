@@ -1,7 +1,11 @@
 package mysql
 
 import (
+	"database/sql"
+	"fmt"
+	"slices"
 	"strings"
+	"sync"
 )
 
 // Secondary indexes after the data (myloader's optimize-keys): a restore
@@ -72,4 +76,211 @@ func deferKeys(create string) (table, first, addKeys string, ok bool) {
 	}
 	first = lines[0] + "\n" + strings.Join(keep, "\n") + "\n" + trailer
 	return table, first, strings.Join(keys, ", "), true
+}
+
+// The end of a table's data: after the last INSERT of each table an ops
+// dump has the statement endOfDataSQL writes, which sets a user variable
+// (the stock client sets it and nothing reads it; a restore by an older
+// ops replays it as a session statement). A restore takes it as the sign
+// that the table's deferred indexes can be built on the main connection
+// while the data connections go on with the other tables, instead of all
+// at the end. A marker that lies (more rows of the table after it) costs
+// time, not correctness: InnoDB adds an index online, with rows arriving.
+const endOfDataPrefix = "SET @ops_end_of_data = "
+
+// endOfDataSQL is the marker after the data of table.
+func endOfDataSQL(table string) string {
+	return "\n-- End of data of table " + commentIdent(table) + "\n" + endOfDataPrefix + quoteString(table) + ";\n"
+}
+
+// endOfData returns the table an end-of-data marker names.
+func endOfData(s string) (table string, ok bool) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(s), endOfDataPrefix)
+	if !ok || rest == "" || rest[0] != '\'' {
+		return "", false
+	}
+	name, n, err := quoted(rest, '\'', true)
+	if err != nil || n != len(rest) {
+		return "", false
+	}
+	return name, true
+}
+
+// deferredKeys is the ALTER TABLE that adds a table's deferred indexes.
+type deferredKeys struct {
+	table string // target database + "\x00" + table, as restoreItem.table
+	sql   string
+}
+
+// deferKeysOf takes the secondary indexes out of the CREATE TABLE of it
+// (see deferKeys), to be added after its data.
+func (e *restoreExec) deferKeysOf(it *restoreItem) {
+	table, first, add, ok := deferKeys(it.st.SQL)
+	if !ok {
+		return
+	}
+	name, _, _ := parseIdent(table)
+	it.st.SQL = first
+	e.keys = append(e.keys, deferredKeys{table: it.target + "\x00" + name, sql: "ALTER TABLE " + QuoteIdent(it.target) + "." + table + " " + add})
+	e.deferred++
+}
+
+// endOfData handles a table's end-of-data marker: its deferred indexes are
+// added once the statements of the table sent to data connections (and any
+// of unknown table) are done, on connections of their own (the main one
+// first; at most threads at a time, as myloader's index threads), while
+// the data connections go on. A barrier (any other statement) waits for
+// them.
+func (e *restoreExec) endOfData(it restoreItem) {
+	e.done.Add(1)
+	i := slices.IndexFunc(e.keys, func(k deferredKeys) bool { return k.table == it.endOf })
+	if i < 0 {
+		return
+	}
+	k := e.keys[i]
+	e.keys = slices.Delete(e.keys, i, i+1)
+	e.early++
+	if len(e.workers) == 0 {
+		if _, err := e.main.ExecContext(e.ctx, k.sql); err != nil {
+			e.fail(keysErr(err, k.sql))
+		}
+		return
+	}
+	wait := []*sync.WaitGroup{e.tables[it.endOf], e.tables[""]}
+	delete(e.tables, it.endOf)
+	delete(e.tables, "")
+	if e.keyJobs == nil {
+		e.keyJobs = make(chan keyJob, 16)
+		for i := range max(e.threads, 1) {
+			go e.keyWorker(i == 0)
+		}
+	}
+	e.inflight.Add(1)
+	e.keyJobs <- keyJob{sql: k.sql, wait: wait, session: e.session}
+}
+
+type keyJob struct {
+	sql     string
+	wait    []*sync.WaitGroup
+	session []string // the session statements run before it (as restoreJob)
+}
+
+// keyWorker runs ALTER TABLEs of endOfData: on the main connection, or on
+// one it opens at its first job and on which it replays the session.
+func (e *restoreExec) keyWorker(main bool) {
+	var conn *sql.Conn
+	applied := 0
+	if main {
+		conn = e.main
+	}
+	defer func() {
+		if conn != nil && !main {
+			conn.Close()
+		}
+	}()
+	for j := range e.keyJobs {
+		for _, wg := range j.wait {
+			if wg != nil {
+				wg.Wait()
+			}
+		}
+		if err := e.keyJob(&conn, &applied, main, j); err != nil {
+			e.fail(err)
+		}
+		e.inflight.Done()
+	}
+}
+
+func (e *restoreExec) keyJob(conn **sql.Conn, applied *int, main bool, j keyJob) error {
+	if e.failed() {
+		return nil
+	}
+	if *conn == nil {
+		c, err := e.db.Conn(e.ctx)
+		if err != nil {
+			return fmt.Errorf("restore: open a connection for the secondary indexes: %w", err)
+		}
+		*conn = c
+	}
+	if !main {
+		for ; *applied < len(j.session); *applied++ {
+			if _, err := (*conn).ExecContext(e.ctx, j.session[*applied]); err != nil {
+				return fmt.Errorf("restore: index connection: replay %s: %w", abbreviate(j.session[*applied], 100), err)
+			}
+		}
+	}
+	if _, err := (*conn).ExecContext(e.ctx, j.sql); err != nil {
+		return keysErr(err, j.sql)
+	}
+	return nil
+}
+
+// track counts a statement sent to a data connection against its table;
+// the returned group is done when the statement is.
+func (e *restoreExec) track(it restoreItem) *sync.WaitGroup {
+	if e.tables == nil {
+		e.tables = map[string]*sync.WaitGroup{}
+	}
+	wg := e.tables[it.table]
+	if wg == nil {
+		wg = new(sync.WaitGroup)
+		e.tables[it.table] = wg
+	}
+	wg.Add(1)
+	return wg
+}
+
+func keysErr(err error, q string) error {
+	return fmt.Errorf("restore: adding the secondary indexes after the data: %w; statement: %s", err, excerpt(q))
+}
+
+// keepsKeysDeferred reports whether s, a statement that is not data, may
+// run while tables wait for their deferred indexes (pending): the session
+// statements and the schema statements of an ops dump, which come before
+// its data (sequences, tables, placeholder views), as long as they do not
+// name a waiting table: a foreign key that references one needs its
+// index. Anything else (CREATE TABLE … LIKE or AS SELECT, a view that
+// reads tables, routines, …) runs after the indexes are added.
+func keepsKeysDeferred(s string, pending []deferredKeys) bool {
+	if isSessionStatement(s) {
+		return true
+	}
+	toks, err := tokenize(s)
+	if err != nil || len(toks) < 2 {
+		return false
+	}
+	waiting := func(toks []token) bool {
+		for _, t := range toks {
+			if t.kind != tIdent && t.kind != tWord {
+				continue
+			}
+			for _, k := range pending {
+				if _, name, _ := strings.Cut(k.table, "\x00"); strings.EqualFold(t.text, name) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	switch {
+	case toks[0].is("DO") && toks[1].is("SETVAL"):
+		return true
+	case toks[0].is("DROP") && toks[1].is("TABLE", "VIEW", "SEQUENCE"):
+		return !waiting(toks[2:])
+	case toks[0].is("CREATE") && toks[1].is("DATABASE", "SCHEMA", "SEQUENCE"):
+		return true
+	case toks[0].is("CREATE") && toks[1].is("VIEW"):
+		return !slices.ContainsFunc(toks, func(t token) bool { return t.is("FROM") })
+	case toks[0].is("CREATE") && toks[1].is("TABLE"):
+		for i, t := range toks {
+			if t.is("LIKE", "SELECT") {
+				return false
+			}
+			if t.is("REFERENCES") && waiting(toks[i+1:min(i+4, len(toks))]) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }

@@ -1,6 +1,9 @@
 package mysql
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestDeferKeys(t *testing.T) {
 	const sb = "CREATE TABLE `sbtest1` (\n" +
@@ -42,5 +45,65 @@ func TestDeferKeys(t *testing.T) {
 	_, first, add, ok = deferKeys(auto)
 	if !ok || add != "ADD KEY `x` (`a`,`n`)" || first != "CREATE TABLE `t` (\n  `a` int NOT NULL,\n  `n` int NOT NULL AUTO_INCREMENT,\n  PRIMARY KEY (`a`),\n  KEY `n` (`n`)\n) ENGINE=InnoDB" {
 		t.Errorf("auto-increment key: %v %q\n%s", ok, add, first)
+	}
+}
+
+func TestEndOfDataMarker(t *testing.T) {
+	for _, name := range []string{"sbtest1", "it's", `back\slash`, "new\nline", "ü`x", ""} {
+		sp := NewSplitter(strings.NewReader("INSERT INTO `a` VALUES (1);\n" + endOfDataSQL(name) + "SET @x = 1;\n"))
+		var got []string
+		for {
+			st, err := sp.Next()
+			if err != nil {
+				break
+			}
+			if n, ok := endOfData(st.SQL); ok {
+				got = append(got, n)
+			}
+		}
+		if len(got) != 1 || got[0] != name {
+			t.Errorf("marker of %q read back as %q", name, got)
+		}
+	}
+	for _, s := range []string{
+		"SET @ops_end_of_data = 'a', @x = 1",
+		"SET @ops_end_of_data = \"a\"",
+		"SET @ops_end_of_data = 'a",
+		"SET @ops_end_of_data = a",
+		"SET @ops_end_of_data := 'a'",
+		"SET @other = 'a'",
+	} {
+		if n, ok := endOfData(s); ok {
+			t.Errorf("%q taken for the marker of %q", s, n)
+		}
+	}
+}
+
+func TestKeepsKeysDeferred(t *testing.T) {
+	pending := []deferredKeys{{table: "db\x00parent"}}
+	for s, want := range map[string]bool{
+		"/*!40101 SET character_set_client = utf8mb4 */": true,
+		"USE `db`":                      true,
+		"DROP TABLE IF EXISTS `child`":  true,
+		"DROP TABLE IF EXISTS `Parent`": false,
+		"CREATE TABLE `child` (\n  `id` int NOT NULL,\n  PRIMARY KEY (`id`)\n)":                      true,
+		"CREATE TABLE `child` (`p` int, CONSTRAINT `f` FOREIGN KEY (`p`) REFERENCES `other` (`id`))": true,
+		"CREATE TABLE `child` (`p` int, CONSTRAINT `f` FOREIGN KEY (`p`) REFERENCES `parent` (`k`))": false,
+		"CREATE TABLE `child` (`p` int, FOREIGN KEY (`p`) REFERENCES `db`.`parent` (`k`))":           false,
+		"CREATE TABLE `child` LIKE `other`":                                                          false,
+		"CREATE TABLE `child` AS SELECT 1":                                                           false,
+		"CREATE DATABASE `db2`":                                                                      true,
+		"DROP SEQUENCE IF EXISTS `s`":                                                                true,
+		"CREATE SEQUENCE `s` start with 1":                                                           true,
+		"DO SETVAL(`s`, 5, 0)":                                                                       true,
+		"DROP VIEW IF EXISTS `v`":                                                                    true,
+		"CREATE VIEW `v` AS SELECT 1 AS `a`":                                                         true,
+		"CREATE VIEW `v` AS SELECT `k` FROM `parent` FORCE INDEX (`k`)":                              false,
+		"CREATE TRIGGER `t` BEFORE INSERT ON `parent` FOR EACH ROW SET @a = 1":                       false,
+		"ALTER DATABASE `db` CHARACTER SET utf8mb4":                                                  false,
+	} {
+		if got := keepsKeysDeferred(s, pending); got != want {
+			t.Errorf("keepsKeysDeferred(%q) = %v, want %v", s, got, want)
+		}
 	}
 }

@@ -232,6 +232,13 @@ func TestRoundTripNasty(t *testing.T) {
 		if rr.Compression != "zstd" || len(rr.Databases) != 2 || rr.DeferredKeys == 0 {
 			t.Errorf("restore result: %+v", rr)
 		}
+		// The indexes of a table are added at its end-of-data marker, while
+		// the other tables load; those of the tables created before the
+		// one with a foreign key are added before that CREATE TABLE.
+		if rr.KeysDuringData == 0 {
+			t.Errorf("%d tables got their indexes after the data, none at its end-of-data marker", rr.DeferredKeys)
+		}
+		t.Logf("deferred %d, during data %d", rr.DeferredKeys, rr.KeysDuringData)
 		// Where two tables take turns, their rows go as LOAD DATA (a table
 		// loaded alone, at the end, goes as INSERTs on both connections).
 		if inserts := int64(strings.Count(plain, "\nINSERT INTO ")); rr.Loaded == 0 || rr.Loaded == inserts {
@@ -262,7 +269,67 @@ func TestRoundTripNasty(t *testing.T) {
 		if inserts := int64(strings.Count(plain, "\nINSERT INTO ")); rr.Loaded != inserts {
 			t.Errorf("%d of the dump's %d INSERTs were loaded with LOAD DATA, want all", rr.Loaded, inserts)
 		}
+		if rr.KeysDuringData == 0 {
+			t.Errorf("on one connection, no table was indexed at its end-of-data marker")
+		}
 		check("Restore on one connection")
+	})
+	t.Run("Restore without end-of-data markers", func(t *testing.T) {
+		// A dump written before the markers: the indexes are added after
+		// all the data.
+		var old strings.Builder
+		for _, l := range strings.SplitAfter(plain, "\n") {
+			if !strings.HasPrefix(l, endOfDataPrefix) {
+				old.WriteString(l)
+			}
+		}
+		if old.Len() == len(plain) {
+			t.Fatalf("the dump has no end-of-data marker")
+		}
+		dropDatabases(t, tgt, a, b)
+		rr, err := Restore(ctx, RestoreOptions{MySQL: tgtM}, strings.NewReader(old.String()))
+		if err != nil {
+			t.Fatalf("Restore: %v", err)
+		}
+		if rr.DeferredKeys == 0 || rr.KeysDuringData != 0 {
+			t.Errorf("without markers: %d tables indexed after the data, %d at a marker; want some, none", rr.DeferredKeys, rr.KeysDuringData)
+		}
+		check("Restore without end-of-data markers")
+	})
+	t.Run("Restore with early end-of-data markers", func(t *testing.T) {
+		// A marker that comes before the table's last rows (a stream
+		// edited by hand): the indexes are built while rows still arrive,
+		// and the result is the same.
+		lines := strings.SplitAfter(plain, "\n")
+		var out []string
+		seen := map[string]bool{}
+		moved := 0
+		for _, l := range lines {
+			if strings.HasPrefix(l, endOfDataPrefix) {
+				continue
+			}
+			out = append(out, l)
+			if rest, ok := strings.CutPrefix(l, "INSERT INTO `"); ok {
+				tbl := rest[:strings.IndexByte(rest, '`')]
+				if !seen[tbl] && strings.Count(plain, "\nINSERT INTO `"+tbl+"` ") > 1 {
+					seen[tbl] = true
+					out = append(out, endOfDataPrefix+quoteString(tbl)+";\n")
+					moved++
+				}
+			}
+		}
+		if moved == 0 {
+			t.Fatalf("no table with more than one INSERT")
+		}
+		dropDatabases(t, tgt, a, b)
+		rr, err := Restore(ctx, RestoreOptions{MySQL: tgtM}, strings.NewReader(strings.Join(out, "")))
+		if err != nil {
+			t.Fatalf("Restore: %v", err)
+		}
+		if rr.KeysDuringData == 0 {
+			t.Errorf("no table was indexed at its (early) marker")
+		}
+		check("Restore with early end-of-data markers")
 	})
 	t.Run("Restore with local_infile off", func(t *testing.T) {
 		// A server that refuses LOAD DATA LOCAL gets the INSERTs as written.
