@@ -185,21 +185,25 @@ func quoted(s string, q byte, backslash bool) (string, int, error) {
 
 // quotedLen is the length of the single-quoted literal (backslash escapes
 // on) at the start of s, or -1 when it is not terminated: quoted without
-// building the value.
+// building the value. It jumps from quote to quote (strings.IndexByte),
+// looking for a backslash only in between: most literals have none.
 func quotedLen(s string) int {
-	for i := 1; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			if i+1 < len(s) {
-				i++
-			}
-		case '\'':
-			if i+1 < len(s) && s[i+1] == '\'' {
-				i++
-				continue
-			}
-			return i + 1
+	i := 1
+	for i <= len(s) {
+		q := strings.IndexByte(s[i:], '\'')
+		if q < 0 {
+			return -1
 		}
+		q += i
+		if b := strings.IndexByte(s[i:q], '\\'); b >= 0 {
+			i += b + 2 // the escaped byte, even a quote, is part of the literal
+			continue
+		}
+		if q+1 < len(s) && s[q+1] == '\'' {
+			i = q + 2
+			continue
+		}
+		return q + 1
 	}
 	return -1
 }

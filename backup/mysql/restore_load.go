@@ -234,18 +234,22 @@ func appendField(dst []byte, rows string, p int, k valueKind) ([]byte, int, bool
 var tsvEscape = [256]byte{'0': '0', 'n': 'n', 'r': 'r', '\\': '\\', 'Z': 'Z', '\'': '\'', '"': '"'}
 
 // appendQuotedField converts the string literal whose body starts at
-// rows[p] and returns the position after its closing quote.
+// rows[p] and returns the position after its closing quote. Between the
+// bytes that need work (quote, backslash, tab, newline) it copies whole
+// runs, found with strings.IndexByte.
 func appendQuotedField(dst []byte, rows string, p int) ([]byte, int, bool) {
-	start := p
 	for p < len(rows) {
-		c := rows[p]
-		switch c {
+		n := tsvSpecial(rows[p:])
+		if n < 0 {
+			return dst, len(rows), false
+		}
+		dst = append(dst, rows[p:p+n]...)
+		p += n
+		switch c := rows[p]; c {
 		case '\'':
-			dst = append(dst, rows[start:p]...)
 			if p+1 < len(rows) && rows[p+1] == '\'' {
 				dst = append(dst, '\'')
 				p += 2
-				start = p
 				continue
 			}
 			return dst, p + 1, true
@@ -257,28 +261,38 @@ func appendQuotedField(dst []byte, rows string, p int) ([]byte, int, bool) {
 			if e == 0 {
 				return dst, p, false // an escape the dumper does not write
 			}
-			dst = append(dst, rows[start:p]...)
 			if e == '\'' || e == '"' {
 				dst = append(dst, e)
 			} else {
 				dst = append(dst, '\\', e)
 			}
 			p += 2
-			start = p
-		case '\t', '\n':
-			dst = append(dst, rows[start:p]...)
+		default: // tab, newline
 			if c == '\t' {
 				dst = append(dst, '\\', 't')
 			} else {
 				dst = append(dst, '\\', 'n')
 			}
 			p++
-			start = p
-		default:
-			p++
 		}
 	}
 	return dst, p, false
+}
+
+// tsvSpecial is the index of the first quote, backslash, tab or newline
+// in s, or -1.
+func tsvSpecial(s string) int {
+	n := strings.IndexByte(s, '\'')
+	end := n
+	if end < 0 {
+		end = len(s)
+	}
+	for _, c := range [...]byte{'\\', '\t', '\n'} {
+		if i := strings.IndexByte(s[:end], c); i >= 0 {
+			end, n = i, i
+		}
+	}
+	return n
 }
 
 // numberEnd returns the end of the number at s[p:] as the dumper writes

@@ -176,15 +176,23 @@ func (s *Splitter) Next() (Statement, error) {
 // closing quote or the end of the buffer, and returns the next state.
 func (s *Splitter) quoted(state int) int {
 	q := byte('\'')
-	stop := "'\\"
 	switch state {
 	case stDouble:
-		q, stop = '"', "\"\\"
+		q = '"'
 	case stBacktick:
-		q, stop = '`', "`"
+		q = '`'
 	}
 	rest := s.buf[s.pos:s.end]
-	i := bytes.IndexAny(rest, stop)
+	i := bytes.IndexByte(rest, q) // then a backslash before it, if any (not in `…`)
+	if q != '`' {
+		end := i
+		if end < 0 {
+			end = len(rest)
+		}
+		if b := bytes.IndexByte(rest[:end], '\\'); b >= 0 {
+			i = b
+		}
+	}
 	if i < 0 {
 		s.line += bytes.Count(rest, []byte{'\n'})
 		s.stmt = append(s.stmt, rest...)
