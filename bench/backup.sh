@@ -35,9 +35,11 @@ mkdir -p "$WORK"
 if [ "${TARGET:-}" = stock ]; then
 	TARGET_HOST=127.0.0.1 TARGET_PORT=${TARGET_PORT_STOCK:-3309}
 	tdir="$WORK/target"
+	chmod o+x "$WORK" # mktemp's 0700 would keep the mysql user out of its data directory
 	install -d -o mysql -g mysql "$tdir"
 	[ -d "$tdir/data/mysql" ] || mariadb-install-db --no-defaults --user=mysql --datadir="$tdir/data" \
-		--auth-root-authentication-method=normal --skip-test-db >"$WORK/target-install.log" 2>&1
+		--auth-root-authentication-method=normal --skip-test-db >"$WORK/target-install.log" 2>&1 ||
+		{ cat "$WORK/target-install.log" >&2; exit 1; }
 	# In a subshell, so that the script's own `wait`s do not wait for it.
 	(/usr/sbin/mariadbd --no-defaults --user=mysql --datadir="$tdir/data" --socket="$tdir/mysqld.sock" \
 		--port="$TARGET_PORT" --bind-address=127.0.0.1 --pid-file="$tdir/mysqld.pid" \

@@ -185,6 +185,26 @@ func TestRoundTripNasty(t *testing.T) {
 	if first < 0 || !slices.ContainsFunc(order[first:last], func(s string) bool { return s != "big" }) {
 		t.Errorf("the INSERTs of big are not interleaved with another table's: %q", order)
 	}
+	// Each table's end-of-data marker comes after its last INSERT, once.
+	lastInsert, marker := map[string]int{}, map[string]int{}
+	for i, l := range strings.Split(plain, "\n") {
+		if rest, ok := strings.CutPrefix(l, "INSERT INTO "); ok {
+			if name, _, ok := parseIdent(rest); ok {
+				lastInsert[name] = i
+			}
+		}
+		if name, ok := endOfData(strings.TrimSuffix(l, ";")); ok {
+			if _, dup := marker[name]; dup {
+				t.Errorf("two end-of-data markers for %s", name)
+			}
+			marker[name] = i
+		}
+	}
+	for tbl, i := range lastInsert {
+		if m, ok := marker[tbl]; !ok || m < i {
+			t.Errorf("table %s: last INSERT at line %d, end-of-data marker at %d (present: %v)", tbl, i+1, m+1, ok)
+		}
+	}
 	if parts["nopk"] != 1 {
 		t.Errorf("nopk (no primary key) was written in %d parts, want 1", parts["nopk"])
 	}
@@ -309,9 +329,9 @@ func TestRoundTripNasty(t *testing.T) {
 				continue
 			}
 			out = append(out, l)
-			if rest, ok := strings.CutPrefix(l, "INSERT INTO `"); ok {
-				tbl := rest[:strings.IndexByte(rest, '`')]
-				if !seen[tbl] && strings.Count(plain, "\nINSERT INTO `"+tbl+"` ") > 1 {
+			if rest, ok := strings.CutPrefix(l, "INSERT INTO "); ok {
+				tbl, _, _ := parseIdent(rest)
+				if !seen[tbl] && strings.Count(plain, "\nINSERT INTO "+QuoteIdent(tbl)+" ") > 1 {
 					seen[tbl] = true
 					out = append(out, endOfDataPrefix+quoteString(tbl)+";\n")
 					moved++
