@@ -18,7 +18,9 @@
 # server's compiled-in defaults (128 MiB buffer pool, 96 MiB redo log: what
 # a stock Debian install runs with) in $WORK, and stops it at the end.
 # Prints a markdown table of wall time (median of RUNS) and peak RSS (max)
-# from /usr/bin/time -v, then the ratios the README states.
+# from /usr/bin/time -v, then the ratios the README states. The last row,
+# the restore floor, is the target loading the same rows from files with
+# the stock client (see floor_prepare): what no client can beat here.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -102,6 +104,39 @@ if [ "$want_ok" = 0 ]; then
 	wait
 fi
 
+# ---------------------------------------------------------------- floor
+# The restore's floor: the target loading the same rows with nothing to
+# parse or check on the client, as ops loads them (LOAD DATA LOCAL of 4 MiB
+# chunks, one table per connection, THREADS at a time, each table's index
+# added by ALTER TABLE after its data while the next table loads), by the
+# stock client from tab-separated files written before the runs.
+floor_prepare() {
+	local f="$WORK/floor" i j
+	rm -rf "$f" && mkdir -p "$f"
+	for i in $(seq 1 "$TABLES"); do
+		"${SRC[@]}" -N --batch -e "SELECT * FROM \`$DB\`.sbtest$i" >"$f/t$i.tsv"
+		split -l 21000 -d -a 4 "$f/t$i.tsv" "$f/t$i.part."
+		rm "$f/t$i.tsv"
+	done
+	{
+		echo "set -e"
+		echo "${TGT[*]} -e 'CREATE DATABASE \`$DB\`'"
+		for i in $(seq 1 "$TABLES"); do
+			echo "${TGT[*]} $DB -e 'CREATE TABLE sbtest$i (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL DEFAULT 0, c CHAR(120) NOT NULL DEFAULT \"\", pad CHAR(60) NOT NULL DEFAULT \"\") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4'"
+		done
+		for j in $(seq 1 "$THREADS"); do
+			echo "("
+			for ((i = j; i <= TABLES; i += THREADS)); do
+				echo "  { echo 'SET NAMES utf8mb4; SET unique_checks = 0, foreign_key_checks = 0;'; for p in $f/t$i.part.*; do echo \"LOAD DATA LOCAL INFILE '\$p' INTO TABLE sbtest$i CHARACTER SET utf8mb4;\"; done; } | ${TGT[*]} --local-infile=1 $DB"
+				echo "  ${TGT[*]} $DB -e 'ALTER TABLE sbtest$i ADD KEY k_$i (k)' &"
+			done
+			echo "  wait"
+			echo ") &"
+		done
+		echo "wait"
+	} >"$f/run.sh"
+}
+
 # ---------------------------------------------------------------- runs
 RUNS=${RUNS:-3}
 declare -A TIMES RSS OUT
@@ -137,6 +172,8 @@ if [ "${ONLY:-}" = memory ]; then
 		run "restore: ops backup restore" "$ops_restore" "$dropt"
 	done
 else
+	echo "writing the rows as files for the restore floor…" >&2
+	floor_prepare
 	for ((r = 1; r <= RUNS; r++)); do
 		echo "== round $r of $RUNS" >&2
 		run "SELECT * of each table via mysql client (raw read)" \
@@ -149,6 +186,7 @@ else
 		run "restore: zstd -dc | mysql" "zstd -dc $WORK/mysqldump.sql.zst | ${TGT[*]}" "$dropt"
 		run "restore: ops backup restore" "$ops_restore" "$dropt"
 		run "restore: myloader -t $THREADS" "myloader -h $TARGET_HOST -P $TARGET_PORT -u root -t $THREADS -d $WORK/mydumper" "$dropt"
+		run "restore floor: LOAD DATA of the same rows from files (mysql client, $THREADS lanes, indexes after)" "bash -o pipefail $WORK/floor/run.sh" "$dropt"
 		bash -c "$dropt"
 		rm -rf "$WORK/backups"
 	done
@@ -173,6 +211,8 @@ if [ "${ONLY:-}" != memory ]; then
 	echo "| backup gzip / mysqldump \\| gzip | $(ratio "ops backup run (gzip, -t $THREADS, digests)" "mysqldump --single-transaction | gzip") |"
 	echo "| restore ≤ 0.45 × mysql client | $(ratio "restore: ops backup restore" "restore: zstd -dc | mysql") |"
 	echo "| restore ≤ 0.8 × myloader -t $THREADS | $(ratio "restore: ops backup restore" "restore: myloader -t $THREADS") |"
+	echo "| restore floor / mysql client (the best any client could do here) | $(ratio "restore floor: LOAD DATA of the same rows from files (mysql client, $THREADS lanes, indexes after)" "restore: zstd -dc | mysql") |"
+	echo "| ops restore / restore floor | $(ratio "restore: ops backup restore" "restore floor: LOAD DATA of the same rows from files (mysql client, $THREADS lanes, indexes after)") |"
 fi
 echo "| peak RSS ≤ 128 MiB (backup, restore) | ${RSS["ops backup run (zstd, -t $THREADS, digests)"]} MiB, ${RSS["restore: ops backup restore"]} MiB |"
 
