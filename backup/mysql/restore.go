@@ -298,8 +298,10 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard,
 		// Only the data of ops dumps (no LOCK TABLES, no session state
 		// besides SET/USE) is loaded in parallel.
 		it := restoreItem{st: st, num: num, db: rn.current, target: rn.target(), data: isInsert(st.SQL), createDB: createDB}
-		if table, ok := endOfData(st.SQL); ok && !it.data && it.target != "" {
-			it.endOf = it.target + "\x00" + table
+		if !it.data && it.target != "" {
+			if table, ok := endOfData(st.SQL); ok {
+				it.endOf = it.target + "\x00" + table
+			}
 		}
 		if it.data {
 			if f, ok := parseInsertForm(st.SQL); ok {
@@ -320,7 +322,6 @@ type restoreItem struct {
 	num      int64 // statement number in the stream (from 1)
 	db       string
 	target   string      // the target name of the current database
-	extra    bool        // not a statement of the stream (a deferred ALTER TABLE)
 	data     bool        // an INSERT of an ops dump: may run on a data connection
 	createDB string      // the target a CREATE DATABASE creates
 	form     *insertForm // an INSERT of the dumper's form, split (else nil)
@@ -500,30 +501,28 @@ func (e *restoreExec) execData(c *sql.Conn, s *loadSession, buf []byte, it resto
 	return buf, err
 }
 
+// catchUp runs on w's connection the session statements (SET …, USE …)
+// the main connection ran before the job it is given now.
+func (w *restoreWorker) catchUp(ctx context.Context, session []string) error {
+	for ; w.applied < len(session); w.applied++ {
+		w.load.checked = false
+		if _, err := w.conn.ExecContext(ctx, session[w.applied]); err != nil {
+			return fmt.Errorf("replay %s: %w", abbreviate(session[w.applied], 100), err)
+		}
+	}
+	return nil
+}
+
 func (e *restoreExec) work(w *restoreWorker) {
 	for j := range w.jobs {
 		if !e.failed() {
-			for ; w.applied < len(j.session); w.applied++ {
-				w.load.checked = false
-				if _, err := w.conn.ExecContext(e.ctx, j.session[w.applied]); err != nil {
-					e.fail(fmt.Errorf("restore: data connection: replay %s: %w", abbreviate(j.session[w.applied], 100), err))
-					break
-				}
-			}
-			if !e.failed() {
+			if err := w.catchUp(e.ctx, j.session); err != nil {
+				e.fail(fmt.Errorf("restore: data connection: %w", err))
+			} else {
 				var err error
-				if j.it.extra {
-					err = execRetryingDeadlocks(e.ctx, w.conn, j.it.st.SQL)
+				if w.buf, err = e.execData(w.conn, &w.load, w.buf, j.it); err != nil {
+					e.fail(e.stmtErr(j.num, j.it, err))
 				} else {
-					w.buf, err = e.execData(w.conn, &w.load, w.buf, j.it)
-				}
-				if err != nil {
-					if j.it.extra {
-						e.fail(keysErr(err, j.it.st.SQL))
-					} else {
-						e.fail(e.stmtErr(j.num, j.it, err))
-					}
-				} else if !j.it.extra {
 					e.done.Add(1)
 				}
 			}
@@ -534,21 +533,13 @@ func (e *restoreExec) work(w *restoreWorker) {
 	}
 }
 
-// addKeys runs the deferred ALTER TABLE … ADD KEY statements, one table per
-// data connection at a time, and waits for them.
+// addKeys runs every deferred ALTER TABLE … ADD KEY still waiting (see
+// buildIndexes) and waits for them.
 func (e *restoreExec) addKeys() {
 	keys := e.keys
 	e.keys = nil
 	for _, k := range keys {
-		it := restoreItem{st: Statement{SQL: k.sql}, data: true, extra: true}
-		if e.threads > 1 {
-			e.run(it)
-			continue
-		}
-		if _, err := e.main.ExecContext(e.ctx, k.sql); err != nil {
-			e.fail(keysErr(err, k.sql))
-			return
-		}
+		e.buildIndexes(k, nil)
 	}
 	e.inflight.Wait()
 }

@@ -1,7 +1,6 @@
 package mysql
 
 import (
-	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -82,9 +81,8 @@ func deferKeys(create string) (table, first, addKeys string, ok bool) {
 // dump has the statement endOfDataSQL writes, which sets a user variable
 // (the stock client sets it and nothing reads it; a restore by an older
 // ops replays it as a session statement). A restore takes it as the sign
-// that the table's deferred indexes can be built on the main connection
-// while the data connections go on with the other tables, instead of all
-// at the end. A marker that lies (more rows of the table after it) costs
+// that the table's deferred indexes can be built while the data
+// connections go on with the other tables, instead of all at the end. A marker that lies (more rows of the table after it) costs
 // time, not correctness: InnoDB adds an index online, with rows arriving.
 const endOfDataPrefix = "SET @ops_end_of_data = "
 
@@ -126,11 +124,8 @@ func (e *restoreExec) deferKeysOf(it *restoreItem) {
 }
 
 // endOfData handles a table's end-of-data marker: its deferred indexes are
-// added once the statements of the table sent to data connections (and any
-// of unknown table) are done, on connections of their own (the main one
-// first; at most threads at a time, as myloader's index threads), while
-// the data connections go on. A barrier (any other statement) waits for
-// them.
+// built once the statements of the table sent to data connections (and any
+// of unknown table) are done, while the data connections go on.
 func (e *restoreExec) endOfData(it restoreItem) {
 	e.done.Add(1)
 	i := slices.IndexFunc(e.keys, func(k deferredKeys) bool { return k.table == it.endOf })
@@ -140,18 +135,27 @@ func (e *restoreExec) endOfData(it restoreItem) {
 	k := e.keys[i]
 	e.keys = slices.Delete(e.keys, i, i+1)
 	e.early++
-	if len(e.workers) == 0 {
+	wait := []*sync.WaitGroup{e.tables[it.endOf], e.tables[""]}
+	delete(e.tables, it.endOf)
+	delete(e.tables, "")
+	e.buildIndexes(k, wait)
+}
+
+// buildIndexes runs k's ALTER TABLE after the statements of wait: on the
+// main connection when the restore has one connection, else on index
+// connections of their own (the main one and up to threads-1 more, as
+// myloader's index threads), in the background. A barrier (any statement
+// that is not data) waits for them.
+func (e *restoreExec) buildIndexes(k deferredKeys, wait []*sync.WaitGroup) {
+	if e.threads <= 1 {
 		if _, err := e.main.ExecContext(e.ctx, k.sql); err != nil {
 			e.fail(keysErr(err, k.sql))
 		}
 		return
 	}
-	wait := []*sync.WaitGroup{e.tables[it.endOf], e.tables[""]}
-	delete(e.tables, it.endOf)
-	delete(e.tables, "")
 	if e.keyJobs == nil {
 		e.keyJobs = make(chan keyJob, 16)
-		for i := range max(e.threads, 1) {
+		for i := range e.threads {
 			go e.keyWorker(i == 0)
 		}
 	}
@@ -165,51 +169,49 @@ type keyJob struct {
 	session []string // the session statements run before it (as restoreJob)
 }
 
-// keyWorker runs ALTER TABLEs of endOfData: on the main connection, or on
-// one it opens at its first job and on which it replays the session.
+// keyWorker runs the ALTER TABLEs of buildIndexes: on the main connection
+// (which has run the session), or on one it opens at its first job and
+// brings up to date with the session (catchUp).
 func (e *restoreExec) keyWorker(main bool) {
-	var conn *sql.Conn
-	applied := 0
+	w := &restoreWorker{}
 	if main {
-		conn = e.main
+		w.conn = e.main
+	} else {
+		defer func() {
+			if w.conn != nil {
+				w.conn.Close()
+			}
+		}()
 	}
-	defer func() {
-		if conn != nil && !main {
-			conn.Close()
-		}
-	}()
 	for j := range e.keyJobs {
 		for _, wg := range j.wait {
 			if wg != nil {
 				wg.Wait()
 			}
 		}
-		if err := e.keyJob(&conn, &applied, main, j); err != nil {
-			e.fail(err)
+		if !e.failed() {
+			if err := e.runKeyJob(w, main, j); err != nil {
+				e.fail(err)
+			}
 		}
 		e.inflight.Done()
 	}
 }
 
-func (e *restoreExec) keyJob(conn **sql.Conn, applied *int, main bool, j keyJob) error {
-	if e.failed() {
-		return nil
-	}
-	if *conn == nil {
+func (e *restoreExec) runKeyJob(w *restoreWorker, main bool, j keyJob) error {
+	if w.conn == nil {
 		c, err := e.db.Conn(e.ctx)
 		if err != nil {
 			return fmt.Errorf("restore: open a connection for the secondary indexes: %w", err)
 		}
-		*conn = c
+		w.conn = c
 	}
 	if !main {
-		for ; *applied < len(j.session); *applied++ {
-			if _, err := (*conn).ExecContext(e.ctx, j.session[*applied]); err != nil {
-				return fmt.Errorf("restore: index connection: replay %s: %w", abbreviate(j.session[*applied], 100), err)
-			}
+		if err := w.catchUp(e.ctx, j.session); err != nil {
+			return fmt.Errorf("restore: index connection: %w", err)
 		}
 	}
-	if _, err := (*conn).ExecContext(e.ctx, j.sql); err != nil {
+	if _, err := w.conn.ExecContext(e.ctx, j.sql); err != nil {
 		return keysErr(err, j.sql)
 	}
 	return nil
