@@ -592,23 +592,33 @@ func isInsert(s string) bool {
 // hex, NULL, signs, commas and parentheses may appear, so no subquery,
 // function or variable can read anything while the rows load.
 func (g *guard) checkInsert(s string) error {
+	v, err := g.checkInsertHead(s)
+	if err != nil {
+		return err
+	}
+	return checkRows(s[v+len("VALUES"):])
+}
+
+// checkInsertHead checks an INSERT up to its VALUES (whose position it
+// returns): the rows are for checkRows.
+func (g *guard) checkInsertHead(s string) (int, error) {
 	v := valuesKeyword(s)
 	if v < 0 {
-		return refuse("INSERT: expected INSERT INTO name (columns) VALUES …")
+		return 0, refuse("INSERT: expected INSERT INTO name (columns) VALUES …")
 	}
 	head, err := tokenize(s[len("INSERT INTO "):v])
 	if err != nil {
-		return refuse("INSERT: %v", err)
+		return 0, refuse("INSERT: %v", err)
 	}
 	if err := g.objectName(head); err != nil {
-		return err
+		return 0, err
 	}
 	for _, t := range head[1:] {
 		if !(isName(t) || t.text == "," || t.text == "(" || t.text == ")" || t.text == ".") {
-			return refuse("INSERT: unexpected %q before VALUES", t.text)
+			return 0, refuse("INSERT: unexpected %q before VALUES", t.text)
 		}
 	}
-	return checkRows(s[v+len("VALUES"):])
+	return v, nil
 }
 
 // valuesKeyword finds " VALUES " after the table name and column list

@@ -289,7 +289,20 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard,
 		if !keep {
 			continue
 		}
-		createDB, err := g.check(sqlText)
+		// An INSERT of the dumper's form has its rows checked only if they
+		// run as SQL: as LOAD DATA they travel as data (see execData).
+		var form *insertForm
+		if isInsert(sqlText) {
+			if f, ok := parseInsertForm(sqlText); ok {
+				form = &f
+			}
+		}
+		var createDB string
+		if form != nil {
+			_, err = g.checkInsertHead(sqlText)
+		} else {
+			createDB, err = g.check(sqlText)
+		}
 		if err != nil {
 			parseErr <- fmt.Errorf("restore: statement %d at line %d: %w: %s", num, st.Line, err, excerpt(sqlText))
 			return
@@ -303,10 +316,8 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard,
 				it.endOf = it.target + "\x00" + table
 			}
 		}
-		if it.data {
-			if f, ok := parseInsertForm(st.SQL); ok {
-				it.form, it.table = &f, it.target+"\x00"+f.table
-			}
+		if form != nil {
+			it.form, it.table = form, it.target+"\x00"+form.table
 		}
 		select {
 		case ch <- it:
@@ -324,7 +335,7 @@ type restoreItem struct {
 	target   string      // the target name of the current database
 	data     bool        // an INSERT of an ops dump: may run on a data connection
 	createDB string      // the target a CREATE DATABASE creates
-	form     *insertForm // an INSERT of the dumper's form, split (else nil)
+	form     *insertForm // an INSERT of the dumper's form, split, its rows not checked yet (else nil)
 	table    string      // and then its target database and table
 	asInsert bool        // run as written, not as LOAD DATA (see alone)
 	endOf    string      // an end-of-data marker: the table, as table
@@ -487,18 +498,36 @@ func (e *restoreExec) run(it restoreItem) {
 }
 
 // execData runs an INSERT of the dump on c: as LOAD DATA when it can be
-// (see loader), else as written.
+// (see loader), else as written. Rows loaded as LOAD DATA are data that
+// appendTSV took apart value by value; rows that run as SQL pass the
+// guard's row check first (see parseStream).
 func (e *restoreExec) execData(c *sql.Conn, s *loadSession, buf []byte, it restoreItem) ([]byte, error) {
-	if it.asInsert {
-		return buf, execRetryingDeadlocks(e.ctx, c, it.st.SQL)
+	if !it.asInsert {
+		var err error
+		buf, err = e.loader.load(e.ctx, c, s, it.target, it.form, buf)
+		if !errors.Is(err, errNotLoaded) {
+			if err == nil {
+				e.loader.loaded.Add(1)
+			}
+			return buf, err
+		}
 	}
-	buf, err := e.loader.load(e.ctx, c, s, it.target, it.form, buf)
-	if errors.Is(err, errNotLoaded) {
-		err = execRetryingDeadlocks(e.ctx, c, it.st.SQL)
-	} else if err == nil {
-		e.loader.loaded.Add(1)
+	q, err := asWritten(it)
+	if err != nil {
+		return buf, err
 	}
-	return buf, err
+	return buf, execRetryingDeadlocks(e.ctx, c, q)
+}
+
+// asWritten is the SQL of a data item that runs as written. The rows of an
+// INSERT of the dumper's form are checked here, not by parseStream.
+func asWritten(it restoreItem) (string, error) {
+	if it.form != nil {
+		if err := checkRows(it.form.rows); err != nil {
+			return "", err
+		}
+	}
+	return it.st.SQL, nil
 }
 
 // catchUp runs on w's connection the session statements (SET …, USE …)

@@ -3,6 +3,7 @@ package mysql
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -76,6 +77,53 @@ func TestLoadDataFailsWhereTheInsertWould(t *testing.T) {
 	}
 	if got := newSession(t, tgt).one("SELECT GROUP_CONCAT(id, v, IFNULL(HEX(b), 'N') ORDER BY id) FROM " + QuoteIdent(db) + ".t"); got != "1a00,2bN,3cFF" {
 		t.Errorf("restored rows = %s", got)
+	}
+}
+
+// An INSERT of the dumper's form has its rows checked by the guard only
+// when they run as SQL (LOAD DATA takes them apart as data): a tampered row
+// with an expression is refused on every path that would send it, before
+// it is sent.
+func TestRowsThatRunAsSQLAreChecked(t *testing.T) {
+	testenv.RequireIT(t)
+	ctx := context.Background()
+	db := uniqueName("ops_it_rows_")
+	src, tgtM, tgt := servers(t, db)
+	newSession(t, src).exec("CREATE DATABASE "+QuoteIdent(db),
+		"CREATE TABLE "+QuoteIdent(db)+".t (id INT PRIMARY KEY, v VARCHAR(200))",
+		"INSERT INTO "+QuoteIdent(db)+".t VALUES (1, 'a'), (2, 'b')")
+	var dump bytes.Buffer
+	if _, err := Dump(ctx, DumpOptions{MySQL: srcMySQL(), Databases: []string{db}, Compression: "none"}, &dump); err != nil {
+		t.Fatalf("Dump: %v", err)
+	}
+	plain := dump.String()
+	insert := "INSERT INTO `t` (`id`,`v`) VALUES (1,'a'),(2,'b');\n"
+	evil := "INSERT INTO `t` (`id`,`v`) VALUES (1,'a'),(2,(SELECT CURRENT_USER()));\n"
+	strict := strings.Replace(plain, "SQL_MODE='NO_AUTO_VALUE_ON_ZERO'", "SQL_MODE='STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO'", 1)
+	for name, c := range map[string]struct {
+		stream  string
+		threads int
+	}{
+		"load data, falls back": {plain, 1},  // the conversion fails, the INSERT would run
+		"alone, as INSERT":      {plain, 2},  // a table alone goes as INSERTs
+		"strict session":        {strict, 1}, // the session rules LOAD DATA out
+		"strict, two":           {strict, 2},
+	} {
+		if !strings.Contains(c.stream, insert) {
+			t.Fatalf("the dump lacks %q:\n%s", insert, c.stream)
+		}
+		_, err := Restore(ctx, RestoreOptions{MySQL: tgtM, Threads: c.threads}, strings.NewReader(strings.Replace(c.stream, insert, evil, 1)))
+		if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "only literals are loaded") || strings.Contains(err.Error(), "CURRENT_USER") {
+			t.Errorf("%s: Restore of a row with a subquery: err = %v, want it refused by the guard, without the row in the message", name, err)
+		}
+		if n := newSession(t, tgt).one("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = " + quoteString(db)); n != "0" {
+			t.Errorf("%s: the refused restore left the database behind", name)
+		}
+		// The same stream untampered restores on that path.
+		if _, err := Restore(ctx, RestoreOptions{MySQL: tgtM, Threads: c.threads}, strings.NewReader(c.stream)); err != nil {
+			t.Errorf("%s: Restore of the untampered stream: %v", name, err)
+		}
+		dropDatabases(t, tgt, db)
 	}
 }
 

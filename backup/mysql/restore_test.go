@@ -1,6 +1,8 @@
 package mysql
 
 import (
+	"context"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -130,5 +132,39 @@ func TestIsSessionStatement(t *testing.T) {
 		if got := isSessionStatement(s); got != want {
 			t.Errorf("isSessionStatement(%q) = %v, want %v", s, got, want)
 		}
+	}
+}
+
+// parseStream leaves the rows of an INSERT of the dumper's form unchecked
+// (LOAD DATA takes them apart as data); whatever would run them as SQL
+// goes through asWritten, which refuses rows that are not literals.
+func TestRowsCheckedWhenTheyRunAsWritten(t *testing.T) {
+	script := sandboxLine + opsDumpHead + "\nCREATE DATABASE `app`;\nUSE `app`;\n" +
+		"INSERT INTO `t` (`id`,`c`) VALUES (1,'a;b'),(2,NULL),(-3,0x00);\n" +
+		"INSERT INTO `t` (`id`,`c`) VALUES (1,'a'),(2,(SELECT CURRENT_USER()));\n" +
+		"INSERT INTO `t` VALUES (3,(SELECT 1));\n"
+	rn, _ := newRenamer(nil)
+	ch := make(chan restoreItem, 10)
+	perr := make(chan error, 1)
+	parseStream(context.Background(), &countingReader{r: strings.NewReader(script)}, rn, newGuard(nil, []string{"app"}), ch, perr)
+	var items []restoreItem
+	for it := range ch {
+		if it.data {
+			items = append(items, it)
+		}
+	}
+	// The INSERT without a column list is not of the dumper's form: the
+	// guard refuses it while parsing, as before.
+	if err := <-perr; !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "statement 5 ") {
+		t.Fatalf("parseStream: %v, want statement 5 refused", err)
+	}
+	if len(items) != 2 || items[0].form == nil || items[1].form == nil {
+		t.Fatalf("data items %+v, want the two INSERTs of the dumper's form", items)
+	}
+	if q, err := asWritten(items[0]); err != nil || q != items[0].st.SQL {
+		t.Errorf("asWritten(good rows) = %q, %v", q, err)
+	}
+	if q, err := asWritten(items[1]); !errors.Is(err, ErrRefused) || q != "" {
+		t.Errorf("asWritten(rows with a subquery) = %q, %v; want refused", q, err)
 	}
 }

@@ -2,8 +2,11 @@ package mysql
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -143,5 +146,54 @@ func TestSplitterQuotedStraddlingReads(t *testing.T) {
 				t.Fatalf("input %q read %d bytes at a time: %q, read whole: %q", s, c, got, whole)
 			}
 		}
+	}
+}
+
+// splitStatements cuts s into statements read chunk bytes at a time, by the
+// splitter as it is or (exact) taking every byte through its state machine.
+func splitStatements(s string, chunk int, exact bool) ([]Statement, error) {
+	sp := &Splitter{r: &trickle{s: s, n: chunk}, buf: make([]byte, 16), line: 1, exact: exact}
+	sp.setDelimiter(";")
+	var out []Statement
+	for {
+		st, err := sp.Next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, st)
+	}
+}
+
+// checkSplitFast fails when the splitter's runs of plain bytes give other
+// statements (text, line, offset, delimiter, end, tail comment) than the
+// byte-by-byte state machine, for whole and trickled reads.
+func checkSplitFast(t *testing.T, s string) {
+	want, werr := splitStatements(s, len(s)+1, true)
+	for _, chunk := range []int{len(s) + 1, 1, 3, 17} {
+		got, gerr := splitStatements(s, chunk, false)
+		if fmt.Sprint(gerr) != fmt.Sprint(werr) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("input %q read %d bytes at a time:\n got %+v %v\nwant %+v %v", s, chunk, got, gerr, want, werr)
+		}
+	}
+}
+
+func TestSplitterPlainRunsMatchByteByByte(t *testing.T) {
+	const alphabet = "''\\\"`;;-- #/**!M\n\t\r ,()01xyzDELIMITER$$"
+	r := rand.New(rand.NewPCG(5, 6))
+	for n := 0; n < 50000; n++ {
+		var b strings.Builder
+		if n%5 == 0 {
+			b.WriteString("DELIMITER $$\n")
+		}
+		for range r.IntN(80) {
+			if r.IntN(3) == 0 {
+				b.WriteString(strings.Repeat("(12,", r.IntN(9)))
+			}
+			b.WriteByte(alphabet[r.IntN(len(alphabet))])
+		}
+		checkSplitFast(t, b.String())
 	}
 }

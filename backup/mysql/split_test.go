@@ -184,7 +184,10 @@ func FuzzSplitter(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, in string) { checkSplit(t, in) })
+	f.Fuzz(func(t *testing.T, in string) {
+		checkSplit(t, in)
+		checkSplitFast(t, in)
+	})
 }
 
 func TestSplitterOnDumpLikeInput(t *testing.T) {
