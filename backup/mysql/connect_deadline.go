@@ -110,7 +110,16 @@ type deadlineConn struct {
 
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close: stops a running probe
+
+	rbuf       []byte // read ahead (see Read): rbuf[rpos:rend] not yet returned
+	rpos, rend int
+	rerr       error // the error of the read that filled rbuf, returned when it is drained
 }
+
+// readAhead is how much one read from the socket may bring: the driver
+// asks for 4 KiB at a time, so a dump's result rows would otherwise cost a
+// system call per 4 KiB.
+const readAhead = 64 << 10
 
 func (c *deadlineConn) Close() error {
 	c.closeOnce.Do(func() { close(c.done) })
@@ -131,7 +140,29 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// Read returns what an earlier read brought, else reads up to readAhead
+// bytes from the socket (with the deadlines of readRaw).
 func (c *deadlineConn) Read(p []byte) (int, error) {
+	if c.rpos == c.rend && c.rerr == nil && len(p) < readAhead {
+		if c.rbuf == nil {
+			c.rbuf = make([]byte, readAhead)
+		}
+		c.rend, c.rerr = c.readRaw(c.rbuf)
+		c.rpos = 0
+	}
+	if c.rpos < c.rend {
+		n := copy(p, c.rbuf[c.rpos:c.rend])
+		c.rpos += n
+		return n, nil
+	}
+	if err := c.rerr; err != nil {
+		c.rerr = nil
+		return 0, err
+	}
+	return c.readRaw(p)
+}
+
+func (c *deadlineConn) readRaw(p []byte) (int, error) {
 	var waited time.Duration
 	for {
 		wait := c.tr.timeout

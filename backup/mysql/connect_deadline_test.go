@@ -141,3 +141,59 @@ func TestStallBeforeGreetingLogs(t *testing.T) {
 		t.Errorf("log = %s", logs.String())
 	}
 }
+
+// chunkConn is a net.Conn whose reads return the given chunks, then err.
+type chunkConn struct {
+	net.Conn
+	chunks [][]byte
+	err    error
+	reads  int
+}
+
+func (c *chunkConn) SetReadDeadline(time.Time) error { return nil }
+func (c *chunkConn) Read(p []byte) (int, error) {
+	c.reads++
+	if len(c.chunks) == 0 {
+		return 0, c.err
+	}
+	n := copy(p, c.chunks[0])
+	if c.chunks[0] = c.chunks[0][n:]; len(c.chunks[0]) == 0 {
+		c.chunks = c.chunks[1:]
+	}
+	return n, nil
+}
+
+// The read-ahead returns every byte once, in order, whatever the sizes of
+// the reads on either side, then the error that ended the stream; a read
+// of readAhead bytes or more goes to the socket itself.
+func TestReadAhead(t *testing.T) {
+	data := make([]byte, 3*readAhead+123)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	for _, sizes := range [][2]int{{4096, 1 << 20}, {1, 5000}, {4096, 100}, {readAhead, readAhead}, {readAhead + 1, 3}} {
+		var chunks [][]byte
+		for i := 0; i < len(data); i += sizes[1] {
+			chunks = append(chunks, bytes.Clone(data[i:min(i+sizes[1], len(data))]))
+		}
+		raw := &chunkConn{chunks: chunks, err: errors.New("reset by peer")}
+		c := &deadlineConn{Conn: raw, tr: &transport{timeout: time.Minute}}
+		var got []byte
+		p := make([]byte, sizes[0])
+		var err error
+		for err == nil {
+			var n int
+			n, err = c.Read(p)
+			got = append(got, p[:n]...)
+		}
+		if !bytes.Equal(got, data) || err == nil || err.Error() != "reset by peer" {
+			t.Errorf("reads of %d from reads of %d: got %d bytes (equal: %v), then %v", sizes[0], sizes[1], len(got), bytes.Equal(got, data), err)
+		}
+		if sizes == [2]int{4096, 1 << 20} && raw.reads > len(data)/readAhead+2 {
+			t.Errorf("reads of 4096: %d reads from the socket for %d bytes", raw.reads, len(data))
+		}
+		if sizes[0] >= readAhead && c.rbuf != nil {
+			t.Errorf("reads of %d went through the read-ahead buffer", sizes[0])
+		}
+	}
+}
