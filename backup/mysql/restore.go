@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/opsteam/ops/backup/compress"
+	"golang.org/x/sync/semaphore"
 )
 
 // RestoreOptions configures Restore.
@@ -171,7 +172,8 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	ch := make(chan restoreItem, 16-lookahead)
 	parseErr := make(chan error, 1)
 	go parseStream(ctx, cr, rn, newGuard(opts.Databases, existing), ch, parseErr)
-	ex := &restoreExec{ctx: ctx, cancel: cancel, db: db, main: conn, threads: opts.Threads, targets: tg, ops: true, loader: newLoader(), owner: map[string]*restoreWorker{}}
+	ex := &restoreExec{ctx: ctx, cancel: cancel, db: db, main: conn, threads: opts.Threads, targets: tg, ops: true, loader: newLoader(),
+		owner: map[string]*restoreWorker{}, ended: map[string]bool{}}
 	if ex.threads <= 0 {
 		ex.threads = DefaultThreads
 	}
@@ -362,8 +364,9 @@ type restoreExec struct {
 	tables   map[string]*sync.WaitGroup // statements on data connections, by table (see endOfData)
 	keyJobs  chan keyJob
 	workers  []*restoreWorker
-	dmu      sync.Mutex                // guards owner and the workers' pending
+	dmu      sync.Mutex                // guards owner, ended and the workers' pending and tables
 	owner    map[string]*restoreWorker // the data connection of each table
+	ended    map[string]bool           // tables whose end-of-data marker has come
 	loader   *loader
 	mainLoad loadSession // the main connection's session, for loads on it
 	mainBuf  []byte
@@ -380,7 +383,9 @@ type restoreWorker struct {
 	applied int
 	load    loadSession
 	buf     []byte
-	pending int // jobs sent and not finished (under restoreExec.dmu)
+	room    *semaphore.Weighted // queueBytes, less the SQL of its jobs not finished
+	pending int                 // jobs sent and not finished (under restoreExec.dmu)
+	tables  int                 // tables given to it whose end-of-data marker has not come (under restoreExec.dmu)
 }
 
 type restoreJob struct {
@@ -388,6 +393,7 @@ type restoreJob struct {
 	num     int64
 	session []string
 	table   *sync.WaitGroup // done with the job (see track)
+	size    int64           // taken from the worker's room
 }
 
 func (e *restoreExec) fail(err error) {
@@ -435,7 +441,7 @@ func (e *restoreExec) run(it restoreItem) {
 					e.fail(fmt.Errorf("restore: open data connection: %w", err))
 					return
 				}
-				w := &restoreWorker{conn: c, jobs: make(chan restoreJob, workerQueue)}
+				w := &restoreWorker{conn: c, jobs: make(chan restoreJob, workerQueue), room: semaphore.NewWeighted(queueBytes)}
 				e.workers = append(e.workers, w)
 				go e.work(w)
 			}
@@ -443,9 +449,17 @@ func (e *restoreExec) run(it restoreItem) {
 		w := e.pick(it)
 		e.inflight.Add(1)
 		tw := e.track(it)
+		size := int64(min(len(it.st.SQL), queueBytes))
+		if w.room.Acquire(e.ctx, size) != nil { // cancelled
+			e.release(w)
+			tw.Done()
+			e.inflight.Done()
+			return
+		}
 		select {
-		case w.jobs <- restoreJob{it: it, num: num, session: e.session, table: tw}:
+		case w.jobs <- restoreJob{it: it, num: num, session: e.session, table: tw, size: size}:
 		case <-e.ctx.Done():
+			w.room.Release(size)
 			e.release(w)
 			tw.Done()
 			e.inflight.Done()
@@ -453,6 +467,7 @@ func (e *restoreExec) run(it restoreItem) {
 		return
 	}
 	if it.endOf != "" {
+		e.tableEnded(it.endOf)
 		e.endOfData(it)
 		return
 	}
@@ -494,71 +509,6 @@ func (e *restoreExec) run(it restoreItem) {
 		e.mainLoad.checked = false
 	} else {
 		e.loader.invalidate()
-	}
-}
-
-// execData runs an INSERT of the dump on c: as LOAD DATA when it can be
-// (see loader), else as written. Rows loaded as LOAD DATA are data that
-// appendTSV took apart value by value; rows that run as SQL pass the
-// guard's row check first (see parseStream).
-func (e *restoreExec) execData(c *sql.Conn, s *loadSession, buf []byte, it restoreItem) ([]byte, error) {
-	if !it.asInsert {
-		var err error
-		buf, err = e.loader.load(e.ctx, c, s, it.target, it.form, buf)
-		if !errors.Is(err, errNotLoaded) {
-			if err == nil {
-				e.loader.loaded.Add(1)
-			}
-			return buf, err
-		}
-	}
-	q, err := asWritten(it)
-	if err != nil {
-		return buf, err
-	}
-	return buf, execRetryingDeadlocks(e.ctx, c, q)
-}
-
-// asWritten is the SQL of a data item that runs as written. The rows of an
-// INSERT of the dumper's form are checked here, not by parseStream.
-func asWritten(it restoreItem) (string, error) {
-	if it.form != nil {
-		if err := checkRows(it.form.rows); err != nil {
-			return "", err
-		}
-	}
-	return it.st.SQL, nil
-}
-
-// catchUp runs on w's connection the session statements (SET …, USE …)
-// the main connection ran before the job it is given now.
-func (w *restoreWorker) catchUp(ctx context.Context, session []string) error {
-	for ; w.applied < len(session); w.applied++ {
-		w.load.checked = false
-		if _, err := w.conn.ExecContext(ctx, session[w.applied]); err != nil {
-			return fmt.Errorf("replay %s: %w", abbreviate(session[w.applied], 100), err)
-		}
-	}
-	return nil
-}
-
-func (e *restoreExec) work(w *restoreWorker) {
-	for j := range w.jobs {
-		if !e.failed() {
-			if err := w.catchUp(e.ctx, j.session); err != nil {
-				e.fail(fmt.Errorf("restore: data connection: %w", err))
-			} else {
-				var err error
-				if w.buf, err = e.execData(w.conn, &w.load, w.buf, j.it); err != nil {
-					e.fail(e.stmtErr(j.num, j.it, err))
-				} else {
-					e.done.Add(1)
-				}
-			}
-		}
-		e.release(w)
-		j.table.Done()
-		e.inflight.Done()
 	}
 }
 

@@ -107,3 +107,37 @@ func TestKeepsKeysDeferred(t *testing.T) {
 		}
 	}
 }
+
+// A new table goes to a connection whose table has ended, even when the
+// connection still loading another table has less queued: given to that
+// one, it would wait behind the other table while this one ran dry.
+func TestPickGivesANewTableToAFreeConnection(t *testing.T) {
+	a, b := &restoreWorker{}, &restoreWorker{}
+	e := &restoreExec{workers: []*restoreWorker{a, b}, owner: map[string]*restoreWorker{}, ended: map[string]bool{}}
+	item := func(table string) restoreItem { return restoreItem{data: true, table: "db\x00" + table} }
+	if e.pick(item("t1")) != a || e.pick(item("t2")) != b {
+		t.Fatal("t1 and t2 did not go to a connection each")
+	}
+	a.pending, b.pending = 4, 2 // t1's last rows queued on a, t2 still loading on b
+	e.tableEnded("db\x00t1")
+	e.tableEnded("db\x00t1") // a marker seen twice counts once
+	if w := e.pick(item("t3")); w != a {
+		t.Errorf("t3 went to the connection still loading t2")
+	}
+	if w := e.pick(item("t1")); w != a {
+		t.Errorf("a late row of t1 went to another connection")
+	}
+	if a.tables != 1 || b.tables != 1 {
+		t.Errorf("tables loading: a %d, b %d; want 1 and 1", a.tables, b.tables)
+	}
+	// Without markers (tables never end), the least busy connection.
+	b.pending = 0
+	if w := e.pick(item("t4")); w != b {
+		t.Errorf("t4 did not go to the least busy connection")
+	}
+	// Rows of a table loaded alone go to the least busy, whoever owns it.
+	a.pending, b.pending = 0, 5
+	if w := e.pick(restoreItem{data: true, table: "db\x00t4", asInsert: true}); w != a {
+		t.Errorf("rows loaded as INSERTs did not go to the least busy connection")
+	}
+}
