@@ -154,8 +154,12 @@ type noneCodec struct{}
 func (noneCodec) Compress(dst, src []byte) ([]byte, error) { return append(dst, src...), nil }
 func (noneCodec) Close()                                   {}
 
+// zstdReader decodes in the reader's goroutine (concurrency 1): a restore
+// reads far less than one core decodes, and on the cores it shares with
+// the server the handing of blocks between goroutines cost more system
+// time than it saved.
 func zstdReader(r io.Reader) (io.Reader, func(), error) {
-	dec, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(false), zstd.WithDecoderMaxWindow(1<<30))
+	dec, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(false), zstd.WithDecoderMaxWindow(1<<30))
 	if err != nil {
 		return nil, nil, fmt.Errorf("zstd: %w", err)
 	}
