@@ -294,10 +294,8 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard,
 		// An INSERT of the dumper's form has its rows checked only if they
 		// run as SQL: as LOAD DATA they travel as data (see execData).
 		var form *insertForm
-		if isInsert(sqlText) {
-			if f, ok := parseInsertForm(sqlText); ok {
-				form = &f
-			}
+		if f, ok := parseInsertForm(sqlText); ok {
+			form = &f
 		}
 		var createDB string
 		if form != nil {
@@ -449,20 +447,21 @@ func (e *restoreExec) run(it restoreItem) {
 		w := e.pick(it)
 		e.inflight.Add(1)
 		tw := e.track(it)
-		size := int64(min(len(it.st.SQL), queueBytes))
-		if w.room.Acquire(e.ctx, size) != nil { // cancelled
+		undo := func() { // cancelled: the job never reaches w
 			e.release(w)
 			tw.Done()
 			e.inflight.Done()
+		}
+		size := int64(min(len(it.st.SQL), queueBytes))
+		if w.room.Acquire(e.ctx, size) != nil {
+			undo()
 			return
 		}
 		select {
 		case w.jobs <- restoreJob{it: it, num: num, session: e.session, table: tw, size: size}:
 		case <-e.ctx.Done():
 			w.room.Release(size)
-			e.release(w)
-			tw.Done()
-			e.inflight.Done()
+			undo()
 		}
 		return
 	}

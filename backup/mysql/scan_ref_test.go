@@ -2,7 +2,6 @@ package mysql
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -154,17 +153,7 @@ func TestSplitterQuotedStraddlingReads(t *testing.T) {
 func splitStatements(s string, chunk int, exact bool) ([]Statement, error) {
 	sp := &Splitter{r: &trickle{s: s, n: chunk}, buf: make([]byte, 16), line: 1, exact: exact}
 	sp.setDelimiter(";")
-	var out []Statement
-	for {
-		st, err := sp.Next()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, st)
-	}
+	return sp.all()
 }
 
 // checkSplitFast fails when the splitter's runs of plain bytes give other

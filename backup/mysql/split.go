@@ -370,8 +370,10 @@ func (s *Splitter) delimiterCommand() error {
 }
 
 // SplitAll is a convenience for tests and small scripts.
-func SplitAll(r io.Reader) ([]Statement, error) {
-	s := NewSplitter(r)
+func SplitAll(r io.Reader) ([]Statement, error) { return NewSplitter(r).all() }
+
+// all returns the statements left, up to the end of the input or an error.
+func (s *Splitter) all() ([]Statement, error) {
 	var out []Statement
 	for {
 		st, err := s.Next()
