@@ -1,8 +1,11 @@
 package mysql
 
 import (
+	"context"
 	"strings"
 	"testing"
+
+	"golang.org/x/sync/semaphore"
 )
 
 func TestDeferKeys(t *testing.T) {
@@ -139,5 +142,34 @@ func TestPickGivesANewTableToAFreeConnection(t *testing.T) {
 	a.pending, b.pending = 0, 5
 	if w := e.pick(restoreItem{data: true, table: "db\x00t4", asInsert: true}); w != a {
 		t.Errorf("rows loaded as INSERTs did not go to the least busy connection")
+	}
+}
+
+// A statement given to a data connection takes its size from the
+// connection's queue room (a statement larger than the room takes all of
+// it), so that the SQL waiting on one connection stays within queueBytes.
+func TestDispatchTakesQueueRoom(t *testing.T) {
+	w := &restoreWorker{jobs: make(chan restoreJob, workerQueue), room: semaphore.NewWeighted(queueBytes)}
+	e := &restoreExec{ctx: context.Background(), threads: 2, workers: []*restoreWorker{w},
+		owner: map[string]*restoreWorker{}, ended: map[string]bool{}}
+	item := func(n int) restoreItem {
+		return restoreItem{data: true, table: "db\x00t", st: Statement{SQL: strings.Repeat("x", n)}}
+	}
+	e.run(item(5 << 20))
+	e.run(item(5 << 20))
+	if len(w.jobs) != 2 {
+		t.Fatalf("%d jobs queued, want 2", len(w.jobs))
+	}
+	if w.room.TryAcquire(queueBytes - 10<<20 + 1) {
+		t.Fatal("two queued statements of 5 MiB left more than queueBytes - 10 MiB of room")
+	}
+	for range 2 {
+		j := <-w.jobs
+		w.room.Release(j.size)
+		e.inflight.Done()
+	}
+	e.run(item(queueBytes + 1))
+	if j := <-w.jobs; j.size != queueBytes || w.room.TryAcquire(1) {
+		t.Errorf("a statement larger than the room took %d bytes of it, want all %d", j.size, queueBytes)
 	}
 }
