@@ -53,6 +53,17 @@ profile() {
 	go tool pprof -top -cum "$BIN" "$WORK/$name.pprof" 2>/dev/null |
 		sed -n 's/^ *[0-9.]*m\?s *[0-9.]*% *[0-9.]*% *\([0-9.]*m\?s\) *\([0-9.]*%\) *\(.*\)$/\2 \1 \3/p' |
 		grep -E 'opsteam|klauspost|sha256|go-sql-driver' | grep -v -E 'cmd/ops|\.func[0-9]|main\.' | head -12 | sed 's/^/  /'
+	echo "ops, flat seconds by where the code is:"
+	go tool pprof -top "$BIN" "$WORK/$name.pprof" 2>/dev/null | awk '
+		/Total samples/ { t = $0; sub(/.*Total samples = /, "", t); sub(/ .*/, "", t) }
+		$2 ~ /%$/ {
+			v = $1; u = (v ~ /ms$/) ? 0.001 : 1; sub(/m?s$/, "", v); v *= u
+			if ($6 ~ /opsteam/) own += v
+			else if ($6 ~ /klauspost/) z += v
+			else if ($6 ~ /sha256/) sha += v
+			else if ($6 ~ /[Ss]yscall/) sys += v
+		}
+		END { printf "  all %s; own code %.2fs; zstd %.2fs; SHA-256 %.2fs; system calls %.2fs\n", t, own, z, sha, sys }'
 	echo "server, inclusive share of its samples:"
 	perf report -i "$WORK/$name.perf" --children --sort symbol --stdio -g none 2>/dev/null |
 		grep -E '\] (mysql_insert|mysql_load|MYSQLparse|handler::ha_write_row|READ_INFO::read_field|THD::make_string_literal|fill_record|mysql_alter_table|mysql_execute_command|JOIN::exec|handler::ha_rnd_next|handler::ha_index_next|handler::ha_index_read_map|select_send::send_data|Protocol::send_result_set_row|net_real_write)\s' |
