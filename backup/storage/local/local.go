@@ -98,7 +98,7 @@ func (s *Store) Put(ctx context.Context, name string, r io.Reader) (storage.Obje
 		}
 	}()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), storage.ContextReader(ctx, r))
+	n, err := io.CopyBuffer(io.MultiWriter(&writeback{w: f, start: func(off, n int64) { startWriteback(f, off, n) }}, h), storage.ContextReader(ctx, r), make([]byte, copyBuffer))
 	if err != nil {
 		return storage.Object{}, fmt.Errorf("local target: writing %s: %w", name, err)
 	}
@@ -118,6 +118,31 @@ func (s *Store) Put(ctx context.Context, name string, r io.Reader) (storage.Obje
 		return storage.Object{}, fmt.Errorf("local target: %w", err)
 	}
 	return storage.Object{Name: name, Size: n, Modified: st.ModTime(), SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// copyBuffer is the size of Put's reads and writes.
+const copyBuffer = 1 << 20
+
+// writebackEvery is how much Put writes before it asks the kernel to start
+// writing it to disk (see startWriteback).
+const writebackEvery = 8 << 20
+
+// writeback writes to w and, every writebackEvery bytes, calls start with
+// the range written since its last call (Put: startWriteback of its file).
+type writeback struct {
+	w         io.Writer
+	start     func(off, n int64)
+	off, done int64 // bytes written; bytes passed to start
+}
+
+func (w *writeback) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	w.off += int64(n)
+	if w.off-w.done >= writebackEvery {
+		w.start(w.done, w.off-w.done)
+		w.done = w.off
+	}
+	return n, err
 }
 
 func syncDir(dir string) {

@@ -165,3 +165,33 @@ func TestEmptyDirectoriesArePruned(t *testing.T) {
 		t.Errorf("a failed Put left its directory: %v", err)
 	}
 }
+
+// TestWritebackStartsEveryStretch: Put's writer passes every byte through
+// and asks for the disk writes of each writebackEvery bytes in order, with
+// no gap and no overlap, whatever the sizes of the writes.
+func TestWritebackStartsEveryStretch(t *testing.T) {
+	var out strings.Builder
+	type span struct{ off, n int64 }
+	var got []span
+	w := &writeback{w: &out, start: func(off, n int64) { got = append(got, span{off, n}) }}
+	total := 0
+	for i, size := range []int{1, writebackEvery - 2, 1, 1, 3 << 20, 7 << 20, writebackEvery * 2, 5} {
+		p := []byte(strings.Repeat(string(rune('a'+i)), size))
+		if n, err := w.Write(p); n != size || err != nil {
+			t.Fatalf("write %d: %d, %v", i, n, err)
+		}
+		total += size
+	}
+	if out.Len() != total {
+		t.Fatalf("wrote %d bytes, want %d", out.Len(), total)
+	}
+	want := []span{{0, writebackEvery}, {writebackEvery, 10<<20 + 1}, {writebackEvery + 10<<20 + 1, writebackEvery * 2}}
+	if len(got) != len(want) {
+		t.Fatalf("writeback ranges %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("writeback ranges %v, want %v", got, want)
+		}
+	}
+}
