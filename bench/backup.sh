@@ -108,7 +108,8 @@ fi
 # ---------------------------------------------------------------- floor
 # The restore's floor: the target loading the same rows with nothing to
 # parse or check on the client, as ops loads them (LOAD DATA LOCAL of 4 MiB
-# chunks, one table per connection, THREADS at a time, each table's index
+# chunks read as bytes (CHARACTER SET binary: every column is utf8mb4 or a
+# number), one table per connection, THREADS at a time, each table's index
 # added by ALTER TABLE after its data while the next table loads), by the
 # stock client from tab-separated files written before the runs.
 floor_prepare() {
@@ -128,7 +129,7 @@ floor_prepare() {
 		for j in $(seq 1 "$THREADS"); do
 			echo "("
 			for ((i = j; i <= TABLES; i += THREADS)); do
-				echo "  { echo 'SET NAMES utf8mb4; SET unique_checks = 0, foreign_key_checks = 0;'; for p in $f/t$i.part.*; do echo \"LOAD DATA LOCAL INFILE '\$p' INTO TABLE sbtest$i CHARACTER SET utf8mb4;\"; done; } | ${TGT[*]} --local-infile=1 $DB"
+				echo "  { echo 'SET NAMES utf8mb4; SET unique_checks = 0, foreign_key_checks = 0;'; for p in $f/t$i.part.*; do echo \"LOAD DATA LOCAL INFILE '\$p' INTO TABLE sbtest$i CHARACTER SET binary;\"; done; } | ${TGT[*]} --local-infile=1 $DB"
 				echo "  ${TGT[*]} $DB -e 'ALTER TABLE sbtest$i ADD KEY k_$i (k)' &"
 			done
 			echo "  wait"

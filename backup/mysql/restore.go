@@ -75,6 +75,7 @@ type RestoreResult struct {
 	// Loaded counts the INSERTs of the dump that were sent as LOAD DATA
 	// (see loader); the others ran as written.
 	Loaded     int64     `json:"loaded_statements"`
+	LoadedAsIs int64     `json:"loaded_as_is"` // of them, without character set conversion
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at"`
 }
@@ -215,12 +216,12 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	res.Created = tg.created
 	res.DeferredKeys = ex.deferred
 	res.KeysDuringData = ex.early
-	res.Loaded = ex.loader.loaded.Load()
+	res.Loaded, res.LoadedAsIs = ex.loader.loaded.Load(), ex.loader.asIs.Load()
 	res.FinishedAt = time.Now().UTC()
 	if opts.Progress != nil {
 		opts.Progress(RestoreProgress{Statements: res.Statements, RawBytes: res.RawBytes})
 	}
-	log.Info("restore finished", "statements", res.Statements, "raw_bytes", res.RawBytes, "databases", res.Databases, "data_connections", len(ex.workers), "tables_indexed_after_data", ex.deferred, "of_them_during_data", ex.early, "loaded_statements", res.Loaded)
+	log.Info("restore finished", "statements", res.Statements, "raw_bytes", res.RawBytes, "databases", res.Databases, "data_connections", len(ex.workers), "tables_indexed_after_data", ex.deferred, "of_them_during_data", ex.early, "loaded_statements", res.Loaded, "of_them_as_is", res.LoadedAsIs)
 	return res, nil
 }
 

@@ -128,3 +128,24 @@ func TestAlone(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadCharset(t *testing.T) {
+	num, str, bin := kindNumber, kindString, kindBinary
+	for _, c := range []struct {
+		session string
+		cols    columns
+		want    string
+	}{
+		{"utf8mb4", columns{[]valueKind{num, str, str}, []string{"", "utf8mb4", "utf8mb4"}}, "binary"},
+		{"utf8mb4", columns{[]valueKind{num, bin}, []string{"", ""}}, "binary"},
+		{"utf8mb4", columns{[]valueKind{num, str, str}, []string{"", "utf8mb4", "latin1"}}, "utf8mb4"},
+		{"utf8mb4", columns{[]valueKind{str}, []string{"utf8mb3"}}, "utf8mb4"},
+		{"latin1", columns{[]valueKind{str}, []string{"utf8mb4"}}, "latin1"},
+		{"latin1", columns{[]valueKind{str, num}, []string{"latin1", ""}}, "binary"},
+		{"utf8mb4", columns{[]valueKind{str, str}, []string{"utf8mb4", typeConverted}}, "utf8mb4"},
+	} {
+		if got := loadCharset(c.session, c.cols); got != c.want {
+			t.Errorf("loadCharset(%s, %v) = %s, want %s", c.session, c.cols, got, c.want)
+		}
+	}
+}
