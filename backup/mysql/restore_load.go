@@ -426,16 +426,7 @@ func columnCharsets(ctx context.Context, c *sql.Conn, target string, f insertFor
 		if err := rows.Scan(&name, &typ, &cs); err != nil {
 			return nil, err
 		}
-		switch strings.ToLower(typ) {
-		case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
-		case "tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "float", "double",
-			"date", "datetime", "timestamp", "time", "year",
-			"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
-			cs = ""
-		default:
-			cs = typeConverted
-		}
-		byName[strings.ToLower(name)] = cs
+		byName[strings.ToLower(name)] = columnCharset(typ, cs)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -449,6 +440,20 @@ func columnCharsets(ctx context.Context, c *sql.Conn, target string, f insertFor
 		out[i] = cs
 	}
 	return out, nil
+}
+
+// columnCharset is what columnCharsets says of a column of information_schema's
+// DATA_TYPE typ and CHARACTER_SET_NAME cs.
+func columnCharset(typ, cs string) string {
+	switch strings.ToLower(typ) {
+	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
+		return cs
+	case "tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "float", "double",
+		"date", "datetime", "timestamp", "time", "year",
+		"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
+		return ""
+	}
+	return typeConverted
 }
 
 // typeConverted marks a column whose values the server must always read

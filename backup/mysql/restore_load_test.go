@@ -149,3 +149,16 @@ func TestLoadCharset(t *testing.T) {
 		}
 	}
 }
+
+func TestColumnCharset(t *testing.T) {
+	for _, c := range []struct{ typ, cs, want string }{
+		{"varchar", "utf8mb4", "utf8mb4"}, {"LONGTEXT", "utf8mb4", "utf8mb4"}, {"char", "latin1", "latin1"},
+		{"int", "", ""}, {"decimal", "", ""}, {"datetime", "", ""}, {"year", "", ""}, {"blob", "", ""}, {"varbinary", "", ""},
+		{"enum", "utf8mb4", typeConverted}, {"set", "utf8mb4", typeConverted}, {"inet6", "", typeConverted},
+		{"uuid", "", typeConverted}, {"geometry", "", typeConverted}, {"bit", "", typeConverted}, {"vector", "", typeConverted},
+	} {
+		if got := columnCharset(c.typ, c.cs); got != c.want {
+			t.Errorf("columnCharset(%s, %s) = %q, want %q", c.typ, c.cs, got, c.want)
+		}
+	}
+}
