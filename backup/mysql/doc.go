@@ -106,4 +106,8 @@
 //   - Users and grants (the mysql database) are not dumped by default.
 //   - Statements are capped by the source's max_allowed_packet; the target
 //     needs one at least as large as MaxStatementBytes (default 1 MiB).
+//   - MariaDB 10.11 shows a character outside the Basic Multilingual Plane
+//     (an emoji) in an ENUM or SET member list as '?', in SHOW CREATE TABLE
+//     and information_schema alike; the restored column has a '?' member
+//     and such values restore as the empty string (mysqldump's dumps have the same flaw).
 package mysql
