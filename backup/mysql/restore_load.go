@@ -51,8 +51,8 @@ type loader struct {
 // columns is what the loader knows of an INSERT's columns in the target table.
 type columns struct {
 	kinds []valueKind
-	// charsets are the character sets of the character columns ("" for
-	// the others), to know when the rows' bytes can go in as they are.
+	// charsets are what columnCharset says of each column, to know when
+	// the rows' bytes can go in as they are (see loadCharset).
 	charsets []string
 }
 
@@ -467,9 +467,8 @@ const typeConverted = "(converted)"
 // are in the session's character set; when every character column of the
 // table stores that same set, the server need not convert them, and
 // "binary" has it store the bytes as they are (still checked as the
-// column's characters), reading the fields byte by byte instead of
-// character by character (bench: about a twentieth less server CPU). Safe
-// only where no multi-byte character holds an ASCII byte: loadCharsets.
+// column's characters), for less server CPU (bench/ab.sh). Safe only where
+// no multi-byte character holds an ASCII byte: loadCharsets.
 func loadCharset(session string, cols columns) string {
 	for _, cs := range cols.charsets {
 		if cs != "" && cs != session {
