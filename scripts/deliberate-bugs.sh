@@ -42,6 +42,9 @@ bugs=(
   "LOAD DATA reads a latin1 column's rows as utf8mb4 bytes|./backup/mysql|backup/mysql/restore_load.go|		if cs != \"\" && cs != session {|		if cs == typeConverted {"
   "LOAD DATA reads an ENUM's rows as bytes|./backup/mysql|backup/mysql/restore_load.go|		return \"\"\n	}\n	return typeConverted|		return \"\"\n	}\n	return \"\""
   "an index built while a foreign key needs it|./backup/mysql|backup/mysql/restore_keys.go|if t.is(\"REFERENCES\") && waiting|if t.is(\"REFERENCES\") && false && waiting"
+  "webhook error carries the URL|./internal/notify|internal/notify/notify.go|		return true, secret.RedactURLs(err)|		return true, err"
+  "Swift error carries the storage URL|./backup/storage/swift|backup/storage/swift/errors.go|	err = secret.RedactURLs(err)\n|"
+  "a URL's path kept by the redaction|./internal/secret|internal/secret/urlerr.go|		out += \"/\" + Redacted|		out += u.EscapedPath()"
 )
 
 survived=0
