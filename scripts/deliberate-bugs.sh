@@ -50,6 +50,7 @@ bugs=(
   "unauthenticated manifest restored without the flag|./backup|backup/restore.go|	if o.Backup.Authenticated |	if true "
   "default manifest key readable by others|./backup|backup/config.go|os.O_EXCL, 0o600)|os.O_EXCL, 0o644)"
   "default manifest key replaced at every backup|./backup|backup/config.go|		created, err := createKeyFile(j.DefaultKeyFile)|		_ = os.Remove(j.DefaultKeyFile)\n		created, err := createKeyFile(j.DefaultKeyFile)"
+  "verify and restore use an unauthenticated manifest without the flag|./cmd/ops|cmd/ops/backup.go|	if b.Authenticated {|	if true {"
 )
 
 survived=0
