@@ -564,8 +564,13 @@ job's identity_file).
 
 Restore writes only into databases it creates: system databases are refused,
 and so is a target that exists and is not empty, unless --replace (drop it and
-restore it anew). Every statement of the stored stream is checked before it is
-sent: only what ops writes runs, only in the restored databases. On any failure
+restore it anew). The stored stream is read in 4 MiB pieces, each checked
+against the manifest's SHA-256 before anything in it is used; the manifest
+must carry a valid MAC under the job's key (manifest_key_file, else
+keys/<job>.key beside the config file, created by the first backup): on a host
+without the key, --trust-unauthenticated-manifest accepts the risk. Every
+statement of the stream is checked before it is sent: only what ops writes
+runs, only in the restored databases. On any failure
 (SQL error, refused statement, truncated or tampered stream, cancellation) the
 databases the restore created are dropped again, unless --keep-partial.
 
