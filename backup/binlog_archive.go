@@ -225,7 +225,7 @@ func newArchiver(o ArchiveOptions) (*archiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := o.Job.manifestKey()
+	key, err := o.Job.manifestKeyForWriting(o.Logger)
 	if err != nil {
 		return nil, err
 	}

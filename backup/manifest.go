@@ -49,6 +49,10 @@ type Manifest struct {
 	Object storage.Object `json:"object"`
 	// StreamSHA256 is the SHA-256 of the whole stored stream.
 	StreamSHA256 string `json:"stream_sha256"`
+	// Chunks lists the SHA-256 of every ChunkSize bytes of the stored
+	// stream: restore checks each chunk before anything in it is used.
+	// Manifests written before ops recorded it have none.
+	Chunks *ChunkHashes `json:"chunks,omitempty"`
 	// SQLBytes is the size of the uncompressed SQL.
 	SQLBytes int64 `json:"sql_bytes"`
 	// MAC authenticates the manifest when the job has a manifest_key_file:
@@ -123,6 +127,8 @@ type BackupInfo struct {
 	Databases   []string        `json:"databases"`
 	Compression compress.Method `json:"compression"`
 	Encrypted   bool            `json:"encrypted"`
+	// Authenticated: the manifest's MAC is valid under the job's key.
+	Authenticated bool `json:"authenticated"`
 
 	manifest *Manifest
 	objects  []string // every object under the backup's directory
@@ -232,7 +238,7 @@ func (b *BackupInfo) load(ctx context.Context, s storage.Store, key []byte) erro
 	case key != nil && !m.authentic(key):
 		b.Status, b.Problem = StatusUntrusted, fmt.Sprintf("manifest %s has no valid MAC for the job's manifest_key_file", b.Manifest)
 	default:
-		b.Status, b.Complete, b.manifest = StatusComplete, true, m
+		b.Status, b.Complete, b.manifest, b.Authenticated = StatusComplete, true, m, key != nil
 	}
 	return nil
 }

@@ -11,11 +11,11 @@ trap 'rm -rf "$work"' EXIT
 
 # name | package | file | exact text | replacement
 bugs=(
-  "manifest written before the stream|./backup|backup/run.go|	res, obj, err := dumpInto(|	_, _ = WriteManifest(ctx, o.Store, dir, &Manifest{Format: ManifestFormat, Job: job.Name, ID: id}, key)\n	res, obj, err := dumpInto("
+  "manifest written before the stream|./backup|backup/run.go|	res, obj, chunks, err := dumpInto(|	_, _ = WriteManifest(ctx, o.Store, dir, &Manifest{Format: ManifestFormat, Job: job.Name, ID: id}, key)\n	res, obj, chunks, err := dumpInto("
   "ID-collision check always false|./backup|backup/run.go|		if len(objs) == 0 {|		if len(objs) == 0 || len(id) > 0 {"
   "stream Put error ignored|./backup|backup/run.go|	obj, putErr := o.Store.Put(ctx, objName, src)|	obj, putErr := o.Store.Put(ctx, objName, src)\n	putErr = nil"
   "manifest Put error ignored|./backup|backup/run.go|	if _, err := WriteManifest(ctx, o.Store, dir, m, key); err != nil {|	if _, err := WriteManifest(ctx, o.Store, dir, m, key); false && err != nil {"
-  "restore's SHA-256 check disabled|./backup|backup/restore.go|got != m.StreamSHA256 {|false && got != m.StreamSHA256 {"
+  "restore's SHA-256 check disabled|./backup|backup/restore.go|h.Sum(nil)); got != m.StreamSHA256 {|h.Sum(nil)); false && got != m.StreamSHA256 {"
   "restore test ignores row counts|./backup|backup/restore.go|	if c.WantRows != c.GotRows {|	if false {"
   "restore test ignores checksums|./backup|backup/restore.go|	if c.WantChecksum != nil && |	if false && c.WantChecksum != nil && "
   "restore test ignores digests|./backup|backup/restore.go|	return c.WantDigest == c.GotDigest|	return true"
@@ -45,6 +45,15 @@ bugs=(
   "webhook error carries the URL|./internal/notify|internal/notify/notify.go|		return true, secret.RedactURLs(err)|		return true, err"
   "Swift error carries the storage URL|./backup/storage/swift|backup/storage/swift/errors.go|	err = secret.RedactURLs(err)\n|"
   "a URL's path kept by the redaction|./internal/secret|internal/secret/urlerr.go|		out += \"/\" + Redacted|		out += u.EscapedPath()"
+  "chunk hash checked after the chunk is released|./backup|backup/chunks.go|	if got := hex.EncodeToString(sum[:]); got != v.want.SHA256[v.i] {|	if got := hex.EncodeToString(sum[:]); false && got != v.want.SHA256[v.i] {"
+  "restore streams without the chunk check|./backup|backup/restore.go|		src = newVerifiedReader(src, m.Chunks)|		_ = newVerifiedReader"
+  "a truncated chunk list accepted|./backup|backup/chunks.go|		if v.i != len(v.want.SHA256) {|		if false {"
+  "old manifest's stream not hashed before the restore|./backup|backup/restore.go|		if err := checkWholeStream(ctx, o.Store, m); err != nil {|		if err := checkWholeStream(ctx, o.Store, m); false && err != nil {"
+  "forged chunk size accepted|./backup|backup/restore.go|c != nil && (c.Size < minChunkSize|false && (c.Size < minChunkSize"
+  "unauthenticated manifest restored without the flag|./backup|backup/restore.go|	if o.Backup.Authenticated |	if true "
+  "default manifest key readable by others|./backup|backup/config.go|os.O_EXCL, 0o600)|os.O_EXCL, 0o644)"
+  "default manifest key replaced at every backup|./backup|backup/config.go|		created, err := createKeyFile(j.DefaultKeyFile)|		_ = os.Remove(j.DefaultKeyFile)\n		created, err := createKeyFile(j.DefaultKeyFile)"
+  "verify and restore use an unauthenticated manifest without the flag|./cmd/ops|cmd/ops/backup.go|	if b.Authenticated {|	if true {"
 )
 
 survived=0
