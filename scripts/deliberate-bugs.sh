@@ -42,6 +42,8 @@ bugs=(
   "LOAD DATA reads a latin1 column's rows as utf8mb4 bytes|./backup/mysql|backup/mysql/restore_load.go|		if cs != \"\" && cs != session {|		if cs == typeConverted {"
   "LOAD DATA reads an ENUM's rows as bytes|./backup/mysql|backup/mysql/restore_load.go|		return \"\"\n	}\n	return typeConverted|		return \"\"\n	}\n	return \"\""
   "an index built while a foreign key needs it|./backup/mysql|backup/mysql/restore_keys.go|if t.is(\"REFERENCES\") && waiting|if t.is(\"REFERENCES\") && false && waiting"
+  "replace restores into the original instead of a temporary database|./backup/mysql|backup/mysql/replace.go|		return r.tmp, nil|		return dst, nil"
+  "replace's temporary name longer than 64 characters|./backup/mysql|backup/mysql/replace.go|	if n := 64 - len([]rune(suffix)); len(r) > n {|	if n := 64; len(r) > n {"
 )
 
 survived=0
