@@ -54,6 +54,8 @@ bugs=(
   "default manifest key readable by others|./backup|backup/config.go|os.O_EXCL, 0o600)|os.O_EXCL, 0o644)"
   "default manifest key replaced at every backup|./backup|backup/config.go|		created, err := createKeyFile(j.DefaultKeyFile)|		_ = os.Remove(j.DefaultKeyFile)\n		created, err := createKeyFile(j.DefaultKeyFile)"
   "verify and restore use an unauthenticated manifest without the flag|./cmd/ops|cmd/ops/backup.go|	if b.Authenticated {|	if true {"
+  "replace restores into the original instead of a temporary database|./backup/mysql|backup/mysql/replace.go|		return r.tmp, nil|		return dst, nil"
+  "replace's temporary name longer than 64 characters|./backup/mysql|backup/mysql/replace.go|	if n := 64 - len([]rune(suffix)); len(r) > n {|	if n := 64; len(r) > n {"
 )
 
 survived=0

@@ -167,12 +167,27 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 			return nil, err
 		}
 	}
+	// --replace: a non-empty target is built under a temporary name and
+	// swapped in at the end (replace.go); the guard sees the names written.
+	rp := newReplacer(tg)
+	guardMap := opts.Databases
+	if opts.Replace {
+		rn.alias = rp.alias(ctx)
+		guardMap = map[string]string{}
+		for src, dst := range opts.Databases {
+			w, err := rn.written(dst)
+			if err != nil {
+				return nil, err
+			}
+			guardMap[src] = w
+		}
+	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	ch := make(chan restoreItem, 16-lookahead)
 	parseErr := make(chan error, 1)
-	go parseStream(ctx, cr, rn, newGuard(opts.Databases, existing), ch, parseErr)
+	go parseStream(ctx, cr, rn, newGuard(guardMap, existing), ch, parseErr)
 	ex := &restoreExec{ctx: ctx, cancel: cancel, db: db, main: conn, threads: opts.Threads, targets: tg, ops: true, loader: newLoader(),
 		owner: map[string]*restoreWorker{}, ended: map[string]bool{}}
 	if ex.threads <= 0 {
@@ -203,17 +218,32 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	}
 	ex.finish()
 	res.Statements = ex.done.Load()
-	if err := restoreOutcome(ctx, ex, <-parseErr, cr, rn, opts.Finish); err != nil {
+	err = restoreOutcome(ctx, ex, <-parseErr, cr, rn, opts.Finish)
+	if err == nil {
+		// Complete and verified: only now is an original replaced.
+		err = rp.swap(ctx, db, log)
+	}
+	if err != nil {
 		if !opts.KeepPartial {
 			tg.rollback(log)
 		} else if len(tg.created) > 0 {
 			log.Warn("restore failed: keeping what it created (--keep-partial)", "databases", tg.created)
+		}
+		for _, r := range rp.replacements() {
+			log.Warn("restore --replace failed: the original database was not replaced", "database", r.dst, "new_copy", r.tmp, "kept", opts.KeepPartial)
 		}
 		return nil, err
 	}
 	res.RawBytes = cr.n.Load()
 	res.Databases = rn.targets
 	res.Created = tg.created
+	for _, r := range rp.replacements() {
+		for i, c := range res.Created {
+			if c == r.tmp {
+				res.Created[i] = r.dst
+			}
+		}
+	}
 	res.DeferredKeys = ex.deferred
 	res.KeysDuringData = ex.early
 	res.Loaded, res.LoadedAsIs = ex.loader.loaded.Load(), ex.loader.asIs.Load()
@@ -554,6 +584,11 @@ type renamer struct {
 	inDB    bool   // a database context has been entered
 	seen    map[string]bool
 	targets []string
+	// alias, when set, gives the name a target database is written under
+	// (--replace builds a non-empty target under a temporary name, see
+	// replace.go); aliases remembers its answers.
+	alias   func(target string) (string, error)
+	aliases map[string]string
 }
 
 func newRenamer(m map[string]string) (*renamer, error) {
@@ -576,12 +611,36 @@ func (r *renamer) missing() []string {
 	return out
 }
 
-// target is the name the current database is restored under.
+// target is the name the current database is written under.
 func (r *renamer) target() string {
-	if dst, ok := r.m[r.current]; ok {
-		return dst
+	dst, ok := r.m[r.current]
+	if !ok {
+		dst = r.current
 	}
-	return r.current
+	if a, ok := r.aliases[dst]; ok {
+		return a
+	}
+	return dst
+}
+
+// written is the name target database dst is written under: its alias,
+// else dst.
+func (r *renamer) written(dst string) (string, error) {
+	if r.alias == nil {
+		return dst, nil
+	}
+	if a, ok := r.aliases[dst]; ok {
+		return a, nil
+	}
+	a, err := r.alias(dst)
+	if err != nil {
+		return "", err
+	}
+	if r.aliases == nil {
+		r.aliases = map[string]string{}
+	}
+	r.aliases[dst] = a
+	return a, nil
 }
 
 func (r *renamer) addTarget(name string) {
@@ -598,14 +657,10 @@ func (r *renamer) rewrite(stmt string) (string, bool, error) {
 		return stmt, r.active || !r.inDB, nil
 	}
 	r.inDB = true
-	if len(r.m) == 0 {
-		if ref.kind == "USE" || ref.kind == "CREATE" {
-			r.current = ref.name
-			r.addTarget(ref.name)
-		}
-		return stmt, true, nil
-	}
 	dst, mapped := r.m[ref.name]
+	if len(r.m) == 0 {
+		dst, mapped = ref.name, true
+	}
 	if ref.kind == "USE" || ref.kind == "CREATE" {
 		r.current = ref.name
 		r.active = mapped
@@ -617,7 +672,14 @@ func (r *renamer) rewrite(stmt string) (string, bool, error) {
 	if ref.kind == "USE" || ref.kind == "CREATE" {
 		r.addTarget(dst)
 	}
-	return stmt[:ref.start] + QuoteIdent(dst) + stmt[ref.end:], true, nil
+	w, err := r.written(dst)
+	if err != nil {
+		return "", false, err
+	}
+	if len(r.m) == 0 && w == dst {
+		return stmt, true, nil
+	}
+	return stmt[:ref.start] + QuoteIdent(w) + stmt[ref.end:], true, nil
 }
 
 type dbRef struct {

@@ -18,6 +18,8 @@ type targets struct {
 	seen    map[string]bool
 	created []string          // in order
 	emptied map[string]string // existed empty: its CREATE DATABASE, to put back
+	// lookup, when set (unit tests), replaces objects' queries.
+	lookup func(name string) (exists bool, n int64, err error)
 }
 
 func newTargets(db *sql.DB, replace bool) *targets {
@@ -27,6 +29,9 @@ func newTargets(db *sql.DB, replace bool) *targets {
 // objects counts what a database holds; exists is false when there is no
 // such database.
 func (t *targets) objects(ctx context.Context, name string) (exists bool, n int64, err error) {
+	if t.lookup != nil {
+		return t.lookup(name)
+	}
 	var c int64
 	if err := t.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", name).Scan(&c); err != nil {
 		return false, 0, fmt.Errorf("restore: looking up database %s: %w", QuoteIdent(name), err)
@@ -62,14 +67,15 @@ func (t *targets) state(ctx context.Context, name string) (exists bool, n int64,
 		return false, 0, err
 	}
 	if exists && n > 0 && !t.replace {
-		return exists, n, fmt.Errorf("restore: database %s exists and holds %d objects: refusing to restore over it (--replace drops and recreates it): %w", QuoteIdent(name), n, ErrTargetExists)
+		return exists, n, fmt.Errorf("restore: database %s exists and holds %d objects: refusing to restore over it (--replace builds a new copy and swaps it in): %w", QuoteIdent(name), n, ErrTargetExists)
 	}
 	return exists, n, nil
 }
 
 // prepare runs before the CREATE DATABASE of a target: it refuses what
-// check refuses, drops a non-empty target under replace, and records the
-// database as created by this restore.
+// check refuses and any non-empty database (--replace builds under a
+// temporary name instead, see replace.go), and records the database as
+// created by this restore.
 func (t *targets) prepare(ctx context.Context, conn *sql.Conn, name string) error {
 	if t.seen[name] {
 		return nil
@@ -79,10 +85,11 @@ func (t *targets) prepare(ctx context.Context, conn *sql.Conn, name string) erro
 		return err
 	}
 	switch {
-	case exists && n > 0: // replace
-		if _, err := conn.ExecContext(ctx, "DROP DATABASE "+QuoteIdent(name)); err != nil {
-			return fmt.Errorf("restore: --replace: dropping database %s: %w", QuoteIdent(name), err)
-		}
+	case exists && n > 0:
+		// Under --replace the renamer writes such a target under a
+		// temporary name (replace.go): this one was not, and is never
+		// written into.
+		return fmt.Errorf("restore: database %s exists and holds %d objects: refusing to write into it: %w", QuoteIdent(name), n, ErrTargetExists)
 	case exists:
 		var db, create string
 		if err := conn.QueryRowContext(ctx, "SHOW CREATE DATABASE "+QuoteIdent(name)).Scan(&db, &create); err != nil {

@@ -1,0 +1,128 @@
+package mysql
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/opsteam/ops/backup/compress"
+)
+
+// replaceSchema creates db with two tables (one named after which), a
+// view, a trigger, a procedure, a function and an event, and rows that
+// differ with which.
+func replaceSchema(s *session, db, which string) {
+	q := QuoteIdent(db)
+	s.exec("SET SESSION sql_mode = ''", "CREATE DATABASE "+q+" CHARACTER SET utf8mb4", "USE "+q,
+		"CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(50), n INT DEFAULT 0, KEY (v))",
+		fmt.Sprintf("CREATE TABLE only_%s (id INT PRIMARY KEY)", which),
+		fmt.Sprintf("INSERT INTO t VALUES (1, '%s one', 0), (2, '%s two', 0)", which, which),
+		fmt.Sprintf("INSERT INTO only_%s VALUES (7)", which),
+		fmt.Sprintf("CREATE VIEW v AS SELECT id, v FROM t WHERE v LIKE '%s%%'", which),
+		fmt.Sprintf("CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.v = CONCAT(NEW.v, ' %s')", which),
+		fmt.Sprintf("CREATE PROCEDURE p() SELECT '%s', COUNT(*) FROM t", which),
+		fmt.Sprintf("CREATE FUNCTION f() RETURNS VARCHAR(10) DETERMINISTIC RETURN '%s'", which),
+		fmt.Sprintf("CREATE EVENT e ON SCHEDULE EVERY 1 YEAR STARTS '2031-01-01 00:00:00' DISABLE COMMENT '%s' DO UPDATE t SET n = n + 1", which),
+	)
+}
+
+// leftovers lists the databases a --replace of dst may leave behind.
+func leftovers(t *testing.T, s *session, dst string) []string {
+	t.Helper()
+	var out []string
+	for _, r := range s.rows("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE " + quoteString(strings.ReplaceAll(dst, "_", `\_`)+`\_\_ops\_%`)) {
+		out = append(out, col(r, "SCHEMA_NAME"))
+	}
+	return out
+}
+
+// TestReplaceKeepsTheOriginalOnFailure: a --replace restore of a bad
+// backup (truncated, refused mid-way, hash mismatch at Finish, a swap that
+// fails at each of its steps) leaves the original database exactly as it
+// was (SHOW CREATE of every object, CHECKSUM TABLE, trigger order, schema
+// options) and no temporary or holding database; a good backup replaces
+// it (tables, view, trigger, routines, event all the backup's).
+func TestReplaceKeepsTheOriginalOnFailure(t *testing.T) {
+	src := uniqueName("replace_src_")
+	dst := uniqueName("replace_dst_")
+	srcDB, tgtM, tgt := servers(t, src, dst)
+	ctx := context.Background()
+	ss := newSession(t, srcDB)
+	replaceSchema(ss, src, "new")
+	var dump bytes.Buffer
+	if _, err := Dump(ctx, DumpOptions{MySQL: srcMySQL(), Databases: []string{src}, Compression: compress.None}, &dump); err != nil {
+		t.Fatal(err)
+	}
+	want := fingerprint(t, ss, src)
+	// reset makes the original anew; it returns its fingerprint and a
+	// session of t to read the target with.
+	reset := func(t *testing.T) (map[string]string, *session) {
+		s2 := newSession(t, tgt)
+		s2.exec("DROP DATABASE IF EXISTS " + QuoteIdent(dst))
+		replaceSchema(s2, dst, "old")
+		s2.exec("ALTER DATABASE " + QuoteIdent(dst) + " CHARACTER SET latin1 COLLATE latin1_swedish_ci")
+		ts := newSession(t, tgt)
+		return fingerprint(t, ts, dst), ts
+	}
+	restore := func(t *testing.T, stream []byte, finish func() error) error {
+		_, err := Restore(ctx, RestoreOptions{MySQL: tgtM, Databases: map[string]string{src: dst}, Replace: true, Logger: testLogger(t), Finish: finish}, bytes.NewReader(stream))
+		return err
+	}
+	good := dump.Bytes()
+	text := string(good)
+	mid := strings.Index(text, "INSERT INTO")
+	if mid < 0 {
+		t.Fatal("no INSERT in the dump")
+	}
+	bad := map[string]struct {
+		stream []byte
+		finish func() error
+	}{
+		"truncated": {stream: good[:mid+len("INSERT INTO")+40]},
+		"refused":   {stream: []byte(text[:mid] + "GRANT ALL ON *.* TO 'replace_evil'@'localhost';\n" + text[mid:])},
+		"finish":    {stream: good, finish: func() error { return errors.New("the stored stream's SHA-256 differs") }},
+		"guard-dst": {stream: []byte(text[:mid] + "DROP TABLE " + QuoteIdent(dst) + ".t;\n" + text[mid:])},
+	}
+	for _, step := range []string{"drop-triggers", "rename", "objects", "done"} {
+		bad["swap-"+step] = struct {
+			stream []byte
+			finish func() error
+		}{stream: good}
+	}
+	for name, c := range bad {
+		t.Run(name, func(t *testing.T) {
+			before, ts := reset(t)
+			if step, ok := strings.CutPrefix(name, "swap-"); ok {
+				swapFault = func(s string) error {
+					if s == step {
+						return fmt.Errorf("fault injected at %s", s)
+					}
+					return nil
+				}
+				defer func() { swapFault = nil }()
+			}
+			err := restore(t, c.stream, c.finish)
+			if err == nil {
+				t.Fatal("the restore succeeded")
+			}
+			t.Logf("refused as expected: %v", err)
+			compareFingerprints(t, name+": the original", before, fingerprint(t, ts, dst))
+			if l := leftovers(t, ts, dst); len(l) > 0 {
+				t.Errorf("left behind: %v", l)
+			}
+		})
+	}
+	t.Run("good", func(t *testing.T) {
+		_, ts := reset(t)
+		if err := restore(t, good, nil); err != nil {
+			t.Fatal(err)
+		}
+		compareFingerprints(t, "replaced", want, fingerprint(t, ts, dst))
+		if l := leftovers(t, ts, dst); len(l) > 0 {
+			t.Errorf("left behind: %v", l)
+		}
+	})
+}
