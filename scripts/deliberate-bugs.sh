@@ -51,6 +51,7 @@ bugs=(
   "default manifest key readable by others|./backup|backup/config.go|os.O_EXCL, 0o600)|os.O_EXCL, 0o644)"
   "default manifest key replaced at every backup|./backup|backup/config.go|		created, err := createKeyFile(j.DefaultKeyFile)|		_ = os.Remove(j.DefaultKeyFile)\n		created, err := createKeyFile(j.DefaultKeyFile)"
   "verify and restore use an unauthenticated manifest without the flag|./cmd/ops|cmd/ops/backup.go|	if b.Authenticated {|	if true {"
+  "a manifest with a wrong MAC usable with --trust-unauthenticated-manifest|./cmd/ops|backup/manifest.go|		if m.MAC == \"\" {|		if true {"
 )
 
 survived=0
