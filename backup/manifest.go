@@ -131,7 +131,21 @@ type BackupInfo struct {
 	Authenticated bool `json:"authenticated"`
 
 	manifest *Manifest
-	objects  []string // every object under the backup's directory
+	unsigned *Manifest // the manifest of an untrusted backup that has no MAC at all
+	objects  []string  // every object under the backup's directory
+}
+
+// AcceptUnsigned makes an untrusted backup whose manifest carries no MAC
+// at all (written before the job had a key) usable by RestoreBackup and
+// VerifyBackup, which still refuse it unless TrustUnauthenticated. It
+// reports false, and changes nothing, for any other backup: a wrong MAC is
+// never accepted.
+func (b *BackupInfo) AcceptUnsigned() bool {
+	if b == nil || b.unsigned == nil {
+		return false
+	}
+	b.manifest = b.unsigned
+	return true
 }
 
 // ManifestData returns the parsed manifest of a complete backup.
@@ -237,6 +251,9 @@ func (b *BackupInfo) load(ctx context.Context, s storage.Store, key []byte) erro
 		b.Status, b.Problem = StatusCorrupt, fmt.Sprintf("manifest %s names %s, which is missing", b.Manifest, m.Object.Name)
 	case key != nil && !m.authentic(key):
 		b.Status, b.Problem = StatusUntrusted, fmt.Sprintf("manifest %s has no valid MAC for the job's manifest_key_file", b.Manifest)
+		if m.MAC == "" {
+			b.unsigned = m
+		}
 	default:
 		b.Status, b.Complete, b.manifest, b.Authenticated = StatusComplete, true, m, key != nil
 	}

@@ -60,7 +60,7 @@ type RestoreFunc func(ctx context.Context, opts mysql.RestoreOptions, r io.Reade
 // read one chunk (ChunkSize) at a time; each chunk's SHA-256 is checked
 // against the manifest's list before any of its bytes go further, so no
 // statement derived from a byte the backup did not write reaches the
-// server. The whole stream's size and SHA-256 are checked again at its end.
+// server. The whole stream's SHA-256 is checked again at its end.
 // A backup written before the chunk list existed is hashed whole first
 // (a second read of the object), then streamed with the end check.
 //

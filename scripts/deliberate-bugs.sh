@@ -56,6 +56,7 @@ bugs=(
   "verify and restore use an unauthenticated manifest without the flag|./cmd/ops|cmd/ops/backup.go|	if b.Authenticated {|	if true {"
   "replace restores into the original instead of a temporary database|./backup/mysql|backup/mysql/replace.go|		return r.tmp, nil|		return dst, nil"
   "replace's temporary name longer than 64 characters|./backup/mysql|backup/mysql/replace.go|	if n := 64 - len([]rune(suffix)); len(r) > n {|	if n := 64; len(r) > n {"
+  "a manifest with a wrong MAC usable with --trust-unauthenticated-manifest|./cmd/ops|backup/manifest.go|		if m.MAC == \"\" {|		if true {"
 )
 
 survived=0

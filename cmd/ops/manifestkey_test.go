@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -84,6 +85,29 @@ func TestVerifyNeedsTheManifestKeyOrTheFlag(t *testing.T) {
 	code, out, _ = runOps(t, "--config", b.cfg, "backup", "list", "--job", "app", "--all", "--output", "json")
 	if code != 0 || strings.Count(out, `"status": "untrusted"`) != 1 || strings.Count(out, `"authenticated": true`) != 1 {
 		t.Fatalf("list: the old backup (no MAC) is untrusted now that a key exists, the new one authenticated: %d\n%s", code, out)
+	}
+	var list []map[string]any
+	_ = json.Unmarshal([]byte(out), &list)
+	oldID := list[len(list)-1]["id"].(string)
+	// The backup from before the key: refused, unless the risk is accepted.
+	code, out, _ = runOps(t, "--config", b.cfg, "backup", "verify", "--job", "app", "--backup", oldID)
+	if code != 1 || !strings.HasPrefix(out, "UNTRUSTED app ") {
+		t.Fatalf("verify of the backup from before the key: %d\n%s", code, out)
+	}
+	code, out, stderr = runOps(t, "--config", b.cfg, "backup", "verify", "--job", "app", "--backup", oldID, "--trust-unauthenticated-manifest")
+	if code != 0 || !strings.HasPrefix(out, "OK app "+oldID) {
+		t.Fatalf("verify --trust-unauthenticated-manifest of the backup from before the key: %d\n%s\n%s", code, out, stderr)
+	}
+	// A manifest with a wrong MAC is refused whatever the flag.
+	mp := filepath.Join(b.dir, "b", list[0]["manifest"].(string))
+	data, _ := os.ReadFile(mp)
+	data = []byte(strings.Replace(string(data), `"mac": "hmac-sha256:`, `"mac": "hmac-sha256:00`, 1))
+	if err := os.WriteFile(mp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runOps(t, "--config", b.cfg, "backup", "verify", "--job", "app", "--backup", list[0]["id"].(string), "--trust-unauthenticated-manifest")
+	if code != 1 || !strings.HasPrefix(out, "UNTRUSTED app ") {
+		t.Fatalf("verify --trust-unauthenticated-manifest of a manifest with a wrong MAC: %d\n%s", code, out)
 	}
 }
 
