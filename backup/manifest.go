@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/opsteam/ops/backup/compress"
+	"github.com/opsteam/ops/backup/mysql"
 	"github.com/opsteam/ops/backup/storage"
 )
 
@@ -51,6 +52,11 @@ type Manifest struct {
 	StreamSHA256 string `json:"stream_sha256"`
 	// SQLBytes is the size of the uncompressed SQL.
 	SQLBytes int64 `json:"sql_bytes"`
+	// Objects are the views, routines, triggers and events of the dump
+	// with their definers: a restore keeps a DEFINER (and an event's
+	// ENABLE) only for an object listed here, and only when the manifest's
+	// MAC was checked (see mysql.RestoreOptions.TrustedObjects).
+	Objects []mysql.StoredObject `json:"objects,omitempty"`
 	// MAC authenticates the manifest when the job has a manifest_key_file:
 	// "hmac-sha256:" and the HMAC of the manifest encoded without it.
 	MAC string `json:"mac,omitempty"`
@@ -126,6 +132,8 @@ type BackupInfo struct {
 
 	manifest *Manifest
 	objects  []string // every object under the backup's directory
+	// authenticated: the manifest's MAC was checked with the job's key.
+	authenticated bool
 }
 
 // ManifestData returns the parsed manifest of a complete backup.
@@ -231,6 +239,8 @@ func (b *BackupInfo) load(ctx context.Context, s storage.Store, key []byte) erro
 		b.Status, b.Problem = StatusCorrupt, fmt.Sprintf("manifest %s names %s, which is missing", b.Manifest, m.Object.Name)
 	case key != nil && !m.authentic(key):
 		b.Status, b.Problem = StatusUntrusted, fmt.Sprintf("manifest %s has no valid MAC for the job's manifest_key_file", b.Manifest)
+	case key != nil:
+		b.Status, b.Complete, b.manifest, b.authenticated = StatusComplete, true, m, true
 	default:
 		b.Status, b.Complete, b.manifest = StatusComplete, true, m
 	}
