@@ -50,6 +50,8 @@ func objectKey(kind, db, name string) string {
 // CREATE statements (see above).
 type definerRule struct {
 	trusted map[string]StoredObject
+	// Counts, for the log (read after the parse ended).
+	definers, disabled int
 }
 
 func newDefinerRule(list []StoredObject) *definerRule {
@@ -94,13 +96,18 @@ func (r *definerRule) rewrite(stmt, db string) (string, error) {
 				edits = append(edits, edit{d.start, d.end, "DEFINER=CURRENT_USER"})
 			}
 		}
+		if len(edits) > 0 {
+			r.definers++
+		}
 	}
 	if h.kind == "EVENT" && !(keep && t.Enabled) {
 		switch {
 		case h.enable[1] > 0:
 			edits = append(edits, edit{h.enable[0], h.enable[1], "DISABLE"})
+			r.disabled++
 		case !h.disabled:
 			edits = append(edits, edit{h.statusAt, h.statusAt, "DISABLE "})
+			r.disabled++
 		}
 	}
 	if len(edits) == 0 {

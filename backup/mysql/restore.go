@@ -192,7 +192,8 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	defer cancel(nil)
 	ch := make(chan restoreItem, 16-lookahead)
 	parseErr := make(chan error, 1)
-	go parseStream(ctx, cr, rn, newGuard(guardMap, existing), newDefinerRule(opts.TrustedObjects), ch, parseErr)
+	defs := newDefinerRule(opts.TrustedObjects)
+	go parseStream(ctx, cr, rn, newGuard(guardMap, existing), defs, ch, parseErr)
 	ex := &restoreExec{ctx: ctx, cancel: cancel, db: db, main: conn, threads: opts.Threads, targets: tg, ops: true, loader: newLoader(),
 		owner: map[string]*restoreWorker{}, ended: map[string]bool{}}
 	if ex.threads <= 0 {
@@ -224,6 +225,10 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	ex.finish()
 	res.Statements = ex.done.Load()
 	err = restoreOutcome(ctx, ex, <-parseErr, cr, rn, opts.Finish)
+	if defs.definers > 0 || defs.disabled > 0 {
+		log.Warn("restore: objects not vouched for by an authenticated manifest run as the restore account, events created disabled (see docs/restore-security.md)",
+			"definers_set_to_current_user", defs.definers, "events_disabled", defs.disabled, "trusted_listed", len(opts.TrustedObjects))
+	}
 	if err == nil {
 		// Complete and verified: only now is an original replaced.
 		err = rp.swap(ctx, db, log)
