@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/opsteam/ops/backup/compress"
+	"github.com/opsteam/ops/backup/mysql"
 	"github.com/opsteam/ops/backup/storage"
 )
 
@@ -55,6 +56,11 @@ type Manifest struct {
 	Chunks *ChunkHashes `json:"chunks,omitempty"`
 	// SQLBytes is the size of the uncompressed SQL.
 	SQLBytes int64 `json:"sql_bytes"`
+	// Objects are the views, routines, triggers and events of the dump
+	// with their definers: a restore keeps a DEFINER (and an event's
+	// ENABLE) only for an object listed here, and only when the manifest's
+	// MAC was checked (see mysql.RestoreOptions.TrustedObjects).
+	Objects []mysql.StoredObject `json:"objects,omitempty"`
 	// MAC authenticates the manifest when the job has a manifest_key_file:
 	// "hmac-sha256:" and the HMAC of the manifest encoded without it.
 	MAC string `json:"mac,omitempty"`

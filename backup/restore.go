@@ -135,8 +135,14 @@ func RestoreBackup(ctx context.Context, o BackupRestoreOptions) (*mysql.RestoreR
 	if restore == nil {
 		restore = mysql.Restore
 	}
+	// Definers (and enabled events) are kept only for what an authenticated
+	// manifest lists (mysql/definer.go).
+	var trusted []mysql.StoredObject
+	if o.Backup.Authenticated {
+		trusted = m.Objects
+	}
 	res, err := restore(ctx, mysql.RestoreOptions{MySQL: o.MySQL, Databases: mapping, Threads: o.Threads, Logger: o.Logger,
-		Replace: o.Replace, KeepPartial: o.KeepPartial, Compression: m.Compression, Finish: finish}, src)
+		Replace: o.Replace, KeepPartial: o.KeepPartial, Compression: m.Compression, Finish: finish, TrustedObjects: trusted}, src)
 	if err != nil {
 		return nil, fmt.Errorf("restore of backup %s: %w", m.ID, err)
 	}

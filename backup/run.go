@@ -201,6 +201,7 @@ func newManifest(o RunOptions, id string, started time.Time, res *mysql.DumpResu
 		Object:           obj,
 		StreamSHA256:     obj.SHA256,
 		SQLBytes:         res.RawBytes,
+		Objects:          res.Objects,
 	}
 	if m.Tool.Name == "" {
 		m.Tool.Name = "ops"

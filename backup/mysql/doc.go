@@ -77,6 +77,19 @@
 // A stream produced by Dump that lacks its final marker is reported as
 // truncated.
 //
+// RestoreOptions.Replace never writes into the database it replaces before
+// the new copy is complete and verified: the copy is built under
+// <dst>__ops_new_<id> and swapped in with one atomic RENAME TABLE after
+// RestoreOptions.Finish; a failed swap is undone (replace.go,
+// docs/restore-security.md).
+//
+// Definer code cannot outrank the restore account: a view, routine,
+// trigger or event keeps its DEFINER only when RestoreOptions.TrustedObjects
+// (an authenticated manifest's list, which Dump records in
+// DumpResult.Objects) holds it with that definer, else DEFINER becomes
+// CURRENT_USER; events are created DISABLED unless listed enabled
+// (definer.go, docs/restore-security.md).
+//
 // # Binary log
 //
 // binlog.go (positions, the server's state and the prerequisites),

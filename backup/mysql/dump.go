@@ -104,6 +104,9 @@ type DumpResult struct {
 	Compression compress.Method `json:"compression"`
 	RawBytes    int64           `json:"raw_bytes"`    // uncompressed SQL
 	StoredBytes int64           `json:"stored_bytes"` // written to the sink
+	// Objects are the views, routines, triggers and events dumped, with
+	// their definers (for the manifest: see definer.go).
+	Objects []StoredObject `json:"objects,omitempty"`
 }
 
 // DefaultThreads is the number of connections a dump reads with, and a
@@ -307,6 +310,7 @@ func (d *dumper) run(ctx context.Context, cancel context.CancelCauseFunc, w io.W
 			return err
 		}
 		metas = append(metas, m)
+		d.res.Objects = append(d.res.Objects, storedObjects(m)...)
 	}
 	if _, err := d.coord.ExecContext(ctx, "SAVEPOINT ops_plan"); err != nil && d.coordInTx() {
 		return fmt.Errorf("SAVEPOINT: %w", err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 )
@@ -272,6 +273,11 @@ func (s *swapRun) run(ctx context.Context) error {
 		}
 	}
 	s.renamed = true
+	for i, r := range s.list {
+		if err := s.fixSequenceDefaults(ctx, r, s.neu[i].meta); err != nil {
+			return err
+		}
+	}
 	if err := s.step("objects"); err != nil {
 		return err
 	}
@@ -460,4 +466,25 @@ func objectStmts(o *objDDL, dbCollation string) []string {
 		out = append(out, "ALTER DATABASE COLLATE "+dbCollation)
 	}
 	return out
+}
+
+var seqDefaultRE = regexp.MustCompile("(?m)^\\s*(`(?:[^`]|``)+`) .* DEFAULT ((?:nextval|lastval)\\(`((?:[^`]|``)+)`\\.(`(?:[^`]|``)+`)\\))")
+
+// fixSequenceDefaults points the DEFAULT nextval(…) of the new tables, which
+// the server stored qualified with the temporary database, to dst's
+// sequence (RENAME TABLE keeps the qualifier).
+func (s *swapRun) fixSequenceDefaults(ctx context.Context, r replacement, m *dbMeta) error {
+	for _, t := range m.Tables {
+		for _, sub := range seqDefaultRE.FindAllStringSubmatch(t.CreateSQL, -1) {
+			if strings.ReplaceAll(sub[3], "``", "`") != r.tmp {
+				continue
+			}
+			fn := sub[2][:strings.IndexByte(sub[2], '(')]
+			q := "ALTER TABLE " + QuoteIdent(r.dst) + "." + QuoteIdent(t.Name) + " ALTER COLUMN " + sub[1] + " SET DEFAULT " + fn + "(" + QuoteIdent(r.dst) + "." + sub[4] + ")"
+			if err := s.exec(ctx, q); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -51,6 +51,11 @@ type RestoreOptions struct {
 	// fails the restore like a failed statement (the backup pipeline
 	// checks the stream's SHA-256 there).
 	Finish func() error
+	// TrustedObjects are the views, routines, triggers and events that keep
+	// the DEFINER (and, events, the ENABLE) their CREATE carries: those an
+	// authenticated manifest lists. nil trusts none: every DEFINER becomes
+	// CURRENT_USER and every event is created DISABLED (see definer.go).
+	TrustedObjects []StoredObject
 }
 
 // RestoreProgress reports restore progress.
@@ -187,7 +192,8 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	defer cancel(nil)
 	ch := make(chan restoreItem, 16-lookahead)
 	parseErr := make(chan error, 1)
-	go parseStream(ctx, cr, rn, newGuard(guardMap, existing), ch, parseErr)
+	defs := newDefinerRule(opts.TrustedObjects)
+	go parseStream(ctx, cr, rn, newGuard(guardMap, existing), defs, ch, parseErr)
 	ex := &restoreExec{ctx: ctx, cancel: cancel, db: db, main: conn, threads: opts.Threads, targets: tg, ops: true, loader: newLoader(),
 		owner: map[string]*restoreWorker{}, ended: map[string]bool{}}
 	if ex.threads <= 0 {
@@ -219,6 +225,10 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	ex.finish()
 	res.Statements = ex.done.Load()
 	err = restoreOutcome(ctx, ex, <-parseErr, cr, rn, opts.Finish)
+	if defs.definers > 0 || defs.disabled > 0 {
+		log.Warn("restore: objects not vouched for by an authenticated manifest run as the restore account, events created disabled (see docs/restore-security.md)",
+			"definers_set_to_current_user", defs.definers, "events_disabled", defs.disabled, "trusted_listed", len(opts.TrustedObjects))
+	}
 	if err == nil {
 		// Complete and verified: only now is an original replaced.
 		err = rp.swap(ctx, db, log)
@@ -292,7 +302,7 @@ func sortedValues(m map[string]string) []string {
 // parseStream splits the SQL stream into statements, renames databases,
 // has the guard check each one, and sends what is to be run to ch (closed
 // at the end); the result of the parse goes to parseErr once.
-func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard, ch chan<- restoreItem, parseErr chan<- error) {
+func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard, dr *definerRule, ch chan<- restoreItem, parseErr chan<- error) {
 	defer close(ch)
 	sp := NewSplitter(cr)
 	var num int64
@@ -332,7 +342,11 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard,
 		if form != nil {
 			_, err = g.checkInsertHead(sqlText)
 		} else {
-			createDB, err = g.check(sqlText)
+			var rewritten string
+			if rewritten, err = dr.rewrite(sqlText, rn.current); err == nil {
+				sqlText = rewritten
+				createDB, err = g.check(sqlText)
+			}
 		}
 		if err != nil {
 			parseErr <- fmt.Errorf("restore: statement %d at line %d: %w: %s", num, st.Line, err, excerpt(sqlText))

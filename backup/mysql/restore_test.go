@@ -146,7 +146,7 @@ func TestRowsCheckedWhenTheyRunAsWritten(t *testing.T) {
 	rn, _ := newRenamer(nil)
 	ch := make(chan restoreItem, 10)
 	perr := make(chan error, 1)
-	parseStream(context.Background(), &countingReader{r: strings.NewReader(script)}, rn, newGuard(nil, []string{"app"}), ch, perr)
+	parseStream(context.Background(), &countingReader{r: strings.NewReader(script)}, rn, newGuard(nil, []string{"app"}), newDefinerRule(nil), ch, perr)
 	var items []restoreItem
 	for it := range ch {
 		if it.data {
