@@ -45,6 +45,8 @@ bugs=(
   "webhook error carries the URL|./internal/notify|internal/notify/notify.go|		return true, secret.RedactURLs(err)|		return true, err"
   "Swift error carries the storage URL|./backup/storage/swift|backup/storage/swift/errors.go|	err = secret.RedactURLs(err)\n|"
   "a URL's path kept by the redaction|./internal/secret|internal/secret/urlerr.go|		out += \"/\" + Redacted|		out += u.EscapedPath()"
+  "restore sessions wait for a lock as long as the server's default|./backup/mysql|backup/mysql/restore.go|\"lock_wait_timeout\": strconv.Itoa(lockWaitSecs)|\"lock_wait_timeout\": strconv.Itoa(86400 + 0*lockWaitSecs)"
+  "a restore's lock wait timeout not explained|./backup/mysql|backup/mysql/restore.go|	if mysqlErrNo(err) != 1205 {|	if true {"
 )
 
 survived=0
