@@ -86,6 +86,7 @@ type ArchiveStatus struct {
 	pendingSince time.Time // when the oldest event not yet stored was received (zero: none)
 	position     mysql.BinlogPos
 	running      bool
+	gaps         int // gaps met since the archiver started
 }
 
 // ArchiveState is a snapshot of an ArchiveStatus.
@@ -97,6 +98,9 @@ type ArchiveState struct {
 	PendingSince time.Time
 	Position     mysql.BinlogPos
 	Running      bool
+	// Gaps counts the gaps (logs purged before they were archived) met
+	// since the archiver started.
+	Gaps int
 }
 
 // Lag is how long the oldest event not yet stored has waited (0 when none).
@@ -111,7 +115,7 @@ func (s ArchiveState) Lag(now time.Time) time.Duration {
 func (s *ArchiveStatus) State() ArchiveState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return ArchiveState{LastEvent: s.lastEvent, PendingSince: s.pendingSince, Position: s.position, Running: s.running}
+	return ArchiveState{LastEvent: s.lastEvent, PendingSince: s.pendingSince, Position: s.position, Running: s.running, Gaps: s.gaps}
 }
 
 func (s *ArchiveStatus) update(fn func(s *ArchiveStatus)) {
@@ -148,8 +152,8 @@ var pendingLimit = 16 << 20
 //
 // A binary log the server purged before it was archived is a gap: the
 // archiver logs it as an error and goes on from the server's oldest log;
-// the chain analysis (AnalyzeBinlog) reports it. Nothing is ever skipped
-// silently.
+// the chain analysis (AnalyzeBinlog) reports it, and the run returns a
+// *GapError (ErrBinlogGap) when it ends. Nothing is ever skipped silently.
 func ArchiveBinlog(ctx context.Context, o ArchiveOptions) (*ArchiveResult, error) {
 	a, err := newArchiver(o)
 	if err != nil {
@@ -165,7 +169,7 @@ func ArchiveBinlog(ctx context.Context, o ArchiveOptions) (*ArchiveResult, error
 	for {
 		progressed, err := a.session(ctx)
 		if err == nil || ctx.Err() != nil {
-			return a.res, nil
+			return a.res, a.gapError(ctx)
 		}
 		if !o.Retry || errors.Is(err, mysql.ErrBinlogPrerequisite) || errors.Is(err, ErrChainBroken) {
 			return a.res, err
@@ -176,7 +180,7 @@ func ArchiveBinlog(ctx context.Context, o ArchiveOptions) (*ArchiveResult, error
 		a.log.Error("binlog archiver failed; starting again from the end of the archive", "job", o.Job.Name, "retry_in", backoff.String(), "error", err.Error())
 		select {
 		case <-ctx.Done():
-			return a.res, nil
+			return a.res, a.gapError(ctx)
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, maxBackoff)
@@ -325,6 +329,7 @@ func (a *archiver) startPosition(ctx context.Context, src BinlogSource, srv *mys
 		default:
 			gap := BinlogGap{Job: a.o.Job.Name, From: from, To: oldest, Reason: "purged on the server before it was archived"}
 			a.res.Gaps = append(a.res.Gaps, gap)
+			a.o.Status.update(func(s *ArchiveStatus) { s.gaps++ })
 			a.log.Error("binlog gap: the server purged binary logs that were not archived yet; archiving goes on from its oldest log. Points in time in the gap cannot be recovered; take a new backup",
 				"job", a.o.Job.Name, "missing_from", from.String(), "resumed_at", oldest.String())
 			from, follows = oldest, oldest // not continuous: the chain shows the gap

@@ -35,6 +35,7 @@ var exitTable = []exitRule{
 	is(schedule.ErrInvalidJobs, exitcode.Usage),           // a job set that cannot be scheduled
 	is(mysql.ErrTargetExists, exitcode.Usage),             // restore onto an existing non-empty database without --replace
 	is(backup.ErrNotRecoverable, exitcode.Usage),          // --until* before the oldest backup, in a gap, after the archive's end
+	is(backup.ErrBinlogGap, exitcode.CheckFailed),         // the archiver met binary logs purged before they were archived
 	is(context.Canceled, exitcode.Interrupted),            // SIGINT/SIGTERM
 }
 
