@@ -67,6 +67,10 @@ type ArchiveOptions struct {
 	// RetryDelay is the first pause before starting again after a failure
 	// (0 = 1s); it doubles up to a minute, and starts over after progress.
 	RetryDelay time.Duration
+	// SilenceWarn (0 = DefaultSilenceWarn) is how long the source may stay
+	// silent (no event, no heartbeat) before the archiver warns, and then
+	// again at every further SilenceWarn (see watchSilence).
+	SilenceWarn time.Duration
 }
 
 // ArchiveResult says what one run of the archiver stored.
@@ -86,7 +90,8 @@ type ArchiveStatus struct {
 	pendingSince time.Time // when the oldest event not yet stored was received (zero: none)
 	position     mysql.BinlogPos
 	running      bool
-	gaps         int // gaps met since the archiver started
+	gaps         int       // gaps met since the archiver started
+	lastHeard    time.Time // when the source last answered (an event, a heartbeat, a new connection)
 }
 
 // ArchiveState is a snapshot of an ArchiveStatus.
@@ -101,6 +106,18 @@ type ArchiveState struct {
 	// Gaps counts the gaps (logs purged before they were archived) met
 	// since the archiver started.
 	Gaps int
+	// LastHeard is when the source last answered: an event, a heartbeat
+	// or a new connection (zero before the archiver started).
+	LastHeard time.Time
+}
+
+// Silent is how long the source has been silent (0 when the archiver is
+// not running or has not started).
+func (s ArchiveState) Silent(now time.Time) time.Duration {
+	if !s.Running || s.LastHeard.IsZero() {
+		return 0
+	}
+	return max(now.Sub(s.LastHeard), 0)
 }
 
 // Lag is how long the oldest event not yet stored has waited (0 when none).
@@ -115,7 +132,7 @@ func (s ArchiveState) Lag(now time.Time) time.Duration {
 func (s *ArchiveStatus) State() ArchiveState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return ArchiveState{LastEvent: s.lastEvent, PendingSince: s.pendingSince, Position: s.position, Running: s.running, Gaps: s.gaps}
+	return ArchiveState{LastEvent: s.lastEvent, PendingSince: s.pendingSince, Position: s.position, Running: s.running, Gaps: s.gaps, LastHeard: s.lastHeard}
 }
 
 func (s *ArchiveStatus) update(fn func(s *ArchiveStatus)) {
@@ -161,6 +178,8 @@ func ArchiveBinlog(ctx context.Context, o ArchiveOptions) (*ArchiveResult, error
 	}
 	o.Status.update(func(s *ArchiveStatus) { s.running = true })
 	defer o.Status.update(func(s *ArchiveStatus) { s.running = false })
+	a.heard()
+	defer a.watchSilence(ctx)()
 	first := o.RetryDelay
 	if first <= 0 {
 		first = time.Second
@@ -203,6 +222,9 @@ type archiver struct {
 	endsFile bool   // the archive ends with the end of a file (rotate or stop event)
 	warned   bool   // prerequisite warnings logged
 	started  bool   // where it started from was logged
+
+	silence   sync.Mutex
+	lastHeard time.Time // when the source last answered (see watchSilence)
 }
 
 func newArchiver(o ArchiveOptions) (*archiver, error) {
@@ -248,6 +270,7 @@ func (a *archiver) session(ctx context.Context) (progressed bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	a.heard()
 	if !a.warned {
 		for _, w := range srv.Warnings {
 			a.log.Warn(w, "job", a.o.Job.Name)
@@ -277,6 +300,7 @@ func (a *archiver) session(ctx context.Context) (progressed bool, err error) {
 		return false, err
 	}
 	defer st.Close()
+	st = heardStream{st, a}
 	c := &chunker{a: a, ctx: ctx, srv: srv, next: from, follows: follows, gtid: gt, target: target, lastClose: time.Now()}
 	err = c.run(st)
 	return c.stored > 0, err

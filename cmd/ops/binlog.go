@@ -342,9 +342,9 @@ func jobFingerprint(rt *opsRuntime, j backup.Job) string {
 // run keeps one job's archiver going until ctx ends.
 func (s *binlogSupervisor) run(ctx context.Context, rt *opsRuntime, job backup.Job) {
 	status := &backup.ArchiveStatus{}
-	s.collector.Set(job.Name, func() (time.Time, time.Duration) {
-		st := status.State()
-		return st.LastEvent, st.Lag(time.Now())
+	s.collector.Set(job.Name, func() metrics.BinlogState {
+		st, now := status.State(), time.Now()
+		return metrics.BinlogState{LastEvent: st.LastEvent, Lag: st.Lag(now), Silent: st.Silent(now), Gaps: st.Gaps}
 	})
 	backoff := 5 * time.Second
 	for ctx.Err() == nil {
