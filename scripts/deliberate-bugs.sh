@@ -62,6 +62,11 @@ bugs=(
   "event restored enabled|./backup/mysql|backup/mysql/definer.go|	if h.kind == \"EVENT\" && !(keep && t.Enabled) {|	if false {"
   "a DEFINER inside EXECUTE IMMEDIATE kept|./backup/mysql|backup/mysql/definer.go|	if body, intro, ok := executeImmediateBody(stmt); ok {|	if body, intro, ok := executeImmediateBody(stmt); false && ok {"
   "definers trusted from an unauthenticated manifest|./backup|backup/restore.go|	if o.Backup.authenticated {|	if true {"
+  "restore sessions wait for a lock as long as the server's default|./backup/mysql|backup/mysql/restore.go|\"lock_wait_timeout\": strconv.Itoa(lockWaitSecs)|\"lock_wait_timeout\": strconv.Itoa(86400 + 0*lockWaitSecs)"
+  "a restore's lock wait timeout not explained|./backup/mysql|backup/mysql/restore.go|	if mysqlErrNo(err) != 1205 {|	if true {"
+  "an archiver run across purged logs succeeds|./backup|backup/binlog_gap.go|	if len(a.res.Gaps) == 0 {|	if true {"
+  "no warning while the binlog source is silent|./backup|backup/binlog_archive.go|	defer a.watchSilence(ctx)()\n|"
+  "the binlog silence warning never repeats|./backup|backup/binlog_watch.go|silent >= warned+bound|silent >= warned+time.Hour"
 )
 
 survived=0

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,7 +153,11 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	res.Compression = kind
 	cr := &countingReader{r: dr}
 
-	db, err := Connect(ctx, opts.MySQL, log)
+	// Every session waits for a lock at most lock_wait_timeout (the server's
+	// default is a day): a restore blocked by another session's FLUSH
+	// TABLES WITH READ LOCK fails instead of hanging.
+	lockWait := opts.MySQL.lockWaitSeconds()
+	db, tr, err := connect(ctx, opts.MySQL, log, restoreSessionVars(lockWait))
 	if err != nil {
 		return nil, err
 	}
@@ -190,6 +195,18 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	// Cancelled (SIGTERM, or a failure on one connection): the statements
+	// still running on the server are ended there too, before the rollback.
+	killed := make(chan struct{})
+	stopKill := context.AfterFunc(ctx, func() {
+		defer close(killed)
+		n, err := tr.killQueries()
+		if err != nil {
+			log.Warn("restore stopped: could not end its statements on the server", "error", err.Error())
+		} else if n > 0 {
+			log.Info("restore stopped: ended its statements still running on the server", "statements", n)
+		}
+	})
 	ch := make(chan restoreItem, 16-lookahead)
 	parseErr := make(chan error, 1)
 	defs := newDefinerRule(opts.TrustedObjects)
@@ -223,6 +240,9 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 		next()
 	}
 	ex.finish()
+	if !stopKill() {
+		<-killed
+	}
 	res.Statements = ex.done.Load()
 	err = restoreOutcome(ctx, ex, <-parseErr, cr, rn, opts.Finish)
 	if defs.definers > 0 || defs.disabled > 0 {
@@ -234,6 +254,7 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 		err = rp.swap(ctx, db, log)
 	}
 	if err != nil {
+		err = explainLockWait(err, lockWait)
 		if !opts.KeepPartial {
 			tg.rollback(log)
 		} else if len(tg.created) > 0 {
@@ -288,6 +309,21 @@ func restoreOutcome(ctx context.Context, ex *restoreExec, perr error, cr *counti
 		return finish()
 	}
 	return nil
+}
+
+// restoreSessionVars are the session variables of a restore's connections.
+func restoreSessionVars(lockWaitSecs int) map[string]string {
+	return map[string]string{"lock_wait_timeout": strconv.Itoa(lockWaitSecs)}
+}
+
+// explainLockWait says what to do about a restore statement that waited
+// lock_wait_timeout for a lock (MySQL error 1205), and marks it
+// ErrLockWaitTimeout.
+func explainLockWait(err error, secs int) error {
+	if mysqlErrNo(err) != 1205 {
+		return err
+	}
+	return fmt.Errorf("%w: the restore waited %ds (lock_wait_timeout) for a lock another session holds, such as FLUSH TABLES WITH READ LOCK of a backup running on the target: restore again once it is released, or raise mysql.lock_wait_timeout: %w", ErrLockWaitTimeout, secs, err)
 }
 
 func sortedValues(m map[string]string) []string {
