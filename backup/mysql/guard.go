@@ -39,8 +39,9 @@ const (
 )
 
 type token struct {
-	kind tokKind
-	text string // unquoted value for identifiers and strings
+	kind     tokKind
+	text     string // unquoted value for identifiers and strings
+	off, end int    // where the token is in the statement
 }
 
 func (t token) is(words ...string) bool {
@@ -53,107 +54,6 @@ func (t token) is(words ...string) bool {
 		}
 	}
 	return false
-}
-
-// tokenize splits a statement into tokens as the server reads it: /*! */
-// and /*M! */ contents are code, other comments are dropped.
-func tokenize(s string) ([]token, error) {
-	var out []token
-	inVersioned := false
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
-			i++
-		case c == '#' || (c == '-' && strings.HasPrefix(s[i:], "--") && (i+2 == len(s) || s[i+2] <= ' ')):
-			if nl := strings.IndexByte(s[i:], '\n'); nl >= 0 {
-				i += nl + 1
-			} else {
-				i = len(s)
-			}
-		case strings.HasPrefix(s[i:], "/*!") || strings.HasPrefix(s[i:], "/*M!"):
-			if inVersioned {
-				return nil, fmt.Errorf("nested versioned comment")
-			}
-			i += strings.Index(s[i:], "!") + 1
-			for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-				i++
-			}
-			inVersioned = true
-		case strings.HasPrefix(s[i:], "*/") && inVersioned:
-			inVersioned = false
-			i += 2
-		case strings.HasPrefix(s[i:], "/*"):
-			end := strings.Index(s[i+2:], "*/")
-			if end < 0 {
-				return nil, fmt.Errorf("unterminated comment")
-			}
-			i += end + 4
-		case c == '`':
-			v, n, err := quoted(s[i:], '`', false)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, token{tIdent, v})
-			i += n
-		case c == '\'' || c == '"':
-			v, n, err := quoted(s[i:], c, true)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, token{tString, v})
-			i += n
-		case c == '@':
-			j := i + 1
-			kind := tVar
-			if j < len(s) && s[j] == '@' {
-				kind, j = tSysVar, j+1
-			}
-			if j < len(s) && (s[j] == '`' || s[j] == '\'' || s[j] == '"') {
-				v, n, err := quoted(s[j:], s[j], s[j] != '`')
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, token{kind, v})
-				i = j + n
-				continue
-			}
-			k := j
-			for k < len(s) && (isWordByte(s[k]) || s[k] == '.') {
-				k++
-			}
-			out = append(out, token{kind, s[j:k]})
-			i = k
-		case (c == 'x' || c == 'X' || c == 'b' || c == 'B') && i+1 < len(s) && s[i+1] == '\'':
-			v, n, err := quoted(s[i+1:], '\'', false)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, token{tNumber, string(c) + "'" + v + "'"})
-			i += 1 + n
-		case c >= '0' && c <= '9' || (c == '.' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9'):
-			j := i + 1
-			for j < len(s) && (isWordByte(s[j]) || s[j] == '.' || ((s[j] == '+' || s[j] == '-') && (s[j-1] == 'e' || s[j-1] == 'E'))) {
-				j++
-			}
-			out = append(out, token{tNumber, s[i:j]})
-			i = j
-		case isWordByte(c):
-			j := i + 1
-			for j < len(s) && isWordByte(s[j]) {
-				j++
-			}
-			out = append(out, token{tWord, s[i:j]})
-			i = j
-		case c == ':' && i+1 < len(s) && s[i+1] == '=':
-			out = append(out, token{tOp, ":="})
-			i += 2
-		default:
-			out = append(out, token{tOp, s[i : i+1]})
-			i++
-		}
-	}
-	return out, nil
 }
 
 func isWordByte(c byte) bool {
