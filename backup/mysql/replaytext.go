@@ -105,7 +105,11 @@ type clientReader struct {
 	problems []string // what the client would do wrong (quit, drop or change bytes)
 }
 
-func isClientSpace(c byte) bool {
+// isSpace is the client's my_isspace in its character set.
+func (r *clientReader) isSpace(c byte) bool {
+	if c >= 0x80 {
+		return highSpace[r.lex.cs][c-0x80]
+	}
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
 
@@ -120,7 +124,7 @@ func (r *clientReader) line(l []byte) {
 		// read_and_execute: a named command at the start of a statement;
 		// in binary mode only DELIMITER (a prefix match on its name).
 		s := l
-		for len(s) > 0 && isClientSpace(s[0]) {
+		for len(s) > 0 && r.isSpace(s[0]) {
 			s = s[1:]
 		}
 		if len(s) >= 9 && strings.EqualFold(string(s[:9]), "delimiter") {
@@ -170,7 +174,7 @@ func (r *clientReader) addLine(l []byte) {
 	i := 0
 	for ; i < len(l); i++ {
 		c := l[i]
-		if isClientSpace(c) && len(out) == 0 && len(r.buf) == 0 {
+		if r.isSpace(c) && len(out) == 0 && len(r.buf) == 0 {
 			continue
 		}
 		if c >= 0x80 && r.lex.cs != 0 {
@@ -223,7 +227,7 @@ func (r *clientReader) addLine(l []byte) {
 			continue
 		}
 		if !r.mlComment && r.inString == 0 && (c == '#' || c == '-' && at(i+1) == '-' &&
-			(isClientSpace(at(i+2)) || at(i+2) == 0 || len(r.buf) == 0 && len(out) == 0)) {
+			(r.isSpace(at(i+2)) || at(i+2) == 0 || len(r.buf) == 0 && len(out) == 0)) {
 			flush()
 			break // the rest of the line is a comment
 		}
@@ -254,7 +258,7 @@ func (r *clientReader) addLine(l []byte) {
 			r.inString = c
 		}
 		if !r.mlComment {
-			if needSpace && !isClientSpace(c) {
+			if needSpace && !r.isSpace(c) {
 				out = append(out, ' ')
 			}
 			needSpace = false
@@ -270,9 +274,12 @@ func (r *clientReader) addLine(l []byte) {
 			r.buf = append(r.buf, out...)
 		}
 	}
-	if len(bytes.TrimLeft(r.buf, " \t\n\r\v\f")) == 0 {
-		r.buf = r.buf[:0]
+	for _, c := range r.buf {
+		if !r.isSpace(c) {
+			return
+		}
 	}
+	r.buf = r.buf[:0]
 }
 
 // command records a client command (only for replayText: the tracker
@@ -297,7 +304,10 @@ func (r *clientReader) charset(rest []byte) {
 // send is the client's com_go: trailing control characters and spaces
 // are cut, an empty statement is not sent.
 func (r *clientReader) send() {
-	s := bytes.TrimRightFunc(r.buf, func(c rune) bool { return c <= ' ' || c == 0x7f })
+	s := r.buf
+	for len(s) > 0 && (s[len(s)-1] <= ' ' || s[len(s)-1] == 0x7f || r.isSpace(s[len(s)-1])) {
+		s = s[:len(s)-1]
+	}
 	if len(s) > 0 {
 		if r.keep {
 			r.sent = append(r.sent, string(s))
