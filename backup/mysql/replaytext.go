@@ -231,7 +231,7 @@ func (r *clientReader) addLine(l []byte) {
 			flush()
 			break // the rest of the line is a comment
 		}
-		if r.inString == 0 && c == '/' && at(i+1) == '*' && !(at(i+2) == '!' || at(i+2) == '+' || at(i+2) == 'M' && at(i+3) == '!') {
+		if r.inString == 0 && c == '/' && at(i+1) == '*' && !(at(i+2) == '!' || at(i+2) == 'M' && at(i+3) == '!') {
 			i++
 			r.mlComment = true
 			flush()
@@ -244,13 +244,10 @@ func (r *clientReader) addLine(l []byte) {
 			needSpace = true
 			continue
 		}
-		if r.inString == 0 && c == '/' && at(i+1) == '*' && (at(i+2) == '!' || at(i+2) == '+') {
+		if r.inString == 0 && c == '/' && at(i+1) == '*' && at(i+2) == '!' {
 			ssComment = true
 		} else if r.inString == 0 && ssComment && c == '*' && at(i+1) == '/' {
 			ssComment = false
-			out = append(out, '*')
-			i++
-			c = l[i]
 		}
 		if c == r.inString {
 			r.inString = 0
