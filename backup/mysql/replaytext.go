@@ -305,6 +305,12 @@ func (r *clientReader) send() {
 	for len(s) > 0 && (s[len(s)-1] <= ' ' || s[len(s)-1] == 0x7f || r.isSpace(s[len(s)-1])) {
 		s = s[:len(s)-1]
 	}
+	if len(s) > 0 && s[len(s)-1] >= 0x80 && r.lex.cs != charsets["utf8mb4"] {
+		// which bytes from 0x80 the client counts as printable
+		// (my_isgraph) in a set other than the utf8 ones is not
+		// modelled: it may cut them
+		r.problems = append(r.problems, "a statement ending in a byte from 0x80 in a multibyte character set (the client may cut it)")
+	}
 	if len(s) > 0 {
 		if r.keep {
 			r.sent = append(r.sent, string(s))
