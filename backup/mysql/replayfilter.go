@@ -14,8 +14,10 @@ import (
 // decides, one event group (transaction or standalone statement) at a
 // time, which events reach those tools, and refuses what they would print
 // in a way that could run something else than the logged change (a
-// statement carrying the output's delimiter, a name with a line break in a
-// comment line, a session variable that would end its own SET statement).
+// statement the client would not pass on as logged, read under the
+// event's sql_mode and character set as the client reads it: see
+// replaytext.go; a name with a line break in a comment line, a session
+// variable that would end its own SET statement).
 
 // Row event types (write, update, delete: v1, v2, MariaDB's compressed).
 var rowsEvents = map[byte]bool{23: true, 24: true, 25: true, 30: true, 31: true, 32: true, 166: true, 167: true, 168: true}
