@@ -3,6 +3,7 @@ package mysql
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"strings"
 	"testing"
 )
@@ -146,5 +147,29 @@ func TestPrintedNameSafe(t *testing.T) {
 	// U+20AC is E2 82 AC: in gbk, AC 60 is one character, eating the backtick.
 	if err := printedNameSafe("use `\xe2\x82\xac`/*!*/;"); err == nil {
 		t.Error("a name whose last byte pairs with the backtick in gbk was accepted")
+	}
+}
+
+// BenchmarkCopyWithoutGTIDs: mysqlbinlog's output of row events (base64
+// lines) and statements, as the client model follows it.
+func BenchmarkCopyWithoutGTIDs(b *testing.B) {
+	var in strings.Builder
+	in.WriteString("DELIMITER /*!*/;\n")
+	for in.Len() < 8<<20 {
+		in.WriteString("# at 4242\n#261207 12:00:00 server id 3308  end_log_pos 4300 CRC32 0x1234abcd \tGTID 0-3308-77 trans\n")
+		in.WriteString("/*M!100001 SET @@session.gtid_seq_no=77*//*!*/;\nSTART TRANSACTION\n/*!*/;\n")
+		in.WriteString("SET TIMESTAMP=1796644800/*!*/;\nINSERT INTO t VALUES (1, 'a/*!*/;b', 'some text of a row')\n/*!*/;\n")
+		in.WriteString("BINLOG '\n")
+		for i := 0; i < 20; i++ {
+			in.WriteString("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n")
+		}
+		in.WriteString("'/*!*/;\nCOMMIT/*!*/;\n")
+	}
+	s := in.String()
+	b.SetBytes(int64(len(s)))
+	for i := 0; i < b.N; i++ {
+		if err := copyWithoutGTIDs(io.Discard, strings.NewReader(s)); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
