@@ -398,7 +398,7 @@ func sameTokens(a, b []token) bool {
 }
 
 // printedNameSafe checks a line mariadb-binlog prints with a name in it
-// (`use `db“, `SET @`var`:=…`) under every character set the client may
+// (use `db`, SET @`var`:=…) under every character set the client may
 // be in when it reads it: one statement, no client command.
 func printedNameSafe(line string) error {
 	if !strings.ContainsFunc(line, func(c rune) bool { return c >= 0x80 }) && !strings.ContainsAny(line, "\\\x00\n") {
