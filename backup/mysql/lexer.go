@@ -60,7 +60,11 @@ var charsets = map[string]charsetKind{
 	"cp1250": csCP1250, "cp850": csCP850, "hebrew": csHebrew, "hp8": csHP8, "latin7": csLatin7, "macroman": csMacroman,
 }
 
-// highBytes are, per kind, the bytes from 0x80 that are spaces (skipped
+// multiByte reports a set whose characters can have a trail byte below
+// 0x80 (a quote, a backslash, a backquote…).
+func (cs charsetKind) multiByte() bool { return cs >= csBig5 && cs <= csGB18030 }
+
+// highSpace and highDash are, per kind, the bytes from 0x80 that are spaces (skipped
 // between tokens) and those after which "--" starts a comment (spaces and
 // control characters).
 var highSpace, highDash [numCharsetKinds][128]bool
@@ -99,7 +103,19 @@ type lexState struct {
 // mbLen is the length of the multi-byte character at the start of s in a
 // set of kind cs, or 1 when s starts with a single-byte character or with
 // bytes that are not a valid character (the server's my_ismbchar).
-func mbLen(cs charsetKind, s string) int {
+func mbLen(cs charsetKind, s string) int { return mbLenOf(cs, s) }
+
+// mbLenBytes is mbLen of a byte slice.
+func mbLenBytes(cs charsetKind, s []byte) int { return mbLenOf(cs, s) }
+
+// dashComment reports whether "--" followed by c starts a comment: c is
+// a space or a control character in the set (the server's my_isspace,
+// my_iscntrl).
+func dashComment(cs charsetKind, c byte) bool {
+	return c <= ' ' || c == 0x7F || (c >= 0x80 && highDash[cs][c-0x80])
+}
+
+func mbLenOf[T ~string | ~[]byte](cs charsetKind, s T) int {
 	if len(s) < 2 || s[0] < 0x80 {
 		return 1
 	}
@@ -211,13 +227,13 @@ func tokenizeIn(s string, l lexState) ([]token, error) {
 func tokenizeVersion(s string, l lexState, version int) ([]token, error) {
 	var out []token
 	inVersioned := false
-	space, dash := &highSpace[l.cs], &highDash[l.cs]
+	space := &highSpace[l.cs]
 	for i := 0; i < len(s); {
 		c := s[i]
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' || (c >= 0x80 && space[c-0x80]):
 			i++
-		case c == '#' || (c == '-' && i+1 < len(s) && s[i+1] == '-' && (i+2 == len(s) || s[i+2] <= ' ' || s[i+2] == 0x7F || (s[i+2] >= 0x80 && dash[s[i+2]-0x80]))):
+		case c == '#' || (c == '-' && i+1 < len(s) && s[i+1] == '-' && (i+2 == len(s) || dashComment(l.cs, s[i+2]))):
 			// up to the end of the line, or a NUL (the server's MY_LEX_COMMENT)
 			j := i + 1
 			for j < len(s) && s[j] != '\n' && s[j] != 0 {
@@ -388,7 +404,7 @@ func comment(s string, version int) (n int, code bool, err error) {
 // backslash escapes the next byte (\0 \n \r \t \Z \b are control bytes,
 // \% and \_ keep their backslash, as the server's unescape does).
 func lexQuoted(s string, q byte, backslash bool, cs charsetKind) (string, int, error) {
-	mb := cs != csSingle && cs < csSpaceA0
+	mb := cs.multiByte()
 	var b []byte
 	for i := 1; i < len(s); {
 		c := s[i]
