@@ -173,3 +173,44 @@ func BenchmarkCopyWithoutGTIDs(b *testing.B) {
 		}
 	}
 }
+
+// The filter reads each query event under its own sql_mode and client
+// character set: a NO_BACKSLASH_ESCAPES literal ending in a backslash and
+// a gbk literal ending in 0xBF5C are replayed, the same bytes logged
+// under the defaults are refused (the client would join them with what
+// follows).
+func TestReplayFilterFollowsEventState(t *testing.T) {
+	event := func(mode uint64, cs uint16, q string) []byte {
+		status := []byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 45, 0, 45, 0}
+		binary.LittleEndian.PutUint64(status[1:], mode)
+		binary.LittleEndian.PutUint16(status[10:], cs)
+		body := make([]byte, 13)
+		body[8] = byte(len(fxShop))
+		body[11] = byte(len(status))
+		body = append(append(append(append(body, status...), fxShop...), 0), q...)
+		raw := make([]byte, headerLen, headerLen+len(body))
+		raw[4] = EventQuery
+		return append(raw, body...)
+	}
+	for _, c := range []struct {
+		mode uint64
+		cs   uint16
+		q    string
+		ok   bool
+	}{
+		{sqlModeNoBackslash, 45, `INSERT INTO t VALUES ('C:\', '/*!*/;')`, true},
+		{0, 45, `INSERT INTO t VALUES ('C:\', '/*!*/;')`, false},
+		{0, 28, "INSERT INTO t VALUES ('\xbf\\', '/*!*/;')", true},
+		{0, 45, "INSERT INTO t VALUES ('\xbf\\', '/*!*/;')", false},
+		{sqlModeANSIQuotes, 45, `INSERT INTO "t" VALUES ('/*!*/;')`, true},
+	} {
+		f := NewReplayFilter(map[string]string{fxShop: fxShop}, nil)
+		keep, err := f.query(&BinlogEvent{Type: EventQuery, Raw: event(c.mode, c.cs, c.q)})
+		if c.ok && (err != nil || !keep) {
+			t.Errorf("sql_mode %d, charset %d, %q: keep %v, %v", c.mode, c.cs, c.q, keep, err)
+		}
+		if !c.ok && err == nil {
+			t.Errorf("sql_mode %d, charset %d, %q: accepted", c.mode, c.cs, c.q)
+		}
+	}
+}
