@@ -85,6 +85,8 @@ bugs=(
   "replay passes client commands in a statement|./backup/mysql|backup/mysql/replaytext.go|				r.problems = append(r.problems, fmt.Sprintf(\"client command|				_ = append(r.problems, fmt.Sprintf(\"client command"
   "replay's client model escapes inside backticks|./backup/mysql|backup/mysql/replaytext.go|r.inString != '\`' && !(r.inString|!(r.inString"
   "replay trusts the names mysqlbinlog prints in multibyte sets|./backup/mysql|backup/mysql/replaytext.go|	kinds := map[charsetKind]bool{0: true}|	kinds := map[charsetKind]bool{0: true}\n	if true {\n		return nil\n	}"
+  "replay filter ignores the event's sql_mode and charset|./backup/mysql|backup/mysql/replayfilter.go|	l := eventLexState(st, f.lex)|	l := f.lex"
+  "replay filter reads statements session-blind|./backup/mysql|backup/mysql/replayfilter.go|	toks, err := tokenizeIn(q, l)|	toks, err := tokenize(q)"
 )
 
 survived=0

@@ -62,29 +62,6 @@ func isWordByte(c byte) bool {
 	return c == '_' || c == '$' || c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
 }
 
-// quoted reads a quoted token at the start of s (s[0] is the quote) and
-// returns its value and length. Doubled quotes stand for one; with
-// backslash set, backslash escapes the next byte.
-func quoted(s string, q byte, backslash bool) (string, int, error) {
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case backslash && c == '\\' && i+1 < len(s):
-			i++
-			b.WriteByte(unescape(s[i]))
-		case c == q && i+1 < len(s) && s[i+1] == q:
-			b.WriteByte(q)
-			i++
-		case c == q:
-			return b.String(), i + 1, nil
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return "", 0, fmt.Errorf("unterminated %c", q)
-}
-
 // quotedLen is the length of the single-quoted literal (backslash escapes
 // on) at the start of s, or -1 when it is not terminated: quoted without
 // building the value. It jumps from quote to quote (strings.IndexByte),

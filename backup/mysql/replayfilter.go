@@ -54,7 +54,7 @@ type ReplayFilter struct {
 	tables    map[uint64]bool // table id → it is in a restored database
 	stmtKept  bool
 	stmtDrop  bool
-	pendingAt int // index in group of the first Intvar/Rand/User_var before a query (-1: none)
+	pendingAt int      // index in group of the first Intvar/Rand/User_var before a query (-1: none)
 	lex       lexState // the session state of the last query event (for one that leaves it out)
 
 	Stats ReplayStats

@@ -98,6 +98,7 @@ type clientReader struct {
 	inString  byte
 	mlComment bool
 	buf       []byte // the statement being read (glob_buffer)
+	db        []byte // delim's bytes
 
 	keep     bool     // keep the statements sent (replayText); else only follow sql_mode
 	sent     []string // statements sent
@@ -112,6 +113,26 @@ func (r *clientReader) isSpace(c byte) bool {
 	}
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
+
+// delimB is the delimiter as bytes.
+func (r *clientReader) delimB() []byte {
+	if string(r.db) != r.delim {
+		r.db = []byte(r.delim)
+	}
+	return r.db
+}
+
+// clientSpecial are the bytes that can change the reader's state or
+// what it keeps (besides the delimiter's first byte).
+var clientSpecial = func() (t [256]bool) {
+	for _, c := range []byte("\\'\"`#-/*") {
+		t[c] = true
+	}
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = true
+	}
+	return t
+}()
 
 // atStart reports whether the reader is at the start of a statement.
 func (r *clientReader) atStart() bool {
@@ -159,11 +180,10 @@ func (r *clientReader) addLine(l []byte) {
 	if (len(l) == 0 || l[0] == 0) && len(r.buf) == 0 {
 		return
 	}
-	var out []byte
-	flush := func() {
-		r.buf = append(r.buf, out...)
-		out = out[:0]
-	}
+	// The line's bytes go straight to buf; those from o on are the ones
+	// the client has not added to its buffer yet (add_line's out).
+	o := len(r.buf)
+	flush := func() { o = len(r.buf) }
 	needSpace, ssComment := false, false
 	at := func(i int) byte {
 		if i < len(l) {
@@ -174,13 +194,23 @@ func (r *clientReader) addLine(l []byte) {
 	i := 0
 	for ; i < len(l); i++ {
 		c := l[i]
-		if r.isSpace(c) && len(out) == 0 && len(r.buf) == 0 {
+		if !r.mlComment && !needSpace && !clientSpecial[c] && c != r.delim[0] && len(r.buf) > 0 {
+			// a run of bytes that mean nothing to the reader in any state
+			j := i + 1
+			for j < len(l) && !clientSpecial[l[j]] && l[j] != r.delim[0] {
+				j++
+			}
+			r.buf = append(r.buf, l[i:j]...)
+			i = j - 1
+			continue
+		}
+		if r.isSpace(c) && len(r.buf) == 0 {
 			continue
 		}
 		if c >= 0x80 && r.lex.cs != 0 {
 			if n := mbLen(r.lex.cs, string(l[i:min(len(l), i+4)])); n > 1 && i+n <= len(l) {
 				if !r.mlComment {
-					out = append(out, l[i:i+n]...)
+					r.buf = append(r.buf, l[i:i+n]...)
 				}
 				i += n - 1
 				continue
@@ -195,12 +225,12 @@ func (r *clientReader) addLine(l []byte) {
 				break
 			}
 			if r.inString != 0 || c == 'N' {
-				out = append(out, '\\', c)
+				r.buf = append(r.buf, '\\', c)
 				continue
 			}
 			if c != 'C' {
 				r.problems = append(r.problems, fmt.Sprintf("client command \\%c (the client stops: unknown command)", c))
-				out = append(out, '\\', c)
+				r.buf = append(r.buf, '\\', c)
 				continue
 			}
 			flush()
@@ -210,7 +240,7 @@ func (r *clientReader) addLine(l []byte) {
 				}
 				i--
 			} else { // up to the delimiter
-				for i++; i < len(l) && l[i] != 0 && !bytes.HasPrefix(l[i:], []byte(r.delim)); i++ {
+				for i++; i < len(l) && l[i] != 0 && !bytes.HasPrefix(l[i:], r.delimB()); i++ {
 				}
 				if i < len(l) && l[i] != 0 {
 					i += len(r.delim) - 1
@@ -220,14 +250,14 @@ func (r *clientReader) addLine(l []byte) {
 			}
 			continue
 		}
-		if !r.mlComment && r.inString == 0 && bytes.HasPrefix(l[i:], []byte(r.delim)) {
+		if !r.mlComment && r.inString == 0 && bytes.HasPrefix(l[i:], r.delimB()) {
 			i += len(r.delim) - 1
-			flush()
 			r.send()
+			o = 0
 			continue
 		}
 		if !r.mlComment && r.inString == 0 && (c == '#' || c == '-' && at(i+1) == '-' &&
-			(r.isSpace(at(i+2)) || at(i+2) == 0 || len(r.buf) == 0 && len(out) == 0)) {
+			(r.isSpace(at(i+2)) || at(i+2) == 0 || len(r.buf) == 0)) {
 			flush()
 			break // the rest of the line is a comment
 		}
@@ -256,19 +286,16 @@ func (r *clientReader) addLine(l []byte) {
 		}
 		if !r.mlComment {
 			if needSpace && !r.isSpace(c) {
-				out = append(out, ' ')
+				r.buf = append(r.buf, ' ')
 			}
 			needSpace = false
-			out = append(out, c)
+			r.buf = append(r.buf, c)
 		}
 	}
-	if len(out) > 0 || len(r.buf) > 0 {
-		isDelim := len(out) >= 9 && strings.EqualFold(string(out[:9]), "delimiter")
-		if !isDelim || r.inString != 0 || r.mlComment {
-			out = append(out, '\n')
-		}
-		if !r.mlComment {
-			r.buf = append(r.buf, out...)
+	if len(r.buf) > 0 && !r.mlComment {
+		out := r.buf[o:]
+		if len(out) < 9 || !strings.EqualFold(string(out[:9]), "delimiter") || r.inString != 0 {
+			r.buf = append(r.buf, '\n')
 		}
 	}
 	for _, c := range r.buf {
@@ -371,7 +398,7 @@ func sameTokens(a, b []token) bool {
 }
 
 // printedNameSafe checks a line mariadb-binlog prints with a name in it
-// (`use `db``, `SET @`var`:=…`) under every character set the client may
+// (use `db`, SET @`var`:=…) under every character set the client may
 // be in when it reads it: one statement, no client command.
 func printedNameSafe(line string) error {
 	if !strings.ContainsFunc(line, func(c rune) bool { return c >= 0x80 }) && !strings.ContainsAny(line, "\\\x00\n") {

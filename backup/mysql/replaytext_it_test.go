@@ -46,6 +46,8 @@ var clientTexts = []string{
 	"/* c */\nDELIMITER ;\nDO 1",
 	"INSERT INTO t VALUES (1)\nDELIMITER ;\nDO 1",
 	"INSERT INTO t VALUES (1) \\C gbk",
+	"INSERT INTO t VALUES ('a\r\n/*!*/;\r\n'), (1)\r",
+	"INSERT INTO t VALUES ('a\\\nb'), ('/*!*/;')",
 }
 
 var clientModes = []struct {
