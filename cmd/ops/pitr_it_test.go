@@ -363,7 +363,7 @@ func (p *pitrIT) stockReplay(until string) map[string]string {
 	stopAt, _ := time.Parse(time.RFC3339, until)
 	start := time.Now()
 	for _, db := range []string{p.a, p.b} {
-		script := fmt.Sprintf("mariadb-binlog --database=%s --start-position=%d --stop-datetime=%q %s | mariadb --no-defaults -h %s -P %s -uroot",
+		script := fmt.Sprintf("mariadb-binlog --database=%s --start-position=%d --stop-datetime=%q %s | mariadb --no-defaults --binary-mode -h %s -P %s -uroot",
 			db, m.Consistency.BinlogPos, stopAt.Local().Format("2006-01-02 15:04:05"), strings.Join(paths, " "), host, port)
 		if out, err := exec.Command("bash", "-o", "pipefail", "-c", script).CombinedOutput(); err != nil {
 			t.Fatalf("stock replay of %s: %v\n%s", db, err, out)
