@@ -199,10 +199,9 @@ type headTok struct {
 
 // headLexer reads the head of a CREATE (see the rule above).
 type headLexer struct {
-	s          string
-	p          int
-	versioned  bool
-	unexpected error
+	s         string
+	p         int
+	versioned bool
 }
 
 func (l *headLexer) next() (headTok, error) {
