@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/opsteam/ops/backup/compress"
+	"github.com/opsteam/ops/internal/testenv"
 )
 
 // replaceSchema creates db with two tables (one named after which), a
@@ -48,6 +49,7 @@ func leftovers(t *testing.T, s *session, dst string) []string {
 // options) and no temporary or holding database; a good backup replaces
 // it (tables, view, trigger, routines, event all the backup's).
 func TestReplaceKeepsTheOriginalOnFailure(t *testing.T) {
+	testenv.RequireIT(t)
 	src := uniqueName("replace_src_")
 	dst := uniqueName("replace_dst_")
 	srcDB, tgtM, tgt := servers(t, src, dst)
@@ -138,6 +140,7 @@ func TestReplaceKeepsTheOriginalOnFailure(t *testing.T) {
 // once their tables moved) puts both originals back, and a good restore
 // replaces both.
 func TestReplaceSwapsSeveralDatabasesTogether(t *testing.T) {
+	testenv.RequireIT(t)
 	srcA, srcB := uniqueName("replace_srca_"), uniqueName("replace_srcb_")
 	dstA, dstB := uniqueName("replace_dsta_"), uniqueName("replace_dstb_")
 	srcDB, tgtM, tgt := servers(t, srcA, srcB, dstA, dstB)
