@@ -67,6 +67,10 @@ type ArchiveOptions struct {
 	// RetryDelay is the first pause before starting again after a failure
 	// (0 = 1s); it doubles up to a minute, and starts over after progress.
 	RetryDelay time.Duration
+	// SilenceWarn (0 = DefaultSilenceWarn) is how long the source may stay
+	// silent (no event, no heartbeat) before the archiver warns, and then
+	// again at every further SilenceWarn (see watchSilence).
+	SilenceWarn time.Duration
 }
 
 // ArchiveResult says what one run of the archiver stored.
@@ -86,6 +90,8 @@ type ArchiveStatus struct {
 	pendingSince time.Time // when the oldest event not yet stored was received (zero: none)
 	position     mysql.BinlogPos
 	running      bool
+	gaps         int       // gaps met since the archiver started
+	lastHeard    time.Time // when the source last answered (an event, a heartbeat, a new connection)
 }
 
 // ArchiveState is a snapshot of an ArchiveStatus.
@@ -97,6 +103,21 @@ type ArchiveState struct {
 	PendingSince time.Time
 	Position     mysql.BinlogPos
 	Running      bool
+	// Gaps counts the gaps (logs purged before they were archived) met
+	// since the archiver started.
+	Gaps int
+	// LastHeard is when the source last answered: an event, a heartbeat
+	// or a new connection (zero before the archiver started).
+	LastHeard time.Time
+}
+
+// Silent is how long the source has been silent (0 when the archiver is
+// not running or has not started).
+func (s ArchiveState) Silent(now time.Time) time.Duration {
+	if !s.Running || s.LastHeard.IsZero() {
+		return 0
+	}
+	return max(now.Sub(s.LastHeard), 0)
 }
 
 // Lag is how long the oldest event not yet stored has waited (0 when none).
@@ -111,7 +132,7 @@ func (s ArchiveState) Lag(now time.Time) time.Duration {
 func (s *ArchiveStatus) State() ArchiveState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return ArchiveState{LastEvent: s.lastEvent, PendingSince: s.pendingSince, Position: s.position, Running: s.running}
+	return ArchiveState{LastEvent: s.lastEvent, PendingSince: s.pendingSince, Position: s.position, Running: s.running, Gaps: s.gaps, LastHeard: s.lastHeard}
 }
 
 func (s *ArchiveStatus) update(fn func(s *ArchiveStatus)) {
@@ -148,8 +169,8 @@ var pendingLimit = 16 << 20
 //
 // A binary log the server purged before it was archived is a gap: the
 // archiver logs it as an error and goes on from the server's oldest log;
-// the chain analysis (AnalyzeBinlog) reports it. Nothing is ever skipped
-// silently.
+// the chain analysis (AnalyzeBinlog) reports it, and the run returns a
+// *GapError (ErrBinlogGap) when it ends. Nothing is ever skipped silently.
 func ArchiveBinlog(ctx context.Context, o ArchiveOptions) (*ArchiveResult, error) {
 	a, err := newArchiver(o)
 	if err != nil {
@@ -157,6 +178,8 @@ func ArchiveBinlog(ctx context.Context, o ArchiveOptions) (*ArchiveResult, error
 	}
 	o.Status.update(func(s *ArchiveStatus) { s.running = true })
 	defer o.Status.update(func(s *ArchiveStatus) { s.running = false })
+	a.heard()
+	defer a.watchSilence(ctx)()
 	first := o.RetryDelay
 	if first <= 0 {
 		first = time.Second
@@ -165,7 +188,7 @@ func ArchiveBinlog(ctx context.Context, o ArchiveOptions) (*ArchiveResult, error
 	for {
 		progressed, err := a.session(ctx)
 		if err == nil || ctx.Err() != nil {
-			return a.res, nil
+			return a.res, a.gapError(ctx)
 		}
 		if !o.Retry || errors.Is(err, mysql.ErrBinlogPrerequisite) || errors.Is(err, ErrChainBroken) {
 			return a.res, err
@@ -176,7 +199,7 @@ func ArchiveBinlog(ctx context.Context, o ArchiveOptions) (*ArchiveResult, error
 		a.log.Error("binlog archiver failed; starting again from the end of the archive", "job", o.Job.Name, "retry_in", backoff.String(), "error", err.Error())
 		select {
 		case <-ctx.Done():
-			return a.res, nil
+			return a.res, a.gapError(ctx)
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, maxBackoff)
@@ -199,6 +222,9 @@ type archiver struct {
 	endsFile bool   // the archive ends with the end of a file (rotate or stop event)
 	warned   bool   // prerequisite warnings logged
 	started  bool   // where it started from was logged
+
+	silence   sync.Mutex
+	lastHeard time.Time // when the source last answered (see watchSilence)
 }
 
 func newArchiver(o ArchiveOptions) (*archiver, error) {
@@ -225,7 +251,7 @@ func newArchiver(o ArchiveOptions) (*archiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := o.Job.manifestKey()
+	key, err := o.Job.manifestKeyForWriting(o.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -244,6 +270,7 @@ func (a *archiver) session(ctx context.Context) (progressed bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	a.heard()
 	if !a.warned {
 		for _, w := range srv.Warnings {
 			a.log.Warn(w, "job", a.o.Job.Name)
@@ -273,6 +300,7 @@ func (a *archiver) session(ctx context.Context) (progressed bool, err error) {
 		return false, err
 	}
 	defer st.Close()
+	st = heardStream{st, a}
 	c := &chunker{a: a, ctx: ctx, srv: srv, next: from, follows: follows, gtid: gt, target: target, lastClose: time.Now()}
 	err = c.run(st)
 	return c.stored > 0, err
@@ -325,6 +353,7 @@ func (a *archiver) startPosition(ctx context.Context, src BinlogSource, srv *mys
 		default:
 			gap := BinlogGap{Job: a.o.Job.Name, From: from, To: oldest, Reason: "purged on the server before it was archived"}
 			a.res.Gaps = append(a.res.Gaps, gap)
+			a.o.Status.update(func(s *ArchiveStatus) { s.gaps++ })
 			a.log.Error("binlog gap: the server purged binary logs that were not archived yet; archiving goes on from its oldest log. Points in time in the gap cannot be recovered; take a new backup",
 				"job", a.o.Job.Name, "missing_from", from.String(), "resumed_at", oldest.String())
 			from, follows = oldest, oldest // not continuous: the chain shows the gap

@@ -639,11 +639,27 @@ func TestArchiveBinlogPurgeGap(t *testing.T) {
 	srv.Rotate()
 	srv.Purge(srv.Current().File)
 	srv.Commit(4)
-	res := archiveOnce(t, s, job, src)
+	res, err := ArchiveBinlog(context.Background(), ArchiveOptions{Job: job, Store: s, Once: true, OpenSource: src.open})
 	if len(res.Gaps) != 1 || res.Gaps[0].From != before || res.Gaps[0].To != (mysql.BinlogPos{File: "binlog.000003", Pos: 4}) {
 		t.Fatalf("gaps %+v", res.Gaps)
 	}
+	// The run fails (the operator must act), naming what is missing and
+	// that no backup is after the gap yet.
+	var ge *GapError
+	if !errors.As(err, &ge) || !errors.Is(err, ErrBinlogGap) || ge.Resume != "" ||
+		!strings.Contains(err.Error(), before.String()+" up to binlog.000003:4 is missing") || !strings.Contains(err.Error(), "take a new backup") {
+		t.Fatalf("a run across purged logs returned %v", err)
+	}
 	newer := backupAt(t, s, job, srv, t0.Add(time.Hour))
+	// With a backup after the gap, the error names it.
+	a, err := newArchiver(ArchiveOptions{Job: job, Store: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.res.Gaps = res.Gaps
+	if err := a.gapError(context.Background()); !errors.As(err, &ge) || ge.Resume != newer.ID || !strings.Contains(err.Error(), "works again from backup "+newer.ID+" on") {
+		t.Errorf("the gap error with a backup after the gap: %v", err)
+	}
 	srv.Commit(5)
 	archiveOnce(t, s, job, src)
 	backups, _ := ListBackups(context.Background(), s, job, false)

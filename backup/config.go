@@ -2,8 +2,14 @@ package backup
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -13,6 +19,8 @@ import (
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/internal/fielderr"
 	"github.com/opsteam/ops/internal/notify"
+
+	"golang.org/x/sys/unix"
 )
 
 // Config is the `backup:` section of the ops config.
@@ -89,6 +97,10 @@ type Job struct {
 	// an HMAC, and one without a valid HMAC is refused by restore and
 	// verify and listed as untrusted.
 	ManifestKeyFile string `yaml:"manifest_key_file"`
+	// DefaultKeyFile is where the manifest key lives when manifest_key_file
+	// is not set: ops creates it at the job's first backup (cmd/ops sets
+	// it: <config dir>/keys/<job>.key). Not a config key.
+	DefaultKeyFile string `yaml:"-"`
 	// Binlog archives the server's binary log for point-in-time recovery
 	// (binlog_config.go).
 	Binlog BinlogConfig `yaml:"binlog"`
@@ -97,20 +109,114 @@ type Job struct {
 // minManifestKey is the shortest manifest key accepted (bytes).
 const minManifestKey = 16
 
-// manifestKey reads the job's manifest key (nil when it has none).
+// manifestKeyPath is the file the job's manifest key is read from: its
+// manifest_key_file, else its DefaultKeyFile ("" when neither is set).
+func (j *Job) manifestKeyPath() string {
+	if j.ManifestKeyFile != "" {
+		return j.ManifestKeyFile
+	}
+	return j.DefaultKeyFile
+}
+
+// manifestKey reads the job's manifest key: manifest_key_file, else the
+// default key file when it exists (nil when there is neither).
 func (j *Job) manifestKey() ([]byte, error) {
 	if j.ManifestKeyFile == "" {
-		return nil, nil
+		if j.DefaultKeyFile == "" {
+			return nil, nil
+		}
+		if _, err := os.Stat(j.DefaultKeyFile); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
 	}
-	data, err := os.ReadFile(j.ManifestKeyFile)
+	p := j.manifestKeyPath()
+	data, err := os.ReadFile(p)
 	if err != nil {
-		return nil, fmt.Errorf("job %s: manifest_key_file: %w", j.Name, err)
+		return nil, fmt.Errorf("job %s: manifest key: %w", j.Name, err)
 	}
 	key := bytes.TrimRight(data, "\r\n")
 	if len(key) < minManifestKey {
-		return nil, fmt.Errorf("job %s: manifest_key_file %s: the key has %d bytes, expected at least %d (e.g. head -c 32 /dev/urandom | base64)", j.Name, j.ManifestKeyFile, len(key), minManifestKey)
+		return nil, fmt.Errorf("job %s: manifest key %s: the key has %d bytes, expected at least %d (e.g. head -c 32 /dev/urandom | base64)", j.Name, p, len(key), minManifestKey)
 	}
 	return key, nil
+}
+
+// manifestKeyForWriting is manifestKey for a run that writes manifests:
+// when the job has no manifest_key_file and its default key file does not
+// exist yet, it is created (32 random bytes, base64, mode 0600, in a 0700
+// directory) and the logger says once where it is and that a copy must be
+// kept off this host. Without either, manifests go unauthenticated.
+func (j *Job) manifestKeyForWriting(logger *slog.Logger) ([]byte, error) {
+	if j.ManifestKeyFile == "" && j.DefaultKeyFile != "" {
+		created, err := createKeyFile(j.DefaultKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("job %s: creating its manifest key: %w", j.Name, err)
+		}
+		if created {
+			logger.Warn("created the job's manifest key: it authenticates every manifest of the job; keep a copy off this host (with the age identity, if any): "+
+				"a restore on another machine needs it, or must be run with --trust-unauthenticated-manifest", "job", j.Name, "key_file", j.DefaultKeyFile)
+		}
+	}
+	return j.manifestKey()
+}
+
+// createKeyFile writes a new random key to path unless the file exists
+// (it is never overwritten); created reports whether this call wrote it.
+func createKeyFile(path string) (created bool, err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return false, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		f.Close()
+		os.Remove(path)
+		return false, err
+	}
+	_, err = f.WriteString(base64.StdEncoding.EncodeToString(raw[:]) + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return false, err
+	}
+	return true, nil
+}
+
+// KeyStatus says, for `config check`, where the job's manifest key comes
+// from; warn is set when its manifests would go unauthenticated.
+func (j *Job) KeyStatus() (msg string, warn bool) {
+	switch {
+	case j.ManifestKeyFile != "":
+		return "manifest key " + j.ManifestKeyFile, false
+	case j.DefaultKeyFile == "":
+		return "no manifest key: manifests are not authenticated (set manifest_key_file)", true
+	}
+	if _, err := os.Stat(j.DefaultKeyFile); err == nil {
+		return "manifest key " + j.DefaultKeyFile + " (created by ops; keep a copy off this host)", false
+	}
+	dir := filepath.Dir(j.DefaultKeyFile)
+	for {
+		if st, err := os.Stat(dir); err == nil {
+			if !st.IsDir() || unix.Access(dir, unix.W_OK) != nil {
+				return fmt.Sprintf("no manifest key, and %s cannot be created (%s is not writable): manifests will not be authenticated (set manifest_key_file)", j.DefaultKeyFile, dir), true
+			}
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "manifest key " + j.DefaultKeyFile + " (created at the first backup)", false
 }
 
 // DefaultJob is the job `ops backup run` runs when the config names none:

@@ -41,7 +41,7 @@ func TestTrustedObjectsOnlyFromAnAuthenticatedManifest(t *testing.T) {
 			t.Fatal(err)
 		}
 		f := &fakeRestore{}
-		if _, err := RestoreBackup(context.Background(), BackupRestoreOptions{Store: s, Backup: b, Restore: f.restore}); err != nil {
+		if _, err := RestoreBackup(context.Background(), BackupRestoreOptions{Store: s, Backup: b, Restore: f.restore, TrustUnauthenticated: !keyed}); err != nil {
 			t.Fatal(err)
 		}
 		if got := len(f.opts.TrustedObjects); (got == 2) != keyed || (!keyed && f.opts.TrustedObjects != nil) {

@@ -50,6 +50,10 @@ type Manifest struct {
 	Object storage.Object `json:"object"`
 	// StreamSHA256 is the SHA-256 of the whole stored stream.
 	StreamSHA256 string `json:"stream_sha256"`
+	// Chunks lists the SHA-256 of every ChunkSize bytes of the stored
+	// stream: restore checks each chunk before anything in it is used.
+	// Manifests written before ops recorded it have none.
+	Chunks *ChunkHashes `json:"chunks,omitempty"`
 	// SQLBytes is the size of the uncompressed SQL.
 	SQLBytes int64 `json:"sql_bytes"`
 	// Objects are the views, routines, triggers and events of the dump
@@ -129,11 +133,25 @@ type BackupInfo struct {
 	Databases   []string        `json:"databases"`
 	Compression compress.Method `json:"compression"`
 	Encrypted   bool            `json:"encrypted"`
+	// Authenticated: the manifest's MAC is valid under the job's key.
+	Authenticated bool `json:"authenticated"`
 
 	manifest *Manifest
-	objects  []string // every object under the backup's directory
-	// authenticated: the manifest's MAC was checked with the job's key.
-	authenticated bool
+	unsigned *Manifest // the manifest of an untrusted backup that has no MAC at all
+	objects  []string  // every object under the backup's directory
+}
+
+// AcceptUnsigned makes an untrusted backup whose manifest carries no MAC
+// at all (written before the job had a key) usable by RestoreBackup and
+// VerifyBackup, which still refuse it unless TrustUnauthenticated. It
+// reports false, and changes nothing, for any other backup: a wrong MAC is
+// never accepted.
+func (b *BackupInfo) AcceptUnsigned() bool {
+	if b == nil || b.unsigned == nil {
+		return false
+	}
+	b.manifest = b.unsigned
+	return true
 }
 
 // ManifestData returns the parsed manifest of a complete backup.
@@ -239,10 +257,11 @@ func (b *BackupInfo) load(ctx context.Context, s storage.Store, key []byte) erro
 		b.Status, b.Problem = StatusCorrupt, fmt.Sprintf("manifest %s names %s, which is missing", b.Manifest, m.Object.Name)
 	case key != nil && !m.authentic(key):
 		b.Status, b.Problem = StatusUntrusted, fmt.Sprintf("manifest %s has no valid MAC for the job's manifest_key_file", b.Manifest)
-	case key != nil:
-		b.Status, b.Complete, b.manifest, b.authenticated = StatusComplete, true, m, true
+		if m.MAC == "" {
+			b.unsigned = m
+		}
 	default:
-		b.Status, b.Complete, b.manifest = StatusComplete, true, m
+		b.Status, b.Complete, b.manifest, b.Authenticated = StatusComplete, true, m, key != nil
 	}
 	return nil
 }

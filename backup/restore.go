@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"strconv"
@@ -39,6 +40,10 @@ type BackupRestoreOptions struct {
 	// not empty (otherwise they are refused); KeepPartial keeps what a
 	// failed restore created.
 	Replace, KeepPartial bool
+	// TrustUnauthenticated restores a backup whose manifest no key
+	// authenticated (a new machine without the job's key); the statement
+	// guard stays on.
+	TrustUnauthenticated bool
 	// RequireEncryption refuses a backup that is not encrypted (the job
 	// encrypts its backups: a plain one was put there by someone else).
 	RequireEncryption bool
@@ -51,17 +56,40 @@ type BackupRestoreOptions struct {
 type RestoreFunc func(ctx context.Context, opts mysql.RestoreOptions, r io.Reader) (*mysql.RestoreResult, error)
 
 // RestoreBackup streams a complete backup from its store into a server:
-// read → (age decrypt) → decompress → SQL. The stored bytes are hashed on
-// the way; a SHA-256 that differs from the manifest fails the restore (each
-// zstd frame, gzip member and age chunk also carries its own checksum, so
-// corruption is normally caught before the damaged part is executed).
+// read → verify → (age decrypt) → decompress → SQL. The stored stream is
+// read one chunk (ChunkSize) at a time; each chunk's SHA-256 is checked
+// against the manifest's list before any of its bytes go further, so no
+// statement derived from a byte the backup did not write reaches the
+// server. The whole stream's SHA-256 is checked again at its end.
+// A backup written before the chunk list existed is hashed whole first
+// (a second read of the object), then streamed with the end check.
+//
+// A manifest that no key authenticated is refused unless
+// TrustUnauthenticated is set: without a key, whoever can write to the
+// storage can write a matching manifest for any stream.
 func RestoreBackup(ctx context.Context, o BackupRestoreOptions) (*mysql.RestoreResult, error) {
 	m := o.Backup.manifest
 	if m == nil {
 		return nil, fmt.Errorf("backup %s is %s: refusing to restore it", o.Backup.ID, o.Backup.describe())
 	}
+	if err := checkAuthenticated(o); err != nil {
+		return nil, err
+	}
 	if o.RequireEncryption && m.Encryption == nil {
 		return nil, fmt.Errorf("backup %s is not encrypted, but its job encrypts every backup: refusing it (it was not written by this job): %w", m.ID, ErrNotComplete)
+	}
+	if c := m.Chunks; c != nil && (c.Size < minChunkSize || c.Size > maxChunkSize) {
+		return nil, fmt.Errorf("backup %s: the manifest's chunk size %d is out of range (%d to %d): %w", m.ID, c.Size, minChunkSize, maxChunkSize, ErrChunkMismatch)
+	}
+	if m.Chunks == nil {
+		logger := o.Logger
+		if logger == nil {
+			logger = slog.New(slog.DiscardHandler)
+		}
+		logger.Warn("the backup's manifest has no chunk hashes (written by an older ops): the stored stream is read and hashed whole before the restore reads it again", "id", m.ID, "object", m.Object.Name)
+		if err := checkWholeStream(ctx, o.Store, m); err != nil {
+			return nil, err
+		}
 	}
 	rc, err := o.Store.Open(ctx, m.Object.Name)
 	if err != nil {
@@ -70,6 +98,9 @@ func RestoreBackup(ctx context.Context, o BackupRestoreOptions) (*mysql.RestoreR
 	defer rc.Close()
 	h := sha256.New()
 	var src io.Reader = io.TeeReader(rc, h)
+	if m.Chunks != nil {
+		src = newVerifiedReader(src, m.Chunks)
+	}
 	if o.Progress != nil {
 		src = &progressReader{r: src, fn: o.Progress}
 	}
@@ -89,8 +120,8 @@ func RestoreBackup(ctx context.Context, o BackupRestoreOptions) (*mysql.RestoreR
 		}
 	}
 	// The stream's SHA-256 is known only at its end: Finish checks it
-	// before the restore is reported done, so that a mismatch drops what
-	// was restored like any other failure.
+	// (a second line behind the chunk hashes) before the restore is reported done, so that a mismatch
+	// drops what was restored like any other failure.
 	finish := func() error {
 		if _, err := io.Copy(io.Discard, src); err != nil { // age/zstd trailers
 			return fmt.Errorf("reading the end of the stream: %w", err)
@@ -107,7 +138,7 @@ func RestoreBackup(ctx context.Context, o BackupRestoreOptions) (*mysql.RestoreR
 	// Definers (and enabled events) are kept only for what an authenticated
 	// manifest lists (mysql/definer.go).
 	var trusted []mysql.StoredObject
-	if o.Backup.authenticated {
+	if o.Backup.Authenticated {
 		trusted = m.Objects
 	}
 	res, err := restore(ctx, mysql.RestoreOptions{MySQL: o.MySQL, Databases: mapping, Threads: o.Threads, Logger: o.Logger,
@@ -117,6 +148,57 @@ func RestoreBackup(ctx context.Context, o BackupRestoreOptions) (*mysql.RestoreR
 	}
 	return res, nil
 }
+
+// The chunk sizes a manifest may name: a forged size must not make the
+// restore allocate without bound.
+const (
+	minChunkSize = 64 << 10
+	maxChunkSize = 64 << 20
+)
+
+// sizeHash hashes and counts what is written to it.
+type sizeHash struct {
+	h hash.Hash
+	n int64
+}
+
+func (s *sizeHash) Write(p []byte) (int, error) {
+	s.n += int64(len(p))
+	return s.h.Write(p)
+}
+
+// checkWholeStream reads a stored stream once and checks its size and
+// SHA-256 against the manifest (for manifests without chunk hashes).
+func checkWholeStream(ctx context.Context, s storage.Store, m *Manifest) error {
+	rc, err := s.Open(ctx, m.Object.Name)
+	if err != nil {
+		return fmt.Errorf("restore of backup %s: %w", m.ID, err)
+	}
+	defer rc.Close()
+	h := &sizeHash{h: sha256.New()}
+	if _, err := io.Copy(h, storage.ContextReader(ctx, rc)); err != nil {
+		return fmt.Errorf("restore of backup %s: reading %s: %w", m.ID, m.Object.Name, err)
+	}
+	if got := hex.EncodeToString(h.h.Sum(nil)); h.n != m.Object.Size || got != m.StreamSHA256 {
+		return fmt.Errorf("restore of backup %s: the stored stream has %d bytes and SHA-256 %s, the manifest says %d and %s: nothing was restored: %w",
+			m.ID, h.n, got, m.Object.Size, m.StreamSHA256, ErrStreamMismatch)
+	}
+	return nil
+}
+
+// checkAuthenticated refuses a backup whose manifest no key authenticated,
+// unless the caller accepted the risk.
+func checkAuthenticated(o BackupRestoreOptions) error {
+	if o.Backup.Authenticated || o.TrustUnauthenticated {
+		return nil
+	}
+	return fmt.Errorf("backup %s: its manifest is not authenticated (the job has no manifest key here): anyone who can write to the storage could have forged it with the stream; "+
+		"give the job's key (manifest_key_file), or accept the risk with --trust-unauthenticated-manifest: %w", o.Backup.ID, ErrUnauthenticated)
+}
+
+// ErrUnauthenticated is matched by the error of a restore of a backup whose
+// manifest no key authenticated, without TrustUnauthenticated.
+var ErrUnauthenticated = errors.New("manifest not authenticated")
 
 // ErrStreamMismatch is matched by the error of a stream whose SHA-256
 // differs from its manifest's.
@@ -152,6 +234,9 @@ func RestoreTest(ctx context.Context, o BackupRestoreOptions) ([]TableCheck, err
 	m := o.Backup.manifest
 	if m == nil {
 		return nil, fmt.Errorf("backup %s is partial (no manifest)", o.Backup.ID)
+	}
+	if err := checkAuthenticated(o); err != nil { // before the server is touched
+		return nil, err
 	}
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])

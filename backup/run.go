@@ -61,7 +61,7 @@ func RunBackup(ctx context.Context, o RunOptions) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := job.manifestKey()
+	key, err := job.manifestKeyForWriting(o.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -74,11 +74,12 @@ func RunBackup(ctx context.Context, o RunOptions) (*Manifest, error) {
 	objName := path.Join(dir, streamName(job.Compression, len(recips) > 0))
 	o.Logger.Info("backup started", "job", job.Name, "id", id, "target", o.Store.String(), "object", objName)
 
-	res, obj, err := dumpInto(ctx, o, recips, objName, fmt.Sprintf("backup %s of job %s", id, job.Name))
+	res, obj, chunks, err := dumpInto(ctx, o, recips, objName, fmt.Sprintf("backup %s of job %s", id, job.Name))
 	if err != nil {
 		return nil, err
 	}
 	m := newManifest(o, id, started, res, obj)
+	m.Chunks = chunks
 	if _, err := WriteManifest(ctx, o.Store, dir, m, key); err != nil {
 		return nil, fmt.Errorf("backup %s of job %s: writing the manifest (the backup stays partial and will be pruned): %w", id, job.Name, err)
 	}
@@ -108,8 +109,9 @@ func freeID(ctx context.Context, s storage.Store, jobPrefix string, t time.Time)
 // dumpInto runs the dump in a goroutine and stores its stream (through age
 // when there are recipients) under objName. Either both succeed or the
 // error says what failed first; a failed Put leaves nothing under objName.
-// what names the backup in errors.
-func dumpInto(ctx context.Context, o RunOptions, recips []age.Recipient, objName, what string) (*mysql.DumpResult, storage.Object, error) {
+// what names the backup in errors. The stored bytes are hashed chunk by
+// chunk on their way to the store (ChunkHashes, for the manifest).
+func dumpInto(ctx context.Context, o RunOptions, recips []age.Recipient, objName, what string) (*mysql.DumpResult, storage.Object, *ChunkHashes, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -123,9 +125,10 @@ func dumpInto(ctx context.Context, o RunOptions, recips []age.Recipient, objName
 		pw.CloseWithError(err) // nil closes normally
 		done <- dumpDone{res, err}
 	}()
-	var src io.Reader = pr
+	chunks := newChunkHasher(ChunkSize)
+	var src io.Reader = io.TeeReader(pr, chunks)
 	if o.Progress != nil {
-		src = &progressReader{r: pr, fn: o.Progress}
+		src = &progressReader{r: src, fn: o.Progress}
 	}
 	obj, putErr := o.Store.Put(ctx, objName, src)
 	if putErr != nil {
@@ -135,13 +138,17 @@ func dumpInto(ctx context.Context, o RunOptions, recips []age.Recipient, objName
 	d := <-done
 	switch {
 	case d.err != nil && !errors.Is(d.err, context.Canceled):
-		return nil, obj, fmt.Errorf("%s failed, nothing was kept: %w", what, d.err)
+		return nil, obj, nil, fmt.Errorf("%s failed, nothing was kept: %w", what, d.err)
 	case putErr != nil:
-		return nil, obj, fmt.Errorf("%s failed, nothing was kept: storing %s in %s: %w", what, objName, o.Store, putErr)
+		return nil, obj, nil, fmt.Errorf("%s failed, nothing was kept: storing %s in %s: %w", what, objName, o.Store, putErr)
 	case d.err != nil:
-		return nil, obj, fmt.Errorf("%s: %w", what, d.err)
+		return nil, obj, nil, fmt.Errorf("%s: %w", what, d.err)
 	}
-	return d.res, obj, nil
+	list, err := chunks.list(obj.Size)
+	if err != nil {
+		return nil, obj, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return d.res, obj, list, nil
 }
 
 // dumpEncrypted writes the dump to w, through age when there are

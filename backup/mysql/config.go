@@ -36,9 +36,26 @@ type Config struct {
 	// every Timeout. See Connect.
 	Timeout time.Duration `yaml:"timeout"`
 	TLS     TLS           `yaml:"tls"`
-	// LockWaitTimeout bounds the wait for the global/backup lock before the
-	// dump falls back or fails (like mydumper's --ftwrl-max-wait-time).
+	// LockWaitTimeout (0 = DefaultLockWaitTimeout) bounds the wait for the
+	// global/backup lock before the dump falls back or fails (like
+	// mydumper's --ftwrl-max-wait-time), and is the session
+	// lock_wait_timeout of a restore's connections: a restore blocked by
+	// another session's lock (FLUSH TABLES WITH READ LOCK of a backup on the
+	// target, a DDL) fails after it with ErrLockWaitTimeout.
 	LockWaitTimeout time.Duration `yaml:"lock_wait_timeout"`
+}
+
+// DefaultLockWaitTimeout is Config.LockWaitTimeout when it is zero.
+const DefaultLockWaitTimeout = 60 * time.Second
+
+// lockWaitSeconds is LockWaitTimeout (or its default) in whole seconds, at
+// least 1: the unit of the server's lock_wait_timeout.
+func (c *Config) lockWaitSeconds() int {
+	t := c.LockWaitTimeout
+	if t <= 0 {
+		t = DefaultLockWaitTimeout
+	}
+	return max(1, int(t.Round(time.Second)/time.Second))
 }
 
 // TLS configures TLS to the database server, with the meanings of the

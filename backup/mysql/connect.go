@@ -44,26 +44,37 @@ const DefaultSocket = "/run/mysqld/mysqld.sock"
 // server from a stalled one. Cancelling ctx of a statement still aborts it
 // at once.
 func Connect(ctx context.Context, m Config, logger *slog.Logger) (*sql.DB, error) {
+	db, _, err := connect(ctx, m, logger, nil)
+	return db, err
+}
+
+// connect is Connect; every session of the pool also runs SET name=value
+// for each of vars, and the transport it returns knows every session (for
+// killQueries).
+func connect(ctx context.Context, m Config, logger *slog.Logger, vars map[string]string) (*sql.DB, *transport, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg, err := driverConfig(m, logger)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	tr := &transport{timeout: m.timeout(), addr: describe(cfg), log: logger}
+	if len(vars) > 0 {
+		cfg.Params = vars // the driver runs SET name=value on every new session
+	}
+	tr := &transport{timeout: m.timeout(), addr: describe(cfg), log: logger, track: vars != nil}
 	cfg.DialFunc = tr.dial
 	base, err := gomysql.NewConnector(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("mysql %s: %w", describe(cfg), err)
+		return nil, nil, fmt.Errorf("mysql %s: %w", describe(cfg), err)
 	}
 	tr.base = base
 	db := sql.OpenDB(&connector{tr: tr})
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connect to mysql %s as %q: %w", describe(cfg), cfg.User, explainTLS(err, m.TLS, cfg))
+		return nil, nil, fmt.Errorf("connect to mysql %s as %q: %w", describe(cfg), cfg.User, explainTLS(err, m.TLS, cfg))
 	}
-	return db, nil
+	return db, tr, nil
 }
 
 // explainTLS adds the TLS settings to a certificate verification failure.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -46,6 +47,10 @@ type transport struct {
 	addr    string // for messages: host:port or "socket PATH"
 	log     *slog.Logger
 	base    driver.Connector // the driver's connector (its DialFunc is dial)
+
+	track    bool // keep every session in sessions (for killQueries)
+	mu       sync.Mutex
+	sessions []*deadlineConn
 }
 
 type probeKey struct{}
@@ -61,7 +66,74 @@ func (tr *transport) dial(ctx context.Context, network, addr string) (net.Conn, 
 	if ctx.Value(probeKey{}) != nil {
 		return c, nil
 	}
-	return &deadlineConn{Conn: c, tr: tr, done: make(chan struct{})}, nil
+	dc := &deadlineConn{Conn: c, tr: tr, done: make(chan struct{})}
+	if tr.track {
+		tr.mu.Lock()
+		tr.sessions = append(tr.sessions, dc)
+		tr.mu.Unlock()
+	}
+	return dc, nil
+}
+
+// killQueries ends, with KILL QUERY from a new connection, the statement
+// every session of the pool still runs on the server, and returns how many
+// it ended. Cancelling a statement's context only makes the driver close
+// its socket: the server goes on with the statement (a wait for another
+// session's FLUSH TABLES WITH READ LOCK, a LOAD DATA) and would run it to
+// its end after the caller gave up, maybe after a rollback. Sessions the
+// server shows idle, or no longer has, are left alone. Bounded by the
+// transport's timeout.
+func (tr *transport) killQueries() (int, error) {
+	tr.mu.Lock()
+	var ids []string
+	for _, c := range tr.sessions {
+		if c.killID != 0 {
+			ids = append(ids, strconv.FormatUint(uint64(c.killID), 10))
+		}
+	}
+	tr.mu.Unlock()
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), tr.timeout)
+	defer cancel()
+	db := sql.OpenDB(probeConnector{tr})
+	defer db.Close()
+	db.SetMaxIdleConns(0)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	rows, err := conn.QueryContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND <> 'Sleep' AND ID IN ("+strings.Join(ids, ",")+")")
+	if err != nil {
+		return 0, err
+	}
+	var busy []uint64
+	for rows.Next() {
+		var id uint64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		busy = append(busy, id)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	n := 0
+	var first error
+	for _, id := range busy {
+		_, err := conn.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", id))
+		switch {
+		case err == nil:
+			n++
+		case mysqlErrNo(err) == 1094: // ended meanwhile
+		case first == nil:
+			first = err
+		}
+	}
+	return n, first
 }
 
 // connector bounds each new connection (dial, TLS, login, session setup)
@@ -105,6 +177,7 @@ type deadlineConn struct {
 	tr *transport
 
 	id       uint32 // the server's connection id, from the greeting; 0 until then
+	killID   uint32 // id, under tr.mu when tr.track (for killQueries)
 	greeting []byte // the first bytes read, until the id is known
 	sniffed  bool
 
@@ -421,6 +494,11 @@ func (c *deadlineConn) sniff(b []byte) {
 	case end >= 0 && len(g) >= end+5:
 		c.id = binary.LittleEndian.Uint32(g[end+1 : end+5])
 		c.sniffed, c.greeting = true, nil
+		if c.tr != nil && c.tr.track {
+			c.tr.mu.Lock()
+			c.killID = c.id
+			c.tr.mu.Unlock()
+		}
 	case len(g) > 512:
 		c.sniffed, c.greeting = true, nil
 	}

@@ -24,6 +24,7 @@ func craftedNames(pwned string) map[string]string {
 		"newline": "n\nGRANT ALL ON *.* TO opsevil@localhost;#",
 		"bang":    "b\n\\! touch " + pwned,
 		"cr":      "r\r\\! touch " + pwned + "-cr",
+		"crlf":    "l\r\n\\! touch " + pwned + "-crlf",
 		"semi":    "s;DROP DATABASE mysql;",
 		"comment": "c*/ GRANT ALL ON *.* TO opsevil@localhost; /*",
 		"tick":    "t`DROP TABLE x`",
@@ -137,14 +138,15 @@ func TestCraftedNamesRoundTrip(t *testing.T) {
 	}
 }
 
-// mariadbClientRestore pipes a dump through `zstd -dc | mariadb`, the way
-// the README says a stock client restores.
+// mariadbClientRestore pipes a dump through `zstd -dc | mariadb
+// --binary-mode`, the way the README says a stock client restores (without
+// --binary-mode the client reads a CR LF inside a name as LF).
 func mariadbClientRestore(t testing.TB, dump []byte, m Config) {
 	t.Helper()
 	if _, err := exec.LookPath("mariadb"); err != nil {
 		t.Fatalf("the mariadb client is missing: %v", err)
 	}
-	cmd := exec.Command("sh", "-c", fmt.Sprintf("zstd -dc | mariadb -h%s -P%d -uroot", m.Host, m.Port))
+	cmd := exec.Command("sh", "-c", fmt.Sprintf("zstd -dc | mariadb --binary-mode -h%s -P%d -uroot", m.Host, m.Port))
 	cmd.Stdin = bytes.NewReader(dump)
 	cmd.Dir = os.TempDir()
 	out, err := cmd.CombinedOutput()

@@ -1,6 +1,8 @@
 package mysql
 
 import (
+	"context"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -39,8 +41,9 @@ const (
 )
 
 type token struct {
-	kind tokKind
-	text string // unquoted value for identifiers and strings
+	kind     tokKind
+	text     string // unquoted value for identifiers and strings
+	off, end int    // where the token is in the statement
 }
 
 func (t token) is(words ...string) bool {
@@ -55,132 +58,8 @@ func (t token) is(words ...string) bool {
 	return false
 }
 
-// tokenize splits a statement into tokens as the server reads it: /*! */
-// and /*M! */ contents are code, other comments are dropped.
-func tokenize(s string) ([]token, error) {
-	var out []token
-	inVersioned := false
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
-			i++
-		case c == '#' || (c == '-' && strings.HasPrefix(s[i:], "--") && (i+2 == len(s) || s[i+2] <= ' ')):
-			if nl := strings.IndexByte(s[i:], '\n'); nl >= 0 {
-				i += nl + 1
-			} else {
-				i = len(s)
-			}
-		case strings.HasPrefix(s[i:], "/*!") || strings.HasPrefix(s[i:], "/*M!"):
-			if inVersioned {
-				return nil, fmt.Errorf("nested versioned comment")
-			}
-			i += strings.Index(s[i:], "!") + 1
-			for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-				i++
-			}
-			inVersioned = true
-		case strings.HasPrefix(s[i:], "*/") && inVersioned:
-			inVersioned = false
-			i += 2
-		case strings.HasPrefix(s[i:], "/*"):
-			end := strings.Index(s[i+2:], "*/")
-			if end < 0 {
-				return nil, fmt.Errorf("unterminated comment")
-			}
-			i += end + 4
-		case c == '`':
-			v, n, err := quoted(s[i:], '`', false)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, token{tIdent, v})
-			i += n
-		case c == '\'' || c == '"':
-			v, n, err := quoted(s[i:], c, true)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, token{tString, v})
-			i += n
-		case c == '@':
-			j := i + 1
-			kind := tVar
-			if j < len(s) && s[j] == '@' {
-				kind, j = tSysVar, j+1
-			}
-			if j < len(s) && (s[j] == '`' || s[j] == '\'' || s[j] == '"') {
-				v, n, err := quoted(s[j:], s[j], s[j] != '`')
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, token{kind, v})
-				i = j + n
-				continue
-			}
-			k := j
-			for k < len(s) && (isWordByte(s[k]) || s[k] == '.') {
-				k++
-			}
-			out = append(out, token{kind, s[j:k]})
-			i = k
-		case (c == 'x' || c == 'X' || c == 'b' || c == 'B') && i+1 < len(s) && s[i+1] == '\'':
-			v, n, err := quoted(s[i+1:], '\'', false)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, token{tNumber, string(c) + "'" + v + "'"})
-			i += 1 + n
-		case c >= '0' && c <= '9' || (c == '.' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9'):
-			j := i + 1
-			for j < len(s) && (isWordByte(s[j]) || s[j] == '.' || ((s[j] == '+' || s[j] == '-') && (s[j-1] == 'e' || s[j-1] == 'E'))) {
-				j++
-			}
-			out = append(out, token{tNumber, s[i:j]})
-			i = j
-		case isWordByte(c):
-			j := i + 1
-			for j < len(s) && isWordByte(s[j]) {
-				j++
-			}
-			out = append(out, token{tWord, s[i:j]})
-			i = j
-		case c == ':' && i+1 < len(s) && s[i+1] == '=':
-			out = append(out, token{tOp, ":="})
-			i += 2
-		default:
-			out = append(out, token{tOp, s[i : i+1]})
-			i++
-		}
-	}
-	return out, nil
-}
-
 func isWordByte(c byte) bool {
 	return c == '_' || c == '$' || c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-}
-
-// quoted reads a quoted token at the start of s (s[0] is the quote) and
-// returns its value and length. Doubled quotes stand for one; with
-// backslash set, backslash escapes the next byte.
-func quoted(s string, q byte, backslash bool) (string, int, error) {
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case backslash && c == '\\' && i+1 < len(s):
-			i++
-			b.WriteByte(unescape(s[i]))
-		case c == q && i+1 < len(s) && s[i+1] == q:
-			b.WriteByte(q)
-			i++
-		case c == q:
-			return b.String(), i + 1, nil
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return "", 0, fmt.Errorf("unterminated %c", q)
 }
 
 // quotedLen is the length of the single-quoted literal (backslash escapes
@@ -237,6 +116,68 @@ type guard struct {
 	// case): a qualified name db.x in a statement whose db is one of them
 	// (or a system database) is refused.
 	others map[string]bool
+	// sess is the lexer's state of the restore's session, moved by the
+	// stream's SET statements (see checkSet).
+	sess lexSession
+}
+
+// lexSession is what the guard knows of the restore session's state: the
+// lexer state, the server's version (for versioned comments) and the user
+// variables that hold a saved sql_mode or client character set.
+type lexSession struct {
+	lex     lexState
+	version int // as MYSQL_VERSION_ID; 0: defaultServerVersion
+	saved   map[string]savedVar
+}
+
+// savedVar is the value of a user variable as far as the lexer cares.
+type savedVar struct {
+	kind      uint8 // savedMode, savedCharset or savedText
+	nbe, ansi bool
+	cs        charsetKind
+	text      string
+}
+
+const (
+	savedMode uint8 = iota + 1
+	savedCharset
+	savedText
+)
+
+// readSession reads the state a restore's session starts in (the
+// server's global sql_mode, the connection's character set).
+func readSession(ctx context.Context, c *sql.Conn) (lexSession, error) {
+	var mode, cs, version string
+	if err := c.QueryRowContext(ctx, "SELECT @@session.sql_mode, @@session.character_set_client, VERSION()").Scan(&mode, &cs, &version); err != nil {
+		return lexSession{}, fmt.Errorf("read the session's sql_mode and character set: %w", err)
+	}
+	nbe, ansi, err := parseSQLMode(mode)
+	if err != nil {
+		return lexSession{}, fmt.Errorf("the session's %w: %w", err, ErrRefused)
+	}
+	k, ok := charsets[strings.ToLower(cs)]
+	if !ok {
+		return lexSession{}, fmt.Errorf("the session's character set %s is not one the restore's lexer models: %w", cs, ErrRefused)
+	}
+	return lexSession{lex: lexState{noBackslash: nbe, ansiQuotes: ansi, cs: k}, version: versionID(version)}, nil
+}
+
+// versionID turns "10.11.19-MariaDB…" into 101119 (0 if unreadable).
+func versionID(v string) int {
+	var major, minor, patch int
+	if n, _ := fmt.Sscanf(v, "%d.%d.%d", &major, &minor, &patch); n != 3 {
+		return 0
+	}
+	return major*10000 + minor*100 + patch
+}
+
+// tokenize reads s as the server does in this session.
+func (s *lexSession) tokenize(sqlText string) ([]token, error) {
+	v := s.version
+	if v == 0 {
+		v = defaultServerVersion
+	}
+	return tokenizeVersion(sqlText, s.lex, v)
 }
 
 // newGuard returns the guard of a restore with this mapping (SRC → DST;
@@ -268,7 +209,7 @@ func (g *guard) check(sqlText string) (createDB string, err error) {
 	if isInsert(sqlText) {
 		return "", g.checkInsert(sqlText)
 	}
-	toks, err := tokenize(sqlText)
+	toks, err := g.sess.tokenize(sqlText)
 	if err != nil {
 		return "", refuse("unreadable statement: %v", err)
 	}
@@ -284,7 +225,7 @@ func (g *guard) check(sqlText string) (createDB string, err error) {
 func (g *guard) checkStatement(toks []token) error {
 	switch {
 	case toks[0].is("SET"):
-		return checkSet(toks[1:])
+		return g.sess.checkSet(toks[1:])
 	case toks[0].is("USE"):
 		if len(toks) != 2 || !isName(toks[1]) {
 			return refuse("USE: expected one database name")
@@ -324,19 +265,35 @@ var sessionVars = map[string]bool{
 }
 
 // checkSet accepts SET of session variables and user variables to
-// literals or other variables, and SET NAMES.
-func checkSet(toks []token) error {
-	if len(toks) >= 2 && toks[0].is("NAMES") && (toks[1].kind == tWord || toks[1].kind == tString) {
-		if len(toks) == 2 || (len(toks) == 4 && toks[2].is("COLLATE")) {
+// literals or other variables, SET NAMES and SET CHARACTER SET, and moves
+// the session's lexer state as the server will: a sql_mode or client
+// character set the lexer does not model, or a value it cannot know, is
+// refused. The values are all read before any is assigned, as the server
+// does (SET @saved = @@sql_mode, sql_mode = … saves the old mode).
+func (s *lexSession) checkSet(toks []token) error {
+	if len(toks) >= 2 && (toks[0].is("NAMES", "CHARSET") || (toks[0].is("CHARACTER") && toks[1].is("SET"))) {
+		v := toks[1:]
+		if toks[0].is("CHARACTER") {
+			v = toks[2:]
+		}
+		if len(v) >= 1 && (v[0].kind == tWord || v[0].kind == tString) && (len(v) == 1 || (len(v) == 3 && toks[0].is("NAMES") && v[1].is("COLLATE"))) {
+			cs, err := s.charsetValue(v[0])
+			if err != nil {
+				return err
+			}
+			s.lex.cs = cs
 			return nil
 		}
+		return refuse("SET %s: expected a character set name", strings.ToUpper(toks[0].text))
 	}
+	var apply []func()
 	for len(toks) > 0 {
 		t := toks[0]
+		name := ""
 		switch {
 		case t.kind == tVar:
 		case t.kind == tSysVar:
-			name := strings.ToLower(t.text)
+			name = strings.ToLower(t.text)
 			name = strings.TrimPrefix(name, "session.")
 			if !sessionVars[name] {
 				return refuse("SET of @@%s", t.text)
@@ -345,6 +302,7 @@ func checkSet(toks []token) error {
 			toks = toks[1:]
 			continue
 		case t.kind == tWord && sessionVars[strings.ToLower(t.text)]:
+			name = strings.ToLower(t.text)
 		default:
 			return refuse("SET of %s", t.text)
 		}
@@ -359,6 +317,11 @@ func checkSet(toks []token) error {
 		} else if v.kind == tOp || (v.kind == tWord && len(toks) > 3 && toks[3].text == "(") {
 			return refuse("SET to an expression")
 		}
+		f, err := s.assignment(t, name, v)
+		if err != nil {
+			return err
+		}
+		apply = append(apply, f)
 		toks = toks[3:]
 		if len(toks) > 0 {
 			if toks[0].text != "," {
@@ -367,7 +330,104 @@ func checkSet(toks []token) error {
 			toks = toks[1:]
 		}
 	}
+	for _, f := range apply {
+		f()
+	}
 	return nil
+}
+
+// assignment reads one assignment of a SET (to the user variable t, or to
+// the session variable name) under the state before the statement and
+// returns what it does to the state.
+func (s *lexSession) assignment(t token, name string, v token) (func(), error) {
+	sysName := ""
+	if v.kind == tSysVar {
+		sysName = strings.TrimPrefix(strings.TrimPrefix(strings.ToLower(v.text), "session."), "local.")
+	}
+	switch {
+	case name == "": // a user variable: remember what it holds
+		key := strings.ToLower(t.text)
+		var sv savedVar
+		switch {
+		case sysName == "sql_mode":
+			sv = savedVar{kind: savedMode, nbe: s.lex.noBackslash, ansi: s.lex.ansiQuotes}
+		case sysName == "character_set_client":
+			sv = savedVar{kind: savedCharset, cs: s.lex.cs}
+		case v.kind == tString || v.kind == tNumber || (v.kind == tWord && !v.is("DEFAULT", "NULL")):
+			sv = savedVar{kind: savedText, text: v.text}
+		case v.kind == tVar:
+			sv = s.saved[strings.ToLower(v.text)]
+		}
+		return func() {
+			if s.saved == nil {
+				s.saved = map[string]savedVar{}
+			}
+			if sv.kind == 0 {
+				delete(s.saved, key)
+			} else {
+				s.saved[key] = sv
+			}
+		}, nil
+	case name == "sql_mode":
+		nbe, ansi := s.lex.noBackslash, s.lex.ansiQuotes
+		var err error
+		switch {
+		case sysName == "sql_mode":
+		case v.kind == tString || v.kind == tNumber || (v.kind == tWord && !v.is("DEFAULT")):
+			nbe, ansi, err = parseSQLMode(v.text)
+		case v.kind == tVar:
+			sv := s.saved[strings.ToLower(v.text)]
+			switch sv.kind {
+			case savedMode:
+				nbe, ansi = sv.nbe, sv.ansi
+			case savedText:
+				nbe, ansi, err = parseSQLMode(sv.text)
+			default:
+				err = fmt.Errorf("@%s does not hold a sql_mode this restore knows", v.text)
+			}
+		default:
+			err = fmt.Errorf("a value this restore cannot know")
+		}
+		if err != nil {
+			return nil, refuse("SET sql_mode: %v", err)
+		}
+		return func() { s.lex.noBackslash, s.lex.ansiQuotes = nbe, ansi }, nil
+	case name == "character_set_client":
+		cs := s.lex.cs
+		var err error
+		switch {
+		case sysName == "character_set_client":
+		case v.kind == tVar:
+			sv := s.saved[strings.ToLower(v.text)]
+			switch sv.kind {
+			case savedCharset:
+				cs = sv.cs
+			case savedText:
+				cs, err = s.charsetValue(token{kind: tString, text: sv.text})
+			default:
+				err = refuse("SET character_set_client: @%s does not hold a character set this restore knows", v.text)
+			}
+		default:
+			cs, err = s.charsetValue(v)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return func() { s.lex.cs = cs }, nil
+	}
+	return func() {}, nil
+}
+
+// charsetValue is the kind of the client character set named by v.
+func (s *lexSession) charsetValue(v token) (charsetKind, error) {
+	if v.kind != tString && v.kind != tWord && v.kind != tIdent || v.is("DEFAULT") {
+		return 0, refuse("a client character set this restore cannot know (%s)", commentText(v.text))
+	}
+	cs, ok := charsets[strings.ToLower(v.text)]
+	if !ok {
+		return 0, refuse("the client character set %s is not one the restore's lexer models", commentText(quoteString(v.text)))
+	}
+	return cs, nil
 }
 
 func (g *guard) createDatabase(toks []token) (string, error) {
@@ -574,7 +634,7 @@ func (g *guard) checkExecute(toks []token) error {
 	default:
 		return refuse("EXECUTE IMMEDIATE: expected a literal")
 	}
-	inner, err := tokenize(body)
+	inner, err := g.sess.tokenize(body)
 	if err != nil || len(inner) < 2 || !inner[0].is("CREATE") {
 		return refuse("EXECUTE IMMEDIATE of something other than a CREATE")
 	}
@@ -596,7 +656,7 @@ func (g *guard) checkInsert(s string) error {
 	if err != nil {
 		return err
 	}
-	return checkRows(s[v+len("VALUES"):])
+	return checkRows(s[v+len("VALUES"):], g.sess.lex)
 }
 
 // checkInsertHead checks an INSERT up to its VALUES (whose position it
@@ -606,7 +666,7 @@ func (g *guard) checkInsertHead(s string) (int, error) {
 	if v < 0 {
 		return 0, refuse("INSERT: expected INSERT INTO name (columns) VALUES …")
 	}
-	head, err := tokenize(s[len("INSERT INTO "):v])
+	head, err := g.sess.tokenize(s[len("INSERT INTO "):v])
 	if err != nil {
 		return 0, refuse("INSERT: %v", err)
 	}
@@ -636,12 +696,20 @@ func valuesKeyword(s string) int {
 	return -1
 }
 
-func checkRows(s string) error {
+// checkRows checks the rows of an INSERT read in a session in state l.
+func checkRows(s string, l lexState) error {
+	plain := !l.noBackslash && !l.cs.multiByte()
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == '\'':
 			n := quotedLen(s[i:])
+			if !plain {
+				n = -1
+				if _, k, err := lexQuoted(s[i:], '\'', !l.noBackslash, l.cs); err == nil {
+					n = k
+				}
+			}
 			if n < 0 {
 				return refuse("INSERT: unterminated '")
 			}

@@ -42,7 +42,7 @@ func TestGuardAcceptsWhatTheDumperWrites(t *testing.T) {
 			}
 			n++
 			sqlText := strings.TrimPrefix(st.SQL, strings.TrimSuffix(sandboxLine, "\n"))
-			sqlText, keep, err := rn.rewrite(sqlText)
+			sqlText, keep, err := rn.rewrite(sqlText, lexState{})
 			if err != nil || !keep {
 				t.Fatalf("%v: rewrite %q: keep %v, %v", mapping, st.SQL, keep, err)
 			}

@@ -224,11 +224,11 @@ func compareFingerprints(t testing.TB, label string, want, got map[string]string
 	}
 }
 
-// mysqlClientRestore pipes a dump through `zstd -dc | mysql` (the stock
+// mysqlClientRestore pipes a dump through `zstd -dc | mysql --binary-mode` (the stock
 // client) into the target.
 func mysqlClientRestore(t testing.TB, dump []byte, m Config) {
 	t.Helper()
-	cmd := exec.Command("sh", "-c", fmt.Sprintf("zstd -dc | mysql -h%s -P%d -uroot", m.Host, m.Port))
+	cmd := exec.Command("sh", "-c", fmt.Sprintf("zstd -dc | mysql --binary-mode -h%s -P%d -uroot", m.Host, m.Port))
 	cmd.Stdin = bytes.NewReader(dump)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

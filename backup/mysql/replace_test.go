@@ -37,11 +37,11 @@ func TestReplaceBuildsUnderATemporaryName(t *testing.T) {
 		want := map[string]string{"src": "shop__ops_new_" + rp.id, "e": "empty", "n": "new"}
 		for _, k := range []string{"src", "e", "n"} {
 			for _, stmt := range []string{"CREATE DATABASE /*!32312 IF NOT EXISTS*/ " + QuoteIdent(names[k]) + " /*!40100 DEFAULT CHARACTER SET utf8mb4 */", "USE " + QuoteIdent(names[k])} {
-				got, keep, err := rn.rewrite(stmt)
+				got, keep, err := rn.rewrite(stmt, lexState{})
 				if err != nil || !keep {
 					t.Fatalf("%s: %v %v", stmt, keep, err)
 				}
-				ref, _ := databaseRef(got)
+				ref, _ := databaseRef(got, lexState{})
 				if ref.name != want[k] {
 					t.Errorf("mapped=%v: %s became %s: written under %q, want %q", mapped, stmt, got, ref.name, want[k])
 				}

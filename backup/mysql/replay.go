@@ -1,10 +1,7 @@
 package mysql
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -53,6 +50,7 @@ type Replayer struct {
 	fileIn  io.WriteCloser
 	fileErr *tailBuffer
 	copied  chan error
+	text    *binlogText // the client's reading of mysqlbinlog's output, across files
 }
 
 // StartReplay starts the client. Call File for every binary log file of
@@ -74,7 +72,7 @@ func StartReplay(ctx context.Context, o ReplayOptions) (*Replayer, error) {
 	if tool == "" || client == "" {
 		return nil, fmt.Errorf("point-in-time restore needs the stock mysqlbinlog (mariadb-binlog) and mysql (mariadb) clients in PATH: install the mariadb-client (or mysql-client) package")
 	}
-	r := &Replayer{o: o, tool: tool}
+	r := &Replayer{o: o, tool: tool, text: newBinlogText()}
 	dir, err := os.MkdirTemp("", "ops-replay-")
 	if err != nil {
 		return nil, err
@@ -150,7 +148,7 @@ func (r *Replayer) File(ctx context.Context, fde []byte) error {
 	}
 	r.file, r.fileIn = cmd, in
 	r.copied = make(chan error, 1)
-	go func() { r.copied <- copyWithoutGTIDs(r.stdin, out) }()
+	go func() { r.copied <- r.text.copyWithoutGTIDs(r.stdin, out) }()
 	if _, err := in.Write(BinlogMagic); err != nil {
 		return r.failure(fmt.Errorf("writing to %s: %w", r.tool, err))
 	}
@@ -227,33 +225,9 @@ func (r *Replayer) Abort() {
 // transaction the source's GTID (or server id).
 var gtidLine = regexp.MustCompile(`^/\*M!100001 SET @@session\.(gtid_domain_id|server_id|gtid_seq_no)=[0-9]+\*//\*!\*/;$`)
 
-// copyWithoutGTIDs copies mysqlbinlog's output, leaving out its GTID
-// lines. A statement's text cannot hold such a line: the filter refuses
-// statements containing the delimiter that ends it.
+// copyWithoutGTIDs copies one mysqlbinlog output alone (tests).
 func copyWithoutGTIDs(w io.Writer, r io.Reader) error {
-	br := bufio.NewReaderSize(r, 1<<16)
-	bw := bufio.NewWriterSize(w, 1<<16)
-	atStart := true
-	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			drop := atStart && len(line) < 80 && gtidLine.Match(bytes.TrimRight(line, "\r\n"))
-			if !drop {
-				if _, werr := bw.Write(line); werr != nil {
-					_, _ = io.Copy(io.Discard, br) // let mysqlbinlog finish: it must not block on a full pipe
-					return werr
-				}
-			}
-			atStart = line[len(line)-1] == '\n'
-		}
-		switch {
-		case err == nil, errors.Is(err, bufio.ErrBufferFull):
-		case err == io.EOF:
-			return bw.Flush()
-		default:
-			return err
-		}
-	}
+	return newBinlogText().copyWithoutGTIDs(w, r)
 }
 
 // writeClientDefaults writes an option file for the client (mode 0600, in

@@ -14,8 +14,10 @@ import (
 // decides, one event group (transaction or standalone statement) at a
 // time, which events reach those tools, and refuses what they would print
 // in a way that could run something else than the logged change (a
-// statement carrying the output's delimiter, a name with a line break in a
-// comment line, a session variable that would end its own SET statement).
+// statement the client would not pass on as logged, read under the
+// event's sql_mode and character set as the client reads it: see
+// replaytext.go; a name with a line break in a comment line, a session
+// variable that would end its own SET statement).
 
 // Row event types (write, update, delete: v1, v2, MariaDB's compressed).
 var rowsEvents = map[byte]bool{23: true, 24: true, 25: true, 30: true, 31: true, 32: true, 166: true, 167: true, 168: true}
@@ -52,7 +54,8 @@ type ReplayFilter struct {
 	tables    map[uint64]bool // table id → it is in a restored database
 	stmtKept  bool
 	stmtDrop  bool
-	pendingAt int // index in group of the first Intvar/Rand/User_var before a query (-1: none)
+	pendingAt int      // index in group of the first Intvar/Rand/User_var before a query (-1: none)
+	lex       lexState // the session state of the last query event (for one that leaves it out)
 
 	Stats ReplayStats
 }
@@ -226,24 +229,31 @@ func (f *ReplayFilter) rows(ev *BinlogEvent) (bool, error) {
 // its default database, which --rewrite-db changes); account statements
 // and statements about other databases are left out.
 func (f *ReplayFilter) query(ev *BinlogEvent) (bool, error) {
-	db, q, tz, err := queryParts(f.fde, ev.Raw)
+	db, q, st, err := queryParts(f.fde, ev.Raw)
 	if err != nil {
 		return false, err
 	}
 	if err := printableName("default database", db); err != nil {
 		return false, err
 	}
-	if err := safeStatementText(q); err != nil {
+	for _, name := range []string{db, f.restored[db]} {
+		if err := printedNameSafe("use " + QuoteIdent(name) + replayDelimiter); name != "" && err != nil {
+			return false, fmt.Errorf("default database: %w", err)
+		}
+	}
+	l := eventLexState(st, f.lex)
+	f.lex = l
+	if err := replayText(q, l); err != nil {
 		return false, err
 	}
-	if tz != "" && strings.Trim(tz, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_/+-:.") != "" {
+	if tz := st.tz; tz != "" && strings.Trim(tz, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_/+-:.") != "" {
 		return false, fmt.Errorf("time zone %q in the statement's context is not a time zone name", tz)
 	}
 	if isControl(q) {
 		return true, nil
 	}
 	f.change = true
-	keep, err := f.statement(db, q)
+	keep, err := f.statement(db, q, l)
 	f.settle(keep)
 	if keep {
 		f.content = true
@@ -252,8 +262,8 @@ func (f *ReplayFilter) query(ev *BinlogEvent) (bool, error) {
 }
 
 // statement decides about a statement that is not transaction control.
-func (f *ReplayFilter) statement(db, q string) (bool, error) {
-	toks, err := tokenize(q)
+func (f *ReplayFilter) statement(db, q string, l lexState) (bool, error) {
+	toks, err := tokenizeIn(q, l)
 	if err != nil || len(toks) == 0 {
 		return false, fmt.Errorf("the statement cannot be read (%v): %s", err, excerpt(q))
 	}
@@ -383,21 +393,6 @@ func allowedReplay(toks []token) bool {
 	return false
 }
 
-// safeStatementText refuses a statement that, printed by mysqlbinlog and
-// read by the mysql client, could be taken for more than one statement or
-// for a client command.
-func safeStatementText(q string) error {
-	if strings.Contains(q, strings.TrimSuffix(replayDelimiter, ";")) { // with or without its ";"
-		return fmt.Errorf("the statement contains mysqlbinlog's delimiter %q: refusing it (it would end the statement early and run what follows): %s", replayDelimiter, excerpt(q))
-	}
-	for _, line := range strings.Split(q, "\n") {
-		if l := strings.ToLower(strings.TrimSpace(line)); strings.HasPrefix(l, "delimiter") {
-			return fmt.Errorf("the statement has a line starting with DELIMITER, a mysql client command: refusing it: %s", excerpt(q))
-		}
-	}
-	return nil
-}
-
 // printableName refuses a name that would break out of the comment line
 // mysqlbinlog prints it on.
 func printableName(what, s string) error {
@@ -471,26 +466,26 @@ func rowsParts(fde *FormatDescription, ev *BinlogEvent) (id uint64, flags uint16
 }
 
 // queryParts reads a query event: its default database, statement and the
-// time zone of its context (the one status variable printed as a string).
-func queryParts(fde *FormatDescription, raw []byte) (db, q, tz string, err error) {
+// status variables of its context the replay needs.
+func queryParts(fde *FormatDescription, raw []byte) (db, q string, st queryStatus, err error) {
 	b := eventBody(fde, raw)
 	ph := fde.postHeaderLen(EventQuery)
 	if ph == 0 {
 		ph = 13
 	}
 	if len(b) < ph || ph < 13 {
-		return "", "", "", corruptf("query event too short")
+		return "", "", st, corruptf("query event too short")
 	}
 	dbLen := int(b[8])
 	status := int(binary.LittleEndian.Uint16(b[11:]))
 	if ph+status+dbLen+1 > len(b) {
-		return "", "", "", corruptf("query event: lengths overrun the event")
+		return "", "", st, corruptf("query event: lengths overrun the event")
 	}
-	if tz, err = statusTimeZone(b[ph : ph+status]); err != nil {
-		return "", "", "", err
+	if st, err = statusVars(b[ph : ph+status]); err != nil {
+		return "", "", st, err
 	}
 	db = string(b[ph+status : ph+status+dbLen])
-	return db, string(b[ph+status+dbLen+1:]), tz, nil
+	return db, string(b[ph+status+dbLen+1:]), st, nil
 }
 
 // statusSizes are the fixed sizes of the query event's status variables
@@ -500,58 +495,71 @@ var statusSizes = map[byte]int{
 	16: 1, 17: 8, 18: 2, 19: 1, 20: 1, 128: 3, 129: 8, 130: 1,
 }
 
-// statusTimeZone walks the status variables and returns the time zone. An
-// unknown variable stops the walk with an error: what follows cannot be
-// checked.
+// statusTimeZone walks the status variables and returns the time zone.
 func statusTimeZone(s []byte) (string, error) {
-	tz := ""
+	st, err := statusVars(s)
+	return st.tz, err
+}
+
+// statusVars walks the status variables and returns the time zone (the
+// one printed as a string), the sql_mode and the client's character set.
+// An unknown variable stops the walk with an error: what follows cannot
+// be checked.
+func statusVars(s []byte) (queryStatus, error) {
+	var st queryStatus
 	for len(s) > 0 {
 		code := s[0]
 		s = s[1:]
 		size, ok := statusSizes[code]
 		if !ok {
-			return "", fmt.Errorf("unknown status variable %d in a query event: the replay cannot check it", code)
+			return st, fmt.Errorf("unknown status variable %d in a query event: the replay cannot check it", code)
 		}
 		n := size
 		switch size {
 		case -1, -2: // length, string (-2: then a NUL)
 			if len(s) < 1 {
-				return "", corruptf("query event: status variable %d truncated", code)
+				return st, corruptf("query event: status variable %d truncated", code)
 			}
 			n = 1 + int(s[0])
 			if size == -2 {
 				n++
 			}
 			if code == 5 && len(s) >= n {
-				tz = string(s[1:n])
+				st.tz = string(s[1:n])
 			}
 		case -3: // invoker: user and host, each length-prefixed
 			if len(s) < 1 || len(s) < 1+int(s[0])+1 {
-				return "", corruptf("query event: invoker truncated")
+				return st, corruptf("query event: invoker truncated")
 			}
 			n = 1 + int(s[0])
 			n += 1 + int(s[n])
 		case -4: // updated databases: a count, then NUL-terminated names
 			if len(s) < 1 {
-				return "", corruptf("query event: database list truncated")
+				return st, corruptf("query event: database list truncated")
 			}
 			n = 1
 			if cnt := int(s[0]); cnt != 254 {
 				for i := 0; i < cnt; i++ {
 					z := bytes.IndexByte(s[n:], 0)
 					if z < 0 {
-						return "", corruptf("query event: database list truncated")
+						return st, corruptf("query event: database list truncated")
 					}
 					n += z + 1
 				}
 			}
 		}
 		if len(s) < n {
-			return "", corruptf("query event: status variable %d truncated", code)
+			return st, corruptf("query event: status variable %d truncated", code)
+		}
+		switch code {
+		case 1: // Q_SQL_MODE_CODE
+			st.sqlMode, st.hasMode = binary.LittleEndian.Uint64(s), true
+		case 4: // Q_CHARSET_CODE: client, connection, server
+			st.clientCS, st.hasClient = binary.LittleEndian.Uint16(s), true
 		}
 		s = s[n:]
 	}
-	return tz, nil
+	return st, nil
 }
 
 // checkUserVar refuses a user variable whose name would end its SET
@@ -566,7 +574,8 @@ func checkUserVar(fde *FormatDescription, raw []byte) error {
 		return corruptf("user variable event: name overruns the event")
 	}
 	name := string(b[4 : 4+n])
-	if strings.ContainsAny(name, "`\n\r\x00;") || strings.Contains(name, "/*") {
+	if strings.ContainsAny(name, "`\n\r\x00;") || strings.Contains(name, "/*") ||
+		printedNameSafe("SET @"+QuoteIdent(name)+":=0"+replayDelimiter) != nil {
 		return fmt.Errorf("user variable name %q cannot be printed safely by mysqlbinlog", name)
 	}
 	return nil

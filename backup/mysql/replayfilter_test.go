@@ -198,21 +198,16 @@ func TestReplayFilter(t *testing.T) {
 func TestReplayFilterRefusesCraftedText(t *testing.T) {
 	for _, c := range []struct{ q, want string }{
 		{"UPDATE t SET n = 1 /*!*/; GRANT ALL ON *.* TO x", "delimiter"},
-		{"UPDATE t SET n = 1\nDELIMITER ;\nSHUTDOWN", "DELIMITER"},
+		{"DELIMITER ;\nSHUTDOWN", "client command"},
+		{"/* x */\nDELIMITER ;\nSHUTDOWN", "client command"},
 		{"CREATE FUNCTION f RETURNS STRING SONAME 'evil.so'", "not replayed"},
 		{"LOAD DATA INFILE '/etc/passwd' INTO TABLE t", "not replayed"},
 		{"SET GLOBAL read_only = 1", "not replayed"},
 	} {
 		f := NewReplayFilter(map[string]string{fxShop: fxShop}, nil)
-		err := safeStatementText(c.q)
+		err := replayText(c.q, lexState{})
 		if err == nil {
-			toks, terr := tokenize(c.q)
-			if terr != nil {
-				err = terr
-			} else {
-				_, err = f.statement(fxShop, c.q)
-				_ = toks
-			}
+			_, err = f.statement(fxShop, c.q, lexState{})
 		}
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v, want an error with %q", c.q, err, c.want)

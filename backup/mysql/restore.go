@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,7 +153,11 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	res.Compression = kind
 	cr := &countingReader{r: dr}
 
-	db, err := Connect(ctx, opts.MySQL, log)
+	// Every session waits for a lock at most lock_wait_timeout (the server's
+	// default is a day): a restore blocked by another session's FLUSH
+	// TABLES WITH READ LOCK fails instead of hanging.
+	lockWait := opts.MySQL.lockWaitSeconds()
+	db, tr, err := connect(ctx, opts.MySQL, log, restoreSessionVars(lockWait))
 	if err != nil {
 		return nil, err
 	}
@@ -190,10 +195,26 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	// Cancelled (SIGTERM, or a failure on one connection): the statements
+	// still running on the server are ended there too, before the rollback.
+	killed := make(chan struct{})
+	stopKill := context.AfterFunc(ctx, func() {
+		defer close(killed)
+		n, err := tr.killQueries()
+		if err != nil {
+			log.Warn("restore stopped: could not end its statements on the server", "error", err.Error())
+		} else if n > 0 {
+			log.Info("restore stopped: ended its statements still running on the server", "statements", n)
+		}
+	})
 	ch := make(chan restoreItem, 16-lookahead)
 	parseErr := make(chan error, 1)
+	g := newGuard(guardMap, existing)
+	if g.sess, err = readSession(ctx, conn); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
 	defs := newDefinerRule(opts.TrustedObjects)
-	go parseStream(ctx, cr, rn, newGuard(guardMap, existing), defs, ch, parseErr)
+	go parseStream(ctx, cr, rn, g, defs, ch, parseErr)
 	ex := &restoreExec{ctx: ctx, cancel: cancel, db: db, main: conn, threads: opts.Threads, targets: tg, ops: true, loader: newLoader(),
 		owner: map[string]*restoreWorker{}, ended: map[string]bool{}}
 	if ex.threads <= 0 {
@@ -223,6 +244,9 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 		next()
 	}
 	ex.finish()
+	if !stopKill() {
+		<-killed
+	}
 	res.Statements = ex.done.Load()
 	err = restoreOutcome(ctx, ex, <-parseErr, cr, rn, opts.Finish)
 	if defs.definers > 0 || defs.disabled > 0 {
@@ -234,6 +258,7 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 		err = rp.swap(ctx, db, log)
 	}
 	if err != nil {
+		err = explainLockWait(err, lockWait)
 		if !opts.KeepPartial {
 			tg.rollback(log)
 		} else if len(tg.created) > 0 {
@@ -290,6 +315,21 @@ func restoreOutcome(ctx context.Context, ex *restoreExec, perr error, cr *counti
 	return nil
 }
 
+// restoreSessionVars are the session variables of a restore's connections.
+func restoreSessionVars(lockWaitSecs int) map[string]string {
+	return map[string]string{"lock_wait_timeout": strconv.Itoa(lockWaitSecs)}
+}
+
+// explainLockWait says what to do about a restore statement that waited
+// lock_wait_timeout for a lock (MySQL error 1205), and marks it
+// ErrLockWaitTimeout.
+func explainLockWait(err error, secs int) error {
+	if mysqlErrNo(err) != 1205 {
+		return err
+	}
+	return fmt.Errorf("%w: the restore waited %ds (lock_wait_timeout) for a lock another session holds, such as FLUSH TABLES WITH READ LOCK of a backup running on the target: restore again once it is released, or raise mysql.lock_wait_timeout: %w", ErrLockWaitTimeout, secs, err)
+}
+
 func sortedValues(m map[string]string) []string {
 	out := make([]string, 0, len(m))
 	for _, v := range m {
@@ -307,6 +347,8 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard,
 	sp := NewSplitter(cr)
 	var num int64
 	for {
+		lex := g.sess.lex // the state the statement is read in
+		sp.setLex(lex)
 		st, err := sp.Next()
 		if errors.Is(err, io.EOF) {
 			parseErr <- nil
@@ -324,7 +366,7 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard,
 			}
 			st.SQL = strings.TrimPrefix(st.SQL, strings.TrimSuffix(sandboxLine, "\n"))
 		}
-		sqlText, keep, err := rn.rewrite(st.SQL)
+		sqlText, keep, err := rn.rewrite(st.SQL, lex)
 		if err != nil {
 			parseErr <- fmt.Errorf("restore: line %d: %w", st.Line, err)
 			return
@@ -355,9 +397,9 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard,
 		st.SQL = sqlText
 		// Only the data of ops dumps (no LOCK TABLES, no session state
 		// besides SET/USE) is loaded in parallel.
-		it := restoreItem{st: st, num: num, db: rn.current, target: rn.target(), data: isInsert(st.SQL), createDB: createDB}
+		it := restoreItem{st: st, num: num, db: rn.current, target: rn.target(), data: isInsert(st.SQL), createDB: createDB, lex: lex}
 		if !it.data && it.target != "" {
-			if table, ok := endOfData(st.SQL); ok {
+			if table, ok := endOfData(st.SQL, lex); ok {
 				it.endOf = it.target + "\x00" + table
 			}
 		}
@@ -384,6 +426,7 @@ type restoreItem struct {
 	table    string      // and then its target database and table
 	asInsert bool        // run as written, not as LOAD DATA (see alone)
 	endOf    string      // an end-of-data marker: the table, as table
+	lex      lexState    // how the server reads the statement (the session's state before it)
 }
 
 // restoreExec runs statements in stream order on the main connection,
@@ -461,8 +504,8 @@ func (e *restoreExec) stmtErr(num int64, it restoreItem, err error) error {
 		num, it.st.Line, commentIdent(it.db), err, excerpt(it.st.SQL))
 }
 
-func isSessionStatement(s string) bool {
-	ref, ok := databaseRef(s)
+func isSessionStatement(s string, l lexState) bool {
+	ref, ok := databaseRef(s, l)
 	if ok && ref.kind == "USE" {
 		return true
 	}
@@ -519,7 +562,7 @@ func (e *restoreExec) run(it restoreItem) {
 	if e.failed() {
 		return
 	}
-	if len(e.keys) > 0 && !it.data && !keepsKeysDeferred(it.st.SQL, e.keys) {
+	if len(e.keys) > 0 && !it.data && !keepsKeysDeferred(it.st.SQL, it.lex, e.keys) {
 		e.addKeys()
 		if e.failed() {
 			return
@@ -548,7 +591,7 @@ func (e *restoreExec) run(it restoreItem) {
 		return
 	}
 	e.done.Add(1)
-	if isSessionStatement(it.st.SQL) {
+	if isSessionStatement(it.st.SQL, it.lex) {
 		e.session = append(e.session, it.st.SQL)
 		e.mainLoad.checked = false
 	} else {
@@ -664,8 +707,8 @@ func (r *renamer) addTarget(name string) {
 }
 
 // rewrite returns the statement to execute and whether to execute it.
-func (r *renamer) rewrite(stmt string) (string, bool, error) {
-	ref, ok := databaseRef(stmt)
+func (r *renamer) rewrite(stmt string, l lexState) (string, bool, error) {
+	ref, ok := databaseRef(stmt, l)
 	if !ok {
 		// Statements before any database context (the header) always run.
 		return stmt, r.active || !r.inDB, nil
@@ -702,100 +745,62 @@ type dbRef struct {
 	start, end int // byte range of the identifier in the statement
 }
 
-// databaseRef recognises USE db, CREATE/DROP/ALTER DATABASE|SCHEMA db, also
-// inside a leading /*!NNNNN versioned comment.
-func databaseRef(s string) (dbRef, bool) {
+// databaseRef recognises USE db, CREATE/DROP/ALTER DATABASE|SCHEMA db
+// (IF [NOT] EXISTS, versioned comments and quoting as the server reads
+// them in a session in state l).
+func databaseRef(s string, l lexState) (dbRef, bool) {
+	var ref dbRef
+	// a cheap look at the first word before reading the statement
 	p := 0
 	skipSpace := func() {
 		for p < len(s) && isSpace(s[p]) {
 			p++
 		}
 	}
-	word := func() string {
-		start := p
-		for p < len(s) && (s[p] == '_' || s[p] >= 'a' && s[p] <= 'z' || s[p] >= 'A' && s[p] <= 'Z') {
+	skipSpace()
+	if strings.HasPrefix(s[p:], "/*!") || strings.HasPrefix(s[p:], "/*M!") {
+		p += strings.IndexByte(s[p:], '!') + 1
+		for p < len(s) && s[p] >= '0' && s[p] <= '9' {
 			p++
 		}
-		return strings.ToUpper(s[start:p])
+		skipSpace()
 	}
-	// skipVersioned skips "/*!NNNNN" or "/*M!NNNNNN" and returns whether it did.
-	skipVersioned := func() bool {
-		q := p
-		if strings.HasPrefix(s[q:], "/*!") {
-			q += 3
-		} else if strings.HasPrefix(s[q:], "/*M!") {
-			q += 4
-		} else {
-			return false
-		}
-		for q < len(s) && s[q] >= '0' && s[q] <= '9' {
-			q++
-		}
-		p = q
-		return true
+	w := p
+	for w < len(s) && (s[w] >= 'a' && s[w] <= 'z' || s[w] >= 'A' && s[w] <= 'Z') {
+		w++
 	}
-	// skipOptional skips "IF [NOT] EXISTS", bare or in a versioned comment.
-	skipOptional := func() {
-		skipSpace()
-		save := p
-		inComment := skipVersioned()
-		skipSpace()
-		if word() != "IF" {
-			p = save
-			return
-		}
-		skipSpace()
-		w := word()
-		if w == "NOT" {
-			skipSpace()
-			w = word()
-		}
-		if w != "EXISTS" {
-			p = save
-			return
-		}
-		skipSpace()
-		if inComment {
-			if !strings.HasPrefix(s[p:], "*/") {
-				p = save
-				return
-			}
-			p += 2
-		}
+	switch strings.ToUpper(s[p:w]) {
+	case "USE", "CREATE", "DROP", "ALTER":
+	default:
+		return ref, false
 	}
-	skipSpace()
-	skipVersioned()
-	skipSpace()
-	var ref dbRef
-	switch w := word(); w {
-	case "USE":
+	toks, err := tokenizeIn(s, l)
+	if err != nil || len(toks) < 2 {
+		return ref, false
+	}
+	i := 1
+	switch {
+	case toks[0].is("USE"):
 		ref.kind = "USE"
-	case "CREATE", "DROP", "ALTER":
-		skipSpace()
-		if x := word(); x != "DATABASE" && x != "SCHEMA" {
-			return ref, false
-		}
-		ref.kind = w
-		if w != "ALTER" {
-			skipOptional()
+	case toks[0].is("CREATE", "DROP", "ALTER") && toks[1].is("DATABASE", "SCHEMA"):
+		ref.kind = strings.ToUpper(toks[0].text)
+		i = 2
+		if ref.kind == "CREATE" && matchWords(toks[i:], []string{"IF", "NOT", "EXISTS"}) {
+			i += 3
+		} else if ref.kind == "DROP" && matchWords(toks[i:], []string{"IF", "EXISTS"}) {
+			i += 2
 		}
 	default:
 		return ref, false
 	}
-	skipSpace()
-	name, n, ok := parseIdent(s[p:])
-	if !ok {
+	if i >= len(toks) || !isName(toks[i]) {
 		return ref, false
 	}
-	if ref.kind == "ALTER" {
-		switch strings.ToUpper(name) {
-		case "DEFAULT", "CHARACTER", "CHARSET", "COLLATE", "ENCRYPTION", "READ", "COMMENT", "UPGRADE":
-			if s[p] != '`' {
-				return ref, false // ALTER DATABASE without a name: the current one
-			}
-		}
+	t := toks[i]
+	if ref.kind == "ALTER" && t.is("DEFAULT", "CHARACTER", "CHARSET", "COLLATE", "ENCRYPTION", "READ", "COMMENT", "UPGRADE") {
+		return ref, false // ALTER DATABASE without a name: the current one
 	}
-	ref.name, ref.start, ref.end = name, p, p+n
+	ref.name, ref.start, ref.end = t.text, t.off, t.end
 	return ref, true
 }
 

@@ -155,7 +155,7 @@ func (e *restoreExec) execData(c *sql.Conn, s *loadSession, buf []byte, it resto
 // INSERT of the dumper's form are checked here, not by parseStream.
 func asWritten(it restoreItem) (string, error) {
 	if it.form != nil {
-		if err := checkRows(it.form.rows); err != nil {
+		if err := checkRows(it.form.rows, it.lex); err != nil {
 			return "", err
 		}
 	}

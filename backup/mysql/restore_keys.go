@@ -19,9 +19,9 @@ import (
 // deferKeys splits an ops dump's CREATE TABLE into the statement to run
 // first and the ALTER TABLE (without its table name: "ADD KEY …, ADD KEY …")
 // to run after the data; ok is false when nothing is deferred.
-func deferKeys(create string) (table, first, addKeys string, ok bool) {
+func deferKeys(create string, l lexState) (table, first, addKeys string, ok bool) {
 	lines := strings.Split(create, "\n")
-	if len(lines) < 3 || !strings.HasPrefix(lines[0], "CREATE TABLE `") || !strings.HasSuffix(lines[0], "` (") {
+	if len(lines) < 3 || !strings.HasPrefix(lines[0], "CREATE TABLE `") || !strings.HasSuffix(lines[0], "` (") || !linesOfTokens(create, l) {
 		return "", "", "", false
 	}
 	table = lines[0][len("CREATE TABLE ") : len(lines[0])-2]
@@ -77,6 +77,25 @@ func deferKeys(create string) (table, first, addKeys string, ok bool) {
 	return table, first, strings.Join(keys, ", "), true
 }
 
+// linesOfTokens reports whether every line of s ends between two tokens
+// as the server reads s in a session in state l, with nothing but spaces
+// between tokens (no comment): moving whole lines then moves whole
+// tokens, never a piece of a string literal, identifier or comment.
+func linesOfTokens(s string, l lexState) bool {
+	toks, err := tokenizeIn(s, l)
+	if err != nil {
+		return false
+	}
+	prev := 0
+	for _, t := range toks {
+		if strings.TrimLeft(s[prev:t.off], " \t\r\n") != "" || strings.IndexByte(s[t.off:t.end], '\n') >= 0 {
+			return false
+		}
+		prev = t.end
+	}
+	return strings.TrimLeft(s[prev:], " \t\r\n") == ""
+}
+
 // The end of a table's data: after the last INSERT of each table an ops
 // dump has the statement endOfDataSQL writes, which sets a user variable
 // (the stock client sets it and nothing reads it; a restore by an older
@@ -92,12 +111,12 @@ func endOfDataSQL(table string) string {
 }
 
 // endOfData returns the table an end-of-data marker names.
-func endOfData(s string) (table string, ok bool) {
+func endOfData(s string, l lexState) (table string, ok bool) {
 	rest, ok := strings.CutPrefix(strings.TrimSpace(s), endOfDataPrefix)
 	if !ok || rest == "" || rest[0] != '\'' {
 		return "", false
 	}
-	name, n, err := quoted(rest, '\'', true)
+	name, n, err := lexQuoted(rest, '\'', !l.noBackslash, l.cs)
 	if err != nil || n != len(rest) {
 		return "", false
 	}
@@ -113,7 +132,7 @@ type deferredKeys struct {
 // deferKeysOf takes the secondary indexes out of the CREATE TABLE of it
 // (see deferKeys), to be added after its data.
 func (e *restoreExec) deferKeysOf(it *restoreItem) {
-	table, first, add, ok := deferKeys(it.st.SQL)
+	table, first, add, ok := deferKeys(it.st.SQL, it.lex)
 	if !ok {
 		return
 	}
@@ -243,11 +262,11 @@ func keysErr(err error, q string) error {
 // name a waiting table: a foreign key that references one needs its
 // index. Anything else (CREATE TABLE … LIKE or AS SELECT, a view that
 // reads tables, routines, …) runs after the indexes are added.
-func keepsKeysDeferred(s string, pending []deferredKeys) bool {
-	if isSessionStatement(s) {
+func keepsKeysDeferred(s string, l lexState, pending []deferredKeys) bool {
+	if isSessionStatement(s, l) {
 		return true
 	}
-	toks, err := tokenize(s)
+	toks, err := tokenizeIn(s, l)
 	if err != nil || len(toks) < 2 {
 		return false
 	}

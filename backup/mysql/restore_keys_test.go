@@ -18,7 +18,7 @@ func TestDeferKeys(t *testing.T) {
 		"  KEY `k_1` (`k`),\n" +
 		"  KEY `kc` (`k`,`c`) COMMENT 'two'\n" +
 		") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
-	table, first, add, ok := deferKeys(sb)
+	table, first, add, ok := deferKeys(sb, lexState{})
 	wantFirst := "CREATE TABLE `sbtest1` (\n" +
 		"  `id` int(11) NOT NULL AUTO_INCREMENT,\n" +
 		"  `k` int(11) NOT NULL DEFAULT 0,\n" +
@@ -39,13 +39,13 @@ func TestDeferKeys(t *testing.T) {
 		"no keys":     "CREATE TABLE `t` (\n  `a` int,\n  PRIMARY KEY (`a`)\n) ENGINE=InnoDB",
 		"not a table": "CREATE VIEW `v` AS SELECT 1",
 	} {
-		if _, _, _, ok := deferKeys(create); ok {
+		if _, _, _, ok := deferKeys(create, lexState{}); ok {
 			t.Errorf("%s: keys deferred", name)
 		}
 	}
 	// The key the AUTO_INCREMENT column needs (here its only key) stays.
 	auto := "CREATE TABLE `t` (\n  `a` int NOT NULL,\n  `n` int NOT NULL AUTO_INCREMENT,\n  PRIMARY KEY (`a`),\n  KEY `n` (`n`),\n  KEY `x` (`a`,`n`)\n) ENGINE=InnoDB"
-	_, first, add, ok = deferKeys(auto)
+	_, first, add, ok = deferKeys(auto, lexState{})
 	if !ok || add != "ADD KEY `x` (`a`,`n`)" || first != "CREATE TABLE `t` (\n  `a` int NOT NULL,\n  `n` int NOT NULL AUTO_INCREMENT,\n  PRIMARY KEY (`a`),\n  KEY `n` (`n`)\n) ENGINE=InnoDB" {
 		t.Errorf("auto-increment key: %v %q\n%s", ok, add, first)
 	}
@@ -60,7 +60,7 @@ func TestEndOfDataMarker(t *testing.T) {
 			if err != nil {
 				break
 			}
-			if n, ok := endOfData(st.SQL); ok {
+			if n, ok := endOfData(st.SQL, lexState{}); ok {
 				got = append(got, n)
 			}
 		}
@@ -76,7 +76,7 @@ func TestEndOfDataMarker(t *testing.T) {
 		"SET @ops_end_of_data := 'a'",
 		"SET @other = 'a'",
 	} {
-		if n, ok := endOfData(s); ok {
+		if n, ok := endOfData(s, lexState{}); ok {
 			t.Errorf("%q taken for the marker of %q", s, n)
 		}
 	}
@@ -105,7 +105,7 @@ func TestKeepsKeysDeferred(t *testing.T) {
 		"CREATE TRIGGER `t` BEFORE INSERT ON `parent` FOR EACH ROW SET @a = 1":                       false,
 		"ALTER DATABASE `db` CHARACTER SET utf8mb4":                                                  false,
 	} {
-		if got := keepsKeysDeferred(s, pending); got != want {
+		if got := keepsKeysDeferred(s, lexState{}, pending); got != want {
 			t.Errorf("keepsKeysDeferred(%q) = %v, want %v", s, got, want)
 		}
 	}

@@ -27,7 +27,7 @@ func TestDatabaseRef(t *testing.T) {
 		{"SELECT 1", "", "", false},
 	}
 	for _, c := range cases {
-		ref, ok := databaseRef(c.in)
+		ref, ok := databaseRef(c.in, lexState{})
 		if ok != c.ok || ok && (ref.kind != c.kind || ref.name != c.name) {
 			t.Errorf("databaseRef(%q) = %+v, %v", c.in, ref, ok)
 		}
@@ -56,7 +56,7 @@ func TestRenamer(t *testing.T) {
 		{"INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (1)", true},
 	}
 	for i, s := range steps {
-		out, keep, err := r.rewrite(s.in)
+		out, keep, err := r.rewrite(s.in, lexState{})
 		if err != nil || keep != s.keep || (keep && out != s.out) {
 			t.Errorf("step %d %q: got %q keep=%v err=%v; want %q keep=%v", i, s.in, out, keep, err, s.out, s.keep)
 		}
@@ -65,7 +65,7 @@ func TestRenamer(t *testing.T) {
 		t.Errorf("missing = %v", m)
 	}
 	r2, _ := newRenamer(map[string]string{"nope": "x"})
-	r2.rewrite("USE a")
+	r2.rewrite("USE a", lexState{})
 	if m := r2.missing(); len(m) != 1 {
 		t.Errorf("missing = %v", m)
 	}
@@ -129,7 +129,7 @@ func TestIsSessionStatement(t *testing.T) {
 		"DO SETVAL(`s`, 1, 0)":                          false,
 		"EXECUTE IMMEDIATE _utf8mb4 'CREATE TRIGGER …'": false,
 	} {
-		if got := isSessionStatement(s); got != want {
+		if got := isSessionStatement(s, lexState{}); got != want {
 			t.Errorf("isSessionStatement(%q) = %v, want %v", s, got, want)
 		}
 	}

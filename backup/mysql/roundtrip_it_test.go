@@ -193,7 +193,7 @@ func TestRoundTripNasty(t *testing.T) {
 				lastInsert[name] = i
 			}
 		}
-		if name, ok := endOfData(strings.TrimSuffix(l, ";")); ok {
+		if name, ok := endOfData(strings.TrimSuffix(l, ";"), lexState{}); ok {
 			if _, dup := marker[name]; dup {
 				t.Errorf("two end-of-data markers for %s", name)
 			}

@@ -38,6 +38,20 @@ type Splitter struct {
 	stmt  []byte
 	plain [256]bool // bytes copied as they are in a statement (see setDelimiter)
 	exact bool      // tests: no plain bytes, every byte through the state machine
+	lex   lexState  // how the server reads the statements (see setLex)
+}
+
+// setLex sets the session state the next statements are read in: with
+// NO_BACKSLASH_ESCAPES a backslash in a string is a byte like any other,
+// with ANSI_QUOTES "…" is an identifier (no escapes), and in a multi-byte
+// client set a character is taken whole (its trail byte can be a backslash
+// or a backquote).
+func (s *Splitter) setLex(l lexState) {
+	if l == s.lex {
+		return
+	}
+	s.lex = l
+	s.setDelimiter(s.delim)
 }
 
 // NewSplitter reads a script from r.
@@ -59,7 +73,7 @@ func (s *Splitter) setDelimiter(d string) {
 	}
 	for c := range s.plain {
 		b := byte(c)
-		s.plain[c] = !isSpace(b) && b != d[0] && !strings.ContainsRune("'\"`#-/", rune(b))
+		s.plain[c] = !isSpace(b) && b != d[0] && !strings.ContainsRune("'\"`#-/", rune(b)) && !(b >= 0x80 && s.lex.cs.multiByte())
 	}
 }
 
@@ -164,6 +178,14 @@ func (s *Splitter) Next() (Statement, error) {
 				tail = false
 				continue
 			}
+			if c >= 0x80 && s.lex.cs.multiByte() {
+				s.fill(4)
+				n := mbLenBytes(s.lex.cs, s.buf[s.pos:min(s.end, s.pos+4)])
+				s.stmt = append(s.stmt, s.buf[s.pos:s.pos+n]...)
+				s.pos += n
+				tail = false
+				continue
+			}
 			if c == s.delim[0] && (len(s.delim) == 1 || (s.fill(len(s.delim)) && bytes.HasPrefix(s.buf[s.pos:s.end], []byte(s.delim)))) {
 				s.pos += len(s.delim)
 				if len(s.stmt) == 0 { // empty statement: ignored, like the mysql client
@@ -212,9 +234,13 @@ func (s *Splitter) quoted(state int) int {
 	case stBacktick:
 		q = '`'
 	}
+	esc := q != '`' && !s.lex.noBackslash && !(q == '"' && s.lex.ansiQuotes)
+	if s.lex.cs.multiByte() {
+		return s.quotedMB(state, q, esc)
+	}
 	rest := s.buf[s.pos:s.end]
 	i := bytes.IndexByte(rest, q) // then a backslash before it, if any (not in `…`)
-	if q != '`' {
+	if esc {
 		end := i
 		if end < 0 {
 			end = len(rest)
@@ -244,6 +270,41 @@ func (s *Splitter) quoted(state int) int {
 		s.pos++
 	}
 	return state
+}
+
+// quotedMB is quoted in a multi-byte client set: byte by byte, each
+// multi-byte character whole.
+func (s *Splitter) quotedMB(state int, q byte, esc bool) int {
+	for {
+		if s.pos >= s.end && !s.fill(1) {
+			return state
+		}
+		c := s.buf[s.pos]
+		if c >= 0x80 {
+			s.fill(4)
+			n := mbLenBytes(s.lex.cs, s.buf[s.pos:min(s.end, s.pos+4)])
+			s.stmt = append(s.stmt, s.buf[s.pos:s.pos+n]...)
+			s.pos += n
+			continue
+		}
+		s.stmt = append(s.stmt, c)
+		s.pos++
+		switch {
+		case c == '\n':
+			s.line++
+		case c == q:
+			return stNormal
+		case esc && c == '\\':
+			// the next byte is escaped, even a lead byte (the server's yySkip)
+			if s.pos < s.end || s.fill(1) {
+				if s.buf[s.pos] == '\n' {
+					s.line++
+				}
+				s.stmt = append(s.stmt, s.buf[s.pos])
+				s.pos++
+			}
+		}
+	}
 }
 
 // lineComment consumes a -- or # comment up to its end of line (copied
@@ -313,7 +374,7 @@ func (s *Splitter) commentStart(started bool) int {
 		return s.openComment(1, stLineComment, started)
 	case '-':
 		s.fill(3)
-		if s.end-s.pos >= 2 && s.buf[s.pos+1] == '-' && (s.end-s.pos == 2 || isSpace(s.buf[s.pos+2]) || s.buf[s.pos+2] < 32) {
+		if s.end-s.pos >= 2 && s.buf[s.pos+1] == '-' && (s.end-s.pos == 2 || dashComment(s.lex.cs, s.buf[s.pos+2])) {
 			return s.openComment(2, stLineComment, started)
 		}
 	case '/':

@@ -176,7 +176,15 @@ func objectSQL(b *strings.Builder, o *objDDL, dbCollation string, executeImmedia
 		// The mysql client strips comments from what it sends (unless run
 		// with --comments), which would change the stored body. A string
 		// literal reaches the server untouched. MariaDB 10.2.3+ only.
-		fmt.Fprintf(b, "EXECUTE IMMEDIATE %s;\n", literalIn(o.CSClient, o.Body))
+		lit := literalIn(o.CSClient, o.Body)
+		if nbe, _, err := parseSQLMode(o.SQLMode); err != nil || nbe {
+			// under NO_BACKSLASH_ESCAPES the quoted form's \\ would stay two bytes
+			lit = "0x" + strings.ToUpper(hex.EncodeToString([]byte(o.Body)))
+			if o.CSClient != "" {
+				lit = "_" + o.CSClient + " " + lit
+			}
+		}
+		fmt.Fprintf(b, "EXECUTE IMMEDIATE %s;\n", lit)
 	} else {
 		dl := delimiterFor(o.Body)
 		fmt.Fprintf(b, "DELIMITER %s\n%s %s\nDELIMITER ;\n", dl, o.Body, dl)

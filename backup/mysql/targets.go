@@ -103,12 +103,18 @@ func (t *targets) prepare(ctx context.Context, conn *sql.Conn, name string) erro
 }
 
 // rollback drops every database this restore created; one that existed
-// empty is created again as it was.
+// empty is created again as it was. A database that does not exist (its
+// CREATE DATABASE never ran: it waited for a lock until it was killed), or
+// that existed empty and still is, is left alone: a DROP DATABASE would
+// wait for the same lock (up to lock_wait_timeout).
 func (t *targets) rollback(log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for i := len(t.created) - 1; i >= 0; i-- {
 		name := t.created[i]
+		if exists, n, err := t.objects(ctx, name); err == nil && (!exists || n == 0 && t.emptied[name] != "") {
+			continue
+		}
 		if _, err := t.db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(name)); err != nil {
 			log.Error("restore failed and dropping what it created failed too", "database", name, "error", err.Error())
 			continue

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -9,12 +10,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/storage/local"
 	"github.com/opsteam/ops/internal/testenv"
 )
 
@@ -61,8 +65,9 @@ backup:
 }
 
 // tamper rewrites the stored SQL through edit and updates the manifest's
-// size and SHA-256 to match, as an attacker with write access to the
-// target would, so that only the restorer's own checks stand in the way.
+// size, SHA-256 and chunk hashes to match and signs it with the job's key,
+// as an attacker with write access to the target and the key would, so
+// that only the restorer's checks of the SQL itself stand in the way.
 func (b *attackBed) tamper(t *testing.T, edit func(sql string) string) {
 	t.Helper()
 	obj := filepath.Join(b.dir, b.object)
@@ -82,17 +87,32 @@ func (b *attackBed) tamper(t *testing.T, edit func(sql string) string) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(out)
-	mp := filepath.Join(b.dir, b.manifest)
-	var m map[string]any
-	data, _ := os.ReadFile(mp)
+	b.sign(t, func(m *backup.Manifest) {
+		m.StreamSHA256, m.Object.SHA256, m.Object.Size = hex.EncodeToString(sum[:]), hex.EncodeToString(sum[:]), int64(len(out))
+		m.Chunks = &backup.ChunkHashes{Size: backup.ChunkSize}
+		for off := 0; off < len(out); off += backup.ChunkSize {
+			c := sha256.Sum256(out[off:min(off+backup.ChunkSize, len(out))])
+			m.Chunks.SHA256 = append(m.Chunks.SHA256, hex.EncodeToString(c[:]))
+		}
+	})
+}
+
+// sign rewrites the manifest through edit and signs it with the job's
+// manifest key (created by the first backup beside the config), as an
+// attacker who also holds the key could.
+func (b *attackBed) sign(t *testing.T, edit func(m *backup.Manifest)) {
+	t.Helper()
+	var m backup.Manifest
+	data, _ := os.ReadFile(filepath.Join(b.dir, b.manifest))
 	if err := json.Unmarshal(data, &m); err != nil {
 		t.Fatal(err)
 	}
-	m["stream_sha256"] = hex.EncodeToString(sum[:])
-	o := m["object"].(map[string]any)
-	o["sha256"], o["size"] = hex.EncodeToString(sum[:]), len(out)
-	data, _ = json.Marshal(m)
-	if err := os.WriteFile(mp, data, 0o600); err != nil {
+	edit(&m)
+	key, err := os.ReadFile(filepath.Join(filepath.Dir(b.cfg), "keys", "atk.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.WriteManifest(context.Background(), local.New(b.dir), path.Dir(b.manifest), &m, bytes.TrimRight(key, "\r\n")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -206,13 +226,7 @@ func TestRestoreAttacks(t *testing.T) {
 		// Change a row and leave the manifest alone: the stream restores,
 		// but its SHA-256 differs at the end.
 		b.tamper(t, func(s string) string { return strings.Replace(s, "'two'", "'TWO'", 1) })
-		mp := filepath.Join(b.dir, b.manifest)
-		var m map[string]any
-		data, _ := os.ReadFile(mp)
-		json.Unmarshal(data, &m)
-		m["stream_sha256"] = strings.Repeat("0", 64)
-		data, _ = json.Marshal(m)
-		os.WriteFile(mp, data, 0o600)
+		b.sign(t, func(m *backup.Manifest) { m.StreamSHA256 = strings.Repeat("0", 64) })
 		copyDB := b.name + "_c"
 		t.Cleanup(func() { b.db.Exec("DROP DATABASE IF EXISTS " + copyDB) })
 		code, _, stderr := runOps(t, "--config", b.cfg, "backup", "restore", "--job", "atk", "--database", b.name+"="+copyDB)

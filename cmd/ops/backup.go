@@ -49,7 +49,13 @@ Exit status: 0 ok, 1 verification found a mismatch, 2 usage or config error,
 func (rt *opsRuntime) jobs(names []string) ([]backup.Job, error) {
 	all := rt.cfg.Backup.Jobs
 	if len(all) == 0 {
-		all = []backup.Job{backup.DefaultJob()}
+		j := backup.DefaultJob()
+		file := ""
+		if rt.loaded != nil {
+			file = rt.loaded.File
+		}
+		j.DefaultKeyFile = defaultKeyFile(file, j.Name)
+		all = []backup.Job{j}
 	}
 	if len(names) == 0 {
 		return all, nil
@@ -354,6 +360,7 @@ func sortNewestFirst(list []*backup.BackupInfo) {
 type backupVerifyOptions struct {
 	job, backup, identity string
 	restoreTest           bool
+	trustUnauthenticated  bool
 }
 
 func newBackupVerifyCmd(c *cli) *cobra.Command {
@@ -370,6 +377,7 @@ func newBackupVerifyCmd(c *cli) *cobra.Command {
 	cmd.Flags().StringVar(&opts.backup, "backup", "latest", "backup `ID` or latest")
 	cmd.Flags().BoolVar(&opts.restoreTest, "restore-test", false, "also restore into scratch databases and compare rows and CHECKSUM TABLE")
 	cmd.Flags().StringVar(&opts.identity, "identity", "", "age identity `FILE` for --restore-test of encrypted backups")
+	cmd.Flags().BoolVar(&opts.trustUnauthenticated, trustFlag, false, trustFlagHelp)
 	return cmd
 }
 
@@ -384,11 +392,18 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 		return err
 	}
 	b, err := backup.FindBackup(ctx, store, job, opts.backup)
+	if errors.Is(err, backup.ErrNotComplete) && opts.trustUnauthenticated && b.AcceptUnsigned() {
+		err = nil // written before the job had a key: checkAuthenticated warns
+	}
 	if errors.Is(err, backup.ErrNotComplete) {
 		fmt.Fprintf(rt.stdout, "%s %s %s %s\n", strings.ToUpper(b.Status), job.Name, b.ID, b.Problem)
 		return exitcode.Check(err)
 	}
 	if err != nil {
+		return err
+	}
+	if err := rt.checkAuthenticated(job, b, opts.trustUnauthenticated); err != nil {
+		fmt.Fprintf(rt.stdout, "UNAUTHENTICATED %s %s: no manifest key to check its manifest with\n", job.Name, output.Escape(b.ID))
 		return err
 	}
 	if len(job.EncryptTo) > 0 && !b.Encrypted {
@@ -424,7 +439,7 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 	}
 	checks, err := backup.RestoreTest(ctx, backup.BackupRestoreOptions{
 		Store: store, Backup: b, MySQL: job.RestoreConn(), Threads: job.Threads, Identities: ids, Logger: rt.log,
-		RequireEncryption: len(job.EncryptTo) > 0,
+		RequireEncryption: len(job.EncryptTo) > 0, TrustUnauthenticated: opts.trustUnauthenticated,
 	})
 	if err != nil {
 		return err
@@ -534,6 +549,7 @@ type backupRestoreOptions struct {
 	job, backup, identity string
 	databases             []string // SRC=DST
 	replace, keepPartial  bool
+	trustUnauthenticated  bool
 	// until, untilGTID, untilPosition: a point-in-time restore.
 	until, untilGTID, untilPosition string
 }
@@ -551,8 +567,13 @@ job's identity_file).
 
 Restore writes only into databases it creates: system databases are refused,
 and so is a target that exists and is not empty, unless --replace (drop it and
-restore it anew). Every statement of the stored stream is checked before it is
-sent: only what ops writes runs, only in the restored databases. On any failure
+restore it anew). The stored stream is read in 4 MiB pieces, each checked
+against the manifest's SHA-256 before anything in it is used; the manifest
+must carry a valid MAC under the job's key (manifest_key_file, else
+keys/<job>.key beside the config file, created by the first backup): on a host
+without the key, --trust-unauthenticated-manifest accepts the risk. Every
+statement of the stream is checked before it is sent: only what ops writes
+runs, only in the restored databases. On any failure
 (SQL error, refused statement, truncated or tampered stream, cancellation) the
 databases the restore created are dropped again, unless --keep-partial.
 
@@ -584,6 +605,7 @@ mysql for MySQL), like "mysqlbinlog --stop-datetime ... | mysql".`,
 	cmd.Flags().StringVar(&opts.until, "until", "", "point-in-time restore: replay the binary log up to (excluding) this time")
 	cmd.Flags().StringVar(&opts.untilGTID, "until-gtid", "", "point-in-time restore: replay the transactions of this GTID set")
 	cmd.Flags().StringVar(&opts.untilPosition, "until-position", "", "point-in-time restore: replay up to (excluding) the event at FILE:POS")
+	cmd.Flags().BoolVar(&opts.trustUnauthenticated, trustFlag, false, trustFlagHelp)
 	cmd.MarkFlagsMutuallyExclusive("until", "until-gtid", "until-position")
 	return cmd
 }
@@ -610,6 +632,9 @@ func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOpt
 		return runPointInTimeRestore(ctx, rt, job, store, mapping, point, opts)
 	}
 	b, err := backup.FindBackup(ctx, store, job, opts.backup)
+	if errors.Is(err, backup.ErrNotComplete) && opts.trustUnauthenticated && b.AcceptUnsigned() {
+		err = nil // written before the job had a key: checkAuthenticated warns
+	}
 	if err != nil {
 		return err
 	}
@@ -617,6 +642,9 @@ func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOpt
 		if !contains(b.Databases, src) {
 			return exitcode.UsageError(fmt.Errorf("--database %s=…: backup %s has no database %q (it has: %s)", src, b.ID, src, strings.Join(b.Databases, ", ")))
 		}
+	}
+	if err := rt.checkAuthenticated(job, b, opts.trustUnauthenticated); err != nil {
+		return err
 	}
 	ids, err := rt.identities(job, opts.identity, b)
 	if err != nil {
@@ -627,6 +655,7 @@ func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOpt
 	res, err := backup.RestoreBackup(ctx, backup.BackupRestoreOptions{
 		Store: store, Backup: b, MySQL: job.RestoreConn(), Threads: job.Threads, Databases: mapping, Identities: ids, Logger: rt.log, Progress: bar.Set,
 		Replace: opts.replace, KeepPartial: opts.keepPartial, RequireEncryption: len(job.EncryptTo) > 0,
+		TrustUnauthenticated: opts.trustUnauthenticated,
 	})
 	bar.Done()
 	if err != nil {
@@ -666,6 +695,35 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// trustFlag restores or verifies a backup whose manifest no key
+// authenticates (a new machine without the job's key).
+const (
+	trustFlag     = "trust-unauthenticated-manifest"
+	trustFlagHelp = "use a backup whose manifest no key authenticates (this host has not the job's manifest key): anyone who could write to the storage could have forged it; the statement guard stays on"
+)
+
+// checkAuthenticated refuses a backup whose manifest no key authenticated
+// unless --trust-unauthenticated-manifest, and warns when it is given.
+func (rt *opsRuntime) checkAuthenticated(job backup.Job, b *backup.BackupInfo, trust bool) error {
+	if b.Authenticated {
+		return nil
+	}
+	if !trust {
+		return fmt.Errorf("backup %s of job %s: its manifest is not authenticated: this host has no manifest key for the job (manifest_key_file, or %s): "+
+			"anyone who can write to the storage could have forged it; copy the job's key here, or accept the risk with --%s: %w",
+			b.ID, job.Name, orNone(job.DefaultKeyFile), trustFlag, backup.ErrUnauthenticated)
+	}
+	rt.log.Warn("using a backup whose manifest is not authenticated (--"+trustFlag+"): it is only as trustworthy as the storage", "job", job.Name, "id", b.ID)
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no default key file"
+	}
+	return s
 }
 
 // identities loads the age identity needed for an encrypted backup.

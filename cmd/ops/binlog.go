@@ -47,12 +47,15 @@ exits 0; after a failure (server restarted, target unreachable) it starts
 again from the end of the archive. With --once it archives up to the
 server's position at start and exits (for cron and tests).
 
-Logs the server purged before they were archived are a gap: reported here,
-by "ops backup list --binlog" and by "ops backup verify" (exit 1).
+Logs the server purged before they were archived are a gap: archiving goes
+on from the server's oldest log, and the run exits 1 naming what is missing
+and from which backup on point-in-time recovery works again; "ops backup
+list --binlog" and "ops backup verify" (exit 1) report it too.
 
 The account needs REPLICATION SLAVE, and BINLOG MONITOR (MariaDB) or
 REPLICATION CLIENT (MySQL). "ops serve" runs this for every job with
-binlog.enabled. Exit status: 0 ok, 2 usage or config error, 3 failure.`,
+binlog.enabled. Exit status: 0 ok, 1 a gap was met, 2 usage or config error,
+3 failure.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBackupBinlog(cmd.Context(), c.rt, opts)
@@ -339,9 +342,9 @@ func jobFingerprint(rt *opsRuntime, j backup.Job) string {
 // run keeps one job's archiver going until ctx ends.
 func (s *binlogSupervisor) run(ctx context.Context, rt *opsRuntime, job backup.Job) {
 	status := &backup.ArchiveStatus{}
-	s.collector.Set(job.Name, func() (time.Time, time.Duration) {
-		st := status.State()
-		return st.LastEvent, st.Lag(time.Now())
+	s.collector.Set(job.Name, func() metrics.BinlogState {
+		st, now := status.State(), time.Now()
+		return metrics.BinlogState{LastEvent: st.LastEvent, Lag: st.Lag(now), Silent: st.Silent(now), Gaps: st.Gaps}
 	})
 	backoff := 5 * time.Second
 	for ctx.Err() == nil {

@@ -72,6 +72,7 @@ func runConfigCheck(ctx context.Context, rt *opsRuntime, connect bool) error {
 	for _, p := range config.FileProblems(rt.cfg) {
 		add(p.Path, fmt.Sprintf("cannot read %s: %v", p.File, unwrapPathError(p.Err)))
 	}
+	rt.manifestKeyWarnings()
 	if connect {
 		rt.connectChecks(ctx, add)
 	}
@@ -80,6 +81,21 @@ func runConfigCheck(ctx context.Context, rt *opsRuntime, connect bool) error {
 	}
 	_, err := fmt.Fprintf(rt.stdout, "ok: %s\n", src)
 	return err
+}
+
+// manifestKeyWarnings warns about every job whose manifests would go
+// unauthenticated: no manifest_key_file, and no default key file that ops
+// could create.
+func (rt *opsRuntime) manifestKeyWarnings() {
+	jobs, err := rt.jobs(nil)
+	if err != nil {
+		return
+	}
+	for _, j := range jobs {
+		if msg, warn := j.KeyStatus(); warn {
+			rt.log.Warn("job "+j.Name+": "+msg, "job", j.Name)
+		}
+	}
 }
 
 // unwrapPathError drops the path an *os.PathError repeats.

@@ -35,6 +35,8 @@ var exitTable = []exitRule{
 	is(schedule.ErrInvalidJobs, exitcode.Usage),           // a job set that cannot be scheduled
 	is(mysql.ErrTargetExists, exitcode.Usage),             // restore onto an existing non-empty database without --replace
 	is(backup.ErrNotRecoverable, exitcode.Usage),          // --until* before the oldest backup, in a gap, after the archive's end
+	is(backup.ErrUnauthenticated, exitcode.Usage),         // no manifest key here and no --trust-unauthenticated-manifest
+	is(backup.ErrBinlogGap, exitcode.CheckFailed),         // the archiver met binary logs purged before they were archived
 	is(context.Canceled, exitcode.Interrupted),            // SIGINT/SIGTERM
 }
 

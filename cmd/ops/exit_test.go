@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/mysql"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/metrics"
 	"github.com/opsteam/ops/internal/schedule"
@@ -77,6 +79,9 @@ func TestExitTable(t *testing.T) {
 		{"timed out, returned nothing", fmt.Errorf("backup app: %w", &schedule.TimeoutError{Timeout: time.Hour}), 3},
 		{"timed out with a found problem", &schedule.TimeoutError{Timeout: time.Hour, Err: exitcode.Check(base)}, 3},
 		{"timed out while cancelled", &schedule.TimeoutError{Timeout: time.Hour, Err: context.Canceled}, 3},
+		// backup
+		{"binlog gap", &backup.GapError{Job: "app", Gaps: []backup.BinlogGap{{}}}, 1},
+		{"lock wait", fmt.Errorf("restore: %w: waited", mysql.ErrLockWaitTimeout), 3},
 	}
 	for _, tc := range cases {
 		if got := exitCode(tc.err); got != tc.want {

@@ -69,7 +69,8 @@ func runPointInTimeRestore(ctx context.Context, rt *opsRuntime, job backup.Job, 
 	rt.log.Info("point-in-time restore started", "job", job.Name, "point", point.String())
 	res, err := backup.RestorePointInTime(ctx, backup.PITROptions{
 		BackupRestoreOptions: backup.BackupRestoreOptions{Store: store, MySQL: job.RestoreConn(), Threads: job.Threads, Databases: mapping,
-			Identities: ids, Logger: rt.log, Replace: opts.replace, KeepPartial: opts.keepPartial, RequireEncryption: len(job.EncryptTo) > 0},
+			Identities: ids, Logger: rt.log, Replace: opts.replace, KeepPartial: opts.keepPartial, RequireEncryption: len(job.EncryptTo) > 0,
+			TrustUnauthenticated: opts.trustUnauthenticated},
 		Job: job, Point: point,
 	})
 	if err != nil {

@@ -63,6 +63,12 @@ func newPitrIT(t *testing.T) *pitrIT {
 		"INSERT INTO "+p.b+".t2 SELECT seq, MD5(seq), seq FROM "+p.b+".seq_1_to_2000")
 	tmp := t.TempDir()
 	p.dir = filepath.Join(tmp, "target")
+	// One manifest key for both servers' configs (the second plays the
+	// machine a backup is restored on).
+	mkey := filepath.Join(tmp, "manifest.key")
+	if err := os.WriteFile(mkey, []byte("pitr-it-manifest-key-0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	conf := func(addr string) string {
 		host, port, _ := strings.Cut(addr, ":")
 		return writeConfig(t, fmt.Sprintf(`lock_dir: %s
@@ -76,7 +82,8 @@ backup:
       databases: [%s, %s]
       threads: 2
       binlog: {enabled: true, flush_interval: 1s}
-`, filepath.Join(tmp, "locks"), p.dir, host, port, p.a, p.b))
+      manifest_key_file: %s
+`, filepath.Join(tmp, "locks"), p.dir, host, port, p.a, p.b, mkey))
 	}
 	p.cfg, p.cfg2 = conf(p.addr3), conf(p.addr2)
 	p.tables = []string{p.a + ".t1", p.a + ".t3", p.b + ".t2"}
@@ -356,7 +363,7 @@ func (p *pitrIT) stockReplay(until string) map[string]string {
 	stopAt, _ := time.Parse(time.RFC3339, until)
 	start := time.Now()
 	for _, db := range []string{p.a, p.b} {
-		script := fmt.Sprintf("mariadb-binlog --database=%s --start-position=%d --stop-datetime=%q %s | mariadb --no-defaults -h %s -P %s -uroot",
+		script := fmt.Sprintf("mariadb-binlog --database=%s --start-position=%d --stop-datetime=%q %s | mariadb --no-defaults --binary-mode -h %s -P %s -uroot",
 			db, m.Consistency.BinlogPos, stopAt.Local().Format("2006-01-02 15:04:05"), strings.Join(paths, " "), host, port)
 		if out, err := exec.Command("bash", "-o", "pipefail", "-c", script).CombinedOutput(); err != nil {
 			t.Fatalf("stock replay of %s: %v\n%s", db, err, out)

@@ -102,6 +102,9 @@ func loadRuntime(s streams, lo loadOptions) (*opsRuntime, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, exitcode.UsageError(res.Locate(err))
 	}
+	for i := range cfg.Backup.Jobs {
+		cfg.Backup.Jobs[i].DefaultKeyFile = defaultKeyFile(res.File, cfg.Backup.Jobs[i].Name)
+	}
 	res.Warnings = append(res.Warnings, config.SecretFileWarnings(&cfg)...)
 	res.Warnings = append(res.Warnings, res.InlineSecretWarnings()...)
 	level, _ := logging.ParseLevel(cfg.Log.Level)
@@ -127,6 +130,28 @@ func loadRuntime(s streams, lo loadOptions) (*opsRuntime, error) {
 // (version, inventory diff): the streams, and a logger that drops everything.
 func bareRuntime(s streams) *opsRuntime {
 	return &opsRuntime{streams: s, log: slog.New(slog.DiscardHandler)}
+}
+
+// defaultKeyFile is where a job's manifest key is created and read when
+// the job sets no manifest_key_file: keys/<job>.key beside the config file
+// in use, else under $XDG_CONFIG_HOME/ops (~/.config/ops); "" when neither
+// is known (the job's manifests then go unauthenticated; config check
+// says so).
+func defaultKeyFile(configFile, job string) string {
+	dir := ""
+	if configFile != "" {
+		if abs, err := filepath.Abs(configFile); err == nil {
+			dir = filepath.Dir(abs)
+		}
+	} else if d := os.Getenv("XDG_CONFIG_HOME"); filepath.IsAbs(d) {
+		dir = filepath.Join(d, "ops")
+	} else if h, err := os.UserHomeDir(); err == nil && filepath.IsAbs(h) {
+		dir = filepath.Join(h, ".config", "ops")
+	}
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, "keys", job+".key")
 }
 
 func searchPaths() []string {

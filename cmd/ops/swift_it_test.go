@@ -136,7 +136,7 @@ backup:
 	}
 	dl := filepath.Join(t.TempDir(), "dump.sql.zst")
 	sw.cli(t, "download", sw.container, list[0].Object, "-o", dl)
-	load := exec.Command("sh", "-c", fmt.Sprintf("zstd -dc %s | mysql --no-defaults -h %s -P %s -uroot",
+	load := exec.Command("sh", "-c", fmt.Sprintf("zstd -dc %s | mysql --no-defaults --binary-mode -h %s -P %s -uroot",
 		dl, strings.Split(addr2, ":")[0], strings.Split(addr2, ":")[1]))
 	if out, err := load.CombinedOutput(); err != nil {
 		t.Fatalf("zstd -dc | mysql: %v\n%s", err, out)

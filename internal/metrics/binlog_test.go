@@ -11,8 +11,10 @@ func TestBinlogCollector(t *testing.T) {
 	c := NewBinlogCollector()
 	s.Registry().MustRegister(c)
 	last := time.Unix(1_800_000_000, 0)
-	c.Set("app", func() (time.Time, time.Duration) { return last, 2500 * time.Millisecond })
-	c.Set("new", func() (time.Time, time.Duration) { return time.Time{}, 0 })
+	c.Set("app", func() BinlogState {
+		return BinlogState{LastEvent: last, Lag: 2500 * time.Millisecond, Silent: 45 * time.Second, Gaps: 2}
+	})
+	c.Set("new", func() BinlogState { return BinlogState{} })
 	fams, err := s.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -27,6 +29,9 @@ func TestBinlogCollector(t *testing.T) {
 		"ops_binlog_last_event_timestamp_seconds/app": 1_800_000_000,
 		"ops_binlog_lag_seconds/app":                  2.5,
 		"ops_binlog_lag_seconds/new":                  0, // nothing archived yet: no timestamp, no lag
+		"ops_binlog_source_silent_seconds/app":        45,
+		"ops_binlog_source_silent_seconds/new":        0,
+		"ops_binlog_gaps/app":                         2,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {

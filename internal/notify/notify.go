@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opsteam/ops/internal/secret"
 	"github.com/opsteam/ops/internal/smtpclient"
 )
 
@@ -165,13 +166,14 @@ func (d *Dispatcher) postWebhook(ctx context.Context, w Webhook, ev Event) (retr
 	body, _ := json.Marshal(ev)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhookURL(w, ev.Result), bytes.NewReader(body))
 	if err != nil {
-		return false, redactURLError(err, w.URL)
+		return false, secret.RedactURLs(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "ops-notify")
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return true, redactURLError(err, w.URL)
+		// The *url.Error quotes the URL with its path and query: the secret.
+		return true, secret.RedactURLs(err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
@@ -180,15 +182,6 @@ func (d *Dispatcher) postWebhook(ctx context.Context, w Webhook, ev Event) (retr
 	}
 	retry = resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout
 	return retry, fmt.Errorf("POST %s: %s", w.URL.Redacted(), resp.Status)
-}
-
-// redactURLError drops the URL a *url.Error quotes (it may hold a secret).
-func redactURLError(err error, u URL) error {
-	msg := err.Error()
-	for _, s := range []string{string(u), webhookURL(Webhook{URL: u}, Start), webhookURL(Webhook{URL: u}, Failure)} {
-		msg = strings.ReplaceAll(msg, s, u.Redacted())
-	}
-	return errors.New(msg)
 }
 
 func (d *Dispatcher) sendMail(ctx context.Context, e Email, ev Event) (retry bool, err error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -177,5 +178,65 @@ func TestMergeInheritsCAForTheSameServer(t *testing.T) {
 	}
 	if m := Merge(g, Config{Email: Email{To: []string{"c@d"}, SMTP: "other:25"}}); m.Email.CAFile != "" {
 		t.Errorf("another server: %+v", m.Email)
+	}
+}
+
+// A webhook whose receiver is down (a closed port) or hangs (accepts and
+// never answers, until the attempt's bound): the ERROR line names the
+// receiver as scheme://host/*** and never its path, query or password,
+// which net/http's *url.Error quotes (the password masked, the path and
+// query as they are).
+func TestWebhookErrorHidesTheURL(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := l.Addr().String()
+	_ = l.Close()
+	hang, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := hang.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	t.Cleanup(func() {
+		_ = hang.Close()
+		<-accepted
+		for _, c := range held {
+			_ = c.Close()
+		}
+	})
+	for name, c := range map[string]struct{ addr, url string }{
+		"down":          {down, "http://" + down + "/ping/SECRET-UUID?token=T0KEN"},
+		"down,password": {down, "http://user:PASSW0RD@" + down + "/ping/SECRET-UUID?token=T0KEN"},
+		"down,escaped":  {down, "http://" + down + "/ping/SECRET%7eUUID?token=T0KEN%20x"},
+		"hangs":         {hang.Addr().String(), "http://user:PASSW0RD@" + hang.Addr().String() + "/ping/SECRET-UUID?token=T0KEN"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var logs bytes.Buffer
+			d := NewDispatcher(slog.New(slog.NewTextHandler(&logs, nil)))
+			d.SetRetry(nil, 200*time.Millisecond)
+			d.Send(context.Background(), Config{Webhook: Webhook{URL: URL(c.url), On: []string{Start}}}, Event{Job: "app", Result: Start})
+			d.Wait(context.Background())
+			l := logs.String()
+			if !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "http://"+c.addr+"/***") {
+				t.Errorf("no ERROR line naming http://%s/***:\n%s", c.addr, l)
+			}
+			for _, s := range []string{"SECRET", "T0KEN", "PASSW0RD", "user"} {
+				if strings.Contains(l, s) {
+					t.Errorf("the log carries %q:\n%s", s, l)
+				}
+			}
+		})
 	}
 }

@@ -32,7 +32,7 @@ func swiftDedupe(in []string) []string {
 func (s *Store) oldSegments(ctx context.Context, name string) []string {
 	segs, _, err := s.manifestSegments(ctx, name)
 	if err != nil && !swiftIsNotFound(err) {
-		s.log.Warn("swift: cannot read the object being replaced; its segments may stay behind until prune", "object", name, "err", err)
+		s.log.Warn("swift: cannot read the object being replaced; its segments may stay behind until prune", "object", name, "err", s.scrub(err))
 	}
 	return segs
 }
@@ -44,7 +44,7 @@ func (s *Store) deleteReplaced(ctx context.Context, name string, old []string) {
 	cctx, cancel := swiftCleanupCtx(ctx)
 	defer cancel()
 	if err := s.deletePaths(cctx, old); err != nil {
-		s.log.Warn("swift: could not delete the segments of the replaced object; prune removes them later", "object", name, "err", err)
+		s.log.Warn("swift: could not delete the segments of the replaced object; prune removes them later", "object", name, "err", s.scrub(err))
 	}
 }
 

@@ -21,14 +21,17 @@ func (s *Store) authError(err error) error {
 	if code := retry.HTTPStatus(err); code != 0 && code < 500 {
 		return &AuthError{User: s.opts.User, URL: u, Status: code, Err: s.scrub(err)}
 	}
-	return s.scrub(fmt.Errorf("swift: authenticating user %s at %s: %w", s.opts.User, u, err))
+	return fmt.Errorf("swift: authenticating user %s at %s: %w", s.opts.User, u, s.scrub(err))
 }
 
-// scrub makes sure an error never carries the key, whatever a server echoes.
+// scrub makes sure an error never carries the key, whatever a server echoes,
+// nor a URL's path and query (secret.RedactURLs: the account, a temporary
+// URL's signature; net/http quotes the whole request URL in its errors).
 func (s *Store) scrub(err error) error {
 	if err == nil {
 		return nil
 	}
+	err = secret.RedactURLs(err)
 	if k := s.opts.Key.Reveal(); len(k) >= 3 && strings.Contains(err.Error(), k) {
 		return &scrubbedError{msg: strings.ReplaceAll(err.Error(), k, secret.Redacted), err: err}
 	}

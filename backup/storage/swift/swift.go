@@ -123,7 +123,7 @@ func (s *Store) readLimits(ctx context.Context) swiftLimits {
 	l := swiftLimits{SLO: true, MaxManifestSegments: 1000, MinSegmentSize: 1 << 20, MaxFileSize: 5<<30 + 2, MaxObjectNameLength: 1024, MaxDeletesPerRequest: 10000}
 	info, err := s.conn.QueryInfo(ctx)
 	if err != nil {
-		s.log.Warn("swift: cannot read /info, assuming default limits", "err", err,
+		s.log.Warn("swift: cannot read /info, assuming default limits", "err", s.scrub(err),
 			"max_manifest_segments", l.MaxManifestSegments, "min_segment_size", l.MinSegmentSize)
 		return l
 	}
@@ -209,7 +209,7 @@ func (s *Store) checkContainer(ctx context.Context) error {
 	}
 	names, lerr := s.conn.ContainerNamesAll(ctx, nil)
 	if lerr != nil {
-		s.log.Debug("swift: cannot list the account's containers for suggestions", "err", lerr)
+		s.log.Debug("swift: cannot list the account's containers for suggestions", "err", s.scrub(lerr))
 	}
 	return &storage.MissingError{Kind: "swift container", Name: s.container, Suggestions: suggest.Closest(s.container, names, 3)}
 }

@@ -430,7 +430,7 @@ func (s *Store) cleanupUpload(ctx context.Context, u *swiftUpload) {
 		}
 		if err := s.deleteMany(cctx, s.segContainer, names); err != nil {
 			s.log.Warn("swift: could not delete the segments of a failed upload; `ops backup prune` removes them later",
-				"object", u.name, "upload", u.uid, "err", err)
+				"object", u.name, "upload", u.uid, "err", s.scrub(err))
 			return
 		}
 		deleted += len(names)

@@ -1,0 +1,440 @@
+package mysql
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// The one reading of SQL on the restore path. The server splits a
+// statement into tokens according to two parts of the session: sql_mode
+// (NO_BACKSLASH_ESCAPES: a backslash in a string is an ordinary byte;
+// ANSI_QUOTES: "…" is an identifier, not a string) and the client
+// character set (in big5, cp932, gbk, sjis and gb18030 the second byte of
+// a character can be 0x5C '\' or 0x60 '`', and it is part of the
+// character, not an escape or a quote; in latin1 and some other single-byte
+// sets 0xA0 is a space). tokenizeIn reads a statement under a lexState the
+// way MariaDB's lexer (sql/sql_lex.cc) does, and the guard (guard.go)
+// follows the session statements of the stream to keep that state, or
+// refuses a stream that moves it somewhere the lexer does not model.
+
+// charsetKind is how a client character set matters to the lexer.
+type charsetKind uint8
+
+const (
+	// csSingle: a set in which a byte below 0x80 is always an ASCII
+	// character (utf8mb3, utf8mb4, latin1, ascii, binary, the EUC sets…)
+	// and no byte from 0x80 is a space or a control character.
+	csSingle charsetKind = iota
+	csBig5
+	csCP932 // cp932 and sjis have the same lead and trail bytes
+	csGBK
+	csSJIS
+	csGB18030
+	// single-byte sets whose ctype makes bytes from 0x80 spaces or control
+	// characters (measured on MariaDB 10.11: SELECT 1<b>+1 and 2 --<b>+1)
+	csSpaceA0  // latin1, latin2, latin5, greek, dec8, geostd8, armscii8: 0xA0 is a space
+	csSpaceFF  // cp852, cp866, keybcs2: 0xFF is a space
+	csCP1250   // 0xA0 a space; 0x80 0x81 0x83 0x88 0x90 0x98 control
+	csCP850    // 0xFF a control character
+	csHebrew   // 0xA0 a space; 0xFD 0xFE control
+	csHP8      // 0x80-0xA0 0xB1 0xB2 0xF2-0xF5 0xFF control
+	csLatin7   // 0xA0 a space; 0x81 0x83 0x88 0x8A 0x8C 0x90 0x98 0x9A 0x9C 0x9F 0xA1 0xA5 control
+	csMacroman // 0x80 0xCB 0xE5 control
+	numCharsetKinds
+)
+
+// charsets maps every character set MariaDB accepts as a client character
+// set (lower case, with the utf8 alias) to its kind. ucs2, utf16, utf16le
+// and utf32 are not client sets; a name missing here is refused.
+// gb18030 is not a MariaDB 10.11 set (the server refuses it) but is modelled.
+var charsets = map[string]charsetKind{
+	"utf8mb4": csSingle, "utf8mb3": csSingle, "utf8": csSingle, "ascii": csSingle, "binary": csSingle,
+	"cp1251": csSingle, "cp1256": csSingle, "cp1257": csSingle, "koi8r": csSingle, "koi8u": csSingle,
+	"macce": csSingle, "swe7": csSingle, "tis620": csSingle,
+	"eucjpms": csSingle, "euckr": csSingle, "gb2312": csSingle, "ujis": csSingle, // every trail byte is ≥ 0x41 and no quote, backslash or backquote
+	"big5": csBig5, "cp932": csCP932, "gbk": csGBK, "sjis": csSJIS, "gb18030": csGB18030,
+	"latin1": csSpaceA0, "latin2": csSpaceA0, "latin5": csSpaceA0, "greek": csSpaceA0, "dec8": csSpaceA0,
+	"geostd8": csSpaceA0, "armscii8": csSpaceA0,
+	"cp852": csSpaceFF, "cp866": csSpaceFF, "keybcs2": csSpaceFF,
+	"cp1250": csCP1250, "cp850": csCP850, "hebrew": csHebrew, "hp8": csHP8, "latin7": csLatin7, "macroman": csMacroman,
+}
+
+// multiByte reports a set whose characters can have a trail byte below
+// 0x80 (a quote, a backslash, a backquote…).
+func (cs charsetKind) multiByte() bool { return cs >= csBig5 && cs <= csGB18030 }
+
+// highSpace and highDash are, per kind, the bytes from 0x80 that are spaces (skipped
+// between tokens) and those after which "--" starts a comment (spaces and
+// control characters).
+var highSpace, highDash [numCharsetKinds][128]bool
+
+func init() {
+	set := func(t *[128]bool, bs ...int) {
+		for _, b := range bs {
+			t[b-0x80] = true
+		}
+	}
+	for _, k := range []charsetKind{csSpaceA0, csCP1250, csHebrew, csLatin7} {
+		set(&highSpace[k], 0xA0)
+		set(&highDash[k], 0xA0)
+	}
+	set(&highSpace[csSpaceFF], 0xFF)
+	set(&highDash[csSpaceFF], 0xFF)
+	set(&highDash[csCP1250], 0x80, 0x81, 0x83, 0x88, 0x90, 0x98)
+	set(&highDash[csCP850], 0xFF)
+	set(&highDash[csHebrew], 0xFD, 0xFE)
+	for b := 0x80; b <= 0xA0; b++ {
+		set(&highDash[csHP8], b)
+	}
+	set(&highDash[csHP8], 0xB1, 0xB2, 0xF2, 0xF3, 0xF4, 0xF5, 0xFF)
+	set(&highDash[csLatin7], 0x81, 0x83, 0x88, 0x8A, 0x8C, 0x90, 0x98, 0x9A, 0x9C, 0x9F, 0xA1, 0xA5)
+	set(&highDash[csMacroman], 0x80, 0xCB, 0xE5)
+}
+
+// lexState is the part of a session that changes how the server reads a
+// statement.
+type lexState struct {
+	noBackslash bool        // sql_mode NO_BACKSLASH_ESCAPES
+	ansiQuotes  bool        // sql_mode ANSI_QUOTES (or a mode that implies it)
+	cs          charsetKind // character_set_client
+}
+
+// mbLen is the length of the multi-byte character at the start of s in a
+// set of kind cs, or 1 when s starts with a single-byte character or with
+// bytes that are not a valid character (the server's my_ismbchar).
+func mbLen(cs charsetKind, s string) int { return mbLenOf(cs, s) }
+
+// mbLenBytes is mbLen of a byte slice.
+func mbLenBytes(cs charsetKind, s []byte) int { return mbLenOf(cs, s) }
+
+// dashComment reports whether "--" followed by c starts a comment: c is
+// a space or a control character in the set (the server's my_isspace,
+// my_iscntrl).
+func dashComment(cs charsetKind, c byte) bool {
+	return c <= ' ' || c == 0x7F || (c >= 0x80 && highDash[cs][c-0x80])
+}
+
+func mbLenOf[T ~string | ~[]byte](cs charsetKind, s T) int {
+	if len(s) < 2 || s[0] < 0x80 {
+		return 1
+	}
+	a, b := s[0], s[1]
+	in := func(c, lo, hi byte) bool { return c >= lo && c <= hi }
+	switch cs {
+	case csBig5:
+		if in(a, 0xA1, 0xF9) && (in(b, 0x40, 0x7E) || in(b, 0xA1, 0xFE)) {
+			return 2
+		}
+	case csGBK:
+		if in(a, 0x81, 0xFE) && (in(b, 0x40, 0x7E) || in(b, 0x80, 0xFE)) {
+			return 2
+		}
+	case csCP932, csSJIS:
+		if (in(a, 0x81, 0x9F) || in(a, 0xE0, 0xFC)) && (in(b, 0x40, 0x7E) || in(b, 0x80, 0xFC)) {
+			return 2
+		}
+	case csGB18030:
+		if !in(a, 0x81, 0xFE) {
+			return 1
+		}
+		if in(b, 0x40, 0x7E) || in(b, 0x80, 0xFE) {
+			return 2
+		}
+		if len(s) >= 4 && in(b, 0x30, 0x39) && in(s[2], 0x81, 0xFE) && in(s[3], 0x30, 0x39) {
+			return 4
+		}
+	}
+	return 1
+}
+
+// sqlModeBits are the names of sql_mode's bits (MariaDB 10.11), in order.
+var sqlModeBits = []string{"REAL_AS_FLOAT", "PIPES_AS_CONCAT", "ANSI_QUOTES", "IGNORE_SPACE", "IGNORE_BAD_TABLE_OPTIONS",
+	"ONLY_FULL_GROUP_BY", "NO_UNSIGNED_SUBTRACTION", "NO_DIR_IN_CREATE", "POSTGRESQL", "ORACLE", "MSSQL", "DB2", "MAXDB",
+	"NO_KEY_OPTIONS", "NO_TABLE_OPTIONS", "NO_FIELD_OPTIONS", "MYSQL323", "MYSQL40", "ANSI", "NO_AUTO_VALUE_ON_ZERO",
+	"NO_BACKSLASH_ESCAPES", "STRICT_TRANS_TABLES", "STRICT_ALL_TABLES", "NO_ZERO_IN_DATE", "NO_ZERO_DATE", "INVALID_DATES",
+	"ERROR_FOR_DIVISION_BY_ZERO", "TRADITIONAL", "NO_AUTO_CREATE_USER", "HIGH_NOT_PRECEDENCE", "NO_ENGINE_SUBSTITUTION",
+	"PAD_CHAR_TO_FULL_LENGTH", "EMPTY_STRING_IS_NULL", "SIMULTANEOUS_ASSIGNMENT", "TIME_ROUND_FRACTIONAL"}
+
+// impliesANSIQuotes are the combination modes that the server expands to
+// include ANSI_QUOTES.
+var impliesANSIQuotes = map[string]bool{"ANSI_QUOTES": true, "ANSI": true, "POSTGRESQL": true, "DB2": true, "MAXDB": true}
+
+// parseSQLMode reads a value of sql_mode (a comma-separated list of
+// names, or a number) into the two bits the lexer follows. ORACLE and
+// MSSQL change more of the parser than those bits and are refused, like
+// any name or bit the server does not know.
+func parseSQLMode(v string) (noBackslash, ansiQuotes bool, err error) {
+	v = strings.TrimSpace(v)
+	var names []string
+	if v != "" && strings.Trim(v, "0123456789") == "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n >= 1<<uint(len(sqlModeBits)) {
+			return false, false, fmt.Errorf("sql_mode %s: not a value the server accepts", v)
+		}
+		for i, name := range sqlModeBits {
+			if n&(1<<uint(i)) != 0 {
+				names = append(names, name)
+			}
+		}
+	} else if v != "" {
+		for _, f := range strings.Split(v, ",") {
+			names = append(names, strings.ToUpper(strings.TrimSpace(f)))
+		}
+	}
+	for _, name := range names {
+		switch {
+		case name == "ORACLE" || name == "MSSQL":
+			return false, false, fmt.Errorf("sql_mode %s: its grammar is not modelled", name)
+		case name == "NO_BACKSLASH_ESCAPES":
+			noBackslash = true
+		case impliesANSIQuotes[name]:
+			ansiQuotes = true
+		case !knownSQLMode(name):
+			return false, false, fmt.Errorf("sql_mode %q: unknown mode", name)
+		}
+	}
+	return noBackslash, ansiQuotes, nil
+}
+
+func knownSQLMode(name string) bool {
+	for _, n := range sqlModeBits {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// defaultServerVersion decides the versioned comments of a statement read
+// without a known server (the oldest MariaDB a restore targets).
+const defaultServerVersion = 100500
+
+// tokenize reads s under the server's defaults (backslash escapes, "…"
+// strings, a single-byte client set).
+func tokenize(s string) ([]token, error) { return tokenizeIn(s, lexState{}) }
+
+// tokenizeIn splits a statement into tokens as the server reads it in a
+// session in state l: /*! */ and /*M! */ contents are code when the
+// server runs them, other comments are dropped. A statement the lexer
+// cannot read exactly as the server does is an error.
+func tokenizeIn(s string, l lexState) ([]token, error) {
+	return tokenizeVersion(s, l, defaultServerVersion)
+}
+
+// tokenizeVersion is tokenizeIn for a server of this version (as in
+// MYSQL_VERSION_ID: 101119 for 10.11.19).
+func tokenizeVersion(s string, l lexState, version int) ([]token, error) {
+	var out []token
+	inVersioned := false
+	space := &highSpace[l.cs]
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' || (c >= 0x80 && space[c-0x80]):
+			i++
+		case c == '#' || (c == '-' && i+1 < len(s) && s[i+1] == '-' && (i+2 == len(s) || dashComment(l.cs, s[i+2]))):
+			// up to the end of the line, or a NUL (the server's MY_LEX_COMMENT)
+			j := i + 1
+			for j < len(s) && s[j] != '\n' && s[j] != 0 {
+				j++
+			}
+			if j < len(s) && s[j] == '\n' {
+				j++
+			}
+			i = j
+		case c == '/' && i+1 < len(s) && s[i+1] == '*':
+			n, code, err := comment(s[i:], version)
+			if err != nil {
+				return nil, err
+			}
+			if code {
+				if inVersioned {
+					return nil, fmt.Errorf("nested versioned comment")
+				}
+				inVersioned = true
+			}
+			i += n
+		case c == '*' && inVersioned && i+1 < len(s) && s[i+1] == '/':
+			inVersioned = false
+			i += 2
+		case c == '`' || (c == '"' && l.ansiQuotes):
+			v, n, err := lexQuoted(s[i:], c, false, l.cs)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, token{kind: tIdent, text: v, off: i, end: i + n})
+			i += n
+		case c == '\'' || c == '"':
+			v, n, err := lexQuoted(s[i:], c, !l.noBackslash, l.cs)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, token{kind: tString, text: v, off: i, end: i + n})
+			i += n
+		case c == '@':
+			j := i + 1
+			kind := tVar
+			if j < len(s) && s[j] == '@' {
+				kind, j = tSysVar, j+1
+			}
+			if j < len(s) && (s[j] == '`' || s[j] == '\'' || s[j] == '"') {
+				v, n, err := lexQuoted(s[j:], s[j], (s[j] == '\'' || (s[j] == '"' && !l.ansiQuotes)) && !l.noBackslash, l.cs)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, token{kind: kind, text: v, off: i, end: j + n})
+				i = j + n
+				continue
+			}
+			k := j
+			for k < len(s) && ((isWordByte(s[k]) && !(s[k] >= 0x80 && space[s[k]-0x80])) || s[k] == '.') {
+				k += wordCharLen(l.cs, s[k:])
+			}
+			out = append(out, token{kind: kind, text: s[j:k], off: i, end: k})
+			i = k
+		case (c == 'x' || c == 'X' || c == 'b' || c == 'B') && i+1 < len(s) && s[i+1] == '\'':
+			// x'…' and b'…' end at the next quote; only digits may stand between
+			end := strings.IndexByte(s[i+2:], '\'')
+			if end < 0 {
+				return nil, fmt.Errorf("unterminated %c'", c)
+			}
+			v := s[i+2 : i+2+end]
+			digits := "0123456789abcdefABCDEF"
+			if c == 'b' || c == 'B' {
+				digits = "01"
+			}
+			if strings.Trim(v, digits) != "" {
+				return nil, fmt.Errorf("%c'…' with a byte that is not a digit", c)
+			}
+			out = append(out, token{kind: tNumber, text: string(c) + "'" + v + "'", off: i, end: i + 3 + end})
+			i += 3 + end
+		case c >= '0' && c <= '9' || (c == '.' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9'):
+			j := i + 1
+			for j < len(s) && ((isWordByte(s[j]) && !(s[j] >= 0x80 && space[s[j]-0x80])) || s[j] == '.' || ((s[j] == '+' || s[j] == '-') && (s[j-1] == 'e' || s[j-1] == 'E'))) {
+				j += wordCharLen(l.cs, s[j:])
+			}
+			j = min(j, len(s))
+			out = append(out, token{kind: tNumber, text: s[i:j], off: i, end: j})
+			i = j
+		case isWordByte(c):
+			j := i
+			for j < len(s) && isWordByte(s[j]) && !(s[j] >= 0x80 && space[s[j]-0x80]) {
+				j += wordCharLen(l.cs, s[j:])
+			}
+			j = min(j, len(s))
+			out = append(out, token{kind: tWord, text: s[i:j], off: i, end: j})
+			i = j
+		case c == ':' && i+1 < len(s) && s[i+1] == '=':
+			out = append(out, token{kind: tOp, text: ":=", off: i, end: i + 2})
+			i += 2
+		default:
+			out = append(out, token{kind: tOp, text: s[i : i+1], off: i, end: i + 1})
+			i++
+		}
+	}
+	if inVersioned {
+		return nil, fmt.Errorf("unterminated versioned comment")
+	}
+	return out, nil
+}
+
+// wordCharLen is the length of the character at the start of s inside a
+// word: a whole multi-byte character (whose trail byte may be a quote or
+// a backslash in ASCII), else one byte.
+func wordCharLen(cs charsetKind, s string) int {
+	if s[0] >= 0x80 {
+		return mbLen(cs, s)
+	}
+	return 1
+}
+
+// comment reads the comment at the start of s ("/*…"): its length, and
+// whether it is a versioned comment the server runs as code (then only
+// its opening, up to the version, is consumed). A versioned comment the
+// server skips may hold one level of /* */ inside (consume_comment).
+func comment(s string, version int) (n int, code bool, err error) {
+	open, maria := 2, false
+	switch {
+	case strings.HasPrefix(s, "/*!"):
+		open = 3
+	case strings.HasPrefix(s, "/*M!"):
+		open, maria = 4, true
+	}
+	if open == 2 {
+		end := strings.Index(s[2:], "*/")
+		if end < 0 {
+			return 0, false, fmt.Errorf("unterminated comment")
+		}
+		return end + 4, false, nil
+	}
+	d := 0
+	for d < 6 && open+d < len(s) && s[open+d] >= '0' && s[open+d] <= '9' {
+		d++
+	}
+	if d < 5 {
+		return open, true, nil // not a version: the digits are code
+	}
+	v, _ := strconv.Atoi(s[open : open+d])
+	if v <= version && (v < 50700 || v > 99999 || maria) {
+		return open + d, true, nil
+	}
+	// skipped, with one nested comment allowed
+	depth := 0
+	for i := open + d; i+1 < len(s); i++ {
+		switch {
+		case depth == 0 && s[i] == '/' && s[i+1] == '*':
+			depth = 1
+			i++
+		case s[i] == '*' && s[i+1] == '/':
+			if depth == 0 {
+				return i + 2, false, nil
+			}
+			depth = 0
+			i++
+		}
+	}
+	return 0, false, fmt.Errorf("unterminated versioned comment")
+}
+
+// lexQuoted reads a quoted token at the start of s (s[0] is the quote)
+// as the server does in a client set of kind cs: its value and length.
+// A multi-byte character is taken whole (its trail byte can be the quote
+// or a backslash); doubled quotes stand for one; with backslash set, a
+// backslash escapes the next byte (\0 \n \r \t \Z \b are control bytes,
+// \% and \_ keep their backslash, as the server's unescape does).
+func lexQuoted(s string, q byte, backslash bool, cs charsetKind) (string, int, error) {
+	mb := cs.multiByte()
+	var b []byte
+	for i := 1; i < len(s); {
+		c := s[i]
+		if mb && c >= 0x80 {
+			if n := mbLen(cs, s[i:]); n > 1 {
+				b = append(b, s[i:i+n]...)
+				i += n
+				continue
+			}
+		}
+		switch {
+		case backslash && c == '\\':
+			if i+1 >= len(s) {
+				return "", 0, fmt.Errorf("unterminated %c", q)
+			}
+			e := s[i+1]
+			if e == '%' || e == '_' {
+				b = append(b, '\\')
+			}
+			b = append(b, unescape(e))
+			i += 2
+		case c == q && i+1 < len(s) && s[i+1] == q:
+			b = append(b, q)
+			i += 2
+		case c == q:
+			return string(b), i + 1, nil
+		default:
+			b = append(b, c)
+			i++
+		}
+	}
+	return "", 0, fmt.Errorf("unterminated %c", q)
+}
