@@ -57,7 +57,7 @@ bugs=(
   "replace restores into the original instead of a temporary database|./backup/mysql|backup/mysql/replace.go|		return r.tmp, nil|		return dst, nil"
   "replace's temporary name longer than 64 characters|./backup/mysql|backup/mysql/replace.go|	if n := 64 - len([]rune(suffix)); len(r) > n {|	if n := 64; len(r) > n {"
   "a manifest with a wrong MAC usable with --trust-unauthenticated-manifest|./cmd/ops|backup/manifest.go|		if m.MAC == \"\" {|		if true {"
-  "definer kept without the manifest listing it|./backup/mysql|backup/mysql/definer.go|	keep := listed && t.Definer == h.definer()|	keep := true"
+  "definer kept without the manifest listing it|./backup/mysql|backup/mysql/definer.go|	keep := listed && t.Definer == h.definer()|	keep := true || listed"
   "definer kept when the manifest lists another one|./backup/mysql|backup/mysql/definer.go|	keep := listed && t.Definer == h.definer()|	keep := listed"
   "event restored enabled|./backup/mysql|backup/mysql/definer.go|	if h.kind == \"EVENT\" && !(keep && t.Enabled) {|	if false {"
   "a DEFINER inside EXECUTE IMMEDIATE kept|./backup/mysql|backup/mysql/definer.go|	if body, intro, ok := executeImmediateBody(stmt); ok {|	if body, intro, ok := executeImmediateBody(stmt); false && ok {"

@@ -24,7 +24,8 @@ import (
 // checks it, so the guard checks exactly what is sent.
 //
 // The head of a CREATE (up to the object's name, and for an event up to
-// its DO) is read strictly: a double-quoted string, a backslash, or a
+// its DO) is read strictly: a double-quoted string, a backslash outside a
+// `name`, or a
 // versioned comment other than /*! or /*!NNNNN with NNNNN below 80000
 // there is refused, since the server's reading of those depends on the
 // session (sql_mode, character set, version) and a misreading could hide a
@@ -199,10 +200,9 @@ type headTok struct {
 
 // headLexer reads the head of a CREATE (see the rule above).
 type headLexer struct {
-	s          string
-	p          int
-	versioned  bool
-	unexpected error
+	s         string
+	p         int
+	versioned bool
 }
 
 func (l *headLexer) next() (headTok, error) {
@@ -248,8 +248,10 @@ func (l *headLexer) next() (headTok, error) {
 			start := l.p
 			var b strings.Builder
 			for q := l.p + 1; q < len(s); q++ {
-				if s[q] == '\\' {
-					return headTok{}, fmt.Errorf("a backslash in the head of a CREATE")
+				if s[q] == '\\' && c == '\'' {
+					// In a string a backslash escapes or not by sql_mode;
+					// in a `name` it is a plain byte.
+					return headTok{}, fmt.Errorf("a backslash in a string in the head of a CREATE")
 				}
 				if s[q] == c {
 					if q+1 < len(s) && s[q+1] == c {

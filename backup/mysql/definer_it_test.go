@@ -10,6 +10,7 @@ import (
 
 	"github.com/opsteam/ops/backup/compress"
 	"github.com/opsteam/ops/internal/secret"
+	"github.com/opsteam/ops/internal/testenv"
 )
 
 // definerBed is a source database dumped with a root-definer procedure and
@@ -104,6 +105,7 @@ func (b *definerBed) definer(kind, name string) string {
 // not. Fails when the DEFINER rule is removed (the restore account has SET
 // USER, so the server accepts DEFINER=root).
 func TestDefinerCannotOutrankTheRestoreAccount(t *testing.T) {
+	testenv.RequireIT(t)
 	b := newDefinerBed(t)
 	rst := b.restoreUser + "@%"
 	grantsBefore := b.root.one("SHOW GRANTS FOR '" + b.lowUser + "'@'%'")

@@ -42,6 +42,8 @@ func TestDefinerRewrite(t *testing.T) {
 			"CREATE OR REPLACE DEFINER=CURRENT_USER AGGREGATE FUNCTION f(x INT) RETURNS INT BEGIN RETURN 1; END"},
 		{"CREATE /* c */ DEFINER=`root`@`localhost` -- x\n PROCEDURE p() SELECT 1", "CREATE /* c */ DEFINER=CURRENT_USER -- x\n PROCEDURE p() SELECT 1"},
 		{"CREATE TABLE t (a INT)", "CREATE TABLE t (a INT)"},
+		{"CREATE DEFINER=`a\\b`@`h` VIEW `v\\n\\! x` AS SELECT 1", "CREATE DEFINER=CURRENT_USER VIEW `v\\n\\! x` AS SELECT 1"},
+		{"CREATE VIEW `v\\n` AS SELECT 1", "CREATE VIEW `v\\n` AS SELECT 1"},
 		{"CREATE OR REPLACE TABLE t (a INT)", "CREATE OR REPLACE TABLE t (a INT)"},
 		{"INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (1)"},
 		// refused: the server's reading of the head could differ

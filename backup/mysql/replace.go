@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 )
 
 // --replace (RestoreOptions.Replace) never writes into the database it
@@ -44,9 +45,8 @@ import (
 //     original's objects are created again from what was read before the
 //     swap; the error reports both the failure and the undo's outcome.
 //
-// Between the trigger drop and the end of the swap (well under a second
-// for a few tables) writes to dst by other sessions do not fire its
-// triggers; events lose their LAST_EXECUTED. The restore account needs
+// Between the trigger drop and the end of the swap (logged as swap)
+// writes to dst by other sessions do not fire its triggers; events lose their LAST_EXECUTED. The restore account needs
 // the restore grants on the temporary and holding databases too (README:
 // `shop\_\_ops\_%`), and must be able to read the original's definitions
 // (SHOW VIEW, SELECT on mysql.proc, TRIGGER, EVENT).
@@ -182,6 +182,7 @@ func (p *replacer) swap(ctx context.Context, db *sql.DB, log *slog.Logger) error
 		holds = append(holds, r.hold)
 	}
 	sw := &swapRun{conn: conn, list: list, orig: orig, neu: neu}
+	started := time.Now()
 	if err := sw.run(ctx); err != nil {
 		undoErr := sw.undo(ctx)
 		for _, r := range list {
@@ -192,13 +193,16 @@ func (p *replacer) swap(ctx context.Context, db *sql.DB, log *slog.Logger) error
 		}
 		return fmt.Errorf("restore: --replace: the swap failed and was undone (the original databases are as they were): %w", err)
 	}
+	// From the triggers' drop to the last object created: the time other
+	// sessions' writes to dst fire no trigger.
+	gap := time.Since(started)
 	for i, r := range list {
 		for _, name := range []string{r.hold, r.tmp} {
 			if _, err := conn.ExecContext(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(name)); err != nil {
 				log.Error("restore: --replace: the swap is done but dropping a leftover database failed", "database", name, "error", err.Error())
 			}
 		}
-		log.Info("restore: --replace: swapped the new copy in", "database", r.dst, "tables", len(neu[i].tables), "kept_until_now_in", r.hold)
+		log.Info("restore: --replace: swapped the new copy in", "database", r.dst, "tables", len(neu[i].tables), "kept_until_now_in", r.hold, "swap", gap)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/opsteam/ops/backup/compress"
+	"github.com/opsteam/ops/internal/testenv"
 )
 
 // replaceSchema creates db with two tables (one named after which), a
@@ -48,6 +49,7 @@ func leftovers(t *testing.T, s *session, dst string) []string {
 // options) and no temporary or holding database; a good backup replaces
 // it (tables, view, trigger, routines, event all the backup's).
 func TestReplaceKeepsTheOriginalOnFailure(t *testing.T) {
+	testenv.RequireIT(t)
 	src := uniqueName("replace_src_")
 	dst := uniqueName("replace_dst_")
 	srcDB, tgtM, tgt := servers(t, src, dst)
@@ -131,4 +133,55 @@ func TestReplaceKeepsTheOriginalOnFailure(t *testing.T) {
 			t.Errorf("left behind: %v", l)
 		}
 	})
+}
+
+// TestReplaceSwapsSeveralDatabasesTogether: two databases replaced by one
+// restore are swapped by one RENAME TABLE; a failure after it (injected
+// once their tables moved) puts both originals back, and a good restore
+// replaces both.
+func TestReplaceSwapsSeveralDatabasesTogether(t *testing.T) {
+	testenv.RequireIT(t)
+	srcA, srcB := uniqueName("replace_srca_"), uniqueName("replace_srcb_")
+	dstA, dstB := uniqueName("replace_dsta_"), uniqueName("replace_dstb_")
+	srcDB, tgtM, tgt := servers(t, srcA, srcB, dstA, dstB)
+	ss := newSession(t, srcDB)
+	replaceSchema(ss, srcA, "new")
+	replaceSchema(ss, srcB, "new")
+	var dump bytes.Buffer
+	if _, err := Dump(context.Background(), DumpOptions{MySQL: srcMySQL(), Databases: []string{srcA, srcB}, Compression: compress.None}, &dump); err != nil {
+		t.Fatal(err)
+	}
+	mapping := map[string]string{srcA: dstA, srcB: dstB}
+	for _, fail := range []bool{true, false} {
+		ts := newSession(t, tgt)
+		before := map[string]map[string]string{}
+		for _, d := range []string{dstA, dstB} {
+			ts.exec("DROP DATABASE IF EXISTS " + QuoteIdent(d))
+			replaceSchema(ts, d, "old")
+			before[d] = fingerprint(t, ts, d)
+		}
+		if fail {
+			swapFault = func(s string) error {
+				if s == "objects" {
+					return errors.New("fault injected after the rename")
+				}
+				return nil
+			}
+		}
+		_, err := Restore(context.Background(), RestoreOptions{MySQL: tgtM, Databases: mapping, Replace: true, Logger: testLogger(t)}, bytes.NewReader(dump.Bytes()))
+		swapFault = nil
+		if fail != (err != nil) {
+			t.Fatalf("fail=%v: %v", fail, err)
+		}
+		for _, d := range []string{dstA, dstB} {
+			if l := leftovers(t, ts, d); len(l) > 0 {
+				t.Errorf("left behind: %v", l)
+			}
+			if fail {
+				compareFingerprints(t, "undone "+d, before[d], fingerprint(t, ts, d))
+			} else if got := ts.one("SELECT v FROM " + QuoteIdent(d) + ".t WHERE id = 1"); got != "new one" {
+				t.Errorf("%s not replaced: %q", d, got)
+			}
+		}
+	}
 }
