@@ -4,6 +4,7 @@
 # the package fail (no services needed). Exit 1 if any bug survives.
 #
 #   scripts/deliberate-bugs.sh
+#   ONLY='replay|definer' scripts/deliberate-bugs.sh   # the plants whose name matches (grep -E)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -92,6 +93,7 @@ bugs=(
 survived=0
 for b in "${bugs[@]}"; do
   IFS='|' read -r name pkg file old new <<<"$b"
+  if [ -n "${ONLY:-}" ] && ! grep -qE -- "$ONLY" <<<"$name"; then continue; fi
   rm -rf "$work/t" && mkdir "$work/t"
   git ls-files -z -co --exclude-standard | xargs -0 cp --parents -t "$work/t"
   old=$(printf "%b" "$old") new=$(printf "%b" "$new")
@@ -102,7 +104,7 @@ if s.count(old) != 1:
     sys.exit(f"{p}: the text to replace occurs {s.count(old)} times: {old!r}")
 open(p, "w").write(s.replace(old, new))
 PY
-  if (cd "$work/t" && go test -count=1 "$pkg" >"$work/out" 2>&1); then
+  if (cd "$work/t" && go test -count=1 -failfast "$pkg" >"$work/out" 2>&1); then
     echo "SURVIVED  $name ($file)"
     survived=$((survived + 1))
   elif grep -q -e '\[build failed\]' -e '\[setup failed\]' "$work/out"; then
