@@ -75,6 +75,27 @@ func (tr *transport) dial(ctx context.Context, network, addr string) (net.Conn, 
 	return dc, nil
 }
 
+// killOnCancel runs killQueries once ctx ends; the returned function
+// waits for it to be done (at once when ctx has not ended: it no longer
+// runs then).
+func (tr *transport) killOnCancel(ctx context.Context, log *slog.Logger) (wait func()) {
+	killed := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(killed)
+		n, err := tr.killQueries()
+		if err != nil {
+			log.Warn("stopped: could not end the statements still running on the server", "error", err.Error())
+		} else if n > 0 {
+			log.Info("stopped: ended the statements still running on the server", "statements", n)
+		}
+	})
+	return func() {
+		if !stop() {
+			<-killed
+		}
+	}
+}
+
 // killQueries ends, with KILL QUERY from a new connection, the statement
 // every session of the pool still runs on the server, and returns how many
 // it ended. Cancelling a statement's context only makes the driver close

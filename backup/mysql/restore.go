@@ -153,11 +153,7 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	res.Compression = kind
 	cr := &countingReader{r: dr}
 
-	// Every session waits for a lock at most lock_wait_timeout (the server's
-	// default is a day): a restore blocked by another session's FLUSH
-	// TABLES WITH READ LOCK fails instead of hanging.
-	lockWait := opts.MySQL.lockWaitSeconds()
-	db, tr, err := connect(ctx, opts.MySQL, log, restoreSessionVars(lockWait))
+	db, tr, err := connect(ctx, opts.MySQL, log, restoreSessionVars(opts.MySQL.lockWaitSeconds()))
 	if err != nil {
 		return nil, err
 	}
@@ -195,18 +191,7 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	// Cancelled (SIGTERM, or a failure on one connection): the statements
-	// still running on the server are ended there too, before the rollback.
-	killed := make(chan struct{})
-	stopKill := context.AfterFunc(ctx, func() {
-		defer close(killed)
-		n, err := tr.killQueries()
-		if err != nil {
-			log.Warn("restore stopped: could not end its statements on the server", "error", err.Error())
-		} else if n > 0 {
-			log.Info("restore stopped: ended its statements still running on the server", "statements", n)
-		}
-	})
+	waitKills := tr.killOnCancel(ctx, log) // SIGTERM, or a failure: end the statements on the server too
 	ch := make(chan restoreItem, 16-lookahead)
 	parseErr := make(chan error, 1)
 	g := newGuard(guardMap, existing)
@@ -244,9 +229,7 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 		next()
 	}
 	ex.finish()
-	if !stopKill() {
-		<-killed
-	}
+	waitKills() // before the rollback: a statement still running would hold its locks
 	res.Statements = ex.done.Load()
 	err = restoreOutcome(ctx, ex, <-parseErr, cr, rn, opts.Finish)
 	if defs.definers > 0 || defs.disabled > 0 {
@@ -258,7 +241,7 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 		err = rp.swap(ctx, db, log)
 	}
 	if err != nil {
-		err = explainLockWait(err, lockWait)
+		err = explainLockWait(err, opts.MySQL.lockWaitSeconds())
 		if !opts.KeepPartial {
 			tg.rollback(log)
 		} else if len(tg.created) > 0 {
@@ -315,7 +298,10 @@ func restoreOutcome(ctx context.Context, ex *restoreExec, perr error, cr *counti
 	return nil
 }
 
-// restoreSessionVars are the session variables of a restore's connections.
+// restoreSessionVars are the session variables of a restore's connections:
+// every session waits for a lock at most lock_wait_timeout (the server's
+// default is a day), so a restore blocked by another session's FLUSH
+// TABLES WITH READ LOCK fails instead of hanging.
 func restoreSessionVars(lockWaitSecs int) map[string]string {
 	return map[string]string{"lock_wait_timeout": strconv.Itoa(lockWaitSecs)}
 }
