@@ -728,13 +728,17 @@ func checkRows(s string, l lexState) error {
 
 // excerpt is what an error may show of a refused statement: its first
 // tokens, with string literals and rows left out.
-func excerpt(s string) string {
+func excerpt(s string) string { return excerptIn(s, lexState{}) }
+
+// excerptIn is excerpt of a statement read in a session in state l (so
+// that no piece of a literal is taken for a word).
+func excerptIn(s string, l lexState) string {
 	if isInsert(s) {
 		if v := valuesKeyword(s); v > 0 {
 			return commentText(s[:v]) + "VALUES …"
 		}
 	}
-	toks, err := tokenize(s)
+	toks, err := tokenizeIn(s, l)
 	if err != nil || len(toks) == 0 {
 		return commentText(abbreviate(s, 40))
 	}
