@@ -617,7 +617,16 @@ func (g *guard) checkSetval(toks []token) error {
 // checks that CREATE like any other.
 func (g *guard) checkExecute(toks []token) error {
 	if len(toks) > 0 && toks[0].kind == tWord && strings.HasPrefix(toks[0].text, "_") {
-		toks = toks[1:] // _utf8mb4 introducer
+		// _utf8mb4 introducer: the server converts the text from that set
+		// to the client's before it reads it, which may add or remove a
+		// trail byte 0x5C; the lexer reads the bytes as they are, so the
+		// set must be the client's (as ops writes it) unless neither is
+		// multi-byte (then ASCII bytes stay as they are)
+		intro, ok := charsets[strings.ToLower(toks[0].text[1:])]
+		if !ok || (intro != g.sess.lex.cs && (intro.multiByte() || g.sess.lex.cs.multiByte())) {
+			return refuse("EXECUTE IMMEDIATE of a literal in another character set (%s)", toks[0].text)
+		}
+		toks = toks[1:]
 	}
 	if len(toks) != 1 {
 		return refuse("EXECUTE IMMEDIATE: expected one literal")
@@ -728,13 +737,17 @@ func checkRows(s string, l lexState) error {
 
 // excerpt is what an error may show of a refused statement: its first
 // tokens, with string literals and rows left out.
-func excerpt(s string) string {
+func excerpt(s string) string { return excerptIn(s, lexState{}) }
+
+// excerptIn is excerpt of a statement read in a session in state l (so
+// that no piece of a literal is taken for a word).
+func excerptIn(s string, l lexState) string {
 	if isInsert(s) {
 		if v := valuesKeyword(s); v > 0 {
 			return commentText(s[:v]) + "VALUES …"
 		}
 	}
-	toks, err := tokenize(s)
+	toks, err := tokenizeIn(s, l)
 	if err != nil || len(toks) == 0 {
 		return commentText(abbreviate(s, 40))
 	}

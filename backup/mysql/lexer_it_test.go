@@ -231,6 +231,11 @@ func TestRestoreRefusesSessionStateBypasses(t *testing.T) {
 	t.Run("ANSI_QUOTES", func(t *testing.T) {
 		lexerAttack(t, "SET sql_mode = 'ANSI_QUOTES';\nCREATE TABLE t SELECT * FROM \"mysql\".\"global_priv\";\n")
 	})
+	t.Run("introducer converted to the client set", func(t *testing.T) {
+		// CREATE TABLE t AS SELECT '\xbf\x5c' AS a, b.* FROM mysql.global_priv b -- '
+		// the server reads it after converting gbk to utf8mb4 (0xBF5C is one character)
+		lexerAttack(t, "EXECUTE IMMEDIATE _gbk 0x435245415445205441424C4520742041532053454C4543542027BF5C2720415320612C20622E2A2046524F4D206D7973716C2E676C6F62616C5F707269762062202D2D2027;\n")
+	})
 	t.Run("ANSI_QUOTES in EXECUTE IMMEDIATE", func(t *testing.T) {
 		lexerAttack(t, "SET sql_mode = 'ANSI';\nEXECUTE IMMEDIATE 'CREATE TABLE t AS SELECT * FROM \"mysql\".\"global_priv\"';\n")
 	})

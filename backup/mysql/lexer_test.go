@@ -166,6 +166,7 @@ func TestGuardTracksSavedStateAndRefusesTheUnknown(t *testing.T) {
 			"SET @b = 'it''s \\' a backslash-escaped quote';\n" +
 			"/*!40101 SET SQL_MODE=@OLD_SQL_MODE */;\n",
 		"/*!40101 SET NAMES binary*/;\nSET @a = '\xbf\\'';\n/*!40101 SET NAMES utf8mb4 */;\n",
+		"SET NAMES gbk;\nEXECUTE IMMEDIATE _gbk 0x4352454154452050524F434544555245207028292053454C4543542031;\nSET NAMES utf8mb4;\nEXECUTE IMMEDIATE _latin1 'CREATE FUNCTION f() RETURNS INT RETURN 1';\n",
 		"SET @saved_cs_client = @@character_set_client;\nSET NAMES gbk;\nSET @a = '\xbf\\';\nSET character_set_client = @saved_cs_client;\nSET @b = '\xbf\\'';\n",
 	}
 	for _, body := range ok {
@@ -180,6 +181,10 @@ func TestGuardTracksSavedStateAndRefusesTheUnknown(t *testing.T) {
 		"SET sql_mode = 'ORACLE';\n", "SET sql_mode = DEFAULT;\n", "SET sql_mode = 'NO_SUCH';\n",
 		"SET @m = @@character_set_client;\nSET sql_mode = @m;\n",
 		"SET @m = @@sql_mode;\nSET @m = 5 + 1;\nSET sql_mode = @m;\n",
+		// the server converts an introduced literal to the client's set before reading it
+		"EXECUTE IMMEDIATE _gbk 0x4352454154452050524F434544555245207028292053454C4543542031;\n",
+		"SET NAMES gbk;\nEXECUTE IMMEDIATE _utf8mb4 'CREATE PROCEDURE p() SELECT 1';\n",
+		"EXECUTE IMMEDIATE _utf16 0x0043005200450041005400450020;\n",
 	}
 	for _, body := range refused {
 		if _, err := parseScript(t, body); !errors.Is(err, ErrRefused) {

@@ -377,7 +377,7 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard,
 			}
 		}
 		if err != nil {
-			parseErr <- fmt.Errorf("restore: statement %d at line %d: %w: %s", num, st.Line, err, excerpt(sqlText))
+			parseErr <- fmt.Errorf("restore: statement %d at line %d: %w: %s", num, st.Line, err, excerptIn(sqlText, lex))
 			return
 		}
 		st.SQL = sqlText
@@ -487,7 +487,7 @@ func (e *restoreExec) failed() bool { return e.err() != nil }
 
 func (e *restoreExec) stmtErr(num int64, it restoreItem, err error) error {
 	return fmt.Errorf("restore: statement %d at line %d (database %s): %w; statement: %s",
-		num, it.st.Line, commentIdent(it.db), err, excerpt(it.st.SQL))
+		num, it.st.Line, commentIdent(it.db), err, excerptIn(it.st.SQL, it.lex))
 }
 
 func isSessionStatement(s string, l lexState) bool {
