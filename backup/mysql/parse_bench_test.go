@@ -30,7 +30,7 @@ func BenchmarkParseStream(b *testing.B) {
 		rn, _ := newRenamer(nil)
 		ch := make(chan restoreItem, 64)
 		perr := make(chan error, 1)
-		go parseStream(context.Background(), &countingReader{r: strings.NewReader(script)}, rn, newGuard(nil, nil), ch, perr)
+		go parseStream(context.Background(), &countingReader{r: strings.NewReader(script)}, rn, newGuard(nil, nil), newDefinerRule(nil), ch, perr)
 		for range ch {
 		}
 		if err := <-perr; err != nil {
