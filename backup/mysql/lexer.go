@@ -273,42 +273,19 @@ func tokenizeVersion(s string, l lexState, version int) ([]token, error) {
 			out = append(out, token{kind: tString, text: v, off: i, end: i + n})
 			i += n
 		case c == '@':
-			j := i + 1
-			kind := tVar
-			if j < len(s) && s[j] == '@' {
-				kind, j = tSysVar, j+1
+			t, err := lexVariable(s, i, l)
+			if err != nil {
+				return nil, err
 			}
-			if j < len(s) && (s[j] == '`' || s[j] == '\'' || s[j] == '"') {
-				v, n, err := lexQuoted(s[j:], s[j], (s[j] == '\'' || (s[j] == '"' && !l.ansiQuotes)) && !l.noBackslash, l.cs)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, token{kind: kind, text: v, off: i, end: j + n})
-				i = j + n
-				continue
-			}
-			k := j
-			for k < len(s) && ((isWordByte(s[k]) && !(s[k] >= 0x80 && space[s[k]-0x80])) || s[k] == '.') {
-				k += wordCharLen(l.cs, s[k:])
-			}
-			out = append(out, token{kind: kind, text: s[j:k], off: i, end: k})
-			i = k
+			out = append(out, t)
+			i = t.end
 		case (c == 'x' || c == 'X' || c == 'b' || c == 'B') && i+1 < len(s) && s[i+1] == '\'':
-			// x'…' and b'…' end at the next quote; only digits may stand between
-			end := strings.IndexByte(s[i+2:], '\'')
-			if end < 0 {
-				return nil, fmt.Errorf("unterminated %c'", c)
+			t, err := lexDigitString(s, i)
+			if err != nil {
+				return nil, err
 			}
-			v := s[i+2 : i+2+end]
-			digits := "0123456789abcdefABCDEF"
-			if c == 'b' || c == 'B' {
-				digits = "01"
-			}
-			if strings.Trim(v, digits) != "" {
-				return nil, fmt.Errorf("%c'…' with a byte that is not a digit", c)
-			}
-			out = append(out, token{kind: tNumber, text: string(c) + "'" + v + "'", off: i, end: i + 3 + end})
-			i += 3 + end
+			out = append(out, t)
+			i = t.end
 		case c >= '0' && c <= '9' || (c == '.' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9'):
 			j := i + 1
 			for j < len(s) && ((isWordByte(s[j]) && !(s[j] >= 0x80 && space[s[j]-0x80])) || s[j] == '.' || ((s[j] == '+' || s[j] == '-') && (s[j-1] == 'e' || s[j-1] == 'E'))) {
@@ -337,6 +314,48 @@ func tokenizeVersion(s string, l lexState, version int) ([]token, error) {
 		return nil, fmt.Errorf("unterminated versioned comment")
 	}
 	return out, nil
+}
+
+// lexVariable reads the user (@x) or system (@@x) variable at s[i]: a
+// quoted name, or a word that may hold dots.
+func lexVariable(s string, i int, l lexState) (token, error) {
+	space := &highSpace[l.cs]
+	j := i + 1
+	kind := tVar
+	if j < len(s) && s[j] == '@' {
+		kind, j = tSysVar, j+1
+	}
+	if j < len(s) && (s[j] == '`' || s[j] == '\'' || s[j] == '"') {
+		v, n, err := lexQuoted(s[j:], s[j], (s[j] == '\'' || (s[j] == '"' && !l.ansiQuotes)) && !l.noBackslash, l.cs)
+		if err != nil {
+			return token{}, err
+		}
+		return token{kind: kind, text: v, off: i, end: j + n}, nil
+	}
+	k := j
+	for k < len(s) && ((isWordByte(s[k]) && !(s[k] >= 0x80 && space[s[k]-0x80])) || s[k] == '.') {
+		k += wordCharLen(l.cs, s[k:])
+	}
+	return token{kind: kind, text: s[j:k], off: i, end: k}, nil
+}
+
+// lexDigitString reads x'…' or b'…' at s[i]: it ends at the next quote,
+// and only digits may stand between.
+func lexDigitString(s string, i int) (token, error) {
+	c := s[i]
+	end := strings.IndexByte(s[i+2:], '\'')
+	if end < 0 {
+		return token{}, fmt.Errorf("unterminated %c'", c)
+	}
+	v := s[i+2 : i+2+end]
+	digits := "0123456789abcdefABCDEF"
+	if c == 'b' || c == 'B' {
+		digits = "01"
+	}
+	if strings.Trim(v, digits) != "" {
+		return token{}, fmt.Errorf("%c'…' with a byte that is not a digit", c)
+	}
+	return token{kind: tNumber, text: string(c) + "'" + v + "'", off: i, end: i + 3 + end}, nil
 }
 
 // wordCharLen is the length of the character at the start of s inside a

@@ -218,35 +218,9 @@ func (r *clientReader) addLine(l []byte) {
 		}
 		if !r.mlComment && c == '\\' && r.inString != '`' && !(r.inString == '"' && r.lex.ansiQuotes) &&
 			!(r.inString != 0 && r.lex.noBackslash) {
-			i++
-			c = at(i)
-			if c == 0 {
-				r.problems = append(r.problems, "a backslash at the end of a line or before a NUL byte (the client drops what follows it)")
+			var stop bool
+			if i, stop = r.backslash(l, i, ssComment, flush); stop {
 				break
-			}
-			if r.inString != 0 || c == 'N' {
-				r.buf = append(r.buf, '\\', c)
-				continue
-			}
-			if c != 'C' {
-				r.problems = append(r.problems, fmt.Sprintf("client command \\%c (the client stops: unknown command)", c))
-				r.buf = append(r.buf, '\\', c)
-				continue
-			}
-			flush()
-			r.charset(l[i+1:])
-			if ssComment { // the rest of the comment is the command's
-				for i++; i < len(l) && l[i] != 0 && !(l[i] == '*' && at(i+1) == '/'); i++ {
-				}
-				i--
-			} else { // up to the delimiter
-				for i++; i < len(l) && l[i] != 0 && !bytes.HasPrefix(l[i:], r.delimB()); i++ {
-				}
-				if i < len(l) && l[i] != 0 {
-					i += len(r.delim) - 1
-				} else {
-					i--
-				}
 			}
 			continue
 		}
@@ -292,6 +266,13 @@ func (r *clientReader) addLine(l []byte) {
 			r.buf = append(r.buf, c)
 		}
 	}
+	r.endLine(o)
+}
+
+// endLine ends addLine: the line's newline is kept (except after a
+// DELIMITER the client has not yet run), and a buffer of spaces is
+// emptied. o is where the line's unflushed bytes start.
+func (r *clientReader) endLine(o int) {
 	if len(r.buf) > 0 && !r.mlComment {
 		out := r.buf[o:]
 		if len(out) < 9 || !strings.EqualFold(string(out[:9]), "delimiter") || r.inString != 0 {
@@ -304,6 +285,47 @@ func (r *clientReader) addLine(l []byte) {
 		}
 	}
 	r.buf = r.buf[:0]
+}
+
+// backslash is addLine's escape or client command at l[i] (a backslash):
+// it returns the index of the last byte it used, and stop when the rest of
+// the line is lost.
+func (r *clientReader) backslash(l []byte, i int, ssComment bool, flush func()) (int, bool) {
+	at := func(i int) byte {
+		if i < len(l) {
+			return l[i]
+		}
+		return 0
+	}
+	i++
+	c := at(i)
+	if c == 0 {
+		r.problems = append(r.problems, "a backslash at the end of a line or before a NUL byte (the client drops what follows it)")
+		return i, true
+	}
+	if r.inString != 0 || c == 'N' {
+		r.buf = append(r.buf, '\\', c)
+		return i, false
+	}
+	if c != 'C' {
+		r.problems = append(r.problems, fmt.Sprintf("client command \\%c (the client stops: unknown command)", c))
+		r.buf = append(r.buf, '\\', c)
+		return i, false
+	}
+	flush()
+	r.charset(l[i+1:])
+	if ssComment { // the rest of the comment is the command's
+		for i++; i < len(l) && l[i] != 0 && !(l[i] == '*' && at(i+1) == '/'); i++ {
+		}
+		return i - 1, false
+	}
+	// up to the delimiter
+	for i++; i < len(l) && l[i] != 0 && !bytes.HasPrefix(l[i:], r.delimB()); i++ {
+	}
+	if i < len(l) && l[i] != 0 {
+		return i + len(r.delim) - 1, false
+	}
+	return i - 1, false
 }
 
 // command records a client command (only for replayText: the tracker

@@ -173,20 +173,9 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 			return nil, err
 		}
 	}
-	// --replace: a non-empty target is built under a temporary name and
-	// swapped in at the end (replace.go); the guard sees the names written.
-	rp := newReplacer(tg)
-	guardMap := opts.Databases
-	if opts.Replace {
-		rn.alias = rp.alias(ctx)
-		guardMap = map[string]string{}
-		for src, dst := range opts.Databases {
-			w, err := rn.written(dst)
-			if err != nil {
-				return nil, err
-			}
-			guardMap[src] = w
-		}
+	rp, guardMap, err := prepareReplace(ctx, opts, rn, tg)
+	if err != nil {
+		return nil, err
 	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -205,29 +194,7 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	if ex.threads <= 0 {
 		ex.threads = DefaultThreads
 	}
-	var lastProgress int64
-	win := make([]restoreItem, 0, lookahead+1) // the statements after the one run next
-	next := func() {
-		it := win[0]
-		win = append(win[:0], win[1:]...)
-		if ex.failed() {
-			return
-		}
-		it.asInsert = ex.threads > 1 && alone(it, win)
-		ex.run(it)
-		if n := ex.done.Load(); opts.Progress != nil && n/1000 != lastProgress/1000 {
-			lastProgress = n
-			opts.Progress(RestoreProgress{Statements: n, RawBytes: cr.n.Load()})
-		}
-	}
-	for it := range ch {
-		if win = append(win, it); len(win) > lookahead {
-			next()
-		}
-	}
-	for len(win) > 0 {
-		next()
-	}
+	ex.drive(ch, cr, opts.Progress)
 	ex.finish()
 	waitKills() // before the rollback: a statement still running would hold its locks
 	res.Statements = ex.done.Load()
@@ -252,20 +219,7 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 		}
 		return nil, err
 	}
-	res.RawBytes = cr.n.Load()
-	res.Databases = rn.targets
-	res.Created = tg.created
-	for _, r := range rp.replacements() {
-		for i, c := range res.Created {
-			if c == r.tmp {
-				res.Created[i] = r.dst
-			}
-		}
-	}
-	res.DeferredKeys = ex.deferred
-	res.KeysDuringData = ex.early
-	res.Loaded, res.LoadedAsIs = ex.loader.loaded.Load(), ex.loader.asIs.Load()
-	res.FinishedAt = time.Now().UTC()
+	res.fill(ex, cr, rn, tg, rp)
 	if opts.Progress != nil {
 		opts.Progress(RestoreProgress{Statements: res.Statements, RawBytes: res.RawBytes})
 	}

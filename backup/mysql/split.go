@@ -116,6 +116,35 @@ const (
 	stBlockComment
 )
 
+// delimiterLine runs a DELIMITER command at the start of a statement and
+// reports whether there was one.
+func (s *Splitter) delimiterLine() (bool, error) {
+	s.fill(10)
+	if s.end-s.pos >= 10 && strings.EqualFold(string(s.buf[s.pos:s.pos+9]), "delimiter") && (s.buf[s.pos+9] == ' ' || s.buf[s.pos+9] == '\t') {
+		return true, s.delimiterCommand()
+	}
+	return false, nil
+}
+
+// copyPlain copies the run of plain bytes at the read position.
+func (s *Splitter) copyPlain() {
+	i := s.pos + 1
+	for i < s.end && s.plain[s.buf[i]] {
+		i++
+	}
+	s.stmt = append(s.stmt, s.buf[s.pos:i]...)
+	s.pos = i
+}
+
+// copyChar copies the multi-byte character at the read position whole
+// (its trail byte may be a quote or a backslash in ASCII).
+func (s *Splitter) copyChar() {
+	s.fill(4)
+	n := mbLenBytes(s.lex.cs, s.buf[s.pos:min(s.end, s.pos+4)])
+	s.stmt = append(s.stmt, s.buf[s.pos:s.pos+n]...)
+	s.pos += n
+}
+
 // Next returns the next statement, or io.EOF after the last one.
 func (s *Splitter) Next() (Statement, error) {
 	s.stmt = s.stmt[:0]
@@ -152,9 +181,8 @@ func (s *Splitter) Next() (Statement, error) {
 					continue
 				}
 				if c == 'd' || c == 'D' {
-					s.fill(10)
-					if s.end-s.pos >= 10 && strings.EqualFold(string(s.buf[s.pos:s.pos+9]), "delimiter") && (s.buf[s.pos+9] == ' ' || s.buf[s.pos+9] == '\t') {
-						if err := s.delimiterCommand(); err != nil {
+					if ok, err := s.delimiterLine(); ok || err != nil {
+						if err != nil {
 							return Statement{}, err
 						}
 						continue
@@ -169,20 +197,12 @@ func (s *Splitter) Next() (Statement, error) {
 				st.Offset = s.off + int64(s.pos)
 			}
 			if s.plain[c] {
-				i := s.pos + 1
-				for i < s.end && s.plain[s.buf[i]] {
-					i++
-				}
-				s.stmt = append(s.stmt, s.buf[s.pos:i]...)
-				s.pos = i
+				s.copyPlain()
 				tail = false
 				continue
 			}
 			if c >= 0x80 && s.lex.cs.multiByte() {
-				s.fill(4)
-				n := mbLenBytes(s.lex.cs, s.buf[s.pos:min(s.end, s.pos+4)])
-				s.stmt = append(s.stmt, s.buf[s.pos:s.pos+n]...)
-				s.pos += n
+				s.copyChar()
 				tail = false
 				continue
 			}
