@@ -67,7 +67,7 @@ type Bar struct {
 	start   time.Time
 	stop    chan struct{}
 	stopped sync.WaitGroup
-	now     func() time.Time
+	now     atomic.Pointer[func() time.Time] // the clock (tests set theirs while the ticker runs)
 }
 
 // New starts a bar that redraws every 200ms on w. When enabled is false it
@@ -81,7 +81,9 @@ func New(w io.Writer, enabled bool, label string, total int64) *Bar {
 	if !ok {
 		term = NewTerminal(w)
 	}
-	b := &Bar{term: term, label: label, start: time.Now(), stop: make(chan struct{}), now: time.Now}
+	b := &Bar{term: term, label: label, start: time.Now(), stop: make(chan struct{})}
+	clock := time.Now
+	b.now.Store(&clock)
 	b.total.Store(total)
 	b.detail.Store("")
 	b.unit.Store("")
@@ -155,7 +157,7 @@ func (b *Bar) Line() string {
 		return ""
 	}
 	done, total := b.done.Load(), b.total.Load()
-	el := b.now().Sub(b.start)
+	el := (*b.now.Load())().Sub(b.start)
 	rate := 0.0
 	if el > 0 {
 		rate = float64(done) / el.Seconds()
@@ -202,7 +204,7 @@ func (b *Bar) Summary() string {
 	if b == nil {
 		return ""
 	}
-	done, el := b.done.Load(), b.now().Sub(b.start)
+	done, el := b.done.Load(), (*b.now.Load())().Sub(b.start)
 	rate := 0.0
 	if el > 0 {
 		rate = float64(done) / el.Seconds()

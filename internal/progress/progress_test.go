@@ -22,7 +22,8 @@ func TestLine(t *testing.T) {
 	var out bytes.Buffer
 	b := New(&out, true, "backup app", 4<<20)
 	start := b.start
-	b.now = func() time.Time { return start.Add(2 * time.Second) }
+	clock := func() time.Time { return start.Add(2 * time.Second) }
+	b.now.Store(&clock)
 	io.Copy(io.Discard, b.Reader(strings.NewReader(strings.Repeat("x", 1<<20))))
 	line := b.Line()
 	for _, want := range []string{"backup app [======", " 25% ", "1.0 MiB", "512.0 KiB/s", "2s", "ETA 6s"} {
@@ -47,7 +48,8 @@ func TestTerminalLogAboveBar(t *testing.T) {
 	b.SetStored(100)
 	b.SetDetail("shop.orders")
 	start := b.start
-	b.now = func() time.Time { return start.Add(5 * time.Second) }
+	clock := func() time.Time { return start.Add(5 * time.Second) }
+	b.now.Store(&clock)
 	term.draw(b.Line())
 	out.Reset()
 	if _, err := io.WriteString(term, "time=… level=INFO msg=x\n"); err != nil {
