@@ -87,6 +87,8 @@ bugs=(
   "replay trusts the names mysqlbinlog prints in multibyte sets|./backup/mysql|backup/mysql/replaytext.go|	kinds := map[charsetKind]bool{0: true}|	kinds := map[charsetKind]bool{0: true}\n	if true {\n		return nil\n	}"
   "replay filter ignores the event's sql_mode and charset|./backup/mysql|backup/mysql/replayfilter.go|	l := eventLexState(st, f.lex)|	l := f.lex"
   "replay filter reads statements session-blind|./backup/mysql|backup/mysql/replayfilter.go|	toks, err := tokenizeIn(q, l)|	toks, err := tokenize(q)"
+  "point-in-time --replace swaps before the replay|./backup|backup/pitr.go|	ro.DeferSwap = o.Replace|	ro.DeferSwap = false"
+  "point-in-time --replace keeps the new copy of a failed replay|./backup|backup/pitr.go|		case rres.Discard != nil:|		case false:"
 )
 
 survived=0
