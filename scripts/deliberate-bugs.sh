@@ -89,6 +89,7 @@ bugs=(
   "replay filter reads statements session-blind|./backup/mysql|backup/mysql/replayfilter.go|	toks, err := tokenizeIn(q, l)|	toks, err := tokenize(q)"
   "point-in-time --replace swaps before the replay|./backup|backup/pitr.go|	ro.DeferSwap = o.Replace|	ro.DeferSwap = false"
   "point-in-time --replace keeps the new copy of a failed replay|./backup|backup/pitr.go|		case rres.Discard != nil:|		case false:"
+  "a child process's exit status becomes ops' exit status|./internal/exitcode|internal/exitcode/exitcode.go|	var c *classified|	var c interface{ ExitCode() int }"
 )
 
 survived=0
