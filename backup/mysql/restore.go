@@ -184,42 +184,16 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	tg := newTargets(db, opts.Replace)
-	for _, dst := range sortedValues(opts.Databases) {
-		if err := tg.check(ctx, dst); err != nil {
-			return nil, err
-		}
-	}
-	// --replace: a non-empty target is built under a temporary name and
-	// swapped in at the end (replace.go); the guard sees the names written.
-	rp := newReplacer(tg)
-	guardMap := opts.Databases
-	if opts.Replace {
-		rn.alias = rp.alias(ctx)
-		guardMap = map[string]string{}
-		for src, dst := range opts.Databases {
-			w, err := rn.written(dst)
-			if err != nil {
-				return nil, err
-			}
-			guardMap[src] = w
-		}
+	tg, rp, guardMap, err := prepareTargets(ctx, opts, db, rn)
+	if err != nil {
+		return nil, err
 	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	// Cancelled (SIGTERM, or a failure on one connection): the statements
 	// still running on the server are ended there too, before the rollback.
-	killed := make(chan struct{})
-	stopKill := context.AfterFunc(ctx, func() {
-		defer close(killed)
-		n, err := tr.killQueries()
-		if err != nil {
-			log.Warn("restore stopped: could not end its statements on the server", "error", err.Error())
-		} else if n > 0 {
-			log.Info("restore stopped: ended its statements still running on the server", "statements", n)
-		}
-	})
+	stopKill, killed := killOnCancel(ctx, tr, log)
 	ch := make(chan restoreItem, 16-lookahead)
 	parseErr := make(chan error, 1)
 	g := newGuard(guardMap, existing)

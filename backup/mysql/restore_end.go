@@ -8,6 +8,49 @@ import (
 	"time"
 )
 
+// prepareTargets checks the target databases (a non-empty one is refused
+// without Replace) and, with Replace, has each non-empty target built
+// under a temporary name, swapped in at the end (replace.go); guardMap is
+// SRC → the name written, for the guard.
+func prepareTargets(ctx context.Context, opts RestoreOptions, db *sql.DB, rn *renamer) (tg *targets, rp *replacer, guardMap map[string]string, err error) {
+	tg = newTargets(db, opts.Replace)
+	for _, dst := range sortedValues(opts.Databases) {
+		if err := tg.check(ctx, dst); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	rp = newReplacer(tg)
+	guardMap = opts.Databases
+	if opts.Replace {
+		rn.alias = rp.alias(ctx)
+		guardMap = map[string]string{}
+		for src, dst := range opts.Databases {
+			w, err := rn.written(dst)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			guardMap[src] = w
+		}
+	}
+	return tg, rp, guardMap, nil
+}
+
+// killOnCancel ends the restore's statements still running on the server
+// when ctx is cancelled; killed is closed when that is done.
+func killOnCancel(ctx context.Context, tr *transport, log *slog.Logger) (stop func() bool, killed chan struct{}) {
+	killed = make(chan struct{})
+	stop = context.AfterFunc(ctx, func() {
+		defer close(killed)
+		n, err := tr.killQueries()
+		if err != nil {
+			log.Warn("restore stopped: could not end its statements on the server", "error", err.Error())
+		} else if n > 0 {
+			log.Info("restore stopped: ended its statements still running on the server", "statements", n)
+		}
+	})
+	return stop, killed
+}
+
 // endRestore ends a restore whose statements have all run (err is their
 // outcome): with Replace, the new copies are swapped in (or, with
 // DeferSwap, the swap is handed to the caller); on failure what the
