@@ -119,7 +119,18 @@ func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error)
 	for _, x := range backups {
 		known = append(known, x.Databases...)
 	}
-	if err := replayChunks(ctx, need, files, w.FromPosition, o.Point, mysql.NewReplayFilter(mapping, known), nil, res); err != nil {
+	check := mapping
+	if o.Replace {
+		// The replay may write into new copies under temporary names
+		// (decided by the restore): checked as if every target were
+		// renamed, so a statement that names its database explicitly is
+		// refused now rather than after the restore.
+		check = map[string]string{}
+		for src, dst := range mapping {
+			check[src] = dst + "__ops_new"
+		}
+	}
+	if err := replayChunks(ctx, need, files, w.FromPosition, o.Point, mysql.NewReplayFilter(check, known), nil, res); err != nil {
 		return nil, fmt.Errorf("point-in-time restore: nothing was restored: %w", err)
 	}
 	o.Logger.Info("point-in-time restore: replay checked", "backup", b.ID, "from", w.FromPosition.String(),
@@ -127,21 +138,42 @@ func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error)
 		"duration", time.Since(checkStart).Round(time.Millisecond).String())
 	ro := o.BackupRestoreOptions
 	ro.Backup, ro.Databases = b, mapping
+	// With --replace the new copies stay under their temporary names until
+	// the replay into them succeeded: a failed replay leaves the originals
+	// as they were.
+	ro.DeferSwap = o.Replace
 	rres, err := RestoreBackup(ctx, ro)
 	if err != nil {
 		return nil, err
 	}
 	res.Restore = rres
+	written := mapping
+	if o.Replace {
+		written = writtenMapping(mapping, rres.Written)
+	}
+	if err := replayAndSwap(ctx, o, res, b, w.FromPosition, need, files, known, written); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// replayAndSwap replays the chunks into the restored databases (written:
+// SRC → the name each was written under) and then, with --replace, swaps
+// the new copies in. On failure it drops what the restore created (keeps
+// it with KeepPartial): an original is never replaced by a copy whose
+// replay failed.
+func replayAndSwap(ctx context.Context, o PITROptions, res *PITRResult, b *BackupInfo, from mysql.BinlogPos, need []*ChunkInfo, files, known []string, written map[string]string) error {
+	rres := res.Restore
 	start := time.Now()
 	flavor := "mariadb"
 	if len(need) > 0 && need[0].manifest != nil && need[0].manifest.Server.Flavor != "" {
 		flavor = need[0].manifest.Server.Flavor
 	}
-	rp, err := mysql.StartReplay(ctx, mysql.ReplayOptions{MySQL: o.MySQL, Databases: mapping, Flavor: flavor,
+	rp, err := mysql.StartReplay(ctx, mysql.ReplayOptions{MySQL: o.MySQL, Databases: written, Flavor: flavor,
 		BinlogTool: o.BinlogTool, Client: o.Client, Logger: o.Logger})
 	if err == nil {
-		*res = PITRResult{Backup: b, Restore: rres, From: w.FromPosition, Chunks: len(need)}
-		err = replayChunks(ctx, need, files, w.FromPosition, o.Point, mysql.NewReplayFilter(mapping, known), rp, res)
+		*res = PITRResult{Backup: b, Restore: rres, From: from, Chunks: len(need)}
+		err = replayChunks(ctx, need, files, from, o.Point, mysql.NewReplayFilter(written, known), rp, res)
 		if err != nil {
 			rp.Abort()
 		} else {
@@ -150,12 +182,38 @@ func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error)
 	}
 	res.Replay = time.Since(start)
 	if err != nil {
-		if !o.KeepPartial {
+		err = fmt.Errorf("point-in-time restore: replaying the binary log after backup %s: %w", b.ID, err)
+	} else if rres.Swap != nil {
+		// Replayed: only now is an original replaced.
+		if err = rres.Swap(ctx); err != nil {
+			err = fmt.Errorf("point-in-time restore: backup %s and the replay were complete: %w", b.ID, err)
+		}
+	}
+	if err != nil {
+		switch {
+		case rres.Discard != nil:
+			if derr := rres.Discard(context.WithoutCancel(ctx)); derr != nil {
+				o.Logger.Error("point-in-time restore: cannot drop the restored databases", "err", derr)
+			}
+		case !o.KeepPartial:
 			dropDatabases(ctx, o, rres.Databases)
 		}
-		return nil, fmt.Errorf("point-in-time restore: replaying the binary log after backup %s: %w", b.ID, err)
+		return err
 	}
-	return res, nil
+	return nil
+}
+
+// writtenMapping is mapping (SRC → DST) with each DST replaced by the name
+// the restore wrote it under.
+func writtenMapping(mapping, written map[string]string) map[string]string {
+	out := make(map[string]string, len(mapping))
+	for src, dst := range mapping {
+		out[src] = dst
+		if w, ok := written[dst]; ok {
+			out[src] = w
+		}
+	}
+	return out
 }
 
 // dropDatabases drops what a failed replay leaves half-done.

@@ -40,6 +40,8 @@ type BackupRestoreOptions struct {
 	// not empty (otherwise they are refused); KeepPartial keeps what a
 	// failed restore created.
 	Replace, KeepPartial bool
+	// DeferSwap: see mysql.RestoreOptions.DeferSwap.
+	DeferSwap bool
 	// TrustUnauthenticated restores a backup whose manifest no key
 	// authenticated (a new machine without the job's key); the statement
 	// guard stays on.
@@ -142,7 +144,7 @@ func RestoreBackup(ctx context.Context, o BackupRestoreOptions) (*mysql.RestoreR
 		trusted = m.Objects
 	}
 	res, err := restore(ctx, mysql.RestoreOptions{MySQL: o.MySQL, Databases: mapping, Threads: o.Threads, Logger: o.Logger,
-		Replace: o.Replace, KeepPartial: o.KeepPartial, Compression: m.Compression, Finish: finish, TrustedObjects: trusted}, src)
+		Replace: o.Replace, DeferSwap: o.DeferSwap, KeepPartial: o.KeepPartial, Compression: m.Compression, Finish: finish, TrustedObjects: trusted}, src)
 	if err != nil {
 		return nil, fmt.Errorf("restore of backup %s: %w", m.ID, err)
 	}

@@ -42,6 +42,11 @@ type RestoreOptions struct {
 	// Replace drops and recreates a target database that exists and is
 	// not empty; without it such a target is refused.
 	Replace bool
+	// DeferSwap (with Replace) leaves the swap to the caller: Restore ends
+	// with the new copies complete under their temporary names and returns
+	// RestoreResult.Swap and Discard (a point-in-time restore swaps only
+	// after its replay into the new copies succeeded).
+	DeferSwap bool
 	// KeepPartial keeps the databases a failed restore created (for
 	// inspection); by default they are dropped.
 	KeepPartial bool
@@ -84,6 +89,14 @@ type RestoreResult struct {
 	LoadedAsIs int64     `json:"loaded_as_is"` // of them, without character set conversion
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at"`
+	// With DeferSwap: Written maps each target to the name it was written
+	// under (itself, or its temporary name); Swap (nil when no target is
+	// to be swapped) swaps the new copies in; Discard drops what the
+	// restore created, as a failed restore does (keeps it with
+	// KeepPartial). After a successful Swap, Discard does nothing.
+	Written map[string]string           `json:"-"`
+	Swap    func(context.Context) error `json:"-"`
+	Discard func(context.Context) error `json:"-"`
 }
 
 // countingReader counts bytes and remembers the first and last bytes of
@@ -167,13 +180,7 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	tg := newTargets(db, opts.Replace)
-	for _, dst := range sortedValues(opts.Databases) {
-		if err := tg.check(ctx, dst); err != nil {
-			return nil, err
-		}
-	}
-	rp, guardMap, err := prepareReplace(ctx, opts, rn, tg)
+	tg, rp, guardMap, err := prepareTargets(ctx, opts, db, rn)
 	if err != nil {
 		return nil, err
 	}
@@ -203,28 +210,7 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 		log.Warn("restore: objects not vouched for by an authenticated manifest run as the restore account, events created disabled (see docs/restore-security.md)",
 			"definers_set_to_current_user", defs.definers, "events_disabled", defs.disabled, "trusted_listed", len(opts.TrustedObjects))
 	}
-	if err == nil {
-		// Complete and verified: only now is an original replaced.
-		err = rp.swap(ctx, db, log)
-	}
-	if err != nil {
-		err = explainLockWait(err, opts.MySQL.lockWaitSeconds())
-		if !opts.KeepPartial {
-			tg.rollback(log)
-		} else if len(tg.created) > 0 {
-			log.Warn("restore failed: keeping what it created (--keep-partial)", "databases", tg.created)
-		}
-		for _, r := range rp.replacements() {
-			log.Warn("restore --replace failed: the original database was not replaced", "database", r.dst, "new_copy", r.tmp, "kept", opts.KeepPartial)
-		}
-		return nil, err
-	}
-	res.fill(ex, cr, rn, tg, rp)
-	if opts.Progress != nil {
-		opts.Progress(RestoreProgress{Statements: res.Statements, RawBytes: res.RawBytes})
-	}
-	log.Info("restore finished", "statements", res.Statements, "raw_bytes", res.RawBytes, "databases", res.Databases, "data_connections", len(ex.workers), "tables_indexed_after_data", ex.deferred, "of_them_during_data", ex.early, "loaded_statements", res.Loaded, "of_them_as_is", res.LoadedAsIs)
-	return res, nil
+	return endRestore(ctx, opts, log, res, ex, cr, rn, tg, rp, db, opts.MySQL.lockWaitSeconds(), err)
 }
 
 // restoreOutcome is the error of a restore whose statements have all been

@@ -35,10 +35,12 @@ func Check(err error) error { return WithCode(err, CheckFailed) }
 func UsageError(err error) error { return WithCode(err, Usage) }
 
 // Marked returns the status err was marked with (the outermost mark in its
-// chain, or any error with an ExitCode() int method); ok is false for an
-// unmarked error.
+// chain); ok is false for an unmarked error. Only this package's marks
+// count: another error's ExitCode method (a child process's
+// *exec.ExitError, such as the mysql client's exit 1 in a failed replay)
+// is not ops' exit status.
 func Marked(err error) (code int, ok bool) {
-	var c interface{ ExitCode() int }
+	var c *classified
 	if errors.As(err, &c) {
 		return c.ExitCode(), true
 	}

@@ -22,6 +22,8 @@ func TestMarked(t *testing.T) {
 		{UsageError(base), 2, true},
 		{UsageError(Check(base)), 2, true}, // the outermost mark wins
 		{WithCode(base, Runtime), 3, true},
+		// A child process's status (*exec.ExitError) is not a mark.
+		{fmt.Errorf("applying the binary log: mariadb: %w", childExit{1}), 0, false},
 	}
 	for _, c := range cases {
 		if got, ok := Marked(c.err); got != c.want || ok != c.marked {
@@ -35,3 +37,9 @@ func TestMarked(t *testing.T) {
 		t.Error("marking must keep the chain")
 	}
 }
+
+// childExit has an ExitCode method, as *exec.ExitError does.
+type childExit struct{ code int }
+
+func (c childExit) Error() string { return fmt.Sprintf("exit status %d", c.code) }
+func (c childExit) ExitCode() int { return c.code }
