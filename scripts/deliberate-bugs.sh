@@ -84,7 +84,7 @@ bugs=(
   "replay drops a GTID-looking line inside a literal|./backup/mysql|backup/mysql/replaytext.go|			drop := t.r.atStart() && len(body) < 80|			drop := len(body) < 80"
   "replay passes a backslash at a line end to the client|./backup/mysql|backup/mysql/replaytext.go|		r.problems = append(r.problems, \"a backslash at the end of a line|		_ = append(r.problems, \"a backslash at the end of a line"
   "replay ignores the sql_mode lines of mysqlbinlog's output|./backup/mysql|backup/mysql/replaytext.go|				r.lex = sqlModeState(r.lex, v)|				_ = v"
-  "replay passes client commands in a statement|./backup/mysql|backup/mysql/replaytext.go|				r.problems = append(r.problems, fmt.Sprintf(\"client command|				_ = append(r.problems, fmt.Sprintf(\"client command"
+  "replay passes client commands in a statement|./backup/mysql|backup/mysql/replaytext.go|		r.problems = append(r.problems, fmt.Sprintf(\"client command|		_ = append(r.problems, fmt.Sprintf(\"client command"
   "replay's client model escapes inside backticks|./backup/mysql|backup/mysql/replaytext.go|r.inString != '\`' && !(r.inString|!(r.inString"
   "replay trusts the names mysqlbinlog prints in multibyte sets|./backup/mysql|backup/mysql/replaytext.go|	kinds := map[charsetKind]bool{0: true}|	kinds := map[charsetKind]bool{0: true}\n	if true {\n		return nil\n	}"
   "replay filter ignores the event's sql_mode and charset|./backup/mysql|backup/mysql/replayfilter.go|	l := eventLexState(st, f.lex)|	l := f.lex"
