@@ -262,16 +262,7 @@ func (s *swapRun) run(ctx context.Context) error {
 	if err := s.step("rename"); err != nil {
 		return err
 	}
-	var moves []string
-	for i, r := range s.list {
-		for _, t := range s.orig[i].tables {
-			moves = append(moves, QuoteIdent(r.dst)+"."+QuoteIdent(t)+" TO "+QuoteIdent(r.hold)+"."+QuoteIdent(t))
-		}
-		for _, t := range s.neu[i].tables {
-			moves = append(moves, QuoteIdent(r.tmp)+"."+QuoteIdent(t)+" TO "+QuoteIdent(r.dst)+"."+QuoteIdent(t))
-		}
-	}
-	if len(moves) > 0 {
+	if moves := s.tableMoves(false); len(moves) > 0 {
 		if err := s.exec(ctx, "RENAME TABLE "+strings.Join(moves, ", ")); err != nil {
 			return err
 		}
@@ -334,16 +325,7 @@ func (s *swapRun) undo(ctx context.Context) error {
 		}
 	}
 	if s.renamed {
-		var moves []string
-		for i, r := range s.list {
-			for _, t := range s.neu[i].tables {
-				moves = append(moves, QuoteIdent(r.dst)+"."+QuoteIdent(t)+" TO "+QuoteIdent(r.tmp)+"."+QuoteIdent(t))
-			}
-			for _, t := range s.orig[i].tables {
-				moves = append(moves, QuoteIdent(r.hold)+"."+QuoteIdent(t)+" TO "+QuoteIdent(r.dst)+"."+QuoteIdent(t))
-			}
-		}
-		if len(moves) > 0 {
+		if moves := s.tableMoves(true); len(moves) > 0 {
 			if err := s.exec(ctx, "RENAME TABLE "+strings.Join(moves, ", ")); err != nil {
 				return errors.Join(append(errs, err)...) // the objects need the tables back first
 			}
@@ -491,4 +473,33 @@ func (s *swapRun) fixSequenceDefaults(ctx context.Context, r replacement, m *dbM
 		}
 	}
 	return nil
+}
+
+// tableMoves lists the pairs of the swap's one RENAME TABLE: every table
+// of dst to the holding database and every new one from the temporary
+// database to dst; back, those of its undo (the new tables back to the
+// temporary database, the original ones back to dst).
+func (s *swapRun) tableMoves(back bool) []string {
+	var moves []string
+	move := func(from, to, t string) {
+		moves = append(moves, QuoteIdent(from)+"."+QuoteIdent(t)+" TO "+QuoteIdent(to)+"."+QuoteIdent(t))
+	}
+	for i, r := range s.list {
+		if back {
+			for _, t := range s.neu[i].tables {
+				move(r.dst, r.tmp, t)
+			}
+			for _, t := range s.orig[i].tables {
+				move(r.hold, r.dst, t)
+			}
+			continue
+		}
+		for _, t := range s.orig[i].tables {
+			move(r.dst, r.hold, t)
+		}
+		for _, t := range s.neu[i].tables {
+			move(r.tmp, r.dst, t)
+		}
+	}
+	return moves
 }
