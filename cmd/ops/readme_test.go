@@ -1,0 +1,39 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The README's "Replace your cron script" configuration is the one a new
+// user copies: it must pass `config check` as written, once the files it
+// names exist.
+func TestReadmeConfigChecks(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "<!-- readme:ops.yaml -->\n```yaml\n")
+	if !ok {
+		t.Fatal("README.md has no <!-- readme:ops.yaml --> block")
+	}
+	block, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatal("the README's ops.yaml block is not closed")
+	}
+	dir := t.TempDir()
+	for _, f := range []string{"swift.key", "mysql.pass", "restore.pass", "age.key"} {
+		if !strings.Contains(block, "/etc/ops/"+f) {
+			t.Fatalf("the README's ops.yaml no longer names /etc/ops/%s: update this test", f)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("secret\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := writeConfig(t, strings.ReplaceAll(block, "/etc/ops/", dir+"/"))
+	if code, out, stderr := runOps(t, "--config", cfg, "config", "check"); code != 0 || !strings.HasPrefix(out, "ok: ") {
+		t.Fatalf("config check of the README's ops.yaml: exit %d\nstdout %q\nstderr:\n%s", code, out, stderr)
+	}
+}
