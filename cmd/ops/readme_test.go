@@ -37,3 +37,33 @@ func TestReadmeConfigChecks(t *testing.T) {
 		t.Fatalf("config check of the README's ops.yaml: exit %d\nstdout %q\nstderr:\n%s", code, out, stderr)
 	}
 }
+
+// Every `ops …` command line in the README's shell blocks is a real
+// invocation: the command exists and takes each flag given (what a user
+// copies must run).
+func TestReadmeCommandsExist(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cli{streams: newStreams(nil, nil)}
+	root := newRootCmd(c)
+	seen := 0
+	for i, block := range strings.Split(string(readme), "```") {
+		if i%2 == 0 || !(strings.HasPrefix(block, "sh\n") || strings.HasPrefix(block, "\n")) {
+			continue
+		}
+		for _, line := range strings.Split(block, "\n") {
+			line = strings.TrimSpace(line)
+			if !strings.HasPrefix(line, "ops ") || strings.Contains(line, "…") || strings.Contains(line, "[") {
+				continue // a synopsis line, not a command
+			}
+			line = strings.ReplaceAll(line, `"2026-12-04 15:01:00"`, "2026-12-04T15:01:00") // one argument in the shell
+			seen++
+			checkExample(t, root, line)
+		}
+	}
+	if seen < 15 {
+		t.Errorf("only %d README command lines checked", seen)
+	}
+}
