@@ -266,3 +266,31 @@ func TestRestorePointInTimeRefusesAPointTheReplayDoesNotReach(t *testing.T) {
 		t.Errorf("a point no event reaches: %v (restored: %v)", err, restored)
 	}
 }
+
+// verify recomputes each chunk's greatest event time: a manifest whose
+// max_event is not its events' (the windows' times come from it) is a
+// problem.
+func TestVerifyBinlogChecksMaxEvent(t *testing.T) {
+	s := mem.New()
+	job := binlogJob()
+	srv := binlogfake.New(3308)
+	clock := &settableClock{now: t0}
+	srv.SetClock(clock.get)
+	backupAt(t, s, job, srv, t0)
+	clock.set(t0.Add(10 * time.Minute))
+	srv.Commit(5)
+	clock.set(t0.Add(time.Minute))
+	srv.Commit(5)
+	archiveOnce(t, s, job, &fakeSource{srv: srv})
+	backups, _ := ListBackups(context.Background(), s, job, false)
+	if vr, err := VerifyBinlog(context.Background(), s, job, backups[0], nil); err != nil || !vr.OK() {
+		t.Fatalf("verify of an untouched archive: %+v %v", vr, err)
+	}
+	c := chunksOf(t, s, job)[0]
+	editManifest(t, s, c.Manifest, func(m map[string]any) { m["max_event"] = t0.Add(time.Hour).Format(time.RFC3339) })
+	vr, err := VerifyBinlog(context.Background(), s, job, backups[0], nil)
+	want := "greatest event time " + t0.Add(10*time.Minute).UTC().Format(time.RFC3339) + "; manifest says " + t0.Add(time.Hour).UTC().Format(time.RFC3339)
+	if err != nil || !strings.Contains(strings.Join(vr.Problems, "\n"), want) {
+		t.Fatalf("a max_event that is not the events': %q %v, want %q", vr.Problems, err, want)
+	}
+}

@@ -73,6 +73,8 @@ func TestPointInTimeRestoreTwiceOntoTheSourceIT(t *testing.T) {
 		t.Errorf("list --binlog after the replay onto the source: windows %+v, want one reaching %s and %s", l.Windows, until, newest.Next)
 	}
 	t.Logf("list --binlog:\n%s", p.ops(p.cfg, "backup", "list", "--binlog", "--job", "it"))
+	// verify reads every chunk of the window and recomputes max_event.
+	t.Logf("verify: %s", strings.TrimSpace(p.ops(p.cfg, "backup", "verify", "--job", "it")))
 
 	second := restore("_w2")
 	sameSums(t, "second restore onto the source", second, p.beforeT)
