@@ -262,7 +262,7 @@ func TestRestorePointInTimeRefusesAPointTheReplayDoesNotReach(t *testing.T) {
 			return &mysql.RestoreResult{}, nil
 		}}}
 	_, err := RestorePointInTime(context.Background(), o)
-	if !errors.Is(err, ErrNotRecoverable) || !strings.Contains(err.Error(), "holds no archived event at or after it") || restored {
+	if !errors.Is(err, ErrNotRecoverable) || !strings.Contains(err.Error(), "has no event at or after it, although its chunk manifests say so") || restored {
 		t.Errorf("a point no event reaches: %v (restored: %v)", err, restored)
 	}
 }

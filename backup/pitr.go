@@ -136,7 +136,7 @@ func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error)
 	if !o.Point.Time.IsZero() && res.StoppedAt.IsZero() {
 		// The window said an event at or after the point is archived (a
 		// chunk manifest's times); the events say otherwise.
-		return nil, fmt.Errorf("%w: %s: the archived binary log from backup %s (%s) holds no archived event at or after it, although its chunk manifests say so: nothing was restored",
+		return nil, fmt.Errorf("%w: %s: the archived binary log from backup %s (%s) has no event at or after it, although its chunk manifests say so (ops backup verify checks them): nothing was restored",
 			ErrNotRecoverable, o.Point, b.ID, w.FromPosition)
 	}
 	o.Logger.Info("point-in-time restore: replay checked", "backup", b.ID, "from", w.FromPosition.String(),
