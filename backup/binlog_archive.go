@@ -96,7 +96,8 @@ type ArchiveStatus struct {
 
 // ArchiveState is a snapshot of an ArchiveStatus.
 type ArchiveState struct {
-	// LastEvent is the timestamp of the newest archived event.
+	// LastEvent is the greatest timestamp of the archived events (not the
+	// last one's: a recovery replays old events into the binary log).
 	LastEvent time.Time
 	// PendingSince is when the oldest event received but not yet stored
 	// arrived (zero when every received event is stored).
@@ -318,7 +319,7 @@ func (a *archiver) startPosition(ctx context.Context, src BinlogSource, srv *mys
 		switch {
 		case last != nil:
 			a.next, a.gtid, a.endsFile = last.Next, last.EndGTID, last.ManifestData().EndsFile
-			a.o.Status.update(func(s *ArchiveStatus) { s.lastEvent, s.position = last.LastEvent, last.Next })
+			a.o.Status.update(func(s *ArchiveStatus) { s.lastEvent, s.position = last.Newest(), last.Next })
 		default:
 			b, err := newestBackupWithPosition(ctx, a.o.Store, a.o.Job)
 			if err != nil {

@@ -25,9 +25,13 @@ type BinlogChain struct {
 	segments [][]*ChunkInfo // contiguous runs of complete chunks
 }
 
-// BinlogWindow is the range of points in time one backup can be restored
-// to: from the backup's snapshot (at FromPosition, taken just after From)
-// to the last contiguously archived event.
+// BinlogWindow is the range of points one backup can be restored to:
+// from the backup's snapshot (at FromPosition, taken just after From) to
+// the end of the contiguous archive (UntilPosition, UntilGTID). Until is
+// the greatest event time the replay from FromPosition reaches, not the
+// last event's: timestamps can go backwards (a recovery replays old events
+// into the source's binary log with their original time), and a replay
+// --until T stops at the first event at or after T wherever it is.
 type BinlogWindow struct {
 	Job          string          `json:"job"`
 	Backup       string          `json:"backup"`
@@ -130,7 +134,7 @@ func (ch *BinlogChain) window(b *BackupInfo, m *Manifest) BinlogWindow {
 			}
 			last := seg[len(seg)-1]
 			w.Recoverable = true
-			w.Until, w.UntilPosition, w.UntilGTID = last.LastEvent, last.Next, last.EndGTID
+			w.Until, w.UntilPosition, w.UntilGTID = reachedFrom(seg[i:], pos), last.Next, last.EndGTID
 			if w.Until.Before(w.From) {
 				w.Until = w.From
 			}
@@ -157,6 +161,32 @@ func (ch *BinlogChain) window(b *BackupInfo, m *Manifest) BinlogWindow {
 	return w
 }
 
+// reachedFrom is the greatest event time a replay from pos through chunks
+// reaches (zero when it reads no event).
+func reachedFrom(chunks []*ChunkInfo, pos mysql.BinlogPos) time.Time {
+	var t time.Time
+	for _, c := range chunks {
+		if r := reached(c, pos); r.After(t) {
+			t = r
+		}
+	}
+	return t
+}
+
+// reached is the greatest event time a replay from pos is known to read in
+// chunk c: the chunk's newest event when the replay reads all of it; when
+// pos is inside the chunk only its last event's (the newest may come
+// before pos); zero when pos is at or after its end.
+func reached(c *ChunkInfo, pos mysql.BinlogPos) time.Time {
+	switch {
+	case pos == c.Follows || mysql.CompareBinlogPos(pos, c.Start) <= 0:
+		return c.Newest()
+	case pos == c.Next || mysql.CompareBinlogPos(pos, c.End) >= 0:
+		return time.Time{}
+	}
+	return c.LastEvent
+}
+
 // covers reports whether a replay from pos can start in chunk c: pos is
 // where the chunk follows on, inside it, or where it ends.
 func covers(c *ChunkInfo, pos mysql.BinlogPos) bool {
@@ -178,12 +208,12 @@ func (ch *BinlogChain) GapsAfter(pos mysql.BinlogPos) []BinlogGap {
 	return out
 }
 
-// End is where the archive ends (the Next of its last complete chunk).
+// End is where the archive ends (the Next of its last complete chunk) and
+// the greatest event time of its last contiguous run of chunks.
 func (ch *BinlogChain) End() (mysql.BinlogPos, time.Time) {
 	if len(ch.segments) == 0 {
 		return mysql.BinlogPos{}, time.Time{}
 	}
 	last := ch.segments[len(ch.segments)-1]
-	c := last[len(last)-1]
-	return c.Next, c.LastEvent
+	return last[len(last)-1].Next, reachedFrom(last, last[0].Start)
 }

@@ -49,6 +49,7 @@ type openChunk struct {
 	endGTID    string
 	first      time.Time // first event's timestamp
 	last       time.Time // last complete event's timestamp
+	max        time.Time // greatest timestamp of the complete events (format descriptions aside)
 	events     int       // events written
 	trx        int
 	// hasData: the chunk holds more than the events that open and close
@@ -65,7 +66,8 @@ type openChunk struct {
 	pendingEvents int
 	pendingTrx    int
 	pendingLast   time.Time
-	spilled       bool // part of the open transaction is already written
+	pendingMax    time.Time // greatest timestamp of the pending events
+	spilled       bool      // part of the open transaction is already written
 }
 
 func (c *chunker) run(st BinlogStream) error {
@@ -155,6 +157,11 @@ func (c *chunker) event(ev *mysql.BinlogEvent) (done bool, err error) {
 	o.pending = append(o.pending, ev.Raw...)
 	o.pendingEvents++
 	o.pendingLast = ev.Time()
+	// A format description is not a point a replay stops at (replayChunks):
+	// it does not count for the chunk's greatest time.
+	if ev.Type != mysql.EventFormatDesc && o.pendingLast.After(o.pendingMax) {
+		o.pendingMax = o.pendingLast
+	}
 	if ev.GTID != "" || (ev.Type == mysql.EventGTID || ev.Type == mysql.EventAnonymousGTID) {
 		o.pendingTrx++
 	}
@@ -298,6 +305,10 @@ func (c *chunker) commitPending() error {
 	if !o.pendingLast.IsZero() {
 		o.last = o.pendingLast
 	}
+	if o.pendingMax.After(o.max) {
+		o.max = o.pendingMax
+	}
+	o.pendingMax = time.Time{}
 	return nil
 }
 
@@ -345,7 +356,7 @@ func (c *chunker) closeChunk(next mysql.BinlogPos, why string) error {
 		Server:  BinlogServerInfo{Version: c.srv.Version, Flavor: c.srv.Flavor, ServerID: c.srv.ServerID, BinlogFormat: c.srv.Format},
 		Follows: o.follows, Start: o.start, End: o.end, Next: next, ClosedBy: why, EndsFile: o.endsFile,
 		StartGTID: o.startGTID, EndGTID: o.endGTID,
-		FirstEvent: o.first, LastEvent: o.last, Events: o.events, Transactions: o.trx,
+		FirstEvent: o.first, LastEvent: o.last, MaxEvent: o.max, Events: o.events, Transactions: o.trx,
 		DataOffset: o.dataOffset, BinlogBytes: o.raw, BinlogSHA256: hex.EncodeToString(o.sha.Sum(nil)),
 		Compression: a.o.Job.Compression.OrDefault(), CompressionLevel: a.o.Job.CompressionLevel,
 		Object: obj, StoredAt: time.Now().UTC().Truncate(time.Millisecond),
@@ -371,12 +382,12 @@ func (c *chunker) closeChunk(next mysql.BinlogPos, why string) error {
 	a.res.Bytes += obj.Size
 	a.res.Position, a.res.GTID = next, a.gtid
 	a.o.Status.update(func(s *ArchiveStatus) {
-		s.lastEvent, s.position = o.last, next
+		s.lastEvent, s.position = latest(s.lastEvent, o.max), next
 		s.pendingSince = time.Time{}
 	})
 	a.log.Info("binlog chunk stored", "job", a.o.Job.Name, "start", o.start.String(), "end", o.end.String(), "closed_by", why,
 		"events", o.events, "transactions", o.trx, "binlog_bytes", o.raw, "stored_bytes", obj.Size,
-		"last_event", o.last.Format(time.RFC3339), "object", obj.Name)
+		"last_event", o.last.Format(time.RFC3339), "max_event", o.max.Format(time.RFC3339), "object", obj.Name)
 	return nil
 }
 

@@ -88,6 +88,13 @@ type ChunkManifest struct {
 	// events (the server's clock, seconds).
 	FirstEvent time.Time `json:"first_event"`
 	LastEvent  time.Time `json:"last_event"`
+	// MaxEvent is the greatest timestamp of the chunk's events (its
+	// format description aside: a replay does not stop at one). Timestamps
+	// can go backwards (events replayed into the server's binary log by a
+	// recovery keep their original time; the clock can step back), so it
+	// can be later than LastEvent. Zero in chunks written before it was
+	// recorded (ChunkInfo.Newest then falls back to LastEvent).
+	MaxEvent time.Time `json:"max_event,omitzero"`
 	// Events and Transactions count what the chunk holds (the format
 	// description written at its start not included).
 	Events       int `json:"events"`
@@ -138,6 +145,7 @@ type ChunkInfo struct {
 
 	FirstEvent   time.Time `json:"first_event,omitzero"`
 	LastEvent    time.Time `json:"last_event,omitzero"`
+	MaxEvent     time.Time `json:"max_event,omitzero"`
 	StartGTID    string    `json:"start_gtid,omitempty"`
 	EndGTID      string    `json:"end_gtid,omitempty"`
 	Events       int       `json:"events,omitempty"`
@@ -147,6 +155,26 @@ type ChunkInfo struct {
 	manifest *ChunkManifest
 	objects  []string
 	modified time.Time // newest Modified of its objects (for the partial grace)
+}
+
+// Newest is the greatest event timestamp of the chunk: MaxEvent, or for a
+// chunk written before it was recorded its last event's.
+func (c *ChunkInfo) Newest() time.Time {
+	if c.MaxEvent.IsZero() {
+		return c.LastEvent
+	}
+	return c.MaxEvent
+}
+
+// latest is the latest of ts (zero when all are).
+func latest(ts ...time.Time) time.Time {
+	var m time.Time
+	for _, t := range ts {
+		if t.After(m) {
+			m = t
+		}
+	}
+	return m
 }
 
 // ManifestData is the chunk's manifest (nil unless complete).
@@ -332,7 +360,7 @@ func (c *ChunkInfo) load(ctx context.Context, s storage.Store, key []byte, job s
 	default:
 		c.Status, c.manifest = StatusComplete, m
 		c.End, c.Next, c.Follows = m.End, m.Next, m.Follows
-		c.FirstEvent, c.LastEvent = m.FirstEvent, m.LastEvent
+		c.FirstEvent, c.LastEvent, c.MaxEvent = m.FirstEvent, m.LastEvent, m.MaxEvent
 		c.StartGTID, c.EndGTID = m.StartGTID, m.EndGTID
 		c.Events, c.Transactions, c.ClosedBy = m.Events, m.Transactions, m.ClosedBy
 		c.Size = m.Object.Size

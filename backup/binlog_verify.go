@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"filippo.io/age"
 
@@ -122,6 +123,7 @@ func verifyChunk(ctx context.Context, s storage.Store, c *ChunkInfo, ids []age.I
 	events := 0
 	var first, last *mysql.BinlogEvent
 	var dataOffset int64
+	var newest time.Time // as the chunker counts max_event: format descriptions aside
 	readErr := mysql.ReadBinlogFile(io.TeeReader(rc, &countWriter{h: h, n: &n}), m.Start.File, func(ev *mysql.BinlogEvent, off int64) error {
 		if ev.Type == mysql.EventFormatDesc && off == 4 && m.Start.Pos > 4 {
 			return nil // the description written at the start of a chunk from the middle of a file
@@ -131,6 +133,9 @@ func verifyChunk(ctx context.Context, s storage.Store, c *ChunkInfo, ids []age.I
 		}
 		last = ev
 		events++
+		if ev.Type != mysql.EventFormatDesc && ev.Time().After(newest) {
+			newest = ev.Time()
+		}
 		return nil
 	})
 	if readErr == nil {
@@ -152,6 +157,10 @@ func verifyChunk(ctx context.Context, s storage.Store, c *ChunkInfo, ids []age.I
 		case first.Start != m.Start.Pos || last.End != m.End.Pos || last.File != m.End.File || events != m.Events || dataOffset != m.DataOffset:
 			problems = append(problems, fmt.Sprintf("%s: events %d from %d (offset %d) to %s:%d; manifest says %d from %s (offset %d) to %s",
 				m.Object.Name, events, first.Start, dataOffset, last.File, last.End, m.Events, m.Start, m.DataOffset, m.End))
+		case !m.MaxEvent.IsZero() && !newest.Equal(m.MaxEvent):
+			// The windows' times come from it.
+			problems = append(problems, fmt.Sprintf("%s: greatest event time %s; manifest says %s",
+				m.Object.Name, newest.UTC().Format(time.RFC3339), m.MaxEvent.UTC().Format(time.RFC3339)))
 		}
 	}
 	return problems, true, nil

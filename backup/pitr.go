@@ -133,6 +133,12 @@ func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error)
 	if err := replayChunks(ctx, need, files, w.FromPosition, o.Point, mysql.NewReplayFilter(check, known), nil, res); err != nil {
 		return nil, fmt.Errorf("point-in-time restore: nothing was restored: %w", err)
 	}
+	if !o.Point.Time.IsZero() && res.StoppedAt.IsZero() {
+		// The window said an event at or after the point is archived (a
+		// chunk manifest's times); the events say otherwise.
+		return nil, fmt.Errorf("%w: %s: the archived binary log from backup %s (%s) has no event at or after it, although its chunk manifests say so (ops backup verify checks them): nothing was restored",
+			ErrNotRecoverable, o.Point, b.ID, w.FromPosition)
+	}
 	o.Logger.Info("point-in-time restore: replay checked", "backup", b.ID, "from", w.FromPosition.String(),
 		"chunks", len(need), "transactions", res.Stats.Groups, "stop", res.StoppedAt.String(),
 		"duration", time.Since(checkStart).Round(time.Millisecond).String())
@@ -329,7 +335,7 @@ func (ch *BinlogChain) replayChunks(pos mysql.BinlogPos, p RestorePoint) []*Chun
 			var out []*ChunkInfo
 			for _, c := range seg[i:] {
 				out = append(out, c)
-				if chunkHoldsPoint(c, p) {
+				if chunkHoldsPoint(c, pos, p) {
 					break
 				}
 			}
@@ -339,11 +345,14 @@ func (ch *BinlogChain) replayChunks(pos mysql.BinlogPos, p RestorePoint) []*Chun
 	return nil
 }
 
-// chunkHoldsPoint: the replay stops in c at the latest.
-func chunkHoldsPoint(c *ChunkInfo, p RestorePoint) bool {
+// chunkHoldsPoint: the replay from pos stops in c at the latest. For a
+// time, c holds an event the replay reads at or after it (not necessarily
+// its last: timestamps can go backwards).
+func chunkHoldsPoint(c *ChunkInfo, pos mysql.BinlogPos, p RestorePoint) bool {
 	switch {
 	case !p.Time.IsZero():
-		return !c.FirstEvent.Before(p.Time)
+		r := reached(c, pos)
+		return !r.IsZero() && !r.Before(p.Time)
 	case p.GTID != "":
 		t, err1 := mysql.ParseGTIDState(p.GTID)
 		end, err2 := mysql.ParseGTIDState(c.EndGTID)

@@ -39,7 +39,8 @@ func TestChooseBackupForPoint(t *testing.T) {
 		{"time in the second run", RestorePoint{Time: at(22)}, "in-second-run", []mysql.BinlogPos{p(2, 800)}},
 		{"time after the first run's end", RestorePoint{Time: at(13)}, "error: does not reach it", nil},
 		{"time before every backup", RestorePoint{Time: at(-5)}, "error: before the oldest backup", nil},
-		{"time equal to a backup's start", RestorePoint{Time: at(10)}, "in-first", []mysql.BinlogPos{p(1, 100), p(1, 500), p(2, 4)}},
+		// The second chunk's last event is at the point: the replay stops there.
+		{"time equal to a backup's start", RestorePoint{Time: at(10)}, "in-first", []mysql.BinlogPos{p(1, 100), p(1, 500)}},
 		{"time after a backup started but before its snapshot", RestorePoint{Time: at(10).Add(30 * time.Second)}, "in-first", []mysql.BinlogPos{p(1, 100), p(1, 500), p(2, 4)}},
 		{"position", RestorePoint{Position: p(2, 250)}, "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
 		{"position at the archive's end", RestorePoint{Position: p(2, 300)}, "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},

@@ -92,6 +92,11 @@ bugs=(
   "point-in-time --replace swaps before the replay|./backup|backup/pitr.go|	ro.DeferSwap = o.Replace|	ro.DeferSwap = false"
   "point-in-time --replace keeps the new copy of a failed replay|./backup|backup/pitr.go|		case rres.Discard != nil:|		case false:"
   "a child process's exit status becomes ops' exit status|./internal/exitcode|internal/exitcode/exitcode.go|	var c *classified|	var c interface{ ExitCode() int }"
+  "a chunk's max_event is its last transaction's|./backup|backup/binlog_chunker.go|	if o.pendingMax.After(o.max) {|	if true {"
+  "a window's time from the last event, not the greatest|./backup|backup/binlog_chain.go|		return c.Newest()|		return c.LastEvent"
+  "a --until TIME the replay does not reach is restored anyway|./backup|backup/pitr.go|	if !o.Point.Time.IsZero() && res.StoppedAt.IsZero() {|	if false {"
+  "the replay skips the event at the point and goes on with older ones|./backup|backup/pitr_replay.go|				f.Discard()\n				return errReachedPoint|				return nil"
+  "verify trusts a chunk manifest's max_event|./backup|backup/binlog_verify.go|		case !m.MaxEvent.IsZero() && !newest.Equal(m.MaxEvent):|		case false:"
 )
 
 survived=0

@@ -170,10 +170,13 @@ func writeBinlogTables(w io.Writer, chains []*backup.BinlogChain, out binlogList
 			rows = append(rows, []string{ch.Job, "0", "-", "-", "-", "-", fmt.Sprint(len(ch.Gaps))})
 			continue
 		}
+		// The greatest event time of the archive's end, not its last
+		// event's: a recovery replays old events with their own time.
+		_, newest := ch.End()
 		rows = append(rows, []string{ch.Job, fmt.Sprint(n), bytesize.Human(size), first.Start.String(), last.Next.String(),
-			last.LastEvent.Local().Format(time.DateTime), fmt.Sprint(len(ch.Gaps))})
+			fmtTime(newest), fmt.Sprint(len(ch.Gaps))})
 	}
-	if err := output.WriteTable(w, []string{"JOB", "CHUNKS", "SIZE", "FROM", "TO", "LAST EVENT", "GAPS"}, rows); err != nil {
+	if err := output.WriteTable(w, []string{"JOB", "CHUNKS", "SIZE", "FROM", "TO", "NEWEST EVENT", "GAPS"}, rows); err != nil {
 		return err
 	}
 	fmt.Fprintln(w, "\nWINDOWS (point-in-time recovery from each backup)")

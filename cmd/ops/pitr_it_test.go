@@ -41,13 +41,20 @@ type pitrIT struct {
 
 func newPitrIT(t *testing.T) *pitrIT {
 	t.Helper()
+	return newPitrITNamed(t, "ops_it_pitr")
+}
+
+// newPitrITNamed is newPitrIT with databases named PREFIX_a_N, PREFIX_b_N,
+// PREFIX_c_N.
+func newPitrITNamed(t *testing.T, prefix string) *pitrIT {
+	t.Helper()
 	testenv.RequireIT(t)
 	p := &pitrIT{t: t, datadir: testenv.Getenv("OPS_IT_MYSQL3_DATADIR", "/var/lib/ops-test/mariadb3/data"),
 		addr3: testenv.Getenv("OPS_IT_MYSQL3_ADDR", "127.0.0.1:3308"), addr2: testenv.Getenv("OPS_IT_MYSQL2_ADDR", "127.0.0.1:3307")}
 	p.root = itOpen(t, "root@tcp("+p.addr3+")/", "scripts/services.sh start mariadb3")
 	p.root2 = itOpen(t, "root@tcp("+p.addr2+")/", "scripts/services.sh start mariadb2")
 	n := rand.Uint32()
-	p.a, p.b, p.c = fmt.Sprintf("ops_it_pitr_a_%d", n), fmt.Sprintf("ops_it_pitr_b_%d", n), fmt.Sprintf("ops_it_pitr_c_%d", n)
+	p.a, p.b, p.c = fmt.Sprintf("%s_a_%d", prefix, n), fmt.Sprintf("%s_b_%d", prefix, n), fmt.Sprintf("%s_c_%d", prefix, n)
 	t.Cleanup(func() {
 		for _, db := range []string{p.a, p.b, p.c, p.a + "_r", p.b + "_r"} {
 			p.root.Exec("DROP DATABASE IF EXISTS " + db)
