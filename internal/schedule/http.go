@@ -144,7 +144,7 @@ var statusTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
 		}
 		return age(time.Duration(f * float64(time.Second)))
 	},
-	"size":  bytesize.Human,
+	"size": bytesize.Human,
 	"dur": func(a, b time.Time) string {
 		if a.IsZero() || b.IsZero() {
 			return ""

@@ -647,24 +647,6 @@ func (h *history) pastTimeout(now time.Time) bool {
 	return !h.runningSince.IsZero() && h.runTimeout > 0 && now.Sub(h.runningSince) > h.runTimeout
 }
 
-// NoteLastBackup records the last stored backup of the backup job name as
-// found outside a run (ops serve reads it from storage when it starts), so
-// that the status page shows it before the job's first run. A run that
-// stored a backup since wins.
-func (s *Scheduler) NoteLastBackup(name, backupID string, size int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id := JobID{Kind: metrics.KindBackup, Name: name}
-	h := s.hist[id]
-	if h == nil { // not installed yet: install keeps it
-		h = &history{}
-		s.hist[id] = h
-	}
-	if h.backupID == "" {
-		h.backupID, h.backupSize = backupID, size
-	}
-}
-
 // JobStatus is one row of the status page.
 type JobStatus struct {
 	Kind         string    `json:"kind"`
