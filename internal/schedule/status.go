@@ -254,6 +254,7 @@ func (s *Scheduler) Page(ctx context.Context) StatusPage {
 		j := &p.Jobs[i]
 		j.Level = j.LastResult
 		if b, ok := extra.Backups[j.Name]; ok && j.Kind == metrics.KindBackup {
+			b.Time = inLoc(b.Time, s.o.Location)
 			b.judge(scheds[JobID{Kind: j.Kind, Name: j.Name}], now)
 			j.Stored = &b
 			j.Level = worse(j.Level, b.Level)
@@ -264,9 +265,23 @@ func (s *Scheduler) Page(ctx context.Context) StatusPage {
 	}
 	for _, a := range extra.Archivers {
 		a.Level = a.level()
+		a.LastEvent = inLoc(a.LastEvent, s.o.Location)
+		if a.Window != nil {
+			w := *a.Window
+			w.From, w.Until = inLoc(w.From, s.o.Location), inLoc(w.Until, s.o.Location)
+			a.Window = &w
+		}
 		p.Archivers = append(p.Archivers, a)
 	}
 	return p
+}
+
+// inLoc shows t in the scheduler's time zone (the zero time stays zero).
+func inLoc(t time.Time, loc *time.Location) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.In(loc)
 }
 
 // schedules are the parsed schedules of the current jobs (nil: none).
