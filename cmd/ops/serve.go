@@ -91,6 +91,14 @@ HTTP on serve.listen: /metrics (Prometheus), /healthz, /status.json and /
 serve.tls_key_file make it HTTPS. SIGHUP re-reads both files. A serve.listen
 that is not loopback needs one of them, or --insecure-listen.
 
+The status page shows what storage holds, whoever wrote it (serve, cron, a
+person): each backup job's last good backup (time, age, size), red when
+older than twice the longest interval of its schedule; each binary log
+archive's lag and point-in-time recovery window (from the oldest backup that
+can be rolled forward to the end of the archive); the inventory's findings
+by severity, red with an error. Storage is read at most once a minute per
+job, and again after each of serve's backups.
+
 /healthz answers 503 while a run goes on past its timeout
 (backup.jobs[].timeout; 1h for tlscheck checks and the inventory).
 
