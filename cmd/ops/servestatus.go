@@ -135,6 +135,9 @@ func (s *storageStatus) refresh() (<-chan struct{}, bool) {
 			ctx, cancel := context.WithTimeout(readOnly(s.ctx), statusReadTimeout)
 			data := s.read(ctx, rt, j)
 			cancel()
+			if data.backup.Err != "" { // shown on the page; the job's runs say more
+				s.log.Debug("status page: cannot read storage", "job", j.Name, "error", data.backup.Err)
+			}
 			s.mu.Lock()
 			if s.rt == rt {
 				s.saveLocked(j.Name, data)
