@@ -44,7 +44,7 @@
 #             at _25._tcp.mx1 and _2525._tcp.mx1. Details: scripts/svc/dane.sh.
 #   libvirt   libvirtd without hypervisor drivers; test driver as test+unix:///default, unix socket only.
 #   nftables  the nft tool; nothing to start.
-#   chromium  Debian's chromium, for the inventory HTML screenshot test; nothing to start.
+#   chromium  Debian's chromium (headless), for the inventory HTML and ops serve status page tests; nothing to start.
 #
 # Input environment:
 #   OPS_SVC_DIR   state directory (default /var/lib/ops-test; absolute, not under /tmp, no world-writable

@@ -30,7 +30,7 @@ backup:
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs := rt.scheduledJobs()
+	jobs := rt.scheduledJobs(nil)
 	if len(jobs) != 1 {
 		t.Fatalf("jobs %v", jobs)
 	}

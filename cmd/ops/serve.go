@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/internal/metrics"
 	"github.com/opsteam/ops/internal/schedule"
 )
@@ -38,8 +37,9 @@ const (
 
 // scheduledJobs turns the runtime's config into the scheduler's job set.
 // Every job runs with rt, the runtime it was built from, even after a
-// reload has replaced the set.
-func (rt *opsRuntime) scheduledJobs() []schedule.Job {
+// reload has replaced the set. stored, when not nil, is told after each
+// backup run that the job's storage changed.
+func (rt *opsRuntime) scheduledJobs(stored func(job string)) []schedule.Job {
 	var jobs []schedule.Job
 	for _, job := range rt.cfg.Backup.Jobs {
 		jobs = append(jobs, schedule.Job{
@@ -48,6 +48,9 @@ func (rt *opsRuntime) scheduledJobs() []schedule.Job {
 				notified := rt.notifyBackup(ctx, job)
 				m, err := rt.backupOnce(ctx, job, true, false)
 				notified(m, err)
+				if stored != nil {
+					stored(job.Name) // a backup, a pruning, or a partial one to show
+				}
 				return backupResult(m), err
 			},
 		})
@@ -88,6 +91,14 @@ HTTP on serve.listen: /metrics (Prometheus), /healthz, /status.json and /
 serve.tls_key_file make it HTTPS. SIGHUP re-reads both files. A serve.listen
 that is not loopback needs one of them, or --insecure-listen.
 
+The status page shows what storage holds, whoever wrote it (serve, cron, a
+person): each backup job's last good backup (time, age, size), red when
+older than twice the longest interval of its schedule; each binary log
+archive's lag and point-in-time recovery window (from the oldest backup that
+can be rolled forward to the end of the archive); the inventory's findings
+by severity, red with an error. Storage is read at most once a minute per
+job, and again after each of serve's backups.
+
 /healthz answers 503 while a run goes on past its timeout
 (backup.jobs[].timeout; 1h for tlscheck checks and the inventory).
 
@@ -117,7 +128,7 @@ Exit status: 0 after a clean stop, 2 config error, 3 runtime failure.`,
 // runtime they started with.
 func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 	if opts.dryRun {
-		plans, err := schedule.PlanJobs(rt.scheduledJobs(), time.Now(), 5, nil)
+		plans, err := schedule.PlanJobs(rt.scheduledJobs(nil), time.Now(), 5, nil)
 		if err != nil {
 			return err // schedule.ErrInvalidJobs: exit 2
 		}
@@ -147,19 +158,20 @@ func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 	ms.Registry().MustRegister(binlogs)
 	archivers := newBinlogSupervisor(ctx, rt.log, binlogs) // binlog.go: the archivers of jobs with binlog.enabled
 	defer archivers.stop()
-	var s *schedule.Scheduler
-	s = schedule.New(schedule.Options{
-		Classify: exitCode,
-		Logger:   rt.log,
-		Metrics:  ms,
-		Locker:   rt.locker,
-		HTTP:     sec.options(),
+	status := newStorageStatus(ctx, rt.log, binlogs) // servestatus.go: what storage holds, for the status page
+	s := schedule.New(schedule.Options{
+		Classify:     exitCode,
+		Logger:       rt.log,
+		Metrics:      ms,
+		Locker:       rt.locker,
+		HTTP:         sec.options(),
+		StatusSource: status.get,
 		Load: func(context.Context) ([]schedule.Job, error) {
 			if first { // Start: the runtime the command was started with
 				first = false
 				archivers.reconcile(rt)
-				go rt.noteLastBackups(ctx, s)
-				return rt.scheduledJobs(), nil
+				status.setRuntime(rt)
+				return rt.scheduledJobs(status.stored), nil
 			}
 			// SIGHUP: the token and certificate files, then the config file
 			// and the environment, are read again.
@@ -174,7 +186,8 @@ func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 				next.log.Warn("serve.* changed: restart ops serve to apply it (a reload re-reads only the token and certificate files)")
 			}
 			archivers.reconcile(next)
-			return next.scheduledJobs(), nil
+			status.setRuntime(next)
+			return next.scheduledJobs(status.stored), nil
 		},
 	})
 	rt.log.Info("serving", "listen", rt.cfg.Serve.Listen)
@@ -183,24 +196,4 @@ func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
-}
-
-// noteLastBackups tells the scheduler each backup job's newest complete
-// backup in storage, for the status page (read-only; a target that cannot
-// be read is only logged at debug level: the job's runs will say more).
-func (rt *opsRuntime) noteLastBackups(ctx context.Context, s *schedule.Scheduler) {
-	ctx = readOnly(ctx)
-	for _, job := range rt.cfg.Backup.Jobs {
-		store, err := rt.openStore(ctx, job)
-		if err != nil {
-			rt.log.Debug("status page: cannot read the last backup", "job", job.Name, "error", err.Error())
-			continue
-		}
-		list, err := backup.ListBackups(ctx, store, job, false)
-		if err != nil || len(list) == 0 {
-			continue
-		}
-		sortNewestFirst(list)
-		s.NoteLastBackup(job.Name, list[0].ID, list[0].Size)
-	}
 }

@@ -44,7 +44,7 @@ inventory:
 	}
 	want := map[string]time.Duration{"backup/app": 90 * time.Minute, "backup/crm": 6 * time.Hour,
 		"tlscheck/partners": time.Hour, "inventory/inventory": time.Hour}
-	jobs := rt.scheduledJobs()
+	jobs := rt.scheduledJobs(nil)
 	if len(jobs) != len(want) {
 		t.Fatalf("%d jobs, want %d", len(jobs), len(want))
 	}

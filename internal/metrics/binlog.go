@@ -64,6 +64,18 @@ func (c *BinlogCollector) Remove(job string) {
 	delete(c.jobs, job)
 }
 
+// State reads one archiver's state (for the status page); ok is false when
+// the job's archiver is not reported.
+func (c *BinlogCollector) State(job string) (st BinlogState, ok bool) {
+	c.mu.Lock()
+	p := c.jobs[job]
+	c.mu.Unlock()
+	if p == nil {
+		return BinlogState{}, false
+	}
+	return p(), true
+}
+
 // Describe implements prometheus.Collector.
 func (c *BinlogCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.lastEv

@@ -41,7 +41,13 @@ func TestBinlogCollector(t *testing.T) {
 	if _, ok := got["ops_binlog_last_event_timestamp_seconds/new"]; ok {
 		t.Error("a job with no archived event has a last-event timestamp")
 	}
+	if st, ok := c.State("app"); !ok || st.Lag != 2500*time.Millisecond || !st.LastEvent.Equal(last) {
+		t.Errorf("State(app) = %+v, %v", st, ok)
+	}
 	c.Remove("app")
+	if _, ok := c.State("app"); ok {
+		t.Error("State reports the removed job")
+	}
 	fams, _ = s.Registry().Gather()
 	for _, f := range fams {
 		for _, m := range f.GetMetric() {

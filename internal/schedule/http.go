@@ -62,23 +62,18 @@ func (s *Scheduler) Handler() http.Handler {
 		fmt.Fprintln(w, state)
 	})
 	if !s.o.HTTP.NoStatusPage {
-		mux.HandleFunc("GET /status.json", func(w http.ResponseWriter, _ *http.Request) {
+		mux.HandleFunc("GET /status.json", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Cache-Control", "no-store")
 			enc := json.NewEncoder(w)
 			enc.SetIndent("", "  ")
-			state := s.state()
-			_ = enc.Encode(struct {
-				Healthy bool        `json:"healthy"` // what /healthz says: 200 or 503
-				State   string      `json:"state"`   // the body of /healthz
-				Jobs    []JobStatus `json:"jobs"`
-			}{state == "ok", state, s.Status()})
+			_ = enc.Encode(s.Page(r.Context()))
 		})
-		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-			if err := s.WriteStatusPage(w); err != nil {
+			if err := statusTmpl.Execute(w, s.Page(r.Context())); err != nil {
 				s.log.Warn("status page", "err", err)
 			}
 		})
@@ -141,7 +136,13 @@ var statusTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
 		if t.IsZero() {
 			return ""
 		}
-		return time.Since(t).Round(time.Second).String() + " ago"
+		return age(time.Since(t)) + " ago"
+	},
+	"secs": func(f float64) string {
+		if d := time.Duration(f * float64(time.Second)); d < 10*time.Second {
+			return d.Round(100 * time.Millisecond).String() // a lag: tenths of a second
+		}
+		return age(time.Duration(f * float64(time.Second)))
 	},
 	"size": bytesize.Human,
 	"dur": func(a, b time.Time) string {
@@ -152,17 +153,29 @@ var statusTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
 	},
 }).Parse(statusHTML))
 
-// WriteStatusPage renders the HTML status page.
+// age prints a duration for people: seconds under a minute, then minutes,
+// hours and days (2d3h, 5h12m, 42s).
+func age(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return d.String()
+	case d < time.Hour:
+		return shortDur(d.Round(time.Minute))
+	case d < 48*time.Hour:
+		return shortDur(d.Round(time.Minute))
+	}
+	d = d.Round(time.Hour)
+	days, hours := d/(24*time.Hour), (d%(24*time.Hour))/time.Hour
+	if hours == 0 {
+		return fmt.Sprintf("%dd", days)
+	}
+	return fmt.Sprintf("%dd%dh", days, hours)
+}
+
+// WriteStatusPage renders the HTML status page (Page).
 func (s *Scheduler) WriteStatusPage(w interface{ Write([]byte) (int, error) }) error {
-	host, _ := os.Hostname()
-	state := s.state()
-	return statusTmpl.Execute(w, struct {
-		Host    string
-		Now     time.Time
-		Healthy bool
-		State   string
-		Jobs    []JobStatus
-	}{host, time.Now().In(s.o.Location), state == "ok", state, s.Status()})
+	return statusTmpl.Execute(w, s.Page(context.Background()))
 }
 
 // nextRunCollector exposes ops_job_next_run_timestamp_seconds and

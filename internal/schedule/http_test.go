@@ -297,21 +297,3 @@ func TestStatusPageWithoutJobs(t *testing.T) {
 	contains(t, b.String(), "not scheduled", "status page")
 	contains(t, b.String(), "never", "status page")
 }
-
-// The last backup found in storage at start shows until a run stores one.
-func TestNoteLastBackup(t *testing.T) {
-	s := New(Options{Load: func(context.Context) ([]Job, error) { return nil, nil }})
-	s.NoteLastBackup("app", "20261201T020000Z", 42)
-	s.NoteLastBackup("app", "20261130T020000Z", 41) // an older one found later does not replace it
-	id := JobID{Kind: metrics.KindBackup, Name: "app"}
-	s.mu.Lock()
-	h := s.hist[id]
-	s.mu.Unlock()
-	if h == nil || h.backupID != "20261201T020000Z" || h.backupSize != 42 {
-		t.Fatalf("history %+v", h)
-	}
-	s.finish(id, time.Now(), time.Now(), nil, 0, false, metrics.Result{BackupID: "20261204T020000Z", BackupBytes: 7})
-	if h.backupID != "20261204T020000Z" || h.backupSize != 7 {
-		t.Fatalf("after a run: %+v", h)
-	}
-}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -67,6 +68,9 @@ type Options struct {
 	CancelWait time.Duration
 	// HTTP secures the endpoints of Handler and Serve.
 	HTTP HTTPOptions
+	// StatusSource adds what storage holds to the status page (nil: only
+	// the scheduler's own runs are shown).
+	StatusSource StatusSource
 }
 
 // entry is one job of the current set.
@@ -89,6 +93,7 @@ type history struct {
 	runTimeout         time.Duration // the running run's Job.Timeout; 0 = none
 	backupID           string        // the last backup stored (backup jobs)
 	backupSize         int64
+	findings           map[string]int // the last inventory run's findings by severity (nil: none reported)
 }
 
 // Scheduler runs a job set. Create it with New; it is safe for concurrent use.
@@ -492,6 +497,12 @@ func (s *Scheduler) finish(id JobID, start, end time.Time, err error, code int, 
 	if res.BackupID != "" { // the last stored backup stays shown after a failed run
 		h.backupID, h.backupSize = res.BackupID, res.BackupBytes
 	}
+	if res.Inventory != nil { // a run that could not collect keeps the previous findings
+		h.findings = maps.Clone(res.Inventory.Findings)
+		if h.findings == nil {
+			h.findings = map[string]int{}
+		}
+	}
 	if result != metrics.Success {
 		h.failures++
 	}
@@ -636,24 +647,6 @@ func (h *history) pastTimeout(now time.Time) bool {
 	return !h.runningSince.IsZero() && h.runTimeout > 0 && now.Sub(h.runningSince) > h.runTimeout
 }
 
-// NoteLastBackup records the last stored backup of the backup job name as
-// found outside a run (ops serve reads it from storage when it starts), so
-// that the status page shows it before the job's first run. A run that
-// stored a backup since wins.
-func (s *Scheduler) NoteLastBackup(name, backupID string, size int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id := JobID{Kind: metrics.KindBackup, Name: name}
-	h := s.hist[id]
-	if h == nil { // not installed yet: install keeps it
-		h = &history{}
-		s.hist[id] = h
-	}
-	if h.backupID == "" {
-		h.backupID, h.backupSize = backupID, size
-	}
-}
-
 // JobStatus is one row of the status page.
 type JobStatus struct {
 	Kind         string    `json:"kind"`
@@ -674,6 +667,15 @@ type JobStatus struct {
 	// job stored (since ops serve started).
 	LastBackupID   string `json:"last_backup_id,omitempty"`
 	LastBackupSize int64  `json:"last_backup_size,omitempty"`
+	// Findings are the last inventory run's findings by severity, worst
+	// first (inventory jobs).
+	Findings []SeverityCount `json:"findings,omitempty"`
+	// Stored is a backup job's last good backup in storage, whoever made
+	// it (set by Page from Options.StatusSource).
+	Stored *StoredBackup `json:"stored,omitempty"`
+	// Level is the row's colour (set by Page): the worst of the last
+	// run's result, the stored backup's age and the findings.
+	Level string `json:"level,omitempty"`
 }
 
 // Status describes every job of the current set, in load order.
@@ -695,7 +697,7 @@ func (s *Scheduler) Status() []JobStatus {
 			Running: !h.runningSince.IsZero(), RunningSince: h.runningSince, PastTimeout: h.pastTimeout(now),
 			LastStart: h.lastStart, LastEnd: h.lastEnd, LastResult: h.lastResult, LastError: h.lastErr,
 			Runs: h.runs, Failures: h.failures, Skipped: h.skipped,
-			LastBackupID: h.backupID, LastBackupSize: h.backupSize,
+			LastBackupID: h.backupID, LastBackupSize: h.backupSize, Findings: findingCounts(h.findings),
 		}})
 	}
 	stopping := s.stopping

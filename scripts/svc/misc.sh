@@ -93,7 +93,8 @@ svc_nftables_status() {
 	fi
 }
 
-# chromium: Debian's headless browser, for the tests that screenshot the inventory HTML page.
+# chromium: Debian's headless browser, for the tests that render the inventory HTML page and the
+# status page of ops serve (TestHTMLChromium, TestServeStatusPageChromiumIT).
 svc_chromium_pkgs() { echo chromium; }
 
 svc_chromium_start() {
