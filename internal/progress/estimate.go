@@ -12,7 +12,8 @@ import "sync"
 type Estimate struct {
 	mu       sync.Mutex
 	est      map[string]int64 // the estimate of each item not finished
-	got      map[string]int64 // what was done of each item not finished
+	got      map[string]int64 // what was done of each item started and not finished
+	waiting  int64            // Σ estimates of the items not started
 	finEst   int64            // Σ estimates of the finished items (those of minRatioItem or more)
 	finReal  int64            // Σ real sizes of the same items
 	finished int64            // Σ real sizes of finished items and of work of no item
@@ -24,6 +25,7 @@ func NewEstimate(items map[string]int64) *Estimate {
 	e := &Estimate{est: map[string]int64{}, got: map[string]int64{}}
 	for k, v := range items {
 		e.est[k] = max(v, 0)
+		e.waiting += e.est[k]
 	}
 	return e
 }
@@ -34,7 +36,10 @@ func (e *Estimate) Add(item string, n int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.done += n
-	if _, ok := e.est[item]; ok {
+	if est, ok := e.est[item]; ok {
+		if _, started := e.got[item]; !started {
+			e.waiting -= est
+		}
 		e.got[item] += n
 		return
 	}
@@ -49,7 +54,10 @@ func (e *Estimate) Finish(item string) {
 	if !ok {
 		return
 	}
-	got := e.got[item]
+	got, started := e.got[item]
+	if !started {
+		e.waiting -= est
+	}
 	delete(e.est, item)
 	delete(e.got, item)
 	if est >= minRatioItem {
@@ -73,7 +81,8 @@ func (e *Estimate) Done() int64 {
 
 // Total is the expected total: the finished items' real sizes, plus each
 // unfinished item's estimate corrected by the finished items' ratio of real
-// to estimated size, or what was done of it when that is more.
+// to estimated size, or what was done of it when that is more. It costs
+// the number of items in progress (a dump's connections), not of items.
 func (e *Estimate) Total() int64 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -81,9 +90,9 @@ func (e *Estimate) Total() int64 {
 	if e.finEst > 0 {
 		ratio = float64(e.finReal) / float64(e.finEst)
 	}
-	total := e.finished
-	for item, est := range e.est {
-		total += max(int64(float64(est)*ratio), e.got[item])
+	total := e.finished + int64(float64(e.waiting)*ratio)
+	for item, got := range e.got {
+		total += max(int64(float64(e.est[item])*ratio), got) // never below what was done of it
 	}
-	return max(total, e.done)
+	return total // ≥ done: waiting items have none done, the others count theirs
 }
