@@ -27,18 +27,18 @@ func TestRunBackupReportsProgress(t *testing.T) {
 		o.Planned([]mysql.TableEstimate{{Database: "shop", Table: "orders", Bytes: 400, Rows: 4}})
 		o.Progress(mysql.Progress{})
 		_, err := io.WriteString(w, "stream")
-		o.Progress(mysql.Progress{Database: "shop", Table: "orders", RawBytes: 600, StoredBytes: 6, PartBytes: 600})
+		o.Progress(mysql.Progress{Database: "shop", Table: "orders", RawBytes: 600, StoredBytes: 6, PartBytes: 600, PartRows: 4})
 		o.Progress(mysql.Progress{Database: "shop", RawBytes: 620, StoredBytes: 7, PartBytes: 20, Ended: "orders"})
 		return &mysql.DumpResult{Databases: []string{"shop"}, Compression: o.Compression.OrDefault(), RawBytes: 620}, err
 	}
 	var got []DumpProgress
-	var plan map[string]int64
+	var plan map[string]TableEstimate
 	var stored, storedSQL int64
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	_, err := RunBackup(context.Background(), RunOptions{Job: testJob(), Store: local.New(t.TempDir()), Now: fixedClock(time.Now()), Dump: dump,
 		Logger:       logger,
-		DumpPlanned:  func(m map[string]int64) { plan = m },
+		DumpPlanned:  func(m map[string]TableEstimate) { plan = m },
 		DumpProgress: func(p DumpProgress) { got = append(got, p) }, Progress: func(n int64) { stored = n },
 		Stored: func(sql int64) {
 			storedSQL = sql
@@ -49,12 +49,12 @@ func TestRunBackupReportsProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []DumpProgress{{}, {Table: "shop.orders", RawBytes: 600, StoredBytes: 6, PartBytes: 600},
+	want := []DumpProgress{{}, {Table: "shop.orders", RawBytes: 600, StoredBytes: 6, PartBytes: 600, PartRows: 4},
 		{RawBytes: 620, StoredBytes: 7, PartBytes: 20, Ended: "shop.orders"}}
 	if !reflect.DeepEqual(got, want) || stored != 6 {
 		t.Fatalf("progress %+v, stored %d", got, stored)
 	}
-	if !reflect.DeepEqual(plan, map[string]int64{"shop.orders": 400}) {
+	if !reflect.DeepEqual(plan, map[string]TableEstimate{"shop.orders": {Bytes: 400, Rows: 4}}) {
 		t.Fatalf("plan %v", plan)
 	}
 	if storedSQL != 620 || !strings.Contains(logs.String(), "backup complete") {

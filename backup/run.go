@@ -35,8 +35,8 @@ type RunOptions struct {
 	DumpProgress func(DumpProgress)
 	// DumpPlanned, when set, is called once the dump knows its tables,
 	// before DumpProgress, with the server's estimate of each one's size
-	// ("db.table" → bytes; for progress bars only).
-	DumpPlanned func(map[string]int64)
+	// (by "db.table"; for progress bars only).
+	DumpPlanned func(map[string]TableEstimate)
 	// Stored, when set, is called once the stream is stored (or failed),
 	// before the manifest is written and "backup complete" logged, with the
 	// SQL bytes the dump wrote (0 when it failed): a progress bar ends
@@ -237,6 +237,7 @@ type DumpProgress struct {
 	RawBytes    int64  // SQL written so far (before compression)
 	StoredBytes int64  // what it compressed to so far (before encryption)
 	PartBytes   int64  // SQL of the part just written (of Table, or of no table)
+	PartRows    int64  // rows of the part just written
 	Ended       string // "db.table" whose data is now all written ("" if none)
 }
 
@@ -252,18 +253,24 @@ func dumpProgress(fn func(DumpProgress)) func(mysql.Progress) {
 		if p.Ended != "" {
 			ended = p.Database + "." + p.Ended
 		}
-		fn(DumpProgress{Table: t, RawBytes: p.RawBytes, StoredBytes: p.StoredBytes, PartBytes: p.PartBytes, Ended: ended})
+		fn(DumpProgress{Table: t, RawBytes: p.RawBytes, StoredBytes: p.StoredBytes, PartBytes: p.PartBytes, PartRows: p.PartRows, Ended: ended})
 	}
 }
 
-func dumpPlanned(fn func(map[string]int64)) func([]mysql.TableEstimate) {
+// TableEstimate is the server's estimate of a table's size when the dump
+// planned it (information_schema: DATA_LENGTH, TABLE_ROWS).
+type TableEstimate struct {
+	Bytes, Rows int64
+}
+
+func dumpPlanned(fn func(map[string]TableEstimate)) func([]mysql.TableEstimate) {
 	if fn == nil {
 		return nil
 	}
 	return func(est []mysql.TableEstimate) {
-		m := make(map[string]int64, len(est))
+		m := make(map[string]TableEstimate, len(est))
 		for _, t := range est {
-			m[t.Database+"."+t.Table] = t.Bytes
+			m[t.Database+"."+t.Table] = TableEstimate{Bytes: t.Bytes, Rows: t.Rows}
 		}
 		fn(m)
 	}

@@ -92,7 +92,7 @@ bugs=(
   "point-in-time --replace swaps before the replay|./backup|backup/pitr.go|	ro.DeferSwap = o.Replace|	ro.DeferSwap = false"
   "point-in-time --replace keeps the new copy of a failed replay|./backup|backup/pitr.go|		case rres.Discard != nil:|		case false:"
   "a child process's exit status becomes ops' exit status|./internal/exitcode|internal/exitcode/exitcode.go|	var c *classified|	var c interface{ ExitCode() int }"
-  "progress total below what was done|./internal/progress|internal/progress/estimate.go|total += max(int64(float64(e.est[item])*ratio), got)|total += max(int64(float64(e.est[item])*ratio), min(got, e.est[item]))"
+  "progress total below what was done|./internal/progress|internal/progress/estimate.go|total += max(proj, got.Bytes)|total += max(proj, min(got.Bytes, est.Bytes))"
   "tlscheck reason joined with a newline|./tlscheck|tlscheck/engine.go|func oneLine(err error) string {|func oneLine(err error) string {\n\treturn err.Error()"
   "--resolver ignored for A lookups|./tlscheck|tlscheck/check.go|		o.Probe.Resolver = o.DANEResolver|		o.Probe.Resolver = nil"
 )

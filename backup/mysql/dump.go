@@ -77,6 +77,7 @@ type Progress struct {
 	RawBytes        int64  // uncompressed SQL written so far
 	StoredBytes     int64  // bytes written to the sink so far
 	PartBytes       int64  // uncompressed SQL of the part just written
+	PartRows        int64  // rows of the part just written
 	Ended           string // the table of Database whose data this part ends ("" if none)
 }
 

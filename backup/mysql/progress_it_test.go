@@ -12,8 +12,8 @@ import (
 // The dump's progress reports add up: the parts' SQL sizes sum to the
 // SQL written (each report's RawBytes is what was written, not what the
 // readers produced ahead of the writer), every table's data ends exactly
-// once, after its last part, and the plan names every dumped table with the
-// server's estimate.
+// once, after its last part, the parts' rows add up to the tables' rows,
+// and the plan names every dumped table with the server's estimate.
 func TestDumpProgressReportsIT(t *testing.T) {
 	testenv.RequireIT(t)
 	db := uniqueName("ux_prog_")
@@ -53,6 +53,7 @@ func TestDumpProgressReportsIT(t *testing.T) {
 		t.Fatalf("plan %v, want %v", names, want)
 	}
 	ended := map[string]int{}
+	rows := map[string]int64{}
 	var bigParts int
 	for _, p := range reports {
 		if p.Table != "" && ended[p.Table] > 0 {
@@ -61,11 +62,15 @@ func TestDumpProgressReportsIT(t *testing.T) {
 		if p.Table == "big" {
 			bigParts++
 		}
+		rows[p.Table] += p.PartRows
 		if p.Ended != "" {
 			ended[p.Ended]++
 		}
 	}
 	if ended["big"] != 1 || ended["small"] != 1 || ended["empty"] != 1 || len(ended) != 3 || bigParts < 2 {
 		t.Fatalf("ends %v, parts of big %d", ended, bigParts)
+	}
+	if rows["big"] != 30000 || rows["small"] != 2 || rows["empty"] != 0 || rows[""] != 0 {
+		t.Fatalf("rows reported %v", rows)
 	}
 }

@@ -17,6 +17,7 @@ type part struct {
 	frames    chan []byte
 	err       error
 	raw       int64  // uncompressed SQL (complete once frames is closed)
+	rows      int64  // rows of a data part (set before frames is closed)
 	ends      string // the table whose data this part ends (its end-of-data marker)
 
 	// data parts
@@ -76,6 +77,7 @@ func (d *dumper) stream(ctx context.Context, cancel context.CancelCauseFunc, met
 			defer wg.Done()
 			for p := range work {
 				n, sum, err := d.dumpPart(ctx, c, p)
+				p.rows = n
 				tallies[p.tbl].rows.Add(n)
 				tallies[p.tbl].digest.Add(sum)
 				if err != nil {
@@ -132,7 +134,7 @@ func (d *dumper) stream(ctx context.Context, cancel context.CancelCauseFunc, met
 		<-slots
 		if werr == nil && d.opts.Progress != nil {
 			written += p.raw // p.frames is closed: its worker is done with p
-			d.opts.Progress(Progress{Database: p.db, Table: p.table, RawBytes: written, StoredBytes: d.stored.Load(), PartBytes: p.raw, Ended: p.ends})
+			d.opts.Progress(Progress{Database: p.db, Table: p.table, RawBytes: written, StoredBytes: d.stored.Load(), PartBytes: p.raw, PartRows: p.rows, Ended: p.ends})
 		}
 	}
 	wg.Wait()

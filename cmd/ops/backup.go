@@ -257,16 +257,20 @@ func (rt *opsRuntime) backupBar(enabled bool, name string) (*progress.Bar, backu
 		}
 	}
 	return pb, backup.RunOptions{
-		DumpPlanned: func(tables map[string]int64) {
+		DumpPlanned: func(tables map[string]backup.TableEstimate) {
+			items := make(map[string]progress.Item, len(tables))
+			for name, t := range tables {
+				items[name] = progress.Item{Bytes: t.Bytes, Rows: t.Rows}
+			}
 			mu.Lock()
 			defer mu.Unlock()
-			est = progress.NewEstimate(tables)
+			est = progress.NewEstimate(items)
 			update(0)
 		},
 		DumpProgress: func(p backup.DumpProgress) {
 			mu.Lock()
 			defer mu.Unlock()
-			est.Add(p.Table, p.PartBytes)
+			est.Add(p.Table, p.PartBytes, p.PartRows)
 			if p.Ended != "" {
 				est.Finish(p.Ended)
 			}

@@ -33,7 +33,7 @@ func TestBackupBarNeverPassesTheEstimate(t *testing.T) {
 		}
 	}
 	const mib = 1 << 20
-	o.DumpPlanned(map[string]int64{"shop.orders": 10 * mib, "shop.items": 10 * mib})
+	o.DumpPlanned(map[string]backup.TableEstimate{"shop.orders": {Bytes: 10 * mib}, "shop.items": {Bytes: 10 * mib, Rows: 1000}})
 	var raw, stored int64
 	for _, table := range []string{"shop.orders", "shop.items"} {
 		for range 30 { // 30 MiB: three times the estimate, compressed 20:1
@@ -41,7 +41,7 @@ func TestBackupBarNeverPassesTheEstimate(t *testing.T) {
 			check(table + " stored")
 			raw += mib
 			stored += mib / 20
-			o.DumpProgress(backup.DumpProgress{Table: table, RawBytes: raw, StoredBytes: stored, PartBytes: mib})
+			o.DumpProgress(backup.DumpProgress{Table: table, RawBytes: raw, StoredBytes: stored, PartBytes: mib, PartRows: 10}) // items: 3000 rows, not 1000
 			check(table)
 		}
 		raw += 30
