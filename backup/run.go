@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"path"
-	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -34,6 +33,15 @@ type RunOptions struct {
 	// DumpProgress, when set, is called by the dump after each part of the
 	// stream it writes: the table just written and the SQL bytes so far.
 	DumpProgress func(DumpProgress)
+	// DumpPlanned, when set, is called once the dump knows its tables,
+	// before DumpProgress, with the server's estimate of each one's size
+	// (by "db.table"; for progress bars only).
+	DumpPlanned func(map[string]TableEstimate)
+	// Stored, when set, is called once the stream is stored (or failed),
+	// before the manifest is written and "backup complete" logged, with the
+	// SQL bytes the dump wrote (0 when it failed): a progress bar ends
+	// there, not under the summary.
+	Stored func(sqlBytes int64)
 	// Dump is the dump source; mysql.Dump when nil.
 	Dump DumpFunc
 }
@@ -75,6 +83,13 @@ func RunBackup(ctx context.Context, o RunOptions) (*Manifest, error) {
 	o.Logger.Info("backup started", "job", job.Name, "id", id, "target", o.Store.String(), "object", objName)
 
 	res, obj, chunks, err := dumpInto(ctx, o, recips, objName, fmt.Sprintf("backup %s of job %s", id, job.Name))
+	if o.Stored != nil {
+		var n int64
+		if res != nil {
+			n = res.RawBytes
+		}
+		o.Stored(n)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +189,7 @@ func dumpEncrypted(ctx context.Context, o RunOptions, recips []age.Recipient, w 
 		Checksums:        job.Checksums,
 		Logger:           o.Logger,
 		Progress:         dumpProgress(o.DumpProgress),
+		Planned:          dumpPlanned(o.DumpPlanned),
 	}, w)
 	if err == nil && enc != nil {
 		if err = enc.Close(); err != nil {
@@ -220,6 +236,9 @@ type DumpProgress struct {
 	Table       string // "db.table" just written ("" for schema parts)
 	RawBytes    int64  // SQL written so far (before compression)
 	StoredBytes int64  // what it compressed to so far (before encryption)
+	PartBytes   int64  // SQL of the part just written (of Table, or of no table)
+	PartRows    int64  // rows of the part just written
+	Ended       string // "db.table" whose data is now all written ("" if none)
 }
 
 func dumpProgress(fn func(DumpProgress)) func(mysql.Progress) {
@@ -227,35 +246,34 @@ func dumpProgress(fn func(DumpProgress)) func(mysql.Progress) {
 		return nil
 	}
 	return func(p mysql.Progress) {
-		t := ""
+		t, ended := "", ""
 		if p.Table != "" {
 			t = p.Database + "." + p.Table
 		}
-		fn(DumpProgress{Table: t, RawBytes: p.RawBytes, StoredBytes: p.StoredBytes})
+		if p.Ended != "" {
+			ended = p.Database + "." + p.Ended
+		}
+		fn(DumpProgress{Table: t, RawBytes: p.RawBytes, StoredBytes: p.StoredBytes, PartBytes: p.PartBytes, PartRows: p.PartRows, Ended: ended})
 	}
 }
 
-// EstimateSize is the server's estimate of what a job dumps: the data
-// length and row count information_schema reports for the job's tables
-// (InnoDB's are estimates). It is for progress bars only.
-func EstimateSize(ctx context.Context, job Job) (bytes, rows int64, err error) {
-	db, err := mysql.Connect(ctx, job.MySQL, nil)
-	if err != nil {
-		return 0, 0, err
+// TableEstimate is the server's estimate of a table's size when the dump
+// planned it (information_schema: DATA_LENGTH, TABLE_ROWS).
+type TableEstimate struct {
+	Bytes, Rows int64
+}
+
+func dumpPlanned(fn func(map[string]TableEstimate)) func([]mysql.TableEstimate) {
+	if fn == nil {
+		return nil
 	}
-	defer db.Close()
-	q := "SELECT COALESCE(SUM(DATA_LENGTH),0), COALESCE(SUM(TABLE_ROWS),0) FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND "
-	var args []any
-	if len(job.Databases) > 0 {
-		q += "TABLE_SCHEMA IN (?" + strings.Repeat(",?", len(job.Databases)-1) + ")"
-		for _, d := range job.Databases {
-			args = append(args, d)
+	return func(est []mysql.TableEstimate) {
+		m := make(map[string]TableEstimate, len(est))
+		for _, t := range est {
+			m[t.Database+"."+t.Table] = TableEstimate{Bytes: t.Bytes, Rows: t.Rows}
 		}
-	} else {
-		q += "TABLE_SCHEMA NOT IN ('information_schema','performance_schema','sys','mysql')"
+		fn(m)
 	}
-	err = db.QueryRowContext(ctx, q, args...).Scan(&bytes, &rows)
-	return bytes, rows, err
 }
 
 type progressReader struct {

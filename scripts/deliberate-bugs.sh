@@ -97,6 +97,9 @@ bugs=(
   "a --until TIME the replay does not reach is restored anyway|./backup|backup/pitr.go|	if !o.Point.Time.IsZero() && res.StoppedAt.IsZero() {|	if false {"
   "the replay skips the event at the point and goes on with older ones|./backup|backup/pitr_replay.go|				f.Discard()\n				return errReachedPoint|				return nil"
   "verify trusts a chunk manifest's max_event|./backup|backup/binlog_verify.go|		case !m.MaxEvent.IsZero() && !newest.Equal(m.MaxEvent):|		case false:"
+  "progress total below what was done|./internal/progress|internal/progress/estimate.go|total += max(proj, got.Bytes)|total += max(proj, min(got.Bytes, est.Bytes))"
+  "tlscheck reason joined with a newline|./tlscheck|tlscheck/engine.go|func oneLine(err error) string {|func oneLine(err error) string {\n\treturn err.Error()"
+  "--resolver ignored for A lookups|./tlscheck|tlscheck/check.go|		o.Probe.Resolver = o.DANEResolver|		o.Probe.Resolver = nil"
 )
 
 survived=0

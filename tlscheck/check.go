@@ -34,7 +34,8 @@ type Options struct {
 	// through DANEResolver (nil: Probe.Resolver, else the first nameserver
 	// of /etc/resolv.conf), which must validate DNSSEC: its AD bit is
 	// trusted. Check turns it on when Require is DANE or the policy has
-	// a dane or dane-only entry.
+	// a dane or dane-only entry. A DANEResolver with no Probe.Resolver
+	// (nor STSOptions.Resolver) answers every lookup: MX, A/AAAA, MTA-STS.
 	DANE         bool
 	DANEResolver *Resolver
 	STSOptions   STSOptions
@@ -74,6 +75,9 @@ func Check(ctx context.Context, o Options) ([]Result, error) {
 	}
 	if o.Probe.Resolver == nil {
 		o.Probe.Resolver = o.STSOptions.Resolver
+	}
+	if o.Probe.Resolver == nil {
+		o.Probe.Resolver = o.DANEResolver // --resolver alone: every lookup goes to it
 	}
 	if o.STSOptions.Resolver == nil {
 		o.STSOptions.Resolver = o.Probe.Resolver

@@ -21,7 +21,9 @@ type Config struct {
 	Helo        string        `yaml:"helo"` // empty: the machine's host name
 	// Resolver is a DNSSEC-validating resolver ADDR:PORT for DANE; when
 	// set, every connection gets a TLSA lookup (empty: none, unless a DANE
-	// requirement asks, then the first nameserver of /etc/resolv.conf).
+	// requirement asks, then the first nameserver of /etc/resolv.conf), and
+	// the MX, A/AAAA and MTA-STS lookups go to it too unless a DNS server
+	// is given (--dns).
 	Resolver string `yaml:"resolver"`
 	// StateDir holds the MTA-STS policy cache (StateDir/mta-sts); "none":
 	// no cache.

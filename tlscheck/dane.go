@@ -151,7 +151,7 @@ func EvaluateDANE(l DANELookup, chain []*x509.Certificate, names []string, now t
 	switch {
 	case l.Err != nil:
 		res.Status, res.LookupErr, res.ResultType = DANEFail, true, RTDNSSECInvalid
-		res.Reasons = append(res.Reasons, l.Err.Error())
+		res.Reasons = append(res.Reasons, oneLine(l.Err))
 		return res
 	case len(l.Records) == 0:
 		res.Status = DANENone

@@ -196,8 +196,8 @@ func Evaluate(f *Facts, p *Policy, eo EvalOptions) Result {
 	}
 	if !f.Checked() {
 		r.Verdict = Fail
-		r.Error = f.Err.Error()
-		r.Reasons = append(r.Reasons, "could not check: "+f.Err.Error())
+		r.Error = oneLine(f.Err)
+		r.Reasons = append(r.Reasons, "could not check: "+r.Error)
 		return r
 	}
 	warnings(f, eo, &r)
@@ -624,8 +624,8 @@ func EvaluateClient(f *Facts, p *Policy, eo EvalOptions) Result {
 	}
 	r := baseResult(f)
 	if !f.Checked() {
-		r.Verdict, r.Error = Fail, f.Err.Error()
-		r.Reasons = append(r.Reasons, "could not check: "+f.Err.Error())
+		r.Verdict, r.Error = Fail, oneLine(f.Err)
+		r.Reasons = append(r.Reasons, "could not check: "+r.Error)
 		return r
 	}
 	warnings(f, eo, &r)
@@ -646,4 +646,12 @@ func EvaluateClient(f *Facts, p *Policy, eo EvalOptions) Result {
 		r.Verdict, r.Reply, r.ResultType = Fail, s.reply, s.resultType
 	}
 	return r
+}
+
+// oneLine is an error's text for a reason: the parts of a joined error
+// (errors.Join puts a newline between them: an A and an AAAA lookup that
+// both failed) separated by "; ", so that a table cell or a log line never
+// shows an escaped newline.
+func oneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
 }

@@ -41,6 +41,27 @@ type MX struct {
 
 func (r *Resolver) system() bool { return r == nil || r.Addr == "" }
 
+// name says which resolver was asked, for errors.
+func (r *Resolver) name() string {
+	if r.system() {
+		return "the system resolver"
+	}
+	return r.Addr
+}
+
+// joined is errors.Join with "; " between the parts: one line.
+type joined []error
+
+func (j joined) Error() string {
+	s := make([]string, len(j))
+	for i, e := range j {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+func (j joined) Unwrap() []error { return j }
+
 func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
 	srv := r.Addr
 	timeout := 5 * time.Second
@@ -63,7 +84,7 @@ func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (*dn
 	case dns.RcodeSuccess:
 		return in, nil
 	case dns.RcodeNameError:
-		return in, fmt.Errorf("dns %s %s: %w", dns.TypeToString[qtype], name, ErrNXDomain)
+		return in, fmt.Errorf("dns %s %s via %s: %w", dns.TypeToString[qtype], name, srv, ErrNXDomain)
 	default:
 		return in, fmt.Errorf("dns %s %s via %s: %s", dns.TypeToString[qtype], name, srv, dns.RcodeToString[in.Rcode])
 	}
@@ -82,11 +103,11 @@ func (r *Resolver) LookupMX(ctx context.Context, domain string) ([]MX, error) {
 			if errors.As(err, &de) && de.IsNotFound && len(mxs) == 0 {
 				// NOERROR without MX records also lands here; the A lookup decides.
 				if _, herr := net.DefaultResolver.LookupHost(ctx, domain); herr != nil {
-					return nil, fmt.Errorf("mx %s: %w", domain, ErrNXDomain)
+					return nil, fmt.Errorf("mx %s via %s: %w", domain, r.name(), ErrNXDomain)
 				}
 				return []MX{{Host: strings.ToLower(domain), Implicit: true}}, nil
 			}
-			return nil, fmt.Errorf("mx %s: %w", domain, err)
+			return nil, fmt.Errorf("mx %s via %s: %w", domain, r.name(), err)
 		}
 		for _, m := range mxs {
 			raw = append(raw, MX{Host: m.Host, Pref: m.Pref})
@@ -130,9 +151,9 @@ func (r *Resolver) LookupHost(ctx context.Context, host string) ([]netip.Addr, e
 		if err != nil {
 			var de *net.DNSError
 			if errors.As(err, &de) && de.IsNotFound {
-				return nil, fmt.Errorf("%s: %w", host, ErrNoAddr)
+				return nil, fmt.Errorf("%s via %s: %w", host, r.name(), ErrNoAddr)
 			}
-			return nil, err
+			return nil, fmt.Errorf("%s via %s: %w", host, r.name(), err)
 		}
 		sort.SliceStable(ips, func(i, j int) bool { return ips[i].Unmap().Is4() && !ips[j].Unmap().Is4() })
 		for i := range ips {
@@ -163,9 +184,9 @@ func (r *Resolver) LookupHost(ctx context.Context, host string) ([]netip.Addr, e
 	}
 	if len(out) == 0 {
 		if len(errs) > 0 {
-			return nil, errors.Join(errs...)
+			return nil, joined(errs)
 		}
-		return nil, fmt.Errorf("%s: %w", host, ErrNoAddr)
+		return nil, fmt.Errorf("%s via %s: %w", host, r.name(), ErrNoAddr)
 	}
 	return out, nil
 }
@@ -176,9 +197,12 @@ func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error)
 		txts, err := net.DefaultResolver.LookupTXT(ctx, name)
 		var de *net.DNSError
 		if errors.As(err, &de) && de.IsNotFound {
-			return nil, fmt.Errorf("txt %s: %w", name, ErrNXDomain)
+			return nil, fmt.Errorf("txt %s via %s: %w", name, r.name(), ErrNXDomain)
 		}
-		return txts, err
+		if err != nil {
+			return txts, fmt.Errorf("txt %s via %s: %w", name, r.name(), err)
+		}
+		return txts, nil
 	}
 	in, err := r.exchange(ctx, name, dns.TypeTXT)
 	if err != nil {

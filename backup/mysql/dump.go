@@ -66,6 +66,9 @@ type DumpOptions struct {
 	// Progress, if set, is called from the writing goroutine after each
 	// part of the stream has been written.
 	Progress func(Progress)
+	// Planned, if set, is called once the tables to dump are known, before
+	// any part is written, with the server's estimate of each one's size.
+	Planned func([]TableEstimate)
 }
 
 // Progress reports dump progress.
@@ -73,6 +76,17 @@ type Progress struct {
 	Database, Table string // the part just written ("" for schema parts)
 	RawBytes        int64  // uncompressed SQL written so far
 	StoredBytes     int64  // bytes written to the sink so far
+	PartBytes       int64  // uncompressed SQL of the part just written
+	PartRows        int64  // rows of the part just written
+	Ended           string // the table of Database whose data this part ends ("" if none)
+}
+
+// TableEstimate is the server's estimate of a table's size at plan time
+// (information_schema.TABLES: DATA_LENGTH and TABLE_ROWS; InnoDB's are
+// estimates, and the SQL text is larger or smaller than the data).
+type TableEstimate struct {
+	Database, Table string
+	Bytes, Rows     int64
 }
 
 // TableStat is the row count of one dumped table.
@@ -311,6 +325,15 @@ func (d *dumper) run(ctx context.Context, cancel context.CancelCauseFunc, w io.W
 		}
 		metas = append(metas, m)
 		d.res.Objects = append(d.res.Objects, storedObjects(m)...)
+	}
+	if d.opts.Planned != nil {
+		var est []TableEstimate
+		for _, m := range metas {
+			for _, t := range m.Tables {
+				est = append(est, TableEstimate{Database: t.DB, Table: t.Name, Bytes: t.EstBytes, Rows: t.EstRows})
+			}
+		}
+		d.opts.Planned(est)
 	}
 	if _, err := d.coord.ExecContext(ctx, "SAVEPOINT ops_plan"); err != nil && d.coordInTx() {
 		return fmt.Errorf("SAVEPOINT: %w", err)

@@ -141,6 +141,7 @@ type tableMeta struct {
 	PK        []colMeta // primary key columns (key order)
 	AvgRowLen int64
 	EstRows   int64
+	EstBytes  int64 // DATA_LENGTH: the server's estimate of the data's size
 }
 
 // chunkable reports whether the table can be read in primary-key ranges.
@@ -318,7 +319,7 @@ func (r *metaReader) columns() (*columnInfo, error) {
 
 // tables reads the tables, sequences and views (their DDL comes later).
 func (r *metaReader) tables(d *dbMeta, cols *columnInfo) error {
-	tables, err := queryRows(r.ctx, r.conn, "SELECT TABLE_NAME, TABLE_TYPE, COALESCE(ENGINE,'') AS ENGINE, COALESCE(AVG_ROW_LENGTH,0) AS AVG_ROW_LENGTH, COALESCE(TABLE_ROWS,0) AS TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = "+r.qdb)
+	tables, err := queryRows(r.ctx, r.conn, "SELECT TABLE_NAME, TABLE_TYPE, COALESCE(ENGINE,'') AS ENGINE, COALESCE(AVG_ROW_LENGTH,0) AS AVG_ROW_LENGTH, COALESCE(TABLE_ROWS,0) AS TABLE_ROWS, COALESCE(DATA_LENGTH,0) AS DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = "+r.qdb)
 	if err != nil {
 		return r.wrap("list tables", err)
 	}
@@ -361,6 +362,7 @@ func (r *metaReader) table(row map[string]sql.NullString, cols *columnInfo) (*ta
 	t := &tableMeta{DB: r.name, Name: tn, Engine: col(row, "ENGINE")}
 	t.AvgRowLen, _ = strconv.ParseInt(col(row, "AVG_ROW_LENGTH"), 10, 64)
 	t.EstRows, _ = strconv.ParseInt(col(row, "TABLE_ROWS"), 10, 64)
+	t.EstBytes, _ = strconv.ParseInt(col(row, "DATA_LENGTH"), 10, 64)
 	cr, err := r.one("SHOW CREATE TABLE "+QuoteIdent(tn), "SHOW CREATE TABLE "+QuoteIdent(r.name)+"."+QuoteIdent(tn))
 	if err != nil {
 		return nil, err

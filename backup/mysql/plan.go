@@ -126,6 +126,7 @@ func (d *dumper) planInterleaved(ctx context.Context, tables []*tableMeta, emit 
 					if err != nil {
 						return err
 					}
+					end.ends = t.Name
 					if !emit(end) {
 						return context.Cause(ctx)
 					}

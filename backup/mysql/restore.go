@@ -516,6 +516,9 @@ func (e *restoreExec) run(it restoreItem) {
 		e.fail(e.stmtErr(num, it, err))
 		return
 	}
+	if it.createDB != "" {
+		e.targets.confirm(it.createDB)
+	}
 	e.done.Add(1)
 	if isSessionStatement(it.st.SQL, it.lex) {
 		e.session = append(e.session, it.st.SQL)

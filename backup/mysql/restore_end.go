@@ -49,8 +49,8 @@ func endRestore(ctx context.Context, opts RestoreOptions, log *slog.Logger, res 
 		err = explainLockWait(err, lockWait)
 		if !opts.KeepPartial {
 			tg.rollback(log)
-		} else if len(tg.created) > 0 {
-			log.Warn("restore failed: keeping what it created (--keep-partial)", "databases", tg.created)
+		} else if made := tg.made(); len(made) > 0 {
+			log.Warn("restore failed: keeping what it created (--keep-partial)", "databases", made)
 		}
 		for _, r := range rp.replacements() {
 			log.Warn("restore --replace failed: the original database was not replaced", "database", r.dst, "new_copy", r.tmp, "kept", opts.KeepPartial)
@@ -59,7 +59,7 @@ func endRestore(ctx context.Context, opts RestoreOptions, log *slog.Logger, res 
 	}
 	res.RawBytes = cr.n.Load()
 	res.Databases = rn.targets
-	res.Created = append([]string(nil), tg.created...)
+	res.Created = tg.made()
 	for _, r := range rp.replacements() {
 		for i, c := range res.Created {
 			if c == r.tmp {
@@ -122,8 +122,8 @@ func deferSwap(opts RestoreOptions, log *slog.Logger, res *RestoreResult, tg *ta
 			log.Warn("restore --replace failed: the original database was not replaced", "database", r.dst, "new_copy", r.tmp, "kept", opts.KeepPartial)
 		}
 		if opts.KeepPartial {
-			if len(tg.created) > 0 {
-				log.Warn("restore failed: keeping what it created (--keep-partial)", "databases", tg.created)
+			if made := tg.made(); len(made) > 0 {
+				log.Warn("restore failed: keeping what it created (--keep-partial)", "databases", made)
 			}
 			return nil
 		}

@@ -16,6 +16,9 @@ type part struct {
 	db, table string
 	frames    chan []byte
 	err       error
+	raw       int64  // uncompressed SQL (complete once frames is closed)
+	rows      int64  // rows of a data part (set before frames is closed)
+	ends      string // the table whose data this part ends (its end-of-data marker)
 
 	// data parts
 	tbl   *tableMeta
@@ -74,6 +77,7 @@ func (d *dumper) stream(ctx context.Context, cancel context.CancelCauseFunc, met
 			defer wg.Done()
 			for p := range work {
 				n, sum, err := d.dumpPart(ctx, c, p)
+				p.rows = n
 				tallies[p.tbl].rows.Add(n)
 				tallies[p.tbl].digest.Add(sum)
 				if err != nil {
@@ -117,6 +121,7 @@ func (d *dumper) stream(ctx context.Context, cancel context.CancelCauseFunc, met
 
 	// Writer (this goroutine).
 	var werr error
+	var written int64
 	for p := range order {
 		if werr == nil {
 			werr = d.writePart(ctx, p, w)
@@ -128,7 +133,8 @@ func (d *dumper) stream(ctx context.Context, cancel context.CancelCauseFunc, met
 		// p.frames give up by themselves, nothing needs draining.
 		<-slots
 		if werr == nil && d.opts.Progress != nil {
-			d.opts.Progress(Progress{Database: p.db, Table: p.table, RawBytes: d.rawBytes.Load(), StoredBytes: d.stored.Load()})
+			written += p.raw // p.frames is closed: its worker is done with p
+			d.opts.Progress(Progress{Database: p.db, Table: p.table, RawBytes: written, StoredBytes: d.stored.Load(), PartBytes: p.raw, PartRows: p.rows, Ended: p.ends})
 		}
 	}
 	wg.Wait()
@@ -194,6 +200,7 @@ func (d *dumper) writePart(ctx context.Context, p *part, w io.Writer) error {
 func (d *dumper) staticPart(db, table, sqlText string) (*part, error) {
 	p := &part{db: db, table: table, frames: make(chan []byte, 1)}
 	d.rawBytes.Add(int64(len(sqlText)))
+	p.raw = int64(len(sqlText))
 	f, err := d.codec.Compress(d.getFrame(), []byte(sqlText))
 	if err != nil {
 		return nil, err
@@ -352,6 +359,7 @@ func (w *partWriter) send() error {
 		return nil
 	}
 	w.d.rawBytes.Add(int64(len(w.raw)))
+	w.p.raw += int64(len(w.raw))
 	if w.rawq == nil {
 		w.rawq, w.cdone = make(chan []byte, 1), make(chan struct{})
 		go w.compressor()

@@ -13,17 +13,47 @@ import (
 // databases and existing non-empty ones (unless replace), and remembers
 // what it created so that a failed restore can take it back.
 type targets struct {
-	db      *sql.DB
-	replace bool
-	seen    map[string]bool
-	created []string          // in order
-	emptied map[string]string // existed empty: its CREATE DATABASE, to put back
-	// lookup, when set (unit tests), replaces objects' queries.
+	db        *sql.DB
+	replace   bool
+	seen      map[string]bool
+	created   []string          // in order: each whose CREATE DATABASE was about to run
+	confirmed map[string]bool   // whose CREATE DATABASE succeeded
+	emptied   map[string]string // existed empty: its CREATE DATABASE, to put back
+	// lookup and run, when set (unit tests), replace objects' queries and
+	// rollback's statements.
 	lookup func(name string) (exists bool, n int64, err error)
+	run    func(stmt string) error
 }
 
 func newTargets(db *sql.DB, replace bool) *targets {
-	return &targets{db: db, replace: replace, seen: map[string]bool{}, emptied: map[string]string{}}
+	return &targets{db: db, replace: replace, seen: map[string]bool{}, confirmed: map[string]bool{}, emptied: map[string]string{}}
+}
+
+// confirm records that name's CREATE DATABASE succeeded.
+func (t *targets) confirm(name string) {
+	if t.seen[name] {
+		t.confirmed[name] = true
+	}
+}
+
+// made is what the restore created (or emptied and created again), in
+// order: the databases whose CREATE DATABASE succeeded.
+func (t *targets) made() []string {
+	var l []string
+	for _, n := range t.created {
+		if t.confirmed[n] {
+			l = append(l, n)
+		}
+	}
+	return l
+}
+
+func (t *targets) exec(ctx context.Context, stmt string) error {
+	if t.run != nil {
+		return t.run(stmt)
+	}
+	_, err := t.db.ExecContext(ctx, stmt)
+	return err
 }
 
 // objects counts what a database holds; exists is false when there is no
@@ -106,21 +136,24 @@ func (t *targets) prepare(ctx context.Context, conn *sql.Conn, name string) erro
 // empty is created again as it was. A database that does not exist (its
 // CREATE DATABASE never ran: it waited for a lock until it was killed), or
 // that existed empty and still is, is left alone: a DROP DATABASE would
-// wait for the same lock (up to lock_wait_timeout).
+// wait for the same lock (up to lock_wait_timeout). One whose CREATE
+// DATABASE failed (no privilege, killed) is dropped only if it is seen to
+// exist: a restore that created nothing says nothing about dropping.
 func (t *targets) rollback(log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for i := len(t.created) - 1; i >= 0; i-- {
 		name := t.created[i]
-		if exists, n, err := t.objects(ctx, name); err == nil && (!exists || n == 0 && t.emptied[name] != "") {
+		exists, n, err := t.objects(ctx, name)
+		if err == nil && (!exists || n == 0 && t.emptied[name] != "") || err != nil && !t.confirmed[name] {
 			continue
 		}
-		if _, err := t.db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(name)); err != nil {
+		if err := t.exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(name)); err != nil {
 			log.Error("restore failed and dropping what it created failed too", "database", name, "error", err.Error())
 			continue
 		}
 		if create, ok := t.emptied[name]; ok {
-			if _, err := t.db.ExecContext(ctx, create); err != nil {
+			if err := t.exec(ctx, create); err != nil {
 				log.Error("restore failed and recreating the empty database failed", "database", name, "error", err.Error())
 			}
 		}

@@ -212,13 +212,10 @@ func (rt *opsRuntime) backupOnce(ctx context.Context, job backup.Job, prune, bar
 	if err != nil {
 		return nil, err
 	}
-	pb, opts := rt.backupBar(ctx, job, bar)
+	pb, opts := rt.backupBar(bar, job.Name)
 	opts.Job, opts.Store, opts.Tool, opts.Logger = job, store, toolInfo(), rt.log
 	m, err := backup.RunBackup(ctx, opts)
-	if m != nil {
-		pb.Set(m.SQLBytes)
-	}
-	pb.Done()
+	pb.Done() // ended by opts.Stored already, unless the backup failed before
 	if err != nil {
 		return nil, err
 	}
@@ -238,29 +235,47 @@ func (rt *opsRuntime) backupOnce(ctx context.Context, job backup.Job, prune, bar
 // backupBar is the progress bar of a backup on a terminal (nil otherwise)
 // and the RunOptions that feed it: the SQL written against the server's
 // estimate of the tables' size (percentage, ETA), the current table and
-// the bytes stored. The dump reports the SQL after each part it writes;
+// the bytes stored. The estimate is corrected as tables end (a finished
+// table's real size replaces its estimate: progress.Estimate), so the bar
+// never passes 100 %. The dump reports the SQL after each part it writes;
 // in between, the SQL is extrapolated from the bytes stored at the
-// compression ratio seen so far, so the bar moves with the stream.
-func (rt *opsRuntime) backupBar(ctx context.Context, job backup.Job, enabled bool) (*progress.Bar, backup.RunOptions) {
-	pb := progress.New(rt.stderr, enabled, "backup "+job.Name, 0)
+// compression ratio seen so far, so the bar moves with the stream. The bar
+// ends as soon as the stream is stored, before "backup complete" is logged.
+func (rt *opsRuntime) backupBar(enabled bool, name string) (*progress.Bar, backup.RunOptions) {
+	pb := progress.New(rt.stderr, enabled, "backup "+name, 0)
 	if pb == nil {
 		return nil, backup.RunOptions{}
 	}
-	if est, _, err := backup.EstimateSize(ctx, job); err == nil && est > 0 {
-		pb.SetEstimate(est, "SQL")
-	}
 	var mu sync.Mutex
-	var raw int64
-	var ratio float64
+	est := progress.NewEstimate(nil)
+	var raw, storedAtRaw, shown int64
+	update := func(done int64) {
+		shown = max(shown, done) // the bar never goes back
+		pb.Set(shown)
+		if t := est.Total(); t > 0 {
+			pb.SetEstimate(t, "SQL")
+		}
+	}
 	return pb, backup.RunOptions{
+		DumpPlanned: func(tables map[string]backup.TableEstimate) {
+			items := make(map[string]progress.Item, len(tables))
+			for name, t := range tables {
+				items[name] = progress.Item{Bytes: t.Bytes, Rows: t.Rows}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			est = progress.NewEstimate(items)
+			update(0)
+		},
 		DumpProgress: func(p backup.DumpProgress) {
 			mu.Lock()
 			defer mu.Unlock()
-			raw = max(raw, p.RawBytes)
-			if p.StoredBytes > 0 {
-				ratio = float64(p.RawBytes) / float64(p.StoredBytes)
+			est.Add(p.Table, p.PartBytes, p.PartRows)
+			if p.Ended != "" {
+				est.Finish(p.Ended)
 			}
-			pb.Set(raw)
+			raw, storedAtRaw = p.RawBytes, p.StoredBytes
+			update(raw)
 			if p.Table != "" { // the dump reports a part once written: the table it just wrote
 				pb.SetDetail("wrote " + p.Table)
 			}
@@ -269,10 +284,15 @@ func (rt *opsRuntime) backupBar(ctx context.Context, job backup.Job, enabled boo
 			pb.SetStored(stored)
 			mu.Lock()
 			defer mu.Unlock()
-			if ratio > 0 {
-				raw = max(raw, int64(float64(stored)*ratio))
-				pb.Set(raw)
+			if storedAtRaw > 0 && stored > storedAtRaw {
+				update(int64(float64(stored) * float64(raw) / float64(storedAtRaw)))
 			}
+		},
+		Stored: func(sqlBytes int64) {
+			if sqlBytes > 0 {
+				pb.Set(sqlBytes) // exact: the extrapolation counts age's few bytes too
+			}
+			pb.Done()
 		},
 	}
 }

@@ -51,6 +51,7 @@ backup:
       target: offsite
       mysql: {host: 127.0.0.1, port: 3306, user: %s, password_file: %s}
       databases: [%s]
+      restore_mysql: {host: 127.0.0.1, port: 3306, user: root}
 `
 	cfg := writeConfig(t, fmt.Sprintf(body, sw.auth, sw.user, badKey, sw.container, user, pass, name))
 	code, out, stderr := runOps(t, "--config", cfg, "config", "check", "--connect")

@@ -39,20 +39,7 @@ func (rt *opsRuntime) connectChecks(ctx context.Context, add func(path, msg stri
 				fmt.Fprintf(rt.stdout, "ok: job %s: mysql %s, backups use a %s\n", j.Name, output.Escape(g.User), mode)
 			}
 		}
-		if !j.HasRestoreAccount() {
-			continue
-		}
-		if g, err = backup.CheckAccount(ctx, j.RestoreConn()); err != nil {
-			add(path+".restore_mysql", err.Error())
-			continue
-		}
-		problems := backup.RestoreGrantProblems(j, g)
-		for _, p := range problems {
-			add(path+".restore_mysql", p)
-		}
-		if len(problems) == 0 {
-			fmt.Fprintf(rt.stdout, "ok: job %s: restore_mysql %s\n", j.Name, output.Escape(g.User))
-		}
+		rt.checkRestoreAccount(ctx, j, path, g, add)
 	}
 	for _, name := range sortedKeys(rt.cfg.Storage.Targets) {
 		i, used := targets[name]
@@ -77,6 +64,42 @@ func (rt *opsRuntime) connectChecks(ctx context.Context, add func(path, msg stri
 		}
 	}
 }
+
+// checkRestoreAccount checks the grants of the account restore and verify
+// --restore-test log in with: restore_mysql when the job has one, else the
+// backup account (backupGrants, nil when it could not log in), whose
+// missing grants then say both fixes: the GRANT, or a restore_mysql.
+func (rt *opsRuntime) checkRestoreAccount(ctx context.Context, j *backup.Job, path string, backupGrants *backup.Grants, add func(path, msg string)) {
+	if !j.HasRestoreAccount() {
+		if backupGrants == nil {
+			return // the login failure is said already
+		}
+		problems := backup.RestoreGrantProblems(j, backupGrants)
+		for _, p := range problems {
+			add(path+".mysql", p+noRestoreAccountHint)
+		}
+		if len(problems) == 0 {
+			fmt.Fprintf(rt.stdout, "ok: job %s: restores run as mysql %s too (no restore_mysql)\n", j.Name, output.Escape(backupGrants.User))
+		}
+		return
+	}
+	g, err := backup.CheckAccount(ctx, j.RestoreConn())
+	if err != nil {
+		add(path+".restore_mysql", err.Error())
+		return
+	}
+	problems := backup.RestoreGrantProblems(j, g)
+	for _, p := range problems {
+		add(path+".restore_mysql", p)
+	}
+	if len(problems) == 0 {
+		fmt.Fprintf(rt.stdout, "ok: job %s: restore_mysql %s\n", j.Name, output.Escape(g.User))
+	}
+}
+
+// noRestoreAccountHint ends each restore grant the backup account lacks
+// when the job has no restore_mysql.
+const noRestoreAccountHint = " (no restore_mysql: restore and verify --restore-test run as this account; run the GRANT, or set restore_mysql to an account that has it)"
 
 // checkTarget opens a storage target read-only and lists the job's part of
 // it. A missing container or directory is fine (the first backup run

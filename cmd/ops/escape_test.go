@@ -47,7 +47,8 @@ func TestBackupListTableEscapesNames(t *testing.T) {
 }
 
 // The final error line quotes what a server said: escaped, with a line
-// break only between joined errors (a server's newline is \n).
+// break only between joined errors (a server's newline is \n), each line
+// starting "ops: ".
 func TestErrorLineEscapesServerText(t *testing.T) {
 	fault := fmt.Errorf("ServerFaultCode: %s\nops: forged line", hostile)
 	policy := errors.Join(errors.New("p:1: key \"a\" has no right-hand side"), errors.New("p:2: line starts with a blank"))
@@ -56,9 +57,9 @@ func TestErrorLineEscapesServerText(t *testing.T) {
 		want string
 	}{
 		{errors.Join(errors.New("inventory incomplete"), fmt.Errorf("source vc: %w", fault)),
-			"ops: inventory incomplete\nsource vc: ServerFaultCode: \\x1b]0;pwned\\x07\\x1b[2J\\nops: forged line\n"},
+			"ops: inventory incomplete\nops: source vc: ServerFaultCode: \\x1b]0;pwned\\x07\\x1b[2J\\nops: forged line\n"},
 		{fmt.Errorf("%w: %w", errors.New("invalid policy"), policy),
-			"ops: invalid policy: p:1: key \"a\" has no right-hand side\np:2: line starts with a blank\n"},
+			"ops: invalid policy: p:1: key \"a\" has no right-hand side\nops: p:2: line starts with a blank\n"},
 		{exitcode.Check(fmt.Errorf("check: %w", fault)),
 			"ops: check: ServerFaultCode: \\x1b]0;pwned\\x07\\x1b[2J\\nops: forged line\n"},
 	} {

@@ -152,7 +152,7 @@ func TestInventoryFailOn(t *testing.T) {
 		t.Fatalf("no --fail-on: %d %s", code, stderr)
 	}
 	code, out, stderr := runOps(t, "--config", cfg, "-q", "inventory", "--fail-on", "error")
-	if code != 1 || out != "" || stderr != "ops: --fail-on error: 2 finding(s): ERROR host hv2: host is not responding\nERROR host hv3: host is disconnected\n" {
+	if code != 1 || out != "" || stderr != "ops: --fail-on error: 2 finding(s): ERROR host hv2: host is not responding\nops: ERROR host hv3: host is disconnected\n" {
 		t.Fatalf("--fail-on error: %d %q", code, stderr)
 	}
 	code, _, stderr = runOps(t, "--config", cfg, "inventory", "--fail-on", "warning", "--output", "json")

@@ -82,13 +82,17 @@ backup:
       threads: 2
 `, filepath.Join(dir, "b"), host, port, lockUser, lockPass, db, rsUser, rsPass, freeUser, freePass, rhost, rport))
 
+	// Only the free job's restores lack grants: it has no restore_mysql, so
+	// they would run as its backup account.
 	code, out, stderr := runOps(t, "--config", cfg, "config", "check", "--connect")
-	if code != 0 || !strings.Contains(out, "ok: job lock: mysql "+lockUser+"@127.0.0.1, backups use a lock (FLUSH TABLES WITH READ LOCK)") ||
+	if code != 1 || !strings.Contains(out, "ok: job lock: mysql "+lockUser+"@127.0.0.1, backups use a lock (FLUSH TABLES WITH READ LOCK)") ||
 		!strings.Contains(out, "ok: job free: mysql "+freeUser+"@127.0.0.1, backups use a lock-free snapshot") ||
-		!strings.Contains(out, "ok: job lock: restore_mysql "+rsUser+"@127.0.0.1") {
+		!strings.Contains(out, "ok: job lock: restore_mysql "+rsUser+"@127.0.0.1") ||
+		strings.Count(stderr, "backup.jobs[1].mysql: ") != 3 || strings.Count(stderr, noRestoreAccountHint) != 3 ||
+		strings.Count(stderr, "\n") != 3 {
 		t.Fatalf("config check --connect: %d\n%s\n%s", code, out, stderr)
 	}
-	t.Logf("config check --connect (exit 0):\n%s", out)
+	t.Logf("config check --connect (exit 1, the free job's restore grants):\n%s\n%s", out, stderr)
 	for job, mode := range map[string]string{"lock": `"consistency":"ftwrl"`, "free": `"consistency":"`} {
 		code, out, stderr = runOps(t, "--config", cfg, "--log-format", "json", "backup", "run", "--job", job)
 		if code != 0 || !strings.Contains(stderr, mode) || strings.Contains(stderr, `"level":"ERROR"`) {

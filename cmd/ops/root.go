@@ -77,7 +77,8 @@ Configuration: --config FILE, else $OPS_CONFIG, else the first of ./ops.yaml,
 be overridden by OPS_<KEY PATH> (upper case, "." → "_"), and flags override both.
 
 Under cron, add -q (--quiet): nothing is printed on success, and a failure is
-printed exactly once, as one "ops: ..." line, so cron mails only problems.
+printed exactly once, every line of it starting "ops: ", so cron mails only
+problems.
 
 Exit status: 0 ok, 1 a check found a problem, 2 usage or config error,
 3 runtime failure, 130 interrupted.`,
@@ -145,14 +146,25 @@ func printError(c *cli, err error, code int) {
 	}
 	stderr := c.streams.stderr
 	if errors.As(err, &ce) || errors.As(err, &ces) {
-		fmt.Fprintln(stderr, output.EscapeLines(err.Error())) // already FILE:LINE: message, one per line
+		msg := output.EscapeLines(err.Error()) // already FILE:LINE: message, one per line
+		if c.quiet {
+			msg = opsLines(msg) // cron: every line of a failure starts with "ops: "
+		}
+		fmt.Fprintln(stderr, msg)
 		return
 	}
 	msg := errorText(err)
 	if code == exitcode.Usage && !c.started {
 		msg += " (see 'ops --help')"
 	}
-	fmt.Fprintln(stderr, "ops: "+strings.TrimSpace(msg))
+	fmt.Fprintln(stderr, opsLines(strings.TrimSpace(msg)))
+}
+
+// opsLines starts every line of msg (several joined errors, the findings
+// of --fail-on) with "ops: ", so that none of them reads as another
+// program's output in a cron mail or a grep.
+func opsLines(msg string) string {
+	return "ops: " + strings.ReplaceAll(msg, "\n", "\nops: ")
 }
 
 // errorText is err's message for a terminal. The message may quote a server

@@ -49,6 +49,31 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
+// linePrefixer writes prefix at the start of every line written through it.
+type linePrefixer struct {
+	mu     sync.Mutex
+	w      io.Writer
+	prefix string
+	start  bool // the next byte starts a line
+}
+
+func (l *linePrefixer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b []byte
+	for _, c := range p {
+		if l.start {
+			b = append(b, l.prefix...)
+		}
+		b = append(b, c)
+		l.start = c == '\n'
+	}
+	if _, err := l.w.Write(b); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
 // quieted is s for -q: results are dropped and no progress bar is drawn
 // (stderr stays: the logger prints errors only, and the final error).
 func (s streams) quieted(quiet bool) streams {
@@ -109,14 +134,18 @@ func loadRuntime(s streams, lo loadOptions) (*opsRuntime, error) {
 	res.Warnings = append(res.Warnings, res.InlineSecretWarnings()...)
 	level, _ := logging.ParseLevel(cfg.Log.Level)
 	s = s.quieted(lo.quiet)
+	logTo := s.stderr
 	if lo.quiet {
 		level = max(level, slog.LevelError)
+		if cfg.Log.Format != "json" {
+			logTo = &linePrefixer{w: s.stderr, prefix: "ops: ", start: true} // cron: every printed failure line starts with "ops: "
+		}
 	}
 	rt := &opsRuntime{
 		streams: s,
 		cfg:     &cfg,
 		loaded:  res,
-		log:     logging.New(s.stderr, level, cfg.Log.Format),
+		log:     logging.New(logTo, level, cfg.Log.Format),
 		locker:  schedule.NewLocker(cfg.LockDir),
 	}
 	rt.notes = notify.NewDispatcher(rt.log)

@@ -82,7 +82,7 @@ Exit status: 0 every verdict is pass, 1 any is fail, 2 usage or config error,
 	fl.BoolVar(&f.mtaSTS, "mta-sts", true, "for --rcpt domains, fetch the MTA-STS policy and judge each MX by it")
 	fl.IntVar(&f.mxPort, "mx-port", 25, "port used for the MX hosts of --rcpt domains")
 	fl.StringVar(&f.check, "check", "", "run only the configured check of this name")
-	fl.String("resolver", "", "DNSSEC-validating resolver ADDR:PORT for DANE (default tlscheck.resolver): look up TLSA _PORT._tcp.HOST for every target and MX (its AD bit is trusted, as Postfix does); without it, --require DANE and Postfix dane/dane-only entries use the --dns server, else the first nameserver of /etc/resolv.conf")
+	fl.String("resolver", "", "DNSSEC-validating resolver ADDR:PORT for DANE (default tlscheck.resolver): look up TLSA _PORT._tcp.HOST for every target and MX (its AD bit is trusted, as Postfix does), and, without --dns, the MX, A/AAAA and MTA-STS lookups too; without it, --require DANE and Postfix dane/dane-only entries use the --dns server, else the first nameserver of /etc/resolv.conf")
 	c.bindConfigFlag("tlscheck.resolver", fl.Lookup("resolver"))
 	fl.String("state-dir", "", `state directory (default tlscheck.state_dir, ~/.local/state/ops): MTA-STS policies are cached in DIR/mta-sts until their max_age ("none": no cache)`)
 	c.bindConfigFlag("tlscheck.state_dir", fl.Lookup("state-dir"))

@@ -50,3 +50,24 @@ func TestTLSCheckCLIDANE(t *testing.T) {
 		}
 	}
 }
+
+// --resolver alone (no --resolve pin, no --dns): the validating resolver
+// answers the A/AAAA lookups too. A zone it finds bogus fails the lookup
+// with one line naming the resolver (no escaped newline between the A and
+// AAAA failures).
+func TestTLSCheckResolverAloneIT(t *testing.T) {
+	testenv.RequireIT(t)
+	resolver := testenv.Getenv("OPS_IT_DANE_RESOLVER", "127.0.0.1:5300")
+	addr := testenv.Getenv("OPS_IT_SMTP_ADDR", "127.0.0.1:2525")
+	port := addr[strings.LastIndex(addr, ":")+1:]
+	code, out, stderr := runOps(t, "tlscheck", "mx1.dane.test:"+port, "--resolver", resolver, "--require", "DANE", "--output", "json")
+	if code != 0 || !strings.Contains(out, `"dane": "pass"`) || !strings.Contains(out, `"addr": "127.0.0.1:`+port+`"`) {
+		t.Fatalf("dane.test: code %d\n%s%s", code, out, stderr)
+	}
+	code, out, stderr = runOps(t, "tlscheck", "mx1.bogus.test:"+port, "--resolver", resolver)
+	want := "dns A mx1.bogus.test via " + resolver + ": SERVFAIL; dns AAAA mx1.bogus.test"
+	if code != 3 || !strings.Contains(strings.ReplaceAll(out, "\n    ", " "), want) || strings.Contains(out, `\n`) {
+		t.Fatalf("bogus.test: code %d, want %q in\n%s%s", code, want, out, stderr)
+	}
+	t.Logf("tlscheck mx1.bogus.test:%s --resolver %s (exit 3):\n%s", port, resolver, out)
+}

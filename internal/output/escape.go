@@ -80,11 +80,17 @@ func Escape(s string) string {
 }
 
 // EscapeLines is Escape for a message of several lines (errors.Join):
-// each line is escaped, the newlines between them are kept.
+// each line is escaped, the newlines between them are kept. A line in
+// which Escape would change nothing but its backslashes is kept as it is:
+// with no escape in the line, a backslash is unambiguous, and a statement
+// the line quotes for a person to run (config check's GRANT … ON
+// `ops\_verify\_%`.*) stays exact.
 func EscapeLines(s string) string {
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
-		lines[i] = Escape(l)
+		if e := Escape(l); e != strings.ReplaceAll(l, `\`, `\\`) {
+			lines[i] = e
+		}
 	}
 	return strings.Join(lines, "\n")
 }

@@ -139,3 +139,15 @@ func TestSafeJSON(t *testing.T) {
 		t.Error("plain JSON changed")
 	}
 }
+
+// EscapeLines keeps the line breaks between lines, escapes each line, and
+// keeps a line whose only special characters are backslashes as it is (a
+// GRANT to copy stays exact); a line with anything else escaped has its
+// backslashes escaped too, so its escapes stay unambiguous.
+func TestEscapeLines(t *testing.T) {
+	in := "f:1: GRANT SELECT ON `ops\\_verify\\_%`.* TO 'u'@'h'\nf:2: peer said \x1b[2J\\n\nplain"
+	want := "f:1: GRANT SELECT ON `ops\\_verify\\_%`.* TO 'u'@'h'\nf:2: peer said \\x1b[2J\\\\n\nplain"
+	if got := EscapeLines(in); got != want {
+		t.Fatalf("EscapeLines(%q) = %q, want %q", in, got, want)
+	}
+}

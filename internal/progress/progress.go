@@ -64,9 +64,11 @@ type Bar struct {
 	stored  atomic.Int64 // a second count shown beside done (compressed bytes stored); 0 = none
 	detail  atomic.Value // string: what is being worked on (the current table)
 	estim   atomic.Bool
+	ended   atomic.Bool // Done was called: the amount done is the total
 	start   time.Time
 	stop    chan struct{}
 	stopped sync.WaitGroup
+	once    sync.Once
 	now     atomic.Pointer[func() time.Time] // the clock (tests set theirs while the ticker runs)
 }
 
@@ -126,7 +128,9 @@ func (b *Bar) SetTotal(n int64) {
 }
 
 // SetEstimate sets an estimated total (e.g. the server's table sizes): the
-// bar shows "~" and never more than 99% before Done.
+// bar shows "~" and never more than 99% before Done. An amount done past
+// the estimate raises the total shown to it (see Estimate for one that is
+// corrected as the work goes).
 func (b *Bar) SetEstimate(n int64, unit string) {
 	if b != nil {
 		b.total.Store(n)
@@ -157,6 +161,10 @@ func (b *Bar) Line() string {
 		return ""
 	}
 	done, total := b.done.Load(), b.total.Load()
+	estim := b.estim.Load() && !b.ended.Load()
+	if total > 0 && (done > total || b.ended.Load()) {
+		total = done // never "1.0 GiB of ~350 MiB", nor 101 %
+	}
 	el := (*b.now.Load())().Sub(b.start)
 	rate := 0.0
 	if el > 0 {
@@ -166,7 +174,7 @@ func (b *Bar) Line() string {
 	sb.WriteString(b.label + " ")
 	if total > 0 {
 		frac := min(float64(done)/float64(total), 1)
-		if b.estim.Load() {
+		if estim {
 			frac = min(frac, 0.99)
 		}
 		const width = 24
@@ -177,7 +185,7 @@ func (b *Bar) Line() string {
 	sb.WriteString(bytesize.Human(done))
 	if total > 0 {
 		approx := ""
-		if b.estim.Load() {
+		if estim {
 			approx = "~"
 		}
 		fmt.Fprintf(&sb, " of %s%s", approx, bytesize.Human(total))
@@ -219,14 +227,20 @@ func (b *Bar) Summary() string {
 	return s + fmt.Sprintf(" in %s (%s/s)", el.Round(100*time.Millisecond), bytesize.Human(int64(rate)))
 }
 
-// Done stops the bar and replaces it by the summary line.
+// Done stops the bar and replaces it by the summary line; the bar is not
+// drawn again (no later log line redraws it). Calls after the first do
+// nothing, so a caller may end the bar early (before its own summary log
+// line) and again on every return path.
 func (b *Bar) Done() {
 	if b == nil {
 		return
 	}
-	close(b.stop)
-	b.stopped.Wait()
-	b.term.finish(b.Summary())
+	b.once.Do(func() {
+		close(b.stop)
+		b.stopped.Wait()
+		b.ended.Store(true)
+		b.term.finish(b.Summary())
+	})
 }
 
 // Reader counts bytes read through it into the bar.

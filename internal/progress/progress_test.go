@@ -64,9 +64,9 @@ func TestTerminalLogAboveBar(t *testing.T) {
 			t.Errorf("line %q lacks %q", b.Line(), w)
 		}
 	}
-	b.Set(2000) // past the estimate: 99% at most until Done
-	if !strings.Contains(b.Line(), " 99% ") {
-		t.Errorf("estimate exceeded: %q", b.Line())
+	b.Set(2000) // past the estimate: 99% at most until Done, the total raised to what was done
+	if l := b.Line(); !strings.Contains(l, " 99% ") || !strings.Contains(l, "2.0 KiB of ~2.0 KiB SQL") {
+		t.Errorf("estimate exceeded: %q", l)
 	}
 	out.Reset()
 	b.Done()
@@ -75,7 +75,11 @@ func TestTerminalLogAboveBar(t *testing.T) {
 	}
 	out.Reset()
 	io.WriteString(term, "after\n")
+	b.Done() // a second Done (a caller's every return path) prints nothing
 	if out.String() != "after\n" {
 		t.Errorf("after Done, the bar is not drawn again: %q", out.String())
+	}
+	if l := b.Line(); !strings.Contains(l, " 100% 2.0 KiB of 2.0 KiB SQL") {
+		t.Errorf("after Done: %q", l)
 	}
 }
