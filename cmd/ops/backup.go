@@ -106,9 +106,9 @@ func (rt *opsRuntime) openStore(ctx context.Context, job backup.Job) (storage.St
 		return nil, exitcode.UsageError(fmt.Errorf("job %s: no storage target named %q", job.Name, job.Target))
 	}
 	if ctx.Value(readOnlyKey{}) != nil {
-		return backends.OpenReadOnly(ctx, job.Target, t, rt.log)
+		return backends.OpenReadOnly(ctx, job.Target, t, rt.log, rt.cfg.Storage.RetryBudget)
 	}
-	return backends.Open(ctx, job.Target, t, rt.log)
+	return backends.Open(ctx, job.Target, t, rt.log, rt.cfg.Storage.RetryBudget)
 }
 
 type readOnlyKey struct{}

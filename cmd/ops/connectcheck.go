@@ -78,13 +78,19 @@ func (rt *opsRuntime) connectChecks(ctx context.Context, add func(path, msg stri
 	}
 }
 
+// connectCheckRetryBudget caps storage.retry_budget for config check --connect.
+const connectCheckRetryBudget = 10 * time.Second
+
 // checkTarget opens a storage target read-only and lists the job's part of
 // it. A missing container or directory is fine (the first backup run
 // creates it) unless an existing one has a close name: then it is probably
 // a typo.
 func (rt *opsRuntime) checkTarget(ctx context.Context, name string, job backup.Job, add func(path, msg string)) {
 	path := "storage.targets." + name
-	store, err := backends.OpenReadOnly(ctx, name, rt.cfg.Storage.Targets[name], rt.log)
+	// A check answers within seconds: a target that stays unreachable is
+	// reported, not waited for as long as a backup would.
+	budget := min(rt.cfg.Storage.RetryBudget, connectCheckRetryBudget)
+	store, err := backends.OpenReadOnly(ctx, name, rt.cfg.Storage.Targets[name], rt.log, budget)
 	var me *storage.MissingError
 	switch {
 	case errors.As(err, &me) && len(me.Suggestions) == 0:
