@@ -34,7 +34,7 @@ func (s *Store) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("swift: opening %s: %w", name, err)
 	}
 	v := &swiftVerifyReader{s: s, rc: resp.Body, name: name, length: resp.ContentLength,
-		etag: h["Etag"], modified: h["Last-Modified"]}
+		etag: resp.Header.Get("Etag"), modified: h["Last-Modified"]} // the ETag as sent (h's has its quotes removed)
 	if !h.IsLargeObject() {
 		if et := strings.ToLower(strings.Trim(h["Etag"], `"`)); len(et) == 32 {
 			v.md5, v.wantMD5 = md5.New(), et
@@ -119,9 +119,9 @@ func (v *swiftVerifyReader) Resume(ctx context.Context) error {
 // checkResumed checks that a resumed response is the rest of the same
 // object, and skips the bytes already read when the server sent them all.
 func (v *swiftVerifyReader) checkResumed(resp *http.Response, rh swift.Headers, at int64) error {
-	if rh["Etag"] != v.etag || rh["Last-Modified"] != v.modified {
+	if et := resp.Header.Get("Etag"); et != v.etag || rh["Last-Modified"] != v.modified {
 		return fmt.Errorf("swift: resuming %s at byte %d: the object was replaced since the read began (ETag %s, Last-Modified %s; now %s, %s): %w",
-			v.name, at, v.etag, v.modified, rh["Etag"], rh["Last-Modified"], storage.ErrChanged)
+			v.name, at, v.etag, v.modified, et, rh["Last-Modified"], storage.ErrChanged)
 	}
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
