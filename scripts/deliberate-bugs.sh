@@ -92,6 +92,13 @@ bugs=(
   "point-in-time --replace swaps before the replay|./backup|backup/pitr.go|	ro.DeferSwap = o.Replace|	ro.DeferSwap = false"
   "point-in-time --replace keeps the new copy of a failed replay|./backup|backup/pitr.go|		case rres.Discard != nil:|		case false:"
   "a child process's exit status becomes ops' exit status|./internal/exitcode|internal/exitcode/exitcode.go|	var c *classified|	var c interface{ ExitCode() int }"
+  "a resumed read asks for the wrong byte|./backup/storage/swift|backup/storage/swift/read.go|h := swift.Headers{\"Range\": fmt.Sprintf(\"bytes=%d-\", at)}|h := swift.Headers{\"Range\": fmt.Sprintf(\"bytes=%d-\", at+1)}"
+  "a resumed read starts over from byte 0|./backup/storage/swift|backup/storage/swift/read.go|h := swift.Headers{\"Range\": fmt.Sprintf(\"bytes=%d-\", at)}|h := swift.Headers{\"Range\": fmt.Sprintf(\"bytes=%d-\", 0)}"
+  "a resumed answer's Content-Range start not checked|./backup/storage/swift|backup/storage/swift/read.go|first != at|first != first"
+  "a resumed read ignores an ETag change|./backup/storage/swift|backup/storage/swift/read.go|	if same := et == v.etag && rh[\"Last-Modified\"] == v.modified; !same {|	if false {"
+  "a resumed read sends no If-Match|./backup/storage/swift|backup/storage/swift/read.go|		h[\"If-Match\"] = v.etag|		_ = h"
+  "a resumable read not resumed after its first byte|./backup/storage/retry|backup/storage/retry/retry.go|	if !resumable && rr.started {|	if rr.started {"
+  "the retry budget ignored|./backup/storage/retry|backup/storage/retry/retry.go|	if p.Budget > 0 {\n		left := p.Budget - time.Since(since)|	if false {\n		left := p.Budget - time.Since(since)"
 )
 
 survived=0

@@ -68,8 +68,10 @@ func (v *swiftVerifyReader) Read(p []byte) (int, error) {
 	if err == io.EOF && !v.done {
 		v.done = true
 		switch {
-		case v.length >= 0 && v.n != v.length:
+		case v.length >= 0 && v.n < v.length: // cut short: resumable
 			return n, fmt.Errorf("swift: reading %s: got %d bytes, expected %d: %w", v.name, v.n, v.length, io.ErrUnexpectedEOF)
+		case v.length >= 0 && v.n > v.length:
+			return n, fmt.Errorf("swift: reading %s: got %d bytes, expected %d: corrupted download", v.name, v.n, v.length)
 		case v.md5 != nil && hex.EncodeToString(v.md5.Sum(nil)) != v.wantMD5:
 			return n, fmt.Errorf("swift: reading %s: MD5 differs from the object's ETag: corrupted download", v.name)
 		case v.sha != nil && hex.EncodeToString(v.sha.Sum(nil)) != v.wantSHA:
@@ -119,7 +121,8 @@ func (v *swiftVerifyReader) Resume(ctx context.Context) error {
 // checkResumed checks that a resumed response is the rest of the same
 // object, and skips the bytes already read when the server sent them all.
 func (v *swiftVerifyReader) checkResumed(resp *http.Response, rh swift.Headers, at int64) error {
-	if et := resp.Header.Get("Etag"); et != v.etag || rh["Last-Modified"] != v.modified {
+	et := resp.Header.Get("Etag")
+	if same := et == v.etag && rh["Last-Modified"] == v.modified; !same {
 		return fmt.Errorf("swift: resuming %s at byte %d: the object was replaced since the read began (ETag %s, Last-Modified %s; now %s, %s): %w",
 			v.name, at, v.etag, v.modified, et, rh["Last-Modified"], storage.ErrChanged)
 	}
