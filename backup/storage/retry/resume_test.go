@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"syscall"
 	"testing"
@@ -162,5 +163,14 @@ func TestDoBudget(t *testing.T) {
 	}
 	if p := FromBudget(5*time.Minute, nil).WithDefaults(); p.Attempts != 0 || p.Budget != 5*time.Minute {
 		t.Errorf("FromBudget(5m) = %+v", p)
+	}
+}
+
+// A connection closed before any answer (a proxy whose backend is gone)
+// is transient; the clean end of a body is not an error at all.
+func TestIsTransientClosedBeforeAnswer(t *testing.T) {
+	ue := &url.Error{Op: "Get", URL: "http://swift/x", Err: io.EOF}
+	if !IsTransient(ue) || !IsTransient(fmt.Errorf("swift: opening x: %w", ue)) {
+		t.Error("a request cut before its answer is not transient")
 	}
 }

@@ -115,6 +115,11 @@ func (v *swiftVerifyReader) Resume(ctx context.Context) error {
 		return err
 	}
 	v.rc = resp.Body
+	how := "from that byte"
+	if resp.StatusCode == http.StatusOK {
+		how = "the server ignored the Range: the bytes already read were read again and skipped"
+	}
+	v.s.log.Info("swift: download resumed", "object", v.name, "at_byte", at, "how", how)
 	return nil
 }
 
