@@ -42,6 +42,7 @@ type rsvServer struct {
 	auths        int
 	gets         []rsvGet
 	cuts         []int // the n-th object GET is cut after cuts[n] body bytes (-1 or absent: not cut)
+	stalls       []int // the n-th object GET stops sending after stalls[n] body bytes, the connection open
 	down         bool  // every object GET answers 503
 	ignoreRange  bool
 	ignoreMatch  bool
@@ -139,6 +140,14 @@ func (s *rsvServer) get(w http.ResponseWriter, r *http.Request) {
 	}
 	record(status)
 	w.WriteHeader(status)
+	if n < len(s.stalls) && s.stalls[n] >= 0 {
+		_, _ = w.Write(body[:s.stalls[n]])
+		w.(http.Flusher).Flush()
+		s.mu.Unlock() // other requests go on while this one hangs
+		<-r.Context().Done()
+		s.mu.Lock()
+		return
+	}
 	if n < len(s.cuts) && s.cuts[n] >= 0 {
 		_, _ = w.Write(body[:s.cuts[n]])
 		w.(http.Flusher).Flush()
@@ -297,6 +306,29 @@ func TestSwiftReadResumeReauthenticates(t *testing.T) {
 	log := srv.log()
 	if auths != 2 || len(log) != 2 || log[1].Token != "tok-2" || log[1].Range != "bytes=60000-" {
 		t.Errorf("%d authentications, GETs %+v; want 2, the resumption with the new token", auths, log)
+	}
+}
+
+// A download that stalls (the network black-holed, nothing closed) is
+// given up after the store's Timeout and resumed like a broken one.
+func TestSwiftReadResumesAfterStall(t *testing.T) {
+	data := swtRandom(100_000, 11)
+	srv := newRSVServer(t, data)
+	srv.stalls = []int{45_000}
+	st, err := New(context.Background(), Options{
+		AuthURL: srv.srv.URL + "/auth/v1.0", User: "t:u", Key: secret.New("k"), Container: "c",
+		ReadOnly: true, Retry: rsvPolicy, Getenv: func(string) string { return "" },
+		Timeout: 300 * time.Millisecond, // the idle timeout of a transfer (60s by default)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := rsvRead(retry.Wrap(st, rsvPolicy))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes (equal: %v), err %v", len(got), bytes.Equal(got, data), err)
+	}
+	if log := srv.log(); len(log) != 2 || log[1].Range != "bytes=45000-" {
+		t.Errorf("GETs: %+v", log)
 	}
 }
 
