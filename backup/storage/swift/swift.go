@@ -100,7 +100,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	// Authentication, /info and the container checks are retried like
 	// every idempotent request: a target briefly unreachable is waited for
 	// (within the retry budget), a wrong key is not.
-	if err := o.Retry.Do(ctx, "authenticate", retry.IsTransient, func(int) error { return conn.Authenticate(ctx) }); err != nil {
+	if err := o.Retry.Do(ctx, "authenticate", retry.IsTransient, func(int) error { return s.scrub(conn.Authenticate(ctx)) }); err != nil {
 		return nil, s.authError(err)
 	}
 	s.limits = s.readLimits(ctx)
@@ -128,7 +128,7 @@ func (s *Store) readLimits(ctx context.Context) swiftLimits {
 	err := s.opts.Retry.Do(ctx, "read /info", retry.IsTransient, func(int) error {
 		var err error
 		info, err = s.conn.QueryInfo(ctx)
-		return err
+		return s.scrub(err)
 	})
 	if err != nil {
 		s.log.Warn("swift: cannot read /info, assuming default limits", "err", s.scrub(err),
