@@ -99,6 +99,7 @@ bugs=(
   "a resumed read sends no If-Match|./backup/storage/swift|backup/storage/swift/read.go|		h[\"If-Match\"] = v.etag|		_ = h"
   "a resumable read not resumed after its first byte|./backup/storage/retry|backup/storage/retry/retry.go|	if !resumable && rr.started {|	if rr.started {"
   "the retry budget ignored|./backup/storage/retry|backup/storage/retry/retry.go|	if p.Budget > 0 {\n		left := p.Budget - time.Since(since)|	if false {\n		left := p.Budget - time.Since(since)"
+  "storage.retry_budget not passed to the Swift store|./cmd/ops|backup/storage/backends/backends.go|		o.Retry = retry.FromBudget(budget, o.Logger)|		o.Retry = retry.Policy{Logger: o.Logger}"
 )
 
 survived=0
