@@ -36,7 +36,7 @@ backup:
 `)
 	}
 	code, _, stderr = runOps(t, "--config", cfg("0"), "backup", "list")
-	if code != 3 || strings.Contains(stderr, "retrying") || !strings.Contains(stderr, "connection refused") {
+	if code != 3 || strings.Contains(stderr, "retrying") || !strings.HasSuffix(stderr, "connect: connection refused\n") {
 		t.Fatalf("budget 0: exit %d\n%s", code, stderr)
 	}
 	code, _, stderr = runOps(t, "--config", cfg("200ms"), "backup", "list")

@@ -123,6 +123,9 @@ func (e *GaveUpError) Error() string {
 func (e *GaveUpError) Unwrap() error { return e.Err }
 
 func (p Policy) gaveUp(what string, err error, tries int, since time.Time) error {
+	if tries <= 1 {
+		return err // never retried (Attempts 1: no retry at all)
+	}
 	return &GaveUpError{Op: what, Attempts: tries, Elapsed: time.Since(since), Budget: p.Budget, Err: err}
 }
 
