@@ -49,6 +49,10 @@ type Target struct {
 	Container    string        `yaml:"container,omitempty"`
 	SegmentSize  bytesize.Size `yaml:"segment_size,omitempty"`
 	CAFile       string        `yaml:"ca_file,omitempty"`
+
+	// RetryBudget, when set (the caller knows: config.Result.IsSet),
+	// replaces storage.retry_budget for this target; 0 = no retry.
+	RetryBudget time.Duration `yaml:"retry_budget"`
 }
 
 // DefaultTargets are the targets that exist without any config.
@@ -58,6 +62,9 @@ func DefaultTargets() map[string]Target {
 
 // Validate checks a storage target.
 func (t *Target) Validate(path string) error {
+	if t.RetryBudget < 0 {
+		return fielderr.Newf(path+".retry_budget", "%s: expected 0 (no retry) or a positive duration such as 5m", t.RetryBudget)
+	}
 	switch t.Type {
 	case "local":
 		if t.Path == "" {

@@ -89,7 +89,7 @@ func (rt *opsRuntime) checkTarget(ctx context.Context, name string, job backup.J
 	path := "storage.targets." + name
 	// A check answers within seconds: a target that stays unreachable is
 	// reported, not waited for as long as a backup would.
-	budget := min(rt.cfg.Storage.RetryBudget, connectCheckRetryBudget)
+	budget := min(rt.retryBudget(name), connectCheckRetryBudget)
 	store, err := backends.OpenReadOnly(ctx, name, rt.cfg.Storage.Targets[name], rt.log, budget)
 	var me *storage.MissingError
 	switch {
