@@ -100,6 +100,14 @@ bugs=(
   "progress total below what was done|./internal/progress|internal/progress/estimate.go|total += max(proj, got.Bytes)|total += max(proj, min(got.Bytes, est.Bytes))"
   "tlscheck reason joined with a newline|./tlscheck|tlscheck/engine.go|func oneLine(err error) string {|func oneLine(err error) string {\n\treturn err.Error()"
   "--resolver ignored for A lookups|./tlscheck|tlscheck/check.go|		o.Probe.Resolver = o.DANEResolver|		o.Probe.Resolver = nil"
+  "a resumed read asks for the wrong byte|./backup/storage/swift|backup/storage/swift/read.go|h := swift.Headers{\"Range\": fmt.Sprintf(\"bytes=%d-\", at)}|h := swift.Headers{\"Range\": fmt.Sprintf(\"bytes=%d-\", at+1)}"
+  "a resumed read starts over from byte 0|./backup/storage/swift|backup/storage/swift/read.go|h := swift.Headers{\"Range\": fmt.Sprintf(\"bytes=%d-\", at)}|h := swift.Headers{\"Range\": fmt.Sprintf(\"bytes=%d-\", 0)}"
+  "a resumed answer's Content-Range start not checked|./backup/storage/swift|backup/storage/swift/read.go|first != at|first != first"
+  "a resumed read ignores an ETag change|./backup/storage/swift|backup/storage/swift/read.go|	if same := et == v.etag && rh[\"Last-Modified\"] == v.modified; !same {|	if false {"
+  "a resumed read sends no If-Match|./backup/storage/swift|backup/storage/swift/read.go|		h[\"If-Match\"] = v.etag|		_ = h"
+  "a resumable read not resumed after its first byte|./backup/storage/retry|backup/storage/retry/retry.go|	if !resumable && rr.started {|	if rr.started {"
+  "the retry budget ignored|./backup/storage/retry|backup/storage/retry/retry.go|	if p.Budget > 0 {\n		left := p.Budget - time.Since(since)|	if false {\n		left := p.Budget - time.Since(since)"
+  "storage.retry_budget not passed to the Swift store|./cmd/ops|backup/storage/backends/backends.go|		o.Retry = retry.FromBudget(budget, o.Logger)|		o.Retry = retry.Policy{Logger: o.Logger}"
 )
 
 survived=0

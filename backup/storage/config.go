@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"time"
+
 	"github.com/opsteam/ops/internal/bytesize"
 	"github.com/opsteam/ops/internal/fielderr"
 	"github.com/opsteam/ops/internal/secret"
@@ -9,6 +11,22 @@ import (
 // Config is the `storage:` section: named targets jobs refer to.
 type Config struct {
 	Targets map[string]Target `yaml:"targets"`
+	// RetryBudget is how long a failing storage request (a read, a
+	// listing, a segment upload, an authentication) is retried, from its
+	// first failure, before the command fails; 0 = no retry.
+	RetryBudget time.Duration `yaml:"retry_budget"`
+}
+
+// DefaultRetryBudget is storage.retry_budget when not set.
+const DefaultRetryBudget = 5 * time.Minute
+
+// Validate checks the settings of the section itself (each target has
+// its own Validate).
+func (c *Config) Validate() error {
+	if c.RetryBudget < 0 {
+		return fielderr.Newf("storage.retry_budget", "%s: expected 0 (no retry) or a positive duration such as 5m", c.RetryBudget)
+	}
+	return nil
 }
 
 // Target is one storage target (`storage.targets.NAME`).
@@ -31,6 +49,10 @@ type Target struct {
 	Container    string        `yaml:"container,omitempty"`
 	SegmentSize  bytesize.Size `yaml:"segment_size,omitempty"`
 	CAFile       string        `yaml:"ca_file,omitempty"`
+
+	// RetryBudget, when set (the caller knows: config.Result.IsSet),
+	// replaces storage.retry_budget for this target; 0 = no retry.
+	RetryBudget time.Duration `yaml:"retry_budget"`
 }
 
 // DefaultTargets are the targets that exist without any config.
@@ -40,6 +62,9 @@ func DefaultTargets() map[string]Target {
 
 // Validate checks a storage target.
 func (t *Target) Validate(path string) error {
+	if t.RetryBudget < 0 {
+		return fielderr.Newf(path+".retry_budget", "%s: expected 0 (no retry) or a positive duration such as 5m", t.RetryBudget)
+	}
 	switch t.Type {
 	case "local":
 		if t.Path == "" {

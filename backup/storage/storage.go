@@ -49,6 +49,22 @@ type Segment struct {
 // ErrNotExist is matched (errors.Is) by the error of reading a missing object.
 var ErrNotExist = errors.New("object does not exist")
 
+// ErrChanged is matched (errors.Is) by the error of resuming a read whose
+// object was replaced since the read began: the bytes already read and the
+// rest would not belong together.
+var ErrChanged = errors.New("object changed while it was read")
+
+// Resumable is implemented by the readers of stores that can continue a
+// read after a failed Read, from the byte the reader reached (an HTTP
+// request with a Range), instead of starting over. Resume replaces the
+// failed connection; the next Read goes on where the last good one
+// stopped. It fails with an error matching ErrChanged when the object is no
+// longer the one the read began with. Whatever the reader checks over the
+// whole object (a length, a hash) is still checked across resumptions.
+type Resumable interface {
+	Resume(ctx context.Context) error
+}
+
 // Orphans is implemented by stores that can leave parts behind when a
 // process is killed mid-upload (temporary files, unreferenced segments).
 type Orphans interface {

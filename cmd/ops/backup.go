@@ -106,9 +106,18 @@ func (rt *opsRuntime) openStore(ctx context.Context, job backup.Job) (storage.St
 		return nil, exitcode.UsageError(fmt.Errorf("job %s: no storage target named %q", job.Name, job.Target))
 	}
 	if ctx.Value(readOnlyKey{}) != nil {
-		return backends.OpenReadOnly(ctx, job.Target, t, rt.log)
+		return backends.OpenReadOnly(ctx, job.Target, t, rt.log, rt.retryBudget(job.Target))
 	}
-	return backends.Open(ctx, job.Target, t, rt.log)
+	return backends.Open(ctx, job.Target, t, rt.log, rt.retryBudget(job.Target))
+}
+
+// retryBudget is the retry budget of the storage target named name: its
+// own retry_budget when the config sets one, else storage.retry_budget.
+func (rt *opsRuntime) retryBudget(name string) time.Duration {
+	if rt.loaded.IsSet("storage.targets." + name + ".retry_budget") {
+		return rt.cfg.Storage.Targets[name].RetryBudget
+	}
+	return rt.cfg.Storage.RetryBudget
 }
 
 type readOnlyKey struct{}

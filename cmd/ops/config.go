@@ -58,7 +58,7 @@ type ServeConfig struct {
 func defaultConfig() Config {
 	return Config{
 		Log:       LogConfig{Level: "info", Format: "text"},
-		Storage:   storage.Config{Targets: storage.DefaultTargets()},
+		Storage:   storage.Config{Targets: storage.DefaultTargets(), RetryBudget: storage.DefaultRetryBudget},
 		TLSCheck:  tlscheck.DefaultConfig(),
 		Inventory: inventory.DefaultConfig(),
 		Serve:     ServeConfig{Listen: "127.0.0.1:9273", StatusPage: true},
@@ -91,6 +91,9 @@ func (c *Config) Validate() error {
 	}
 	if err := logging.CheckFormat(c.Log.Format); err != nil {
 		return &fieldError{Field: "log.format", Msg: err.Error()}
+	}
+	if err := c.Storage.Validate(); err != nil {
+		return err
 	}
 	for _, name := range sortedKeys(c.Storage.Targets) {
 		t := c.Storage.Targets[name]

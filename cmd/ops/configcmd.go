@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/internal/config"
 	"github.com/opsteam/ops/internal/exitcode"
 )
@@ -108,11 +110,18 @@ func unwrapPathError(err error) error {
 }
 
 func runConfigShow(_ context.Context, rt *opsRuntime) error {
+	cfg := *rt.cfg
+	cfg.Storage.Targets = maps.Clone(cfg.Storage.Targets)
+	for name, t := range cfg.Storage.Targets {
+		t.RetryBudget = rt.retryBudget(name) // the effective one
+		cfg.Storage.Targets[name] = t
+	}
 	var doc yaml.Node
-	if err := doc.Encode(rt.cfg); err != nil {
+	if err := doc.Encode(&cfg); err != nil {
 		return fmt.Errorf("rendering config: %w", err)
 	}
 	markDefaults(&doc, "", rt.loaded)
+	showTargetBudgets(&doc, cfg.Storage.Targets, rt.loaded)
 	enc := yaml.NewEncoder(rt.stdout)
 	enc.SetIndent(2)
 	if err := enc.Encode(&doc); err != nil {
@@ -160,4 +169,45 @@ func markDefaults(n *yaml.Node, path string, res *config.Result) {
 			n.LineComment = "default"
 		}
 	}
+}
+
+// showTargetBudgets shows a target's retry_budget only where it applies
+// (Swift; a local target does not retry), and says where an inherited one
+// comes from.
+func showTargetBudgets(doc *yaml.Node, targets map[string]storage.Target, res *config.Result) {
+	tn := yamlPath(doc, "storage", "targets")
+	for i := 0; tn != nil && i+1 < len(tn.Content); i += 2 {
+		name, t := tn.Content[i].Value, tn.Content[i+1]
+		for j := 0; j+1 < len(t.Content); j += 2 {
+			if t.Content[j].Value != "retry_budget" {
+				continue
+			}
+			switch {
+			case targets[name].Type != "swift":
+				t.Content = append(t.Content[:j:j], t.Content[j+2:]...)
+			case !res.IsSet("storage.targets." + name + ".retry_budget"):
+				t.Content[j+1].LineComment = "storage.retry_budget"
+			}
+		}
+	}
+}
+
+// yamlPath is the value node at keys under a document's mapping, or nil.
+func yamlPath(n *yaml.Node, keys ...string) *yaml.Node {
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	for _, k := range keys {
+		var next *yaml.Node
+		for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	return n
 }

@@ -100,6 +100,8 @@ func (rt *opsRuntime) checkRestoreAccount(ctx context.Context, j *backup.Job, pa
 // noRestoreAccountHint ends each restore grant the backup account lacks
 // when the job has no restore_mysql.
 const noRestoreAccountHint = " (no restore_mysql: restore and verify --restore-test run as this account; run the GRANT, or set restore_mysql to an account that has it)"
+// connectCheckRetryBudget caps storage.retry_budget for config check --connect.
+const connectCheckRetryBudget = 10 * time.Second
 
 // checkTarget opens a storage target read-only and lists the job's part of
 // it. A missing container or directory is fine (the first backup run
@@ -107,7 +109,10 @@ const noRestoreAccountHint = " (no restore_mysql: restore and verify --restore-t
 // a typo.
 func (rt *opsRuntime) checkTarget(ctx context.Context, name string, job backup.Job, add func(path, msg string)) {
 	path := "storage.targets." + name
-	store, err := backends.OpenReadOnly(ctx, name, rt.cfg.Storage.Targets[name], rt.log)
+	// A check answers within seconds: a target that stays unreachable is
+	// reported, not waited for as long as a backup would.
+	budget := min(rt.retryBudget(name), connectCheckRetryBudget)
+	store, err := backends.OpenReadOnly(ctx, name, rt.cfg.Storage.Targets[name], rt.log, budget)
 	var me *storage.MissingError
 	switch {
 	case errors.As(err, &me) && len(me.Suggestions) == 0:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/local"
@@ -14,21 +15,23 @@ import (
 
 // Open returns the store of the target named name. A Swift target
 // authenticates (and creates its containers when missing) before Open
-// returns; its listing, reading and deleting are retried on transient
-// errors, and a Put retries segment by segment inside the Swift store.
-func Open(ctx context.Context, name string, t storage.Target, logger *slog.Logger) (storage.Store, error) {
-	return open(ctx, name, t, logger, false)
+// returns; every request is retried on transient errors for up to budget
+// from its first failure (0 = no retry; see retry.FromBudget): listing,
+// deleting, authenticating, reading (a broken download resumes at the
+// byte it reached), and a Put segment by segment inside the Swift store.
+func Open(ctx context.Context, name string, t storage.Target, logger *slog.Logger, budget time.Duration) (storage.Store, error) {
+	return open(ctx, name, t, logger, budget, false)
 }
 
 // OpenReadOnly is Open for commands that only read or delete (list,
 // verify, restore, prune, config check --connect): it creates nothing, and
 // a missing container or directory is an error matching storage.ErrMissing
 // that names it and the closest existing names.
-func OpenReadOnly(ctx context.Context, name string, t storage.Target, logger *slog.Logger) (storage.Store, error) {
-	return open(ctx, name, t, logger, true)
+func OpenReadOnly(ctx context.Context, name string, t storage.Target, logger *slog.Logger, budget time.Duration) (storage.Store, error) {
+	return open(ctx, name, t, logger, budget, true)
 }
 
-func open(ctx context.Context, name string, t storage.Target, logger *slog.Logger, readOnly bool) (storage.Store, error) {
+func open(ctx context.Context, name string, t storage.Target, logger *slog.Logger, budget time.Duration, readOnly bool) (storage.Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -46,11 +49,12 @@ func open(ctx context.Context, name string, t storage.Target, logger *slog.Logge
 		o := swift.OptionsFromTarget(t)
 		o.Logger = logger.With("target", name)
 		o.ReadOnly = readOnly
+		o.Retry = retry.FromBudget(budget, o.Logger)
 		s, err := swift.New(ctx, o)
 		if err != nil {
 			return nil, fmt.Errorf("storage target %s: %w", name, err)
 		}
-		return retry.Wrap(s, retry.Policy{Logger: o.Logger}), nil
+		return retry.Wrap(s, o.Retry), nil
 	}
 	return nil, fielderr.Newf("storage.targets."+name+".type", "%q: expected swift or local", t.Type)
 }

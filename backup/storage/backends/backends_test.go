@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/local"
@@ -13,7 +14,7 @@ import (
 
 func TestOpenLocal(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(context.Background(), "disk", storage.Target{Type: "local", Path: dir}, nil)
+	s, err := Open(context.Background(), "disk", storage.Target{Type: "local", Path: dir}, nil, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +25,7 @@ func TestOpenLocal(t *testing.T) {
 }
 
 func TestOpenUnknownType(t *testing.T) {
-	_, err := Open(context.Background(), "x", storage.Target{Type: "s3"}, nil)
+	_, err := Open(context.Background(), "x", storage.Target{Type: "s3"}, nil, time.Minute)
 	var fe *fielderr.Error
 	if !errors.As(err, &fe) || fe.Field != "storage.targets.x.type" || !strings.Contains(fe.Msg, "expected swift or local") {
 		t.Fatalf("Open(s3) = %v, want a field error on storage.targets.x.type", err)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"strings"
 	"syscall"
 	"time"
@@ -17,19 +18,36 @@ import (
 )
 
 // Policy bounds the retries of a store operation: exponential backoff
-// with jitter, at most Attempts tries in all, aborted as soon as the context
-// is done. A server's Retry-After is honoured up to MaxRetryAfter.
+// with jitter, aborted as soon as the context is done. Budget bounds how
+// long a failing operation keeps being retried, counted from its first
+// failure; Attempts bounds the tries in all. A server's Retry-After is
+// honoured up to MaxRetryAfter.
 type Policy struct {
-	Attempts      int           // tries in all, the first included; 0 = 5
+	// Attempts is the number of tries in all, the first included; 0 = no
+	// bound but the Budget, or 5 when Budget is 0 too. 1 = no retry.
+	Attempts int
+	// Budget is how long an operation that keeps failing is retried, from
+	// its first failure (for a read: from the failure after the last byte
+	// that came through); 0 = no bound but Attempts.
+	Budget        time.Duration
 	Base          time.Duration // first backoff; 0 = 500ms
 	Max           time.Duration // backoff cap; 0 = 30s
 	MaxRetryAfter time.Duration // cap on a server's Retry-After; 0 = 60s
 	Logger        *slog.Logger  // retries are logged at warn level; nil = silent
 }
 
+// FromBudget is the policy of the `storage.retry_budget` setting: a
+// budget of 0 means no retry at all (each operation is tried once).
+func FromBudget(budget time.Duration, logger *slog.Logger) Policy {
+	if budget <= 0 {
+		return Policy{Attempts: 1, Logger: logger}
+	}
+	return Policy{Budget: budget, Logger: logger}
+}
+
 // WithDefaults fills the zero fields of p with the documented defaults.
 func (p Policy) WithDefaults() Policy {
-	if p.Attempts <= 0 {
+	if p.Attempts <= 0 && p.Budget <= 0 {
 		p.Attempts = 5
 	}
 	if p.Base <= 0 {
@@ -66,11 +84,57 @@ func (p Policy) backoff(n int, err error) time.Duration {
 	return d
 }
 
-// do runs fn until it succeeds, fails with an error retryable rejects, the
-// attempts are used up or ctx is done. The last error is returned, with the
-// number of attempts when there was more than one.
+// next is the wait before another try, after tries failed ones of an
+// operation failing since since; false when the attempts or the budget are
+// used up. The last wait is cut so that the last try starts at the end of
+// the budget.
+func (p Policy) next(tries int, err error, since time.Time) (time.Duration, bool) {
+	if p.Attempts > 0 && tries >= p.Attempts {
+		return 0, false
+	}
+	wait := p.backoff(tries, err)
+	if p.Budget > 0 {
+		left := p.Budget - time.Since(since)
+		if left <= 0 {
+			return 0, false
+		}
+		wait = min(wait, left)
+	}
+	return wait, true
+}
+
+// GaveUpError is the last error of an operation whose retries are used up.
+type GaveUpError struct {
+	Op       string        // what was tried, e.g. "read backups/x.sql.zst"
+	Attempts int           // tries in all
+	Elapsed  time.Duration // from the first failure to the last
+	Budget   time.Duration // the policy's budget (0 = bounded by attempts)
+	Err      error         // the last failure
+}
+
+func (e *GaveUpError) Error() string {
+	if e.Budget > 0 {
+		return fmt.Sprintf("%v (%s: still failing after %d attempts over %s; the retry budget is %s)",
+			e.Err, e.Op, e.Attempts, e.Elapsed.Round(time.Millisecond), e.Budget)
+	}
+	return fmt.Sprintf("%v (gave up after %d attempts)", e.Err, e.Attempts)
+}
+
+func (e *GaveUpError) Unwrap() error { return e.Err }
+
+func (p Policy) gaveUp(what string, err error, tries int, since time.Time) error {
+	if tries <= 1 {
+		return err // never retried (Attempts 1: no retry at all)
+	}
+	return &GaveUpError{Op: what, Attempts: tries, Elapsed: time.Since(since), Budget: p.Budget, Err: err}
+}
+
+// Do runs fn until it succeeds, fails with an error retryable rejects, the
+// attempts or the budget are used up or ctx is done. The last error is
+// returned, as a *GaveUpError when the retries were used up.
 func (p Policy) Do(ctx context.Context, what string, retryable func(error) bool, fn func(attempt int) error) error {
 	var err error
+	var since time.Time
 	for attempt := 1; ; attempt++ {
 		if err = fn(attempt); err == nil {
 			return nil
@@ -78,15 +142,24 @@ func (p Policy) Do(ctx context.Context, what string, retryable func(error) bool,
 		if ctx.Err() != nil || !retryable(err) {
 			break
 		}
-		if attempt >= p.Attempts {
-			return fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
+		if attempt == 1 {
+			since = time.Now()
 		}
-		wait := p.backoff(attempt, err)
-		p.Logger.Warn("retrying store operation", "op", what, "attempt", attempt, "of", p.Attempts, "wait", wait.Round(time.Millisecond), "err", err)
+		wait, ok := p.next(attempt, err, since)
+		if !ok {
+			return p.gaveUp(what, err, attempt, since)
+		}
+		p.Logger.Warn("retrying store operation", "op", what, "attempt", attempt, "wait", wait.Round(time.Millisecond), "err", err)
 		if Sleep(ctx, wait) != nil {
 			break
 		}
 	}
+	return withCause(ctx, err)
+}
+
+// withCause adds the reason ctx ended to err, when it did and err does not
+// say it already.
+func withCause(ctx context.Context, err error) error {
 	if cerr := context.Cause(ctx); cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("%w (%w)", err, cerr)
 	}
@@ -129,11 +202,16 @@ func HTTPStatus(err error) int {
 
 // IsTransient reports whether err is worth retrying: HTTP 5xx (but 501 and
 // 505), 408, 429 and Swift's 498 rate limit, timeouts, and connections
-// refused, reset or cut short. Cancellation, a missing object and other
-// client errors are permanent.
+// refused, reset or cut short. Cancellation, a missing or changed object,
+// other client errors and an error whose retries were used up already
+// (*GaveUpError) are permanent.
 func IsTransient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, storage.ErrNotExist) {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, storage.ErrNotExist) ||
+		errors.Is(err, storage.ErrChanged) {
 		return false
+	}
+	if g := (*GaveUpError)(nil); errors.As(err, &g) {
+		return false // retried already: retrying again would multiply the budget
 	}
 	if code := HTTPStatus(err); code != 0 {
 		return transientStatus(code)
@@ -141,6 +219,9 @@ func IsTransient(err error) bool {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return true
+	}
+	if ue := (*url.Error)(nil); errors.As(err, &ue) && errors.Is(ue.Err, io.EOF) {
+		return true // the connection closed before an answer (a proxy cut off from its backend)
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
@@ -163,8 +244,11 @@ func transientStatus(code int) bool {
 	}
 }
 
-// Wrap wraps a store so that Open (until the first byte is returned),
-// List and Delete are retried on transient errors (IsTransient). Put is
+// Wrap wraps a store so that Open, List and Delete are retried on
+// transient errors (IsTransient). A read that fails after its first byte
+// is resumed where it stopped when the store's reader is
+// storage.Resumable (Swift: a Range request), within the same policy; an
+// object replaced in between fails the read (storage.ErrChanged). Put is
 // passed through: a stream cannot be rewound, so a store retries the parts
 // of an upload itself (the Swift store retries each segment). The result
 // implements storage.Orphans when s does.
@@ -192,7 +276,12 @@ func (r *retryStore) Put(ctx context.Context, name string, rd io.Reader) (storag
 
 func (r *retryStore) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	rr := &retryReader{ctx: ctx, r: r, name: name}
-	if err := rr.open(); err != nil {
+	err := r.p.Do(ctx, "open "+name, IsTransient, func(int) error {
+		rc, err := r.s.Open(ctx, name)
+		rr.rc = rc
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	return rr, nil
@@ -231,49 +320,83 @@ func (r *retryOrphanStore) DeleteOrphans(ctx context.Context, names []string) er
 	return r.p.Do(ctx, "delete orphans", IsTransient, func(int) error { return r.o.DeleteOrphans(ctx, names) })
 }
 
-// retryReader reopens the object while no byte has been returned yet: an
-// error on the first Read (a reset connection, a stalled proxy) is retried
-// like an error of Open itself. Once data has flowed, errors pass through.
+// retryReader carries a read over transient errors: the store's reader
+// resumes where it stopped when it is storage.Resumable; otherwise the
+// object is opened again, but only while no byte has been returned (once
+// data has flowed, errors pass through: a silent restart would repeat
+// bytes). Each outage (the failures since the last byte that came
+// through) has the policy's attempts and budget.
 type retryReader struct {
-	ctx      context.Context
-	r        *retryStore
-	name     string
-	rc       io.ReadCloser
-	attempts int // used up so far
-	started  bool
-}
-
-func (rr *retryReader) open() error {
-	left := rr.r.p
-	left.Attempts -= rr.attempts
-	if left.Attempts < 1 {
-		left.Attempts = 1
-	}
-	return left.Do(rr.ctx, "open "+rr.name, IsTransient, func(int) error {
-		rr.attempts++
-		rc, err := rr.r.s.Open(rr.ctx, rr.name)
-		if err == nil {
-			rr.rc = rc
-		}
-		return err
-	})
+	ctx     context.Context
+	r       *retryStore
+	name    string
+	rc      io.ReadCloser
+	started bool  // a byte has been returned
+	pending error // a transient error that came with the last bytes returned
+	tries   int   // failed tries of the current outage
+	since   time.Time
 }
 
 func (rr *retryReader) Read(p []byte) (int, error) {
 	for {
-		n, err := rr.rc.Read(p)
-		if rr.started || n > 0 || len(p) == 0 || err == nil || err == io.EOF ||
-			!IsTransient(err) || rr.attempts >= rr.r.p.Attempts || rr.ctx.Err() != nil {
-			rr.started = rr.started || n > 0
+		var n int
+		err := rr.pending
+		if rr.pending != nil {
+			rr.pending = nil
+		} else {
+			n, err = rr.rc.Read(p)
+		}
+		if n > 0 {
+			rr.started, rr.tries = true, 0
+		}
+		if err == nil || err == io.EOF || len(p) == 0 || !IsTransient(err) || rr.ctx.Err() != nil {
 			return n, err
 		}
-		rr.r.p.Logger.Warn("retrying store operation", "op", "open "+rr.name, "attempt", rr.attempts, "err", err)
-		_ = rr.rc.Close()
-		if Sleep(rr.ctx, rr.r.p.backoff(rr.attempts, err)) != nil {
+		if n > 0 {
+			rr.pending = err // deal with it at the next Read
+			return n, nil
+		}
+		if err = rr.recover(err); err != nil {
 			return 0, err
 		}
-		if oerr := rr.open(); oerr != nil {
-			return 0, oerr
+	}
+}
+
+// recover waits and resumes (or reopens) after err until it works, a try
+// fails with a permanent error, or the policy gives up.
+func (rr *retryReader) recover(err error) error {
+	res, resumable := rr.rc.(storage.Resumable)
+	if !resumable && rr.started {
+		return err
+	}
+	what := "read " + rr.name
+	if rr.tries == 0 {
+		rr.since = time.Now()
+	}
+	for {
+		rr.tries++
+		wait, ok := rr.r.p.next(rr.tries, err, rr.since)
+		if !ok {
+			return rr.r.p.gaveUp(what, err, rr.tries, rr.since)
+		}
+		rr.r.p.Logger.Warn("retrying store operation", "op", what, "attempt", rr.tries, "wait", wait.Round(time.Millisecond), "err", err)
+		if Sleep(rr.ctx, wait) != nil {
+			return withCause(rr.ctx, err)
+		}
+		if resumable {
+			err = res.Resume(rr.ctx)
+		} else {
+			_ = rr.rc.Close()
+			var rc io.ReadCloser
+			if rc, err = rr.r.s.Open(rr.ctx, rr.name); err == nil {
+				rr.rc = rc
+			}
+		}
+		if err == nil {
+			return nil
+		}
+		if !IsTransient(err) || rr.ctx.Err() != nil {
+			return withCause(rr.ctx, err)
 		}
 	}
 }

@@ -55,8 +55,9 @@ type Options struct {
 	// Timeout bounds any pause in a transfer (0 = 10s and 60s).
 	ConnectTimeout time.Duration
 	Timeout        time.Duration
-	// Retry is the policy of each segment upload, manifest PUT and cleanup
-	// request (zero = 6 attempts, 500ms..30s).
+	// Retry is the policy of each segment upload, manifest PUT, cleanup
+	// request, authentication and container check (zero = 6 attempts,
+	// 500ms..30s). Reads are retried and resumed by retry.Wrap.
 	Retry retry.Policy
 	// Logger receives retries (warn) and upload details (debug); nil = silent.
 	Logger *slog.Logger
@@ -158,7 +159,7 @@ func (o Options) resolve() (Options, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 60 * time.Second
 	}
-	if o.Retry.Attempts <= 0 {
+	if o.Retry.Attempts <= 0 && o.Retry.Budget <= 0 {
 		o.Retry.Attempts = 6
 	}
 	if o.Logger == nil {

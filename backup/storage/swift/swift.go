@@ -97,7 +97,10 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		conn: conn, container: o.Container, segContainer: o.Container + "_segments",
 		opts: o, log: o.Logger, newUploadID: newSwiftUploadID, cleanupSettle: time.Second,
 	}
-	if err := conn.Authenticate(ctx); err != nil {
+	// Authentication, /info and the container checks are retried like
+	// every idempotent request: a target briefly unreachable is waited for
+	// (within the retry budget), a wrong key is not.
+	if err := o.Retry.Do(ctx, "authenticate", retry.IsTransient, func(int) error { return s.scrub(conn.Authenticate(ctx)) }); err != nil {
 		return nil, s.authError(err)
 	}
 	s.limits = s.readLimits(ctx)
@@ -121,7 +124,12 @@ func New(ctx context.Context, o Options) (*Store, error) {
 
 func (s *Store) readLimits(ctx context.Context) swiftLimits {
 	l := swiftLimits{SLO: true, MaxManifestSegments: 1000, MinSegmentSize: 1 << 20, MaxFileSize: 5<<30 + 2, MaxObjectNameLength: 1024, MaxDeletesPerRequest: 10000}
-	info, err := s.conn.QueryInfo(ctx)
+	var info swift.SwiftInfo
+	err := s.opts.Retry.Do(ctx, "read /info", retry.IsTransient, func(int) error {
+		var err error
+		info, err = s.conn.QueryInfo(ctx)
+		return s.scrub(err)
+	})
 	if err != nil {
 		s.log.Warn("swift: cannot read /info, assuming default limits", "err", s.scrub(err),
 			"max_manifest_segments", l.MaxManifestSegments, "min_segment_size", l.MinSegmentSize)
@@ -200,7 +208,7 @@ func (s *Store) call(ctx context.Context, p swift.RequestOpts) (*http.Response, 
 // checkContainer is the read-only open's check: the container must exist
 // (its segment container need not: a target without large objects has none).
 func (s *Store) checkContainer(ctx context.Context) error {
-	_, _, err := s.call(ctx, swift.RequestOpts{Container: s.container, Operation: "HEAD", NoResponse: true})
+	err := s.headContainer(ctx, s.container)
 	if err == nil {
 		return nil
 	}
@@ -214,8 +222,16 @@ func (s *Store) checkContainer(ctx context.Context) error {
 	return &storage.MissingError{Kind: "swift container", Name: s.container, Suggestions: suggest.Closest(s.container, names, 3)}
 }
 
+// headContainer is a HEAD of container c, retried on transient errors.
+func (s *Store) headContainer(ctx context.Context, c string) error {
+	return s.opts.Retry.Do(ctx, "head container "+c, retry.IsTransient, func(int) error {
+		_, _, err := s.call(ctx, swift.RequestOpts{Container: c, Operation: "HEAD", NoResponse: true})
+		return err
+	})
+}
+
 func (s *Store) ensureContainer(ctx context.Context, c string) error {
-	_, _, err := s.call(ctx, swift.RequestOpts{Container: c, Operation: "HEAD", NoResponse: true})
+	err := s.headContainer(ctx, c)
 	if err == nil {
 		return nil
 	}
