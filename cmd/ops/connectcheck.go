@@ -100,6 +100,7 @@ func (rt *opsRuntime) checkRestoreAccount(ctx context.Context, j *backup.Job, pa
 // noRestoreAccountHint ends each restore grant the backup account lacks
 // when the job has no restore_mysql.
 const noRestoreAccountHint = " (no restore_mysql: restore and verify --restore-test run as this account; run the GRANT, or set restore_mysql to an account that has it)"
+
 // connectCheckRetryBudget caps storage.retry_budget for config check --connect.
 const connectCheckRetryBudget = 10 * time.Second
 
