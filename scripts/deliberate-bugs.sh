@@ -92,6 +92,8 @@ bugs=(
   "point-in-time --replace swaps before the replay|./backup|backup/pitr.go|	ro.DeferSwap = o.Replace|	ro.DeferSwap = false"
   "point-in-time --replace keeps the new copy of a failed replay|./backup|backup/pitr.go|		case rres.Discard != nil:|		case false:"
   "a child process's exit status becomes ops' exit status|./internal/exitcode|internal/exitcode/exitcode.go|	var c *classified|	var c interface{ ExitCode() int }"
+  "Postfix dot pattern loses the label boundary|./tlscheck|tlscheck/match.go|	return strings.HasSuffix(p, pat) && len(p) > len(pat)|	return strings.HasSuffix(p, pat[1:]) && len(p) > len(pat)"
+  "Postfix dot pattern loses the label boundary after a wildcard|./tlscheck|tlscheck/match.go|strings.HasSuffix(p[1:], pat)|strings.HasSuffix(p[1:], pat[1:])"
 )
 
 survived=0
