@@ -94,6 +94,10 @@ bugs=(
   "a child process's exit status becomes ops' exit status|./internal/exitcode|internal/exitcode/exitcode.go|	var c *classified|	var c interface{ ExitCode() int }"
   "Postfix dot pattern loses the label boundary|./tlscheck|tlscheck/match.go|	return strings.HasSuffix(p, pat) && len(p) > len(pat)|	return strings.HasSuffix(p, pat[1:]) && len(p) > len(pat)"
   "Postfix dot pattern loses the label boundary after a wildcard|./tlscheck|tlscheck/match.go|strings.HasSuffix(p[1:], pat)|strings.HasSuffix(p[1:], pat[1:])"
+  "retention's same-second tie-break removed|./backup|backup/retention.go|			return idAfter(ds[i].ID, ds[j].ID)|			return false"
+  "retention's same-second tie-break reversed|./backup|backup/retention.go|			return idAfter(ds[i].ID, ds[j].ID)|			return idAfter(ds[j].ID, ds[i].ID)"
+  "same-second run numbers compared as strings|./backup|backup/retention.go|	return an > bn|	return a > b"
+  "backups listed by ID as strings (-10 before -9)|./backup|backup/manifest.go|return idAfter(out[i].ID, out[j].ID)|return out[i].ID > out[j].ID"
 )
 
 survived=0
