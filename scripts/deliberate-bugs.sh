@@ -99,6 +99,7 @@ bugs=(
   "same-second run numbers compared as strings|./backup|backup/retention.go|	return an > bn|	return a > b"
   "backups listed by ID as strings (-10 before -9)|./backup|backup/manifest.go|return idAfter(out[i].ID, out[j].ID)|return out[i].ID > out[j].ID"
   "LOAD DATA taken in a gbk or sjis session (0x5C trail bytes)|./backup/mysql|backup/mysql/restore_load.go|	if loadCharsets[cs] && !strings.Contains(mode, \"STRICT_\")|	if cs != \"\" && !strings.Contains(mode, \"STRICT_\")"
+  "notification delivered without waiting for the one queued before it|./internal/notify|internal/notify/notify.go|		if prev != nil {\n			select {|		if false {\n			select {"
 )
 
 survived=0
