@@ -100,6 +100,9 @@ bugs=(
   "backups listed by ID as strings (-10 before -9)|./backup|backup/manifest.go|return idAfter(out[i].ID, out[j].ID)|return out[i].ID > out[j].ID"
   "LOAD DATA taken in a gbk or sjis session (0x5C trail bytes)|./backup/mysql|backup/mysql/restore_load.go|	if loadCharsets[cs] && !strings.Contains(mode, \"STRICT_\")|	if cs != \"\" && !strings.Contains(mode, \"STRICT_\")"
   "notification delivered without waiting for the one queued before it|./internal/notify|internal/notify/notify.go|		if prev != nil {\n			select {|		if false {\n			select {"
+  "binlog flush interval ignored (chunks closed only at size, rotation or stop)|./backup|backup/binlog_chunker.go|	flush := c.a.o.Job.Binlog.flushInterval()|	flush := 1000 * time.Hour"
+  "binlog flush interval four times too long|./backup|backup/binlog_chunker.go|	flush := c.a.o.Job.Binlog.flushInterval()|	flush := 4 * c.a.o.Job.Binlog.flushInterval()"
+  "binlog flush deadline counted from the last event instead of the last close|./backup|backup/binlog_chunker.go|context.WithDeadline(c.ctx, c.lastClose.Add(flush))|context.WithDeadline(c.ctx, time.Now().Add(flush))"
 )
 
 survived=0
