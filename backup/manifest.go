@@ -231,7 +231,7 @@ func ListBackups(ctx context.Context, s storage.Store, job Job, all bool) ([]*Ba
 		}
 		out = append(out, b)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
+	sort.Slice(out, func(i, j int) bool { return idAfter(out[i].ID, out[j].ID) })
 	return out, nil
 }
 

@@ -3,6 +3,8 @@ package backup
 import (
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -43,7 +45,9 @@ func ApplyRetention(snaps []Snapshot, r Retention, loc *time.Location) []Decisio
 	}
 	sort.SliceStable(ds, func(i, j int) bool {
 		if ds[i].Time.Equal(ds[j].Time) {
-			return ds[i].ID > ds[j].ID
+			// Same start time: the backup made later has the greater ID
+			// (freeID's -2, -3, … suffixes), so it is the newer one.
+			return idAfter(ds[i].ID, ds[j].ID)
 		}
 		return ds[i].Time.After(ds[j].Time)
 	})
@@ -91,4 +95,31 @@ func ApplyRetention(snaps []Snapshot, r Retention, loc *time.Location) []Decisio
 		ds[0].Keep, ds[0].Reasons = true, []string{"newest"}
 	}
 	return ds
+}
+
+// idAfter reports whether backup ID a was made after b: IDs are the start
+// second (idLayout), and freeID suffixes "-2", "-3", … to the runs after the
+// first in the same second, compared as numbers ("-10" after "-9"). IDs of
+// another form compare as strings.
+func idAfter(a, b string) bool {
+	abase, an := splitID(a)
+	bbase, bn := splitID(b)
+	if abase != bbase || an == 0 || bn == 0 {
+		return a > b
+	}
+	return an > bn
+}
+
+// splitID splits an ID into its start second and run number in that second
+// (1 without a suffix); 0 when the suffix is not a number.
+func splitID(id string) (string, int) {
+	base, suf, ok := strings.Cut(id, "-")
+	if !ok {
+		return id, 1
+	}
+	n, err := strconv.Atoi(suf)
+	if err != nil || n < 2 {
+		return id, 0
+	}
+	return base, n
 }

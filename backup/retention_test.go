@@ -1,11 +1,14 @@
 package backup
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 	_ "time/tzdata" // the zone database is in the test binary: no skip without tzdata
+
+	"github.com/opsteam/ops/backup/storage/mem"
 )
 
 // A simulated month: one backup a day at 02:00 plus an extra one at 14:00
@@ -94,5 +97,104 @@ func TestRetentionZeroUnset(t *testing.T) {
 	r.ZeroUnset(func(k string) bool { return k == "keep_daily" })
 	if r != (Retention{KeepDaily: 3}) {
 		t.Errorf("keep_daily set: %+v", r)
+	}
+}
+
+// Backups in the same second (same start time, IDs from freeID): the one
+// made later, with the greater run number, is the newer one: keep_last 1 and
+// keep_daily 1 keep it, whatever the order retention is given them in, and
+// "-10" is after "-9" (numbers, not strings).
+func TestRetentionSameSecondTieBreak(t *testing.T) {
+	at := time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)
+	earlier := Snapshot{ID: NewID(at.Add(-time.Hour)), Time: at.Add(-time.Hour)}
+	cases := []struct {
+		ids  []string
+		want string
+	}{
+		{[]string{"20261128T020000Z", "20261128T020000Z-2"}, "20261128T020000Z-2"},
+		{[]string{"20261128T020000Z-2", "20261128T020000Z-3"}, "20261128T020000Z-3"},
+		{[]string{"20261128T020000Z-9", "20261128T020000Z-10"}, "20261128T020000Z-10"},
+		{[]string{"20261128T020000Z", "20261128T020000Z-2", "20261128T020000Z-10", "20261128T020000Z-9"}, "20261128T020000Z-10"},
+	}
+	for _, c := range cases {
+		for _, rev := range []bool{false, true} {
+			snaps := []Snapshot{earlier}
+			for i := range c.ids {
+				id := c.ids[i]
+				if rev {
+					id = c.ids[len(c.ids)-1-i]
+				}
+				snaps = append(snaps, Snapshot{ID: id, Time: at})
+			}
+			for _, r := range []Retention{{KeepLast: 1}, {KeepDaily: 1}, {KeepMonthly: 1}} {
+				var kept []string
+				ds := ApplyRetention(snaps, r, time.UTC)
+				for _, d := range ds {
+					if d.Keep {
+						kept = append(kept, d.ID)
+					}
+				}
+				if strings.Join(kept, " ") != c.want || ds[0].ID != c.want {
+					t.Errorf("%v (input reversed %v), %+v: kept %q (newest %s), want only %s", c.ids, rev, r, kept, ds[0].ID, c.want)
+				}
+			}
+		}
+	}
+}
+
+func TestIDAfter(t *testing.T) {
+	order := []string{ // oldest first
+		"20261128T015959Z", "20261128T015959Z-2",
+		"20261128T020000Z", "20261128T020000Z-2", "20261128T020000Z-9", "20261128T020000Z-10", "20261128T020000Z-11",
+		"20261128T020001Z",
+	}
+	for i := range order {
+		for j := range order {
+			if got := idAfter(order[i], order[j]); got != (i > j) {
+				t.Errorf("idAfter(%s, %s) = %v", order[i], order[j], got)
+			}
+		}
+	}
+}
+
+// Eleven runs of a job in the same millisecond: list shows the last one
+// first, "latest" is the last one, and prune with keep_last 1 keeps it.
+func TestSameSecondBackupsListAndPrune(t *testing.T) {
+	ctx := context.Background()
+	s := mem.New()
+	at := time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)
+	var last *Manifest
+	for i := 0; i < 11; i++ {
+		last = fakeBackup(t, s, "app", at, fmt.Sprint("run ", i), false)
+	}
+	if want := NewID(at) + "-11"; last.ID != want {
+		t.Fatalf("11th run's ID %s, want %s", last.ID, want)
+	}
+	list, err := ListBackups(ctx, s, Job{Name: "app"}, false)
+	if err != nil || len(list) != 11 {
+		t.Fatalf("list: %d backups, %v", len(list), err)
+	}
+	for i, b := range list {
+		want := NewID(at)
+		if n := 11 - i; n > 1 {
+			want += fmt.Sprintf("-%d", n)
+		}
+		if b.ID != want {
+			t.Errorf("list[%d] = %s, want %s", i, b.ID, want)
+		}
+	}
+	if b, err := FindBackup(ctx, s, Job{Name: "app"}, "latest"); err != nil || b.ID != last.ID {
+		t.Errorf("latest = %v, %v; want %s", b, err, last.ID)
+	}
+	j := testJob()
+	j.Name, j.Retention = "app", Retention{KeepLast: 1}
+	res, err := Prune(ctx, PruneOptions{Job: j, Store: s, DryRun: true, Location: time.UTC, Now: fixedClock(at.Add(time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range res.Decisions {
+		if d.Keep != (d.ID == last.ID) {
+			t.Errorf("prune keep_last 1: %s keep=%v; only %s must be kept", d.ID, d.Keep, last.ID)
+		}
 	}
 }

@@ -108,6 +108,17 @@ bugs=(
   "a resumable read not resumed after its first byte|./backup/storage/retry|backup/storage/retry/retry.go|	if !resumable && rr.started {|	if rr.started {"
   "the retry budget ignored|./backup/storage/retry|backup/storage/retry/retry.go|	if p.Budget > 0 {\n		left := p.Budget - time.Since(since)|	if false {\n		left := p.Budget - time.Since(since)"
   "storage.retry_budget not passed to the Swift store|./cmd/ops|backup/storage/backends/backends.go|		o.Retry = retry.FromBudget(budget, o.Logger)|		o.Retry = retry.Policy{Logger: o.Logger}"
+  "Postfix dot pattern loses the label boundary|./tlscheck|tlscheck/match.go|	return strings.HasSuffix(p, pat) && len(p) > len(pat)|	return strings.HasSuffix(p, pat[1:]) && len(p) > len(pat)"
+  "Postfix dot pattern loses the label boundary after a wildcard|./tlscheck|tlscheck/match.go|strings.HasSuffix(p[1:], pat)|strings.HasSuffix(p[1:], pat[1:])"
+  "retention's same-second tie-break removed|./backup|backup/retention.go|			return idAfter(ds[i].ID, ds[j].ID)|			return false"
+  "retention's same-second tie-break reversed|./backup|backup/retention.go|			return idAfter(ds[i].ID, ds[j].ID)|			return idAfter(ds[j].ID, ds[i].ID)"
+  "same-second run numbers compared as strings|./backup|backup/retention.go|	return an > bn|	return a > b"
+  "backups listed by ID as strings (-10 before -9)|./backup|backup/manifest.go|return idAfter(out[i].ID, out[j].ID)|return out[i].ID > out[j].ID"
+  "LOAD DATA taken in a gbk or sjis session (0x5C trail bytes)|./backup/mysql|backup/mysql/restore_load.go|	if loadCharsets[cs] && !strings.Contains(mode, \"STRICT_\")|	if cs != \"\" && !strings.Contains(mode, \"STRICT_\")"
+  "notification delivered without waiting for the one queued before it|./internal/notify|internal/notify/notify.go|		if prev != nil {\n			select {|		if false {\n			select {"
+  "binlog flush interval ignored (chunks closed only at size, rotation or stop)|./backup|backup/binlog_chunker.go|	flush := c.a.o.Job.Binlog.flushInterval()|	flush := 1000 * time.Hour"
+  "binlog flush interval four times too long|./backup|backup/binlog_chunker.go|	flush := c.a.o.Job.Binlog.flushInterval()|	flush := 4 * c.a.o.Job.Binlog.flushInterval()"
+  "binlog flush deadline counted from the last event instead of the last close|./backup|backup/binlog_chunker.go|context.WithDeadline(c.ctx, c.lastClose.Add(flush))|context.WithDeadline(c.ctx, time.Now().Add(flush))"
 )
 
 survived=0

@@ -274,6 +274,13 @@ func TestMatchDotPattern(t *testing.T) {
 		{"*.example.com", ".example.com", true},
 		{"*.sub.example.com", ".example.com", true},
 		{"*.com", ".com", false},
+		// The pattern's dot is a label boundary: a name that merely ends in
+		// the same characters is another domain.
+		{"badexample.com", ".example.com", false},
+		{"mx.badexample.com", ".example.com", false},
+		{"*.badexample.com", ".example.com", false},
+		{"xexample.com", "example.com", false},
+		{"MX.Example.COM", ".EXAMPLE.com", true},
 	}
 	for _, tc := range tests {
 		if got := MatchDotPattern(tc.presented, tc.pattern); got != tc.want {

@@ -72,6 +72,7 @@ func TestEvaluatePostfix(t *testing.T) {
 	mxCert := pki.leaf(t, certSpec{cn: "mx.example.com", dns: []string{"mx.example.com"}})
 	wild := pki.leaf(t, certSpec{cn: "x", dns: []string{"*.example.com"}})
 	apex := pki.leaf(t, certSpec{cn: "x", dns: []string{"example.com"}})
+	bad := pki.leaf(t, certSpec{cn: "x", dns: []string{"badexample.com", "mx.badexample.com", "*.badexample.com"}})
 	cnOnly := pki.leaf(t, certSpec{cn: "mx.example.com"})
 	self := issue(t, certSpec{cn: "mx.example.com", dns: []string{"mx.example.com"}}, nil)
 	fp := fingerprint(self.cert.Raw)
@@ -96,6 +97,8 @@ func TestEvaluatePostfix(t *testing.T) {
 		{name: "secure: wildcard SAN satisfies .example.com", f: facts("mx.example.com", pki.chain(wild), pki.pool, 256), rcpt: "a@example.com", verdict: Pass},
 		{name: "secure: apex name does not match .example.com", f: facts("mx.example.com", pki.chain(apex), pki.pool, 256), rcpt: "a@example.com", verdict: Fail,
 			reply: "450 4.7.5 Server certificate not verified"},
+		{name: "secure: badexample.com does not match .example.com", f: facts("mx.example.com", pki.chain(bad), pki.pool, 256), rcpt: "a@example.com", verdict: Fail,
+			reply: "450 4.7.5 Server certificate not verified", reasonSub: "no certificate name (badexample.com mx.badexample.com *.badexample.com) matches .example.com"},
 		{name: "secure: untrusted", f: facts("mx.example.com", []*x509.Certificate{self.cert}, pki.pool, 256), rcpt: "a@example.com", verdict: Fail,
 			reply: "450 4.7.5 Server certificate not trusted"},
 		{name: "secure: no TLS", f: noTLS("mx.example.com"), rcpt: "a@example.com", verdict: Fail,

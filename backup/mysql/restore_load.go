@@ -91,13 +91,22 @@ func (s *loadSession) check(ctx context.Context, c *sql.Conn) error {
 	if err := c.QueryRowContext(ctx, "SELECT @@character_set_client, @@sql_mode").Scan(&cs, &mode); err != nil {
 		return fmt.Errorf("read the session's character set: %w", err)
 	}
-	s.checked, s.charset = true, ""
-	// Strict modes make an INSERT fail on a value LOAD DATA LOCAL only warns
-	// about; NO_BACKSLASH_ESCAPES changes what the string literals mean.
-	if loadCharsets[cs] && !strings.Contains(mode, "STRICT_") && !strings.Contains(mode, "NO_BACKSLASH_ESCAPES") {
-		s.charset = cs
-	}
+	s.checked, s.charset = true, sessionLoadCharset(cs, mode)
 	return nil
+}
+
+// sessionLoadCharset is the character set LOAD DATA may read a session's
+// rows in, or "" when their INSERTs must run as written: a client set with
+// a multi-byte character holding an ASCII byte (gbk, sjis, big5, cp932,
+// gb18030: the rows are read byte by byte, and a trail byte 0x5C would be
+// taken for a backslash escape), a strict mode (an INSERT fails on a value
+// LOAD DATA LOCAL only warns about), or NO_BACKSLASH_ESCAPES (it changes
+// what the string literals mean).
+func sessionLoadCharset(cs, mode string) string {
+	if loadCharsets[cs] && !strings.Contains(mode, "STRICT_") && !strings.Contains(mode, "NO_BACKSLASH_ESCAPES") {
+		return cs
+	}
+	return ""
 }
 
 // insertForm is an INSERT of the dumper's form, split.

@@ -220,3 +220,52 @@ func TestConcurrentRestoresLoadTheirOwnRows(t *testing.T) {
 		}
 	}
 }
+
+// A stream whose session is gbk (another tool's dump, or the dumper's
+// stream converted) holds characters whose trail byte is 0x5C: the restore
+// runs its INSERTs as written, never as LOAD DATA, and the table comes back
+// byte for byte (CHECKSUM TABLE and HEX of every value).
+func TestLoadDataRefusedInGbkSession(t *testing.T) {
+	testenv.RequireIT(t)
+	ctx := context.Background()
+	db := uniqueName("bite_gbk_")
+	src, tgtM, tgt := servers(t, db)
+	q := QuoteIdent(db)
+	// 乗 81 5C, 俓 82 5C, 僜 83 5C; each followed by what a backslash
+	// would escape: read byte by byte, the INSERT still parses, into
+	// other values (82 5C 6E would become 82 0A).
+	texts := []string{`乗"`, "俓n", "僜0", "中文"}
+	s := newSession(t, src)
+	s.exec("SET NAMES utf8mb4", "SET SESSION sql_mode = ''", "CREATE DATABASE "+q+" CHARACTER SET gbk", "USE "+q,
+		"CREATE TABLE g (id INT PRIMARY KEY, v VARCHAR(20)) DEFAULT CHARSET=gbk")
+	for i, v := range texts {
+		s.exec(fmt.Sprintf("INSERT INTO g VALUES (%d, %s)", i+1, quoteString(v)))
+	}
+	hexes := "SELECT GROUP_CONCAT(id, ':', HEX(v) ORDER BY id) FROM " + q + ".g"
+	want, wantHex := fingerprint(t, s, db), newSession(t, src).one(hexes)
+	if !strings.Contains(wantHex, "815C22") || !strings.Contains(wantHex, "825C6E") {
+		t.Fatalf("source rows %s lack the gbk 0x5C trail bytes", wantHex)
+	}
+	var dump bytes.Buffer
+	if _, err := Dump(ctx, DumpOptions{MySQL: srcMySQL(), Databases: []string{db}, Compression: "none"}, &dump); err != nil {
+		t.Fatalf("Dump: %v", err)
+	}
+	// The same stream in gbk: the session's SET NAMES and every character.
+	gbk := strings.NewReplacer("乗", "\x81\x5c", "俓", "\x82\x5c", "僜", "\x83\x5c", "中", "\xd6\xd0", "文", "\xce\xc4")
+	plain := dump.String()
+	stream := gbk.Replace(strings.ReplaceAll(plain, "utf8mb4", "gbk"))
+	if !strings.Contains(plain, "SET NAMES utf8mb4") || !strings.Contains(stream, "INSERT INTO `g` (`id`,`v`) VALUES (1,'\x81\x5c") {
+		t.Fatalf("could not make the gbk stream from:\n%s", plain)
+	}
+	rr, err := Restore(ctx, RestoreOptions{MySQL: tgtM, Threads: 1}, strings.NewReader(stream))
+	if err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	if rr.Loaded != 0 {
+		t.Errorf("loaded %d INSERTs of a gbk session with LOAD DATA, want 0", rr.Loaded)
+	}
+	compareFingerprints(t, "Restore", want, fingerprint(t, newSession(t, tgt), db))
+	if got := newSession(t, tgt).one(hexes); got != wantHex {
+		t.Errorf("restored rows %s, want %s", got, wantHex)
+	}
+}

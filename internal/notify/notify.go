@@ -47,6 +47,10 @@ type Dispatcher struct {
 
 	mu   sync.Mutex
 	last map[string]chan struct{} // per channel and destination: done when its latest delivery is
+
+	// waiting, when set (tests), is called by a delivery that has to wait
+	// for the one queued before it to the same destination.
+	waiting func()
 }
 
 // NewDispatcher returns a dispatcher logging failed deliveries to log.
@@ -104,7 +108,14 @@ func (d *Dispatcher) queue(ctx context.Context, channel, key, dest string, ev Ev
 		defer d.wg.Done()
 		defer close(done)
 		if prev != nil {
-			<-prev
+			select {
+			case <-prev:
+			default:
+				if d.waiting != nil {
+					d.waiting()
+				}
+				<-prev
+			}
 		}
 		d.deliver(ctx, channel, dest, ev, attempt)
 	}()

@@ -145,29 +145,43 @@ func TestMessage(t *testing.T) {
 
 // Deliveries to one destination keep their order, even when the first one
 // is slow: a start never arrives after the success.
+// The race is forced: the receiver holds the start delivery until either
+// the success delivery reaches it (the order is lost: it is recorded first)
+// or the dispatcher says the success delivery waits for the start one.
+// No timing: with the wait on the previous delivery gone, every run fails.
 func TestOrderPerDestination(t *testing.T) {
-	release := make(chan struct{})
 	var mu sync.Mutex
 	var got []string
+	record := func(r string) {
+		mu.Lock()
+		got = append(got, r)
+		mu.Unlock()
+	}
+	successArrived, successWaits := make(chan struct{}), make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		var ev Event
 		_ = json.NewDecoder(r.Body).Decode(&ev)
-		if ev.Result == Start {
-			<-release
+		switch ev.Result {
+		case Start:
+			select {
+			case <-successArrived:
+			case <-successWaits:
+			}
+			record(ev.Result)
+		case Success:
+			record(ev.Result)
+			close(successArrived)
 		}
-		mu.Lock()
-		got = append(got, ev.Result)
-		mu.Unlock()
 	}))
 	defer srv.Close()
 	d := NewDispatcher(nil)
+	d.waiting = func() { close(successWaits) }
 	cfg := Config{Webhook: Webhook{URL: URL(srv.URL), On: []string{Start, Success}}}
 	d.Send(context.Background(), cfg, Event{Result: Start})
 	d.Send(context.Background(), cfg, Event{Result: Success})
-	close(release)
 	d.Wait(context.Background())
 	if strings.Join(got, ",") != "start,success" {
-		t.Fatalf("order %v", got)
+		t.Fatalf("order %v, want start,success", got)
 	}
 }
 
