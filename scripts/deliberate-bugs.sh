@@ -92,6 +92,7 @@ bugs=(
   "point-in-time --replace swaps before the replay|./backup|backup/pitr.go|	ro.DeferSwap = o.Replace|	ro.DeferSwap = false"
   "point-in-time --replace keeps the new copy of a failed replay|./backup|backup/pitr.go|		case rres.Discard != nil:|		case false:"
   "a child process's exit status becomes ops' exit status|./internal/exitcode|internal/exitcode/exitcode.go|	var c *classified|	var c interface{ ExitCode() int }"
+  "a database used again later in the stream|./backup/mysql|backup/mysql/plan.go|viewsSQL(views, \"\")|viewsSQL(views, useLine(m.Name))"
 )
 
 survived=0
