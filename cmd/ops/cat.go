@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/mysql"
@@ -60,7 +62,7 @@ stdout must not be a terminal: redirect it to a file or a client.`,
 // is the command's product, not a report).
 func runBackupCat(ctx context.Context, rt *opsRuntime, out io.Writer, opts backupCatOptions) error {
 	ctx = readOnly(ctx)
-	if isTerminal(out) {
+	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		return exitcode.UsageError(fmt.Errorf("backup cat: stdout is a terminal: redirect it to a file or pipe it to a client (ops backup cat --job J | mariadb)"))
 	}
 	job, err := rt.job(opts.job)
@@ -112,7 +114,7 @@ func runBackupCat(ctx context.Context, rt *opsRuntime, out io.Writer, opts backu
 		if written {
 			return fmt.Errorf("backup cat: %w: the SQL written to stdout is incomplete or unverified: discard it, and whatever a client loaded from it", err)
 		}
-		return fmt.Errorf("backup cat: %w", err)
+		return fmt.Errorf("backup cat: %w (nothing was written to stdout)", err)
 	}
 	rt.log.Info("backup cat complete", "job", job.Name, "id", b.ID)
 	return nil

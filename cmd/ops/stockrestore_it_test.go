@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"database/sql"
 	"fmt"
 	"os"
@@ -67,19 +68,12 @@ func dbState(t *testing.T, db *sql.DB, name string) map[string]string {
 	return st
 }
 
-// The README's stock restore section, run literally with bash against a
-// real encrypted backup: "as it was" into the second server, "under
-// another name" and `ops backup cat` onto the source's own server. The
-// copies' CHECKSUM TABLE equal the source's at the backup, and the source,
-// changed since, is untouched (its tables not recreated, its rows, view,
-// trigger and routine as they were).
-func TestReadmeStockRestoreRecipes(t *testing.T) {
+// stockBackup makes a source database with a trigger, a view and a
+// function, and one age-encrypted backup of it (job "app", local target):
+// the config file, the stored stream and the identity file.
+func stockBackup(t *testing.T) (*sql.DB, string, string, string, string) {
+	t.Helper()
 	testenv.RequireIT(t)
-	for _, tool := range []string{"age", "zstd", "sed", "mariadb"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is needed (scripts/services.sh install mariadb): %v", tool, err)
-		}
-	}
 	db, sock, name := itSource(t, "stock",
 		"CREATE TABLE {db}.accounts (id INT PRIMARY KEY AUTO_INCREMENT, owner VARCHAR(40), balance DECIMAL(12,2), note BLOB, at TIMESTAMP NULL)",
 		"CREATE TABLE {db}.audit (id INT PRIMARY KEY AUTO_INCREMENT, owner VARCHAR(40))",
@@ -88,11 +82,6 @@ func TestReadmeStockRestoreRecipes(t *testing.T) {
 		"CREATE VIEW {db}.rich AS SELECT owner FROM {db}.accounts WHERE balance > 0",
 		"CREATE TRIGGER {db}.trg AFTER INSERT ON {db}.accounts FOR EACH ROW INSERT INTO audit (owner) VALUES (NEW.owner)",
 		"CREATE FUNCTION {db}.total() RETURNS DECIMAL(12,2) READS SQL DATA RETURN (SELECT SUM(balance) FROM accounts)")
-	copyName := name + "_copy"
-	t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + copyName) })
-	db2 := itOpen(t, testenv.Getenv("OPS_IT_MYSQL2_DSN", "root:@tcp(127.0.0.1:3307)/"), "scripts/services.sh start mariadb2")
-	t.Cleanup(func() { db2.Exec("DROP DATABASE IF EXISTS " + name) })
-
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +109,28 @@ backup:
 	if len(objs) != 1 {
 		t.Fatalf("stored streams: %v", objs)
 	}
+	return db, name, cfg, objs[0], keyFile
+}
+
+// The README's stock restore section, run literally with bash against a
+// real encrypted backup: "as it was" into the second server, "under
+// another name" and `ops backup cat` onto the source's own server. The
+// copies' CHECKSUM TABLE equal the source's at the backup, and the source,
+// changed since, is untouched (its tables not recreated, its rows, view,
+// trigger and routine as they were).
+func TestReadmeStockRestoreRecipes(t *testing.T) {
+	testenv.RequireIT(t)
+	for _, tool := range []string{"age", "zstd", "sed", "mariadb"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed (scripts/services.sh install mariadb): %v", tool, err)
+		}
+	}
+	db, name, cfg, obj, keyFile := stockBackup(t)
+	dir := t.TempDir()
+	copyName := name + "_copy"
+	t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + copyName) })
+	db2 := itOpen(t, testenv.Getenv("OPS_IT_MYSQL2_DSN", "root:@tcp(127.0.0.1:3307)/"), "scripts/services.sh start mariadb2")
+	t.Cleanup(func() { db2.Exec("DROP DATABASE IF EXISTS " + name) })
 	// `ops` on PATH is this test binary (TestMain); each client's
 	// ~/.my.cnf points at the server a block is run against.
 	bin := filepath.Join(dir, "bin")
@@ -134,7 +145,7 @@ backup:
 	run := func(block, port string) {
 		t.Helper()
 		cmd := exec.Command("bash", "-e", "-o", "pipefail", "-c", block)
-		cmd.Env = append(os.Environ(), "KEY="+keyFile, "OBJ="+objs[0], "HOME="+home(port), "OPS_CONFIG="+cfg,
+		cmd.Env = append(os.Environ(), "KEY="+keyFile, "OBJ="+obj, "HOME="+home(port), "OPS_CONFIG="+cfg,
 			"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%s\nagainst port %s: %v\n%s", block, port, err, out)
@@ -194,4 +205,67 @@ backup:
 			t.Errorf("block %d: the source's objects changed: %v → %v", i+1, before, after)
 		}
 	}
+}
+
+// `ops backup cat` without --database writes exactly the stored SQL (what
+// age -d | zstd -dc gives); a stored stream changed after the backup makes
+// it fail with exit 3, saying that what it wrote must be discarded; a
+// database the backup lacks is a usage error.
+func TestBackupCatChecks(t *testing.T) {
+	db, name, cfg, _, keyFile := stockBackup(t)
+	// A second backup of more than one 4 MiB chunk (random bytes, written
+	// as hex): the tampered chunk comes after some SQL went out.
+	if _, err := db.Exec("CREATE TABLE " + name + ".big (id INT PRIMARY KEY, b LONGBLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		blob := make([]byte, 512<<10)
+		rand.Read(blob)
+		if _, err := db.Exec("INSERT INTO "+name+".big VALUES (?, ?)", i, blob); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _, stderr := runOps(t, "--config", cfg, "backup", "run"); code != 0 {
+		t.Fatalf("backup run: %d\n%s", code, stderr)
+	}
+	objs, _ := filepath.Glob(filepath.Join(filepath.Dir(keyFile), "b", "app", "*", "dump.sql.zst.age"))
+	if len(objs) != 2 {
+		t.Fatalf("stored streams: %v", objs)
+	}
+	obj := objs[1] // the newest (IDs are times)
+	code, out, stderr := runOps(t, "--config", cfg, "backup", "cat", "--job", "app")
+	if code != 0 {
+		t.Fatalf("backup cat: %d\n%s", code, stderr)
+	}
+	stock, err := exec.Command("bash", "-e", "-o", "pipefail", "-c", `age -d -i "$0" "$1" | zstd -dc`, keyFile, obj).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(stock) {
+		t.Errorf("backup cat wrote %d bytes, age -d | zstd -dc %d; they differ", len(out), len(stock))
+	}
+	if n := strings.Count(out, "USE `"+name+"`;\n"); n != 1 {
+		t.Errorf("%d USE lines of the database, want 1", n)
+	}
+	if code, _, stderr := runOps(t, "--config", cfg, "backup", "cat", "--job", "app", "--database", "nope=x"); code != 2 || !strings.Contains(stderr, `no database "nope"`) {
+		t.Errorf("unknown database: %d %s", code, stderr)
+	}
+
+	// One byte of the stored stream changed, near its end.
+	b, err := os.ReadFile(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 5<<20 {
+		t.Fatalf("the stored stream has %d bytes: one chunk only", len(b))
+	}
+	b[len(b)-40] ^= 1
+	if err := os.WriteFile(obj, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runOps(t, "--config", cfg, "backup", "cat", "--job", "app", "--database", name+"="+name+"_x")
+	if code != 3 || !strings.Contains(stderr, "discard it") {
+		t.Errorf("tampered stream: exit %d\n%s", code, stderr)
+	}
+	t.Logf("tampered stream: exit %d: %s", code, stderr)
 }
