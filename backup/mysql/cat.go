@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"time"
 
 	"github.com/opsteam/ops/backup/compress"
@@ -38,7 +39,17 @@ func Cat(ctx context.Context, opts RestoreOptions, r io.Reader, w io.Writer) (*R
 		return nil, fmt.Errorf("the stream is %s, the manifest says %s: %w", kind, opts.Compression.OrDefault(), ErrRefused)
 	}
 	res.Compression = kind
-	c := &catter{rec: &recorder{r: &countingReader{r: dr}}, w: w, rn: rn, g: newGuard(opts.Databases, nil), keep: true}
+	// A renamed database's old name is "another database of the server":
+	// a statement naming it elsewhere (a body qualified with it) would
+	// write into it where the copy is loaded next to it, and is refused as
+	// Restore refuses it there.
+	var renamed []string
+	for src, dst := range opts.Databases {
+		if src != dst {
+			renamed = append(renamed, src)
+		}
+	}
+	c := &catter{rec: &recorder{r: &countingReader{r: dr}}, w: w, rn: rn, g: newGuard(opts.Databases, renamed), keep: true}
 	if err := c.run(ctx); err != nil {
 		return nil, err
 	}
@@ -101,8 +112,8 @@ type catter struct {
 	n      int64
 	start  int64  // the current segment's first byte
 	keep   bool   // the current segment is written
-	edit   [2]int // byte range of the current statement's database name (relative to start), or zeros
-	name   string // what replaces it
+	sqlLen int    // the current statement's length (it begins the segment)
+	repl   string // what replaces it, when not ""
 	footer bool   // the footer has begun: every statement is kept
 }
 
@@ -144,7 +155,7 @@ func (c *catter) statement(st Statement, lex lexState) error {
 	if string(raw) != st.SQL {
 		return fmt.Errorf("the statement is not the stream's bytes (an ops dump of another layout?)")
 	}
-	c.edit, c.name = [2]int{}, ""
+	c.sqlLen, c.repl = len(st.SQL), ""
 	if !c.footer && st.SQL == footerFirst {
 		c.footer = true
 	}
@@ -156,13 +167,12 @@ func (c *catter) statement(st Statement, lex lexState) error {
 	if !c.keep {
 		return nil
 	}
+	if c.rn.target() != c.rn.current && createTriggerRE.MatchString(sqlText) {
+		// a trigger dumped by an older ops: CREATE TRIGGER db.trg … ON db.t
+		sqlText = unqualifyTrigger(sqlText, c.rn.current)
+	}
 	if sqlText != st.SQL {
-		ref, ok := databaseRef(st.SQL, lex)
-		if !ok {
-			return fmt.Errorf("renamed a statement that names no database")
-		}
-		c.edit = [2]int{ref.start, ref.end}
-		c.name = sqlText[ref.start : len(sqlText)-(len(st.SQL)-ref.end)]
+		c.repl = sqlText
 	}
 	if isInsert(sqlText) {
 		return nil
@@ -182,8 +192,8 @@ func (c *catter) flush(end int64) error {
 	seg := c.rec.span(c.start, end)
 	if c.keep {
 		var err error
-		if c.name != "" {
-			_, err = fmt.Fprintf(c.w, "%s%s%s", seg[:c.edit[0]], c.name, seg[c.edit[1]:])
+		if c.repl != "" {
+			_, err = fmt.Fprintf(c.w, "%s%s", c.repl, seg[c.sqlLen:])
 		} else {
 			_, err = c.w.Write(seg)
 		}
@@ -195,6 +205,8 @@ func (c *catter) flush(end int64) error {
 	c.start = end
 	return nil
 }
+
+var createTriggerRE = regexp.MustCompile(`(?is)^\s*CREATE\s+(DEFINER\s*=\s*\S+\s+)?TRIGGER\s`)
 
 // footerFirst is the footer's first statement (sqltext.go's footer).
 const footerFirst = "/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */"

@@ -72,3 +72,36 @@ func TestCatRefusesTruncatedAndForeignStreams(t *testing.T) {
 		t.Errorf("a GRANT went through")
 	}
 }
+
+// A stream of the older layout (CREATE DATABASE /*!32312 …*/, a USE per
+// phase, trigger headers qualified as their user wrote them) renames
+// wholly too; a body naming the renamed database is refused, as Restore
+// refuses it next to the original.
+func TestCatOlderLayoutAndQualifiedBodies(t *testing.T) {
+	in := planText(t, []*dbMeta{layoutDB("shop")})
+	old := strings.NewReplacer("CREATE DATABASE IF NOT EXISTS `shop`", "CREATE DATABASE /*!32312 IF NOT EXISTS*/ `shop`",
+		"\n--\n-- Routines\n--\n", "\n--\n-- Routines of `shop`\n--\n\nUSE `shop`;\n",
+		"TRIGGER tr BEFORE INSERT ON `t`", "TRIGGER `shop`.tr BEFORE INSERT ON shop.`t`").Replace(in)
+	if strings.Count(old, "`shop`") != 5 {
+		t.Fatalf("the older stream:\n%s", old)
+	}
+	var out bytes.Buffer
+	if _, err := Cat(context.Background(), RestoreOptions{Databases: map[string]string{"shop": "shop_copy"}}, strings.NewReader(old), &out); err != nil {
+		t.Fatal(err)
+	}
+	l := linesNaming(out.String(), "shop")
+	if len(l) != 1 || l[0] != "-- Routines of `shop`" || strings.Contains(out.String(), "shop.") || strings.Count(out.String(), "USE `shop_copy`;") != 2 {
+		t.Errorf("older stream renamed: lines still naming shop (a comment aside): %q\n%s", l, out.String())
+	}
+	if !strings.Contains(out.String(), "TRIGGER tr BEFORE INSERT ON `t` FOR EACH ROW") {
+		t.Errorf("trigger header not unqualified:\n%s", out.String())
+	}
+	body := strings.Replace(in, "SELECT COUNT(*) FROM t", "SELECT COUNT(*) FROM shop.t", 1)
+	if _, err := Cat(context.Background(), RestoreOptions{Databases: map[string]string{"shop": "shop_copy"}}, strings.NewReader(body), &out); err == nil || !strings.Contains(err.Error(), "outside the restore") {
+		t.Errorf("a body naming the renamed database: %v", err)
+	}
+	// as it is, the same body is the user's business
+	if _, err := Cat(context.Background(), RestoreOptions{Databases: map[string]string{"shop": "shop"}}, strings.NewReader(body), &out); err != nil {
+		t.Errorf("a body naming its own database, not renamed: %v", err)
+	}
+}
