@@ -177,3 +177,18 @@ func unqualifyTrigger(stmt, db string) string {
 	}
 	return stmt
 }
+
+// sectionLineIn reports whether a line of body after its first begins like
+// a section's USE or CREATE DATABASE line (inside a string literal of a
+// routine, say): written as it is, it would be a line of the stream that a
+// stock rename (a whole-line sed) might rewrite.
+func sectionLineIn(body string) bool {
+	for _, line := range strings.Split(body, "\n")[1:] {
+		for _, p := range []string{"USE", "CREATE DATABASE", "CREATE SCHEMA"} {
+			if len(line) >= len(p) && strings.EqualFold(line[:len(p)], p) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -16,7 +16,7 @@ func planText(t *testing.T, metas []*dbMeta) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &dumper{codec: codec, srv: serverInfo{Version: "10.11.19-MariaDB", MariaDB: true}, res: &DumpResult{}}
+	d := &dumper{codec: codec, srv: serverInfo{Version: "10.11.19-MariaDB", MariaDB: true, Major: 10, Minor: 11, Patch: 19}, res: &DumpResult{}}
 	var b strings.Builder
 	err = d.plan(context.Background(), metas, func(p *part) bool {
 		if p.tbl != nil {
@@ -148,6 +148,34 @@ func TestUnqualifyTrigger(t *testing.T) {
 	for in, want := range cases {
 		if got := unqualifyTrigger(in, "shop"); got != want {
 			t.Errorf("unqualifyTrigger(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A body line that looks like a section's USE or CREATE DATABASE line
+// (inside a string literal) is written in the one-line EXECUTE IMMEDIATE
+// form, so that no line of the stream but the section's own matches the
+// stock rename's patterns.
+func TestBodyLinesNeverLookLikeSectionLines(t *testing.T) {
+	m := layoutDB("shop")
+	m.Routines[0].Body = "CREATE DEFINER=`root`@`localhost` PROCEDURE `p`()\nSELECT 'x\nUSE `shop`;\nCREATE DATABASE IF NOT EXISTS `shop` y'"
+	text := planText(t, []*dbMeta{m})
+	var got []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "USE") || strings.HasPrefix(l, "CREATE DATABASE") {
+			got = append(got, l)
+		}
+	}
+	if len(got) != 2 || !strings.HasPrefix(got[0], "CREATE DATABASE IF NOT EXISTS `shop` ") || got[1] != "USE `shop`;" {
+		t.Errorf("lines like a section's: %q", got)
+	}
+	if !strings.Contains(text, "EXECUTE IMMEDIATE _utf8mb4 'CREATE DEFINER=`root`@`localhost` PROCEDURE `p`()\\nSELECT \\'x\\nUSE `shop`;") {
+		t.Errorf("the body is not in the literal form:\n%s", text)
+	}
+	for body, want := range map[string]bool{"CREATE PROCEDURE p()\nBEGIN\n  SELECT 1;\nEND": false, "CREATE PROCEDURE p() SELECT '\nuse x'": true,
+		"CREATE PROCEDURE p() SELECT '\ncreate schema x'": true, "USE x": false, "CREATE PROCEDURE p() SELECT '\n USE x'": false} {
+		if got := sectionLineIn(body); got != want {
+			t.Errorf("sectionLineIn(%q) = %v", body, got)
 		}
 	}
 }

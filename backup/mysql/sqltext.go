@@ -158,10 +158,12 @@ func objectSQL(b *strings.Builder, o *objDDL, dbCollation string, executeImmedia
 	if o.Kind == "EVENT" && o.TimeZone != "" {
 		fmt.Fprintf(b, "SET @saved_time_zone = @@time_zone, time_zone = %s;\n", quoteString(o.TimeZone))
 	}
-	if executeImmediate && hasClientComment(o.Body) {
+	if executeImmediate && (hasClientComment(o.Body) || sectionLineIn(o.Body)) {
 		// The mysql client strips comments from what it sends (unless run
 		// with --comments), which would change the stored body. A string
-		// literal reaches the server untouched. MariaDB 10.2.3+ only.
+		// literal reaches the server untouched. MariaDB 10.2.3+ only. It
+		// also keeps a line of the body that a stock rename would take for
+		// a section's USE or CREATE DATABASE line off a line of its own.
 		lit := literalIn(o.CSClient, o.Body)
 		if nbe, _, err := parseSQLMode(o.SQLMode); err != nil || nbe {
 			// under NO_BACKSLASH_ESCAPES the quoted form's \\ would stay two bytes
