@@ -93,6 +93,8 @@ bugs=(
   "point-in-time --replace keeps the new copy of a failed replay|./backup|backup/pitr.go|		case rres.Discard != nil:|		case false:"
   "a child process's exit status becomes ops' exit status|./internal/exitcode|internal/exitcode/exitcode.go|	var c *classified|	var c interface{ ExitCode() int }"
   "a database used again later in the stream|./backup/mysql|backup/mysql/plan.go|viewsSQL(views, \"\")|viewsSQL(views, useLine(m.Name))"
+  "a trigger keeps its own database's qualifier|./backup/mysql|backup/mysql/layout.go|			cut = append(cut, [2]int{toks[i+1].off, toks[i+2].end})|			_ = cut"
+  "cat lets a body name the renamed database|./backup/mysql|backup/mysql/cat.go|		if src != dst {|		if src != dst && false {"
 )
 
 survived=0
