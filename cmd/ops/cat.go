@@ -14,6 +14,7 @@ import (
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/mysql"
 	"github.com/opsteam/ops/internal/exitcode"
+	"github.com/opsteam/ops/internal/progress"
 )
 
 type backupCatOptions struct {
@@ -99,8 +100,9 @@ func runBackupCat(ctx context.Context, rt *opsRuntime, out io.Writer, opts backu
 	rt.log.Info("backup cat started", "job", job.Name, "id", b.ID, "object", b.Object)
 	written := false
 	w := writeSeen{w: out, seen: &written}
+	bar := progress.New(rt.stderr, rt.stderrTTY, "cat "+b.ID, b.Size) // on a terminal stderr only
 	_, err = backup.RestoreBackup(ctx, backup.BackupRestoreOptions{
-		Store: store, Backup: b, Databases: mapping, Identities: ids, Logger: rt.log,
+		Store: store, Backup: b, Databases: mapping, Identities: ids, Logger: rt.log, Progress: bar.Set,
 		RequireEncryption: len(job.EncryptTo) > 0, TrustUnauthenticated: opts.trustUnauthenticated,
 		// the SQL goes to out instead of a server; ro.Databases is the
 		// whole backup's identity mapping when none was given, mapping
@@ -110,6 +112,7 @@ func runBackupCat(ctx context.Context, rt *opsRuntime, out io.Writer, opts backu
 			return mysql.Cat(ctx, ro, r, w)
 		},
 	})
+	bar.Done()
 	if err != nil {
 		if written {
 			return fmt.Errorf("backup cat: %w: the SQL written to stdout is incomplete or unverified: discard it, and whatever a client loaded from it", err)

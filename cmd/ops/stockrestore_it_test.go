@@ -244,6 +244,9 @@ func TestBackupCatChecks(t *testing.T) {
 	if out != string(stock) {
 		t.Errorf("backup cat wrote %d bytes, age -d | zstd -dc %d; they differ", len(out), len(stock))
 	}
+	if code, qout, qerr := runOps(t, "-q", "--config", cfg, "backup", "cat", "--job", "app"); code != 0 || qout != out || qerr != "" {
+		t.Errorf("backup cat -q: exit %d, %d bytes (want %d), stderr %q", code, len(qout), len(out), qerr)
+	}
 	if n := strings.Count(out, "USE `"+name+"`;\n"); n != 1 {
 		t.Errorf("%d USE lines of the database, want 1", n)
 	}
