@@ -40,7 +40,7 @@ func TestCatRenamesOneDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := out.String()
-	start := strings.Index(in, "\n--\n-- Database (")
+	start := strings.Index(in, "\n--\n-- Database: ")
 	// shop's section comes first; the comment lines after a statement go
 	// with it
 	shop := in[start:strings.Index(in, "CREATE DATABASE IF NOT EXISTS `analytics`")]

@@ -113,7 +113,7 @@ func namedDatabases(sql, own string, names map[string]bool) map[string]bool {
 // databaseHead is the start of a section: the only two lines of the
 // stream that name the database.
 func databaseHead(m *dbMeta) string {
-	return "\n--\n-- Database (the next two lines are the only ones naming it)\n--\n\n" +
+	return "\n--\n-- Database: the next two lines name it, what follows uses it\n--\n\n" +
 		createDatabaseSQL(m.CreateSQL, m.Name) + ";\n\n" + useLine(m.Name) + "\n"
 }
 

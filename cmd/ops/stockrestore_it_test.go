@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -271,4 +272,34 @@ func TestBackupCatChecks(t *testing.T) {
 		t.Errorf("tampered stream: exit %d\n%s", code, stderr)
 	}
 	t.Logf("tampered stream: exit %d: %s", code, stderr)
+}
+
+// backup cat refuses a terminal stdout (exit 2) before reading anything,
+// and takes /dev/null (a character device, not a terminal).
+func TestBackupCatRefusesATerminal(t *testing.T) {
+	testenv.RequireIT(t)
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Fatalf("script (util-linux) gives the command a terminal: %v", err)
+	}
+	cfg := writeConfig(t, "storage:\n  targets:\n    local: {type: local, path: "+t.TempDir()+"}\n")
+	cmd := exec.Command("script", "-qec", os.Args[0]+" --config "+cfg+" backup cat --job nope", "/dev/null")
+	cmd.Env = append(os.Environ(), "OPS_TEST_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "stdout is a terminal") {
+		t.Errorf("on a terminal: %v\n%s", err, out)
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	cmd = opsProcess("--config", cfg, "backup", "cat", "--job", "nope")
+	cmd.Stdout = null
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || strings.Contains(stderr.String(), "terminal") || !strings.Contains(stderr.String(), "nope") {
+		t.Errorf("into /dev/null: %v\n%s", err, stderr.String())
+	}
 }
