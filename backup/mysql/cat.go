@@ -1,12 +1,12 @@
 package mysql
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/opsteam/ops/backup/compress"
@@ -54,7 +54,7 @@ func Cat(ctx context.Context, opts RestoreOptions, r io.Reader, w io.Writer) (*R
 		return nil, err
 	}
 	if missing := rn.missing(); len(missing) > 0 {
-		return nil, fmt.Errorf("database(s) %s not found in the backup", joinComma(missing))
+		return nil, fmt.Errorf("database(s) %s not found in the backup", strings.Join(missing, ", "))
 	}
 	if opts.Finish != nil {
 		if err := opts.Finish(); err != nil {
@@ -64,17 +64,6 @@ func Cat(ctx context.Context, opts RestoreOptions, r io.Reader, w io.Writer) (*R
 	res.Statements, res.RawBytes, res.Databases = c.n, c.rec.r.n.Load(), rn.targets
 	res.FinishedAt = time.Now().UTC()
 	return res, nil
-}
-
-func joinComma(s []string) string {
-	var b bytes.Buffer
-	for i, v := range s {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(v)
-	}
-	return b.String()
 }
 
 // recorder keeps the bytes read through it from offset base on, for Cat
