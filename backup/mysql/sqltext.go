@@ -118,7 +118,7 @@ func schemaSQL(m *dbMeta) string {
 		b.WriteString("/*!40101 SET character_set_client = @saved_cs_client */;\n")
 	}
 	for _, v := range m.Views {
-		fmt.Fprintf(&b, "\n--\n-- Placeholder for view %s (replaced after all tables)\n--\n\nDROP VIEW IF EXISTS %s;\n", commentIdent(v.Name), QuoteIdent(v.Name))
+		fmt.Fprintf(&b, "\n--\n-- Placeholder for view %s (the view replaces it after the data)\n--\n\nDROP VIEW IF EXISTS %s;\n", commentIdent(v.Name), QuoteIdent(v.Name))
 		b.WriteString("/*!40101 SET @saved_cs_client = @@character_set_client */;\n/*!40101 SET character_set_client = utf8mb4 */;\n")
 		cols := v.Columns
 		if len(cols) == 0 {
