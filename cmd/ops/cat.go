@@ -43,7 +43,10 @@ loading it overwrites the tables of those names. --database SRC=DST
 (repeatable) writes only the databases named, each SRC under the name DST:
 the CREATE DATABASE and USE lines, the only two naming a database in a
 stream, are rewritten; names a user wrote inside views, routines, triggers
-or events (another database, or SRC qualified) are written as they are.
+or events (another database) are written as they are, and a statement naming
+SRC that way is refused (loaded beside SRC, it would write into it). Definers
+and enabled events are written as dumped: restore's definer rule does not
+apply (docs/restore-security.md).
 
 stdout must not be a terminal: redirect it to a file or a client.`,
 		Args: cobra.NoArgs,
