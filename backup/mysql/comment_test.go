@@ -41,7 +41,7 @@ func TestSchemaCommentsEscapeNames(t *testing.T) {
 		Routines:  []*objDDL{{Kind: "PROCEDURE", Name: evil, Body: "CREATE PROCEDURE p() SELECT 1", CSClient: "utf8mb4", Collation: "utf8mb4_general_ci"}},
 		Triggers:  []*objDDL{{Kind: "TRIGGER", Name: evil, Body: "CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW SET @a=1", CSClient: "utf8mb4", Collation: "utf8mb4_general_ci"}},
 	}
-	script := schemaSQL(m) + routinesSQL(m, false) + viewsSQL(m) + triggersEventsSQL(m, false)
+	script := schemaSQL(m) + routinesSQL(m, false) + viewsSQL(m.Views, "") + triggersEventsSQL(m, false)
 	for _, line := range linesOutsideQuotes(script) {
 		if strings.HasPrefix(line, "GRANT") || strings.HasPrefix(line, `\`) {
 			t.Errorf("a name broke out of its comment: line %q", line)

@@ -46,12 +46,15 @@
 //   - writes DDL verbatim (SHOW CREATE …), each stored object under its own
 //     character_set_client, collation_connection, sql_mode (and time_zone
 //     for events), bodies read with character_set_results=binary.
-//   - orders the stream like `mysqldump --databases`: header; per database
-//     CREATE DATABASE IF NOT EXISTS + USE, sequences (with SETVAL), tables
-//     (DROP TABLE IF EXISTS + CREATE TABLE), placeholder views; all data;
-//     routines; real views; triggers and events; footer ending in
-//     "-- Dump completed". Generated columns are left out of INSERTs,
-//     invisible columns are listed explicitly.
+//   - writes one section per database (layout.go): header; per database
+//     CREATE DATABASE IF NOT EXISTS and USE (the only two lines naming
+//     it), sequences (with SETVAL), tables (DROP TABLE IF EXISTS + CREATE
+//     TABLE), placeholder views, its data, routines, real views, triggers
+//     and events; footer ending in "-- Dump completed". A database whose
+//     views or events name another comes after it; views of databases that
+//     name each other in a cycle come last, after a second USE. Generated
+//     columns are left out of INSERTs, invisible columns are listed
+//     explicitly.
 //   - splits tables with a usable primary key into key ranges (keyset
 //     pagination in the snapshot) read by Threads connections; every part
 //     is compressed into its own zstd frame or gzip member and an ordered

@@ -99,13 +99,15 @@ func TestKeyset(t *testing.T) {
 }
 
 func TestCreateDatabaseSQL(t *testing.T) {
-	in := "CREATE DATABASE `x` /*!40100 DEFAULT CHARACTER SET utf8mb4 */"
-	want := "CREATE DATABASE /*!32312 IF NOT EXISTS*/ `x` /*!40100 DEFAULT CHARACTER SET utf8mb4 */"
-	if got := createDatabaseSQL(in); got != want {
-		t.Errorf("createDatabaseSQL = %s", got)
+	want := "CREATE DATABASE IF NOT EXISTS `x` /*!40100 DEFAULT CHARACTER SET utf8mb4 */"
+	for _, in := range []string{"CREATE DATABASE `x` /*!40100 DEFAULT CHARACTER SET utf8mb4 */", want,
+		"CREATE DATABASE /*!32312 IF NOT EXISTS*/ `x` /*!40100 DEFAULT CHARACTER SET utf8mb4 */"} {
+		if got := createDatabaseSQL(in, "x"); got != want {
+			t.Errorf("createDatabaseSQL(%q) = %s", in, got)
+		}
 	}
-	if got := createDatabaseSQL(want); got != want {
-		t.Errorf("not idempotent: %s", got)
+	if got := createDatabaseSQL("CREATE DATABASE `a``b`", "a`b"); got != "CREATE DATABASE IF NOT EXISTS `a``b`" {
+		t.Errorf("no options: %s", got)
 	}
 }
 

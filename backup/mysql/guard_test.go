@@ -29,7 +29,7 @@ func TestGuardAcceptsWhatTheDumperWrites(t *testing.T) {
 	}
 	d := &dumper{srv: serverInfo{Version: "10.11.19-MariaDB"}, res: &DumpResult{BinlogFile: "bin.000001", BinlogPos: 4, GTID: "0-1-1"}}
 	script := d.header() + schemaSQL(m) + "INSERT INTO `t` (`id`,`c`) VALUES (1,'a'),(2,NULL),(3,'x\\')\\nGRANT; SELECT 1'),(-4,0x00FF),(5,1.5e-3);\n" +
-		routinesSQL(m, true) + viewsSQL(m) + triggersEventsSQL(m, true) + routinesSQL(m, false) + triggersEventsSQL(m, false) + footer()
+		routinesSQL(m, true) + viewsSQL(m.Views, "") + triggersEventsSQL(m, true) + routinesSQL(m, false) + triggersEventsSQL(m, false) + footer()
 	for _, mapping := range []map[string]string{nil, {"app": "app_copy"}} {
 		rn, _ := newRenamer(mapping)
 		g := newGuard(mapping, []string{"mysql", "other", "app"})

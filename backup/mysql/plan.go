@@ -8,6 +8,7 @@ import (
 	"io"
 	"iter"
 	"math/big"
+	"slices"
 	"strings"
 )
 
@@ -29,37 +30,28 @@ func (d *dumper) plan(ctx context.Context, metas []*dbMeta, emit func(*part) boo
 	if err := static("", "", d.header()); err != nil {
 		return err
 	}
-	// Phase A: databases, sequences, tables, placeholder views.
-	for _, m := range metas {
+	// One section per database (layout.go): schema, data, routines,
+	// views, triggers and events, after one CREATE DATABASE and one USE.
+	ei := d.srv.executeImmediate()
+	sections := layoutSections(metas)
+	for _, sc := range sections {
+		m := sc.m
 		if err := static(m.Name, "", schemaSQL(m)); err != nil {
-			return err
-		}
-	}
-	// Phase B: data.
-	for _, m := range metas {
-		if len(m.Tables) == 0 {
-			continue
-		}
-		if err := static(m.Name, "", "\nUSE "+QuoteIdent(m.Name)+";\n"); err != nil {
 			return err
 		}
 		if err := d.planInterleaved(ctx, m.Tables, emit); err != nil {
 			return err
 		}
-	}
-	// Phase C-E: routines, views, triggers and events.
-	for _, m := range metas {
-		if err := static(m.Name, "", routinesSQL(m, d.srv.executeImmediate())); err != nil {
-			return err
+		views := slices.DeleteFunc(slices.Clone(m.Views), func(v *viewMeta) bool { return slices.Contains(sc.deferred, v) })
+		for _, text := range []string{routinesSQL(m, ei), viewsSQL(views, ""), triggersEventsSQL(m, ei)} {
+			if err := static(m.Name, "", text); err != nil {
+				return err
+			}
 		}
 	}
-	for _, m := range metas {
-		if err := static(m.Name, "", viewsSQL(m)); err != nil {
-			return err
-		}
-	}
-	for _, m := range metas {
-		if err := static(m.Name, "", triggersEventsSQL(m, d.srv.executeImmediate())); err != nil {
+	// Views of databases naming each other in a cycle (see layoutSections).
+	for _, sc := range sections {
+		if err := static(sc.m.Name, "", viewsSQL(sc.deferred, useLine(sc.m.Name))); err != nil {
 			return err
 		}
 	}

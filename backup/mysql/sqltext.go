@@ -97,25 +97,11 @@ func commentIdent(name string) string { return commentText(QuoteIdent(name)) }
 
 var createDBRE = regexp.MustCompile(`(?is)^\s*CREATE\s+(DATABASE|SCHEMA)\s+`)
 
-// createDatabaseSQL turns SHOW CREATE DATABASE output into an idempotent
-// statement.
-func createDatabaseSQL(s string) string {
-	loc := createDBRE.FindStringIndex(s)
-	if loc == nil {
-		return s
-	}
-	rest := s[loc[1]:]
-	if strings.HasPrefix(strings.ToUpper(rest), "IF NOT EXISTS") || strings.HasPrefix(rest, "/*!32312") {
-		return s
-	}
-	return s[:loc[1]] + "/*!32312 IF NOT EXISTS*/ " + rest
-}
-
-// schemaSQL is phase A for one database: CREATE DATABASE, USE, sequences,
-// tables, placeholder views.
+// schemaSQL starts a database's section (layout.go): CREATE DATABASE, USE,
+// sequences, tables, placeholder views.
 func schemaSQL(m *dbMeta) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n--\n-- Database %s\n--\n\n%s;\n\nUSE %s;\n", commentIdent(m.Name), createDatabaseSQL(m.CreateSQL), QuoteIdent(m.Name))
+	b.WriteString(databaseHead(m))
 	for _, s := range m.Sequences {
 		fmt.Fprintf(&b, "\n--\n-- Sequence %s\n--\n\nDROP SEQUENCE IF EXISTS %s;\n", commentIdent(s.Name), QuoteIdent(s.Name))
 		b.WriteString("/*!40101 SET @saved_cs_client = @@character_set_client */;\n/*!40101 SET character_set_client = utf8mb4 */;\n")
@@ -132,7 +118,7 @@ func schemaSQL(m *dbMeta) string {
 		b.WriteString("/*!40101 SET character_set_client = @saved_cs_client */;\n")
 	}
 	for _, v := range m.Views {
-		fmt.Fprintf(&b, "\n--\n-- Placeholder for view %s (replaced after all tables)\n--\n\nDROP VIEW IF EXISTS %s;\n", commentIdent(v.Name), QuoteIdent(v.Name))
+		fmt.Fprintf(&b, "\n--\n-- Placeholder for view %s (the view replaces it after the data)\n--\n\nDROP VIEW IF EXISTS %s;\n", commentIdent(v.Name), QuoteIdent(v.Name))
 		b.WriteString("/*!40101 SET @saved_cs_client = @@character_set_client */;\n/*!40101 SET character_set_client = utf8mb4 */;\n")
 		cols := v.Columns
 		if len(cols) == 0 {
@@ -172,10 +158,12 @@ func objectSQL(b *strings.Builder, o *objDDL, dbCollation string, executeImmedia
 	if o.Kind == "EVENT" && o.TimeZone != "" {
 		fmt.Fprintf(b, "SET @saved_time_zone = @@time_zone, time_zone = %s;\n", quoteString(o.TimeZone))
 	}
-	if executeImmediate && hasClientComment(o.Body) {
+	if executeImmediate && (hasClientComment(o.Body) || sectionLineIn(o.Body)) {
 		// The mysql client strips comments from what it sends (unless run
 		// with --comments), which would change the stored body. A string
-		// literal reaches the server untouched. MariaDB 10.2.3+ only.
+		// literal reaches the server untouched. MariaDB 10.2.3+ only. It
+		// also keeps a line of the body that a stock rename would take for
+		// a section's USE or CREATE DATABASE line off a line of its own.
 		lit := literalIn(o.CSClient, o.Body)
 		if nbe, _, err := parseSQLMode(o.SQLMode); err != nil || nbe {
 			// under NO_BACKSLASH_ESCAPES the quoted form's \\ would stay two bytes
@@ -203,20 +191,25 @@ func routinesSQL(m *dbMeta, ei bool) string {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n--\n-- Routines of %s\n--\n\nUSE %s;\n", commentIdent(m.Name), QuoteIdent(m.Name))
+	b.WriteString("\n--\n-- Routines\n--\n")
 	for _, o := range m.Routines {
 		objectSQL(&b, o, m.Collation, ei)
 	}
 	return b.String()
 }
 
-func viewsSQL(m *dbMeta) string {
-	if len(m.Views) == 0 {
+// viewsSQL writes views (replacing their placeholders) in the current
+// database; use, when not empty, selects it first (cycleUse).
+func viewsSQL(views []*viewMeta, use string) string {
+	if len(views) == 0 {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n--\n-- Views of %s\n--\n\nUSE %s;\n", commentIdent(m.Name), QuoteIdent(m.Name))
-	for _, v := range m.Views {
+	b.WriteString("\n--\n-- Views\n--\n")
+	if use != "" {
+		b.WriteString("\n" + use + "\n")
+	}
+	for _, v := range views {
 		fmt.Fprintf(&b, "\n--\n-- view %s\n--\n\nDROP VIEW IF EXISTS %s;\n", commentIdent(v.Name), QuoteIdent(v.Name))
 		b.WriteString("SET @saved_cs_client = @@character_set_client, @saved_cs_results = @@character_set_results, @saved_col_connection = @@collation_connection;\n")
 		fmt.Fprintf(&b, "SET character_set_client = %s, character_set_results = %s, collation_connection = %s;\n", v.CSClient, v.CSClient, v.Collation)
@@ -231,9 +224,11 @@ func triggersEventsSQL(m *dbMeta, ei bool) string {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n--\n-- Triggers and events of %s\n--\n\nUSE %s;\n", commentIdent(m.Name), QuoteIdent(m.Name))
+	b.WriteString("\n--\n-- Triggers and events\n--\n")
 	for _, o := range m.Triggers {
-		objectSQL(&b, o, m.Collation, ei)
+		t := *o
+		t.Body = unqualifyTrigger(o.Body, m.Name)
+		objectSQL(&b, &t, m.Collation, ei)
 	}
 	for _, o := range m.Events {
 		objectSQL(&b, o, m.Collation, ei)

@@ -41,6 +41,7 @@ Exit status: 0 ok, 1 verification found a mismatch, 2 usage or config error,
 	}
 	cmd.AddCommand(newBackupRunCmd(c), newBackupListCmd(c), newBackupRestoreCmd(c), newBackupVerifyCmd(c), newBackupPruneCmd(c))
 	cmd.AddCommand(newBackupBinlogCmd(c)) // binlog.go
+	cmd.AddCommand(newBackupCatCmd(c))    // cat.go
 	return cmd
 }
 

@@ -47,6 +47,9 @@ var examples = map[string]string{
   ops backup restore --job app --until "2026-12-04 15:01:00" --database app=app_before   # point in time
   ops backup restore --job app --until-gtid 0-1-4711 --database app=app_before
   ops backup restore --job app --until-position binlog.000042:1337 --replace`,
+	"ops backup cat": `  ops backup cat --job app > app.sql                           # the latest backup's SQL, checked, as dumped
+  ops backup cat --job app --database shop=shop_copy > shop.sql  # only shop, as shop_copy: mariadb --binary-mode < shop.sql
+  ops backup cat --job app --backup 20261204T020000Z --identity /etc/ops/age.key > app.sql`,
 	"ops backup verify": `  ops backup verify --job app                                   # checksums of the latest backup
   ops backup verify --job app --backup 20261204T020000Z
   ops backup verify --job app --restore-test                    # restore into scratch databases too`,

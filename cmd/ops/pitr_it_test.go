@@ -67,7 +67,12 @@ func newPitrITNamed(t *testing.T, prefix string) *pitrIT {
 		"CREATE TABLE "+p.b+".t2 (id INT PRIMARY KEY, v VARCHAR(64), n INT)",
 		"CREATE TABLE "+p.c+".t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64))",
 		"INSERT INTO "+p.a+".t1 (v, n) SELECT MD5(seq), seq FROM "+p.a+".seq_1_to_2000",
-		"INSERT INTO "+p.b+".t2 SELECT seq, MD5(seq), seq FROM "+p.b+".seq_1_to_2000")
+		"INSERT INTO "+p.b+".t2 SELECT seq, MD5(seq), seq FROM "+p.b+".seq_1_to_2000",
+		// a second table in a: its data and t1's take turns in the stream,
+		// so that the base restore loads them as LOAD DATA (a table alone
+		// in its database's section goes as INSERTs, see mysql.alone)
+		"CREATE TABLE "+p.a+".t0 (id INT PRIMARY KEY, v VARCHAR(64))",
+		"INSERT INTO "+p.a+".t0 SELECT seq, MD5(seq) FROM "+p.a+".seq_1_to_2000")
 	tmp := t.TempDir()
 	p.dir = filepath.Join(tmp, "target")
 	// One manifest key for both servers' configs (the second plays the

@@ -78,7 +78,7 @@ func TestPointInTimeReplaceKeepsTheOriginalIT(t *testing.T) {
 	out = p.ops(p.cfg2, "backup", "restore", "--job", "it", "--until", T1.UTC().Format(time.RFC3339), "--replace")
 	t.Logf("restore --until --replace: %s", strings.TrimSpace(out))
 	sameSums(t, "replaced", checksums(t, p.root2, p.tables, nil), p.beforeT)
-	if got, want := tableList(t, p.root2, p.a, p.b), p.a+".t1 "+p.b+".t2"; got != want {
+	if got, want := tableList(t, p.root2, p.a, p.b), p.a+".t0 "+p.a+".t1 "+p.b+".t2"; got != want {
 		t.Errorf("tables after the replace: %s, want %s", got, want)
 	}
 	if n := leftovers(); n != 0 {
