@@ -18,23 +18,20 @@ import (
 )
 
 // stockRestoreSection is the README's stock restore section (between its
-// markers), or docs/stock-restore-section.md until it is pasted there.
+// markers).
 func stockRestoreSection(t *testing.T) string {
 	t.Helper()
 	const begin, end = "<!-- stock-restore:begin -->", "<!-- stock-restore:end -->"
-	for _, p := range []string{"../../README.md", "../../docs/stock-restore-section.md"} {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := string(b)
-		i, j := strings.Index(s, begin), strings.Index(s, end)
-		if i >= 0 && j > i {
-			return s[i : j+len(end)]
-		}
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no stock-restore section in README.md or docs/stock-restore-section.md")
-	return ""
+	s := string(b)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatal("README.md has no stock-restore section between its markers")
+	}
+	return s[i : j+len(end)]
 }
 
 var shBlock = regexp.MustCompile("(?s)```sh\n(.*?)```")
