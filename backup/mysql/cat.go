@@ -8,8 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-
-	"github.com/opsteam/ops/backup/compress"
 )
 
 // Cat writes the SQL of an ops dump read from r (zstd, gzip or plain) to
@@ -25,20 +23,11 @@ import (
 // be in; opts.Finish runs after the last byte was written. On error, what
 // was written to w must be discarded.
 func Cat(ctx context.Context, opts RestoreOptions, r io.Reader, w io.Writer) (*RestoreResult, error) {
-	res := &RestoreResult{StartedAt: time.Now().UTC()}
-	rn, err := newRenamer(opts.Databases)
+	res, rn, dr, closeDec, err := openStream(opts, r)
 	if err != nil {
 		return nil, err
 	}
-	dr, kind, closeDec, err := compress.NewReader(r)
-	if err != nil {
-		return nil, fmt.Errorf("read stream: %w", err)
-	}
 	defer closeDec()
-	if opts.Compression != "" && kind != opts.Compression.OrDefault() {
-		return nil, fmt.Errorf("the stream is %s, the manifest says %s: %w", kind, opts.Compression.OrDefault(), ErrRefused)
-	}
-	res.Compression = kind
 	// A renamed database's old name is "another database of the server":
 	// a statement naming it elsewhere (a body qualified with it) would
 	// write into it where the copy is loaded next to it, and is refused as

@@ -141,6 +141,25 @@ func (c *countingReader) truncated() bool {
 	return c.isOps() && !bytes.HasSuffix(c.tail, []byte(footerMarker+"\n"))
 }
 
+// openStream starts reading a dump for Restore and Cat: the result to
+// fill, the renamer of opts.Databases, and the decompressed stream, whose
+// method must be the manifest's (opts.Compression, when set).
+func openStream(opts RestoreOptions, r io.Reader) (*RestoreResult, *renamer, io.Reader, func(), error) {
+	rn, err := newRenamer(opts.Databases)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	dr, kind, closeDec, err := compress.NewReader(r)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("read stream: %w", err)
+	}
+	if opts.Compression != "" && kind != opts.Compression.OrDefault() {
+		closeDec()
+		return nil, nil, nil, nil, fmt.Errorf("the stream is %s, the manifest says %s: %w", kind, opts.Compression.OrDefault(), ErrRefused)
+	}
+	return &RestoreResult{StartedAt: time.Now().UTC(), Compression: kind}, rn, dr, closeDec, nil
+}
+
 // Restore executes the SQL stream read from r (zstd, gzip or plain,
 // detected from the first bytes) on one connection, statement by statement
 // as the mysql client does; parsing runs ahead of execution. It stops at the
@@ -150,20 +169,11 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	res := &RestoreResult{StartedAt: time.Now().UTC()}
-	rn, err := newRenamer(opts.Databases)
+	res, rn, dr, closeDec, err := openStream(opts, r)
 	if err != nil {
-		return nil, err
-	}
-	dr, kind, closeDec, err := compress.NewReader(r)
-	if err != nil {
-		return nil, fmt.Errorf("restore: read stream: %w", err)
+		return nil, fmt.Errorf("restore: %w", err)
 	}
 	defer closeDec()
-	if opts.Compression != "" && kind != opts.Compression.OrDefault() {
-		return nil, fmt.Errorf("restore: the stream is %s, the manifest says %s: %w", kind, opts.Compression.OrDefault(), ErrRefused)
-	}
-	res.Compression = kind
 	cr := &countingReader{r: dr}
 
 	db, tr, err := connect(ctx, opts.MySQL, log, restoreSessionVars(opts.MySQL.lockWaitSeconds()))

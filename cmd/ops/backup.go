@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"filippo.io/age"
 	"github.com/spf13/cobra"
 
 	"github.com/opsteam/ops/backup"
@@ -661,22 +660,7 @@ func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOpt
 	if pitr {
 		return runPointInTimeRestore(ctx, rt, job, store, mapping, point, opts)
 	}
-	b, err := backup.FindBackup(ctx, store, job, opts.backup)
-	if errors.Is(err, backup.ErrNotComplete) && opts.trustUnauthenticated && b.AcceptUnsigned() {
-		err = nil // written before the job had a key: checkAuthenticated warns
-	}
-	if err != nil {
-		return err
-	}
-	for src := range mapping {
-		if !contains(b.Databases, src) {
-			return exitcode.UsageError(fmt.Errorf("--database %s=…: backup %s has no database %q (it has: %s)", src, b.ID, src, strings.Join(b.Databases, ", ")))
-		}
-	}
-	if err := rt.checkAuthenticated(job, b, opts.trustUnauthenticated); err != nil {
-		return err
-	}
-	ids, err := rt.identities(job, opts.identity, b)
+	b, ids, err := rt.readableBackup(ctx, store, job, opts.backup, mapping, opts.trustUnauthenticated, opts.identity)
 	if err != nil {
 		return err
 	}
@@ -754,21 +738,6 @@ func orNone(s string) string {
 		return "no default key file"
 	}
 	return s
-}
-
-// identities loads the age identity needed for an encrypted backup.
-func (rt *opsRuntime) identities(job backup.Job, flag string, b *backup.BackupInfo) ([]age.Identity, error) {
-	if !b.Encrypted {
-		return nil, nil
-	}
-	path := flag
-	if path == "" {
-		path = job.IdentityFile
-	}
-	if path == "" {
-		return nil, exitcode.UsageError(fmt.Errorf("backup %s is encrypted: give the age identity with --identity FILE or backup.jobs[].identity_file", b.ID))
-	}
-	return backup.LoadIdentities(path)
 }
 
 func fmtSum(v *uint64) string {

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -81,22 +79,7 @@ func runBackupCat(ctx context.Context, rt *opsRuntime, out io.Writer, opts backu
 	if err != nil {
 		return err
 	}
-	b, err := backup.FindBackup(ctx, store, job, opts.backup)
-	if errors.Is(err, backup.ErrNotComplete) && opts.trustUnauthenticated && b.AcceptUnsigned() {
-		err = nil // written before the job had a key: checkAuthenticated warns
-	}
-	if err != nil {
-		return err
-	}
-	for src := range mapping {
-		if !contains(b.Databases, src) {
-			return exitcode.UsageError(fmt.Errorf("--database %s=…: backup %s has no database %q (it has: %s)", src, b.ID, src, strings.Join(b.Databases, ", ")))
-		}
-	}
-	if err := rt.checkAuthenticated(job, b, opts.trustUnauthenticated); err != nil {
-		return err
-	}
-	ids, err := rt.identities(job, opts.identity, b)
+	b, ids, err := rt.readableBackup(ctx, store, job, opts.backup, mapping, opts.trustUnauthenticated, opts.identity)
 	if err != nil {
 		return err
 	}
