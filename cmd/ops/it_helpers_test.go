@@ -4,9 +4,12 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"filippo.io/age"
 	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/opsteam/ops/internal/testenv"
@@ -43,4 +46,32 @@ func itSource(t *testing.T, kind string, stmts ...string) (db *sql.DB, sock, nam
 		}
 	}
 	return db, sock, name
+}
+
+// encryptedJob writes a config with one job, name, backing up database db
+// of the server at sock (as root) into dir/b, encrypted to a new age
+// identity kept in keyFile (the job's identity_file).
+func encryptedJob(t *testing.T, name, sock, db string) (cfg, dir, keyFile string, id *age.X25519Identity) {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	keyFile = filepath.Join(dir, "key.txt")
+	if err := os.WriteFile(keyFile, []byte(id.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg = writeConfig(t, fmt.Sprintf(`storage:
+  targets:
+    local: {type: local, path: %s}
+backup:
+  jobs:
+    - name: %s
+      mysql: {socket: %s, user: root}
+      databases: [%s]
+      encrypt_to: [%s]
+      identity_file: %s
+`, filepath.Join(dir, "b"), name, sock, db, id.Recipient(), keyFile))
+	return cfg, dir, keyFile, id
 }

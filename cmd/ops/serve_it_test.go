@@ -1,12 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -72,20 +72,7 @@ serve:
   listen: %s
 `, filepath.Join(dir, "locks"), filepath.Join(dir, "backups"), sock, name, sock, name, addr))
 
-	cmd := opsProcess("--config", cfg, "--log-format", "json", "serve")
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			t.Logf("serve log:\n%s", logs.String())
-		}
-	}()
+	cmd, logs, exited := startServe(t, cfg)
 	scrape := func() string {
 		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
@@ -217,20 +204,7 @@ serve:
   listen: %s
 `, filepath.Join(dir, "locks"), filepath.Join(dir, "backups"), sock, name, addr))
 
-	cmd := opsProcess("--config", cfg, "--log-format", "json", "serve")
-	var logs syncBuffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			t.Logf("serve log:\n%s", logs.String())
-		}
-	}()
+	cmd, logs, exited := startServe(t, cfg)
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + addr + path)
 		if err != nil {
@@ -311,4 +285,26 @@ serve:
 		conn.ExecContext(t.Context(), "UNLOCK TABLES") // let it finish
 		<-done
 	}
+}
+
+// startServe runs `ops serve` with cfg as a process (JSON logs into logs),
+// killed when the test ends, its log shown when the test failed; exited
+// receives its end.
+func startServe(t *testing.T, cfg string) (cmd *exec.Cmd, logs *syncBuffer, exited <-chan error) {
+	t.Helper()
+	cmd = opsProcess("--config", cfg, "--log-format", "json", "serve")
+	logs = &syncBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("serve log:\n%s", logs.String())
+		}
+	})
+	return cmd, logs, done
 }

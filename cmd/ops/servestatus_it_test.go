@@ -187,20 +187,7 @@ serve:
 	}
 	app := apps[0]
 
-	cmd := opsProcess("--config", cfg, "--log-format", "json", "serve")
-	var logs syncBuffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			t.Logf("serve log:\n%s", logs.String())
-		}
-	}()
+	cmd, _, exited := startServe(t, cfg)
 
 	// Ready: the inventory ran and serve's archiver reports.
 	var st schedule.StatusPage

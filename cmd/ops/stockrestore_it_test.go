@@ -4,15 +4,12 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-
-	"filippo.io/age"
 
 	"github.com/opsteam/ops/internal/testenv"
 )
@@ -80,26 +77,7 @@ func stockBackup(t *testing.T) (*sql.DB, string, string, string, string) {
 		"CREATE VIEW {db}.rich AS SELECT owner FROM {db}.accounts WHERE balance > 0",
 		"CREATE TRIGGER {db}.trg AFTER INSERT ON {db}.accounts FOR EACH ROW INSERT INTO audit (owner) VALUES (NEW.owner)",
 		"CREATE FUNCTION {db}.total() RETURNS DECIMAL(12,2) READS SQL DATA RETURN (SELECT SUM(balance) FROM accounts)")
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "key.txt")
-	if err := os.WriteFile(keyFile, []byte(id.String()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := writeConfig(t, fmt.Sprintf(`storage:
-  targets:
-    local: {type: local, path: %s}
-backup:
-  jobs:
-    - name: app
-      mysql: {socket: %s, user: root}
-      databases: [%s]
-      encrypt_to: [%s]
-      identity_file: %s
-`, filepath.Join(dir, "b"), sock, name, id.Recipient(), keyFile))
+	cfg, dir, keyFile, _ := encryptedJob(t, "app", sock, name)
 	if code, _, stderr := runOps(t, "--config", cfg, "backup", "run"); code != 0 {
 		t.Fatalf("backup run: %d\n%s", code, stderr)
 	}

@@ -31,26 +31,7 @@ func TestReplacedObjectWithAValidMACReachesNothing(t *testing.T) {
 		db.Exec("DROP DATABASE IF EXISTS " + dst)
 		db.Exec("DROP USER IF EXISTS 'verify_evil'@'%'")
 	})
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	idFile := filepath.Join(dir, "id.txt")
-	if err := os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := writeConfig(t, fmt.Sprintf(`storage:
-  targets:
-    local: {type: local, path: %s}
-backup:
-  jobs:
-    - name: verify
-      mysql: {socket: %s, user: root}
-      databases: [%s]
-      encrypt_to: [%s]
-      identity_file: %s
-`, filepath.Join(dir, "b"), sock, name, id.Recipient(), idFile))
+	cfg, dir, _, id := encryptedJob(t, "verify", sock, name)
 	code, _, stderr := runOps(t, "--config", cfg, "backup", "run")
 	if code != 0 || !strings.Contains(stderr, "keys/verify.key") {
 		t.Fatalf("backup run: %d (the log names the key file it created)\n%s", code, stderr)
