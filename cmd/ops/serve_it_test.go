@@ -253,17 +253,7 @@ serve:
 		code, _ := get("/healthz")
 		return code == http.StatusOK
 	})
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("ops serve did not exit cleanly: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("ops serve did not exit after SIGTERM")
-	}
+	stopServe(t, cmd, exited)
 
 	// The one-shot command honours the same timeout.
 	type result struct {
@@ -307,4 +297,21 @@ func startServe(t *testing.T, cfg string) (cmd *exec.Cmd, logs *syncBuffer, exit
 		}
 	})
 	return cmd, logs, done
+}
+
+// stopServe sends SIGTERM to the serve process of startServe and fails the
+// test unless it exits cleanly (a hang guard of a minute, not a timing).
+func stopServe(t *testing.T, cmd *exec.Cmd, exited <-chan error) {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("ops serve after SIGTERM: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("ops serve did not exit after SIGTERM")
+	}
 }

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -260,17 +259,7 @@ serve:
 	}
 	t.Logf("screenshot: %s", png)
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("ops serve after SIGTERM: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Error("ops serve did not exit after SIGTERM")
-	}
+	stopServe(t, cmd, exited)
 }
 
 // statusReady: the inventory ran and the archiver reports with a window.
