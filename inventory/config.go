@@ -12,6 +12,7 @@ import (
 
 	"github.com/opsteam/ops/internal/fielderr"
 	"github.com/opsteam/ops/internal/secret"
+	"github.com/opsteam/ops/internal/suggest"
 )
 
 // Config is the `inventory:` section of the ops config.
@@ -172,7 +173,7 @@ func capabilityErrors(path string, caps []string) []error {
 	for i, cp := range caps {
 		if !IsCapability(cp) {
 			errs = append(errs, fielderr.Newf(fmt.Sprintf("%s.require_firewall_capabilities[%d]", path, i), "unknown capability %q%s (valid: %s)",
-				cp, suggest(cp, Capabilities), strings.Join(Capabilities, ", ")))
+				cp, suggest.DidYouMean(cp, Capabilities), strings.Join(Capabilities, ", ")))
 		}
 	}
 	return errs

@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/opsteam/ops/internal/bytesize"
+	"github.com/opsteam/ops/internal/suggest"
 )
 
 // Declared is a declared inventory: what cannot be discovered (Hyper-V
@@ -134,7 +135,7 @@ func ParseDeclared(name string, data []byte) (*Declared, error) {
 		case "firewalls":
 			err = decodeList(dec, v, "firewalls", &d.Firewalls, func(f *Firewall, line int, keys []string) { f.line, f.keys = line, keys })
 		default:
-			err = dec.errf(k, k.Value, "unknown key%s (valid: hosts, vms, firewalls)", suggest(k.Value, []string{"hosts", "vms", "firewalls"}))
+			err = dec.errf(k, k.Value, "unknown key%s (valid: hosts, vms, firewalls)", suggest.DidYouMean(k.Value, []string{"hosts", "vms", "firewalls"}))
 		}
 		if err != nil {
 			return nil, err
@@ -288,7 +289,7 @@ func (d *declDecoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 			fp := path + "." + k.Value
 			idx, ok := fields[k.Value]
 			if !ok {
-				return d.errf(k, fp, "unknown field%s (valid: %s)", suggest(k.Value, allowed), strings.Join(allowed, ", "))
+				return d.errf(k, fp, "unknown field%s (valid: %s)", suggest.DidYouMean(k.Value, allowed), strings.Join(allowed, ", "))
 			}
 			if seen[k.Value] {
 				return d.errf(k, fp, "duplicate key")
@@ -372,40 +373,6 @@ func typeName(k reflect.Kind) string {
 	return k.String()
 }
 
-// suggest returns ` (did you mean "x"?)` for the nearest valid key.
-func suggest(got string, valid []string) string {
-	best, bestD := "", 1<<30
-	for _, v := range valid {
-		if d := levenshtein(got, v); d < bestD {
-			best, bestD = v, d
-		}
-	}
-	if best != "" && bestD <= max(2, len(got)/3) {
-		return fmt.Sprintf(" (did you mean %q?)", best)
-	}
-	return ""
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
 func (d *Declared) validate() error {
 	e := func(line int, field, format string, args ...any) error {
 		return &DeclaredError{File: d.Path, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)}
@@ -454,12 +421,12 @@ func (d *Declared) validate() error {
 		seen[key{f.Source, strings.ToLower(f.Name)}] = f.line
 		for j, c := range f.Capabilities {
 			if !IsCapability(c) {
-				return e(f.line, fmt.Sprintf("%s.capabilities[%d]", p, j), "unknown capability %q%s (valid: %s)", c, suggest(c, Capabilities), strings.Join(Capabilities, ", "))
+				return e(f.line, fmt.Sprintf("%s.capabilities[%d]", p, j), "unknown capability %q%s (valid: %s)", c, suggest.DidYouMean(c, Capabilities), strings.Join(Capabilities, ", "))
 			}
 		}
 		for j, c := range f.RequireCapabilities {
 			if !IsCapability(c) {
-				return e(f.line, fmt.Sprintf("%s.require_capabilities[%d]", p, j), "unknown capability %q%s (valid: %s)", c, suggest(c, Capabilities), strings.Join(Capabilities, ", "))
+				return e(f.line, fmt.Sprintf("%s.require_capabilities[%d]", p, j), "unknown capability %q%s (valid: %s)", c, suggest.DidYouMean(c, Capabilities), strings.Join(Capabilities, ", "))
 			}
 		}
 		for j, l := range f.Licenses {

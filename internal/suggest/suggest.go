@@ -80,3 +80,9 @@ func Distance(a, b string) int {
 	}
 	return prev[len(rb)]
 }
+
+// DidYouMean is Hint for the one candidate nearest to name, "" when none is
+// close enough: ` (did you mean "hosts"?)`.
+func DidYouMean(name string, candidates []string) string {
+	return Hint(Closest(name, candidates, 1))
+}

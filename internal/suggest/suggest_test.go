@@ -44,3 +44,18 @@ func TestHint(t *testing.T) {
 		t.Errorf("Distance = %d", d)
 	}
 }
+
+func TestDidYouMean(t *testing.T) {
+	valid := []string{"hosts", "vms", "firewalls"}
+	for in, want := range map[string]string{
+		"vm":       ` (did you mean "vms"?)`,
+		"Hosts":    ` (did you mean "hosts"?)`,
+		"firewall": ` (did you mean "firewalls"?)`,
+		"zzz":      "",
+		"hosts":    "",
+	} {
+		if got := DidYouMean(in, valid); got != want {
+			t.Errorf("DidYouMean(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
