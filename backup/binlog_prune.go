@@ -67,22 +67,10 @@ func pruneBinlog(ctx context.Context, s storage.Store, job Job, kept []*BackupIn
 		return res, nil
 	}
 	for _, c := range doomed {
-		// The manifest goes first: an interrupted prune leaves a partial
-		// chunk, which is pruned next time.
-		names := []string{}
-		if c.Manifest != "" {
-			names = append(names, c.Manifest)
-		}
-		for _, n := range c.objects {
-			if n != c.Manifest {
-				names = append(names, n)
-			}
-		}
-		for _, n := range names {
-			if err := s.Delete(ctx, n); err != nil {
-				return res, fmt.Errorf("pruning binlog chunk %s of job %s: deleting %s: %w", c.Start, job.Name, n, err)
-			}
-			res.Deleted = append(res.Deleted, n)
+		deleted, err := deleteManifestFirst(ctx, s, c.Manifest, c.objects)
+		res.Deleted = append(res.Deleted, deleted...)
+		if err != nil {
+			return res, fmt.Errorf("pruning binlog chunk %s of job %s: %w", c.Start, job.Name, err)
 		}
 	}
 	if len(doomed) > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/opsteam/ops/backup/storage"
@@ -97,22 +98,10 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 		return res, nil
 	}
 	for _, b := range doomed {
-		// The manifest goes first: if prune is interrupted, what remains
-		// is a partial backup, which is never listed and pruned next time.
-		var names []string
-		if b.Manifest != "" {
-			names = append(names, b.Manifest)
-		}
-		for _, n := range b.objects {
-			if n != b.Manifest {
-				names = append(names, n)
-			}
-		}
-		for _, n := range names {
-			if err := o.Store.Delete(ctx, n); err != nil {
-				return res, fmt.Errorf("pruning backup %s of job %s: deleting %s: %w", b.ID, o.Job.Name, n, err)
-			}
-			res.Deleted = append(res.Deleted, n)
+		deleted, err := deleteManifestFirst(ctx, o.Store, b.Manifest, b.objects)
+		res.Deleted = append(res.Deleted, deleted...)
+		if err != nil {
+			return res, fmt.Errorf("pruning backup %s of job %s: %w", b.ID, o.Job.Name, err)
 		}
 		log.Info("pruned backup", "job", o.Job.Name, "id", b.ID, "complete", b.Complete)
 	}
@@ -123,4 +112,27 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 		res.Deleted = append(res.Deleted, res.Orphans...)
 	}
 	return res, nil
+}
+
+// deleteManifestFirst deletes one backup or binlog chunk: its manifest
+// first, then its other objects, one at a time and in that order. The order
+// is what keeps listings honest: an interrupted prune leaves objects without
+// a manifest, which every listing shows as partial and the next prune
+// removes. Data deleted first would leave, for a while or for good, a
+// manifest promising objects that are gone: a backup (or chunk) listed as
+// complete that cannot be restored. It returns the names deleted, in order,
+// also with an error.
+func deleteManifestFirst(ctx context.Context, s storage.Store, manifest string, objects []string) ([]string, error) {
+	names := slices.DeleteFunc(slices.Clone(objects), func(n string) bool { return n == manifest })
+	if manifest != "" {
+		names = slices.Insert(names, 0, manifest)
+	}
+	deleted := make([]string, 0, len(names))
+	for _, n := range names {
+		if err := s.Delete(ctx, n); err != nil {
+			return deleted, fmt.Errorf("deleting %s: %w", n, err)
+		}
+		deleted = append(deleted, n)
+	}
+	return deleted, nil
 }

@@ -123,6 +123,7 @@ bugs=(
   "a trigger keeps its own database's qualifier|./backup/mysql|backup/mysql/layout.go|			cut = append(cut, [2]int{toks[i+1].off, toks[i+2].end})|			_ = cut"
   "cat lets a body name the renamed database|./backup/mysql|backup/mysql/cat.go|		if src != dst {|		if src != dst && false {"
   "a body line like a section's USE written raw|./backup/mysql|backup/mysql/sqltext.go|sectionLineIn(o.Body)) {|false) {"
+  "data deleted before the manifest|./backup|backup/prune.go|		names = slices.Insert(names, 0, manifest)|		names = append(names, manifest)"
 )
 
 survived=0
