@@ -124,6 +124,7 @@ bugs=(
   "cat lets a body name the renamed database|./backup/mysql|backup/mysql/cat.go|		if src != dst {|		if src != dst && false {"
   "a body line like a section's USE written raw|./backup/mysql|backup/mysql/sqltext.go|sectionLineIn(o.Body)) {|false) {"
   "data deleted before the manifest|./backup|backup/prune.go|		names = slices.Insert(names, 0, manifest)|		names = append(names, manifest)"
+  "a truncated DNS answer not asked again over TCP|./tlscheck|tlscheck/resolve.go|	if err == nil && in.Truncated {|	if false && err == nil && in.Truncated {"
 )
 
 survived=0

@@ -82,20 +82,11 @@ func (r *Resolver) LookupTLSA(ctx context.Context, host string, port int) DANELo
 		}
 		srv = joinHostPort(cc.Servers[0], mustAtoi(cc.Port, 53))
 	}
-	timeout := 5 * time.Second
-	if r != nil && r.Timeout > 0 {
-		timeout = r.Timeout
-	}
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), dns.TypeTLSA)
 	m.SetEdns0(4096, true) // DO
 	m.AuthenticatedData = true
-	c := &dns.Client{Timeout: timeout}
-	in, _, err := c.ExchangeContext(ctx, m, srv)
-	if err == nil && in.Truncated {
-		c.Net = "tcp"
-		in, _, err = c.ExchangeContext(ctx, m, srv)
-	}
+	in, err := r.ask(ctx, srv, m)
 	if err != nil {
 		l.Err = fmt.Errorf("%w: %s via %s: %w", ErrTLSALookup, name, srv, err)
 		return l

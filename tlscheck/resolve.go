@@ -62,21 +62,30 @@ func (j joined) Error() string {
 
 func (j joined) Unwrap() []error { return j }
 
-func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
-	srv := r.Addr
+// ask sends m to the DNS server srv over UDP, and again over TCP when the
+// answer is truncated (a large TLSA, TXT or MX set does not fit): a
+// truncated answer is never used. Every DNS question of tlscheck goes
+// through here.
+func (r *Resolver) ask(ctx context.Context, srv string, m *dns.Msg) (*dns.Msg, error) {
 	timeout := 5 * time.Second
 	if r != nil && r.Timeout > 0 {
 		timeout = r.Timeout
 	}
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(name), qtype)
-	m.SetEdns0(4096, false)
 	c := &dns.Client{Timeout: timeout}
 	in, _, err := c.ExchangeContext(ctx, m, srv)
 	if err == nil && in.Truncated {
 		c.Net = "tcp"
 		in, _, err = c.ExchangeContext(ctx, m, srv)
 	}
+	return in, err
+}
+
+func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	srv := r.Addr
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	m.SetEdns0(4096, false)
+	in, err := r.ask(ctx, srv, m)
 	if err != nil {
 		return nil, fmt.Errorf("dns %s %s via %s: %w", dns.TypeToString[qtype], name, srv, err)
 	}
