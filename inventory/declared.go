@@ -1,22 +1,20 @@
 package inventory
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/opsteam/ops/internal/bytesize"
+	"github.com/opsteam/ops/internal/strictyaml"
 	"github.com/opsteam/ops/internal/suggest"
 )
 
@@ -88,40 +86,24 @@ func LoadDeclared(path string) (*Declared, error) {
 // ParseDeclared is LoadDeclared on bytes; name is used in error messages.
 func ParseDeclared(name string, data []byte) (*Declared, error) {
 	d := &Declared{Path: name}
-	var doc yaml.Node
-	yd := yaml.NewDecoder(bytes.NewReader(data))
-	if err := yd.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlSyntaxError(name, data, err)
+	root, err := strictyaml.Parse(name, data, "a declared inventory")
+	if err != nil {
+		var se *strictyaml.Error
+		if errors.As(err, &se) {
+			return nil, &DeclaredError{File: se.File, Line: se.Line, Msg: se.Msg}
+		}
+		return nil, err
 	}
-	// yaml.Unmarshal would silently read the first of several documents
-	// (two files concatenated, a stray "---"): the others would be lost.
-	for {
-		var next yaml.Node
-		err := yd.Decode(&next)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, yamlSyntaxError(name, data, err)
-		}
-		if len(next.Content) > 0 && !(next.Content[0].Kind == yaml.ScalarNode && next.Content[0].Tag == "!!null") {
-			return nil, &DeclaredError{File: name, Line: next.Line, Msg: "a second YAML document starts here; a declared inventory is one document"}
-		}
-	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
+	if root == nil {
 		return d, nil // empty file: nothing declared
-	}
-	root := resolve(doc.Content[0])
-	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		return d, nil
 	}
 	dec := &declDecoder{file: name}
 	if root.Kind != yaml.MappingNode {
-		return nil, dec.errf(root, "", "expected a mapping with hosts, vms and firewalls, got %s", kindName(root))
+		return nil, dec.errf(root, "", "expected a mapping with hosts, vms and firewalls, got %s", strictyaml.KindName(root))
 	}
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], resolve(root.Content[i+1])
+		k, v := root.Content[i], strictyaml.Resolve(root.Content[i+1])
 		if seen[k.Value] {
 			return nil, dec.errf(k, k.Value, "duplicate key")
 		}
@@ -147,72 +129,17 @@ func ParseDeclared(name string, data []byte) (*Declared, error) {
 	return d, nil
 }
 
-func yamlSyntaxError(name string, data []byte, err error) error {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if n, tail, ok := strings.Cut(rest, ": "); ok {
-			if line, e := strconv.Atoi(n); e == nil {
-				return &DeclaredError{File: name, Line: line, Msg: "invalid YAML: " + tail}
-			}
-		}
-	}
-	// yaml.v3 gives no line for a problem of its reader (a byte that is not
-	// allowed), for an unknown anchor, and for a problem on the first line.
-	line := 1
-	switch {
-	case strings.Contains(msg, "control characters") || strings.Contains(msg, "UTF-8") || strings.Contains(msg, "UTF-16"):
-		line = badCharLine(data)
-		if line == 0 && strings.Contains(msg, "UTF-8") {
-			// The bytes are fine: a tag's %XX escape decodes to bad UTF-8.
-			line = max(lineOf(data, "%"), 1)
-		}
-	case strings.HasPrefix(msg, "unknown anchor '"):
-		anchor, _, _ := strings.Cut(strings.TrimPrefix(msg, "unknown anchor '"), "'")
-		line = lineOf(data, "*"+anchor)
-	}
-	return &DeclaredError{File: name, Line: line, Msg: "invalid YAML: " + msg}
-}
-
-// badCharLine returns the line of the first byte sequence that YAML does not
-// allow in a UTF-8 file (invalid UTF-8, control characters other than tab,
-// CR and LF, surrogates, U+FFFE, U+FFFF), or 0 (a UTF-16 file, or none).
-func badCharLine(data []byte) int {
-	if bytes.HasPrefix(data, []byte{0xfe, 0xff}) || bytes.HasPrefix(data, []byte{0xff, 0xfe}) {
-		return 0
-	}
-	for i := 0; i < len(data); {
-		r, size := utf8.DecodeRune(data[i:])
-		ok := r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r <= 0x7e || r == 0x85 ||
-			r >= 0xa0 && r <= 0xd7ff || r >= 0xe000 && r <= 0xfffd || r >= 0x10000 && r <= 0x10ffff
-		if !ok || r == utf8.RuneError && size == 1 {
-			return 1 + bytes.Count(data[:i], []byte{'\n'})
-		}
-		i += size
-	}
-	return 0
-}
-
-// lineOf returns the line of the first occurrence of s in data, or 0.
-func lineOf(data []byte, s string) int {
-	i := bytes.Index(data, []byte(s))
-	if i < 0 {
-		return 0
-	}
-	return 1 + bytes.Count(data[:i], []byte{'\n'})
-}
-
 func decodeList[T any](dec *declDecoder, n *yaml.Node, path string, dst *[]T, setLine func(*T, int, []string)) error {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+	if strictyaml.IsNull(n) {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		return dec.errf(n, path, "expected a list, got %s", kindName(n))
+		return dec.errf(n, path, "expected a list, got %s", strictyaml.KindName(n))
 	}
 	*dst = slices.Grow(*dst, len(n.Content))
 	for i, item := range n.Content {
 		var v T
-		item = resolve(item)
+		item = strictyaml.Resolve(item)
 		if err := dec.decode(item, reflect.ValueOf(&v).Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
 			return err
 		}
@@ -238,42 +165,13 @@ func (d *declDecoder) errf(n *yaml.Node, field, format string, args ...any) erro
 	return &DeclaredError{File: d.file, Line: n.Line, Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
-func resolve(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.Tag {
-		case "!!null":
-			return "null"
-		case "!!bool":
-			return "a boolean (" + n.Value + ")"
-		case "!!int":
-			return "an integer (" + n.Value + ")"
-		case "!!float":
-			return "a number (" + n.Value + ")"
-		}
-		return strconv.Quote(n.Value)
-	}
-	return "an unsupported node"
-}
-
 // decode fills v from n strictly, using the json tag names as keys.
 func (d *declDecoder) decode(n *yaml.Node, v reflect.Value, path string) error {
-	n = resolve(n)
+	n = strictyaml.Resolve(n)
 	switch v.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			return d.errf(n, path, "expected a mapping, got %s", kindName(n))
+			return d.errf(n, path, "expected a mapping, got %s", strictyaml.KindName(n))
 		}
 		allowed := declKeys[v.Type()]
 		fields := map[string]int{}
@@ -301,11 +199,11 @@ func (d *declDecoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 		}
 		return nil
 	case reflect.Slice:
-		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		if strictyaml.IsNull(n) {
 			return nil
 		}
 		if n.Kind != yaml.SequenceNode {
-			return d.errf(n, path, "expected a list, got %s", kindName(n))
+			return d.errf(n, path, "expected a list, got %s", strictyaml.KindName(n))
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, item := range n.Content {
@@ -317,7 +215,7 @@ func (d *declDecoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 		return nil
 	}
 	if n.Kind != yaml.ScalarNode {
-		return d.errf(n, path, "expected %s, got %s", typeName(v.Kind()), kindName(n))
+		return d.errf(n, path, "expected %s, got %s", typeName(v.Kind()), strictyaml.KindName(n))
 	}
 	switch v.Kind() {
 	case reflect.String:
@@ -358,7 +256,7 @@ func (d *declDecoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 			return nil
 		}
 	}
-	return d.errf(n, path, "expected %s, got %s", typeName(v.Kind()), kindName(n))
+	return d.errf(n, path, "expected %s, got %s", typeName(v.Kind()), strictyaml.KindName(n))
 }
 
 func typeName(k reflect.Kind) string {

@@ -9,6 +9,7 @@
 // cobra or viper: cmd/ops builds a Config, calls Collect and Render, and maps
 // the returned errors to exit codes (ErrPartial → 3; CheckResult.Failed /
 // DiffResult.Differ → 1). Of ops it uses only internal/bytesize,
-// internal/fielderr, internal/output (its tables escape what sources report)
-// and internal/secret.
+// internal/fielderr, internal/output (its tables escape what sources report),
+// internal/secret, internal/strictyaml (reading declared files, like the
+// config loader) and internal/suggest (did you mean).
 package inventory

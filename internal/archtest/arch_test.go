@@ -91,6 +91,8 @@ var rules = []rule{
 	{is("inventory"), []string{"tlscheck"}, nil, "jobs never import each other"},
 	{is("internal/suggest"), []string{"backup", "tlscheck", "inventory", "cmd", "internal", viper, cobra}, nil,
 		"suggest is a leaf"},
+	{is("internal/strictyaml"), []string{"backup", "tlscheck", "inventory", "cmd", "internal", viper, cobra}, nil,
+		"strict YAML reading is a leaf (shared by config loading and the declared inventory)"},
 	{is("internal/smtpclient"), []string{"backup", "tlscheck", "inventory", "cmd", "internal", viper, cobra}, nil,
 		"the SMTP client is a leaf (shared by notifications and tlscheck)"},
 	{is("internal/notify"), []string{"backup", "tlscheck", "inventory", "cmd", "internal", viper, cobra},

@@ -17,5 +17,8 @@
 // config owns viper (with cmd/ops, the only package that imports it). It must
 // not import backup, tlscheck, inventory or cmd (the structs come in as an
 // any; field errors as *fielderr.Error) nor cobra (flags come in as pflag
-// flags). Of ops it uses only internal/bytesize and internal/fielderr.
+// flags). Of ops it uses only internal/bytesize, internal/fielderr,
+// internal/suggest (did you mean) and internal/strictyaml (parsing the file:
+// one document, syntax errors at FILE:LINE; shared with inventory's declared
+// files).
 package config

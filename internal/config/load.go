@@ -6,13 +6,13 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/opsteam/ops/internal/fielderr"
+	"github.com/opsteam/ops/internal/strictyaml"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
@@ -305,24 +305,18 @@ func describeIOError(err error) string {
 	return err.Error()
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 // parseFile parses YAML, checks it against the schema and returns it as a
 // plain map.
 func parseFile(file string, data []byte, typ reflect.Type, res *Result) (map[string]any, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		msg := err.Error()
-		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-			return nil, &Error{Where: file + ":" + m[1], Msg: "invalid YAML: " + m[2]}
+	root, err := strictyaml.Parse(file, data, "a config file")
+	if err != nil {
+		var se *strictyaml.Error
+		if errors.As(err, &se) {
+			return nil, &Error{Where: fmt.Sprintf("%s:%d", se.File, se.Line), Msg: se.Msg}
 		}
-		return nil, &Error{Where: file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+		return nil, err
 	}
-	if len(doc.Content) == 0 { // empty file
-		return map[string]any{}, nil
-	}
-	root := doc.Content[0]
-	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+	if root == nil { // empty file
 		return map[string]any{}, nil
 	}
 	var errs Errors
@@ -348,10 +342,8 @@ func join(path, key string) string {
 // and collecting unknown keys and type errors.
 func check(n *yaml.Node, t reflect.Type, path, file string, lines map[string]int, errs *Errors) {
 	where := func(n *yaml.Node) string { return fmt.Sprintf("%s:%d", file, n.Line) }
-	if n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+	n = strictyaml.Resolve(n)
+	if strictyaml.IsNull(n) {
 		return // an empty value leaves the default in place
 	}
 	name := path
@@ -361,7 +353,7 @@ func check(n *yaml.Node, t reflect.Type, path, file string, lines map[string]int
 	switch {
 	case isScalar(t):
 		if n.Kind != yaml.ScalarNode {
-			*errs = append(*errs, &Error{Where: where(n), Msg: fmt.Sprintf("%s: expected %s, got a %s", name, describe(t), kindName(n))})
+			*errs = append(*errs, &Error{Where: where(n), Msg: fmt.Sprintf("%s: expected %s, got %s", name, describe(t), strictyaml.KindName(n))})
 			return
 		}
 		if err := checkText(t, n.Value); err != nil {
@@ -369,7 +361,7 @@ func check(n *yaml.Node, t reflect.Type, path, file string, lines map[string]int
 		}
 	case t.Kind() == reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			*errs = append(*errs, &Error{Where: where(n), Msg: fmt.Sprintf("%s: expected a list, got a %s", name, kindName(n))})
+			*errs = append(*errs, &Error{Where: where(n), Msg: fmt.Sprintf("%s: expected a list, got %s", name, strictyaml.KindName(n))})
 			return
 		}
 		for i, c := range n.Content {
@@ -379,7 +371,7 @@ func check(n *yaml.Node, t reflect.Type, path, file string, lines map[string]int
 		}
 	case t.Kind() == reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			*errs = append(*errs, &Error{Where: where(n), Msg: fmt.Sprintf("%s: expected a mapping, got a %s", name, kindName(n))})
+			*errs = append(*errs, &Error{Where: where(n), Msg: fmt.Sprintf("%s: expected a mapping, got %s", name, strictyaml.KindName(n))})
 			return
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -390,7 +382,7 @@ func check(n *yaml.Node, t reflect.Type, path, file string, lines map[string]int
 		}
 	case t.Kind() == reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			*errs = append(*errs, &Error{Where: where(n), Msg: fmt.Sprintf("%s: expected a mapping, got a %s", name, kindName(n))})
+			*errs = append(*errs, &Error{Where: where(n), Msg: fmt.Sprintf("%s: expected a mapping, got %s", name, strictyaml.KindName(n))})
 			return
 		}
 		seen := map[string]bool{}
@@ -417,18 +409,6 @@ func check(n *yaml.Node, t reflect.Type, path, file string, lines map[string]int
 			check(val, f.Type, p, file, lines, errs)
 		}
 	}
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
-		return "list"
-	case yaml.MappingNode:
-		return "mapping"
-	case yaml.ScalarNode:
-		return fmt.Sprintf("scalar %q", n.Value)
-	}
-	return "value"
 }
 
 // checkText checks that text (from the file, a variable or a flag) is valid

@@ -232,7 +232,13 @@ func TestBadInput(t *testing.T) {
 		{"bad duration", "backup:\n  jobs:\n    - lock_wait: forever\n", "", `:3: backup.jobs[0].lock_wait: expected a duration such as 30s, 5m or 1h, got "forever"`},
 		{"bad size", "storage:\n  targets:\n    x: {type: swift, segment_size: 12parsecs}\n", "", `:3: storage.targets.x.segment_size: invalid size "12parsecs"`},
 		{"yaml syntax", "log: {level: info\n", "", `: invalid YAML:`},
-		{"duplicate key", "log: {level: info}\nlog: {level: warn}\n", "", `:2: `},
+		{"duplicate key", "log: {level: info}\nlog: {level: warn}\n", "", `:2: duplicate key "log"`},
+		{"not a mapping", "log: [info]\n", "", `:1: log: expected a mapping, got a list`},
+		{"scalar for a mapping", "log: 3\n", "", `:1: log: expected a mapping, got an integer (3)`},
+		// internal/strictyaml: the line yaml.v3 does not give, and no
+		// second document silently dropped.
+		{"control character", "log:\n  level: \"a\x1b[2Jb\"\n", "", `:2: invalid YAML: control characters are not allowed`},
+		{"second document", "log: {level: info}\n---\nlog: {level: warn}\n", "", `:2: a second YAML document starts here; a config file is one document`},
 		{"bad env", "", "OPS_BACKUP_JOBS_0_THREADS=lots", `OPS_BACKUP_JOBS_0_THREADS: backup.jobs[0].threads: expected an integer, got "lots"`},
 	}
 	for _, c := range cases {
@@ -283,9 +289,11 @@ func TestMissingFiles(t *testing.T) {
 	}
 }
 
+// nearest follows internal/suggest's rule, like every "did you mean" of ops:
+// case is ignored (YAML keys are not: "TARGET" is unknown, "target" meant).
 func TestNearest(t *testing.T) {
 	for _, c := range []struct{ key, want string }{
-		{"thread", "threads"}, {"compresion", "compression"}, {"TARGET", ""}, {"xyzzy", ""},
+		{"thread", "threads"}, {"compresion", "compression"}, {"TARGET", "target"}, {"xyzzy", ""}, {"nam", "name"},
 	} {
 		if got := nearest(c.key, []string{"threads", "compression", "target", "name"}); got != c.want {
 			t.Errorf("nearest(%q) = %q, want %q", c.key, got, c.want)

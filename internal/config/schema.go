@@ -156,21 +156,12 @@ func parseScalar(t reflect.Type, s string) (reflect.Value, error) {
 	return v, nil
 }
 
-// nearest returns the candidate closest to key by edit distance, if it is
-// close enough to be a plausible typo.
+// nearest returns the candidate closest to key, if it is close enough to be
+// a plausible typo (internal/suggest's rule, the one every "did you mean" of
+// ops follows), else "".
 func nearest(key string, candidates []string) string {
-	best, bestD := "", 1<<30
-	for _, c := range candidates {
-		if d := suggest.Distance(key, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	limit := len(key)/2 + 1
-	if limit < 3 {
-		limit = 3
-	}
-	if bestD <= limit {
-		return best
+	if c := suggest.Closest(key, candidates, 1); len(c) > 0 {
+		return c[0]
 	}
 	return ""
 }
