@@ -65,6 +65,25 @@ var sourceNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 // SourceTypes are the valid values of sources[].type.
 var SourceTypes = []string{TypeVCenter, TypeLibvirt, TypeFile, TypeNftables}
 
+// typeKeys are the keys only some source types use (see SourceConfig), in
+// the order errors name them: set on a source of another type, such a key is
+// a mistake, not noise.
+var typeKeys = []struct {
+	key   string
+	types []string
+	set   func(SourceConfig) bool
+}{
+	{"url", []string{TypeVCenter}, func(s SourceConfig) bool { return s.URL != "" }},
+	{"user", []string{TypeVCenter}, func(s SourceConfig) bool { return s.User != "" }},
+	{"password", []string{TypeVCenter}, func(s SourceConfig) bool { return !s.Password.IsZero() }},
+	{"password_file", []string{TypeVCenter}, func(s SourceConfig) bool { return s.PasswordFile != "" }},
+	{"insecure", []string{TypeVCenter}, func(s SourceConfig) bool { return s.Insecure }},
+	{"uri", []string{TypeLibvirt}, func(s SourceConfig) bool { return s.URI != "" }},
+	{"socket", []string{TypeLibvirt}, func(s SourceConfig) bool { return s.Socket != "" }},
+	{"path", []string{TypeFile}, func(s SourceConfig) bool { return s.Path != "" }},
+	{"netns", []string{TypeNftables}, func(s SourceConfig) bool { return s.Netns != "" }},
+}
+
 // Validate checks the section; path is its key path ("inventory"). One
 // problem is returned as a *fielderr.Error; several are joined (errors.Join:
 // iterate Unwrap() []error to locate each), each naming its key path.
@@ -90,12 +109,6 @@ func (c *Config) Validate(path string) error {
 		if s.Timeout < 0 {
 			bad(p+".timeout", "%s: expected a positive duration", s.Timeout)
 		}
-		// keys that do not apply to the type are mistakes, not noise
-		notFor := func(key string, set bool) {
-			if set {
-				bad(p+"."+key, "not used by a %s source", s.Type)
-			}
-		}
 		switch s.Type {
 		case TypeVCenter:
 			if s.URL == "" {
@@ -108,48 +121,28 @@ func (c *Config) Validate(path string) error {
 			if !s.Password.IsZero() && s.PasswordFile != "" {
 				bad(p+".password_file", "set either password (environment) or password_file, not both")
 			}
-			notFor("uri", s.URI != "")
-			notFor("socket", s.Socket != "")
-			notFor("path", s.Path != "")
-			notFor("netns", s.Netns != "")
 		case TypeLibvirt:
 			if s.URI != "" {
 				if _, _, err := libvirtTransport(s.URI); err != nil {
 					bad(p+".uri", "%v", err)
 				}
 			}
-			notFor("url", s.URL != "")
-			notFor("user", s.User != "")
-			notFor("password", !s.Password.IsZero())
-			notFor("password_file", s.PasswordFile != "")
-			notFor("insecure", s.Insecure)
-			notFor("path", s.Path != "")
-			notFor("netns", s.Netns != "")
 		case TypeFile:
 			if s.Path == "" {
 				bad(p+".path", "required for a file source")
 			}
-			notFor("url", s.URL != "")
-			notFor("user", s.User != "")
-			notFor("password", !s.Password.IsZero())
-			notFor("password_file", s.PasswordFile != "")
-			notFor("insecure", s.Insecure)
-			notFor("uri", s.URI != "")
-			notFor("socket", s.Socket != "")
-			notFor("netns", s.Netns != "")
-		case TypeNftables:
-			notFor("url", s.URL != "")
-			notFor("user", s.User != "")
-			notFor("password", !s.Password.IsZero())
-			notFor("password_file", s.PasswordFile != "")
-			notFor("insecure", s.Insecure)
-			notFor("uri", s.URI != "")
-			notFor("socket", s.Socket != "")
-			notFor("path", s.Path != "")
+		case TypeNftables: // netns is optional: "" is the host
 		case "":
 			bad(p+".type", "required: expected vcenter, libvirt, file or nftables")
 		default:
 			bad(p+".type", "%q: expected vcenter, libvirt, file or nftables", s.Type)
+		}
+		if slices.Contains(SourceTypes, s.Type) {
+			for _, k := range typeKeys {
+				if k.set(s) && !slices.Contains(k.types, s.Type) {
+					bad(p+"."+k.key, "not used by a %s source", s.Type)
+				}
+			}
 		}
 	}
 	errs = append(errs, capabilityErrors(path, c.RequireFirewallCapabilities)...)

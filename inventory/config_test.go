@@ -165,3 +165,30 @@ func TestLibvirtTransport(t *testing.T) {
 		}
 	}
 }
+
+// Every type-specific key set on a source of another type is named, and
+// only those: each type keeps the keys SourceConfig's comment gives it.
+func TestConfigKeysOfAnotherType(t *testing.T) {
+	all := SourceConfig{Name: "s", URL: "https://vc/sdk", User: "ro", Password: secret.New("x"), PasswordFile: "/f", Insecure: true,
+		URI: "qemu:///system", Socket: "/run/libvirt/libvirt-sock", Path: "/etc/ops/inventory.yaml", Netns: "fw"}
+	others := map[string]string{
+		TypeVCenter:  "uri socket path netns",
+		TypeLibvirt:  "url user password password_file insecure path netns",
+		TypeFile:     "url user password password_file insecure uri socket netns",
+		TypeNftables: "url user password password_file insecure uri socket path",
+	}
+	for _, typ := range SourceTypes {
+		s := all
+		s.Type = typ
+		c := Config{Sources: []SourceConfig{s}}
+		var got []string
+		for _, e := range strings.Split(fmt.Sprint(c.Validate("inventory")), "\n") {
+			if key, ok := strings.CutSuffix(e, ": not used by a "+typ+" source"); ok {
+				got = append(got, strings.TrimPrefix(key, "inventory.sources[0]."))
+			}
+		}
+		if strings.Join(got, " ") != others[typ] {
+			t.Errorf("%s: keys not used: %q, want %q", typ, got, others[typ])
+		}
+	}
+}
