@@ -272,20 +272,15 @@ func typeName(k reflect.Kind) string {
 }
 
 func (d *Declared) validate() error {
-	e := func(line int, field, format string, args ...any) error {
-		return &DeclaredError{File: d.Path, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)}
-	}
-	type key struct{ scope, name string }
-	seen := map[key]int{}
+	e := d.errAt
+	// Host and firewall names are DNS names (case-insensitive), VM names
+	// are compared exactly.
+	hosts, vms, firewalls := declaredNames{fold: true}, declaredNames{}, declaredNames{fold: true}
 	for i, h := range d.Hosts {
 		p := fmt.Sprintf("hosts[%d]", i)
-		if h.Name == "" {
-			return e(h.line, p+".name", "required")
+		if err := hosts.check(d, h.line, p, h.Source, h.Name); err != nil {
+			return err
 		}
-		if l, dup := seen[key{h.Source, strings.ToLower(h.Name)}]; dup {
-			return e(h.line, p+".name", "%q is already declared on line %d", h.Name, l)
-		}
-		seen[key{h.Source, strings.ToLower(h.Name)}] = h.line
 		if err := oneOf(h.Connection, ConnConnected, ConnDisconnected, ConnNotResponding); err != "" {
 			return e(h.line, p+".connection", "%s", err)
 		}
@@ -293,30 +288,20 @@ func (d *Declared) validate() error {
 			return e(h.line, p+".power", "%s", err)
 		}
 	}
-	seen = map[key]int{}
 	for i, v := range d.VMs {
 		p := fmt.Sprintf("vms[%d]", i)
-		if v.Name == "" {
-			return e(v.line, p+".name", "required")
+		if err := vms.check(d, v.line, p, v.Source, v.Name); err != nil {
+			return err
 		}
-		if l, dup := seen[key{v.Source, v.Name}]; dup {
-			return e(v.line, p+".name", "%q is already declared on line %d", v.Name, l)
-		}
-		seen[key{v.Source, v.Name}] = v.line
 		if err := oneOf(v.Power, PowerOn, PowerOff, PowerSuspended); err != "" {
 			return e(v.line, p+".power", "%s", err)
 		}
 	}
-	seen = map[key]int{}
 	for i, f := range d.Firewalls {
 		p := fmt.Sprintf("firewalls[%d]", i)
-		if f.Name == "" {
-			return e(f.line, p+".name", "required")
+		if err := firewalls.check(d, f.line, p, f.Source, f.Name); err != nil {
+			return err
 		}
-		if l, dup := seen[key{f.Source, strings.ToLower(f.Name)}]; dup {
-			return e(f.line, p+".name", "%q is already declared on line %d", f.Name, l)
-		}
-		seen[key{f.Source, strings.ToLower(f.Name)}] = f.line
 		for j, c := range f.Capabilities {
 			if !IsCapability(c) {
 				return e(f.line, fmt.Sprintf("%s.capabilities[%d]", p, j), "unknown capability %q%s (valid: %s)", c, suggest.DidYouMean(c, Capabilities), strings.Join(Capabilities, ", "))
@@ -356,6 +341,35 @@ func (d *Declared) validate() error {
 			}
 		}
 	}
+	return nil
+}
+
+func (d *Declared) errAt(line int, field, format string, args ...any) error {
+	return &DeclaredError{File: d.Path, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// declaredNames checks the names of one kind of record: each is required
+// and declared once per scope (the declaration's source: field).
+type declaredNames struct {
+	seen map[[2]string]int // scope, name → line
+	fold bool              // compare names case-insensitively
+}
+
+func (n *declaredNames) check(d *Declared, line int, path, scope, name string) error {
+	if name == "" {
+		return d.errAt(line, path+".name", "required")
+	}
+	k := [2]string{scope, name}
+	if n.fold {
+		k[1] = strings.ToLower(name)
+	}
+	if l, dup := n.seen[k]; dup {
+		return d.errAt(line, path+".name", "%q is already declared on line %d", name, l)
+	}
+	if n.seen == nil {
+		n.seen = map[[2]string]int{}
+	}
+	n.seen[k] = line
 	return nil
 }
 

@@ -29,6 +29,16 @@ func TestLoadDeclared(t *testing.T) {
 	}
 }
 
+// A name is declared once per scope (source:); host and firewall names
+// ignore case, VM names do not.
+func TestDeclaredNamesPerScope(t *testing.T) {
+	in := "hosts:\n  - {name: hv1}\n  - {name: HV1, source: vc}\nvms:\n  - {name: web}\n  - {name: Web}\nfirewalls:\n  - {name: fw}\n  - {name: fw, source: vc}\n"
+	d, err := ParseDeclared("inv.yaml", []byte(in))
+	if err != nil || len(d.Hosts) != 2 || len(d.VMs) != 2 || len(d.Firewalls) != 2 {
+		t.Fatalf("%v %+v", err, d)
+	}
+}
+
 func TestLoadDeclaredEmpty(t *testing.T) {
 	for _, in := range []string{"", "# nothing\n", "~\n", "hosts:\nvms: []\n"} {
 		d, err := ParseDeclared("x.yaml", []byte(in))
@@ -83,6 +93,12 @@ func TestDeclaredErrors(t *testing.T) {
 			`inv.yaml:2: vms[0].name: required`},
 		{"duplicate", "hosts:\n  - {name: hv1}\n  - {name: HV1}\n",
 			`inv.yaml:3: hosts[1].name: "HV1" is already declared on line 2`},
+		{"duplicate vm", "vms:\n  - {name: web}\n  - {name: web}\n",
+			`inv.yaml:3: vms[1].name: "web" is already declared on line 2`},
+		{"duplicate firewall", "firewalls:\n  - {name: fw1}\n  - {name: FW1}\n",
+			`inv.yaml:3: firewalls[1].name: "FW1" is already declared on line 2`},
+		{"vm without a name", "vms:\n  - {host: hv1}\n",
+			`inv.yaml:2: vms[0].name: required`},
 		{"duplicate key", "hosts:\n  - name: a\n    name: b\n",
 			`inv.yaml:3: hosts[0].name: duplicate key`},
 		{"syntax", "hosts:\n  - name: a\n  bad\n",
