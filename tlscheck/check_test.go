@@ -56,13 +56,19 @@ func startDNS(t testing.TB, records []string, exists ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &dns.Server{PacketConn: pc, Handler: h}
+	serveDNS(t, &dns.Server{PacketConn: pc, Handler: h})
+	return pc.LocalAddr().String()
+}
+
+// serveDNS starts srv, waits until it listens and stops it when the test
+// ends.
+func serveDNS(t testing.TB, srv *dns.Server) {
+	t.Helper()
 	started := make(chan struct{})
 	srv.NotifyStartedFunc = func() { close(started) }
 	go func() { _ = srv.ActivateAndServe() }()
 	<-started
 	t.Cleanup(func() { _ = srv.Shutdown() })
-	return pc.LocalAddr().String()
 }
 
 func TestResolverMX(t *testing.T) {

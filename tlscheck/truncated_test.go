@@ -43,13 +43,8 @@ func startTruncating(t testing.TB) string {
 			_ = w.WriteMsg(m)
 		})
 	}
-	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: handler(false)}, {Listener: ln, Handler: handler(true)}} {
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		go func() { _ = srv.ActivateAndServe() }()
-		<-started
-		t.Cleanup(func() { _ = srv.Shutdown() })
-	}
+	serveDNS(t, &dns.Server{PacketConn: pc, Handler: handler(false)})
+	serveDNS(t, &dns.Server{Listener: ln, Handler: handler(true)})
 	return ln.Addr().String()
 }
 
