@@ -90,7 +90,7 @@ func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOpt
 	if err != nil {
 		return err
 	}
-	point, pitr, err := parseRestorePoint(opts, time.Local)
+	point, err := parseRestorePoint(opts, time.Local)
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOpt
 	if err != nil {
 		return err
 	}
-	if pitr {
+	if !point.IsZero() {
 		return runPointInTimeRestore(ctx, rt, job, store, mapping, point, opts)
 	}
 	b, ids, err := rt.readableBackup(ctx, store, job, opts.backup, mapping, opts.trustUnauthenticated, opts.identity)
