@@ -124,6 +124,8 @@ bugs=(
   "cat lets a body name the renamed database|./backup/mysql|backup/mysql/cat.go|		if src != dst {|		if src != dst && false {"
   "a body line like a section's USE written raw|./backup/mysql|backup/mysql/sqltext.go|sectionLineIn(o.Body)) {|false) {"
   "an --until-gtid replay stops inside a transaction|./backup|backup/restorepoint.go|		return ev.GTID != \"\" && !p.gtid.Includes(ev.GTID)|		return !p.gtid.Includes(ev.GTID)"
+  "restore connects with the backup account instead of restore_mysql|./backup|backup/restore.go|Store: store, MySQL: j.RestoreConn(),|Store: store, MySQL: j.MySQL,"
+  "restore accepts a plain backup of a job that encrypts|./backup|backup/restore.go|RequireEncryption: len(j.EncryptTo) > 0}|RequireEncryption: false}"
 )
 
 survived=0

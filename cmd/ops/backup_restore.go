@@ -10,6 +10,7 @@ import (
 
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/output"
 	"github.com/opsteam/ops/internal/progress"
@@ -107,11 +108,9 @@ func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOpt
 	}
 	rt.log.Info("restore started", "job", job.Name, "id", b.ID, "object", b.Object)
 	bar := progress.New(rt.stderr, rt.stderrTTY, "restore "+b.ID, b.Size)
-	res, err := backup.RestoreBackup(ctx, backup.BackupRestoreOptions{
-		Store: store, Backup: b, MySQL: job.RestoreConn(), Threads: job.Threads, Databases: mapping, Identities: ids, Logger: rt.log, Progress: bar.Set,
-		Replace: opts.replace, KeepPartial: opts.keepPartial, RequireEncryption: len(job.EncryptTo) > 0,
-		TrustUnauthenticated: opts.trustUnauthenticated,
-	})
+	ro := opts.restoreOptions(rt, job, store, mapping)
+	ro.Backup, ro.Identities, ro.Progress = b, ids, bar.Set
+	res, err := backup.RestoreBackup(ctx, ro)
 	bar.Done()
 	if err != nil {
 		return err
@@ -120,6 +119,15 @@ func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOpt
 		"sql_bytes", res.RawBytes, "duration", res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond).String())
 	fmt.Fprintf(rt.stdout, "restored %s %s: %s\n", job.Name, output.Escape(b.ID), output.Escape(strings.Join(res.Databases, ", ")))
 	return nil
+}
+
+// restoreOptions are the options of a restore (plain or to a point) from
+// the job and the flags.
+func (opts backupRestoreOptions) restoreOptions(rt *opsRuntime, job backup.Job, store storage.Store, mapping map[string]string) backup.BackupRestoreOptions {
+	ro := job.RestoreOptions(store)
+	ro.Databases, ro.Logger = mapping, rt.log
+	ro.Replace, ro.KeepPartial, ro.TrustUnauthenticated = opts.replace, opts.keepPartial, opts.trustUnauthenticated
+	return ro
 }
 
 func parseDBMaps(list []string) (map[string]string, error) {

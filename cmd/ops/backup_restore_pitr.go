@@ -97,11 +97,10 @@ func runPointInTimeRestore(ctx context.Context, rt *opsRuntime, job backup.Job, 
 		return exitcode.UsageError(fmt.Errorf("job %s encrypts its backups and binary log: give the age identity with --identity FILE or backup.jobs[].identity_file", job.Name))
 	}
 	rt.log.Info("point-in-time restore started", "job", job.Name, "point", point.String())
+	ro := opts.restoreOptions(rt, job, store, mapping)
+	ro.Identities = ids
 	res, err := backup.RestorePointInTime(ctx, backup.PITROptions{
-		BackupRestoreOptions: backup.BackupRestoreOptions{Store: store, MySQL: job.RestoreConn(), Threads: job.Threads, Databases: mapping,
-			Identities: ids, Logger: rt.log, Replace: opts.replace, KeepPartial: opts.keepPartial, RequireEncryption: len(job.EncryptTo) > 0,
-			TrustUnauthenticated: opts.trustUnauthenticated},
-		Job: job, Point: point.RestorePoint,
+		BackupRestoreOptions: ro, Job: job, Point: point.RestorePoint,
 	})
 	if nr := (*backup.NotRecoverableError)(nil); errors.As(err, &nr) {
 		return notRecoverable(point, nr)

@@ -94,10 +94,9 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 	if err != nil {
 		return err
 	}
-	checks, err := backup.RestoreTest(ctx, backup.BackupRestoreOptions{
-		Store: store, Backup: b, MySQL: job.RestoreConn(), Threads: job.Threads, Identities: ids, Logger: rt.log,
-		RequireEncryption: len(job.EncryptTo) > 0, TrustUnauthenticated: opts.trustUnauthenticated,
-	})
+	ro := job.RestoreOptions(store)
+	ro.Backup, ro.Identities, ro.Logger, ro.TrustUnauthenticated = b, ids, rt.log, opts.trustUnauthenticated
+	checks, err := backup.RestoreTest(ctx, ro)
 	if err != nil {
 		return err
 	}
