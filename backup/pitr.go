@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -54,6 +55,9 @@ func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Point == nil {
+		return nil, errors.New("point-in-time restore: no restore point")
+	}
 	backups, err := ListBackups(ctx, o.Store, o.Job, true)
 	if err != nil {
 		return nil, err
@@ -105,7 +109,7 @@ func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error)
 	if err := replayChunks(ctx, need, files, w.FromPosition, o.Point, mysql.NewReplayFilter(check, known), nil, res); err != nil {
 		return nil, fmt.Errorf("point-in-time restore: nothing was restored: %w", err)
 	}
-	if o.Point.IsTime() && res.StoppedAt.IsZero() {
+	if o.Point.stopArchived() && res.StoppedAt.IsZero() {
 		// The window said an event at or after the point is archived (a
 		// chunk manifest's times); the events say otherwise.
 		return nil, &NotRecoverableError{Point: o.Point, Why: fmt.Sprintf("the archived binary log from backup %s (%s) has no event at or after it, although its chunk manifests say so (ops backup verify checks them): nothing was restored",

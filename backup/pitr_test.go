@@ -47,9 +47,9 @@ func TestChooseBackupForPoint(t *testing.T) {
 		{"position at the archive's end", PointAtPosition(p(2, 300)), "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
 		{"position in the gap", PointAtPosition(p(2, 600)), "error: does not reach it", nil},
 		{"position in the first chunk", PointAtPosition(p(1, 300)), "in-first", []mysql.BinlogPos{p(1, 100)}},
-		{"GTID", gtidPoint(t, "0-1-11"), "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
-		{"GTID after the archive", gtidPoint(t, "0-1-13"), "error: does not reach it", nil},
-		{"GTID before the backup", gtidPoint(t, "0-1-9"), "error: before the oldest backup", nil},
+		{"GTID", gtidAt(t, "0-1-11"), "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
+		{"GTID after the archive", gtidAt(t, "0-1-13"), "error: does not reach it", nil},
+		{"GTID before the backup", gtidAt(t, "0-1-9"), "error: before the oldest backup", nil},
 	} {
 		b, w, err := ch.choose(backups, c.point)
 		if want, isErr := strings.CutPrefix(c.want, "error: "); isErr {
@@ -131,8 +131,8 @@ func TestRestorePointInTimeChecksBeforeRestoring(t *testing.T) {
 	}
 }
 
-// gtidPoint is the restore point of a GTID set (domain-server-sequence).
-func gtidPoint(t *testing.T, set string) RestorePoint {
+// gtidAt is the restore point of a GTID set (domain-server-sequence).
+func gtidAt(t *testing.T, set string) RestorePoint {
 	t.Helper()
 	st, err := mysql.ParseGTIDState(set)
 	if err != nil {

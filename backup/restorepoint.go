@@ -10,132 +10,122 @@ import (
 
 // RestorePoint is where a point-in-time restore stops: a time, a GTID set
 // or a binary log position, built once by the caller (PointAtTime,
-// PointAtGTID, PointAtPosition) from whatever it parsed. The restore
-// applies every event before the point and none at or after it: the first
-// event whose timestamp is at or after the time (`mysqlbinlog
-// --stop-datetime`), the first transaction whose GTID is not in the set,
-// or the first event that starts at or after the position. The zero value
-// is no point (IsZero).
+// PointAtGTID, PointAtPosition) from whatever it parsed; nil is no point.
+// The restore applies every event before the point and none at or after
+// it: the first event whose timestamp is at or after the time
+// (`mysqlbinlog --stop-datetime`), the first transaction whose GTID is not
+// in the set, or the first event that starts at or after the position.
 //
-// Every question a restore asks of the point is a method here, so the
-// choice between the three kinds is made in this file only.
-type RestorePoint struct {
-	kind pointKind
-	time time.Time
-	gtid mysql.GTIDState
-	pos  mysql.BinlogPos
+// Every question the restore asks of the point is a method, answered by
+// each kind for itself: which kind a point is was decided when it was
+// built, and is never asked again.
+type RestorePoint interface {
+	// String is the point's value for messages: an RFC 3339 time, a GTID
+	// set or FILE:POS (the caller names the option it came from).
+	String() string
+	// StopsAt reports whether ev is the first event at or after the point.
+	StopsAt(ev *mysql.BinlogEvent) bool
+	// FollowsBackup reports whether the snapshot of backup b (whose
+	// window is w) is before the point: b is a base the replay can start
+	// from.
+	FollowsBackup(b *BackupInfo, w BinlogWindow) bool
+	// ReachedBy reports whether the window's archive proves what happened
+	// up to the point.
+	ReachedBy(w BinlogWindow) bool
+	// HeldBy reports whether the replay from pos stops in chunk c at the
+	// latest.
+	HeldBy(c *ChunkInfo, pos mysql.BinlogPos) bool
+	// stopArchived: ReachedBy promised an archived event at or after the
+	// point (from the chunk manifests), so a replay that stops at none
+	// contradicts them. A point of any other kind may be the archive's end.
+	stopArchived() bool
 }
 
-type pointKind uint8
-
-const (
-	noPoint pointKind = iota
-	atTime
-	atGTID
-	atPosition
-)
-
 // PointAtTime stops at the first event at or after t.
-func PointAtTime(t time.Time) RestorePoint { return RestorePoint{kind: atTime, time: t} }
+func PointAtTime(t time.Time) RestorePoint { return timePoint{t} }
 
 // PointAtGTID stops at the first transaction not in the set; the set must
 // not be empty (a point before every transaction is no point).
 func PointAtGTID(set mysql.GTIDState) (RestorePoint, error) {
 	if len(set) == 0 {
-		return RestorePoint{}, errors.New("empty GTID set: expected at least one domain-server-sequence")
+		return nil, errors.New("empty GTID set: expected at least one domain-server-sequence")
 	}
-	return RestorePoint{kind: atGTID, gtid: set}, nil
+	return gtidPoint{set}, nil
 }
 
 // PointAtPosition stops at the first event that starts at or after pos.
-func PointAtPosition(pos mysql.BinlogPos) RestorePoint {
-	return RestorePoint{kind: atPosition, pos: pos}
+func PointAtPosition(pos mysql.BinlogPos) RestorePoint { return positionPoint{pos} }
+
+type timePoint struct{ t time.Time }
+
+func (p timePoint) String() string     { return p.t.Format(time.RFC3339) }
+func (p timePoint) stopArchived() bool { return true }
+
+func (p timePoint) StopsAt(ev *mysql.BinlogEvent) bool { return !ev.Time().Before(p.t) }
+
+func (p timePoint) FollowsBackup(b *BackupInfo, _ BinlogWindow) bool {
+	// Every event in the backup is older than its snapshot; backups
+	// without that record count from when they started.
+	if at := b.manifest.Consistency.SnapshotAt; !at.IsZero() {
+		return at.Before(p.t)
+	}
+	return b.StartedAt.Before(p.t)
 }
 
-// IsZero reports whether p is no point (a plain restore).
-func (p RestorePoint) IsZero() bool { return p.kind == noPoint }
-
-// IsTime reports whether p is a time: the only kind a window can claim to
-// reach (from its chunk manifests' times) that the events then disprove.
-func (p RestorePoint) IsTime() bool { return p.kind == atTime }
-
-// String is the point's value for messages: an RFC 3339 time, a GTID set
-// or FILE:POS (the caller names the option it came from).
-func (p RestorePoint) String() string {
-	switch p.kind {
-	case atTime:
-		return p.time.Format(time.RFC3339)
-	case atGTID:
-		return p.gtid.String()
-	case atPosition:
-		return p.pos.String()
-	}
-	return "no restore point"
+func (p timePoint) ReachedBy(w BinlogWindow) bool {
+	return !p.t.After(w.Until) // the event at Until is at or after the point: the replay stops there
 }
 
-// StopsAt reports whether ev is the first event at or after the point.
-func (p RestorePoint) StopsAt(ev *mysql.BinlogEvent) bool {
-	switch p.kind {
-	case atTime:
-		return !ev.Time().Before(p.time)
-	case atGTID:
-		return ev.GTID != "" && !p.gtid.Includes(ev.GTID)
-	case atPosition:
-		return mysql.CompareBinlogPos(mysql.BinlogPos{File: ev.File, Pos: ev.Start}, p.pos) >= 0
-	}
-	return false
+// HeldBy: c holds an event the replay reads at or after the time (not
+// necessarily its last: timestamps can go backwards).
+func (p timePoint) HeldBy(c *ChunkInfo, pos mysql.BinlogPos) bool {
+	r := reached(c, pos)
+	return !r.IsZero() && !r.Before(p.t)
 }
 
-// FollowsBackup reports whether the snapshot of backup b (whose window is
-// w) is before the point: b is a base the replay can start from.
-func (p RestorePoint) FollowsBackup(b *BackupInfo, w BinlogWindow) bool {
-	switch p.kind {
-	case atTime:
-		// Every event in the backup is older than its snapshot; backups
-		// without that record count from when they started.
-		if at := b.manifest.Consistency.SnapshotAt; !at.IsZero() {
-			return at.Before(p.time)
-		}
-		return b.StartedAt.Before(p.time)
-	case atGTID:
-		st, err := mysql.ParseGTIDState(w.FromGTID)
-		return err == nil && w.FromGTID != "" && p.gtid.Covers(st)
-	case atPosition:
-		return mysql.CompareBinlogPos(w.FromPosition, p.pos) <= 0
-	}
-	return false
+type gtidPoint struct{ set mysql.GTIDState }
+
+func (p gtidPoint) String() string     { return p.set.String() }
+func (p gtidPoint) stopArchived() bool { return false }
+
+func (p gtidPoint) StopsAt(ev *mysql.BinlogEvent) bool {
+	return ev.GTID != "" && !p.set.Includes(ev.GTID)
 }
 
-// ReachedBy reports whether the window's archive proves what happened up
-// to the point.
-func (p RestorePoint) ReachedBy(w BinlogWindow) bool {
-	switch p.kind {
-	case atTime:
-		return !p.time.After(w.Until) // the event at Until is at or after the point: the replay stops there
-	case atGTID:
-		st, err := mysql.ParseGTIDState(w.UntilGTID)
-		return err == nil && st.Covers(p.gtid)
-	case atPosition:
-		return mysql.CompareBinlogPos(p.pos, w.UntilPosition) <= 0
-	}
-	return false
+func (p gtidPoint) FollowsBackup(_ *BackupInfo, w BinlogWindow) bool {
+	st, err := mysql.ParseGTIDState(w.FromGTID)
+	return err == nil && w.FromGTID != "" && p.set.Covers(st)
 }
 
-// HeldBy reports whether the replay from pos stops in chunk c at the
-// latest. For a time, c holds an event the replay reads at or after it
-// (not necessarily its last: timestamps can go backwards).
-func (p RestorePoint) HeldBy(c *ChunkInfo, pos mysql.BinlogPos) bool {
-	switch p.kind {
-	case atTime:
-		r := reached(c, pos)
-		return !r.IsZero() && !r.Before(p.time)
-	case atGTID:
-		end, err := mysql.ParseGTIDState(c.EndGTID)
-		return err == nil && !p.gtid.Covers(end)
-	case atPosition:
-		return mysql.CompareBinlogPos(c.Next, p.pos) >= 0
-	}
-	return false
+func (p gtidPoint) ReachedBy(w BinlogWindow) bool {
+	st, err := mysql.ParseGTIDState(w.UntilGTID)
+	return err == nil && st.Covers(p.set)
+}
+
+func (p gtidPoint) HeldBy(c *ChunkInfo, _ mysql.BinlogPos) bool {
+	end, err := mysql.ParseGTIDState(c.EndGTID)
+	return err == nil && !p.set.Covers(end)
+}
+
+type positionPoint struct{ pos mysql.BinlogPos }
+
+func (p positionPoint) String() string     { return p.pos.String() }
+func (p positionPoint) stopArchived() bool { return false }
+
+func (p positionPoint) StopsAt(ev *mysql.BinlogEvent) bool {
+	return mysql.CompareBinlogPos(mysql.BinlogPos{File: ev.File, Pos: ev.Start}, p.pos) >= 0
+}
+
+func (p positionPoint) FollowsBackup(_ *BackupInfo, w BinlogWindow) bool {
+	return mysql.CompareBinlogPos(w.FromPosition, p.pos) <= 0
+}
+
+func (p positionPoint) ReachedBy(w BinlogWindow) bool {
+	return mysql.CompareBinlogPos(p.pos, w.UntilPosition) <= 0
+}
+
+func (p positionPoint) HeldBy(c *ChunkInfo, _ mysql.BinlogPos) bool {
+	return mysql.CompareBinlogPos(c.Next, p.pos) >= 0
 }
 
 // ErrNotRecoverable is matched by the error of a restore point that no

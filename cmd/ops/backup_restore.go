@@ -99,7 +99,7 @@ func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOpt
 	if err != nil {
 		return err
 	}
-	if !point.IsZero() {
+	if point.RestorePoint != nil {
 		return runPointInTimeRestore(ctx, rt, job, store, mapping, point, opts)
 	}
 	b, ids, err := rt.readableBackup(ctx, store, job, opts.backup, mapping, opts.trustUnauthenticated, opts.identity)

@@ -31,7 +31,8 @@ type untilPoint struct {
 func (u untilPoint) String() string { return "--" + u.flag + " " + u.RestorePoint.String() }
 
 // parseRestorePoint reads --until, --until-gtid and --until-position (at
-// most one; cobra enforces it). The point is zero when none is given.
+// most one; cobra enforces it): the one place that tells the kinds of
+// point apart. The point is nil when none is given.
 func parseRestorePoint(o backupRestoreOptions, loc *time.Location) (untilPoint, error) {
 	switch {
 	case o.until != "":

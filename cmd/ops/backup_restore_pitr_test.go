@@ -37,7 +37,7 @@ func TestParseRestorePoint(t *testing.T) {
 			if exitCode(err) != exitcode.Usage {
 				t.Errorf("%+v: exit %d, want 2", c.opts, exitCode(err))
 			}
-		case p.IsZero():
+		case p.RestorePoint == nil:
 			got = "none"
 		default:
 			got = p.String()
