@@ -30,8 +30,8 @@ type BinlogChain struct {
 // the end of the contiguous archive (UntilPosition, UntilGTID). Until is
 // the greatest event time the replay from FromPosition reaches, not the
 // last event's: timestamps can go backwards (a recovery replays old events
-// into the source's binary log with their original time), and a replay
-// --until T stops at the first event at or after T wherever it is.
+// into the source's binary log with their original time), and a replay to
+// a time T stops at the first event at or after T wherever it is.
 type BinlogWindow struct {
 	Job          string          `json:"job"`
 	Backup       string          `json:"backup"`

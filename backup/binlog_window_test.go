@@ -154,7 +154,7 @@ func TestWindowsFromTheNewestEvent(t *testing.T) {
 		{"in the first chunk", at(4), "at-the-start", []mysql.BinlogPos{p(100)}},
 		{"after the greatest event", at(8).Add(time.Second), "", nil},
 	} {
-		b, w, err := ch.choose(backups, RestorePoint{Time: c.point})
+		b, w, err := ch.choose(backups, PointAtTime(c.point))
 		if c.backup == "" {
 			if !errors.Is(err, ErrNotRecoverable) || !strings.Contains(err.Error(), "does not reach it") ||
 				!strings.Contains(err.Error(), "to "+at(8).UTC().Format(time.RFC3339)+" (binlog.000001:1200)") {
@@ -167,7 +167,7 @@ func TestWindowsFromTheNewestEvent(t *testing.T) {
 			continue
 		}
 		var got []mysql.BinlogPos
-		for _, x := range ch.replayChunks(w.FromPosition, RestorePoint{Time: c.point}) {
+		for _, x := range ch.replayChunks(w.FromPosition, PointAtTime(c.point)) {
 			got = append(got, x.Start)
 		}
 		if len(got) != len(c.chunks) || got[len(got)-1] != c.chunks[len(c.chunks)-1] {
@@ -216,7 +216,7 @@ func TestReplayStopsAtTheFirstEventAtOrAfterThePoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	ch := AnalyzeBinlog(job.Name, chunks, backups)
-	point := RestorePoint{Time: t0.Add(15 * time.Minute)}
+	point := PointAtTime(t0.Add(15 * time.Minute))
 	_, w, err := ch.choose(backups, point)
 	if err != nil {
 		t.Fatal(err)
@@ -233,8 +233,8 @@ func TestReplayStopsAtTheFirstEventAtOrAfterThePoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res.StoppedAt != damage || !res.StopTime.Equal(t0.Add(20*time.Minute)) || res.Stats.Groups != 2 {
-		t.Errorf("replay --until %s: stopped at %s (%s) after %d transactions; want at %s (the DELETE at +20m) after 2",
-			point.Time, res.StoppedAt, res.StopTime, res.Stats.Groups, damage)
+		t.Errorf("replay to %s: stopped at %s (%s) after %d transactions; want at %s (the DELETE at +20m) after 2",
+			point, res.StoppedAt, res.StopTime, res.Stats.Groups, damage)
 	}
 }
 
@@ -256,7 +256,7 @@ func TestRestorePointInTimeRefusesAPointTheReplayDoesNotReach(t *testing.T) {
 	c := chunksOf(t, s, job)[0]
 	editManifest(t, s, c.Manifest, func(m map[string]any) { m["max_event"] = t0.Add(time.Hour).Format(time.RFC3339) })
 	restored := false
-	o := PITROptions{Job: job, Point: RestorePoint{Time: t0.Add(30 * time.Minute)}, BackupRestoreOptions: BackupRestoreOptions{Store: s,
+	o := PITROptions{Job: job, Point: PointAtTime(t0.Add(30 * time.Minute)), BackupRestoreOptions: BackupRestoreOptions{Store: s,
 		Restore: func(context.Context, mysql.RestoreOptions, io.Reader) (*mysql.RestoreResult, error) {
 			restored = true
 			return &mysql.RestoreResult{}, nil

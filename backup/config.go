@@ -220,16 +220,22 @@ func (j *Job) KeyStatus() (msg string, warn bool) {
 }
 
 // DefaultJob is the job `ops backup run` runs when the config names none:
-// every database of the local server into the "local" target.
+// every database of the local server into the "local" target. Every job of
+// the config starts from it too (cmd/ops: elementDefaults), so its values
+// are the settings' defaults, each applied here once.
 func DefaultJob() Job {
 	return Job{
-		Name:        "default",
+		Name: "default",
+		// The one default of threads (a job's threads is 1 to 64 after
+		// this, Validate): it sizes the dump's reading connections, the
+		// restore's data-loading connections and the connections that
+		// digest the restored tables of verify --restore-test.
 		Threads:     mysql.DefaultThreads,
 		Compression: compress.Default,
 		Target:      "local",
 		Checksums:   true,
 		Retention:   Retention{KeepLast: 7, KeepDaily: 7, KeepWeekly: 4, KeepMonthly: 12},
-		MySQL:       mysql.Config{LockWaitTimeout: 60 * time.Second, Timeout: mysql.DefaultTimeout, TLS: mysql.TLS{Mode: mysql.DefaultTLSMode}},
+		MySQL:       mysql.Config{LockWaitTimeout: mysql.DefaultLockWaitTimeout, Timeout: mysql.DefaultTimeout, TLS: mysql.TLS{Mode: mysql.DefaultTLSMode}},
 		Timeout:     DefaultTimeout,
 		Binlog:      BinlogConfig{FlushInterval: DefaultFlushInterval},
 	}

@@ -18,7 +18,11 @@
 // written last; ListBinlogChunks, AnalyzeBinlog (the chain: each backup's
 // recoverable window, the gaps), VerifyBinlog, OpenChunk (for a replay)
 // and the retention of chunks (part of Prune: every chunk from the one
-// holding the oldest kept backup's position on is kept).
+// holding the oldest kept backup's position on is kept). RestorePointInTime
+// restores to a RestorePoint (restorepoint.go): a typed time, GTID set or
+// position the caller built once (PointAtTime, PointAtGTID,
+// PointAtPosition); it never sees option text, and its messages name no
+// option (a *NotRecoverableError carries what the caller words).
 //
 // A chunk holds whole transactions of one binary log file, from its start
 // position on: magic, format description (the server's, or at a start in

@@ -14,33 +14,6 @@ import (
 	"github.com/opsteam/ops/backup/mysql"
 )
 
-// RestorePoint is where a point-in-time restore stops; exactly one of its
-// fields is set. The restore applies every event before the point and
-// none at or after it: the first event whose timestamp is at or after
-// Time (`mysqlbinlog --stop-datetime`), the first transaction whose GTID
-// is not in the GTID set GTID, or the first event that starts at or after
-// Position.
-type RestorePoint struct {
-	Time     time.Time
-	GTID     string
-	Position mysql.BinlogPos
-}
-
-func (p RestorePoint) String() string {
-	switch {
-	case !p.Time.IsZero():
-		return "--until " + p.Time.Format(time.RFC3339)
-	case p.GTID != "":
-		return "--until-gtid " + p.GTID
-	}
-	return "--until-position " + p.Position.String()
-}
-
-// ErrNotRecoverable is matched by the error of a restore point that no
-// backup and archived binary log reach: before the oldest backup, in a gap
-// of the archive, after its end. The error names the recoverable windows.
-var ErrNotRecoverable = errors.New("restore point is not recoverable")
-
 // PITROptions configure a point-in-time restore. The embedded options are
 // those of RestoreBackup (Backup is chosen by the restore).
 type PITROptions struct {
@@ -81,6 +54,9 @@ type PITRResult struct {
 func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Point == nil {
+		return nil, errors.New("point-in-time restore: no restore point")
 	}
 	backups, err := ListBackups(ctx, o.Store, o.Job, true)
 	if err != nil {
@@ -133,11 +109,11 @@ func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error)
 	if err := replayChunks(ctx, need, files, w.FromPosition, o.Point, mysql.NewReplayFilter(check, known), nil, res); err != nil {
 		return nil, fmt.Errorf("point-in-time restore: nothing was restored: %w", err)
 	}
-	if !o.Point.Time.IsZero() && res.StoppedAt.IsZero() {
+	if o.Point.stopArchived() && res.StoppedAt.IsZero() {
 		// The window said an event at or after the point is archived (a
 		// chunk manifest's times); the events say otherwise.
-		return nil, fmt.Errorf("%w: %s: the archived binary log from backup %s (%s) has no event at or after it, although its chunk manifests say so (ops backup verify checks them): nothing was restored",
-			ErrNotRecoverable, o.Point, b.ID, w.FromPosition)
+		return nil, &NotRecoverableError{Point: o.Point, Why: fmt.Sprintf("the archived binary log from backup %s (%s) has no event at or after it, although its chunk manifests say so (ops backup verify checks them): nothing was restored",
+			b.ID, w.FromPosition)}
 	}
 	o.Logger.Info("point-in-time restore: replay checked", "backup", b.ID, "from", w.FromPosition.String(),
 		"chunks", len(need), "transactions", res.Stats.Groups, "stop", res.StoppedAt.String(),
@@ -240,14 +216,6 @@ func dropDatabases(ctx context.Context, o PITROptions, dbs []string) {
 // choose picks the newest complete backup before the point whose window
 // reaches it.
 func (ch *BinlogChain) choose(backups []*BackupInfo, p RestorePoint) (*BackupInfo, BinlogWindow, error) {
-	var target mysql.GTIDState
-	if p.GTID != "" {
-		t, err := mysql.ParseGTIDState(p.GTID)
-		if err != nil || len(t) == 0 {
-			return nil, BinlogWindow{}, fmt.Errorf("%w: --until-gtid %q: expected a MariaDB GTID position (domain-server-sequence, comma-separated)", ErrNotRecoverable, p.GTID)
-		}
-		target = t
-	}
 	windows := map[string]BinlogWindow{}
 	for _, w := range ch.Windows {
 		windows[w.Backup] = w
@@ -256,11 +224,11 @@ func (ch *BinlogChain) choose(backups []*BackupInfo, p RestorePoint) (*BackupInf
 	for _, b := range backups { // newest first
 		m := b.manifest
 		w, ok := windows[b.ID]
-		if !b.Complete || m == nil || !ok || !pointAfterBackup(b, w, p, target) {
+		if !b.Complete || m == nil || !ok || !p.FollowsBackup(b, w) {
 			continue
 		}
 		before = append(before, b)
-		if w.Recoverable && windowReaches(w, p, target) {
+		if w.Recoverable && p.ReachedBy(w) {
 			return b, w, nil
 		}
 	}
@@ -271,41 +239,15 @@ func (ch *BinlogChain) choose(backups []*BackupInfo, p RestorePoint) (*BackupInf
 	case len(before) > 0:
 		why = "the archived binary log does not reach it from any backup before it (a gap in the archive, or the point is after its last event)"
 	}
-	return nil, BinlogWindow{}, fmt.Errorf("%w: %s: %s; %s", ErrNotRecoverable, p, why, ch.describeWindows())
-}
-
-// pointAfterBackup: the backup's snapshot is before the point.
-func pointAfterBackup(b *BackupInfo, w BinlogWindow, p RestorePoint, target mysql.GTIDState) bool {
-	switch {
-	case !p.Time.IsZero():
-		// Every event in the backup is older than its snapshot; backups
-		// without that record count from when they started.
-		if at := b.manifest.Consistency.SnapshotAt; !at.IsZero() {
-			return at.Before(p.Time)
-		}
-		return b.StartedAt.Before(p.Time)
-	case target != nil:
-		st, err := mysql.ParseGTIDState(w.FromGTID)
-		return err == nil && w.FromGTID != "" && target.Covers(st)
-	}
-	return mysql.CompareBinlogPos(w.FromPosition, p.Position) <= 0
-}
-
-// windowReaches: the archive proves what happened up to the point.
-func windowReaches(w BinlogWindow, p RestorePoint, target mysql.GTIDState) bool {
-	switch {
-	case !p.Time.IsZero():
-		return !p.Time.After(w.Until) // the event at Until is at or after the point: the replay stops there
-	case target != nil:
-		st, err := mysql.ParseGTIDState(w.UntilGTID)
-		return err == nil && st.Covers(target)
-	}
-	return mysql.CompareBinlogPos(p.Position, w.UntilPosition) <= 0
+	e := &NotRecoverableError{Point: p, Why: why}
+	e.Recoverable, e.End = ch.describeWindows()
+	return nil, BinlogWindow{}, e
 }
 
 // describeWindows lists the recoverable windows (the nearest points a
-// restore can reach).
-func (ch *BinlogChain) describeWindows() string {
+// restore can reach) and where the archive after them ends (zero when no
+// window is recoverable).
+func (ch *BinlogChain) describeWindows() (string, mysql.BinlogPos) {
 	var parts []string
 	for _, w := range ch.Windows {
 		if w.Recoverable {
@@ -314,10 +256,10 @@ func (ch *BinlogChain) describeWindows() string {
 		}
 	}
 	if len(parts) == 0 {
-		return "no point is recoverable (ops backup list --binlog shows the archive)"
+		return "no point is recoverable (ops backup list --binlog shows the archive)", mysql.BinlogPos{}
 	}
 	end, _ := ch.End()
-	return "recoverable: " + strings.Join(parts, "; ") + fmt.Sprintf(" (to replay everything archived: --until-position %s)", end)
+	return "recoverable: " + strings.Join(parts, "; "), end
 }
 
 // replayChunks returns the chunks a replay from pos reads: from the chunk
@@ -335,7 +277,7 @@ func (ch *BinlogChain) replayChunks(pos mysql.BinlogPos, p RestorePoint) []*Chun
 			var out []*ChunkInfo
 			for _, c := range seg[i:] {
 				out = append(out, c)
-				if chunkHoldsPoint(c, pos, p) {
+				if p.HeldBy(c, pos) {
 					break
 				}
 			}
@@ -343,22 +285,6 @@ func (ch *BinlogChain) replayChunks(pos mysql.BinlogPos, p RestorePoint) []*Chun
 		}
 	}
 	return nil
-}
-
-// chunkHoldsPoint: the replay from pos stops in c at the latest. For a
-// time, c holds an event the replay reads at or after it (not necessarily
-// its last: timestamps can go backwards).
-func chunkHoldsPoint(c *ChunkInfo, pos mysql.BinlogPos, p RestorePoint) bool {
-	switch {
-	case !p.Time.IsZero():
-		r := reached(c, pos)
-		return !r.IsZero() && !r.Before(p.Time)
-	case p.GTID != "":
-		t, err1 := mysql.ParseGTIDState(p.GTID)
-		end, err2 := mysql.ParseGTIDState(c.EndGTID)
-		return err1 == nil && err2 == nil && !t.Covers(end)
-	}
-	return mysql.CompareBinlogPos(c.Next, p.Position) >= 0
 }
 
 // fetchChunks copies the chunks into dir (decrypted, decompressed),

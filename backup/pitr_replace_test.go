@@ -44,7 +44,7 @@ func TestPointInTimeReplaceSwapsOnlyAfterTheReplay(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var calls []string
 			deferred := false
-			opts := PITROptions{Job: job, Point: RestorePoint{Position: srv.Current()},
+			opts := PITROptions{Job: job, Point: PointAtPosition(srv.Current()),
 				BinlogTool: script("binlog", "cat >/dev/null"), Client: c.client, TempDir: dir,
 				BackupRestoreOptions: BackupRestoreOptions{Store: s, Replace: true, TrustUnauthenticated: true,
 					Restore: func(_ context.Context, ro mysql.RestoreOptions, _ io.Reader) (*mysql.RestoreResult, error) {

@@ -18,14 +18,6 @@ var errReachedPoint = errors.New("restore point reached")
 // and what it applied.
 func replayChunks(ctx context.Context, need []*ChunkInfo, files []string, from mysql.BinlogPos, p RestorePoint,
 	f *mysql.ReplayFilter, rp *mysql.Replayer, res *PITRResult) error {
-	var target mysql.GTIDState
-	if p.GTID != "" {
-		t, err := mysql.ParseGTIDState(p.GTID)
-		if err != nil {
-			return err
-		}
-		target = t
-	}
 	curFile, n := "", 0
 	for i, c := range need {
 		fh, err := os.Open(files[i])
@@ -48,7 +40,7 @@ func replayChunks(ctx context.Context, need []*ChunkInfo, files []string, from m
 			if ev.Artificial || mysql.CompareBinlogPos(at, from) < 0 {
 				return nil // in the backup already
 			}
-			if stopsAt(ev, at, p, target) {
+			if p.StopsAt(ev) {
 				res.StoppedAt, res.StopTime = at, ev.Time()
 				f.Discard()
 				return errReachedPoint
@@ -79,15 +71,4 @@ func replayChunks(ctx context.Context, need []*ChunkInfo, files []string, from m
 		return fmt.Errorf("the archive ends inside a transaction (at %s): it cannot be applied", res.LastApplied)
 	}
 	return nil
-}
-
-// stopsAt reports whether ev is the first event at or after the point.
-func stopsAt(ev *mysql.BinlogEvent, at mysql.BinlogPos, p RestorePoint, target mysql.GTIDState) bool {
-	switch {
-	case !p.Time.IsZero():
-		return !ev.Time().Before(p.Time)
-	case target != nil:
-		return ev.GTID != "" && !target.Includes(ev.GTID)
-	}
-	return mysql.CompareBinlogPos(at, p.Position) >= 0
 }

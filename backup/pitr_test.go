@@ -28,35 +28,37 @@ func TestChooseBackupForPoint(t *testing.T) {
 		}
 	}
 	ch := AnalyzeBinlog("app", chunks, backups)
+	end, _ := ch.End()
 	for _, c := range []struct {
 		name   string
 		point  RestorePoint
 		want   string // backup ID, or "error: …"
 		chunks []mysql.BinlogPos
 	}{
-		{"time after a restart", RestorePoint{Time: at(11)}, "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
-		{"time at the window's last event", RestorePoint{Time: at(12)}, "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
-		{"time in the second run", RestorePoint{Time: at(22)}, "in-second-run", []mysql.BinlogPos{p(2, 800)}},
-		{"time after the first run's end", RestorePoint{Time: at(13)}, "error: does not reach it", nil},
-		{"time before every backup", RestorePoint{Time: at(-5)}, "error: before the oldest backup", nil},
+		{"time after a restart", PointAtTime(at(11)), "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
+		{"time at the window's last event", PointAtTime(at(12)), "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
+		{"time in the second run", PointAtTime(at(22)), "in-second-run", []mysql.BinlogPos{p(2, 800)}},
+		{"time after the first run's end", PointAtTime(at(13)), "error: does not reach it", nil},
+		{"time before every backup", PointAtTime(at(-5)), "error: before the oldest backup", nil},
 		// The second chunk's last event is at the point: the replay stops there.
-		{"time equal to a backup's start", RestorePoint{Time: at(10)}, "in-first", []mysql.BinlogPos{p(1, 100), p(1, 500)}},
-		{"time after a backup started but before its snapshot", RestorePoint{Time: at(10).Add(30 * time.Second)}, "in-first", []mysql.BinlogPos{p(1, 100), p(1, 500), p(2, 4)}},
-		{"position", RestorePoint{Position: p(2, 250)}, "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
-		{"position at the archive's end", RestorePoint{Position: p(2, 300)}, "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
-		{"position in the gap", RestorePoint{Position: p(2, 600)}, "error: does not reach it", nil},
-		{"position in the first chunk", RestorePoint{Position: p(1, 300)}, "in-first", []mysql.BinlogPos{p(1, 100)}},
-		{"GTID", RestorePoint{GTID: "0-1-11"}, "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
-		{"GTID after the archive", RestorePoint{GTID: "0-1-13"}, "error: does not reach it", nil},
-		{"GTID before the backup", RestorePoint{GTID: "0-1-9"}, "error: before the oldest backup", nil},
-		{"not a GTID", RestorePoint{GTID: "x"}, "error: expected a MariaDB GTID position", nil},
+		{"time equal to a backup's start", PointAtTime(at(10)), "in-first", []mysql.BinlogPos{p(1, 100), p(1, 500)}},
+		{"time after a backup started but before its snapshot", PointAtTime(at(10).Add(30 * time.Second)), "in-first", []mysql.BinlogPos{p(1, 100), p(1, 500), p(2, 4)}},
+		{"position", PointAtPosition(p(2, 250)), "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
+		{"position at the archive's end", PointAtPosition(p(2, 300)), "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
+		{"position in the gap", PointAtPosition(p(2, 600)), "error: does not reach it", nil},
+		{"position in the first chunk", PointAtPosition(p(1, 300)), "in-first", []mysql.BinlogPos{p(1, 100)}},
+		{"GTID", gtidAt(t, "0-1-11"), "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
+		{"GTID after the archive", gtidAt(t, "0-1-13"), "error: does not reach it", nil},
+		{"GTID before the backup", gtidAt(t, "0-1-9"), "error: before the oldest backup", nil},
 	} {
 		b, w, err := ch.choose(backups, c.point)
 		if want, isErr := strings.CutPrefix(c.want, "error: "); isErr {
 			if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, ErrNotRecoverable) {
 				t.Errorf("%s: %v, want ErrNotRecoverable with %q", c.name, err, want)
-			} else if want != "expected a MariaDB GTID position" && !strings.Contains(err.Error(), "backup at-rotate: from "+at(10).UTC().Format(time.RFC3339)+" (binlog.000001:900) to "+at(12).UTC().Format(time.RFC3339)+" (binlog.000002:300)") {
+			} else if !strings.Contains(err.Error(), "backup at-rotate: from "+at(10).UTC().Format(time.RFC3339)+" (binlog.000001:900) to "+at(12).UTC().Format(time.RFC3339)+" (binlog.000002:300)") {
 				t.Errorf("%s: the error does not name the recoverable windows: %v", c.name, err)
+			} else if nr := (*NotRecoverableError)(nil); !errors.As(err, &nr) || nr.End != end || nr.Point.String() != c.point.String() {
+				t.Errorf("%s: %#v, want a NotRecoverableError for the point ending at %s", c.name, nr, end)
 			}
 			continue
 		}
@@ -106,7 +108,7 @@ func TestRestorePointInTimeChecksBeforeRestoring(t *testing.T) {
 			return &mysql.RestoreResult{}, nil
 		}}}
 
-	opts.Point = RestorePoint{Position: mysql.BinlogPos{File: "binlog.000009", Pos: 4}}
+	opts.Point = PointAtPosition(mysql.BinlogPos{File: "binlog.000009", Pos: 4})
 	if _, err := RestorePointInTime(context.Background(), opts); !errors.Is(err, ErrNotRecoverable) || restored {
 		t.Errorf("a point after the archive: %v (restored: %v)", err, restored)
 	}
@@ -122,9 +124,23 @@ func TestRestorePointInTimeChecksBeforeRestoring(t *testing.T) {
 	if _, err := s.Put(context.Background(), obj, bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
-	opts.Point = RestorePoint{Position: srv.Current()}
+	opts.Point = PointAtPosition(srv.Current())
 	_, err = RestorePointInTime(context.Background(), opts)
 	if err == nil || !strings.Contains(err.Error(), "nothing was restored: chunk binlog.000002:4: SHA-256") || restored {
 		t.Errorf("a tampered chunk: %v (restored: %v)", err, restored)
 	}
+}
+
+// gtidAt is the restore point of a GTID set (domain-server-sequence).
+func gtidAt(t *testing.T, set string) RestorePoint {
+	t.Helper()
+	st, err := mysql.ParseGTIDState(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := PointAtGTID(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

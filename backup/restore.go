@@ -26,8 +26,8 @@ type BackupRestoreOptions struct {
 	Store  storage.Store
 	Backup *BackupInfo
 	MySQL  mysql.Config
-	// Threads is the number of connections loading data (the job's
-	// threads; 0 = mysql.DefaultThreads).
+	// Threads is the number of connections loading data and digesting
+	// the restored tables: the job's threads (Job.RestoreOptions).
 	Threads int
 	// Databases maps SRC → DST; when set, only these are restored.
 	Databases  map[string]string
@@ -52,6 +52,13 @@ type BackupRestoreOptions struct {
 	// Digest computes the content digests of restored tables for the
 	// restore test; mysql.DigestTables when nil (tests pass a fake).
 	Digest func(ctx context.Context, cfg mysql.Config, logger *slog.Logger, databases []string, threads int) (map[mysql.TableRef]mysql.TableDigest, error)
+}
+
+// RestoreOptions are what every restore of the job's backups takes from
+// the job: its store, the restore account (RestoreConn: restore_mysql, else
+// mysql), its threads, and whether its backups must be encrypted.
+func (j *Job) RestoreOptions(store storage.Store) BackupRestoreOptions {
+	return BackupRestoreOptions{Store: store, MySQL: j.RestoreConn(), Threads: j.Threads, RequireEncryption: len(j.EncryptTo) > 0}
 }
 
 // RestoreFunc loads an SQL stream (compressed or not) into a server.

@@ -25,7 +25,7 @@ bugs=(
   "replay keeps the rows of other databases|./backup/mysql|backup/mysql/replayfilter.go|	_, in := f.restored[db]|	in := true"
   "indexes deferred on a table with foreign keys|./backup/mysql|backup/mysql/restore_keys.go|, strings.Contains(t, \"FOREIGN KEY\"):|:"
   "point-in-time chunk not checked before the restore|./backup|backup/pitr.go|	if cerr := rc.Close(); err == nil {|	if cerr := rc.Close(); false && err == nil {"
-  "point-in-time picks a backup whose snapshot is after the point|./backup|backup/pitr.go|			return at.Before(p.Time)|			return true"
+  "point-in-time picks a backup whose snapshot is after the point|./backup|backup/restorepoint.go|		return at.Before(p.t)|		return true"
   "names not escaped on comment lines|./backup/mysql|backup/mysql/sqltext.go|func commentIdent(name string) string { return commentText(QuoteIdent(name)) }|func commentIdent(name string) string { return QuoteIdent(name) }"
   "guard lets GRANT through in a body|./backup/mysql|backup/mysql/guard.go|	{\"GRANT\"}, {\"REVOKE\"},|	{\"REVOKE\"},"
   "guard does not check the rows|./backup/mysql|backup/mysql/guard.go|	return checkRows(s[v+len(\"VALUES\"):], g.sess.lex)|	return checkRows(s[v:v], g.sess.lex)"
@@ -94,7 +94,7 @@ bugs=(
   "a child process's exit status becomes ops' exit status|./internal/exitcode|internal/exitcode/exitcode.go|	var c *classified|	var c interface{ ExitCode() int }"
   "a chunk's max_event is its last transaction's|./backup|backup/binlog_chunker.go|	if o.pendingMax.After(o.max) {|	if true {"
   "a window's time from the last event, not the greatest|./backup|backup/binlog_chain.go|		return c.Newest()|		return c.LastEvent"
-  "a --until TIME the replay does not reach is restored anyway|./backup|backup/pitr.go|	if !o.Point.Time.IsZero() && res.StoppedAt.IsZero() {|	if false {"
+  "a --until TIME the replay does not reach is restored anyway|./backup|backup/pitr.go|	if o.Point.stopArchived() && res.StoppedAt.IsZero() {|	if false {"
   "the replay skips the event at the point and goes on with older ones|./backup|backup/pitr_replay.go|				f.Discard()\n				return errReachedPoint|				return nil"
   "verify trusts a chunk manifest's max_event|./backup|backup/binlog_verify.go|		case !m.MaxEvent.IsZero() && !newest.Equal(m.MaxEvent):|		case false:"
   "progress total below what was done|./internal/progress|internal/progress/estimate.go|total += max(proj, got.Bytes)|total += max(proj, min(got.Bytes, est.Bytes))"
@@ -127,6 +127,9 @@ bugs=(
   "a truncated DNS answer not asked again over TCP|./tlscheck|tlscheck/resolve.go|	if err == nil && in.Truncated {|	if false && err == nil && in.Truncated {"
   "declared VM names compared without case|./inventory|inventory/declared.go|declaredNames{fold: true}, declaredNames{}, declaredNames{fold: true}|declaredNames{fold: true}, declaredNames{fold: true}, declaredNames{fold: true}"
   "a declared name's scope (source:) ignored|./inventory|inventory/declared.go|	k := [2]string{scope, name}|	k := [2]string{\"\", name}"
+  "an --until-gtid replay stops inside a transaction|./backup|backup/restorepoint.go|	return ev.GTID != \"\" && !p.set.Includes(ev.GTID)|	return !p.set.Includes(ev.GTID)"
+  "restore connects with the backup account instead of restore_mysql|./backup|backup/restore.go|Store: store, MySQL: j.RestoreConn(),|Store: store, MySQL: j.MySQL,"
+  "restore accepts a plain backup of a job that encrypts|./backup|backup/restore.go|RequireEncryption: len(j.EncryptTo) > 0}|RequireEncryption: false}"
 )
 
 survived=0

@@ -156,7 +156,7 @@ func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 	ms := metrics.New()
 	binlogs := metrics.NewBinlogCollector()
 	ms.Registry().MustRegister(binlogs)
-	archivers := newBinlogSupervisor(ctx, rt.log, binlogs) // binlog.go: the archivers of jobs with binlog.enabled
+	archivers := newBinlogSupervisor(ctx, rt.log, binlogs) // backup_binlog.go: the archivers of jobs with binlog.enabled
 	defer archivers.stop()
 	status := newStorageStatus(ctx, rt.log, binlogs) // servestatus.go: what storage holds, for the status page
 	s := schedule.New(schedule.Options{

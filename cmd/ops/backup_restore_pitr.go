@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -18,41 +19,71 @@ import (
 // untilLayouts are the forms --until takes besides RFC 3339 (local time).
 var untilLayouts = []string{"2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04"}
 
+// untilPoint is the restore point of --until, --until-gtid or
+// --until-position, parsed once, here, and the flag it came from: backup
+// gets the typed point, messages name the flag.
+type untilPoint struct {
+	backup.RestorePoint
+	flag string // until, until-gtid or until-position; "" with no point
+}
+
+// String is the point as the user gave it: "--until 2026-12-04T15:01:00Z".
+func (u untilPoint) String() string { return "--" + u.flag + " " + u.RestorePoint.String() }
+
 // parseRestorePoint reads --until, --until-gtid and --until-position (at
-// most one; cobra enforces it). pitr is false when none is given.
-func parseRestorePoint(o backupRestoreOptions, loc *time.Location) (p backup.RestorePoint, pitr bool, err error) {
+// most one; cobra enforces it): the one place that tells the kinds of
+// point apart. The point is nil when none is given.
+func parseRestorePoint(o backupRestoreOptions, loc *time.Location) (untilPoint, error) {
 	switch {
 	case o.until != "":
 		s := strings.TrimSpace(o.until)
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			return backup.RestorePoint{Time: t}, true, nil
+			return untilPoint{backup.PointAtTime(t), "until"}, nil
 		}
 		for _, l := range untilLayouts {
 			if t, err := time.ParseInLocation(l, s, loc); err == nil {
-				return backup.RestorePoint{Time: t}, true, nil
+				return untilPoint{backup.PointAtTime(t), "until"}, nil
 			}
 		}
-		return p, false, exitcode.UsageError(fmt.Errorf("--until %q: expected RFC 3339 (2026-12-04T15:01:00Z, 2026-12-04T15:01:00+01:00) or \"YYYY-MM-DD HH:MM:SS\" in the local time zone", o.until))
+		return untilPoint{}, exitcode.UsageError(fmt.Errorf("--until %q: expected RFC 3339 (2026-12-04T15:01:00Z, 2026-12-04T15:01:00+01:00) or \"YYYY-MM-DD HH:MM:SS\" in the local time zone", o.until))
 	case o.untilGTID != "":
 		st, err := mysql.ParseGTIDState(o.untilGTID)
-		if err != nil || len(st) == 0 {
-			return p, false, exitcode.UsageError(fmt.Errorf("--until-gtid %q: expected a MariaDB GTID position: domain-server-sequence, comma-separated (e.g. 0-1-1234)", o.untilGTID))
+		var p backup.RestorePoint
+		if err == nil {
+			p, err = backup.PointAtGTID(st)
 		}
-		return backup.RestorePoint{GTID: o.untilGTID}, true, nil
+		if err != nil {
+			return untilPoint{}, exitcode.UsageError(fmt.Errorf("--until-gtid %q: expected a MariaDB GTID position: domain-server-sequence, comma-separated (e.g. 0-1-1234)", o.untilGTID))
+		}
+		return untilPoint{p, "until-gtid"}, nil
 	case o.untilPosition != "":
 		pos, err := mysql.ParseBinlogPos(o.untilPosition)
 		if err != nil {
-			return p, false, exitcode.UsageError(fmt.Errorf("--until-position %q: %w", o.untilPosition, err))
+			return untilPoint{}, exitcode.UsageError(fmt.Errorf("--until-position %q: %w", o.untilPosition, err))
 		}
-		return backup.RestorePoint{Position: pos}, true, nil
+		return untilPoint{backup.PointAtPosition(pos), "until-position"}, nil
 	}
-	return p, false, nil
+	return untilPoint{}, nil
+}
+
+// notRecoverable words backup's NotRecoverableError with the flag the
+// point came from, and says which --until-position replays everything
+// archived.
+func notRecoverable(point untilPoint, e *backup.NotRecoverableError) error {
+	msg := point.String() + ": " + e.Why
+	if e.Recoverable != "" {
+		msg += "; " + e.Recoverable
+	}
+	if !e.End.IsZero() {
+		msg += fmt.Sprintf(" (to replay everything archived: --until-position %s)", e.End)
+	}
+	return fmt.Errorf("%w: %s", backup.ErrNotRecoverable, msg)
 }
 
 // runPointInTimeRestore restores the newest backup before the point and
 // replays the archived binary log up to it.
 func runPointInTimeRestore(ctx context.Context, rt *opsRuntime, job backup.Job, store storage.Store, mapping map[string]string,
-	point backup.RestorePoint, opts backupRestoreOptions) error {
+	point untilPoint, opts backupRestoreOptions) error {
 	var ids []age.Identity
 	path := opts.identity
 	if path == "" {
@@ -67,12 +98,14 @@ func runPointInTimeRestore(ctx context.Context, rt *opsRuntime, job backup.Job, 
 		return exitcode.UsageError(fmt.Errorf("job %s encrypts its backups and binary log: give the age identity with --identity FILE or backup.jobs[].identity_file", job.Name))
 	}
 	rt.log.Info("point-in-time restore started", "job", job.Name, "point", point.String())
+	ro := opts.restoreOptions(rt, job, store, mapping)
+	ro.Identities = ids
 	res, err := backup.RestorePointInTime(ctx, backup.PITROptions{
-		BackupRestoreOptions: backup.BackupRestoreOptions{Store: store, MySQL: job.RestoreConn(), Threads: job.Threads, Databases: mapping,
-			Identities: ids, Logger: rt.log, Replace: opts.replace, KeepPartial: opts.keepPartial, RequireEncryption: len(job.EncryptTo) > 0,
-			TrustUnauthenticated: opts.trustUnauthenticated},
-		Job: job, Point: point,
+		BackupRestoreOptions: ro, Job: job, Point: point.RestorePoint,
 	})
+	if nr := (*backup.NotRecoverableError)(nil); errors.As(err, &nr) {
+		return notRecoverable(point, nr)
+	}
 	if err != nil {
 		return err
 	}
