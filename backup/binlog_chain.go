@@ -147,7 +147,7 @@ func (ch *BinlogChain) window(b *BackupInfo, m *Manifest) BinlogWindow {
 	}
 	switch {
 	case len(ch.segments) == 0:
-		w.Problem = "nothing archived"
+		w.Problem = "nothing archived yet (the archiver stores the events written after this backup: ops backup binlog)"
 	case mysql.CompareBinlogPos(pos, ch.segments[0][0].Follows) < 0:
 		w.Problem = fmt.Sprintf("the archive starts at %s, after this backup's position", ch.segments[0][0].Start)
 	default:
