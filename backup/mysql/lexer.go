@@ -18,6 +18,86 @@ import (
 // follows the session statements of the stream to keep that state, or
 // refuses a stream that moves it somewhere the lexer does not model.
 
+type tokKind uint8
+
+const (
+	tWord   tokKind = iota // keyword or bare identifier
+	tIdent                 // `quoted identifier`
+	tString                // 'string' or "string"
+	tNumber                // 12, 1.5e3, 0xFF, x'..', b'..'
+	tVar                   // @user_var
+	tSysVar                // @@var, @@session.var
+	tOp                    // any other single character (or :=)
+	// Only from lexComments:
+	tComment // a comment the server skips (text: the comment as written)
+	tCode    // the opening (/*!NNNNN, /*M!NNNNN) or the closing */ of a versioned comment the server runs
+)
+
+type token struct {
+	kind     tokKind
+	text     string // unquoted value for identifiers and strings
+	off, end int    // where the token is in the statement
+}
+
+func (t token) is(words ...string) bool {
+	if t.kind != tWord {
+		return false
+	}
+	for _, w := range words {
+		if strings.EqualFold(t.text, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c == '$' || c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+}
+
+// quotedLen is the length of the single-quoted literal (backslash escapes
+// on) at the start of s, or -1 when it is not terminated: quoted without
+// building the value. It jumps from quote to quote (strings.IndexByte),
+// looking for a backslash only in between: most literals have none.
+func quotedLen(s string) int {
+	i := 1
+	for i <= len(s) {
+		q := strings.IndexByte(s[i:], '\'')
+		if q < 0 {
+			return -1
+		}
+		q += i
+		if b := strings.IndexByte(s[i:q], '\\'); b >= 0 {
+			i += b + 2 // the escaped byte, even a quote, is part of the literal
+			continue
+		}
+		if q+1 < len(s) && s[q+1] == '\'' {
+			i = q + 2
+			continue
+		}
+		return q + 1
+	}
+	return -1
+}
+
+func unescape(c byte) byte {
+	switch c {
+	case '0':
+		return 0
+	case 'n':
+		return '\n'
+	case 'r':
+		return '\r'
+	case 't':
+		return '\t'
+	case 'Z':
+		return 0x1a
+	case 'b':
+		return '\b'
+	}
+	return c
+}
+
 // charsetKind is how a client character set matters to the lexer.
 type charsetKind uint8
 
@@ -225,9 +305,26 @@ func tokenizeIn(s string, l lexState) ([]token, error) {
 // tokenizeVersion is tokenizeIn for a server of this version (as in
 // MYSQL_VERSION_ID: 101119 for 10.11.19).
 func tokenizeVersion(s string, l lexState, version int) ([]token, error) {
+	return lex(s, l, version, false)
+}
+
+// lexComments is tokenizeVersion that also returns the comments, as
+// tComment tokens (those the server skips) and tCode tokens (the opening
+// and closing of the versioned comments it runs), for readers that have
+// rules about them (the CREATE head reader, the Splitter's fuzz target).
+func lexComments(s string, l lexState, version int) ([]token, error) {
+	return lex(s, l, version, true)
+}
+
+func lex(s string, l lexState, version int, comments bool) ([]token, error) {
 	var out []token
 	inVersioned := false
 	space := &highSpace[l.cs]
+	mark := func(kind tokKind, i, j int) {
+		if comments {
+			out = append(out, token{kind: kind, text: s[i:j], off: i, end: j})
+		}
+	}
 	for i := 0; i < len(s); {
 		c := s[i]
 		switch {
@@ -242,6 +339,7 @@ func tokenizeVersion(s string, l lexState, version int) ([]token, error) {
 			if j < len(s) && s[j] == '\n' {
 				j++
 			}
+			mark(tComment, i, j)
 			i = j
 		case c == '/' && i+1 < len(s) && s[i+1] == '*':
 			n, code, err := comment(s[i:], version)
@@ -253,67 +351,63 @@ func tokenizeVersion(s string, l lexState, version int) ([]token, error) {
 					return nil, fmt.Errorf("nested versioned comment")
 				}
 				inVersioned = true
+				mark(tCode, i, i+n)
+			} else {
+				mark(tComment, i, i+n)
 			}
 			i += n
 		case c == '*' && inVersioned && i+1 < len(s) && s[i+1] == '/':
 			inVersioned = false
-			i += 2
-		case c == '`' || (c == '"' && l.ansiQuotes):
-			v, n, err := lexQuoted(s[i:], c, false, l.cs)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, token{kind: tIdent, text: v, off: i, end: i + n})
-			i += n
-		case c == '\'' || c == '"':
-			v, n, err := lexQuoted(s[i:], c, !l.noBackslash, l.cs)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, token{kind: tString, text: v, off: i, end: i + n})
-			i += n
-		case c == '@':
-			t, err := lexVariable(s, i, l)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, t)
-			i = t.end
-		case (c == 'x' || c == 'X' || c == 'b' || c == 'B') && i+1 < len(s) && s[i+1] == '\'':
-			t, err := lexDigitString(s, i)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, t)
-			i = t.end
-		case c >= '0' && c <= '9' || (c == '.' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9'):
-			j := i + 1
-			for j < len(s) && ((isWordByte(s[j]) && !(s[j] >= 0x80 && space[s[j]-0x80])) || s[j] == '.' || ((s[j] == '+' || s[j] == '-') && (s[j-1] == 'e' || s[j-1] == 'E'))) {
-				j += wordCharLen(l.cs, s[j:])
-			}
-			j = min(j, len(s))
-			out = append(out, token{kind: tNumber, text: s[i:j], off: i, end: j})
-			i = j
-		case isWordByte(c):
-			j := i
-			for j < len(s) && isWordByte(s[j]) && !(s[j] >= 0x80 && space[s[j]-0x80]) {
-				j += wordCharLen(l.cs, s[j:])
-			}
-			j = min(j, len(s))
-			out = append(out, token{kind: tWord, text: s[i:j], off: i, end: j})
-			i = j
-		case c == ':' && i+1 < len(s) && s[i+1] == '=':
-			out = append(out, token{kind: tOp, text: ":=", off: i, end: i + 2})
+			mark(tCode, i, i+2)
 			i += 2
 		default:
-			out = append(out, token{kind: tOp, text: s[i : i+1], off: i, end: i + 1})
-			i++
+			t, err := lexToken(s, i, l)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, t)
+			i = t.end
 		}
 	}
 	if inVersioned {
 		return nil, fmt.Errorf("unterminated versioned comment")
 	}
 	return out, nil
+}
+
+// lexToken reads the token at s[i] (not a space or a comment).
+func lexToken(s string, i int, l lexState) (token, error) {
+	space := &highSpace[l.cs]
+	c := s[i]
+	switch {
+	case c == '`' || (c == '"' && l.ansiQuotes):
+		v, n, err := lexQuoted(s[i:], c, false, l.cs)
+		return token{kind: tIdent, text: v, off: i, end: i + n}, err
+	case c == '\'' || c == '"':
+		v, n, err := lexQuoted(s[i:], c, !l.noBackslash, l.cs)
+		return token{kind: tString, text: v, off: i, end: i + n}, err
+	case c == '@':
+		return lexVariable(s, i, l)
+	case (c == 'x' || c == 'X' || c == 'b' || c == 'B') && i+1 < len(s) && s[i+1] == '\'':
+		return lexDigitString(s, i)
+	case c >= '0' && c <= '9' || (c == '.' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9'):
+		j := i + 1
+		for j < len(s) && ((isWordByte(s[j]) && !(s[j] >= 0x80 && space[s[j]-0x80])) || s[j] == '.' || ((s[j] == '+' || s[j] == '-') && (s[j-1] == 'e' || s[j-1] == 'E'))) {
+			j += wordCharLen(l.cs, s[j:])
+		}
+		j = min(j, len(s))
+		return token{kind: tNumber, text: s[i:j], off: i, end: j}, nil
+	case isWordByte(c):
+		j := i
+		for j < len(s) && isWordByte(s[j]) && !(s[j] >= 0x80 && space[s[j]-0x80]) {
+			j += wordCharLen(l.cs, s[j:])
+		}
+		j = min(j, len(s))
+		return token{kind: tWord, text: s[i:j], off: i, end: j}, nil
+	case c == ':' && i+1 < len(s) && s[i+1] == '=':
+		return token{kind: tOp, text: ":=", off: i, end: i + 2}, nil
+	}
+	return token{kind: tOp, text: s[i : i+1], off: i, end: i + 1}, nil
 }
 
 // lexVariable reads the user (@x) or system (@@x) variable at s[i]: a
