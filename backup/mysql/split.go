@@ -148,8 +148,7 @@ func (s *Splitter) copyChar() {
 // Next returns the next statement, or io.EOF after the last one.
 func (s *Splitter) Next() (Statement, error) {
 	s.stmt = s.stmt[:0]
-	// versioned: inside a /*! */ or /*M! */ comment the server runs (its */ is not the start of a /*)
-	started, tail, versioned := false, false, false
+	started, tail, versioned := false, false, false // versioned: in a /*! */ the server runs (see versionedEdge)
 	var st Statement
 	state := stNormal
 	emit := func(terminated bool) (Statement, error) {
