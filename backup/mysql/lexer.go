@@ -318,18 +318,45 @@ func lexComments(s string, l lexState, version int) ([]token, error) {
 
 func lex(s string, l lexState, version int, comments bool) ([]token, error) {
 	var out []token
-	inVersioned := false
-	space := &highSpace[l.cs]
-	mark := func(kind tokKind, i, j int) {
-		if comments {
-			out = append(out, token{kind: kind, text: s[i:j], off: i, end: j})
+	x := newScanner(s, l, version, comments)
+	for {
+		t, ok, err := x.next()
+		if err != nil {
+			return nil, err
 		}
+		if !ok {
+			return out, nil
+		}
+		out = append(out, t)
 	}
-	for i := 0; i < len(s); {
+}
+
+// scanner reads a statement one token at a time (see tokenizeIn), for
+// readers that stop early (the head of a CREATE).
+type scanner struct {
+	s           string
+	l           lexState
+	version     int
+	comments    bool // return tComment and tCode tokens
+	i           int
+	inVersioned bool
+}
+
+func newScanner(s string, l lexState, version int, comments bool) *scanner {
+	return &scanner{s: s, l: l, version: version, comments: comments}
+}
+
+// next returns the next token; ok is false at the end of the statement.
+func (x *scanner) next() (t token, ok bool, err error) {
+	s, l := x.s, x.l
+	space := &highSpace[l.cs]
+	for x.i < len(s) {
+		i := x.i
 		c := s[i]
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' || (c >= 0x80 && space[c-0x80]):
-			i++
+			x.i++
+			continue
 		case c == '#' || (c == '-' && i+1 < len(s) && s[i+1] == '-' && (i+2 == len(s) || dashComment(l.cs, s[i+2]))):
 			// up to the end of the line, or a NUL (the server's MY_LEX_COMMENT)
 			j := i + 1
@@ -339,40 +366,39 @@ func lex(s string, l lexState, version int, comments bool) ([]token, error) {
 			if j < len(s) && s[j] == '\n' {
 				j++
 			}
-			mark(tComment, i, j)
-			i = j
+			x.i, t = j, token{kind: tComment, text: s[i:j], off: i, end: j}
 		case c == '/' && i+1 < len(s) && s[i+1] == '*':
-			n, code, err := comment(s[i:], version)
+			n, code, err := comment(s[i:], x.version)
 			if err != nil {
-				return nil, err
+				return token{}, false, err
 			}
+			t = token{kind: tComment, text: s[i : i+n], off: i, end: i + n}
 			if code {
-				if inVersioned {
-					return nil, fmt.Errorf("nested versioned comment")
+				if x.inVersioned {
+					return token{}, false, fmt.Errorf("nested versioned comment")
 				}
-				inVersioned = true
-				mark(tCode, i, i+n)
-			} else {
-				mark(tComment, i, i+n)
+				x.inVersioned, t.kind = true, tCode
 			}
-			i += n
-		case c == '*' && inVersioned && i+1 < len(s) && s[i+1] == '/':
-			inVersioned = false
-			mark(tCode, i, i+2)
-			i += 2
+			x.i += n
+		case c == '*' && x.inVersioned && i+1 < len(s) && s[i+1] == '/':
+			x.inVersioned = false
+			x.i, t = i+2, token{kind: tCode, text: "*/", off: i, end: i + 2}
 		default:
 			t, err := lexToken(s, i, l)
 			if err != nil {
-				return nil, err
+				return token{}, false, err
 			}
-			out = append(out, t)
-			i = t.end
+			x.i = t.end
+			return t, true, nil
+		}
+		if x.comments {
+			return t, true, nil
 		}
 	}
-	if inVersioned {
-		return nil, fmt.Errorf("unterminated versioned comment")
+	if x.inVersioned {
+		return token{}, false, fmt.Errorf("unterminated versioned comment")
 	}
-	return out, nil
+	return token{}, false, nil
 }
 
 // lexToken reads the token at s[i] (not a space or a comment).
@@ -408,6 +434,27 @@ func lexToken(s string, i int, l lexState) (token, error) {
 		return token{kind: tOp, text: ":=", off: i, end: i + 2}, nil
 	}
 	return token{kind: tOp, text: s[i : i+1], off: i, end: i + 1}, nil
+}
+
+// lexIdent reads the identifier at the start of s as the lexer does in a
+// session in state l: a quoted one (`…`, or "…" under ANSI_QUOTES) or a
+// bare one (a word, or a run of word bytes that starts with a digit): its
+// name and length.
+func lexIdent(s string, l lexState) (name string, n int, ok bool) {
+	if s == "" {
+		return "", 0, false
+	}
+	t, err := lexToken(s, 0, l)
+	if err != nil {
+		return "", 0, false
+	}
+	switch {
+	case t.kind == tIdent, t.kind == tWord:
+	case t.kind == tNumber && strings.IndexFunc(t.text, func(r rune) bool { return r < 0x80 && !isWordByte(byte(r)) }) < 0:
+	default:
+		return "", 0, false
+	}
+	return t.text, t.end, true
 }
 
 // lexVariable reads the user (@x) or system (@@x) variable at s[i]: a
