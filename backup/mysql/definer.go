@@ -258,7 +258,9 @@ func isHeadWord(t token) bool {
 func isHeadName(t token) bool { return isHeadWord(t) || t.kind == tIdent }
 
 // notHostByte is a byte that cannot be part of an unquoted host.
-func notHostByte(r rune) bool { return r < 0x80 && !isWordByte(byte(r)) && !strings.ContainsRune(".%-", r) }
+func notHostByte(r rune) bool {
+	return r < 0x80 && !isWordByte(byte(r)) && !strings.ContainsRune(".%-", r)
+}
 
 func isOp(t token, op string) bool { return t.kind == tOp && t.text == op }
 
@@ -386,7 +388,7 @@ func (l *headReader) definer(start int) (definerClause, error) {
 	if h.kind == tSysVar || h.end == h.off+1 && !l.hostPart(&h) {
 		return d, fmt.Errorf("CREATE: DEFINER user@ without a host")
 	}
-	if quoted := l.s[h.off+1] == '`' || l.s[h.off+1] == '\''; !quoted {
+	if l.s[h.off:h.end] == "@"+h.text { // unquoted: a dot may stop it, not the host
 		l.hostPart(&h)
 	}
 	d.host, d.end = h.text, h.end

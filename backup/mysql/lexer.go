@@ -80,6 +80,42 @@ func quotedLen(s string) int {
 	return -1
 }
 
+// literalRows reads the rows of an INSERT (after VALUES) in a session in
+// state l, byte by byte, and fails at the first byte that is not part of
+// a literal: outside string literals only numbers, hex, NULL, signs,
+// commas and parentheses may appear, so no subquery, function or variable
+// can read anything while the rows load. Literals are jumped over with
+// quotedLen where a backslash and a quote mean what they do in the
+// default session, else with lexQuoted.
+func literalRows(s string, l lexState) error {
+	plain := !l.noBackslash && !l.cs.multiByte()
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\'':
+			n := quotedLen(s[i:])
+			if !plain {
+				n = -1
+				if _, k, err := lexQuoted(s[i:], '\'', !l.noBackslash, l.cs); err == nil {
+					n = k
+				}
+			}
+			if n < 0 {
+				return fmt.Errorf("unterminated '")
+			}
+			i += n - 1
+		case c == '(' || c == ')' || c == ',' || c == '-' || c == '+' || c == '.' || c <= ' ' ||
+			(c >= '0' && c <= '9') || c == 'x' || c == 'X' || c == 'e' || c == 'E' ||
+			(c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'):
+		case (c == 'N' || c == 'n') && i+4 <= len(s) && strings.EqualFold(s[i:i+4], "NULL"):
+			i += 3
+		default:
+			return fmt.Errorf("%q in the rows (only literals are loaded)", string(c))
+		}
+	}
+	return nil
+}
+
 func unescape(c byte) byte {
 	switch c {
 	case '0':
