@@ -138,6 +138,7 @@ var splitterAgreementSeeds = []string{
 	"SELECT 1 # x\x00; SELECT 2;",
 	";;  ; /* */ ;SELECT 1;;",
 	"/*!*/;/*!40101 */;",
+	"/*!40101 SELECT 2*/*3; SELECT 4;",
 	"SELECT 'open",
 	"SELECT 1 /* open",
 	"SELECT 1 -- tail",
