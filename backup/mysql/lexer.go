@@ -601,6 +601,14 @@ func comment(s string, version int) (n int, code bool, err error) {
 // \% and \_ keep their backslash, as the server's unescape does).
 func lexQuoted(s string, q byte, backslash bool, cs charsetKind) (string, int, error) {
 	mb := cs.multiByte()
+	if !mb {
+		// most literals and names: no escape, no doubled quote, taken as
+		// they are written
+		if j := strings.IndexByte(s[1:], q) + 1; j > 0 && (j+1 == len(s) || s[j+1] != q) &&
+			(!backslash || strings.IndexByte(s[1:j], '\\') < 0) {
+			return s[1:j], j + 1, nil
+		}
+	}
 	var b []byte
 	for i := 1; i < len(s); {
 		c := s[i]
