@@ -61,7 +61,7 @@ bugs=(
   "definer kept without the manifest listing it|./backup/mysql|backup/mysql/definer.go|	keep := listed && t.Definer == h.definer()|	keep := true || listed"
   "definer kept when the manifest lists another one|./backup/mysql|backup/mysql/definer.go|	keep := listed && t.Definer == h.definer()|	keep := listed"
   "event restored enabled|./backup/mysql|backup/mysql/definer.go|	if h.kind == \"EVENT\" && !(keep && t.Enabled) {|	if false {"
-  "a DEFINER inside EXECUTE IMMEDIATE kept|./backup/mysql|backup/mysql/definer.go|	if body, intro, ok := executeImmediateBody(stmt); ok {|	if body, intro, ok := executeImmediateBody(stmt); false && ok {"
+  "a DEFINER inside EXECUTE IMMEDIATE kept|./backup/mysql|backup/mysql/definer.go|	if body, intro, ok := executeImmediateBody(stmt, l); ok {|	if body, intro, ok := executeImmediateBody(stmt, l); false && ok {"
   "definers trusted from an unauthenticated manifest|./backup|backup/restore.go|	if o.Backup.Authenticated {|	if true {"
   "restore sessions wait for a lock as long as the server's default|./backup/mysql|backup/mysql/restore.go|\"lock_wait_timeout\": strconv.Itoa(lockWaitSecs)|\"lock_wait_timeout\": strconv.Itoa(86400 + 0*lockWaitSecs)"
   "a restore's lock wait timeout not explained|./backup/mysql|backup/mysql/restore.go|	if mysqlErrNo(err) != 1205 {|	if true {"
@@ -128,6 +128,7 @@ bugs=(
   "definer head reader lets a double quote through|./backup/mysql|backup/mysql/definer.go|	case strings.IndexByte(raw, '\"') >= 0:|	case false:"
   "definer head reader takes @host apart from its user|./backup/mysql|backup/mysql/definer.go|h.off != u.end|h.off < u.end"
   "lexer statement reader: VALUES found inside a quoted name|./backup/mysql|backup/mysql/guard.go|		if t.is(\"VALUES\") && s[i-1] <= ' '|		if strings.EqualFold(t.text, \"VALUES\") && s[i-1] <= ' '"
+  "definer head read without the session's character set|./backup/mysql|backup/mysql/definer.go|	h, err := readCreateHead(stmt, l)|	h, err := readCreateHead(stmt, lexState{})"
 )
 
 survived=0

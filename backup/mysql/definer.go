@@ -65,15 +65,18 @@ func newDefinerRule(list []StoredObject) *definerRule {
 
 // rewrite applies the rule to one statement; db is the database of the
 // stream the statement runs in (its name in the dump).
-func (r *definerRule) rewrite(stmt, db string) (string, error) {
-	if body, intro, ok := executeImmediateBody(stmt); ok {
-		out, err := r.rewrite(body, db)
+func (r *definerRule) rewrite(stmt, db string) (string, error) { return r.rewriteIn(stmt, db, lexState{}) }
+
+// rewriteIn is rewrite of a statement read in a session in state l.
+func (r *definerRule) rewriteIn(stmt, db string, l lexState) (string, error) {
+	if body, intro, ok := executeImmediateBody(stmt, l); ok {
+		out, err := r.rewriteIn(body, db, l)
 		if err != nil || out == body {
 			return stmt, err
 		}
 		return "EXECUTE IMMEDIATE " + intro + "0x" + strings.ToUpper(hex.EncodeToString([]byte(out))), nil
 	}
-	h, err := readCreateHead(stmt)
+	h, err := readCreateHead(stmt, l)
 	if err != nil {
 		return "", refuse("%v", err)
 	}
@@ -130,8 +133,8 @@ func (r *definerRule) rewrite(stmt, db string) (string, error) {
 // executeImmediateBody returns the statement an EXECUTE IMMEDIATE of one
 // literal runs, and the literal's character set introducer (with its
 // trailing space), as the guard reads them.
-func executeImmediateBody(stmt string) (body, intro string, ok bool) {
-	toks, err := tokenize(stmt)
+func executeImmediateBody(stmt string, l lexState) (body, intro string, ok bool) {
+	toks, err := tokenizeIn(stmt, l)
 	if err != nil || len(toks) < 3 || !toks[0].is("EXECUTE") || !toks[1].is("IMMEDIATE") {
 		return "", "", false
 	}
@@ -264,12 +267,14 @@ func notHostByte(r rune) bool {
 
 func isOp(t token, op string) bool { return t.kind == tOp && t.text == op }
 
-// readCreateHead reads a CREATE statement's head. It returns nil for a
+// readCreateHead reads a CREATE statement's head in a session in state ls
+// (the head's rules make its reading independent of sql_mode and of the
+// version; the character set decides which bytes end a `name`). It returns nil for a
 // statement that is not a CREATE, or a CREATE of something without a
 // definer (a table, a sequence, a database…), and an error for a head it
 // cannot read with certainty.
-func readCreateHead(stmt string) (*createHead, error) {
-	l := &headReader{x: newScanner(stmt, lexState{}, defaultServerVersion, true), s: stmt}
+func readCreateHead(stmt string, ls lexState) (*createHead, error) {
+	l := &headReader{x: newScanner(stmt, ls, defaultServerVersion, true), s: stmt}
 	t, err := l.next()
 	if err != nil || !t.is("CREATE") {
 		return nil, nil //nolint:nilerr // not a CREATE: the guard decides
@@ -446,7 +451,7 @@ func (l *headReader) eventStatus(h *createHead) error {
 func storedObjects(m *dbMeta) []StoredObject {
 	var out []StoredObject
 	add := func(kind, name, create string) {
-		h, err := readCreateHead(create)
+		h, err := readCreateHead(create, lexState{}) // SHOW CREATE's text: utf8mb4
 		if err != nil || h == nil {
 			return
 		}

@@ -321,7 +321,7 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard,
 			_, err = g.checkInsertHead(sqlText)
 		} else {
 			var rewritten string
-			if rewritten, err = dr.rewrite(sqlText, rn.current); err == nil {
+			if rewritten, err = dr.rewriteIn(sqlText, rn.current, lex); err == nil {
 				sqlText = rewritten
 				createDB, err = g.check(sqlText)
 			}
