@@ -65,7 +65,9 @@ func newDefinerRule(list []StoredObject) *definerRule {
 
 // rewrite applies the rule to one statement; db is the database of the
 // stream the statement runs in (its name in the dump).
-func (r *definerRule) rewrite(stmt, db string) (string, error) { return r.rewriteIn(stmt, db, lexState{}) }
+func (r *definerRule) rewrite(stmt, db string) (string, error) {
+	return r.rewriteIn(stmt, db, lexState{})
+}
 
 // rewriteIn is rewrite of a statement read in a session in state l.
 func (r *definerRule) rewriteIn(stmt, db string, l lexState) (string, error) {
