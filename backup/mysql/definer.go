@@ -66,14 +66,19 @@ func newDefinerRule(list []StoredObject) *definerRule {
 // rewrite applies the rule to one statement; db is the database of the
 // stream the statement runs in (its name in the dump).
 func (r *definerRule) rewrite(stmt, db string) (string, error) {
-	if body, intro, ok := executeImmediateBody(stmt); ok {
-		out, err := r.rewrite(body, db)
+	return r.rewriteIn(stmt, db, lexState{})
+}
+
+// rewriteIn is rewrite of a statement read in a session in state l.
+func (r *definerRule) rewriteIn(stmt, db string, l lexState) (string, error) {
+	if body, intro, ok := executeImmediateBody(stmt, l); ok {
+		out, err := r.rewriteIn(body, db, l)
 		if err != nil || out == body {
 			return stmt, err
 		}
 		return "EXECUTE IMMEDIATE " + intro + "0x" + strings.ToUpper(hex.EncodeToString([]byte(out))), nil
 	}
-	h, err := readCreateHead(stmt)
+	h, err := readCreateHead(stmt, l)
 	if err != nil {
 		return "", refuse("%v", err)
 	}
@@ -130,8 +135,8 @@ func (r *definerRule) rewrite(stmt, db string) (string, error) {
 // executeImmediateBody returns the statement an EXECUTE IMMEDIATE of one
 // literal runs, and the literal's character set introducer (with its
 // trailing space), as the guard reads them.
-func executeImmediateBody(stmt string) (body, intro string, ok bool) {
-	toks, err := tokenize(stmt)
+func executeImmediateBody(stmt string, l lexState) (body, intro string, ok bool) {
+	toks, err := tokenizeIn(stmt, l)
 	if err != nil || len(toks) < 3 || !toks[0].is("EXECUTE") || !toks[1].is("IMMEDIATE") {
 		return "", "", false
 	}
@@ -192,130 +197,88 @@ func (h *createHead) definer() string {
 	return QuoteIdent(d.user) + "@" + QuoteIdent(d.host)
 }
 
-type headTok struct {
-	kind       byte // 'w' word, 'i' `ident`, 's' 'string', 'o' operator, 0 end
-	text       string
-	start, end int
+// headReader reads the head of a CREATE with the lexer's tokens (see the
+// rule above), one token at a time: the body after the head is never read
+// (its reading depends on the session; the guard reads it).
+type headReader struct {
+	x *scanner
+	s string
 }
 
-// headLexer reads the head of a CREATE (see the rule above).
-type headLexer struct {
-	s         string
-	p         int
-	versioned bool
-}
-
-func (l *headLexer) next() (headTok, error) {
-	s := l.s
-	for l.p < len(s) {
-		c := s[l.p]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
-			l.p++
-		case c == '#' || (c == '-' && strings.HasPrefix(s[l.p:], "--") && (l.p+2 == len(s) || s[l.p+2] <= ' ')):
-			if nl := strings.IndexByte(s[l.p:], '\n'); nl >= 0 {
-				l.p += nl + 1
-			} else {
-				l.p = len(s)
-			}
-		case strings.HasPrefix(s[l.p:], "/*M!"):
-			return headTok{}, fmt.Errorf("a /*M! comment in the head of a CREATE")
-		case strings.HasPrefix(s[l.p:], "/*!"):
-			if l.versioned {
-				return headTok{}, fmt.Errorf("nested versioned comment")
-			}
-			q := l.p + 3
-			for q < len(s) && s[q] >= '0' && s[q] <= '9' {
-				q++
-			}
-			if d := s[l.p+3 : q]; d != "" {
-				v, err := strconv.Atoi(d)
-				if err != nil || len(d) != 5 || v >= 80000 {
-					return headTok{}, fmt.Errorf("versioned comment /*!%s in the head of a CREATE", d)
-				}
-			}
-			l.p, l.versioned = q, true
-		case strings.HasPrefix(s[l.p:], "*/") && l.versioned:
-			l.p += 2
-			l.versioned = false
-		case strings.HasPrefix(s[l.p:], "/*"):
-			end := strings.Index(s[l.p+2:], "*/")
-			if end < 0 {
-				return headTok{}, fmt.Errorf("unterminated comment")
-			}
-			l.p += end + 4
-		case c == '`' || c == '\'':
-			start := l.p
-			var b strings.Builder
-			for q := l.p + 1; q < len(s); q++ {
-				if s[q] == '\\' && c == '\'' {
-					// In a string a backslash escapes or not by sql_mode;
-					// in a `name` it is a plain byte.
-					return headTok{}, fmt.Errorf("a backslash in a string in the head of a CREATE")
-				}
-				if s[q] == c {
-					if q+1 < len(s) && s[q+1] == c {
-						b.WriteByte(c)
-						q++
-						continue
-					}
-					l.p = q + 1
-					kind := byte('i')
-					if c == '\'' {
-						kind = 's'
-					}
-					return headTok{kind: kind, text: b.String(), start: start, end: l.p}, nil
-				}
-				b.WriteByte(s[q])
-			}
-			return headTok{}, fmt.Errorf("unterminated quote")
-		case c == '"':
-			return headTok{}, fmt.Errorf("a double quote in the head of a CREATE")
-		case c == '\\':
-			return headTok{}, fmt.Errorf("a backslash in the head of a CREATE")
-		case isWordByte(c):
-			start := l.p
-			for l.p < len(s) && isWordByte(s[l.p]) {
-				l.p++
-			}
-			return headTok{kind: 'w', text: s[start:l.p], start: start, end: l.p}, nil
-		default:
-			l.p++
-			return headTok{kind: 'o', text: s[l.p-1 : l.p], start: l.p - 1, end: l.p}, nil
+// next returns the next token of the head, the zero token (kind tOp, no
+// text, at the end of the statement) when it ends, or an error for a
+// token or comment whose reading would depend on the session.
+func (r *headReader) next() (token, error) {
+	for {
+		t, ok, err := r.x.next()
+		if err != nil {
+			return token{}, err
+		}
+		if !ok {
+			return token{kind: tOp, off: len(r.s), end: len(r.s)}, nil
+		}
+		if err := headRule(t, r.s); err != nil {
+			return token{}, err
+		}
+		if t.kind != tComment && t.kind != tCode {
+			return t, nil
 		}
 	}
-	return headTok{start: len(s), end: len(s)}, nil
 }
 
-// hostPart reads an unquoted host after @ (letters, digits, . % - _).
-func (l *headLexer) hostPart() headTok {
-	start := l.p
-	for l.p < len(l.s) && (isWordByte(l.s[l.p]) || strings.IndexByte(".%-", l.s[l.p]) >= 0) {
-		l.p++
-	}
-	return headTok{kind: 'w', text: l.s[start:l.p], start: start, end: l.p}
-}
-
-func isWord(t headTok, words ...string) bool {
-	if t.kind != 'w' {
-		return false
-	}
-	for _, w := range words {
-		if strings.EqualFold(t.text, w) {
-			return true
+// headRule refuses, in the head of a CREATE, what the server reads by the
+// session: a /*M! comment or a versioned comment other than /*! or
+// /*!NNNNN below 80000 (the version), a double quote (sql_mode) and a
+// backslash outside a `name` (sql_mode, character set).
+func headRule(t token, s string) error {
+	raw := s[t.off:t.end]
+	switch {
+	case strings.HasPrefix(raw, "/*M!"):
+		return fmt.Errorf("a /*M! comment in the head of a CREATE")
+	case strings.HasPrefix(raw, "/*!"):
+		d := s[t.off+3:]
+		d = d[:len(d)-len(strings.TrimLeft(d, "0123456789"))]
+		if v, err := strconv.Atoi(d); d != "" && (err != nil || len(d) != 5 || v >= 80000) {
+			return fmt.Errorf("versioned comment /*!%s in the head of a CREATE", d)
 		}
+	case t.kind == tComment || t.kind == tCode:
+	case strings.IndexByte(raw, '"') >= 0:
+		return fmt.Errorf("a double quote in the head of a CREATE")
+	case t.kind == tString && strings.IndexByte(raw, '\\') >= 0:
+		// In a string a backslash escapes or not by sql_mode; in a `name`
+		// it is a plain byte.
+		return fmt.Errorf("a backslash in a string in the head of a CREATE")
+	case t.kind != tIdent && strings.IndexByte(raw, '\\') >= 0:
+		return fmt.Errorf("a backslash in the head of a CREATE")
 	}
-	return false
+	return nil
 }
 
-// readCreateHead reads a CREATE statement's head. It returns nil for a
+// isHeadWord reports a bare word of the head (a keyword or a name, which
+// may start with a digit).
+func isHeadWord(t token) bool {
+	return t.kind == tWord || (t.kind == tNumber && strings.IndexFunc(t.text, func(r rune) bool { return r < 0x80 && !isWordByte(byte(r)) }) < 0)
+}
+
+func isHeadName(t token) bool { return isHeadWord(t) || t.kind == tIdent }
+
+// notHostByte is a byte that cannot be part of an unquoted host.
+func notHostByte(r rune) bool {
+	return r < 0x80 && !isWordByte(byte(r)) && !strings.ContainsRune(".%-", r)
+}
+
+func isOp(t token, op string) bool { return t.kind == tOp && t.text == op }
+
+// readCreateHead reads a CREATE statement's head in a session in state ls
+// (the head's rules make its reading independent of sql_mode and of the
+// version; the character set decides which bytes end a `name`). It returns nil for a
 // statement that is not a CREATE, or a CREATE of something without a
 // definer (a table, a sequence, a database…), and an error for a head it
 // cannot read with certainty.
-func readCreateHead(stmt string) (*createHead, error) {
-	l := &headLexer{s: stmt}
+func readCreateHead(stmt string, ls lexState) (*createHead, error) {
+	l := &headReader{x: newScanner(stmt, ls, defaultServerVersion, true), s: stmt}
 	t, err := l.next()
-	if err != nil || !isWord(t, "CREATE") {
+	if err != nil || !t.is("CREATE") {
 		return nil, nil //nolint:nilerr // not a CREATE: the guard decides
 	}
 	h := &createHead{}
@@ -324,34 +287,34 @@ func readCreateHead(stmt string) (*createHead, error) {
 			return nil, err
 		}
 		switch {
-		case isWord(t, "VIEW", "PROCEDURE", "FUNCTION", "TRIGGER", "EVENT"):
+		case t.is("VIEW", "PROCEDURE", "FUNCTION", "TRIGGER", "EVENT"):
 			h.kind = strings.ToUpper(t.text)
-		case isWord(t, "OR", "REPLACE", "AGGREGATE"):
+		case t.is("OR", "REPLACE", "AGGREGATE"):
 			continue
-		case isWord(t, "ALGORITHM"):
-			if eq, _ := l.next(); eq.text != "=" {
+		case t.is("ALGORITHM"):
+			if eq, _ := l.next(); !isOp(eq, "=") {
 				return nil, fmt.Errorf("CREATE: ALGORITHM without =")
 			}
-			if w, _ := l.next(); w.kind != 'w' {
+			if w, _ := l.next(); !isHeadWord(w) {
 				return nil, fmt.Errorf("CREATE: ALGORITHM = what?")
 			}
 			continue
-		case isWord(t, "SQL"):
-			if w, _ := l.next(); !isWord(w, "SECURITY") {
+		case t.is("SQL"):
+			if w, _ := l.next(); !w.is("SECURITY") {
 				return nil, fmt.Errorf("CREATE: SQL without SECURITY")
 			}
-			if w, _ := l.next(); !isWord(w, "DEFINER", "INVOKER") {
+			if w, _ := l.next(); !w.is("DEFINER", "INVOKER") {
 				return nil, fmt.Errorf("CREATE: SQL SECURITY what?")
 			}
 			continue
-		case isWord(t, "DEFINER"):
-			d, err := l.definer(t.start)
+		case t.is("DEFINER"):
+			d, err := l.definer(t.off)
 			if err != nil {
 				return nil, err
 			}
 			h.definers = append(h.definers, d)
 			continue
-		case t.kind == 'w' && len(h.definers) == 0:
+		case isHeadWord(t) && len(h.definers) == 0:
 			return nil, nil // CREATE TABLE, DATABASE…: no definer; the guard decides
 		default:
 			return nil, fmt.Errorf("CREATE: unexpected %q before the object's kind", t.text)
@@ -363,9 +326,9 @@ func readCreateHead(stmt string) (*createHead, error) {
 	if err != nil {
 		return nil, err
 	}
-	if isWord(t, "IF") {
+	if t.is("IF") {
 		for _, w := range []string{"NOT", "EXISTS"} {
-			if x, err := l.next(); err != nil || !isWord(x, w) {
+			if x, err := l.next(); err != nil || !x.is(w) {
 				return nil, fmt.Errorf("CREATE %s: IF without NOT EXISTS", h.kind)
 			}
 		}
@@ -373,19 +336,19 @@ func readCreateHead(stmt string) (*createHead, error) {
 			return nil, err
 		}
 	}
-	if t.kind != 'w' && t.kind != 'i' {
+	if !isHeadName(t) {
 		return nil, fmt.Errorf("CREATE %s: expected a name", h.kind)
 	}
 	h.name = t.text
-	save := l.p
-	if dot, err := l.next(); err == nil && dot.text == "." {
+	save := *l.x
+	if dot, err := l.next(); err == nil && isOp(dot, ".") {
 		n, err := l.next()
-		if err != nil || (n.kind != 'w' && n.kind != 'i') {
+		if err != nil || !isHeadName(n) {
 			return nil, fmt.Errorf("CREATE %s: expected a name after the dot", h.kind)
 		}
 		h.db, h.name = h.name, n.text
 	} else {
-		l.p = save
+		*l.x = save
 	}
 	if h.kind == "EVENT" {
 		return h, l.eventStatus(h)
@@ -394,9 +357,9 @@ func readCreateHead(stmt string) (*createHead, error) {
 }
 
 // definer reads "= user[@host]" or "= CURRENT_USER[()]" after DEFINER.
-func (l *headLexer) definer(start int) (definerClause, error) {
+func (l *headReader) definer(start int) (definerClause, error) {
 	d := definerClause{start: start}
-	if eq, err := l.next(); err != nil || eq.text != "=" {
+	if eq, err := l.next(); err != nil || !isOp(eq, "=") {
 		return d, fmt.Errorf("CREATE: DEFINER without =")
 	}
 	u, err := l.next()
@@ -404,60 +367,80 @@ func (l *headLexer) definer(start int) (definerClause, error) {
 		return d, err
 	}
 	switch {
-	case isWord(u, "CURRENT_USER"):
+	case u.is("CURRENT_USER"):
 		d.current, d.end = true, u.end
-		save := l.p
-		if p, err := l.next(); err == nil && p.text == "(" {
-			if q, err := l.next(); err != nil || q.text != ")" {
+		save := *l.x
+		if p, err := l.next(); err == nil && isOp(p, "(") {
+			q, err := l.next()
+			if err != nil || !isOp(q, ")") {
 				return d, fmt.Errorf("CREATE: DEFINER=CURRENT_USER( without )")
 			}
-			d.end = l.p
+			d.end = q.end
 		} else {
-			l.p = save
+			*l.x = save
 		}
 		return d, nil
-	case u.kind == 'w' || u.kind == 'i' || u.kind == 's':
+	case isHeadWord(u) || u.kind == tIdent || u.kind == tString:
 		d.user, d.end = u.text, u.end
 	default:
 		return d, fmt.Errorf("CREATE: DEFINER = what?")
 	}
-	if l.p < len(l.s) && l.s[l.p] == '@' {
-		l.p++
-		var h headTok
-		if l.p < len(l.s) && (l.s[l.p] == '`' || l.s[l.p] == '\'') {
-			if h, err = l.next(); err != nil {
-				return d, err
-			}
-		} else {
-			h = l.hostPart()
-		}
-		if h.end == h.start {
-			return d, fmt.Errorf("CREATE: DEFINER user@ without a host")
-		}
-		d.host, d.end = h.text, h.end
-	} else {
-		d.host = "%"
+	d.host = "%"
+	save := *l.x
+	h, err := l.next()
+	if err != nil || h.off != u.end || (h.kind != tVar && h.kind != tSysVar) {
+		*l.x = save // no @host: the next token is the head's
+		return d, nil
 	}
+	if h.kind == tSysVar || h.end == h.off+1 && !l.hostPart(&h) {
+		return d, fmt.Errorf("CREATE: DEFINER user@ without a host")
+	}
+	if l.s[h.off:h.end] == "@"+h.text { // unquoted: a dot may stop it, not the host
+		l.hostPart(&h)
+	}
+	d.host, d.end = h.text, h.end
 	return d, nil
+}
+
+// hostPart extends the unquoted host of h (an @host token, which ends at
+// a byte other than a word byte or a dot) with the tokens that follow it
+// without a space and are made of host bytes (word bytes, . % -), and
+// reports whether it did.
+func (l *headReader) hostPart(h *token) bool {
+	grew := false
+	for {
+		save := *l.x
+		t, ok, err := l.x.next()
+		raw := ""
+		if ok && err == nil {
+			raw = l.s[t.off:t.end]
+		}
+		if !ok || err != nil || t.off != h.end || raw == "" || strings.IndexFunc(raw, notHostByte) >= 0 {
+			*l.x = save
+			return grew
+		}
+		h.text += raw
+		h.end, grew = t.end, true
+	}
 }
 
 // eventStatus finds an event's ENABLE / DISABLE clause, or where one may
 // go (before COMMENT or DO).
-func (l *headLexer) eventStatus(h *createHead) error {
+func (l *headReader) eventStatus(h *createHead) error {
 	for {
 		t, err := l.next()
 		if err != nil {
 			return fmt.Errorf("CREATE EVENT: %w", err)
 		}
 		switch {
-		case t.kind == 0:
+		case t.off == len(l.s):
 			return fmt.Errorf("CREATE EVENT without DO")
-		case isWord(t, "ENABLE"):
-			h.enable = [2]int{t.start, t.end}
-		case isWord(t, "DISABLE"):
+		case t.is("ENABLE"):
+			h.enable = [2]int{t.off, t.end}
+		case t.is("DISABLE"):
 			h.disabled = true
-		case isWord(t, "COMMENT", "DO"):
-			h.statusAt = t.start
+		case t.is("COMMENT", "DO"):
+			h.statusAt = t.off
 			return nil
 		}
 	}
@@ -470,7 +453,7 @@ func (l *headLexer) eventStatus(h *createHead) error {
 func storedObjects(m *dbMeta) []StoredObject {
 	var out []StoredObject
 	add := func(kind, name, create string) {
-		h, err := readCreateHead(create)
+		h, err := readCreateHead(create, lexState{}) // SHOW CREATE's text: utf8mb4
 		if err != nil || h == nil {
 			return
 		}

@@ -46,7 +46,20 @@ func TestDefinerRewrite(t *testing.T) {
 		{"CREATE VIEW `v\\n` AS SELECT 1", "CREATE VIEW `v\\n` AS SELECT 1"},
 		{"CREATE OR REPLACE TABLE t (a INT)", "CREATE OR REPLACE TABLE t (a INT)"},
 		{"INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (1)"},
+		// read with the lexer's tokens: hosts made of several tokens, a
+		// body the default session cannot read (never read: only the head
+		// is), a comment every MariaDB skips (MySQL's 50700-79999 range)
+		{"CREATE DEFINER=root@% PROCEDURE p() SELECT 1", "CREATE DEFINER=CURRENT_USER PROCEDURE p() SELECT 1"},
+		{"CREATE DEFINER=root@192.168.1.% PROCEDURE p() SELECT 1", "CREATE DEFINER=CURRENT_USER PROCEDURE p() SELECT 1"},
+		{"CREATE DEFINER=root@my-host.example PROCEDURE p() SELECT 1", "CREATE DEFINER=CURRENT_USER PROCEDURE p() SELECT 1"},
+		{"CREATE DEFINER='root'@'%' PROCEDURE p() SELECT 'x\\'", "CREATE DEFINER=CURRENT_USER PROCEDURE p() SELECT 'x\\'"},
+		{"CREATE /*!50700 DEFINER=root@localhost */ PROCEDURE p() SELECT 1", "CREATE /*!50700 DEFINER=root@localhost */ PROCEDURE p() SELECT 1"},
 		// refused: the server's reading of the head could differ
+		{"CREATE DEFINER=root@@x PROCEDURE p() SELECT 1", ""},
+		{"CREATE DEFINER=root@ PROCEDURE p() SELECT 1", ""},
+		{"CREATE DEFINER=root@'lo\\cal' PROCEDURE p() SELECT 1", ""},
+		{"CREATE DEFINER=root@\"localhost\" PROCEDURE p() SELECT 1", ""},
+		{"CREATE /*!100000 TABLE x */ DEFINER=root@localhost PROCEDURE p() SELECT 1", ""},
 		{"CREATE /*!99999 TABLE x */ DEFINER=root@localhost PROCEDURE p() SELECT 1", ""},
 		{"CREATE /*M!100000 TABLE x */ DEFINER=root@localhost PROCEDURE p() SELECT 1", ""},
 		{"CREATE DEFINER=\"root\"@localhost PROCEDURE p() SELECT 1", ""},
@@ -76,7 +89,7 @@ func TestDefinerRewrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		inner, _, ok := executeImmediateBody(got)
+		inner, _, ok := executeImmediateBody(got, lexState{})
 		if !ok || inner != strings.Replace(body, "DEFINER=`root`@`localhost`", "DEFINER=CURRENT_USER", 1) || !strings.Contains(got, "EXECUTE IMMEDIATE _") {
 			t.Errorf("%s\n  became %s (%q)", stmt, got, inner)
 		}
@@ -143,5 +156,23 @@ func TestStoredObjects(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("%d: got %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+// TestDefinerRewriteReadsInTheSession: the head is read in the session's
+// character set: in sjis 0x95 0x60 is one character, so the backquote in
+// it does not end the user's name.
+func TestDefinerRewriteReadsInTheSession(t *testing.T) {
+	stmt := "CREATE DEFINER=`ro\x95`t`@`%` PROCEDURE p() SELECT 1"
+	got, err := newDefinerRule(nil).rewriteIn(stmt, "app", lexState{cs: csSJIS})
+	if want := "CREATE DEFINER=CURRENT_USER PROCEDURE p() SELECT 1"; err != nil || got != want {
+		t.Errorf("in sjis: got %q (%v), want %q", got, err, want)
+	}
+	h, err := readCreateHead(stmt, lexState{cs: csSJIS})
+	if err != nil || h == nil || h.definer() != "`ro\x95``t`@`%`" {
+		t.Errorf("in sjis: head %+v (%v)", h, err)
+	}
+	if _, err := newDefinerRule(nil).rewriteIn(stmt, "app", lexState{}); err == nil {
+		t.Errorf("read as utf8mb4 the name ends inside the character: want a refusal")
 	}
 }

@@ -28,83 +28,6 @@ var ErrTargetExists = errors.New("target database exists")
 // SystemDatabases are never dumped by default and never restored into.
 var SystemDatabases = map[string]bool{"mysql": true, "sys": true, "information_schema": true, "performance_schema": true}
 
-type tokKind uint8
-
-const (
-	tWord   tokKind = iota // keyword or bare identifier
-	tIdent                 // `quoted identifier`
-	tString                // 'string' or "string"
-	tNumber                // 12, 1.5e3, 0xFF, x'..', b'..'
-	tVar                   // @user_var
-	tSysVar                // @@var, @@session.var
-	tOp                    // any other single character (or :=)
-)
-
-type token struct {
-	kind     tokKind
-	text     string // unquoted value for identifiers and strings
-	off, end int    // where the token is in the statement
-}
-
-func (t token) is(words ...string) bool {
-	if t.kind != tWord {
-		return false
-	}
-	for _, w := range words {
-		if strings.EqualFold(t.text, w) {
-			return true
-		}
-	}
-	return false
-}
-
-func isWordByte(c byte) bool {
-	return c == '_' || c == '$' || c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-}
-
-// quotedLen is the length of the single-quoted literal (backslash escapes
-// on) at the start of s, or -1 when it is not terminated: quoted without
-// building the value. It jumps from quote to quote (strings.IndexByte),
-// looking for a backslash only in between: most literals have none.
-func quotedLen(s string) int {
-	i := 1
-	for i <= len(s) {
-		q := strings.IndexByte(s[i:], '\'')
-		if q < 0 {
-			return -1
-		}
-		q += i
-		if b := strings.IndexByte(s[i:q], '\\'); b >= 0 {
-			i += b + 2 // the escaped byte, even a quote, is part of the literal
-			continue
-		}
-		if q+1 < len(s) && s[q+1] == '\'' {
-			i = q + 2
-			continue
-		}
-		return q + 1
-	}
-	return -1
-}
-
-func unescape(c byte) byte {
-	switch c {
-	case '0':
-		return 0
-	case 'n':
-		return '\n'
-	case 'r':
-		return '\r'
-	case 't':
-		return '\t'
-	case 'Z':
-		return 0x1a
-	case 'b':
-		return '\b'
-	}
-	return c
-}
-
 // guard checks statements against the databases a restore may write.
 type guard struct {
 	// targets are the databases this restore writes (after renaming).
@@ -671,7 +594,7 @@ func (g *guard) checkInsert(s string) error {
 // checkInsertHead checks an INSERT up to its VALUES (whose position it
 // returns): the rows are for checkRows.
 func (g *guard) checkInsertHead(s string) (int, error) {
-	v := valuesKeyword(s)
+	v := valuesKeyword(s, g.sess.lex)
 	if v < 0 {
 		return 0, refuse("INSERT: expected INSERT INTO name (columns) VALUES …")
 	}
@@ -690,47 +613,28 @@ func (g *guard) checkInsertHead(s string) (int, error) {
 	return v, nil
 }
 
-// valuesKeyword finds " VALUES " after the table name and column list
-// (outside backquotes).
-func valuesKeyword(s string) int {
-	inTick := false
-	for i := len("INSERT INTO "); i+6 <= len(s); i++ {
-		switch c := s[i]; {
-		case c == '`':
-			inTick = !inTick
-		case !inTick && (c == 'V' || c == 'v') && strings.EqualFold(s[i:i+6], "VALUES") && s[i-1] <= ' ' && (i+6 == len(s) || s[i+6] <= ' ' || s[i+6] == '('):
+// valuesKeyword finds the VALUES keyword after the table name and column
+// list of an INSERT read in a session in state l (the lexer's word, with a
+// space before it and a space or "(" after it), or -1.
+func valuesKeyword(s string, l lexState) int {
+	x := newScanner(s[len("INSERT INTO "):], l, defaultServerVersion, false)
+	for {
+		t, ok, err := x.next()
+		if err != nil || !ok {
+			return -1
+		}
+		i, e := t.off+len("INSERT INTO "), t.end+len("INSERT INTO ")
+		if t.is("VALUES") && s[i-1] <= ' ' && (e == len(s) || s[e] <= ' ' || s[e] == '(') {
 			return i
 		}
 	}
-	return -1
 }
 
-// checkRows checks the rows of an INSERT read in a session in state l.
+// checkRows checks the rows of an INSERT read in a session in state l:
+// only literals (see literalRows).
 func checkRows(s string, l lexState) error {
-	plain := !l.noBackslash && !l.cs.multiByte()
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\'':
-			n := quotedLen(s[i:])
-			if !plain {
-				n = -1
-				if _, k, err := lexQuoted(s[i:], '\'', !l.noBackslash, l.cs); err == nil {
-					n = k
-				}
-			}
-			if n < 0 {
-				return refuse("INSERT: unterminated '")
-			}
-			i += n - 1
-		case c == '(' || c == ')' || c == ',' || c == '-' || c == '+' || c == '.' || c <= ' ' ||
-			(c >= '0' && c <= '9') || c == 'x' || c == 'X' || c == 'e' || c == 'E' ||
-			(c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'):
-		case (c == 'N' || c == 'n') && i+4 <= len(s) && strings.EqualFold(s[i:i+4], "NULL"):
-			i += 3
-		default:
-			return refuse("INSERT: %q in the rows (only literals are loaded)", string(c))
-		}
+	if err := literalRows(s, l); err != nil {
+		return refuse("INSERT: %v", err)
 	}
 	return nil
 }
@@ -743,7 +647,7 @@ func excerpt(s string) string { return excerptIn(s, lexState{}) }
 // that no piece of a literal is taken for a word).
 func excerptIn(s string, l lexState) string {
 	if isInsert(s) {
-		if v := valuesKeyword(s); v > 0 {
+		if v := valuesKeyword(s, l); v > 0 {
 			return commentText(s[:v]) + "VALUES …"
 		}
 	}

@@ -186,3 +186,28 @@ func FuzzGuard(f *testing.F) {
 		_ = excerpt(s)
 	})
 }
+
+// TestValuesKeywordIsTheLexersWord: VALUES is found as the lexer's word,
+// never inside a quoted name or string, in the session's state.
+func TestValuesKeywordIsTheLexersWord(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		l    lexState
+		want string // the text from the keyword found, "" for none
+	}{
+		{"INSERT INTO `VALUES` (`a`) VALUES (1)", lexState{}, "VALUES (1)"},
+		{"INSERT INTO `t` (`a VALUES b`) VALUES(1)", lexState{}, "VALUES(1)"},
+		{"INSERT INTO \"VALUES\" (a) VALUES (1)", lexState{ansiQuotes: true}, "VALUES (1)"},
+		{"INSERT INTO `t\x81`` VALUES (1)", lexState{cs: csGBK}, "VALUES (1)"}, // 0x81 0x60 is one character
+		{"INSERT INTO t SELECT 'x VALUES y'", lexState{}, ""},
+		{"INSERT INTO t(a)VALUES (1)", lexState{}, ""},
+	} {
+		got := ""
+		if v := valuesKeyword(c.s, c.l); v >= 0 {
+			got = c.s[v:]
+		}
+		if got != c.want {
+			t.Errorf("valuesKeyword(%q) finds %q, want %q", c.s, got, c.want)
+		}
+	}
+}

@@ -134,7 +134,7 @@ func createDatabaseSQL(s, name string) string {
 			rest = strings.TrimLeft(rest[len(p):], " ")
 		}
 	}
-	if _, n, ok := parseIdent(rest); ok {
+	if _, n, ok := lexIdent(rest, lexState{}); ok {
 		rest = rest[n:]
 	}
 	return "CREATE DATABASE IF NOT EXISTS " + QuoteIdent(name) + rest

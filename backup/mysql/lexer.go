@@ -18,6 +18,122 @@ import (
 // follows the session statements of the stream to keep that state, or
 // refuses a stream that moves it somewhere the lexer does not model.
 
+type tokKind uint8
+
+const (
+	tWord   tokKind = iota // keyword or bare identifier
+	tIdent                 // `quoted identifier`
+	tString                // 'string' or "string"
+	tNumber                // 12, 1.5e3, 0xFF, x'..', b'..'
+	tVar                   // @user_var
+	tSysVar                // @@var, @@session.var
+	tOp                    // any other single character (or :=)
+	// Only from lexComments:
+	tComment // a comment the server skips (text: the comment as written)
+	tCode    // the opening (/*!NNNNN, /*M!NNNNN) or the closing */ of a versioned comment the server runs
+)
+
+type token struct {
+	kind     tokKind
+	text     string // unquoted value for identifiers and strings
+	off, end int    // where the token is in the statement
+}
+
+func (t token) is(words ...string) bool {
+	if t.kind != tWord {
+		return false
+	}
+	for _, w := range words {
+		if strings.EqualFold(t.text, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c == '$' || c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+}
+
+// quotedLen is the length of the single-quoted literal (backslash escapes
+// on) at the start of s, or -1 when it is not terminated: quoted without
+// building the value. It jumps from quote to quote (strings.IndexByte),
+// looking for a backslash only in between: most literals have none.
+func quotedLen(s string) int {
+	i := 1
+	for i <= len(s) {
+		q := strings.IndexByte(s[i:], '\'')
+		if q < 0 {
+			return -1
+		}
+		q += i
+		if b := strings.IndexByte(s[i:q], '\\'); b >= 0 {
+			i += b + 2 // the escaped byte, even a quote, is part of the literal
+			continue
+		}
+		if q+1 < len(s) && s[q+1] == '\'' {
+			i = q + 2
+			continue
+		}
+		return q + 1
+	}
+	return -1
+}
+
+// literalRows reads the rows of an INSERT (after VALUES) in a session in
+// state l, byte by byte, and fails at the first byte that is not part of
+// a literal: outside string literals only numbers, hex, NULL, signs,
+// commas and parentheses may appear, so no subquery, function or variable
+// can read anything while the rows load. Literals are jumped over with
+// quotedLen where a backslash and a quote mean what they do in the
+// default session, else with lexQuoted.
+func literalRows(s string, l lexState) error {
+	plain := !l.noBackslash && !l.cs.multiByte()
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\'':
+			n := quotedLen(s[i:])
+			if !plain {
+				n = -1
+				if _, k, err := lexQuoted(s[i:], '\'', !l.noBackslash, l.cs); err == nil {
+					n = k
+				}
+			}
+			if n < 0 {
+				return fmt.Errorf("unterminated '")
+			}
+			i += n - 1
+		case c == '(' || c == ')' || c == ',' || c == '-' || c == '+' || c == '.' || c <= ' ' ||
+			(c >= '0' && c <= '9') || c == 'x' || c == 'X' || c == 'e' || c == 'E' ||
+			(c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'):
+		case (c == 'N' || c == 'n') && i+4 <= len(s) && strings.EqualFold(s[i:i+4], "NULL"):
+			i += 3
+		default:
+			return fmt.Errorf("%q in the rows (only literals are loaded)", string(c))
+		}
+	}
+	return nil
+}
+
+func unescape(c byte) byte {
+	switch c {
+	case '0':
+		return 0
+	case 'n':
+		return '\n'
+	case 'r':
+		return '\r'
+	case 't':
+		return '\t'
+	case 'Z':
+		return 0x1a
+	case 'b':
+		return '\b'
+	}
+	return c
+}
+
 // charsetKind is how a client character set matters to the lexer.
 type charsetKind uint8
 
@@ -225,14 +341,58 @@ func tokenizeIn(s string, l lexState) ([]token, error) {
 // tokenizeVersion is tokenizeIn for a server of this version (as in
 // MYSQL_VERSION_ID: 101119 for 10.11.19).
 func tokenizeVersion(s string, l lexState, version int) ([]token, error) {
+	return lex(s, l, version, false)
+}
+
+// lexComments is tokenizeVersion that also returns the comments, as
+// tComment tokens (those the server skips) and tCode tokens (the opening
+// and closing of the versioned comments it runs), for readers that have
+// rules about them (the CREATE head reader, the Splitter's fuzz target).
+func lexComments(s string, l lexState, version int) ([]token, error) {
+	return lex(s, l, version, true)
+}
+
+func lex(s string, l lexState, version int, comments bool) ([]token, error) {
 	var out []token
-	inVersioned := false
+	x := newScanner(s, l, version, comments)
+	for {
+		t, ok, err := x.next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return out, nil
+		}
+		out = append(out, t)
+	}
+}
+
+// scanner reads a statement one token at a time (see tokenizeIn), for
+// readers that stop early (the head of a CREATE).
+type scanner struct {
+	s           string
+	l           lexState
+	version     int
+	comments    bool // return tComment and tCode tokens
+	i           int
+	inVersioned bool
+}
+
+func newScanner(s string, l lexState, version int, comments bool) *scanner {
+	return &scanner{s: s, l: l, version: version, comments: comments}
+}
+
+// next returns the next token; ok is false at the end of the statement.
+func (x *scanner) next() (t token, ok bool, err error) {
+	s, l := x.s, x.l
 	space := &highSpace[l.cs]
-	for i := 0; i < len(s); {
+	for x.i < len(s) {
+		i := x.i
 		c := s[i]
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' || (c >= 0x80 && space[c-0x80]):
-			i++
+			x.i++
+			continue
 		case c == '#' || (c == '-' && i+1 < len(s) && s[i+1] == '-' && (i+2 == len(s) || dashComment(l.cs, s[i+2]))):
 			// up to the end of the line, or a NUL (the server's MY_LEX_COMMENT)
 			j := i + 1
@@ -242,78 +402,95 @@ func tokenizeVersion(s string, l lexState, version int) ([]token, error) {
 			if j < len(s) && s[j] == '\n' {
 				j++
 			}
-			i = j
+			x.i, t = j, token{kind: tComment, text: s[i:j], off: i, end: j}
 		case c == '/' && i+1 < len(s) && s[i+1] == '*':
-			n, code, err := comment(s[i:], version)
+			n, code, err := comment(s[i:], x.version)
 			if err != nil {
-				return nil, err
+				return token{}, false, err
 			}
+			t = token{kind: tComment, text: s[i : i+n], off: i, end: i + n}
 			if code {
-				if inVersioned {
-					return nil, fmt.Errorf("nested versioned comment")
+				if x.inVersioned {
+					return token{}, false, fmt.Errorf("nested versioned comment")
 				}
-				inVersioned = true
+				x.inVersioned, t.kind = true, tCode
 			}
-			i += n
-		case c == '*' && inVersioned && i+1 < len(s) && s[i+1] == '/':
-			inVersioned = false
-			i += 2
-		case c == '`' || (c == '"' && l.ansiQuotes):
-			v, n, err := lexQuoted(s[i:], c, false, l.cs)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, token{kind: tIdent, text: v, off: i, end: i + n})
-			i += n
-		case c == '\'' || c == '"':
-			v, n, err := lexQuoted(s[i:], c, !l.noBackslash, l.cs)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, token{kind: tString, text: v, off: i, end: i + n})
-			i += n
-		case c == '@':
-			t, err := lexVariable(s, i, l)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, t)
-			i = t.end
-		case (c == 'x' || c == 'X' || c == 'b' || c == 'B') && i+1 < len(s) && s[i+1] == '\'':
-			t, err := lexDigitString(s, i)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, t)
-			i = t.end
-		case c >= '0' && c <= '9' || (c == '.' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9'):
-			j := i + 1
-			for j < len(s) && ((isWordByte(s[j]) && !(s[j] >= 0x80 && space[s[j]-0x80])) || s[j] == '.' || ((s[j] == '+' || s[j] == '-') && (s[j-1] == 'e' || s[j-1] == 'E'))) {
-				j += wordCharLen(l.cs, s[j:])
-			}
-			j = min(j, len(s))
-			out = append(out, token{kind: tNumber, text: s[i:j], off: i, end: j})
-			i = j
-		case isWordByte(c):
-			j := i
-			for j < len(s) && isWordByte(s[j]) && !(s[j] >= 0x80 && space[s[j]-0x80]) {
-				j += wordCharLen(l.cs, s[j:])
-			}
-			j = min(j, len(s))
-			out = append(out, token{kind: tWord, text: s[i:j], off: i, end: j})
-			i = j
-		case c == ':' && i+1 < len(s) && s[i+1] == '=':
-			out = append(out, token{kind: tOp, text: ":=", off: i, end: i + 2})
-			i += 2
+			x.i += n
+		case c == '*' && x.inVersioned && i+1 < len(s) && s[i+1] == '/':
+			x.inVersioned = false
+			x.i, t = i+2, token{kind: tCode, text: "*/", off: i, end: i + 2}
 		default:
-			out = append(out, token{kind: tOp, text: s[i : i+1], off: i, end: i + 1})
-			i++
+			t, err := lexToken(s, i, l)
+			if err != nil {
+				return token{}, false, err
+			}
+			x.i = t.end
+			return t, true, nil
+		}
+		if x.comments {
+			return t, true, nil
 		}
 	}
-	if inVersioned {
-		return nil, fmt.Errorf("unterminated versioned comment")
+	if x.inVersioned {
+		return token{}, false, fmt.Errorf("unterminated versioned comment")
 	}
-	return out, nil
+	return token{}, false, nil
+}
+
+// lexToken reads the token at s[i] (not a space or a comment).
+func lexToken(s string, i int, l lexState) (token, error) {
+	space := &highSpace[l.cs]
+	c := s[i]
+	switch {
+	case c == '`' || (c == '"' && l.ansiQuotes):
+		v, n, err := lexQuoted(s[i:], c, false, l.cs)
+		return token{kind: tIdent, text: v, off: i, end: i + n}, err
+	case c == '\'' || c == '"':
+		v, n, err := lexQuoted(s[i:], c, !l.noBackslash, l.cs)
+		return token{kind: tString, text: v, off: i, end: i + n}, err
+	case c == '@':
+		return lexVariable(s, i, l)
+	case (c == 'x' || c == 'X' || c == 'b' || c == 'B') && i+1 < len(s) && s[i+1] == '\'':
+		return lexDigitString(s, i)
+	case c >= '0' && c <= '9' || (c == '.' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9'):
+		j := i + 1
+		for j < len(s) && ((isWordByte(s[j]) && !(s[j] >= 0x80 && space[s[j]-0x80])) || s[j] == '.' || ((s[j] == '+' || s[j] == '-') && (s[j-1] == 'e' || s[j-1] == 'E'))) {
+			j += wordCharLen(l.cs, s[j:])
+		}
+		j = min(j, len(s))
+		return token{kind: tNumber, text: s[i:j], off: i, end: j}, nil
+	case isWordByte(c):
+		j := i
+		for j < len(s) && isWordByte(s[j]) && !(s[j] >= 0x80 && space[s[j]-0x80]) {
+			j += wordCharLen(l.cs, s[j:])
+		}
+		j = min(j, len(s))
+		return token{kind: tWord, text: s[i:j], off: i, end: j}, nil
+	case c == ':' && i+1 < len(s) && s[i+1] == '=':
+		return token{kind: tOp, text: ":=", off: i, end: i + 2}, nil
+	}
+	return token{kind: tOp, text: s[i : i+1], off: i, end: i + 1}, nil
+}
+
+// lexIdent reads the identifier at the start of s as the lexer does in a
+// session in state l: a quoted one (`…`, or "…" under ANSI_QUOTES) or a
+// bare one (a word, or a run of word bytes that starts with a digit): its
+// name and length.
+func lexIdent(s string, l lexState) (name string, n int, ok bool) {
+	if s == "" {
+		return "", 0, false
+	}
+	t, err := lexToken(s, 0, l)
+	if err != nil {
+		return "", 0, false
+	}
+	switch {
+	case t.kind == tIdent, t.kind == tWord:
+	case t.kind == tNumber && strings.IndexFunc(t.text, func(r rune) bool { return r < 0x80 && !isWordByte(byte(r)) }) < 0:
+	default:
+		return "", 0, false
+	}
+	return t.text, t.end, true
 }
 
 // lexVariable reads the user (@x) or system (@@x) variable at s[i]: a
@@ -424,6 +601,14 @@ func comment(s string, version int) (n int, code bool, err error) {
 // \% and \_ keep their backslash, as the server's unescape does).
 func lexQuoted(s string, q byte, backslash bool, cs charsetKind) (string, int, error) {
 	mb := cs.multiByte()
+	if !mb {
+		// most literals and names: no escape, no doubled quote, taken as
+		// they are written
+		if j := strings.IndexByte(s[1:], q) + 1; j > 0 && (j+1 == len(s) || s[j+1] != q) &&
+			(!backslash || strings.IndexByte(s[1:j], '\\') < 0) {
+			return s[1:j], j + 1, nil
+		}
+	}
 	var b []byte
 	for i := 1; i < len(s); {
 		c := s[i]

@@ -313,7 +313,7 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard,
 		// An INSERT of the dumper's form has its rows checked only if they
 		// run as SQL: as LOAD DATA they travel as data (see execData).
 		var form *insertForm
-		if f, ok := parseInsertForm(sqlText); ok {
+		if f, ok := parseInsertForm(sqlText, lex); ok {
 			form = &f
 		}
 		var createDB string
@@ -321,7 +321,7 @@ func parseStream(ctx context.Context, cr *countingReader, rn *renamer, g *guard,
 			_, err = g.checkInsertHead(sqlText)
 		} else {
 			var rewritten string
-			if rewritten, err = dr.rewrite(sqlText, rn.current); err == nil {
+			if rewritten, err = dr.rewriteIn(sqlText, rn.current, lex); err == nil {
 				sqlText = rewritten
 				createDB, err = g.check(sqlText)
 			}
@@ -741,34 +741,4 @@ func databaseRef(s string, l lexState) (dbRef, bool) {
 	}
 	ref.name, ref.start, ref.end = t.text, t.off, t.end
 	return ref, true
-}
-
-// parseIdent reads a backquoted or bare identifier.
-func parseIdent(s string) (name string, n int, ok bool) {
-	if s == "" {
-		return "", 0, false
-	}
-	if s[0] == '`' {
-		var b strings.Builder
-		for i := 1; i < len(s); i++ {
-			if s[i] == '`' {
-				if i+1 < len(s) && s[i+1] == '`' {
-					b.WriteByte('`')
-					i++
-					continue
-				}
-				return b.String(), i + 1, true
-			}
-			b.WriteByte(s[i])
-		}
-		return "", 0, false
-	}
-	i := 0
-	for i < len(s) && (s[i] == '_' || s[i] == '$' || s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || s[i] >= 0x80) {
-		i++
-	}
-	if i == 0 {
-		return "", 0, false
-	}
-	return s[:i], i, true
 }

@@ -136,7 +136,7 @@ func (e *restoreExec) deferKeysOf(it *restoreItem) {
 	if !ok {
 		return
 	}
-	name, _, _ := parseIdent(table)
+	name, _, _ := lexIdent(table, it.lex)
 	it.st.SQL = first
 	e.keys = append(e.keys, deferredKeys{table: it.target + "\x00" + name, sql: "ALTER TABLE " + QuoteIdent(it.target) + "." + table + " " + add})
 	e.deferred++

@@ -119,13 +119,13 @@ type insertForm struct {
 
 // parseInsertForm splits "INSERT INTO `t` (`a`,…) VALUES (…),…"; ok is
 // false for any other form.
-func parseInsertForm(s string) (f insertForm, ok bool) {
+func parseInsertForm(s string, l lexState) (f insertForm, ok bool) {
 	const pre = "INSERT INTO "
 	if !strings.HasPrefix(s, pre) || len(s) <= len(pre) || s[len(pre)] != '`' {
 		return f, false
 	}
 	p := len(pre)
-	name, n, ok := parseIdent(s[p:])
+	name, n, ok := lexIdent(s[p:], l)
 	if !ok {
 		return f, false
 	}
@@ -139,7 +139,7 @@ func parseInsertForm(s string) (f insertForm, ok bool) {
 		if p >= len(s) || s[p] != '`' {
 			return f, false
 		}
-		name, n, ok := parseIdent(s[p:])
+		name, n, ok := lexIdent(s[p:], l)
 		if !ok {
 			return f, false
 		}

@@ -5,7 +5,7 @@ import (
 )
 
 func TestParseInsertForm(t *testing.T) {
-	f, ok := parseInsertForm("INSERT INTO `t``x` (`a`,`b c`) VALUES (1,'x'),(2,NULL)")
+	f, ok := parseInsertForm("INSERT INTO `t``x` (`a`,`b c`) VALUES (1,'x'),(2,NULL)", lexState{})
 	if !ok || f.table != "t`x" || len(f.cols) != 2 || f.cols[1] != "b c" || f.rows != "(1,'x'),(2,NULL)" || f.head != "INSERT INTO `t``x` (`a`,`b c`) VALUES " {
 		t.Fatalf("parseInsertForm = %+v, %v", f, ok)
 	}
@@ -19,7 +19,7 @@ func TestParseInsertForm(t *testing.T) {
 		"REPLACE INTO `t` (`a`) VALUES (1)",
 		"INSERT INTO `t` (`a) VALUES (1)",
 	} {
-		if f, ok := parseInsertForm(s); ok {
+		if f, ok := parseInsertForm(s, lexState{}); ok {
 			t.Errorf("parseInsertForm(%q) accepted: %+v", s, f)
 		}
 	}
@@ -93,7 +93,7 @@ func TestAppendTSV(t *testing.T) {
 }
 
 func TestLoadStatement(t *testing.T) {
-	f, ok := parseInsertForm("INSERT INTO `t` (`id`,`b`,`s`,`bits`) VALUES (1,0x00,'x',0x01)")
+	f, ok := parseInsertForm("INSERT INTO `t` (`id`,`b`,`s`,`bits`) VALUES (1,0x00,'x',0x01)", lexState{})
 	if !ok {
 		t.Fatal("parseInsertForm refused the dumper's form")
 	}

@@ -189,7 +189,7 @@ func TestRoundTripNasty(t *testing.T) {
 	lastInsert, marker := map[string]int{}, map[string]int{}
 	for i, l := range strings.Split(plain, "\n") {
 		if rest, ok := strings.CutPrefix(l, "INSERT INTO "); ok {
-			if name, _, ok := parseIdent(rest); ok {
+			if name, _, ok := lexIdent(rest, lexState{}); ok {
 				lastInsert[name] = i
 			}
 		}
@@ -330,7 +330,7 @@ func TestRoundTripNasty(t *testing.T) {
 			}
 			out = append(out, l)
 			if rest, ok := strings.CutPrefix(l, "INSERT INTO "); ok {
-				tbl, _, _ := parseIdent(rest)
+				tbl, _, _ := lexIdent(rest, lexState{})
 				if !seen[tbl] && strings.Count(plain, "\nINSERT INTO "+QuoteIdent(tbl)+" ") > 1 {
 					seen[tbl] = true
 					out = append(out, endOfDataPrefix+quoteString(tbl)+";\n")

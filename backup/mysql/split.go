@@ -148,8 +148,7 @@ func (s *Splitter) copyChar() {
 // Next returns the next statement, or io.EOF after the last one.
 func (s *Splitter) Next() (Statement, error) {
 	s.stmt = s.stmt[:0]
-	started := false
-	tail := false
+	started, tail, versioned := false, false, false // versioned: in a /*! */ the server runs (see versionedEdge)
 	var st Statement
 	state := stNormal
 	emit := func(terminated bool) (Statement, error) {
@@ -173,7 +172,7 @@ func (s *Splitter) Next() (Statement, error) {
 		switch state {
 		case stNormal:
 			if !started {
-				if isSpace(c) {
+				if isSpace(c) || (c >= 0x80 && highSpace[s.lex.cs][c-0x80]) { // 0xA0 in latin1…: a space to the server
 					if c == '\n' {
 						s.line++
 					}
@@ -213,6 +212,10 @@ func (s *Splitter) Next() (Statement, error) {
 					continue
 				}
 				return emit(true)
+			}
+			if c == '/' && s.versionedEdge(&versioned) {
+				tail = false
+				continue
 			}
 			if kind := s.commentStart(true); kind != stNormal {
 				state = kind
@@ -329,9 +332,22 @@ func (s *Splitter) quotedMB(state int, q byte, esc bool) int {
 
 // lineComment consumes a -- or # comment up to its end of line (copied
 // into the statement when one has started) and returns the next state.
+// Like the server's lexer (MY_LEX_COMMENT), a NUL byte also ends the
+// comment; the NUL itself is then read as code.
 func (s *Splitter) lineComment(started bool) int {
 	rest := s.buf[s.pos:s.end]
 	i := bytes.IndexByte(rest, '\n')
+	end := i
+	if end < 0 {
+		end = len(rest)
+	}
+	if z := bytes.IndexByte(rest[:end], 0); z >= 0 {
+		if started {
+			s.stmt = append(s.stmt, rest[:z]...)
+		}
+		s.pos += z
+		return stNormal
+	}
 	if i < 0 {
 		if started {
 			s.stmt = append(s.stmt, rest...)
@@ -410,6 +426,26 @@ func (s *Splitter) commentStart(started bool) int {
 		}
 	}
 	return stNormal
+}
+
+// versionedEdge handles a '/' at the read position inside a statement:
+// the end of the versioned comment *versioned says is open (then it is
+// copied and true returned), or the start of one (noted in *versioned).
+// As in the server's lexer, after /*!… the first */ ends the comment, so
+// in "*/*" the '/' is not the start of a comment.
+func (s *Splitter) versionedEdge(versioned *bool) bool {
+	if *versioned && len(s.stmt) > 0 && s.stmt[len(s.stmt)-1] == '*' {
+		*versioned = false
+		s.stmt = append(s.stmt, '/')
+		s.pos++
+		return true
+	}
+	s.fill(4)
+	rest := s.buf[s.pos:s.end]
+	if bytes.HasPrefix(rest, []byte("/*!")) || bytes.HasPrefix(rest, []byte("/*M!")) {
+		*versioned = true
+	}
+	return false
 }
 
 // openComment consumes the n opening bytes of a comment, copying them when
