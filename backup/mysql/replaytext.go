@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -401,22 +402,10 @@ func replayText(q string, l lexState) error {
 		return fmt.Errorf("the statement cannot be read (%v): %s", err, excerpt(q))
 	}
 	got, err := tokenizeIn(r.sent[0], l)
-	if err != nil || !sameTokens(got, want) {
+	if err != nil || !slices.Equal(got, want) {
 		return fmt.Errorf("the mysql client would send the statement altered: refusing it: %s", excerpt(q))
 	}
 	return nil
-}
-
-func sameTokens(a, b []token) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // printedNameSafe checks a line mariadb-binlog prints with a name in it

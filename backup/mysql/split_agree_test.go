@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -100,22 +101,10 @@ func checkSplitterAgrees(t *testing.T, s string, l lexState) {
 	}
 	for _, r := range []io.Reader{strings.NewReader(s), iotest.OneByteReader(strings.NewReader(s))} {
 		got, gotTail := splitterStatementEnds(t, s, l, r)
-		if !equalInts(got, want) || gotTail != wantTail {
+		if !slices.Equal(got, want) || gotTail != wantTail {
 			t.Fatalf("in %+v, %q:\nSplitter ends statements at %v (unterminated tail %v)\nlexer ends them at %v (tail %v)", l, s, got, gotTail, want, wantTail)
 		}
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // splitterAgreementSeeds are the awkward cases of the Splitter's, the
