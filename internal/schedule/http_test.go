@@ -99,6 +99,8 @@ func TestServeHTTP(t *testing.T) {
 	<-blockStarted
 
 	var fams map[string]*dto.MetricFamily
+	// A run's metrics are set one after another after its function returned:
+	// wait for the last one each run sets (a scrape may fall in between).
 	eventually(t, "the runs in /metrics", func() bool {
 		code, body := get(t, base+"/metrics")
 		if code != http.StatusOK {
@@ -108,8 +110,9 @@ func TestServeHTTP(t *testing.T) {
 		if err != nil {
 			t.Fatalf("/metrics does not parse: %v\n%s", err, body)
 		}
-		v, _ := findIn(fams, "ops_job_runs_total", knr(kt, "partners", metrics.Problem))
-		return v == 1
+		_, verdict := findIn(fams, "ops_tlscheck_verdict", map[string]string{"check": "partners", "target": "mx2.example.net:2525"})
+		stored, _ := findIn(fams, "ops_backup_stored_bytes_total", map[string]string{"job": "app"})
+		return verdict && stored == 123456
 	})
 
 	type want struct {
