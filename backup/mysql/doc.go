@@ -12,11 +12,33 @@
 // comes out as a sequence of events. Its test helper binlogfake (an
 // in-memory binary log server) follows the same rules.
 //
-// The files follow the dump's phases: connect.go (reaching the server),
-// meta.go (reading the schema), snapshot.go (locking and the consistent
-// snapshots), plan.go (splitting tables into key ranges), stream.go
-// (reading parts in parallel and writing them in order), sqltext.go and
-// quote.go (the SQL it writes), split.go (the lexer) and restore.go.
+// The files, by concern (the next restructuring of backup makes each concern a
+// package of its own):
+//   - connection: config.go (Config and its defaults), connect.go (reaching
+//     the server, server facts), connect_deadline.go (a stalled connection
+//     looked at from a new one; KILL QUERY on cancellation);
+//   - dump: meta.go (reading the schema), snapshot.go (locking and the
+//     consistent snapshots), plan.go (splitting tables into key ranges),
+//     dump.go (the dumper), stream.go (reading parts in parallel and writing
+//     them in order), digest.go (the content digests of tables), layout.go
+//     (one section per database) and sqltext.go, quote.go (the SQL it
+//     writes);
+//   - SQL text: lexer.go (the one lexer, following the session: sql_mode,
+//     character set, version; docs/sql-lexer.md), split.go (the Splitter, a
+//     byte scanner held to the lexer by a fuzz target), guard.go (what a
+//     restore lets through);
+//   - restore: restore.go (the entry and the stream reader), restore_run.go
+//     (driving the connections), restore_dispatch.go (one table per data
+//     connection), restore_load.go (INSERTs as LOAD DATA), restore_keys.go
+//     (secondary indexes after the data), restore_end.go (finishing, the
+//     swap of --replace), targets.go (creating and dropping the targets),
+//     replace.go (the temporary databases of --replace), definer.go (the
+//     DEFINER rule), cat.go (the checked stream for a stock client);
+//   - binary log: binlog.go, binlogstream.go, binlogevent.go, gtid.go (below);
+//   - replay: replayfilter.go (which events a point-in-time restore
+//     applies), replaytext.go (what the mysql client would do with the
+//     text mariadb-binlog prints), replay.go (the pipe into mariadb-binlog
+//     and mariadb).
 //
 // # Dump
 //
