@@ -2,45 +2,14 @@ package inventory
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/opsteam/ops/internal/testenv"
 )
-
-// chromium runs headless Chromium on a page with a fresh profile and returns
-// stdout and stderr. Under OPS_IT=1 a missing browser is a failure.
-func chromium(t *testing.T, args ...string) (string, string) {
-	t.Helper()
-	bin := ""
-	for _, b := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(b); err == nil {
-			bin = p
-			break
-		}
-	}
-	if bin == "" {
-		t.Fatal("chromium is missing (apt-get install -y chromium)")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-		"--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir=" + t.TempDir(),
-		"--enable-logging=stderr", "--v=0"}
-	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium %v: %v\n%s", args, err, errb.String())
-	}
-	return out.String(), errb.String()
-}
 
 // The HTML page renders in a real browser without script errors, its
 // sortable-table script runs, and a 1400x1000 screenshot is produced.
@@ -57,7 +26,7 @@ func TestHTMLChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	png := filepath.Join(dir, "inventory.png")
-	_, stderr := chromium(t, "--screenshot="+png, "--window-size=1400,1000", "file://"+page)
+	_, stderr := testenv.Chromium(t, "--screenshot="+png, "--window-size=1400,1000", "file://"+page)
 	if strings.Contains(stderr, "Uncaught") {
 		t.Errorf("script error in the page:\n%s", stderr)
 	}
@@ -68,7 +37,7 @@ func TestHTMLChromium(t *testing.T) {
 	t.Logf("screenshot: %s", png)
 
 	// the DOM after scripts ran: every sortable header got its handler title
-	dom, _ := chromium(t, "--dump-dom", "file://"+page)
+	dom, _ := testenv.Chromium(t, "--dump-dom", "file://"+page)
 	if !strings.Contains(dom, `<th title="sort"`) || !strings.Contains(dom, "esx03.example.net") {
 		t.Errorf("the page's script did not run or content is missing:\n%.500s", dom)
 	}

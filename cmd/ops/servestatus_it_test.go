@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -34,34 +32,6 @@ firewalls:
   - {name: fw2, vendor: Acme, capabilities: [stateful]}
   - {name: fw3, vendor: Acme, capabilities: []}
 `
-
-// headlessChromium runs Debian's chromium headless with a fresh profile and
-// returns its stdout. Under OPS_IT=1 a missing browser is a failure
-// (scripts/services.sh install chromium).
-func headlessChromium(t *testing.T, args ...string) string {
-	t.Helper()
-	bin := ""
-	for _, b := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(b); err == nil {
-			bin = p
-			break
-		}
-	}
-	if bin == "" {
-		t.Fatal("chromium is missing (scripts/services.sh install chromium, or apt-get install -y chromium)")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-		"--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir=" + t.TempDir()}
-	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium %v: %v\n%s", args, err, errb.String())
-	}
-	return out.String()
-}
 
 // ageBackup makes the job's only backup look made d earlier (by cron, days
 // ago): its directory takes the ID of that time and its manifest the
@@ -212,7 +182,7 @@ serve:
 	}
 
 	url := "http://" + addr + "/"
-	dom := headlessChromium(t, "--dump-dom", url)
+	dom, _ := testenv.Chromium(t, "--dump-dom", url)
 	appRow := statusRow(t, dom, "backup", "app")
 	for _, want := range []string{`class="row-success"`, `<span class="backup success"><code>` + app.ID + `</code>`,
 		app.StartedAt.Local().Format(schedule.TimeLayout), bytesize.Human(app.Size), "fresh: newer than 48h"} {
@@ -249,7 +219,7 @@ serve:
 
 	dir := testenv.Getenv("OPS_SCREENSHOT_DIR", t.TempDir())
 	png := filepath.Join(dir, "status.png")
-	headlessChromium(t, "--screenshot="+png, "--window-size=1200,800", "--hide-scrollbars", url)
+	testenv.Chromium(t, "--screenshot="+png, "--window-size=1200,800", "--hide-scrollbars", url)
 	data, err := os.ReadFile(png)
 	if err != nil || len(data) < 24 || string(data[1:4]) != "PNG" {
 		t.Fatalf("screenshot %s: %v", png, err)
