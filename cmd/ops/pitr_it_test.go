@@ -75,11 +75,23 @@ func newPitrITNamed(t *testing.T, prefix string) *pitrIT {
 		"INSERT INTO "+p.a+".t0 SELECT seq, MD5(seq) FROM "+p.a+".seq_1_to_2000")
 	tmp := t.TempDir()
 	p.dir = filepath.Join(tmp, "target")
-	// One manifest key for both servers' configs (the second plays the
-	// machine a backup is restored on).
+	p.cfg, p.cfg2 = pitrConfigs(t, tmp, p.addr3, p.addr2, "threads: 2", p.a, p.b)
+	p.tables = []string{p.a + ".t1", p.a + ".t3", p.b + ".t2"}
+	return p
+}
+
+// pitrConfigs writes two configs of one job "it" archiving the binary log
+// of dbs into tmp/target with one manifest key: one for the server at
+// addr (the source), one for addr2 (the machine a backup is restored on).
+// extra is more job keys (one line, e.g. "threads: 2"), or "".
+func pitrConfigs(t *testing.T, tmp, addr, addr2, extra string, dbs ...string) (cfg, cfg2 string) {
+	t.Helper()
 	mkey := filepath.Join(tmp, "manifest.key")
 	if err := os.WriteFile(mkey, []byte("pitr-it-manifest-key-0123456789abcdef\n"), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if extra != "" {
+		extra = "\n      " + extra
 	}
 	conf := func(addr string) string {
 		host, port, _ := strings.Cut(addr, ":")
@@ -91,15 +103,12 @@ backup:
   jobs:
     - name: it
       mysql: {host: %s, port: %s, user: root}
-      databases: [%s, %s]
-      threads: 2
+      databases: [%s]%s
       binlog: {enabled: true, flush_interval: 1s}
       manifest_key_file: %s
-`, filepath.Join(tmp, "locks"), p.dir, host, port, p.a, p.b, mkey))
+`, filepath.Join(tmp, "locks"), filepath.Join(tmp, "target"), host, port, strings.Join(dbs, ", "), extra, mkey))
 	}
-	p.cfg, p.cfg2 = conf(p.addr3), conf(p.addr2)
-	p.tables = []string{p.a + ".t1", p.a + ".t3", p.b + ".t2"}
-	return p
+	return conf(addr), conf(addr2)
 }
 
 func mustExec(t *testing.T, db interface {

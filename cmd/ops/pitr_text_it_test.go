@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -97,28 +96,7 @@ func TestPointInTimeReplaysAwkwardTextIT(t *testing.T) {
 		"CREATE TABLE "+name+".tg (id INT PRIMARY KEY, v VARCHAR(64) CHARACTER SET gbk)",
 		"INSERT INTO "+name+".t VALUES (1, 'base /*!*/;')")
 	tmp := t.TempDir()
-	// One manifest key for both configs (the second plays the machine a
-	// backup is restored on).
-	mkey := filepath.Join(tmp, "manifest.key")
-	if err := os.WriteFile(mkey, []byte("pitr-text-it-manifest-key-0123456789\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	conf := func(addr string) string {
-		host, port, _ := strings.Cut(addr, ":")
-		return writeConfig(t, fmt.Sprintf(`lock_dir: %s
-storage:
-  targets:
-    local: {type: local, path: %s}
-backup:
-  jobs:
-    - name: it
-      mysql: {host: %s, port: %s, user: root}
-      databases: [%s]
-      binlog: {enabled: true, flush_interval: 1s}
-      manifest_key_file: %s
-`, filepath.Join(tmp, "locks"), filepath.Join(tmp, "target"), host, port, name, mkey))
-	}
-	cfg, cfg2 := conf(addr3), conf(addr2)
+	cfg, cfg2 := pitrConfigs(t, tmp, addr3, addr2, "", name)
 	ops := func(cfg string, args ...string) string {
 		t.Helper()
 		code, out, stderr := runOps(t, append([]string{"--config", cfg}, args...)...)
