@@ -10,7 +10,7 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/storage"
 )
 
@@ -18,23 +18,23 @@ import (
 // engine's *mysql.BinlogSource (through EngineBinlogSource); tests pass
 // fakes.
 type BinlogSource interface {
-	Inspect(ctx context.Context) (*mysql.BinlogServer, error)
-	GTIDAt(ctx context.Context, p mysql.BinlogPos) (string, error)
-	Stream(ctx context.Context, from mysql.BinlogPos) (BinlogStream, error)
+	Inspect(ctx context.Context) (*binlog.BinlogServer, error)
+	GTIDAt(ctx context.Context, p binlog.BinlogPos) (string, error)
+	Stream(ctx context.Context, from binlog.BinlogPos) (BinlogStream, error)
 	Close() error
 }
 
 // BinlogStream is one replication connection (see mysql.BinlogStream).
 type BinlogStream interface {
-	Next(ctx context.Context) (*mysql.BinlogEvent, error)
+	Next(ctx context.Context) (*binlog.BinlogEvent, error)
 	Close()
 }
 
 // EngineBinlogSource adapts the engine's source to BinlogSource.
-type EngineBinlogSource struct{ *mysql.BinlogSource }
+type EngineBinlogSource struct{ *binlog.BinlogSource }
 
 // Stream implements BinlogSource.
-func (e EngineBinlogSource) Stream(ctx context.Context, from mysql.BinlogPos) (BinlogStream, error) {
+func (e EngineBinlogSource) Stream(ctx context.Context, from binlog.BinlogPos) (BinlogStream, error) {
 	return e.BinlogSource.Stream(ctx, from)
 }
 
@@ -75,12 +75,12 @@ type ArchiveOptions struct {
 
 // ArchiveResult says what one run of the archiver stored.
 type ArchiveResult struct {
-	Chunks   int             // chunks stored
-	Events   int             // events in them
-	Bytes    int64           // bytes stored
-	Position mysql.BinlogPos // where the archive ends now
-	GTID     string          // the GTID position there
-	Gaps     []BinlogGap     // gaps met (logs purged before they were archived)
+	Chunks   int              // chunks stored
+	Events   int              // events in them
+	Bytes    int64            // bytes stored
+	Position binlog.BinlogPos // where the archive ends now
+	GTID     string           // the GTID position there
+	Gaps     []BinlogGap      // gaps met (logs purged before they were archived)
 }
 
 // ArchiveStatus is the archiver's state for metrics; safe for concurrent use.
@@ -88,7 +88,7 @@ type ArchiveStatus struct {
 	mu           sync.Mutex
 	lastEvent    time.Time // timestamp of the newest stored event (server clock)
 	pendingSince time.Time // when the oldest event not yet stored was received (zero: none)
-	position     mysql.BinlogPos
+	position     binlog.BinlogPos
 	running      bool
 	gaps         int       // gaps met since the archiver started
 	lastHeard    time.Time // when the source last answered (an event, a heartbeat, a new connection)
@@ -102,7 +102,7 @@ type ArchiveState struct {
 	// PendingSince is when the oldest event received but not yet stored
 	// arrived (zero when every received event is stored).
 	PendingSince time.Time
-	Position     mysql.BinlogPos
+	Position     binlog.BinlogPos
 	Running      bool
 	// Gaps counts the gaps (logs purged before they were archived) met
 	// since the archiver started.
@@ -191,7 +191,7 @@ func ArchiveBinlog(ctx context.Context, o ArchiveOptions) (*ArchiveResult, error
 		if err == nil || ctx.Err() != nil {
 			return a.res, a.gapError(ctx)
 		}
-		if !o.Retry || errors.Is(err, mysql.ErrBinlogPrerequisite) || errors.Is(err, ErrChainBroken) {
+		if !o.Retry || errors.Is(err, binlog.ErrBinlogPrerequisite) || errors.Is(err, ErrChainBroken) {
 			return a.res, err
 		}
 		if progressed {
@@ -218,7 +218,7 @@ type archiver struct {
 
 	// The end of the stored chain, known after the first session.
 	known    bool
-	next     mysql.BinlogPos
+	next     binlog.BinlogPos
 	gtid     string // GTID position at next ("" = unknown)
 	endsFile bool   // the archive ends with the end of a file (rotate or stop event)
 	warned   bool   // prerequisite warnings logged
@@ -241,7 +241,7 @@ func newArchiver(o ArchiveOptions) (*archiver, error) {
 	if o.OpenSource == nil {
 		job := o.Job
 		o.OpenSource = func(ctx context.Context) (BinlogSource, error) {
-			src, err := mysql.OpenBinlogSource(ctx, job.MySQL, mysql.BinlogSourceOptions{Name: job.Name, Logger: o.Logger})
+			src, err := binlog.OpenBinlogSource(ctx, job.MySQL, binlog.BinlogSourceOptions{Name: job.Name, Logger: o.Logger})
 			if err != nil {
 				return nil, err
 			}
@@ -283,11 +283,11 @@ func (a *archiver) session(ctx context.Context) (progressed bool, err error) {
 		return false, err
 	}
 	target := srv.Current
-	if mysql.CompareBinlogPos(from, target) > 0 {
+	if binlog.CompareBinlogPos(from, target) > 0 {
 		return false, fmt.Errorf("the archive of job %s ends at %s, after the server's current position %s: the server's binary log was reset (RESET MASTER) or this is another server; archive into another prefix: %w",
 			a.o.Job.Name, from, target, ErrChainBroken)
 	}
-	if a.o.Once && mysql.CompareBinlogPos(from, target) >= 0 {
+	if a.o.Once && binlog.CompareBinlogPos(from, target) >= 0 {
 		a.log.Info("binlog archive is up to date", "job", a.o.Job.Name, "position", from.String())
 		a.res.Position, a.res.GTID = from, a.gtid
 		return false, nil
@@ -309,7 +309,7 @@ func (a *archiver) session(ctx context.Context) (progressed bool, err error) {
 
 // startPosition decides where this session streams from, and what the
 // first chunk follows (the same position unless a gap is crossed).
-func (a *archiver) startPosition(ctx context.Context, src BinlogSource, srv *mysql.BinlogServer) (from, follows mysql.BinlogPos, err error) {
+func (a *archiver) startPosition(ctx context.Context, src BinlogSource, srv *binlog.BinlogServer) (from, follows binlog.BinlogPos, err error) {
 	why := "the end of the archive"
 	if !a.known {
 		last, err := binlogChainEnd(ctx, a.o.Store, a.o.Job)
@@ -327,7 +327,7 @@ func (a *archiver) startPosition(ctx context.Context, src BinlogSource, srv *mys
 			}
 			if b != nil {
 				m := b.ManifestData()
-				a.next = mysql.BinlogPos{File: m.Consistency.BinlogFile, Pos: m.Consistency.BinlogPos}
+				a.next = binlog.BinlogPos{File: m.Consistency.BinlogFile, Pos: m.Consistency.BinlogPos}
 				a.gtid = m.Consistency.GTID
 				why = "the position of backup " + b.ID + " (the archive is empty)"
 			} else {
@@ -344,10 +344,10 @@ func (a *archiver) startPosition(ctx context.Context, src BinlogSource, srv *mys
 	if !srv.Has(from.File) {
 		oldest := srv.Oldest()
 		switch {
-		case oldest.IsZero() || mysql.CompareBinlogPos(oldest, from) < 0:
+		case oldest.IsZero() || binlog.CompareBinlogPos(oldest, from) < 0:
 			return from, follows, fmt.Errorf("the server has no binary log %s, and its logs (%s…) do not come after it: was its binary log reset? archive into another prefix: %w",
 				from.File, oldest.File, ErrChainBroken)
-		case a.endsFile && from.Pos > 4 && oldest == (mysql.BinlogPos{File: mysql.NextBinlogFile(from.File), Pos: 4}):
+		case a.endsFile && from.Pos > 4 && oldest == (binlog.BinlogPos{File: binlog.NextBinlogFile(from.File), Pos: 4}):
 			// The archive holds all of the purged file (it ended with a
 			// stop event, the server restarted): the next file follows.
 			from, a.next, a.gtid = oldest, oldest, ""
@@ -385,17 +385,17 @@ func newestBackupWithPosition(ctx context.Context, s storage.Store, job Job) (*B
 }
 
 // gtidTracker starts following GTIDs at from.
-func (a *archiver) gtidTracker(ctx context.Context, src BinlogSource, srv *mysql.BinlogServer, from mysql.BinlogPos) (*mysql.GTIDTracker, error) {
+func (a *archiver) gtidTracker(ctx context.Context, src BinlogSource, srv *binlog.BinlogServer, from binlog.BinlogPos) (*binlog.GTIDTracker, error) {
 	state, known := a.gtid, a.gtid != ""
 	if !known && from.Pos > 4 {
 		if g, err := src.GTIDAt(ctx, from); err == nil && g != "" {
 			state, known = g, true
 		}
 	}
-	t, err := mysql.NewGTIDTracker(srv.Flavor, state, known)
+	t, err := binlog.NewGTIDTracker(srv.Flavor, state, known)
 	if err != nil { // a GTID position we cannot parse: follow from the next file start
 		a.log.Warn("binlog archiver: GTID position not understood; chunk GTIDs are recorded from the next binary log file on", "gtid", state, "error", err.Error())
-		return mysql.NewGTIDTracker(srv.Flavor, "", false)
+		return binlog.NewGTIDTracker(srv.Flavor, "", false)
 	}
 	return t, nil
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 )
 
 // BinlogChain is what the archived binary log of a job allows: its chunks,
@@ -33,18 +33,18 @@ type BinlogChain struct {
 // into the source's binary log with their original time), and a replay to
 // a time T stops at the first event at or after T wherever it is.
 type BinlogWindow struct {
-	Job          string          `json:"job"`
-	Backup       string          `json:"backup"`
-	From         time.Time       `json:"from"`
-	FromPosition mysql.BinlogPos `json:"from_position"`
-	FromGTID     string          `json:"from_gtid,omitempty"`
+	Job          string           `json:"job"`
+	Backup       string           `json:"backup"`
+	From         time.Time        `json:"from"`
+	FromPosition binlog.BinlogPos `json:"from_position"`
+	FromGTID     string           `json:"from_gtid,omitempty"`
 	// Recoverable is false when the archive does not hold the binary log
 	// from the backup's position; Problem says why.
-	Recoverable   bool            `json:"recoverable"`
-	Problem       string          `json:"problem,omitempty"`
-	Until         time.Time       `json:"until,omitzero"`
-	UntilPosition mysql.BinlogPos `json:"until_position,omitzero"`
-	UntilGTID     string          `json:"until_gtid,omitempty"`
+	Recoverable   bool             `json:"recoverable"`
+	Problem       string           `json:"problem,omitempty"`
+	Until         time.Time        `json:"until,omitzero"`
+	UntilPosition binlog.BinlogPos `json:"until_position,omitzero"`
+	UntilGTID     string           `json:"until_gtid,omitempty"`
 	// Chunks is the number of chunks a replay from the backup to Until reads.
 	Chunks int `json:"chunks,omitempty"`
 }
@@ -54,8 +54,8 @@ type BinlogGap struct {
 	Job string `json:"job"`
 	// From is where the archive stops (the Next of the chunk before the
 	// gap) and To where it starts again.
-	From mysql.BinlogPos `json:"from"`
-	To   mysql.BinlogPos `json:"to"`
+	From binlog.BinlogPos `json:"from"`
+	To   binlog.BinlogPos `json:"to"`
 	// FromTime and ToTime are the last archived event before the gap and
 	// the first after it.
 	FromTime time.Time `json:"from_time,omitzero"`
@@ -88,7 +88,7 @@ func AnalyzeBinlog(job string, chunks []*ChunkInfo, backups []*BackupInfo) *Binl
 			seg = append(seg, c)
 			prev = c
 			continue
-		case mysql.CompareBinlogPos(c.Start, prev.Next) < 0:
+		case binlog.CompareBinlogPos(c.Start, prev.Next) < 0:
 			ch.Problems = append(ch.Problems, fmt.Sprintf("chunk %s (to %s) overlaps chunk %s (to %s)", c.Start, c.End, prev.Start, prev.End))
 		default:
 			ch.Gaps = append(ch.Gaps, BinlogGap{Job: job, From: prev.Next, To: c.Start, FromTime: prev.LastEvent, ToTime: c.FirstEvent,
@@ -114,9 +114,9 @@ func AnalyzeBinlog(job string, chunks []*ChunkInfo, backups []*BackupInfo) *Binl
 }
 
 // gapReason explains a gap from the chunks that are in it.
-func gapReason(chunks []*ChunkInfo, from, to mysql.BinlogPos) string {
+func gapReason(chunks []*ChunkInfo, from, to binlog.BinlogPos) string {
 	for _, c := range chunks {
-		if c.Status != StatusComplete && mysql.CompareBinlogPos(c.Start, from) >= 0 && mysql.CompareBinlogPos(c.Start, to) < 0 {
+		if c.Status != StatusComplete && binlog.CompareBinlogPos(c.Start, from) >= 0 && binlog.CompareBinlogPos(c.Start, to) < 0 {
 			return fmt.Sprintf("chunk %s is %s", c.Start, c.Status)
 		}
 	}
@@ -125,7 +125,7 @@ func gapReason(chunks []*ChunkInfo, from, to mysql.BinlogPos) string {
 
 // window computes the window of one backup.
 func (ch *BinlogChain) window(b *BackupInfo, m *Manifest) BinlogWindow {
-	pos := mysql.BinlogPos{File: m.Consistency.BinlogFile, Pos: m.Consistency.BinlogPos}
+	pos := binlog.BinlogPos{File: m.Consistency.BinlogFile, Pos: m.Consistency.BinlogPos}
 	w := BinlogWindow{Job: ch.Job, Backup: b.ID, From: b.StartedAt, FromPosition: pos, FromGTID: m.Consistency.GTID}
 	for _, seg := range ch.segments {
 		for i, c := range seg {
@@ -148,11 +148,11 @@ func (ch *BinlogChain) window(b *BackupInfo, m *Manifest) BinlogWindow {
 	switch {
 	case len(ch.segments) == 0:
 		w.Problem = "nothing archived yet (the archiver stores the events written after this backup: ops backup binlog)"
-	case mysql.CompareBinlogPos(pos, ch.segments[0][0].Follows) < 0:
+	case binlog.CompareBinlogPos(pos, ch.segments[0][0].Follows) < 0:
 		w.Problem = fmt.Sprintf("the archive starts at %s, after this backup's position", ch.segments[0][0].Start)
 	default:
 		last := ch.segments[len(ch.segments)-1]
-		if end := last[len(last)-1].Next; mysql.CompareBinlogPos(pos, end) > 0 {
+		if end := last[len(last)-1].Next; binlog.CompareBinlogPos(pos, end) > 0 {
 			w.Problem = fmt.Sprintf("the archive ends at %s, before this backup's position (is the archiver running?)", end)
 		} else {
 			w.Problem = "this backup's position falls in a gap of the archive"
@@ -163,7 +163,7 @@ func (ch *BinlogChain) window(b *BackupInfo, m *Manifest) BinlogWindow {
 
 // reachedFrom is the greatest event time a replay from pos through chunks
 // reaches (zero when it reads no event).
-func reachedFrom(chunks []*ChunkInfo, pos mysql.BinlogPos) time.Time {
+func reachedFrom(chunks []*ChunkInfo, pos binlog.BinlogPos) time.Time {
 	var t time.Time
 	for _, c := range chunks {
 		if r := reached(c, pos); r.After(t) {
@@ -177,11 +177,11 @@ func reachedFrom(chunks []*ChunkInfo, pos mysql.BinlogPos) time.Time {
 // chunk c: the chunk's newest event when the replay reads all of it; when
 // pos is inside the chunk only its last event's (the newest may come
 // before pos); zero when pos is at or after its end.
-func reached(c *ChunkInfo, pos mysql.BinlogPos) time.Time {
+func reached(c *ChunkInfo, pos binlog.BinlogPos) time.Time {
 	switch {
-	case pos == c.Follows || mysql.CompareBinlogPos(pos, c.Start) <= 0:
+	case pos == c.Follows || binlog.CompareBinlogPos(pos, c.Start) <= 0:
 		return c.Newest()
-	case pos == c.Next || mysql.CompareBinlogPos(pos, c.End) >= 0:
+	case pos == c.Next || binlog.CompareBinlogPos(pos, c.End) >= 0:
 		return time.Time{}
 	}
 	return c.LastEvent
@@ -189,7 +189,7 @@ func reached(c *ChunkInfo, pos mysql.BinlogPos) time.Time {
 
 // covers reports whether a replay from pos can start in chunk c: pos is
 // where the chunk follows on, inside it, or where it ends.
-func covers(c *ChunkInfo, pos mysql.BinlogPos) bool {
+func covers(c *ChunkInfo, pos binlog.BinlogPos) bool {
 	if pos == c.Follows || pos == c.Next {
 		return true
 	}
@@ -198,10 +198,10 @@ func covers(c *ChunkInfo, pos mysql.BinlogPos) bool {
 
 // GapsAfter returns the gaps that come after pos (the ones a replay from a
 // backup at pos would have to cross to reach the end of the archive).
-func (ch *BinlogChain) GapsAfter(pos mysql.BinlogPos) []BinlogGap {
+func (ch *BinlogChain) GapsAfter(pos binlog.BinlogPos) []BinlogGap {
 	var out []BinlogGap
 	for _, g := range ch.Gaps {
-		if mysql.CompareBinlogPos(g.From, pos) >= 0 {
+		if binlog.CompareBinlogPos(g.From, pos) >= 0 {
 			out = append(out, g)
 		}
 	}
@@ -210,9 +210,9 @@ func (ch *BinlogChain) GapsAfter(pos mysql.BinlogPos) []BinlogGap {
 
 // End is where the archive ends (the Next of its last complete chunk) and
 // the greatest event time of its last contiguous run of chunks.
-func (ch *BinlogChain) End() (mysql.BinlogPos, time.Time) {
+func (ch *BinlogChain) End() (binlog.BinlogPos, time.Time) {
 	if len(ch.segments) == 0 {
-		return mysql.BinlogPos{}, time.Time{}
+		return binlog.BinlogPos{}, time.Time{}
 	}
 	last := ch.segments[len(ch.segments)-1]
 	return last[len(last)-1].Next, reachedFrom(last, last[0].Start)

@@ -15,7 +15,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/opsteam/ops/backup/compress"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/storage"
 )
 
@@ -23,14 +23,14 @@ import (
 type chunker struct {
 	a      *archiver
 	ctx    context.Context
-	srv    *mysql.BinlogServer
-	gtid   *mysql.GTIDTracker
-	target mysql.BinlogPos // Once: archive up to here
+	srv    *binlog.BinlogServer
+	gtid   *binlog.GTIDTracker
+	target binlog.BinlogPos // Once: archive up to here
 
-	next     mysql.BinlogPos // the end of the stored chain
-	follows  mysql.BinlogPos // what the next chunk follows
-	switchTo mysql.BinlogPos // the server switched files: the next chunk starts there
-	fde      *mysql.FormatDescription
+	next     binlog.BinlogPos // the end of the stored chain
+	follows  binlog.BinlogPos // what the next chunk follows
+	switchTo binlog.BinlogPos // the server switched files: the next chunk starts there
+	fde      *binlog.FormatDescription
 	inTrx    bool
 	open     *openChunk
 	stored   int
@@ -42,8 +42,8 @@ type chunker struct {
 // openChunk is a chunk being written.
 type openChunk struct {
 	base       string // object name without suffix
-	follows    mysql.BinlogPos
-	start, end mysql.BinlogPos
+	follows    binlog.BinlogPos
+	start, end binlog.BinlogPos
 	endsFile   bool // the last complete event is a rotate or stop event
 	startGTID  string
 	endGTID    string
@@ -115,20 +115,20 @@ func (c *chunker) run(st BinlogStream) error {
 }
 
 // event handles one event; done reports that Once is satisfied.
-func (c *chunker) event(ev *mysql.BinlogEvent) (done bool, err error) {
+func (c *chunker) event(ev *binlog.BinlogEvent) (done bool, err error) {
 	if ev.Artificial {
 		switch ev.Type {
-		case mysql.EventRotate:
+		case binlog.EventRotate:
 			return false, c.rotateSeen(ev.Rotate)
-		case mysql.EventFormatDesc:
+		case binlog.EventFormatDesc:
 			c.fde = ev.Format
 		}
 		return false, nil
 	}
-	if ev.Type == mysql.EventFormatDesc {
+	if ev.Type == binlog.EventFormatDesc {
 		c.fde = ev.Format
 	}
-	at := mysql.BinlogPos{File: ev.File, Pos: ev.Start}
+	at := binlog.BinlogPos{File: ev.File, Pos: ev.Start}
 	if c.open == nil {
 		want := c.next
 		if !c.switchTo.IsZero() {
@@ -159,10 +159,10 @@ func (c *chunker) event(ev *mysql.BinlogEvent) (done bool, err error) {
 	o.pendingLast = ev.Time()
 	// A format description is not a point a replay stops at (replayChunks):
 	// it does not count for the chunk's greatest time.
-	if ev.Type != mysql.EventFormatDesc && o.pendingLast.After(o.pendingMax) {
+	if ev.Type != binlog.EventFormatDesc && o.pendingLast.After(o.pendingMax) {
 		o.pendingMax = o.pendingLast
 	}
-	if ev.GTID != "" || (ev.Type == mysql.EventGTID || ev.Type == mysql.EventAnonymousGTID) {
+	if ev.GTID != "" || (ev.Type == binlog.EventGTID || ev.Type == binlog.EventAnonymousGTID) {
 		o.pendingTrx++
 	}
 	if o.first.IsZero() {
@@ -173,8 +173,8 @@ func (c *chunker) event(ev *mysql.BinlogEvent) (done bool, err error) {
 		if err := c.commitPending(); err != nil {
 			return false, err
 		}
-		o.end = mysql.BinlogPos{File: ev.File, Pos: ev.End}
-		o.endsFile = ev.Type == mysql.EventRotate || ev.Type == mysql.EventStop
+		o.end = binlog.BinlogPos{File: ev.File, Pos: ev.End}
+		o.endsFile = ev.Type == binlog.EventRotate || ev.Type == binlog.EventStop
 		o.endGTID = c.gtid.String()
 	} else if len(o.pending) > pendingLimit {
 		if err := c.writePending(); err != nil {
@@ -183,13 +183,13 @@ func (c *chunker) event(ev *mysql.BinlogEvent) (done bool, err error) {
 		o.spilled = true
 	}
 	switch {
-	case ev.Type == mysql.EventRotate:
+	case ev.Type == binlog.EventRotate:
 		if err := c.closeChunk(ev.Rotate, ClosedByRotate); err != nil {
 			return false, err
 		}
-		c.switchTo = mysql.BinlogPos{}
+		c.switchTo = binlog.BinlogPos{}
 	case !ev.Boundary:
-	case c.a.o.Once && mysql.CompareBinlogPos(o.end, c.target) >= 0:
+	case c.a.o.Once && binlog.CompareBinlogPos(o.end, c.target) >= 0:
 		return true, c.closeChunk(o.end, ClosedByOnce)
 	case o.raw >= c.a.o.MaxChunkBytes:
 		return false, c.closeChunk(o.end, ClosedBySize)
@@ -200,7 +200,7 @@ func (c *chunker) event(ev *mysql.BinlogEvent) (done bool, err error) {
 // fileFraming reports the events that open and close a binary log file.
 func fileFraming(t byte) bool {
 	switch t {
-	case mysql.EventFormatDesc, mysql.EventGTIDList, mysql.EventPreviousGTIDs, mysql.EventBinlogCheckpoint, mysql.EventRotate, mysql.EventStop:
+	case binlog.EventFormatDesc, binlog.EventGTIDList, binlog.EventPreviousGTIDs, binlog.EventBinlogCheckpoint, binlog.EventRotate, binlog.EventStop:
 		return true
 	}
 	return false
@@ -210,7 +210,7 @@ func fileFraming(t byte) bool {
 // where the stream starts; later it says the server moved on to another
 // file without a rotate event at the end of the previous one (it
 // restarted, or crashed, in between).
-func (c *chunker) rotateSeen(to mysql.BinlogPos) error {
+func (c *chunker) rotateSeen(to binlog.BinlogPos) error {
 	cur := c.next
 	if c.open != nil {
 		cur = c.open.end
@@ -221,7 +221,7 @@ func (c *chunker) rotateSeen(to mysql.BinlogPos) error {
 	switch {
 	case to == cur:
 		return nil
-	case to.File != cur.File && to.Pos == 4 && mysql.CompareBinlogFiles(to.File, cur.File) > 0:
+	case to.File != cur.File && to.Pos == 4 && binlog.CompareBinlogFiles(to.File, cur.File) > 0:
 		if err := checkBinlogFileName(to.File); err != nil {
 			return err
 		}
@@ -241,7 +241,7 @@ func (c *chunker) rotateSeen(to mysql.BinlogPos) error {
 	return fmt.Errorf("the server sent a rotate to %s while the archive stands at %s", to, cur)
 }
 
-func (c *chunker) openChunk(at mysql.BinlogPos) error {
+func (c *chunker) openChunk(at binlog.BinlogPos) error {
 	if err := checkBinlogFileName(at.File); err != nil {
 		return err
 	}
@@ -257,7 +257,7 @@ func (c *chunker) openChunk(at mysql.BinlogPos) error {
 	}
 	o.w = w
 	c.open = o
-	if err := c.write(mysql.BinlogMagic); err != nil {
+	if err := c.write(binlog.BinlogMagic); err != nil {
 		return err
 	}
 	if at.Pos > 4 {
@@ -331,7 +331,7 @@ func (c *chunker) stop() error {
 
 // closeChunk finishes the open chunk's data, then writes its manifest. The
 // chunk ends at o.end; next is where the chain continues.
-func (c *chunker) closeChunk(next mysql.BinlogPos, why string) error {
+func (c *chunker) closeChunk(next binlog.BinlogPos, why string) error {
 	o := c.open
 	a := c.a
 	if o.events == 0 { // nothing complete: nothing to store

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/mysql/binlogfake"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/mem"
@@ -77,7 +77,7 @@ type boundSource struct {
 }
 
 type handedOver struct {
-	end mysql.BinlogPos
+	end binlog.BinlogPos
 	at  time.Time
 }
 
@@ -86,7 +86,7 @@ func (b *boundSource) open(context.Context) (BinlogSource, error) {
 	return b, nil
 }
 
-func (b *boundSource) Stream(ctx context.Context, from mysql.BinlogPos) (BinlogStream, error) {
+func (b *boundSource) Stream(ctx context.Context, from binlog.BinlogPos) (BinlogStream, error) {
 	st, err := b.fakeSource.Stream(ctx, from)
 	if err != nil {
 		return nil, err
@@ -102,7 +102,7 @@ type boundStream struct {
 	b *boundSource
 }
 
-func (s *boundStream) Next(ctx context.Context) (*mysql.BinlogEvent, error) {
+func (s *boundStream) Next(ctx context.Context) (*binlog.BinlogEvent, error) {
 	b := s.b
 	b.check(ctx)
 	at := time.Now() // before the archiver has the event
@@ -114,7 +114,7 @@ func (s *boundStream) Next(ctx context.Context) (*mysql.BinlogEvent, error) {
 	defer b.mu.Unlock()
 	b.inTrx = !ev.Boundary
 	if ev.Boundary && !fileFraming(ev.Type) {
-		b.waiting = append(b.waiting, handedOver{mysql.BinlogPos{File: ev.File, Pos: ev.End}, at})
+		b.waiting = append(b.waiting, handedOver{binlog.BinlogPos{File: ev.File, Pos: ev.End}, at})
 	}
 	return ev, nil
 }
@@ -133,7 +133,7 @@ func (b *boundSource) check(ctx context.Context) {
 	for _, w := range b.waiting {
 		stored := false
 		for _, c := range chunks {
-			stored = stored || (c.Complete() && mysql.CompareBinlogPos(w.end, c.End) <= 0)
+			stored = stored || (c.Complete() && binlog.CompareBinlogPos(w.end, c.End) <= 0)
 		}
 		if !stored {
 			left = append(left, w)

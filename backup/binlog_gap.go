@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 )
 
 // ErrBinlogGap is matched by the error of an archiver run that met a gap:
@@ -55,7 +55,7 @@ func (a *archiver) gapError(ctx context.Context) error {
 	if list, err := ListBackups(lctx, a.o.Store, a.o.Job, false); err == nil {
 		for _, b := range list { // newest first: the last match is the oldest
 			m := b.ManifestData()
-			if m != nil && m.Consistency.BinlogFile != "" && mysql.CompareBinlogPos(mysql.BinlogPos{File: m.Consistency.BinlogFile, Pos: m.Consistency.BinlogPos}, last) >= 0 {
+			if m != nil && m.Consistency.BinlogFile != "" && binlog.CompareBinlogPos(binlog.BinlogPos{File: m.Consistency.BinlogFile, Pos: m.Consistency.BinlogPos}, last) >= 0 {
 				e.Resume = b.ID
 			}
 		}

@@ -21,8 +21,9 @@ import (
 	"filippo.io/age"
 
 	"github.com/opsteam/ops/backup/compress"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/mysql/binlogtest"
+	"github.com/opsteam/ops/backup/mysql/conn"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/local"
 	"github.com/opsteam/ops/internal/testenv"
@@ -31,17 +32,17 @@ import (
 // The archiver against real servers: mariadb3 (services.sh, binary log
 // on, 127.0.0.1:3308) and, for server restarts, a private mariadbd.
 
-func itConfig(t *testing.T, addr, user string) mysql.Config {
+func itConfig(t *testing.T, addr, user string) conn.Config {
 	t.Helper()
 	h, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatalf("%q: %v", addr, err)
 	}
 	port, _ := strconv.Atoi(p)
-	return mysql.Config{Host: h, Port: port, User: user, Timeout: 10 * time.Second, LockWaitTimeout: 30 * time.Second}
+	return conn.Config{Host: h, Port: port, User: user, Timeout: 10 * time.Second, LockWaitTimeout: 30 * time.Second}
 }
 
-func mariadb3(t *testing.T) (root *sql.DB, m mysql.Config, datadir string) {
+func mariadb3(t *testing.T) (root *sql.DB, m conn.Config, datadir string) {
 	t.Helper()
 	testenv.RequireIT(t)
 	addr := testenv.Getenv("OPS_IT_MYSQL3_ADDR", "127.0.0.1:3308")
@@ -49,11 +50,11 @@ func mariadb3(t *testing.T) (root *sql.DB, m mysql.Config, datadir string) {
 		itConfig(t, addr, "ops_binlog"), testenv.Getenv("OPS_IT_MYSQL3_DATADIR", "/var/lib/ops-test/mariadb3/data")
 }
 
-func itOpen(t *testing.T, m mysql.Config, hint string) *sql.DB {
+func itOpen(t *testing.T, m conn.Config, hint string) *sql.DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	db, err := mysql.Connect(ctx, m, nil)
+	db, err := conn.Connect(ctx, m, nil)
 	if err != nil {
 		t.Fatalf("MariaDB %s%s is not reachable (%s): %v", m.Host, m.Socket, hint, err)
 	}
@@ -88,7 +89,7 @@ func itChecksum(t *testing.T, db *sql.DB, table string) string {
 	return sum.String
 }
 
-func itMasterStatus(t *testing.T, db *sql.DB) mysql.BinlogPos {
+func itMasterStatus(t *testing.T, db *sql.DB) binlog.BinlogPos {
 	t.Helper()
 	var f string
 	var p uint64
@@ -96,7 +97,7 @@ func itMasterStatus(t *testing.T, db *sql.DB) mysql.BinlogPos {
 	if err := db.QueryRow("SHOW MASTER STATUS").Scan(&f, &p, &x, &y); err != nil {
 		t.Fatal(err)
 	}
-	return mysql.BinlogPos{File: f, Pos: p}
+	return binlog.BinlogPos{File: f, Pos: p}
 }
 
 // archivedEvents decodes every complete chunk (each written to a file and
@@ -147,7 +148,7 @@ func tail(b []byte) string {
 // compareWithServer compares the archive with the server's own files from
 // the position from to until (where the archive ends: the server may have
 // written more since, binlog checkpoints come in the background).
-func compareWithServer(t *testing.T, root *sql.DB, datadir string, got []binlogtest.Event, from, until mysql.BinlogPos) {
+func compareWithServer(t *testing.T, root *sql.DB, datadir string, got []binlogtest.Event, from, until binlog.BinlogPos) {
 	t.Helper()
 	files, err := binlogtest.Files(context.Background(), root)
 	if err != nil {
@@ -196,7 +197,7 @@ func TestArchiveBinlogIT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	from := mysql.BinlogPos{File: bm.Consistency.BinlogFile, Pos: bm.Consistency.BinlogPos}
+	from := binlog.BinlogPos{File: bm.Consistency.BinlogFile, Pos: bm.Consistency.BinlogPos}
 
 	stop := startArchiver(t, ArchiveOptions{Job: job, Store: store, Retry: true, RetryDelay: 100 * time.Millisecond})
 	// Phase A, with rotations in the middle.
@@ -227,7 +228,7 @@ func TestArchiveBinlogIT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mysql.CompareBinlogPos(res.Position, reached) < 0 {
+	if binlog.CompareBinlogPos(res.Position, reached) < 0 {
 		t.Fatalf("--once stopped at %s, before %s", res.Position, reached)
 	}
 	ids := []age.Identity{id}
@@ -325,7 +326,7 @@ func (p *privateServer) start() {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		db, err := mysql.Connect(ctx, p.config(), nil)
+		db, err := conn.Connect(ctx, p.config(), nil)
 		cancel()
 		if err == nil {
 			db.Close()
@@ -358,8 +359,8 @@ func (p *privateServer) stop(crash bool) {
 	p.cmd = nil
 }
 
-func (p *privateServer) config() mysql.Config {
-	return mysql.Config{Socket: p.sock, User: "root", Timeout: 10 * time.Second, LockWaitTimeout: 30 * time.Second}
+func (p *privateServer) config() conn.Config {
+	return conn.Config{Socket: p.sock, User: "root", Timeout: 10 * time.Second, LockWaitTimeout: 30 * time.Second}
 }
 
 // The server is shut down, crashed and started again while the archiver
@@ -381,7 +382,7 @@ func TestArchiveBinlogServerRestartIT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	from := mysql.BinlogPos{File: bm.Consistency.BinlogFile, Pos: bm.Consistency.BinlogPos}
+	from := binlog.BinlogPos{File: bm.Consistency.BinlogFile, Pos: bm.Consistency.BinlogPos}
 	stop := startArchiver(t, ArchiveOptions{Job: job, Store: store, Retry: true, RetryDelay: 50 * time.Millisecond})
 	var mu sync.Mutex
 	load := func(n int) {
@@ -412,7 +413,7 @@ func TestArchiveBinlogServerRestartIT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mysql.CompareBinlogPos(res.Position, reached) < 0 {
+	if binlog.CompareBinlogPos(res.Position, reached) < 0 {
 		t.Fatalf("--once stopped at %s, before %s", res.Position, reached)
 	}
 	compareWithServer(t, db, srv.datadir, archivedEvents(t, store, job, nil), from, res.Position)

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/opsteam/ops/backup/compress"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/storage"
 )
 
@@ -66,14 +66,14 @@ type ChunkManifest struct {
 	// of the chunk before it when the chain is continuous. It differs from
 	// Start only when the server switched files without a rotate event in
 	// between (after a restart), as the server said while streaming.
-	Follows mysql.BinlogPos `json:"follows"`
+	Follows binlog.BinlogPos `json:"follows"`
 	// Start is the position of the chunk's first event in the server's
 	// binary log, End the end_log_pos of its last event.
-	Start mysql.BinlogPos `json:"start"`
-	End   mysql.BinlogPos `json:"end"`
+	Start binlog.BinlogPos `json:"start"`
+	End   binlog.BinlogPos `json:"end"`
 	// Next is where the chain continues: End, or after a rotate event the
 	// file it names at its position (4).
-	Next mysql.BinlogPos `json:"next"`
+	Next binlog.BinlogPos `json:"next"`
 	// ClosedBy says why the chunk ended: rotate, interval, size, once, stop.
 	ClosedBy string `json:"closed_by"`
 	// EndsFile: the chunk's last event ends its binary log file (a rotate
@@ -131,17 +131,17 @@ type BinlogServerInfo struct {
 
 // ChunkInfo is one chunk as listed: its manifest when it has a usable one.
 type ChunkInfo struct {
-	Job      string          `json:"job"`
-	File     string          `json:"file"`
-	Start    mysql.BinlogPos `json:"start"`
-	End      mysql.BinlogPos `json:"end,omitzero"`
-	Next     mysql.BinlogPos `json:"next,omitzero"`
-	Follows  mysql.BinlogPos `json:"follows,omitzero"`
-	Status   string          `json:"status"` // complete, partial, corrupt, untrusted
-	Problem  string          `json:"problem,omitempty"`
-	Object   string          `json:"object"`
-	Manifest string          `json:"manifest"`
-	Size     int64           `json:"size"`
+	Job      string           `json:"job"`
+	File     string           `json:"file"`
+	Start    binlog.BinlogPos `json:"start"`
+	End      binlog.BinlogPos `json:"end,omitzero"`
+	Next     binlog.BinlogPos `json:"next,omitzero"`
+	Follows  binlog.BinlogPos `json:"follows,omitzero"`
+	Status   string           `json:"status"` // complete, partial, corrupt, untrusted
+	Problem  string           `json:"problem,omitempty"`
+	Object   string           `json:"object"`
+	Manifest string           `json:"manifest"`
+	Size     int64            `json:"size"`
 
 	FirstEvent   time.Time `json:"first_event,omitzero"`
 	LastEvent    time.Time `json:"last_event,omitzero"`
@@ -187,7 +187,7 @@ func (c *ChunkInfo) Complete() bool { return c.Status == StatusComplete }
 func BinlogPrefix(prefix, job string) string { return JobPrefix(prefix, job) + BinlogDir + "/" }
 
 // chunkBase is the object name of a chunk without its suffix.
-func chunkBase(binlogPrefix string, start mysql.BinlogPos) string {
+func chunkBase(binlogPrefix string, start binlog.BinlogPos) string {
 	return fmt.Sprintf("%s%s/%010d", binlogPrefix, start.File, start.Pos)
 }
 
@@ -216,7 +216,7 @@ func checkBinlogFileName(name string) error {
 
 // parseChunkName splits an object name below the binlog prefix into the
 // chunk's start position and what follows the number (".json", ".bin.zst"…).
-func parseChunkName(rest string) (start mysql.BinlogPos, suffix string, ok bool) {
+func parseChunkName(rest string) (start binlog.BinlogPos, suffix string, ok bool) {
 	file, base, ok := strings.Cut(rest, "/")
 	if !ok || strings.Contains(base, "/") || len(base) < 10 {
 		return start, "", false
@@ -229,7 +229,7 @@ func parseChunkName(rest string) (start mysql.BinlogPos, suffix string, ok bool)
 	if suffix != ".json" && !strings.HasPrefix(suffix, ".bin") {
 		return start, "", false
 	}
-	return mysql.BinlogPos{File: file, Pos: n}, suffix, true
+	return binlog.BinlogPos{File: file, Pos: n}, suffix, true
 }
 
 // ListBinlogChunks lists a job's chunks in chain order (by start
@@ -268,7 +268,7 @@ func listChunkObjects(ctx context.Context, s storage.Store, job Job) ([]*ChunkIn
 	if err != nil {
 		return nil, fmt.Errorf("listing the archived binary log of job %s in %s: %w", job.Name, s, err)
 	}
-	byStart := map[mysql.BinlogPos]*ChunkInfo{}
+	byStart := map[binlog.BinlogPos]*ChunkInfo{}
 	for _, o := range objs {
 		start, suffix, ok := parseChunkName(strings.TrimPrefix(o.Name, bp))
 		if !ok {
@@ -335,7 +335,7 @@ func binlogChainEnd(ctx context.Context, s storage.Store, job Job) (*ChunkInfo, 
 var ErrChainBroken = errors.New("archived binary log cannot be extended")
 
 func sortChunks(chunks []*ChunkInfo) {
-	sort.Slice(chunks, func(i, j int) bool { return mysql.CompareBinlogPos(chunks[i].Start, chunks[j].Start) < 0 })
+	sort.Slice(chunks, func(i, j int) bool { return binlog.CompareBinlogPos(chunks[i].Start, chunks[j].Start) < 0 })
 }
 
 // load reads the chunk's manifest and sets its status.
@@ -353,7 +353,7 @@ func (c *ChunkInfo) load(ctx context.Context, s storage.Store, key []byte, job s
 		c.Status, c.Problem = StatusCorrupt, fmt.Sprintf("manifest %s describes chunk %s of job %q (object %q): not this chunk", c.Manifest, m.Start, m.Job, m.Object.Name)
 	case c.Object != m.Object.Name:
 		c.Status, c.Problem = StatusCorrupt, fmt.Sprintf("manifest %s names %s, which is missing", c.Manifest, m.Object.Name)
-	case mysql.CompareBinlogPos(m.End, m.Start) < 0 || mysql.CompareBinlogPos(m.Next, m.End) < 0 || mysql.CompareBinlogPos(m.Follows, m.Start) > 0:
+	case binlog.CompareBinlogPos(m.End, m.Start) < 0 || binlog.CompareBinlogPos(m.Next, m.End) < 0 || binlog.CompareBinlogPos(m.Follows, m.Start) > 0:
 		c.Status, c.Problem = StatusCorrupt, fmt.Sprintf("manifest %s: positions out of order (follows %s, start %s, end %s, next %s)", c.Manifest, m.Follows, m.Start, m.End, m.Next)
 	case key != nil && !hmacValid(m, m.MAC, key):
 		c.Status, c.Problem = StatusUntrusted, fmt.Sprintf("manifest %s has no valid MAC for the job's manifest_key_file", c.Manifest)

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/storage"
 )
 
@@ -15,10 +15,10 @@ type BinlogPruneResult struct {
 	// KeepFrom is the position of the oldest kept backup: every chunk
 	// from the one holding it on is kept (zero: no backup with a
 	// position, every chunk kept).
-	KeepFrom mysql.BinlogPos
-	Chunks   []mysql.BinlogPos // complete chunks removed (or that would be), by start
-	Partial  []mysql.BinlogPos // partial and corrupt chunks removed (or that would be)
-	Deleted  []string          // objects deleted
+	KeepFrom binlog.BinlogPos
+	Chunks   []binlog.BinlogPos // complete chunks removed (or that would be), by start
+	Partial  []binlog.BinlogPos // partial and corrupt chunks removed (or that would be)
+	Deleted  []string           // objects deleted
 }
 
 // pruneBinlog applies retention to the archived binary log: chunks that end
@@ -41,8 +41,8 @@ func pruneBinlog(ctx context.Context, s storage.Store, job Job, kept []*BackupIn
 		if m == nil || m.Consistency.BinlogFile == "" {
 			continue
 		}
-		p := mysql.BinlogPos{File: m.Consistency.BinlogFile, Pos: m.Consistency.BinlogPos}
-		if res.KeepFrom.IsZero() || mysql.CompareBinlogPos(p, res.KeepFrom) < 0 {
+		p := binlog.BinlogPos{File: m.Consistency.BinlogFile, Pos: m.Consistency.BinlogPos}
+		if res.KeepFrom.IsZero() || binlog.CompareBinlogPos(p, res.KeepFrom) < 0 {
 			res.KeepFrom = p
 		}
 	}
@@ -50,7 +50,7 @@ func pruneBinlog(ctx context.Context, s storage.Store, job Job, kept []*BackupIn
 	for _, c := range chunks {
 		switch c.Status {
 		case StatusComplete:
-			if !res.KeepFrom.IsZero() && mysql.SameBinlogSeries(c.Next.File, res.KeepFrom.File) && mysql.CompareBinlogPos(c.Next, res.KeepFrom) <= 0 {
+			if !res.KeepFrom.IsZero() && binlog.SameBinlogSeries(c.Next.File, res.KeepFrom.File) && binlog.CompareBinlogPos(c.Next, res.KeepFrom) <= 0 {
 				res.Chunks = append(res.Chunks, c.Start)
 				doomed = append(doomed, c)
 			}

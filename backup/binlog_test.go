@@ -15,8 +15,9 @@ import (
 	"filippo.io/age"
 
 	"github.com/opsteam/ops/backup/compress"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/mysql/binlogfake"
+	"github.com/opsteam/ops/backup/mysql/dump"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/mem"
 )
@@ -33,13 +34,13 @@ type fakeSource struct {
 	read  atomic.Int64 // events handed to the archiver
 }
 
-func (f *fakeSource) Inspect(context.Context) (*mysql.BinlogServer, error) {
+func (f *fakeSource) Inspect(context.Context) (*binlog.BinlogServer, error) {
 	return f.srv.Inspect(), nil
 }
-func (f *fakeSource) GTIDAt(_ context.Context, p mysql.BinlogPos) (string, error) {
+func (f *fakeSource) GTIDAt(_ context.Context, p binlog.BinlogPos) (string, error) {
 	return f.srv.GTIDAt(p)
 }
-func (f *fakeSource) Stream(_ context.Context, from mysql.BinlogPos) (BinlogStream, error) {
+func (f *fakeSource) Stream(_ context.Context, from binlog.BinlogPos) (BinlogStream, error) {
 	d, err := f.srv.Dump(from)
 	if err != nil {
 		return nil, err
@@ -52,7 +53,7 @@ type countingStream struct {
 	n *atomic.Int64
 }
 
-func (c *countingStream) Next(ctx context.Context) (*mysql.BinlogEvent, error) {
+func (c *countingStream) Next(ctx context.Context) (*binlog.BinlogEvent, error) {
 	ev, err := c.Dump.Next(ctx)
 	if err == nil && !ev.Artificial {
 		c.n.Add(1)
@@ -77,7 +78,7 @@ func binlogJob() Job {
 func backupAt(t *testing.T, s storage.Store, job Job, srv *binlogfake.Server, at time.Time) *Manifest {
 	t.Helper()
 	pos, gtid := srv.Current(), srv.GTID()
-	dump := func(ctx context.Context, o mysql.DumpOptions, w io.Writer) (*mysql.DumpResult, error) {
+	dump := func(ctx context.Context, o dump.DumpOptions, w io.Writer) (*dump.DumpResult, error) {
 		res, err := fakeDump(fakeSQL)(ctx, o, w)
 		if res != nil {
 			res.BinlogFile, res.BinlogPos, res.GTID = pos.File, pos.Pos, gtid
@@ -101,7 +102,7 @@ func archiveOnce(t *testing.T, s storage.Store, job Job, src *fakeSource) *Archi
 }
 
 type evRec struct {
-	pos mysql.BinlogPos
+	pos binlog.BinlogPos
 	raw []byte
 }
 
@@ -126,11 +127,11 @@ func storedEvents(t *testing.T, s storage.Store, job Job, ids []age.Identity) []
 			t.Fatal(err)
 		}
 		m := c.ManifestData()
-		err = mysql.ReadBinlogFile(rc, c.Start.File, func(ev *mysql.BinlogEvent, off int64) error {
+		err = binlog.ReadBinlogFile(rc, c.Start.File, func(ev *binlog.BinlogEvent, off int64) error {
 			if off == 4 && m.Start.Pos > 4 {
 				return nil
 			}
-			out = append(out, evRec{mysql.BinlogPos{File: ev.File, Pos: ev.Start}, ev.Raw})
+			out = append(out, evRec{binlog.BinlogPos{File: ev.File, Pos: ev.Start}, ev.Raw})
 			return nil
 		})
 		if err != nil {
@@ -144,18 +145,18 @@ func storedEvents(t *testing.T, s storage.Store, job Job, ids []age.Identity) []
 }
 
 // serverEvents is the server's log from pos to its end, file after file.
-func serverEvents(t *testing.T, srv *binlogfake.Server, from mysql.BinlogPos) []evRec {
+func serverEvents(t *testing.T, srv *binlogfake.Server, from binlog.BinlogPos) []evRec {
 	t.Helper()
 	var out []evRec
 	for _, f := range srv.Files() {
-		if mysql.CompareBinlogFiles(f.Name, from.File) < 0 {
+		if binlog.CompareBinlogFiles(f.Name, from.File) < 0 {
 			continue
 		}
-		err := mysql.ReadBinlogFile(bytes.NewReader(srv.FileData(f.Name)), f.Name, func(ev *mysql.BinlogEvent, off int64) error {
+		err := binlog.ReadBinlogFile(bytes.NewReader(srv.FileData(f.Name)), f.Name, func(ev *binlog.BinlogEvent, off int64) error {
 			if f.Name == from.File && uint64(off) < from.Pos {
 				return nil
 			}
-			out = append(out, evRec{mysql.BinlogPos{File: ev.File, Pos: ev.Start}, ev.Raw})
+			out = append(out, evRec{binlog.BinlogPos{File: ev.File, Pos: ev.Start}, ev.Raw})
 			return nil
 		})
 		if err != nil {
@@ -191,12 +192,12 @@ func chunksOf(t *testing.T, s storage.Store, job Job) []*ChunkInfo {
 
 func TestChunkNames(t *testing.T) {
 	bp := BinlogPrefix("pfx/", "app")
-	name := chunkBase(bp, mysql.BinlogPos{File: "binlog.000042", Pos: 1234}) + chunkDataSuffix(compress.Zstd, true)
+	name := chunkBase(bp, binlog.BinlogPos{File: "binlog.000042", Pos: 1234}) + chunkDataSuffix(compress.Zstd, true)
 	if name != "pfx/app/binlog/binlog.000042/0000001234.bin.zst.age" {
 		t.Fatalf("chunk name %q", name)
 	}
 	start, suffix, ok := parseChunkName(strings.TrimPrefix(name, bp))
-	if !ok || start != (mysql.BinlogPos{File: "binlog.000042", Pos: 1234}) || suffix != ".bin.zst.age" {
+	if !ok || start != (binlog.BinlogPos{File: "binlog.000042", Pos: 1234}) || suffix != ".bin.zst.age" {
 		t.Fatalf("parseChunkName = %v %q %v", start, suffix, ok)
 	}
 	for _, bad := range []string{"binlog.000042/12.json", "binlog.000042/0000001234.txt", "binlog.000042/x/0000001234.json", "0000001234.json"} {
@@ -248,7 +249,7 @@ func TestArchiveBinlogOnceRoundTrip(t *testing.T) {
 			srv.Commit(10)
 			srv.DDL("CREATE TABLE t (a INT)")
 			b := backupAt(t, s, job, srv, t0)
-			from := mysql.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
+			from := binlog.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
 			srv.Commit(100)
 			srv.Statements("INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (2)")
 			srv.Rotate()
@@ -263,7 +264,7 @@ func TestArchiveBinlogOnceRoundTrip(t *testing.T) {
 				t.Fatalf("%d chunks", len(chunks))
 			}
 			c1, c2 := chunks[0].ManifestData(), chunks[1].ManifestData()
-			if c1.Start != from || c1.Follows != from || c1.ClosedBy != ClosedByRotate || c1.Next != (mysql.BinlogPos{File: "binlog.000002", Pos: 4}) ||
+			if c1.Start != from || c1.Follows != from || c1.ClosedBy != ClosedByRotate || c1.Next != (binlog.BinlogPos{File: "binlog.000002", Pos: 4}) ||
 				c1.DataOffset <= 4 || c1.StartGTID != b.Consistency.GTID || c1.Transactions != 2 {
 				t.Errorf("first chunk %+v", c1)
 			}
@@ -318,7 +319,7 @@ func TestArchiveBinlogResumesAfterADeath(t *testing.T) {
 	job := binlogJob()
 	srv := binlogfake.New(1)
 	b := backupAt(t, base, job, srv, t0)
-	from := mysql.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
+	from := binlog.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
 	src := &fakeSource{srv: srv}
 	srv.Commit(10)
 	srv.Rotate()
@@ -421,7 +422,7 @@ func TestArchiveBinlogFlushIntervalAndStop(t *testing.T) {
 	job.Binlog.FlushInterval = 20 * time.Millisecond
 	srv := binlogfake.New(1)
 	b := backupAt(t, s, job, srv, t0)
-	from := mysql.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
+	from := binlog.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
 	src := &fakeSource{srv: srv}
 	status := &ArchiveStatus{}
 	stop := startArchiver(t, ArchiveOptions{Job: job, Store: s, OpenSource: src.open, Retry: true, Status: status})
@@ -462,7 +463,7 @@ func TestArchiveBinlogNoChunkOfFileFraming(t *testing.T) {
 	job.Binlog.FlushInterval = 5 * time.Millisecond
 	srv := binlogfake.New(1)
 	b := backupAt(t, s, job, srv, t0)
-	from := mysql.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
+	from := binlog.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
 	src := &fakeSource{srv: srv}
 	status := &ArchiveStatus{}
 	stop := startArchiver(t, ArchiveOptions{Job: job, Store: s, OpenSource: src.open, Retry: true, Status: status})
@@ -500,7 +501,7 @@ func TestArchiveBinlogServerRestart(t *testing.T) {
 	job.Binlog.FlushInterval = 10 * time.Millisecond
 	srv := binlogfake.New(1)
 	b := backupAt(t, s, job, srv, t0)
-	from := mysql.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
+	from := binlog.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
 	src := &fakeSource{srv: srv}
 	stop := startArchiver(t, ArchiveOptions{Job: job, Store: s, OpenSource: src.open, Retry: true, RetryDelay: time.Millisecond})
 	srv.Commit(1)
@@ -540,7 +541,7 @@ func TestArchiveBinlogPurgedAfterItsStopEvent(t *testing.T) {
 	srv.Commit(1)
 	srv.Shutdown()
 	first := srv.Current()
-	want := int64(len(serverEvents(t, srv, mysql.BinlogPos{File: "binlog.000001", Pos: 4})) - 3) // from the backup's position
+	want := int64(len(serverEvents(t, srv, binlog.BinlogPos{File: "binlog.000001", Pos: 4})) - 3) // from the backup's position
 	for src.read.Load() < want {
 		time.Sleep(time.Millisecond)
 	}
@@ -567,7 +568,7 @@ func TestArchiveBinlogPurgedAfterItsStopEvent(t *testing.T) {
 			tail = append(tail, e)
 		}
 	}
-	sameEvents(t, tail, serverEvents(t, srv, mysql.BinlogPos{File: "binlog.000002", Pos: 4}))
+	sameEvents(t, tail, serverEvents(t, srv, binlog.BinlogPos{File: "binlog.000002", Pos: 4}))
 }
 
 // The target fails for a while: the archiver keeps trying, and once the
@@ -578,7 +579,7 @@ func TestArchiveBinlogTargetDown(t *testing.T) {
 	job.Binlog.FlushInterval = 5 * time.Millisecond
 	srv := binlogfake.New(1)
 	b := backupAt(t, base, job, srv, t0)
-	from := mysql.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
+	from := binlog.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
 	var down atomic.Bool
 	var failed atomic.Int32
 	s := &flakyStore{Store: base, fail: func(string) error {
@@ -640,7 +641,7 @@ func TestArchiveBinlogPurgeGap(t *testing.T) {
 	srv.Purge(srv.Current().File)
 	srv.Commit(4)
 	res, err := ArchiveBinlog(context.Background(), ArchiveOptions{Job: job, Store: s, Once: true, OpenSource: src.open})
-	if len(res.Gaps) != 1 || res.Gaps[0].From != before || res.Gaps[0].To != (mysql.BinlogPos{File: "binlog.000003", Pos: 4}) {
+	if len(res.Gaps) != 1 || res.Gaps[0].From != before || res.Gaps[0].To != (binlog.BinlogPos{File: "binlog.000003", Pos: 4}) {
 		t.Fatalf("gaps %+v", res.Gaps)
 	}
 	// The run fails (the operator must act), naming what is missing and
@@ -724,7 +725,7 @@ func TestArchiveBinlogStopInsideATransaction(t *testing.T) {
 		job := binlogJob()
 		srv := binlogfake.New(1)
 		b := backupAt(t, s, job, srv, t0)
-		from := mysql.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
+		from := binlog.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
 		src := &fakeSource{srv: srv}
 		stop := startArchiver(t, ArchiveOptions{Job: job, Store: s, OpenSource: src.open, Retry: true})
 		srv.Commit(5)
@@ -756,7 +757,7 @@ func TestArchiveBinlogLargeTransactions(t *testing.T) {
 	job := binlogJob()
 	srv := binlogfake.New(1)
 	b := backupAt(t, s, job, srv, t0)
-	from := mysql.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
+	from := binlog.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
 	for i := 0; i < 5; i++ {
 		srv.Commit(300)
 	}
@@ -778,12 +779,12 @@ func TestArchiveBinlogLargeTransactions(t *testing.T) {
 // Windows and gaps from chunk lists made by hand.
 // analyzeFixture is a chain with a restart, a corrupt chunk (a gap), an
 // overlap and a partial chunk, and backups before, inside and after it.
-func analyzeFixture(t *testing.T) (chunks []*ChunkInfo, backups []*BackupInfo, p func(int, uint64) mysql.BinlogPos, at func(int) time.Time) {
-	p = func(f int, pos uint64) mysql.BinlogPos {
-		return mysql.BinlogPos{File: fmt.Sprintf("binlog.%06d", f), Pos: pos}
+func analyzeFixture(t *testing.T) (chunks []*ChunkInfo, backups []*BackupInfo, p func(int, uint64) binlog.BinlogPos, at func(int) time.Time) {
+	p = func(f int, pos uint64) binlog.BinlogPos {
+		return binlog.BinlogPos{File: fmt.Sprintf("binlog.%06d", f), Pos: pos}
 	}
 	at = func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
-	chunk := func(follows, start, end, next mysql.BinlogPos, first, last int) *ChunkInfo {
+	chunk := func(follows, start, end, next binlog.BinlogPos, first, last int) *ChunkInfo {
 		return &ChunkInfo{Status: StatusComplete, Start: start, End: end, Next: next, Follows: follows, FirstEvent: at(first), LastEvent: at(last), EndGTID: "0-1-" + fmt.Sprint(last)}
 	}
 	chunks = []*ChunkInfo{
@@ -796,7 +797,7 @@ func analyzeFixture(t *testing.T) (chunks []*ChunkInfo, backups []*BackupInfo, p
 		chunk(p(2, 850), p(2, 850), p(2, 990), p(2, 990), 22, 23), // overlaps
 		{Status: StatusPartial, Start: p(3, 4)},
 	}
-	backup := func(id string, pos mysql.BinlogPos, started int) *BackupInfo {
+	backup := func(id string, pos binlog.BinlogPos, started int) *BackupInfo {
 		return &BackupInfo{ID: id, Complete: true, StartedAt: at(started), manifest: &Manifest{Consistency: ConsistencyInfo{BinlogFile: pos.File, BinlogPos: pos.Pos}}}
 	}
 	backups = []*BackupInfo{
@@ -822,16 +823,16 @@ func TestAnalyzeBinlog(t *testing.T) {
 	}
 	type w struct {
 		ok     bool
-		until  mysql.BinlogPos
+		until  binlog.BinlogPos
 		chunks int
 	}
 	want := map[string]w{
-		"after-end":     {false, mysql.BinlogPos{}, 0},
+		"after-end":     {false, binlog.BinlogPos{}, 0},
 		"in-second-run": {true, p(2, 900), 1}, // it starts where the first chunk of the run ends
-		"in-gap":        {false, mysql.BinlogPos{}, 0},
+		"in-gap":        {false, binlog.BinlogPos{}, 0},
 		"at-rotate":     {true, p(2, 300), 2},
 		"in-first":      {true, p(2, 300), 3},
-		"before":        {false, mysql.BinlogPos{}, 0},
+		"before":        {false, binlog.BinlogPos{}, 0},
 	}
 	if len(ch.Windows) != len(want) {
 		t.Fatalf("%d windows", len(ch.Windows))
@@ -869,9 +870,9 @@ func TestPruneBinlogChunks(t *testing.T) {
 	keep := backupAt(t, s, job, srv, t0.Add(24*time.Hour)) // in binlog.000003 at its start
 	srv.Commit(1)
 	archiveOnce(t, s, job, src)
-	keepPos := mysql.BinlogPos{File: keep.Consistency.BinlogFile, Pos: keep.Consistency.BinlogPos}
+	keepPos := binlog.BinlogPos{File: keep.Consistency.BinlogFile, Pos: keep.Consistency.BinlogPos}
 	// A killed archiver's data object, old enough to go.
-	partial := chunkBase(BinlogPrefix(job.Prefix, job.Name), mysql.BinlogPos{File: "binlog.000009", Pos: 4}) + ".bin.zst"
+	partial := chunkBase(BinlogPrefix(job.Prefix, job.Name), binlog.BinlogPos{File: "binlog.000009", Pos: 4}) + ".bin.zst"
 	s.SetClock(fixedClock(time.Now().Add(-7 * time.Hour)))
 	if _, err := s.Put(context.Background(), partial, strings.NewReader("x")); err != nil {
 		t.Fatal(err)
@@ -891,7 +892,7 @@ func TestPruneBinlogChunks(t *testing.T) {
 	}
 	after := chunksOf(t, s, job)
 	for _, c := range after {
-		if !c.Complete() || mysql.CompareBinlogPos(c.Next, keepPos) <= 0 {
+		if !c.Complete() || binlog.CompareBinlogPos(c.Next, keepPos) <= 0 {
 			t.Errorf("chunk %s (%s, next %s) left by prune", c.Start, c.Status, c.Next)
 		}
 	}

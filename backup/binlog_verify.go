@@ -11,7 +11,7 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/storage"
 )
 
@@ -121,11 +121,11 @@ func verifyChunk(ctx context.Context, s storage.Store, c *ChunkInfo, ids []age.I
 	h := sha256.New()
 	var n int64
 	events := 0
-	var first, last *mysql.BinlogEvent
+	var first, last *binlog.BinlogEvent
 	var dataOffset int64
 	var newest time.Time // as the chunker counts max_event: format descriptions aside
-	readErr := mysql.ReadBinlogFile(io.TeeReader(rc, &countWriter{h: h, n: &n}), m.Start.File, func(ev *mysql.BinlogEvent, off int64) error {
-		if ev.Type == mysql.EventFormatDesc && off == 4 && m.Start.Pos > 4 {
+	readErr := binlog.ReadBinlogFile(io.TeeReader(rc, &countWriter{h: h, n: &n}), m.Start.File, func(ev *binlog.BinlogEvent, off int64) error {
+		if ev.Type == binlog.EventFormatDesc && off == 4 && m.Start.Pos > 4 {
 			return nil // the description written at the start of a chunk from the middle of a file
 		}
 		if first == nil {
@@ -133,7 +133,7 @@ func verifyChunk(ctx context.Context, s storage.Store, c *ChunkInfo, ids []age.I
 		}
 		last = ev
 		events++
-		if ev.Type != mysql.EventFormatDesc && ev.Time().After(newest) {
+		if ev.Type != binlog.EventFormatDesc && ev.Time().After(newest) {
 			newest = ev.Time()
 		}
 		return nil

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 )
 
 // The silence watchdog. A replication connection receives a heartbeat from
@@ -19,7 +19,7 @@ import (
 
 // DefaultSilenceWarn is ArchiveOptions.SilenceWarn when it is zero: three
 // heartbeat periods.
-const DefaultSilenceWarn = 3 * mysql.BinlogHeartbeat
+const DefaultSilenceWarn = 3 * binlog.BinlogHeartbeat
 
 // heard records that the source answered now.
 func (a *archiver) heard() {
@@ -62,7 +62,7 @@ func (a *archiver) watchSilence(ctx context.Context) (stop func()) {
 				case silent >= bound && (warned == 0 || silent >= warned+bound || silent < warned):
 					warned = silent
 					a.log.Warn("binlog source silent: no event nor heartbeat from the server (stopped, frozen or unreachable?); archiving waits for it",
-						"job", a.o.Job.Name, "silent_for", silent.Round(time.Second).String(), "heartbeat_period", mysql.BinlogHeartbeat.String())
+						"job", a.o.Job.Name, "silent_for", silent.Round(time.Second).String(), "heartbeat_period", binlog.BinlogHeartbeat.String())
 				case silent < bound && warned != 0:
 					a.log.Info("binlog source answers again", "job", a.o.Job.Name, "was_silent_for", warned.Round(time.Second).String()+"+")
 					warned = 0
@@ -79,7 +79,7 @@ type heardStream struct {
 	a *archiver
 }
 
-func (h heardStream) Next(ctx context.Context) (*mysql.BinlogEvent, error) {
+func (h heardStream) Next(ctx context.Context) (*binlog.BinlogEvent, error) {
 	ev, err := h.BinlogStream.Next(ctx)
 	if err == nil {
 		h.a.heard()

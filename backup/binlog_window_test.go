@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/mysql/binlogfake"
+	"github.com/opsteam/ops/backup/mysql/replay"
+	"github.com/opsteam/ops/backup/mysql/restore"
 	"github.com/opsteam/ops/backup/storage/mem"
 )
 
@@ -94,8 +96,8 @@ func TestChunkWithoutMaxEvent(t *testing.T) {
 // windowsFixture is a chain whose timestamps go backwards: the second
 // chunk ends with replayed events (last event at 1, greatest at 8), the
 // third holds only replayed events.
-func windowsFixture(t *testing.T, withMax bool) ([]*ChunkInfo, []*BackupInfo, func(uint64) mysql.BinlogPos, func(int) time.Time) {
-	p := func(pos uint64) mysql.BinlogPos { return mysql.BinlogPos{File: "binlog.000001", Pos: pos} }
+func windowsFixture(t *testing.T, withMax bool) ([]*ChunkInfo, []*BackupInfo, func(uint64) binlog.BinlogPos, func(int) time.Time) {
+	p := func(pos uint64) binlog.BinlogPos { return binlog.BinlogPos{File: "binlog.000001", Pos: pos} }
 	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
 	chunk := func(start, end uint64, first, last, maxEv int) *ChunkInfo {
 		c := &ChunkInfo{Status: StatusComplete, Start: p(start), End: p(end), Next: p(end), Follows: p(start),
@@ -147,11 +149,11 @@ func TestWindowsFromTheNewestEvent(t *testing.T) {
 		name   string
 		point  time.Time
 		backup string // "" when not recoverable
-		chunks []mysql.BinlogPos
+		chunks []binlog.BinlogPos
 	}{
-		{"after the last event but before the greatest", at(7).Add(30 * time.Second), "at-the-start", []mysql.BinlogPos{p(100), p(500)}},
-		{"at the greatest event", at(8), "at-the-start", []mysql.BinlogPos{p(100), p(500)}},
-		{"in the first chunk", at(4), "at-the-start", []mysql.BinlogPos{p(100)}},
+		{"after the last event but before the greatest", at(7).Add(30 * time.Second), "at-the-start", []binlog.BinlogPos{p(100), p(500)}},
+		{"at the greatest event", at(8), "at-the-start", []binlog.BinlogPos{p(100), p(500)}},
+		{"in the first chunk", at(4), "at-the-start", []binlog.BinlogPos{p(100)}},
 		{"after the greatest event", at(8).Add(time.Second), "", nil},
 	} {
 		b, w, err := ch.choose(backups, PointAtTime(c.point))
@@ -166,7 +168,7 @@ func TestWindowsFromTheNewestEvent(t *testing.T) {
 			t.Errorf("%s: chose %v (%v), want %s", c.name, b, err, c.backup)
 			continue
 		}
-		var got []mysql.BinlogPos
+		var got []binlog.BinlogPos
 		for _, x := range ch.replayChunks(w.FromPosition, PointAtTime(c.point)) {
 			got = append(got, x.Start)
 		}
@@ -229,7 +231,7 @@ func TestReplayStopsAtTheFirstEventAtOrAfterThePoint(t *testing.T) {
 	}
 	res := &PITRResult{}
 	if err := replayChunks(context.Background(), need, files, w.FromPosition, point,
-		mysql.NewReplayFilter(map[string]string{"test": "test"}, nil), nil, res); err != nil {
+		replay.NewReplayFilter(map[string]string{"test": "test"}, nil), nil, res); err != nil {
 		t.Fatal(err)
 	}
 	if res.StoppedAt != damage || !res.StopTime.Equal(t0.Add(20*time.Minute)) || res.Stats.Groups != 2 {
@@ -257,9 +259,9 @@ func TestRestorePointInTimeRefusesAPointTheReplayDoesNotReach(t *testing.T) {
 	editManifest(t, s, c.Manifest, func(m map[string]any) { m["max_event"] = t0.Add(time.Hour).Format(time.RFC3339) })
 	restored := false
 	o := PITROptions{Job: job, Point: PointAtTime(t0.Add(30 * time.Minute)), BackupRestoreOptions: BackupRestoreOptions{Store: s,
-		Restore: func(context.Context, mysql.RestoreOptions, io.Reader) (*mysql.RestoreResult, error) {
+		Restore: func(context.Context, restore.RestoreOptions, io.Reader) (*restore.RestoreResult, error) {
 			restored = true
-			return &mysql.RestoreResult{}, nil
+			return &restore.RestoreResult{}, nil
 		}}}
 	_, err := RestorePointInTime(context.Background(), o)
 	if !errors.Is(err, ErrNotRecoverable) || !strings.Contains(err.Error(), "has no event at or after it, although its chunk manifests say so") || restored {

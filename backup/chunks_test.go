@@ -15,7 +15,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/opsteam/ops/backup/compress"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/restore"
 	"github.com/opsteam/ops/backup/storage/mem"
 )
 
@@ -39,12 +39,12 @@ type rawSink struct {
 	called bool
 }
 
-func (f *rawSink) restore(_ context.Context, o mysql.RestoreOptions, r io.Reader) (*mysql.RestoreResult, error) {
+func (f *rawSink) restore(_ context.Context, o restore.RestoreOptions, r io.Reader) (*restore.RestoreResult, error) {
 	f.called = true
 	if _, err := io.Copy(&f.got, r); err != nil {
 		return nil, err
 	}
-	return &mysql.RestoreResult{}, o.Finish()
+	return &restore.RestoreResult{}, o.Finish()
 }
 
 // keyedJob is testJob with a manifest key in a temporary directory.

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/opsteam/ops/backup/compress"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/conn"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/internal/fielderr"
 	"github.com/opsteam/ops/internal/notify"
@@ -61,11 +61,11 @@ func (r *Retention) ZeroUnset(isSet func(key string) bool) {
 
 // Job is one entry of `backup.jobs`.
 type Job struct {
-	Name  string       `yaml:"name"`
-	MySQL mysql.Config `yaml:"mysql"`
+	Name  string      `yaml:"name"`
+	MySQL conn.Config `yaml:"mysql"`
 	// RestoreMySQL is the account restore and verify --restore-test use
 	// (see RestoreConn): the backup account needs no write privilege.
-	RestoreMySQL mysql.Config `yaml:"restore_mysql"`
+	RestoreMySQL conn.Config `yaml:"restore_mysql"`
 	// Notify replaces the global notify: section channel by channel
 	// (notify.Merge).
 	Notify           notify.Config   `yaml:"notify"`
@@ -230,12 +230,12 @@ func DefaultJob() Job {
 		// this, Validate): it sizes the dump's reading connections, the
 		// restore's data-loading connections and the connections that
 		// digest the restored tables of verify --restore-test.
-		Threads:     mysql.DefaultThreads,
+		Threads:     conn.DefaultThreads,
 		Compression: compress.Default,
 		Target:      "local",
 		Checksums:   true,
 		Retention:   Retention{KeepLast: 7, KeepDaily: 7, KeepWeekly: 4, KeepMonthly: 12},
-		MySQL:       mysql.Config{LockWaitTimeout: mysql.DefaultLockWaitTimeout, Timeout: mysql.DefaultTimeout, TLS: mysql.TLS{Mode: mysql.DefaultTLSMode}},
+		MySQL:       conn.Config{LockWaitTimeout: conn.DefaultLockWaitTimeout, Timeout: conn.DefaultTimeout, TLS: conn.TLS{Mode: conn.DefaultTLSMode}},
 		Timeout:     DefaultTimeout,
 		Binlog:      BinlogConfig{FlushInterval: DefaultFlushInterval},
 	}
@@ -252,7 +252,7 @@ func (j *Job) HasRestoreAccount() bool {
 // whose empty connection settings (host, port, socket, tls, timeouts) are
 // the mysql: section's. The credentials are never mixed: user, password,
 // password_file and defaults_file all come from restore_mysql.
-func (j *Job) RestoreConn() mysql.Config {
+func (j *Job) RestoreConn() conn.Config {
 	if !j.HasRestoreAccount() {
 		return j.MySQL
 	}
@@ -269,7 +269,7 @@ func (j *Job) RestoreConn() mysql.Config {
 	if r.LockWaitTimeout == 0 {
 		r.LockWaitTimeout = m.LockWaitTimeout
 	}
-	if r.TLS == (mysql.TLS{}) {
+	if r.TLS == (conn.TLS{}) {
 		r.TLS = m.TLS
 	}
 	return r

@@ -5,7 +5,8 @@ import (
 	"io"
 	"testing"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/dump"
+	"github.com/opsteam/ops/backup/mysql/schema"
 	"github.com/opsteam/ops/backup/storage/mem"
 )
 
@@ -15,8 +16,8 @@ import (
 // manifest's MAC was checked with the job's key; without a key the restore
 // trusts no definer. Fails when an unauthenticated list is trusted.
 func TestTrustedObjectsOnlyFromAnAuthenticatedManifest(t *testing.T) {
-	objs := []mysql.StoredObject{{Kind: "PROCEDURE", Database: "app", Name: "p", Definer: "`root`@`localhost`"}, {Kind: "EVENT", Database: "app", Name: "e", Definer: "`root`@`localhost`", Enabled: true}}
-	dump := func(ctx context.Context, o mysql.DumpOptions, w io.Writer) (*mysql.DumpResult, error) {
+	objs := []schema.StoredObject{{Kind: "PROCEDURE", Database: "app", Name: "p", Definer: "`root`@`localhost`"}, {Kind: "EVENT", Database: "app", Name: "e", Definer: "`root`@`localhost`", Enabled: true}}
+	dump := func(ctx context.Context, o dump.DumpOptions, w io.Writer) (*dump.DumpResult, error) {
 		res, err := fakeDump(fakeSQL)(ctx, o, w)
 		if res != nil {
 			res.Objects = objs

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/conn"
 )
 
 // The least privileges of each use of an account (README "Least
@@ -215,8 +215,8 @@ func RestoreGrantProblems(j *Job, g *Grants) []string {
 }
 
 // CheckAccount connects with m and returns the account's grants.
-func CheckAccount(ctx context.Context, m mysql.Config) (*Grants, error) {
-	db, err := mysql.Connect(ctx, m, nil)
+func CheckAccount(ctx context.Context, m conn.Config) (*Grants, error) {
+	db, err := conn.Connect(ctx, m, nil)
 	if err != nil {
 		return nil, err
 	}

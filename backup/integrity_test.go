@@ -14,7 +14,8 @@ import (
 	"filippo.io/age"
 
 	"github.com/opsteam/ops/backup/compress"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/guard"
+	"github.com/opsteam/ops/backup/mysql/restore"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/mem"
 	"github.com/opsteam/ops/internal/fielderr"
@@ -202,8 +203,8 @@ func TestStreamFormatMustMatchTheManifest(t *testing.T) {
 	}
 	c, _ := compress.Gzip.NewCodec(0, 1)
 	gz, _ := c.Compress(nil, []byte(fakeSQL))
-	_, err = mysql.Restore(context.Background(), mysql.RestoreOptions{Compression: compress.Zstd}, bytes.NewReader(gz))
-	if !errors.Is(err, mysql.ErrRefused) || !strings.Contains(err.Error(), "the stream is gzip, the manifest says zstd") {
+	_, err = restore.Restore(context.Background(), restore.RestoreOptions{Compression: compress.Zstd}, bytes.NewReader(gz))
+	if !errors.Is(err, guard.ErrRefused) || !strings.Contains(err.Error(), "the stream is gzip, the manifest says zstd") {
 		t.Fatalf("gzip stream for a zstd manifest: %v", err)
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/opsteam/ops/backup/compress"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/schema"
 	"github.com/opsteam/ops/backup/storage"
 )
 
@@ -60,7 +60,7 @@ type Manifest struct {
 	// with their definers: a restore keeps a DEFINER (and an event's
 	// ENABLE) only for an object listed here, and only when the manifest's
 	// MAC was checked (see mysql.RestoreOptions.TrustedObjects).
-	Objects []mysql.StoredObject `json:"objects,omitempty"`
+	Objects []schema.StoredObject `json:"objects,omitempty"`
 	// MAC authenticates the manifest when the job has a manifest_key_file:
 	// "hmac-sha256:" and the HMAC of the manifest encoded without it.
 	MAC string `json:"mac,omitempty"`

@@ -16,7 +16,8 @@ import (
 	"filippo.io/age"
 
 	"github.com/opsteam/ops/backup/compress"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/dump"
+	"github.com/opsteam/ops/backup/mysql/restore"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/mem"
 )
@@ -30,7 +31,7 @@ func sum64(v uint64) *uint64 { return &v }
 
 // fakeDump writes fakeSQL compressed as asked and reports one table.
 func fakeDump(sql string) DumpFunc {
-	return func(_ context.Context, o mysql.DumpOptions, w io.Writer) (*mysql.DumpResult, error) {
+	return func(_ context.Context, o dump.DumpOptions, w io.Writer) (*dump.DumpResult, error) {
 		c, err := o.Compression.NewCodec(o.CompressionLevel, 1)
 		if err != nil {
 			return nil, err
@@ -43,14 +44,14 @@ func fakeDump(sql string) DumpFunc {
 		if _, err := w.Write(frame); err != nil {
 			return nil, err
 		}
-		return &mysql.DumpResult{ServerVersion: "10.11.6-MariaDB", ConsistencyMode: "lock", Databases: []string{"app"},
-			Tables:      []mysql.TableStat{{Database: "app", Name: "t", Rows: 3, Digest: "xxh64sum:000000000000002a"}},
+		return &dump.DumpResult{ServerVersion: "10.11.6-MariaDB", ConsistencyMode: "lock", Databases: []string{"app"},
+			Tables:      []dump.TableStat{{Database: "app", Name: "t", Rows: 3, Digest: "xxh64sum:000000000000002a"}},
 			Compression: o.Compression.OrDefault(), RawBytes: int64(len(sql))}, nil
 	}
 }
 
 // failingDump writes part of a stream, then fails.
-func failingDump(_ context.Context, _ mysql.DumpOptions, w io.Writer) (*mysql.DumpResult, error) {
+func failingDump(_ context.Context, _ dump.DumpOptions, w io.Writer) (*dump.DumpResult, error) {
 	_, _ = w.Write([]byte{0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3})
 	return nil, errors.New("server went away")
 }
@@ -219,10 +220,10 @@ func TestRunBackupStoreAndDumpErrors(t *testing.T) {
 // fakeRestore reads the SQL as the real restorer would and records it.
 type fakeRestore struct {
 	sql  bytes.Buffer
-	opts mysql.RestoreOptions
+	opts restore.RestoreOptions
 }
 
-func (f *fakeRestore) restore(_ context.Context, o mysql.RestoreOptions, r io.Reader) (*mysql.RestoreResult, error) {
+func (f *fakeRestore) restore(_ context.Context, o restore.RestoreOptions, r io.Reader) (*restore.RestoreResult, error) {
 	f.opts = o
 	dr, m, closeFn, err := compress.NewReader(r)
 	if err != nil {
@@ -232,7 +233,7 @@ func (f *fakeRestore) restore(_ context.Context, o mysql.RestoreOptions, r io.Re
 	if _, err := io.Copy(&f.sql, dr); err != nil {
 		return nil, err
 	}
-	res := &mysql.RestoreResult{Compression: m, RawBytes: int64(f.sql.Len())}
+	res := &restore.RestoreResult{Compression: m, RawBytes: int64(f.sql.Len())}
 	if o.Finish != nil {
 		return res, o.Finish()
 	}

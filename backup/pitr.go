@@ -11,7 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
+	"github.com/opsteam/ops/backup/mysql/conn"
+	"github.com/opsteam/ops/backup/mysql/replay"
+	"github.com/opsteam/ops/backup/mysql/restore"
+	"github.com/opsteam/ops/backup/mysql/sqltext"
 )
 
 // PITROptions configure a point-in-time restore. The embedded options are
@@ -29,17 +33,17 @@ type PITROptions struct {
 // PITRResult is what a point-in-time restore did.
 type PITRResult struct {
 	Backup  *BackupInfo
-	Restore *mysql.RestoreResult
+	Restore *restore.RestoreResult
 	// From is the backup's binary log position, where the replay started;
 	// StoppedAt the position of the first event not applied (zero when
 	// the replay applied everything archived) and StopTime its timestamp.
-	From      mysql.BinlogPos
-	StoppedAt mysql.BinlogPos
+	From      binlog.BinlogPos
+	StoppedAt binlog.BinlogPos
 	StopTime  time.Time
 	// LastApplied is the end of the last applied event.
-	LastApplied mysql.BinlogPos
+	LastApplied binlog.BinlogPos
 	Chunks      int
-	Stats       mysql.ReplayStats
+	Stats       replay.ReplayStats
 	Replay      time.Duration
 }
 
@@ -106,7 +110,7 @@ func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error)
 			check[src] = dst + "__ops_new"
 		}
 	}
-	if err := replayChunks(ctx, need, files, w.FromPosition, o.Point, mysql.NewReplayFilter(check, known), nil, res); err != nil {
+	if err := replayChunks(ctx, need, files, w.FromPosition, o.Point, replay.NewReplayFilter(check, known), nil, res); err != nil {
 		return nil, fmt.Errorf("point-in-time restore: nothing was restored: %w", err)
 	}
 	if o.Point.stopArchived() && res.StoppedAt.IsZero() {
@@ -144,18 +148,18 @@ func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error)
 // the new copies in. On failure it drops what the restore created (keeps
 // it with KeepPartial): an original is never replaced by a copy whose
 // replay failed.
-func replayAndSwap(ctx context.Context, o PITROptions, res *PITRResult, b *BackupInfo, from mysql.BinlogPos, need []*ChunkInfo, files, known []string, written map[string]string) error {
+func replayAndSwap(ctx context.Context, o PITROptions, res *PITRResult, b *BackupInfo, from binlog.BinlogPos, need []*ChunkInfo, files, known []string, written map[string]string) error {
 	rres := res.Restore
 	start := time.Now()
 	flavor := "mariadb"
 	if len(need) > 0 && need[0].manifest != nil && need[0].manifest.Server.Flavor != "" {
 		flavor = need[0].manifest.Server.Flavor
 	}
-	rp, err := mysql.StartReplay(ctx, mysql.ReplayOptions{MySQL: o.MySQL, Databases: written, Flavor: flavor,
+	rp, err := replay.StartReplay(ctx, replay.ReplayOptions{MySQL: o.MySQL, Databases: written, Flavor: flavor,
 		BinlogTool: o.BinlogTool, Client: o.Client, Logger: o.Logger})
 	if err == nil {
 		*res = PITRResult{Backup: b, Restore: rres, From: from, Chunks: len(need)}
-		err = replayChunks(ctx, need, files, from, o.Point, mysql.NewReplayFilter(written, known), rp, res)
+		err = replayChunks(ctx, need, files, from, o.Point, replay.NewReplayFilter(written, known), rp, res)
 		if err != nil {
 			rp.Abort()
 		} else {
@@ -200,14 +204,14 @@ func writtenMapping(mapping, written map[string]string) map[string]string {
 
 // dropDatabases drops what a failed replay leaves half-done.
 func dropDatabases(ctx context.Context, o PITROptions, dbs []string) {
-	db, err := mysql.Connect(context.WithoutCancel(ctx), o.MySQL, o.Logger)
+	db, err := conn.Connect(context.WithoutCancel(ctx), o.MySQL, o.Logger)
 	if err != nil {
 		o.Logger.Error("point-in-time restore: cannot drop the restored databases", "err", err)
 		return
 	}
 	defer db.Close()
 	for _, d := range dbs {
-		if _, err := db.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+mysql.QuoteIdent(d)); err != nil {
+		if _, err := db.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+sqltext.QuoteIdent(d)); err != nil {
 			o.Logger.Error("point-in-time restore: cannot drop a restored database", "database", d, "err", err)
 		}
 	}
@@ -247,7 +251,7 @@ func (ch *BinlogChain) choose(backups []*BackupInfo, p RestorePoint) (*BackupInf
 // describeWindows lists the recoverable windows (the nearest points a
 // restore can reach) and where the archive after them ends (zero when no
 // window is recoverable).
-func (ch *BinlogChain) describeWindows() (string, mysql.BinlogPos) {
+func (ch *BinlogChain) describeWindows() (string, binlog.BinlogPos) {
 	var parts []string
 	for _, w := range ch.Windows {
 		if w.Recoverable {
@@ -256,7 +260,7 @@ func (ch *BinlogChain) describeWindows() (string, mysql.BinlogPos) {
 		}
 	}
 	if len(parts) == 0 {
-		return "no point is recoverable (ops backup list --binlog shows the archive)", mysql.BinlogPos{}
+		return "no point is recoverable (ops backup list --binlog shows the archive)", binlog.BinlogPos{}
 	}
 	end, _ := ch.End()
 	return "recoverable: " + strings.Join(parts, "; "), end
@@ -265,7 +269,7 @@ func (ch *BinlogChain) describeWindows() (string, mysql.BinlogPos) {
 // replayChunks returns the chunks a replay from pos reads: from the chunk
 // that covers pos to the one where the point is reached (or the end of the
 // contiguous archive).
-func (ch *BinlogChain) replayChunks(pos mysql.BinlogPos, p RestorePoint) []*ChunkInfo {
+func (ch *BinlogChain) replayChunks(pos binlog.BinlogPos, p RestorePoint) []*ChunkInfo {
 	for _, seg := range ch.segments {
 		for i, c := range seg {
 			if !covers(c, pos) {

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/opsteam/ops/backup/mysql"
 	"github.com/opsteam/ops/backup/mysql/binlogfake"
+	"github.com/opsteam/ops/backup/mysql/restore"
 	"github.com/opsteam/ops/backup/storage/mem"
 )
 
@@ -47,7 +47,7 @@ func TestPointInTimeReplaceSwapsOnlyAfterTheReplay(t *testing.T) {
 			opts := PITROptions{Job: job, Point: PointAtPosition(srv.Current()),
 				BinlogTool: script("binlog", "cat >/dev/null"), Client: c.client, TempDir: dir,
 				BackupRestoreOptions: BackupRestoreOptions{Store: s, Replace: true, TrustUnauthenticated: true,
-					Restore: func(_ context.Context, ro mysql.RestoreOptions, _ io.Reader) (*mysql.RestoreResult, error) {
+					Restore: func(_ context.Context, ro restore.RestoreOptions, _ io.Reader) (*restore.RestoreResult, error) {
 						deferred = ro.DeferSwap
 						written := map[string]string{}
 						var dbs []string
@@ -55,7 +55,7 @@ func TestPointInTimeReplaceSwapsOnlyAfterTheReplay(t *testing.T) {
 							written[dst] = dst + "__ops_new_0000abcd"
 							dbs = append(dbs, written[dst])
 						}
-						return &mysql.RestoreResult{Databases: dbs, Written: written,
+						return &restore.RestoreResult{Databases: dbs, Written: written,
 							Swap:    func(context.Context) error { calls = append(calls, "swap"); return nil },
 							Discard: func(context.Context) error { calls = append(calls, "discard"); return nil }}, nil
 					}}}

@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
+	"github.com/opsteam/ops/backup/mysql/replay"
 )
 
 // errReachedPoint ends the reading of the chunks at the restore point.
@@ -16,19 +17,19 @@ var errReachedPoint = errors.New("restore point reached")
 // point and passes the events of the restored databases to rp (nil: the
 // checking pass, which only filters). res gets where the replay stopped
 // and what it applied.
-func replayChunks(ctx context.Context, need []*ChunkInfo, files []string, from mysql.BinlogPos, p RestorePoint,
-	f *mysql.ReplayFilter, rp *mysql.Replayer, res *PITRResult) error {
+func replayChunks(ctx context.Context, need []*ChunkInfo, files []string, from binlog.BinlogPos, p RestorePoint,
+	f *replay.ReplayFilter, rp *replay.Replayer, res *PITRResult) error {
 	curFile, n := "", 0
 	for i, c := range need {
 		fh, err := os.Open(files[i])
 		if err != nil {
 			return err
 		}
-		err = mysql.ReadBinlogFile(fh, c.Start.File, func(ev *mysql.BinlogEvent, _ int64) error {
+		err = binlog.ReadBinlogFile(fh, c.Start.File, func(ev *binlog.BinlogEvent, _ int64) error {
 			if n++; n%1024 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if ev.Type == mysql.EventFormatDesc {
+			if ev.Type == binlog.EventFormatDesc {
 				f.Format(ev.Format)
 				if rp != nil && c.Start.File != curFile {
 					curFile = c.Start.File
@@ -36,8 +37,8 @@ func replayChunks(ctx context.Context, need []*ChunkInfo, files []string, from m
 				}
 				return nil
 			}
-			at := mysql.BinlogPos{File: ev.File, Pos: ev.Start}
-			if ev.Artificial || mysql.CompareBinlogPos(at, from) < 0 {
+			at := binlog.BinlogPos{File: ev.File, Pos: ev.Start}
+			if ev.Artificial || binlog.CompareBinlogPos(at, from) < 0 {
 				return nil // in the backup already
 			}
 			if p.StopsAt(ev) {
@@ -50,7 +51,7 @@ func replayChunks(ctx context.Context, need []*ChunkInfo, files []string, from m
 				return err
 			}
 			if len(out) > 0 {
-				res.LastApplied = mysql.BinlogPos{File: ev.File, Pos: ev.End}
+				res.LastApplied = binlog.BinlogPos{File: ev.File, Pos: ev.End}
 				if rp != nil {
 					return rp.Write(out...)
 				}

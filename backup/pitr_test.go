@@ -10,8 +10,9 @@ import (
 	"time"
 
 	"github.com/opsteam/ops/backup/compress"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/mysql/binlogfake"
+	"github.com/opsteam/ops/backup/mysql/restore"
 	"github.com/opsteam/ops/backup/storage/mem"
 )
 
@@ -33,21 +34,21 @@ func TestChooseBackupForPoint(t *testing.T) {
 		name   string
 		point  RestorePoint
 		want   string // backup ID, or "error: …"
-		chunks []mysql.BinlogPos
+		chunks []binlog.BinlogPos
 	}{
-		{"time after a restart", PointAtTime(at(11)), "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
-		{"time at the window's last event", PointAtTime(at(12)), "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
-		{"time in the second run", PointAtTime(at(22)), "in-second-run", []mysql.BinlogPos{p(2, 800)}},
+		{"time after a restart", PointAtTime(at(11)), "at-rotate", []binlog.BinlogPos{p(1, 500), p(2, 4)}},
+		{"time at the window's last event", PointAtTime(at(12)), "at-rotate", []binlog.BinlogPos{p(1, 500), p(2, 4)}},
+		{"time in the second run", PointAtTime(at(22)), "in-second-run", []binlog.BinlogPos{p(2, 800)}},
 		{"time after the first run's end", PointAtTime(at(13)), "error: does not reach it", nil},
 		{"time before every backup", PointAtTime(at(-5)), "error: before the oldest backup", nil},
 		// The second chunk's last event is at the point: the replay stops there.
-		{"time equal to a backup's start", PointAtTime(at(10)), "in-first", []mysql.BinlogPos{p(1, 100), p(1, 500)}},
-		{"time after a backup started but before its snapshot", PointAtTime(at(10).Add(30 * time.Second)), "in-first", []mysql.BinlogPos{p(1, 100), p(1, 500), p(2, 4)}},
-		{"position", PointAtPosition(p(2, 250)), "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
-		{"position at the archive's end", PointAtPosition(p(2, 300)), "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
+		{"time equal to a backup's start", PointAtTime(at(10)), "in-first", []binlog.BinlogPos{p(1, 100), p(1, 500)}},
+		{"time after a backup started but before its snapshot", PointAtTime(at(10).Add(30 * time.Second)), "in-first", []binlog.BinlogPos{p(1, 100), p(1, 500), p(2, 4)}},
+		{"position", PointAtPosition(p(2, 250)), "at-rotate", []binlog.BinlogPos{p(1, 500), p(2, 4)}},
+		{"position at the archive's end", PointAtPosition(p(2, 300)), "at-rotate", []binlog.BinlogPos{p(1, 500), p(2, 4)}},
 		{"position in the gap", PointAtPosition(p(2, 600)), "error: does not reach it", nil},
-		{"position in the first chunk", PointAtPosition(p(1, 300)), "in-first", []mysql.BinlogPos{p(1, 100)}},
-		{"GTID", gtidAt(t, "0-1-11"), "at-rotate", []mysql.BinlogPos{p(1, 500), p(2, 4)}},
+		{"position in the first chunk", PointAtPosition(p(1, 300)), "in-first", []binlog.BinlogPos{p(1, 100)}},
+		{"GTID", gtidAt(t, "0-1-11"), "at-rotate", []binlog.BinlogPos{p(1, 500), p(2, 4)}},
 		{"GTID after the archive", gtidAt(t, "0-1-13"), "error: does not reach it", nil},
 		{"GTID before the backup", gtidAt(t, "0-1-9"), "error: before the oldest backup", nil},
 	} {
@@ -66,7 +67,7 @@ func TestChooseBackupForPoint(t *testing.T) {
 			t.Errorf("%s: chose %v (%v), want %s", c.name, b, err, c.want)
 			continue
 		}
-		var got []mysql.BinlogPos
+		var got []binlog.BinlogPos
 		for _, x := range ch.replayChunks(w.FromPosition, c.point) {
 			got = append(got, x.Start)
 		}
@@ -103,12 +104,12 @@ func TestRestorePointInTimeChecksBeforeRestoring(t *testing.T) {
 	}
 	restored := false
 	opts := PITROptions{Job: job, BackupRestoreOptions: BackupRestoreOptions{Store: s,
-		Restore: func(context.Context, mysql.RestoreOptions, io.Reader) (*mysql.RestoreResult, error) {
+		Restore: func(context.Context, restore.RestoreOptions, io.Reader) (*restore.RestoreResult, error) {
 			restored = true
-			return &mysql.RestoreResult{}, nil
+			return &restore.RestoreResult{}, nil
 		}}}
 
-	opts.Point = PointAtPosition(mysql.BinlogPos{File: "binlog.000009", Pos: 4})
+	opts.Point = PointAtPosition(binlog.BinlogPos{File: "binlog.000009", Pos: 4})
 	if _, err := RestorePointInTime(context.Background(), opts); !errors.Is(err, ErrNotRecoverable) || restored {
 		t.Errorf("a point after the archive: %v (restored: %v)", err, restored)
 	}
@@ -134,7 +135,7 @@ func TestRestorePointInTimeChecksBeforeRestoring(t *testing.T) {
 // gtidAt is the restore point of a GTID set (domain-server-sequence).
 func gtidAt(t *testing.T, set string) RestorePoint {
 	t.Helper()
-	st, err := mysql.ParseGTIDState(set)
+	st, err := binlog.ParseGTIDState(set)
 	if err != nil {
 		t.Fatal(err)
 	}

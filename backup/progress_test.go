@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/dump"
 	"github.com/opsteam/ops/backup/storage/local"
 )
 
@@ -20,16 +20,16 @@ import (
 // Progress, and Stored is called with the SQL written before "backup
 // complete" is logged (a progress bar ends above that line, not below).
 func TestRunBackupReportsProgress(t *testing.T) {
-	dump := func(_ context.Context, o mysql.DumpOptions, w io.Writer) (*mysql.DumpResult, error) {
+	dump := func(_ context.Context, o dump.DumpOptions, w io.Writer) (*dump.DumpResult, error) {
 		if o.Progress == nil || o.Planned == nil {
 			t.Fatal("no progress or plan callback passed to the dump")
 		}
-		o.Planned([]mysql.TableEstimate{{Database: "shop", Table: "orders", Bytes: 400, Rows: 4}})
-		o.Progress(mysql.Progress{})
+		o.Planned([]dump.TableEstimate{{Database: "shop", Table: "orders", Bytes: 400, Rows: 4}})
+		o.Progress(dump.Progress{})
 		_, err := io.WriteString(w, "stream")
-		o.Progress(mysql.Progress{Database: "shop", Table: "orders", RawBytes: 600, StoredBytes: 6, PartBytes: 600, PartRows: 4})
-		o.Progress(mysql.Progress{Database: "shop", RawBytes: 620, StoredBytes: 7, PartBytes: 20, Ended: "orders"})
-		return &mysql.DumpResult{Databases: []string{"shop"}, Compression: o.Compression.OrDefault(), RawBytes: 620}, err
+		o.Progress(dump.Progress{Database: "shop", Table: "orders", RawBytes: 600, StoredBytes: 6, PartBytes: 600, PartRows: 4})
+		o.Progress(dump.Progress{Database: "shop", RawBytes: 620, StoredBytes: 7, PartBytes: 20, Ended: "orders"})
+		return &dump.DumpResult{Databases: []string{"shop"}, Compression: o.Compression.OrDefault(), RawBytes: 620}, err
 	}
 	var got []DumpProgress
 	var plan map[string]TableEstimate

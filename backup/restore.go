@@ -14,7 +14,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/conn"
+	"github.com/opsteam/ops/backup/mysql/dump"
+	"github.com/opsteam/ops/backup/mysql/restore"
+	"github.com/opsteam/ops/backup/mysql/schema"
+	"github.com/opsteam/ops/backup/mysql/sqltext"
 
 	"filippo.io/age"
 
@@ -25,7 +29,7 @@ import (
 type BackupRestoreOptions struct {
 	Store  storage.Store
 	Backup *BackupInfo
-	MySQL  mysql.Config
+	MySQL  conn.Config
 	// Threads is the number of connections loading data and digesting
 	// the restored tables: the job's threads (Job.RestoreOptions).
 	Threads int
@@ -51,7 +55,7 @@ type BackupRestoreOptions struct {
 	RequireEncryption bool
 	// Digest computes the content digests of restored tables for the
 	// restore test; mysql.DigestTables when nil (tests pass a fake).
-	Digest func(ctx context.Context, cfg mysql.Config, logger *slog.Logger, databases []string, threads int) (map[mysql.TableRef]mysql.TableDigest, error)
+	Digest func(ctx context.Context, cfg conn.Config, logger *slog.Logger, databases []string, threads int) (map[dump.TableRef]dump.TableDigest, error)
 }
 
 // RestoreOptions are what every restore of the job's backups takes from
@@ -62,7 +66,7 @@ func (j *Job) RestoreOptions(store storage.Store) BackupRestoreOptions {
 }
 
 // RestoreFunc loads an SQL stream (compressed or not) into a server.
-type RestoreFunc func(ctx context.Context, opts mysql.RestoreOptions, r io.Reader) (*mysql.RestoreResult, error)
+type RestoreFunc func(ctx context.Context, opts restore.RestoreOptions, r io.Reader) (*restore.RestoreResult, error)
 
 // RestoreBackup streams a complete backup from its store into a server:
 // read → verify → (age decrypt) → decompress → SQL. The stored stream is
@@ -76,7 +80,7 @@ type RestoreFunc func(ctx context.Context, opts mysql.RestoreOptions, r io.Reade
 // A manifest that no key authenticated is refused unless
 // TrustUnauthenticated is set: without a key, whoever can write to the
 // storage can write a matching manifest for any stream.
-func RestoreBackup(ctx context.Context, o BackupRestoreOptions) (*mysql.RestoreResult, error) {
+func RestoreBackup(ctx context.Context, o BackupRestoreOptions) (*restore.RestoreResult, error) {
 	m := o.Backup.manifest
 	if m == nil {
 		return nil, fmt.Errorf("backup %s is %s: refusing to restore it", o.Backup.ID, o.Backup.describe())
@@ -140,17 +144,17 @@ func RestoreBackup(ctx context.Context, o BackupRestoreOptions) (*mysql.RestoreR
 		}
 		return nil
 	}
-	restore := o.Restore
-	if restore == nil {
-		restore = mysql.Restore
+	load := o.Restore
+	if load == nil {
+		load = restore.Restore
 	}
 	// Definers (and enabled events) are kept only for what an authenticated
-	// manifest lists (mysql/definer.go).
-	var trusted []mysql.StoredObject
+	// manifest lists (mysql/restore/definer.go).
+	var trusted []schema.StoredObject
 	if o.Backup.Authenticated {
 		trusted = m.Objects
 	}
-	res, err := restore(ctx, mysql.RestoreOptions{MySQL: o.MySQL, Databases: mapping, Threads: o.Threads, Logger: o.Logger,
+	res, err := load(ctx, restore.RestoreOptions{MySQL: o.MySQL, Databases: mapping, Threads: o.Threads, Logger: o.Logger,
 		Replace: o.Replace, DeferSwap: o.DeferSwap, KeepPartial: o.KeepPartial, Compression: m.Compression, Finish: finish, TrustedObjects: trusted}, src)
 	if err != nil {
 		return nil, fmt.Errorf("restore of backup %s: %w", m.ID, err)
@@ -254,14 +258,14 @@ func RestoreTest(ctx context.Context, o BackupRestoreOptions) ([]TableCheck, err
 	for _, db := range m.Databases {
 		mapping[db] = scratchName(tag, db)
 	}
-	db, err := mysql.Connect(ctx, o.MySQL, o.Logger)
+	db, err := conn.Connect(ctx, o.MySQL, o.Logger)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
 	defer func() {
 		for _, dst := range mapping {
-			_, _ = db.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+mysql.QuoteIdent(dst))
+			_, _ = db.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+sqltext.QuoteIdent(dst))
 		}
 	}()
 	ro := o
@@ -271,9 +275,9 @@ func RestoreTest(ctx context.Context, o BackupRestoreOptions) ([]TableCheck, err
 	}
 	digest := o.Digest
 	if digest == nil {
-		digest = mysql.DigestTables
+		digest = dump.DigestTables
 	}
-	var digests map[mysql.TableRef]mysql.TableDigest
+	var digests map[dump.TableRef]dump.TableDigest
 	if hasDigests(m) {
 		scratch := make([]string, 0, len(mapping))
 		for _, dst := range mapping {
@@ -285,13 +289,13 @@ func RestoreTest(ctx context.Context, o BackupRestoreOptions) ([]TableCheck, err
 	}
 	return checkTables(m, func(t TableInfo) (TableState, error) {
 		if t.Digest != "" {
-			d, ok := digests[mysql.TableRef{Database: mapping[t.Database], Name: t.Name}]
+			d, ok := digests[dump.TableRef{Database: mapping[t.Database], Name: t.Name}]
 			if !ok {
 				return TableState{}, fmt.Errorf("not restored")
 			}
 			return TableState{Rows: d.Rows, Digest: d.Digest}, nil
 		}
-		return tableState(ctx, db, mysql.QuoteIdent(mapping[t.Database])+"."+mysql.QuoteIdent(t.Name), t.Checksum != nil)
+		return tableState(ctx, db, sqltext.QuoteIdent(mapping[t.Database])+"."+sqltext.QuoteIdent(t.Name), t.Checksum != nil)
 	})
 }
 

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/conn"
 	"github.com/opsteam/ops/backup/storage/mem"
 )
 
@@ -24,10 +24,10 @@ func TestJobRestoreOptions(t *testing.T) {
 	j.EncryptTo = []string{"age1..."}
 	ro = j.RestoreOptions(store)
 	if ro.MySQL.User != "restorer" || ro.MySQL.Host != "db.example" || ro.MySQL.Port != 3307 ||
-		ro.MySQL.LockWaitTimeout != mysql.DefaultLockWaitTimeout || ro.MySQL.Timeout != mysql.DefaultTimeout || !ro.RequireEncryption {
+		ro.MySQL.LockWaitTimeout != conn.DefaultLockWaitTimeout || ro.MySQL.Timeout != conn.DefaultTimeout || !ro.RequireEncryption {
 		t.Errorf("with restore_mysql: %+v", ro.MySQL)
 	}
-	if DefaultJob().Threads != mysql.DefaultThreads || DefaultJob().MySQL.LockWaitTimeout != 60*time.Second {
+	if DefaultJob().Threads != conn.DefaultThreads || DefaultJob().MySQL.LockWaitTimeout != 60*time.Second {
 		t.Errorf("DefaultJob: threads %d, lock_wait_timeout %s", DefaultJob().Threads, DefaultJob().MySQL.LockWaitTimeout)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 )
 
 // RestorePoint is where a point-in-time restore stops: a time, a GTID set
@@ -24,7 +24,7 @@ type RestorePoint interface {
 	// set or FILE:POS (the caller names the option it came from).
 	String() string
 	// StopsAt reports whether ev is the first event at or after the point.
-	StopsAt(ev *mysql.BinlogEvent) bool
+	StopsAt(ev *binlog.BinlogEvent) bool
 	// FollowsBackup reports whether the snapshot of backup b (whose
 	// window is w) is before the point: b is a base the replay can start
 	// from.
@@ -34,7 +34,7 @@ type RestorePoint interface {
 	ReachedBy(w BinlogWindow) bool
 	// HeldBy reports whether the replay from pos stops in chunk c at the
 	// latest.
-	HeldBy(c *ChunkInfo, pos mysql.BinlogPos) bool
+	HeldBy(c *ChunkInfo, pos binlog.BinlogPos) bool
 	// stopArchived: ReachedBy promised an archived event at or after the
 	// point (from the chunk manifests), so a replay that stops at none
 	// contradicts them. A point of any other kind may be the archive's end.
@@ -46,7 +46,7 @@ func PointAtTime(t time.Time) RestorePoint { return timePoint{t} }
 
 // PointAtGTID stops at the first transaction not in the set; the set must
 // not be empty (a point before every transaction is no point).
-func PointAtGTID(set mysql.GTIDState) (RestorePoint, error) {
+func PointAtGTID(set binlog.GTIDState) (RestorePoint, error) {
 	if len(set) == 0 {
 		return nil, errors.New("empty GTID set: expected at least one domain-server-sequence")
 	}
@@ -54,14 +54,14 @@ func PointAtGTID(set mysql.GTIDState) (RestorePoint, error) {
 }
 
 // PointAtPosition stops at the first event that starts at or after pos.
-func PointAtPosition(pos mysql.BinlogPos) RestorePoint { return positionPoint{pos} }
+func PointAtPosition(pos binlog.BinlogPos) RestorePoint { return positionPoint{pos} }
 
 type timePoint struct{ t time.Time }
 
 func (p timePoint) String() string     { return p.t.Format(time.RFC3339) }
 func (p timePoint) stopArchived() bool { return true }
 
-func (p timePoint) StopsAt(ev *mysql.BinlogEvent) bool { return !ev.Time().Before(p.t) }
+func (p timePoint) StopsAt(ev *binlog.BinlogEvent) bool { return !ev.Time().Before(p.t) }
 
 func (p timePoint) FollowsBackup(b *BackupInfo, _ BinlogWindow) bool {
 	// Every event in the backup is older than its snapshot; backups
@@ -78,54 +78,54 @@ func (p timePoint) ReachedBy(w BinlogWindow) bool {
 
 // HeldBy: c holds an event the replay reads at or after the time (not
 // necessarily its last: timestamps can go backwards).
-func (p timePoint) HeldBy(c *ChunkInfo, pos mysql.BinlogPos) bool {
+func (p timePoint) HeldBy(c *ChunkInfo, pos binlog.BinlogPos) bool {
 	r := reached(c, pos)
 	return !r.IsZero() && !r.Before(p.t)
 }
 
-type gtidPoint struct{ set mysql.GTIDState }
+type gtidPoint struct{ set binlog.GTIDState }
 
 func (p gtidPoint) String() string     { return p.set.String() }
 func (p gtidPoint) stopArchived() bool { return false }
 
-func (p gtidPoint) StopsAt(ev *mysql.BinlogEvent) bool {
+func (p gtidPoint) StopsAt(ev *binlog.BinlogEvent) bool {
 	return ev.GTID != "" && !p.set.Includes(ev.GTID)
 }
 
 func (p gtidPoint) FollowsBackup(_ *BackupInfo, w BinlogWindow) bool {
-	st, err := mysql.ParseGTIDState(w.FromGTID)
+	st, err := binlog.ParseGTIDState(w.FromGTID)
 	return err == nil && w.FromGTID != "" && p.set.Covers(st)
 }
 
 func (p gtidPoint) ReachedBy(w BinlogWindow) bool {
-	st, err := mysql.ParseGTIDState(w.UntilGTID)
+	st, err := binlog.ParseGTIDState(w.UntilGTID)
 	return err == nil && st.Covers(p.set)
 }
 
-func (p gtidPoint) HeldBy(c *ChunkInfo, _ mysql.BinlogPos) bool {
-	end, err := mysql.ParseGTIDState(c.EndGTID)
+func (p gtidPoint) HeldBy(c *ChunkInfo, _ binlog.BinlogPos) bool {
+	end, err := binlog.ParseGTIDState(c.EndGTID)
 	return err == nil && !p.set.Covers(end)
 }
 
-type positionPoint struct{ pos mysql.BinlogPos }
+type positionPoint struct{ pos binlog.BinlogPos }
 
 func (p positionPoint) String() string     { return p.pos.String() }
 func (p positionPoint) stopArchived() bool { return false }
 
-func (p positionPoint) StopsAt(ev *mysql.BinlogEvent) bool {
-	return mysql.CompareBinlogPos(mysql.BinlogPos{File: ev.File, Pos: ev.Start}, p.pos) >= 0
+func (p positionPoint) StopsAt(ev *binlog.BinlogEvent) bool {
+	return binlog.CompareBinlogPos(binlog.BinlogPos{File: ev.File, Pos: ev.Start}, p.pos) >= 0
 }
 
 func (p positionPoint) FollowsBackup(_ *BackupInfo, w BinlogWindow) bool {
-	return mysql.CompareBinlogPos(w.FromPosition, p.pos) <= 0
+	return binlog.CompareBinlogPos(w.FromPosition, p.pos) <= 0
 }
 
 func (p positionPoint) ReachedBy(w BinlogWindow) bool {
-	return mysql.CompareBinlogPos(p.pos, w.UntilPosition) <= 0
+	return binlog.CompareBinlogPos(p.pos, w.UntilPosition) <= 0
 }
 
-func (p positionPoint) HeldBy(c *ChunkInfo, _ mysql.BinlogPos) bool {
-	return mysql.CompareBinlogPos(c.Next, p.pos) >= 0
+func (p positionPoint) HeldBy(c *ChunkInfo, _ binlog.BinlogPos) bool {
+	return binlog.CompareBinlogPos(c.Next, p.pos) >= 0
 }
 
 // ErrNotRecoverable is matched by the error of a restore point that no
@@ -145,7 +145,7 @@ type NotRecoverableError struct {
 	Recoverable string
 	// End is the end of the contiguous archive after the newest window
 	// (zero when no window is recoverable): the last point a replay reaches.
-	End mysql.BinlogPos
+	End binlog.BinlogPos
 }
 
 func (e *NotRecoverableError) Error() string {

@@ -6,21 +6,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 )
 
 // Each kind of point stops at the first event at or after it, and only
 // there: the event just before it goes on, the one at it stops.
 func TestRestorePointStopsAt(t *testing.T) {
 	t0 := time.Date(2026, 12, 4, 15, 1, 0, 0, time.UTC)
-	ev := func(file string, start uint64, at time.Time, gtid string) *mysql.BinlogEvent {
-		return &mysql.BinlogEvent{File: file, Start: start, Timestamp: uint32(at.Unix()), GTID: gtid}
+	ev := func(file string, start uint64, at time.Time, gtid string) *binlog.BinlogEvent {
+		return &binlog.BinlogEvent{File: file, Start: start, Timestamp: uint32(at.Unix()), GTID: gtid}
 	}
-	pos := PointAtPosition(mysql.BinlogPos{File: "binlog.000002", Pos: 400})
+	pos := PointAtPosition(binlog.BinlogPos{File: "binlog.000002", Pos: 400})
 	for _, c := range []struct {
 		name  string
 		point RestorePoint
-		ev    *mysql.BinlogEvent
+		ev    *binlog.BinlogEvent
 		want  bool
 	}{
 		{"time: a second before", PointAtTime(t0), ev("binlog.000001", 4, t0.Add(-time.Second), ""), false},
@@ -53,13 +53,13 @@ func TestRestorePointString(t *testing.T) {
 	}{
 		{PointAtTime(time.Date(2026, 12, 4, 15, 1, 0, 0, cet)), "2026-12-04T15:01:00+01:00", true},
 		{gtidAt(t, "1-2-5,0-1-100"), "0-1-100,1-2-5", false},
-		{PointAtPosition(mysql.BinlogPos{File: "binlog.000042", Pos: 1337}), "binlog.000042:1337", false},
+		{PointAtPosition(binlog.BinlogPos{File: "binlog.000042", Pos: 1337}), "binlog.000042:1337", false},
 	} {
 		if got := c.point.String(); got != c.want || c.point.stopArchived() != c.stopArchived {
 			t.Errorf("%s: stopArchived %v, want %s, %v", got, c.point.stopArchived(), c.want, c.stopArchived)
 		}
 	}
-	if p, err := PointAtGTID(mysql.GTIDState{}); err == nil || p != nil {
+	if p, err := PointAtGTID(binlog.GTIDState{}); err == nil || p != nil {
 		t.Errorf("PointAtGTID of the empty set: %v, %v; want an error", p, err)
 	}
 	if _, err := RestorePointInTime(context.Background(), PITROptions{}); err == nil || !strings.Contains(err.Error(), "no restore point") {

@@ -11,14 +11,14 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/dump"
 	"github.com/opsteam/ops/backup/storage"
 )
 
 // DumpFunc writes one dump of the job's databases to w (compressed as the
 // options say). mysql.Dump is the real one; tests of the pipeline pass a
 // fake.
-type DumpFunc func(ctx context.Context, opts mysql.DumpOptions, w io.Writer) (*mysql.DumpResult, error)
+type DumpFunc func(ctx context.Context, opts dump.DumpOptions, w io.Writer) (*dump.DumpResult, error)
 
 // RunOptions configure one backup of one job.
 type RunOptions struct {
@@ -54,7 +54,7 @@ func (o *RunOptions) defaults() {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Dump == nil {
-		o.Dump = mysql.Dump
+		o.Dump = dump.Dump
 	}
 }
 
@@ -126,12 +126,12 @@ func freeID(ctx context.Context, s storage.Store, jobPrefix string, t time.Time)
 // error says what failed first; a failed Put leaves nothing under objName.
 // what names the backup in errors. The stored bytes are hashed chunk by
 // chunk on their way to the store (ChunkHashes, for the manifest).
-func dumpInto(ctx context.Context, o RunOptions, recips []age.Recipient, objName, what string) (*mysql.DumpResult, storage.Object, *ChunkHashes, error) {
+func dumpInto(ctx context.Context, o RunOptions, recips []age.Recipient, objName, what string) (*dump.DumpResult, storage.Object, *ChunkHashes, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
 	type dumpDone struct {
-		res *mysql.DumpResult
+		res *dump.DumpResult
 		err error
 	}
 	done := make(chan dumpDone, 1)
@@ -168,7 +168,7 @@ func dumpInto(ctx context.Context, o RunOptions, recips []age.Recipient, objName
 
 // dumpEncrypted writes the dump to w, through age when there are
 // recipients.
-func dumpEncrypted(ctx context.Context, o RunOptions, recips []age.Recipient, w io.Writer) (*mysql.DumpResult, error) {
+func dumpEncrypted(ctx context.Context, o RunOptions, recips []age.Recipient, w io.Writer) (*dump.DumpResult, error) {
 	var enc io.WriteCloser
 	if len(recips) > 0 {
 		var err error
@@ -178,7 +178,7 @@ func dumpEncrypted(ctx context.Context, o RunOptions, recips []age.Recipient, w 
 		w = enc
 	}
 	job := o.Job
-	res, err := o.Dump(ctx, mysql.DumpOptions{
+	res, err := o.Dump(ctx, dump.DumpOptions{
 		MySQL:            job.MySQL,
 		Databases:        job.Databases,
 		ExcludeTables:    job.ExcludeTables,
@@ -200,7 +200,7 @@ func dumpEncrypted(ctx context.Context, o RunOptions, recips []age.Recipient, w 
 }
 
 // newManifest describes a backup whose stream was stored as obj.
-func newManifest(o RunOptions, id string, started time.Time, res *mysql.DumpResult, obj storage.Object) *Manifest {
+func newManifest(o RunOptions, id string, started time.Time, res *dump.DumpResult, obj storage.Object) *Manifest {
 	job := o.Job
 	m := &Manifest{
 		Format:           ManifestFormat,
@@ -241,11 +241,11 @@ type DumpProgress struct {
 	Ended       string // "db.table" whose data is now all written ("" if none)
 }
 
-func dumpProgress(fn func(DumpProgress)) func(mysql.Progress) {
+func dumpProgress(fn func(DumpProgress)) func(dump.Progress) {
 	if fn == nil {
 		return nil
 	}
-	return func(p mysql.Progress) {
+	return func(p dump.Progress) {
 		t, ended := "", ""
 		if p.Table != "" {
 			t = p.Database + "." + p.Table
@@ -263,11 +263,11 @@ type TableEstimate struct {
 	Bytes, Rows int64
 }
 
-func dumpPlanned(fn func(map[string]TableEstimate)) func([]mysql.TableEstimate) {
+func dumpPlanned(fn func(map[string]TableEstimate)) func([]dump.TableEstimate) {
 	if fn == nil {
 		return nil
 	}
-	return func(est []mysql.TableEstimate) {
+	return func(est []dump.TableEstimate) {
 		m := make(map[string]TableEstimate, len(est))
 		for _, t := range est {
 			m[t.Database+"."+t.Table] = TableEstimate{Bytes: t.Bytes, Rows: t.Rows}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/dump"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/local"
 )
@@ -26,9 +26,9 @@ func fakeBackup(t *testing.T, s storage.Store, job string, started time.Time, bo
 	ctx := context.Background()
 	j := testJob()
 	j.Name = job
-	raw := func(_ context.Context, o mysql.DumpOptions, w io.Writer) (*mysql.DumpResult, error) {
+	raw := func(_ context.Context, o dump.DumpOptions, w io.Writer) (*dump.DumpResult, error) {
 		_, err := io.WriteString(w, body)
-		return &mysql.DumpResult{Databases: []string{"app"}, Compression: o.Compression.OrDefault()}, err
+		return &dump.DumpResult{Databases: []string{"app"}, Compression: o.Compression.OrDefault()}, err
 	}
 	m, err := RunBackup(ctx, RunOptions{Job: j, Store: s, Now: fixedClock(started), Dump: raw})
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opsteam/ops/backup"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/internal/bytesize"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/metrics"
@@ -373,7 +373,7 @@ func (s *binlogSupervisor) run(ctx context.Context, rt *opsRuntime, job backup.J
 			level = slog.LevelWarn
 		}
 		msg := "binlog archiver stopped; restarting it"
-		if errors.Is(err, mysql.ErrBinlogPrerequisite) {
+		if errors.Is(err, binlog.ErrBinlogPrerequisite) {
 			msg = "binlog archiver cannot run (fix the server or the account, see the error); trying again"
 		}
 		s.log.Log(ctx, level, msg, "job", job.Name, "retry_in", backoff.String(), "error", errString(err))

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/opsteam/ops/backup"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/restore"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/progress"
 )
@@ -93,9 +93,9 @@ func runBackupCat(ctx context.Context, rt *opsRuntime, out io.Writer, opts backu
 		// the SQL goes to out instead of a server; ro.Databases is the
 		// whole backup's identity mapping when none was given, mapping
 		// keeps "as dumped" apart
-		Restore: func(ctx context.Context, ro mysql.RestoreOptions, r io.Reader) (*mysql.RestoreResult, error) {
+		Restore: func(ctx context.Context, ro restore.RestoreOptions, r io.Reader) (*restore.RestoreResult, error) {
 			ro.Databases = mapping
-			return mysql.Cat(ctx, ro, r, w)
+			return restore.Cat(ctx, ro, r, w)
 		},
 	})
 	bar.Done()

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opsteam/ops/backup"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/conn"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/output"
@@ -143,7 +143,7 @@ func parseDBMaps(list []string) (map[string]string, error) {
 		if src == "" || dst == "" || len(dst) > 64 {
 			return nil, exitcode.UsageError(fmt.Errorf("--database %q: expected SRC=DST with database names of 1 to 64 characters", s))
 		}
-		if mysql.SystemDatabases[strings.ToLower(dst)] {
+		if conn.SystemDatabases[strings.ToLower(dst)] {
 			return nil, exitcode.UsageError(fmt.Errorf("--database %q: %s is a system database: ops never restores into it", s, dst))
 		}
 		m[src] = dst

@@ -10,7 +10,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/opsteam/ops/backup"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/output"
@@ -47,7 +47,7 @@ func parseRestorePoint(o backupRestoreOptions, loc *time.Location) (untilPoint, 
 		}
 		return untilPoint{}, exitcode.UsageError(fmt.Errorf("--until %q: expected RFC 3339 (2026-12-04T15:01:00Z, 2026-12-04T15:01:00+01:00) or \"YYYY-MM-DD HH:MM:SS\" in the local time zone", o.until))
 	case o.untilGTID != "":
-		st, err := mysql.ParseGTIDState(o.untilGTID)
+		st, err := binlog.ParseGTIDState(o.untilGTID)
 		var p backup.RestorePoint
 		if err == nil {
 			p, err = backup.PointAtGTID(st)
@@ -57,7 +57,7 @@ func parseRestorePoint(o backupRestoreOptions, loc *time.Location) (untilPoint, 
 		}
 		return untilPoint{p, "until-gtid"}, nil
 	case o.untilPosition != "":
-		pos, err := mysql.ParseBinlogPos(o.untilPosition)
+		pos, err := binlog.ParseBinlogPos(o.untilPosition)
 		if err != nil {
 			return untilPoint{}, exitcode.UsageError(fmt.Errorf("--until-position %q: %w", o.untilPosition, err))
 		}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/opsteam/ops/backup"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/internal/exitcode"
 )
 
@@ -59,7 +59,7 @@ func TestNotRecoverableNamesTheFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	end := mysql.BinlogPos{File: "binlog.000002", Pos: 300}
+	end := binlog.BinlogPos{File: "binlog.000002", Pos: 300}
 	got := notRecoverable(p, &backup.NotRecoverableError{Point: p.RestorePoint, Why: "it is after the archive", Recoverable: "recoverable: backup b1: …", End: end})
 	want := "restore point is not recoverable: --until-position binlog.000009:4: it is after the archive; recoverable: backup b1: … (to replay everything archived: --until-position binlog.000002:300)"
 	if got.Error() != want || exitCode(got) != exitcode.Usage {

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/opsteam/ops/backup"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/mysql/binlogtest"
 	"github.com/opsteam/ops/backup/storage/local"
 	"github.com/opsteam/ops/internal/testenv"
@@ -118,21 +118,21 @@ func (b *binlogIT) complete() int {
 }
 
 // backupPos is the binary log position of the newest backup.
-func (b *binlogIT) backupPos() mysql.BinlogPos {
+func (b *binlogIT) backupPos() binlog.BinlogPos {
 	b.t.Helper()
 	list, err := backup.ListBackups(context.Background(), local.New(b.dir), b.job(), false)
 	if err != nil || len(list) == 0 {
 		b.t.Fatalf("no backup: %v", err)
 	}
 	m := list[0].ManifestData()
-	return mysql.BinlogPos{File: m.Consistency.BinlogFile, Pos: m.Consistency.BinlogPos}
+	return binlog.BinlogPos{File: m.Consistency.BinlogFile, Pos: m.Consistency.BinlogPos}
 }
 
 // compare compares the archive with the server's files, event by event,
 // from the position from to the end of the archive, which must reach the
 // position reached (the server may write more afterwards: binlog
 // checkpoints come in the background).
-func (b *binlogIT) compare(from, reached mysql.BinlogPos) int {
+func (b *binlogIT) compare(from, reached binlog.BinlogPos) int {
 	b.t.Helper()
 	ctx := context.Background()
 	store := local.New(b.dir)
@@ -157,13 +157,13 @@ func (b *binlogIT) compare(from, reached mysql.BinlogPos) int {
 		}
 		got = append(got, evs...)
 	}
-	var until mysql.BinlogPos
+	var until binlog.BinlogPos
 	for _, c := range b.chunks() {
 		if c.Complete() {
 			until = c.Next
 		}
 	}
-	if mysql.CompareBinlogPos(until, reached) < 0 {
+	if binlog.CompareBinlogPos(until, reached) < 0 {
 		b.t.Fatalf("the archive ends at %s, before %s", until, reached)
 	}
 	files, err := binlogtest.Files(ctx, b.root)
@@ -187,7 +187,7 @@ func (b *binlogIT) compare(from, reached mysql.BinlogPos) int {
 	return len(got)
 }
 
-func (b *binlogIT) masterStatus() mysql.BinlogPos {
+func (b *binlogIT) masterStatus() binlog.BinlogPos {
 	b.t.Helper()
 	var f string
 	var p uint64
@@ -195,7 +195,7 @@ func (b *binlogIT) masterStatus() mysql.BinlogPos {
 	if err := b.root.QueryRow("SHOW MASTER STATUS").Scan(&f, &p, &x, &y); err != nil {
 		b.t.Fatal(err)
 	}
-	return mysql.BinlogPos{File: f, Pos: p}
+	return binlog.BinlogPos{File: f, Pos: p}
 }
 
 func (b *binlogIT) listBinlog() binlogListing {
@@ -343,7 +343,7 @@ func TestBinlogPurgedGapIT(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	oldest := mysql.BinlogPos{File: cur, Pos: 4}
+	oldest := binlog.BinlogPos{File: cur, Pos: 4}
 	b.exec(fmt.Sprintf("INSERT INTO %s.t (v) VALUES ('after')", b.db))
 	// The run archives past the gap and exits 1 naming what is missing and
 	// that only a new backup makes point-in-time recovery work again.
@@ -365,7 +365,7 @@ func TestBinlogPurgedGapIT(t *testing.T) {
 	}
 	// A point after the gap: no backup reaches it; exit 2 naming where the
 	// recoverable window ends.
-	var end mysql.BinlogPos
+	var end binlog.BinlogPos
 	for _, c := range l.Chunks {
 		if c.Complete() {
 			end = c.Next
@@ -575,7 +575,7 @@ func (b *binlogIT) archived(gtid string) bool {
 		if !c.Complete() {
 			continue
 		}
-		if st, err := mysql.ParseGTIDState(c.EndGTID); err == nil && st.Includes(gtid) {
+		if st, err := binlog.ParseGTIDState(c.EndGTID); err == nil && st.Includes(gtid) {
 			return true
 		}
 	}

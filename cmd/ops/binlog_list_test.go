@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/opsteam/ops/backup"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 )
 
 // list --binlog's archive table shows the greatest event time archived,
@@ -15,7 +15,7 @@ import (
 // source, the newest chunk ends with events older than what it holds.
 func TestBinlogListShowsTheNewestEvent(t *testing.T) {
 	t0 := time.Date(2026, 12, 4, 15, 0, 0, 0, time.UTC)
-	pos := func(p uint64) mysql.BinlogPos { return mysql.BinlogPos{File: "binlog.000001", Pos: p} }
+	pos := func(p uint64) binlog.BinlogPos { return binlog.BinlogPos{File: "binlog.000001", Pos: p} }
 	chunks := []*backup.ChunkInfo{
 		{Status: backup.StatusComplete, Start: pos(4), Follows: pos(4), End: pos(500), Next: pos(500),
 			FirstEvent: t0, LastEvent: t0.Add(time.Minute), MaxEvent: t0.Add(time.Minute)},

@@ -5,7 +5,7 @@ import (
 	"errors"
 
 	"github.com/opsteam/ops/backup"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/restore"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/schedule"
 	"github.com/opsteam/ops/inventory"
@@ -33,7 +33,7 @@ var exitTable = []exitRule{
 	is(tlscheck.ErrConfig, exitcode.Usage),                // a policy or CA file that cannot be used
 	is(inventory.ErrDeclared, exitcode.Usage),             // a declared inventory file that cannot be read or is invalid
 	is(schedule.ErrInvalidJobs, exitcode.Usage),           // a job set that cannot be scheduled
-	is(mysql.ErrTargetExists, exitcode.Usage),             // restore onto an existing non-empty database without --replace
+	is(restore.ErrTargetExists, exitcode.Usage),           // restore onto an existing non-empty database without --replace
 	is(backup.ErrNotRecoverable, exitcode.Usage),          // --until* before the oldest backup, in a gap, after the archive's end
 	is(backup.ErrUnauthenticated, exitcode.Usage),         // no manifest key here and no --trust-unauthenticated-manifest
 	is(backup.ErrBinlogGap, exitcode.CheckFailed),         // the archiver met binary logs purged before they were archived

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/opsteam/ops/backup"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/conn"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/metrics"
 	"github.com/opsteam/ops/internal/schedule"
@@ -81,7 +81,7 @@ func TestExitTable(t *testing.T) {
 		{"timed out while cancelled", &schedule.TimeoutError{Timeout: time.Hour, Err: context.Canceled}, 3},
 		// backup
 		{"binlog gap", &backup.GapError{Job: "app", Gaps: []backup.BinlogGap{{}}}, 1},
-		{"lock wait", fmt.Errorf("restore: %w: waited", mysql.ErrLockWaitTimeout), 3},
+		{"lock wait", fmt.Errorf("restore: %w: waited", conn.ErrLockWaitTimeout), 3},
 	}
 	for _, tc := range cases {
 		if got := exitCode(tc.err); got != tc.want {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/compress"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/dump"
 	"github.com/opsteam/ops/backup/storage/local"
 )
 
@@ -39,7 +39,7 @@ func (b *keyBed) backup(t *testing.T, keyFile string) {
 	t.Helper()
 	job := backup.DefaultJob()
 	job.Name, job.DefaultKeyFile = "app", keyFile
-	dump := func(_ context.Context, o mysql.DumpOptions, w io.Writer) (*mysql.DumpResult, error) {
+	dump := func(_ context.Context, o dump.DumpOptions, w io.Writer) (*dump.DumpResult, error) {
 		c, err := o.Compression.NewCodec(0, 1)
 		if err != nil {
 			return nil, err
@@ -47,7 +47,7 @@ func (b *keyBed) backup(t *testing.T, keyFile string) {
 		defer c.Close()
 		frame, _ := c.Compress(nil, []byte("CREATE DATABASE IF NOT EXISTS `app`;\nUSE `app`;\n"))
 		_, err = w.Write(frame)
-		return &mysql.DumpResult{Databases: []string{"app"}, Compression: compress.Zstd}, err
+		return &dump.DumpResult{Databases: []string{"app"}, Compression: compress.Zstd}, err
 	}
 	if _, err := backup.RunBackup(context.Background(), backup.RunOptions{Job: job, Store: local.New(filepath.Join(b.dir, "b")), Dump: dump}); err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/opsteam/ops/backup"
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/internal/metrics"
 	"github.com/opsteam/ops/internal/schedule"
 )
@@ -161,7 +161,7 @@ func TestStorageStatusSlowStorage(t *testing.T) {
 func TestRecoveryWindow(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
-	pos := func(n uint64) mysql.BinlogPos { return mysql.BinlogPos{File: "bin.000001", Pos: n} }
+	pos := func(n uint64) binlog.BinlogPos { return binlog.BinlogPos{File: "bin.000001", Pos: n} }
 	ch := &backup.BinlogChain{Windows: []backup.BinlogWindow{
 		{Backup: "new", From: t0.Add(24 * time.Hour), Recoverable: true, Until: t0.Add(30 * time.Hour), UntilPosition: pos(900)},
 		{Backup: "mid", From: t0.Add(12 * time.Hour), Recoverable: true, Until: t0.Add(30 * time.Hour), UntilPosition: pos(900)},

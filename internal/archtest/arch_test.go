@@ -72,6 +72,22 @@ var (
 var rules = []rule{
 	{is("backup/mysql"), []string{"backup/storage", "cmd", "internal/config", viper, cobra}, nil,
 		"the engine knows nothing of storage or config loading"},
+	{is("backup/mysql/sqltext"), []string{"backup", "internal", "cmd", "github.com/go-sql-driver/mysql", "github.com/go-mysql-org/go-mysql"}, nil,
+		"the one lexer reads text: no server, no project package below or beside it"},
+	{is("backup/mysql/conn"), []string{"backup/mysql/schema", "backup/mysql/dump", "backup/mysql/restore", "backup/mysql/binlog", "backup/mysql/replay"}, nil,
+		"reaching the server is the bottom of the engine"},
+	{is("backup/mysql/schema"), []string{"backup/mysql/dump", "backup/mysql/restore", "backup/mysql/binlog", "backup/mysql/replay"}, nil,
+		"reading a database's schema is below the dump and the restore"},
+	{is("backup/mysql/dump"), []string{"backup/mysql/restore", "backup/mysql/binlog", "backup/mysql/replay"}, nil,
+		"the dump never imports the restore (nor the binary log)"},
+	{is("backup/mysql/guard"), []string{"backup/mysql/restore", "backup/mysql/dump", "backup/mysql/binlog", "backup/mysql/replay"}, nil,
+		"what a restore lets through is decided below the restore, on the lexer's tokens"},
+	{is("backup/mysql/restore"), []string{"backup/mysql/dump", "backup/mysql/binlog", "backup/mysql/replay"}, nil,
+		"the restore never imports the dump (nor the binary log)"},
+	{is("backup/mysql/binlog"), []string{"backup/mysql/dump", "backup/mysql/restore", "backup/mysql/replay", "backup/mysql/schema"}, nil,
+		"reading the binary log knows nothing of dumps and restores"},
+	{is("backup/mysql/replay"), []string{"backup/mysql/dump", "backup/mysql/restore", "backup/mysql/schema"}, nil,
+		"the replay sits on the binary log, the connection and the lexer only"},
 	{is("backup/storage"), []string{"backup/mysql", "backup/compress", "cmd", "internal/config", viper, cobra}, nil,
 		"storage knows nothing of the engine or config loading"},
 	{is("backup/compress"), []string{"backup/mysql", "backup/storage", "internal", "cmd"}, nil,
@@ -102,7 +118,7 @@ var rules = []rule{
 		"shared packages do not know the jobs"},
 	{is("backup", "tlscheck", "inventory"), []string{"internal/exitcode"}, nil,
 		"domain packages return errors; only cmd/ops maps them to exit codes"},
-	{is("backup", "cmd", "internal", "tlscheck", "inventory"), []string{"backup/mysql/binlogfake", "backup/mysql/binlogtest", "backup/storage/storagetest"}, nil,
+	{is("backup", "cmd", "internal", "tlscheck", "inventory"), []string{"backup/mysql/binlogfake", "backup/mysql/binlogtest", "backup/mysql/mysqltest", "backup/mysql/sqltext/sqltexttest", "backup/storage/storagetest"}, nil,
 		"test helpers are imported by tests only"},
 }
 
@@ -152,15 +168,19 @@ func TestImportRules(t *testing.T) {
 // the real graph's known edges are where the rules expect them.
 func TestImportRulesBite(t *testing.T) {
 	fake := map[string]pkg{
-		"backup/mysql":   {Deps: []string{"io", mod + "/backup/compress", mod + "/backup/storage"}},
-		"tlscheck":       {Deps: []string{mod + "/inventory"}},
-		"backup/storage": {Deps: []string{mod + "/backup/storage/local"}},
-		"backup":         {Deps: []string{mod + "/backup/mysql", mod + "/backup/storage", mod + "/backup/compress"}},
-		"cmd/ops":        {Deps: []string{mod + "/backup", mod + "/backup/mysql/binlogfake"}},
+		"backup/mysql":         {Deps: []string{"io", mod + "/backup/compress", mod + "/backup/storage"}},
+		"tlscheck":             {Deps: []string{mod + "/inventory"}},
+		"backup/storage":       {Deps: []string{mod + "/backup/storage/local"}},
+		"backup":               {Deps: []string{mod + "/backup/mysql/dump", mod + "/backup/storage", mod + "/backup/compress"}},
+		"cmd/ops":              {Deps: []string{mod + "/backup", mod + "/backup/mysql/binlogfake"}},
+		"backup/mysql/dump":    {Deps: []string{mod + "/backup/mysql/conn", mod + "/backup/mysql/restore"}},
+		"backup/mysql/sqltext": {Deps: []string{"github.com/go-sql-driver/mysql"}},
 	}
 	got := violations(fake, rules)
 	want := []string{
 		"backup/mysql depends on backup/storage: the engine knows nothing of storage or config loading",
+		"backup/mysql/dump depends on backup/mysql/restore: the dump never imports the restore (nor the binary log)",
+		"backup/mysql/sqltext depends on github.com/go-sql-driver/mysql: the one lexer reads text: no server, no project package below or beside it",
 		"backup/storage depends on backup/storage/local: the storage contract does not know its backends",
 		"cmd/ops depends on backup/mysql/binlogfake: test helpers are imported by tests only",
 		"tlscheck depends on inventory: jobs never import each other",
@@ -169,7 +189,7 @@ func TestImportRulesBite(t *testing.T) {
 		t.Errorf("violations = %q\nwant %q", got, want)
 	}
 	pkgs := listPackages(t)
-	if !slices.Contains(pkgs["backup"].Imports, mod+"/backup/mysql") || !slices.Contains(pkgs["cmd/ops"].Deps, viper) {
-		t.Fatal("the go list output is not what the rules assume (backup → backup/mysql, cmd/ops → viper)")
+	if !slices.Contains(pkgs["backup"].Imports, mod+"/backup/mysql/dump") || !slices.Contains(pkgs["backup/mysql/dump"].Imports, mod+"/backup/mysql/sqltext") || !slices.Contains(pkgs["cmd/ops"].Deps, viper) {
+		t.Fatal("the go list output is not what the rules assume (backup → backup/mysql/dump → backup/mysql/sqltext, cmd/ops → viper)")
 	}
 }

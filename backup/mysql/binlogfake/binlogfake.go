@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 )
 
 // ServerVersion is what the fake's format descriptions say.
@@ -23,7 +23,7 @@ type Server struct {
 	cond     *sync.Cond
 	serverID uint32
 	files    []*file
-	gtid     mysql.GTIDState
+	gtid     binlog.GTIDState
 	seq      uint64
 	clock    func() time.Time
 	failNext error // the next dump fails with it
@@ -36,7 +36,7 @@ type file struct {
 
 // New returns a server with one binary log file, binlog.000001.
 func New(serverID uint32) *Server {
-	s := &Server{serverID: serverID, gtid: mysql.GTIDState{}, clock: time.Now}
+	s := &Server{serverID: serverID, gtid: binlog.GTIDState{}, clock: time.Now}
 	s.cond = sync.NewCond(&s.mu)
 	s.newFile("binlog.000001")
 	return s
@@ -53,9 +53,9 @@ func (s *Server) cur() *file { return s.files[len(s.files)-1] }
 
 // newFile starts a file: format description, Gtid_list, checkpoint.
 func (s *Server) newFile(name string) {
-	f := &file{name: name, data: bytes.Clone(mysql.BinlogMagic)}
+	f := &file{name: name, data: bytes.Clone(binlog.BinlogMagic)}
 	s.files = append(s.files, f)
-	s.append(mysql.EventFormatDesc, 0, fdeBody())
+	s.append(binlog.EventFormatDesc, 0, fdeBody())
 	list := make([]byte, 4, 4+16*len(s.gtid))
 	binary.LittleEndian.PutUint32(list, uint32(len(s.gtid)))
 	for _, g := range splitState(s.gtid.String()) {
@@ -65,8 +65,8 @@ func (s *Server) newFile(name string) {
 		binary.LittleEndian.PutUint64(e[8:], g.seq)
 		list = append(list, e[:]...)
 	}
-	s.append(mysql.EventGTIDList, 0, list)
-	s.append(mysql.EventBinlogCheckpoint, 0, checkpointBody(name))
+	s.append(binlog.EventGTIDList, 0, list)
+	s.append(binlog.EventBinlogCheckpoint, 0, checkpointBody(name))
 }
 
 type gtidParts struct {
@@ -93,9 +93,9 @@ func fdeBody() []byte {
 	copy(b[2:], ServerVersion)
 	b[56] = 19
 	ph := make([]byte, 168)
-	ph[mysql.EventQuery-1] = 13
-	ph[mysql.EventRotate-1] = 8
-	ph[mysql.EventTableMap-1] = 8
+	ph[binlog.EventQuery-1] = 13
+	ph[binlog.EventRotate-1] = 8
+	ph[binlog.EventTableMap-1] = 8
 	b = append(b, ph...)
 	return append(b, 1) // CRC32
 }
@@ -145,8 +145,8 @@ func (s *Server) gtidEvent(standalone bool) {
 	} else {
 		body[12] = 0x0c // transactional, allow parallel
 	}
-	s.append(mysql.EventMariaGTID, 8, body)
-	st, _ := mysql.ParseGTIDState(fmt.Sprintf("0-%d-%d", s.serverID, s.seq))
+	s.append(binlog.EventMariaGTID, 8, body)
+	st, _ := binlog.ParseGTIDState(fmt.Sprintf("0-%d-%d", s.serverID, s.seq))
 	s.gtid = st
 }
 
@@ -164,10 +164,10 @@ func (s *Server) Commit(rows int) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gtidEvent(false)
-	s.append(mysql.EventAnnotateRows, 0, []byte("INSERT INTO t VALUES (…)"))
-	s.append(mysql.EventTableMap, 0, bytes.Repeat([]byte{0x11}, 24))
+	s.append(binlog.EventAnnotateRows, 0, []byte("INSERT INTO t VALUES (…)"))
+	s.append(binlog.EventTableMap, 0, bytes.Repeat([]byte{0x11}, 24))
 	s.append(23, 0, bytes.Repeat([]byte{0x22}, max(rows, 1)))
-	s.append(mysql.EventXID, 0, make([]byte, 8))
+	s.append(binlog.EventXID, 0, make([]byte, 8))
 	return s.gtid.String()
 }
 
@@ -178,8 +178,8 @@ func (s *Server) OpenTransaction(rows int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gtidEvent(false)
-	s.append(mysql.EventAnnotateRows, 0, []byte("INSERT INTO t VALUES (…)"))
-	s.append(mysql.EventTableMap, 0, bytes.Repeat([]byte{0x11}, 24))
+	s.append(binlog.EventAnnotateRows, 0, []byte("INSERT INTO t VALUES (…)"))
+	s.append(binlog.EventTableMap, 0, bytes.Repeat([]byte{0x11}, 24))
 	s.append(23, 0, bytes.Repeat([]byte{0x22}, max(rows, 1)))
 }
 
@@ -187,7 +187,7 @@ func (s *Server) OpenTransaction(rows int) {
 func (s *Server) EndTransaction() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.append(mysql.EventXID, 0, make([]byte, 8))
+	s.append(binlog.EventXID, 0, make([]byte, 8))
 }
 
 // Statements writes one transaction in statement format (GTID, Query
@@ -197,9 +197,9 @@ func (s *Server) Statements(stmts ...string) string {
 	defer s.mu.Unlock()
 	s.gtidEvent(false)
 	for _, q := range stmts {
-		s.append(mysql.EventQuery, 0, queryBody("test", q))
+		s.append(binlog.EventQuery, 0, queryBody("test", q))
 	}
-	s.append(mysql.EventQuery, 0, queryBody("test", "COMMIT"))
+	s.append(binlog.EventQuery, 0, queryBody("test", "COMMIT"))
 	return s.gtid.String()
 }
 
@@ -208,7 +208,7 @@ func (s *Server) DDL(q string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gtidEvent(true)
-	s.append(mysql.EventQuery, 0, queryBody("test", q))
+	s.append(binlog.EventQuery, 0, queryBody("test", q))
 	return s.gtid.String()
 }
 
@@ -217,9 +217,9 @@ func (s *Server) DDL(q string) string {
 func (s *Server) Rotate() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next := mysql.NextBinlogFile(s.cur().name)
+	next := binlog.NextBinlogFile(s.cur().name)
 	body := binary.LittleEndian.AppendUint64(nil, 4)
-	s.append(mysql.EventRotate, 0, append(body, next...))
+	s.append(binlog.EventRotate, 0, append(body, next...))
 	s.newFile(next)
 }
 
@@ -234,7 +234,7 @@ func (s *Server) Restart() {
 func (s *Server) Shutdown() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.append(mysql.EventStop, 0, nil)
+	s.append(binlog.EventStop, 0, nil)
 }
 
 // Startup starts a new file (no rotate event before it) and cuts every
@@ -242,7 +242,7 @@ func (s *Server) Shutdown() {
 func (s *Server) Startup() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.newFile(mysql.NextBinlogFile(s.cur().name))
+	s.newFile(binlog.NextBinlogFile(s.cur().name))
 	s.failNext = errors.New("fake server restarted")
 	s.cond.Broadcast()
 }
@@ -257,10 +257,10 @@ func (s *Server) Purge(to string) {
 }
 
 // Current is SHOW MASTER STATUS.
-func (s *Server) Current() mysql.BinlogPos {
+func (s *Server) Current() binlog.BinlogPos {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return mysql.BinlogPos{File: s.cur().name, Pos: uint64(len(s.cur().data))}
+	return binlog.BinlogPos{File: s.cur().name, Pos: uint64(len(s.cur().data))}
 }
 
 // GTID is gtid_binlog_pos.
@@ -271,12 +271,12 @@ func (s *Server) GTID() string {
 }
 
 // Files is SHOW BINARY LOGS.
-func (s *Server) Files() []mysql.BinlogFile {
+func (s *Server) Files() []binlog.BinlogFile {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]mysql.BinlogFile, len(s.files))
+	out := make([]binlog.BinlogFile, len(s.files))
 	for i, f := range s.files {
-		out[i] = mysql.BinlogFile{Name: f.name, Size: uint64(len(f.data))}
+		out[i] = binlog.BinlogFile{Name: f.name, Size: uint64(len(f.data))}
 	}
 	return out
 }
@@ -294,20 +294,20 @@ func (s *Server) FileData(name string) []byte {
 }
 
 // Inspect returns what mysql.BinlogSource.Inspect would.
-func (s *Server) Inspect() *mysql.BinlogServer {
-	return &mysql.BinlogServer{Version: ServerVersion, Flavor: mysql.FlavorMariaDB, ServerID: s.serverID, Format: "ROW",
+func (s *Server) Inspect() *binlog.BinlogServer {
+	return &binlog.BinlogServer{Version: ServerVersion, Flavor: binlog.FlavorMariaDB, ServerID: s.serverID, Format: "ROW",
 		Checksum: "CRC32", Current: s.Current(), GTID: s.GTID(), Logs: s.Files()}
 }
 
 // GTIDAt is BINLOG_GTID_POS: the GTID position at p, found by reading the
 // file from its Gtid_list.
-func (s *Server) GTIDAt(p mysql.BinlogPos) (string, error) {
+func (s *Server) GTIDAt(p binlog.BinlogPos) (string, error) {
 	data := s.FileData(p.File)
 	if data == nil {
 		return "", fmt.Errorf("no binary log %s", p.File)
 	}
-	tr, _ := mysql.NewGTIDTracker(mysql.FlavorMariaDB, "", false)
-	err := mysql.ReadBinlogFile(bytes.NewReader(data), p.File, func(ev *mysql.BinlogEvent, off int64) error {
+	tr, _ := binlog.NewGTIDTracker(binlog.FlavorMariaDB, "", false)
+	err := binlog.ReadBinlogFile(bytes.NewReader(data), p.File, func(ev *binlog.BinlogEvent, off int64) error {
 		if uint64(off) >= p.Pos {
 			return errStop
 		}
@@ -333,7 +333,7 @@ func (s *Server) DropReplicas(err error) {
 // Dump is a replication connection to the fake.
 type Dump struct {
 	s      *Server
-	dec    *mysql.BinlogDecoder
+	dec    *binlog.BinlogDecoder
 	file   string
 	off    int
 	queue  [][]byte // artificial events to send first
@@ -341,10 +341,10 @@ type Dump struct {
 }
 
 // ErrGone is the error of a dump whose file was purged.
-var ErrGone = fmt.Errorf("%w: could not find first log file name in binary log index file", mysql.ErrBinlogUnavailable)
+var ErrGone = fmt.Errorf("%w: could not find first log file name in binary log index file", binlog.ErrBinlogUnavailable)
 
 // Dump starts sending the binary log from from, as COM_BINLOG_DUMP.
-func (s *Server) Dump(from mysql.BinlogPos) (*Dump, error) {
+func (s *Server) Dump(from binlog.BinlogPos) (*Dump, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failNext = nil
@@ -354,14 +354,14 @@ func (s *Server) Dump(from mysql.BinlogPos) (*Dump, error) {
 			f = x
 		}
 	}
-	d := &Dump{s: s, dec: mysql.NewBinlogDecoder(from), file: from.File, off: int(from.Pos)}
+	d := &Dump{s: s, dec: binlog.NewBinlogDecoder(from), file: from.File, off: int(from.Pos)}
 	if f == nil {
 		d.queue = nil
 		d.off = -1
 		return d, nil
 	}
 	if from.Pos > uint64(len(f.data)) {
-		return nil, fmt.Errorf("%w: position %d beyond the end of %s", mysql.ErrBinlogUnavailable, from.Pos, from.File)
+		return nil, fmt.Errorf("%w: position %d beyond the end of %s", binlog.ErrBinlogUnavailable, from.Pos, from.File)
 	}
 	d.queue = append(d.queue, fakeRotate(from, false))
 	if from.Pos > 4 {
@@ -373,13 +373,13 @@ func (s *Server) Dump(from mysql.BinlogPos) (*Dump, error) {
 	return d, nil
 }
 
-func fakeRotate(to mysql.BinlogPos, crc bool) []byte {
+func fakeRotate(to binlog.BinlogPos, crc bool) []byte {
 	body := binary.LittleEndian.AppendUint64(nil, to.Pos)
-	return encode(0, mysql.EventRotate, 0, 0, 0x20, append(body, to.File...), crc)
+	return encode(0, binlog.EventRotate, 0, 0, 0x20, append(body, to.File...), crc)
 }
 
 // Next returns the next event, blocking until there is one or ctx ends.
-func (d *Dump) Next(ctx context.Context) (*mysql.BinlogEvent, error) {
+func (d *Dump) Next(ctx context.Context) (*binlog.BinlogEvent, error) {
 	raw, err := d.next(ctx)
 	if err != nil {
 		return nil, err
@@ -430,7 +430,7 @@ func (d *Dump) next(ctx context.Context) ([]byte, error) {
 		}
 		if idx < len(s.files)-1 { // the file is finished: on to the next one
 			d.file, d.off = s.files[idx+1].name, 4
-			d.queue = append(d.queue, fakeRotate(mysql.BinlogPos{File: d.file, Pos: 4}, true))
+			d.queue = append(d.queue, fakeRotate(binlog.BinlogPos{File: d.file, Pos: 4}, true))
 			continue
 		}
 		if err := ctx.Err(); err != nil {

@@ -15,13 +15,13 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/opsteam/ops/backup/mysql"
+	"github.com/opsteam/ops/backup/mysql/binlog"
 )
 
 // Event is one event of a binary log: where it is and its bytes.
 type Event struct {
-	Pos  mysql.BinlogPos // file and start position
-	End  uint64          // end_log_pos
+	Pos  binlog.BinlogPos // file and start position
+	End  uint64           // end_log_pos
 	Type string
 	Raw  []byte // nil when read from SHOW BINLOG EVENTS
 }
@@ -57,21 +57,21 @@ func Files(ctx context.Context, db *sql.DB) ([]string, error) {
 // DirEvents reads the server's binary log files in dir (its datadir), in
 // the order of files, from the position from to the end of the last file
 // (or to the position until when it is not zero).
-func DirEvents(dir string, files []string, from, until mysql.BinlogPos) ([]Event, error) {
+func DirEvents(dir string, files []string, from, until binlog.BinlogPos) ([]Event, error) {
 	var out []Event
 	for _, f := range files {
-		if mysql.CompareBinlogFiles(f, from.File) < 0 || (!until.IsZero() && mysql.CompareBinlogFiles(f, until.File) > 0) {
+		if binlog.CompareBinlogFiles(f, from.File) < 0 || (!until.IsZero() && binlog.CompareBinlogFiles(f, until.File) > 0) {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
 			return nil, err
 		}
-		err = mysql.ReadBinlogFile(bytes.NewReader(data), f, func(ev *mysql.BinlogEvent, off int64) error {
+		err = binlog.ReadBinlogFile(bytes.NewReader(data), f, func(ev *binlog.BinlogEvent, off int64) error {
 			if (f == from.File && uint64(off) < from.Pos) || (!until.IsZero() && f == until.File && ev.Start >= until.Pos) {
 				return nil
 			}
-			out = append(out, Event{Pos: mysql.BinlogPos{File: f, Pos: ev.Start}, End: ev.End, Type: ev.TypeName(), Raw: ev.Raw})
+			out = append(out, Event{Pos: binlog.BinlogPos{File: f, Pos: ev.Start}, End: ev.End, Type: ev.TypeName(), Raw: ev.Raw})
 			return nil
 		})
 		if err != nil {
@@ -84,10 +84,10 @@ func DirEvents(dir string, files []string, from, until mysql.BinlogPos) ([]Event
 
 // ShowEvents is SHOW BINLOG EVENTS over files from the position from (to
 // until when it is not zero): positions and types as the server sees them.
-func ShowEvents(ctx context.Context, db *sql.DB, files []string, from, until mysql.BinlogPos) ([]Event, error) {
+func ShowEvents(ctx context.Context, db *sql.DB, files []string, from, until binlog.BinlogPos) ([]Event, error) {
 	var out []Event
 	for _, f := range files {
-		if mysql.CompareBinlogFiles(f, from.File) < 0 || (!until.IsZero() && mysql.CompareBinlogFiles(f, until.File) > 0) {
+		if binlog.CompareBinlogFiles(f, from.File) < 0 || (!until.IsZero() && binlog.CompareBinlogFiles(f, until.File) > 0) {
 			continue
 		}
 		rows, err := db.QueryContext(ctx, "SHOW BINLOG EVENTS IN '"+f+"'")
@@ -114,7 +114,7 @@ func ShowEvents(ctx context.Context, db *sql.DB, files []string, from, until mys
 			if (f == from.File && pos < from.Pos) || (!until.IsZero() && f == until.File && pos >= until.Pos) {
 				continue
 			}
-			out = append(out, Event{Pos: mysql.BinlogPos{File: f, Pos: pos}, End: end, Type: m["Event_type"]})
+			out = append(out, Event{Pos: binlog.BinlogPos{File: f, Pos: pos}, End: end, Type: m["Event_type"]})
 		}
 		err = rows.Err()
 		rows.Close()
@@ -130,13 +130,13 @@ func ShowEvents(ctx context.Context, db *sql.DB, files []string, from, until mys
 // format description at its start is left out when start is not the
 // beginning of the file (it is the archiver's copy, not an event of the
 // log there).
-func ChunkEvents(r io.Reader, start mysql.BinlogPos) ([]Event, error) {
+func ChunkEvents(r io.Reader, start binlog.BinlogPos) ([]Event, error) {
 	var out []Event
-	err := mysql.ReadBinlogFile(r, start.File, func(ev *mysql.BinlogEvent, off int64) error {
+	err := binlog.ReadBinlogFile(r, start.File, func(ev *binlog.BinlogEvent, off int64) error {
 		if off == 4 && start.Pos > 4 {
 			return nil
 		}
-		out = append(out, Event{Pos: mysql.BinlogPos{File: ev.File, Pos: ev.Start}, End: ev.End, Type: ev.TypeName(), Raw: ev.Raw})
+		out = append(out, Event{Pos: binlog.BinlogPos{File: ev.File, Pos: ev.Start}, End: ev.End, Type: ev.TypeName(), Raw: ev.Raw})
 		return nil
 	})
 	return out, err
