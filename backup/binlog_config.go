@@ -39,8 +39,8 @@ func (b *BinlogConfig) Validate(path string) error {
 	return nil
 }
 
-// flushInterval is FlushInterval or its default.
-func (b *BinlogConfig) flushInterval() time.Duration {
+// EffectiveFlushInterval is FlushInterval or its default.
+func (b *BinlogConfig) EffectiveFlushInterval() time.Duration {
 	if b.FlushInterval > 0 {
 		return b.FlushInterval
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/opsteam/ops/backup/catalog"
 	"hash"
 	"io"
 )
@@ -19,14 +20,6 @@ import (
 // 100 GiB object lists 25 600 hashes (about 1.7 MB of manifest), where
 // 64 KiB chunks would list 1.6 million.
 const ChunkSize = 4 << 20
-
-// ChunkHashes lists the SHA-256 of every Size bytes of a stored object, in
-// order. The manifest's MAC covers it: with a key, a chunk cannot be
-// changed without the restore noticing before it releases the chunk.
-type ChunkHashes struct {
-	Size   int64    `json:"size"`
-	SHA256 []string `json:"sha256"`
-}
 
 // chunkHasher hashes every size bytes of what goes through it (it is fed by
 // a TeeReader over what the store's Put reads, i.e. the stored bytes).
@@ -65,14 +58,14 @@ func (c *chunkHasher) cut() {
 
 // list ends the last chunk and returns the list; storedSize is what the
 // store says it stored, which must be what went through the hasher.
-func (c *chunkHasher) list(storedSize int64) (*ChunkHashes, error) {
+func (c *chunkHasher) list(storedSize int64) (*catalog.ChunkHashes, error) {
 	if c.n > 0 {
 		c.cut()
 	}
 	if c.total != storedSize {
 		return nil, fmt.Errorf("the store reports %d bytes stored, %d were hashed", storedSize, c.total)
 	}
-	return &ChunkHashes{Size: c.size, SHA256: c.hashes}, nil
+	return &catalog.ChunkHashes{Size: c.size, SHA256: c.hashes}, nil
 }
 
 // ErrChunkMismatch is matched by the error of a stored chunk whose SHA-256
@@ -85,7 +78,7 @@ var ErrChunkMismatch = errors.New("stored chunk does not match the manifest")
 // that does not match is ever returned. It holds one chunk.
 type verifiedReader struct {
 	src    io.Reader
-	want   *ChunkHashes
+	want   *catalog.ChunkHashes
 	buf    []byte
 	cur    []byte // verified bytes not yet returned
 	i      int    // next chunk to read
@@ -93,7 +86,7 @@ type verifiedReader struct {
 	served int64
 }
 
-func newVerifiedReader(src io.Reader, want *ChunkHashes) *verifiedReader {
+func newVerifiedReader(src io.Reader, want *catalog.ChunkHashes) *verifiedReader {
 	return &verifiedReader{src: src, want: want, buf: make([]byte, want.Size)}
 }
 

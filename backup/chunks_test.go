@@ -14,6 +14,8 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/opsteam/ops/backup/backuptest"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/compress"
 	"github.com/opsteam/ops/backup/mysql/restore"
 	"github.com/opsteam/ops/backup/storage/mem"
@@ -80,7 +82,7 @@ func TestRestoreReleasesNothingOfATamperedChunk(t *testing.T) {
 	job.Compression = compress.None
 	sql := bigSQL()
 	s := mem.New()
-	m, err := run(t, s, RunOptions{Job: job, Dump: fakeDump(sql)})
+	m, err := run(t, s, RunOptions{Job: job, Dump: backuptest.FakeDump(sql)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,13 +164,13 @@ func TestRestoreChecksTheWholeStreamAfterTheChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := compress.Zstd.NewCodec(0, 1)
-	other, _ := c.Compress(nil, []byte(strings.Replace(fakeSQL, "(3)", "(4)", 1)))
+	other, _ := c.Compress(nil, []byte(strings.Replace(backuptest.FakeSQL, "(3)", "(4)", 1)))
 	c.Close()
 	s.Replace(m.Object.Name, other)
 	h := newChunkHasher(ChunkSize)
 	h.Write(other)
 	list, _ := h.list(int64(len(other)))
-	editManifest(t, s, manifestName(m), func(mm map[string]any) {
+	backuptest.EditManifest(t, s, manifestName(m), func(mm map[string]any) {
 		mm["chunks"] = list
 		mm["object"].(map[string]any)["size"] = len(other)
 	})
@@ -186,9 +188,9 @@ func TestRestoreOfAManifestWithoutChunks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	editManifest(t, s, manifestName(m), func(mm map[string]any) { delete(mm, "chunks") })
+	backuptest.EditManifest(t, s, manifestName(m), func(mm map[string]any) { delete(mm, "chunks") })
 	f, err := restoreLatest(t, s, BackupRestoreOptions{})
-	if err != nil || f.sql.String() != fakeSQL {
+	if err != nil || f.sql.String() != backuptest.FakeSQL {
 		t.Fatalf("restore of an old manifest: %q, %v", f.sql.String(), err)
 	}
 	stored := append([]byte(nil), s.Bytes(m.Object.Name)...)
@@ -212,7 +214,7 @@ func TestRestoreRefusesAnAbsurdChunkSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	editManifest(t, s, manifestName(m), func(mm map[string]any) {
+	backuptest.EditManifest(t, s, manifestName(m), func(mm map[string]any) {
 		mm["chunks"].(map[string]any)["size"] = int64(1) << 40
 	})
 	if _, err := restoreLatest(t, s, BackupRestoreOptions{}); !errors.Is(err, ErrChunkMismatch) {
@@ -305,7 +307,7 @@ func TestDefaultManifestKeyIsCreatedOnce(t *testing.T) {
 	if len(bytes.TrimSpace(key1)) < 32 {
 		t.Fatalf("key %q is too short", key1)
 	}
-	if _, err := run(t, s, RunOptions{Job: job, Now: fixedClock(t0.Add(time.Hour))}); err != nil {
+	if _, err := run(t, s, RunOptions{Job: job, Now: backuptest.FixedClock(backuptest.T0.Add(time.Hour))}); err != nil {
 		t.Fatal(err)
 	}
 	key2, _ := os.ReadFile(job.DefaultKeyFile)
@@ -317,7 +319,7 @@ func TestDefaultManifestKeyIsCreatedOnce(t *testing.T) {
 		t.Fatalf("list: %v, %v", list, err)
 	}
 	for _, b := range list {
-		if !b.Authenticated || b.Status != StatusComplete {
+		if !b.Authenticated || b.Status != catalog.StatusComplete {
 			t.Errorf("backup %s: authenticated %v, status %s", b.ID, b.Authenticated, b.Status)
 		}
 	}
@@ -331,7 +333,7 @@ func TestDefaultManifestKeyIsCreatedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := os.ReadFile(job.DefaultKeyFile); !bytes.Equal(got, mine) || !m.authentic(bytes.TrimSpace(mine)) {
+	if got, _ := os.ReadFile(job.DefaultKeyFile); !bytes.Equal(got, mine) || !m.Authentic(bytes.TrimSpace(mine)) {
 		t.Fatal("an existing key file was overwritten or not used")
 	}
 }

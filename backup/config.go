@@ -120,7 +120,7 @@ func (j *Job) manifestKeyPath() string {
 
 // manifestKey reads the job's manifest key: manifest_key_file, else the
 // default key file when it exists (nil when there is neither).
-func (j *Job) manifestKey() ([]byte, error) {
+func (j *Job) ManifestKey() ([]byte, error) {
 	if j.ManifestKeyFile == "" {
 		if j.DefaultKeyFile == "" {
 			return nil, nil
@@ -146,7 +146,7 @@ func (j *Job) manifestKey() ([]byte, error) {
 // exist yet, it is created (32 random bytes, base64, mode 0600, in a 0700
 // directory) and the logger says once where it is and that a copy must be
 // kept off this host. Without either, manifests go unauthenticated.
-func (j *Job) manifestKeyForWriting(logger *slog.Logger) ([]byte, error) {
+func (j *Job) ManifestKeyForWriting(logger *slog.Logger) ([]byte, error) {
 	if j.ManifestKeyFile == "" && j.DefaultKeyFile != "" {
 		created, err := createKeyFile(j.DefaultKeyFile)
 		if err != nil {
@@ -157,7 +157,7 @@ func (j *Job) manifestKeyForWriting(logger *slog.Logger) ([]byte, error) {
 				"a restore on another machine needs it, or must be run with --trust-unauthenticated-manifest", "job", j.Name, "key_file", j.DefaultKeyFile)
 		}
 	}
-	return j.manifestKey()
+	return j.ManifestKey()
 }
 
 // createKeyFile writes a new random key to path unless the file exists

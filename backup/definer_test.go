@@ -5,6 +5,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/opsteam/ops/backup/backuptest"
 	"github.com/opsteam/ops/backup/mysql/dump"
 	"github.com/opsteam/ops/backup/mysql/schema"
 	"github.com/opsteam/ops/backup/storage/mem"
@@ -18,7 +19,7 @@ import (
 func TestTrustedObjectsOnlyFromAnAuthenticatedManifest(t *testing.T) {
 	objs := []schema.StoredObject{{Kind: "PROCEDURE", Database: "app", Name: "p", Definer: "`root`@`localhost`"}, {Kind: "EVENT", Database: "app", Name: "e", Definer: "`root`@`localhost`", Enabled: true}}
 	dump := func(ctx context.Context, o dump.DumpOptions, w io.Writer) (*dump.DumpResult, error) {
-		res, err := fakeDump(fakeSQL)(ctx, o, w)
+		res, err := backuptest.FakeDump(backuptest.FakeSQL)(ctx, o, w)
 		if res != nil {
 			res.Objects = objs
 		}
@@ -28,7 +29,7 @@ func TestTrustedObjectsOnlyFromAnAuthenticatedManifest(t *testing.T) {
 		s := mem.New()
 		job := testJob()
 		if keyed {
-			job.ManifestKeyFile = writeKey(t, "0123456789abcdef-secret")
+			job.ManifestKeyFile = backuptest.WriteKey(t, "0123456789abcdef-secret")
 		}
 		m, err := run(t, s, RunOptions{Job: job, Dump: dump})
 		if err != nil {

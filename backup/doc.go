@@ -1,41 +1,19 @@
 // Package backup is the pipeline of `ops backup`: a job's dump (from
-// backup/mysql) is compressed while it is dumped, encrypted with age when
-// the job has recipients, streamed into a storage.Store, and described by a
-// manifest written last; then retention prunes the job's old backups.
+// backup/mysql/dump) is compressed while it is dumped, encrypted with age
+// when the job has recipients, streamed into a storage.Store, and described
+// by a manifest written last; then retention prunes the job's old backups.
 // Restore, verify and the restore test read the same objects back and
 // check them against the manifest.
 //
-// It owns the job configuration (Job, Retention), the manifest and its
-// listing (ListBackups, FindBackup), RunBackup, RestoreBackup, RestoreTest,
-// VerifyBackup, Prune and the retention rules.
+// It owns the job configuration (Job, Retention, the binlog settings),
+// RunBackup, RestoreBackup, RestoreTest, VerifyBackup, Prune and the
+// retention rules, and names the job's backups to the catalog (Job.Ref,
+// ListBackups, FindBackup).
 //
-// It also owns the archived binary log of point-in-time recovery
-// (binlog_*.go): ArchiveBinlog streams the server's binary log (read by
-// the engine's BinlogSource) into chunks under <prefix><job>/binlog/, each
-// a valid binary log file compressed and encrypted like the dumps, with a
-// chunk manifest (ChunkManifest: start, end and next positions, the
-// position it follows, GTIDs, event timestamps, data_offset, SHA-256s)
-// written last; ListBinlogChunks, AnalyzeBinlog (the chain: each backup's
-// recoverable window, the gaps), VerifyBinlog, OpenChunk (for a replay)
-// and the retention of chunks (part of Prune: every chunk from the one
-// holding the oldest kept backup's position on is kept). RestorePointInTime
-// restores to a RestorePoint (restorepoint.go): a typed time, GTID set or
-// position the caller built once (PointAtTime, PointAtGTID,
-// PointAtPosition); it never sees option text, and its messages name no
-// option (a *NotRecoverableError carries what the caller words).
-//
-// A chunk holds whole transactions of one binary log file, from its start
-// position on: magic, format description (the server's, or at a start in
-// the middle of a file the one the server resent, rewritten with a valid
-// end_log_pos), then the events as the server stores them, with their
-// original end_log_pos. `mariadb-binlog CHUNK…` reads them; the event at
-// position P of the server's file is at offset P − start + data_offset of
-// the chunk. The chain is continuous when every chunk's follows is the
-// previous chunk's next; the archiver sets follows to something else only
-// when it had to skip logs the server no longer has (a gap).
-//
-// Imports run one way: backup imports backup/mysql (the engine),
-// backup/storage (the Store interface) and backup/compress. The engine and
-// the storage packages never import backup nor each other, and backup never
-// imports a concrete store (backup/storage/backends opens those for cmd).
+// Imports run one way: backup imports backup/catalog (object names,
+// manifests), the engine (backup/mysql/dump, restore, schema, conn,
+// sqltext), backup/storage (the Store interface) and backup/compress. It
+// never imports point-in-time recovery (backup/pitr, which imports it), a
+// concrete store (backup/storage/backends opens those for cmd), nor the
+// engine's binary log or replay.
 package backup

@@ -3,16 +3,15 @@ package backup
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"filippo.io/age"
 
+	"github.com/opsteam/ops/backup/backuptest"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/compress"
 	"github.com/opsteam/ops/backup/mysql/guard"
 	"github.com/opsteam/ops/backup/mysql/restore"
@@ -21,20 +20,9 @@ import (
 	"github.com/opsteam/ops/internal/fielderr"
 )
 
-// editManifest rewrites a stored manifest through fn (as someone with
-// write access to the target could).
-func editManifest(t *testing.T, s *mem.Store, name string, fn func(m map[string]any)) {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(s.Bytes(name), &m); err != nil {
-		t.Fatal(err)
-	}
-	fn(m)
-	data, _ := json.Marshal(m)
-	s.Replace(name, data)
+func manifestName(m *catalog.Manifest) string {
+	return catalog.JobPrefix("", m.Job) + m.ID + "/" + catalog.ManifestName
 }
-
-func manifestName(m *Manifest) string { return JobPrefix("", m.Job) + m.ID + "/" + ManifestName }
 
 // One corrupt manifest never blocks the job: list shows it as corrupt, the
 // other backups are listed, found, verified and restored, and prune removes
@@ -46,7 +34,7 @@ func TestCorruptManifestDoesNotBlockTheJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad, err := run(t, s, RunOptions{Now: fixedClock(t0.Add(time.Hour))})
+	bad, err := run(t, s, RunOptions{Now: backuptest.FixedClock(backuptest.T0.Add(time.Hour))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,23 +44,23 @@ func TestCorruptManifestDoesNotBlockTheJob(t *testing.T) {
 	if err != nil {
 		t.Fatalf("list with a corrupt manifest: %v", err)
 	}
-	if len(all) != 2 || all[0].ID != bad.ID || all[0].Status != StatusCorrupt || all[0].Complete || all[1].Status != StatusComplete {
+	if len(all) != 2 || all[0].ID != bad.ID || all[0].Status != catalog.StatusCorrupt || all[0].Complete || all[1].Status != catalog.StatusComplete {
 		t.Fatalf("list --all = %+v", all)
 	}
 	if b, err := FindBackup(ctx, s, job, "latest"); err != nil || b.ID != good.ID {
 		t.Fatalf("latest = %v, %v; want the good backup", b, err)
 	}
-	if _, err := FindBackup(ctx, s, job, bad.ID); !errors.Is(err, ErrNotComplete) || !strings.Contains(err.Error(), "corrupt") {
+	if _, err := FindBackup(ctx, s, job, bad.ID); !errors.Is(err, catalog.ErrNotComplete) || !strings.Contains(err.Error(), "corrupt") {
 		t.Fatalf("FindBackup(corrupt) = %v", err)
 	}
 	if _, err := restoreLatest(t, s, BackupRestoreOptions{}); err != nil {
 		t.Fatalf("restore of the good backup: %v", err)
 	}
-	res, err := Prune(ctx, PruneOptions{Job: job, Store: s, Now: fixedClock(t0.Add(2 * time.Hour)), PartialGrace: 6 * time.Hour})
+	res, err := Prune(ctx, PruneOptions{Job: job, Store: s, Now: backuptest.FixedClock(backuptest.T0.Add(2 * time.Hour)), PartialGrace: 6 * time.Hour})
 	if err != nil || len(res.Partial) != 0 {
 		t.Fatalf("prune within the grace period: %+v, %v", res, err)
 	}
-	res, err = Prune(ctx, PruneOptions{Job: job, Store: s, Now: fixedClock(t0.Add(8 * time.Hour)), PartialGrace: 6 * time.Hour})
+	res, err = Prune(ctx, PruneOptions{Job: job, Store: s, Now: backuptest.FixedClock(backuptest.T0.Add(8 * time.Hour)), PartialGrace: 6 * time.Hour})
 	if err != nil || len(res.Partial) != 1 || res.Partial[0] != bad.ID {
 		t.Fatalf("prune after the grace period: %+v, %v", res, err)
 	}
@@ -85,23 +73,14 @@ func TestCorruptManifestDoesNotBlockTheJob(t *testing.T) {
 func TestManifestPointingElsewhereIsCorrupt(t *testing.T) {
 	s := mem.New()
 	a, _ := run(t, s, RunOptions{})
-	b, _ := run(t, s, RunOptions{Now: fixedClock(t0.Add(time.Hour))})
-	editManifest(t, s, manifestName(b), func(m map[string]any) {
+	b, _ := run(t, s, RunOptions{Now: backuptest.FixedClock(backuptest.T0.Add(time.Hour))})
+	backuptest.EditManifest(t, s, manifestName(b), func(m map[string]any) {
 		m["object"].(map[string]any)["name"] = a.Object.Name
 	})
 	list, err := ListBackups(context.Background(), s, testJob(), true)
-	if err != nil || list[0].Status != StatusCorrupt {
+	if err != nil || list[0].Status != catalog.StatusCorrupt {
 		t.Fatalf("list = %+v, %v", list, err)
 	}
-}
-
-func writeKey(t *testing.T, key string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "manifest.key")
-	if err := os.WriteFile(p, []byte(key+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // With manifest_key_file, manifests carry an HMAC; an edited manifest, or
@@ -111,7 +90,7 @@ func TestManifestAuthentication(t *testing.T) {
 	ctx := context.Background()
 	s := mem.New()
 	job := testJob()
-	job.ManifestKeyFile = writeKey(t, "0123456789abcdef-secret")
+	job.ManifestKeyFile = backuptest.WriteKey(t, "0123456789abcdef-secret")
 	m1, err := run(t, s, RunOptions{Job: job})
 	if err != nil {
 		t.Fatal(err)
@@ -119,10 +98,10 @@ func TestManifestAuthentication(t *testing.T) {
 	if !strings.HasPrefix(m1.MAC, "hmac-sha256:") {
 		t.Fatalf("MAC = %q", m1.MAC)
 	}
-	m2, _ := run(t, s, RunOptions{Job: job, Now: fixedClock(t0.Add(time.Hour))})
-	m3, _ := run(t, s, RunOptions{Job: job, Now: fixedClock(t0.Add(2 * time.Hour))})
-	editManifest(t, s, manifestName(m2), func(m map[string]any) { m["databases"] = []string{"app", "mysql"} })
-	editManifest(t, s, manifestName(m3), func(m map[string]any) { delete(m, "mac") })
+	m2, _ := run(t, s, RunOptions{Job: job, Now: backuptest.FixedClock(backuptest.T0.Add(time.Hour))})
+	m3, _ := run(t, s, RunOptions{Job: job, Now: backuptest.FixedClock(backuptest.T0.Add(2 * time.Hour))})
+	backuptest.EditManifest(t, s, manifestName(m2), func(m map[string]any) { m["databases"] = []string{"app", "mysql"} })
+	backuptest.EditManifest(t, s, manifestName(m3), func(m map[string]any) { delete(m, "mac") })
 
 	list, err := ListBackups(ctx, s, job, true)
 	if err != nil {
@@ -132,23 +111,23 @@ func TestManifestAuthentication(t *testing.T) {
 	for _, b := range list {
 		status[b.ID] = b.Status
 	}
-	if status[m1.ID] != StatusComplete || status[m2.ID] != StatusUntrusted || status[m3.ID] != StatusUntrusted {
+	if status[m1.ID] != catalog.StatusComplete || status[m2.ID] != catalog.StatusUntrusted || status[m3.ID] != catalog.StatusUntrusted {
 		t.Fatalf("statuses = %v", status)
 	}
 	if b, err := FindBackup(ctx, s, job, "latest"); err != nil || b.ID != m1.ID {
 		t.Fatalf("latest = %v, %v", b, err)
 	}
-	if _, err := FindBackup(ctx, s, job, m2.ID); !errors.Is(err, ErrNotComplete) || !strings.Contains(err.Error(), "untrusted") {
+	if _, err := FindBackup(ctx, s, job, m2.ID); !errors.Is(err, catalog.ErrNotComplete) || !strings.Contains(err.Error(), "untrusted") {
 		t.Fatalf("FindBackup(edited) = %v", err)
 	}
-	res, err := Prune(ctx, PruneOptions{Job: job, Store: s, Now: fixedClock(t0.Add(30 * 24 * time.Hour))})
+	res, err := Prune(ctx, PruneOptions{Job: job, Store: s, Now: backuptest.FixedClock(backuptest.T0.Add(30 * 24 * time.Hour))})
 	if err != nil || len(res.Untrusted) != 2 || len(res.Partial) != 0 {
 		t.Fatalf("prune = %+v, %v", res, err)
 	}
 	// A wrong key makes every manifest untrusted; no key checks nothing.
 	other := job
-	other.ManifestKeyFile = writeKey(t, "another-key-of-16-bytes")
-	if b, err := FindBackup(ctx, s, other, "latest"); !errors.Is(err, ErrNoBackup) {
+	other.ManifestKeyFile = backuptest.WriteKey(t, "another-key-of-16-bytes")
+	if b, err := FindBackup(ctx, s, other, "latest"); !errors.Is(err, catalog.ErrNoBackup) {
 		t.Fatalf("latest under a wrong key = %v, %v", b, err)
 	}
 	plain := job
@@ -157,7 +136,7 @@ func TestManifestAuthentication(t *testing.T) {
 		t.Fatalf("without a key: %d complete backups, want 3", len(list))
 	}
 	short := job
-	short.ManifestKeyFile = writeKey(t, "short")
+	short.ManifestKeyFile = backuptest.WriteKey(t, "short")
 	if _, err := ListBackups(ctx, s, short, true); err == nil || !strings.Contains(err.Error(), "at least 16") {
 		t.Fatalf("a short key: %v", err)
 	}
@@ -175,10 +154,10 @@ func TestDowngradeToPlainIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := compress.Zstd.NewCodec(0, 1)
-	plain, _ := c.Compress(nil, []byte(fakeSQL))
+	plain, _ := c.Compress(nil, []byte(backuptest.FakeSQL))
 	c.Close()
 	s.Replace(m.Object.Name, plain)
-	editManifest(t, s, manifestName(m), func(mm map[string]any) {
+	backuptest.EditManifest(t, s, manifestName(m), func(mm map[string]any) {
 		delete(mm, "encryption")
 		mm["stream_sha256"] = shaHex(plain)
 		mm["object"].(map[string]any)["sha256"] = shaHex(plain)
@@ -202,7 +181,7 @@ func TestStreamFormatMustMatchTheManifest(t *testing.T) {
 		t.Fatalf("restore options = %+v, %v", f.opts, err)
 	}
 	c, _ := compress.Gzip.NewCodec(0, 1)
-	gz, _ := c.Compress(nil, []byte(fakeSQL))
+	gz, _ := c.Compress(nil, []byte(backuptest.FakeSQL))
 	_, err = restore.Restore(context.Background(), restore.RestoreOptions{Compression: compress.Zstd}, bytes.NewReader(gz))
 	if !errors.Is(err, guard.ErrRefused) || !strings.Contains(err.Error(), "the stream is gzip, the manifest says zstd") {
 		t.Fatalf("gzip stream for a zstd manifest: %v", err)

@@ -11,10 +11,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"filippo.io/age"
 
+	"github.com/opsteam/ops/backup/backuptest"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/compress"
 	"github.com/opsteam/ops/backup/mysql/dump"
 	"github.com/opsteam/ops/backup/mysql/restore"
@@ -25,30 +26,7 @@ import (
 // The pipeline against the in-memory store and a fake dump source: no
 // server, no disk. Each test pins one behaviour that protects data.
 
-const fakeSQL = "CREATE DATABASE IF NOT EXISTS `app`;\nUSE `app`;\nINSERT INTO `t` VALUES (1),(2),(3);\n-- Dump completed\n"
-
 func sum64(v uint64) *uint64 { return &v }
-
-// fakeDump writes fakeSQL compressed as asked and reports one table.
-func fakeDump(sql string) DumpFunc {
-	return func(_ context.Context, o dump.DumpOptions, w io.Writer) (*dump.DumpResult, error) {
-		c, err := o.Compression.NewCodec(o.CompressionLevel, 1)
-		if err != nil {
-			return nil, err
-		}
-		defer c.Close()
-		frame, err := c.Compress(nil, []byte(sql))
-		if err != nil {
-			return nil, err
-		}
-		if _, err := w.Write(frame); err != nil {
-			return nil, err
-		}
-		return &dump.DumpResult{ServerVersion: "10.11.6-MariaDB", ConsistencyMode: "lock", Databases: []string{"app"},
-			Tables:      []dump.TableStat{{Database: "app", Name: "t", Rows: 3, Digest: "xxh64sum:000000000000002a"}},
-			Compression: o.Compression.OrDefault(), RawBytes: int64(len(sql))}, nil
-	}
-}
 
 // failingDump writes part of a stream, then fails.
 func failingDump(_ context.Context, _ dump.DumpOptions, w io.Writer) (*dump.DumpResult, error) {
@@ -83,21 +61,17 @@ func testJob() Job {
 	return j
 }
 
-func fixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
-
-var t0 = time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
-
-func run(t *testing.T, s storage.Store, o RunOptions) (*Manifest, error) {
+func run(t *testing.T, s storage.Store, o RunOptions) (*catalog.Manifest, error) {
 	t.Helper()
 	o.Store = s
 	if o.Job.Name == "" {
 		o.Job = testJob()
 	}
 	if o.Now == nil {
-		o.Now = fixedClock(t0)
+		o.Now = backuptest.FixedClock(backuptest.T0)
 	}
 	if o.Dump == nil {
-		o.Dump = fakeDump(fakeSQL)
+		o.Dump = backuptest.FakeDump(backuptest.FakeSQL)
 	}
 	return RunBackup(context.Background(), o)
 }
@@ -111,7 +85,7 @@ func shaHex(b []byte) string {
 // it describes exactly the stored bytes.
 func TestRunBackupStoresStreamThenManifest(t *testing.T) {
 	s := &eventStore{Store: mem.New()}
-	m, err := run(t, s, RunOptions{Tool: ToolInfo{Version: "v1"}})
+	m, err := run(t, s, RunOptions{Tool: catalog.ToolInfo{Version: "v1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,11 +93,11 @@ func TestRunBackupStoresStreamThenManifest(t *testing.T) {
 	if fmt.Sprint(s.events) != fmt.Sprint(want) {
 		t.Fatalf("store calls = %q, want %q", s.events, want)
 	}
-	stored := s.Store.(*mem.Store).Bytes("app/" + NewID(t0) + "/dump.sql.zst")
+	stored := s.Store.(*mem.Store).Bytes("app/" + catalog.NewID(backuptest.T0) + "/dump.sql.zst")
 	if m.Object.Size != int64(len(stored)) || m.StreamSHA256 != shaHex(stored) || m.Object.SHA256 != m.StreamSHA256 {
 		t.Errorf("manifest says %d bytes sha %s, stored %d bytes sha %s", m.Object.Size, m.StreamSHA256, len(stored), shaHex(stored))
 	}
-	if m.Compression != compress.Zstd || m.Encryption != nil || m.Tool.Name != "ops" || m.SQLBytes != int64(len(fakeSQL)) {
+	if m.Compression != compress.Zstd || m.Encryption != nil || m.Tool.Name != "ops" || m.SQLBytes != int64(len(backuptest.FakeSQL)) {
 		t.Errorf("manifest = %+v", m)
 	}
 	if len(m.Tables) != 1 || m.Tables[0].Rows != 3 || m.Tables[0].Digest != "xxh64sum:000000000000002a" || m.Tables[0].Checksum != nil {
@@ -141,13 +115,13 @@ func TestRunBackupSameSecondNeverOverwrites(t *testing.T) {
 	s := mem.New()
 	var ids []string
 	for i := range 3 {
-		m, err := run(t, s, RunOptions{Dump: fakeDump(fmt.Sprintf("-- run %d\n%s", i, fakeSQL))})
+		m, err := run(t, s, RunOptions{Dump: backuptest.FakeDump(fmt.Sprintf("-- run %d\n%s", i, backuptest.FakeSQL))})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, m.ID)
 	}
-	want := []string{NewID(t0), NewID(t0) + "-2", NewID(t0) + "-3"}
+	want := []string{catalog.NewID(backuptest.T0), catalog.NewID(backuptest.T0) + "-2", catalog.NewID(backuptest.T0) + "-3"}
 	if fmt.Sprint(ids) != fmt.Sprint(want) {
 		t.Fatalf("IDs = %q, want %q", ids, want)
 	}
@@ -180,7 +154,7 @@ func TestRunBackupStoreAndDumpErrors(t *testing.T) {
 			return nil
 		}, nil, "nothing was kept"},
 		{"manifest put", func(op, name string) error {
-			if op == "put" && strings.HasSuffix(name, ManifestName) {
+			if op == "put" && strings.HasSuffix(name, catalog.ManifestName) {
 				return boom
 			}
 			return nil
@@ -209,7 +183,7 @@ func TestRunBackupStoreAndDumpErrors(t *testing.T) {
 				t.Errorf("a failed run left a complete backup: %+v", list)
 			}
 			for _, n := range s.Names() {
-				if strings.HasSuffix(n, ManifestName) {
+				if strings.HasSuffix(n, catalog.ManifestName) {
 					t.Errorf("a failed run left a manifest: %s", n)
 				}
 			}
@@ -267,13 +241,13 @@ func TestRestoreBackupChecksStreamSHA256(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.sql.String() != fakeSQL || f.opts.Threads != 5 || f.opts.Databases["app"] != "app2" {
+	if f.sql.String() != backuptest.FakeSQL || f.opts.Threads != 5 || f.opts.Databases["app"] != "app2" {
 		t.Fatalf("restore got %q with %+v", f.sql.String(), f.opts)
 	}
 	// A valid zstd stream with other content, as an attacker with write
 	// access to the container could store.
 	c, _ := compress.Zstd.NewCodec(0, 1)
-	other, _ := c.Compress(nil, []byte(strings.Replace(fakeSQL, "(3)", "(4)", 1)))
+	other, _ := c.Compress(nil, []byte(strings.Replace(backuptest.FakeSQL, "(3)", "(4)", 1)))
 	c.Close()
 	s.Replace(m.Object.Name, other)
 	if _, err := restoreLatest(t, s, BackupRestoreOptions{}); err == nil || !strings.Contains(err.Error(), "SHA-256") {
@@ -304,7 +278,7 @@ func TestRunBackupEncrypted(t *testing.T) {
 		t.Fatalf("restore without an identity: %v", err)
 	}
 	f, err := restoreLatest(t, s, BackupRestoreOptions{Identities: []age.Identity{id}})
-	if err != nil || f.sql.String() != fakeSQL {
+	if err != nil || f.sql.String() != backuptest.FakeSQL {
 		t.Fatalf("restore with the identity: %q, %v", f.sql.String(), err)
 	}
 }
@@ -312,7 +286,7 @@ func TestRunBackupEncrypted(t *testing.T) {
 // The restore test fails a table whose row count, digest or checksum
 // differs from the manifest's, or whose digest or checksum is missing.
 func TestCheckTables(t *testing.T) {
-	m := &Manifest{Tables: []TableInfo{
+	m := &catalog.Manifest{Tables: []catalog.TableInfo{
 		{Database: "app", Name: "a", Rows: 3, Checksum: sum64(7)}, // a backup from before digests
 		{Database: "app", Name: "b", Rows: 2},
 		{Database: "app", Name: "c", Rows: 5, Digest: "xxh64sum:00000000000000ff"},
@@ -329,7 +303,7 @@ func TestCheckTables(t *testing.T) {
 		{"checksum missing", map[string]TableState{"a": {3, nil, ""}, "b": {2, nil, ""}, "c": d("")}, map[string]bool{"a": false, "b": true, "c": false}},
 	}
 	for _, c := range cases {
-		checks, err := checkTables(m, func(ti TableInfo) (TableState, error) { return c.states[ti.Name], nil })
+		checks, err := checkTables(m, func(ti catalog.TableInfo) (TableState, error) { return c.states[ti.Name], nil })
 		if err != nil || len(checks) != 3 {
 			t.Fatalf("%s: %v %v", c.name, checks, err)
 		}
@@ -342,7 +316,7 @@ func TestCheckTables(t *testing.T) {
 			}
 		}
 	}
-	if _, err := checkTables(m, func(TableInfo) (TableState, error) { return TableState{}, errors.New("gone") }); err == nil {
+	if _, err := checkTables(m, func(catalog.TableInfo) (TableState, error) { return TableState{}, errors.New("gone") }); err == nil {
 		t.Error("a failing table state was not reported")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsteam/ops/backup/backuptest"
 	"github.com/opsteam/ops/backup/mysql/dump"
 	"github.com/opsteam/ops/backup/storage/local"
 )
@@ -36,7 +37,7 @@ func TestRunBackupReportsProgress(t *testing.T) {
 	var stored, storedSQL int64
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	_, err := RunBackup(context.Background(), RunOptions{Job: testJob(), Store: local.New(t.TempDir()), Now: fixedClock(time.Now()), Dump: dump,
+	_, err := RunBackup(context.Background(), RunOptions{Job: testJob(), Store: local.New(t.TempDir()), Now: backuptest.FixedClock(time.Now()), Dump: dump,
 		Logger:       logger,
 		DumpPlanned:  func(m map[string]TableEstimate) { plan = m },
 		DumpProgress: func(p DumpProgress) { got = append(got, p) }, Progress: func(n int64) { stored = n },

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/storage"
 )
 
@@ -21,6 +21,12 @@ type PruneOptions struct {
 	// backups and orphaned parts younger than this are left alone.
 	PartialGrace time.Duration
 	Now          func() time.Time
+	// Kept, when set, runs once the decisions are made and before anything
+	// is deleted, with the complete backups kept (newest first), the grace
+	// period and the time prune works at: point-in-time recovery prunes the
+	// job's binary log archive there, down to what the kept backups need
+	// (pitr.Prune). An error stops the prune before it deletes anything.
+	Kept func(ctx context.Context, kept []*catalog.BackupInfo, grace time.Duration, now time.Time) error
 }
 
 // PruneResult says what prune kept and removed.
@@ -30,8 +36,6 @@ type PruneResult struct {
 	Untrusted []string   // IDs of untrusted backups (never removed by prune)
 	Orphans   []string   // leftover parts removed (or that would be)
 	Deleted   []string   // every object deleted
-	// Binlog is what happened to the archived binary log (binlog_prune.go).
-	Binlog *BinlogPruneResult
 }
 
 // Prune applies the job's retention to its complete backups, removes
@@ -55,14 +59,14 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 		return nil, err
 	}
 	var snaps []Snapshot
-	byID := map[string]*BackupInfo{}
+	byID := map[string]*catalog.BackupInfo{}
 	res := &PruneResult{}
 	for _, b := range list {
 		byID[b.ID] = b
 		switch {
 		case b.Complete:
 			snaps = append(snaps, Snapshot{ID: b.ID, Time: b.StartedAt})
-		case b.Status == StatusUntrusted:
+		case b.Status == catalog.StatusUntrusted:
 			// Never deleted by retention: adding a manifest key to a job
 			// makes its older backups untrusted, and tampering is
 			// evidence. They are reported; delete them by hand.
@@ -73,7 +77,7 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 		}
 	}
 	res.Decisions = ApplyRetention(snaps, o.Job.Retention, o.Location)
-	var doomed, kept []*BackupInfo
+	var doomed, kept []*catalog.BackupInfo
 	for _, d := range res.Decisions {
 		if !d.Keep {
 			doomed = append(doomed, byID[d.ID])
@@ -81,14 +85,16 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 			kept = append(kept, byID[d.ID])
 		}
 	}
-	if res.Binlog, err = pruneBinlog(ctx, o.Store, o.Job, kept, o.DryRun, grace, now(), log); err != nil {
-		return nil, err
+	if o.Kept != nil {
+		if err := o.Kept(ctx, kept, grace, now()); err != nil {
+			return nil, err
+		}
 	}
 	for _, id := range res.Partial {
 		doomed = append(doomed, byID[id])
 	}
 	if orph, ok := o.Store.(storage.Orphans); ok {
-		names, err := orph.Orphans(ctx, JobPrefix(o.Job.Prefix, o.Job.Name), grace)
+		names, err := orph.Orphans(ctx, catalog.JobPrefix(o.Job.Prefix, o.Job.Name), grace)
 		if err != nil {
 			return nil, fmt.Errorf("listing orphaned parts: %w", err)
 		}
@@ -98,7 +104,7 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 		return res, nil
 	}
 	for _, b := range doomed {
-		deleted, err := deleteManifestFirst(ctx, o.Store, b.Manifest, b.objects)
+		deleted, err := catalog.DeleteManifestFirst(ctx, o.Store, b.Manifest, b.Objects())
 		res.Deleted = append(res.Deleted, deleted...)
 		if err != nil {
 			return res, fmt.Errorf("pruning backup %s of job %s: %w", b.ID, o.Job.Name, err)
@@ -112,27 +118,4 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 		res.Deleted = append(res.Deleted, res.Orphans...)
 	}
 	return res, nil
-}
-
-// deleteManifestFirst deletes one backup or binlog chunk: its manifest
-// first, then its other objects, one at a time and in that order. The order
-// is what keeps listings honest: an interrupted prune leaves objects without
-// a manifest, which every listing shows as partial and the next prune
-// removes. Data deleted first would leave, for a while or for good, a
-// manifest promising objects that are gone: a backup (or chunk) listed as
-// complete that cannot be restored. It returns the names deleted, in order,
-// also with an error.
-func deleteManifestFirst(ctx context.Context, s storage.Store, manifest string, objects []string) ([]string, error) {
-	names := slices.DeleteFunc(slices.Clone(objects), func(n string) bool { return n == manifest })
-	if manifest != "" {
-		names = slices.Insert(names, 0, manifest)
-	}
-	deleted := make([]string, 0, len(names))
-	for _, n := range names {
-		if err := s.Delete(ctx, n); err != nil {
-			return deleted, fmt.Errorf("deleting %s: %w", n, err)
-		}
-		deleted = append(deleted, n)
-	}
-	return deleted, nil
 }

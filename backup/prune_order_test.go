@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/storage"
 )
 
@@ -34,7 +35,7 @@ func TestDeleteManifestFirst(t *testing.T) {
 	ctx := context.Background()
 	objs := []string{"j/1/stream.00", "j/1/manifest.json", "j/1/stream.01"}
 	s := &deleteLog{}
-	got, err := deleteManifestFirst(ctx, s, "j/1/manifest.json", objs)
+	got, err := catalog.DeleteManifestFirst(ctx, s, "j/1/manifest.json", objs)
 	want := []string{"j/1/manifest.json", "j/1/stream.00", "j/1/stream.01"}
 	if err != nil || !reflect.DeepEqual(got, want) || !reflect.DeepEqual(s.order, want) {
 		t.Fatalf("deleted %q (store saw %q), %v; want %q", got, s.order, err, want)
@@ -45,7 +46,7 @@ func TestDeleteManifestFirst(t *testing.T) {
 
 	// The manifest cannot be deleted: the data stays, the backup stays whole.
 	s = &deleteLog{refuse: "j/1/manifest.json"}
-	got, err = deleteManifestFirst(ctx, s, "j/1/manifest.json", objs)
+	got, err = catalog.DeleteManifestFirst(ctx, s, "j/1/manifest.json", objs)
 	if err == nil || len(got) != 0 || len(s.order) != 0 {
 		t.Fatalf("manifest refused: deleted %q (store saw %q), %v", got, s.order, err)
 	}
@@ -55,7 +56,7 @@ func TestDeleteManifestFirst(t *testing.T) {
 
 	// No manifest (a partial backup): the objects go, in their order.
 	s = &deleteLog{}
-	got, err = deleteManifestFirst(ctx, s, "", []string{"b", "a"})
+	got, err = catalog.DeleteManifestFirst(ctx, s, "", []string{"b", "a"})
 	if err != nil || !reflect.DeepEqual(got, []string{"b", "a"}) {
 		t.Fatalf("partial: %q, %v", got, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/mysql/conn"
 	"github.com/opsteam/ops/backup/mysql/dump"
 	"github.com/opsteam/ops/backup/mysql/restore"
@@ -28,7 +29,7 @@ import (
 // BackupRestoreOptions configure restoring a stored backup.
 type BackupRestoreOptions struct {
 	Store  storage.Store
-	Backup *BackupInfo
+	Backup *catalog.BackupInfo
 	MySQL  conn.Config
 	// Threads is the number of connections loading data and digesting
 	// the restored tables: the job's threads (Job.RestoreOptions).
@@ -81,15 +82,15 @@ type RestoreFunc func(ctx context.Context, opts restore.RestoreOptions, r io.Rea
 // TrustUnauthenticated is set: without a key, whoever can write to the
 // storage can write a matching manifest for any stream.
 func RestoreBackup(ctx context.Context, o BackupRestoreOptions) (*restore.RestoreResult, error) {
-	m := o.Backup.manifest
+	m := o.Backup.ManifestData()
 	if m == nil {
-		return nil, fmt.Errorf("backup %s is %s: refusing to restore it", o.Backup.ID, o.Backup.describe())
+		return nil, fmt.Errorf("backup %s is %s: refusing to restore it", o.Backup.ID, o.Backup.Describe())
 	}
 	if err := checkAuthenticated(o); err != nil {
 		return nil, err
 	}
 	if o.RequireEncryption && m.Encryption == nil {
-		return nil, fmt.Errorf("backup %s is not encrypted, but its job encrypts every backup: refusing it (it was not written by this job): %w", m.ID, ErrNotComplete)
+		return nil, fmt.Errorf("backup %s is not encrypted, but its job encrypts every backup: refusing it (it was not written by this job): %w", m.ID, catalog.ErrNotComplete)
 	}
 	if c := m.Chunks; c != nil && (c.Size < minChunkSize || c.Size > maxChunkSize) {
 		return nil, fmt.Errorf("backup %s: the manifest's chunk size %d is out of range (%d to %d): %w", m.ID, c.Size, minChunkSize, maxChunkSize, ErrChunkMismatch)
@@ -182,7 +183,7 @@ func (s *sizeHash) Write(p []byte) (int, error) {
 
 // checkWholeStream reads a stored stream once and checks its size and
 // SHA-256 against the manifest (for manifests without chunk hashes).
-func checkWholeStream(ctx context.Context, s storage.Store, m *Manifest) error {
+func checkWholeStream(ctx context.Context, s storage.Store, m *catalog.Manifest) error {
 	rc, err := s.Open(ctx, m.Object.Name)
 	if err != nil {
 		return fmt.Errorf("restore of backup %s: %w", m.ID, err)
@@ -244,7 +245,7 @@ func (c TableCheck) OK() bool {
 // when the manifest has it) with the manifest, and drops the scratch
 // databases again.
 func RestoreTest(ctx context.Context, o BackupRestoreOptions) ([]TableCheck, error) {
-	m := o.Backup.manifest
+	m := o.Backup.ManifestData()
 	if m == nil {
 		return nil, fmt.Errorf("backup %s is partial (no manifest)", o.Backup.ID)
 	}
@@ -287,7 +288,7 @@ func RestoreTest(ctx context.Context, o BackupRestoreOptions) ([]TableCheck, err
 			return nil, fmt.Errorf("restore test: %w", err)
 		}
 	}
-	return checkTables(m, func(t TableInfo) (TableState, error) {
+	return checkTables(m, func(t catalog.TableInfo) (TableState, error) {
 		if t.Digest != "" {
 			d, ok := digests[dump.TableRef{Database: mapping[t.Database], Name: t.Name}]
 			if !ok {
@@ -300,7 +301,7 @@ func RestoreTest(ctx context.Context, o BackupRestoreOptions) ([]TableCheck, err
 }
 
 // hasDigests reports whether the manifest records content digests.
-func hasDigests(m *Manifest) bool {
+func hasDigests(m *catalog.Manifest) bool {
 	for _, t := range m.Tables {
 		if t.Digest != "" {
 			return true
@@ -319,7 +320,7 @@ type TableState struct {
 
 // checkTables compares every table of the manifest with what state reports
 // of its restored copy.
-func checkTables(m *Manifest, state func(TableInfo) (TableState, error)) ([]TableCheck, error) {
+func checkTables(m *catalog.Manifest, state func(catalog.TableInfo) (TableState, error)) ([]TableCheck, error) {
 	out := make([]TableCheck, 0, len(m.Tables))
 	for _, t := range m.Tables {
 		got, err := state(t)

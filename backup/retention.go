@@ -2,9 +2,8 @@ package backup
 
 import (
 	"fmt"
+	"github.com/opsteam/ops/backup/catalog"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -47,7 +46,7 @@ func ApplyRetention(snaps []Snapshot, r Retention, loc *time.Location) []Decisio
 		if ds[i].Time.Equal(ds[j].Time) {
 			// Same start time: the backup made later has the greater ID
 			// (freeID's -2, -3, … suffixes), so it is the newer one.
-			return idAfter(ds[i].ID, ds[j].ID)
+			return catalog.IdAfter(ds[i].ID, ds[j].ID)
 		}
 		return ds[i].Time.After(ds[j].Time)
 	})
@@ -95,31 +94,4 @@ func ApplyRetention(snaps []Snapshot, r Retention, loc *time.Location) []Decisio
 		ds[0].Keep, ds[0].Reasons = true, []string{"newest"}
 	}
 	return ds
-}
-
-// idAfter reports whether backup ID a was made after b: IDs are the start
-// second (idLayout), and freeID suffixes "-2", "-3", … to the runs after the
-// first in the same second, compared as numbers ("-10" after "-9"). IDs of
-// another form compare as strings.
-func idAfter(a, b string) bool {
-	abase, an := splitID(a)
-	bbase, bn := splitID(b)
-	if abase != bbase || an == 0 || bn == 0 {
-		return a > b
-	}
-	return an > bn
-}
-
-// splitID splits an ID into its start second and run number in that second
-// (1 without a suffix); 0 when the suffix is not a number.
-func splitID(id string) (string, int) {
-	base, suf, ok := strings.Cut(id, "-")
-	if !ok {
-		return id, 1
-	}
-	n, err := strconv.Atoi(suf)
-	if err != nil || n < 2 {
-		return id, 0
-	}
-	return base, n
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 	_ "time/tzdata" // the zone database is in the test binary: no skip without tzdata
 
+	"github.com/opsteam/ops/backup/backuptest"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/storage/mem"
 )
 
@@ -106,7 +108,7 @@ func TestRetentionZeroUnset(t *testing.T) {
 // "-10" is after "-9" (numbers, not strings).
 func TestRetentionSameSecondTieBreak(t *testing.T) {
 	at := time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)
-	earlier := Snapshot{ID: NewID(at.Add(-time.Hour)), Time: at.Add(-time.Hour)}
+	earlier := Snapshot{ID: catalog.NewID(at.Add(-time.Hour)), Time: at.Add(-time.Hour)}
 	cases := []struct {
 		ids  []string
 		want string
@@ -150,7 +152,7 @@ func TestIDAfter(t *testing.T) {
 	}
 	for i := range order {
 		for j := range order {
-			if got := idAfter(order[i], order[j]); got != (i > j) {
+			if got := catalog.IdAfter(order[i], order[j]); got != (i > j) {
 				t.Errorf("idAfter(%s, %s) = %v", order[i], order[j], got)
 			}
 		}
@@ -163,11 +165,11 @@ func TestSameSecondBackupsListAndPrune(t *testing.T) {
 	ctx := context.Background()
 	s := mem.New()
 	at := time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)
-	var last *Manifest
+	var last *catalog.Manifest
 	for i := 0; i < 11; i++ {
 		last = fakeBackup(t, s, "app", at, fmt.Sprint("run ", i), false)
 	}
-	if want := NewID(at) + "-11"; last.ID != want {
+	if want := catalog.NewID(at) + "-11"; last.ID != want {
 		t.Fatalf("11th run's ID %s, want %s", last.ID, want)
 	}
 	list, err := ListBackups(ctx, s, Job{Name: "app"}, false)
@@ -175,7 +177,7 @@ func TestSameSecondBackupsListAndPrune(t *testing.T) {
 		t.Fatalf("list: %d backups, %v", len(list), err)
 	}
 	for i, b := range list {
-		want := NewID(at)
+		want := catalog.NewID(at)
 		if n := 11 - i; n > 1 {
 			want += fmt.Sprintf("-%d", n)
 		}
@@ -188,7 +190,7 @@ func TestSameSecondBackupsListAndPrune(t *testing.T) {
 	}
 	j := testJob()
 	j.Name, j.Retention = "app", Retention{KeepLast: 1}
-	res, err := Prune(ctx, PruneOptions{Job: j, Store: s, DryRun: true, Location: time.UTC, Now: fixedClock(at.Add(time.Hour))})
+	res, err := Prune(ctx, PruneOptions{Job: j, Store: s, DryRun: true, Location: time.UTC, Now: backuptest.FixedClock(at.Add(time.Hour))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/mysql/dump"
 	"github.com/opsteam/ops/backup/storage"
 )
@@ -24,7 +25,7 @@ type DumpFunc func(ctx context.Context, opts dump.DumpOptions, w io.Writer) (*du
 type RunOptions struct {
 	Job    Job
 	Store  storage.Store
-	Tool   ToolInfo
+	Tool   catalog.ToolInfo
 	Logger *slog.Logger
 	// Now is the clock (tests inject one); time.Now when nil.
 	Now func() time.Time
@@ -62,24 +63,24 @@ func (o *RunOptions) defaults() {
 // encrypted when the job has recipients — into the store, then writes the
 // manifest last. On any failure nothing is left under a final name that
 // `list` or `restore` would take for a backup.
-func RunBackup(ctx context.Context, o RunOptions) (*Manifest, error) {
+func RunBackup(ctx context.Context, o RunOptions) (*catalog.Manifest, error) {
 	o.defaults()
 	job := o.Job
 	recips, err := ParseRecipients(job.EncryptTo)
 	if err != nil {
 		return nil, err
 	}
-	key, err := job.manifestKeyForWriting(o.Logger)
+	key, err := job.ManifestKeyForWriting(o.Logger)
 	if err != nil {
 		return nil, err
 	}
 	started := o.Now().UTC().Truncate(time.Millisecond)
-	id, err := freeID(ctx, o.Store, JobPrefix(job.Prefix, job.Name), started)
+	id, err := freeID(ctx, o.Store, catalog.JobPrefix(job.Prefix, job.Name), started)
 	if err != nil {
 		return nil, err
 	}
-	dir := JobPrefix(job.Prefix, job.Name) + id
-	objName := path.Join(dir, streamName(job.Compression, len(recips) > 0))
+	dir := catalog.JobPrefix(job.Prefix, job.Name) + id
+	objName := path.Join(dir, catalog.StreamName(job.Compression, len(recips) > 0))
 	o.Logger.Info("backup started", "job", job.Name, "id", id, "target", o.Store.String(), "object", objName)
 
 	res, obj, chunks, err := dumpInto(ctx, o, recips, objName, fmt.Sprintf("backup %s of job %s", id, job.Name))
@@ -95,7 +96,7 @@ func RunBackup(ctx context.Context, o RunOptions) (*Manifest, error) {
 	}
 	m := newManifest(o, id, started, res, obj)
 	m.Chunks = chunks
-	if _, err := WriteManifest(ctx, o.Store, dir, m, key); err != nil {
+	if _, err := catalog.WriteManifest(ctx, o.Store, dir, m, key); err != nil {
 		return nil, fmt.Errorf("backup %s of job %s: writing the manifest (the backup stays partial and will be pruned): %w", id, job.Name, err)
 	}
 	o.Logger.Info("backup complete", "job", job.Name, "id", id, "object", objName, "stored_bytes", obj.Size,
@@ -108,7 +109,7 @@ func RunBackup(ctx context.Context, o RunOptions) (*Manifest, error) {
 // uses yet: two runs of a job in the same second get distinct IDs. Only the
 // objects under each candidate ID are listed, not every backup's manifest.
 func freeID(ctx context.Context, s storage.Store, jobPrefix string, t time.Time) (string, error) {
-	id := NewID(t)
+	id := catalog.NewID(t)
 	for n := 2; ; n++ {
 		objs, err := s.List(ctx, jobPrefix+id+"/")
 		if err != nil {
@@ -117,7 +118,7 @@ func freeID(ctx context.Context, s storage.Store, jobPrefix string, t time.Time)
 		if len(objs) == 0 {
 			return id, nil
 		}
-		id = fmt.Sprintf("%s-%d", NewID(t), n)
+		id = fmt.Sprintf("%s-%d", catalog.NewID(t), n)
 	}
 }
 
@@ -126,7 +127,7 @@ func freeID(ctx context.Context, s storage.Store, jobPrefix string, t time.Time)
 // error says what failed first; a failed Put leaves nothing under objName.
 // what names the backup in errors. The stored bytes are hashed chunk by
 // chunk on their way to the store (ChunkHashes, for the manifest).
-func dumpInto(ctx context.Context, o RunOptions, recips []age.Recipient, objName, what string) (*dump.DumpResult, storage.Object, *ChunkHashes, error) {
+func dumpInto(ctx context.Context, o RunOptions, recips []age.Recipient, objName, what string) (*dump.DumpResult, storage.Object, *catalog.ChunkHashes, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -200,17 +201,17 @@ func dumpEncrypted(ctx context.Context, o RunOptions, recips []age.Recipient, w 
 }
 
 // newManifest describes a backup whose stream was stored as obj.
-func newManifest(o RunOptions, id string, started time.Time, res *dump.DumpResult, obj storage.Object) *Manifest {
+func newManifest(o RunOptions, id string, started time.Time, res *dump.DumpResult, obj storage.Object) *catalog.Manifest {
 	job := o.Job
-	m := &Manifest{
-		Format:           ManifestFormat,
+	m := &catalog.Manifest{
+		Format:           catalog.ManifestFormat,
 		Tool:             o.Tool,
 		Job:              job.Name,
 		ID:               id,
 		StartedAt:        started,
 		FinishedAt:       o.Now().UTC().Truncate(time.Millisecond),
-		Server:           ServerInfo{Version: res.ServerVersion},
-		Consistency:      ConsistencyInfo{Mode: res.ConsistencyMode, BinlogFile: res.BinlogFile, BinlogPos: res.BinlogPos, GTID: res.GTID, SnapshotAt: res.SnapshotAt},
+		Server:           catalog.ServerInfo{Version: res.ServerVersion},
+		Consistency:      catalog.ConsistencyInfo{Mode: res.ConsistencyMode, BinlogFile: res.BinlogFile, BinlogPos: res.BinlogPos, GTID: res.GTID, SnapshotAt: res.SnapshotAt},
 		Databases:        res.Databases,
 		Compression:      res.Compression,
 		CompressionLevel: job.CompressionLevel,
@@ -223,10 +224,10 @@ func newManifest(o RunOptions, id string, started time.Time, res *dump.DumpResul
 		m.Tool.Name = "ops"
 	}
 	for _, t := range res.Tables {
-		m.Tables = append(m.Tables, TableInfo{Database: t.Database, Name: t.Name, Rows: t.Rows, Digest: t.Digest})
+		m.Tables = append(m.Tables, catalog.TableInfo{Database: t.Database, Name: t.Name, Rows: t.Rows, Digest: t.Digest})
 	}
 	if len(job.EncryptTo) > 0 {
-		m.Encryption = &Encryption{Type: "age", Recipients: append([]string(nil), job.EncryptTo...)}
+		m.Encryption = &catalog.Encryption{Type: "age", Recipients: append([]string(nil), job.EncryptTo...)}
 	}
 	return m
 }

@@ -16,6 +16,7 @@ import (
 	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/local"
 	"github.com/opsteam/ops/internal/testenv"
@@ -163,7 +164,7 @@ func TestRunBackupThenPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	l, _ := ListBackups(ctx, s, Job{Name: "it"}, true)
-	if len(l) != 2 || l[0].ID != NewID(clock.Add(3*time.Hour)) || len(res.Deleted) != 4 {
+	if len(l) != 2 || l[0].ID != catalog.NewID(clock.Add(3*time.Hour)) || len(res.Deleted) != 4 {
 		t.Fatalf("after prune: %+v deleted %q", l, res.Deleted)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsteam/ops/backup/backuptest"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/mysql/dump"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/local"
@@ -21,7 +23,7 @@ import (
 // fakeBackup runs RunBackup with a dump source that writes body as the
 // stored stream; a partial backup is one whose manifest is then removed, as
 // a run killed before its manifest leaves it.
-func fakeBackup(t *testing.T, s storage.Store, job string, started time.Time, body string, partial bool) *Manifest {
+func fakeBackup(t *testing.T, s storage.Store, job string, started time.Time, body string, partial bool) *catalog.Manifest {
 	t.Helper()
 	ctx := context.Background()
 	j := testJob()
@@ -30,12 +32,12 @@ func fakeBackup(t *testing.T, s storage.Store, job string, started time.Time, bo
 		_, err := io.WriteString(w, body)
 		return &dump.DumpResult{Databases: []string{"app"}, Compression: o.Compression.OrDefault()}, err
 	}
-	m, err := RunBackup(ctx, RunOptions{Job: j, Store: s, Now: fixedClock(started), Dump: raw})
+	m, err := RunBackup(ctx, RunOptions{Job: j, Store: s, Now: backuptest.FixedClock(started), Dump: raw})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if partial {
-		if err := s.Delete(ctx, path.Join(JobPrefix("", job)+m.ID, ManifestName)); err != nil {
+		if err := s.Delete(ctx, path.Join(catalog.JobPrefix("", job)+m.ID, catalog.ManifestName)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -51,14 +53,14 @@ func TestListHidesPartialAndFindRefusesIt(t *testing.T) {
 	fakeBackup(t, s, "other", t0, "x", false)
 
 	list, err := ListBackups(ctx, s, Job{Name: "app"}, false)
-	if err != nil || len(list) != 1 || list[0].ID != NewID(t0) || !list[0].Complete {
+	if err != nil || len(list) != 1 || list[0].ID != catalog.NewID(t0) || !list[0].Complete {
 		t.Fatalf("list = %+v, %v", list, err)
 	}
 	all, _ := ListBackups(ctx, s, Job{Name: "app"}, true)
-	if len(all) != 2 || all[0].Complete || all[0].ID != NewID(t0.Add(24*time.Hour)) {
+	if len(all) != 2 || all[0].Complete || all[0].ID != catalog.NewID(t0.Add(24*time.Hour)) {
 		t.Fatalf("--all = %+v", all)
 	}
-	if b, err := FindBackup(ctx, s, Job{Name: "app"}, "latest"); err != nil || b.ID != NewID(t0) {
+	if b, err := FindBackup(ctx, s, Job{Name: "app"}, "latest"); err != nil || b.ID != catalog.NewID(t0) {
 		t.Fatalf("latest = %+v, %v (must skip the newer partial one)", b, err)
 	}
 	if _, err := FindBackup(ctx, s, Job{Name: "app"}, all[0].ID); err == nil || !strings.Contains(err.Error(), "partial") {
@@ -83,8 +85,8 @@ func TestVerifyDetectsCorruption(t *testing.T) {
 		off += n
 	}
 	m.Object.Segments = segs
-	dir := JobPrefix("", "app") + m.ID
-	if _, err := WriteManifest(ctx, s, dir, m, nil); err != nil {
+	dir := catalog.JobPrefix("", "app") + m.ID
+	if _, err := catalog.WriteManifest(ctx, s, dir, m, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, err := FindBackup(ctx, s, Job{Name: "app"}, m.ID)
@@ -131,7 +133,7 @@ func TestPruneKeepsPolicyRemovesPartialAndOrphans(t *testing.T) {
 	}
 	fakeBackup(t, s, "app", now.Add(-30*time.Minute), "running", true)   // young partial: may still be running
 	fakeBackup(t, s, "app", now.Add(-72*time.Hour-time.Hour), "x", true) // old partial
-	orphan := filepath.Join(s.Root, "app", NewID(now.Add(-48*time.Hour)), ".dump.sql.zst"+local.PartialMarker+"dead")
+	orphan := filepath.Join(s.Root, "app", catalog.NewID(now.Add(-48*time.Hour)), ".dump.sql.zst"+local.PartialMarker+"dead")
 	_ = os.WriteFile(orphan, []byte("half"), 0o600)
 	old := now.Add(-48 * time.Hour)
 	_ = os.Chtimes(orphan, old, old)
@@ -155,7 +157,7 @@ func TestPruneKeepsPolicyRemovesPartialAndOrphans(t *testing.T) {
 	}
 	complete, _ := ListBackups(ctx, s, Job{Name: "app"}, false)
 	all, _ := ListBackups(ctx, s, Job{Name: "app"}, true)
-	if len(complete) != 2 || complete[0].ID != NewID(now) || complete[1].ID != NewID(now.Add(-24*time.Hour)) {
+	if len(complete) != 2 || complete[0].ID != catalog.NewID(now) || complete[1].ID != catalog.NewID(now.Add(-24*time.Hour)) {
 		t.Fatalf("kept = %+v", complete)
 	}
 	if len(all) != 3 { // + the young partial
@@ -169,7 +171,7 @@ func TestPruneKeepsPolicyRemovesPartialAndOrphans(t *testing.T) {
 		t.Fatalf("deleted = %q", res.Deleted)
 	}
 	// The manifest of each pruned backup goes before its data.
-	if !strings.HasSuffix(res.Deleted[0], ManifestName) {
+	if !strings.HasSuffix(res.Deleted[0], catalog.ManifestName) {
 		t.Errorf("first deletion = %s", res.Deleted[0])
 	}
 }

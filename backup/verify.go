@@ -9,12 +9,13 @@ import (
 	"hash"
 	"io"
 
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/storage"
 )
 
 // VerifyResult is the outcome of checking a backup's objects.
 type VerifyResult struct {
-	Backup   *BackupInfo
+	Backup   *catalog.BackupInfo
 	Problems []string // empty when every checksum matched
 }
 
@@ -23,8 +24,8 @@ func (v *VerifyResult) OK() bool { return len(v.Problems) == 0 }
 
 // VerifyBackup re-reads the stored stream and checks its size and SHA-256
 // (and every segment's) against the manifest.
-func VerifyBackup(ctx context.Context, s storage.Store, b *BackupInfo) (*VerifyResult, error) {
-	m := b.manifest
+func VerifyBackup(ctx context.Context, s storage.Store, b *catalog.BackupInfo) (*VerifyResult, error) {
+	m := b.ManifestData()
 	if m == nil {
 		return nil, fmt.Errorf("backup %s is partial (no manifest)", b.ID)
 	}

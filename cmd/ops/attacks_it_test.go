@@ -18,6 +18,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/storage/local"
 	"github.com/opsteam/ops/internal/testenv"
 )
@@ -87,9 +88,9 @@ func (b *attackBed) tamper(t *testing.T, edit func(sql string) string) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(out)
-	b.sign(t, func(m *backup.Manifest) {
+	b.sign(t, func(m *catalog.Manifest) {
 		m.StreamSHA256, m.Object.SHA256, m.Object.Size = hex.EncodeToString(sum[:]), hex.EncodeToString(sum[:]), int64(len(out))
-		m.Chunks = &backup.ChunkHashes{Size: backup.ChunkSize}
+		m.Chunks = &catalog.ChunkHashes{Size: backup.ChunkSize}
 		for off := 0; off < len(out); off += backup.ChunkSize {
 			c := sha256.Sum256(out[off:min(off+backup.ChunkSize, len(out))])
 			m.Chunks.SHA256 = append(m.Chunks.SHA256, hex.EncodeToString(c[:]))
@@ -100,9 +101,9 @@ func (b *attackBed) tamper(t *testing.T, edit func(sql string) string) {
 // sign rewrites the manifest through edit and signs it with the job's
 // manifest key (created by the first backup beside the config), as an
 // attacker who also holds the key could.
-func (b *attackBed) sign(t *testing.T, edit func(m *backup.Manifest)) {
+func (b *attackBed) sign(t *testing.T, edit func(m *catalog.Manifest)) {
 	t.Helper()
-	var m backup.Manifest
+	var m catalog.Manifest
 	data, _ := os.ReadFile(filepath.Join(b.dir, b.manifest))
 	if err := json.Unmarshal(data, &m); err != nil {
 		t.Fatal(err)
@@ -112,7 +113,7 @@ func (b *attackBed) sign(t *testing.T, edit func(m *backup.Manifest)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := backup.WriteManifest(context.Background(), local.New(b.dir), path.Dir(b.manifest), &m, bytes.TrimRight(key, "\r\n")); err != nil {
+	if _, err := catalog.WriteManifest(context.Background(), local.New(b.dir), path.Dir(b.manifest), &m, bytes.TrimRight(key, "\r\n")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -226,7 +227,7 @@ func TestRestoreAttacks(t *testing.T) {
 		// Change a row and leave the manifest alone: the stream restores,
 		// but its SHA-256 differs at the end.
 		b.tamper(t, func(s string) string { return strings.Replace(s, "'two'", "'TWO'", 1) })
-		b.sign(t, func(m *backup.Manifest) { m.StreamSHA256 = strings.Repeat("0", 64) })
+		b.sign(t, func(m *catalog.Manifest) { m.StreamSHA256 = strings.Repeat("0", 64) })
 		copyDB := b.name + "_c"
 		t.Cleanup(func() { b.db.Exec("DROP DATABASE IF EXISTS " + copyDB) })
 		code, _, stderr := runOps(t, "--config", b.cfg, "backup", "restore", "--job", "atk", "--database", b.name+"="+copyDB)

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/backends"
 	"github.com/opsteam/ops/internal/exitcode"
@@ -119,9 +120,9 @@ func readOnly(ctx context.Context) context.Context {
 	return context.WithValue(ctx, readOnlyKey{}, true)
 }
 
-func toolInfo() backup.ToolInfo {
+func toolInfo() catalog.ToolInfo {
 	v, c, _ := buildInfo()
-	return backup.ToolInfo{Name: "ops", Version: v, Commit: c}
+	return catalog.ToolInfo{Name: "ops", Version: v, Commit: c}
 }
 
 func contains(list []string, s string) bool {
@@ -142,7 +143,7 @@ const (
 
 // checkAuthenticated refuses a backup whose manifest no key authenticated
 // unless --trust-unauthenticated-manifest, and warns when it is given.
-func (rt *opsRuntime) checkAuthenticated(job backup.Job, b *backup.BackupInfo, trust bool) error {
+func (rt *opsRuntime) checkAuthenticated(job backup.Job, b *catalog.BackupInfo, trust bool) error {
 	if b.Authenticated {
 		return nil
 	}

@@ -14,7 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/mysql/binlog"
+	"github.com/opsteam/ops/backup/pitr"
 	"github.com/opsteam/ops/internal/bytesize"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/metrics"
@@ -75,9 +77,9 @@ func runBackupBinlog(ctx context.Context, rt *opsRuntime, opts backupBinlogOptio
 	if err != nil {
 		return err
 	}
-	var res *backup.ArchiveResult
+	var res *pitr.ArchiveResult
 	err = lockedRun(rt.locker, metrics.KindBinlog, job.Name, func() error {
-		res, err = backup.ArchiveBinlog(ctx, backup.ArchiveOptions{
+		res, err = pitr.ArchiveBinlog(ctx, pitr.ArchiveOptions{
 			Job: job, Store: store, Tool: toolInfo(), Logger: rt.log, Once: opts.once, Retry: !opts.once,
 		})
 		return err
@@ -104,10 +106,10 @@ func orDash(s string) string {
 
 // binlogListing is the JSON of `ops backup list --binlog`.
 type binlogListing struct {
-	Chunks   []*backup.ChunkInfo   `json:"chunks"`
-	Windows  []backup.BinlogWindow `json:"windows"`
-	Gaps     []backup.BinlogGap    `json:"gaps"`
-	Problems []string              `json:"problems"`
+	Chunks   []*pitr.ChunkInfo   `json:"chunks"`
+	Windows  []pitr.BinlogWindow `json:"windows"`
+	Gaps     []pitr.BinlogGap    `json:"gaps"`
+	Problems []string            `json:"problems"`
 }
 
 // runBinlogList is `ops backup list --binlog`: the chunks, the window of
@@ -118,14 +120,14 @@ func runBinlogList(ctx context.Context, rt *opsRuntime, opts backupListOptions) 
 	if err != nil {
 		return err
 	}
-	out := binlogListing{Chunks: []*backup.ChunkInfo{}, Windows: []backup.BinlogWindow{}, Gaps: []backup.BinlogGap{}, Problems: []string{}}
-	var chains []*backup.BinlogChain
+	out := binlogListing{Chunks: []*pitr.ChunkInfo{}, Windows: []pitr.BinlogWindow{}, Gaps: []pitr.BinlogGap{}, Problems: []string{}}
+	var chains []*pitr.BinlogChain
 	for _, job := range jobs {
 		store, err := rt.openStore(ctx, job)
 		if err != nil {
 			return err
 		}
-		chunks, err := backup.ListBinlogChunks(ctx, store, job)
+		chunks, err := pitr.ListBinlogChunks(ctx, store, job)
 		if err != nil {
 			return err
 		}
@@ -133,10 +135,10 @@ func runBinlogList(ctx context.Context, rt *opsRuntime, opts backupListOptions) 
 		if err != nil {
 			return err
 		}
-		ch := backup.AnalyzeBinlog(job.Name, chunks, backups)
+		ch := pitr.AnalyzeBinlog(job.Name, chunks, backups)
 		chains = append(chains, ch)
 		for _, c := range ch.Chunks {
-			if opts.all || c.Status != backup.StatusPartial {
+			if opts.all || c.Status != catalog.StatusPartial {
 				out.Chunks = append(out.Chunks, c)
 			}
 		}
@@ -149,12 +151,12 @@ func runBinlogList(ctx context.Context, rt *opsRuntime, opts backupListOptions) 
 	return opts.output.write(rt.stdout, jsonOf(out), func(w io.Writer) error { return writeBinlogTables(w, chains, out) })
 }
 
-func writeBinlogTables(w io.Writer, chains []*backup.BinlogChain, out binlogListing) error {
+func writeBinlogTables(w io.Writer, chains []*pitr.BinlogChain, out binlogListing) error {
 	fmt.Fprintln(w, "ARCHIVE")
 	var rows [][]string
 	for _, ch := range chains {
 		n, size := 0, int64(0)
-		var first, last *backup.ChunkInfo
+		var first, last *pitr.ChunkInfo
 		for _, c := range ch.Chunks {
 			if !c.Complete() {
 				continue
@@ -220,12 +222,12 @@ func fmtTime(t time.Time) string {
 // job archives its binary log (or has an archive). It prints OK or
 // MISMATCH lines and returns a Check error when the backup's window is not
 // usable to the end of the archive.
-func (rt *opsRuntime) verifyBinlog(ctx context.Context, job backup.Job, b *backup.BackupInfo, identity string) error {
+func (rt *opsRuntime) verifyBinlog(ctx context.Context, job backup.Job, b *catalog.BackupInfo, identity string) error {
 	st, err := rt.openStore(ctx, job)
 	if err != nil {
 		return err
 	}
-	chunks, err := backup.ListBinlogChunks(ctx, st, job)
+	chunks, err := pitr.ListBinlogChunks(ctx, st, job)
 	if err != nil {
 		return err
 	}
@@ -242,7 +244,7 @@ func (rt *opsRuntime) verifyBinlog(ctx context.Context, job backup.Job, b *backu
 			return err
 		}
 	}
-	res, err := backup.VerifyBinlog(ctx, st, job, b, ids)
+	res, err := pitr.VerifyBinlog(ctx, st, job, b, ids)
 	if err != nil {
 		return err
 	}
@@ -344,7 +346,7 @@ func jobFingerprint(rt *opsRuntime, j backup.Job) string {
 
 // run keeps one job's archiver going until ctx ends.
 func (s *binlogSupervisor) run(ctx context.Context, rt *opsRuntime, job backup.Job) {
-	status := &backup.ArchiveStatus{}
+	status := &pitr.ArchiveStatus{}
 	s.collector.Set(job.Name, func() metrics.BinlogState {
 		st, now := status.State(), time.Now()
 		return metrics.BinlogState{LastEvent: st.LastEvent, Lag: st.Lag(now), Silent: st.Silent(now), Gaps: st.Gaps}
@@ -357,7 +359,7 @@ func (s *binlogSupervisor) run(ctx context.Context, rt *opsRuntime, job backup.J
 			if err != nil {
 				return err
 			}
-			_, err = backup.ArchiveBinlog(ctx, backup.ArchiveOptions{
+			_, err = pitr.ArchiveBinlog(ctx, pitr.ArchiveOptions{
 				Job: job, Store: store, Tool: toolInfo(), Logger: rt.log, Retry: true, Status: status,
 			})
 			return err

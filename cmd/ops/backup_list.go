@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/internal/bytesize"
 	"github.com/opsteam/ops/internal/output"
 )
@@ -49,7 +50,7 @@ func runBackupList(ctx context.Context, rt *opsRuntime, opts backupListOptions) 
 	if err != nil {
 		return err
 	}
-	var list []*backup.BackupInfo
+	var list []*catalog.BackupInfo
 	for _, job := range jobs {
 		store, err := rt.openStore(ctx, job)
 		if err != nil {
@@ -63,12 +64,12 @@ func runBackupList(ctx context.Context, rt *opsRuntime, opts backupListOptions) 
 	}
 	sortNewestFirst(list)
 	if list == nil {
-		list = []*backup.BackupInfo{}
+		list = []*catalog.BackupInfo{}
 	}
 	return opts.output.write(rt.stdout, jsonOf(list), func(w io.Writer) error { return writeBackupTable(w, list) })
 }
 
-func writeBackupTable(w io.Writer, list []*backup.BackupInfo) error {
+func writeBackupTable(w io.Writer, list []*catalog.BackupInfo) error {
 	rows := make([][]string, 0, len(list))
 	for _, b := range list {
 		status := b.Status
@@ -85,7 +86,7 @@ func writeBackupTable(w io.Writer, list []*backup.BackupInfo) error {
 	return output.WriteTable(w, []string{"JOB", "ID", "STARTED", "STATUS", "SIZE", "COMPRESSION", "ENCRYPTION", "DATABASES"}, rows)
 }
 
-func sortNewestFirst(list []*backup.BackupInfo) {
+func sortNewestFirst(list []*catalog.BackupInfo) {
 	for i := 1; i < len(list); i++ {
 		for j := i; j > 0 && list[j].StartedAt.After(list[j-1].StartedAt); j-- {
 			list[j], list[j-1] = list[j-1], list[j]

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/pitr"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/output"
 )
@@ -49,7 +50,7 @@ func runBackupPrune(ctx context.Context, rt *opsRuntime, opts backupPruneOptions
 		if err != nil {
 			return err
 		}
-		res, err := backup.Prune(ctx, backup.PruneOptions{Job: job, Store: store, DryRun: opts.dryRun, Logger: rt.log, PartialGrace: opts.grace})
+		res, err := pitr.Prune(ctx, backup.PruneOptions{Job: job, Store: store, DryRun: opts.dryRun, Logger: rt.log, PartialGrace: opts.grace})
 		if err != nil {
 			return err
 		}

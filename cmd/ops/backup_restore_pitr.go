@@ -11,6 +11,7 @@ import (
 
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/mysql/binlog"
+	"github.com/opsteam/ops/backup/pitr"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/output"
@@ -23,7 +24,7 @@ var untilLayouts = []string{"2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-
 // --until-position, parsed once, here, and the flag it came from: backup
 // gets the typed point, messages name the flag.
 type untilPoint struct {
-	backup.RestorePoint
+	pitr.RestorePoint
 	flag string // until, until-gtid or until-position; "" with no point
 }
 
@@ -38,19 +39,19 @@ func parseRestorePoint(o backupRestoreOptions, loc *time.Location) (untilPoint, 
 	case o.until != "":
 		s := strings.TrimSpace(o.until)
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			return untilPoint{backup.PointAtTime(t), "until"}, nil
+			return untilPoint{pitr.PointAtTime(t), "until"}, nil
 		}
 		for _, l := range untilLayouts {
 			if t, err := time.ParseInLocation(l, s, loc); err == nil {
-				return untilPoint{backup.PointAtTime(t), "until"}, nil
+				return untilPoint{pitr.PointAtTime(t), "until"}, nil
 			}
 		}
 		return untilPoint{}, exitcode.UsageError(fmt.Errorf("--until %q: expected RFC 3339 (2026-12-04T15:01:00Z, 2026-12-04T15:01:00+01:00) or \"YYYY-MM-DD HH:MM:SS\" in the local time zone", o.until))
 	case o.untilGTID != "":
 		st, err := binlog.ParseGTIDState(o.untilGTID)
-		var p backup.RestorePoint
+		var p pitr.RestorePoint
 		if err == nil {
-			p, err = backup.PointAtGTID(st)
+			p, err = pitr.PointAtGTID(st)
 		}
 		if err != nil {
 			return untilPoint{}, exitcode.UsageError(fmt.Errorf("--until-gtid %q: expected a MariaDB GTID position: domain-server-sequence, comma-separated (e.g. 0-1-1234)", o.untilGTID))
@@ -61,7 +62,7 @@ func parseRestorePoint(o backupRestoreOptions, loc *time.Location) (untilPoint, 
 		if err != nil {
 			return untilPoint{}, exitcode.UsageError(fmt.Errorf("--until-position %q: %w", o.untilPosition, err))
 		}
-		return untilPoint{backup.PointAtPosition(pos), "until-position"}, nil
+		return untilPoint{pitr.PointAtPosition(pos), "until-position"}, nil
 	}
 	return untilPoint{}, nil
 }
@@ -69,7 +70,7 @@ func parseRestorePoint(o backupRestoreOptions, loc *time.Location) (untilPoint, 
 // notRecoverable words backup's NotRecoverableError with the flag the
 // point came from, and says which --until-position replays everything
 // archived.
-func notRecoverable(point untilPoint, e *backup.NotRecoverableError) error {
+func notRecoverable(point untilPoint, e *pitr.NotRecoverableError) error {
 	msg := point.String() + ": " + e.Why
 	if e.Recoverable != "" {
 		msg += "; " + e.Recoverable
@@ -77,7 +78,7 @@ func notRecoverable(point untilPoint, e *backup.NotRecoverableError) error {
 	if !e.End.IsZero() {
 		msg += fmt.Sprintf(" (to replay everything archived: --until-position %s)", e.End)
 	}
-	return fmt.Errorf("%w: %s", backup.ErrNotRecoverable, msg)
+	return fmt.Errorf("%w: %s", pitr.ErrNotRecoverable, msg)
 }
 
 // runPointInTimeRestore restores the newest backup before the point and
@@ -100,10 +101,10 @@ func runPointInTimeRestore(ctx context.Context, rt *opsRuntime, job backup.Job, 
 	rt.log.Info("point-in-time restore started", "job", job.Name, "point", point.String())
 	ro := opts.restoreOptions(rt, job, store, mapping)
 	ro.Identities = ids
-	res, err := backup.RestorePointInTime(ctx, backup.PITROptions{
+	res, err := pitr.RestorePointInTime(ctx, pitr.PITROptions{
 		BackupRestoreOptions: ro, Job: job, Point: point.RestorePoint,
 	})
-	if nr := (*backup.NotRecoverableError)(nil); errors.As(err, &nr) {
+	if nr := (*pitr.NotRecoverableError)(nil); errors.As(err, &nr) {
 		return notRecoverable(point, nr)
 	}
 	if err != nil {

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/mysql/binlog"
+	"github.com/opsteam/ops/backup/pitr"
 	"github.com/opsteam/ops/internal/exitcode"
 )
 
@@ -60,12 +60,12 @@ func TestNotRecoverableNamesTheFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	end := binlog.BinlogPos{File: "binlog.000002", Pos: 300}
-	got := notRecoverable(p, &backup.NotRecoverableError{Point: p.RestorePoint, Why: "it is after the archive", Recoverable: "recoverable: backup b1: …", End: end})
+	got := notRecoverable(p, &pitr.NotRecoverableError{Point: p.RestorePoint, Why: "it is after the archive", Recoverable: "recoverable: backup b1: …", End: end})
 	want := "restore point is not recoverable: --until-position binlog.000009:4: it is after the archive; recoverable: backup b1: … (to replay everything archived: --until-position binlog.000002:300)"
 	if got.Error() != want || exitCode(got) != exitcode.Usage {
 		t.Errorf("got %q (exit %d)\nwant %q (exit 2)", got, exitCode(got), want)
 	}
-	got = notRecoverable(p, &backup.NotRecoverableError{Point: p.RestorePoint, Why: "no event at or after it"})
+	got = notRecoverable(p, &pitr.NotRecoverableError{Point: p.RestorePoint, Why: "no event at or after it"})
 	if want := "restore point is not recoverable: --until-position binlog.000009:4: no event at or after it"; got.Error() != want {
 		t.Errorf("got %q\nwant %q", got, want)
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/catalog"
+	"github.com/opsteam/ops/backup/pitr"
 	"github.com/opsteam/ops/internal/bytesize"
 	"github.com/opsteam/ops/internal/metrics"
 	"github.com/opsteam/ops/internal/output"
@@ -48,7 +50,7 @@ func runBackupRun(ctx context.Context, rt *opsRuntime, opts backupRunOptions) er
 	var failed []error
 	for _, job := range jobs {
 		start := time.Now()
-		var m *backup.Manifest
+		var m *catalog.Manifest
 		notified := rt.notifyBackup(ctx, job)
 		err := lockedRun(rt.locker, metrics.KindBackup, job.Name, func() error {
 			onTimeout := func() { rt.log.Warn("backup timed out: cancelling it", "job", job.Name, "timeout", job.Timeout) }
@@ -80,7 +82,7 @@ func runBackupRun(ctx context.Context, rt *opsRuntime, opts backupRunOptions) er
 
 // runJob backs up one job for `ops backup run` and prints the backup; the
 // manifest is nil when the backup itself failed.
-func (rt *opsRuntime) runJob(ctx context.Context, job backup.Job, prune bool) (*backup.Manifest, error) {
+func (rt *opsRuntime) runJob(ctx context.Context, job backup.Job, prune bool) (*catalog.Manifest, error) {
 	m, err := rt.backupOnce(ctx, job, prune, rt.stderrTTY)
 	// The success line is a report, like an info log line: --log-level warn
 	// (or -q, which also drops stdout) leaves nothing for cron to mail.
@@ -91,7 +93,7 @@ func (rt *opsRuntime) runJob(ctx context.Context, job backup.Job, prune bool) (*
 }
 
 // backupResult is what the metrics record of a backup run (the stored size).
-func backupResult(m *backup.Manifest) metrics.Result {
+func backupResult(m *catalog.Manifest) metrics.Result {
 	if m == nil {
 		return metrics.Result{}
 	}
@@ -101,7 +103,7 @@ func backupResult(m *backup.Manifest) metrics.Result {
 // backupOnce runs one backup of a job and, when it succeeded and prune is
 // set, applies the job's retention. It is what both `ops backup run` and
 // `ops serve` execute. A non-nil manifest means the backup itself succeeded.
-func (rt *opsRuntime) backupOnce(ctx context.Context, job backup.Job, prune, bar bool) (*backup.Manifest, error) {
+func (rt *opsRuntime) backupOnce(ctx context.Context, job backup.Job, prune, bar bool) (*catalog.Manifest, error) {
 	store, err := rt.openStore(ctx, job)
 	if err != nil {
 		return nil, err
@@ -116,7 +118,7 @@ func (rt *opsRuntime) backupOnce(ctx context.Context, job backup.Job, prune, bar
 	if !prune {
 		return m, nil
 	}
-	res, err := backup.Prune(ctx, backup.PruneOptions{Job: job, Store: store, Logger: rt.log})
+	res, err := pitr.Prune(ctx, backup.PruneOptions{Job: job, Store: store, Logger: rt.log})
 	if err != nil {
 		return m, fmt.Errorf("backup %s succeeded, but applying retention failed: %w", m.ID, err)
 	}

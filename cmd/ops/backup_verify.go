@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/output"
@@ -49,10 +50,10 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 		return err
 	}
 	b, err := backup.FindBackup(ctx, store, job, opts.backup)
-	if errors.Is(err, backup.ErrNotComplete) && opts.trustUnauthenticated && b.AcceptUnsigned() {
+	if errors.Is(err, catalog.ErrNotComplete) && opts.trustUnauthenticated && b.AcceptUnsigned() {
 		err = nil // written before the job had a key: checkAuthenticated warns
 	}
-	if errors.Is(err, backup.ErrNotComplete) {
+	if errors.Is(err, catalog.ErrNotComplete) {
 		fmt.Fprintf(rt.stdout, "%s %s %s %s\n", strings.ToUpper(b.Status), job.Name, b.ID, b.Problem)
 		return exitcode.Check(err)
 	}
@@ -138,14 +139,14 @@ func fmtSum(v *uint64) string {
 // reportNewerBroken fails `verify` (latest) when a backup newer than the
 // newest complete one is corrupt or untrusted: the newest backup of the job
 // is then not the one verify checked.
-func reportNewerBroken(ctx context.Context, rt *opsRuntime, store storage.Store, job backup.Job, latest *backup.BackupInfo) error {
+func reportNewerBroken(ctx context.Context, rt *opsRuntime, store storage.Store, job backup.Job, latest *catalog.BackupInfo) error {
 	all, err := backup.ListBackups(ctx, store, job, true)
 	if err != nil {
 		return err
 	}
 	var broken []string
 	for _, b := range all {
-		if b.ID > latest.ID && (b.Status == backup.StatusCorrupt || b.Status == backup.StatusUntrusted) {
+		if b.ID > latest.ID && (b.Status == catalog.StatusCorrupt || b.Status == catalog.StatusUntrusted) {
 			fmt.Fprintf(rt.stdout, "%s %s %s %s\n", strings.ToUpper(b.Status), job.Name, output.Escape(b.ID), output.Escape(b.Problem))
 			broken = append(broken, b.ID)
 		}

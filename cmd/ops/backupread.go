@@ -9,6 +9,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/internal/exitcode"
 )
@@ -16,9 +17,9 @@ import (
 // readableBackup finds the backup restore and cat read: complete (or, with
 // trust, written before the job had a key), holding every database the
 // mapping names, authenticated, with the identities that decrypt it.
-func (rt *opsRuntime) readableBackup(ctx context.Context, store storage.Store, job backup.Job, id string, mapping map[string]string, trust bool, identity string) (*backup.BackupInfo, []age.Identity, error) {
+func (rt *opsRuntime) readableBackup(ctx context.Context, store storage.Store, job backup.Job, id string, mapping map[string]string, trust bool, identity string) (*catalog.BackupInfo, []age.Identity, error) {
 	b, err := backup.FindBackup(ctx, store, job, id)
-	if errors.Is(err, backup.ErrNotComplete) && trust && b.AcceptUnsigned() {
+	if errors.Is(err, catalog.ErrNotComplete) && trust && b.AcceptUnsigned() {
 		err = nil // written before the job had a key: checkAuthenticated warns
 	}
 	if err != nil {
@@ -40,7 +41,7 @@ func (rt *opsRuntime) readableBackup(ctx context.Context, store storage.Store, j
 }
 
 // identities loads the age identity needed for an encrypted backup.
-func (rt *opsRuntime) identities(job backup.Job, flag string, b *backup.BackupInfo) ([]age.Identity, error) {
+func (rt *opsRuntime) identities(job backup.Job, flag string, b *catalog.BackupInfo) ([]age.Identity, error) {
 	if !b.Encrypted {
 		return nil, nil
 	}

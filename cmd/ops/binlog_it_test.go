@@ -24,6 +24,7 @@ import (
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/mysql/binlogtest"
+	"github.com/opsteam/ops/backup/pitr"
 	"github.com/opsteam/ops/backup/storage/local"
 	"github.com/opsteam/ops/internal/testenv"
 )
@@ -98,9 +99,9 @@ func (b *binlogIT) job() backup.Job {
 	return j
 }
 
-func (b *binlogIT) chunks() []*backup.ChunkInfo {
+func (b *binlogIT) chunks() []*pitr.ChunkInfo {
 	b.t.Helper()
-	cs, err := backup.ListBinlogChunks(context.Background(), local.New(b.dir), b.job())
+	cs, err := pitr.ListBinlogChunks(context.Background(), local.New(b.dir), b.job())
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func (b *binlogIT) compare(from, reached binlog.BinlogPos) int {
 		if !c.Complete() {
 			continue
 		}
-		rc, err := backup.OpenChunk(ctx, store, c, nil)
+		rc, err := pitr.OpenChunk(ctx, store, c, nil)
 		if err != nil {
 			b.t.Fatal(err)
 		}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/internal/exitcode"
 )
 
@@ -27,7 +27,7 @@ func rawControl(s string) rune {
 // `ops backup list`: database names come from the server; one with
 // terminal escapes or a newline stays in its cell, escaped.
 func TestBackupListTableEscapesNames(t *testing.T) {
-	list := []*backup.BackupInfo{
+	list := []*catalog.BackupInfo{
 		{Job: "app", ID: "20261128T020000Z", StartedAt: time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC), Complete: true,
 			Size: 1 << 20, Databases: []string{"shop", hostile, "a\nb"}, Compression: "zstd"},
 		{Job: "app", ID: "20261127T020000Z", StartedAt: time.Date(2026, 11, 27, 2, 0, 0, 0, time.UTC), Complete: true,

@@ -6,6 +6,7 @@ import (
 
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/mysql/restore"
+	"github.com/opsteam/ops/backup/pitr"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/schedule"
 	"github.com/opsteam/ops/inventory"
@@ -34,9 +35,9 @@ var exitTable = []exitRule{
 	is(inventory.ErrDeclared, exitcode.Usage),             // a declared inventory file that cannot be read or is invalid
 	is(schedule.ErrInvalidJobs, exitcode.Usage),           // a job set that cannot be scheduled
 	is(restore.ErrTargetExists, exitcode.Usage),           // restore onto an existing non-empty database without --replace
-	is(backup.ErrNotRecoverable, exitcode.Usage),          // --until* before the oldest backup, in a gap, after the archive's end
+	is(pitr.ErrNotRecoverable, exitcode.Usage),            // --until* before the oldest backup, in a gap, after the archive's end
 	is(backup.ErrUnauthenticated, exitcode.Usage),         // no manifest key here and no --trust-unauthenticated-manifest
-	is(backup.ErrBinlogGap, exitcode.CheckFailed),         // the archiver met binary logs purged before they were archived
+	is(pitr.ErrBinlogGap, exitcode.CheckFailed),           // the archiver met binary logs purged before they were archived
 	is(context.Canceled, exitcode.Interrupted),            // SIGINT/SIGTERM
 }
 

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/mysql/conn"
+	"github.com/opsteam/ops/backup/pitr"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/metrics"
 	"github.com/opsteam/ops/internal/schedule"
@@ -80,7 +80,7 @@ func TestExitTable(t *testing.T) {
 		{"timed out with a found problem", &schedule.TimeoutError{Timeout: time.Hour, Err: exitcode.Check(base)}, 3},
 		{"timed out while cancelled", &schedule.TimeoutError{Timeout: time.Hour, Err: context.Canceled}, 3},
 		// backup
-		{"binlog gap", &backup.GapError{Job: "app", Gaps: []backup.BinlogGap{{}}}, 1},
+		{"binlog gap", &pitr.GapError{Job: "app", Gaps: []pitr.BinlogGap{{}}}, 1},
 		{"lock wait", fmt.Errorf("restore: %w: waited", conn.ErrLockWaitTimeout), 3},
 	}
 	for _, tc := range cases {

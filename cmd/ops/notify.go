@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/internal/notify"
 )
 
@@ -15,14 +16,14 @@ const notifyWait = 2 * time.Minute
 // notifyBackup sends the job's start notification (in the background) and
 // returns the function that sends its result. Neither ever fails nor
 // blocks the backup.
-func (rt *opsRuntime) notifyBackup(ctx context.Context, job backup.Job) (done func(m *backup.Manifest, err error)) {
+func (rt *opsRuntime) notifyBackup(ctx context.Context, job backup.Job) (done func(m *catalog.Manifest, err error)) {
 	if rt.notes == nil {
-		return func(*backup.Manifest, error) {}
+		return func(*catalog.Manifest, error) {}
 	}
 	cfg := notify.Merge(rt.cfg.Notify, job.Notify)
 	start := time.Now()
 	rt.notes.Send(ctx, cfg, notify.Event{Kind: "backup", Job: job.Name, Result: notify.Start, Started: start})
-	return func(m *backup.Manifest, err error) {
+	return func(m *catalog.Manifest, err error) {
 		ev := notify.Event{Kind: "backup", Job: job.Name, Result: notify.Success, Started: start,
 			Duration: time.Since(start).Seconds()}
 		if m != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/mysql/binlogtest"
+	"github.com/opsteam/ops/backup/pitr"
 	"github.com/opsteam/ops/backup/storage/local"
 	"github.com/opsteam/ops/internal/testenv"
 )
@@ -467,11 +468,11 @@ func TestPointInTimeRestoreEncryptedIT(t *testing.T) {
 	sameSums(t, "encrypted, other server", checksums(t, p.root2, p.tables, nil), p.beforeT)
 }
 
-func (p *pitrIT) chunks(t *testing.T) []*backup.ChunkInfo {
+func (p *pitrIT) chunks(t *testing.T) []*pitr.ChunkInfo {
 	t.Helper()
 	j := backup.DefaultJob()
 	j.Name = "it"
-	cs, err := backup.ListBinlogChunks(context.Background(), local.New(p.dir), j)
+	cs, err := pitr.ListBinlogChunks(context.Background(), local.New(p.dir), j)
 	if err != nil {
 		t.Fatal(err)
 	}

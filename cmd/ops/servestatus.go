@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/catalog"
+	"github.com/opsteam/ops/backup/pitr"
 	"github.com/opsteam/ops/internal/metrics"
 	"github.com/opsteam/ops/internal/schedule"
 )
@@ -245,7 +247,7 @@ func readJobStorage(ctx context.Context, rt *opsRuntime, job backup.Job) jobStor
 	}
 	sortNewestFirst(backups)
 	for _, b := range backups {
-		if b.Status == backup.StatusComplete {
+		if b.Status == catalog.StatusComplete {
 			out.backup.ID, out.backup.Time, out.backup.Size = b.ID, b.StartedAt, b.Size
 			break
 		}
@@ -253,12 +255,12 @@ func readJobStorage(ctx context.Context, rt *opsRuntime, job backup.Job) jobStor
 	if out.archive == nil {
 		return out
 	}
-	chunks, err := backup.ListBinlogChunks(ctx, store, job)
+	chunks, err := pitr.ListBinlogChunks(ctx, store, job)
 	if err != nil {
 		out.archive.Err = err.Error()
 		return out
 	}
-	ch := backup.AnalyzeBinlog(job.Name, chunks, backups)
+	ch := pitr.AnalyzeBinlog(job.Name, chunks, backups)
 	out.archive.Window, out.archive.Problems = recoveryWindow(ch)
 	out.archive.ArchiveGaps = len(ch.Gaps)
 	return out
@@ -267,7 +269,7 @@ func readJobStorage(ctx context.Context, rt *opsRuntime, job backup.Job) jobStor
 // recoveryWindow spans the recoverable windows of a chain: from the oldest
 // backup that can be rolled forward to the furthest point reached. With
 // none, the problems say why (the newest backup's first).
-func recoveryWindow(ch *backup.BinlogChain) (*schedule.RecoveryWindow, []string) {
+func recoveryWindow(ch *pitr.BinlogChain) (*schedule.RecoveryWindow, []string) {
 	var w *schedule.RecoveryWindow
 	var problems []string
 	for _, bw := range ch.Windows {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/storage/local"
 	"github.com/opsteam/ops/internal/bytesize"
 	"github.com/opsteam/ops/internal/schedule"
@@ -49,7 +50,7 @@ func ageBackup(t *testing.T, target, keyFile, job string, d time.Duration) strin
 	m := list[0].ManifestData()
 	oldID := m.ID
 	m.StartedAt, m.FinishedAt = m.StartedAt.Add(-d), m.FinishedAt.Add(-d)
-	m.ID = backup.NewID(m.StartedAt)
+	m.ID = catalog.NewID(m.StartedAt)
 	if err := os.Rename(filepath.Join(target, job, oldID), filepath.Join(target, job, m.ID)); err != nil {
 		t.Fatal(err)
 	}
@@ -61,10 +62,10 @@ func ageBackup(t *testing.T, target, keyFile, job string, d time.Duration) strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := backup.WriteManifest(ctx, store, path.Dir(m.Object.Name), m, bytes.TrimRight(key, "\r\n")); err != nil {
+	if _, err := catalog.WriteManifest(ctx, store, path.Dir(m.Object.Name), m, bytes.TrimRight(key, "\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	if list, err := backup.ListBackups(ctx, store, j, false); err != nil || len(list) != 1 || list[0].ID != m.ID || list[0].Status != backup.StatusComplete {
+	if list, err := backup.ListBackups(ctx, store, j, false); err != nil || len(list) != 1 || list[0].ID != m.ID || list[0].Status != catalog.StatusComplete {
 		t.Fatalf("the aged backup does not list as complete: %+v %v", list, err)
 	}
 	return m.ID

@@ -10,6 +10,7 @@ import (
 
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/mysql/binlog"
+	"github.com/opsteam/ops/backup/pitr"
 	"github.com/opsteam/ops/internal/metrics"
 	"github.com/opsteam/ops/internal/schedule"
 )
@@ -162,7 +163,7 @@ func TestRecoveryWindow(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
 	pos := func(n uint64) binlog.BinlogPos { return binlog.BinlogPos{File: "bin.000001", Pos: n} }
-	ch := &backup.BinlogChain{Windows: []backup.BinlogWindow{
+	ch := &pitr.BinlogChain{Windows: []pitr.BinlogWindow{
 		{Backup: "new", From: t0.Add(24 * time.Hour), Recoverable: true, Until: t0.Add(30 * time.Hour), UntilPosition: pos(900)},
 		{Backup: "mid", From: t0.Add(12 * time.Hour), Recoverable: true, Until: t0.Add(30 * time.Hour), UntilPosition: pos(900)},
 		{Backup: "old", From: t0, Recoverable: false, Problem: "the archive starts after it"},
@@ -176,7 +177,7 @@ func TestRecoveryWindow(t *testing.T) {
 	if w, problems := recoveryWindow(ch); w != nil || len(problems) != 1 || problems[0] != "backup old: the archive starts after it" {
 		t.Fatalf("no recoverable backup: %+v %v", w, problems)
 	}
-	if w, problems := recoveryWindow(&backup.BinlogChain{}); w != nil || len(problems) != 1 {
+	if w, problems := recoveryWindow(&pitr.BinlogChain{}); w != nil || len(problems) != 1 {
 		t.Fatalf("no backup: %+v %v", w, problems)
 	}
 }

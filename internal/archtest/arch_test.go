@@ -101,6 +101,11 @@ var rules = []rule{
 		"a backend does not import another backend (swift uses retry)"},
 	{func(p string) bool { return p == "backup" }, []string{"backup/storage/local", "backup/storage/swift", "backup/storage/backends", "backup/storage/mem", "cmd", "internal/config", viper, cobra}, nil,
 		"the pipeline sees only storage.Store and typed options"},
+	{func(p string) bool { return p == "backup" }, []string{"backup/pitr", "backup/mysql/binlog", "backup/mysql/replay"}, nil,
+		"the dump pipeline never imports point-in-time recovery"},
+	{is("backup/catalog"), []string{"backup", "cmd", "internal/config", viper, cobra},
+		[]string{"backup/storage", "backup/compress", "backup/mysql/schema", "backup/mysql/conn", "backup/mysql/sqltext"},
+		"the catalog takes a store, a prefix and a key, not a job: it imports no pipeline and no engine"},
 	{is("tlscheck", "inventory"), []string{"backup", "cmd", "internal/config", viper, cobra}, nil,
 		"jobs never import each other, nor config loading"},
 	{is("tlscheck"), []string{"inventory"}, nil, "jobs never import each other"},
@@ -118,7 +123,7 @@ var rules = []rule{
 		"shared packages do not know the jobs"},
 	{is("backup", "tlscheck", "inventory"), []string{"internal/exitcode"}, nil,
 		"domain packages return errors; only cmd/ops maps them to exit codes"},
-	{is("backup", "cmd", "internal", "tlscheck", "inventory"), []string{"backup/mysql/binlogfake", "backup/mysql/binlogtest", "backup/mysql/mysqltest", "backup/mysql/sqltext/sqltexttest", "backup/storage/storagetest"}, nil,
+	{is("backup", "cmd", "internal", "tlscheck", "inventory"), []string{"backup/backuptest", "backup/mysql/binlogfake", "backup/mysql/binlogtest", "backup/mysql/mysqltest", "backup/mysql/sqltext/sqltexttest", "backup/storage/storagetest"}, nil,
 		"test helpers are imported by tests only"},
 }
 
@@ -175,9 +180,11 @@ func TestImportRulesBite(t *testing.T) {
 		"cmd/ops":              {Deps: []string{mod + "/backup", mod + "/backup/mysql/binlogfake"}},
 		"backup/mysql/dump":    {Deps: []string{mod + "/backup/mysql/conn", mod + "/backup/mysql/restore"}},
 		"backup/mysql/sqltext": {Deps: []string{"github.com/go-sql-driver/mysql"}},
+		"backup/catalog":       {Deps: []string{mod + "/backup/storage", mod + "/backup"}},
 	}
 	got := violations(fake, rules)
 	want := []string{
+		"backup/catalog depends on backup: the catalog takes a store, a prefix and a key, not a job: it imports no pipeline and no engine",
 		"backup/mysql depends on backup/storage: the engine knows nothing of storage or config loading",
 		"backup/mysql/dump depends on backup/mysql/restore: the dump never imports the restore (nor the binary log)",
 		"backup/mysql/sqltext depends on github.com/go-sql-driver/mysql: the one lexer reads text: no server, no project package below or beside it",

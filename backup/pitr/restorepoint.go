@@ -1,10 +1,11 @@
-package backup
+package pitr
 
 import (
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/mysql/binlog"
 )
 
@@ -28,7 +29,7 @@ type RestorePoint interface {
 	// FollowsBackup reports whether the snapshot of backup b (whose
 	// window is w) is before the point: b is a base the replay can start
 	// from.
-	FollowsBackup(b *BackupInfo, w BinlogWindow) bool
+	FollowsBackup(b *catalog.BackupInfo, w BinlogWindow) bool
 	// ReachedBy reports whether the window's archive proves what happened
 	// up to the point.
 	ReachedBy(w BinlogWindow) bool
@@ -63,10 +64,10 @@ func (p timePoint) stopArchived() bool { return true }
 
 func (p timePoint) StopsAt(ev *binlog.BinlogEvent) bool { return !ev.Time().Before(p.t) }
 
-func (p timePoint) FollowsBackup(b *BackupInfo, _ BinlogWindow) bool {
+func (p timePoint) FollowsBackup(b *catalog.BackupInfo, _ BinlogWindow) bool {
 	// Every event in the backup is older than its snapshot; backups
 	// without that record count from when they started.
-	if at := b.manifest.Consistency.SnapshotAt; !at.IsZero() {
+	if at := b.ManifestData().Consistency.SnapshotAt; !at.IsZero() {
 		return at.Before(p.t)
 	}
 	return b.StartedAt.Before(p.t)
@@ -92,7 +93,7 @@ func (p gtidPoint) StopsAt(ev *binlog.BinlogEvent) bool {
 	return ev.GTID != "" && !p.set.Includes(ev.GTID)
 }
 
-func (p gtidPoint) FollowsBackup(_ *BackupInfo, w BinlogWindow) bool {
+func (p gtidPoint) FollowsBackup(_ *catalog.BackupInfo, w BinlogWindow) bool {
 	st, err := binlog.ParseGTIDState(w.FromGTID)
 	return err == nil && w.FromGTID != "" && p.set.Covers(st)
 }
@@ -116,7 +117,7 @@ func (p positionPoint) StopsAt(ev *binlog.BinlogEvent) bool {
 	return binlog.CompareBinlogPos(binlog.BinlogPos{File: ev.File, Pos: ev.Start}, p.pos) >= 0
 }
 
-func (p positionPoint) FollowsBackup(_ *BackupInfo, w BinlogWindow) bool {
+func (p positionPoint) FollowsBackup(_ *catalog.BackupInfo, w BinlogWindow) bool {
 	return binlog.CompareBinlogPos(w.FromPosition, p.pos) <= 0
 }
 

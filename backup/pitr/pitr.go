@@ -1,4 +1,4 @@
-package backup
+package pitr
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/mysql/conn"
 	"github.com/opsteam/ops/backup/mysql/replay"
@@ -21,8 +23,8 @@ import (
 // PITROptions configure a point-in-time restore. The embedded options are
 // those of RestoreBackup (Backup is chosen by the restore).
 type PITROptions struct {
-	BackupRestoreOptions
-	Job   Job
+	backup.BackupRestoreOptions
+	Job   backup.Job
 	Point RestorePoint
 	// BinlogTool and Client override mariadb-binlog and mariadb (tests).
 	BinlogTool, Client string
@@ -32,7 +34,7 @@ type PITROptions struct {
 
 // PITRResult is what a point-in-time restore did.
 type PITRResult struct {
-	Backup  *BackupInfo
+	Backup  *catalog.BackupInfo
 	Restore *restore.RestoreResult
 	// From is the backup's binary log position, where the replay started;
 	// StoppedAt the position of the first event not applied (zero when
@@ -62,7 +64,7 @@ func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error)
 	if o.Point == nil {
 		return nil, errors.New("point-in-time restore: no restore point")
 	}
-	backups, err := ListBackups(ctx, o.Store, o.Job, true)
+	backups, err := backup.ListBackups(ctx, o.Store, o.Job, true)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +77,7 @@ func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error)
 	if err != nil {
 		return nil, err
 	}
-	m := b.manifest
+	m := b.ManifestData()
 	mapping := o.Databases
 	if len(mapping) == 0 {
 		mapping = map[string]string{}
@@ -128,7 +130,7 @@ func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error)
 	// the replay into them succeeded: a failed replay leaves the originals
 	// as they were.
 	ro.DeferSwap = o.Replace
-	rres, err := RestoreBackup(ctx, ro)
+	rres, err := backup.RestoreBackup(ctx, ro)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +150,7 @@ func RestorePointInTime(ctx context.Context, o PITROptions) (*PITRResult, error)
 // the new copies in. On failure it drops what the restore created (keeps
 // it with KeepPartial): an original is never replaced by a copy whose
 // replay failed.
-func replayAndSwap(ctx context.Context, o PITROptions, res *PITRResult, b *BackupInfo, from binlog.BinlogPos, need []*ChunkInfo, files, known []string, written map[string]string) error {
+func replayAndSwap(ctx context.Context, o PITROptions, res *PITRResult, b *catalog.BackupInfo, from binlog.BinlogPos, need []*ChunkInfo, files, known []string, written map[string]string) error {
 	rres := res.Restore
 	start := time.Now()
 	flavor := "mariadb"
@@ -219,14 +221,14 @@ func dropDatabases(ctx context.Context, o PITROptions, dbs []string) {
 
 // choose picks the newest complete backup before the point whose window
 // reaches it.
-func (ch *BinlogChain) choose(backups []*BackupInfo, p RestorePoint) (*BackupInfo, BinlogWindow, error) {
+func (ch *BinlogChain) choose(backups []*catalog.BackupInfo, p RestorePoint) (*catalog.BackupInfo, BinlogWindow, error) {
 	windows := map[string]BinlogWindow{}
 	for _, w := range ch.Windows {
 		windows[w.Backup] = w
 	}
-	var before []*BackupInfo
+	var before []*catalog.BackupInfo
 	for _, b := range backups { // newest first
-		m := b.manifest
+		m := b.ManifestData()
 		w, ok := windows[b.ID]
 		if !b.Complete || m == nil || !ok || !p.FollowsBackup(b, w) {
 			continue
@@ -297,7 +299,7 @@ func fetchChunks(ctx context.Context, o PITROptions, need []*ChunkInfo, dir stri
 	files := make([]string, len(need))
 	for i, c := range need {
 		if o.RequireEncryption && c.manifest.Encryption == nil {
-			return nil, fmt.Errorf("chunk %s is not encrypted, but its job encrypts everything: refusing it (it was not written by this job): %w", c.Start, ErrNotComplete)
+			return nil, fmt.Errorf("chunk %s is not encrypted, but its job encrypts everything: refusing it (it was not written by this job): %w", c.Start, catalog.ErrNotComplete)
 		}
 		files[i] = filepath.Join(dir, fmt.Sprintf("%06d.bin", i))
 		if err := fetchChunk(ctx, o, c, files[i]); err != nil {

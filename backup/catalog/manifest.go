@@ -1,4 +1,4 @@
-package backup
+package catalog
 
 import (
 	"bytes"
@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -154,6 +156,13 @@ func (b *BackupInfo) AcceptUnsigned() bool {
 	return true
 }
 
+// Complete returns b as List returns a complete backup whose manifest is m
+// (for a caller that builds a listing by hand, such as a test of a chain).
+func Complete(b BackupInfo, m *Manifest) *BackupInfo {
+	b.Complete, b.Status, b.manifest = true, StatusComplete, m
+	return &b
+}
+
 // ManifestData returns the parsed manifest of a complete backup.
 func (b *BackupInfo) ManifestData() *Manifest { return b.manifest }
 
@@ -170,7 +179,7 @@ func NewID(t time.Time) string { return t.UTC().Format(idLayout) }
 func JobPrefix(prefix, job string) string { return prefix + job + "/" }
 
 // streamName is the name of the SQL stream object inside a backup.
-func streamName(m compress.Method, encrypted bool) string {
+func StreamName(m compress.Method, encrypted bool) string {
 	n := "dump.sql" + m.Suffix()
 	if encrypted {
 		n += ".age"
@@ -178,15 +187,20 @@ func streamName(m compress.Method, encrypted bool) string {
 	return n
 }
 
-// ListBackups reads a job's backups from a store, newest first. Only
-// complete backups are returned unless all is set; then partial, corrupt
-// and untrusted ones are listed too, with their Status. One unreadable
-// manifest never hides the others.
-func ListBackups(ctx context.Context, s storage.Store, job Job, all bool) ([]*BackupInfo, error) {
-	key, err := job.manifestKey()
-	if err != nil {
-		return nil, err
-	}
+// Ref names one job's backups in a store: the job's name, its object-name
+// prefix (the store's prefix of the job, "" for none) and the key that
+// authenticates its manifests (nil: the job has none).
+type Ref struct {
+	Name, Prefix string
+	Key          []byte
+}
+
+// List reads a job's backups from a store, newest first. Only complete
+// backups are returned unless all is set; then partial, corrupt and
+// untrusted ones are listed too, with their Status. One unreadable manifest
+// never hides the others.
+func List(ctx context.Context, s storage.Store, job Ref, all bool) ([]*BackupInfo, error) {
+	key := job.Key
 	jp := JobPrefix(job.Prefix, job.Name)
 	objs, err := s.List(ctx, jp)
 	if err != nil {
@@ -231,7 +245,7 @@ func ListBackups(ctx context.Context, s storage.Store, job Job, all bool) ([]*Ba
 		}
 		out = append(out, b)
 	}
-	sort.Slice(out, func(i, j int) bool { return idAfter(out[i].ID, out[j].ID) })
+	sort.Slice(out, func(i, j int) bool { return IdAfter(out[i].ID, out[j].ID) })
 	return out, nil
 }
 
@@ -255,7 +269,7 @@ func (b *BackupInfo) load(ctx context.Context, s storage.Store, key []byte) erro
 		b.Status, b.Problem = StatusCorrupt, fmt.Sprintf("manifest %s describes backup %q, object %q: not this backup", b.Manifest, m.ID, m.Object.Name)
 	case b.Object != m.Object.Name:
 		b.Status, b.Problem = StatusCorrupt, fmt.Sprintf("manifest %s names %s, which is missing", b.Manifest, m.Object.Name)
-	case key != nil && !m.authentic(key):
+	case key != nil && !m.Authentic(key):
 		b.Status, b.Problem = StatusUntrusted, fmt.Sprintf("manifest %s has no valid MAC for the job's manifest_key_file", b.Manifest)
 		if m.MAC == "" {
 			b.unsigned = m
@@ -273,7 +287,7 @@ var ErrCorruptManifest = errors.New("corrupt manifest")
 // ReadManifest fetches and parses a manifest.
 func ReadManifest(ctx context.Context, s storage.Store, name string) (*Manifest, error) {
 	var m Manifest
-	if err := readJSON(ctx, s, name, "manifest", 64<<20, &m); err != nil {
+	if err := ReadJSON(ctx, s, name, "manifest", 64<<20, &m); err != nil {
 		return nil, err
 	}
 	if m.Format != ManifestFormat {
@@ -292,7 +306,7 @@ func WriteManifest(ctx context.Context, s storage.Store, dir string, m *Manifest
 	if key != nil {
 		m.MAC = m.mac(key)
 	}
-	return putJSON(ctx, s, path.Join(dir, ManifestName), m)
+	return PutJSON(ctx, s, path.Join(dir, ManifestName), m)
 }
 
 const macPrefix = "hmac-sha256:"
@@ -301,14 +315,14 @@ const macPrefix = "hmac-sha256:"
 func (m *Manifest) mac(key []byte) string {
 	c := *m
 	c.MAC = ""
-	return hmacOf(&c, key)
+	return HmacOf(&c, key)
 }
 
 // authentic reports whether the manifest's MAC is valid under key.
-func (m *Manifest) authentic(key []byte) bool { return macMatches(m.MAC, m.mac(key)) }
+func (m *Manifest) Authentic(key []byte) bool { return MacMatches(m.MAC, m.mac(key)) }
 
 // hmacOf is the MAC of v's JSON encoding (the caller clears v's MAC field).
-func hmacOf(v any, key []byte) string {
+func HmacOf(v any, key []byte) string {
 	data, _ := json.Marshal(v) // manifests always encode
 	h := hmac.New(sha256.New, key)
 	h.Write(data)
@@ -316,14 +330,14 @@ func hmacOf(v any, key []byte) string {
 }
 
 // macMatches compares a stored MAC with the expected one in constant time.
-func macMatches(stored, want string) bool {
+func MacMatches(stored, want string) bool {
 	return strings.HasPrefix(stored, macPrefix) && hmac.Equal([]byte(stored), []byte(want))
 }
 
 // readJSON reads an object of at most limit bytes and decodes it into v;
 // what reads fails with an error naming what, what decodes not with one
 // matching ErrCorruptManifest.
-func readJSON(ctx context.Context, s storage.Store, name, what string, limit int64, v any) error {
+func ReadJSON(ctx context.Context, s storage.Store, name, what string, limit int64, v any) error {
 	rc, err := s.Open(ctx, name)
 	if err != nil {
 		return fmt.Errorf("reading %s %s: %w", what, name, err)
@@ -340,7 +354,7 @@ func readJSON(ctx context.Context, s storage.Store, name, what string, limit int
 }
 
 // putJSON stores v as indented JSON under name.
-func putJSON(ctx context.Context, s storage.Store, name string, v any) (storage.Object, error) {
+func PutJSON(ctx context.Context, s storage.Store, name string, v any) (storage.Object, error) {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return storage.Object{}, err
@@ -348,11 +362,11 @@ func putJSON(ctx context.Context, s storage.Store, name string, v any) (storage.
 	return s.Put(ctx, name, bytes.NewReader(append(data, '\n')))
 }
 
-// FindBackup picks a complete backup by ID, or the newest complete one for
+// Find picks a complete backup by ID, or the newest complete one for
 // "latest" / "". A partial, corrupt or untrusted backup named by ID is an
 // error matching ErrNotComplete.
-func FindBackup(ctx context.Context, s storage.Store, job Job, id string) (*BackupInfo, error) {
-	list, err := ListBackups(ctx, s, job, true)
+func Find(ctx context.Context, s storage.Store, job Ref, id string) (*BackupInfo, error) {
+	list, err := List(ctx, s, job, true)
 	if err != nil {
 		return nil, err
 	}
@@ -362,7 +376,7 @@ func FindBackup(ctx context.Context, s storage.Store, job Job, id string) (*Back
 		}
 		if b.ID == id {
 			if !b.Complete {
-				return b, fmt.Errorf("backup %s of job %s is %s: refusing to use it: %w", id, job.Name, b.describe(), ErrNotComplete)
+				return b, fmt.Errorf("backup %s of job %s is %s: refusing to use it: %w", id, job.Name, b.Describe(), ErrNotComplete)
 			}
 			return b, nil
 		}
@@ -374,7 +388,7 @@ func FindBackup(ctx context.Context, s storage.Store, job Job, id string) (*Back
 }
 
 // describe says what is wrong with a backup that is not complete.
-func (b *BackupInfo) describe() string {
+func (b *BackupInfo) Describe() string {
 	switch b.Status {
 	case StatusPartial:
 		return "partial (no manifest)"
@@ -390,3 +404,61 @@ var ErrNotComplete = errors.New("backup not usable")
 
 // ErrNoBackup is matched by errors for a backup that does not exist.
 var ErrNoBackup = errors.New("no such backup")
+
+// ChunkHashes lists the SHA-256 of every Size bytes of a stored object, in
+// order. The manifest's MAC covers it: with a key, a chunk cannot be
+// changed without the restore noticing before it releases the chunk.
+type ChunkHashes struct {
+	Size   int64    `json:"size"`
+	SHA256 []string `json:"sha256"`
+}
+
+// idAfter reports whether backup ID a was made after b: IDs are the start
+// second (idLayout), and freeID suffixes "-2", "-3", … to the runs after the
+// first in the same second, compared as numbers ("-10" after "-9"). IDs of
+// another form compare as strings.
+func IdAfter(a, b string) bool {
+	abase, an := splitID(a)
+	bbase, bn := splitID(b)
+	if abase != bbase || an == 0 || bn == 0 {
+		return a > b
+	}
+	return an > bn
+}
+
+// splitID splits an ID into its start second and run number in that second
+// (1 without a suffix); 0 when the suffix is not a number.
+func splitID(id string) (string, int) {
+	base, suf, ok := strings.Cut(id, "-")
+	if !ok {
+		return id, 1
+	}
+	n, err := strconv.Atoi(suf)
+	if err != nil || n < 2 {
+		return id, 0
+	}
+	return base, n
+}
+
+// deleteManifestFirst deletes one backup or binlog chunk: its manifest
+// first, then its other objects, one at a time and in that order. The order
+// is what keeps listings honest: an interrupted prune leaves objects without
+// a manifest, which every listing shows as partial and the next prune
+// removes. Data deleted first would leave, for a while or for good, a
+// manifest promising objects that are gone: a backup (or chunk) listed as
+// complete that cannot be restored. It returns the names deleted, in order,
+// also with an error.
+func DeleteManifestFirst(ctx context.Context, s storage.Store, manifest string, objects []string) ([]string, error) {
+	names := slices.DeleteFunc(slices.Clone(objects), func(n string) bool { return n == manifest })
+	if manifest != "" {
+		names = slices.Insert(names, 0, manifest)
+	}
+	deleted := make([]string, 0, len(names))
+	for _, n := range names {
+		if err := s.Delete(ctx, n); err != nil {
+			return deleted, fmt.Errorf("deleting %s: %w", n, err)
+		}
+		deleted = append(deleted, n)
+	}
+	return deleted, nil
+}

@@ -1,4 +1,4 @@
-package backup
+package pitr
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"filippo.io/age"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/compress"
 	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/storage"
@@ -55,10 +57,10 @@ const (
 // server's binary log and everything a replay needs to find, read and
 // check it.
 type ChunkManifest struct {
-	Format int      `json:"format"`
-	Kind   string   `json:"kind"`
-	Tool   ToolInfo `json:"tool"`
-	Job    string   `json:"job"`
+	Format int              `json:"format"`
+	Kind   string           `json:"kind"`
+	Tool   catalog.ToolInfo `json:"tool"`
+	Job    string           `json:"job"`
 	// Server is the server the events were read from.
 	Server BinlogServerInfo `json:"server"`
 
@@ -111,9 +113,9 @@ type ChunkManifest struct {
 	BinlogBytes  int64  `json:"binlog_bytes"`
 	BinlogSHA256 string `json:"binlog_sha256"`
 
-	Compression      compress.Method `json:"compression"`
-	CompressionLevel int             `json:"compression_level,omitempty"`
-	Encryption       *Encryption     `json:"encryption,omitempty"`
+	Compression      compress.Method     `json:"compression"`
+	CompressionLevel int                 `json:"compression_level,omitempty"`
+	Encryption       *catalog.Encryption `json:"encryption,omitempty"`
 	// Object is the stored object (compressed, then encrypted).
 	Object   storage.Object `json:"object"`
 	StoredAt time.Time      `json:"stored_at"`
@@ -181,10 +183,10 @@ func latest(ts ...time.Time) time.Time {
 func (c *ChunkInfo) ManifestData() *ChunkManifest { return c.manifest }
 
 // Complete reports whether the chunk has a valid, trusted manifest and its data.
-func (c *ChunkInfo) Complete() bool { return c.Status == StatusComplete }
+func (c *ChunkInfo) Complete() bool { return c.Status == catalog.StatusComplete }
 
 // BinlogPrefix is the object-name prefix of a job's archived binary log.
-func BinlogPrefix(prefix, job string) string { return JobPrefix(prefix, job) + BinlogDir + "/" }
+func BinlogPrefix(prefix, job string) string { return catalog.JobPrefix(prefix, job) + BinlogDir + "/" }
 
 // chunkBase is the object name of a chunk without its suffix.
 func chunkBase(binlogPrefix string, start binlog.BinlogPos) string {
@@ -237,8 +239,8 @@ func parseChunkName(rest string) (start binlog.BinlogPos, suffix string, ok bool
 // manifest that cannot be read is corrupt, one without a valid MAC (when
 // the job has a manifest key) untrusted, a data object without a manifest
 // partial. Only a failure to reach the store is an error.
-func ListBinlogChunks(ctx context.Context, s storage.Store, job Job) ([]*ChunkInfo, error) {
-	key, err := job.manifestKey()
+func ListBinlogChunks(ctx context.Context, s storage.Store, job backup.Job) ([]*ChunkInfo, error) {
+	key, err := job.ManifestKey()
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +264,7 @@ func ListBinlogChunks(ctx context.Context, s storage.Store, job Job) ([]*ChunkIn
 
 // listChunkObjects lists the job's chunk objects, grouped by chunk and in
 // chain order, without reading any manifest (every chunk partial).
-func listChunkObjects(ctx context.Context, s storage.Store, job Job) ([]*ChunkInfo, error) {
+func listChunkObjects(ctx context.Context, s storage.Store, job backup.Job) ([]*ChunkInfo, error) {
 	bp := BinlogPrefix(job.Prefix, job.Name)
 	objs, err := s.List(ctx, bp)
 	if err != nil {
@@ -276,7 +278,7 @@ func listChunkObjects(ctx context.Context, s storage.Store, job Job) ([]*ChunkIn
 		}
 		c := byStart[start]
 		if c == nil {
-			c = &ChunkInfo{Job: job.Name, File: start.File, Start: start, Status: StatusPartial}
+			c = &ChunkInfo{Job: job.Name, File: start.File, Start: start, Status: catalog.StatusPartial}
 			byStart[start] = c
 		}
 		c.objects = append(c.objects, o.Name)
@@ -301,8 +303,8 @@ func listChunkObjects(ctx context.Context, s storage.Store, job Job) ([]*ChunkIn
 // there is none), reading manifests from the newest back. A newest
 // manifest that is corrupt or untrusted is an error: the archiver will not
 // write past it before someone looks at it.
-func binlogChainEnd(ctx context.Context, s storage.Store, job Job) (*ChunkInfo, error) {
-	key, err := job.manifestKey()
+func binlogChainEnd(ctx context.Context, s storage.Store, job backup.Job) (*ChunkInfo, error) {
+	key, err := job.ManifestKey()
 	if err != nil {
 		return nil, err
 	}
@@ -319,9 +321,9 @@ func binlogChainEnd(ctx context.Context, s storage.Store, job Job) (*ChunkInfo, 
 			return nil, err
 		}
 		switch c.Status {
-		case StatusComplete:
+		case catalog.StatusComplete:
 			return c, nil
-		case StatusCorrupt, StatusUntrusted:
+		case catalog.StatusCorrupt, catalog.StatusUntrusted:
 			return nil, fmt.Errorf("the newest chunk of the archived binary log of job %s is %s (%s): check it, and delete %s and %s to archive that part again: %w",
 				job.Name, c.Status, c.Problem, c.Manifest, c.Object, ErrChainBroken)
 		}
@@ -342,23 +344,23 @@ func sortChunks(chunks []*ChunkInfo) {
 func (c *ChunkInfo) load(ctx context.Context, s storage.Store, key []byte, job string) error {
 	m, err := ReadChunkManifest(ctx, s, c.Manifest)
 	switch {
-	case errors.Is(err, ErrCorruptManifest):
-		c.Status, c.Problem = StatusCorrupt, err.Error()
+	case errors.Is(err, catalog.ErrCorruptManifest):
+		c.Status, c.Problem = catalog.StatusCorrupt, err.Error()
 		return nil
 	case err != nil:
 		return err
 	}
 	switch {
 	case m.Start != c.Start || m.Object.Name == "" || path.Dir(m.Object.Name) != path.Dir(c.Manifest) || m.Job != job:
-		c.Status, c.Problem = StatusCorrupt, fmt.Sprintf("manifest %s describes chunk %s of job %q (object %q): not this chunk", c.Manifest, m.Start, m.Job, m.Object.Name)
+		c.Status, c.Problem = catalog.StatusCorrupt, fmt.Sprintf("manifest %s describes chunk %s of job %q (object %q): not this chunk", c.Manifest, m.Start, m.Job, m.Object.Name)
 	case c.Object != m.Object.Name:
-		c.Status, c.Problem = StatusCorrupt, fmt.Sprintf("manifest %s names %s, which is missing", c.Manifest, m.Object.Name)
+		c.Status, c.Problem = catalog.StatusCorrupt, fmt.Sprintf("manifest %s names %s, which is missing", c.Manifest, m.Object.Name)
 	case binlog.CompareBinlogPos(m.End, m.Start) < 0 || binlog.CompareBinlogPos(m.Next, m.End) < 0 || binlog.CompareBinlogPos(m.Follows, m.Start) > 0:
-		c.Status, c.Problem = StatusCorrupt, fmt.Sprintf("manifest %s: positions out of order (follows %s, start %s, end %s, next %s)", c.Manifest, m.Follows, m.Start, m.End, m.Next)
+		c.Status, c.Problem = catalog.StatusCorrupt, fmt.Sprintf("manifest %s: positions out of order (follows %s, start %s, end %s, next %s)", c.Manifest, m.Follows, m.Start, m.End, m.Next)
 	case key != nil && !hmacValid(m, m.MAC, key):
-		c.Status, c.Problem = StatusUntrusted, fmt.Sprintf("manifest %s has no valid MAC for the job's manifest_key_file", c.Manifest)
+		c.Status, c.Problem = catalog.StatusUntrusted, fmt.Sprintf("manifest %s has no valid MAC for the job's manifest_key_file", c.Manifest)
 	default:
-		c.Status, c.manifest = StatusComplete, m
+		c.Status, c.manifest = catalog.StatusComplete, m
 		c.End, c.Next, c.Follows = m.End, m.Next, m.Follows
 		c.FirstEvent, c.LastEvent, c.MaxEvent = m.FirstEvent, m.LastEvent, m.MaxEvent
 		c.StartGTID, c.EndGTID = m.StartGTID, m.EndGTID
@@ -371,14 +373,14 @@ func (c *ChunkInfo) load(ctx context.Context, s storage.Store, key []byte, job s
 // ReadChunkManifest fetches and parses a chunk manifest.
 func ReadChunkManifest(ctx context.Context, s storage.Store, name string) (*ChunkManifest, error) {
 	var m ChunkManifest
-	if err := readJSON(ctx, s, name, "chunk manifest", 1<<20, &m); err != nil {
+	if err := catalog.ReadJSON(ctx, s, name, "chunk manifest", 1<<20, &m); err != nil {
 		return nil, err
 	}
 	if m.Format != ChunkFormat || m.Kind != ChunkKind {
-		return nil, fmt.Errorf("chunk manifest %s has format %d kind %q; this ops reads format %d %q: %w", name, m.Format, m.Kind, ChunkFormat, ChunkKind, ErrCorruptManifest)
+		return nil, fmt.Errorf("chunk manifest %s has format %d kind %q; this ops reads format %d %q: %w", name, m.Format, m.Kind, ChunkFormat, ChunkKind, catalog.ErrCorruptManifest)
 	}
 	if _, err := compress.Parse(string(m.Compression)); err != nil {
-		return nil, fmt.Errorf("chunk manifest %s: compression %w: %w", name, err, ErrCorruptManifest)
+		return nil, fmt.Errorf("chunk manifest %s: compression %w: %w", name, err, catalog.ErrCorruptManifest)
 	}
 	return &m, nil
 }
@@ -387,9 +389,9 @@ func ReadChunkManifest(ctx context.Context, s storage.Store, name string) (*Chun
 func writeChunkManifest(ctx context.Context, s storage.Store, name string, m *ChunkManifest, key []byte) error {
 	m.MAC = ""
 	if key != nil {
-		m.MAC = hmacOf(m, key)
+		m.MAC = catalog.HmacOf(m, key)
 	}
-	_, err := putJSON(ctx, s, name, m)
+	_, err := catalog.PutJSON(ctx, s, name, m)
 	return err
 }
 
@@ -397,7 +399,7 @@ func writeChunkManifest(ctx context.Context, s storage.Store, name string, m *Ch
 func hmacValid(m *ChunkManifest, mac string, key []byte) bool {
 	c := *m
 	c.MAC = ""
-	return macMatches(mac, hmacOf(&c, key))
+	return catalog.MacMatches(mac, catalog.HmacOf(&c, key))
 }
 
 // OpenChunk returns the chunk's binary log file (decrypted with ids when

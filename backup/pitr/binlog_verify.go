@@ -1,4 +1,4 @@
-package backup
+package pitr
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/storage"
 )
@@ -34,12 +36,12 @@ func (v *BinlogVerifyResult) OK() bool { return len(v.Problems) == 0 }
 // encrypted, or ids given — every event is decoded with its checksum, and
 // the positions, event count and SHA-256 of the binary log are compared
 // with the manifest).
-func VerifyBinlog(ctx context.Context, s storage.Store, job Job, b *BackupInfo, ids []age.Identity) (*BinlogVerifyResult, error) {
+func VerifyBinlog(ctx context.Context, s storage.Store, job backup.Job, b *catalog.BackupInfo, ids []age.Identity) (*BinlogVerifyResult, error) {
 	chunks, err := ListBinlogChunks(ctx, s, job)
 	if err != nil {
 		return nil, err
 	}
-	ch := AnalyzeBinlog(job.Name, chunks, []*BackupInfo{b})
+	ch := AnalyzeBinlog(job.Name, chunks, []*catalog.BackupInfo{b})
 	res := &BinlogVerifyResult{}
 	if len(ch.Windows) == 0 {
 		res.Problems = append(res.Problems, fmt.Sprintf("backup %s recorded no binary log position: it cannot be rolled forward", b.ID))
@@ -61,7 +63,7 @@ func VerifyBinlog(ctx context.Context, s storage.Store, job Job, b *BackupInfo, 
 	}
 	started := false
 	for _, c := range ch.Chunks {
-		if c.Status != StatusComplete {
+		if c.Status != catalog.StatusComplete {
 			continue
 		}
 		if !started {

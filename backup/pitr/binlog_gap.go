@@ -1,4 +1,4 @@
-package backup
+package pitr
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/mysql/binlog"
 )
 
@@ -52,7 +53,7 @@ func (a *archiver) gapError(ctx context.Context) error {
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	last := e.Gaps[len(e.Gaps)-1].To
-	if list, err := ListBackups(lctx, a.o.Store, a.o.Job, false); err == nil {
+	if list, err := backup.ListBackups(lctx, a.o.Store, a.o.Job, false); err == nil {
 		for _, b := range list { // newest first: the last match is the oldest
 			m := b.ManifestData()
 			if m != nil && m.Consistency.BinlogFile != "" && binlog.CompareBinlogPos(binlog.BinlogPos{File: m.Consistency.BinlogFile, Pos: m.Consistency.BinlogPos}, last) >= 0 {

@@ -1,4 +1,4 @@
-package backup
+package pitr
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/backuptest"
 	"github.com/opsteam/ops/backup/mysql/binlogfake"
 	"github.com/opsteam/ops/backup/mysql/restore"
 	"github.com/opsteam/ops/backup/storage/mem"
@@ -23,7 +25,7 @@ func TestPointInTimeReplaceSwapsOnlyAfterTheReplay(t *testing.T) {
 	job := binlogJob()
 	srv := binlogfake.New(3308)
 	srv.Commit(3)
-	backupAt(t, s, job, srv, t0)
+	backupAt(t, s, job, srv, backuptest.T0)
 	srv.Statements("INSERT INTO t VALUES (1)") // (in another database: the fake's events cannot be applied)
 	archiveOnce(t, s, job, &fakeSource{srv: srv})
 	dir := t.TempDir()
@@ -46,7 +48,7 @@ func TestPointInTimeReplaceSwapsOnlyAfterTheReplay(t *testing.T) {
 			deferred := false
 			opts := PITROptions{Job: job, Point: PointAtPosition(srv.Current()),
 				BinlogTool: script("binlog", "cat >/dev/null"), Client: c.client, TempDir: dir,
-				BackupRestoreOptions: BackupRestoreOptions{Store: s, Replace: true, TrustUnauthenticated: true,
+				BackupRestoreOptions: backup.BackupRestoreOptions{Store: s, Replace: true, TrustUnauthenticated: true,
 					Restore: func(_ context.Context, ro restore.RestoreOptions, _ io.Reader) (*restore.RestoreResult, error) {
 						deferred = ro.DeferSwap
 						written := map[string]string{}

@@ -1,4 +1,4 @@
-package backup
+package pitr
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/storage"
 )
@@ -40,9 +42,9 @@ func (e EngineBinlogSource) Stream(ctx context.Context, from binlog.BinlogPos) (
 
 // ArchiveOptions configure the binary log archiver of one job.
 type ArchiveOptions struct {
-	Job    Job
+	Job    backup.Job
 	Store  storage.Store
-	Tool   ToolInfo
+	Tool   catalog.ToolInfo
 	Logger *slog.Logger
 	// Once archives up to the server's position when the archiver
 	// started, then returns.
@@ -248,11 +250,11 @@ func newArchiver(o ArchiveOptions) (*archiver, error) {
 			return EngineBinlogSource{src}, nil
 		}
 	}
-	recips, err := ParseRecipients(o.Job.EncryptTo)
+	recips, err := backup.ParseRecipients(o.Job.EncryptTo)
 	if err != nil {
 		return nil, err
 	}
-	key, err := o.Job.manifestKeyForWriting(o.Logger)
+	key, err := o.Job.ManifestKeyForWriting(o.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -371,8 +373,8 @@ func (a *archiver) startPosition(ctx context.Context, src BinlogSource, srv *bin
 
 // newestBackupWithPosition is the newest complete backup of the job that
 // recorded a binary log position.
-func newestBackupWithPosition(ctx context.Context, s storage.Store, job Job) (*BackupInfo, error) {
-	list, err := ListBackups(ctx, s, job, false)
+func newestBackupWithPosition(ctx context.Context, s storage.Store, job backup.Job) (*catalog.BackupInfo, error) {
+	list, err := backup.ListBackups(ctx, s, job, false)
 	if err != nil {
 		return nil, err
 	}

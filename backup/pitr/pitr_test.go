@@ -1,4 +1,4 @@
-package backup
+package pitr
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/backuptest"
 	"github.com/opsteam/ops/backup/compress"
 	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/mysql/binlogfake"
@@ -24,8 +26,8 @@ func TestChooseBackupForPoint(t *testing.T) {
 	chunks, backups, p, at := analyzeFixture(t)
 	for _, b := range backups {
 		if b.ID == "at-rotate" {
-			b.manifest.Consistency.GTID = "0-1-10"
-			b.manifest.Consistency.SnapshotAt = at(10).Add(40 * time.Second) // a long wait for the lock
+			b.ManifestData().Consistency.GTID = "0-1-10"
+			b.ManifestData().Consistency.SnapshotAt = at(10).Add(40 * time.Second) // a long wait for the lock
 		}
 	}
 	ch := AnalyzeBinlog("app", chunks, backups)
@@ -93,7 +95,7 @@ func TestRestorePointInTimeChecksBeforeRestoring(t *testing.T) {
 	job.Compression = compress.None // no frame checksum: the manifest's SHA-256 must catch it
 	srv := binlogfake.New(3308)
 	srv.Commit(3)
-	backupAt(t, s, job, srv, t0)
+	backupAt(t, s, job, srv, backuptest.T0)
 	srv.Commit(20)
 	srv.Rotate()
 	srv.Commit(5)
@@ -103,7 +105,7 @@ func TestRestorePointInTimeChecksBeforeRestoring(t *testing.T) {
 		t.Fatalf("%d chunks", len(chunks))
 	}
 	restored := false
-	opts := PITROptions{Job: job, BackupRestoreOptions: BackupRestoreOptions{Store: s,
+	opts := PITROptions{Job: job, BackupRestoreOptions: backup.BackupRestoreOptions{Store: s,
 		Restore: func(context.Context, restore.RestoreOptions, io.Reader) (*restore.RestoreResult, error) {
 			restored = true
 			return &restore.RestoreResult{}, nil

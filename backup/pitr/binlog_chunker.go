@@ -1,6 +1,6 @@
 // The chunker: binary log events into chunk objects, one valid binlog file each.
 
-package backup
+package pitr
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/compress"
 	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/storage"
@@ -77,7 +78,7 @@ func (c *chunker) run(st BinlogStream) error {
 			c.open = nil
 		}
 	}()
-	flush := c.a.o.Job.Binlog.flushInterval()
+	flush := c.a.o.Job.Binlog.EffectiveFlushInterval()
 	for {
 		// An open chunk is closed flush after the previous chunk was (or
 		// the session began), at a transaction boundary: while a
@@ -365,7 +366,7 @@ func (c *chunker) closeChunk(next binlog.BinlogPos, why string) error {
 		m.Tool.Name = "ops"
 	}
 	if len(a.o.Job.EncryptTo) > 0 {
-		m.Encryption = &Encryption{Type: "age", Recipients: append([]string(nil), a.o.Job.EncryptTo...)}
+		m.Encryption = &catalog.Encryption{Type: "age", Recipients: append([]string(nil), a.o.Job.EncryptTo...)}
 	}
 	if err := writeChunkManifest(ctx, a.o.Store, o.base+".json", m, a.key); err != nil {
 		return fmt.Errorf("writing the manifest of binlog chunk %s of job %s (the chunk stays partial and is read again): %w", o.start, a.o.Job.Name, err)

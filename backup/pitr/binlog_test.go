@@ -1,4 +1,4 @@
-package backup
+package pitr
 
 import (
 	"bytes"
@@ -14,6 +14,9 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/backuptest"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/compress"
 	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/mysql/binlogfake"
@@ -67,32 +70,32 @@ func (f *fakeSource) open(context.Context) (BinlogSource, error) {
 	return f, nil
 }
 
-func binlogJob() Job {
+func binlogJob() backup.Job {
 	j := testJob()
-	j.Binlog = BinlogConfig{Enabled: true, FlushInterval: time.Hour}
+	j.Binlog = backup.BinlogConfig{Enabled: true, FlushInterval: time.Hour}
 	return j
 }
 
 // backupAt stores a complete backup whose snapshot is at the server's
 // current position.
-func backupAt(t *testing.T, s storage.Store, job Job, srv *binlogfake.Server, at time.Time) *Manifest {
+func backupAt(t *testing.T, s storage.Store, job backup.Job, srv *binlogfake.Server, at time.Time) *catalog.Manifest {
 	t.Helper()
 	pos, gtid := srv.Current(), srv.GTID()
 	dump := func(ctx context.Context, o dump.DumpOptions, w io.Writer) (*dump.DumpResult, error) {
-		res, err := fakeDump(fakeSQL)(ctx, o, w)
+		res, err := backuptest.FakeDump(backuptest.FakeSQL)(ctx, o, w)
 		if res != nil {
 			res.BinlogFile, res.BinlogPos, res.GTID = pos.File, pos.Pos, gtid
 		}
 		return res, err
 	}
-	m, err := RunBackup(context.Background(), RunOptions{Job: job, Store: s, Now: fixedClock(at), Dump: dump})
+	m, err := backup.RunBackup(context.Background(), backup.RunOptions{Job: job, Store: s, Now: backuptest.FixedClock(at), Dump: dump})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
 
-func archiveOnce(t *testing.T, s storage.Store, job Job, src *fakeSource) *ArchiveResult {
+func archiveOnce(t *testing.T, s storage.Store, job backup.Job, src *fakeSource) *ArchiveResult {
 	t.Helper()
 	res, err := ArchiveBinlog(context.Background(), ArchiveOptions{Job: job, Store: s, Once: true, OpenSource: src.open})
 	if err != nil {
@@ -111,7 +114,7 @@ func (e evRec) String() string { return fmt.Sprintf("%s(%d bytes)", e.pos, len(e
 // storedEvents decodes every complete chunk in chain order (the format
 // description written at the start of a chunk from the middle of a file
 // is not an event of the log).
-func storedEvents(t *testing.T, s storage.Store, job Job, ids []age.Identity) []evRec {
+func storedEvents(t *testing.T, s storage.Store, job backup.Job, ids []age.Identity) []evRec {
 	t.Helper()
 	chunks, err := ListBinlogChunks(context.Background(), s, job)
 	if err != nil {
@@ -181,7 +184,7 @@ func sameEvents(t *testing.T, got, want []evRec) {
 	}
 }
 
-func chunksOf(t *testing.T, s storage.Store, job Job) []*ChunkInfo {
+func chunksOf(t *testing.T, s storage.Store, job backup.Job) []*ChunkInfo {
 	t.Helper()
 	chunks, err := ListBinlogChunks(context.Background(), s, job)
 	if err != nil {
@@ -214,10 +217,10 @@ func TestChunkNames(t *testing.T) {
 	s := mem.New()
 	job := binlogJob()
 	srv := binlogfake.New(1)
-	backupAt(t, s, job, srv, t0)
+	backupAt(t, s, job, srv, backuptest.T0)
 	srv.Commit(3)
 	archiveOnce(t, s, job, &fakeSource{srv: srv})
-	list, err := ListBackups(context.Background(), s, job, true)
+	list, err := backup.ListBackups(context.Background(), s, job, true)
 	if err != nil || len(list) != 1 {
 		t.Fatalf("ListBackups with an archive: %d %v", len(list), err)
 	}
@@ -248,7 +251,7 @@ func TestArchiveBinlogOnceRoundTrip(t *testing.T) {
 			srv := binlogfake.New(3308)
 			srv.Commit(10)
 			srv.DDL("CREATE TABLE t (a INT)")
-			b := backupAt(t, s, job, srv, t0)
+			b := backupAt(t, s, job, srv, backuptest.T0)
 			from := binlog.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
 			srv.Commit(100)
 			srv.Statements("INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (2)")
@@ -283,7 +286,7 @@ func TestArchiveBinlogOnceRoundTrip(t *testing.T) {
 			archiveOnce(t, s, job, src)
 			sameEvents(t, storedEvents(t, s, job, ids), serverEvents(t, srv, from))
 			chunks = chunksOf(t, s, job)
-			backups, _ := ListBackups(context.Background(), s, job, false)
+			backups, _ := backup.ListBackups(context.Background(), s, job, false)
 			ch := AnalyzeBinlog(job.Name, chunks, backups)
 			if len(ch.Gaps) != 0 || len(ch.Problems) != 0 || len(ch.Windows) != 1 || !ch.Windows[0].Recoverable ||
 				ch.Windows[0].UntilPosition != srv.Current() || ch.Windows[0].Chunks != 3 || ch.Windows[0].UntilGTID != srv.GTID() {
@@ -318,7 +321,7 @@ func TestArchiveBinlogResumesAfterADeath(t *testing.T) {
 	base := mem.New()
 	job := binlogJob()
 	srv := binlogfake.New(1)
-	b := backupAt(t, base, job, srv, t0)
+	b := backupAt(t, base, job, srv, backuptest.T0)
 	from := binlog.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
 	src := &fakeSource{srv: srv}
 	srv.Commit(10)
@@ -339,7 +342,7 @@ func TestArchiveBinlogResumesAfterADeath(t *testing.T) {
 		t.Fatalf("first run: %v", err)
 	}
 	chunks := chunksOf(t, base, job)
-	if len(chunks) != 2 || !chunks[0].Complete() || chunks[1].Status != StatusPartial {
+	if len(chunks) != 2 || !chunks[0].Complete() || chunks[1].Status != catalog.StatusPartial {
 		t.Fatalf("after the death: %+v", chunks)
 	}
 	ch := AnalyzeBinlog(job.Name, chunks, nil)
@@ -368,7 +371,7 @@ func TestArchiveBinlogResumesAfterADeath(t *testing.T) {
 }
 
 // waitChunks waits until the archive has n complete chunks.
-func waitChunks(t *testing.T, s storage.Store, job Job, n int) {
+func waitChunks(t *testing.T, s storage.Store, job backup.Job, n int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -421,7 +424,7 @@ func TestArchiveBinlogFlushIntervalAndStop(t *testing.T) {
 	job := binlogJob()
 	job.Binlog.FlushInterval = 20 * time.Millisecond
 	srv := binlogfake.New(1)
-	b := backupAt(t, s, job, srv, t0)
+	b := backupAt(t, s, job, srv, backuptest.T0)
 	from := binlog.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
 	src := &fakeSource{srv: srv}
 	status := &ArchiveStatus{}
@@ -462,7 +465,7 @@ func TestArchiveBinlogNoChunkOfFileFraming(t *testing.T) {
 	job := binlogJob()
 	job.Binlog.FlushInterval = 5 * time.Millisecond
 	srv := binlogfake.New(1)
-	b := backupAt(t, s, job, srv, t0)
+	b := backupAt(t, s, job, srv, backuptest.T0)
 	from := binlog.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
 	src := &fakeSource{srv: srv}
 	status := &ArchiveStatus{}
@@ -500,7 +503,7 @@ func TestArchiveBinlogServerRestart(t *testing.T) {
 	job := binlogJob()
 	job.Binlog.FlushInterval = 10 * time.Millisecond
 	srv := binlogfake.New(1)
-	b := backupAt(t, s, job, srv, t0)
+	b := backupAt(t, s, job, srv, backuptest.T0)
 	from := binlog.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
 	src := &fakeSource{srv: srv}
 	stop := startArchiver(t, ArchiveOptions{Job: job, Store: s, OpenSource: src.open, Retry: true, RetryDelay: time.Millisecond})
@@ -535,7 +538,7 @@ func TestArchiveBinlogPurgedAfterItsStopEvent(t *testing.T) {
 	s := mem.New()
 	job := binlogJob()
 	srv := binlogfake.New(1)
-	backupAt(t, s, job, srv, t0)
+	backupAt(t, s, job, srv, backuptest.T0)
 	src := &fakeSource{srv: srv}
 	stop := startArchiver(t, ArchiveOptions{Job: job, Store: s, OpenSource: src.open, Retry: true})
 	srv.Commit(1)
@@ -578,7 +581,7 @@ func TestArchiveBinlogTargetDown(t *testing.T) {
 	job := binlogJob()
 	job.Binlog.FlushInterval = 5 * time.Millisecond
 	srv := binlogfake.New(1)
-	b := backupAt(t, base, job, srv, t0)
+	b := backupAt(t, base, job, srv, backuptest.T0)
 	from := binlog.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
 	var down atomic.Bool
 	var failed atomic.Int32
@@ -629,7 +632,7 @@ func TestArchiveBinlogPurgeGap(t *testing.T) {
 	s := mem.New()
 	job := binlogJob()
 	srv := binlogfake.New(1)
-	old := backupAt(t, s, job, srv, t0)
+	old := backupAt(t, s, job, srv, backuptest.T0)
 	src := &fakeSource{srv: srv}
 	srv.Commit(1)
 	archiveOnce(t, s, job, src)
@@ -651,7 +654,7 @@ func TestArchiveBinlogPurgeGap(t *testing.T) {
 		!strings.Contains(err.Error(), before.String()+" up to binlog.000003:4 is missing") || !strings.Contains(err.Error(), "take a new backup") {
 		t.Fatalf("a run across purged logs returned %v", err)
 	}
-	newer := backupAt(t, s, job, srv, t0.Add(time.Hour))
+	newer := backupAt(t, s, job, srv, backuptest.T0.Add(time.Hour))
 	// With a backup after the gap, the error names it.
 	a, err := newArchiver(ArchiveOptions{Job: job, Store: s})
 	if err != nil {
@@ -663,7 +666,7 @@ func TestArchiveBinlogPurgeGap(t *testing.T) {
 	}
 	srv.Commit(5)
 	archiveOnce(t, s, job, src)
-	backups, _ := ListBackups(context.Background(), s, job, false)
+	backups, _ := backup.ListBackups(context.Background(), s, job, false)
 	ch := AnalyzeBinlog(job.Name, chunksOf(t, s, job), backups)
 	if len(ch.Gaps) != 1 || ch.Gaps[0].From != before || ch.Gaps[0].To.File != "binlog.000003" || !strings.Contains(ch.Gaps[0].Reason, "purged") {
 		t.Fatalf("gaps %+v", ch.Gaps)
@@ -692,7 +695,7 @@ func TestArchiveBinlogRefusesABrokenChain(t *testing.T) {
 	s := mem.New()
 	job := binlogJob()
 	srv := binlogfake.New(1)
-	backupAt(t, s, job, srv, t0)
+	backupAt(t, s, job, srv, backuptest.T0)
 	src := &fakeSource{srv: srv}
 	srv.Commit(1)
 	archiveOnce(t, s, job, src)
@@ -724,7 +727,7 @@ func TestArchiveBinlogStopInsideATransaction(t *testing.T) {
 		s := mem.New()
 		job := binlogJob()
 		srv := binlogfake.New(1)
-		b := backupAt(t, s, job, srv, t0)
+		b := backupAt(t, s, job, srv, backuptest.T0)
 		from := binlog.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
 		src := &fakeSource{srv: srv}
 		stop := startArchiver(t, ArchiveOptions{Job: job, Store: s, OpenSource: src.open, Retry: true})
@@ -756,7 +759,7 @@ func TestArchiveBinlogLargeTransactions(t *testing.T) {
 	s := mem.New()
 	job := binlogJob()
 	srv := binlogfake.New(1)
-	b := backupAt(t, s, job, srv, t0)
+	b := backupAt(t, s, job, srv, backuptest.T0)
 	from := binlog.BinlogPos{File: b.Consistency.BinlogFile, Pos: b.Consistency.BinlogPos}
 	for i := 0; i < 5; i++ {
 		srv.Commit(300)
@@ -779,28 +782,28 @@ func TestArchiveBinlogLargeTransactions(t *testing.T) {
 // Windows and gaps from chunk lists made by hand.
 // analyzeFixture is a chain with a restart, a corrupt chunk (a gap), an
 // overlap and a partial chunk, and backups before, inside and after it.
-func analyzeFixture(t *testing.T) (chunks []*ChunkInfo, backups []*BackupInfo, p func(int, uint64) binlog.BinlogPos, at func(int) time.Time) {
+func analyzeFixture(t *testing.T) (chunks []*ChunkInfo, backups []*catalog.BackupInfo, p func(int, uint64) binlog.BinlogPos, at func(int) time.Time) {
 	p = func(f int, pos uint64) binlog.BinlogPos {
 		return binlog.BinlogPos{File: fmt.Sprintf("binlog.%06d", f), Pos: pos}
 	}
-	at = func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	at = func(min int) time.Time { return backuptest.T0.Add(time.Duration(min) * time.Minute) }
 	chunk := func(follows, start, end, next binlog.BinlogPos, first, last int) *ChunkInfo {
-		return &ChunkInfo{Status: StatusComplete, Start: start, End: end, Next: next, Follows: follows, FirstEvent: at(first), LastEvent: at(last), EndGTID: "0-1-" + fmt.Sprint(last)}
+		return &ChunkInfo{Status: catalog.StatusComplete, Start: start, End: end, Next: next, Follows: follows, FirstEvent: at(first), LastEvent: at(last), EndGTID: "0-1-" + fmt.Sprint(last)}
 	}
 	chunks = []*ChunkInfo{
 		chunk(p(1, 100), p(1, 100), p(1, 500), p(1, 500), 0, 5),
 		chunk(p(1, 500), p(1, 500), p(1, 900), p(2, 4), 5, 10),  // ends with a rotate
 		chunk(p(1, 950), p(2, 4), p(2, 300), p(2, 300), 10, 12), // follows a server restart (the switch was seen)
-		{Status: StatusCorrupt, Start: p(2, 300), Problem: "bad"},
+		{Status: catalog.StatusCorrupt, Start: p(2, 300), Problem: "bad"},
 		chunk(p(2, 700), p(2, 700), p(2, 800), p(2, 800), 20, 21), // after a gap (the corrupt chunk)
 		chunk(p(2, 800), p(2, 800), p(2, 900), p(2, 900), 21, 22),
 		chunk(p(2, 850), p(2, 850), p(2, 990), p(2, 990), 22, 23), // overlaps
-		{Status: StatusPartial, Start: p(3, 4)},
+		{Status: catalog.StatusPartial, Start: p(3, 4)},
 	}
-	backup := func(id string, pos binlog.BinlogPos, started int) *BackupInfo {
-		return &BackupInfo{ID: id, Complete: true, StartedAt: at(started), manifest: &Manifest{Consistency: ConsistencyInfo{BinlogFile: pos.File, BinlogPos: pos.Pos}}}
+	backup := func(id string, pos binlog.BinlogPos, started int) *catalog.BackupInfo {
+		return catalog.Complete(catalog.BackupInfo{ID: id, StartedAt: at(started)}, &catalog.Manifest{Consistency: catalog.ConsistencyInfo{BinlogFile: pos.File, BinlogPos: pos.Pos}})
 	}
-	backups = []*BackupInfo{
+	backups = []*catalog.BackupInfo{
 		backup("after-end", p(3, 100), 30),
 		backup("in-second-run", p(2, 800), 21),
 		backup("in-gap", p(2, 500), 15),
@@ -857,9 +860,9 @@ func TestAnalyzeBinlog(t *testing.T) {
 func TestPruneBinlogChunks(t *testing.T) {
 	s := mem.New()
 	job := binlogJob()
-	job.Retention = Retention{KeepLast: 1}
+	job.Retention = backup.Retention{KeepLast: 1}
 	srv := binlogfake.New(1)
-	backupAt(t, s, job, srv, t0)
+	backupAt(t, s, job, srv, backuptest.T0)
 	src := &fakeSource{srv: srv}
 	srv.Commit(1)
 	srv.Rotate()
@@ -867,26 +870,26 @@ func TestPruneBinlogChunks(t *testing.T) {
 	archiveOnce(t, s, job, src) // chunks binlog.000001, binlog.000002 (to the current position)
 	srv.Commit(1)
 	srv.Rotate()
-	keep := backupAt(t, s, job, srv, t0.Add(24*time.Hour)) // in binlog.000003 at its start
+	keep := backupAt(t, s, job, srv, backuptest.T0.Add(24*time.Hour)) // in binlog.000003 at its start
 	srv.Commit(1)
 	archiveOnce(t, s, job, src)
 	keepPos := binlog.BinlogPos{File: keep.Consistency.BinlogFile, Pos: keep.Consistency.BinlogPos}
 	// A killed archiver's data object, old enough to go.
 	partial := chunkBase(BinlogPrefix(job.Prefix, job.Name), binlog.BinlogPos{File: "binlog.000009", Pos: 4}) + ".bin.zst"
-	s.SetClock(fixedClock(time.Now().Add(-7 * time.Hour)))
+	s.SetClock(backuptest.FixedClock(time.Now().Add(-7 * time.Hour)))
 	if _, err := s.Put(context.Background(), partial, strings.NewReader("x")); err != nil {
 		t.Fatal(err)
 	}
 	s.SetClock(time.Now)
 	before := chunksOf(t, s, job)
-	dry, err := Prune(context.Background(), PruneOptions{Job: job, Store: s, DryRun: true})
+	dry, err := Prune(context.Background(), backup.PruneOptions{Job: job, Store: s, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(chunksOf(t, s, job)) != len(before) || dry.Binlog.KeepFrom != keepPos || len(dry.Binlog.Chunks) == 0 || len(dry.Binlog.Partial) != 1 {
 		t.Fatalf("dry run: %+v", dry.Binlog)
 	}
-	res, err := Prune(context.Background(), PruneOptions{Job: job, Store: s})
+	res, err := Prune(context.Background(), backup.PruneOptions{Job: job, Store: s})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -899,7 +902,7 @@ func TestPruneBinlogChunks(t *testing.T) {
 	if len(after)+len(res.Binlog.Chunks)+len(res.Binlog.Partial) != len(before) {
 		t.Errorf("%d chunks before, %d after, %d+%d removed", len(before), len(after), len(res.Binlog.Chunks), len(res.Binlog.Partial))
 	}
-	backups, _ := ListBackups(context.Background(), s, job, false)
+	backups, _ := backup.ListBackups(context.Background(), s, job, false)
 	ch := AnalyzeBinlog(job.Name, after, backups)
 	if len(backups) != 1 || len(ch.Windows) != 1 || !ch.Windows[0].Recoverable || ch.Windows[0].UntilPosition != srv.Current() {
 		t.Fatalf("the kept backup's window after prune: %+v", ch.Windows)
@@ -912,7 +915,7 @@ func TestVerifyBinlogFindsDamage(t *testing.T) {
 	job := binlogJob()
 	job.Compression = compress.None
 	srv := binlogfake.New(1)
-	backupAt(t, s, job, srv, t0)
+	backupAt(t, s, job, srv, backuptest.T0)
 	srv.Commit(50)
 	srv.Commit(50)
 	archiveOnce(t, s, job, &fakeSource{srv: srv})
@@ -920,7 +923,7 @@ func TestVerifyBinlogFindsDamage(t *testing.T) {
 	data := s.Bytes(c.Object)
 	data[len(data)-6] ^= 1 // in the body of the last event
 	s.Replace(c.Object, data)
-	backups, _ := ListBackups(context.Background(), s, job, false)
+	backups, _ := backup.ListBackups(context.Background(), s, job, false)
 	vr, err := VerifyBinlog(context.Background(), s, job, backups[0], nil)
 	if err != nil {
 		t.Fatal(err)
@@ -939,18 +942,25 @@ func TestVerifyBinlogFindsDamage(t *testing.T) {
 func TestChunkManifestMAC(t *testing.T) {
 	s := mem.New()
 	job := binlogJob()
-	job.ManifestKeyFile = writeKey(t, "0123456789abcdef0123")
+	job.ManifestKeyFile = backuptest.WriteKey(t, "0123456789abcdef0123")
 	srv := binlogfake.New(1)
-	backupAt(t, s, job, srv, t0)
+	backupAt(t, s, job, srv, backuptest.T0)
 	srv.Commit(5)
 	archiveOnce(t, s, job, &fakeSource{srv: srv})
 	c := chunksOf(t, s, job)[0]
 	if !c.Complete() || c.ManifestData().MAC == "" {
 		t.Fatalf("chunk %+v", c)
 	}
-	editManifest(t, s, c.Manifest, func(m map[string]any) { m["end_gtid"] = "0-1-999" })
+	backuptest.EditManifest(t, s, c.Manifest, func(m map[string]any) { m["end_gtid"] = "0-1-999" })
 	c = chunksOf(t, s, job)[0]
-	if c.Status != StatusUntrusted {
+	if c.Status != catalog.StatusUntrusted {
 		t.Fatalf("tampered chunk manifest: %s", c.Status)
 	}
+}
+
+// testJob is the job the pipeline's tests use: the defaults, named app.
+func testJob() backup.Job {
+	j := backup.DefaultJob()
+	j.Name = "app"
+	return j
 }

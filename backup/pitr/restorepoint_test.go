@@ -1,4 +1,4 @@
-package backup
+package pitr
 
 import (
 	"context"

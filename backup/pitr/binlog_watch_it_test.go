@@ -1,4 +1,4 @@
-package backup
+package pitr
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/compress"
 	"github.com/opsteam/ops/backup/storage/local"
 )
@@ -24,14 +25,14 @@ func TestArchiveBinlogWarnsWhileServerStoppedIT(t *testing.T) {
 	srv := startPrivateServer(t)
 	db := itOpen(t, srv.config(), "private mariadbd")
 	itExec(t, db, "CREATE DATABASE w", "CREATE TABLE w.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
-	job := DefaultJob()
+	job := backup.DefaultJob()
 	job.Name = "silent"
 	job.MySQL = srv.config()
 	job.Databases = []string{"w"}
 	job.Compression = compress.Gzip
-	job.Binlog = BinlogConfig{Enabled: true, FlushInterval: 200 * time.Millisecond}
+	job.Binlog = backup.BinlogConfig{Enabled: true, FlushInterval: 200 * time.Millisecond}
 	store := local.New(filepath.Join(t.TempDir(), "target"))
-	if _, err := RunBackup(context.Background(), RunOptions{Job: job, Store: store}); err != nil {
+	if _, err := backup.RunBackup(context.Background(), backup.RunOptions{Job: job, Store: store}); err != nil {
 		t.Fatal(err)
 	}
 	var logs lockedBuffer

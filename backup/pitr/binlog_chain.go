@@ -1,9 +1,10 @@
-package backup
+package pitr
 
 import (
 	"fmt"
 	"time"
 
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/mysql/binlog"
 )
 
@@ -66,7 +67,7 @@ type BinlogGap struct {
 // AnalyzeBinlog puts a job's chunks (ListBinlogChunks) in a chain, finds
 // its gaps and the window of each backup (ListBackups; the incomplete
 // ones are ignored).
-func AnalyzeBinlog(job string, chunks []*ChunkInfo, backups []*BackupInfo) *BinlogChain {
+func AnalyzeBinlog(job string, chunks []*ChunkInfo, backups []*catalog.BackupInfo) *BinlogChain {
 	ch := &BinlogChain{Job: job, Chunks: chunks, Windows: []BinlogWindow{}, Gaps: []BinlogGap{}, Problems: []string{}}
 	if ch.Chunks == nil {
 		ch.Chunks = []*ChunkInfo{}
@@ -75,8 +76,8 @@ func AnalyzeBinlog(job string, chunks []*ChunkInfo, backups []*BackupInfo) *Binl
 	var prev *ChunkInfo
 	for _, c := range chunks {
 		switch c.Status {
-		case StatusComplete:
-		case StatusPartial:
+		case catalog.StatusComplete:
+		case catalog.StatusPartial:
 			continue // a chunk being written, or a killed archiver's; never part of the chain
 		default:
 			ch.Problems = append(ch.Problems, fmt.Sprintf("chunk %s is %s: %s", c.Start, c.Status, c.Problem))
@@ -116,7 +117,7 @@ func AnalyzeBinlog(job string, chunks []*ChunkInfo, backups []*BackupInfo) *Binl
 // gapReason explains a gap from the chunks that are in it.
 func gapReason(chunks []*ChunkInfo, from, to binlog.BinlogPos) string {
 	for _, c := range chunks {
-		if c.Status != StatusComplete && binlog.CompareBinlogPos(c.Start, from) >= 0 && binlog.CompareBinlogPos(c.Start, to) < 0 {
+		if c.Status != catalog.StatusComplete && binlog.CompareBinlogPos(c.Start, from) >= 0 && binlog.CompareBinlogPos(c.Start, to) < 0 {
 			return fmt.Sprintf("chunk %s is %s", c.Start, c.Status)
 		}
 	}
@@ -124,7 +125,7 @@ func gapReason(chunks []*ChunkInfo, from, to binlog.BinlogPos) string {
 }
 
 // window computes the window of one backup.
-func (ch *BinlogChain) window(b *BackupInfo, m *Manifest) BinlogWindow {
+func (ch *BinlogChain) window(b *catalog.BackupInfo, m *catalog.Manifest) BinlogWindow {
 	pos := binlog.BinlogPos{File: m.Consistency.BinlogFile, Pos: m.Consistency.BinlogPos}
 	w := BinlogWindow{Job: ch.Job, Backup: b.ID, From: b.StartedAt, FromPosition: pos, FromGTID: m.Consistency.GTID}
 	for _, seg := range ch.segments {

@@ -1,4 +1,4 @@
-package backup
+package pitr
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/backuptest"
 	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/mysql/binlogfake"
 	"github.com/opsteam/ops/backup/storage"
@@ -30,7 +32,7 @@ func TestArchiveBinlogFlushBound(t *testing.T) {
 			job := binlogJob()
 			job.Binlog.FlushInterval = flush
 			srv := binlogfake.New(1)
-			backupAt(t, s, job, srv, t0)
+			backupAt(t, s, job, srv, backuptest.T0)
 			src := &boundSource{fakeSource: &fakeSource{srv: srv}, flush: flush, store: s, job: job, checked: make(chan struct{})}
 			stop := startArchiver(t, ArchiveOptions{Job: job, Store: s, OpenSource: src.open, Retry: true})
 			srv.Commit(1)
@@ -66,7 +68,7 @@ type boundSource struct {
 	*fakeSource
 	flush time.Duration
 	store storage.Store
-	job   Job
+	job   backup.Job
 
 	mu         sync.Mutex
 	waiting    []handedOver // committed transactions not in a stored chunk yet

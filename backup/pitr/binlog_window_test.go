@@ -1,4 +1,4 @@
-package backup
+package pitr
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/backuptest"
+	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/mysql/binlogfake"
 	"github.com/opsteam/ops/backup/mysql/replay"
@@ -47,13 +50,13 @@ func TestArchiveBinlogRecordsTheNewestEvent(t *testing.T) {
 	s := mem.New()
 	job := binlogJob()
 	srv := binlogfake.New(3308)
-	clock := &settableClock{now: t0}
+	clock := &settableClock{now: backuptest.T0}
 	srv.SetClock(clock.get)
 	srv.Commit(3)
-	backupAt(t, s, job, srv, t0)
-	clock.set(t0.Add(10 * time.Minute))
+	backupAt(t, s, job, srv, backuptest.T0)
+	clock.set(backuptest.T0.Add(10 * time.Minute))
 	srv.Commit(5) // the source's own writes
-	clock.set(t0.Add(2 * time.Minute))
+	clock.set(backuptest.T0.Add(2 * time.Minute))
 	srv.Commit(5) // replayed by a recovery: their original time
 	srv.Commit(5)
 	archiveOnce(t, s, job, &fakeSource{srv: srv})
@@ -63,7 +66,7 @@ func TestArchiveBinlogRecordsTheNewestEvent(t *testing.T) {
 	}
 	c := chunks[0]
 	m := c.ManifestData()
-	if !m.LastEvent.Equal(t0.Add(2*time.Minute)) || !m.MaxEvent.Equal(t0.Add(10*time.Minute)) || !c.Newest().Equal(t0.Add(10*time.Minute)) {
+	if !m.LastEvent.Equal(backuptest.T0.Add(2*time.Minute)) || !m.MaxEvent.Equal(backuptest.T0.Add(10*time.Minute)) || !c.Newest().Equal(backuptest.T0.Add(10*time.Minute)) {
 		t.Errorf("chunk: last event %s, max event %s, newest %s; want the last at +2m and the greatest at +10m", m.LastEvent, m.MaxEvent, c.Newest())
 	}
 	// The archiver's status (the metric's last-event timestamp) is the
@@ -74,8 +77,8 @@ func TestArchiveBinlogRecordsTheNewestEvent(t *testing.T) {
 		OpenSource: (&fakeSource{srv: srv}).open}); err != nil {
 		t.Fatal(err)
 	}
-	if got := st.State().LastEvent; !got.Equal(t0.Add(10 * time.Minute)) {
-		t.Errorf("archiver status: last event %s, want the greatest archived time %s", got, t0.Add(10*time.Minute))
+	if got := st.State().LastEvent; !got.Equal(backuptest.T0.Add(10 * time.Minute)) {
+		t.Errorf("archiver status: last event %s, want the greatest archived time %s", got, backuptest.T0.Add(10*time.Minute))
 	}
 }
 
@@ -83,11 +86,11 @@ func TestArchiveBinlogRecordsTheNewestEvent(t *testing.T) {
 // newest time is its last event's, and its MAC (over the JSON without the
 // field) still verifies.
 func TestChunkWithoutMaxEvent(t *testing.T) {
-	c := &ChunkInfo{FirstEvent: t0.Add(time.Hour), LastEvent: t0}
-	if !c.Newest().Equal(t0) {
-		t.Errorf("newest of a chunk without max_event: %s, want its last event %s", c.Newest(), t0)
+	c := &ChunkInfo{FirstEvent: backuptest.T0.Add(time.Hour), LastEvent: backuptest.T0}
+	if !c.Newest().Equal(backuptest.T0) {
+		t.Errorf("newest of a chunk without max_event: %s, want its last event %s", c.Newest(), backuptest.T0)
 	}
-	data, err := json.Marshal(&ChunkManifest{LastEvent: t0})
+	data, err := json.Marshal(&ChunkManifest{LastEvent: backuptest.T0})
 	if err != nil || strings.Contains(string(data), "max_event") {
 		t.Errorf("a manifest without max_event encodes it (old MACs would not verify): %s %v", data, err)
 	}
@@ -96,11 +99,11 @@ func TestChunkWithoutMaxEvent(t *testing.T) {
 // windowsFixture is a chain whose timestamps go backwards: the second
 // chunk ends with replayed events (last event at 1, greatest at 8), the
 // third holds only replayed events.
-func windowsFixture(t *testing.T, withMax bool) ([]*ChunkInfo, []*BackupInfo, func(uint64) binlog.BinlogPos, func(int) time.Time) {
+func windowsFixture(t *testing.T, withMax bool) ([]*ChunkInfo, []*catalog.BackupInfo, func(uint64) binlog.BinlogPos, func(int) time.Time) {
 	p := func(pos uint64) binlog.BinlogPos { return binlog.BinlogPos{File: "binlog.000001", Pos: pos} }
-	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	at := func(min int) time.Time { return backuptest.T0.Add(time.Duration(min) * time.Minute) }
 	chunk := func(start, end uint64, first, last, maxEv int) *ChunkInfo {
-		c := &ChunkInfo{Status: StatusComplete, Start: p(start), End: p(end), Next: p(end), Follows: p(start),
+		c := &ChunkInfo{Status: catalog.StatusComplete, Start: p(start), End: p(end), Next: p(end), Follows: p(start),
 			FirstEvent: at(first), LastEvent: at(last), EndGTID: fmt.Sprintf("0-1-%d", end)}
 		if withMax {
 			c.MaxEvent = at(maxEv)
@@ -112,10 +115,10 @@ func windowsFixture(t *testing.T, withMax bool) ([]*ChunkInfo, []*BackupInfo, fu
 		chunk(500, 900, 6, 1, 8),
 		chunk(900, 1200, 2, 3, 3),
 	}
-	backup := func(id string, pos uint64, started int) *BackupInfo {
-		return &BackupInfo{ID: id, Complete: true, StartedAt: at(started), manifest: &Manifest{Consistency: ConsistencyInfo{BinlogFile: "binlog.000001", BinlogPos: pos}}}
+	backup := func(id string, pos uint64, started int) *catalog.BackupInfo {
+		return catalog.Complete(catalog.BackupInfo{ID: id, StartedAt: at(started)}, &catalog.Manifest{Consistency: catalog.ConsistencyInfo{BinlogFile: "binlog.000001", BinlogPos: pos}})
 	}
-	backups := []*BackupInfo{
+	backups := []*catalog.BackupInfo{
 		backup("inside-the-second", 700, 7), // the second chunk's greatest time may be before it
 		backup("at-the-start", 100, -1),
 	}
@@ -197,34 +200,34 @@ func TestReplayStopsAtTheFirstEventAtOrAfterThePoint(t *testing.T) {
 	s := mem.New()
 	job := binlogJob()
 	srv := binlogfake.New(3308)
-	clock := &settableClock{now: t0}
+	clock := &settableClock{now: backuptest.T0}
 	srv.SetClock(clock.get)
 	srv.Statements("INSERT INTO t VALUES (0)")
-	backupAt(t, s, job, srv, t0)
-	clock.set(t0.Add(10 * time.Minute))
+	backupAt(t, s, job, srv, backuptest.T0)
+	clock.set(backuptest.T0.Add(10 * time.Minute))
 	srv.Statements("INSERT INTO t VALUES (1)")
 	srv.Statements("INSERT INTO t VALUES (2)")
-	clock.set(t0.Add(20 * time.Minute))
+	clock.set(backuptest.T0.Add(20 * time.Minute))
 	damage := srv.Current()
 	srv.Statements("DELETE FROM t")
-	clock.set(t0.Add(2 * time.Minute))
+	clock.set(backuptest.T0.Add(2 * time.Minute))
 	srv.Statements("INSERT INTO t VALUES (3)") // replayed: older than the point
 	srv.Statements("INSERT INTO t VALUES (4)")
 	archiveOnce(t, s, job, &fakeSource{srv: srv})
 
 	chunks := chunksOf(t, s, job)
-	backups, err := ListBackups(context.Background(), s, job, true)
+	backups, err := backup.ListBackups(context.Background(), s, job, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ch := AnalyzeBinlog(job.Name, chunks, backups)
-	point := PointAtTime(t0.Add(15 * time.Minute))
+	point := PointAtTime(backuptest.T0.Add(15 * time.Minute))
 	_, w, err := ch.choose(backups, point)
 	if err != nil {
 		t.Fatal(err)
 	}
 	need := ch.replayChunks(w.FromPosition, point)
-	o := PITROptions{Job: job, BackupRestoreOptions: BackupRestoreOptions{Store: s}}
+	o := PITROptions{Job: job, BackupRestoreOptions: backup.BackupRestoreOptions{Store: s}}
 	files, err := fetchChunks(context.Background(), o, need, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +237,7 @@ func TestReplayStopsAtTheFirstEventAtOrAfterThePoint(t *testing.T) {
 		replay.NewReplayFilter(map[string]string{"test": "test"}, nil), nil, res); err != nil {
 		t.Fatal(err)
 	}
-	if res.StoppedAt != damage || !res.StopTime.Equal(t0.Add(20*time.Minute)) || res.Stats.Groups != 2 {
+	if res.StoppedAt != damage || !res.StopTime.Equal(backuptest.T0.Add(20*time.Minute)) || res.Stats.Groups != 2 {
 		t.Errorf("replay to %s: stopped at %s (%s) after %d transactions; want at %s (the DELETE at +20m) after 2",
 			point, res.StoppedAt, res.StopTime, res.Stats.Groups, damage)
 	}
@@ -248,17 +251,17 @@ func TestRestorePointInTimeRefusesAPointTheReplayDoesNotReach(t *testing.T) {
 	s := mem.New()
 	job := binlogJob()
 	srv := binlogfake.New(3308)
-	clock := &settableClock{now: t0}
+	clock := &settableClock{now: backuptest.T0}
 	srv.SetClock(clock.get)
 	srv.Statements("INSERT INTO t VALUES (0)")
-	backupAt(t, s, job, srv, t0)
-	clock.set(t0.Add(10 * time.Minute))
+	backupAt(t, s, job, srv, backuptest.T0)
+	clock.set(backuptest.T0.Add(10 * time.Minute))
 	srv.Statements("INSERT INTO t VALUES (1)")
 	archiveOnce(t, s, job, &fakeSource{srv: srv})
 	c := chunksOf(t, s, job)[0]
-	editManifest(t, s, c.Manifest, func(m map[string]any) { m["max_event"] = t0.Add(time.Hour).Format(time.RFC3339) })
+	backuptest.EditManifest(t, s, c.Manifest, func(m map[string]any) { m["max_event"] = backuptest.T0.Add(time.Hour).Format(time.RFC3339) })
 	restored := false
-	o := PITROptions{Job: job, Point: PointAtTime(t0.Add(30 * time.Minute)), BackupRestoreOptions: BackupRestoreOptions{Store: s,
+	o := PITROptions{Job: job, Point: PointAtTime(backuptest.T0.Add(30 * time.Minute)), BackupRestoreOptions: backup.BackupRestoreOptions{Store: s,
 		Restore: func(context.Context, restore.RestoreOptions, io.Reader) (*restore.RestoreResult, error) {
 			restored = true
 			return &restore.RestoreResult{}, nil
@@ -276,22 +279,22 @@ func TestVerifyBinlogChecksMaxEvent(t *testing.T) {
 	s := mem.New()
 	job := binlogJob()
 	srv := binlogfake.New(3308)
-	clock := &settableClock{now: t0}
+	clock := &settableClock{now: backuptest.T0}
 	srv.SetClock(clock.get)
-	backupAt(t, s, job, srv, t0)
-	clock.set(t0.Add(10 * time.Minute))
+	backupAt(t, s, job, srv, backuptest.T0)
+	clock.set(backuptest.T0.Add(10 * time.Minute))
 	srv.Commit(5)
-	clock.set(t0.Add(time.Minute))
+	clock.set(backuptest.T0.Add(time.Minute))
 	srv.Commit(5)
 	archiveOnce(t, s, job, &fakeSource{srv: srv})
-	backups, _ := ListBackups(context.Background(), s, job, false)
+	backups, _ := backup.ListBackups(context.Background(), s, job, false)
 	if vr, err := VerifyBinlog(context.Background(), s, job, backups[0], nil); err != nil || !vr.OK() {
 		t.Fatalf("verify of an untouched archive: %+v %v", vr, err)
 	}
 	c := chunksOf(t, s, job)[0]
-	editManifest(t, s, c.Manifest, func(m map[string]any) { m["max_event"] = t0.Add(time.Hour).Format(time.RFC3339) })
+	backuptest.EditManifest(t, s, c.Manifest, func(m map[string]any) { m["max_event"] = backuptest.T0.Add(time.Hour).Format(time.RFC3339) })
 	vr, err := VerifyBinlog(context.Background(), s, job, backups[0], nil)
-	want := "greatest event time " + t0.Add(10*time.Minute).UTC().Format(time.RFC3339) + "; manifest says " + t0.Add(time.Hour).UTC().Format(time.RFC3339)
+	want := "greatest event time " + backuptest.T0.Add(10*time.Minute).UTC().Format(time.RFC3339) + "; manifest says " + backuptest.T0.Add(time.Hour).UTC().Format(time.RFC3339)
 	if err != nil || !strings.Contains(strings.Join(vr.Problems, "\n"), want) {
 		t.Fatalf("a max_event that is not the events': %q %v, want %q", vr.Problems, err, want)
 	}

@@ -1,4 +1,4 @@
-package backup
+package pitr
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/compress"
 	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/mysql/binlogtest"
@@ -103,7 +104,7 @@ func itMasterStatus(t *testing.T, db *sql.DB) binlog.BinlogPos {
 // archivedEvents decodes every complete chunk (each written to a file and
 // read by the stock mariadb-binlog too) and returns their events in chain
 // order.
-func archivedEvents(t *testing.T, s storage.Store, job Job, ids []age.Identity) []binlogtest.Event {
+func archivedEvents(t *testing.T, s storage.Store, job backup.Job, ids []age.Identity) []binlogtest.Event {
 	t.Helper()
 	dir := t.TempDir()
 	var out []binlogtest.Event
@@ -185,15 +186,15 @@ func TestArchiveBinlogIT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job := DefaultJob()
+	job := backup.DefaultJob()
 	job.Name = "pitr"
 	job.MySQL = m
 	job.Databases = []string{db}
 	job.EncryptTo = []string{id.Recipient().String()}
-	job.Binlog = BinlogConfig{Enabled: true, FlushInterval: 300 * time.Millisecond}
+	job.Binlog = backup.BinlogConfig{Enabled: true, FlushInterval: 300 * time.Millisecond}
 	store := local.New(filepath.Join(t.TempDir(), "target"))
 	ctx := context.Background()
-	bm, err := RunBackup(ctx, RunOptions{Job: job, Store: store})
+	bm, err := backup.RunBackup(ctx, backup.RunOptions{Job: job, Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func TestArchiveBinlogIT(t *testing.T) {
 	got := archivedEvents(t, store, job, ids)
 	compareWithServer(t, root, datadir, got, from, res.Position)
 
-	backups, _ := ListBackups(ctx, store, job, false)
+	backups, _ := backup.ListBackups(ctx, store, job, false)
 	ch := AnalyzeBinlog(job.Name, chunksOf(t, store, job), backups)
 	if len(ch.Gaps) != 0 || len(ch.Problems) != 0 || len(ch.Windows) != 1 || !ch.Windows[0].Recoverable {
 		t.Fatalf("chain: gaps %+v problems %q windows %+v", ch.Gaps, ch.Problems, ch.Windows)
@@ -250,7 +251,7 @@ func TestArchiveBinlogIT(t *testing.T) {
 	tgtAddr := testenv.Getenv("OPS_IT_MYSQL2_ADDR", "127.0.0.1:3307")
 	tgt := itOpen(t, itConfig(t, tgtAddr, "root"), "scripts/services.sh start mariadb2")
 	t.Cleanup(func() { tgt.Exec("DROP DATABASE IF EXISTS " + db) })
-	if _, err := RestoreBackup(ctx, BackupRestoreOptions{Store: store, Backup: backups[0], MySQL: itConfig(t, tgtAddr, "root"), Identities: ids, TrustUnauthenticated: true}); err != nil {
+	if _, err := backup.RestoreBackup(ctx, backup.BackupRestoreOptions{Store: store, Backup: backups[0], MySQL: itConfig(t, tgtAddr, "root"), Identities: ids, TrustUnauthenticated: true}); err != nil {
 		t.Fatalf("restoring the backup into mariadb2: %v", err)
 	}
 	var files []string
@@ -370,15 +371,15 @@ func TestArchiveBinlogServerRestartIT(t *testing.T) {
 	srv := startPrivateServer(t)
 	db := itOpen(t, srv.config(), "private mariadbd")
 	itExec(t, db, "CREATE DATABASE r", "CREATE TABLE r.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
-	job := DefaultJob()
+	job := backup.DefaultJob()
 	job.Name = "restart"
 	job.MySQL = srv.config()
 	job.Databases = []string{"r"}
 	job.Compression = compress.Gzip
-	job.Binlog = BinlogConfig{Enabled: true, FlushInterval: 200 * time.Millisecond}
+	job.Binlog = backup.BinlogConfig{Enabled: true, FlushInterval: 200 * time.Millisecond}
 	store := local.New(filepath.Join(t.TempDir(), "target"))
 	ctx := context.Background()
-	bm, err := RunBackup(ctx, RunOptions{Job: job, Store: store})
+	bm, err := backup.RunBackup(ctx, backup.RunOptions{Job: job, Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package backup
+package pitr
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsteam/ops/backup/backuptest"
 	"github.com/opsteam/ops/backup/mysql/binlogfake"
 	"github.com/opsteam/ops/backup/storage/mem"
 )
@@ -38,7 +39,7 @@ func TestArchiveBinlogWarnsWhileTheSourceIsSilent(t *testing.T) {
 	s := mem.New()
 	job := binlogJob()
 	srv := binlogfake.New(1)
-	backupAt(t, s, job, srv, t0)
+	backupAt(t, s, job, srv, backuptest.T0)
 	var logs lockedBuffer
 	status := &ArchiveStatus{}
 	const bound = 20 * time.Millisecond
