@@ -219,18 +219,22 @@ func (j *Job) KeyStatus() (msg string, warn bool) {
 	return "manifest key " + j.DefaultKeyFile + " (created at the first backup)", false
 }
 
+// DefaultThreads is the threads of a job that sets none: it sizes the dump's
+// reading connections, the restore's data-loading connections and the
+// connections that digest the restored tables of verify --restore-test. The
+// engine takes the number it is given and refuses less than 1: this is the
+// one default.
+const DefaultThreads = 2
+
 // DefaultJob is the job `ops backup run` runs when the config names none:
 // every database of the local server into the "local" target. Every job of
 // the config starts from it too (cmd/ops: elementDefaults), so its values
 // are the settings' defaults, each applied here once.
 func DefaultJob() Job {
 	return Job{
-		Name: "default",
-		// The one default of threads (a job's threads is 1 to 64 after
-		// this, Validate): it sizes the dump's reading connections, the
-		// restore's data-loading connections and the connections that
-		// digest the restored tables of verify --restore-test.
-		Threads:     conn.DefaultThreads,
+		Name:    "default",
+		Threads: DefaultThreads, // 1 to 64 after Validate
+
 		Compression: compress.Default,
 		Target:      "local",
 		Checksums:   true,

@@ -182,7 +182,7 @@ func TestStreamFormatMustMatchTheManifest(t *testing.T) {
 	}
 	c, _ := compress.Gzip.NewCodec(0, 1)
 	gz, _ := c.Compress(nil, []byte(backuptest.FakeSQL))
-	_, err = restore.Restore(context.Background(), restore.RestoreOptions{Compression: compress.Zstd}, bytes.NewReader(gz))
+	_, err = restore.Restore(context.Background(), restore.RestoreOptions{Threads: 2, Compression: compress.Zstd}, bytes.NewReader(gz))
 	if !errors.Is(err, guard.ErrRefused) || !strings.Contains(err.Error(), "the stream is gzip, the manifest says zstd") {
 		t.Fatalf("gzip stream for a zstd manifest: %v", err)
 	}

@@ -27,7 +27,7 @@ func TestJobRestoreOptions(t *testing.T) {
 		ro.MySQL.LockWaitTimeout != conn.DefaultLockWaitTimeout || ro.MySQL.Timeout != conn.DefaultTimeout || !ro.RequireEncryption {
 		t.Errorf("with restore_mysql: %+v", ro.MySQL)
 	}
-	if DefaultJob().Threads != conn.DefaultThreads || DefaultJob().MySQL.LockWaitTimeout != 60*time.Second {
+	if DefaultJob().Threads != DefaultThreads || DefaultJob().MySQL.LockWaitTimeout != 60*time.Second {
 		t.Errorf("DefaultJob: threads %d, lock_wait_timeout %s", DefaultJob().Threads, DefaultJob().MySQL.LockWaitTimeout)
 	}
 }

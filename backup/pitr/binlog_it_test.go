@@ -251,7 +251,7 @@ func TestArchiveBinlogIT(t *testing.T) {
 	tgtAddr := testenv.Getenv("OPS_IT_MYSQL2_ADDR", "127.0.0.1:3307")
 	tgt := itOpen(t, itConfig(t, tgtAddr, "root"), "scripts/services.sh start mariadb2")
 	t.Cleanup(func() { tgt.Exec("DROP DATABASE IF EXISTS " + db) })
-	if _, err := backup.RestoreBackup(ctx, backup.BackupRestoreOptions{Store: store, Backup: backups[0], MySQL: itConfig(t, tgtAddr, "root"), Identities: ids, TrustUnauthenticated: true}); err != nil {
+	if _, err := backup.RestoreBackup(ctx, backup.BackupRestoreOptions{Threads: 2, Store: store, Backup: backups[0], MySQL: itConfig(t, tgtAddr, "root"), Identities: ids, TrustUnauthenticated: true}); err != nil {
 		t.Fatalf("restoring the backup into mariadb2: %v", err)
 	}
 	var files []string

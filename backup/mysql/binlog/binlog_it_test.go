@@ -150,7 +150,7 @@ func TestBinlogConsistencyModes(t *testing.T) {
 			t.Errorf("lock mode reported %s", res.ConsistencyMode)
 		}
 		dst := "bank_" + mode
-		if _, err := restore.Restore(context.Background(), restore.RestoreOptions{MySQL: m, Databases: map[string]string{"bank": dst}}, &dumpOut); err != nil {
+		if _, err := restore.Restore(context.Background(), restore.RestoreOptions{Threads: 2, MySQL: m, Databases: map[string]string{"bank": dst}}, &dumpOut); err != nil {
 			t.Fatalf("restore: %v", err)
 		}
 		sum := s.One(fmt.Sprintf("SELECT (SELECT SUM(amt) FROM %s.a) + (SELECT SUM(amt) FROM %s.b)", dst, dst))

@@ -118,7 +118,3 @@ func Col(r map[string]sql.NullString, name string) string { return r[name].Strin
 
 // SystemDatabases are never dumped by default and never restored into.
 var SystemDatabases = map[string]bool{"mysql": true, "sys": true, "information_schema": true, "performance_schema": true}
-
-// DefaultThreads is the number of connections a dump reads with, and a
-// restore loads with, when none is configured.
-const DefaultThreads = 2

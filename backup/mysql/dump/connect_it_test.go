@@ -306,7 +306,7 @@ func TestDumpLockWaitLongerThanTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	start := time.Now()
-	res, err := Dump(ctx, DumpOptions{MySQL: m, Databases: []string{db}, Consistency: ConsistencyLock}, io.Discard)
+	res, err := Dump(ctx, DumpOptions{Threads: 2, MySQL: m, Databases: []string{db}, Consistency: ConsistencyLock}, io.Discard)
 	<-released
 	if err != nil {
 		t.Fatalf("Dump waiting 3s for the lock with timeout 1s: %v", err)

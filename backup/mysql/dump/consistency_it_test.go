@@ -86,7 +86,7 @@ func TestConsistencyUnderWrites(t *testing.T) {
 				t.Errorf("no writes happened during the dump: the test proves nothing")
 			}
 			mysqltest.DropDatabases(t, tgt, d1, d2)
-			if _, err := restore.Restore(context.Background(), restore.RestoreOptions{MySQL: tgtM}, bytes.NewReader(dumpOut.Bytes())); err != nil {
+			if _, err := restore.Restore(context.Background(), restore.RestoreOptions{Threads: 2, MySQL: tgtM}, bytes.NewReader(dumpOut.Bytes())); err != nil {
 				t.Fatalf("Restore: %v", err)
 			}
 			ts := mysqltest.NewSession(t, tgt)

@@ -42,13 +42,13 @@ type TableDigest struct {
 
 // DigestTables computes the content digest and row count of every table of
 // the given databases, reading each table once (threads connections in
-// parallel, 0 = DefaultThreads), in a session set up like the dumper's.
+// parallel: at least 1), in a session set up like the dumper's.
 func DigestTables(ctx context.Context, cfg conn.Config, logger *slog.Logger, databases []string, threads int) (map[TableRef]TableDigest, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if threads <= 0 {
-		threads = conn.DefaultThreads
+	if threads < 1 {
+		return nil, fmt.Errorf("digest: %d connections: at least 1 is needed (the job's threads)", threads)
 	}
 	db, err := conn.Connect(ctx, cfg, logger)
 	if err != nil {

@@ -45,7 +45,7 @@ type DumpOptions struct {
 	MySQL            conn.Config
 	Databases        []string        // empty: every database except information_schema, performance_schema, sys, mysql
 	ExcludeTables    []string        // "db.table" glob patterns (path.Match syntax)
-	Threads          int             // reading connections (default DefaultThreads)
+	Threads          int             // reading connections: at least 1 (the job's threads)
 	Compression      compress.Method // zstd (default) | gzip | none
 	CompressionLevel int             // 0 = default: zstd level 1 (fastest), gzip level 6; zstd 1-22, gzip 1-9
 	ChunkRows        int64           // rows per primary-key range (0 = automatic, ~16 MiB of rows)
@@ -139,8 +139,8 @@ func Dump(ctx context.Context, opts DumpOptions, w io.Writer) (*DumpResult, erro
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
-	if d.opts.Threads <= 0 {
-		d.opts.Threads = conn.DefaultThreads
+	if d.opts.Threads < 1 {
+		return nil, fmt.Errorf("dump: %d reading connections: at least 1 is needed (the job's threads)", d.opts.Threads)
 	}
 	d.opts.Compression = d.opts.Compression.OrDefault()
 	if d.opts.Consistency == "" {

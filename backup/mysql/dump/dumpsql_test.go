@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -181,10 +182,10 @@ func TestParseVersion(t *testing.T) {
 
 func TestDumpOptionErrors(t *testing.T) {
 	ctx := context.Background()
-	if _, err := Dump(ctx, DumpOptions{Consistency: "sometimes"}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "sometimes") {
+	if _, err := Dump(ctx, DumpOptions{Threads: 2, Consistency: "sometimes"}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "sometimes") {
 		t.Errorf("bad consistency: %v", err)
 	}
-	if _, err := Dump(ctx, DumpOptions{ExcludeTables: []string{"db.[x"}}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "db.[x") {
+	if _, err := Dump(ctx, DumpOptions{Threads: 2, ExcludeTables: []string{"db.[x"}}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "db.[x") {
 		t.Errorf("bad pattern: %v", err)
 	}
 }
@@ -328,5 +329,16 @@ func TestTLSConfig(t *testing.T) {
 	}
 	if _, _, err := conn.TlsConfig(conn.TLS{Mode: "bogus"}, "h"); err == nil {
 		t.Errorf("bogus mode accepted")
+	}
+}
+
+// The dump and the digests take the threads they are given: the one default
+// is the job's (backup.DefaultThreads), nothing below 1 is made up here.
+func TestDumpAndDigestRefuseNoConnections(t *testing.T) {
+	if _, err := Dump(context.Background(), DumpOptions{}, io.Discard); err == nil || !strings.Contains(err.Error(), "at least 1") {
+		t.Errorf("Dump with Threads 0 = %v, want an error asking for at least 1", err)
+	}
+	if _, err := DigestTables(context.Background(), conn.Config{}, nil, []string{"x"}, 0); err == nil || !strings.Contains(err.Error(), "at least 1") {
+		t.Errorf("DigestTables with 0 threads = %v, want an error asking for at least 1", err)
 	}
 }

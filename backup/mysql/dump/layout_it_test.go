@@ -38,7 +38,7 @@ func TestCrossDatabaseViewsLoad(t *testing.T) {
 	views := map[string]string{a + ".reads_b": "two", c + ".reads_d": "2", d + ".reads_c": "1", d + ".reads_c_view": "12"}
 
 	var dumpOut bytes.Buffer
-	if _, err := Dump(ctx, DumpOptions{MySQL: mysqltest.SrcMySQL(), Databases: []string{a, b, c, d}, Compression: "zstd"}, &dumpOut); err != nil {
+	if _, err := Dump(ctx, DumpOptions{Threads: 2, MySQL: mysqltest.SrcMySQL(), Databases: []string{a, b, c, d}, Compression: "zstd"}, &dumpOut); err != nil {
 		t.Fatalf("Dump: %v", err)
 	}
 	text := mysqltest.DecompressAll(t, dumpOut.Bytes())
@@ -60,7 +60,7 @@ func TestCrossDatabaseViewsLoad(t *testing.T) {
 			}
 		}
 	}
-	if _, err := restore.Restore(ctx, restore.RestoreOptions{MySQL: tgtM, Logger: mysqltest.TestLogger(t)}, bytes.NewReader(dumpOut.Bytes())); err != nil {
+	if _, err := restore.Restore(ctx, restore.RestoreOptions{Threads: 2, MySQL: tgtM, Logger: mysqltest.TestLogger(t)}, bytes.NewReader(dumpOut.Bytes())); err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
 	check("ops restore")

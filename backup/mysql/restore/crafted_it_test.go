@@ -118,7 +118,7 @@ func TestCraftedNamesRoundTrip(t *testing.T) {
 			mysqltest.CompareFingerprints(t, "mariadb client", want, mysqltest.Fingerprint(t, mysqltest.NewSession(t, tgt), db))
 
 			mysqltest.DropDatabases(t, tgt, db)
-			if _, err := Restore(context.Background(), RestoreOptions{MySQL: tgtM}, bytes.NewReader(dumpOut.Bytes())); err != nil {
+			if _, err := Restore(context.Background(), RestoreOptions{Threads: 2, MySQL: tgtM}, bytes.NewReader(dumpOut.Bytes())); err != nil {
 				t.Fatalf("Restore: %v", err)
 			}
 			assertNoPwnedFiles(t, pwned)

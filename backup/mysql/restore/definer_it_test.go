@@ -44,7 +44,7 @@ func newDefinerBed(t *testing.T) *definerBed {
 		"CREATE DEFINER=`root`@`localhost` EVENT good_e ON SCHEDULE EVERY 1 YEAR STARTS '2031-01-01 00:00:00' ENABLE DO UPDATE t SET id = id",
 		"CREATE DEFINER=`root`@`localhost` SQL SECURITY DEFINER VIEW v AS SELECT id FROM t")
 	var buf bytes.Buffer
-	res, err := dump.Dump(context.Background(), dump.DumpOptions{MySQL: mysqltest.SrcMySQL(), Databases: []string{b.src}, Compression: compress.None}, &buf)
+	res, err := dump.Dump(context.Background(), dump.DumpOptions{Threads: 2, MySQL: mysqltest.SrcMySQL(), Databases: []string{b.src}, Compression: compress.None}, &buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func (b *definerBed) planted() []byte {
 func (b *definerBed) restore(t *testing.T, stream []byte, trusted []schema.StoredObject) {
 	t.Helper()
 	b.root.Exec("DROP DATABASE IF EXISTS " + sqltext.QuoteIdent(b.dst))
-	if _, err := Restore(context.Background(), RestoreOptions{MySQL: b.restoreM, Databases: map[string]string{b.src: b.dst}, Logger: mysqltest.TestLogger(t), TrustedObjects: trusted}, bytes.NewReader(stream)); err != nil {
+	if _, err := Restore(context.Background(), RestoreOptions{Threads: 2, MySQL: b.restoreM, Databases: map[string]string{b.src: b.dst}, Logger: mysqltest.TestLogger(t), TrustedObjects: trusted}, bytes.NewReader(stream)); err != nil {
 		t.Fatalf("restore as the restore account: %v", err)
 	}
 }

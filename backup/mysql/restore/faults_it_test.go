@@ -20,7 +20,7 @@ func TestDumpUnknownDatabase(t *testing.T) {
 	testenv.RequireIT(t)
 	name := mysqltest.UniqueName("ops_it_missing_")
 	var out strings.Builder
-	_, err := dump.Dump(context.Background(), dump.DumpOptions{MySQL: mysqltest.SrcMySQL(), Databases: []string{name}}, &out)
+	_, err := dump.Dump(context.Background(), dump.DumpOptions{Threads: 2, MySQL: mysqltest.SrcMySQL(), Databases: []string{name}}, &out)
 	if err == nil || !strings.Contains(err.Error(), name) {
 		t.Fatalf("Dump of a missing database: err = %v, want an error naming %s", err, name)
 	}
@@ -67,7 +67,7 @@ func TestDumpLockWaitTimeout(t *testing.T) {
 	m := mysqltest.SrcMySQL()
 	m.LockWaitTimeout = 1 * time.Second
 	start := time.Now()
-	_, err := dump.Dump(context.Background(), dump.DumpOptions{MySQL: m, Databases: []string{db}, Consistency: dump.ConsistencyAuto}, io.Discard)
+	_, err := dump.Dump(context.Background(), dump.DumpOptions{Threads: 2, MySQL: m, Databases: []string{db}, Consistency: dump.ConsistencyAuto}, io.Discard)
 	took := time.Since(start)
 	if !errors.Is(err, conn.ErrLockWaitTimeout) {
 		t.Fatalf("Dump while a table is locked: err = %v, want ErrLockWaitTimeout", err)
@@ -85,7 +85,7 @@ func TestDumpLockWaitTimeout(t *testing.T) {
 	// The lock-free mode does not need the global lock and succeeds
 	// (dumping another database; the locked table itself cannot be read).
 	other := mysqltest.FaultDB(t, 10)
-	res, err := dump.Dump(context.Background(), dump.DumpOptions{MySQL: m, Databases: []string{other}, Consistency: dump.ConsistencyNoLock}, io.Discard)
+	res, err := dump.Dump(context.Background(), dump.DumpOptions{Threads: 2, MySQL: m, Databases: []string{other}, Consistency: dump.ConsistencyNoLock}, io.Discard)
 	if err != nil {
 		t.Fatalf("lock-free dump while a lock is held: %v", err)
 	}

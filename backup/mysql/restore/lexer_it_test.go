@@ -184,7 +184,7 @@ func lexerAttack(t *testing.T, body string) {
 	})
 	before := mysqltest.Privileges(t, tgt)
 	stream := sqltext.SandboxLine + sqltext.OpsDumpHead + "\nCREATE DATABASE " + sqltext.QuoteIdent(db) + ";\nUSE " + sqltext.QuoteIdent(db) + ";\n" + body + sqltext.FooterMarker + "\n"
-	_, err := Restore(context.Background(), RestoreOptions{MySQL: tgtM, KeepPartial: true}, strings.NewReader(stream))
+	_, err := Restore(context.Background(), RestoreOptions{Threads: 2, MySQL: tgtM, KeepPartial: true}, strings.NewReader(stream))
 	if !errors.Is(err, guard.ErrRefused) {
 		t.Errorf("Restore: %v, want refused", err)
 	}
@@ -271,10 +271,10 @@ func TestNoBackslashEscapesRoutineRoundTrip(t *testing.T) {
 	}
 	want := shape(src)
 	var dumpOut bytes.Buffer
-	if _, err := dump.Dump(context.Background(), dump.DumpOptions{MySQL: mysqltest.SrcMySQL(), Databases: []string{db}}, &dumpOut); err != nil {
+	if _, err := dump.Dump(context.Background(), dump.DumpOptions{Threads: 2, MySQL: mysqltest.SrcMySQL(), Databases: []string{db}}, &dumpOut); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Restore(context.Background(), RestoreOptions{MySQL: tgtM}, bytes.NewReader(dumpOut.Bytes())); err != nil {
+	if _, err := Restore(context.Background(), RestoreOptions{Threads: 2, MySQL: tgtM}, bytes.NewReader(dumpOut.Bytes())); err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
 	if got := shape(tgt); got != want {

@@ -61,7 +61,7 @@ func TestReplaceKeepsTheOriginalOnFailure(t *testing.T) {
 	ss := mysqltest.NewSession(t, srcDB)
 	replaceSchema(ss, src, "new")
 	var dumpOut bytes.Buffer
-	if _, err := dump.Dump(ctx, dump.DumpOptions{MySQL: mysqltest.SrcMySQL(), Databases: []string{src}, Compression: compress.None}, &dumpOut); err != nil {
+	if _, err := dump.Dump(ctx, dump.DumpOptions{Threads: 2, MySQL: mysqltest.SrcMySQL(), Databases: []string{src}, Compression: compress.None}, &dumpOut); err != nil {
 		t.Fatal(err)
 	}
 	want := mysqltest.Fingerprint(t, ss, src)
@@ -76,7 +76,7 @@ func TestReplaceKeepsTheOriginalOnFailure(t *testing.T) {
 		return mysqltest.Fingerprint(t, ts, dst), ts
 	}
 	restore := func(t *testing.T, stream []byte, finish func() error) error {
-		_, err := Restore(ctx, RestoreOptions{MySQL: tgtM, Databases: map[string]string{src: dst}, Replace: true, Logger: mysqltest.TestLogger(t), Finish: finish}, bytes.NewReader(stream))
+		_, err := Restore(ctx, RestoreOptions{Threads: 2, MySQL: tgtM, Databases: map[string]string{src: dst}, Replace: true, Logger: mysqltest.TestLogger(t), Finish: finish}, bytes.NewReader(stream))
 		return err
 	}
 	good := dumpOut.Bytes()
@@ -152,7 +152,7 @@ func TestReplaceSwapsSeveralDatabasesTogether(t *testing.T) {
 	replaceSchema(ss, srcA, "new")
 	replaceSchema(ss, srcB, "new")
 	var dumpOut bytes.Buffer
-	if _, err := dump.Dump(context.Background(), dump.DumpOptions{MySQL: mysqltest.SrcMySQL(), Databases: []string{srcA, srcB}, Compression: compress.None}, &dumpOut); err != nil {
+	if _, err := dump.Dump(context.Background(), dump.DumpOptions{Threads: 2, MySQL: mysqltest.SrcMySQL(), Databases: []string{srcA, srcB}, Compression: compress.None}, &dumpOut); err != nil {
 		t.Fatal(err)
 	}
 	mapping := map[string]string{srcA: dstA, srcB: dstB}
@@ -172,7 +172,7 @@ func TestReplaceSwapsSeveralDatabasesTogether(t *testing.T) {
 				return nil
 			}
 		}
-		_, err := Restore(context.Background(), RestoreOptions{MySQL: tgtM, Databases: mapping, Replace: true, Logger: mysqltest.TestLogger(t)}, bytes.NewReader(dumpOut.Bytes()))
+		_, err := Restore(context.Background(), RestoreOptions{Threads: 2, MySQL: tgtM, Databases: mapping, Replace: true, Logger: mysqltest.TestLogger(t)}, bytes.NewReader(dumpOut.Bytes()))
 		swapFault = nil
 		if fail != (err != nil) {
 			t.Fatalf("fail=%v: %v", fail, err)

@@ -36,8 +36,8 @@ type RestoreOptions struct {
 	// unqualified and follow the rename.
 	Databases map[string]string
 	// Threads is the number of connections loading the INSERTs of an ops
-	// dump in parallel (default DefaultThreads; 1 = a single connection, like the mysql
-	// client). Other statements, and every statement of other SQL streams,
+	// dump in parallel: at least 1 (the job's threads; 1 = a single connection,
+	// like the mysql client). Other statements, and every statement of other SQL streams,
 	// run in order on one connection.
 	Threads int
 	Logger  *slog.Logger
@@ -171,6 +171,9 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if opts.Threads < 1 {
+		return nil, fmt.Errorf("restore: %d data connections: at least 1 is needed (the job's threads)", opts.Threads)
+	}
 	res, rn, dr, closeDec, err := openStream(opts, r)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
@@ -210,9 +213,6 @@ func Restore(ctx context.Context, opts RestoreOptions, r io.Reader) (*RestoreRes
 	go parseStream(ctx, cr, rn, g, defs, ch, parseErr)
 	ex := &restoreExec{ctx: ctx, cancel: cancel, db: db, main: dbConn, threads: opts.Threads, targets: tg, ops: true, loader: newLoader(),
 		owner: map[string]*restoreWorker{}, ended: map[string]bool{}}
-	if ex.threads <= 0 {
-		ex.threads = conn.DefaultThreads
-	}
 	ex.drive(ch, cr, opts.Progress)
 	ex.finish()
 	waitKills() // before the rollback: a statement still running would hold its locks

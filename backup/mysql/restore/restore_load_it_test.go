@@ -29,7 +29,7 @@ func TestLoadDataFailsWhereTheInsertWould(t *testing.T) {
 		"CREATE TABLE "+sqltext.QuoteIdent(db)+".t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(10), b VARBINARY(4))",
 		"INSERT INTO "+sqltext.QuoteIdent(db)+".t (v, b) VALUES ('a', 0x00), ('b', NULL), ('c', 0xFF)")
 	var dumpOut bytes.Buffer
-	if _, err := dump.Dump(ctx, dump.DumpOptions{MySQL: mysqltest.SrcMySQL(), Databases: []string{db}, Compression: "none"}, &dumpOut); err != nil {
+	if _, err := dump.Dump(ctx, dump.DumpOptions{Threads: 2, MySQL: mysqltest.SrcMySQL(), Databases: []string{db}, Compression: "none"}, &dumpOut); err != nil {
 		t.Fatalf("Dump: %v", err)
 	}
 	plain := dumpOut.String()
@@ -116,7 +116,7 @@ func TestLoadDataAsIsOnlyWhereCharsetsMatch(t *testing.T) {
 		`INSERT INTO l VALUES (1, 'Grüße çà ÿ'), (2, '')`)
 	want := mysqltest.Fingerprint(t, s, db)
 	var dumpOut bytes.Buffer
-	if _, err := dump.Dump(ctx, dump.DumpOptions{MySQL: mysqltest.SrcMySQL(), Databases: []string{db}, Compression: "none"}, &dumpOut); err != nil {
+	if _, err := dump.Dump(ctx, dump.DumpOptions{Threads: 2, MySQL: mysqltest.SrcMySQL(), Databases: []string{db}, Compression: "none"}, &dumpOut); err != nil {
 		t.Fatalf("Dump: %v", err)
 	}
 	rr, err := Restore(ctx, RestoreOptions{MySQL: tgtM, Threads: 1}, bytes.NewReader(dumpOut.Bytes()))
@@ -149,7 +149,7 @@ func TestRowsThatRunAsSQLAreChecked(t *testing.T) {
 		"CREATE TABLE "+sqltext.QuoteIdent(db)+".t (id INT PRIMARY KEY, v VARCHAR(200))",
 		"INSERT INTO "+sqltext.QuoteIdent(db)+".t VALUES (1, 'a'), (2, 'b')")
 	var dumpOut bytes.Buffer
-	if _, err := dump.Dump(ctx, dump.DumpOptions{MySQL: mysqltest.SrcMySQL(), Databases: []string{db}, Compression: "none"}, &dumpOut); err != nil {
+	if _, err := dump.Dump(ctx, dump.DumpOptions{Threads: 2, MySQL: mysqltest.SrcMySQL(), Databases: []string{db}, Compression: "none"}, &dumpOut); err != nil {
 		t.Fatalf("Dump: %v", err)
 	}
 	plain := dumpOut.String()
@@ -197,7 +197,7 @@ func TestConcurrentRestoresLoadTheirOwnRows(t *testing.T) {
 			"CREATE TABLE "+sqltext.QuoteIdent(db)+".t (id INT PRIMARY KEY, v VARCHAR(40))",
 			"INSERT INTO "+sqltext.QuoteIdent(db)+".t SELECT seq, CONCAT("+sqltext.QuoteString(db)+", '-', seq) FROM "+sqltext.QuoteIdent(db)+".seq_1_to_3000")
 		var b bytes.Buffer
-		if _, err := dump.Dump(ctx, dump.DumpOptions{MySQL: mysqltest.SrcMySQL(), Databases: []string{db}, Compression: "none", MaxStatementBytes: 2 << 10}, &b); err != nil {
+		if _, err := dump.Dump(ctx, dump.DumpOptions{Threads: 2, MySQL: mysqltest.SrcMySQL(), Databases: []string{db}, Compression: "none", MaxStatementBytes: 2 << 10}, &b); err != nil {
 			t.Fatalf("Dump %s: %v", db, err)
 		}
 		dumps[i] = b.String()
@@ -251,7 +251,7 @@ func TestLoadDataRefusedInGbkSession(t *testing.T) {
 		t.Fatalf("source rows %s lack the gbk 0x5C trail bytes", wantHex)
 	}
 	var dumpOut bytes.Buffer
-	if _, err := dump.Dump(ctx, dump.DumpOptions{MySQL: mysqltest.SrcMySQL(), Databases: []string{db}, Compression: "none"}, &dumpOut); err != nil {
+	if _, err := dump.Dump(ctx, dump.DumpOptions{Threads: 2, MySQL: mysqltest.SrcMySQL(), Databases: []string{db}, Compression: "none"}, &dumpOut); err != nil {
 		t.Fatalf("Dump: %v", err)
 	}
 	// The same stream in gbk: the session's SET NAMES and every character.

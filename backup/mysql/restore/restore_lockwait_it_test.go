@@ -128,7 +128,7 @@ func TestRestoreLockWaitTimeout(t *testing.T) {
 
 	tgtM.LockWaitTimeout = time.Second
 	h := holdFTWRL(t, tgt)
-	_, err := Restore(context.Background(), RestoreOptions{MySQL: tgtM, Logger: mysqltest.TestLogger(t)}, bytes.NewReader(dumpOut))
+	_, err := Restore(context.Background(), RestoreOptions{Threads: 2, MySQL: tgtM, Logger: mysqltest.TestLogger(t)}, bytes.NewReader(dumpOut))
 	h.unlock(t)
 	if err == nil {
 		t.Fatal("the restore succeeded under another session's FLUSH TABLES WITH READ LOCK")
@@ -160,7 +160,7 @@ func TestRestoreCancelledWhileBlocked(t *testing.T) {
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() {
-		_, err := Restore(ctx, RestoreOptions{MySQL: tgtM, Logger: mysqltest.TestLogger(t)}, bytes.NewReader(dumpOut))
+		_, err := Restore(ctx, RestoreOptions{Threads: 2, MySQL: tgtM, Logger: mysqltest.TestLogger(t)}, bytes.NewReader(dumpOut))
 		errc <- err
 	}()
 	var err error

@@ -171,3 +171,12 @@ func TestRowsCheckedWhenTheyRunAsWritten(t *testing.T) {
 		t.Errorf("asWritten(rows with a subquery) = %q, %v; want refused", q, err)
 	}
 }
+
+// The engine takes the threads it is given: the one default is the job's
+// (backup.DefaultThreads), and no connection count below 1 is made up here.
+func TestRestoreRefusesNoDataConnections(t *testing.T) {
+	_, err := Restore(context.Background(), RestoreOptions{}, strings.NewReader("SELECT 1;\n"))
+	if err == nil || !strings.Contains(err.Error(), "at least 1") {
+		t.Fatalf("Restore with Threads 0 = %v, want an error asking for at least 1", err)
+	}
+}

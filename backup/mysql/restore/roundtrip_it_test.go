@@ -248,7 +248,7 @@ func TestRoundTripNasty(t *testing.T) {
 	})
 	t.Run("Restore", func(t *testing.T) {
 		mysqltest.DropDatabases(t, tgt, a, b)
-		rr, err := Restore(ctx, RestoreOptions{MySQL: tgtM, Logger: mysqltest.TestLogger(t)}, bytes.NewReader(dumpOut.Bytes()))
+		rr, err := Restore(ctx, RestoreOptions{Threads: 2, MySQL: tgtM, Logger: mysqltest.TestLogger(t)}, bytes.NewReader(dumpOut.Bytes()))
 		if err != nil {
 			t.Fatalf("Restore: %v", err)
 		}
@@ -270,12 +270,12 @@ func TestRoundTripNasty(t *testing.T) {
 		check("Restore")
 		// Restoring over existing databases is refused, and leaves them
 		// as they were; with Replace they are dropped and recreated.
-		_, err = Restore(ctx, RestoreOptions{MySQL: tgtM}, bytes.NewReader(dumpOut.Bytes()))
+		_, err = Restore(ctx, RestoreOptions{Threads: 2, MySQL: tgtM}, bytes.NewReader(dumpOut.Bytes()))
 		if !errors.Is(err, ErrTargetExists) {
 			t.Fatalf("second Restore over existing databases: err = %v, want ErrTargetExists", err)
 		}
 		check("refused Restore")
-		if _, err := Restore(ctx, RestoreOptions{MySQL: tgtM, Replace: true}, bytes.NewReader(dumpOut.Bytes())); err != nil {
+		if _, err := Restore(ctx, RestoreOptions{Threads: 2, MySQL: tgtM, Replace: true}, bytes.NewReader(dumpOut.Bytes())); err != nil {
 			t.Fatalf("Restore with Replace: %v", err)
 		}
 		check("Restore with Replace")
@@ -310,7 +310,7 @@ func TestRoundTripNasty(t *testing.T) {
 			t.Fatalf("the dump has no end-of-data marker")
 		}
 		mysqltest.DropDatabases(t, tgt, a, b)
-		rr, err := Restore(ctx, RestoreOptions{MySQL: tgtM}, strings.NewReader(old.String()))
+		rr, err := Restore(ctx, RestoreOptions{Threads: 2, MySQL: tgtM}, strings.NewReader(old.String()))
 		if err != nil {
 			t.Fatalf("Restore: %v", err)
 		}
@@ -345,7 +345,7 @@ func TestRoundTripNasty(t *testing.T) {
 			t.Fatalf("no table with more than one INSERT")
 		}
 		mysqltest.DropDatabases(t, tgt, a, b)
-		rr, err := Restore(ctx, RestoreOptions{MySQL: tgtM}, strings.NewReader(strings.Join(out, "")))
+		rr, err := Restore(ctx, RestoreOptions{Threads: 2, MySQL: tgtM}, strings.NewReader(strings.Join(out, "")))
 		if err != nil {
 			t.Fatalf("Restore: %v", err)
 		}
@@ -359,7 +359,7 @@ func TestRoundTripNasty(t *testing.T) {
 		mysqltest.DropDatabases(t, tgt, a, b)
 		mysqltest.NewSession(t, tgt).Exec("SET GLOBAL local_infile = 0")
 		t.Cleanup(func() { mysqltest.NewSession(t, tgt).Exec("SET GLOBAL local_infile = 1") })
-		rr, err := Restore(ctx, RestoreOptions{MySQL: tgtM}, bytes.NewReader(dumpOut.Bytes()))
+		rr, err := Restore(ctx, RestoreOptions{Threads: 2, MySQL: tgtM}, bytes.NewReader(dumpOut.Bytes()))
 		if err != nil {
 			t.Fatalf("Restore: %v", err)
 		}
@@ -372,7 +372,7 @@ func TestRoundTripNasty(t *testing.T) {
 		dst := base + "_renamed"
 		t.Cleanup(func() { mysqltest.DropDatabases(t, tgt, dst) })
 		mysqltest.DropDatabases(t, tgt, a, b, dst)
-		rr, err := Restore(ctx, RestoreOptions{MySQL: tgtM, Databases: map[string]string{a: dst}}, bytes.NewReader(dumpOut.Bytes()))
+		rr, err := Restore(ctx, RestoreOptions{Threads: 2, MySQL: tgtM, Databases: map[string]string{a: dst}}, bytes.NewReader(dumpOut.Bytes()))
 		if err != nil {
 			t.Fatalf("Restore with rename: %v", err)
 		}
@@ -395,7 +395,7 @@ func TestRoundTripNasty(t *testing.T) {
 			t.Errorf("renamed view v0 = %s, want 3", n)
 		}
 		// Unknown source database → error naming it.
-		_, err = Restore(ctx, RestoreOptions{MySQL: tgtM, Databases: map[string]string{"no_such_db_x": dst + "2"}}, bytes.NewReader(dumpOut.Bytes()))
+		_, err = Restore(ctx, RestoreOptions{Threads: 2, MySQL: tgtM, Databases: map[string]string{"no_such_db_x": dst + "2"}}, bytes.NewReader(dumpOut.Bytes()))
 		if err == nil || !strings.Contains(err.Error(), "no_such_db_x") {
 			t.Errorf("rename of a database not in the dump: err = %v", err)
 		}
