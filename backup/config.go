@@ -118,7 +118,7 @@ func (j *Job) manifestKeyPath() string {
 	return j.DefaultKeyFile
 }
 
-// manifestKey reads the job's manifest key: manifest_key_file, else the
+// ManifestKey reads the job's manifest key: manifest_key_file, else the
 // default key file when it exists (nil when there is neither).
 func (j *Job) ManifestKey() ([]byte, error) {
 	if j.ManifestKeyFile == "" {
@@ -141,7 +141,7 @@ func (j *Job) ManifestKey() ([]byte, error) {
 	return key, nil
 }
 
-// manifestKeyForWriting is manifestKey for a run that writes manifests:
+// ManifestKeyForWriting is manifestKey for a run that writes manifests:
 // when the job has no manifest_key_file and its default key file does not
 // exist yet, it is created (32 random bytes, base64, mode 0600, in a 0700
 // directory) and the logger says once where it is and that a copy must be

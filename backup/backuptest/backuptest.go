@@ -15,7 +15,7 @@ import (
 
 const FakeSQL = "CREATE DATABASE IF NOT EXISTS `app`;\nUSE `app`;\nINSERT INTO `t` VALUES (1),(2),(3);\n-- Dump completed\n"
 
-// fakeDump writes fakeSQL compressed as asked and reports one table.
+// FakeDump writes fakeSQL compressed as asked and reports one table.
 func FakeDump(sql string) func(context.Context, dump.DumpOptions, io.Writer) (*dump.DumpResult, error) {
 	return func(_ context.Context, o dump.DumpOptions, w io.Writer) (*dump.DumpResult, error) {
 		c, err := o.Compression.NewCodec(o.CompressionLevel, 1)
@@ -40,7 +40,7 @@ func FixedClock(t time.Time) func() time.Time { return func() time.Time { return
 
 var T0 = time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
 
-// editManifest rewrites a stored manifest through fn (as someone with
+// EditManifest rewrites a stored manifest through fn (as someone with
 // write access to the target could).
 func EditManifest(t *testing.T, s *mem.Store, name string, fn func(m map[string]any)) {
 	t.Helper()

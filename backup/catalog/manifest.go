@@ -178,7 +178,7 @@ func NewID(t time.Time) string { return t.UTC().Format(idLayout) }
 // JobPrefix is the object-name prefix of every backup of a job.
 func JobPrefix(prefix, job string) string { return prefix + job + "/" }
 
-// streamName is the name of the SQL stream object inside a backup.
+// StreamName is the name of the SQL stream object inside a backup.
 func StreamName(m compress.Method, encrypted bool) string {
 	n := "dump.sql" + m.Suffix()
 	if encrypted {
@@ -318,10 +318,10 @@ func (m *Manifest) mac(key []byte) string {
 	return HmacOf(&c, key)
 }
 
-// authentic reports whether the manifest's MAC is valid under key.
+// Authentic reports whether the manifest's MAC is valid under key.
 func (m *Manifest) Authentic(key []byte) bool { return MacMatches(m.MAC, m.mac(key)) }
 
-// hmacOf is the MAC of v's JSON encoding (the caller clears v's MAC field).
+// HmacOf is the MAC of v's JSON encoding (the caller clears v's MAC field).
 func HmacOf(v any, key []byte) string {
 	data, _ := json.Marshal(v) // manifests always encode
 	h := hmac.New(sha256.New, key)
@@ -329,12 +329,12 @@ func HmacOf(v any, key []byte) string {
 	return macPrefix + hex.EncodeToString(h.Sum(nil))
 }
 
-// macMatches compares a stored MAC with the expected one in constant time.
+// MacMatches compares a stored MAC with the expected one in constant time.
 func MacMatches(stored, want string) bool {
 	return strings.HasPrefix(stored, macPrefix) && hmac.Equal([]byte(stored), []byte(want))
 }
 
-// readJSON reads an object of at most limit bytes and decodes it into v;
+// ReadJSON reads an object of at most limit bytes and decodes it into v;
 // what reads fails with an error naming what, what decodes not with one
 // matching ErrCorruptManifest.
 func ReadJSON(ctx context.Context, s storage.Store, name, what string, limit int64, v any) error {
@@ -353,7 +353,7 @@ func ReadJSON(ctx context.Context, s storage.Store, name, what string, limit int
 	return nil
 }
 
-// putJSON stores v as indented JSON under name.
+// PutJSON stores v as indented JSON under name.
 func PutJSON(ctx context.Context, s storage.Store, name string, v any) (storage.Object, error) {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -387,7 +387,7 @@ func Find(ctx context.Context, s storage.Store, job Ref, id string) (*BackupInfo
 	return nil, fmt.Errorf("job %s has no backup %s in %s: %w", job.Name, id, s, ErrNoBackup)
 }
 
-// describe says what is wrong with a backup that is not complete.
+// Describe says what is wrong with a backup that is not complete.
 func (b *BackupInfo) Describe() string {
 	switch b.Status {
 	case StatusPartial:
@@ -413,7 +413,7 @@ type ChunkHashes struct {
 	SHA256 []string `json:"sha256"`
 }
 
-// idAfter reports whether backup ID a was made after b: IDs are the start
+// IdAfter reports whether backup ID a was made after b: IDs are the start
 // second (idLayout), and freeID suffixes "-2", "-3", … to the runs after the
 // first in the same second, compared as numbers ("-10" after "-9"). IDs of
 // another form compare as strings.
@@ -440,7 +440,7 @@ func splitID(id string) (string, int) {
 	return base, n
 }
 
-// deleteManifestFirst deletes one backup or binlog chunk: its manifest
+// DeleteManifestFirst deletes one backup or binlog chunk: its manifest
 // first, then its other objects, one at a time and in that order. The order
 // is what keeps listings honest: an interrupted prune leaves objects without
 // a manifest, which every listing shows as partial and the next prune

@@ -51,7 +51,7 @@ type BinlogPruneResult struct {
 	Deleted  []string           // objects deleted
 }
 
-// pruneBinlog applies retention to the archived binary log: chunks that end
+// PruneBinlog applies retention to the archived binary log: chunks that end
 // at or before the position of the oldest kept backup are not needed to
 // reach any point after it and are removed; so are partial chunks (a
 // killed archiver's) and corrupt ones older than grace. Untrusted chunks

@@ -49,7 +49,7 @@ func NewTestPKI(t testing.TB, name string) *testPKI {
 	return p
 }
 
-// issue writes NAME.crt and NAME.key: a leaf for the DNS names / IPs in sans.
+// Issue writes NAME.crt and NAME.key: a leaf for the DNS names / IPs in sans.
 func (p *testPKI) Issue(t testing.TB, name string, client bool, sans ...string) (certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -135,7 +135,7 @@ func (f *FormatDescription) MariaDB() bool {
 	return strings.Contains(strings.ToLower(f.ServerVersion), "mariadb")
 }
 
-// postHeaderLen is the post-header length of an event type (0 when unknown).
+// PostHeaderLen is the post-header length of an event type (0 when unknown).
 func (f *FormatDescription) PostHeaderLen(t byte) int {
 	if f == nil || int(t) < 1 || int(t) > len(f.postHeader) {
 		return 0
@@ -163,7 +163,7 @@ func (f *FormatDescription) ForFileStart() []byte {
 // follow the previous event.
 var ErrBinlogCorrupt = errors.New("binary log event cannot be read")
 
-// corruptf is an ErrBinlogCorrupt error; format may wrap a cause with %w.
+// Corruptf is an ErrBinlogCorrupt error; format may wrap a cause with %w.
 func Corruptf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrBinlogCorrupt}, args...)...)
 }

@@ -48,7 +48,7 @@ type Config struct {
 // DefaultLockWaitTimeout is Config.LockWaitTimeout when it is zero.
 const DefaultLockWaitTimeout = 60 * time.Second
 
-// lockWaitSeconds is LockWaitTimeout (or its default) in whole seconds, at
+// LockWaitSeconds is LockWaitTimeout (or its default) in whole seconds, at
 // least 1: the unit of the server's lock_wait_timeout.
 func (c *Config) LockWaitSeconds() int {
 	t := c.LockWaitTimeout

@@ -116,14 +116,14 @@ func describe(cfg *gomysql.Config) string {
 	return cfg.Addr
 }
 
-// clientOptions is what a my.cnf [client] section can set.
+// ClientOptions is what a my.cnf [client] section can set.
 type ClientOptions struct {
 	User, Password, Host, Socket string
 	Port                         int
 	HasPassword                  bool
 }
 
-// resolved is the effective connection settings after merging the defaults
+// Resolved is the effective connection settings after merging the defaults
 // file, the password file and the explicit settings.
 type Resolved struct {
 	Net, Addr, User, Password string
@@ -181,7 +181,7 @@ type driverLogger struct{ l *slog.Logger }
 
 func (d driverLogger) Print(v ...any) { d.l.Debug("mysql driver: " + fmt.Sprint(v...)) }
 
-// resolve merges the settings. home is os.UserHomeDir (a parameter for tests).
+// Resolve merges the settings. home is os.UserHomeDir (a parameter for tests).
 func Resolve(m Config, logger *slog.Logger, home func() (string, error)) (Resolved, error) {
 	var def ClientOptions
 	switch {
@@ -391,7 +391,7 @@ func optionValue(v string) (string, error) {
 	return strings.TrimSpace(v), nil
 }
 
-// tlsConfig maps the tls modes onto a *tls.Config for the driver (see TLS).
+// TlsConfig maps the tls modes onto a *tls.Config for the driver (see TLS).
 // preferred reports that the driver may fall back to plaintext when the
 // server offers no TLS. host is the name verify-identity checks when
 // t.ServerName is empty.

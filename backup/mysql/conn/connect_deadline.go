@@ -75,7 +75,7 @@ func (tr *transport) dial(ctx context.Context, network, addr string) (net.Conn, 
 	return dc, nil
 }
 
-// killOnCancel runs killQueries once ctx ends; the returned function
+// KillOnCancel runs killQueries once ctx ends; the returned function
 // waits for it to be done (at once when ctx has not ended: it no longer
 // runs then).
 func (tr *transport) KillOnCancel(ctx context.Context, log *slog.Logger) (wait func()) {

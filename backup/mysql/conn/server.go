@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// serverInfo describes the source server.
+// ServerInfo describes the source server.
 type ServerInfo struct {
 	Version   string // SELECT VERSION()
 	MariaDB   bool
@@ -43,10 +43,10 @@ func (s ServerInfo) AtLeast(maj, min, patch int) bool {
 	return s.Patch >= patch
 }
 
-// mysql8 reports Config (not MariaDB) 8.0 or later.
+// Mysql8 reports Config (not MariaDB) 8.0 or later.
 func (s ServerInfo) Mysql8() bool { return !s.MariaDB && s.AtLeast(8, 0, 0) }
 
-// castFloat reports whether CAST(x AS DOUBLE) is available (used to read
+// CastFloat reports whether CAST(x AS DOUBLE) is available (used to read
 // FLOAT columns exactly: MariaDB prints FLOAT with 6 significant digits).
 func (s ServerInfo) CastFloat() bool {
 	if s.MariaDB {
@@ -55,10 +55,10 @@ func (s ServerInfo) CastFloat() bool {
 	return s.AtLeast(8, 0, 17)
 }
 
-// executeImmediate reports MariaDB's EXECUTE IMMEDIATE (10.2.3+).
+// ExecuteImmediate reports MariaDB's EXECUTE IMMEDIATE (10.2.3+).
 func (s ServerInfo) ExecuteImmediate() bool { return s.MariaDB && s.AtLeast(10, 2, 3) }
 
-// querier is what both *sql.Conn and *sql.DB offer.
+// Querier is what both *sql.Conn and *sql.DB offer.
 type Querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
@@ -83,7 +83,7 @@ func ReadServerInfo(ctx context.Context, q Querier) (ServerInfo, error) {
 	return s, nil
 }
 
-// queryRows runs a query and returns every row as a map from column name
+// QueryRows runs a query and returns every row as a map from column name
 // to value (NULL → Valid=false). For small metadata queries only.
 func QueryRows(ctx context.Context, q Querier, query string) ([]map[string]sql.NullString, error) {
 	rows, err := q.QueryContext(ctx, query)

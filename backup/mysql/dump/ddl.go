@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// schemaSQL starts a database's section (layout.go): CREATE DATABASE, USE,
+// SchemaSQL starts a database's section (layout.go): CREATE DATABASE, USE,
 // sequences, tables, placeholder views.
 func SchemaSQL(m *schema.DbMeta) string {
 	var b strings.Builder
@@ -110,7 +110,7 @@ func RoutinesSQL(m *schema.DbMeta, ei bool) string {
 	return b.String()
 }
 
-// viewsSQL writes views (replacing their placeholders) in the current
+// ViewsSQL writes views (replacing their placeholders) in the current
 // database; use, when not empty, selects it first (cycleUse).
 func ViewsSQL(views []*schema.ViewMeta, use string) string {
 	if len(views) == 0 {

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// header is the start of the stream: session settings saved and set like
+// Header is the start of the stream: session settings saved and set like
 // mysqldump's (and never MariaDB's sandbox-mode line).
 func (d *Dumper) Header() string {
 	var b strings.Builder

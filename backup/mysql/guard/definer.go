@@ -31,7 +31,7 @@ import (
 // session (sql_mode, character set, version) and a misreading could hide a
 // DEFINER clause.
 
-// definerRule rewrites the DEFINER clauses and event states of a stream's
+// DefinerRule rewrites the DEFINER clauses and event states of a stream's
 // CREATE statements (see above).
 type DefinerRule struct {
 	trusted map[string]schema.StoredObject
@@ -53,7 +53,7 @@ func (r *DefinerRule) rewrite(stmt, db string) (string, error) {
 	return r.RewriteIn(stmt, db, sqltext.LexState{})
 }
 
-// rewriteIn is rewrite of a statement read in a session in state l.
+// RewriteIn is rewrite of a statement read in a session in state l.
 func (r *DefinerRule) RewriteIn(stmt, db string, l sqltext.LexState) (string, error) {
 	if body, intro, ok := executeImmediateBody(stmt, l); ok {
 		out, err := r.RewriteIn(body, db, l)

@@ -24,7 +24,7 @@ import (
 // or target database.
 var ErrRefused = errors.New("refused")
 
-// guard checks statements against the databases a restore may write.
+// Guard checks statements against the databases a restore may write.
 type Guard struct {
 	// targets are the databases this restore writes (after renaming).
 	// With open set, a CREATE DATABASE of any non-system database adds
@@ -35,7 +35,7 @@ type Guard struct {
 	// case): a qualified name db.x in a statement whose db is one of them
 	// (or a system database) is refused.
 	others map[string]bool
-	// sess is the lexer's state of the restore's session, moved by the
+	// Sess is the lexer's state of the restore's session, moved by the
 	// stream's SET statements (see checkSet).
 	Sess lexSession
 }
@@ -63,7 +63,7 @@ const (
 	savedText
 )
 
-// readSession reads the state a restore's session starts in (the
+// ReadSession reads the state a restore's session starts in (the
 // server's global sql_mode, the connection's character set).
 func ReadSession(ctx context.Context, c *sql.Conn) (lexSession, error) {
 	var mode, cs, version string
@@ -99,7 +99,7 @@ func (s *lexSession) tokenize(sqlText string) ([]sqltext.Token, error) {
 	return sqltext.TokenizeVersion(sqlText, s.Lex, v)
 }
 
-// newGuard returns the guard of a restore with this mapping (SRC → DST;
+// NewGuard returns the guard of a restore with this mapping (SRC → DST;
 // empty: the stream's own databases) onto a server holding existing.
 func NewGuard(mapping map[string]string, existing []string) *Guard {
 	g := &Guard{targets: map[string]bool{}, open: len(mapping) == 0, others: map[string]bool{}}
@@ -119,7 +119,7 @@ func refuse(format string, a ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrRefused}, a...)...)
 }
 
-// check decides on one statement (after renaming). For a CREATE
+// Check decides on one statement (after renaming). For a CREATE
 // DATABASE it returns the database's name.
 func (g *Guard) Check(sqlText string) (createDB string, err error) {
 	if strings.HasPrefix(sqlText, `\`) {
@@ -579,7 +579,7 @@ func (g *Guard) checkInsert(s string) error {
 	return CheckRows(s[v+len("VALUES"):], g.Sess.Lex)
 }
 
-// checkInsertHead checks an INSERT up to its VALUES (whose position it
+// CheckInsertHead checks an INSERT up to its VALUES (whose position it
 // returns): the rows are for checkRows.
 func (g *Guard) CheckInsertHead(s string) (int, error) {
 	v := sqltext.ValuesKeyword(s, g.Sess.Lex)
@@ -601,7 +601,7 @@ func (g *Guard) CheckInsertHead(s string) (int, error) {
 	return v, nil
 }
 
-// checkRows checks the rows of an INSERT read in a session in state l:
+// CheckRows checks the rows of an INSERT read in a session in state l:
 // only literals (see literalRows).
 func CheckRows(s string, l sqltext.LexState) error {
 	if err := sqltext.LiteralRows(s, l); err != nil {

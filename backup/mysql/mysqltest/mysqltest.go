@@ -43,7 +43,7 @@ func TgtMySQL(t testing.TB) conn.Config {
 	return conn.Config{Host: h, Port: port, User: "root"}
 }
 
-// servers opens the source and the restore target, and drops dbs on both
+// Servers opens the source and the restore target, and drops dbs on both
 // when the test ends.
 func Servers(t testing.TB, dbs ...string) (src *sql.DB, tgtM conn.Config, tgt *sql.DB) {
 	t.Helper()
@@ -72,7 +72,7 @@ func UniqueName(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-// session is one connection with settings kept across statements.
+// Session is one connection with settings kept across statements.
 type Session struct {
 	t    testing.TB
 	Conn *sql.Conn
@@ -149,7 +149,7 @@ func objectsOf(s *Session, db string) map[string][]string {
 	return out
 }
 
-// fingerprint describes a database for comparison: SHOW CREATE of every
+// Fingerprint describes a database for comparison: SHOW CREATE of every
 // object (minus creation times), CHECKSUM TABLE of every table, trigger
 // order, sequence state.
 func Fingerprint(t testing.TB, s *Session, db string) map[string]string {
@@ -227,7 +227,7 @@ func CompareFingerprints(t testing.TB, label string, want, got map[string]string
 	}
 }
 
-// mysqlClientRestore pipes a dump through `zstd -dc | mysql --binary-mode` (the stock
+// MysqlClientRestore pipes a dump through `zstd -dc | mysql --binary-mode` (the stock
 // client) into the target.
 func MysqlClientRestore(t testing.TB, dumpOut []byte, m conn.Config) {
 	t.Helper()
@@ -266,7 +266,7 @@ func DecompressAll(t testing.TB, b []byte) string {
 	return string(out)
 }
 
-// faultDB creates a database with one table of n rows and returns its name.
+// FaultDB creates a database with one table of n rows and returns its name.
 func FaultDB(t *testing.T, n int) string {
 	t.Helper()
 	src := OpenDB(t, SrcMySQL())
@@ -279,7 +279,7 @@ func FaultDB(t *testing.T, n int) string {
 	return name
 }
 
-// privileges is every account and its privileges: a restore must not
+// Privileges is every account and its privileges: a restore must not
 // change it.
 func Privileges(t *testing.T, db *sql.DB) string {
 	t.Helper()
@@ -290,7 +290,7 @@ func Privileges(t *testing.T, db *sql.DB) string {
 	return out
 }
 
-// linesOutsideQuotes returns the lines of an SQL script that start outside
+// LinesOutsideQuotes returns the lines of an SQL script that start outside
 // any '…', "…" or `…` token and outside any comment: the lines the mysql
 // client reads as the start of a command or statement. Like the client, it
 // ignores quotes inside -- and # comments (which end at the line's end)

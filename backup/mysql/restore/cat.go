@@ -188,7 +188,7 @@ func (c *catter) flush(end int64) error {
 
 var createTriggerRE = regexp.MustCompile(`(?is)^\s*CREATE\s+(DEFINER\s*=\s*\S+\s+)?TRIGGER\s`)
 
-// footerFirst is the footer's first statement (sqltext.go's footer).
+// FooterFirst is the footer's first statement (sqltext.go's footer).
 const FooterFirst = "/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */"
 
 func trimSandbox(s string) string {

@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-// dbMeta is everything dumped for one database.
+// DbMeta is everything dumped for one database.
 type DbMeta struct {
 	Name      string
 	CreateSQL string
@@ -40,7 +40,7 @@ type TableMeta struct {
 	EstBytes  int64 // DATA_LENGTH: the server's estimate of the data's size
 }
 
-// chunkable reports whether the table can be read in primary-key ranges.
+// Chunkable reports whether the table can be read in primary-key ranges.
 func (t *TableMeta) Chunkable() bool {
 	if len(t.PK) == 0 {
 		return false
@@ -70,7 +70,7 @@ type ViewMeta struct {
 	Columns   []string
 }
 
-// objDDL is a trigger, routine or event with the session settings it was
+// ObjDDL is a trigger, routine or event with the session settings it was
 // created under.
 type ObjDDL struct {
 	Kind        string // TRIGGER, PROCEDURE, FUNCTION, EVENT
@@ -84,7 +84,7 @@ type ObjDDL struct {
 	Body        string // the CREATE statement, bytes as stored (read with character_set_results=binary)
 }
 
-// listDatabases returns every database of the server, sorted.
+// ListDatabases returns every database of the server, sorted.
 func ListDatabases(ctx context.Context, q conn.Querier) ([]string, error) {
 	rows, err := conn.QueryRows(ctx, q, "SHOW DATABASES")
 	if err != nil {
@@ -102,7 +102,7 @@ func ListDatabases(ctx context.Context, q conn.Querier) ([]string, error) {
 
 func IsFloatType(dt string) bool { return dt == "float" }
 
-// readDatabase reads the metadata of one database on conn (inside the
+// ReadDatabase reads the metadata of one database on conn (inside the
 // snapshot). excluded reports excluded tables/views.
 func ReadDatabase(ctx context.Context, dbConn *sql.Conn, name string, excluded func(db, table string) bool) (*DbMeta, error) {
 	d, r, err := ReadTables(ctx, dbConn, name, excluded)
@@ -124,7 +124,7 @@ func ReadDatabase(ctx context.Context, dbConn *sql.Conn, name string, excluded f
 	return d, nil
 }
 
-// readTables reads a database and its tables with their columns (not its
+// ReadTables reads a database and its tables with their columns (not its
 // views, routines, triggers and events: those need more privileges).
 func ReadTables(ctx context.Context, dbConn *sql.Conn, name string, excluded func(db, table string) bool) (*DbMeta, *metaReader, error) {
 	r := &metaReader{ctx: ctx, conn: dbConn, name: name, qdb: sqltext.QuoteString(name), excluded: excluded}
@@ -395,7 +395,7 @@ func showCreate(ctx context.Context, dbConn *sql.Conn, kind, db, name string) (*
 	return o, nil
 }
 
-// isGeneratedColumn reads information_schema.COLUMNS.EXTRA and
+// IsGeneratedColumn reads information_schema.COLUMNS.EXTRA and
 // GENERATION_EXPRESSION: MariaDB says VIRTUAL GENERATED / STORED GENERATED
 // (PERSISTENT in old versions) and ROW START / ROW END for system
 // versioning; Config 8 says VIRTUAL GENERATED / STORED GENERATED, and

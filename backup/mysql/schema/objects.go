@@ -21,7 +21,7 @@ func ObjectKey(kind, db, name string) string {
 	return strings.ToUpper(kind) + "\x00" + db + "\x00" + name
 }
 
-// storedObjects lists the views, routines, triggers and events of a dumped
+// StoredObjects lists the views, routines, triggers and events of a dumped
 // database with their definer and (events) state, read from the CREATE
 // text the dump writes by the reading the restore applies. An object whose
 // head cannot be read is left out (the restore then trusts it with nothing).

@@ -27,7 +27,7 @@ type createHead struct {
 	StatusAt int
 }
 
-// definer is the object's effective definer as the manifest records it:
+// Definer is the object's effective definer as the manifest records it:
 // the last DEFINER clause (`user`@`host`, or CURRENT_USER), "" without one.
 func (h *createHead) Definer() string {
 	if len(h.Definers) == 0 {
@@ -112,7 +112,7 @@ func notHostByte(r rune) bool {
 
 func isOp(t Token, op string) bool { return t.Kind == TOp && t.Text == op }
 
-// readCreateHead reads a CREATE statement's head in a session in state ls
+// ReadCreateHead reads a CREATE statement's head in a session in state ls
 // (the head's rules make its reading independent of sql_mode and of the
 // version; the character set decides which bytes end a `name`). It returns nil for a
 // statement that is not a CREATE, or a CREATE of something without a

@@ -55,7 +55,7 @@ func isWordByte(c byte) bool {
 	return c == '_' || c == '$' || c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
 }
 
-// quotedLen is the length of the single-quoted literal (backslash escapes
+// QuotedLen is the length of the single-quoted literal (backslash escapes
 // on) at the start of s, or -1 when it is not terminated: quoted without
 // building the value. It jumps from quote to quote (strings.IndexByte),
 // looking for a backslash only in between: most literals have none.
@@ -80,7 +80,7 @@ func QuotedLen(s string) int {
 	return -1
 }
 
-// literalRows reads the rows of an INSERT (after VALUES) in a session in
+// LiteralRows reads the rows of an INSERT (after VALUES) in a session in
 // state l, byte by byte, and fails at the first byte that is not part of
 // a literal: outside string literals only numbers, hex, NULL, signs,
 // commas and parentheses may appear, so no subquery, function or variable
@@ -134,7 +134,7 @@ func unescape(c byte) byte {
 	return c
 }
 
-// charsetKind is how a client character set matters to the lexer.
+// CharsetKind is how a client character set matters to the lexer.
 type CharsetKind uint8
 
 const (
@@ -160,7 +160,7 @@ const (
 	numCharsetKinds
 )
 
-// charsets maps every character set MariaDB accepts as a client character
+// Charsets maps every character set MariaDB accepts as a client character
 // set (lower case, with the utf8 alias) to its kind. ucs2, utf16, utf16le
 // and utf32 are not client sets; a name missing here is refused.
 // gb18030 is not a MariaDB 10.11 set (the server refuses it) but is modelled.
@@ -176,11 +176,11 @@ var Charsets = map[string]CharsetKind{
 	"cp1250": csCP1250, "cp850": csCP850, "hebrew": csHebrew, "hp8": csHP8, "latin7": csLatin7, "macroman": csMacroman,
 }
 
-// multiByte reports a set whose characters can have a trail byte below
+// MultiByte reports a set whose characters can have a trail byte below
 // 0x80 (a quote, a backslash, a backquote…).
 func (cs CharsetKind) MultiByte() bool { return cs >= csBig5 && cs <= csGB18030 }
 
-// highSpace and highDash are, per kind, the bytes from 0x80 that are spaces (skipped
+// HighSpace and highDash are, per kind, the bytes from 0x80 that are spaces (skipped
 // between tokens) and those after which "--" starts a comment (spaces and
 // control characters).
 var HighSpace, highDash [numCharsetKinds][128]bool
@@ -208,7 +208,7 @@ func init() {
 	set(&highDash[csMacroman], 0x80, 0xCB, 0xE5)
 }
 
-// lexState is the part of a session that changes how the server reads a
+// LexState is the part of a session that changes how the server reads a
 // statement.
 type LexState struct {
 	NoBackslash bool        // sql_mode NO_BACKSLASH_ESCAPES
@@ -216,7 +216,7 @@ type LexState struct {
 	Cs          CharsetKind // character_set_client
 }
 
-// mbLen is the length of the multi-byte character at the start of s in a
+// MbLen is the length of the multi-byte character at the start of s in a
 // set of kind cs, or 1 when s starts with a single-byte character or with
 // bytes that are not a valid character (the server's my_ismbchar).
 func MbLen(cs CharsetKind, s string) int { return mbLenOf(cs, s) }
@@ -276,7 +276,7 @@ var sqlModeBits = []string{"REAL_AS_FLOAT", "PIPES_AS_CONCAT", "ANSI_QUOTES", "I
 // include ANSI_QUOTES.
 var impliesANSIQuotes = map[string]bool{"ANSI_QUOTES": true, "ANSI": true, "POSTGRESQL": true, "DB2": true, "MAXDB": true}
 
-// parseSQLMode reads a value of sql_mode (a comma-separated list of
+// ParseSQLMode reads a value of sql_mode (a comma-separated list of
 // names, or a number) into the two bits the lexer follows. ORACLE and
 // MSSQL change more of the parser than those bits and are refused, like
 // any name or bit the server does not know.
@@ -322,15 +322,15 @@ func knownSQLMode(name string) bool {
 	return false
 }
 
-// defaultServerVersion decides the versioned comments of a statement read
+// DefaultServerVersion decides the versioned comments of a statement read
 // without a known server (the oldest MariaDB a restore targets).
 const DefaultServerVersion = 100500
 
-// tokenize reads s under the server's defaults (backslash escapes, "…"
+// Tokenize reads s under the server's defaults (backslash escapes, "…"
 // strings, a single-byte client set).
 func Tokenize(s string) ([]Token, error) { return TokenizeIn(s, LexState{}) }
 
-// tokenizeIn splits a statement into tokens as the server reads it in a
+// TokenizeIn splits a statement into tokens as the server reads it in a
 // session in state l: /*! */ and /*M! */ contents are code when the
 // server runs them, other comments are dropped. A statement the lexer
 // cannot read exactly as the server does is an error.
@@ -338,7 +338,7 @@ func TokenizeIn(s string, l LexState) ([]Token, error) {
 	return TokenizeVersion(s, l, DefaultServerVersion)
 }
 
-// tokenizeVersion is tokenizeIn for a server of this version (as in
+// TokenizeVersion is tokenizeIn for a server of this version (as in
 // MYSQL_VERSION_ID: 101119 for 10.11.19).
 func TokenizeVersion(s string, l LexState, version int) ([]Token, error) {
 	return lex(s, l, version, false)
@@ -472,7 +472,7 @@ func lexToken(s string, i int, l LexState) (Token, error) {
 	return Token{Kind: TOp, Text: s[i : i+1], Off: i, End: i + 1}, nil
 }
 
-// lexIdent reads the identifier at the start of s as the lexer does in a
+// LexIdent reads the identifier at the start of s as the lexer does in a
 // session in state l: a quoted one (`…`, or "…" under ANSI_QUOTES) or a
 // bare one (a word, or a run of word bytes that starts with a digit): its
 // name and length.
@@ -593,7 +593,7 @@ func comment(s string, version int) (n int, code bool, err error) {
 	return 0, false, fmt.Errorf("unterminated versioned comment")
 }
 
-// lexQuoted reads a quoted token at the start of s (s[0] is the quote)
+// LexQuoted reads a quoted token at the start of s (s[0] is the quote)
 // as the server does in a client set of kind cs: its value and length.
 // A multi-byte character is taken whole (its trail byte can be the quote
 // or a backslash); doubled quotes stand for one; with backslash set, a

@@ -7,10 +7,10 @@ import (
 	"unicode/utf8"
 )
 
-// footerMarker ends every complete dump.
+// FooterMarker ends every complete dump.
 const FooterMarker = "-- Dump completed"
 
-// commentText makes s safe on a -- comment line of the stream: control
+// CommentText makes s safe on a -- comment line of the stream: control
 // characters (newline and carriage return above all), DEL, the C1 range
 // and invalid UTF-8 are written as escapes (\n, \r, \t, \xNN), so that no
 // byte sequence in a name or server string can end the comment and be read
@@ -38,12 +38,12 @@ func CommentText(s string) string {
 	return b.String()
 }
 
-// commentIdent is a quoted identifier for a -- comment line.
+// CommentIdent is a quoted identifier for a -- comment line.
 func CommentIdent(name string) string { return CommentText(QuoteIdent(name)) }
 
 var CreateDBRE = regexp.MustCompile(`(?is)^\s*CREATE\s+(DATABASE|SCHEMA)\s+`)
 
-// sandboxLine starts every stream: the MariaDB client (10.5.25, 10.6.18,
+// SandboxLine starts every stream: the MariaDB client (10.5.25, 10.6.18,
 // 10.11.8, 11.x and later) then refuses its own commands (\!, system,
 // source, …) for the rest of the input, as mariadb-dump's output does.
 // Servers and other clients see a comment.
@@ -58,18 +58,18 @@ func Abbreviate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// endOfDataSQL is the marker after the data of table.
+// EndOfDataSQL is the marker after the data of table.
 func EndOfDataSQL(table string) string {
 	return "\n-- End of data of table " + CommentIdent(table) + "\n" + EndOfDataPrefix + QuoteString(table) + ";\n"
 }
 
 func IsName(t Token) bool { return t.Kind == TIdent || t.Kind == TWord }
 
-// excerpt is what an error may show of a refused statement: its first
+// Excerpt is what an error may show of a refused statement: its first
 // tokens, with string literals and rows left out.
 func Excerpt(s string) string { return ExcerptIn(s, LexState{}) }
 
-// excerptIn is excerpt of a statement read in a session in state l (so
+// ExcerptIn is excerpt of a statement read in a session in state l (so
 // that no piece of a literal is taken for a word).
 func ExcerptIn(s string, l LexState) string {
 	if IsInsert(s) {
@@ -103,13 +103,13 @@ func ExcerptIn(s string, l LexState) string {
 	return strings.Join(parts, " ")
 }
 
-// isInsert reports an INSERT INTO statement (checked by checkInsert
+// IsInsert reports an INSERT INTO statement (checked by checkInsert
 // without tokenizing its rows).
 func IsInsert(s string) bool {
 	return len(s) > 12 && strings.EqualFold(s[:12], "INSERT INTO ")
 }
 
-// valuesKeyword finds the VALUES keyword after the table name and column
+// ValuesKeyword finds the VALUES keyword after the table name and column
 // list of an INSERT read in a session in state l (the lexer's word, with a
 // space before it and a space or "(" after it), or -1.
 func ValuesKeyword(s string, l LexState) int {
@@ -135,7 +135,7 @@ func ValuesKeyword(s string, l LexState) int {
 // time, not correctness: InnoDB adds an index online, with rows arriving.
 const EndOfDataPrefix = "SET @ops_end_of_data = "
 
-// unqualifyTrigger drops the qualifier naming the trigger's own database
+// UnqualifyTrigger drops the qualifier naming the trigger's own database
 // db from its name and its table in the statement SHOW CREATE TRIGGER
 // returns (the one the user wrote: CREATE TRIGGER db.trg … ON db.t), so
 // that the trigger is created in the current database. Its body stays as

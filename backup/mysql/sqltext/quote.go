@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// valueKind says how a column's text value is written into SQL.
+// ValueKind says how a column's text value is written into SQL.
 type ValueKind uint8
 
 const (
@@ -15,7 +15,7 @@ const (
 	KindBinary                  // 0x… hex (binary charset: BINARY, VARBINARY, BLOB, BIT, GEOMETRY)
 )
 
-// kindOf maps the driver's DatabaseTypeName (which encodes charsetnr 63 as
+// KindOf maps the driver's DatabaseTypeName (which encodes charsetnr 63 as
 // BINARY/VARBINARY/…BLOB) onto a valueKind.
 func KindOf(dbType string) ValueKind {
 	t := strings.TrimPrefix(dbType, "UNSIGNED ")
@@ -31,7 +31,7 @@ func KindOf(dbType string) ValueKind {
 
 const hexDigits = "0123456789ABCDEF"
 
-// appendValue appends the SQL literal for a raw value of the given kind.
+// AppendValue appends the SQL literal for a raw value of the given kind.
 // nil means SQL NULL; an empty non-nil value is an empty string (” — also
 // for binary columns, so empty and NULL stay distinct).
 func AppendValue(b []byte, v []byte, null bool, k ValueKind) []byte {
@@ -97,7 +97,7 @@ func appendQuoted(b []byte, v []byte) []byte {
 	return append(b, '\'')
 }
 
-// quoteString returns s as a quoted SQL string literal.
+// QuoteString returns s as a quoted SQL string literal.
 func QuoteString(s string) string { return string(appendQuoted(nil, []byte(s))) }
 
 // QuoteIdent quotes an identifier with backticks.
@@ -105,7 +105,7 @@ func QuoteIdent(s string) string {
 	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
 }
 
-// appendDriverValue appends a value as returned by the driver's text rows
+// AppendDriverValue appends a value as returned by the driver's text rows
 // (the driver turns integer and floating columns into Go numbers; they are
 // formatted back exactly: shortest round-trip representation).
 func AppendDriverValue(b []byte, v any, k ValueKind) ([]byte, error) {

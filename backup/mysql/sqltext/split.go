@@ -41,7 +41,7 @@ type Splitter struct {
 	lex   LexState  // how the server reads the statements (see setLex)
 }
 
-// setLex sets the session state the next statements are read in: with
+// SetLex sets the session state the next statements are read in: with
 // NO_BACKSLASH_ESCAPES a backslash in a string is a byte like any other,
 // with ANSI_QUOTES "…" is an identifier (no escapes), and in a multi-byte
 // client set a character is taken whole (its trail byte can be a backslash

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// lexerCorpus are select lists that end where a session-blind reader does
+// LexerCorpus are select lists that end where a session-blind reader does
 // not expect: backslashes before quotes, multi-byte characters whose
 // trail byte is 0x5C or 0x60, "…" strings or identifiers, comments of
 // every kind, versioned comments run or skipped, high-byte spaces.
@@ -40,7 +40,7 @@ func QuotedLenRef(s string) int {
 	return -1
 }
 
-// randomSQLish returns strings made mostly of the bytes the scanners care
+// RandomSQLish returns strings made mostly of the bytes the scanners care
 // about, in long and short runs.
 func RandomSQLish(r *rand.Rand) string {
 	const alphabet = "''\\\\\t\n\"`nrZ0xa;-# ,()"

@@ -1,0 +1,30 @@
+package sqltext
+
+import (
+	"strings"
+	"testing"
+)
+
+// A name on a -- comment line can end neither the comment nor the line:
+// newlines, carriage returns, control bytes and invalid UTF-8 come out as
+// escapes, and the backquotes of the identifier are kept.
+func TestCommentIdentEscapesWhatEndsALine(t *testing.T) {
+	for _, tc := range []struct{ name, want string }{
+		{"plain", "`plain`"},
+		{"n\nGRANT ALL ON *.* TO x;#", "`n\\nGRANT ALL ON *.* TO x;#`"},
+		{"r\r\\! touch /tmp/p", "`r\\r\\! touch /tmp/p`"},
+		{"tab\tx", "`tab\\tx`"},
+		{"bad\xffutf8", "`bad\\xffutf8`"},
+		{"ls\u2028sep", "`ls\\x{2028}sep`"},
+		{"tick`name", "`tick``name`"},
+		{"u€é", "`u€é`"},
+	} {
+		got := CommentIdent(tc.name)
+		if got != tc.want {
+			t.Errorf("CommentIdent(%q) = %q, want %q", tc.name, got, tc.want)
+		}
+		if strings.ContainsAny(got, "\n\r") {
+			t.Errorf("CommentIdent(%q) = %q ends the comment line", tc.name, got)
+		}
+	}
+}
