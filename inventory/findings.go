@@ -25,6 +25,7 @@ type EvalOptions struct {
 	// name; a declared firewall's require_capabilities replaces both.
 	SourceRequirements map[string][]string
 	LicenseWarning     time.Duration // 0 = DefaultLicenseWarning
+	SnapshotMaxAge     time.Duration // 0 = no snapshot_age finding
 	Now                time.Time
 }
 
