@@ -20,7 +20,7 @@ func TestInventoryHistoryCLI(t *testing.T) {
 	runs := []string{
 		"vms:\n  - {name: app1, power: \"on\"}\n  - {name: app2, power: \"on\"}\n",
 		"vms:\n  - {name: app1, power: \"on\"}\n  - {name: app2, power: \"on\"}\n  - {name: app3, power: \"on\"}\n", // app3 added
-		"vms:\n  - {name: app1, power: \"off\"}\n  - {name: app3, power: \"on\"}\n",                                  // app2 removed, app1 off
+		"vms:\n  - {name: app1, power: \"off\"}\n  - {name: app3, power: \"on\"}\n",                                 // app2 removed, app1 off
 	}
 	for i, body := range runs {
 		if err := os.WriteFile(decl, []byte(body), 0o644); err != nil {
