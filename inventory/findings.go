@@ -76,22 +76,7 @@ func Evaluate(rep *Report, decl Records, o EvalOptions) []Finding {
 			add(SeverityError, "vm", v.Source, v.Name, CheckVMPower, fmt.Sprintf("declared on (source %s) but %s", d.Source, state))
 		}
 	}
-	if o.SnapshotMaxAge > 0 {
-		for _, v := range rep.VMs {
-			if v.SnapshotOldest == "" {
-				continue
-			}
-			at, err := time.Parse(time.RFC3339, v.SnapshotOldest)
-			if err != nil {
-				add(SeverityWarning, "vm", v.Source, v.Name, CheckSnapshotAge, fmt.Sprintf("unreadable snapshot time %q", v.SnapshotOldest))
-				continue
-			}
-			if age := o.Now.Sub(at); age > o.SnapshotMaxAge {
-				add(SeverityWarning, "vm", v.Source, v.Name, CheckSnapshotAge,
-					fmt.Sprintf("%s, the oldest taken %s (%s ago; limit %s)", plural(v.Snapshots, "snapshot"), v.SnapshotOldest, humanAge(age), shortDuration(o.SnapshotMaxAge)))
-			}
-		}
-	}
+	out = append(out, snapshotFindings(rep.VMs, o)...)
 	day := func(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC) }
 	today := day(o.Now.UTC())
 	for _, f := range rep.Firewalls {
@@ -136,6 +121,32 @@ func Evaluate(rep *Report, decl Records, o EvalOptions) []Finding {
 				add(SeverityWarning, "firewall", f.Source, f.Name, CheckLicenseExpiring,
 					fmt.Sprintf("license %s expires on %s (%s)", l.Name, l.Expires, when))
 			}
+		}
+	}
+	return out
+}
+
+// snapshotFindings: a VM whose oldest snapshot is older than
+// o.SnapshotMaxAge (0 = never) is a snapshot_age warning.
+func snapshotFindings(vms []VM, o EvalOptions) []Finding {
+	var out []Finding
+	if o.SnapshotMaxAge <= 0 {
+		return nil
+	}
+	add := func(v VM, msg string) {
+		out = append(out, Finding{Severity: SeverityWarning, Kind: "vm", Source: v.Source, Object: v.Name, Check: CheckSnapshotAge, Message: msg})
+	}
+	for _, v := range vms {
+		if v.SnapshotOldest == "" {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339, v.SnapshotOldest)
+		if err != nil {
+			add(v, fmt.Sprintf("unreadable snapshot time %q", v.SnapshotOldest))
+			continue
+		}
+		if age := o.Now.Sub(at); age > o.SnapshotMaxAge {
+			add(v, fmt.Sprintf("%s, the oldest taken %s (%s ago; limit %s)", plural(v.Snapshots, "snapshot"), v.SnapshotOldest, humanAge(age), shortDuration(o.SnapshotMaxAge)))
 		}
 	}
 	return out
