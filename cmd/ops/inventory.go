@@ -127,16 +127,39 @@ func (rt *opsRuntime) collectInventory(ctx context.Context, names []string) (*in
 }
 
 func inventoryMetrics(r *inventory.Report) *metrics.Inventory {
-	s := r.Summarize()
-	m := &metrics.Inventory{Objects: map[string]int{}, Findings: map[string]int{}, Sources: map[string]bool{}}
+	m := &metrics.Inventory{Objects: map[string]int{}, Findings: map[string]int{}, Sources: map[string]bool{},
+		Hosts: map[string]int{}, VMs: map[string]int{}}
 	m.Objects["host"], m.Objects["vm"], m.Objects["firewall"] = len(r.Hosts), len(r.VMs), len(r.Firewalls)
+	// every state of the vocabulary has a series, 0 included, so that an
+	// alert on "disconnected > 0" has something to compare from the start
+	for _, k := range []string{inventory.SeverityError, inventory.SeverityWarning, inventory.SeverityInfo} {
+		m.Findings[k] = 0
+	}
+	for _, k := range []string{inventory.ConnConnected, inventory.ConnDisconnected, inventory.ConnNotResponding} {
+		m.Hosts[k] = 0
+	}
+	for _, k := range []string{inventory.PowerOn, inventory.PowerOff, inventory.PowerSuspended} {
+		m.VMs[k] = 0
+	}
 	for _, f := range r.Findings {
 		m.Findings[f.Severity]++
+	}
+	for _, h := range r.Hosts {
+		if h.Connection != "" {
+			m.Hosts[h.Connection]++
+		}
+	}
+	for _, v := range r.VMs {
+		if v.Power != "" {
+			m.VMs[v.Power]++
+		}
+		if at, err := time.Parse(time.RFC3339, v.SnapshotOldest); err == nil && (m.SnapshotOldest.IsZero() || at.Before(m.SnapshotOldest)) {
+			m.SnapshotOldest = at
+		}
 	}
 	for _, src := range r.Sources {
 		m.Sources[src.Name] = src.OK
 	}
-	_ = s
 	return m
 }
 

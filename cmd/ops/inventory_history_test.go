@@ -15,6 +15,7 @@ func TestInventoryHistoryCLI(t *testing.T) {
 	dir := t.TempDir()
 	decl := filepath.Join(dir, "inventory.yaml")
 	hist := filepath.Join(dir, "history")
+	prom := filepath.Join(dir, "ops.prom")
 	cfg := writeConfig(t, "inventory:\n  sources:\n    - {name: declared, type: file, path: "+decl+"}\n"+
 		"  history: {dir: "+hist+", keep: 5}\n")
 	runs := []string{
@@ -26,8 +27,22 @@ func TestInventoryHistoryCLI(t *testing.T) {
 		if err := os.WriteFile(decl, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if code, _, stderr := runOps(t, "--config", cfg, "inventory", "--output", "json"); code != 0 {
+		if code, _, stderr := runOps(t, "--config", cfg, "inventory", "--output", "json", "--metrics-file", prom); code != 0 {
 			t.Fatalf("run %d: code %d: %s", i, code, stderr)
+		}
+	}
+	// the last run's gauges: VMs by power, every state present
+	b, err := os.ReadFile(prom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for series, want := range map[string]float64{
+		`ops_inventory_vms{power="on"}`: 1, `ops_inventory_vms{power="off"}`: 1, `ops_inventory_vms{power="suspended"}`: 0,
+		`ops_inventory_hosts{connection="disconnected"}`: 0, `ops_inventory_findings{severity="error"}`: 0,
+		`ops_inventory_snapshot_oldest_age_seconds`: 0,
+	} {
+		if got := metricValue(string(b), series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
 		}
 	}
 	code, out, stderr := runOps(t, "--config", cfg, "inventory", "history", "--output", "json")
