@@ -77,7 +77,8 @@ func runInventory(ctx context.Context, rt *opsRuntime, opts inventoryOptions) er
 	if rep == nil {
 		return collectErr
 	}
-	if err := writeOutput(rt.stdout, opts.out, func(buf *bytes.Buffer) error { return inventory.Render(buf, rep, f, k) }); err != nil {
+	hv := rt.historyView(f)
+	if err := writeOutput(rt.stdout, opts.out, func(buf *bytes.Buffer) error { return inventory.RenderHistory(buf, rep, f, k, hv) }); err != nil {
 		return err
 	}
 	if err := rt.saveHistory(rep); err != nil && collectErr == nil {
@@ -334,17 +335,18 @@ func (rt *opsRuntime) inventoryJobs() []schedule.Job {
 				return metrics.Result{}, collectErr
 			}
 			res := metrics.Result{Inventory: inventoryMetrics(rep)}
-			if err := rt.saveHistory(rep); err != nil && collectErr == nil {
-				collectErr = err
-			}
 			if ic.Report.Path != "" {
 				f, err := inventory.ParseFormat(ic.Report.Format)
 				if err != nil {
 					return res, err
 				}
-				if err := writeOutput(rt.stdout, ic.Report.Path, func(buf *bytes.Buffer) error { return inventory.Render(buf, rep, f, "") }); err != nil {
+				hv := rt.historyView(f) // before this run is kept: the previous snapshot
+				if err := writeOutput(rt.stdout, ic.Report.Path, func(buf *bytes.Buffer) error { return inventory.RenderHistory(buf, rep, f, "", hv) }); err != nil {
 					return res, err
 				}
+			}
+			if err := rt.saveHistory(rep); err != nil && collectErr == nil {
+				collectErr = err
 			}
 			return res, collectErr
 		},

@@ -32,6 +32,23 @@ func (rt *opsRuntime) saveHistory(rep *inventory.Report) error {
 	return nil
 }
 
+// historyView is what the HTML page shows of the history (the previous
+// snapshot, the trend), read before this run's snapshot is saved. Nil
+// without a history or for another format; an unreadable history directory
+// is logged, not fatal: the report still goes out.
+func (rt *opsRuntime) historyView(f inventory.Format) *inventory.HistoryView {
+	h, ok := rt.cfg.Inventory.HistoryStore()
+	if !ok || f != inventory.FormatHTML {
+		return nil
+	}
+	snaps, err := h.List()
+	if err != nil {
+		rt.log.Warn("inventory history unreadable: the page has no trend", "err", err)
+		return nil
+	}
+	return inventory.NewHistoryView(snaps)
+}
+
 type inventoryHistoryOptions struct {
 	output outputFlag
 }

@@ -117,6 +117,17 @@ func TestInventoryHistoryCLI(t *testing.T) {
 	if code, _, _ := runOps(t, "--config", cfg, "inventory", "diff", "--since", "1h", oldest, newest); code != 2 {
 		t.Errorf("--since with OLD NEW: code %d, want 2", code)
 	}
+	// the page: the changes since the previous snapshot and the trend
+	page := filepath.Join(dir, "inventory.html")
+	if code, _, stderr := runOps(t, "--config", cfg, "inventory", "--output", "html", "--report-file", page); code != 0 {
+		t.Fatalf("html: %d %s", code, stderr)
+	}
+	html, _ := os.ReadFile(page)
+	for _, want := range []string{"Changes since the previous snapshot", "Nothing changed since the previous snapshot", `<svg class="trend"`, "4 runs</span>"} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
 	noHist := writeConfig(t, "inventory:\n  sources:\n    - {name: declared, type: file, path: "+decl+"}\n")
 	if code, _, stderr := runOps(t, "--config", noHist, "inventory", "history"); code != 2 || !strings.Contains(stderr, "inventory.history.dir") {
 		t.Errorf("history without a dir: %d %s", code, stderr)
