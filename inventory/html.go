@@ -149,14 +149,8 @@ type htmlData struct {
 func RenderHTML(w io.Writer, r *Report) error { return renderHTML(w, r, nil) }
 
 func renderHTML(w io.Writer, r *Report, hist *htmlHistory) error {
-	d := htmlData{R: r, S: r.Summarize(), CSS: template.CSS(reportCSS), JS: template.JS(reportJS), Title: "Inventory", ByObject: map[string]string{},
-		History: hist}
-	for _, f := range r.Findings {
-		k := f.Kind + "/" + f.Source + "/" + f.Object
-		if cur, ok := d.ByObject[k]; !ok || severityRank(f.Severity) < severityRank(cur) {
-			d.ByObject[k] = f.Severity
-		}
-	}
+	d := htmlData{R: r, S: r.Summarize(), CSS: template.CSS(reportCSS), JS: template.JS(reportJS), Title: "Inventory",
+		ByObject: worstByObject(r.Findings), History: hist}
 	for _, f := range r.Firewalls {
 		if d.ByObject["firewall/"+f.Source+"/"+f.Name] == SeverityError {
 			d.FirewallsBad++
@@ -248,6 +242,18 @@ func renderHTML(w io.Writer, r *Report, hist *htmlHistory) error {
 		d.Groups = append(d.Groups, *g)
 	}
 	return reportTmpl.Execute(w, d)
+}
+
+// worstByObject maps "kind/source/object" to its worst finding's severity.
+func worstByObject(findings []Finding) map[string]string {
+	m := map[string]string{}
+	for _, f := range findings {
+		k := f.Kind + "/" + f.Source + "/" + f.Object
+		if cur, ok := m[k]; !ok || severityRank(f.Severity) < severityRank(cur) {
+			m[k] = f.Severity
+		}
+	}
+	return m
 }
 
 func hostRank(h htmlHost) int {
