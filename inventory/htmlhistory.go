@@ -142,5 +142,5 @@ func trendSVG(points []TrendPoint) template.HTML {
 		fmt.Fprintf(&b, `<span><i style="background:%s"></i>%s</span>`, s.color, s.name)
 	}
 	b.WriteString(`</div>`)
-	return template.HTML(b.String()) //nolint:gosec // numbers, fixed names and formatted times only
+	return template.HTML(b.String()) // numbers, fixed names and formatted times only
 }
