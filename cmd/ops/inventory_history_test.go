@@ -128,6 +128,16 @@ func TestInventoryHistoryCLI(t *testing.T) {
 			t.Errorf("the page lacks %q", want)
 		}
 	}
+	// a history that cannot be written: the report still goes out, exit 3
+	blocked := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(blocked, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := writeConfig(t, "inventory:\n  sources:\n    - {name: declared, type: file, path: "+decl+"}\n  history: {dir: "+blocked+"/h}\n")
+	if code, out, stderr := runOps(t, "--config", bad, "inventory", "--output", "json"); code != 3 || !strings.Contains(out, "app3") ||
+		!strings.Contains(stderr, "inventory history") {
+		t.Errorf("unwritable history: code %d, stdout %.80q, stderr %s", code, out, stderr)
+	}
 	noHist := writeConfig(t, "inventory:\n  sources:\n    - {name: declared, type: file, path: "+decl+"}\n")
 	if code, _, stderr := runOps(t, "--config", noHist, "inventory", "history"); code != 2 || !strings.Contains(stderr, "inventory.history.dir") {
 		t.Errorf("history without a dir: %d %s", code, stderr)
