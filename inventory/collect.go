@@ -58,6 +58,9 @@ type Options struct {
 	// LicenseWarning: licences expiring within this window yield a
 	// license_expiring finding (0 = DefaultLicenseWarning).
 	LicenseWarning time.Duration
+	// SnapshotMaxAge: a VM whose oldest snapshot is older yields a
+	// snapshot_age warning (0 = never).
+	SnapshotMaxAge time.Duration
 	// Now is the clock (nil = time.Now); tests inject a fixed one.
 	Now func() time.Time
 	// Logger receives one line per source (nil = discard).
@@ -150,6 +153,7 @@ func Collect(ctx context.Context, opts Options) (*Report, error) {
 		RequireFirewallCapabilities: opts.RequireFirewallCapabilities,
 		SourceRequirements:          opts.SourceRequirements,
 		LicenseWarning:              opts.LicenseWarning,
+		SnapshotMaxAge:              opts.SnapshotMaxAge,
 		Now:                         now(),
 	})
 	if err := ctx.Err(); err != nil {

@@ -21,7 +21,26 @@ type Config struct {
 	RequireFirewallCapabilities []string       `yaml:"require_firewall_capabilities"`
 	Schedule                    string         `yaml:"schedule"` // robfig/cron syntax; used by `ops serve`
 	Report                      ReportConfig   `yaml:"report"`
+	History                     HistoryConfig  `yaml:"history"`
+	Findings                    FindingsConfig `yaml:"findings"`
 }
+
+// HistoryConfig is inventory.history: where every run keeps a snapshot of
+// its report, and how many are kept.
+type HistoryConfig struct {
+	Dir  string `yaml:"dir"`  // "" = no history
+	Keep int    `yaml:"keep"` // how many snapshots (0 = DefaultHistoryKeep)
+}
+
+// FindingsConfig holds the thresholds of findings (inventory.findings).
+type FindingsConfig struct {
+	// SnapshotMaxAge: a VM snapshot older than this is a snapshot_age
+	// warning (0 = no such finding).
+	SnapshotMaxAge time.Duration `yaml:"snapshot_max_age"`
+}
+
+// DefaultSnapshotMaxAge is inventory.findings.snapshot_max_age by default.
+const DefaultSnapshotMaxAge = 72 * time.Hour
 
 // SourceConfig is one entry of `inventory.sources`. Which keys apply depends
 // on Type:
@@ -57,7 +76,9 @@ type ReportConfig struct {
 
 // DefaultConfig is the inventory config without a config file: no sources.
 func DefaultConfig() Config {
-	return Config{Report: ReportConfig{Format: string(FormatHTML)}}
+	return Config{Report: ReportConfig{Format: string(FormatHTML)},
+		History:  HistoryConfig{Keep: DefaultHistoryKeep},
+		Findings: FindingsConfig{SnapshotMaxAge: DefaultSnapshotMaxAge}}
 }
 
 var sourceNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
@@ -154,6 +175,12 @@ func (c *Config) Validate(path string) error {
 	if c.Report.Format != "" && !slices.Contains(Formats, Format(c.Report.Format)) {
 		bad(path+".report.format", "%q: expected table, json, csv or html", c.Report.Format)
 	}
+	if c.History.Keep < 0 {
+		bad(path+".history.keep", "%d: expected a number of snapshots (0 = %d)", c.History.Keep, DefaultHistoryKeep)
+	}
+	if c.Findings.SnapshotMaxAge < 0 {
+		bad(path+".findings.snapshot_max_age", "%s: expected a positive duration (0 = no snapshot_age finding)", c.Findings.SnapshotMaxAge)
+	}
 	if len(errs) == 1 {
 		return errs[0]
 	}
@@ -227,7 +254,7 @@ func (c *Config) Options(names ...string) (Options, error) {
 		return Options{}, err
 	}
 	return Options{Sources: srcs, RequireFirewallCapabilities: c.RequireFirewallCapabilities,
-		SourceRequirements: c.SourceRequirements()}, nil
+		SourceRequirements: c.SourceRequirements(), SnapshotMaxAge: c.Findings.SnapshotMaxAge}, nil
 }
 
 // SourceRequirements are the capabilities each source's firewalls must
@@ -246,6 +273,12 @@ func (c *Config) SourceRequirements() map[string][]string {
 		}
 	}
 	return out
+}
+
+// HistoryStore is the history of the config; ok is false when
+// inventory.history.dir is empty (no history is kept).
+func (c *Config) HistoryStore() (h History, ok bool) {
+	return History{Dir: c.History.Dir, Keep: c.History.Keep}, c.History.Dir != ""
 }
 
 // DeclaredPaths returns the paths of the file sources: the default

@@ -27,6 +27,8 @@ sources:
 require_firewall_capabilities: [stateful, ips, app_control, url_filtering]
 schedule: "@daily"
 report: {format: html, path: /var/lib/ops/inventory.html}
+history: {dir: /var/lib/ops/inventory-history, keep: 90}
+findings: {snapshot_max_age: 72h}
 `
 	var c Config
 	dec := yaml.NewDecoder(strings.NewReader(doc))
@@ -38,7 +40,8 @@ report: {format: html, path: /var/lib/ops/inventory.html}
 		t.Fatal(err)
 	}
 	if len(c.Sources) != 4 || c.Sources[0].PasswordFile != "/etc/ops/vc.pass" || c.Sources[1].Socket != "/run/libvirt/libvirt-sock" ||
-		c.Report.Format != "html" || c.Schedule != "@daily" || len(c.RequireFirewallCapabilities) != 4 {
+		c.Report.Format != "html" || c.Schedule != "@daily" || len(c.RequireFirewallCapabilities) != 4 ||
+		c.History.Keep != 90 || c.Findings.SnapshotMaxAge != 72*time.Hour {
 		t.Errorf("decoded %+v", c)
 	}
 }
@@ -79,10 +82,16 @@ func TestConfigValidate(t *testing.T) {
 		{"capability", func(c *Config) { c.RequireFirewallCapabilities = []string{"ips", "url-filtering"} },
 			`inventory.require_firewall_capabilities[1]: unknown capability "url-filtering" (did you mean "url_filtering"?) (valid: stateful, nat, routing, vpn, ips, app_control, url_filtering, user_control, ssl_inspection, ssh_inspection, malware_protection, reputation_filtering, ad_integration, qos)`},
 		{"report format", func(c *Config) { c.Report.Format = "xlsx" }, `inventory.report.format: "xlsx": expected table, json, csv or html`},
+		{"history keep", func(c *Config) { c.History.Keep = -1 }, `inventory.history.keep: -1: expected a number of snapshots (0 = 90)`},
+		{"snapshot max age", func(c *Config) { c.Findings.SnapshotMaxAge = -time.Hour },
+			`inventory.findings.snapshot_max_age: -1h0m0s: expected a positive duration (0 = no snapshot_age finding)`},
 	}
 	c := valid()
 	if err := c.Validate("inventory"); err != nil {
 		t.Fatalf("valid config: %v", err)
+	}
+	if d := DefaultConfig(); d.History.Keep != DefaultHistoryKeep || d.Findings.SnapshotMaxAge != 72*time.Hour || d.History.Dir != "" {
+		t.Errorf("defaults: %+v", d)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

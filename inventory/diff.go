@@ -45,16 +45,31 @@ type DiffResult struct {
 	Changed []Change    `json:"changed"`
 }
 
-// LoadReport reads a report written with --output json.
-func LoadReport(path string) (*Report, error) {
+// LoadReport reads a report written with --output json, or a snapshot of
+// the history (the same JSON, gzip-compressed).
+func LoadReport(path string) (*Report, error) { return loadReport(path, false) }
+
+// loadReport reads a report; strict requires the schema field (a snapshot
+// always has it: a JSON file without it is not one).
+func loadReport(path string, strict bool) (*Report, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
+	}
+	b, err = decompress(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not an inventory JSON report: gzip: %w", path, err)
+	}
+	if len(b) > maxReportBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes uncompressed: not an inventory report", path, maxReportBytes)
 	}
 	var r Report
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&r); err != nil {
 		return nil, fmt.Errorf("%s: not an inventory JSON report: %w", path, err)
+	}
+	if strict && r.Schema == "" {
+		return nil, fmt.Errorf("%s: not an inventory report: no schema field", path)
 	}
 	if r.Schema != "" && r.Schema != Schema {
 		return nil, fmt.Errorf("%s: schema %q: expected %q", path, r.Schema, Schema)

@@ -16,6 +16,7 @@ const (
 	CheckChainAcceptEmpty   = "chain_accept_empty"
 	CheckLicenseExpired     = "license_expired"
 	CheckLicenseExpiring    = "license_expiring"
+	CheckSnapshotAge        = "snapshot_age"
 )
 
 // EvalOptions parameterises Evaluate.
@@ -25,6 +26,7 @@ type EvalOptions struct {
 	// name; a declared firewall's require_capabilities replaces both.
 	SourceRequirements map[string][]string
 	LicenseWarning     time.Duration // 0 = DefaultLicenseWarning
+	SnapshotMaxAge     time.Duration // 0 = no snapshot_age finding
 	Now                time.Time
 }
 
@@ -74,6 +76,7 @@ func Evaluate(rep *Report, decl Records, o EvalOptions) []Finding {
 			add(SeverityError, "vm", v.Source, v.Name, CheckVMPower, fmt.Sprintf("declared on (source %s) but %s", d.Source, state))
 		}
 	}
+	out = append(out, snapshotFindings(rep.VMs, o)...)
 	day := func(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC) }
 	today := day(o.Now.UTC())
 	for _, f := range rep.Firewalls {
@@ -121,6 +124,56 @@ func Evaluate(rep *Report, decl Records, o EvalOptions) []Finding {
 		}
 	}
 	return out
+}
+
+// snapshotFindings: a VM whose oldest snapshot is older than
+// o.SnapshotMaxAge (0 = never) is a snapshot_age warning.
+func snapshotFindings(vms []VM, o EvalOptions) []Finding {
+	var out []Finding
+	if o.SnapshotMaxAge <= 0 {
+		return nil
+	}
+	add := func(v VM, msg string) {
+		out = append(out, Finding{Severity: SeverityWarning, Kind: "vm", Source: v.Source, Object: v.Name, Check: CheckSnapshotAge, Message: msg})
+	}
+	for _, v := range vms {
+		if v.SnapshotOldest == "" {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339, v.SnapshotOldest)
+		if err != nil {
+			add(v, fmt.Sprintf("unreadable snapshot time %q", v.SnapshotOldest))
+			continue
+		}
+		if age := o.Now.Sub(at); age > o.SnapshotMaxAge {
+			add(v, fmt.Sprintf("%s, the oldest taken %s (%s ago; limit %s)", plural(v.Snapshots, "snapshot"), v.SnapshotOldest, humanAge(age), shortDuration(o.SnapshotMaxAge)))
+		}
+	}
+	return out
+}
+
+// humanAge is a coarse age: days from four days on, else hours, else
+// minutes (so that an age just past a limit in hours reads as more).
+func humanAge(d time.Duration) string {
+	switch {
+	case d >= 96*time.Hour:
+		return plural(int(d/(24*time.Hour)), "day")
+	case d >= 2*time.Hour:
+		return plural(int(d/time.Hour), "hour")
+	}
+	return plural(int(d/time.Minute), "minute")
+}
+
+// shortDuration drops the zero tail of a duration: 72h0m0s → 72h.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func plural(n int, unit string) string {

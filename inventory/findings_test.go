@@ -73,6 +73,18 @@ func TestEvaluate(t *testing.T) {
 		}}}}}}, want: []string{
 			"warning chain_accept_empty gw: chain inet filter input (hook input): policy accept and no rules, so everything passes",
 		}},
+		{name: "snapshot age", rep: Report{VMs: []VM{
+			{Source: "vc", Name: "old", Snapshots: 3, SnapshotOldest: "2026-11-20T12:00:00Z"},
+			{Source: "vc", Name: "at-limit", Snapshots: 1, SnapshotOldest: "2026-11-25T12:00:00Z"},
+			{Source: "kvm", Name: "hours", Snapshots: 1, SnapshotOldest: "2026-11-25T08:00:00Z"},
+			{Source: "vc", Name: "none"},
+			{Source: "vc", Name: "bad", Snapshots: 1, SnapshotOldest: "yesterday"},
+		}}, opt: EvalOptions{SnapshotMaxAge: 72 * time.Hour}, want: []string{
+			"warning snapshot_age hours: 1 snapshot, the oldest taken 2026-11-25T08:00:00Z (76 hours ago; limit 72h)",
+			"warning snapshot_age bad: unreadable snapshot time \"yesterday\"",
+			"warning snapshot_age old: 3 snapshots, the oldest taken 2026-11-20T12:00:00Z (8 days ago; limit 72h)",
+		}},
+		{name: "snapshot age off", rep: Report{VMs: []VM{{Source: "vc", Name: "old", Snapshots: 1, SnapshotOldest: "2020-01-01T00:00:00Z"}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

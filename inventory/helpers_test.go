@@ -109,7 +109,8 @@ func sampleSources() []Source {
 			{Name: "web-01", UUID: "4203a1b2-0000-0000-0000-000000000001", Host: "esx01.example.net", Cluster: "prod", Power: PowerOff, CPUs: 2,
 				MemoryBytes: 4 << 30, GuestOS: "Ubuntu Linux (64-bit)", IPs: []string{}, Datastores: []string{"ds-ssd"}},
 			{Name: "web-02", UUID: "4203a1b2-0000-0000-0000-000000000002", Host: "esx01.example.net", Cluster: "prod", Power: PowerOn, CPUs: 2,
-				MemoryBytes: 4 << 30, GuestOS: "Ubuntu Linux (64-bit)", IPs: []string{"10.0.0.12", "10.0.0.2"}, Datastores: []string{"ds-ssd"}, Snapshots: 1},
+				MemoryBytes: 4 << 30, GuestOS: "Ubuntu Linux (64-bit)", IPs: []string{"10.0.0.12", "10.0.0.2"}, Datastores: []string{"ds-ssd"}, Snapshots: 2,
+				SnapshotOldest: "2026-11-20T08:30:00Z", SnapshotBytes: 3 << 30},
 			{Name: "db-01", UUID: "4203a1b2-0000-0000-0000-000000000003", Host: "esx01.example.net", Cluster: "prod", Power: PowerSuspended, CPUs: 8,
 				MemoryBytes: 32 << 30, GuestOS: "Red Hat Enterprise Linux 9 (64-bit)", IPs: []string{}, Datastores: []string{"ds-ssd", "ds-hdd"}},
 			{Name: "tmpl-ubuntu", UUID: "4203a1b2-0000-0000-0000-000000000004", Host: "esx02.example.net", Cluster: "prod", Power: PowerOff, CPUs: 2,
@@ -127,7 +128,7 @@ func sampleSources() []Source {
 			{Name: "ci-runner", UUID: "8d3f0c1e-1111-2222-3333-444455556666", Host: "kvm1", Power: PowerOn, CPUs: 4, MemoryBytes: 8 << 30,
 				GuestOS: "debian 12", IPs: []string{"192.168.122.20"}, Datastores: []string{}, Autostart: true},
 			{Name: "old-build", UUID: "8d3f0c1e-1111-2222-3333-444455556667", Host: "kvm1", Power: PowerOff, CPUs: 2, MemoryBytes: 2 << 30,
-				IPs: []string{}, Datastores: []string{}},
+				IPs: []string{}, Datastores: []string{}, Snapshots: 1, SnapshotOldest: "2026-11-27T12:00:00Z"},
 		},
 		Datastores: []Datastore{{Name: "default", Type: "dir", CapacityBytes: 500 << 30, FreeBytes: 120 << 30, Accessible: true}},
 	}}
@@ -154,6 +155,7 @@ func sampleReport(t *testing.T) *Report {
 	r, err := Collect(t.Context(), Options{
 		Sources:                     sampleSources(),
 		RequireFirewallCapabilities: []string{"stateful", "ips"},
+		SnapshotMaxAge:              DefaultSnapshotMaxAge,
 		Now:                         clock,
 	})
 	if !errors.Is(err, ErrPartial) {

@@ -96,6 +96,7 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return ""
 	},
+	"jsonText": jsonText,
 	"lic": func(l License) string {
 		if l.Expires == "" {
 			return l.Name + " (never expires)"
@@ -139,19 +140,17 @@ type htmlData struct {
 	// FirewallsBad counts firewalls with an error finding.
 	FirewallsBad int
 	ByObject     map[string]string // "kind/source/object" → worst severity
+	History      *htmlHistory      // nil without inventory.history
 }
 
 // RenderHTML writes a self-contained page (no external assets): summary
 // tiles, failed sources, highlighted findings, hosts grouped per source with
 // their VMs' power states at a glance, and sortable, filterable tables.
-func RenderHTML(w io.Writer, r *Report) error {
-	d := htmlData{R: r, S: r.Summarize(), CSS: template.CSS(reportCSS), JS: template.JS(reportJS), Title: "Inventory", ByObject: map[string]string{}}
-	for _, f := range r.Findings {
-		k := f.Kind + "/" + f.Source + "/" + f.Object
-		if cur, ok := d.ByObject[k]; !ok || severityRank(f.Severity) < severityRank(cur) {
-			d.ByObject[k] = f.Severity
-		}
-	}
+func RenderHTML(w io.Writer, r *Report) error { return renderHTML(w, r, nil) }
+
+func renderHTML(w io.Writer, r *Report, hist *htmlHistory) error {
+	d := htmlData{R: r, S: r.Summarize(), CSS: template.CSS(reportCSS), JS: template.JS(reportJS), Title: "Inventory",
+		ByObject: worstByObject(r.Findings), History: hist}
 	for _, f := range r.Firewalls {
 		if d.ByObject["firewall/"+f.Source+"/"+f.Name] == SeverityError {
 			d.FirewallsBad++
@@ -243,6 +242,18 @@ func RenderHTML(w io.Writer, r *Report) error {
 		d.Groups = append(d.Groups, *g)
 	}
 	return reportTmpl.Execute(w, d)
+}
+
+// worstByObject maps "kind/source/object" to its worst finding's severity.
+func worstByObject(findings []Finding) map[string]string {
+	m := map[string]string{}
+	for _, f := range findings {
+		k := f.Kind + "/" + f.Source + "/" + f.Object
+		if cur, ok := m[k]; !ok || severityRank(f.Severity) < severityRank(cur) {
+			m[k] = f.Severity
+		}
+	}
+	return m
 }
 
 func hostRank(h htmlHost) int {

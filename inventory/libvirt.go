@@ -199,6 +199,9 @@ func readLibvirt(l *libvirt.Libvirt) (Records, error) {
 		if x, err := l.DomainGetXMLDesc(d, 0); err == nil {
 			v.GuestOS = osinfoFromXML(x)
 		}
+		if err := domainSnapshots(l, d, &v); err != nil {
+			return r, fmt.Errorf("domain %s: %w", d.Name, err)
+		}
 		r.VMs = append(r.VMs, v)
 	}
 
@@ -228,6 +231,36 @@ func readLibvirt(l *libvirt.Libvirt) (Records, error) {
 		r.Datastores = append(r.Datastores, ds)
 	}
 	return r, nil
+}
+
+// domainSnapshots sets the snapshot count and the oldest creation time of
+// a domain. libvirt reports no size for a snapshot.
+func domainSnapshots(l *libvirt.Libvirt, d libvirt.Domain, v *VM) error {
+	snaps, _, err := l.DomainListAllSnapshots(d, 1, 0)
+	if err != nil {
+		return fmt.Errorf("list snapshots: %w", err)
+	}
+	v.Snapshots = len(snaps)
+	var oldest int64
+	for _, s := range snaps {
+		x, err := l.DomainSnapshotGetXMLDesc(s, 0)
+		if err != nil {
+			return fmt.Errorf("snapshot %s: %w", s.Name, err)
+		}
+		var sx struct {
+			CreationTime int64 `xml:"creationTime"`
+		}
+		if err := xml.Unmarshal([]byte(x), &sx); err != nil {
+			return fmt.Errorf("snapshot %s: %w", s.Name, err)
+		}
+		if sx.CreationTime > 0 && (oldest == 0 || sx.CreationTime < oldest) {
+			oldest = sx.CreationTime
+		}
+	}
+	if oldest > 0 {
+		v.SnapshotOldest = time.Unix(oldest, 0).UTC().Format(time.RFC3339)
+	}
+	return nil
 }
 
 // domainIPs asks the DHCP leases first, then the guest agent; a domain

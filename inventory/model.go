@@ -113,6 +113,12 @@ type VM struct {
 	Autostart   bool     `json:"autostart"`
 	Template    bool     `json:"template"`
 	Snapshots   int      `json:"snapshots"`
+	// SnapshotOldest is when the oldest snapshot was taken (RFC 3339,
+	// UTC); "" without snapshots.
+	SnapshotOldest string `json:"snapshot_oldest"`
+	// SnapshotBytes is the size of the snapshots' own files where the
+	// source reports it (vCenter: .vmsn and .vmem); 0 = none or unknown.
+	SnapshotBytes int64 `json:"snapshot_bytes"`
 
 	scope string
 	line  int

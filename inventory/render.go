@@ -87,6 +87,15 @@ func Render(w io.Writer, r *Report, f Format, kind Kind) error {
 	return fmt.Errorf("output format %q: expected table, json, csv or html", f)
 }
 
+// RenderHistory is Render, with the history sections on the HTML page
+// (RenderHTMLHistory) when hv is not nil.
+func RenderHistory(w io.Writer, r *Report, f Format, kind Kind, hv *HistoryView) error {
+	if f == FormatHTML && hv != nil {
+		return RenderHTMLHistory(w, filterKind(r, kind), hv)
+	}
+	return Render(w, r, f, kind)
+}
+
 func filterKind(r *Report, kind Kind) *Report {
 	if kind == KindAll {
 		return r

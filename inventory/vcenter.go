@@ -52,7 +52,8 @@ var (
 		"summary.hardware", "summary.config.product"}
 	vcVMProps = []string{"name", "summary.config.template", "summary.config.numCpu", "summary.config.memorySizeMB",
 		"summary.config.guestFullName", "summary.config.uuid", "summary.runtime.powerState", "summary.runtime.host",
-		"summary.guest.guestFullName", "summary.guest.ipAddress", "guest.net", "datastore", "snapshot.rootSnapshotList"}
+		"summary.guest.guestFullName", "summary.guest.ipAddress", "guest.net", "datastore", "snapshot.rootSnapshotList",
+		"layoutEx.file", "layoutEx.snapshot"}
 	vcDatastoreProps = []string{"summary"}
 	vcClusterProps   = []string{"name", "host"}
 )
@@ -232,6 +233,10 @@ func vsphereRecords(hosts []mo.HostSystem, vms []mo.VirtualMachine, dss []mo.Dat
 		}
 		if v.Snapshot != nil {
 			x.Snapshots = countSnapshots(v.Snapshot.RootSnapshotList)
+			if t := oldestSnapshot(v.Snapshot.RootSnapshotList); !t.IsZero() {
+				x.SnapshotOldest = t.UTC().Format(time.RFC3339)
+			}
+			x.SnapshotBytes = snapshotBytes(v.LayoutEx)
 		}
 		r.VMs = append(r.VMs, x)
 	}
@@ -242,6 +247,40 @@ func countSnapshots(t []types.VirtualMachineSnapshotTree) int {
 	n := len(t)
 	for _, c := range t {
 		n += countSnapshots(c.ChildSnapshotList)
+	}
+	return n
+}
+
+// oldestSnapshot is the creation time of the oldest snapshot of the tree.
+func oldestSnapshot(t []types.VirtualMachineSnapshotTree) time.Time {
+	var oldest time.Time
+	for _, c := range t {
+		for _, x := range []time.Time{c.CreateTime, oldestSnapshot(c.ChildSnapshotList)} {
+			if !x.IsZero() && (oldest.IsZero() || x.Before(oldest)) {
+				oldest = x
+			}
+		}
+	}
+	return oldest
+}
+
+// snapshotBytes sums the files vCenter lists as the snapshots' own: their
+// state (.vmsn) and memory (.vmem) files. The delta disks are shared with
+// the running VM's disk chain and not counted.
+func snapshotBytes(l *types.VirtualMachineFileLayoutEx) int64 {
+	if l == nil {
+		return 0
+	}
+	size := map[int32]int64{}
+	for _, f := range l.File {
+		size[f.Key] = f.Size
+	}
+	var n int64
+	for _, s := range l.Snapshot {
+		n += size[s.DataKey]
+		if s.MemoryKey >= 0 && s.MemoryKey != s.DataKey {
+			n += size[s.MemoryKey]
+		}
 	}
 	return n
 }

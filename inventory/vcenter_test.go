@@ -129,6 +129,11 @@ func normaliseVCSim(r *Report) {
 	for i := range r.Datastores {
 		r.Datastores[i].FreeBytes = -1
 	}
+	for i := range r.VMs {
+		if r.VMs[i].SnapshotOldest != "" {
+			r.VMs[i].SnapshotOldest = "(taken by the test)"
+		}
+	}
 	for i := range r.Sources {
 		r.Sources[i].DurationMS = 0
 		r.Sources[i].Endpoint = "https://127.0.0.1:PORT/sdk"
@@ -158,6 +163,9 @@ func TestVCenterSimulator(t *testing.T) {
 	c := vm["DC0_C0_RP0_VM0"]
 	if c.Power != PowerOn || c.Snapshots != 1 || len(c.IPs) != 1 || c.IPs[0] != "10.0.0.5" || c.Cluster != "DC0_C0" {
 		t.Errorf("DC0_C0_RP0_VM0 = %+v", c)
+	}
+	if at, err := time.Parse(time.RFC3339, c.SnapshotOldest); err != nil || time.Since(at) > time.Hour || time.Since(at) < -time.Minute {
+		t.Errorf("DC0_C0_RP0_VM0 snapshot_oldest = %q (%v), want the time the test took it", c.SnapshotOldest, err)
 	}
 	if h := vm["DC0_H0_VM0"].Host; h != "DC0_H0" {
 		t.Errorf("DC0_H0_VM0 host = %q", h)
@@ -296,5 +304,33 @@ func TestVCenterTLSVerify(t *testing.T) {
 	src.Insecure = true
 	if r, err := src.Collect(t.Context()); err != nil || len(r.VMs) == 0 {
 		t.Errorf("insecure: %v", err)
+	}
+}
+
+// The snapshot tree's oldest creation time at any depth, and the size of
+// the snapshots' own files from layoutEx (vcsim reports them as empty).
+func TestVSphereSnapshots(t *testing.T) {
+	at := func(h int) time.Time { return fixedNow.Add(time.Duration(h) * time.Hour) }
+	tree := []types.VirtualMachineSnapshotTree{{CreateTime: at(-10), ChildSnapshotList: []types.VirtualMachineSnapshotTree{
+		{CreateTime: at(-5), ChildSnapshotList: []types.VirtualMachineSnapshotTree{{CreateTime: at(-1)}}},
+	}}, {CreateTime: at(-30)}}
+	if got := oldestSnapshot(tree); !got.Equal(at(-30)) {
+		t.Errorf("oldest = %s", got)
+	}
+	if n := countSnapshots(tree); n != 4 {
+		t.Errorf("count = %d", n)
+	}
+	layout := &types.VirtualMachineFileLayoutEx{
+		File: []types.VirtualMachineFileLayoutExFileInfo{
+			{Key: 1, Name: "vm.vmdk", Size: 1 << 40}, {Key: 2, Name: "vm-Snapshot1.vmsn", Size: 100},
+			{Key: 3, Name: "vm-Snapshot1.vmem", Size: 4000}, {Key: 4, Name: "vm-Snapshot2.vmsn", Size: 20},
+		},
+		Snapshot: []types.VirtualMachineFileLayoutExSnapshotLayout{{DataKey: 2, MemoryKey: 3}, {DataKey: 4, MemoryKey: -1}},
+	}
+	if n := snapshotBytes(layout); n != 4120 {
+		t.Errorf("snapshot bytes = %d, want 4120", n)
+	}
+	if n := snapshotBytes(nil); n != 0 {
+		t.Errorf("no layout: %d", n)
 	}
 }

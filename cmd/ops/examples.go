@@ -70,8 +70,12 @@ var examples = map[string]string{
   ops inventory --output csv --kind host
   ops -q inventory --fail-on error --report-file /var/lib/ops/inventory.json --output json   # cron: exit 1 on ERROR findings
   ops inventory --output html --report-file /var/lib/ops/inventory.html`,
-	"ops inventory diff":  `  ops inventory diff yesterday.json today.json`,
+	"ops inventory diff": `  ops inventory diff yesterday.json today.json
+  ops inventory diff --since 24h                 # the oldest kept snapshot of the last day vs now (inventory.history)
+  ops inventory diff --since 168h --output json`,
 	"ops inventory check": `  ops inventory check --declared /etc/ops/inventory.yaml`,
+	"ops inventory history": `  ops inventory history                          # the kept snapshots, newest first
+  ops inventory history --output json`,
 	"ops serve": `  ops serve                            # serve.listen, 127.0.0.1:9273
   ops serve --listen 127.0.0.1:9300
   ops serve --dry-run                  # every job with its next five run times`,

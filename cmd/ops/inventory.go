@@ -56,7 +56,7 @@ error, 3 a source failed (the report of the others is still written).`,
 	_ = fl.MarkHidden("out")
 	fl.StringVar(&opts.failOn, "fail-on", "", "exit 1 when a finding of this `severity` or worse exists: error or warning")
 	opts.metricsFile.register(fl)
-	cmd.AddCommand(newInventoryDiffCmd(c), newInventoryCheckCmd(c))
+	cmd.AddCommand(newInventoryDiffCmd(c), newInventoryCheckCmd(c), newInventoryHistoryCmd(c))
 	return cmd
 }
 
@@ -77,8 +77,12 @@ func runInventory(ctx context.Context, rt *opsRuntime, opts inventoryOptions) er
 	if rep == nil {
 		return collectErr
 	}
-	if err := writeOutput(rt.stdout, opts.out, func(buf *bytes.Buffer) error { return inventory.Render(buf, rep, f, k) }); err != nil {
+	hv := rt.historyView(f)
+	if err := writeOutput(rt.stdout, opts.out, func(buf *bytes.Buffer) error { return inventory.RenderHistory(buf, rep, f, k, hv) }); err != nil {
 		return err
+	}
+	if err := rt.saveHistory(rep); err != nil && collectErr == nil {
+		collectErr = err
 	}
 	if collectErr == nil {
 		collectErr = failOn(rep, opts.failOn)
@@ -124,16 +128,39 @@ func (rt *opsRuntime) collectInventory(ctx context.Context, names []string) (*in
 }
 
 func inventoryMetrics(r *inventory.Report) *metrics.Inventory {
-	s := r.Summarize()
-	m := &metrics.Inventory{Objects: map[string]int{}, Findings: map[string]int{}, Sources: map[string]bool{}}
+	m := &metrics.Inventory{Objects: map[string]int{}, Findings: map[string]int{}, Sources: map[string]bool{},
+		Hosts: map[string]int{}, VMs: map[string]int{}}
 	m.Objects["host"], m.Objects["vm"], m.Objects["firewall"] = len(r.Hosts), len(r.VMs), len(r.Firewalls)
+	// every state of the vocabulary has a series, 0 included, so that an
+	// alert on "disconnected > 0" has something to compare from the start
+	for _, k := range []string{inventory.SeverityError, inventory.SeverityWarning, inventory.SeverityInfo} {
+		m.Findings[k] = 0
+	}
+	for _, k := range []string{inventory.ConnConnected, inventory.ConnDisconnected, inventory.ConnNotResponding} {
+		m.Hosts[k] = 0
+	}
+	for _, k := range []string{inventory.PowerOn, inventory.PowerOff, inventory.PowerSuspended} {
+		m.VMs[k] = 0
+	}
 	for _, f := range r.Findings {
 		m.Findings[f.Severity]++
+	}
+	for _, h := range r.Hosts {
+		if h.Connection != "" {
+			m.Hosts[h.Connection]++
+		}
+	}
+	for _, v := range r.VMs {
+		if v.Power != "" {
+			m.VMs[v.Power]++
+		}
+		if at, err := time.Parse(time.RFC3339, v.SnapshotOldest); err == nil && (m.SnapshotOldest.IsZero() || at.Before(m.SnapshotOldest)) {
+			m.SnapshotOldest = at
+		}
 	}
 	for _, src := range r.Sources {
 		m.Sources[src.Name] = src.OK
 	}
-	_ = s
 	return m
 }
 
@@ -171,22 +198,49 @@ func writeOutput(stdout io.Writer, path string, render func(*bytes.Buffer) error
 
 type inventoryDiffOptions struct {
 	output outputFlag
+	since  time.Duration
 }
 
 func newInventoryDiffCmd(c *cli) *cobra.Command {
 	opts := inventoryDiffOptions{output: newOutputFlag("text", output.JSON)}
 	cmd := &cobra.Command{
-		Use:   "diff OLD.json NEW.json",
+		Use:   "diff OLD.json NEW.json | --since DURATION",
 		Short: "What was added, removed and changed (field by field) between two JSON reports (exit 1 when they differ)",
-		Args:  cobra.ExactArgs(2),
+		Long: `Compare two JSON reports (or kept snapshots, .json.gz) record by record and field
+by field. With --since DURATION, compare the oldest snapshot of
+inventory.history collected within that window with a fresh run of the sources.
+
+Exit status: 0 no difference, 1 they differ, 2 usage error (no snapshot in the
+window, unreadable file), 3 a source of the fresh run failed.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("since") {
+				if len(args) != 0 {
+					return exitcode.UsageError(errors.New("give either --since DURATION or OLD NEW, not both"))
+				}
+				return nil
+			}
+			if len(args) != 2 {
+				return exitcode.UsageError(fmt.Errorf("expected OLD.json NEW.json or --since DURATION, got %d argument(s)", len(args)))
+			}
+			return nil
+		},
 		Annotations: map[string]string{
-			noConfig: "true",
+			noConfig: "true", // --since loads it (RunE): OLD NEW needs none
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("since") {
+				rt, err := c.load(cmd)
+				if err != nil {
+					return err
+				}
+				c.rt = rt
+				return runInventoryDiffSince(cmd.Context(), c.rt, opts)
+			}
 			return runInventoryDiff(cmd.Context(), c.rt, opts, args[0], args[1])
 		},
 	}
 	opts.output.register(cmd.Flags())
+	cmd.Flags().DurationVar(&opts.since, "since", 0, "compare the oldest kept snapshot within this `DURATION` (e.g. 24h) with a fresh run")
 	return cmd
 }
 
@@ -286,9 +340,13 @@ func (rt *opsRuntime) inventoryJobs() []schedule.Job {
 				if err != nil {
 					return res, err
 				}
-				if err := writeOutput(rt.stdout, ic.Report.Path, func(buf *bytes.Buffer) error { return inventory.Render(buf, rep, f, "") }); err != nil {
+				hv := rt.historyView(f) // before this run is kept: the previous snapshot
+				if err := writeOutput(rt.stdout, ic.Report.Path, func(buf *bytes.Buffer) error { return inventory.RenderHistory(buf, rep, f, "", hv) }); err != nil {
 					return res, err
 				}
+			}
+			if err := rt.saveHistory(rep); err != nil && collectErr == nil {
+				collectErr = err
 			}
 			return res, collectErr
 		},

@@ -46,6 +46,12 @@ type Inventory struct {
 	Objects  map[string]int  // by kind (host, vm, firewall) → ops_inventory_objects{kind}
 	Findings map[string]int  // by severity → ops_inventory_findings{severity}
 	Sources  map[string]bool // source name → reachable → ops_inventory_source_up{source}
+	Hosts    map[string]int  // by connection state → ops_inventory_hosts{connection}
+	VMs      map[string]int  // by power state → ops_inventory_vms{power}
+	// SnapshotOldest is when the oldest VM snapshot was taken (zero: no
+	// VM has one) → ops_inventory_snapshot_oldest_age_seconds, its age at
+	// scrape time (0 without snapshots).
+	SnapshotOldest time.Time
 }
 
 // Result is what a job reports about one run besides its error. Only the
@@ -120,6 +126,9 @@ type Set struct {
 	invObjects    *prometheus.GaugeVec
 	invFindings   *prometheus.GaugeVec
 	invSourceUp   *prometheus.GaugeVec
+	invHosts      *prometheus.GaugeVec
+	invVMs        *prometheus.GaugeVec
+	invSnapAge    *snapshotAge
 	reloads       *prometheus.CounterVec
 	reloadOK      *prometheus.GaugeVec // no labels: absent until the first load (one-shot textfiles never show it)
 	reloadTime    *prometheus.GaugeVec
@@ -176,6 +185,39 @@ func (r *runningSeconds) set(k jobKey, since time.Time, forget bool) {
 	r.since[k] = since
 }
 
+// snapshotAge is ops_inventory_snapshot_oldest_age_seconds, computed at
+// scrape time from the oldest snapshot the last inventory run saw: the
+// age keeps growing between runs, as the snapshot does. No series before
+// the first run; 0 when the run saw no snapshot.
+type snapshotAge struct {
+	desc   *prometheus.Desc
+	now    func() time.Time
+	mu     sync.Mutex
+	known  bool
+	oldest time.Time
+}
+
+func (a *snapshotAge) Describe(ch chan<- *prometheus.Desc) { ch <- a.desc }
+
+func (a *snapshotAge) Collect(ch chan<- prometheus.Metric) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.known {
+		return
+	}
+	v := 0.0
+	if !a.oldest.IsZero() {
+		v = max(a.now().Sub(a.oldest).Seconds(), 0)
+	}
+	ch <- prometheus.MustNewConstMetric(a.desc, prometheus.GaugeValue, v)
+}
+
+func (a *snapshotAge) set(known bool, oldest time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.known, a.oldest = known, oldest
+}
+
 // New returns a Set with every ops metric registered on a fresh registry.
 func New() *Set {
 	kn := []string{"kind", "name"}
@@ -211,6 +253,14 @@ func New() *Set {
 	s.invObjects = g("ops_inventory_objects", "Objects found by the last inventory run, by kind.", "kind")
 	s.invFindings = g("ops_inventory_findings", "Findings of the last inventory run, by severity.", "severity")
 	s.invSourceUp = g("ops_inventory_source_up", "1 when the source answered during the last inventory run, else 0.", "source")
+	s.invHosts = g("ops_inventory_hosts", "Hypervisor hosts found by the last inventory run, by connection state (connected, disconnected, not_responding).", "connection")
+	s.invVMs = g("ops_inventory_vms", "VMs found by the last inventory run, by power state (on, off, suspended).", "power")
+	s.invSnapAge = &snapshotAge{
+		desc: prometheus.NewDesc("ops_inventory_snapshot_oldest_age_seconds",
+			"Age of the oldest VM snapshot the last inventory run saw (0 when no VM has a snapshot).", nil, nil),
+		now: time.Now,
+	}
+	s.reg.MustRegister(s.invSnapAge)
 	s.reloads = c("ops_config_reloads_total", "Configuration reloads (SIGHUP) by result: success or failure.", "result")
 	s.reloadOK = g("ops_config_last_reload_successful", "1 when the last configuration load succeeded, 0 when the running job set is an older one.")
 	s.reloadTime = g("ops_config_last_reload_success_timestamp_seconds", "When the running job set was loaded (Unix time).")
@@ -288,6 +338,9 @@ func (s *Set) Forget(kind, name string) {
 		s.invObjects.Reset()
 		s.invFindings.Reset()
 		s.invSourceUp.Reset()
+		s.invHosts.Reset()
+		s.invVMs.Reset()
+		s.invSnapAge.set(false, time.Time{})
 	}
 }
 
@@ -390,6 +443,9 @@ func (s *Set) Record(r Run) {
 		if inv := r.Result.Inventory; inv != nil {
 			setAll(s.invObjects, inv.Objects)
 			setAll(s.invFindings, inv.Findings)
+			setAll(s.invHosts, inv.Hosts)
+			setAll(s.invVMs, inv.VMs)
+			s.invSnapAge.set(true, inv.SnapshotOldest)
 			s.invSourceUp.Reset()
 			for _, k := range sortedKeys(inv.Sources) {
 				up := 0.0

@@ -210,6 +210,47 @@ func TestWriteTextfileReplacesGarbage(t *testing.T) {
 	expect(t, fams, 1, "ops_inventory_objects", "kind", "host")
 }
 
+// Hosts by connection, VMs by power, findings by severity, and the oldest
+// snapshot's age computed when scraped.
+func TestInventoryGauges(t *testing.T) {
+	t.Parallel()
+	m := New()
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	m.invSnapAge.now = func() time.Time { return now }
+	fams := gather(t, m)
+	if _, ok := fams["ops_inventory_snapshot_oldest_age_seconds"]; ok {
+		t.Error("a snapshot age before any inventory run")
+	}
+	m.Record(Run{Kind: KindInventory, Name: "inventory", Result: Result{Inventory: &Inventory{
+		Hosts:          map[string]int{"connected": 3, "disconnected": 1, "not_responding": 0},
+		VMs:            map[string]int{"on": 5, "off": 2, "suspended": 0},
+		Findings:       map[string]int{"error": 1, "warning": 2, "info": 0},
+		SnapshotOldest: now.Add(-100 * time.Hour),
+	}}})
+	fams = gather(t, m)
+	expect(t, fams, 3, "ops_inventory_hosts", "connection", "connected")
+	expect(t, fams, 1, "ops_inventory_hosts", "connection", "disconnected")
+	expect(t, fams, 0, "ops_inventory_hosts", "connection", "not_responding")
+	expect(t, fams, 5, "ops_inventory_vms", "power", "on")
+	expect(t, fams, 2, "ops_inventory_vms", "power", "off")
+	expect(t, fams, 2, "ops_inventory_findings", "severity", "warning")
+	expect(t, fams, 360000, "ops_inventory_snapshot_oldest_age_seconds")
+	now = now.Add(time.Hour) // the age grows between runs
+	fams = gather(t, m)
+	expect(t, fams, 363600, "ops_inventory_snapshot_oldest_age_seconds")
+
+	m.Record(Run{Kind: KindInventory, Name: "inventory", Result: Result{Inventory: &Inventory{VMs: map[string]int{"on": 1}}}})
+	fams = gather(t, m)
+	expect(t, fams, 0, "ops_inventory_snapshot_oldest_age_seconds")
+	absent(t, fams, "ops_inventory_vms", "power", "off")
+	m.Forget(KindInventory, "inventory")
+	fams = gather(t, m)
+	absent(t, fams, "ops_inventory_vms", "power", "on")
+	if _, ok := fams["ops_inventory_snapshot_oldest_age_seconds"]; ok {
+		t.Error("a forgotten inventory keeps its snapshot age")
+	}
+}
+
 // TestWriteTextfileConcurrentWriters: writers serialised by the lock file
 // never lose each other's counts.
 func TestWriteTextfileConcurrentWriters(t *testing.T) {
@@ -323,4 +364,18 @@ func TestRunningSeconds(t *testing.T) {
 
 	m.Forget(KindBackup, "app")
 	absent(t, gather(), "ops_job_running_seconds", "kind", "backup", "name", "app")
+}
+
+// gather reads the Set's registry as a scrape would.
+func gather(t *testing.T, m *Set) map[string]*dto.MetricFamily {
+	t.Helper()
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		out[mf.GetName()] = mf
+	}
+	return out
 }
