@@ -22,7 +22,9 @@ type BinlogConfig struct {
 	FlushInterval time.Duration `yaml:"flush_interval"`
 }
 
-// DefaultFlushInterval is BinlogConfig.FlushInterval when not set.
+// DefaultFlushInterval is the flush_interval of a job that sets none (applied
+// once, by DefaultJob): it bounds how long an archived event waits before it
+// is stored, the recovery point objective of the archive.
 const DefaultFlushInterval = time.Minute
 
 // Bounds of BinlogConfig.FlushInterval.
@@ -33,16 +35,8 @@ const (
 
 // Validate checks the section; path is its key path.
 func (b *BinlogConfig) Validate(path string) error {
-	if b.FlushInterval != 0 && (b.FlushInterval < MinFlushInterval || b.FlushInterval > MaxFlushInterval) {
-		return fielderr.Newf(path+".flush_interval", "%s is out of range: expected %s to %s", b.FlushInterval, MinFlushInterval, "1h")
+	if b.FlushInterval < MinFlushInterval || b.FlushInterval > MaxFlushInterval {
+		return fielderr.Newf(path+".flush_interval", "%s is out of range: expected %s to %s (leave it out for %s)", b.FlushInterval, MinFlushInterval, "1h", "1m")
 	}
 	return nil
-}
-
-// EffectiveFlushInterval is FlushInterval or its default.
-func (b *BinlogConfig) EffectiveFlushInterval() time.Duration {
-	if b.FlushInterval > 0 {
-		return b.FlushInterval
-	}
-	return DefaultFlushInterval
 }

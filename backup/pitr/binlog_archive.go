@@ -175,6 +175,11 @@ var pendingLimit = 16 << 20
 // the chain analysis (AnalyzeBinlog) reports it, and the run returns a
 // *GapError (ErrBinlogGap) when it ends. Nothing is ever skipped silently.
 func ArchiveBinlog(ctx context.Context, o ArchiveOptions) (*ArchiveResult, error) {
+	if o.Job.Binlog.FlushInterval <= 0 {
+		// the job's config gives 1s to 1h (DefaultJob: 1m); a job built by
+		// hand must say it too
+		return nil, fmt.Errorf("job %s: binlog flush interval %s: it must be positive", o.Job.Name, o.Job.Binlog.FlushInterval)
+	}
 	a, err := newArchiver(o)
 	if err != nil {
 		return nil, err

@@ -78,7 +78,7 @@ func (c *chunker) run(st BinlogStream) error {
 			c.open = nil
 		}
 	}()
-	flush := c.a.o.Job.Binlog.EffectiveFlushInterval()
+	flush := c.a.o.Job.Binlog.FlushInterval
 	for {
 		// An open chunk is closed flush after the previous chunk was (or
 		// the session began), at a transaction boundary: while a

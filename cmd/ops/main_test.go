@@ -54,6 +54,8 @@ func TestConfigCheckBrokenConfigs(t *testing.T) {
 			`:2: tlscheck.timeout: expected a duration such as 30s, 5m or 1h, got "soon"`},
 		{"out of range", "backup:\n  jobs:\n    - name: app\n      threads: 0\n",
 			`:4: backup.jobs[0].threads: 0 is out of range: expected 1 to 64`},
+		{"flush interval zero", "backup:\n  jobs:\n    - name: app\n      binlog: {enabled: true, flush_interval: 0s}\n",
+			`backup.jobs[0].binlog.flush_interval: 0s is out of range: expected 1s to 1h (leave it out for 1m)`},
 		{"bad yaml", "storage:\n  targets:\n    offsite: {type: swift\n",
 			`: invalid YAML: `},
 		{"unknown target", "backup:\n  jobs:\n    - name: app\n      target: offsite\n",
