@@ -136,6 +136,8 @@ bugs=(
   "definer head reader takes @host apart from its user|./backup/mysql|backup/mysql/definer.go|h.off != u.end|h.off < u.end"
   "lexer statement reader: VALUES found inside a quoted name|./backup/mysql|backup/mysql/guard.go|		if t.is(\"VALUES\") && s[i-1] <= ' '|		if strings.EqualFold(t.text, \"VALUES\") && s[i-1] <= ' '"
   "definer head read without the session's character set|./backup/mysql|backup/mysql/definer.go|	h, err := readCreateHead(stmt, l)|	h, err := readCreateHead(stmt, lexState{})"
+  "TLSRPT gzip bomb read whole|./tlscheck/tlsrpt|tlscheck/tlsrpt/decode.go|	if len(out) > MaxSize {|	if false {"
+  "TLSRPT negative session count accepted|./tlscheck/tlsrpt|tlscheck/tlsrpt/report.go|	if *n < 0 {|	if *n < -1 {"
 )
 
 survived=0
