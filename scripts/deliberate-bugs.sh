@@ -138,6 +138,9 @@ bugs=(
   "definer head read without the session's character set|./backup/mysql|backup/mysql/definer.go|	h, err := readCreateHead(stmt, l)|	h, err := readCreateHead(stmt, lexState{})"
   "TLSRPT gzip bomb read whole|./tlscheck/tlsrpt|tlscheck/tlsrpt/decode.go|	if len(out) > MaxSize {|	if false {"
   "TLSRPT negative session count accepted|./tlscheck/tlsrpt|tlscheck/tlsrpt/report.go|	if *n < 0 {|	if *n < -1 {"
+  "DANE rollover: a DANE-TA record not counted as safe|./tlscheck|tlscheck/dane.go|		if t.Usage == 2 {|		if t.Usage == 9 {"
+  "DANE rollover: a second DANE-EE key not counted as safe|./tlscheck|tlscheck/dane.go|		if !bytes.Equal(tlsaData(t, leaf), t.Data) {|		if false {"
+  "MTA-STS decides where TLSA records validate|./tlscheck|tlscheck/engine.go|d != nil && daneValidates(d) && stsInEffect|d != nil && false && stsInEffect"
 )
 
 survived=0
