@@ -205,7 +205,11 @@ func verdicts(results []tlscheck.Result) []metrics.Verdict {
 		if r.Addr != "" {
 			t += " " + r.Addr
 		}
-		out = append(out, metrics.Verdict{Target: t, Pass: r.Verdict == tlscheck.Pass})
+		v := metrics.Verdict{Target: t, Pass: r.Verdict == tlscheck.Pass}
+		if na, err := time.Parse(time.RFC3339, r.NotAfter); err == nil {
+			v.CertExpiry = na
+		}
+		out = append(out, v)
 	}
 	return out
 }
