@@ -64,8 +64,8 @@ func runTLSReport(_ context.Context, rt *opsRuntime, opts tlsReportOptions, args
 		func(w io.Writer) error { return tlsrpt.WriteTable(w, s) })
 }
 
-// reportFiles expands directories into their regular files (not hidden ones,
-// not recursively), in name order.
+// reportFiles expands directories into their regular files and links to
+// regular files (not hidden ones, not recursively), in name order.
 func reportFiles(args []string) ([]string, error) {
 	var files []string
 	for _, a := range args {
@@ -83,9 +83,18 @@ func reportFiles(args []string) ([]string, error) {
 		}
 		var names []string
 		for _, e := range ents {
-			if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
-				names = append(names, filepath.Join(a, e.Name()))
+			p := filepath.Join(a, e.Name())
+			if strings.HasPrefix(e.Name(), ".") {
+				continue
 			}
+			if e.Type()&os.ModeSymlink != 0 { // a link to a report counts, a link to a directory not
+				if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+					continue
+				}
+			} else if !e.Type().IsRegular() {
+				continue
+			}
+			names = append(names, p)
 		}
 		if len(names) == 0 {
 			return nil, fmt.Errorf("%s: %w", a, errNoReports)

@@ -53,10 +53,31 @@ func TestTLSReport(t *testing.T) {
 		t.Errorf("directory (code %d):\n%s", code, out)
 	}
 
+	// A directory: its files and links to files, not hidden files nor subdirectories.
+	dir := t.TempDir()
+	os.Symlink(mustAbs(t, files[0]), filepath.Join(dir, "google.json.gz"))
+	os.WriteFile(filepath.Join(dir, ".hidden"), []byte("not a report"), 0o600)
+	os.Mkdir(filepath.Join(dir, "sub"), 0o700)
+	if code, out, stderr := runOps(t, "tlscheck", "report", "--output", "json", dir); code != 0 || !strings.Contains(out, `"reports": 1`) {
+		t.Errorf("directory with a link: code %d\n%s%s", code, out, stderr)
+	}
+	if code, _, stderr := runOps(t, "tlscheck", "report", t.TempDir()); code != 2 || !strings.Contains(stderr, "directory without report files") {
+		t.Errorf("empty directory: code %d %s", code, stderr)
+	}
+
 	bad := filepath.Join(t.TempDir(), "bad.json.gz")
 	os.WriteFile(bad, []byte("\x1f\x8b\x08\x00 not really gzip"), 0o600)
 	code, out, stderr = runOps(t, "tlscheck", "report", files[0], bad)
 	if code != 2 || out != "" || !strings.Contains(stderr, bad+": not a readable TLSRPT report: gzip:") {
 		t.Errorf("corrupt file: code %d, stdout %q, stderr %q", code, out, stderr)
 	}
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
