@@ -58,7 +58,8 @@ func sendmailBed(t *testing.T, pki *testPKI) (sm, makemap, cfDir, dir, hosts str
 }
 
 // TestITSuggestSendmailDelivers: for Postfix listeners with a CN that is the
-// host, a wildcard CN, an expired certificate and a TLS 1.2-only server,
+// host, a wildcard CN (issuer with spaces, and one with UTF-8: CI: in
+// sendmail's encoding), an expired certificate and a TLS 1.2-only server,
 // `suggest` gives a line; the real sendmail 8.17 delivers under that very
 // line, and refuses under the next stricter one that ops refused too.
 func TestITSuggestSendmailDelivers(t *testing.T) {
@@ -74,16 +75,27 @@ func TestITSuggestSendmailDelivers(t *testing.T) {
 	wild := pki.leaf(t, valid(certSpec{cn: "*.it.example", dns: []string{"*.it.example"}}))
 	expired := pki.leaf(t, certSpec{cn: "mx.it.example", dns: []string{"mx.it.example"}, rsaBits: 2048,
 		notBefore: now.Add(-100 * 24 * time.Hour), notAfter: now.Add(-24 * time.Hour)})
+	// An intermediate with a UTF-8 organization: sendmail's ${cert_issuer}
+	// is /C=DE/O=M\xC3\xBCller.../ in xtext, M+5CxC3+5CxBCller.
+	utf8CA := issue(t, certSpec{subject: rawName(t, atv{oidC, "DE"}, atv{oidO, "Müller Mail"}, atv{oidCN, "Müller Sub CA"}), isCA: true,
+		notBefore: now.Add(-24 * time.Hour), notAfter: now.Add(365 * 24 * time.Hour)}, pki.root)
+	utf8Leaf := issue(t, valid(certSpec{cn: "*.it.example", dns: []string{"*.it.example"}}), utf8CA)
 	ports := addPostfixListeners(t, dir, []servedChain{
+		{name: "utf8", leaf: utf8Leaf, send: []*x509.Certificate{utf8CA.cert}},
 		{name: "good", leaf: good, send: []*x509.Certificate{pki.inter.cert}},
 		{name: "wild", leaf: wild, send: []*x509.Certificate{pki.inter.cert}},
 		{name: "expired", leaf: expired, send: []*x509.Certificate{pki.inter.cert}},
 		{name: "tls12", leaf: good, send: []*x509.Certificate{pki.inter.cert}, opts: []string{"smtpd_tls_protocols=<=TLSv1.2", "smtpd_tls_mandatory_ciphers=medium", "tls_medium_cipherlist=AES128+EECDH"}},
 	})
 	issuer, _ := SendmailDN(pki.inter.cert.RawSubject)
+	utf8Issuer, _ := SendmailDN(utf8CA.cert.RawSubject)
+	if utf8Issuer != "/C=DE/O=M+5CxC3+5CxBCller+20Mail/CN=M+5CxC3+5CxBCller+20Sub+20CA" {
+		t.Fatalf("issuer %q", utf8Issuer)
+	}
 	for i, c := range []struct {
 		name, want, stricter string
 	}{
+		{"utf8", "VERIFY:256+CI:" + utf8Issuer, "VERIFY:256+CI:" + issuer},
 		{"good", "VERIFY:256+CN", "VERIFY:257+CN"},
 		{"wild", "VERIFY:256+CI:" + issuer, "VERIFY:256+CN"},
 		{"expired", "ENCR:256", "VERIFY:256"},
