@@ -60,6 +60,19 @@ $`)
 			t.Errorf("want %q in (code %d)\n%s%s", w, code, out, stderr)
 		}
 	}
+	// --rcpt: the MX of the domain (mx1.dane.test has no MX: it is its own,
+	// RFC 5321 §5.1), found and checked through the validating resolver.
+	for format, want := range map[string]string{
+		"postfix":  "mx1.dane.test\tdane-only protocols=>=TLSv1.2\n",
+		"sendmail": "TLS_Srv:mx1.dane.test\tVERIFY:256+CI:/CN=Test+20Root+20CA\n",
+	} {
+		code, out, stderr = runOps(t, "tlscheck", "suggest", "--format", format, "--rcpt", "postmaster@mx1.dane.test", "--mx-port", pfPort,
+			"--resolver", resolver, "--ca", ca)
+		t.Logf("--rcpt, %s:\n%s", format, out)
+		if code != 0 || out != want {
+			t.Errorf("--rcpt --format %s: code %d, got %q, want %q%s", format, code, out, want, stderr)
+		}
+	}
 	code, out, _ = runOps(t, "tlscheck", "suggest", "closed.suggest.test:1", "--resolve", "closed.suggest.test:1:127.0.0.1")
 	if code != 3 || !strings.HasPrefix(out, "# closed.suggest.test: could not check closed.suggest.test:1: ") {
 		t.Errorf("unreachable: code %d\n%s", code, out)
