@@ -140,6 +140,13 @@ bugs=(
   "definer head reader takes @host apart from its user|./backup/mysql/sqltext|backup/mysql/sqltext/createhead.go|h.Off != u.End|h.Off < u.End"
   "lexer statement reader: VALUES found inside a quoted name|./backup/mysql/sqltext|backup/mysql/sqltext/markers.go|		if t.Is(\"VALUES\") && s[i-1] <= ' '|		if strings.EqualFold(t.Text, \"VALUES\") && s[i-1] <= ' '"
   "definer head read without the session's character set|./backup/mysql/guard|backup/mysql/guard/definer.go|	h, err := sqltext.ReadCreateHead(stmt, l)|	h, err := sqltext.ReadCreateHead(stmt, sqltext.LexState{})"
+  "TLSRPT gzip bomb read whole|./tlscheck/tlsrpt|tlscheck/tlsrpt/decode.go|	if len(out) > MaxSize {|	if false {"
+  "TLSRPT negative session count accepted|./tlscheck/tlsrpt|tlscheck/tlsrpt/report.go|	if *n < 0 {|	if *n < -1 {"
+  "DANE rollover: a DANE-TA record not counted as safe|./tlscheck|tlscheck/dane.go|		if t.Usage == 2 {|		if t.Usage == 9 {"
+  "DANE rollover: a second DANE-EE key not counted as safe|./tlscheck|tlscheck/dane.go|		if !bytes.Equal(tlsaData(t, leaf), t.Data) {|		if false {"
+  "MTA-STS decides where TLSA records validate|./tlscheck|tlscheck/engine.go|d != nil && daneValidates(d) && stsInEffect|d != nil && false && stsInEffect"
+  "suggest prints a candidate without evaluating it back|./tlscheck|tlscheck/suggest.go|		if why == \"\" {|		if true {"
+  "cert expiry gauge of a check not replaced in the textfile|./internal/metrics|internal/metrics/textfile.go|	case \"ops_tlscheck_verdict\", \"ops_tlscheck_cert_expiry_timestamp_seconds\":|	case \"ops_tlscheck_verdict\":"
 )
 
 survived=0

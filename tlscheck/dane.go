@@ -125,7 +125,19 @@ type DANEResult struct {
 	LookupErr  bool // the lookup failed (bogus): Postfix defers
 	Unusable   bool // validated records, none usable: TLS without authentication
 	ResultType string
+	// Rollover is DANE pass only: RolloverSafe when a renewed certificate
+	// would still match (a DANE-TA record, or a DANE-EE record for another
+	// key or certificate), RolloverAtRisk when every usable record matches
+	// only what the server presents now (RFC 7671 §8.1); "" otherwise.
+	Rollover    string
+	RolloverWhy string
 }
+
+// DANE rollover outcomes (DANEResult.Rollover, Result.DANERollover).
+const (
+	RolloverSafe   = "safe"
+	RolloverAtRisk = "at-risk"
+)
 
 // EvaluateDANE judges a presented chain against a TLSA lookup (RFC 7672,
 // RFC 7671). DANE-EE(3): the leaf (certificate or public key) matches; no
@@ -175,6 +187,7 @@ func EvaluateDANE(l DANELookup, chain []*x509.Certificate, names []string, now t
 		if ok {
 			res.Status = DANEPass
 			res.Reasons = append(res.Reasons, why)
+			res.Rollover, res.RolloverWhy = rollover(usable, chain[0], l.Name)
 			return res
 		}
 		misses = append(misses, why)
@@ -182,6 +195,33 @@ func EvaluateDANE(l DANELookup, chain []*x509.Certificate, names []string, now t
 	res.Status, res.ResultType = DANEFail, RTTLSAInvalid
 	res.Reasons = append(res.Reasons, "no TLSA record at "+l.Name+" matches: "+strings.Join(misses, "; "))
 	return res
+}
+
+// rollover judges whether the usable records of a DANE pass survive the
+// next certificate (RFC 7671 §8.1, RFC 7672 §8.1): a DANE-TA record does
+// (a renewal by the same CA matches it), so does a DANE-EE record that does
+// not match the current leaf (the next key or certificate, published ahead);
+// records that all match only the current leaf do not.
+func rollover(usable []TLSA, leaf *x509.Certificate, name string) (string, string) {
+	var current []string
+	certPinned := false
+	for _, t := range usable {
+		if t.Usage == 2 {
+			return RolloverSafe, "DANE-TA record " + short(t) + " at " + name + " matches a renewed certificate from the same issuer"
+		}
+		if !bytes.Equal(tlsaData(t, leaf), t.Data) {
+			return RolloverSafe, "DANE-EE record " + short(t) + " at " + name + " is for another key or certificate (the next one)"
+		}
+		current = append(current, short(t))
+		certPinned = certPinned || t.Selector == 0
+	}
+	what := "the current key (a renewal that keeps the key still matches)"
+	if certPinned {
+		what = "the current certificate (any renewal breaks it)"
+	}
+	return RolloverAtRisk, fmt.Sprintf("DANE rollover at risk: every TLSA record at %s (%s) matches only %s; "+
+		"publish the next key's DANE-EE record beside the current one, or a DANE-TA (2 x x) record of the issuer, before renewing (RFC 7671 §8.1)",
+		name, strings.Join(current, ", "), what)
 }
 
 // tlsaData is what record t is compared with for certificate c.

@@ -18,13 +18,19 @@
 //	Check                      targets and recipients (MX, MTA-STS) → []Result,
 //	                           bounded concurrency, one timeout per connection
 //	LookupTLSA / EvaluateDANE  TLSA through a validating resolver (AD bit) →
-//	                           DANE pass | fail | none | insecure (RFC 7672)
+//	                           DANE pass | fail | none | insecure (RFC 7672), and on
+//	                           a pass the rollover outlook: safe | at-risk (RFC 7671 §8.1);
+//	                           where TLSA records validate, DANE decides over MTA-STS
+//	Suggest                    per peer, the strictest sendmail or Postfix line it
+//	                           passes today, each evaluated back through Evaluate
 //	Relay                      client certificate + Policy → RelayResult
 //	WriteTable / WriteJSON     rendering ({"results": [...]}, docs/cli.md);
 //	WriteDetail                the -v view (key exchange, key, fingerprints, chain)
 //	STSCache                   MTA-STS policies kept until max_age (a state directory)
 //	RunError                   nil all pass, ErrPolicyViolation any fail,
 //	                           ErrNothingChecked nothing checked
+//
+// TLSRPT (RFC 8460) reports are read and summed by the subpackage tlsrpt.
 //
 // Sendmail's ${verify}, ${cert_subject}/${cert_issuer} (OpenSSL oneline +
 // xtext), ${cn_subject}/${cn_issuer} and ${cipher_bits} are computed as

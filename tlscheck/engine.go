@@ -99,7 +99,9 @@ type Result struct {
 	// DANE is pass | fail | none | insecure, "" when not looked up.
 	DANE        string   `json:"dane"`
 	DANERecords []string `json:"dane_records"` // the TLSA records, presentation format
-	Error       string   `json:"error,omitempty"`
+	// DANERollover is safe | at-risk on a DANE pass (see DANEResult.Rollover), else "".
+	DANERollover string `json:"dane_rollover"`
+	Error        string `json:"error,omitempty"`
 
 	checked bool
 }
@@ -204,8 +206,14 @@ func Evaluate(f *Facts, p *Policy, eo EvalOptions) Result {
 	if eo.DANE != nil {
 		dr := EvaluateDANE(*eo.DANE, f.Chain, daneNames(f, eo), eo.Now)
 		eo.dane = &dr
-		r.DANE, r.DANERecords = dr.Status, nonNil(dr.Records)
+		r.DANE, r.DANERecords, r.DANERollover = dr.Status, nonNil(dr.Records), dr.Rollover
 		r.Reasons = append(r.Reasons, "DANE "+dr.Status+": "+strings.Join(dr.Reasons, "; "))
+		switch dr.Rollover {
+		case RolloverAtRisk:
+			r.Warnings = append(r.Warnings, dr.RolloverWhy)
+		case RolloverSafe:
+			r.Reasons = append(r.Reasons, "DANE rollover safe: "+dr.RolloverWhy)
+		}
 		if dr.Status == DANEPass && f.Verify == VerifyFail {
 			// DANE authenticated what the CA roots did not: sendmail 8.16+
 			// with DANE sets ${verify} to TRUSTED, which VERIFY accepts.
@@ -237,7 +245,11 @@ func Evaluate(f *Facts, p *Policy, eo EvalOptions) Result {
 		}
 	}
 	if r.Verdict == Pass && eo.STS != nil {
-		applySTS(f, eo.STS, &r)
+		if d := eo.dane; d != nil && daneValidates(d) && stsInEffect(eo.STS) {
+			applySTSUnderDANE(f, eo.STS, d, &r)
+		} else {
+			applySTS(f, eo.STS, &r)
+		}
 	}
 	if d := eo.dane; d != nil && d.Status == DANEFail && r.Verdict == Pass {
 		// Not required here, but a DANE client (Postfix, sendmail 8.18)

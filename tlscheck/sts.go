@@ -328,22 +328,7 @@ func applySTS(f *Facts, s *STSResult, r *Result) {
 	if s.Mode == "none" || s.Mode == "" {
 		return
 	}
-	var problem, rt string
-	switch {
-	case !s.MXAllowed:
-		problem, rt = "MX "+f.ServerName+" is not listed in the MTA-STS policy of "+s.Domain, RTValidationFailure
-	case f.Verify != VerifyOK:
-		problem, rt = "MTA-STS requires a trusted certificate (verify="+f.Verify+")", RTSTSWebPKIInvalid
-		if f.Verify == VerifyNone {
-			rt = RTStartTLSNotSupported
-		}
-	case f.TLSVersion == "TLSv1" || f.TLSVersion == "TLSv1.1":
-		problem, rt = "MTA-STS requires TLS 1.2 or later (negotiated "+f.TLSVersion+")", RTSTSWebPKIInvalid
-	default:
-		if ok, why := caCheck(f, f.ServerName, false); !ok {
-			problem, rt = "MTA-STS: "+why, RTHostMismatch
-		}
-	}
+	problem, rt := stsProblem(f, s)
 	if problem == "" {
 		r.Reasons = append(r.Reasons, "MTA-STS ("+s.Mode+"): MX allowed and certificate valid")
 		return
@@ -356,4 +341,61 @@ func applySTS(f *Facts, s *STSResult, r *Result) {
 	r.Reply = "450 4.7.0 " + problem
 	r.ResultType = rt
 	r.Reasons = append(r.Reasons, problem)
+}
+
+// stsProblem is why the MTA-STS policy s refuses this MX ("" when it does
+// not) and the TLSRPT result type.
+func stsProblem(f *Facts, s *STSResult) (problem, rt string) {
+	switch {
+	case !s.MXAllowed:
+		return "MX " + f.ServerName + " is not listed in the MTA-STS policy of " + s.Domain, RTValidationFailure
+	case f.Verify != VerifyOK:
+		if f.Verify == VerifyNone {
+			return "MTA-STS requires a trusted certificate (verify=" + f.Verify + ")", RTStartTLSNotSupported
+		}
+		return "MTA-STS requires a trusted certificate (verify=" + f.Verify + ")", RTSTSWebPKIInvalid
+	case f.TLSVersion == "TLSv1" || f.TLSVersion == "TLSv1.1":
+		return "MTA-STS requires TLS 1.2 or later (negotiated " + f.TLSVersion + ")", RTSTSWebPKIInvalid
+	}
+	if ok, why := caCheck(f, f.ServerName, false); !ok {
+		return "MTA-STS: " + why, RTHostMismatch
+	}
+	return "", ""
+}
+
+// stsInEffect: a policy in enforce or testing mode was found.
+func stsInEffect(s *STSResult) bool {
+	return s.Error == "" && (s.Mode == "enforce" || s.Mode == "testing")
+}
+
+// daneValidates: DNSSEC-validated, usable TLSA records were found (whether
+// they match or not); a bogus lookup does not count.
+func daneValidates(d *DANEResult) bool {
+	return d.Status == DANEPass || (d.Status == DANEFail && !d.LookupErr)
+}
+
+// applySTSUnderDANE: where TLSA records validate, DANE decides and MTA-STS
+// is reported beside it (RFC 8461 §2: a sender that implements both uses
+// DANE; sendmail 8.18 and Postfix with its STS plugin do so). DANE passes:
+// the MTA-STS outcome is a reason, or a warning when MTA-STS alone (a
+// sender without DANE) would refuse. DANE fails: the verdict is a failure,
+// whatever MTA-STS says.
+func applySTSUnderDANE(f *Facts, s *STSResult, d *DANEResult, r *Result) {
+	problem, _ := stsProblem(f, s)
+	beside := "MTA-STS (" + s.Mode + ") beside it: MX allowed and certificate valid"
+	if problem != "" {
+		beside = "MTA-STS (" + s.Mode + ") beside it: " + problem
+	}
+	r.Reasons = append(r.Reasons, "TLSA records validate: DANE decides, not MTA-STS (RFC 8461 §2); "+beside)
+	if d.Status == DANEPass {
+		if problem != "" && s.Mode == "enforce" {
+			r.Warnings = append(r.Warnings, problem+" (a sender without DANE would refuse this MX)")
+		}
+		return
+	}
+	why := "DANE: " + strings.Join(d.Reasons, "; ")
+	r.Verdict = Fail
+	r.Reply = "450 4.7.5 " + why
+	r.ResultType = d.ResultType
+	r.Reasons = append(r.Reasons, why)
 }

@@ -65,6 +65,10 @@ var examples = map[string]string{
   ops tlscheck --resolve mx.example.net:25:192.0.2.10 mx.example.net`,
 	"ops tlscheck relay": `  ops tlscheck relay --cert client.pem --policy /etc/mail/access`,
 	"ops tlscheck lint":  `  ops tlscheck lint --policy /etc/mail/access`,
+	"ops tlscheck suggest": `  ops tlscheck suggest mx.partner.example --rcpt postmaster@partner.example >> /etc/mail/access
+  ops tlscheck suggest --format postfix --resolver 127.0.0.1:53 --rcpt postmaster@partner.example -v`,
+	"ops tlscheck report": `  ops tlscheck report 'google.com!example.org!1796083200!1796169599!001.json.gz' report.eml
+  ops tlscheck report --output json /var/mail/tlsrpt/          # every file of the directory`,
 	"ops inventory": `  ops inventory                                  # a table of every source
   ops inventory --source vc --output json
   ops inventory --output csv --kind host

@@ -88,7 +88,7 @@ Exit status: 0 every verdict is pass, 1 any is fail, 2 usage or config error,
 	c.bindConfigFlag("tlscheck.state_dir", fl.Lookup("state-dir"))
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "one block per connection: key exchange, key, fingerprints, chain as presented, OCSP staple, DANE, reasons")
 	f.metricsFile.register(fl)
-	cmd.AddCommand(newTLSRelayCmd(c), newTLSLintCmd(c))
+	cmd.AddCommand(newTLSRelayCmd(c), newTLSLintCmd(c), newTLSReportCmd(c), newTLSSuggestCmd(c))
 	return cmd
 }
 
@@ -205,7 +205,11 @@ func verdicts(results []tlscheck.Result) []metrics.Verdict {
 		if r.Addr != "" {
 			t += " " + r.Addr
 		}
-		out = append(out, metrics.Verdict{Target: t, Pass: r.Verdict == tlscheck.Pass})
+		v := metrics.Verdict{Target: t, Pass: r.Verdict == tlscheck.Pass}
+		if na, err := time.Parse(time.RFC3339, r.NotAfter); err == nil {
+			v.CertExpiry = na
+		}
+		out = append(out, v)
 	}
 	return out
 }

@@ -37,6 +37,8 @@ func TestTLSCheckCLIDANE(t *testing.T) {
 		want string
 	}{
 		{"dane.test", []string{"--require", "DANE", "--output", "json"}, 0, `"dane": "pass"`},
+		{"dane.test", []string{"--require", "DANE", "--output", "json"}, 0, `"dane_rollover": "at-risk"`}, // 3 1 1 of one key only
+		{"dane.test", []string{"--require", "DANE"}, 0, "DANE rollover at risk"},
 		{"badsig.test", []string{"--require", "DANE"}, 1, "DANE required: TLSA lookup failed"},
 		{"plain.test", []string{"--require", "DANE"}, 1, "no usable DNSSEC-validated TLSA records (insecure)"},
 		{"dane.test", []string{"--policy", policy}, 0, "PASS"},

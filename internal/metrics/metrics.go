@@ -35,10 +35,13 @@ const (
 	SkipLocked  = "locked"  // another process (a one-shot command) holds the job's lock
 )
 
-// Verdict is the outcome of one tlscheck target (ops_tlscheck_verdict).
+// Verdict is the outcome of one tlscheck target (ops_tlscheck_verdict) and
+// when its certificate expires (ops_tlscheck_cert_expiry_timestamp_seconds;
+// zero: no certificate seen, no series).
 type Verdict struct {
-	Target string
-	Pass   bool
+	Target     string
+	Pass       bool
+	CertExpiry time.Time
 }
 
 // Inventory is what an inventory run reports beyond its error.
@@ -123,6 +126,7 @@ type Set struct {
 	backupSize    *prometheus.GaugeVec
 	backupBytes   *prometheus.CounterVec
 	tlsVerdict    *prometheus.GaugeVec
+	tlsCertExpiry *prometheus.GaugeVec
 	invObjects    *prometheus.GaugeVec
 	invFindings   *prometheus.GaugeVec
 	invSourceUp   *prometheus.GaugeVec
@@ -250,6 +254,7 @@ func New() *Set {
 	s.backupSize = g("ops_backup_last_size_bytes", "Bytes stored by the last successful backup of the job.", "job")
 	s.backupBytes = c("ops_backup_stored_bytes_total", "Bytes stored by successful backups of the job.", "job")
 	s.tlsVerdict = g("ops_tlscheck_verdict", "Verdict of the last run of the check for the target: 1 pass, 0 fail.", "check", "target")
+	s.tlsCertExpiry = g("ops_tlscheck_cert_expiry_timestamp_seconds", "When the certificate the target presented in the last run of the check expires (Unix time).", "check", "target")
 	s.invObjects = g("ops_inventory_objects", "Objects found by the last inventory run, by kind.", "kind")
 	s.invFindings = g("ops_inventory_findings", "Findings of the last inventory run, by severity.", "severity")
 	s.invSourceUp = g("ops_inventory_source_up", "1 when the source answered during the last inventory run, else 0.", "source")
@@ -334,6 +339,7 @@ func (s *Set) Forget(kind, name string) {
 		}
 	case KindTLSCheck:
 		s.tlsVerdict.DeletePartialMatch(prometheus.Labels{"check": name})
+		s.tlsCertExpiry.DeletePartialMatch(prometheus.Labels{"check": name})
 	case KindInventory:
 		s.invObjects.Reset()
 		s.invFindings.Reset()
@@ -431,12 +437,16 @@ func (s *Set) Record(r Run) {
 	case KindTLSCheck:
 		if len(r.Result.Verdicts) > 0 {
 			s.tlsVerdict.DeletePartialMatch(prometheus.Labels{"check": r.Name})
+			s.tlsCertExpiry.DeletePartialMatch(prometheus.Labels{"check": r.Name})
 			for _, v := range r.Result.Verdicts {
 				pass := 0.0
 				if v.Pass {
 					pass = 1
 				}
 				s.tlsVerdict.WithLabelValues(r.Name, v.Target).Set(pass)
+				if !v.CertExpiry.IsZero() {
+					s.tlsCertExpiry.WithLabelValues(r.Name, v.Target).Set(unix(v.CertExpiry))
+				}
 			}
 		}
 	case KindInventory:

@@ -141,23 +141,28 @@ func TestWriteTextfileRunByRun(t *testing.T) {
 	// 3. another job and a tlscheck write to the same file: nothing is lost.
 	oneShot(Run{Kind: KindBackup, Name: "crm", Start: t1, End: t1.Add(time.Minute), Result: Result{BackupBytes: 7}})
 	oneShot(Run{Kind: KindTLSCheck, Name: "partners", Start: t1, End: t1, Err: errors.New("fail"), Code: exitcode.CheckFailed,
-		Result: Result{Verdicts: []Verdict{{"mx1", true}, {"mx2", false}}}})
-	oneShot(Run{Kind: KindTLSCheck, Name: "internal", Start: t1, End: t1, Result: Result{Verdicts: []Verdict{{"relay", true}}}})
+		Result: Result{Verdicts: []Verdict{{"mx1", true, time.Unix(1800000000, 0)}, {"mx2", false, time.Unix(1700000000, 0)}}}})
+	oneShot(Run{Kind: KindTLSCheck, Name: "internal", Start: t1, End: t1, Result: Result{Verdicts: []Verdict{{"relay", true, time.Time{}}}}})
 	fams, _ = readTextfile(t, path)
 	expect(t, fams, 7, "ops_backup_last_size_bytes", "job", "crm")
 	expect(t, fams, 5000, "ops_backup_last_size_bytes", "job", "app")
 	expect(t, fams, 1, "ops_tlscheck_verdict", "check", "partners", "target", "mx1")
 	expect(t, fams, 0, "ops_tlscheck_verdict", "check", "partners", "target", "mx2")
 	expect(t, fams, 1, "ops_tlscheck_verdict", "check", "internal", "target", "relay")
+	expect(t, fams, 1800000000, "ops_tlscheck_cert_expiry_timestamp_seconds", "check", "partners", "target", "mx1")
+	expect(t, fams, 1700000000, "ops_tlscheck_cert_expiry_timestamp_seconds", "check", "partners", "target", "mx2")
+	absent(t, fams, "ops_tlscheck_cert_expiry_timestamp_seconds", "check", "internal", "target", "relay") // no certificate seen
 	expect(t, fams, 1, "ops_job_runs_total", "kind", "tlscheck", "name", "partners", "result", "problem")
 
 	// 4. the check's target list changes: its old verdicts go, other checks stay.
-	oneShot(Run{Kind: KindTLSCheck, Name: "partners", Start: t1, End: t1, Result: Result{Verdicts: []Verdict{{"mx3", true}}}})
+	oneShot(Run{Kind: KindTLSCheck, Name: "partners", Start: t1, End: t1, Result: Result{Verdicts: []Verdict{{"mx3", true, time.Unix(1900000000, 0)}}}})
 	fams, _ = readTextfile(t, path)
 	absent(t, fams, "ops_tlscheck_verdict", "check", "partners", "target", "mx1")
 	absent(t, fams, "ops_tlscheck_verdict", "check", "partners", "target", "mx2")
 	expect(t, fams, 1, "ops_tlscheck_verdict", "check", "partners", "target", "mx3")
 	expect(t, fams, 1, "ops_tlscheck_verdict", "check", "internal", "target", "relay")
+	absent(t, fams, "ops_tlscheck_cert_expiry_timestamp_seconds", "check", "partners", "target", "mx1")
+	expect(t, fams, 1900000000, "ops_tlscheck_cert_expiry_timestamp_seconds", "check", "partners", "target", "mx3")
 	expect(t, fams, 1, "ops_job_runs_total", "kind", "tlscheck", "name", "partners", "result", "success")
 
 	fi, err := os.Stat(path)
@@ -287,7 +292,7 @@ func TestForgetAndSeed(t *testing.T) {
 	m.Declare(KindBackup, "app")
 	now := time.Now()
 	m.Record(Run{Kind: KindBackup, Name: "app", Start: now.Add(-time.Minute), End: now, Result: Result{BackupBytes: 10}})
-	m.Record(Run{Kind: KindTLSCheck, Name: "partners", End: now, Result: Result{Verdicts: []Verdict{{"mx", true}}}})
+	m.Record(Run{Kind: KindTLSCheck, Name: "partners", End: now, Result: Result{Verdicts: []Verdict{{"mx", true, time.Unix(1800000000, 0)}}}})
 	gather := func() map[string]*dto.MetricFamily {
 		mfs, err := m.Registry().Gather()
 		if err != nil {
@@ -315,6 +320,7 @@ func TestForgetAndSeed(t *testing.T) {
 	absent(t, fams, "ops_backup_last_size_bytes", "job", "app")
 	absent(t, fams, "ops_job_runs_total", "kind", "backup", "name", "app", "result", "success")
 	absent(t, fams, "ops_tlscheck_verdict", "check", "partners", "target", "mx")
+	absent(t, fams, "ops_tlscheck_cert_expiry_timestamp_seconds", "check", "partners", "target", "mx")
 	expect(t, fams, 42, "ops_backup_last_size_bytes", "job", "crm")
 }
 

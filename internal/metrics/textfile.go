@@ -32,7 +32,8 @@ import (
 //     run did not produce are kept (a failed backup keeps
 //     ops_backup_last_success_timestamp_seconds of the last good one, and
 //     `--job a` does not erase job b);
-//   - ops_tlscheck_verdict is replaced check by check, and the ops_inventory_*
+//   - ops_tlscheck_verdict and ops_tlscheck_cert_expiry_timestamp_seconds are
+//     replaced check by check, and the ops_inventory_*
 //     families as a whole, because they describe the last run only.
 //
 // An old file that does not parse is replaced. Concurrent writers of one path
@@ -167,7 +168,7 @@ func merge(old, fresh []*dto.MetricFamily) []*dto.MetricFamily {
 			continue
 		}
 		var keep []*dto.Metric
-		if name == "ops_tlscheck_verdict" {
+		if byCheck(name) {
 			checks := map[string]bool{}
 			for _, m := range nf.GetMetric() {
 				checks[label(m, "check")] = true
@@ -281,4 +282,14 @@ next:
 		}
 	}
 	return 0, false
+}
+
+// byCheck reports whether a family is replaced check by check (it describes
+// the last run of each tlscheck check only).
+func byCheck(name string) bool {
+	switch name {
+	case "ops_tlscheck_verdict", "ops_tlscheck_cert_expiry_timestamp_seconds":
+		return true
+	}
+	return false
 }
