@@ -46,7 +46,7 @@ func ApplyRetention(snaps []Snapshot, r Retention, loc *time.Location) []Decisio
 		if ds[i].Time.Equal(ds[j].Time) {
 			// Same start time: the backup made later has the greater ID
 			// (freeID's -2, -3, … suffixes), so it is the newer one.
-			return catalog.IdAfter(ds[i].ID, ds[j].ID)
+			return catalog.IDAfter(ds[i].ID, ds[j].ID)
 		}
 		return ds[i].Time.After(ds[j].Time)
 	})

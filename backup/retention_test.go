@@ -152,7 +152,7 @@ func TestIDAfter(t *testing.T) {
 	}
 	for i := range order {
 		for j := range order {
-			if got := catalog.IdAfter(order[i], order[j]); got != (i > j) {
+			if got := catalog.IDAfter(order[i], order[j]); got != (i > j) {
 				t.Errorf("idAfter(%s, %s) = %v", order[i], order[j], got)
 			}
 		}

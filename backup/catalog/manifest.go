@@ -245,7 +245,7 @@ func List(ctx context.Context, s storage.Store, job Ref, all bool) ([]*BackupInf
 		}
 		out = append(out, b)
 	}
-	sort.Slice(out, func(i, j int) bool { return IdAfter(out[i].ID, out[j].ID) })
+	sort.Slice(out, func(i, j int) bool { return IDAfter(out[i].ID, out[j].ID) })
 	return out, nil
 }
 
@@ -315,22 +315,22 @@ const macPrefix = "hmac-sha256:"
 func (m *Manifest) mac(key []byte) string {
 	c := *m
 	c.MAC = ""
-	return HmacOf(&c, key)
+	return HMACOf(&c, key)
 }
 
 // Authentic reports whether the manifest's MAC is valid under key.
-func (m *Manifest) Authentic(key []byte) bool { return MacMatches(m.MAC, m.mac(key)) }
+func (m *Manifest) Authentic(key []byte) bool { return MACMatches(m.MAC, m.mac(key)) }
 
-// HmacOf is the MAC of v's JSON encoding (the caller clears v's MAC field).
-func HmacOf(v any, key []byte) string {
+// HMACOf is the MAC of v's JSON encoding (the caller clears v's MAC field).
+func HMACOf(v any, key []byte) string {
 	data, _ := json.Marshal(v) // manifests always encode
 	h := hmac.New(sha256.New, key)
 	h.Write(data)
 	return macPrefix + hex.EncodeToString(h.Sum(nil))
 }
 
-// MacMatches compares a stored MAC with the expected one in constant time.
-func MacMatches(stored, want string) bool {
+// MACMatches compares a stored MAC with the expected one in constant time.
+func MACMatches(stored, want string) bool {
 	return strings.HasPrefix(stored, macPrefix) && hmac.Equal([]byte(stored), []byte(want))
 }
 
@@ -413,11 +413,11 @@ type ChunkHashes struct {
 	SHA256 []string `json:"sha256"`
 }
 
-// IdAfter reports whether backup ID a was made after b: IDs are the start
+// IDAfter reports whether backup ID a was made after b: IDs are the start
 // second (idLayout), and freeID suffixes "-2", "-3", … to the runs after the
 // first in the same second, compared as numbers ("-10" after "-9"). IDs of
 // another form compare as strings.
-func IdAfter(a, b string) bool {
+func IDAfter(a, b string) bool {
 	abase, an := splitID(a)
 	bbase, bn := splitID(b)
 	if abase != bbase || an == 0 || bn == 0 {

@@ -389,7 +389,7 @@ func ReadChunkManifest(ctx context.Context, s storage.Store, name string) (*Chun
 func writeChunkManifest(ctx context.Context, s storage.Store, name string, m *ChunkManifest, key []byte) error {
 	m.MAC = ""
 	if key != nil {
-		m.MAC = catalog.HmacOf(m, key)
+		m.MAC = catalog.HMACOf(m, key)
 	}
 	_, err := catalog.PutJSON(ctx, s, name, m)
 	return err
@@ -399,7 +399,7 @@ func writeChunkManifest(ctx context.Context, s storage.Store, name string, m *Ch
 func hmacValid(m *ChunkManifest, mac string, key []byte) bool {
 	c := *m
 	c.MAC = ""
-	return catalog.MacMatches(mac, catalog.HmacOf(&c, key))
+	return catalog.MACMatches(mac, catalog.HMACOf(&c, key))
 }
 
 // OpenChunk returns the chunk's binary log file (decrypted with ids when

@@ -87,7 +87,7 @@ func (s *BinlogSource) Stream(ctx context.Context, from BinlogPos) (*BinlogStrea
 		t.Mode = conn.DefaultTLSMode
 	}
 	if t.Mode != "preferred" || s.tls {
-		tc, _, err := conn.TlsConfig(t, host)
+		tc, _, err := conn.TLSConfig(t, host)
 		if err != nil {
 			return nil, err
 		}

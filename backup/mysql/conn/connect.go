@@ -161,7 +161,7 @@ func driverConfig(m Config, logger *slog.Logger) (*gomysql.Config, error) {
 	if t.Mode == "preferred" && r.Net == "unix" {
 		t.Mode = "disabled" // like the mysql client: nothing to protect on a local socket
 	}
-	tc, preferred, err := TlsConfig(t, host)
+	tc, preferred, err := TLSConfig(t, host)
 	if err != nil {
 		return nil, err
 	}
@@ -391,11 +391,11 @@ func optionValue(v string) (string, error) {
 	return strings.TrimSpace(v), nil
 }
 
-// TlsConfig maps the tls modes onto a *tls.Config for the driver (see TLS).
+// TLSConfig maps the tls modes onto a *tls.Config for the driver (see TLS).
 // preferred reports that the driver may fall back to plaintext when the
 // server offers no TLS. host is the name verify-identity checks when
 // t.ServerName is empty.
-func TlsConfig(t TLS, host string) (cfg *tls.Config, preferred bool, err error) {
+func TLSConfig(t TLS, host string) (cfg *tls.Config, preferred bool, err error) {
 	switch t.Mode {
 	case "", "disabled":
 		return nil, false, nil

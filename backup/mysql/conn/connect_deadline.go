@@ -149,7 +149,7 @@ func (tr *transport) killQueries() (int, error) {
 		switch {
 		case err == nil:
 			n++
-		case MysqlErrNo(err) == 1094: // ended meanwhile
+		case ErrNo(err) == 1094: // ended meanwhile
 		case first == nil:
 			first = err
 		}

@@ -7,11 +7,11 @@ import (
 )
 
 func IsAccessDenied(err error) bool {
-	n := MysqlErrNo(err)
+	n := ErrNo(err)
 	return n == 1227 || n == 1044 || n == 1045 || n == 1142
 }
 
-func MysqlErrNo(err error) uint16 {
+func ErrNo(err error) uint16 {
 	var me *gomysql.MySQLError
 	if errors.As(err, &me) {
 		return me.Number

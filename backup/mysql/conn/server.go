@@ -43,8 +43,8 @@ func (s ServerInfo) AtLeast(maj, min, patch int) bool {
 	return s.Patch >= patch
 }
 
-// Mysql8 reports Config (not MariaDB) 8.0 or later.
-func (s ServerInfo) Mysql8() bool { return !s.MariaDB && s.AtLeast(8, 0, 0) }
+// MySQL8 reports Config (not MariaDB) 8.0 or later.
+func (s ServerInfo) MySQL8() bool { return !s.MariaDB && s.AtLeast(8, 0, 0) }
 
 // CastFloat reports whether CAST(x AS DOUBLE) is available (used to read
 // FLOAT columns exactly: MariaDB prints FLOAT with 6 significant digits).

@@ -85,7 +85,7 @@ func TestTLSModes(t *testing.T) {
 		{"verify-identity wrong CA", TLS{Mode: "verify-identity", CAFile: other.CAFile}, "db.example", "unknown authority"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cc, _, err := TlsConfig(tc.t, tc.host)
+			cc, _, err := TLSConfig(tc.t, tc.host)
 			if err != nil {
 				t.Fatalf("tlsConfig: %v", err)
 			}
@@ -103,7 +103,7 @@ func TestTLSModes(t *testing.T) {
 
 	// The client certificate is sent in every TLS mode.
 	for _, mode := range []string{"preferred", "required", "verify-ca", "verify-identity"} {
-		cc, _, err := TlsConfig(TLS{Mode: mode, CAFile: good.CAFile, CertFile: cliCert, KeyFile: cliKey}, "db.example")
+		cc, _, err := TLSConfig(TLS{Mode: mode, CAFile: good.CAFile, CertFile: cliCert, KeyFile: cliKey}, "db.example")
 		if err != nil {
 			t.Fatalf("%s: %v", mode, err)
 		}
@@ -111,10 +111,10 @@ func TestTLSModes(t *testing.T) {
 			t.Errorf("%s with a client certificate: err %v, server saw %d certificates", mode, herr, n)
 		}
 	}
-	if _, _, err := TlsConfig(TLS{Mode: "required", CertFile: cliCert, KeyFile: srvKey}, "h"); err == nil || !strings.Contains(err.Error(), "client certificate") {
+	if _, _, err := TLSConfig(TLS{Mode: "required", CertFile: cliCert, KeyFile: srvKey}, "h"); err == nil || !strings.Contains(err.Error(), "client certificate") {
 		t.Errorf("mismatched client key: %v", err)
 	}
-	if _, _, err := TlsConfig(TLS{Mode: "verify-ca", CAFile: srvKey}, "h"); err == nil || !strings.Contains(err.Error(), "no PEM certificates") {
+	if _, _, err := TLSConfig(TLS{Mode: "verify-ca", CAFile: srvKey}, "h"); err == nil || !strings.Contains(err.Error(), "no PEM certificates") {
 		t.Errorf("a key as ca_file: %v", err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func TestCatWholeStreamIsTheDump(t *testing.T) {
-	in := planText(t, []*schema.DbMeta{layoutDB("shop"), layoutDB("crm")})
+	in := planText(t, []*schema.DBMeta{layoutDB("shop"), layoutDB("crm")})
 	codec, _ := compress.Zstd.NewCodec(1, 1)
 	z, _ := codec.Compress(nil, []byte(in))
 	var out bytes.Buffer
@@ -36,7 +36,7 @@ func TestCatWholeStreamIsTheDump(t *testing.T) {
 // --database shop=shop_copy: only shop's section (with the header and the
 // footer), its two naming lines renamed, every other byte as dumped.
 func TestCatRenamesOneDatabase(t *testing.T) {
-	metas := []*schema.DbMeta{layoutDB("analytics", "select `shop`.`t`.`a` AS `a` from `shop`.`t`"), layoutDB("shop"), layoutDB("zz")}
+	metas := []*schema.DBMeta{layoutDB("analytics", "select `shop`.`t`.`a` AS `a` from `shop`.`t`"), layoutDB("shop"), layoutDB("zz")}
 	in := planText(t, metas)
 	var out bytes.Buffer
 	if _, err := restore.Cat(context.Background(), restore.RestoreOptions{Databases: map[string]string{"shop": "shop_copy"}}, strings.NewReader(in), &out); err != nil {
@@ -63,7 +63,7 @@ func TestCatRenamesOneDatabase(t *testing.T) {
 }
 
 func TestCatRefusesTruncatedAndForeignStreams(t *testing.T) {
-	in := planText(t, []*schema.DbMeta{layoutDB("shop")})
+	in := planText(t, []*schema.DBMeta{layoutDB("shop")})
 	var out bytes.Buffer
 	if _, err := restore.Cat(context.Background(), restore.RestoreOptions{}, strings.NewReader(strings.TrimSuffix(in, sqltext.FooterMarker+"\n")), &out); err == nil || !strings.Contains(err.Error(), "truncated") {
 		t.Errorf("truncated stream: %v", err)
@@ -81,7 +81,7 @@ func TestCatRefusesTruncatedAndForeignStreams(t *testing.T) {
 // wholly too; a body naming the renamed database is refused, as Restore
 // refuses it next to the original.
 func TestCatOlderLayoutAndQualifiedBodies(t *testing.T) {
-	in := planText(t, []*schema.DbMeta{layoutDB("shop")})
+	in := planText(t, []*schema.DBMeta{layoutDB("shop")})
 	old := strings.NewReplacer("CREATE DATABASE IF NOT EXISTS `shop`", "CREATE DATABASE /*!32312 IF NOT EXISTS*/ `shop`",
 		"\n--\n-- Routines\n--\n", "\n--\n-- Routines of `shop`\n--\n\nUSE `shop`;\n",
 		"TRIGGER tr BEFORE INSERT ON `t`", "TRIGGER `shop`.tr BEFORE INSERT ON shop.`t`").Replace(in)

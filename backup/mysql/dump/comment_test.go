@@ -38,7 +38,7 @@ func TestCommentTextKeepsNamesOnOneLine(t *testing.T) {
 // that line, and the stream begins with the sandbox line.
 func TestSchemaCommentsEscapeNames(t *testing.T) {
 	evil := "t\nGRANT ALL ON *.* TO x;#"
-	m := &schema.DbMeta{Name: "d\n\\! id", CreateSQL: "CREATE DATABASE `d`",
+	m := &schema.DBMeta{Name: "d\n\\! id", CreateSQL: "CREATE DATABASE `d`",
 		Tables:    []*schema.TableMeta{{Name: evil, CreateSQL: "CREATE TABLE x (i int)"}},
 		Sequences: []*schema.SeqMeta{{Name: evil, CreateSQL: "CREATE SEQUENCE s"}},
 		Views:     []*schema.ViewMeta{{Name: evil, CSClient: "utf8mb4", Collation: "utf8mb4_general_ci", CreateSQL: "CREATE VIEW v AS SELECT 1"}},

@@ -57,7 +57,7 @@ func TestConsistencyUnderWrites(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(w), 42))
 			for ctx.Err() == nil {
 				if err := oneTransfer(ctx, src, r, tables, d2, rows, &nextID); err != nil {
-					if n := conn.MysqlErrNo(err); n == 1213 || n == 1205 {
+					if n := conn.ErrNo(err); n == 1213 || n == 1205 {
 						continue // deadlock between writers: rolled back, try again
 					}
 					if ctx.Err() == nil {

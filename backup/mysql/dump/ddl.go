@@ -11,7 +11,7 @@ import (
 
 // SchemaSQL starts a database's section (layout.go): CREATE DATABASE, USE,
 // sequences, tables, placeholder views.
-func SchemaSQL(m *schema.DbMeta) string {
+func SchemaSQL(m *schema.DBMeta) string {
 	var b strings.Builder
 	b.WriteString(databaseHead(m))
 	for _, s := range m.Sequences {
@@ -98,7 +98,7 @@ func objectSQL(b *strings.Builder, o *schema.ObjDDL, dbCollation string, execute
 	}
 }
 
-func RoutinesSQL(m *schema.DbMeta, ei bool) string {
+func RoutinesSQL(m *schema.DBMeta, ei bool) string {
 	if len(m.Routines) == 0 {
 		return ""
 	}
@@ -131,7 +131,7 @@ func ViewsSQL(views []*schema.ViewMeta, use string) string {
 	return b.String()
 }
 
-func TriggersEventsSQL(m *schema.DbMeta, ei bool) string {
+func TriggersEventsSQL(m *schema.DBMeta, ei bool) string {
 	if len(m.Triggers) == 0 && len(m.Events) == 0 {
 		return ""
 	}

@@ -229,7 +229,7 @@ func (d *Dumper) sessionSetup(ctx context.Context, c *sql.Conn) error {
 			sessionTimeout, sessionTimeout, sessionTimeout),
 		"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
 	}
-	if d.Srv.Mysql8() {
+	if d.Srv.MySQL8() {
 		stmts = append(stmts, "SET SESSION information_schema_stats_expiry = 0")
 	}
 	for _, s := range stmts {
@@ -311,7 +311,7 @@ func (d *Dumper) run(ctx context.Context, cancel context.CancelCauseFunc, w io.W
 		"binlog_pos", d.Res.BinlogPos, "gtid", d.Res.GTID, "lock_held", d.Res.LockHeld, "threads", len(d.workers))
 
 	// Metadata, inside the coordinator's snapshot.
-	var metas []*schema.DbMeta
+	var metas []*schema.DBMeta
 	for _, n := range dbs {
 		m, err := schema.ReadDatabase(ctx, d.coord, n, d.excluded)
 		if err != nil {

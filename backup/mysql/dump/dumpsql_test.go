@@ -171,11 +171,11 @@ func TestParseVersion(t *testing.T) {
 		t.Errorf("parseVersion = %d.%d.%d", maj, min, patch)
 	}
 	s := conn.ServerInfo{MariaDB: true, Major: 10, Minor: 4, Patch: 0}
-	if !s.CastFloat() || !s.ExecuteImmediate() || s.Mysql8() {
+	if !s.CastFloat() || !s.ExecuteImmediate() || s.MySQL8() {
 		t.Errorf("version gates wrong for %+v", s)
 	}
 	my := conn.ServerInfo{Major: 8, Minor: 0, Patch: 16}
-	if my.CastFloat() || !my.Mysql8() || my.ExecuteImmediate() {
+	if my.CastFloat() || !my.MySQL8() || my.ExecuteImmediate() {
 		t.Errorf("version gates wrong for %+v", my)
 	}
 }
@@ -312,22 +312,22 @@ func fmtAll(v any) string {
 }
 
 func TestTLSConfig(t *testing.T) {
-	if c, pref, err := conn.TlsConfig(conn.TLS{}, "h"); c != nil || pref || err != nil {
+	if c, pref, err := conn.TLSConfig(conn.TLS{}, "h"); c != nil || pref || err != nil {
 		t.Errorf("disabled: %v %v %v", c, pref, err)
 	}
-	if _, pref, _ := conn.TlsConfig(conn.TLS{Mode: "preferred"}, "h"); !pref {
+	if _, pref, _ := conn.TLSConfig(conn.TLS{Mode: "preferred"}, "h"); !pref {
 		t.Errorf("preferred not mapped")
 	}
-	if c, _, err := conn.TlsConfig(conn.TLS{Mode: "required"}, "h"); err != nil || !c.InsecureSkipVerify {
+	if c, _, err := conn.TLSConfig(conn.TLS{Mode: "required"}, "h"); err != nil || !c.InsecureSkipVerify {
 		t.Errorf("required: %v %v", c, err)
 	}
-	if c, _, err := conn.TlsConfig(conn.TLS{Mode: "verify-identity"}, "db.example"); err != nil || c.InsecureSkipVerify || c.ServerName != "db.example" {
+	if c, _, err := conn.TLSConfig(conn.TLS{Mode: "verify-identity"}, "db.example"); err != nil || c.InsecureSkipVerify || c.ServerName != "db.example" {
 		t.Errorf("verify-identity: %+v %v", c, err)
 	}
-	if _, _, err := conn.TlsConfig(conn.TLS{Mode: "verify-ca", CAFile: "/nonexistent"}, "h"); err == nil {
+	if _, _, err := conn.TLSConfig(conn.TLS{Mode: "verify-ca", CAFile: "/nonexistent"}, "h"); err == nil {
 		t.Errorf("missing CA file accepted")
 	}
-	if _, _, err := conn.TlsConfig(conn.TLS{Mode: "bogus"}, "h"); err == nil {
+	if _, _, err := conn.TLSConfig(conn.TLS{Mode: "bogus"}, "h"); err == nil {
 		t.Errorf("bogus mode accepted")
 	}
 }

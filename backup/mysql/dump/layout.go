@@ -28,7 +28,7 @@ import (
 // section is one database's part of the stream and the views it leaves to
 // the end.
 type section struct {
-	m        *schema.DbMeta
+	m        *schema.DBMeta
 	deferred []*schema.ViewMeta
 }
 
@@ -36,12 +36,12 @@ type section struct {
 // view or event of another one comes first (then by name, as given), and
 // defers the views that name a database not yet written when the
 // references form a cycle.
-func layoutSections(metas []*schema.DbMeta) []section {
+func layoutSections(metas []*schema.DBMeta) []section {
 	names := map[string]bool{}
 	for _, m := range metas {
 		names[m.Name] = true
 	}
-	deps := make(map[*schema.DbMeta]map[string]bool, len(metas))
+	deps := make(map[*schema.DBMeta]map[string]bool, len(metas))
 	for _, m := range metas {
 		deps[m] = map[string]bool{}
 		for _, v := range m.Views {
@@ -59,7 +59,7 @@ func layoutSections(metas []*schema.DbMeta) []section {
 	var out []section
 	rest := slices.Clone(metas)
 	for len(rest) > 0 {
-		i := slices.IndexFunc(rest, func(m *schema.DbMeta) bool {
+		i := slices.IndexFunc(rest, func(m *schema.DBMeta) bool {
 			for q := range deps[m] {
 				if !done[q] {
 					return false
@@ -114,7 +114,7 @@ func namedDatabases(sql, own string, names map[string]bool) map[string]bool {
 
 // databaseHead is the start of a section: the only two lines of the
 // stream that name the database.
-func databaseHead(m *schema.DbMeta) string {
+func databaseHead(m *schema.DBMeta) string {
 	return "\n--\n-- Database: the next two lines name it, what follows uses it\n--\n\n" +
 		createDatabaseSQL(m.CreateSQL, m.Name) + ";\n\n" + useLine(m.Name) + "\n"
 }

@@ -65,6 +65,6 @@ func TestCrossDatabaseViewsLoad(t *testing.T) {
 	}
 	check("ops restore")
 	mysqltest.DropDatabases(t, tgt, a, b, c, d)
-	mysqltest.MysqlClientRestore(t, dumpOut.Bytes(), tgtM)
+	mysqltest.MySQLClientRestore(t, dumpOut.Bytes(), tgtM)
 	check("stock client")
 }

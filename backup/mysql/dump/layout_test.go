@@ -13,7 +13,7 @@ import (
 
 // planText runs the dumper's plan over metas without a server: static
 // parts as written, each data part as one INSERT of its table.
-func planText(t *testing.T, metas []*schema.DbMeta) string {
+func planText(t *testing.T, metas []*schema.DBMeta) string {
 	t.Helper()
 	codec, err := compress.None.NewCodec(0, 1)
 	if err != nil {
@@ -37,8 +37,8 @@ func planText(t *testing.T, metas []*schema.DbMeta) string {
 	return b.String()
 }
 
-func layoutDB(name string, viewSQL ...string) *schema.DbMeta {
-	m := &schema.DbMeta{Name: name, CreateSQL: "CREATE DATABASE " + sqltext.QuoteIdent(name) + " /*!40100 DEFAULT CHARACTER SET utf8mb4 */",
+func layoutDB(name string, viewSQL ...string) *schema.DBMeta {
+	m := &schema.DBMeta{Name: name, CreateSQL: "CREATE DATABASE " + sqltext.QuoteIdent(name) + " /*!40100 DEFAULT CHARACTER SET utf8mb4 */",
 		Tables: []*schema.TableMeta{{DB: name, Name: "t", CreateSQL: "CREATE TABLE `t` (\n  `a` int(11) NOT NULL\n)", Columns: []schema.ColMeta{{Name: "a", DataType: "int"}}}},
 		Routines: []*schema.ObjDDL{{Kind: "PROCEDURE", Name: "p", CSClient: "utf8mb4", Collation: "utf8mb4_general_ci",
 			Body: "CREATE DEFINER=`root`@`localhost` PROCEDURE `p`()\nSELECT COUNT(*) FROM t"}},
@@ -73,7 +73,7 @@ func linesNaming(text, name string) []string {
 func TestStreamNamesEachDatabaseOnce(t *testing.T) {
 	// analytics' view reads shop: shop's section must come first although
 	// analytics sorts before it.
-	metas := []*schema.DbMeta{
+	metas := []*schema.DBMeta{
 		layoutDB("analytics", "select `shop`.`t`.`a` AS `a` from `shop`.`t`", "select `t`.`a` AS `a` from `t`"),
 		layoutDB("shop", "select `t`.`a` AS `a` from `t`"),
 		layoutDB("zz"),
@@ -121,7 +121,7 @@ func TestStreamNamesEachDatabaseOnce(t *testing.T) {
 // in their own section come last, after a second USE of their database;
 // their placeholders are in place meanwhile.
 func TestStreamViewCycle(t *testing.T) {
-	metas := []*schema.DbMeta{
+	metas := []*schema.DBMeta{
 		layoutDB("a", "select `b`.`t`.`a` AS `a` from `b`.`t`"),
 		layoutDB("b", "select `a`.`t`.`a` AS `a` from `a`.`t`"),
 	}
@@ -162,7 +162,7 @@ func TestUnqualifyTrigger(t *testing.T) {
 func TestBodyLinesNeverLookLikeSectionLines(t *testing.T) {
 	m := layoutDB("shop")
 	m.Routines[0].Body = "CREATE DEFINER=`root`@`localhost` PROCEDURE `p`()\nSELECT 'x\nUSE `shop`;\nCREATE DATABASE IF NOT EXISTS `shop` y'"
-	text := planText(t, []*schema.DbMeta{m})
+	text := planText(t, []*schema.DBMeta{m})
 	var got []string
 	for _, l := range strings.Split(text, "\n") {
 		if strings.HasPrefix(l, "USE") || strings.HasPrefix(l, "CREATE DATABASE") {

@@ -16,7 +16,7 @@ import (
 )
 
 // plan emits every part of the stream, in order, through emit.
-func (d *Dumper) plan(ctx context.Context, metas []*schema.DbMeta, emit func(*part) bool) error {
+func (d *Dumper) plan(ctx context.Context, metas []*schema.DBMeta, emit func(*part) bool) error {
 	static := func(db, table, text string) error {
 		if text == "" {
 			return nil

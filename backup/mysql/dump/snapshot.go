@@ -47,7 +47,7 @@ func (d *Dumper) lockAndSnapshot(ctx context.Context) error {
 	if _, err := d.coord.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs)); err != nil {
 		return fmt.Errorf("set lock_wait_timeout: %w", err)
 	}
-	if d.Srv.Mysql8() {
+	if d.Srv.MySQL8() {
 		// Blocks DDL for the whole dump (released in cleanup); needs BACKUP_ADMIN.
 		if _, err := d.coord.ExecContext(ctx, "LOCK INSTANCE FOR BACKUP"); err == nil {
 			d.instanceLock = true
@@ -80,7 +80,7 @@ func (d *Dumper) lockAndSnapshot(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("FLUSH TABLES WITH READ LOCK: %w", context.Cause(ctx))
 		}
-		if fired.Load() || conn.MysqlErrNo(err) == 1205 || conn.MysqlErrNo(err) == 1317 {
+		if fired.Load() || conn.ErrNo(err) == 1205 || conn.ErrNo(err) == 1317 {
 			return fmt.Errorf("FLUSH TABLES WITH READ LOCK waited more than %s (a long-running query or transaction holds a conflicting lock): %w", timeout, conn.ErrLockWaitTimeout)
 		}
 		return fmt.Errorf("FLUSH TABLES WITH READ LOCK: %w", err)

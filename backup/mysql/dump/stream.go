@@ -57,7 +57,7 @@ func (d *Dumper) putFrame(b []byte) {
 	d.framePool.Put(&b)
 }
 
-func (d *Dumper) stream(ctx context.Context, cancel context.CancelCauseFunc, metas []*schema.DbMeta, w io.Writer) error {
+func (d *Dumper) stream(ctx context.Context, cancel context.CancelCauseFunc, metas []*schema.DBMeta, w io.Writer) error {
 	maxInFlight := 2*len(d.workers) + 2
 	order := make(chan *part, maxInFlight)
 	slots := make(chan struct{}, maxInFlight)
@@ -159,7 +159,7 @@ type tableTally struct {
 
 // finish records every table's rows (and, when asked, its content digest)
 // and the stream's sizes in the result.
-func (d *Dumper) finish(metas []*schema.DbMeta, tallies map[*schema.TableMeta]*tableTally) {
+func (d *Dumper) finish(metas []*schema.DBMeta, tallies map[*schema.TableMeta]*tableTally) {
 	for _, m := range metas {
 		for _, t := range m.Tables {
 			st := TableStat{Database: t.DB, Name: t.Name, Rows: tallies[t].rows.Load()}

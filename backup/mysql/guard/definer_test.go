@@ -134,7 +134,7 @@ func TestDefinerRewrite(t *testing.T) {
 // with the definer and state readCreateHead reads, the same reading the
 // restore checks it with.
 func TestStoredObjects(t *testing.T) {
-	m := &schema.DbMeta{Name: "app",
+	m := &schema.DBMeta{Name: "app",
 		Views:    []*schema.ViewMeta{{Name: "v", CreateSQL: "CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`localhost` SQL SECURITY DEFINER VIEW `v` AS select 1 AS `a`"}},
 		Routines: []*schema.ObjDDL{{Kind: "PROCEDURE", Name: "p", Body: "CREATE DEFINER=`u`@`%` PROCEDURE `p`()\nSELECT 1"}},
 		Triggers: []*schema.ObjDDL{{Kind: "TRIGGER", Name: "tr", Body: "CREATE DEFINER=`root`@`localhost` TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a = 1"}},
@@ -166,11 +166,11 @@ func TestStoredObjects(t *testing.T) {
 // it does not end the user's name.
 func TestDefinerRewriteReadsInTheSession(t *testing.T) {
 	stmt := "CREATE DEFINER=`ro\x95`t`@`%` PROCEDURE p() SELECT 1"
-	got, err := NewDefinerRule(nil).RewriteIn(stmt, "app", sqltext.LexState{Cs: sqltext.CsSJIS})
+	got, err := NewDefinerRule(nil).RewriteIn(stmt, "app", sqltext.LexState{Charset: sqltext.CharsetSJIS})
 	if want := "CREATE DEFINER=CURRENT_USER PROCEDURE p() SELECT 1"; err != nil || got != want {
 		t.Errorf("in sjis: got %q (%v), want %q", got, err, want)
 	}
-	h, err := sqltext.ReadCreateHead(stmt, sqltext.LexState{Cs: sqltext.CsSJIS})
+	h, err := sqltext.ReadCreateHead(stmt, sqltext.LexState{Charset: sqltext.CharsetSJIS})
 	if err != nil || h == nil || h.Definer() != "`ro\x95``t`@`%`" {
 		t.Errorf("in sjis: head %+v (%v)", h, err)
 	}

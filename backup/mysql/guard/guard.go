@@ -78,7 +78,7 @@ func ReadSession(ctx context.Context, c *sql.Conn) (lexSession, error) {
 	if !ok {
 		return lexSession{}, fmt.Errorf("the session's character set %s is not one the restore's lexer models: %w", cs, ErrRefused)
 	}
-	return lexSession{Lex: sqltext.LexState{NoBackslash: nbe, AnsiQuotes: ansi, Cs: k}, version: versionID(version)}, nil
+	return lexSession{Lex: sqltext.LexState{NoBackslash: nbe, AnsiQuotes: ansi, Charset: k}, version: versionID(version)}, nil
 }
 
 // versionID turns "10.11.19-MariaDB…" into 101119 (0 if unreadable).
@@ -198,7 +198,7 @@ func (s *lexSession) checkSet(toks []sqltext.Token) error {
 			if err != nil {
 				return err
 			}
-			s.Lex.Cs = cs
+			s.Lex.Charset = cs
 			return nil
 		}
 		return refuse("SET %s: expected a character set name", strings.ToUpper(toks[0].Text))
@@ -269,7 +269,7 @@ func (s *lexSession) assignment(t sqltext.Token, name string, v sqltext.Token) (
 		case sysName == "sql_mode":
 			sv = savedVar{kind: savedMode, nbe: s.Lex.NoBackslash, ansi: s.Lex.AnsiQuotes}
 		case sysName == "character_set_client":
-			sv = savedVar{kind: savedCharset, cs: s.Lex.Cs}
+			sv = savedVar{kind: savedCharset, cs: s.Lex.Charset}
 		case v.Kind == sqltext.TString || v.Kind == sqltext.TNumber || (v.Kind == sqltext.TWord && !v.Is("DEFAULT", "NULL")):
 			sv = savedVar{kind: savedText, text: v.Text}
 		case v.Kind == sqltext.TVar:
@@ -310,7 +310,7 @@ func (s *lexSession) assignment(t sqltext.Token, name string, v sqltext.Token) (
 		}
 		return func() { s.Lex.NoBackslash, s.Lex.AnsiQuotes = nbe, ansi }, nil
 	case name == "character_set_client":
-		cs := s.Lex.Cs
+		cs := s.Lex.Charset
 		var err error
 		switch {
 		case sysName == "character_set_client":
@@ -330,7 +330,7 @@ func (s *lexSession) assignment(t sqltext.Token, name string, v sqltext.Token) (
 		if err != nil {
 			return nil, err
 		}
-		return func() { s.Lex.Cs = cs }, nil
+		return func() { s.Lex.Charset = cs }, nil
 	}
 	return func() {}, nil
 }
@@ -540,7 +540,7 @@ func (g *Guard) checkExecute(toks []sqltext.Token) error {
 		// set must be the client's (as ops writes it) unless neither is
 		// multi-byte (then ASCII bytes stay as they are)
 		intro, ok := sqltext.Charsets[strings.ToLower(toks[0].Text[1:])]
-		if !ok || (intro != g.Sess.Lex.Cs && (intro.MultiByte() || g.Sess.Lex.Cs.MultiByte())) {
+		if !ok || (intro != g.Sess.Lex.Charset && (intro.MultiByte() || g.Sess.Lex.Charset.MultiByte())) {
 			return refuse("EXECUTE IMMEDIATE of a literal in another character set (%s)", toks[0].Text)
 		}
 		toks = toks[1:]

@@ -150,7 +150,7 @@ func TestValuesKeywordIsTheLexersWord(t *testing.T) {
 		{"INSERT INTO `VALUES` (`a`) VALUES (1)", sqltext.LexState{}, "VALUES (1)"},
 		{"INSERT INTO `t` (`a VALUES b`) VALUES(1)", sqltext.LexState{}, "VALUES(1)"},
 		{"INSERT INTO \"VALUES\" (a) VALUES (1)", sqltext.LexState{AnsiQuotes: true}, "VALUES (1)"},
-		{"INSERT INTO `t\x81`` VALUES (1)", sqltext.LexState{Cs: sqltext.CsGBK}, "VALUES (1)"}, // 0x81 0x60 is one character
+		{"INSERT INTO `t\x81`` VALUES (1)", sqltext.LexState{Charset: sqltext.CharsetGBK}, "VALUES (1)"}, // 0x81 0x60 is one character
 		{"INSERT INTO t SELECT 'x VALUES y'", sqltext.LexState{}, ""},
 		{"INSERT INTO t(a)VALUES (1)", sqltext.LexState{}, ""},
 	} {

@@ -227,9 +227,9 @@ func CompareFingerprints(t testing.TB, label string, want, got map[string]string
 	}
 }
 
-// MysqlClientRestore pipes a dump through `zstd -dc | mysql --binary-mode` (the stock
+// MySQLClientRestore pipes a dump through `zstd -dc | mysql --binary-mode` (the stock
 // client) into the target.
-func MysqlClientRestore(t testing.TB, dumpOut []byte, m conn.Config) {
+func MySQLClientRestore(t testing.TB, dumpOut []byte, m conn.Config) {
 	t.Helper()
 	cmd := exec.Command("sh", "-c", fmt.Sprintf("zstd -dc | mysql --binary-mode -h%s -P%d -uroot", m.Host, m.Port))
 	cmd.Stdin = bytes.NewReader(dumpOut)

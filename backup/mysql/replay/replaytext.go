@@ -64,7 +64,7 @@ func sqlModeState(l sqltext.LexState, mode uint64) sqltext.LexState {
 
 // charsetState applies a client collation id to a lexing state.
 func charsetState(l sqltext.LexState, id uint16) sqltext.LexState {
-	l.Cs = sqltext.Charsets[collationCharsets[id]]
+	l.Charset = sqltext.Charsets[collationCharsets[id]]
 	return l
 }
 
@@ -111,7 +111,7 @@ type clientReader struct {
 // isSpace is the client's my_isspace in its character set.
 func (r *clientReader) isSpace(c byte) bool {
 	if c >= 0x80 {
-		return sqltext.HighSpace[r.lex.Cs][c-0x80]
+		return sqltext.HighSpace[r.lex.Charset][c-0x80]
 	}
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
@@ -209,8 +209,8 @@ func (r *clientReader) addLine(l []byte) {
 		if r.isSpace(c) && len(r.buf) == 0 {
 			continue
 		}
-		if c >= 0x80 && r.lex.Cs != 0 {
-			if n := sqltext.MbLen(r.lex.Cs, string(l[i:min(len(l), i+4)])); n > 1 && i+n <= len(l) {
+		if c >= 0x80 && r.lex.Charset != 0 {
+			if n := sqltext.MbLen(r.lex.Charset, string(l[i:min(len(l), i+4)])); n > 1 && i+n <= len(l) {
 				if !r.mlComment {
 					r.buf = append(r.buf, l[i:i+n]...)
 				}
@@ -346,7 +346,7 @@ func (r *clientReader) charset(rest []byte) {
 		arg = arg[:i]
 	}
 	r.command(`\C ` + arg)
-	r.lex.Cs = sqltext.Charsets[strings.ToLower(arg)]
+	r.lex.Charset = sqltext.Charsets[strings.ToLower(arg)]
 }
 
 // send is the client's com_go: trailing control characters and spaces
@@ -356,7 +356,7 @@ func (r *clientReader) send() {
 	for len(s) > 0 && (s[len(s)-1] <= ' ' || s[len(s)-1] == 0x7f || r.isSpace(s[len(s)-1])) {
 		s = s[:len(s)-1]
 	}
-	if len(s) > 0 && s[len(s)-1] >= 0x80 && r.lex.Cs != sqltext.Charsets["utf8mb4"] {
+	if len(s) > 0 && s[len(s)-1] >= 0x80 && r.lex.Charset != sqltext.Charsets["utf8mb4"] {
 		// which bytes from 0x80 the client counts as printable
 		// (my_isgraph) in a set other than the utf8 ones is not
 		// modelled: it may cut them
@@ -422,7 +422,7 @@ func printedNameSafe(line string) error {
 	}
 	for k := range kinds {
 		for _, nbe := range []bool{false, true} {
-			r := &clientReader{lex: sqltext.LexState{Cs: k, NoBackslash: nbe}, delim: replayDelimiter, keep: true}
+			r := &clientReader{lex: sqltext.LexState{Charset: k, NoBackslash: nbe}, delim: replayDelimiter, keep: true}
 			r.line([]byte(line))
 			if len(r.sent) != 1 || !r.atStart() || len(r.commands) > 0 || len(r.problems) > 0 {
 				return fmt.Errorf("mariadb-binlog would print %q in a way the mysql client can misread", line)

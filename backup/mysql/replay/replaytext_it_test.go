@@ -78,7 +78,7 @@ func TestClientReaderMatchesTheClientIT(t *testing.T) {
 		for _, cs := range clientCharsets {
 			for i, q := range clientTexts {
 				input := fmt.Sprintf("SET @@session.sql_mode=%d;\nDELIMITER /*!*/;\n/*!\\C %s *//*!*/;\n%s\n/*!*/;\nDO 'ops-end'/*!*/;\n", m.mode, cs, q)
-				r := &clientReader{delim: ";", keep: true, lex: sqltext.LexState{Cs: sqltext.Charsets["utf8mb4"]}}
+				r := &clientReader{delim: ";", keep: true, lex: sqltext.LexState{Charset: sqltext.Charsets["utf8mb4"]}}
 				for _, line := range strings.Split(strings.TrimSuffix(input, "\n"), "\n") {
 					r.line([]byte(line))
 				}

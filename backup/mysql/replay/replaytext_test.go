@@ -14,7 +14,7 @@ var (
 	lexPlain = sqltext.LexState{}
 	lexNBE   = sqltext.LexState{NoBackslash: true}
 	lexANSI  = sqltext.LexState{AnsiQuotes: true}
-	lexGBK   = sqltext.LexState{Cs: sqltext.Charsets["gbk"]}
+	lexGBK   = sqltext.LexState{Charset: sqltext.Charsets["gbk"]}
 )
 
 // replayText accepts what the stock client passes on as the logged
@@ -84,10 +84,10 @@ func TestEventLexState(t *testing.T) {
 		{sqlModeANSIQuotes, 8, lexANSI},
 		{0, 28, lexGBK},
 		{0, 1111, lexGBK},
-		{0, 1, sqltext.LexState{Cs: sqltext.Charsets["big5"]}},
-		{0, 1120, sqltext.LexState{Cs: sqltext.Charsets["cp932"]}},
-		{0, 88, sqltext.LexState{Cs: sqltext.Charsets["sjis"]}},
-		{sqlModeNoBackslash, 87, sqltext.LexState{NoBackslash: true, Cs: sqltext.Charsets["gbk"]}},
+		{0, 1, sqltext.LexState{Charset: sqltext.Charsets["big5"]}},
+		{0, 1120, sqltext.LexState{Charset: sqltext.Charsets["cp932"]}},
+		{0, 88, sqltext.LexState{Charset: sqltext.Charsets["sjis"]}},
+		{sqlModeNoBackslash, 87, sqltext.LexState{NoBackslash: true, Charset: sqltext.Charsets["gbk"]}},
 	} {
 		st, err := statusVars(status(c.mode, c.cs))
 		if err != nil {

@@ -92,7 +92,7 @@ func TestLexerAgreesWithTheServer(t *testing.T) {
 				t.Fatal(err)
 			}
 			nbe, ansi, _ := sqltext.ParseSQLMode(mode)
-			l := sqltext.LexState{NoBackslash: nbe, AnsiQuotes: ansi, Cs: sqltext.Charsets[csName]}
+			l := sqltext.LexState{NoBackslash: nbe, AnsiQuotes: ansi, Charset: sqltext.Charsets[csName]}
 			for _, list := range sqltexttest.LexerCorpus {
 				got, serr := selectValues(ctx, c, "SELECT "+list)
 				want, ok := expectSelect(list, l)

@@ -121,7 +121,7 @@ func (p *replacer) replacements() []replacement {
 
 // dbState is what the swap reads of a database before changing anything.
 type dbState struct {
-	meta          *schema.DbMeta
+	meta          *schema.DBMeta
 	charset, coll string
 	tables        []string // base tables and sequences
 }
@@ -300,7 +300,7 @@ func (s *swapRun) run(ctx context.Context) error {
 }
 
 // dropObjects drops the views, routines and events m lists from db.
-func (s *swapRun) dropObjects(ctx context.Context, db string, m *schema.DbMeta) error {
+func (s *swapRun) dropObjects(ctx context.Context, db string, m *schema.DBMeta) error {
 	for _, v := range m.Views {
 		if err := s.exec(ctx, "DROP VIEW IF EXISTS "+sqltext.QuoteIdent(db)+"."+sqltext.QuoteIdent(v.Name)); err != nil {
 			return err
@@ -398,7 +398,7 @@ func (s *swapRun) dropIfEmpty(ctx context.Context, log *slog.Logger, db string) 
 // triggers and events of m, each under the session settings it was created
 // with (as the dumper writes them: placeholder views first, so that views
 // and routines may refer to views in any order).
-func objectStatements(m *schema.DbMeta, name string) []string {
+func objectStatements(m *schema.DBMeta, name string) []string {
 	out := []string{"USE " + sqltext.QuoteIdent(name)}
 	for _, v := range m.Views {
 		cols := v.Columns
@@ -462,7 +462,7 @@ var seqDefaultRE = regexp.MustCompile("(?m)^\\s*(`(?:[^`]|``)+`) .* DEFAULT ((?:
 // fixSequenceDefaults points the DEFAULT nextval(…) of the new tables, which
 // the server stored qualified with the temporary database, to dst's
 // sequence (RENAME TABLE keeps the qualifier).
-func (s *swapRun) fixSequenceDefaults(ctx context.Context, r replacement, m *schema.DbMeta) error {
+func (s *swapRun) fixSequenceDefaults(ctx context.Context, r replacement, m *schema.DBMeta) error {
 	for _, t := range m.Tables {
 		for _, sub := range seqDefaultRE.FindAllStringSubmatch(t.CreateSQL, -1) {
 			if strings.ReplaceAll(sub[3], "``", "`") != r.tmp {

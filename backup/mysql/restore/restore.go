@@ -262,7 +262,7 @@ func restoreSessionVars(lockWaitSecs int) map[string]string {
 // lock_wait_timeout for a lock (MySQL error 1205), and marks it
 // ErrLockWaitTimeout.
 func explainLockWait(err error, secs int) error {
-	if conn.MysqlErrNo(err) != 1205 {
+	if conn.ErrNo(err) != 1205 {
 		return err
 	}
 	return fmt.Errorf("%w: the restore waited %ds (lock_wait_timeout) for a lock another session holds, such as FLUSH TABLES WITH READ LOCK of a backup running on the target: restore again once it is released, or raise mysql.lock_wait_timeout: %w", conn.ErrLockWaitTimeout, secs, err)

@@ -14,7 +14,7 @@ import (
 // Statements the dumper writes (header, footer, schema, data, objects) are
 // accepted for a restore of database app (renamed or not).
 func TestGuardAcceptsWhatTheDumperWrites(t *testing.T) {
-	m := &schema.DbMeta{Name: "app", CreateSQL: "CREATE DATABASE `app` /*!40100 DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci */",
+	m := &schema.DBMeta{Name: "app", CreateSQL: "CREATE DATABASE `app` /*!40100 DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci */",
 		Collation: "utf8mb4_unicode_ci",
 		Tables: []*schema.TableMeta{{Name: "t", CreateSQL: "CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `c` varchar(10) DEFAULT 'x.y' COMMENT 'GRANT',\n" +
 			"  `s` bigint(20) DEFAULT nextval(`app`.`s`),\n  PRIMARY KEY (`id`),\n  CONSTRAINT `fk` FOREIGN KEY (`id`) REFERENCES `u` (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"}},

@@ -103,7 +103,7 @@ func endOfData(s string, l sqltext.LexState) (table string, ok bool) {
 	if !ok || rest == "" || rest[0] != '\'' {
 		return "", false
 	}
-	name, n, err := sqltext.LexQuoted(rest, '\'', !l.NoBackslash, l.Cs)
+	name, n, err := sqltext.LexQuoted(rest, '\'', !l.NoBackslash, l.Charset)
 	if err != nil || n != len(rest) {
 		return "", false
 	}

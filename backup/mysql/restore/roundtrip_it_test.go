@@ -238,7 +238,7 @@ func TestRoundTripNasty(t *testing.T) {
 	}
 	t.Run("mysql-client", func(t *testing.T) {
 		mysqltest.DropDatabases(t, tgt, a, b)
-		mysqltest.MysqlClientRestore(t, dumpOut.Bytes(), tgtM)
+		mysqltest.MySQLClientRestore(t, dumpOut.Bytes(), tgtM)
 		check("mysql client")
 		// One changed value is one table whose digest differs.
 		mysqltest.NewSession(t, tgt).Exec("UPDATE " + sqltext.QuoteIdent(a) + ".strs SET vc = CONCAT(vc, 'x') LIMIT 1")

@@ -11,8 +11,8 @@ import (
 	"strings"
 )
 
-// DbMeta is everything dumped for one database.
-type DbMeta struct {
+// DBMeta is everything dumped for one database.
+type DBMeta struct {
 	Name      string
 	CreateSQL string
 	Collation string // default collation of the database
@@ -104,7 +104,7 @@ func IsFloatType(dt string) bool { return dt == "float" }
 
 // ReadDatabase reads the metadata of one database on conn (inside the
 // snapshot). excluded reports excluded tables/views.
-func ReadDatabase(ctx context.Context, dbConn *sql.Conn, name string, excluded func(db, table string) bool) (*DbMeta, error) {
+func ReadDatabase(ctx context.Context, dbConn *sql.Conn, name string, excluded func(db, table string) bool) (*DBMeta, error) {
 	d, r, err := ReadTables(ctx, dbConn, name, excluded)
 	if err != nil {
 		return nil, err
@@ -116,7 +116,7 @@ func ReadDatabase(ctx context.Context, dbConn *sql.Conn, name string, excluded f
 		return nil, r.wrap("SET character_set_results", err)
 	}
 	defer dbConn.ExecContext(context.WithoutCancel(ctx), "SET SESSION character_set_results = utf8mb4") //nolint:errcheck
-	for _, step := range []func(*DbMeta) error{r.viewDDL, r.routines, r.triggers, r.events} {
+	for _, step := range []func(*DBMeta) error{r.viewDDL, r.routines, r.triggers, r.events} {
 		if err := step(d); err != nil {
 			return nil, err
 		}
@@ -126,9 +126,9 @@ func ReadDatabase(ctx context.Context, dbConn *sql.Conn, name string, excluded f
 
 // ReadTables reads a database and its tables with their columns (not its
 // views, routines, triggers and events: those need more privileges).
-func ReadTables(ctx context.Context, dbConn *sql.Conn, name string, excluded func(db, table string) bool) (*DbMeta, *metaReader, error) {
+func ReadTables(ctx context.Context, dbConn *sql.Conn, name string, excluded func(db, table string) bool) (*DBMeta, *metaReader, error) {
 	r := &metaReader{ctx: ctx, conn: dbConn, name: name, qdb: sqltext.QuoteString(name), excluded: excluded}
-	d := &DbMeta{Name: name}
+	d := &DBMeta{Name: name}
 	if err := r.database(d); err != nil {
 		return nil, nil, err
 	}
@@ -167,7 +167,7 @@ func (r *metaReader) one(what, query string) (map[string]sql.NullString, error) 
 	return rows[0], nil
 }
 
-func (r *metaReader) database(d *DbMeta) error {
+func (r *metaReader) database(d *DBMeta) error {
 	row, err := r.one("SHOW CREATE DATABASE", "SHOW CREATE DATABASE "+sqltext.QuoteIdent(r.name))
 	if err != nil {
 		return err
@@ -212,7 +212,7 @@ func (r *metaReader) columns() (*columnInfo, error) {
 }
 
 // tables reads the tables, sequences and views (their DDL comes later).
-func (r *metaReader) tables(d *DbMeta, cols *columnInfo) error {
+func (r *metaReader) tables(d *DBMeta, cols *columnInfo) error {
 	tables, err := conn.QueryRows(r.ctx, r.conn, "SELECT TABLE_NAME, TABLE_TYPE, COALESCE(ENGINE,'') AS ENGINE, COALESCE(AVG_ROW_LENGTH,0) AS AVG_ROW_LENGTH, COALESCE(TABLE_ROWS,0) AS TABLE_ROWS, COALESCE(DATA_LENGTH,0) AS DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = "+r.qdb)
 	if err != nil {
 		return r.wrap("list tables", err)
@@ -295,7 +295,7 @@ func (r *metaReader) sequence(tn string) (*SeqMeta, error) {
 	return s, nil
 }
 
-func (r *metaReader) viewDDL(d *DbMeta) error {
+func (r *metaReader) viewDDL(d *DBMeta) error {
 	for _, v := range d.Views {
 		cr, err := r.one("SHOW CREATE VIEW "+sqltext.QuoteIdent(v.Name), "SHOW CREATE VIEW "+sqltext.QuoteIdent(v.Name))
 		if err != nil {
@@ -308,7 +308,7 @@ func (r *metaReader) viewDDL(d *DbMeta) error {
 	return nil
 }
 
-func (r *metaReader) routines(d *DbMeta) error {
+func (r *metaReader) routines(d *DBMeta) error {
 	rr, err := conn.QueryRows(r.ctx, r.conn, "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = "+r.qdb+" AND ROUTINE_TYPE IN ('PROCEDURE','FUNCTION')")
 	if err != nil {
 		return r.wrap("list routines", err)
@@ -331,7 +331,7 @@ func (r *metaReader) routines(d *DbMeta) error {
 }
 
 // triggers reads the triggers in firing order per table/timing/event.
-func (r *metaReader) triggers(d *DbMeta) error {
+func (r *metaReader) triggers(d *DBMeta) error {
 	tr, err := conn.QueryRows(r.ctx, r.conn, "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = "+r.qdb+" ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER")
 	if err != nil {
 		return r.wrap("list triggers", err)
@@ -350,7 +350,7 @@ func (r *metaReader) triggers(d *DbMeta) error {
 	return nil
 }
 
-func (r *metaReader) events(d *DbMeta) error {
+func (r *metaReader) events(d *DBMeta) error {
 	er, err := conn.QueryRows(r.ctx, r.conn, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = "+r.qdb+" ORDER BY EVENT_NAME")
 	if err != nil {
 		return r.wrap("list events", err)

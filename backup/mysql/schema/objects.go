@@ -25,7 +25,7 @@ func ObjectKey(kind, db, name string) string {
 // database with their definer and (events) state, read from the CREATE
 // text the dump writes by the reading the restore applies. An object whose
 // head cannot be read is left out (the restore then trusts it with nothing).
-func StoredObjects(m *DbMeta) []StoredObject {
+func StoredObjects(m *DBMeta) []StoredObject {
 	var out []StoredObject
 	add := func(kind, name, create string) {
 		h, err := sqltext.ReadCreateHead(create, sqltext.LexState{}) // SHOW CREATE's text: utf8mb4

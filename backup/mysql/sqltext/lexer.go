@@ -88,7 +88,7 @@ func QuotedLen(s string) int {
 // quotedLen where a backslash and a quote mean what they do in the
 // default session, else with lexQuoted.
 func LiteralRows(s string, l LexState) error {
-	plain := !l.NoBackslash && !l.Cs.MultiByte()
+	plain := !l.NoBackslash && !l.Charset.MultiByte()
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
@@ -96,7 +96,7 @@ func LiteralRows(s string, l LexState) error {
 			n := QuotedLen(s[i:])
 			if !plain {
 				n = -1
-				if _, k, err := LexQuoted(s[i:], '\'', !l.NoBackslash, l.Cs); err == nil {
+				if _, k, err := LexQuoted(s[i:], '\'', !l.NoBackslash, l.Charset); err == nil {
 					n = k
 				}
 			}
@@ -144,8 +144,8 @@ const (
 	csSingle CharsetKind = iota
 	csBig5
 	csCP932 // cp932 and sjis have the same lead and trail bytes
-	CsGBK
-	CsSJIS
+	CharsetGBK
+	CharsetSJIS
 	csGB18030
 	// single-byte sets whose ctype makes bytes from 0x80 spaces or control
 	// characters (measured on MariaDB 10.11: SELECT 1<b>+1 and 2 --<b>+1)
@@ -169,7 +169,7 @@ var Charsets = map[string]CharsetKind{
 	"cp1251": csSingle, "cp1256": csSingle, "cp1257": csSingle, "koi8r": csSingle, "koi8u": csSingle,
 	"macce": csSingle, "swe7": csSingle, "tis620": csSingle,
 	"eucjpms": csSingle, "euckr": csSingle, "gb2312": csSingle, "ujis": csSingle, // every trail byte is ≥ 0x41 and no quote, backslash or backquote
-	"big5": csBig5, "cp932": csCP932, "gbk": CsGBK, "sjis": CsSJIS, "gb18030": csGB18030,
+	"big5": csBig5, "cp932": csCP932, "gbk": CharsetGBK, "sjis": CharsetSJIS, "gb18030": csGB18030,
 	"latin1": csSpaceA0, "latin2": csSpaceA0, "latin5": csSpaceA0, "greek": csSpaceA0, "dec8": csSpaceA0,
 	"geostd8": csSpaceA0, "armscii8": csSpaceA0,
 	"cp852": csSpaceFF, "cp866": csSpaceFF, "keybcs2": csSpaceFF,
@@ -213,7 +213,7 @@ func init() {
 type LexState struct {
 	NoBackslash bool        // sql_mode NO_BACKSLASH_ESCAPES
 	AnsiQuotes  bool        // sql_mode ANSI_QUOTES (or a mode that implies it)
-	Cs          CharsetKind // character_set_client
+	Charset     CharsetKind // character_set_client
 }
 
 // MbLen is the length of the multi-byte character at the start of s in a
@@ -242,11 +242,11 @@ func mbLenOf[T ~string | ~[]byte](cs CharsetKind, s T) int {
 		if in(a, 0xA1, 0xF9) && (in(b, 0x40, 0x7E) || in(b, 0xA1, 0xFE)) {
 			return 2
 		}
-	case CsGBK:
+	case CharsetGBK:
 		if in(a, 0x81, 0xFE) && (in(b, 0x40, 0x7E) || in(b, 0x80, 0xFE)) {
 			return 2
 		}
-	case csCP932, CsSJIS:
+	case csCP932, CharsetSJIS:
 		if (in(a, 0x81, 0x9F) || in(a, 0xE0, 0xFC)) && (in(b, 0x40, 0x7E) || in(b, 0x80, 0xFC)) {
 			return 2
 		}
@@ -385,7 +385,7 @@ func newScanner(s string, l LexState, version int, comments bool) *scanner {
 // next returns the next token; ok is false at the end of the statement.
 func (x *scanner) next() (t Token, ok bool, err error) {
 	s, l := x.s, x.l
-	space := &HighSpace[l.Cs]
+	space := &HighSpace[l.Charset]
 	for x.i < len(s) {
 		i := x.i
 		c := s[i]
@@ -393,7 +393,7 @@ func (x *scanner) next() (t Token, ok bool, err error) {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' || (c >= 0x80 && space[c-0x80]):
 			x.i++
 			continue
-		case c == '#' || (c == '-' && i+1 < len(s) && s[i+1] == '-' && (i+2 == len(s) || dashComment(l.Cs, s[i+2]))):
+		case c == '#' || (c == '-' && i+1 < len(s) && s[i+1] == '-' && (i+2 == len(s) || dashComment(l.Charset, s[i+2]))):
 			// up to the end of the line, or a NUL (the server's MY_LEX_COMMENT)
 			j := i + 1
 			for j < len(s) && s[j] != '\n' && s[j] != 0 {
@@ -439,14 +439,14 @@ func (x *scanner) next() (t Token, ok bool, err error) {
 
 // lexToken reads the token at s[i] (not a space or a comment).
 func lexToken(s string, i int, l LexState) (Token, error) {
-	space := &HighSpace[l.Cs]
+	space := &HighSpace[l.Charset]
 	c := s[i]
 	switch {
 	case c == '`' || (c == '"' && l.AnsiQuotes):
-		v, n, err := LexQuoted(s[i:], c, false, l.Cs)
+		v, n, err := LexQuoted(s[i:], c, false, l.Charset)
 		return Token{Kind: TIdent, Text: v, Off: i, End: i + n}, err
 	case c == '\'' || c == '"':
-		v, n, err := LexQuoted(s[i:], c, !l.NoBackslash, l.Cs)
+		v, n, err := LexQuoted(s[i:], c, !l.NoBackslash, l.Charset)
 		return Token{Kind: TString, Text: v, Off: i, End: i + n}, err
 	case c == '@':
 		return lexVariable(s, i, l)
@@ -455,14 +455,14 @@ func lexToken(s string, i int, l LexState) (Token, error) {
 	case c >= '0' && c <= '9' || (c == '.' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9'):
 		j := i + 1
 		for j < len(s) && ((isWordByte(s[j]) && !(s[j] >= 0x80 && space[s[j]-0x80])) || s[j] == '.' || ((s[j] == '+' || s[j] == '-') && (s[j-1] == 'e' || s[j-1] == 'E'))) {
-			j += wordCharLen(l.Cs, s[j:])
+			j += wordCharLen(l.Charset, s[j:])
 		}
 		j = min(j, len(s))
 		return Token{Kind: TNumber, Text: s[i:j], Off: i, End: j}, nil
 	case isWordByte(c):
 		j := i
 		for j < len(s) && isWordByte(s[j]) && !(s[j] >= 0x80 && space[s[j]-0x80]) {
-			j += wordCharLen(l.Cs, s[j:])
+			j += wordCharLen(l.Charset, s[j:])
 		}
 		j = min(j, len(s))
 		return Token{Kind: TWord, Text: s[i:j], Off: i, End: j}, nil
@@ -496,14 +496,14 @@ func LexIdent(s string, l LexState) (name string, n int, ok bool) {
 // lexVariable reads the user (@x) or system (@@x) variable at s[i]: a
 // quoted name, or a word that may hold dots.
 func lexVariable(s string, i int, l LexState) (Token, error) {
-	space := &HighSpace[l.Cs]
+	space := &HighSpace[l.Charset]
 	j := i + 1
 	kind := TVar
 	if j < len(s) && s[j] == '@' {
 		kind, j = TSysVar, j+1
 	}
 	if j < len(s) && (s[j] == '`' || s[j] == '\'' || s[j] == '"') {
-		v, n, err := LexQuoted(s[j:], s[j], (s[j] == '\'' || (s[j] == '"' && !l.AnsiQuotes)) && !l.NoBackslash, l.Cs)
+		v, n, err := LexQuoted(s[j:], s[j], (s[j] == '\'' || (s[j] == '"' && !l.AnsiQuotes)) && !l.NoBackslash, l.Charset)
 		if err != nil {
 			return Token{}, err
 		}
@@ -511,7 +511,7 @@ func lexVariable(s string, i int, l LexState) (Token, error) {
 	}
 	k := j
 	for k < len(s) && ((isWordByte(s[k]) && !(s[k] >= 0x80 && space[s[k]-0x80])) || s[k] == '.') {
-		k += wordCharLen(l.Cs, s[k:])
+		k += wordCharLen(l.Charset, s[k:])
 	}
 	return Token{Kind: kind, Text: s[j:k], Off: i, End: k}, nil
 }

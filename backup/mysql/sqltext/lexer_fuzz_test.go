@@ -10,11 +10,11 @@ import (
 // a two-byte character (from the server's ctype-*.c, written out again
 // here so that the fuzz target does not check mbLen against itself).
 var refTwoByte = map[CharsetKind][2][][2]byte{
-	csBig5:    {{{0xA1, 0xF9}}, {{0x40, 0x7E}, {0xA1, 0xFE}}},
-	CsGBK:     {{{0x81, 0xFE}}, {{0x40, 0x7E}, {0x80, 0xFE}}},
-	CsSJIS:    {{{0x81, 0x9F}, {0xE0, 0xFC}}, {{0x40, 0x7E}, {0x80, 0xFC}}},
-	csCP932:   {{{0x81, 0x9F}, {0xE0, 0xFC}}, {{0x40, 0x7E}, {0x80, 0xFC}}},
-	csGB18030: {{{0x81, 0xFE}}, {{0x40, 0x7E}, {0x80, 0xFE}}},
+	csBig5:      {{{0xA1, 0xF9}}, {{0x40, 0x7E}, {0xA1, 0xFE}}},
+	CharsetGBK:  {{{0x81, 0xFE}}, {{0x40, 0x7E}, {0x80, 0xFE}}},
+	CharsetSJIS: {{{0x81, 0x9F}, {0xE0, 0xFC}}, {{0x40, 0x7E}, {0x80, 0xFC}}},
+	csCP932:     {{{0x81, 0x9F}, {0xE0, 0xFC}}, {{0x40, 0x7E}, {0x80, 0xFC}}},
+	csGB18030:   {{{0x81, 0xFE}}, {{0x40, 0x7E}, {0x80, 0xFE}}},
 }
 
 func inRanges(c byte, rs [][2]byte) bool {
@@ -72,15 +72,15 @@ func refQuotedEnd(s string, i int, esc bool, cs CharsetKind) int {
 func FuzzTokenizeIn(f *testing.F) {
 	for _, s := range sqltexttest.LexerCorpus {
 		for m := range 4 {
-			f.Add("SELECT "+s, uint8(m), uint8(CsGBK))
+			f.Add("SELECT "+s, uint8(m), uint8(CharsetGBK))
 			f.Add("SELECT "+s, uint8(m), uint8(csSingle))
 		}
 	}
 	f.Add("SET @a = 'x\\', @@global.event_scheduler=ON -- '\n, @b = 'y'", uint8(1), uint8(csSingle))
-	f.Add("CREATE TABLE t SELECT * FROM \"mysql\".\"global_priv\"", uint8(2), uint8(CsSJIS))
+	f.Add("CREATE TABLE t SELECT * FROM \"mysql\".\"global_priv\"", uint8(2), uint8(CharsetSJIS))
 	f.Add("/*!40101 SET NAMES utf8mb4 */", uint8(0), uint8(csSpaceA0))
 	f.Fuzz(func(t *testing.T, s string, mode, cs uint8) {
-		l := LexState{NoBackslash: mode&1 != 0, AnsiQuotes: mode&2 != 0, Cs: CharsetKind(cs % uint8(numCharsetKinds))}
+		l := LexState{NoBackslash: mode&1 != 0, AnsiQuotes: mode&2 != 0, Charset: CharsetKind(cs % uint8(numCharsetKinds))}
 		toks, err := TokenizeIn(s, l)
 		if err != nil {
 			return
@@ -97,7 +97,7 @@ func FuzzTokenizeIn(f *testing.F) {
 			switch src[0] {
 			case '\'', '"', '`':
 				esc := src[0] != '`' && !l.NoBackslash && !(src[0] == '"' && l.AnsiQuotes)
-				if end := refQuotedEnd(s, tk.Off, esc, l.Cs); end != tk.End {
+				if end := refQuotedEnd(s, tk.Off, esc, l.Charset); end != tk.End {
 					t.Fatalf("%q at %d ends at %d, the reference scanner says %d", src, tk.Off, tk.End, end)
 				}
 			}

@@ -11,11 +11,11 @@ func TestMbLen(t *testing.T) {
 		s    string
 		want int
 	}{
-		{CsGBK, "\xbf\x5c", 2}, {CsGBK, "\x81\x40", 2}, {CsGBK, "\x81\x7f", 1}, {CsGBK, "\xff\x5c", 1}, {CsGBK, "\xbf", 1},
+		{CharsetGBK, "\xbf\x5c", 2}, {CharsetGBK, "\x81\x40", 2}, {CharsetGBK, "\x81\x7f", 1}, {CharsetGBK, "\xff\x5c", 1}, {CharsetGBK, "\xbf", 1},
 		{csBig5, "\xa1\x5c", 2}, {csBig5, "\xa0\x5c", 1}, {csBig5, "\xa1\x80", 1}, {csBig5, "\xf9\xfe", 2}, {csBig5, "\xfa\x5c", 1},
-		{CsSJIS, "\x81\x5c", 2}, {CsSJIS, "\xa0\x5c", 1}, {CsSJIS, "\xe0\x60", 2}, {CsSJIS, "\xfd\x5c", 1}, {csCP932, "\x95\x5c", 2},
+		{CharsetSJIS, "\x81\x5c", 2}, {CharsetSJIS, "\xa0\x5c", 1}, {CharsetSJIS, "\xe0\x60", 2}, {CharsetSJIS, "\xfd\x5c", 1}, {csCP932, "\x95\x5c", 2},
 		{csGB18030, "\x81\x5c", 2}, {csGB18030, "\x81\x30\x81\x30", 4}, {csGB18030, "\x81\x30\x81", 1},
-		{csSingle, "\xbf\x5c", 1}, {csSpaceA0, "\xbf\x5c", 1}, {CsGBK, "a\x5c", 1},
+		{csSingle, "\xbf\x5c", 1}, {csSpaceA0, "\xbf\x5c", 1}, {CharsetGBK, "a\x5c", 1},
 	}
 	for _, c := range cases {
 		if got := MbLen(c.cs, c.s); got != c.want {
@@ -68,7 +68,7 @@ func texts(toks []Token) string {
 func TestTokenizeInFollowsTheSession(t *testing.T) {
 	nbe := LexState{NoBackslash: true}
 	ansi := LexState{AnsiQuotes: true}
-	gbk := LexState{Cs: CsGBK}
+	gbk := LexState{Charset: CharsetGBK}
 	cases := []struct {
 		s    string
 		l    LexState
@@ -83,8 +83,8 @@ func TestTokenizeInFollowsTheSession(t *testing.T) {
 		{`SELECT 'a''b', "c\"d", 'e\%f'`, LexState{}, `SELECT 'a'b' , 'c"d' , 'e\%f'`},
 		{`SELECT 'a''b', 'c\'`, nbe, `SELECT 'a'b' , 'c\'`},
 		{"SELECT 1 --\x7f'\nGRANT", LexState{}, "SELECT 1 GRANT"},
-		{"SELECT 1 --\xa0'\nGRANT", LexState{Cs: csSpaceA0}, "SELECT 1 GRANT"},
-		{"SELECT 1\xa0GRANT", LexState{Cs: csSpaceA0}, "SELECT 1 GRANT"},
+		{"SELECT 1 --\xa0'\nGRANT", LexState{Charset: csSpaceA0}, "SELECT 1 GRANT"},
+		{"SELECT 1\xa0GRANT", LexState{Charset: csSpaceA0}, "SELECT 1 GRANT"},
 		{"SELECT 1 # x \x00 GRANT", LexState{}, "SELECT 1 \x00 GRANT"},
 		{"/*!40101 SET NAMES utf8mb4 */", LexState{}, "SET NAMES utf8mb4"},
 		{"/*!99999 ' */ GRANT ALL -- '", LexState{}, "GRANT ALL"},

@@ -73,7 +73,7 @@ func (s *Splitter) setDelimiter(d string) {
 	}
 	for c := range s.plain {
 		b := byte(c)
-		s.plain[c] = !IsSpace(b) && b != d[0] && !strings.ContainsRune("'\"`#-/", rune(b)) && !(b >= 0x80 && s.lex.Cs.MultiByte())
+		s.plain[c] = !IsSpace(b) && b != d[0] && !strings.ContainsRune("'\"`#-/", rune(b)) && !(b >= 0x80 && s.lex.Charset.MultiByte())
 	}
 }
 
@@ -140,7 +140,7 @@ func (s *Splitter) copyPlain() {
 // (its trail byte may be a quote or a backslash in ASCII).
 func (s *Splitter) copyChar() {
 	s.fill(4)
-	n := mbLenBytes(s.lex.Cs, s.buf[s.pos:min(s.end, s.pos+4)])
+	n := mbLenBytes(s.lex.Charset, s.buf[s.pos:min(s.end, s.pos+4)])
 	s.stmt = append(s.stmt, s.buf[s.pos:s.pos+n]...)
 	s.pos += n
 }
@@ -172,7 +172,7 @@ func (s *Splitter) Next() (Statement, error) {
 		switch state {
 		case stNormal:
 			if !started {
-				if IsSpace(c) || (c >= 0x80 && HighSpace[s.lex.Cs][c-0x80]) { // 0xA0 in latin1…: a space to the server
+				if IsSpace(c) || (c >= 0x80 && HighSpace[s.lex.Charset][c-0x80]) { // 0xA0 in latin1…: a space to the server
 					if c == '\n' {
 						s.line++
 					}
@@ -200,7 +200,7 @@ func (s *Splitter) Next() (Statement, error) {
 				tail = false
 				continue
 			}
-			if c >= 0x80 && s.lex.Cs.MultiByte() {
+			if c >= 0x80 && s.lex.Charset.MultiByte() {
 				s.copyChar()
 				tail = false
 				continue
@@ -258,7 +258,7 @@ func (s *Splitter) quoted(state int) int {
 		q = '`'
 	}
 	esc := q != '`' && !s.lex.NoBackslash && !(q == '"' && s.lex.AnsiQuotes)
-	if s.lex.Cs.MultiByte() {
+	if s.lex.Charset.MultiByte() {
 		return s.quotedMB(state, q, esc)
 	}
 	rest := s.buf[s.pos:s.end]
@@ -305,7 +305,7 @@ func (s *Splitter) quotedMB(state int, q byte, esc bool) int {
 		c := s.buf[s.pos]
 		if c >= 0x80 {
 			s.fill(4)
-			n := mbLenBytes(s.lex.Cs, s.buf[s.pos:min(s.end, s.pos+4)])
+			n := mbLenBytes(s.lex.Charset, s.buf[s.pos:min(s.end, s.pos+4)])
 			s.stmt = append(s.stmt, s.buf[s.pos:s.pos+n]...)
 			s.pos += n
 			continue
@@ -410,7 +410,7 @@ func (s *Splitter) commentStart(started bool) int {
 		return s.openComment(1, stLineComment, started)
 	case '-':
 		s.fill(3)
-		if s.end-s.pos >= 2 && s.buf[s.pos+1] == '-' && (s.end-s.pos == 2 || dashComment(s.lex.Cs, s.buf[s.pos+2])) {
+		if s.end-s.pos >= 2 && s.buf[s.pos+1] == '-' && (s.end-s.pos == 2 || dashComment(s.lex.Charset, s.buf[s.pos+2])) {
 			return s.openComment(2, stLineComment, started)
 		}
 	case '/':

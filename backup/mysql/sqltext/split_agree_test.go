@@ -77,7 +77,7 @@ func splitterStatementEnds(t *testing.T, s string, l LexState, r io.Reader) (end
 			tail = true
 			continue
 		}
-		for e < len(s) && (IsSpace(s[e]) || (s[e] >= 0x80 && HighSpace[l.Cs][s[e]-0x80])) {
+		for e < len(s) && (IsSpace(s[e]) || (s[e] >= 0x80 && HighSpace[l.Charset][s[e]-0x80])) {
 			e++
 		}
 		if e >= len(s) || s[e] != ';' {
@@ -139,8 +139,8 @@ var splitterAgreementSeeds = []string{
 func TestSplitterAgreesWithLexer(t *testing.T) {
 	for _, s := range append(append([]string{}, splitterAgreementSeeds...), sqltexttest.LexerCorpus...) {
 		for m := range 4 {
-			for _, cs := range []CharsetKind{csSingle, CsGBK, CsSJIS, csBig5, csSpaceA0, csGB18030} {
-				checkSplitterAgrees(t, s, LexState{NoBackslash: m&1 != 0, AnsiQuotes: m&2 != 0, Cs: cs})
+			for _, cs := range []CharsetKind{csSingle, CharsetGBK, CharsetSJIS, csBig5, csSpaceA0, csGB18030} {
+				checkSplitterAgrees(t, s, LexState{NoBackslash: m&1 != 0, AnsiQuotes: m&2 != 0, Charset: cs})
 			}
 		}
 	}
@@ -150,14 +150,14 @@ func FuzzSplitterAgreesWithLexer(f *testing.F) {
 	for _, s := range splitterAgreementSeeds {
 		for m := range 4 {
 			f.Add(s, uint8(m), uint8(csSingle))
-			f.Add(s, uint8(m), uint8(CsGBK))
+			f.Add(s, uint8(m), uint8(CharsetGBK))
 		}
 	}
 	for _, s := range sqltexttest.LexerCorpus {
 		f.Add("SELECT "+s+";SELECT 2;", uint8(0), uint8(csBig5))
 	}
 	f.Fuzz(func(t *testing.T, s string, mode, cs uint8) {
-		l := LexState{NoBackslash: mode&1 != 0, AnsiQuotes: mode&2 != 0, Cs: CharsetKind(cs % uint8(numCharsetKinds))}
+		l := LexState{NoBackslash: mode&1 != 0, AnsiQuotes: mode&2 != 0, Charset: CharsetKind(cs % uint8(numCharsetKinds))}
 		checkSplitterAgrees(t, s, l)
 	})
 }
