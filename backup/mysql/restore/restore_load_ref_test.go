@@ -2,10 +2,10 @@ package restore
 
 import (
 	"bytes"
-	"github.com/opsteam/ops/backup/mysql/sqltext"
-	"github.com/opsteam/ops/backup/mysql/sqltext/sqltexttest"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/opsteam/ops/backup/mysql/sqltext/sqltexttest"
 )
 
 func appendQuotedFieldRef(dst []byte, rows string, p int) ([]byte, int, bool) {
@@ -54,13 +54,13 @@ func appendQuotedFieldRef(dst []byte, rows string, p int) ([]byte, int, bool) {
 	return dst, p, false
 }
 
-func TestScannersMatchTheirReference(t *testing.T) {
+// appendQuotedField (LOAD DATA's field writer) agrees with a plain
+// byte-by-byte reference on random SQL-ish text (sqltext's QuotedLen has
+// the same test in its own package).
+func TestAppendQuotedFieldMatchesItsReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for n := 0; n < 200000; n++ {
 		s := sqltexttest.RandomSQLish(r)
-		if got, want := sqltext.QuotedLen("'"+s), sqltexttest.QuotedLenRef("'"+s); got != want {
-			t.Fatalf("quotedLen(%q) = %d, reference %d", "'"+s, got, want)
-		}
 		gd, gp, gok := appendQuotedField(nil, s, 0)
 		wd, wp, wok := appendQuotedFieldRef(nil, s, 0)
 		if gok != wok || (wok && (gp != wp || !bytes.Equal(gd, wd))) {

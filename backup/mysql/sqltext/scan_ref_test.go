@@ -93,3 +93,20 @@ func TestSplitterPlainRunsMatchByteByByte(t *testing.T) {
 		checkSplitFast(t, b.String())
 	}
 }
+
+// QuotedLen agrees with a plain byte-by-byte reference on random SQL-ish
+// text: an escaped quote, a doubled quote and a backslash at the end.
+func TestQuotedLenMatchesItsReference(t *testing.T) {
+	for _, s := range []string{`'a\'b'`, `'a''b'`, `'a\\'`, `'\'`, `'x`, `''`} {
+		if got, want := QuotedLen(s), sqltexttest.QuotedLenRef(s); got != want {
+			t.Errorf("QuotedLen(%q) = %d, reference %d", s, got, want)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for n := 0; n < 200000; n++ {
+		s := "'" + sqltexttest.RandomSQLish(r)
+		if got, want := QuotedLen(s), sqltexttest.QuotedLenRef(s); got != want {
+			t.Fatalf("QuotedLen(%q) = %d, reference %d", s, got, want)
+		}
+	}
+}
