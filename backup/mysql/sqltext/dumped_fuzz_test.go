@@ -27,7 +27,7 @@ func dumpedInsert(table string, str, bin []byte, n int64) (stmt, rows string) {
 // what the dumper writes for them reads back through the lexer, in the
 // dump's session (utf8mb4, empty sql_mode), as exactly those bytes: the
 // table as one identifier, the string as one string token, the binary as
-// one hex literal (or ” when empty), then the number and NULL; VALUES is
+// one hex literal (an empty string when empty), then the number and NULL; VALUES is
 // found where the dumper put it, and the rows are literals only.
 func FuzzDumpedValuesReadBack(f *testing.F) {
 	f.Add("t", []byte("plain"), []byte{0xff, 0, '\''}, int64(-3))
