@@ -34,15 +34,18 @@ const abortTimeout = 30 * time.Second
 var errETagMismatch = errors.New("the ETag the server returned is not the MD5 of the bytes sent")
 
 // partSizeAt is the size of part idx (0-based) of an upload whose first
-// part is base: base × 2^k, where k grows by one each time the parts left
-// before MaxParts halve (at 5000, 7500, 8750, …), capped at MaxPartSize.
-// A stream of unknown length so never needs more than MaxParts parts: with
-// 16 MiB parts, the first 80 GB go up in 16 MiB parts, the next 80 GB in
-// 32 MiB parts, and so on.
+// part is base: base for the first 5000 parts, then doubling every 500
+// parts, capped at MaxPartSize. A stream of unknown length so never needs
+// more than MaxParts parts up to the protocol's 5 TiB object limit: with
+// 16 MiB parts, the first 80 GB go up in 16 MiB parts, the next 16 GB in
+// 32 MiB parts, and so on. Most backups never leave the first size, which
+// keeps the memory of a Put small.
 func partSizeAt(base int64, idx int) int64 {
-	remaining := MaxParts - idx
+	if idx < MaxParts/2 {
+		return base
+	}
 	size := base
-	for k := 1; remaining > 0 && MaxParts>>k >= remaining && size < MaxPartSize; k++ {
+	for k := 0; k <= (idx-MaxParts/2)/(MaxParts/20) && size < MaxPartSize; k++ {
 		size *= 2
 	}
 	return min(size, MaxPartSize)
@@ -135,6 +138,7 @@ type upload struct {
 	cancel context.CancelCauseFunc
 	mem    *semaphore.Weighted // bytes of part buffers held
 	budget int64
+	slots  chan struct{} // part uploads in flight
 	wg     sync.WaitGroup
 
 	mu    sync.Mutex
@@ -174,7 +178,8 @@ func (s *Store) putMultipart(ctx context.Context, name string, r io.Reader, firs
 	uctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	budget := int64(s.opts.Concurrency+1) * s.opts.PartSize
-	u := &upload{s: s, key: name, id: id, ctx: uctx, cancel: cancel, mem: semaphore.NewWeighted(budget), budget: budget}
+	u := &upload{s: s, key: name, id: id, ctx: uctx, cancel: cancel, mem: semaphore.NewWeighted(budget), budget: budget,
+		slots: make(chan struct{}, s.opts.Concurrency)}
 	s.log.Debug("s3: multipart upload started", "object", name, "upload_id", id)
 	total, err := u.send(r, first, whole)
 	if err == nil {
@@ -256,6 +261,12 @@ func (u *upload) stopped(err error) error {
 func (u *upload) dispatch(num int, data []byte, weight int64) {
 	u.wg.Go(func() {
 		defer u.mem.Release(weight)
+		select {
+		case u.slots <- struct{}{}:
+			defer func() { <-u.slots }()
+		case <-u.ctx.Done():
+			return
+		}
 		b64, hexSum := md5Of(data)
 		var etag string
 		err := u.s.opts.Retry.Do(u.ctx, fmt.Sprintf("upload part %d of %s", num, u.key), partRetryable, func(int) error {
