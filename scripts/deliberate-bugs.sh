@@ -136,6 +136,11 @@ bugs=(
   "definer head reader takes @host apart from its user|./backup/mysql|backup/mysql/definer.go|h.off != u.end|h.off < u.end"
   "lexer statement reader: VALUES found inside a quoted name|./backup/mysql|backup/mysql/guard.go|		if t.is(\"VALUES\") && s[i-1] <= ' '|		if strings.EqualFold(t.text, \"VALUES\") && s[i-1] <= ' '"
   "definer head read without the session's character set|./backup/mysql|backup/mysql/definer.go|	h, err := readCreateHead(stmt, l)|	h, err := readCreateHead(stmt, lexState{})"
+  "s3 failed upload left unaborted|./backup/storage/s3|backup/storage/s3/upload.go|s.abort(actx, name, id)|s.abort(actx, name, \"gone-\"+id)"
+  "s3 resume without If-Match|./backup/storage/s3|backup/storage/s3/read.go|		in.IfMatch = aws.String(v.etag)|		_ = aws.String(v.etag)"
+  "s3 resume trusts a replaced object|./backup/storage/s3|backup/storage/s3/read.go|	if et != v.etag \x7c\x7c !mod.Equal(v.modified) {|	if false {"
+  "s3 read-only open creates the bucket|./backup/storage/s3|backup/storage/s3/s3.go|	if s.opts.ReadOnly {|	if false && s.opts.ReadOnly {"
+  "s3 checksum trailers on|./backup/storage/s3|backup/storage/s3/s3.go|aws.RequestChecksumCalculationWhenRequired|aws.RequestChecksumCalculationWhenSupported"
 )
 
 survived=0

@@ -392,3 +392,34 @@ func TestOrphansAbortsOldUploads(t *testing.T) {
 		t.Error("DeleteOrphans accepted a name Orphans never gives")
 	}
 }
+
+// A proxy that drops If-Match: the resumed answer's ETag is compared too,
+// and a replaced object of the same size still fails with
+// storage.ErrChanged.
+func TestReadResumeChecksETagWithoutIfMatch(t *testing.T) {
+	s, f := newFakeStore(t, nil)
+	if _, err := s.Put(context.Background(), "job/r", bytes.NewReader(bytes.Repeat([]byte("a"), 200000))); err != nil {
+		t.Fatal(err)
+	}
+	cutAfter(f, 5000, func() {
+		f.mu.Lock()
+		f.buckets["ops-b"]["job/r"] = &fakeObj{data: bytes.Repeat([]byte("b"), 200000), etag: `"other"`, modified: time.Now()}
+		f.mu.Unlock()
+	})
+	cut := f.hook
+	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		if cut(w, r) {
+			return true
+		}
+		r.Header.Del("If-Match")
+		return false
+	}
+	rc, err := retry.Wrap(s, fastRetry).Open(context.Background(), "job/r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if _, err := io.ReadAll(rc); !errors.Is(err, storage.ErrChanged) {
+		t.Fatalf("read of an object replaced behind a proxy that drops If-Match = %v, want storage.ErrChanged", err)
+	}
+}
