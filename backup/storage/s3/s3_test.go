@@ -423,3 +423,31 @@ func TestReadResumeChecksETagWithoutIfMatch(t *testing.T) {
 		t.Fatalf("read of an object replaced behind a proxy that drops If-Match = %v, want storage.ErrChanged", err)
 	}
 }
+
+// Objects below, at and just above the part size: one PUT up to the part
+// size, a multipart upload of two parts beyond it; all read back intact.
+func TestPutSizesAroundThePart(t *testing.T) {
+	s, f := newFakeStore(t, nil)
+	s.opts.PartSize = 1 << 20
+	for _, n := range []int{smallObject - 1, smallObject, smallObject + 1, 600 << 10, 1 << 20, 1<<20 + 1} {
+		f.mu.Lock()
+		f.partSizes = nil
+		f.mu.Unlock()
+		data := bytes.Repeat([]byte{byte(n)}, n)
+		name := fmt.Sprintf("job/s%d", n)
+		obj, err := s.Put(context.Background(), name, bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantParts := 0
+		if n > 1<<20 {
+			wantParts = 2
+		}
+		if got := f.object("ops-b", name); got == nil || !bytes.Equal(got.data, data) || obj.SHA256 != storagetest.SHA256Hex(data) {
+			t.Errorf("%d bytes: stored object differs", n)
+		}
+		if len(f.partSizes) != wantParts {
+			t.Errorf("%d bytes: %d parts, want %d", n, len(f.partSizes), wantParts)
+		}
+	}
+}

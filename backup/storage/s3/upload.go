@@ -62,17 +62,32 @@ func (s *Store) Put(ctx context.Context, name string, r io.Reader) (storage.Obje
 	r = storage.ContextReader(ctx, r)
 	whole := sha256.New()
 	base := s.opts.PartSize
+	// Small objects (manifests, binlog chunks) are common: they are read
+	// into a small buffer first, a whole part is allocated only for more.
+	head := make([]byte, min(smallObject, base))
+	n, err := io.ReadFull(r, head)
+	whole.Write(head[:n])
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return s.putSingle(ctx, name, head[:n], whole)
+	}
+	if err != nil {
+		return storage.Object{}, fmt.Errorf("s3: uploading %s: reading the stream: %w", name, err)
+	}
 	buf := make([]byte, base)
-	n, err := io.ReadFull(r, buf)
-	whole.Write(buf[:n])
+	copy(buf, head)
+	m, err := io.ReadFull(r, buf[n:])
+	whole.Write(buf[n : n+m])
 	switch {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		return s.putSingle(ctx, name, buf[:n], whole)
+		return s.putSingle(ctx, name, buf[:n+m], whole)
 	case err != nil:
 		return storage.Object{}, fmt.Errorf("s3: uploading %s: reading the stream: %w", name, err)
 	}
 	return s.putMultipart(ctx, name, r, buf, whole)
 }
+
+// smallObject is the size of the first read of a Put.
+const smallObject = 256 << 10
 
 func checkKey(name string) error {
 	if name == "" || len(name) > 1024 || strings.ContainsRune(name, 0) || strings.HasPrefix(name, "/") || !utf8.ValidString(name) {
@@ -139,6 +154,7 @@ type upload struct {
 	mem    *semaphore.Weighted // bytes of part buffers held
 	budget int64
 	slots  chan struct{} // part uploads in flight
+	free   chan []byte   // first-size buffers of finished parts, for reuse
 	wg     sync.WaitGroup
 
 	mu    sync.Mutex
@@ -179,7 +195,7 @@ func (s *Store) putMultipart(ctx context.Context, name string, r io.Reader, firs
 	defer cancel(nil)
 	budget := int64(s.opts.Concurrency+1) * s.opts.PartSize
 	u := &upload{s: s, key: name, id: id, ctx: uctx, cancel: cancel, mem: semaphore.NewWeighted(budget), budget: budget,
-		slots: make(chan struct{}, s.opts.Concurrency)}
+		slots: make(chan struct{}, s.opts.Concurrency), free: make(chan []byte, s.opts.Concurrency+1)}
 	s.log.Debug("s3: multipart upload started", "object", name, "upload_id", id)
 	total, err := u.send(r, first, whole)
 	if err == nil {
@@ -215,12 +231,13 @@ func (u *upload) send(r io.Reader, first []byte, whole hash.Hash) (int64, error)
 		if err := u.mem.Acquire(u.ctx, weight); err != nil {
 			break // failed or cancelled: the cause is in u.err or ctx
 		}
-		buf := make([]byte, size)
+		buf := u.buffer(size)
 		n, err := io.ReadFull(r, buf)
 		whole.Write(buf[:n])
 		total += int64(n)
 		if n == 0 && (err == io.EOF || err == io.ErrUnexpectedEOF) {
 			u.mem.Release(weight)
+			u.recycle(buf)
 			break
 		}
 		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
@@ -246,6 +263,30 @@ func (u *upload) send(r io.Reader, first []byte, whole hash.Hash) (int64, error)
 	return total, nil
 }
 
+// buffer is a part buffer of the given size, a reused one when it has the
+// first size.
+func (u *upload) buffer(size int64) []byte {
+	if size == u.s.opts.PartSize {
+		select {
+		case b := <-u.free:
+			return b[:size]
+		default:
+		}
+	}
+	return make([]byte, size)
+}
+
+// recycle keeps a first-size buffer for the next part.
+func (u *upload) recycle(b []byte) {
+	if int64(cap(b)) != u.s.opts.PartSize {
+		return
+	}
+	select {
+	case u.free <- b[:cap(b)]:
+	default:
+	}
+}
+
 func (u *upload) stopped(err error) error {
 	if first := u.firstErr(); first != nil {
 		return first
@@ -260,7 +301,8 @@ func (u *upload) stopped(err error) error {
 // is released when it is done.
 func (u *upload) dispatch(num int, data []byte, weight int64) {
 	u.wg.Go(func() {
-		defer u.mem.Release(weight)
+		defer u.mem.Release(weight) // after the recycle: memory stays within the budget
+		defer u.recycle(data)
 		select {
 		case u.slots <- struct{}{}:
 			defer func() { <-u.slots }()
