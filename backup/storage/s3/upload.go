@@ -83,7 +83,16 @@ func (s *Store) Put(ctx context.Context, name string, r io.Reader) (storage.Obje
 	case err != nil:
 		return storage.Object{}, fmt.Errorf("s3: uploading %s: reading the stream: %w", name, err)
 	}
-	return s.putMultipart(ctx, name, r, buf, whole)
+	// A stream of exactly one part is still a single PUT: look one byte ahead.
+	var next [1]byte
+	k, err := io.ReadFull(r, next[:])
+	switch {
+	case err == io.EOF:
+		return s.putSingle(ctx, name, buf, whole)
+	case err != nil:
+		return storage.Object{}, fmt.Errorf("s3: uploading %s: reading the stream: %w", name, err)
+	}
+	return s.putMultipart(ctx, name, io.MultiReader(bytes.NewReader(next[:k]), r), buf, whole)
 }
 
 // smallObject is the size of the first read of a Put.
