@@ -279,3 +279,48 @@ func s3KillMidUpload(t *testing.T, s3 *s3IT, cfg, liveID string) {
 		t.Fatalf("objects after prune: %q, want the live backup's stream and manifest", objs)
 	}
 }
+
+// Archiving the binary log into Swift's S3 API: a chunk larger than
+// part_size (a multipart upload) and small ones; list --binlog, verify
+// (every chunk's SHA-256 and events) and prune work on the bucket.
+func TestBinlogS3IT(t *testing.T) {
+	s3 := newS3IT(t)
+	b := newBinlogIT(t, "1s", "")
+	b.cfg = writeConfig(t, strings.Replace(mustRead(t, b.cfg), "    local: {type: local, path: "+b.dir+"}", fmt.Sprintf(`    local:
+      type: s3
+      endpoint: %s
+      bucket: %s
+      access_key_id: "%s"
+      secret_access_key_file: %s
+      path_style: true
+      part_size: 5MiB`, s3.endpoint, s3.bucket, s3.key, s3.secretFile), 1))
+	b.mustOps("backup", "run", "--job", "it", "--no-prune")
+	b.exec(fmt.Sprintf("INSERT INTO %s.t (v, n) SELECT CONCAT(MD5(RAND()), MD5(RAND())), seq FROM %s.seq_1_to_200000", b.db, b.db),
+		"FLUSH BINARY LOGS", fmt.Sprintf("UPDATE %s.t SET n = n + 1 WHERE id < 100", b.db))
+	b.mustOps("backup", "binlog", "--job", "it", "--once")
+	out := b.mustOps("backup", "list", "--binlog", "--job", "it", "--output", "json")
+	var l binlogListing
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Chunks) < 2 || len(l.Gaps) != 0 || len(l.Windows) != 1 || !l.Windows[0].Recoverable {
+		t.Fatalf("list --binlog on S3: %s", out)
+	}
+	big := ""
+	for _, c := range l.Chunks {
+		if c.Size > 5<<20 {
+			big = c.Object
+		}
+	}
+	if big == "" {
+		t.Fatalf("no chunk above part_size: %s", out)
+	}
+	head, err := s3.client.HeadObject(context.Background(), &awss3.HeadObjectInput{Bucket: &s3.bucket, Key: &big})
+	if err != nil || !strings.Contains(aws.ToString(head.ETag), "-") {
+		t.Errorf("the large chunk is not a multipart object: %v %v", err, head)
+	}
+	if v := b.mustOps("backup", "verify", "--job", "it"); !strings.Contains(v, " binlog ") {
+		t.Errorf("verify: %s", v)
+	}
+	b.mustOps("backup", "prune", "--job", "it")
+}
