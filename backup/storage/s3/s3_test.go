@@ -91,7 +91,9 @@ func TestMultipartBoundedAndPlainMD5(t *testing.T) {
 	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodPut && r.URL.Query().Has("partNumber") {
 			time.Sleep(2 * time.Millisecond) // let uploads overlap
-			if r.Header.Get("Content-MD5") == "" {
+			// the body is covered by its Content-MD5, a signed header, not hashed again for the signature
+			if r.Header.Get("Content-MD5") == "" || r.Header.Get("X-Amz-Content-Sha256") != "UNSIGNED-PAYLOAD" ||
+				!strings.Contains(r.Header.Get("Authorization"), "content-md5") {
 				noMD5.Add(1)
 			}
 		}
@@ -114,7 +116,7 @@ func TestMultipartBoundedAndPlainMD5(t *testing.T) {
 		t.Errorf("%d parts, at most %d in flight; want 16 parts, at most 2 at once", len(f.partSizes), f.maxInFlight)
 	}
 	if trailers.Load() != 0 || noMD5.Load() != 0 {
-		t.Errorf("%d requests with checksum headers, %d parts without Content-MD5", trailers.Load(), noMD5.Load())
+		t.Errorf("%d requests with checksum headers, %d parts without a signed Content-MD5 and an unsigned payload", trailers.Load(), noMD5.Load())
 	}
 }
 

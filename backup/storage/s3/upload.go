@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/semaphore"
@@ -135,13 +136,21 @@ func partRetryable(err error) bool {
 
 func (s *Store) storageClass() types.StorageClass { return types.StorageClass(s.opts.StorageClass) }
 
+// unsignedPayload signs a PUT without hashing its body (x-amz-content-sha256:
+// UNSIGNED-PAYLOAD): the body's integrity is the Content-MD5 the server
+// checks, and that header is signed. It saves a SHA-256 pass over every
+// byte uploaded.
+func unsignedPayload(o *awss3.Options) {
+	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+}
+
 func (s *Store) putSingle(ctx context.Context, name string, data []byte, whole hash.Hash) (storage.Object, error) {
 	b64, hexSum := md5Of(data)
 	err := s.opts.Retry.Do(ctx, "put "+name, partRetryable, func(int) error {
 		out, err := s.client.PutObject(ctx, &awss3.PutObjectInput{
 			Bucket: &s.bucket, Key: &name, Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
 			ContentMD5: &b64, ContentType: aws.String("application/octet-stream"), StorageClass: s.storageClass(),
-		})
+		}, unsignedPayload)
 		if err != nil {
 			return s.wrap(err)
 		}
@@ -324,7 +333,7 @@ func (u *upload) dispatch(num int, data []byte, weight int64) {
 			out, err := u.s.client.UploadPart(u.ctx, &awss3.UploadPartInput{
 				Bucket: &u.s.bucket, Key: &u.key, UploadId: &u.id, PartNumber: aws.Int32(int32(num)),
 				Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))), ContentMD5: &b64,
-			})
+			}, unsignedPayload)
 			if err != nil {
 				return u.s.wrap(err)
 			}

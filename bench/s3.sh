@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Throughput and peak RSS of the S3 target (s3.Store (backup/storage/s3): multipart Put with
+# parts in flight, streaming Get) against Debian's s3cmd (`s3cmd put` / `s3cmd get`) on the same
+# bytes, part size and endpoint. Not a test: run it by hand, the S3 test bed running
+# (scripts/services.sh start s3: Swift's s3api on 127.0.0.1:8081).
+#
+#   bench/s3.sh                              # 512 MiB, 16 MiB parts, 2 runs each
+#   SIZE_MB=1024 PART_MB=64 RUNS=3 bench/s3.sh
+#   CONCURRENCY=8 bench/s3.sh                # parts in flight for ops (s3cmd uploads one at a time)
+#
+# The bytes are random: incompressible, as a zstd dump is. Prints wall time, MB/s (10^6 bytes/s)
+# and peak RSS (/usr/bin/time -v) per run, then checks that both objects read back identical.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ENDPOINT=${OPS_IT_S3_ENDPOINT:-http://127.0.0.1:8081}
+KEY=${OPS_IT_S3_ACCESS_KEY:-test:tester}
+SECRET_FILE=${OPS_IT_S3_SECRET_FILE:-/var/lib/ops-test/s3/secret}
+S3CMD_CFG=${OPS_IT_S3CMD_CFG:-/var/lib/ops-test/s3/s3cmd.cfg}
+SIZE_MB=${SIZE_MB:-512}
+PART_MB=${PART_MB:-16}
+RUNS=${RUNS:-2}
+CONCURRENCY=${CONCURRENCY:-4}
+WORK=${WORK:-$(mktemp -d /tmp/ops-s3-bench.XXXXXX)}
+BUCKET=ops-s3it-bench-$$
+PART=$((PART_MB * 1024 * 1024))
+
+cleanup() {
+	s3cmd -c "$S3CMD_CFG" del "s3://$BUCKET/ops.bin" "s3://$BUCKET/cli.bin" >/dev/null 2>&1 || true
+	s3cmd -c "$S3CMD_CFG" rb "s3://$BUCKET" >/dev/null 2>&1 || true
+	[ -n "${KEEP:-}" ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "building bench/s3put…" >&2
+go build -o "$WORK/s3put" ./bench/s3put
+S3PUT=("$WORK/s3put" -endpoint "$ENDPOINT" -access-key "$KEY" -secret-file "$SECRET_FILE" -bucket "$BUCKET"
+	-part-size "$PART" -concurrency "$CONCURRENCY")
+
+DATA=$WORK/data.bin
+echo "generating $SIZE_MB MiB of random bytes…" >&2
+head -c $((SIZE_MB * 1024 * 1024)) /dev/urandom >"$DATA"
+cat "$DATA" >/dev/null # page cache: both clients read from memory
+BYTES=$(stat -c %s "$DATA")
+SHA=$(sha256sum "$DATA" | cut -d' ' -f1)
+s3cmd -c "$S3CMD_CFG" mb "s3://$BUCKET" >/dev/null
+
+# run LABEL CMD...: time one command, print a table row.
+run() {
+	local label=$1
+	shift
+	local tv=$WORK/time.txt
+	/usr/bin/time -v -o "$tv" "$@" >"$WORK/out.txt" 2>"$WORK/err.txt" || {
+		echo "$label failed:" >&2
+		cat "$WORK/err.txt" >&2
+		exit 1
+	}
+	local wall rss
+	wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$tv")
+	rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tv")
+	printf '| %-40s | %7.2f | %8.1f | %7.0f |\n' "$label" "$wall" "$(echo "$BYTES / 1000000 / $wall" | bc -l)" "$((rss / 1024))"
+}
+
+echo
+echo "S3 at $ENDPOINT, $SIZE_MB MiB ($BYTES bytes), parts of $PART_MB MiB, $(nproc) CPUs"
+echo
+echo "| client                                   |  wall s |     MB/s | RSS MiB |"
+echo "|------------------------------------------|--------:|---------:|--------:|"
+for i in $(seq 1 "$RUNS"); do
+	# ops reads a pipe, as a backup streams its dump
+	run "ops put (pipe, $CONCURRENCY parts in flight)" sh -c '"$@" -name ops.bin - <"$0"' "$DATA" "${S3PUT[@]}"
+	got=$(sed -n 's/.*"sha256":"\([0-9a-f]*\)".*/\1/p' "$WORK/out.txt")
+	[ "$got" = "$SHA" ] || {
+		echo "s3put: sha256 $got, want $SHA" >&2
+		exit 1
+	}
+	run "s3cmd put --multipart-chunk-size-mb=$PART_MB" \
+		s3cmd -c "$S3CMD_CFG" put --multipart-chunk-size-mb="$PART_MB" "$DATA" "s3://$BUCKET/cli.bin"
+	run "ops get (to /dev/null)" sh -c '"$@" -get -name ops.bin >/dev/null' _ "${S3PUT[@]}"
+	run "s3cmd get (to /dev/null)" sh -c 's3cmd -c "$0" get --force "s3://$1/cli.bin" - >/dev/null' "$S3CMD_CFG" "$BUCKET"
+done
+
+# Both objects read back identical to the source.
+got=$("${S3PUT[@]}" -get -name ops.bin 2>/dev/null | sha256sum | cut -d' ' -f1)
+[ "$got" = "$SHA" ] || { echo "ops.bin: sha256 $got, want $SHA" >&2; exit 1; }
+got=$(s3cmd -c "$S3CMD_CFG" get "s3://$BUCKET/cli.bin" - 2>/dev/null | sha256sum | cut -d' ' -f1)
+[ "$got" = "$SHA" ] || { echo "cli.bin: sha256 $got, want $SHA" >&2; exit 1; }
+echo
+echo "both objects read back with sha256 $SHA"
