@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -323,4 +324,76 @@ func TestBinlogS3IT(t *testing.T) {
 		t.Errorf("verify: %s", v)
 	}
 	b.mustOps("backup", "prune", "--job", "it")
+}
+
+// The S3 API unreachable for 2 s in the middle of a backup's upload (its
+// parts are retried), then in the middle of a restore's download (it goes
+// on from the byte reached): both succeed, and the restored table's
+// CHECKSUM TABLE equals the source's. The storage is cut by a TCP proxy in
+// front of the real s3api, which is never touched.
+func TestS3OutageIT(t *testing.T) {
+	s3 := newS3IT(t)
+	u, err := url.Parse(s3.endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newCutProxy(t, u.Host)
+	db, sock, name := s3itSource(t,
+		"CREATE TABLE {db}.t (id INT PRIMARY KEY, b BLOB)",
+		"INSERT INTO {db}.t SELECT seq, RANDOM_BYTES(1024) FROM {db}.seq_1_to_24000") // incompressible
+	addr2 := testenv.Getenv("OPS_IT_MYSQL2_ADDR", "127.0.0.1:3307")
+	db2 := itOpen(t, "root@tcp("+addr2+")/", "scripts/services.sh start mariadb2")
+	dst := name + "_restored"
+	t.Cleanup(func() { db2.Exec("DROP DATABASE IF EXISTS " + dst) })
+	host2, port2, _ := strings.Cut(addr2, ":")
+	cfg := writeConfig(t, fmt.Sprintf(`storage:
+  targets:
+    cos:
+      type: s3
+      endpoint: http://%s
+      bucket: %s
+      access_key_id: "%s"
+      secret_access_key_file: %s
+      path_style: true
+      part_size: 5MiB
+backup:
+  jobs:
+    - name: app
+      target: cos
+      mysql: {socket: %s, user: root}
+      restore_mysql: {host: %s, port: %s, user: root}
+      databases: [%s]
+`, proxy.addr, s3.bucket, s3.key, s3.secretFile, sock, host2, port2, name))
+	// The bucket exists, so that the cut falls among the parts.
+	s3.s3cmd(t, "mb", "s3://"+s3.bucket)
+
+	proxy.arm(1500, 2*time.Second) // a few answers to part uploads, then the cut
+	code, out, stderr := runOps(t, "--config", cfg, "backup", "run")
+	cuts, down := proxy.report()
+	t.Logf("backup run: exit %d; storage cut %d time(s), down %s", code, cuts, down.Round(time.Millisecond))
+	if cuts != 1 || down < 2*time.Second {
+		t.Fatalf("the storage was cut %d times, down %s: the test did not do what it says", cuts, down)
+	}
+	if code != 0 || !strings.Contains(stderr, "retrying store operation") {
+		t.Fatalf("backup run through a 2 s storage outage: exit %d, no retry logged?\n%s\n%s", code, out, stderr)
+	}
+	_, out, _ = runOps(t, "--config", cfg, "backup", "list", "--output", "json")
+	var list []struct{ Size int64 }
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 || list[0].Size < 20<<20 {
+		t.Fatalf("list: %v %s (want one backup of at least 20 MiB)", err, out)
+	}
+
+	proxy.arm(list[0].Size/2, 2*time.Second)
+	code, out, stderr = runOps(t, "--config", cfg, "backup", "restore", "--job", "app", "--database", name+"="+dst)
+	cuts, down = proxy.report()
+	t.Logf("restore: exit %d; storage cut %d time(s) in all, the last down %s", code, cuts, down.Round(time.Millisecond))
+	if cuts != 2 || down < 2*time.Second {
+		t.Fatalf("the storage was cut %d times in all, down %s: the test did not do what it says", cuts, down)
+	}
+	if code != 0 || !strings.Contains(stderr, `msg="s3: download resumed"`) {
+		t.Fatalf("restore through a 2 s storage outage: exit %d, no resumption logged?\n%s\n%s", code, out, stderr)
+	}
+	if got, want := checksumTable(t, db2, dst+".t"), checksumTable(t, db, name+".t"); got != want {
+		t.Fatalf("CHECKSUM TABLE: source %s, restored %s", want, got)
+	}
 }
