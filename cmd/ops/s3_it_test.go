@@ -397,3 +397,42 @@ backup:
 		t.Fatalf("CHECKSUM TABLE: source %s, restored %s", want, got)
 	}
 }
+
+// config check --connect against the real S3 API: a wrong secret is
+// reported naming the bucket and the access key (never the secret), a
+// mistyped bucket with the existing close name, and neither check creates
+// a bucket.
+func TestS3ConnectCheckIT(t *testing.T) {
+	s3 := newS3IT(t)
+	s3.s3cmd(t, "mb", "s3://"+s3.bucket)
+	wrong := filepath.Join(t.TempDir(), "wrong.secret")
+	if err := os.WriteFile(wrong, []byte("not-the-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := func(bucket, secretFile string) string {
+		return writeConfig(t, fmt.Sprintf(`storage:
+  targets:
+    cos: {type: s3, endpoint: "%s", bucket: %s, access_key_id: "%s", secret_access_key_file: %s, path_style: true}
+backup:
+  jobs:
+    - {name: app, target: cos}
+`, s3.endpoint, bucket, s3.key, secretFile))
+	}
+	code, out, stderr := runOps(t, "--config", conf(s3.bucket, s3.secretFile), "config", "check", "--connect")
+	if code != 0 || !strings.Contains(out, "ok: storage target cos: s3:"+s3.bucket+", 0 objects of job app") {
+		t.Errorf("right credentials: %d\n%s\n%s", code, out, stderr)
+	}
+	code, out, stderr = runOps(t, "--config", conf(s3.bucket, wrong), "config", "check", "--connect")
+	if code != 1 || !strings.Contains(stderr, "access to bucket "+s3.bucket+" denied for access key "+s3.key) ||
+		strings.Contains(out+stderr, "not-the-secret") {
+		t.Errorf("wrong secret: %d\n%s\n%s", code, out, stderr)
+	}
+	typo := s3.bucket[:len(s3.bucket)-1]
+	code, out, stderr = runOps(t, "--config", conf(typo, s3.secretFile), "config", "check", "--connect")
+	if code != 1 || !strings.Contains(stderr, fmt.Sprintf("s3 bucket %q does not exist (did you mean %q?)", typo, s3.bucket)) {
+		t.Errorf("mistyped bucket: %d\n%s\n%s", code, out, stderr)
+	}
+	if _, err := s3.client.HeadBucket(context.Background(), &awss3.HeadBucketInput{Bucket: &typo}); err == nil {
+		t.Errorf("config check --connect created bucket %s", typo)
+	}
+}
