@@ -140,6 +140,7 @@ bugs=(
   "s3 resume without If-Match|./backup/storage/s3|backup/storage/s3/read.go|		in.IfMatch = aws.String(v.etag)|		_ = aws.String(v.etag)"
   "s3 resume trusts a replaced object|./backup/storage/s3|backup/storage/s3/read.go|	if et != v.etag \x7c\x7c !mod.Equal(v.modified) {|	if false {"
   "s3 read-only open creates the bucket|./backup/storage/s3|backup/storage/s3/s3.go|	if s.opts.ReadOnly {|	if false && s.opts.ReadOnly {"
+  "s3 secret accepted in the config file|./cmd/ops|cmd/ops/runtime.go|strings.HasPrefix(w, res.File+\":\")|false && strings.HasPrefix(w, res.File+\":\")"
   "s3 checksum trailers on|./backup/storage/s3|backup/storage/s3/s3.go|aws.RequestChecksumCalculationWhenRequired|aws.RequestChecksumCalculationWhenSupported"
 )
 

@@ -86,4 +86,12 @@ func TestConfigShowS3Target(t *testing.T) {
 			t.Errorf("config check = %d %q, want 2 and %q", code, stderr, c.want)
 		}
 	}
+	// Written in the config file itself: refused, pointing at the line.
+	t.Setenv("OPS_STORAGE_TARGETS_COS_SECRET_ACCESS_KEY", "")
+	cfg := writeConfig(t, body+"      secret_access_key: "+secretValue+"\n")
+	code, out, stderr = runOps(t, "--config", cfg, "config", "check")
+	want := cfg + ":8: storage.targets.cos.secret_access_key: the secret is written in the config file: put it in secret_access_key_file (mode 0600) or in OPS_STORAGE_TARGETS_COS_SECRET_ACCESS_KEY"
+	if code != 2 || !strings.Contains(stderr, want) || strings.Contains(out+stderr, secretValue) {
+		t.Errorf("a secret in the file: config check = %d %q, want 2 and %q, without the secret", code, stderr, want)
+	}
 }
