@@ -4,7 +4,7 @@
 # bytes, part size and endpoint. Not a test: run it by hand, the S3 test bed running
 # (scripts/services.sh start s3: Swift's s3api on 127.0.0.1:8081).
 #
-#   bench/s3.sh                              # 512 MiB, 16 MiB parts, 2 runs each
+#   bench/s3.sh                              # 512 MiB, 8 MiB parts (the default), 2 runs each
 #   SIZE_MB=1024 PART_MB=64 RUNS=3 bench/s3.sh
 #   CONCURRENCY=8 bench/s3.sh                # parts in flight for ops (s3cmd uploads one at a time)
 #   BACKUP=1 ROWS=600000 bench/s3.sh         # also `ops backup run` of a database to S3, against
@@ -26,7 +26,7 @@ KEY=${OPS_IT_S3_ACCESS_KEY:-test:tester}
 SECRET_FILE=${OPS_IT_S3_SECRET_FILE:-/var/lib/ops-test/s3/secret}
 S3CMD_CFG=${OPS_IT_S3CMD_CFG:-/var/lib/ops-test/s3/s3cmd.cfg}
 SIZE_MB=${SIZE_MB:-512}
-PART_MB=${PART_MB:-16}
+PART_MB=${PART_MB:-8}
 RUNS=${RUNS:-2}
 CONCURRENCY=${CONCURRENCY:-4}
 WORK=${WORK:-$(mktemp -d /tmp/ops-s3-bench.XXXXXX)}

@@ -78,7 +78,7 @@ func TestPartSizeStaysUnderThePartLimit(t *testing.T) {
 		prev, total = n, total+n
 	}
 	if total < 5<<40 {
-		t.Errorf("10000 parts from 16 MiB hold %d bytes, want at least 5 TiB (the largest S3 object)", total)
+		t.Errorf("10000 parts from %d bytes hold %d bytes, want at least 5 TiB (the largest S3 object)", base, total)
 	}
 }
 

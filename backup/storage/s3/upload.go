@@ -38,8 +38,8 @@ var errETagMismatch = errors.New("the ETag the server returned is not the MD5 of
 // part is base: base for the first 5000 parts, then doubling every 500
 // parts, capped at MaxPartSize. A stream of unknown length so never needs
 // more than MaxParts parts up to the protocol's 5 TiB object limit: with
-// 16 MiB parts, the first 80 GB go up in 16 MiB parts, the next 16 GB in
-// 32 MiB parts, and so on. Most backups never leave the first size, which
+// 8 MiB parts, the first 40 GB go up in 8 MiB parts, the next 8 GB in
+// 16 MiB parts, and so on. Most backups never leave the first size, which
 // keeps the memory of a Put small.
 func partSizeAt(base int64, idx int) int64 {
 	if idx < MaxParts/2 {
