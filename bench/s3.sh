@@ -13,7 +13,8 @@
 # BACKUP=1 fills database s3it_bench on the MariaDB at SOCKET (default /run/mysqld/mysqld.sock) as
 # bench/backup.sh does (TABLES sysbench-style tables of ROWS rows; kept for reruns, KEEP_DB=0 drops
 # it at the end), then times `ops backup run` (dump, zstd, upload in parts) against `s3cmd put`
-# and `s3cmd get` of the stored dump, and checks that the dump restores to the same CHECKSUM TABLE
+# and `s3cmd get` of the stored dump (and `ops backup run` of the same database to a local
+# directory: the dump's own time, the floor of a backup to any store), and checks that the dump restores to the same CHECKSUM TABLE
 # through `s3cmd get | zstd -dc` into a scratch database on the same server (s3it_bench_check).
 #
 # The bytes are random: incompressible, as a zstd dump is. Prints wall time, MB/s (10^6 bytes/s)
@@ -97,9 +98,11 @@ bench_backup() {
 storage:
   targets:
     s3: {type: s3, endpoint: "$ENDPOINT", bucket: $BUCKET, access_key_id: "$KEY", secret_access_key_file: $SECRET_FILE, path_style: true, part_size: ${PART_MB}MiB}
+    disk: {type: local, path: $WORK/local}
 backup:
   jobs:
     - {name: bench, target: s3, mysql: {socket: $sock, user: root}, databases: [$db], retention: {keep_last: 1}}
+    - {name: floor, target: disk, mysql: {socket: $sock, user: root}, databases: [$db], retention: {keep_last: 1}}
 Y
 	echo
 	echo "ops backup run of $db ($tables × $rows rows) to S3, against s3cmd on the dump it stored"
@@ -109,6 +112,7 @@ Y
 	local obj size
 	for i in $(seq 1 "$RUNS"); do
 		BYTES=0 run "ops backup run (dump, zstd, upload)" "$WORK/ops" --config "$WORK/ops.yaml" backup run --job bench
+		BYTES=0 run "ops backup run to a local directory" "$WORK/ops" --config "$WORK/ops.yaml" backup run --job floor
 		obj=$("$WORK/ops" --config "$WORK/ops.yaml" backup list --job bench --output json | sed -n 's/.*"object": *"\([^"]*\)".*/\1/p' | head -1)
 		s3cmd -c "$S3CMD_CFG" get --force "s3://$BUCKET/$obj" "$WORK/dump.zst" >/dev/null
 		size=$(stat -c %s "$WORK/dump.zst")

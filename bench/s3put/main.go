@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/opsteam/ops/backup/storage/retry"
@@ -39,6 +40,7 @@ func main() {
 	flag.BoolVar(&get, "get", false, "read the object to stdout instead of uploading")
 	flag.BoolVar(&verbose, "v", false, "debug log to stderr")
 	flag.Parse()
+	debug.SetMemoryLimit(96 << 20) // the soft limit cmd/ops sets
 	if verbose {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
