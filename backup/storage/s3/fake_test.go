@@ -89,6 +89,9 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	path := strings.TrimPrefix(r.URL.Path, "/")
 	bucket, key, _ := strings.Cut(path, "/")
+	if host, _, _ := strings.Cut(r.Host, ":"); strings.HasSuffix(host, ".s3.test") {
+		bucket, key = strings.TrimSuffix(host, ".s3.test"), path // virtual-hosted style
+	}
 	q := r.URL.Query()
 	if bucket == "" {
 		f.listBuckets(w)

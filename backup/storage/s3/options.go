@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -183,6 +184,10 @@ func CheckEndpoint(e string) error {
 	return nil
 }
 
+// testDial, when set (tests only), replaces the dialer: names such as
+// BUCKET.s3.test reach a local fake.
+var testDial func(ctx context.Context, network, addr string) (net.Conn, error)
+
 func transport(o Options) (*http.Transport, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.CAFile != "" {
@@ -196,9 +201,13 @@ func transport(o Options) (*http.Transport, error) {
 		}
 		tc.RootCAs = pool
 	}
+	dial := (&net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	if testDial != nil {
+		dial = testDial
+	}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dial,
 		TLSClientConfig:       tc,
 		TLSHandshakeTimeout:   o.ConnectTimeout,
 		ResponseHeaderTimeout: o.Timeout,

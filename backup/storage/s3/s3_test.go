@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -450,6 +451,42 @@ func TestPutSizesAroundThePart(t *testing.T) {
 		}
 		if len(f.partSizes) != wantParts {
 			t.Errorf("%d bytes: %d parts, want %d", n, len(f.partSizes), wantParts)
+		}
+	}
+}
+
+// path_style: false puts the bucket in the host name (virtual-hosted
+// style, AWS's default); true puts it in the path.
+func TestPathStyle(t *testing.T) {
+	f, srv := newFakeS3(t)
+	f.addBucket("ops-b")
+	_, port, _ := strings.Cut(strings.TrimPrefix(srv.URL, "http://"), ":")
+	testDial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:"+port)
+	}
+	t.Cleanup(func() { testDial = nil })
+	for _, pathStyle := range []bool{false, true} {
+		var hosts, paths []string
+		f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+			hosts, paths = append(hosts, r.Host), append(paths, r.URL.Path)
+			return false
+		}
+		o := fakeOptions("http://s3.test:"+port, "ops-b")
+		o.PathStyle = pathStyle
+		s, err := New(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Put(context.Background(), "job/p", strings.NewReader("x")); err != nil {
+			t.Fatal(err)
+		}
+		last := len(hosts) - 1
+		wantHost, wantPath := "ops-b.s3.test:"+port, "/job/p"
+		if pathStyle {
+			wantHost, wantPath = "s3.test:"+port, "/ops-b/job/p"
+		}
+		if last < 0 || hosts[last] != wantHost || paths[last] != wantPath {
+			t.Errorf("path_style %v: requests to %q %q, want %s%s", pathStyle, hosts, paths, wantHost, wantPath)
 		}
 	}
 }
