@@ -35,8 +35,8 @@ BUCKET=ops-s3it-bench-$$
 PART=$((PART_MB * 1024 * 1024))
 
 cleanup() {
-	s3cmd -c "$S3CMD_CFG" del "s3://$BUCKET/ops.bin" "s3://$BUCKET/cli.bin" >/dev/null 2>&1 || true
-	s3cmd -c "$S3CMD_CFG" rb "s3://$BUCKET" >/dev/null 2>&1 || true
+	s3cmd -c "$S3CMD_CFG" del --recursive --force "s3://$BUCKET" >/dev/null 2>&1 || true
+	s3cmd -c "$S3CMD_CFG" rb "s3://$BUCKET" >/dev/null 2>&1 || echo "bench: bucket $BUCKET could not be removed" >&2
 	[ -n "${KEEP:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -133,7 +133,6 @@ Y
 	echo "the dump, fetched with s3cmd and loaded with zstd -dc | mariadb, has the same CHECKSUM TABLEs"
 	"${src[@]}" -e "DROP DATABASE s3it_bench_check"
 	if [ "${KEEP_DB:-1}" = 0 ]; then "${src[@]}" -e "DROP DATABASE $db"; fi
-	s3cmd -c "$S3CMD_CFG" del --recursive --force "s3://$BUCKET/bench/" "s3://$BUCKET/dump-cli.zst" >/dev/null 2>&1 || true
 }
 
 echo
