@@ -490,3 +490,39 @@ func TestPathStyle(t *testing.T) {
 		}
 	}
 }
+
+// A server that stops sending mid-body without closing the connection:
+// after Timeout without a byte the read counts as broken and is resumed.
+func TestStalledReadResumed(t *testing.T) {
+	s, f := newFakeStore(t, nil)
+	data := bytes.Repeat([]byte("0123456789"), 30000)
+	if _, err := s.Put(context.Background(), "job/stall", bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	s.opts.Timeout = 100 * time.Millisecond // for the reads only (the transport keeps its 60 s)
+	var gets atomic.Int32
+	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodGet || r.URL.Path != "/ops-b/job/stall" || gets.Add(1) > 1 {
+			return false
+		}
+		rec := httptest.NewRecorder()
+		f.getObject(rec, r, "ops-b", "job/stall")
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes()[:70000])
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // hang until the client gives up on this connection
+		return true
+	}
+	rc, err := retry.Wrap(s, fastRetry).Open(context.Background(), "job/stall")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil || !bytes.Equal(got, data) || gets.Load() < 2 {
+		t.Fatalf("stalled read: %v, %d bytes in %d GETs, want %d bytes in 2 or more", err, len(got), gets.Load(), len(data))
+	}
+}
