@@ -107,7 +107,7 @@ bugs=(
   "a resumed read sends no If-Match|./backup/storage/swift|backup/storage/swift/read.go|		h[\"If-Match\"] = v.etag|		_ = h"
   "a resumable read not resumed after its first byte|./backup/storage/retry|backup/storage/retry/retry.go|	if !resumable && rr.started {|	if rr.started {"
   "the retry budget ignored|./backup/storage/retry|backup/storage/retry/retry.go|	if p.Budget > 0 {\n		left := p.Budget - time.Since(since)|	if false {\n		left := p.Budget - time.Since(since)"
-  "storage.retry_budget not passed to the Swift store|./cmd/ops|backup/storage/backends/backends.go|		o.Retry = retry.FromBudget(budget, o.Logger)|		o.Retry = retry.Policy{Logger: o.Logger}"
+  "storage.retry_budget not passed to the Swift store|./cmd/ops|backup/storage/backends/backends.go|		o.ReadOnly = readOnly\n		o.Retry = retry.FromBudget(budget, o.Logger)\n		s, err := swift.New|		o.ReadOnly = readOnly\n		o.Retry = retry.Policy{Logger: o.Logger}\n		s, err := swift.New"
   "Postfix dot pattern loses the label boundary|./tlscheck|tlscheck/match.go|	return strings.HasSuffix(p, pat) && len(p) > len(pat)|	return strings.HasSuffix(p, pat[1:]) && len(p) > len(pat)"
   "Postfix dot pattern loses the label boundary after a wildcard|./tlscheck|tlscheck/match.go|strings.HasSuffix(p[1:], pat)|strings.HasSuffix(p[1:], pat[1:])"
   "retention's same-second tie-break removed|./backup|backup/retention.go|			return catalog.IDAfter(ds[i].ID, ds[j].ID)|			return false"
@@ -147,6 +147,12 @@ bugs=(
   "MTA-STS decides where TLSA records validate|./tlscheck|tlscheck/engine.go|d != nil && daneValidates(d) && stsInEffect|d != nil && false && stsInEffect"
   "suggest prints a candidate without evaluating it back|./tlscheck|tlscheck/suggest.go|		if why == \"\" {|		if true {"
   "cert expiry gauge of a check not replaced in the textfile|./internal/metrics|internal/metrics/textfile.go|	case \"ops_tlscheck_verdict\", \"ops_tlscheck_cert_expiry_timestamp_seconds\":|	case \"ops_tlscheck_verdict\":"
+  "s3 failed upload left unaborted|./backup/storage/s3|backup/storage/s3/upload.go|s.abort(actx, name, id)|s.abort(actx, name, \"gone-\"+id)"
+  "s3 resume without If-Match|./backup/storage/s3|backup/storage/s3/read.go|		in.IfMatch = aws.String(v.etag)|		_ = aws.String(v.etag)"
+  "s3 resume trusts a replaced object|./backup/storage/s3|backup/storage/s3/read.go|	if et != v.etag \x7c\x7c !mod.Equal(v.modified) {|	if false {"
+  "s3 read-only open creates the bucket|./backup/storage/s3|backup/storage/s3/s3.go|	if s.opts.ReadOnly {|	if false && s.opts.ReadOnly {"
+  "s3 secret accepted in the config file|./cmd/ops|cmd/ops/runtime.go|strings.HasPrefix(w, res.File+\":\")|false && strings.HasPrefix(w, res.File+\":\")"
+  "s3 checksum trailers on|./backup/storage/s3|backup/storage/s3/s3.go|aws.RequestChecksumCalculationWhenRequired|aws.RequestChecksumCalculationWhenSupported"
 )
 
 survived=0

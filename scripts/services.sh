@@ -10,7 +10,7 @@
 #   scripts/services.sh status  [SERVICE...]   exit 0 when all are up, 3 otherwise
 #   scripts/services.sh install [SERVICE...]   packages only
 #   scripts/services.sh env                    print the exports below; use: eval "$(scripts/services.sh env)"
-# SERVICE: mariadb mariadb2 mariadb3 swift postfix sendmail dane libvirt nftables chromium, or all (the default).
+# SERVICE: mariadb mariadb2 mariadb3 swift s3 postfix sendmail dane libvirt nftables chromium, or all (the default).
 # Exit status: 0 ok, 1 a service failed (the message says which and why), 2 usage error, 3 status: down.
 #
 # Services (every TCP listener is on loopback; the only other sockets are Swift's unconnected UDP
@@ -33,6 +33,9 @@
 #             and ops_norepl (no REPLICATION SLAVE). A server already answering on 3308 is left alone.
 #   swift     Swift all-in-one with tempauth (test:tester/testing), memcached 127.0.0.1:11211, proxy :8080,
 #             object/container/account :6200/:6201/:6202, 1 replica, workers = 0. Rewrites /etc/swift.
+#   s3        Swift's S3 API (s3api before tempauth) on a second proxy, 127.0.0.1:8081, over swift's servers
+#             (started when missing); access key test:tester, secret testing, region us-east-1, path style,
+#             SigV4. The :8080 proxy is not touched. Installs s3cmd. Details: scripts/svc/s3.sh.
 #   postfix   packaged Postfix on 127.0.0.1:2525 only, STARTTLS with the test PKI (edits /etc/postfix).
 #   sendmail  sendmail 8.17 unpacked under $OPS_SVC_DIR/sendmail (not installed: that would remove
 #             Postfix), daemon on 127.0.0.1:2526 with STARTTLS, in a private UTS namespace. Local mail
@@ -71,6 +74,10 @@
 #   OPS_IT_SWIFT_AUTH         http://127.0.0.1:8080/auth/v1.0  (tempauth, auth v1)
 #   OPS_IT_SWIFT_USER         test:tester
 #   OPS_IT_SWIFT_KEY_FILE     $OPS_SVC_DIR/swift/tester.key  (0600, holds "testing", no newline)
+#   OPS_IT_S3_ENDPOINT        http://127.0.0.1:8081  (path style; region us-east-1)
+#   OPS_IT_S3_ACCESS_KEY      test:tester
+#   OPS_IT_S3_SECRET_FILE     $OPS_SVC_DIR/s3/secret  (0600, holds "testing", no newline)
+#   OPS_IT_S3CMD_CFG          $OPS_SVC_DIR/s3/s3cmd.cfg  (s3cmd -c FILE ...; 0600, root only)
 #   OPS_IT_SMTP_ADDR          127.0.0.1:2525  (Postfix, STARTTLS; certificate CN=localhost, SANs
 #                             DNS:localhost IP:127.0.0.1 IP:::1, served with the CA in the chain)
 #   OPS_IT_SMTP_CA            $OPS_SVC_DIR/pki/ca.crt  (CN=Test Root CA; key ca.key next to it)
@@ -97,6 +104,8 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$SCRIPT_DIR/svc/mariadb.sh"
 # shellcheck source=svc/swift.sh
 . "$SCRIPT_DIR/svc/swift.sh"
+# shellcheck source=svc/s3.sh
+. "$SCRIPT_DIR/svc/s3.sh"
 # shellcheck source=svc/smtp.sh
 . "$SCRIPT_DIR/svc/smtp.sh"
 # shellcheck source=svc/dane.sh
@@ -104,10 +113,10 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=svc/misc.sh
 . "$SCRIPT_DIR/svc/misc.sh"
 
-ALL_SERVICES=(mariadb mariadb2 mariadb3 swift postfix sendmail dane libvirt nftables chromium)
+ALL_SERVICES=(mariadb mariadb2 mariadb3 swift s3 postfix sendmail dane libvirt nftables chromium)
 
 usage() {
-	echo "usage: $0 {start|stop|restart|status|install|env} [mariadb|mariadb2|mariadb3|swift|postfix|sendmail|dane|libvirt|nftables|chromium|all]..." >&2
+	echo "usage: $0 {start|stop|restart|status|install|env} [mariadb|mariadb2|mariadb3|swift|s3|postfix|sendmail|dane|libvirt|nftables|chromium|all]..." >&2
 	exit 2
 }
 
@@ -116,7 +125,10 @@ print_env() {
 	pki=$(pki_dir)
 	sm=$OPS_SVC_DIR/sendmail
 	# write the key file when we can; tests read it
-	if [ "$(id -u)" = 0 ] && [ -d "$OPS_SVC_DIR" ]; then swift_write_keyfile; fi
+	if [ "$(id -u)" = 0 ] && [ -d "$OPS_SVC_DIR" ]; then
+		swift_write_keyfile
+		s3_write_files
+	fi
 	while IFS='=' read -r k v; do
 		printf "export %s='%s'\n" "$k" "$v"
 	done <<EOF
@@ -138,6 +150,10 @@ OPS_IT_MYSQL3_DATADIR=$MARIADB3_DIR/data
 OPS_IT_SWIFT_AUTH=$SWIFT_AUTH_URL
 OPS_IT_SWIFT_USER=test:tester
 OPS_IT_SWIFT_KEY_FILE=$SWIFT_KEY_FILE
+OPS_IT_S3_ENDPOINT=$S3_ENDPOINT
+OPS_IT_S3_ACCESS_KEY=test:tester
+OPS_IT_S3_SECRET_FILE=$S3_SECRET_FILE
+OPS_IT_S3CMD_CFG=$S3CMD_CFG
 OPS_IT_SMTP_ADDR=127.0.0.1:2525
 OPS_IT_SMTP_CA=$pki/ca.crt
 OPS_IT_PKI_DIR=$pki

@@ -9,6 +9,7 @@ import (
 
 	"github.com/opsteam/ops/internal/bytesize"
 	"github.com/opsteam/ops/internal/fielderr"
+	"github.com/opsteam/ops/internal/secret"
 )
 
 func TestTargetValidate(t *testing.T) {
@@ -27,7 +28,20 @@ func TestTargetValidate(t *testing.T) {
 		{Target{Type: "swift", Container: "c", AuthVersion: -1}, "x.auth_version", "expected 0"},
 		{Target{Type: "swift", Container: "c", SegmentSize: bytesize.MiB}, "", ""},
 		{Target{Type: "swift", Container: "c", SegmentSize: bytesize.MiB - 1}, "x.segment_size", "at least 1MiB"},
-		{Target{Type: "s3"}, "x.type", `"s3": expected swift or local`},
+		{Target{Type: "ftp"}, "x.type", `"ftp": expected swift, s3 or local`},
+		{Target{Type: "s3", Bucket: "ops-backups"}, "", ""},
+		{Target{Type: "s3"}, "x.bucket", "needs a bucket"},
+		{Target{Type: "s3", Bucket: "Ops_Backups"}, "x.bucket", "lowercase letters"},
+		{Target{Type: "s3", Bucket: "-ops"}, "x.bucket", "starting and ending"},
+		{Target{Type: "s3", Bucket: "ab"}, "x.bucket", "3 to 63"},
+		{Target{Type: "s3", Bucket: "b.b", Endpoint: "https://s3.example.net:8443"}, "", ""},
+		{Target{Type: "s3", Bucket: "bbb", Endpoint: "s3.example.net"}, "x.endpoint", "scheme://host[:port]"},
+		{Target{Type: "s3", Bucket: "bbb", Endpoint: "ftp://s3.example.net"}, "x.endpoint", "http or https"},
+		{Target{Type: "s3", Bucket: "bbb", Endpoint: "https://s3.example.net/bucket"}, "x.endpoint", "scheme://host[:port]"},
+		{Target{Type: "s3", Bucket: "bbb", PartSize: 5 * bytesize.MiB}, "", ""},
+		{Target{Type: "s3", Bucket: "bbb", PartSize: 5*bytesize.MiB - 1}, "x.part_size", "expected 5MiB to 5GiB"},
+		{Target{Type: "s3", Bucket: "bbb", PartSize: 5*bytesize.GiB + 1}, "x.part_size", "expected 5MiB to 5GiB"},
+		{Target{Type: "s3", Bucket: "bbb", SecretAccessKey: secret.New("k"), SecretAccessKeyFile: "/f"}, "x.secret_access_key_file", "expected one of them"},
 	}
 	for _, c := range cases {
 		err := c.t.Validate("x")

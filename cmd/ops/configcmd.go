@@ -172,7 +172,7 @@ func markDefaults(n *yaml.Node, path string, res *config.Result) {
 }
 
 // showTargetBudgets shows a target's retry_budget only where it applies
-// (Swift; a local target does not retry), and says where an inherited one
+// (Swift and S3; a local target does not retry), and says where an inherited one
 // comes from.
 func showTargetBudgets(doc *yaml.Node, targets map[string]storage.Target, res *config.Result) {
 	tn := yamlPath(doc, "storage", "targets")
@@ -183,7 +183,7 @@ func showTargetBudgets(doc *yaml.Node, targets map[string]storage.Target, res *c
 				continue
 			}
 			switch {
-			case targets[name].Type != "swift":
+			case targets[name].Type != "swift" && targets[name].Type != "s3":
 				t.Content = append(t.Content[:j:j], t.Content[j+2:]...)
 			case !res.IsSet("storage.targets." + name + ".retry_budget"):
 				t.Content[j+1].LineComment = "storage.retry_budget"

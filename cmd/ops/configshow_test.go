@@ -57,3 +57,41 @@ func TestConfigShowNotifyAndLists(t *testing.T) {
 		}
 	}
 }
+
+// An s3 target: its secret from OPS_STORAGE_TARGETS_<NAME>_SECRET_ACCESS_KEY
+// is used but never shown, and its inherited retry budget is shown; a bad
+// bucket name and two secrets at once are config errors naming the line.
+func TestConfigShowS3Target(t *testing.T) {
+	const secretValue = "s3-secret-never-shown"
+	t.Setenv("OPS_STORAGE_TARGETS_COS_SECRET_ACCESS_KEY", secretValue)
+	body := "storage:\n  targets:\n    cos:\n      type: s3\n      bucket: mysql-backups\n      access_key_id: AKID\n      path_style: true\n"
+	code, out, stderr := runOps(t, "--config", writeConfig(t, body), "config", "show")
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, stderr)
+	}
+	for _, w := range []string{"type: s3\n", "secret_access_key: '***'", "retry_budget: 5m0s # storage.retry_budget", "path_style: true\n"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("config show lacks %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out+stderr, secretValue) {
+		t.Errorf("config show prints the secret:\n%s", out)
+	}
+	for _, c := range []struct{ body, want string }{
+		{strings.Replace(body, "mysql-backups", "MySQL_Backups", 1), ":5: storage.targets.cos.bucket: \"MySQL_Backups\": expected 3 to 63 lowercase letters"},
+		{body + "      secret_access_key_file: /etc/ops/s3.secret\n", ":8: storage.targets.cos.secret_access_key_file: both secret_access_key and secret_access_key_file are set"},
+	} {
+		code, _, stderr := runOps(t, "--config", writeConfig(t, c.body), "config", "check")
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("config check = %d %q, want 2 and %q", code, stderr, c.want)
+		}
+	}
+	// Written in the config file itself: refused, pointing at the line.
+	t.Setenv("OPS_STORAGE_TARGETS_COS_SECRET_ACCESS_KEY", "")
+	cfg := writeConfig(t, body+"      secret_access_key: "+secretValue+"\n")
+	code, out, stderr = runOps(t, "--config", cfg, "config", "check")
+	want := cfg + ":8: storage.targets.cos.secret_access_key: the secret is written in the config file: put it in secret_access_key_file (mode 0600) or in OPS_STORAGE_TARGETS_COS_SECRET_ACCESS_KEY"
+	if code != 2 || !strings.Contains(stderr, want) || strings.Contains(out+stderr, secretValue) {
+		t.Errorf("a secret in the file: config check = %d %q, want 2 and %q, without the secret", code, stderr, want)
+	}
+}

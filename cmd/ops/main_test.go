@@ -60,8 +60,8 @@ func TestConfigCheckBrokenConfigs(t *testing.T) {
 			`: invalid YAML: `},
 		{"unknown target", "backup:\n  jobs:\n    - name: app\n      target: offsite\n",
 			`:4: backup.jobs[0].target: no storage target named "offsite" (define it under storage.targets)`},
-		{"bad enum", "storage:\n  targets:\n    offsite: {type: s3, container: c}\n",
-			`:3: storage.targets.offsite.type: "s3": expected swift or local`},
+		{"bad enum", "storage:\n  targets:\n    offsite: {type: ftp, container: c}\n",
+			`:3: storage.targets.offsite.type: "ftp": expected swift, s3 or local`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/spf13/pflag"
 
+	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/internal/config"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/logging"
@@ -127,6 +129,9 @@ func loadRuntime(s streams, lo loadOptions) (*opsRuntime, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, exitcode.UsageError(res.Locate(err))
 	}
+	if err := s3SecretsOutOfFile(cfg.Storage.Targets, res); err != nil {
+		return nil, exitcode.UsageError(err)
+	}
 	for i := range cfg.Backup.Jobs {
 		cfg.Backup.Jobs[i].DefaultKeyFile = defaultKeyFile(res.File, cfg.Backup.Jobs[i].Name)
 	}
@@ -153,6 +158,24 @@ func loadRuntime(s streams, lo loadOptions) (*opsRuntime, error) {
 		rt.log.Warn(w)
 	}
 	return rt, nil
+}
+
+// s3SecretsOutOfFile refuses an S3 secret written in the config file
+// itself: it comes from secret_access_key_file or the environment
+// (OPS_STORAGE_TARGETS_<NAME>_SECRET_ACCESS_KEY), so that the config can be
+// shared, shown and kept in version control without it.
+func s3SecretsOutOfFile(targets map[string]storage.Target, res *config.Result) error {
+	for _, name := range sortedKeys(targets) {
+		path := "storage.targets." + name + ".secret_access_key"
+		if t := targets[name]; t.Type != "s3" || t.SecretAccessKey.IsZero() || res == nil || res.File == "" {
+			continue
+		}
+		if w := res.Where(path); strings.HasPrefix(w, res.File+":") {
+			return &config.Error{Where: w, Msg: fmt.Sprintf("%s: the secret is written in the config file: put it in secret_access_key_file (mode 0600) or in %s",
+				path, "OPS_STORAGE_TARGETS_"+strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(name))+"_SECRET_ACCESS_KEY")}
+		}
+	}
+	return nil
 }
 
 // bareRuntime is the runtime of commands that read no configuration

@@ -9,12 +9,13 @@ import (
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/local"
 	"github.com/opsteam/ops/backup/storage/retry"
+	"github.com/opsteam/ops/backup/storage/s3"
 	"github.com/opsteam/ops/backup/storage/swift"
 	"github.com/opsteam/ops/internal/fielderr"
 )
 
-// Open returns the store of the target named name. A Swift target
-// authenticates (and creates its containers when missing) before Open
+// Open returns the store of the target named name. A Swift or S3 target
+// authenticates (and creates its containers or bucket when missing) before Open
 // returns; every request is retried on transient errors for up to budget
 // from its first failure (0 = no retry; see retry.FromBudget): listing,
 // deleting, authenticating, reading (a broken download resumes at the
@@ -55,6 +56,16 @@ func open(ctx context.Context, name string, t storage.Target, logger *slog.Logge
 			return nil, fmt.Errorf("storage target %s: %w", name, err)
 		}
 		return retry.Wrap(s, o.Retry), nil
+	case "s3":
+		o := s3.OptionsFromTarget(t)
+		o.Logger = logger.With("target", name)
+		o.ReadOnly = readOnly
+		o.Retry = retry.FromBudget(budget, o.Logger)
+		s, err := s3.New(ctx, o)
+		if err != nil {
+			return nil, fmt.Errorf("storage target %s: %w", name, err)
+		}
+		return retry.Wrap(s, o.Retry), nil
 	}
-	return nil, fielderr.Newf("storage.targets."+name+".type", "%q: expected swift or local", t.Type)
+	return nil, fielderr.Newf("storage.targets."+name+".type", "%q: expected swift, s3 or local", t.Type)
 }

@@ -25,9 +25,9 @@ func TestOpenLocal(t *testing.T) {
 }
 
 func TestOpenUnknownType(t *testing.T) {
-	_, err := Open(context.Background(), "x", storage.Target{Type: "s3"}, nil, time.Minute)
+	_, err := Open(context.Background(), "x", storage.Target{Type: "ftp"}, nil, time.Minute)
 	var fe *fielderr.Error
-	if !errors.As(err, &fe) || fe.Field != "storage.targets.x.type" || !strings.Contains(fe.Msg, "expected swift or local") {
-		t.Fatalf("Open(s3) = %v, want a field error on storage.targets.x.type", err)
+	if !errors.As(err, &fe) || fe.Field != "storage.targets.x.type" || !strings.Contains(fe.Msg, "expected swift, s3 or local") {
+		t.Fatalf("Open(ftp) = %v, want a field error on storage.targets.x.type", err)
 	}
 }
