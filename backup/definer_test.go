@@ -13,7 +13,7 @@ import (
 
 // TestTrustedObjectsOnlyFromAnAuthenticatedManifest: the objects the dump
 // lists with their definers go into the manifest (under its MAC), and a
-// restore hands them to mysql.Restore as TrustedObjects only when the
+// restore hands them to restore.Restore as TrustedObjects only when the
 // manifest's MAC was checked with the job's key; without a key the restore
 // trusts no definer. Fails when an unauthenticated list is trusted.
 func TestTrustedObjectsOnlyFromAnAuthenticatedManifest(t *testing.T) {

@@ -39,13 +39,13 @@ type BackupRestoreOptions struct {
 	Identities []age.Identity // needed for encrypted backups
 	Logger     *slog.Logger
 	Progress   func(stored int64)
-	// Restore is the SQL sink; mysql.Restore when nil (tests pass a fake).
+	// Restore is the SQL sink; restore.Restore when nil (tests pass a fake).
 	Restore RestoreFunc
 	// Replace drops and recreates target databases that exist and are
 	// not empty (otherwise they are refused); KeepPartial keeps what a
 	// failed restore created.
 	Replace, KeepPartial bool
-	// DeferSwap: see mysql.RestoreOptions.DeferSwap.
+	// DeferSwap: see restore.RestoreOptions.DeferSwap.
 	DeferSwap bool
 	// TrustUnauthenticated restores a backup whose manifest no key
 	// authenticated (a new machine without the job's key); the statement
@@ -55,7 +55,7 @@ type BackupRestoreOptions struct {
 	// encrypts its backups: a plain one was put there by someone else).
 	RequireEncryption bool
 	// Digest computes the content digests of restored tables for the
-	// restore test; mysql.DigestTables when nil (tests pass a fake).
+	// restore test; dump.DigestTables when nil (tests pass a fake).
 	Digest func(ctx context.Context, cfg conn.Config, logger *slog.Logger, databases []string, threads int) (map[dump.TableRef]dump.TableDigest, error)
 }
 
@@ -150,7 +150,7 @@ func RestoreBackup(ctx context.Context, o BackupRestoreOptions) (*restore.Restor
 		load = restore.Restore
 	}
 	// Definers (and enabled events) are kept only for what an authenticated
-	// manifest lists (mysql/restore/definer.go).
+	// manifest lists (backup/mysql/guard/definer.go).
 	var trusted []schema.StoredObject
 	if o.Backup.Authenticated {
 		trusted = m.Objects

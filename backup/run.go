@@ -17,7 +17,7 @@ import (
 )
 
 // DumpFunc writes one dump of the job's databases to w (compressed as the
-// options say). mysql.Dump is the real one; tests of the pipeline pass a
+// options say). dump.Dump is the real one; tests of the pipeline pass a
 // fake.
 type DumpFunc func(ctx context.Context, opts dump.DumpOptions, w io.Writer) (*dump.DumpResult, error)
 
@@ -43,7 +43,7 @@ type RunOptions struct {
 	// SQL bytes the dump wrote (0 when it failed): a progress bar ends
 	// there, not under the summary.
 	Stored func(sqlBytes int64)
-	// Dump is the dump source; mysql.Dump when nil.
+	// Dump is the dump source; dump.Dump when nil.
 	Dump DumpFunc
 }
 

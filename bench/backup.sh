@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark of the native dumper/restorer (package backup) against
+# Benchmark of the native dumper/restorer (backup/mysql/dump and restore, through ops) against
 # mysqldump, mydumper and the mysql client. Not a test: run it by hand.
 #
 #   bench/backup.sh                 # generate data if needed, run everything

@@ -61,7 +61,7 @@ type Manifest struct {
 	// Objects are the views, routines, triggers and events of the dump
 	// with their definers: a restore keeps a DEFINER (and an event's
 	// ENABLE) only for an object listed here, and only when the manifest's
-	// MAC was checked (see mysql.RestoreOptions.TrustedObjects).
+	// MAC was checked (see restore.RestoreOptions.TrustedObjects).
 	Objects []schema.StoredObject `json:"objects,omitempty"`
 	// MAC authenticates the manifest when the job has a manifest_key_file:
 	// "hmac-sha256:" and the HMAC of the manifest encoded without it.
@@ -97,7 +97,7 @@ type TableInfo struct {
 	Name     string `json:"name"`
 	Rows     int64  `json:"rows"`
 	// Digest is the table's content digest, computed from the rows as they
-	// streamed through the dumper inside the snapshot (mysql.DigestTables);
+	// streamed through the dumper inside the snapshot (dump.DigestTables);
 	// verify --restore-test computes it again over the restored copy.
 	Digest string `json:"digest,omitempty"`
 	// Checksum is CHECKSUM TABLE taken inside the dump's snapshot, as

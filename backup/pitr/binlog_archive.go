@@ -17,7 +17,7 @@ import (
 )
 
 // BinlogSource is where the archiver reads the binary log from: the
-// engine's *mysql.BinlogSource (through EngineBinlogSource); tests pass
+// engine's *binlog.BinlogSource (through EngineBinlogSource); tests pass
 // fakes.
 type BinlogSource interface {
 	Inspect(ctx context.Context) (*binlog.BinlogServer, error)
@@ -26,7 +26,7 @@ type BinlogSource interface {
 	Close() error
 }
 
-// BinlogStream is one replication connection (see mysql.BinlogStream).
+// BinlogStream is one replication connection (see binlog.BinlogStream).
 type BinlogStream interface {
 	Next(ctx context.Context) (*binlog.BinlogEvent, error)
 	Close()
@@ -52,7 +52,7 @@ type ArchiveOptions struct {
 	// Retry keeps the archiver going after a failure (the server
 	// restarted, the target unreachable…): it starts again, after a
 	// growing pause, from the end of what it stored. Prerequisite errors
-	// (mysql.ErrBinlogPrerequisite) and a chain it refuses to extend
+	// (binlog.ErrBinlogPrerequisite) and a chain it refuses to extend
 	// (ErrChainBroken) are still returned.
 	Retry bool
 	// OpenSource connects to the job's server; the engine when nil.

@@ -9,7 +9,7 @@ import (
 )
 
 // The silence watchdog. A replication connection receives a heartbeat from
-// the server every mysql.BinlogHeartbeat without events, so an archiver
+// the server every binlog.BinlogHeartbeat without events, so an archiver
 // that has heard nothing (no event, no heartbeat, no answer to a new
 // connection) for a few periods has lost its server: stopped, frozen,
 // unreachable. The stream notices it only after its stall bound, and a

@@ -67,7 +67,7 @@ func parseRestorePoint(o backupRestoreOptions, loc *time.Location) (untilPoint, 
 	return untilPoint{}, nil
 }
 
-// notRecoverable words backup's NotRecoverableError with the flag the
+// notRecoverable words pitr's NotRecoverableError with the flag the
 // point came from, and says which --until-position replays everything
 // archived.
 func notRecoverable(point untilPoint, e *pitr.NotRecoverableError) error {

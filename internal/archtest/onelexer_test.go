@@ -115,8 +115,8 @@ func TestOnlyTheLexerScansSQL(t *testing.T) {
 }
 
 // TestQuoteLoopsFindsAScanner shows that the check sees a scanner: the
-// headLexer the engine had (definer.go, before the lexer's tokens)
-// switched on quotes in its loop.
+// headLexer the engine had (backup/mysql/definer.go, before the lexer's
+// tokens and the split) switched on quotes in its loop.
 func TestQuoteLoopsFindsAScanner(t *testing.T) {
 	src := "package p\nfunc f(s string) {\n\tfor i := 0; i < len(s); i++ {\n\t\tswitch c := s[i]; {\n\t\tcase c == '`' || c == '\\'':\n\t\t}\n\t}\n}\n"
 	dir := t.TempDir()

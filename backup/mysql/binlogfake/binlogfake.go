@@ -293,7 +293,7 @@ func (s *Server) FileData(name string) []byte {
 	return nil
 }
 
-// Inspect returns what mysql.BinlogSource.Inspect would.
+// Inspect returns what binlog.BinlogSource.Inspect would.
 func (s *Server) Inspect() *binlog.BinlogServer {
 	return &binlog.BinlogServer{Version: ServerVersion, Flavor: binlog.FlavorMariaDB, ServerID: s.serverID, Format: "ROW",
 		Checksum: "CRC32", Current: s.Current(), GTID: s.GTID(), Logs: s.Files()}

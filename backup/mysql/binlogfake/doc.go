@@ -7,5 +7,5 @@
 // between files), decoded by the engine's own decoder.
 //
 // Like storagetest, it is a test helper of the engine: it imports only
-// backup/mysql and must not import the pipeline, backup/storage or cmd.
+// backup/mysql/binlog and must not import the pipeline, backup/storage or cmd.
 package binlogfake

@@ -1,7 +1,7 @@
 // Package binlogtest holds helpers of the binary log integration tests:
 // the events of a server's binary log read from its files and from SHOW
 // BINLOG EVENTS, the events of archived chunk files, and an event-by-event
-// comparison. It imports only backup/mysql (and database/sql): like the
+// comparison. It imports only backup/mysql/binlog (and database/sql): like the
 // engine, it must not import the pipeline, backup/storage or cmd.
 package binlogtest
 

@@ -117,7 +117,7 @@ type DumpResult struct {
 	RawBytes    int64           `json:"raw_bytes"`    // uncompressed SQL
 	StoredBytes int64           `json:"stored_bytes"` // written to the sink
 	// Objects are the views, routines, triggers and events dumped, with
-	// their definers (for the manifest: see definer.go).
+	// their definers (for the manifest: see schema.StoredObjects).
 	Objects []schema.StoredObject `json:"objects,omitempty"`
 }
 

@@ -68,9 +68,9 @@ func (d *Dumper) plan(ctx context.Context, metas []*schema.DBMeta, emit func(*pa
 // depends only on the tables and their ranges, not on timing. A restore
 // with as many connections then finds a different table in each stretch of
 // the stream and loads the tables side by side, each on one connection
-// (see restoreExec.pick); the stock client reads it as before, every
-// INSERT naming its table. After a table's last part comes its end-of-data
-// marker (endOfDataSQL).
+// (see the restore's restoreExec.pick); the stock client reads it as
+// before, every INSERT naming its table. After a table's last part comes its end-of-data
+// marker (sqltext.EndOfDataSQL).
 func (d *Dumper) planInterleaved(ctx context.Context, tables []*schema.TableMeta, emit func(*part) bool) error {
 	type lane struct {
 		t    *schema.TableMeta

@@ -131,7 +131,7 @@ func TestDefinerRewrite(t *testing.T) {
 }
 
 // TestStoredObjects: the dump records each view, routine, trigger and event
-// with the definer and state readCreateHead reads, the same reading the
+// with the definer and state sqltext.ReadCreateHead reads, the same reading the
 // restore checks it with.
 func TestStoredObjects(t *testing.T) {
 	m := &schema.DBMeta{Name: "app",

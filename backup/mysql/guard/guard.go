@@ -13,12 +13,12 @@ import (
 )
 
 // The guard decides, before a statement is sent, whether it is one of the
-// forms the dumper writes (see sqltext.go, stream.go) and whether it stays
-// inside the databases the restore may write. A stored stream is input,
-// never trusted code: anything else (GRANT, CREATE USER, SET GLOBAL,
-// INTO OUTFILE, LOAD DATA, client commands, a statement naming another
-// database, …) is refused with the statement number and an excerpt that
-// carries no row data.
+// forms the dumper writes (see the dump's ddl.go, header.go and stream.go)
+// and whether it stays inside the databases the restore may write. A
+// stored stream is input, never trusted code: anything else (GRANT, CREATE
+// USER, SET GLOBAL, INTO OUTFILE, LOAD DATA, client commands, a statement
+// naming another database, …) is refused with the statement number and an
+// excerpt that carries no row data.
 
 // ErrRefused is matched (errors.Is) by the error of a refused statement
 // or target database.
@@ -45,7 +45,7 @@ type Guard struct {
 // variables that hold a saved sql_mode or client character set.
 type lexSession struct {
 	Lex     sqltext.LexState
-	version int // as MYSQL_VERSION_ID; 0: defaultServerVersion
+	version int // as MYSQL_VERSION_ID; 0: sqltext.DefaultServerVersion
 	saved   map[string]savedVar
 }
 
@@ -580,7 +580,7 @@ func (g *Guard) checkInsert(s string) error {
 }
 
 // CheckInsertHead checks an INSERT up to its VALUES (whose position it
-// returns): the rows are for checkRows.
+// returns): the rows are for CheckRows.
 func (g *Guard) CheckInsertHead(s string) (int, error) {
 	v := sqltext.ValuesKeyword(s, g.Sess.Lex)
 	if v < 0 {
@@ -602,7 +602,7 @@ func (g *Guard) CheckInsertHead(s string) (int, error) {
 }
 
 // CheckRows checks the rows of an INSERT read in a session in state l:
-// only literals (see literalRows).
+// only literals (see sqltext.LiteralRows).
 func CheckRows(s string, l sqltext.LexState) error {
 	if err := sqltext.LiteralRows(s, l); err != nil {
 		return refuse("INSERT: %v", err)

@@ -18,9 +18,9 @@ import (
 
 // The replay filter is tested on real binary log events: each fixture in
 // testdata/replay is what MariaDB 10.11 logged for a few statements
-// (regenerate with `OPS_IT=1 go test ./backup/mysql -run TestReplayFixtures
-// -update-replay-fixtures` against mariadb3), written like a chunk: magic,
-// format description, the events.
+// (regenerate with `OPS_IT=1 go test ./backup/mysql/replay -run
+// TestReplayFixtures -update-replay-fixtures` against mariadb3), written
+// like a chunk: magic, format description, the events.
 
 var updateReplay = flag.Bool("update-replay-fixtures", false, "regenerate testdata/replay from mariadb3")
 

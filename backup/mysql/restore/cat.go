@@ -18,8 +18,8 @@ import (
 // mapped databases' statements are written (and the header and footer),
 // each SRC database under its DST name: the USE and CREATE DATABASE
 // statements naming it are rewritten, which in a stream of this version
-// are its only two lines naming it (layout.go). Every other byte is
-// copied unchanged. Statements are read as Restore reads them (the same
+// are its only two lines naming it (the dump's layout.go). Every other
+// byte is copied unchanged. Statements are read as Restore reads them (the same
 // splitter, renamer and lexer state); a statement Restore would refuse
 // fails Cat too. opts.Compression, when set, is the method the stream must
 // be in; opts.Finish runs after the last byte was written. On error, what
@@ -188,7 +188,7 @@ func (c *catter) flush(end int64) error {
 
 var createTriggerRE = regexp.MustCompile(`(?is)^\s*CREATE\s+(DEFINER\s*=\s*\S+\s+)?TRIGGER\s`)
 
-// FooterFirst is the footer's first statement (sqltext.go's footer).
+// FooterFirst is the footer's first statement (the dump's header.go).
 const FooterFirst = "/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */"
 
 func trimSandbox(s string) string {

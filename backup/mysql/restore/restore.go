@@ -64,7 +64,7 @@ type RestoreOptions struct {
 	// TrustedObjects are the views, routines, triggers and events that keep
 	// the DEFINER (and, events, the ENABLE) their CREATE carries: those an
 	// authenticated manifest lists. nil trusts none: every DEFINER becomes
-	// CURRENT_USER and every event is created DISABLED (see definer.go).
+	// CURRENT_USER and every event is created DISABLED (see guard/definer.go).
 	TrustedObjects []schema.StoredObject
 }
 

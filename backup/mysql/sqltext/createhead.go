@@ -13,7 +13,7 @@ type definerClause struct {
 	Current    bool // CURRENT_USER
 }
 
-// createHead is what readCreateHead found in a CREATE of a view, routine,
+// createHead is what ReadCreateHead found in a CREATE of a view, routine,
 // trigger or event.
 type createHead struct {
 	Kind     string

@@ -13,8 +13,8 @@ import (
 // character set (in big5, cp932, gbk, sjis and gb18030 the second byte of
 // a character can be 0x5C '\' or 0x60 '`', and it is part of the
 // character, not an escape or a quote; in latin1 and some other single-byte
-// sets 0xA0 is a space). tokenizeIn reads a statement under a lexState the
-// way MariaDB's lexer (sql/sql_lex.cc) does, and the guard (guard.go)
+// sets 0xA0 is a space). TokenizeIn reads a statement under a LexState the
+// way MariaDB's lexer (sql/sql_lex.cc) does, and the guard (package guard)
 // follows the session statements of the stream to keep that state, or
 // refuses a stream that moves it somewhere the lexer does not model.
 
@@ -85,8 +85,8 @@ func QuotedLen(s string) int {
 // a literal: outside string literals only numbers, hex, NULL, signs,
 // commas and parentheses may appear, so no subquery, function or variable
 // can read anything while the rows load. Literals are jumped over with
-// quotedLen where a backslash and a quote mean what they do in the
-// default session, else with lexQuoted.
+// QuotedLen where a backslash and a quote mean what they do in the
+// default session, else with LexQuoted.
 func LiteralRows(s string, l LexState) error {
 	plain := !l.NoBackslash && !l.Charset.MultiByte()
 	for i := 0; i < len(s); i++ {
@@ -221,7 +221,7 @@ type LexState struct {
 // bytes that are not a valid character (the server's my_ismbchar).
 func MbLen(cs CharsetKind, s string) int { return mbLenOf(cs, s) }
 
-// mbLenBytes is mbLen of a byte slice.
+// mbLenBytes is MbLen of a byte slice.
 func mbLenBytes(cs CharsetKind, s []byte) int { return mbLenOf(cs, s) }
 
 // dashComment reports whether "--" followed by c starts a comment: c is
@@ -338,13 +338,13 @@ func TokenizeIn(s string, l LexState) ([]Token, error) {
 	return TokenizeVersion(s, l, DefaultServerVersion)
 }
 
-// TokenizeVersion is tokenizeIn for a server of this version (as in
+// TokenizeVersion is TokenizeIn for a server of this version (as in
 // MYSQL_VERSION_ID: 101119 for 10.11.19).
 func TokenizeVersion(s string, l LexState, version int) ([]Token, error) {
 	return lex(s, l, version, false)
 }
 
-// lexComments is tokenizeVersion that also returns the comments, as
+// lexComments is TokenizeVersion that also returns the comments, as
 // tComment tokens (those the server skips) and tCode tokens (the opening
 // and closing of the versioned comments it runs), for readers that have
 // rules about them (the CREATE head reader, the Splitter's fuzz target).
@@ -367,7 +367,7 @@ func lex(s string, l LexState, version int, comments bool) ([]Token, error) {
 	}
 }
 
-// scanner reads a statement one token at a time (see tokenizeIn), for
+// scanner reads a statement one token at a time (see TokenizeIn), for
 // readers that stop early (the head of a CREATE).
 type scanner struct {
 	s           string

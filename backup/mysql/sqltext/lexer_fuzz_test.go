@@ -8,7 +8,7 @@ import (
 
 // refTrail lists, per multi-byte kind, the lead and trail byte ranges of
 // a two-byte character (from the server's ctype-*.c, written out again
-// here so that the fuzz target does not check mbLen against itself).
+// here so that the fuzz target does not check MbLen against itself).
 var refTwoByte = map[CharsetKind][2][][2]byte{
 	csBig5:      {{{0xA1, 0xF9}}, {{0x40, 0x7E}, {0xA1, 0xFE}}},
 	CharsetGBK:  {{{0x81, 0xFE}}, {{0x40, 0x7E}, {0x80, 0xFE}}},

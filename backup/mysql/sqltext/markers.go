@@ -127,7 +127,7 @@ func ValuesKeyword(s string, l LexState) int {
 }
 
 // The end of a table's data: after the last INSERT of each table an ops
-// dump has the statement endOfDataSQL writes, which sets a user variable
+// dump has the statement EndOfDataSQL writes, which sets a user variable
 // (the stock client sets it and nothing reads it; a restore by an older
 // ops replays it as a session statement). A restore takes it as the sign
 // that the table's deferred indexes can be built while the data

@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// The byte-at-a-time scanners that quotedLen, appendQuotedField and
+// The byte-at-a-time scanners that QuotedLen, appendQuotedField (restore) and
 // Splitter.quoted replaced (they jump with IndexByte): the new ones must
 // give the same answers on any input.
 

@@ -38,7 +38,7 @@ type Splitter struct {
 	stmt  []byte
 	plain [256]bool // bytes copied as they are in a statement (see setDelimiter)
 	exact bool      // tests: no plain bytes, every byte through the state machine
-	lex   LexState  // how the server reads the statements (see setLex)
+	lex   LexState  // how the server reads the statements (see SetLex)
 }
 
 // SetLex sets the session state the next statements are read in: with
