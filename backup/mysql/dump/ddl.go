@@ -32,15 +32,7 @@ func SchemaSQL(m *schema.DBMeta) string {
 	for _, v := range m.Views {
 		fmt.Fprintf(&b, "\n--\n-- Placeholder for view %s (the view replaces it after the data)\n--\n\nDROP VIEW IF EXISTS %s;\n", sqltext.CommentIdent(v.Name), sqltext.QuoteIdent(v.Name))
 		b.WriteString("/*!40101 SET @saved_cs_client = @@character_set_client */;\n/*!40101 SET character_set_client = utf8mb4 */;\n")
-		cols := v.Columns
-		if len(cols) == 0 {
-			cols = []string{"ops_placeholder"}
-		}
-		parts := make([]string, len(cols))
-		for i, c := range cols {
-			parts[i] = "1 AS " + sqltext.QuoteIdent(c)
-		}
-		fmt.Fprintf(&b, "CREATE VIEW %s AS SELECT %s;\n", sqltext.QuoteIdent(v.Name), strings.Join(parts, ", "))
+		fmt.Fprintf(&b, "CREATE VIEW %s AS SELECT %s;\n", sqltext.QuoteIdent(v.Name), v.PlaceholderSelect())
 		b.WriteString("/*!40101 SET character_set_client = @saved_cs_client */;\n")
 	}
 	return b.String()

@@ -401,15 +401,7 @@ func (s *swapRun) dropIfEmpty(ctx context.Context, log *slog.Logger, db string) 
 func objectStatements(m *schema.DBMeta, name string) []string {
 	out := []string{"USE " + sqltext.QuoteIdent(name)}
 	for _, v := range m.Views {
-		cols := v.Columns
-		if len(cols) == 0 {
-			cols = []string{"ops_placeholder"}
-		}
-		parts := make([]string, len(cols))
-		for i, c := range cols {
-			parts[i] = "1 AS " + sqltext.QuoteIdent(c)
-		}
-		out = append(out, "DROP VIEW IF EXISTS "+sqltext.QuoteIdent(v.Name), "CREATE VIEW "+sqltext.QuoteIdent(v.Name)+" AS SELECT "+strings.Join(parts, ", "))
+		out = append(out, "DROP VIEW IF EXISTS "+sqltext.QuoteIdent(v.Name), "CREATE VIEW "+sqltext.QuoteIdent(v.Name)+" AS SELECT "+v.PlaceholderSelect())
 	}
 	for _, o := range m.Routines {
 		out = append(out, objectStmts(o, m.Collation)...)

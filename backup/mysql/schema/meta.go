@@ -70,6 +70,22 @@ type ViewMeta struct {
 	Columns   []string
 }
 
+// PlaceholderSelect is the select list of the view's placeholder (one
+// constant column per column of the view, "1 AS `c`"), created before the
+// data so that views and routines may name views in any order; the real
+// view replaces it after the data.
+func (v *ViewMeta) PlaceholderSelect() string {
+	cols := v.Columns
+	if len(cols) == 0 {
+		cols = []string{"ops_placeholder"}
+	}
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		parts[i] = "1 AS " + sqltext.QuoteIdent(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
 // ObjDDL is a trigger, routine or event with the session settings it was
 // created under.
 type ObjDDL struct {
