@@ -41,6 +41,89 @@ log_level = INFO
 EOF
 }
 
+# swift_proxy_conf PORT [MIDDLEWARE]: the proxy server's configuration on 127.0.0.1:PORT, with
+# MIDDLEWARE (s3api for the s3 service) in the pipeline right before tempauth (and so before slo).
+swift_proxy_conf() {
+	cat <<EOF
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = $1
+workers = 0
+user = swift
+swift_dir = /etc/swift
+log_level = INFO
+
+[pipeline:main]
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl ratelimit ${2:+$2 }tempauth copy container-quotas account-quotas slo dlo versioned_writes symlink proxy-logging proxy-server
+
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+allow_account_management = true
+
+[filter:tempauth]
+use = egg:swift#tempauth
+user_admin_admin = admin .admin .reseller_admin
+user_test_tester = testing .admin
+user_test2_tester2 = testing2 .admin
+user_test_tester3 = testing3
+token_life = 86400
+
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = 127.0.0.1:11211
+
+[filter:catch_errors]
+use = egg:swift#catch_errors
+
+[filter:gatekeeper]
+use = egg:swift#gatekeeper
+
+[filter:healthcheck]
+use = egg:swift#healthcheck
+
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+
+[filter:listing_formats]
+use = egg:swift#listing_formats
+
+[filter:bulk]
+use = egg:swift#bulk
+
+[filter:tempurl]
+use = egg:swift#tempurl
+
+[filter:ratelimit]
+use = egg:swift#ratelimit
+
+[filter:copy]
+use = egg:swift#copy
+
+[filter:container-quotas]
+use = egg:swift#container_quotas
+
+[filter:account-quotas]
+use = egg:swift#account_quotas
+
+[filter:slo]
+use = egg:swift#slo
+
+[filter:dlo]
+use = egg:swift#dlo
+
+[filter:versioned_writes]
+use = egg:swift#versioned_writes
+allow_versioned_writes = true
+
+[filter:symlink]
+use = egg:swift#symlink
+EOF
+	if [ "${2:-}" = s3api ]; then
+		printf '\n[filter:s3api]\nuse = egg:swift#s3api\nlocation = us-east-1\n'
+	fi
+}
+
 _swift_configure() {
 	install -d -m 0755 "$SWIFT_DIR"
 	install -d -o swift -g swift -m 0755 "$SWIFT_DEV" "$SWIFT_DEV/d1" /var/cache/swift /var/run/swift
@@ -141,81 +224,7 @@ concurrency = 1
 EOF
 	} | write_file /etc/swift/object-server.conf 0644 swift:swift
 
-	write_file /etc/swift/proxy-server.conf 0644 swift:swift <<'EOF'
-[DEFAULT]
-bind_ip = 127.0.0.1
-bind_port = 8080
-workers = 0
-user = swift
-swift_dir = /etc/swift
-log_level = INFO
-
-[pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl ratelimit tempauth copy container-quotas account-quotas slo dlo versioned_writes symlink proxy-logging proxy-server
-
-[app:proxy-server]
-use = egg:swift#proxy
-account_autocreate = true
-allow_account_management = true
-
-[filter:tempauth]
-use = egg:swift#tempauth
-user_admin_admin = admin .admin .reseller_admin
-user_test_tester = testing .admin
-user_test2_tester2 = testing2 .admin
-user_test_tester3 = testing3
-token_life = 86400
-
-[filter:cache]
-use = egg:swift#memcache
-memcache_servers = 127.0.0.1:11211
-
-[filter:catch_errors]
-use = egg:swift#catch_errors
-
-[filter:gatekeeper]
-use = egg:swift#gatekeeper
-
-[filter:healthcheck]
-use = egg:swift#healthcheck
-
-[filter:proxy-logging]
-use = egg:swift#proxy_logging
-
-[filter:listing_formats]
-use = egg:swift#listing_formats
-
-[filter:bulk]
-use = egg:swift#bulk
-
-[filter:tempurl]
-use = egg:swift#tempurl
-
-[filter:ratelimit]
-use = egg:swift#ratelimit
-
-[filter:copy]
-use = egg:swift#copy
-
-[filter:container-quotas]
-use = egg:swift#container_quotas
-
-[filter:account-quotas]
-use = egg:swift#account_quotas
-
-[filter:slo]
-use = egg:swift#slo
-
-[filter:dlo]
-use = egg:swift#dlo
-
-[filter:versioned_writes]
-use = egg:swift#versioned_writes
-allow_versioned_writes = true
-
-[filter:symlink]
-use = egg:swift#symlink
-EOF
+	swift_proxy_conf 8080 | write_file /etc/swift/proxy-server.conf 0644 swift:swift
 
 	write_file /etc/swift/object-expirer.conf 0644 swift:swift <<'EOF'
 [DEFAULT]
