@@ -395,13 +395,15 @@ func TestSwiftReauthenticatesMidUpload(t *testing.T) {
 	var auths atomic.Int32
 	var e *swtEnv
 	expire := func(w http.ResponseWriter, r *http.Request, rec *httptest.ResponseRecorder) {
-		swtPass(w, rec)
 		if r.Method == http.MethodPut {
-			// Every token expires once segment 1 is stored.
+			// Every token expires once segment 1 is stored (rec holds the
+			// stored answer), before the client hears of it: cleared after
+			// the answer, the next PUT could race the clearing and pass.
 			e.srv.Lock()
 			clear(e.srv.Sessions)
 			e.srv.Unlock()
 		}
+		swtPass(w, rec)
 	}
 	reject, rejected := swtFailPUTs(1, http.StatusUnauthorized, nil)
 	countAuth := func(w http.ResponseWriter, r *http.Request, rec *httptest.ResponseRecorder) {
