@@ -69,6 +69,13 @@ type Options struct {
 	// ReadOnly: New creates no bucket; a missing bucket is a
 	// *storage.MissingError naming it, with the account's closest names.
 	ReadOnly bool
+	// SpoolDir holds, one at a time, the grown parts of a very long stream
+	// that are larger than the memory budget (Concurrency+1 first-size
+	// parts); empty = os.TempDir().
+	SpoolDir string
+
+	// spoolAbove overrides the size above which a part is spooled (tests).
+	spoolAbove int64
 }
 
 // OptionsFromTarget copies the S3 fields of a storage target.

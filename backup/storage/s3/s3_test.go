@@ -526,3 +526,58 @@ func TestStalledReadResumed(t *testing.T) {
 		t.Fatalf("stalled read: %v, %d bytes in %d GETs, want %d bytes in 2 or more", err, len(got), gets.Load(), len(data))
 	}
 }
+
+// A part larger than the memory budget (only grown parts, past ~60 GiB into
+// a stream: here forced with spoolAbove) goes through a temporary file: the
+// object is whole, a retried part is sent again from the file, and no file
+// is left behind.
+func TestGrownPartsSpooledToDisk(t *testing.T) {
+	dir := t.TempDir()
+	s, f := newFakeStore(t, func(o *Options) { o.SpoolDir = dir })
+	s.opts.spoolAbove = 1 // every part after the first
+	var failed atomic.Int32
+	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Query().Get("partNumber") == "3" && failed.Add(1) == 1 {
+			s3err(w, http.StatusServiceUnavailable, "SlowDown")
+			return true
+		}
+		return false
+	}
+	data := make([]byte, 300<<10+17)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	obj, err := s.Put(context.Background(), "job/spooled", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.object("ops-b", "job/spooled"); got == nil || !bytes.Equal(got.data, data) || obj.Size != int64(len(data)) {
+		t.Fatal("spooled object missing or different")
+	}
+	if failed.Load() < 2 {
+		t.Errorf("part 3 sent %d times, want it retried from its file", failed.Load())
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("spool files left: %v", left)
+	}
+	// a failed spooled upload removes its files too
+	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Query().Get("partNumber") == "4" {
+			s3err(w, http.StatusForbidden, "AccessDenied")
+			return true
+		}
+		return false
+	}
+	if _, err := s.Put(context.Background(), "job/spooled2", bytes.NewReader(data)); err == nil {
+		t.Fatal("Put succeeded despite a refused part")
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("spool files left after a failed Put: %v", left)
+	}
+	// the parts did go through SpoolDir: without one there is no upload
+	f.hook = nil
+	s.opts.SpoolDir = filepath.Join(dir, "missing")
+	if _, err := s.Put(context.Background(), "job/spooled3", bytes.NewReader(data)); err == nil || !strings.Contains(err.Error(), "temporary file") {
+		t.Errorf("Put with a missing SpoolDir = %v, want the spool error", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -171,6 +172,7 @@ type upload struct {
 	cancel context.CancelCauseFunc
 	mem    *semaphore.Weighted // bytes of part buffers held
 	budget int64
+	spool  int64         // a part larger than this goes through a temporary file
 	slots  chan struct{} // part uploads in flight
 	free   chan []byte   // first-size buffers of finished parts, for reuse
 	wg     sync.WaitGroup
@@ -212,7 +214,11 @@ func (s *Store) putMultipart(ctx context.Context, name string, r io.Reader, firs
 	uctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	budget := int64(s.opts.Concurrency+1) * s.opts.PartSize
-	u := &upload{s: s, key: name, id: id, ctx: uctx, cancel: cancel, mem: semaphore.NewWeighted(budget), budget: budget,
+	spool := budget
+	if s.opts.spoolAbove > 0 {
+		spool = s.opts.spoolAbove
+	}
+	u := &upload{s: s, key: name, id: id, ctx: uctx, cancel: cancel, mem: semaphore.NewWeighted(budget), budget: budget, spool: spool,
 		slots: make(chan struct{}, s.opts.Concurrency), free: make(chan []byte, s.opts.Concurrency+1)}
 	s.log.Debug("s3: multipart upload started", "object", name, "upload_id", id)
 	total, err := u.send(r, first, whole)
@@ -249,6 +255,16 @@ func (u *upload) send(r io.Reader, first []byte, whole hash.Hash) (int64, error)
 		if err := u.mem.Acquire(u.ctx, weight); err != nil {
 			break // failed or cancelled: the cause is in u.err or ctx
 		}
+		if size > u.spool {
+			// a grown part larger than the memory budget: through a
+			// temporary file, alone (it holds the whole budget)
+			n, err := u.spoolPart(idx+1, r, size, whole, weight)
+			total += n
+			if err != nil || n < size {
+				break // failed, or the last, short part
+			}
+			continue
+		}
 		buf := u.buffer(size)
 		n, err := io.ReadFull(r, buf)
 		whole.Write(buf[:n])
@@ -279,6 +295,44 @@ func (u *upload) send(r io.Reader, first []byte, whole hash.Hash) (int64, error)
 		return 0, u.stopped(err)
 	}
 	return total, nil
+}
+
+// spoolPart copies the next part (at most size bytes) of r into a temporary
+// file and uploads it from there in the background, like dispatch; the file
+// is removed when the part is done. It returns the bytes read; an error
+// (already recorded with fail) stops the upload. Memory stays at the copy
+// buffer: the parts that need this are 64 MiB and more, only in streams past
+// about 60 GiB (partSizeAt).
+func (u *upload) spoolPart(num int, r io.Reader, size int64, whole hash.Hash, weight int64) (int64, error) {
+	f, err := os.CreateTemp(u.s.opts.SpoolDir, "ops-s3-part-*")
+	if err != nil {
+		u.mem.Release(weight)
+		u.fail(fmt.Errorf("part %d: spooling it to a temporary file: %w", num, err))
+		return 0, err
+	}
+	drop := func() { f.Close(); os.Remove(f.Name()) }
+	sum := md5.New()
+	n, err := io.CopyN(io.MultiWriter(f, sum, whole), r, size)
+	if err != nil && err != io.EOF {
+		drop()
+		u.mem.Release(weight)
+		if werr := u.ctx.Err(); werr == nil {
+			u.fail(fmt.Errorf("part %d: reading the stream into %s: %w", num, f.Name(), err))
+		}
+		return n, err
+	}
+	if n == 0 {
+		drop()
+		u.mem.Release(weight)
+		return 0, nil
+	}
+	digest := sum.Sum(nil)
+	u.wg.Go(func() {
+		defer u.mem.Release(weight)
+		defer drop()
+		u.uploadPart(num, func() io.ReadSeeker { return io.NewSectionReader(f, 0, n) }, n, digest)
+	})
+	return n, nil
 }
 
 // buffer is a part buffer of the given size, a reused one when it has the
@@ -321,35 +375,42 @@ func (u *upload) dispatch(num int, data []byte, weight int64) {
 	u.wg.Go(func() {
 		defer u.mem.Release(weight) // after the recycle: memory stays within the budget
 		defer u.recycle(data)
-		select {
-		case u.slots <- struct{}{}:
-			defer func() { <-u.slots }()
-		case <-u.ctx.Done():
-			return
-		}
-		b64, hexSum := md5Of(data)
-		var etag string
-		err := u.s.opts.Retry.Do(u.ctx, fmt.Sprintf("upload part %d of %s", num, u.key), partRetryable, func(int) error {
-			out, err := u.s.client.UploadPart(u.ctx, &awss3.UploadPartInput{
-				Bucket: &u.s.bucket, Key: &u.key, UploadId: &u.id, PartNumber: aws.Int32(int32(num)),
-				Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))), ContentMD5: &b64,
-			}, unsignedPayload)
-			if err != nil {
-				return u.s.wrap(err)
-			}
-			etag = aws.ToString(out.ETag)
-			return checkETag(etag, hexSum)
-		})
-		if err != nil {
-			if u.ctx.Err() == nil {
-				u.fail(fmt.Errorf("part %d: %w", num, err))
-			}
-			return
-		}
-		u.mu.Lock()
-		u.parts = append(u.parts, types.CompletedPart{PartNumber: aws.Int32(int32(num)), ETag: aws.String(etag)})
-		u.mu.Unlock()
+		sum := md5.Sum(data)
+		u.uploadPart(num, func() io.ReadSeeker { return bytes.NewReader(data) }, int64(len(data)), sum[:])
 	})
+}
+
+// uploadPart sends part number num (body gives a fresh reader of its bytes
+// for each attempt) with its Content-MD5, retried, and records its ETag.
+func (u *upload) uploadPart(num int, body func() io.ReadSeeker, size int64, digest []byte) {
+	select {
+	case u.slots <- struct{}{}:
+		defer func() { <-u.slots }()
+	case <-u.ctx.Done():
+		return
+	}
+	b64, hexSum := base64.StdEncoding.EncodeToString(digest), hex.EncodeToString(digest)
+	var etag string
+	err := u.s.opts.Retry.Do(u.ctx, fmt.Sprintf("upload part %d of %s", num, u.key), partRetryable, func(int) error {
+		out, err := u.s.client.UploadPart(u.ctx, &awss3.UploadPartInput{
+			Bucket: &u.s.bucket, Key: &u.key, UploadId: &u.id, PartNumber: aws.Int32(int32(num)),
+			Body: body(), ContentLength: aws.Int64(size), ContentMD5: &b64,
+		}, unsignedPayload)
+		if err != nil {
+			return u.s.wrap(err)
+		}
+		etag = aws.ToString(out.ETag)
+		return checkETag(etag, hexSum)
+	})
+	if err != nil {
+		if u.ctx.Err() == nil {
+			u.fail(fmt.Errorf("part %d: %w", num, err))
+		}
+		return
+	}
+	u.mu.Lock()
+	u.parts = append(u.parts, types.CompletedPart{PartNumber: aws.Int32(int32(num)), ETag: aws.String(etag)})
+	u.mu.Unlock()
 }
 
 // complete makes the object visible. A retried Complete that finds the
