@@ -12,7 +12,7 @@ trap 'rm -rf "$work"' EXIT
 
 # name | package | file | exact text | replacement
 bugs=(
-  "manifest written before the stream|./backup|backup/run.go|	res, obj, chunks, err := dumpInto(|	_, _ = WriteManifest(ctx, o.Store, dir, &Manifest{Format: ManifestFormat, Job: job.Name, ID: id}, key)\n	res, obj, chunks, err := dumpInto("
+  "manifest written before the stream|./backup|backup/run.go|	res, obj, chunks, err := dumpInto(|	_, _ = catalog.WriteManifest(ctx, o.Store, dir, &catalog.Manifest{Format: catalog.ManifestFormat, Job: job.Name, ID: id}, key)\n	res, obj, chunks, err := dumpInto("
   "ID-collision check always false|./backup|backup/run.go|		if len(objs) == 0 {|		if len(objs) == 0 || len(id) > 0 {"
   "stream Put error ignored|./backup|backup/run.go|	obj, putErr := o.Store.Put(ctx, objName, src)|	obj, putErr := o.Store.Put(ctx, objName, src)\n	putErr = nil"
   "manifest Put error ignored|./backup|backup/run.go|	if _, err := catalog.WriteManifest(ctx, o.Store, dir, m, key); err != nil {|	if _, err := catalog.WriteManifest(ctx, o.Store, dir, m, key); false && err != nil {"
