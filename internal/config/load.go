@@ -123,8 +123,8 @@ func (r *Result) Locate(err error) error {
 }
 
 // fieldPath finds the key path an error names: a *fielderr.Error, or any
-// error with a FieldPath method (backup.FieldError until backup switches to
-// fielderr), anywhere in the wrap chain.
+// error with a FieldPath method (an error type of another package that does not
+// wrap fielderr), anywhere in the wrap chain.
 func fieldPath(err error) (string, bool) {
 	var fe *fielderr.Error
 	if errors.As(err, &fe) {

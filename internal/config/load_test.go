@@ -337,8 +337,8 @@ func TestSecretFileWarnings(t *testing.T) {
 	}
 }
 
-// pathError has the shape of backup.FieldError until backup switches to
-// fielderr: not a *fielderr.Error, but a FieldPath method.
+// pathError is an error of another package with a key path of its own:
+// not a *fielderr.Error, but a FieldPath method.
 type pathError struct{ Field, Msg string }
 
 func (e *pathError) Error() string     { return e.Field + ": " + e.Msg }
