@@ -159,6 +159,8 @@ func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 	archivers := newBinlogSupervisor(ctx, rt.log, binlogs) // backup_binlog.go: the archivers of jobs with binlog.enabled
 	defer archivers.stop()
 	status := newStorageStatus(ctx, rt.log, binlogs) // servestatus.go: what storage holds, for the status page
+	reports := newTLSRPTSource(ctx)                  // serve_tlsrpt.go: the TLSRPT reports of tlscheck.report_dir
+	ms.Registry().MustRegister(metrics.NewTLSRPTCollector(reports.get))
 	s := schedule.New(schedule.Options{
 		Classify:     exitCode,
 		Logger:       rt.log,
@@ -171,6 +173,7 @@ func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 				first = false
 				archivers.reconcile(rt)
 				status.setRuntime(rt)
+				reports.setRuntime(rt)
 				return rt.scheduledJobs(status.stored), nil
 			}
 			// SIGHUP: the token and certificate files, then the config file
@@ -187,6 +190,7 @@ func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 			}
 			archivers.reconcile(next)
 			status.setRuntime(next)
+			reports.setRuntime(next)
 			return next.scheduledJobs(status.stored), nil
 		},
 	})

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opsteam/ops/tlscheck/tlsrpt"
+)
+
+const tlsrptTestdata = "../../tlscheck/tlsrpt/testdata/"
+
+// copyReports copies the tlsrpt package's test reports into dir under the
+// given names (source, name, source, name...).
+func copyReports(t *testing.T, dir string, pairs ...string) {
+	t.Helper()
+	for i := 0; i < len(pairs); i += 2 {
+		b, err := os.ReadFile(tlsrptTestdata + pairs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, pairs[i+1]), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// scrapeUntil scrapes /metrics until it contains want.
+func scrapeUntil(t *testing.T, h *serveHarness, c *http.Client, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(reloadWait)
+	for {
+		code, body, err := h.get(c, "http", "/metrics", "")
+		if err == nil && code == http.StatusOK && strings.Contains(body, want) {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics has no %q within %s (%d %v):\n%s", want, reloadWait, code, err, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// `ops serve` with tlscheck.report_dir exports the sums of the reports in
+// it, as `ops tlscheck report DIR` sums them: the Google gzip report, the
+// Microsoft JSON and the e-mail (a second copy of the Google report counts
+// once), a bad file counted and logged once, hidden files and
+// subdirectories ignored. A reload without report_dir removes the series.
+func TestServeTLSRPTMetrics(t *testing.T) {
+	dir := t.TempDir()
+	reports := filepath.Join(dir, "tlsrpt")
+	if err := os.MkdirAll(filepath.Join(reports, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	copyReports(t, reports,
+		"google.com!example.org!1796083200!1796169599!001.json.gz", "google.json.gz",
+		"google.com!example.org!1796083200!1796169599!001.json.gz", "google-again.json.gz",
+		"microsoft.com!example.org!1796083200!1796169599!134090592000000000.json", "microsoft.json",
+		"microsoft-mail.eml", "microsoft.eml",
+		"rfc8460-example.json", ".incoming.json", // hidden: not yet complete, not read
+		"rfc8460-example.json", "sub/rfc.json") // not read: subdirectories are not
+	bad := filepath.Join(reports, "junk.json")
+	if err := os.WriteFile(bad, []byte(`{"organization-name": "x"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := fmt.Sprintf("lock_dir: %s\nserve: {listen: \"127.0.0.1:0\"}\n", filepath.Join(dir, "locks"))
+	h := newServeHarness(t, base+"tlscheck: {report_dir: "+reports+"}\n")
+	if err := h.start(false, ""); err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Timeout: reloadWait}
+	defer c.CloseIdleConnections()
+	h.waitServing(c, "http", "")
+
+	body := scrapeUntil(t, h, c, "ops_tlsrpt_reports ")
+	for _, want := range []string{
+		"ops_tlsrpt_reports 3\n",
+		"ops_tlsrpt_bad_files 1\n",
+		`ops_tlsrpt_sessions{policy_domain="example.org",policy_type="sts",result="successful"} 1840` + "\n",
+		`ops_tlsrpt_sessions{policy_domain="example.org",policy_type="sts",result="failed"} 17` + "\n",
+		`ops_tlsrpt_failures{policy_domain="example.org",policy_type="sts",result_type="certificate-expired"} 7` + "\n",
+		`ops_tlsrpt_failures{policy_domain="example.org",policy_type="sts",result_type="sts-policy-fetch-error"} 7` + "\n",
+		`ops_tlsrpt_failures{policy_domain="example.org",policy_type="sts",result_type="validation-failure"} 2` + "\n",
+		`ops_tlsrpt_failures{policy_domain="example.org",policy_type="sts",result_type="starttls-not-supported"} 1` + "\n",
+		`ops_tlsrpt_sessions{policy_domain="mx.example.net",policy_type="tlsa",result="successful"} 114` + "\n",
+		`ops_tlsrpt_sessions{policy_domain="mx.example.net",policy_type="tlsa",result="failed"} 0` + "\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics has no %q", want)
+		}
+	}
+	if n := strings.Count(body, "ops_tlsrpt_failures{"); n != 4 {
+		t.Errorf("%d ops_tlsrpt_failures series, want 4 (per result type, over MX and IP)", n)
+	}
+	if strings.Contains(body, "company-y.example") {
+		t.Error("a hidden file or a subdirectory's report was summed")
+	}
+	// A later scrape: the same sums, and the bad file is not logged again.
+	if body := scrapeUntil(t, h, c, "ops_tlsrpt_bad_files 1\n"); !strings.Contains(body, "ops_tlsrpt_reports 3\n") {
+		t.Errorf("second scrape:\n%s", body)
+	}
+	log := h.stderr.String()
+	if n := strings.Count(log, "file="+bad); n != 1 || !strings.Contains(log, `"policies\" is missing`) {
+		t.Errorf("the bad file logged %d times (want once, with its name %s and why):\n%s", n, bad, log)
+	}
+
+	// Reloaded without report_dir: no series.
+	if err := os.WriteFile(h.cfg, []byte(base), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.reload <- os.Interrupt
+	deadline := time.Now().Add(reloadWait)
+	for {
+		_, body, err := h.get(c, "http", "/metrics", "")
+		if err == nil && strings.Contains(body, "ops_scheduler_up") && !strings.Contains(body, "ops_tlsrpt_") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ops_tlsrpt_* series after a reload without report_dir:\n%s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A scrape never waits for a slow scan longer than the source's wait: it
+// exports what the last finished scan found (nothing before the first),
+// and the scan's result once it ends.
+func TestTLSRPTSourceSlowScan(t *testing.T) {
+	dir := t.TempDir()
+	copyReports(t, dir, "rfc8460-example.json", "r.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := newTLSRPTSource(ctx)
+	s.wait, s.minAge = time.Millisecond, 0
+	release := make(chan struct{})
+	s.read = func(d *tlsrpt.Dir, ctx context.Context) (tlsrpt.DirSum, []tlsrpt.BadFile, error) {
+		<-release // a slow disk
+		return d.Scan(ctx)
+	}
+	rt := statusRuntime()
+	rt.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	rt.cfg.TLSCheck.ReportDir = dir
+	s.setRuntime(rt)
+	if _, ok := s.get(); ok {
+		t.Fatal("sums before the first scan ended")
+	}
+	close(release)
+	s.wait = time.Hour // the scan is released: the next get waits for it
+	deadline := time.Now().Add(reloadWait)
+	for {
+		m, ok := s.get()
+		if ok {
+			if m.Reports != 1 || len(m.Policies) != 1 || m.Policies[0].Successful != 5326 || m.Policies[0].Failures["certificate-expired"] != 100 {
+				t.Fatalf("sums = %+v", m)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no sums after the scan was released")
+		}
+	}
+}
