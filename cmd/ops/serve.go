@@ -99,6 +99,12 @@ can be rolled forward to the end of the archive); the inventory's findings
 by severity, red with an error. Storage is read at most once a minute per
 job, and again after each of serve's backups.
 
+With tlscheck.report_dir set, the TLSRPT reports in that directory are summed
+at each scrape of /metrics (ops_tlsrpt_sessions, ops_tlsrpt_failures,
+ops_tlsrpt_reports, ops_tlsrpt_bad_files): each file is read once per name,
+size and modification time, a scrape waits at most 2s for the scan, and a
+file that is not a report is logged once and counted, never fatal.
+
 /healthz answers 503 while a run goes on past its timeout
 (backup.jobs[].timeout; 1h for tlscheck checks and the inventory).
 
