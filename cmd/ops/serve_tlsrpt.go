@@ -1,9 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,6 +40,7 @@ type tlsrptSource struct {
 	scanned time.Time     // when the last scan of dir ended
 	running chan struct{} // closed when the running scan ends; nil: none
 	dirErr  string        // the listing error last logged ("" none)
+	dropped int           // series left out of the last sums (logged when it changes)
 }
 
 func newTLSRPTSource(ctx context.Context) *tlsrptSource {
@@ -121,26 +125,64 @@ func (s *tlsrptSource) scan(d *tlsrpt.Dir, log *slog.Logger, done chan struct{})
 		log.Info("tlscheck.report_dir: readable again", "report_dir", d.Path())
 		s.dirErr = ""
 	}
-	s.last, s.have = tlsrptMetrics(sum), true
+	var dropped int
+	s.last, dropped = tlsrptMetrics(sum)
+	s.have = true
+	if dropped > 0 && dropped != s.dropped {
+		log.Warn("tlscheck.report_dir: too many policy domains or result types for the metrics; those with the fewest sessions are left out (ops tlscheck report DIR shows them all)",
+			"report_dir", d.Path(), "series_left_out", dropped)
+	}
+	s.dropped = dropped
 }
 
+// Anyone may mail a report to a domain's rua= address, so a report could
+// name any number of policy domains or result types: the series exported
+// are bounded (the policies with the most sessions, the result types with
+// the most failures), and what is left out is logged.
+const (
+	tlsrptMaxPolicies    = 1000
+	tlsrptMaxResultTypes = 32 // per policy; RFC 8460 defines 11
+)
+
 // tlsrptMetrics turns a directory's sums into the metrics' shape: failures
-// per result type (summed over MX hosts and sending IPs).
-func tlsrptMetrics(d tlsrpt.DirSum) metrics.TLSRPT {
-	m := metrics.TLSRPT{Reports: d.Summary.Reports, BadFiles: len(d.Bad)}
-	for _, p := range d.Summary.Policies {
+// per result type (summed over MX hosts and sending IPs), at most
+// tlsrptMaxPolicies policies and tlsrptMaxResultTypes result types each.
+// dropped counts the series left out.
+func tlsrptMetrics(d tlsrpt.DirSum) (m metrics.TLSRPT, dropped int) {
+	m = metrics.TLSRPT{Reports: d.Summary.Reports, BadFiles: len(d.Bad)}
+	pols := slices.Clone(d.Summary.Policies)
+	if len(pols) > tlsrptMaxPolicies {
+		slices.SortStableFunc(pols, func(a, b tlsrpt.PolicySum) int {
+			return cmp.Compare(satAdd(b.Successful, b.Failed), satAdd(a.Successful, a.Failed))
+		})
+		dropped += len(pols) - tlsrptMaxPolicies
+		pols = pols[:tlsrptMaxPolicies]
+	}
+	for _, p := range pols {
 		mp := metrics.TLSRPTPolicy{Domain: p.PolicyDomain, Type: p.PolicyType, Successful: p.Successful, Failed: p.Failed,
 			Failures: map[string]int64{}}
 		for _, f := range p.Failures {
-			n := mp.Failures[f.ResultType]
-			if n > (1<<63-1)-f.Count {
-				n = 1<<63 - 1
-			} else {
-				n += f.Count
+			mp.Failures[f.ResultType] = satAdd(mp.Failures[f.ResultType], f.Count)
+		}
+		if len(mp.Failures) > tlsrptMaxResultTypes {
+			types := slices.Collect(maps.Keys(mp.Failures))
+			slices.SortFunc(types, func(a, b string) int {
+				return cmp.Or(cmp.Compare(mp.Failures[b], mp.Failures[a]), cmp.Compare(a, b))
+			})
+			for _, rt := range types[tlsrptMaxResultTypes:] {
+				delete(mp.Failures, rt)
 			}
-			mp.Failures[f.ResultType] = n
+			dropped += len(types) - tlsrptMaxResultTypes
 		}
 		m.Policies = append(m.Policies, mp)
 	}
-	return m
+	return m, dropped
+}
+
+// satAdd adds session counts without wrapping around.
+func satAdd(a, b int64) int64 {
+	if a > 0 && b > 0 && a > (1<<63-1)-b {
+		return 1<<63 - 1
+	}
+	return a + b
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsteam/ops/internal/metrics"
 	"github.com/opsteam/ops/tlscheck/tlsrpt"
 )
 
@@ -164,6 +165,48 @@ func TestTLSRPTSourceSlowScan(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no sums after the scan was released")
+		}
+	}
+}
+
+// Anyone can mail a report: the series are bounded, the policies with the
+// most sessions and the result types with the most failures kept.
+func TestTLSRPTMetricsBounded(t *testing.T) {
+	var d tlsrpt.DirSum
+	for i := range tlsrptMaxPolicies + 5 {
+		d.Summary.Policies = append(d.Summary.Policies, tlsrpt.PolicySum{PolicyDomain: fmt.Sprintf("d%04d.example", i), PolicyType: "sts", Successful: int64(i)})
+	}
+	big := &d.Summary.Policies[len(d.Summary.Policies)-1]
+	big.Failed = 1 << 62
+	for i := range tlsrptMaxResultTypes + 3 {
+		big.Failures = append(big.Failures, tlsrpt.FailureSum{ResultType: fmt.Sprintf("rt%02d", i), Count: int64(i + 1)})
+	}
+	big.Failures = append(big.Failures, tlsrpt.FailureSum{ResultType: "rt34", ReceivingMX: "mx2", Count: 1<<63 - 1}) // summed over MX: saturates
+	m, dropped := tlsrptMetrics(d)
+	if len(m.Policies) != tlsrptMaxPolicies || dropped != 5+3 {
+		t.Fatalf("%d policies, %d dropped: want %d and 8", len(m.Policies), dropped, tlsrptMaxPolicies)
+	}
+	kept := map[string]bool{}
+	for _, p := range m.Policies {
+		kept[p.Domain] = true
+	}
+	for i := range 5 {
+		if kept[fmt.Sprintf("d%04d.example", i)] {
+			t.Errorf("d%04d.example (fewest sessions) kept", i)
+		}
+	}
+	var bp metrics.TLSRPTPolicy
+	for _, p := range m.Policies {
+		if p.Domain == big.PolicyDomain {
+			bp = p
+		}
+	}
+	if len(bp.Failures) != tlsrptMaxResultTypes || bp.Failures["rt34"] != 1<<63-1 || bp.Failures["rt03"] != 4 {
+		t.Errorf("the largest policy's failures = %v", bp.Failures)
+	}
+	for _, rt := range []string{"rt00", "rt01", "rt02"} {
+		if _, ok := bp.Failures[rt]; ok {
+			t.Errorf("%s (fewest failures) kept: %v", rt, bp.Failures)
 		}
 	}
 }
