@@ -55,7 +55,7 @@ func (s *tlsrptSource) setRuntime(rt *opsRuntime) {
 	s.log = rt.log
 	if path == "" || s.dir == nil || s.dir.Path() != path {
 		s.dir = nil
-		s.have, s.last, s.scanned, s.dirErr = false, metrics.TLSRPT{}, time.Time{}, ""
+		s.have, s.last, s.scanned, s.dirErr, s.dropped = false, metrics.TLSRPT{}, time.Time{}, "", 0
 		if path != "" {
 			s.dir = tlsrpt.NewDir(path)
 			rt.log.Info("summing TLSRPT reports for /metrics", "report_dir", path)
@@ -109,8 +109,15 @@ func (s *tlsrptSource) scan(d *tlsrpt.Dir, log *slog.Logger, done chan struct{})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running = nil
-	if s.dir != d || (errors.Is(err, context.Canceled) && s.ctx.Err() != nil) {
-		return // report_dir changed meanwhile, or serve is stopping
+	if s.dir != d { // report_dir changed meanwhile: read the new one now
+		if s.dir != nil && s.ctx.Err() == nil {
+			s.running = make(chan struct{})
+			go s.scan(s.dir, s.log, s.running)
+		}
+		return
+	}
+	if errors.Is(err, context.Canceled) && s.ctx.Err() != nil {
+		return // serve is stopping
 	}
 	s.scanned = time.Now()
 	if err != nil {

@@ -210,3 +210,46 @@ func TestTLSRPTMetricsBounded(t *testing.T) {
 		}
 	}
 }
+
+// A reload that changes report_dir while a scan of the old directory runs:
+// the old sums are never exported, the new directory is read as soon as
+// the old scan ends.
+func TestTLSRPTSourceReloadDuringScan(t *testing.T) {
+	oldDir, newDir := t.TempDir(), t.TempDir()
+	copyReports(t, oldDir, "rfc8460-example.json", "r.json")
+	copyReports(t, newDir, "tlsrpt-reporter-no-policy.json", "pf.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := newTLSRPTSource(ctx)
+	s.wait, s.minAge = time.Millisecond, time.Hour
+	release := make(chan struct{})
+	s.read = func(d *tlsrpt.Dir, ctx context.Context) (tlsrpt.DirSum, []tlsrpt.BadFile, error) {
+		if d.Path() == oldDir {
+			<-release
+		}
+		return d.Scan(ctx)
+	}
+	rt := statusRuntime()
+	rt.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	rt.cfg.TLSCheck.ReportDir = oldDir
+	s.setRuntime(rt)
+	next := statusRuntime()
+	next.log = rt.log
+	next.cfg.TLSCheck.ReportDir = newDir
+	s.setRuntime(next)
+	close(release)
+	s.wait = time.Hour
+	deadline := time.Now().Add(reloadWait)
+	for {
+		m, ok := s.get()
+		if ok {
+			if m.Reports != 1 || len(m.Policies) != 1 || m.Policies[0].Type != tlsrpt.PolicyNoPolicyFound {
+				t.Fatalf("sums = %+v: want the new directory's", m)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new directory was not read")
+		}
+	}
+}
