@@ -142,6 +142,8 @@ bugs=(
   "definer head read without the session's character set|./backup/mysql/guard|backup/mysql/guard/definer.go|	h, err := sqltext.ReadCreateHead(stmt, l)|	h, err := sqltext.ReadCreateHead(stmt, sqltext.LexState{})"
   "TLSRPT gzip bomb read whole|./tlscheck/tlsrpt|tlscheck/tlsrpt/decode.go|	if len(out) > MaxSize {|	if false {"
   "TLSRPT negative session count accepted|./tlscheck/tlsrpt|tlscheck/tlsrpt/report.go|	if *n < 0 {|	if *n < -1 {"
+  "TLSRPT report_dir reads hidden (incomplete) files|./tlscheck/tlsrpt|tlscheck/tlsrpt/dir.go|		if strings.HasPrefix(e.Name(), \".\") {|		if strings.HasPrefix(e.Name(), \"..\") {"
+  "TLSRPT report_dir keeps a changed file's old reading|./tlscheck/tlsrpt|tlscheck/tlsrpt/dir.go|ok && f.size == st.Size() && f.mtime.Equal(st.ModTime()) {|ok {"
   "DANE rollover: a DANE-TA record not counted as safe|./tlscheck|tlscheck/dane.go|		if t.Usage == 2 {|		if t.Usage == 9 {"
   "DANE rollover: a second DANE-EE key not counted as safe|./tlscheck|tlscheck/dane.go|		if !bytes.Equal(tlsaData(t, leaf), t.Data) {|		if false {"
   "MTA-STS decides where TLSA records validate|./tlscheck|tlscheck/engine.go|d != nil && daneValidates(d) && stsInEffect|d != nil && false && stsInEffect"

@@ -27,8 +27,11 @@ type Config struct {
 	Resolver string `yaml:"resolver"`
 	// StateDir holds the MTA-STS policy cache (StateDir/mta-sts); "none":
 	// no cache.
-	StateDir string        `yaml:"state_dir"`
-	Checks   []CheckConfig `yaml:"checks"`
+	StateDir string `yaml:"state_dir"`
+	// ReportDir is a directory of TLSRPT reports (.json, .json.gz, .eml)
+	// that `ops serve` sums into its metrics; empty: off.
+	ReportDir string        `yaml:"report_dir"`
+	Checks    []CheckConfig `yaml:"checks"`
 }
 
 // CheckConfig is one scheduled check (`tlscheck.checks[i]`) for `ops serve`.
@@ -78,6 +81,9 @@ func (c *Config) Validate(path string) error {
 	}
 	if c.StateDir != "" && c.StateDir != "none" && !filepath.IsAbs(c.StateDir) {
 		return fielderr.Newf(path+".state_dir", "%q: expected an absolute directory, or none", c.StateDir)
+	}
+	if c.ReportDir != "" && !filepath.IsAbs(c.ReportDir) {
+		return fielderr.Newf(path+".report_dir", "%q: expected an absolute directory, or empty (off)", c.ReportDir)
 	}
 	seen := map[string]int{}
 	for i, ch := range c.Checks {

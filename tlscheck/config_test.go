@@ -45,6 +45,7 @@ func TestConfigValidate(t *testing.T) {
 		{"no schedule", func(c *Config) { c.Checks[0].Schedule = "" }, "tlscheck.checks[0].schedule: empty"},
 		{"bad resolver", func(c *Config) { c.Resolver = "unbound.local" }, `tlscheck.resolver: "unbound.local": expected ADDR:PORT`},
 		{"relative state dir", func(c *Config) { c.StateDir = "state" }, `tlscheck.state_dir: "state": expected an absolute directory`},
+		{"relative report dir", func(c *Config) { c.ReportDir = "tlsrpt" }, `tlscheck.report_dir: "tlsrpt": expected an absolute directory`},
 	}
 	for _, tc := range tests {
 		c := good()
@@ -62,10 +63,10 @@ func TestConfigValidate(t *testing.T) {
 // a second tag naming the key could drift from it unnoticed.
 func TestConfigTags(t *testing.T) {
 	want := map[string]string{"Policy": "policy", "CAFile": "ca_file", "Timeout": "timeout", "Concurrency": "concurrency", "Helo": "helo", "Checks": "checks",
-		"Resolver": "resolver", "StateDir": "state_dir"} // ops additions for DANE and the MTA-STS cache
+		"Resolver": "resolver", "StateDir": "state_dir", "ReportDir": "report_dir"} // ops additions for DANE, the MTA-STS cache and serve's TLSRPT metrics
 	rt := reflect.TypeOf(Config{})
 	if rt.NumField() != len(want) {
-		t.Errorf("Config has %d fields, docs/cli.md (plus resolver, state_dir) names %d", rt.NumField(), len(want))
+		t.Errorf("Config has %d fields, docs/cli.md (plus resolver, state_dir, report_dir) names %d", rt.NumField(), len(want))
 	}
 	for f, key := range want {
 		sf, ok := rt.FieldByName(f)

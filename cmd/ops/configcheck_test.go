@@ -41,3 +41,27 @@ backup:
 		t.Fatalf("readable files: %d %q %q", code, out, stderr)
 	}
 }
+
+// config check lists tlscheck.report_dir: a missing directory, or a file,
+// is a problem naming the key and its line (serve would only log it).
+func TestConfigCheckReportDir(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "report.json")
+	if err := os.WriteFile(file, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ dir, want string }{
+		{filepath.Join(dir, "missing"), "no such file or directory"},
+		{file, "not a directory"},
+	} {
+		cfg := writeConfig(t, "log: {level: info}\ntlscheck:\n  report_dir: "+tc.dir+"\n")
+		code, out, stderr := runOps(t, "--config", cfg, "config", "check")
+		if code != 1 || out != "" || !strings.Contains(stderr, ":3: tlscheck.report_dir: cannot read "+tc.dir+": ") || !strings.Contains(stderr, tc.want) {
+			t.Errorf("report_dir %s: code %d stdout %q stderr %q", tc.dir, code, out, stderr)
+		}
+	}
+	cfg := writeConfig(t, "tlscheck: {report_dir: "+dir+"}\n")
+	if code, out, stderr := runOps(t, "--config", cfg, "config", "check"); code != 0 || !strings.HasPrefix(out, "ok: ") {
+		t.Errorf("a readable report_dir: %d %q %q", code, out, stderr)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -74,6 +76,11 @@ func runConfigCheck(ctx context.Context, rt *opsRuntime, connect bool) error {
 	for _, p := range config.FileProblems(rt.cfg) {
 		add(p.Path, fmt.Sprintf("cannot read %s: %v", p.File, unwrapPathError(p.Err)))
 	}
+	if d := rt.cfg.TLSCheck.ReportDir; d != "" {
+		if err := readableDir(d); err != nil {
+			add("tlscheck.report_dir", fmt.Sprintf("cannot read %s: %v", d, unwrapPathError(err)))
+		}
+	}
 	rt.manifestKeyWarnings()
 	if connect {
 		rt.connectChecks(ctx, add)
@@ -98,6 +105,20 @@ func (rt *opsRuntime) manifestKeyWarnings() {
 			rt.log.Warn("job "+j.Name+": "+msg, "job", j.Name)
 		}
 	}
+}
+
+// readableDir reports why dir cannot be listed (nil: it can), reading one
+// entry only.
+func readableDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.ReadDir(1); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
 }
 
 // unwrapPathError drops the path an *os.PathError repeats.

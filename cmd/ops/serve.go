@@ -99,6 +99,12 @@ can be rolled forward to the end of the archive); the inventory's findings
 by severity, red with an error. Storage is read at most once a minute per
 job, and again after each of serve's backups.
 
+With tlscheck.report_dir set, the TLSRPT reports in that directory are summed
+at each scrape of /metrics (ops_tlsrpt_sessions, ops_tlsrpt_failures,
+ops_tlsrpt_reports, ops_tlsrpt_bad_files): each file is read once per name,
+size and modification time, a scrape waits at most 2s for the scan, and a
+file that is not a report is logged once and counted, never fatal.
+
 /healthz answers 503 while a run goes on past its timeout
 (backup.jobs[].timeout; 1h for tlscheck checks and the inventory).
 
@@ -159,6 +165,8 @@ func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 	archivers := newBinlogSupervisor(ctx, rt.log, binlogs) // backup_binlog.go: the archivers of jobs with binlog.enabled
 	defer archivers.stop()
 	status := newStorageStatus(ctx, rt.log, binlogs) // servestatus.go: what storage holds, for the status page
+	reports := newTLSRPTSource(ctx)                  // serve_tlsrpt.go: the TLSRPT reports of tlscheck.report_dir
+	ms.Registry().MustRegister(metrics.NewTLSRPTCollector(reports.get))
 	s := schedule.New(schedule.Options{
 		Classify:     exitCode,
 		Logger:       rt.log,
@@ -171,6 +179,7 @@ func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 				first = false
 				archivers.reconcile(rt)
 				status.setRuntime(rt)
+				reports.setRuntime(rt)
 				return rt.scheduledJobs(status.stored), nil
 			}
 			// SIGHUP: the token and certificate files, then the config file
@@ -187,6 +196,7 @@ func runServe(ctx context.Context, rt *opsRuntime, opts serveOptions) error {
 			}
 			archivers.reconcile(next)
 			status.setRuntime(next)
+			reports.setRuntime(next)
 			return next.scheduledJobs(status.stored), nil
 		},
 	})
