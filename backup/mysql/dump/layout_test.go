@@ -141,20 +141,6 @@ func TestStreamViewCycle(t *testing.T) {
 	}
 }
 
-func TestUnqualifyTrigger(t *testing.T) {
-	cases := map[string]string{
-		"CREATE DEFINER=`root`@`%` TRIGGER shop.trg BEFORE INSERT ON shop.t FOR EACH ROW INSERT INTO shop.u VALUES (1)": "CREATE DEFINER=`root`@`%` TRIGGER trg BEFORE INSERT ON t FOR EACH ROW INSERT INTO shop.u VALUES (1)",
-		"CREATE TRIGGER `shop`.`t r` AFTER UPDATE ON `shop`.`t` FOR EACH ROW SET @a = 1":                                "CREATE TRIGGER `t r` AFTER UPDATE ON `t` FOR EACH ROW SET @a = 1",
-		"CREATE TRIGGER other.trg BEFORE INSERT ON other.t FOR EACH ROW SET @a = 1":                                     "CREATE TRIGGER other.trg BEFORE INSERT ON other.t FOR EACH ROW SET @a = 1",
-		"CREATE TRIGGER trg BEFORE INSERT ON t FOR EACH ROW SET @a = 1":                                                 "CREATE TRIGGER trg BEFORE INSERT ON t FOR EACH ROW SET @a = 1",
-	}
-	for in, want := range cases {
-		if got := sqltext.UnqualifyTrigger(in, "shop"); got != want {
-			t.Errorf("unqualifyTrigger(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // A body line that looks like a section's USE or CREATE DATABASE line
 // (inside a string literal) is written in the one-line EXECUTE IMMEDIATE
 // form, so that no line of the stream but the section's own matches the

@@ -28,3 +28,17 @@ func TestCommentIdentEscapesWhatEndsALine(t *testing.T) {
 		}
 	}
 }
+
+func TestUnqualifyTrigger(t *testing.T) {
+	cases := map[string]string{
+		"CREATE DEFINER=`root`@`%` TRIGGER shop.trg BEFORE INSERT ON shop.t FOR EACH ROW INSERT INTO shop.u VALUES (1)": "CREATE DEFINER=`root`@`%` TRIGGER trg BEFORE INSERT ON t FOR EACH ROW INSERT INTO shop.u VALUES (1)",
+		"CREATE TRIGGER `shop`.`t r` AFTER UPDATE ON `shop`.`t` FOR EACH ROW SET @a = 1":                                "CREATE TRIGGER `t r` AFTER UPDATE ON `t` FOR EACH ROW SET @a = 1",
+		"CREATE TRIGGER other.trg BEFORE INSERT ON other.t FOR EACH ROW SET @a = 1":                                     "CREATE TRIGGER other.trg BEFORE INSERT ON other.t FOR EACH ROW SET @a = 1",
+		"CREATE TRIGGER trg BEFORE INSERT ON t FOR EACH ROW SET @a = 1":                                                 "CREATE TRIGGER trg BEFORE INSERT ON t FOR EACH ROW SET @a = 1",
+	}
+	for in, want := range cases {
+		if got := UnqualifyTrigger(in, "shop"); got != want {
+			t.Errorf("UnqualifyTrigger(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
