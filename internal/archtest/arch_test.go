@@ -95,11 +95,11 @@ var rules = []rule{
 	{func(p string) bool { return p == "backup/storage" }, []string{"backup/storage/"}, nil,
 		"the storage contract does not know its backends"},
 	{is("backup/storage/local", "backup/storage/mem", "backup/storage/retry", "backup/storage/storagetest"),
-		[]string{"backup/storage/local", "backup/storage/mem", "backup/storage/swift", "backup/storage/s3", "backup/storage/backends", "backup/storage/storagetest"}, nil,
+		[]string{"backup/storage/local", "backup/storage/mem", "backup/storage/swift", "backup/storage/s3", "backup/storage/backends", "backup/storage/storagetest", "internal/testenv/faults"}, nil,
 		"a backend does not import another backend"},
-	{is("backup/storage/swift"), []string{"backup/storage/local", "backup/storage/mem", "backup/storage/s3", "backup/storage/backends", "backup/storage/storagetest"}, nil,
+	{is("backup/storage/swift"), []string{"backup/storage/local", "backup/storage/mem", "backup/storage/s3", "backup/storage/backends", "backup/storage/storagetest", "internal/testenv/faults"}, nil,
 		"a backend does not import another backend (swift uses retry)"},
-	{is("backup/storage/s3"), []string{"backup/storage/local", "backup/storage/mem", "backup/storage/swift", "backup/storage/backends", "backup/storage/storagetest"}, nil,
+	{is("backup/storage/s3"), []string{"backup/storage/local", "backup/storage/mem", "backup/storage/swift", "backup/storage/backends", "backup/storage/storagetest", "internal/testenv/faults"}, nil,
 		"a backend does not import another backend (s3 uses retry)"},
 	{func(p string) bool { return p == "backup" }, []string{"backup/storage/local", "backup/storage/swift", "backup/storage/s3", "backup/storage/backends", "backup/storage/mem", "cmd", "internal/config", viper, cobra}, nil,
 		"the pipeline sees only storage.Store and typed options"},
@@ -125,7 +125,7 @@ var rules = []rule{
 		"shared packages do not know the jobs"},
 	{is("backup", "tlscheck", "inventory"), []string{"internal/exitcode"}, nil,
 		"domain packages return errors; only cmd/ops maps them to exit codes"},
-	{is("backup", "cmd", "internal", "tlscheck", "inventory"), []string{"backup/backuptest", "backup/mysql/binlogfake", "backup/mysql/binlogtest", "backup/mysql/mysqltest", "backup/mysql/sqltext/sqltexttest", "backup/storage/storagetest"}, nil,
+	{is("backup", "cmd", "internal", "tlscheck", "inventory"), []string{"backup/backuptest", "backup/mysql/binlogfake", "backup/mysql/binlogtest", "backup/mysql/mysqltest", "backup/mysql/sqltext/sqltexttest", "backup/storage/storagetest", "internal/testenv/faults"}, nil,
 		"test helpers are imported by tests only"},
 }
 
