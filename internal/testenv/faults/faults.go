@@ -151,14 +151,21 @@ func (p *Proxy) Cut() (restore func()) {
 
 // After calls fn once n more bytes have passed on stream (every
 // connection counted together), in its own goroutine. Fired reports
-// whether it did.
+// whether fn was called and has returned.
 func (p *Proxy) After(stream string, n int64, fn func()) (fired func() bool) {
 	id := fmt.Sprintf("%p/%d", p, p.n.Add(1))
-	tr := &trip{limit: n, fn: fn}
+	ran := make(chan struct{})
+	tr := &trip{limit: n, fn: func() { fn(); close(ran) }}
 	trips.Store(id, tr)
 	p.t.Cleanup(func() { trips.Delete(id) })
 	p.Add(tripType, stream, map[string]any{"id": id})
-	return func() bool { return tr.done.Load() }
+	return func() bool {
+		if !tr.done.Load() {
+			return false
+		}
+		<-ran
+		return true
+	}
 }
 
 const tripType = "ops_trip"
