@@ -199,3 +199,70 @@ func TestFaultSwiftBudgetSpentIT(t *testing.T) {
 		t.Fatalf("listed after a failed upload: %+v", l)
 	}
 }
+
+// S3: a 2 s outage once 1.5 MiB of the first part went up: the part
+// uploads are retried on their own and the multipart backup completes.
+func TestFaultS3PartPutResetIT(t *testing.T) {
+	_, sock, name := faultSource(t, "s3put", faultRows)
+	p, target := faultS3(t, "")
+	cfg := faultConfig(t, target, faultJobYAML(sock), "{}", name, "")
+	var done <-chan struct{}
+	fired := p.After(faults.Up, 1536<<10, func() { done = p.Outage(2 * time.Second) })
+	code, out, stderr := runOps(t, "--config", cfg, "backup", "run")
+	if !fired() {
+		t.Fatal("the outage never came: the test did not do what it says")
+	}
+	_ = done
+	if code != 0 || !retried(stderr, "upload part") {
+		t.Fatalf("backup run through a part outage: exit %d, part retried %v\n%s\n%s", code, retried(stderr, "upload part"), out, stderr)
+	}
+	if l := faultList(t, cfg); len(l) != 1 || !l[0].Complete {
+		t.Fatalf("listed: %+v", l)
+	}
+	if code, out, stderr := runOps(t, "--config", cfg, "backup", "verify", "--job", "app"); code != 0 {
+		t.Fatalf("verify: exit %d\n%s\n%s", code, out, stderr)
+	}
+}
+
+// S3: every connection closed after 700 KiB from the store: the restore's
+// download resumes (Range, If-Match) until the end; identical table.
+func TestFaultS3GetResetIT(t *testing.T) {
+	db, sock, name := faultSource(t, "s3get", faultRows)
+	db2, host2, port2 := faultRestoreServer(t)
+	dst := name + "_restored"
+	t.Cleanup(func() { db2.Exec("DROP DATABASE IF EXISTS " + dst) })
+	p, target := faultS3(t, "")
+	cfg := faultConfig(t, target, faultJobYAML(sock), "{host: "+host2+", port: "+port2+", user: root}", name, "")
+	if code, out, stderr := runOps(t, "--config", cfg, "backup", "run"); code != 0 {
+		t.Fatalf("backup run: %d\n%s\n%s", code, out, stderr)
+	}
+	p.LimitData(faults.Down, 700<<10)
+	code, out, stderr := runOps(t, "--config", cfg, "backup", "restore", "--job", "app", "--database", name+"="+dst)
+	n := strings.Count(stderr, `msg="s3: download resumed"`)
+	t.Logf("restore: exit %d, %d resumptions", code, n)
+	if code != 0 || n < 2 {
+		t.Fatalf("restore through connections cut every 700 KiB: exit %d, %d resumptions\n%s\n%s", code, n, out, stderr)
+	}
+	sameTable(t, db, name, db2, dst)
+}
+
+// S3 cut off for longer than the retry budget (2 s) in the middle of the
+// multipart upload: exit 3 with the budget named, nothing listed.
+func TestFaultS3BudgetSpentIT(t *testing.T) {
+	_, sock, name := faultSource(t, "s3budget", faultRows)
+	p, target := faultS3(t, "      retry_budget: 2s\n")
+	cfg := faultConfig(t, target, faultJobYAML(sock), "{}", name, "")
+	var restore func()
+	fired := p.After(faults.Up, 1536<<10, func() { restore = p.Cut() })
+	code, out, stderr := runOps(t, "--config", cfg, "backup", "run")
+	if !fired() {
+		t.Fatal("the cut never came")
+	}
+	restore()
+	if code != 3 || !strings.Contains(stderr, "the retry budget is 2s") {
+		t.Fatalf("backup run, storage cut past the budget: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if l := faultList(t, cfg); len(l) != 0 {
+		t.Fatalf("listed after a failed upload: %+v", l)
+	}
+}
