@@ -16,6 +16,7 @@ import (
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/mysql/binlog"
 	"github.com/opsteam/ops/backup/storage/local"
+	"github.com/opsteam/ops/internal/testenv"
 	"github.com/opsteam/ops/internal/testenv/faults"
 )
 
@@ -110,4 +111,56 @@ func mustAtoi(t *testing.T, s string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// A point-in-time restore into mariadb2 through toxiproxy whose
+// connections are cut in the middle of the replay: the error names the
+// source position the replay reached (the end of the last event passed on
+// to the server).
+func TestFaultReplayCutIT(t *testing.T) {
+	root, m, _ := mariadb3(t)
+	db := fmt.Sprintf("faults_replay_%d", rand.Uint32())
+	t.Cleanup(func() { root.Exec("DROP DATABASE IF EXISTS " + db) })
+	itExec(t, root, "CREATE DATABASE "+db, "CREATE TABLE "+db+".t (id INT AUTO_INCREMENT PRIMARY KEY, b BLOB)",
+		"INSERT INTO "+db+".t (b) SELECT RANDOM_BYTES(100) FROM "+db+".seq_1_to_100")
+	job := backup.DefaultJob()
+	job.Name = "replay"
+	job.MySQL = m
+	job.Databases = []string{db}
+	job.Binlog = backup.BinlogConfig{Enabled: true, FlushInterval: 300 * time.Millisecond}
+	store := local.New(filepath.Join(t.TempDir(), "target"))
+	ctx := context.Background()
+	if _, err := backup.RunBackup(ctx, backup.RunOptions{Job: job, Store: store}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ { // ~4 MB of row events to replay
+		itExec(t, root, "INSERT INTO "+db+".t (b) SELECT RANDOM_BYTES(1024) FROM "+db+".seq_1_to_100")
+	}
+	res, err := ArchiveBinlog(ctx, ArchiveOptions{Job: job, Store: store, Once: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backups, err := backup.ListBackups(ctx, store, job, false)
+	if err != nil || len(backups) != 1 {
+		t.Fatalf("backups: %v %v", backups, err)
+	}
+
+	tgtAddr := testenv.Getenv("OPS_IT_MYSQL2_ADDR", "127.0.0.1:3307")
+	tgt := itOpen(t, itConfig(t, tgtAddr, "root"), "scripts/services.sh start mariadb2")
+	t.Cleanup(func() { tgt.Exec("DROP DATABASE IF EXISTS " + db) })
+	p := faults.New(t, tgtAddr)
+	var restore func()
+	fired := p.After(faults.Up, 2<<20, func() { restore = p.Cut() }) // past the backup (~10 KB), inside the replay
+	_, err = RestorePointInTime(ctx, PITROptions{
+		BackupRestoreOptions: backup.BackupRestoreOptions{Threads: 2, Store: store, Backup: backups[0],
+			MySQL: itConfig(t, p.Addr, "root"), TrustUnauthenticated: true},
+		Job: job, Point: PointAtPosition(res.Position), TempDir: t.TempDir()})
+	if !fired() {
+		t.Fatalf("the cut never came (err %v)", err)
+	}
+	restore()
+	t.Logf("error: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "the last event passed on to the server ends at source position "+res.Position.File) {
+		t.Fatalf("a replay cut in the middle: want the source position it reached, got %v", err)
+	}
 }
