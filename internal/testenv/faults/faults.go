@@ -153,9 +153,19 @@ func (p *Proxy) Cut() (restore func()) {
 // connection counted together), in its own goroutine. Fired reports
 // whether fn was called and has returned.
 func (p *Proxy) After(stream string, n int64, fn func()) (fired func() bool) {
+	return p.addTrip(stream, &trip{limit: n}, fn)
+}
+
+// When calls fn once a piece of data on stream contains pattern (a
+// request line: "GET /v1/AUTH_test/c?format=json"), in its own goroutine.
+func (p *Proxy) When(stream, pattern string, fn func()) (fired func() bool) {
+	return p.addTrip(stream, &trip{pattern: []byte(pattern)}, fn)
+}
+
+func (p *Proxy) addTrip(stream string, tr *trip, fn func()) (fired func() bool) {
 	id := fmt.Sprintf("%p/%d", p, p.n.Add(1))
 	ran := make(chan struct{})
-	tr := &trip{limit: n, fn: func() { fn(); close(ran) }}
+	tr.fn = func() { fn(); close(ran) }
 	trips.Store(id, tr)
 	p.t.Cleanup(func() { trips.Delete(id) })
 	p.Add(tripType, stream, map[string]any{"id": id})
@@ -173,10 +183,18 @@ const tripType = "ops_trip"
 var trips sync.Map // id → *trip
 
 type trip struct {
-	limit int64
+	limit   int64
+	pattern []byte // when set, instead of limit
 	seen  atomic.Int64
 	done  atomic.Bool
 	fn    func()
+}
+
+func (tr *trip) hit(data []byte) bool {
+	if tr.pattern != nil {
+		return bytes.Contains(data, tr.pattern)
+	}
+	return tr.seen.Add(int64(len(data))) >= tr.limit
 }
 
 // tripToxic passes data on unchanged and counts it for a trip.
@@ -196,7 +214,7 @@ func (t *tripToxic) Pipe(stub *toxics.ToxicStub) {
 				stub.Close()
 				return
 			}
-			if tr != nil && tr.seen.Add(int64(len(c.Data))) >= tr.limit && tr.done.CompareAndSwap(false, true) {
+			if tr != nil && tr.hit(c.Data) && tr.done.CompareAndSwap(false, true) {
 				go tr.fn()
 			}
 			stub.Output <- c

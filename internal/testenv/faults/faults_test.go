@@ -59,6 +59,15 @@ func TestProxyCutAndAfter(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-fired
+	matched := make(chan struct{})
+	isMatched := p.When(Up, "needle", func() { close(matched) })
+	if _, err := roundTrip(p.Addr, "hay"); err != nil || isMatched() {
+		t.Fatalf("no needle: err %v, fired %v", err, isMatched())
+	}
+	if _, err := roundTrip(p.Addr, "a needle"); err != nil {
+		t.Fatal(err)
+	}
+	<-matched
 	restore := p.Cut()
 	got, err := roundTrip(p.Addr, "cut")
 	if err == nil {
