@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -173,11 +174,13 @@ func (t *targets) rollback(log *slog.Logger) {
 
 // rollbackWaits are the waits before each try of a rollback statement
 // whose connection the network broke (a reset is what failed the restore,
-// and the pool may hold more connections it cut).
-var rollbackWaits = []time.Duration{0, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second}
+// and the pool may hold more connections it cut) or whose server is
+// restarting: about 16 s in all.
+var rollbackWaits = []time.Duration{0, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
 
 // againOnBrokenConn runs fn, again with a fresh connection while it fails
-// on a broken one (database/sql discards it), at most len(rollbackWaits) times.
+// on a broken one (database/sql discards it) or cannot connect, at most
+// len(rollbackWaits) times.
 func againOnBrokenConn(ctx context.Context, fn func() error) error {
 	var err error
 	for _, w := range rollbackWaits {
@@ -186,11 +189,16 @@ func againOnBrokenConn(ctx context.Context, fn func() error) error {
 		case <-ctx.Done():
 			return errors.Join(err, ctx.Err())
 		}
-		if err = fn(); !errors.Is(err, mysql.ErrInvalidConn) && !errors.Is(err, driver.ErrBadConn) {
+		if err = fn(); !brokenConn(err) {
 			return err
 		}
 	}
 	return err
+}
+
+func brokenConn(err error) bool {
+	var oe *net.OpError
+	return errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) || errors.As(err, &oe) && oe.Op == "dial"
 }
 
 // ErrTargetExists is matched by the error of a restore into an existing,

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -96,19 +98,23 @@ func TestRollbackRetriesABrokenConnection(t *testing.T) {
 		return true, 1, nil
 	}
 	tg.run = func(string) error {
-		if drops++; drops < 2 {
+		switch drops++; drops {
+		case 1:
 			return driver.ErrBadConn
+		case 2: // the server restarting
+			return &net.OpError{Op: "dial", Net: "unix", Err: syscall.ECONNREFUSED}
 		}
 		return nil
 	}
 	tg.confirm("made")
 	var logs bytes.Buffer
 	tg.rollback(slog.New(slog.NewTextHandler(&logs, nil)))
-	if lookups != 3 || drops != 2 || !strings.Contains(logs.String(), "dropped the database it had created") {
-		t.Fatalf("lookups %d, drops %d (want 3, 2); logged:\n%s", lookups, drops, logs.String())
+	if lookups != 3 || drops != 3 || !strings.Contains(logs.String(), "dropped the database it had created") {
+		t.Fatalf("lookups %d, drops %d (want 3, 3); logged:\n%s", lookups, drops, logs.String())
 	}
 	// A connection that stays broken: given up after the waits, said.
 	lookups, drops = 0, -100
+	tg.run = func(string) error { drops++; return driver.ErrBadConn }
 	logs.Reset()
 	tg.rollback(slog.New(slog.NewTextHandler(&logs, nil)))
 	if drops != -100+len(rollbackWaits) || !strings.Contains(logs.String(), "dropping what it created failed too") {
