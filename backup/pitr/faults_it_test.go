@@ -164,3 +164,61 @@ func TestFaultReplayCutIT(t *testing.T) {
 		t.Fatalf("a replay cut in the middle: want the source position it reached, got %v", err)
 	}
 }
+
+// A restore into a private mariadbd that is killed (SIGKILL) once rows
+// are being loaded and started again: the restore fails naming the
+// statement and its table, and the database it created is dropped once the
+// server is back (the rollback waits for it).
+func TestFaultRestoreServerRestartIT(t *testing.T) {
+	root, _, _ := mariadb3(t)
+	db := fmt.Sprintf("faults_restart_%d", rand.Uint32())
+	t.Cleanup(func() { root.Exec("DROP DATABASE IF EXISTS " + db) })
+	itExec(t, root, "CREATE DATABASE "+db, "CREATE TABLE "+db+".t (id INT PRIMARY KEY, b BLOB)",
+		"INSERT INTO "+db+".t SELECT seq, RANDOM_BYTES(1024) FROM "+db+".seq_1_to_20000")
+	job := backup.DefaultJob()
+	job.Name = "restart"
+	job.MySQL = itConfig(t, testenv.Getenv("OPS_IT_MYSQL3_ADDR", "127.0.0.1:3308"), "root")
+	job.Databases = []string{db}
+	store := local.New(filepath.Join(t.TempDir(), "target"))
+	ctx := context.Background()
+	if _, err := backup.RunBackup(ctx, backup.RunOptions{Job: job, Store: store}); err != nil {
+		t.Fatal(err)
+	}
+	backups, err := backup.ListBackups(ctx, store, job, false)
+	if err != nil || len(backups) != 1 {
+		t.Fatalf("backups: %v %v", backups, err)
+	}
+
+	srv := startPrivateServer(t)
+	watch := itOpen(t, srv.config(), "private mariadbd")
+	type out struct{ err error }
+	done := make(chan out, 1)
+	go func() {
+		_, err := backup.RestoreBackup(ctx, backup.BackupRestoreOptions{Threads: 2, Store: store, Backup: backups[0],
+			MySQL: srv.config(), TrustUnauthenticated: true})
+		done <- out{err}
+	}()
+	deadline := time.Now().Add(60 * time.Second) // a hang guard
+	for {
+		var n int
+		if err := watch.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_ROWS > 0", db).Scan(&n); err == nil && n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no row was ever loaded")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	srv.stop(true)
+	srv.start()
+	r := <-done
+	t.Logf("error: %v", r.err)
+	if r.err == nil || !strings.Contains(r.err.Error(), "statement: INSERT INTO `t`") {
+		t.Fatalf("a restore whose server was killed: want an error naming the table, got %v", r.err)
+	}
+	again := itOpen(t, srv.config(), "private mariadbd, started again")
+	var n int
+	if err := again.QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", db).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("database %s left behind after the failed restore (%d, %v)", db, n, err)
+	}
+}
