@@ -185,9 +185,9 @@ var trips sync.Map // id → *trip
 type trip struct {
 	limit   int64
 	pattern []byte // when set, instead of limit
-	seen  atomic.Int64
-	done  atomic.Bool
-	fn    func()
+	seen    atomic.Int64
+	done    atomic.Bool
+	fn      func()
 }
 
 func (tr *trip) hit(data []byte) bool {
