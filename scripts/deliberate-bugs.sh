@@ -155,6 +155,9 @@ bugs=(
   "s3 read-only open creates the bucket|./backup/storage/s3|backup/storage/s3/s3.go|	if s.opts.ReadOnly {|	if false && s.opts.ReadOnly {"
   "s3 secret accepted in the config file|./cmd/ops|cmd/ops/runtime.go|strings.HasPrefix(w, res.File+\":\")|false && strings.HasPrefix(w, res.File+\":\")"
   "s3 checksum trailers on|./backup/storage/s3|backup/storage/s3/s3.go|aws.RequestChecksumCalculationWhenRequired|aws.RequestChecksumCalculationWhenSupported"
+  "faults: an upload cut by a reset (net.ErrClosed) not retried|./backup/storage/retry|backup/storage/retry/retry.go|errors.As(err, &ue) && errors.Is(ue.Err, net.ErrClosed)|errors.As(err, &ue) && false"
+  "faults: a restore's rollback gives up on a broken connection|./backup/mysql/restore|backup/mysql/restore/targets.go|		if err = fn(); !brokenConn(err) {|		if err = fn(); true {"
+  "faults: a failed replay names the backup's position, not the one it reached|./backup/pitr|backup/pitr/pitr.go|ends at source position \" + res.LastApplied.String()|ends at source position \" + res.From.String()"
 )
 
 survived=0

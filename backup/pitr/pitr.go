@@ -170,7 +170,7 @@ func replayAndSwap(ctx context.Context, o PITROptions, res *PITRResult, b *catal
 	}
 	res.Replay = time.Since(start)
 	if err != nil {
-		err = fmt.Errorf("point-in-time restore: replaying the binary log after backup %s: %w", b.ID, err)
+		err = fmt.Errorf("point-in-time restore: replaying the binary log after backup %s: %s: %w", b.ID, replayedUpTo(res), err)
 	} else if rres.Swap != nil {
 		// Replayed: only now is an original replaced.
 		if err = rres.Swap(ctx); err != nil {
@@ -189,6 +189,16 @@ func replayAndSwap(ctx context.Context, o PITROptions, res *PITRResult, b *catal
 		return err
 	}
 	return nil
+}
+
+// replayedUpTo says how far a failed replay got: the end of the last
+// event passed on to the server (its source position), which a new
+// attempt or a manual one (mariadb-binlog --start-position) goes on from.
+func replayedUpTo(res *PITRResult) string {
+	if res.LastApplied.File == "" {
+		return "no event applied yet (from " + res.From.String() + ")"
+	}
+	return "the last event passed on to the server ends at source position " + res.LastApplied.String()
 }
 
 // writtenMapping is mapping (SRC → DST) with each DST replaced by the name

@@ -125,7 +125,7 @@ var rules = []rule{
 		"shared packages do not know the jobs"},
 	{is("backup", "tlscheck", "inventory"), []string{"internal/exitcode"}, nil,
 		"domain packages return errors; only cmd/ops maps them to exit codes"},
-	{is("backup", "cmd", "internal", "tlscheck", "inventory"), []string{"backup/backuptest", "backup/mysql/binlogfake", "backup/mysql/binlogtest", "backup/mysql/mysqltest", "backup/mysql/sqltext/sqltexttest", "backup/storage/storagetest"}, nil,
+	{is("backup", "cmd", "internal", "tlscheck", "inventory"), []string{"backup/backuptest", "backup/mysql/binlogfake", "backup/mysql/binlogtest", "backup/mysql/mysqltest", "backup/mysql/sqltext/sqltexttest", "backup/storage/storagetest", "internal/testenv/faults"}, nil,
 		"test helpers are imported by tests only"},
 }
 

@@ -3,11 +3,15 @@ package restore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/opsteam/ops/backup/mysql/conn"
 	"github.com/opsteam/ops/backup/mysql/guard"
@@ -149,11 +153,13 @@ func (t *targets) rollback(log *slog.Logger) {
 	defer cancel()
 	for i := len(t.created) - 1; i >= 0; i-- {
 		name := t.created[i]
-		exists, n, err := t.objects(ctx, name)
+		var exists bool
+		var n int64
+		err := againOnBrokenConn(ctx, func() (err error) { exists, n, err = t.objects(ctx, name); return err })
 		if err == nil && (!exists || n == 0 && t.emptied[name] != "") || err != nil && !t.confirmed[name] {
 			continue
 		}
-		if err := t.exec(ctx, "DROP DATABASE IF EXISTS "+sqltext.QuoteIdent(name)); err != nil {
+		if err := againOnBrokenConn(ctx, func() error { return t.exec(ctx, "DROP DATABASE IF EXISTS "+sqltext.QuoteIdent(name)) }); err != nil {
 			log.Error("restore failed and dropping what it created failed too", "database", name, "error", err.Error())
 			continue
 		}
@@ -164,6 +170,35 @@ func (t *targets) rollback(log *slog.Logger) {
 		}
 		log.Warn("restore failed: dropped the database it had created", "database", name)
 	}
+}
+
+// rollbackWaits are the waits before each try of a rollback statement
+// whose connection the network broke (a reset is what failed the restore,
+// and the pool may hold more connections it cut) or whose server is
+// restarting: about 16 s in all.
+var rollbackWaits = []time.Duration{0, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
+
+// againOnBrokenConn runs fn, again with a fresh connection while it fails
+// on a broken one (database/sql discards it) or cannot connect, at most
+// len(rollbackWaits) times.
+func againOnBrokenConn(ctx context.Context, fn func() error) error {
+	var err error
+	for _, w := range rollbackWaits {
+		select {
+		case <-time.After(w):
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		}
+		if err = fn(); !brokenConn(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func brokenConn(err error) bool {
+	var oe *net.OpError
+	return errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) || errors.As(err, &oe) && oe.Op == "dial"
 }
 
 // ErrTargetExists is matched by the error of a restore into an existing,

@@ -3,11 +3,18 @@ package restore
 import (
 	"bytes"
 	"context"
+	"database/sql/driver"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // A restore whose CREATE DATABASE failed (no privilege: the backup account
@@ -68,5 +75,49 @@ func TestRollbackSaysNothingOfWhatItDidNotCreate(t *testing.T) {
 	}
 	if got := tg.made(); !slices.Equal(got, []string{"made", "undroppable"}) {
 		t.Errorf("made %q", got)
+	}
+}
+
+// A rollback whose connections a network reset broke tries again on a
+// fresh one: the database is dropped (TestFaultRestoreResetIT shows it
+// through toxiproxy).
+func TestRollbackRetriesABrokenConnection(t *testing.T) {
+	saved := rollbackWaits
+	rollbackWaits = []time.Duration{0, 0, 0, 0}
+	defer func() { rollbackWaits = saved }()
+	tg := newTargets(nil, false)
+	tg.lookup = func(string) (bool, int64, error) { return false, 0, nil }
+	if err := tg.prepare(context.Background(), nil, "made"); err != nil {
+		t.Fatal(err)
+	}
+	lookups, drops := 0, 0
+	tg.lookup = func(string) (bool, int64, error) {
+		if lookups++; lookups < 3 {
+			return false, 0, fmt.Errorf("restore: looking up: %w", mysql.ErrInvalidConn)
+		}
+		return true, 1, nil
+	}
+	tg.run = func(string) error {
+		switch drops++; drops {
+		case 1:
+			return driver.ErrBadConn
+		case 2: // the server restarting
+			return &net.OpError{Op: "dial", Net: "unix", Err: syscall.ECONNREFUSED}
+		}
+		return nil
+	}
+	tg.confirm("made")
+	var logs bytes.Buffer
+	tg.rollback(slog.New(slog.NewTextHandler(&logs, nil)))
+	if lookups != 3 || drops != 3 || !strings.Contains(logs.String(), "dropped the database it had created") {
+		t.Fatalf("lookups %d, drops %d (want 3, 3); logged:\n%s", lookups, drops, logs.String())
+	}
+	// A connection that stays broken: given up after the waits, said.
+	lookups, drops = 0, -100
+	tg.run = func(string) error { drops++; return driver.ErrBadConn }
+	logs.Reset()
+	tg.rollback(slog.New(slog.NewTextHandler(&logs, nil)))
+	if drops != -100+len(rollbackWaits) || !strings.Contains(logs.String(), "dropping what it created failed too") {
+		t.Fatalf("drops %d; logged:\n%s", drops, logs.String())
 	}
 }

@@ -228,6 +228,11 @@ func IsTransient(err error) bool {
 		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) {
 		return true
 	}
+	if ue := (*url.Error)(nil); errors.As(err, &ue) && errors.Is(ue.Err, net.ErrClosed) {
+		// a request's body still being written when the peer reset the
+		// connection: net/http closed it under the writer
+		return true
+	}
 	// net/http does not export these.
 	s := err.Error()
 	return strings.Contains(s, "server closed idle connection") || strings.Contains(s, "connection reset by peer")

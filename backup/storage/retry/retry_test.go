@@ -7,6 +7,7 @@ import (
 	"github.com/opsteam/ops/backup/storage"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"syscall"
@@ -90,6 +91,9 @@ func TestIsTransient(t *testing.T) {
 		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, true},
 		{fmt.Errorf("write: %w", syscall.EPIPE), true},
 		{io.ErrUnexpectedEOF, true},
+		// an upload's body cut by a reset (seen through toxiproxy's reset_peer, TestFaultS3PartPutResetIT)
+		{fmt.Errorf("part 1: %w", &url.Error{Op: "Put", URL: "http://s3/b/k", Err: &net.OpError{Op: "readfrom", Err: &net.OpError{Op: "write", Err: net.ErrClosed}}}), true},
+		{&net.OpError{Op: "read", Err: net.ErrClosed}, false}, // not inside a request: a connection ops closed itself
 		{errors.New("http: server closed idle connection"), true},
 		{errors.New("swift: invalid object name"), false},
 		{&statusError{status: 503, retryAfter: time.Second, err: retryHTTPErr(503)}, true},
