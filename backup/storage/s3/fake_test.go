@@ -248,9 +248,9 @@ func (f *fakeS3) createUpload(w http.ResponseWriter, r *http.Request, bucket, ke
 	f.storageClasses = append(f.storageClasses, r.Header.Get("X-Amz-Storage-Class"))
 	f.mu.Unlock()
 	writeXML(w, struct {
-		XMLName       xml.Name `xml:"InitiateMultipartUploadResult"`
-		Bucket, Key   string
-		UploadId      string
+		XMLName     xml.Name `xml:"InitiateMultipartUploadResult"`
+		Bucket, Key string
+		UploadId    string
 	}{Bucket: bucket, Key: key, UploadId: id})
 }
 

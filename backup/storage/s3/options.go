@@ -21,10 +21,10 @@ import (
 
 // Limits of the S3 protocol.
 const (
-	MinPartSize     = 5 << 20  // every part but the last
-	MaxPartSize     = 5 << 30  // any part
-	MaxParts        = 10000    // parts of one multipart upload
-	DefaultPartSize = 8 << 20  // part_size when not set: 5 buffers stay within a 128 MiB process
+	MinPartSize     = 5 << 20 // every part but the last
+	MaxPartSize     = 5 << 30 // any part
+	MaxParts        = 10000   // parts of one multipart upload
+	DefaultPartSize = 8 << 20 // part_size when not set: 5 buffers stay within a 128 MiB process
 	// DefaultConcurrency is the number of part uploads in flight per Put.
 	DefaultConcurrency = 4
 	// DefaultRegion is the region when none is configured.

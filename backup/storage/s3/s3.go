@@ -64,7 +64,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 		// Retries are the project's policy (storage.retry_budget), not the SDK's.
-		Retryer:                                   aws.NopRetryer{},
+		Retryer: aws.NopRetryer{},
 		DisableLogOutputChecksumValidationSkipped: true,
 	}
 	if o.Endpoint != "" {
