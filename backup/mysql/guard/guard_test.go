@@ -138,28 +138,3 @@ func FuzzGuard(f *testing.F) {
 		_ = sqltext.Excerpt(s)
 	})
 }
-
-// TestValuesKeywordIsTheLexersWord: VALUES is found as the lexer's word,
-// never inside a quoted name or string, in the session's state.
-func TestValuesKeywordIsTheLexersWord(t *testing.T) {
-	for _, c := range []struct {
-		s    string
-		l    sqltext.LexState
-		want string // the text from the keyword found, "" for none
-	}{
-		{"INSERT INTO `VALUES` (`a`) VALUES (1)", sqltext.LexState{}, "VALUES (1)"},
-		{"INSERT INTO `t` (`a VALUES b`) VALUES(1)", sqltext.LexState{}, "VALUES(1)"},
-		{"INSERT INTO \"VALUES\" (a) VALUES (1)", sqltext.LexState{AnsiQuotes: true}, "VALUES (1)"},
-		{"INSERT INTO `t\x81`` VALUES (1)", sqltext.LexState{Charset: sqltext.CharsetGBK}, "VALUES (1)"}, // 0x81 0x60 is one character
-		{"INSERT INTO t SELECT 'x VALUES y'", sqltext.LexState{}, ""},
-		{"INSERT INTO t(a)VALUES (1)", sqltext.LexState{}, ""},
-	} {
-		got := ""
-		if v := sqltext.ValuesKeyword(c.s, c.l); v >= 0 {
-			got = c.s[v:]
-		}
-		if got != c.want {
-			t.Errorf("valuesKeyword(%q) finds %q, want %q", c.s, got, c.want)
-		}
-	}
-}

@@ -42,3 +42,28 @@ func TestUnqualifyTrigger(t *testing.T) {
 		}
 	}
 }
+
+// TestValuesKeywordIsTheLexersWord: VALUES is found as the lexer's word,
+// never inside a quoted name or string, in the session's state.
+func TestValuesKeywordIsTheLexersWord(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		l    LexState
+		want string // the text from the keyword found, "" for none
+	}{
+		{"INSERT INTO `VALUES` (`a`) VALUES (1)", LexState{}, "VALUES (1)"},
+		{"INSERT INTO `t` (`a VALUES b`) VALUES(1)", LexState{}, "VALUES(1)"},
+		{"INSERT INTO \"VALUES\" (a) VALUES (1)", LexState{AnsiQuotes: true}, "VALUES (1)"},
+		{"INSERT INTO `t\x81`` VALUES (1)", LexState{Charset: CharsetGBK}, "VALUES (1)"}, // 0x81 0x60 is one character
+		{"INSERT INTO t SELECT 'x VALUES y'", LexState{}, ""},
+		{"INSERT INTO t(a)VALUES (1)", LexState{}, ""},
+	} {
+		got := ""
+		if v := ValuesKeyword(c.s, c.l); v >= 0 {
+			got = c.s[v:]
+		}
+		if got != c.want {
+			t.Errorf("ValuesKeyword(%q) finds %q, want %q", c.s, got, c.want)
+		}
+	}
+}
