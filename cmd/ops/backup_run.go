@@ -23,6 +23,7 @@ import (
 type backupRunOptions struct {
 	jobs        []string
 	noPrune     bool
+	full        bool
 	metricsFile metricsFileFlag
 }
 
@@ -38,6 +39,7 @@ func newBackupRunCmd(c *cli) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "`NAME` of the job to run (repeatable; default: every job)")
 	cmd.Flags().BoolVar(&opts.noPrune, "no-prune", false, "do not apply retention after a successful backup")
+	cmd.Flags().BoolVar(&opts.full, "full", false, "physical jobs: take a full backup (start a new chain) even when physical.incremental is on")
 	opts.metricsFile.register(cmd.Flags())
 	return cmd
 }
@@ -49,6 +51,7 @@ func runBackupRun(ctx context.Context, rt *opsRuntime, opts backupRunOptions) er
 	}
 	var failed []error
 	for _, job := range jobs {
+		job.Physical.ForceFull = opts.full
 		start := time.Now()
 		var m *catalog.Manifest
 		notified := rt.notifyBackup(ctx, job)

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/opsteam/ops/backup"
+	"github.com/opsteam/ops/backup/catalog"
+	"github.com/opsteam/ops/internal/exitcode"
+	"github.com/opsteam/ops/internal/output"
+	"github.com/opsteam/ops/internal/progress"
+)
+
+// runPhysicalRestore is `ops backup restore --datadir DIR` of a physical
+// job: the chain ending at --backup, checked whole, then extracted and
+// prepared into DIR.
+func runPhysicalRestore(ctx context.Context, rt *opsRuntime, job backup.Job, opts backupRestoreOptions, until bool) error {
+	switch {
+	case !job.IsPhysical():
+		return exitcode.UsageError(fmt.Errorf("--datadir: job %s is a logical job (method: %s): its backups are restored into a server, without --datadir", job.Name, job.Method))
+	case opts.datadir == "":
+		return exitcode.UsageError(fmt.Errorf("job %s is a physical job: give the data directory to restore into with --datadir DIR (absent or empty)", job.Name))
+	case until:
+		return exitcode.UsageError(fmt.Errorf("--until* with --datadir: a point-in-time restore on a physical base is not supported yet; restore the backup with --datadir, start a server on it and replay the binary log from the position in its manifest"))
+	case len(opts.databases) > 0 || opts.replace:
+		return exitcode.UsageError(fmt.Errorf("--database and --replace are for logical jobs: a physical restore leaves a whole data directory"))
+	}
+	if err := backup.CheckDatadir(opts.datadir); err != nil {
+		return exitcode.UsageError(err)
+	}
+	store, err := rt.openStore(ctx, job)
+	if err != nil {
+		return err
+	}
+	b, ids, err := rt.readableBackup(ctx, store, job, opts.backup, nil, opts.trustUnauthenticated, opts.identity)
+	if err != nil {
+		return err
+	}
+	list, err := backup.ListBackups(ctx, store, job, false)
+	if err != nil {
+		return err
+	}
+	list = withBackup(list, b)
+	chain, err := backup.ChainOf(list, b.ID)
+	if err != nil {
+		return err
+	}
+	var total int64
+	for _, m := range chain {
+		total += 2 * m.Object.Size // checked, then extracted
+	}
+	rt.log.Info("restore started", "job", job.Name, "id", b.ID, "method", backup.MethodPhysical, "chain", len(chain), "datadir", opts.datadir)
+	start := time.Now()
+	bar := progress.New(rt.stderr, rt.stderrTTY, "restore "+b.ID, total)
+	_, err = backup.RestorePhysical(ctx, backup.PhysicalRestoreOptions{
+		Store: store, List: list, ID: b.ID, Datadir: opts.datadir, Identities: ids, Logger: rt.log,
+		Binary: job.Physical.Binary, TrustUnauthenticated: opts.trustUnauthenticated,
+		RequireEncryption: len(job.EncryptTo) > 0, Progress: bar.Set,
+	})
+	bar.Done()
+	if errors.Is(err, backup.ErrDatadirNotEmpty) {
+		return exitcode.UsageError(err)
+	}
+	if err != nil {
+		return err
+	}
+	rt.log.Info("restore complete", "job", job.Name, "id", b.ID, "datadir", opts.datadir, "backups", len(chain),
+		"duration", time.Since(start).Round(time.Millisecond).String())
+	fmt.Fprintf(rt.stdout, "restored %s %s into %s (%d backup(s): the full %s%s): start it with mariadbd --datadir=%s\n",
+		job.Name, output.Escape(b.ID), output.Escape(opts.datadir), len(chain), output.Escape(chain[0].ID), incrementals(len(chain)-1),
+		output.Escape(opts.datadir))
+	return nil
+}
+
+func incrementals(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" and %d incremental(s)", n)
+}
+
+// withBackup puts b in list in place of the entry with its ID (b may be an
+// unsigned backup the user accepted).
+func withBackup(list []*catalog.BackupInfo, b *catalog.BackupInfo) []*catalog.BackupInfo {
+	for i, x := range list {
+		if x.ID == b.ID {
+			list[i] = b
+			return list
+		}
+	}
+	return append(list, b)
+}
