@@ -260,6 +260,12 @@ func TestPhysicalBrokenChain(t *testing.T) {
 	if inc.Base != full.ID {
 		t.Fatalf("base %q", inc.Base)
 	}
+	backuptest.EditManifest(t, s, manifestName(inc), func(m map[string]any) {
+		m["physical"].(map[string]any)["from_lsn"] = 1 // not its base's to_lsn
+	})
+	if _, err := RestorePhysical(context.Background(), restorePhysicalOpts(t, s, j, inc.ID)); !errors.Is(err, ErrBrokenChain) {
+		t.Fatalf("restore of an incremental that does not start at its base's LSN = %v", err)
+	}
 	s.Delete(context.Background(), manifestName(full))
 	o := restorePhysicalOpts(t, s, j, inc.ID)
 	if _, err := RestorePhysical(context.Background(), o); !errors.Is(err, ErrBrokenChain) {

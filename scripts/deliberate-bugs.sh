@@ -153,6 +153,13 @@ bugs=(
   "s3 read-only open creates the bucket|./backup/storage/s3|backup/storage/s3/s3.go|	if s.opts.ReadOnly {|	if false && s.opts.ReadOnly {"
   "s3 secret accepted in the config file|./cmd/ops|cmd/ops/runtime.go|strings.HasPrefix(w, res.File+\":\")|false && strings.HasPrefix(w, res.File+\":\")"
   "s3 checksum trailers on|./backup/storage/s3|backup/storage/s3/s3.go|aws.RequestChecksumCalculationWhenRequired|aws.RequestChecksumCalculationWhenSupported"
+  "physical restore extracts before checking every chunk|./backup|backup/physical_restore.go|		if err := checkStored(ctx, o.Store, m, progress); err != nil {|		if err := error(nil); err != nil {"
+  "physical restore over a non-empty data directory|./backup|backup/physical_restore.go|	case len(ents) > 0:|	case len(ents) > 1<<30:"
+  "physical restore skips the incrementals|./backup|backup/physical_restore.go|		if err := physical.Prepare(ctx, o.Logger, o.Binary, o.Datadir, dir); err != nil {|		if err := error(nil); err != nil {"
+  "physical incremental ignores full_every|./backup|backup/physical.go|	if len(chain) >= job.Physical.FullEvery {|	if false {"
+  "physical incremental on a changed server|./backup|backup/physical.go|	if srv != serverOf(last) {|	if false {"
+  "physical job accepts databases|./backup|backup/physical_config.go|	if len(j.Databases) > 0 {|	if false {"
+  "physical restore accepts a chain with a wrong LSN|./backup|backup/physical.go|base.Physical.ToLSN != m.Physical.FromLSN {|base.Physical.ToLSN != m.Physical.FromLSN \x26\x26 false {"
 )
 
 survived=0
