@@ -299,3 +299,57 @@ func TestPhysicalConfig(t *testing.T) {
 		t.Fatalf("a plain physical job: %v", err)
 	}
 }
+
+// Retention keeps physical chains whole: a kept incremental keeps its
+// bases down to the full; a chain is pruned only whole, newest first.
+func TestPhysicalRetentionKeepsChainsWhole(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		keepDaily int
+		deleted   []int // indexes into the backups, in deletion order
+	}{
+		{keepDaily: 2, deleted: []int{2, 1, 0}}, // I3 and F2 kept: the first chain goes, newest first
+		{keepDaily: 3, deleted: nil},            // I2 (day 2) kept: it keeps I1 and F1
+		{keepDaily: 1, deleted: []int{2, 1, 0}}, // I3 kept: it keeps F2
+	} {
+		s := mem.New()
+		j := physicalJob()
+		j.Physical.Incremental, j.Physical.FullEvery = true, 3
+		j.Retention = Retention{KeepDaily: tc.keepDaily}
+		f := &fakePhysical{size: 100}
+		var ms []*catalog.Manifest
+		for _, h := range []int{0, 24, 30, 48, 72} { // F1 (day 1), I1, I2 (day 2), F2 (day 3), I3 (day 4)
+			m, err := runPhysicalAt(t, s, j, f, h, physical.Server{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms = append(ms, m)
+		}
+		if ms[3].Kind != "full" || ms[4].Base != ms[3].ID || ms[2].Base != ms[1].ID || ms[1].Base != ms[0].ID {
+			t.Fatalf("chains: %v", []string{ms[0].Kind, ms[1].Kind, ms[2].Kind, ms[3].Kind, ms[4].Kind})
+		}
+		res, err := Prune(ctx, PruneOptions{Job: j, Store: s, Location: time.UTC, Now: backuptest.FixedClock(backuptest.T0.Add(100 * time.Hour))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, i := range tc.deleted {
+			want = append(want, manifestName(ms[i]))
+		}
+		var got []string
+		for _, n := range res.Deleted {
+			if strings.HasSuffix(n, "/"+catalog.ManifestName) {
+				got = append(got, n)
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("keep_daily %d: deleted %v, want %v", tc.keepDaily, got, want)
+		}
+		list, _ := ListBackups(ctx, s, j, false)
+		for _, b := range list {
+			if _, err := ChainOf(list, b.ID); err != nil {
+				t.Errorf("keep_daily %d: after prune %s has no whole chain: %v", tc.keepDaily, b.ID, err)
+			}
+		}
+	}
+}

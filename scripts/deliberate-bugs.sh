@@ -160,6 +160,7 @@ bugs=(
   "physical incremental on a changed server|./backup|backup/physical.go|	if srv != serverOf(last) {|	if false {"
   "physical job accepts databases|./backup|backup/physical_config.go|	if len(j.Databases) > 0 {|	if false {"
   "physical restore accepts a chain with a wrong LSN|./backup|backup/physical.go|base.Physical.ToLSN != m.Physical.FromLSN {|base.Physical.ToLSN != m.Physical.FromLSN \x26\x26 false {"
+  "retention prunes the base of a kept incremental|./backup|backup/prune.go|	keepChains(res.Decisions, byID) // physical chains stay whole|	_ = keepChains // physical chains stay whole"
 )
 
 survived=0
