@@ -45,6 +45,9 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 	if err != nil {
 		return err
 	}
+	if opts.restoreTest && job.IsPhysical() {
+		return exitcode.UsageError(fmt.Errorf("verify --restore-test: job %s is a physical job: the restore test of physical backups is not supported yet (verify without it checks every stored byte; ops backup restore --datadir DIR restores one)", job.Name))
+	}
 	store, err := rt.openStore(ctx, job)
 	if err != nil {
 		return err
