@@ -1,7 +1,14 @@
 package backup
 
 import (
+	"context"
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
 	"github.com/opsteam/ops/backup/catalog"
+	"github.com/opsteam/ops/backup/mysql/physical"
 	"github.com/opsteam/ops/internal/fielderr"
 )
 
@@ -55,4 +62,44 @@ func (j *Job) validateMethod(path string) error {
 		return fielderr.New(path+".physical.binary", "empty: expected mariadb-backup or its path")
 	}
 	return nil
+}
+
+// PhysicalPrivileges are what mariadb-backup needs of its account (MariaDB's
+// documentation: RELOAD and LOCK TABLES for the backup locks, PROCESS to
+// see the server's threads, BINLOG MONITOR for the binary log position;
+// SLAVE MONITOR too with --slave-info, which ops does not pass).
+var PhysicalPrivileges = []string{"RELOAD", "PROCESS", "LOCK TABLES", BinlogPositionPrivilege}
+
+// physicalGrantProblems says what a physical job's account lacks.
+func physicalGrantProblems(g *Grants) []string {
+	var miss []string
+	for _, p := range PhysicalPrivileges {
+		if !g.Global(p) {
+			miss = append(miss, strings.SplitN(p, "|", 2)[0])
+		}
+	}
+	if len(miss) == 0 {
+		return nil
+	}
+	return []string{"physical backup needs " + grantLine(g.User, strings.Join(miss, ", "), "*.*")}
+}
+
+// PhysicalToolProblems is config check --connect for a physical job: the
+// job's mariadb-backup exists and is the server's release, and the
+// server's datadir is readable here (mariadb-backup copies it).
+func PhysicalToolProblems(ctx context.Context, j *Job) (ok string, problems []string) {
+	srv, err := physical.Facts(ctx, j.MySQL, nil)
+	if err != nil {
+		return "", []string{err.Error()}
+	}
+	tool, err := physical.ToolVersion(ctx, j.Physical.Binary)
+	if err != nil {
+		problems = append(problems, err.Error())
+	} else if err := physical.CheckVersion(tool, srv.Version); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if err := unix.Access(srv.Datadir, unix.R_OK|unix.X_OK); err != nil {
+		problems = append(problems, fmt.Sprintf("the server's datadir %s is not readable here (%v): a physical backup runs on the database host as a user that can read it", srv.Datadir, err))
+	}
+	return fmt.Sprintf("mariadb-backup %s matches the server (%s), datadir %s readable", tool, srv.Version, srv.Datadir), problems
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"errors"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/opsteam/ops/backup/backuptest"
 	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/mysql/mysqltest"
+	"github.com/opsteam/ops/backup/mysql/physical"
 	"github.com/opsteam/ops/backup/storage/local"
 	"github.com/opsteam/ops/internal/testenv"
 )
@@ -244,4 +247,26 @@ func TestPhysicalITFullAndIncrementals(t *testing.T) {
 		t.Fatal("the changes did not change the checksum: the test could not tell the incrementals apart")
 	}
 	restoreAndCompare(t, s, job, inc2.ID, want, 3)
+}
+
+// config check --connect for a physical job: the real mariadb-backup
+// matches the server; one of another release is refused.
+func TestPhysicalITToolCheck(t *testing.T) {
+	_, sock := physicalITSource(t)
+	job := DefaultJob()
+	job.Method, job.MySQL.Socket, job.MySQL.User = MethodPhysical, sock, "root"
+	if ok, problems := PhysicalToolProblems(context.Background(), &job); len(problems) != 0 || !strings.Contains(ok, "matches") {
+		t.Fatalf("the installed mariadb-backup: %q %q", ok, problems)
+	}
+	fake := filepath.Join(t.TempDir(), "mariadb-backup")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho 'mariadb-backup based on MariaDB server 10.6.1-MariaDB Linux (x86_64)'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	job.Physical.Binary = fake
+	if _, problems := PhysicalToolProblems(context.Background(), &job); len(problems) != 1 || !strings.Contains(problems[0], "10.6.1") {
+		t.Fatalf("a mismatched mariadb-backup: %q", problems)
+	}
+	if _, err := RunBackup(context.Background(), RunOptions{Job: job, Store: local.New(t.TempDir())}); !errors.Is(err, physical.ErrVersionMismatch) {
+		t.Fatalf("a backup with a mismatched mariadb-backup = %v", err)
+	}
 }

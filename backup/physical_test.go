@@ -353,3 +353,16 @@ func TestPhysicalRetentionKeepsChainsWhole(t *testing.T) {
 		}
 	}
 }
+
+func TestPhysicalGrantProblems(t *testing.T) {
+	j := physicalJob()
+	g := &Grants{User: "ops@localhost", global: map[string]bool{"RELOAD": true, "LOCK TABLES": true}}
+	problems, _ := BackupGrantProblems(&j, g)
+	if len(problems) != 1 || !strings.Contains(problems[0], "GRANT PROCESS, BINLOG MONITOR ON *.* TO 'ops'@'localhost'") {
+		t.Fatalf("problems = %q", problems)
+	}
+	g.global["PROCESS"], g.global["REPLICATION CLIENT"] = true, true
+	if problems, mode := BackupGrantProblems(&j, g); len(problems) != 0 || !strings.Contains(mode, "mariadb-backup") {
+		t.Fatalf("with every grant: %q, %s", problems, mode)
+	}
+}

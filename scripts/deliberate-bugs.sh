@@ -161,6 +161,8 @@ bugs=(
   "physical job accepts databases|./backup|backup/physical_config.go|	if len(j.Databases) > 0 {|	if false {"
   "physical restore accepts a chain with a wrong LSN|./backup|backup/physical.go|base.Physical.ToLSN != m.Physical.FromLSN {|base.Physical.ToLSN != m.Physical.FromLSN \x26\x26 false {"
   "retention prunes the base of a kept incremental|./backup|backup/prune.go|	keepChains(res.Decisions, byID) // physical chains stay whole|	_ = keepChains // physical chains stay whole"
+  "mariadb-backup of another release accepted|./backup/mysql/physical|backup/mysql/physical/info.go|	if t == \"\" \x7c\x7c s == \"\" \x7c\x7c t != s {|	if t == \"\" \x7c\x7c s == \"\" {"
+  "physical account grants not checked|./backup|backup/physical_config.go|		if !g.Global(p) {|		if false \x26\x26 !g.Global(p) {"
 )
 
 survived=0
