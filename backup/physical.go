@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -275,11 +276,12 @@ func produceEncoded(ctx context.Context, job Job, recips []age.Recipient, w io.W
 		return err
 	}
 	defer codec.Close()
-	fw := &frameWriter{w: w, codec: codec, buf: make([]byte, 0, frameSize)}
+	fw := newFrameWriter(w, codec, frameWorkers)
 	if err := produce(ctx, fw); err != nil {
+		fw.abort()
 		return err
 	}
-	if err := fw.flush(); err != nil {
+	if err := fw.Close(); err != nil {
 		return err
 	}
 	if enc != nil {
@@ -291,41 +293,97 @@ func produceEncoded(ctx context.Context, job Job, recips []age.Recipient, w io.W
 }
 
 // frameSize is the uncompressed size of each compressed frame of a
-// physical stream (zstd and gzip readers read concatenated frames).
-const frameSize = 4 << 20
+// physical stream (zstd and gzip readers read concatenated frames), and
+// frameWorkers how many frames are compressed at once.
+const (
+	frameSize    = 4 << 20
+	frameWorkers = 2
+)
 
-// frameWriter compresses what it is given frameSize bytes at a time.
+// frameWriter compresses what it is given frameSize bytes at a time, up to
+// workers frames at once, and writes the frames to w in order.
 type frameWriter struct {
-	w     io.Writer
 	codec compress.Codec
 	buf   []byte
-	out   []byte
+	order chan chan frame // frames in flight, in order (its capacity bounds them)
+	done  chan error      // the writing goroutine's end
+	err   error
+	// failed is set by the writing goroutine when w failed: Write stops
+	// taking bytes (Close returns the error).
+	failed atomic.Bool
+}
+
+type frame struct {
+	data []byte
+	err  error
+}
+
+func newFrameWriter(w io.Writer, codec compress.Codec, workers int) *frameWriter {
+	f := &frameWriter{codec: codec, buf: make([]byte, 0, frameSize), order: make(chan chan frame, workers), done: make(chan error, 1)}
+	go func() {
+		var err error
+		for ch := range f.order {
+			fr := <-ch
+			if err == nil && fr.err != nil {
+				err = fr.err
+			}
+			if err == nil {
+				_, err = w.Write(fr.data)
+			}
+			if err != nil {
+				f.failed.Store(true)
+			}
+		}
+		f.done <- err
+	}()
+	return f
 }
 
 func (f *frameWriter) Write(p []byte) (int, error) {
+	if f.failed.Load() {
+		return 0, errFrameWrite
+	}
 	n := len(p)
 	for len(p) > 0 {
 		k := min(len(p), frameSize-len(f.buf))
 		f.buf = append(f.buf, p[:k]...)
 		p = p[k:]
 		if len(f.buf) == frameSize {
-			if err := f.flush(); err != nil {
-				return 0, err
-			}
+			f.submit()
 		}
 	}
 	return n, nil
 }
 
-func (f *frameWriter) flush() error {
+// errFrameWrite is what Write returns once writing a frame failed.
+var errFrameWrite = errors.New("writing the compressed stream failed")
+
+// submit hands the buffered bytes to a compressing goroutine.
+func (f *frameWriter) submit() {
 	if len(f.buf) == 0 {
-		return nil
+		return
 	}
-	var err error
-	if f.out, err = f.codec.Compress(f.out[:0], f.buf); err != nil {
-		return err
-	}
+	data := f.buf
+	f.buf = make([]byte, 0, frameSize)
+	ch := make(chan frame, 1)
+	f.order <- ch
+	go func() {
+		out, err := f.codec.Compress(nil, data)
+		ch <- frame{out, err}
+	}()
+}
+
+// Close compresses what is buffered and waits until every frame is written.
+func (f *frameWriter) Close() error {
+	f.submit()
+	close(f.order)
+	f.err = <-f.done
+	return f.err
+}
+
+// abort ends the writing goroutine after a failed produce.
+func (f *frameWriter) abort() {
 	f.buf = f.buf[:0]
-	_, err = f.w.Write(f.out)
-	return err
+	close(f.order)
+	<-f.done
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/opsteam/ops/backup/backuptest"
 	"github.com/opsteam/ops/backup/catalog"
+	"github.com/opsteam/ops/backup/compress"
 	"github.com/opsteam/ops/backup/mysql/physical"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/mem"
@@ -366,3 +367,55 @@ func TestPhysicalGrantProblems(t *testing.T) {
 		t.Fatalf("with every grant: %q, %s", problems, mode)
 	}
 }
+
+type failWriter struct{ n int }
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if f.n++; f.n > 1 {
+		return 0, errors.New("disk full")
+	}
+	return len(p), nil
+}
+
+// Frames compressed in parallel come out in order; a failed write stops
+// the writer and Close reports it.
+func TestFrameWriter(t *testing.T) {
+	codec, err := compressZstd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer codec.Close()
+	data := make([]byte, 3*frameSize+777)
+	for i := range data {
+		data[i] = byte(i * 7 % 251)
+	}
+	var out bytes.Buffer
+	fw := newFrameWriter(&out, codec, 2)
+	for p := data; len(p) > 0; p = p[min(len(p), 100_000):] {
+		if _, err := fw.Write(p[:min(len(p), 100_000)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dr, _, release, err := compress.NewReader(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	got, err := io.ReadAll(dr)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("round trip: %d bytes, %v", len(got), err)
+	}
+	fw = newFrameWriter(&failWriter{}, codec, 2)
+	var werr error
+	for i := 0; i < 20 && werr == nil; i++ {
+		_, werr = fw.Write(data[:frameSize])
+	}
+	if err := fw.Close(); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("Close after a failed write = %v", err)
+	}
+}
+
+func compressZstd() (compress.Codec, error) { return compress.Zstd.NewCodec(0, 1) }
