@@ -3,8 +3,8 @@ package backup
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"

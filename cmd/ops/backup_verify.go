@@ -45,9 +45,6 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 	if err != nil {
 		return err
 	}
-	if opts.restoreTest && job.IsPhysical() {
-		return exitcode.UsageError(fmt.Errorf("verify --restore-test: job %s is a physical job: the restore test of physical backups is not supported yet (verify without it checks every stored byte; ops backup restore --datadir DIR restores one)", job.Name))
-	}
 	store, err := rt.openStore(ctx, job)
 	if err != nil {
 		return err
@@ -97,6 +94,12 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 	ids, err := rt.identities(job, opts.identity, b)
 	if err != nil {
 		return err
+	}
+	if job.IsPhysical() {
+		if err := rt.physicalRestoreTest(ctx, job, store, b, ids, opts.trustUnauthenticated); err != nil {
+			return err
+		}
+		return binlogErr
 	}
 	ro := job.RestoreOptions(store)
 	ro.Backup, ro.Identities, ro.Logger, ro.TrustUnauthenticated = b, ids, rt.log, opts.trustUnauthenticated

@@ -45,7 +45,6 @@ func TestPhysicalUsageErrorsExit2(t *testing.T) {
 		{[]string{"backup", "restore", "--job", "phys"}, "--datadir DIR"},
 		{[]string{"backup", "restore", "--job", "logical", "--datadir", t.TempDir()}, "logical job"},
 		{[]string{"backup", "restore", "--job", "phys", "--datadir", t.TempDir(), "--until", "2026-01-01 00:00:00"}, "not supported yet"},
-		{[]string{"backup", "verify", "--job", "phys", "--restore-test"}, "physical job"},
 		{[]string{"backup", "cat", "--job", "phys"}, "not SQL"},
 	} {
 		code, _, stderr := runOps(t, append([]string{"--config", cfg}, tc.args...)...)
