@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -216,7 +217,8 @@ func TestPhysicalITFullAndIncrementals(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantFull := checksums(t, src)
-	if full.Kind != catalog.KindFull || full.Physical.ToLSN == 0 || full.Consistency.BinlogFile == "" || full.Consistency.GTID == "" || full.Server.Version == "" {
+	if full.Kind != catalog.KindFull || full.Physical.ToLSN == 0 || full.Consistency.BinlogFile == "" || full.Consistency.GTID == "" || full.Server.Version == "" ||
+		full.Consistency.SnapshotAt.Before(full.StartedAt.Add(-time.Minute)) || !slices.Contains(full.Databases, physicalITDB) {
 		t.Fatalf("full: %+v %+v", full, full.Physical)
 	}
 	restoreAndCompare(t, s, job, full.ID, wantFull, 1)

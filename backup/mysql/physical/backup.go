@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/opsteam/ops/backup/mysql/conn"
 )
@@ -44,6 +45,12 @@ type Result struct {
 	Server Server
 	// StreamBytes is the size of the xbstream (before compression).
 	StreamBytes int64
+	// SnapshotAt is the server's clock once mariadb-backup ended: the copy
+	// is consistent at a point before it (a point-in-time restore to a
+	// later time may start from it). Databases are the server's databases
+	// then, system ones left out.
+	SnapshotAt time.Time
+	Databases  []string
 }
 
 // Facts reads the server's version, server_id and datadir.
@@ -126,7 +133,58 @@ func Backup(ctx context.Context, o Options, w io.Writer) (*Result, error) {
 	if o.IncrementalLSN > 0 && info.FromLSN != o.IncrementalLSN {
 		return nil, fmt.Errorf("mariadb-backup wrote an incremental from LSN %d, asked for %d", info.FromLSN, o.IncrementalLSN)
 	}
-	return &Result{Info: info, Server: srv, StreamBytes: cw.n}, nil
+	res := &Result{Info: info, Server: srv, StreamBytes: cw.n}
+	if res.SnapshotAt, res.Databases, err = after(ctx, o.MySQL, logger); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// after reads the server's clock and its databases once the copy ended.
+func after(ctx context.Context, m conn.Config, logger *slog.Logger) (time.Time, []string, error) {
+	db, err := conn.Connect(ctx, m, logger)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	defer db.Close()
+	var now string
+	if err := db.QueryRowContext(ctx, "SELECT UNIX_TIMESTAMP(NOW(6))").Scan(&now); err != nil {
+		return time.Time{}, nil, fmt.Errorf("reading the server's clock after the backup: %w", err)
+	}
+	at, err := parseUnix(now)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	rows, err := db.QueryContext(ctx, "SHOW DATABASES")
+	if err != nil {
+		return time.Time{}, nil, fmt.Errorf("listing the server's databases: %w", err)
+	}
+	defer rows.Close()
+	dbs := []string{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return time.Time{}, nil, err
+		}
+		if !systemSchemas[name] {
+			dbs = append(dbs, name)
+		}
+	}
+	return at, dbs, rows.Err()
+}
+
+// parseUnix reads UNIX_TIMESTAMP(NOW(6)) ("1765130000.123456").
+func parseUnix(s string) (time.Time, error) {
+	sec, frac, _ := strings.Cut(s, ".")
+	n, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("the server's clock %q: %w", s, err)
+	}
+	var ns int64
+	if frac != "" {
+		ns, _ = strconv.ParseInt((frac + "000000000")[:9], 10, 64)
+	}
+	return time.Unix(n, ns).UTC(), nil
 }
 
 func errOr(err error, msg string) error {

@@ -83,3 +83,13 @@ func TestDefaultsFileQuoting(t *testing.T) {
 		t.Fatal("newline")
 	}
 }
+
+func TestParseUnix(t *testing.T) {
+	at, err := parseUnix("1765130000.123456")
+	if err != nil || at.Unix() != 1765130000 || at.Nanosecond() != 123456000 {
+		t.Fatalf("%v %v", at, err)
+	}
+	if _, err := parseUnix("x"); err == nil {
+		t.Fatal("accepted x")
+	}
+}
