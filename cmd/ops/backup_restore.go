@@ -100,7 +100,7 @@ func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOpt
 		return err
 	}
 	if job.IsPhysical() || opts.datadir != "" {
-		return runPhysicalRestore(ctx, rt, job, opts, point.RestorePoint != nil)
+		return runPhysicalRestore(ctx, rt, job, opts, point)
 	}
 	store, err := rt.openStore(ctx, job)
 	if err != nil {

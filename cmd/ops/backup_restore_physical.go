@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/catalog"
+	"github.com/opsteam/ops/backup/pitr"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/output"
@@ -19,14 +21,14 @@ import (
 // runPhysicalRestore is `ops backup restore --datadir DIR` of a physical
 // job: the chain ending at --backup, checked whole, then extracted and
 // prepared into DIR.
-func runPhysicalRestore(ctx context.Context, rt *opsRuntime, job backup.Job, opts backupRestoreOptions, until bool) error {
+func runPhysicalRestore(ctx context.Context, rt *opsRuntime, job backup.Job, opts backupRestoreOptions, point untilPoint) error {
 	switch {
 	case !job.IsPhysical():
 		return exitcode.UsageError(fmt.Errorf("--datadir: job %s is a logical job (method: %s): its backups are restored into a server, without --datadir", job.Name, job.Method))
 	case opts.datadir == "":
 		return exitcode.UsageError(fmt.Errorf("job %s is a physical job: give the data directory to restore into with --datadir DIR (absent or empty)", job.Name))
-	case until:
-		return exitcode.UsageError(fmt.Errorf("--until* with --datadir: a point-in-time restore on a physical base is not supported yet; restore the backup with --datadir, start a server on it and replay the binary log from the position in its manifest"))
+	case point.RestorePoint != nil && opts.backup != "latest" && opts.backup != "":
+		return exitcode.UsageError(fmt.Errorf("--backup and --until*: a point-in-time restore picks the newest backup before the point itself"))
 	case len(opts.databases) > 0 || opts.replace:
 		return exitcode.UsageError(fmt.Errorf("--database and --replace are for logical jobs: a physical restore leaves a whole data directory"))
 	}
@@ -36,6 +38,9 @@ func runPhysicalRestore(ctx context.Context, rt *opsRuntime, job backup.Job, opt
 	store, err := rt.openStore(ctx, job)
 	if err != nil {
 		return err
+	}
+	if point.RestorePoint != nil {
+		return runPhysicalPointInTime(ctx, rt, job, store, opts, point)
 	}
 	b, ids, err := rt.readableBackup(ctx, store, job, opts.backup, nil, opts.trustUnauthenticated, opts.identity)
 	if err != nil {
@@ -124,5 +129,44 @@ func (rt *opsRuntime) physicalRestoreTest(ctx context.Context, job backup.Job, s
 	if bad > 0 {
 		return exitcode.Check(fmt.Errorf("restore test of backup %s: CHECK TABLE failed for %d of %d tables", b.ID, bad, len(checks)))
 	}
+	return nil
+}
+
+// runPhysicalPointInTime is restore --datadir DIR --until*: the physical
+// chain before the point prepared in DIR, then the archived binary log
+// replayed on a throw-away server there.
+func runPhysicalPointInTime(ctx context.Context, rt *opsRuntime, job backup.Job, store storage.Store, opts backupRestoreOptions, point untilPoint) error {
+	var ids []age.Identity
+	if path := cmp.Or(opts.identity, job.IdentityFile); path != "" {
+		var err error
+		if ids, err = backup.LoadIdentities(path); err != nil {
+			return err
+		}
+	} else if len(job.EncryptTo) > 0 {
+		return exitcode.UsageError(fmt.Errorf("job %s encrypts its backups and binary log: give the age identity with --identity FILE or backup.jobs[].identity_file", job.Name))
+	}
+	rt.log.Info("point-in-time restore started", "job", job.Name, "point", point.String(), "datadir", opts.datadir)
+	res, err := pitr.RestorePhysicalPointInTime(ctx, pitr.PhysicalPITROptions{
+		PhysicalRestoreOptions: backup.PhysicalRestoreOptions{Store: store, Datadir: opts.datadir, Identities: ids, Logger: rt.log,
+			Binary: job.Physical.Binary, TrustUnauthenticated: opts.trustUnauthenticated, RequireEncryption: len(job.EncryptTo) > 0},
+		Job: job, Point: point.RestorePoint,
+	})
+	if nr := (*pitr.NotRecoverableError)(nil); errors.As(err, &nr) {
+		return notRecoverable(point, nr)
+	}
+	if errors.Is(err, backup.ErrDatadirNotEmpty) {
+		return exitcode.UsageError(err)
+	}
+	if err != nil {
+		return err
+	}
+	stop := "the end of the archive"
+	if !res.StoppedAt.IsZero() {
+		stop = res.StoppedAt.String()
+	}
+	rt.log.Info("point-in-time restore complete", "job", job.Name, "backup", res.Backup.ID, "from", res.From.String(),
+		"stopped_at", res.StoppedAt.String(), "transactions", res.Stats.Groups, "chunks", res.Chunks, "replay", res.Replay.Round(time.Millisecond).String())
+	fmt.Fprintf(rt.stdout, "restored %s %s into %s, then %d transactions of the binary log from %s up to %s: start it with mariadbd --datadir=%s\n",
+		job.Name, output.Escape(res.Backup.ID), output.Escape(opts.datadir), res.Stats.Groups, res.From, stop, output.Escape(opts.datadir))
 	return nil
 }

@@ -25,6 +25,7 @@ const DefaultMariadbd = "mariadbd"
 // grant tables (nothing but this process can reach it), no binary log.
 type Scratch struct {
 	DB     *sql.DB
+	Socket string
 	cmd    *exec.Cmd
 	exited chan error
 	log    string
@@ -52,7 +53,7 @@ func StartScratch(ctx context.Context, logger *slog.Logger, mariadbd, datadir, r
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", mariadbd, err)
 	}
-	s := &Scratch{cmd: cmd, exited: make(chan error, 1), log: logFile}
+	s := &Scratch{Socket: sock, cmd: cmd, exited: make(chan error, 1), log: logFile}
 	go func() { s.exited <- cmd.Wait() }()
 	db, err := sql.Open("mysql", "root@unix("+sock+")/")
 	if err != nil {
