@@ -419,3 +419,18 @@ func TestFrameWriter(t *testing.T) {
 }
 
 func compressZstd() (compress.Codec, error) { return compress.Zstd.NewCodec(0, 1) }
+
+// A physical backup without its manifest (interrupted) is listed as a
+// partial physical backup.
+func TestPhysicalPartialListed(t *testing.T) {
+	s := mem.New()
+	m, err := runPhysicalAt(t, s, physicalJob(), &fakePhysical{size: 10}, 0, physical.Server{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Delete(context.Background(), manifestName(m))
+	list, err := ListBackups(context.Background(), s, physicalJob(), true)
+	if err != nil || len(list) != 1 || list[0].Status != catalog.StatusPartial || list[0].Method != "physical" {
+		t.Fatalf("list --all = %+v, %v", list, err)
+	}
+}

@@ -305,8 +305,11 @@ func List(ctx context.Context, s storage.Store, job Ref, all bool) ([]*BackupInf
 		if b.Databases == nil {
 			b.Databases = []string{}
 		}
-		if b.Method == "" {
+		if b.Method == "" { // no manifest: the stream's name says the method
 			b.Method, b.Kind = MethodLogical, KindFull
+			if strings.HasPrefix(path.Base(b.Object), physicalStream) {
+				b.Method = MethodPhysical
+			}
 		}
 		out = append(out, b)
 	}
