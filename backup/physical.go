@@ -59,6 +59,7 @@ func runPhysical(ctx context.Context, o RunOptions) (*catalog.Manifest, error) {
 	objName := path.Join(dir, catalog.PhysicalStreamName(job.Compression, len(recips) > 0))
 	kind := catalog.KindFull
 	po := physical.Options{MySQL: job.MySQL, Binary: job.Physical.Binary, Logger: o.Logger}
+	physicalProgress(o, &po)
 	if start.base != nil {
 		kind, po.IncrementalLSN = catalog.KindIncremental, start.base.Physical.ToLSN
 	}
@@ -108,6 +109,25 @@ func runPhysical(ctx context.Context, o RunOptions) (*catalog.Manifest, error) {
 		"stored_bytes", obj.Size, "stream_bytes", res.StreamBytes, "to_lsn", res.ToLSN, "binlog_file", res.Binlog.File,
 		"binlog_pos", res.Binlog.Pos, "gtid", res.Binlog.GTID, "duration", m.FinishedAt.Sub(started).Round(time.Millisecond).String())
 	return m, nil
+}
+
+// progressItem names the datadir for the progress hooks, which count
+// tables for a dump.
+const progressItem = "the datadir"
+
+// physicalProgress feeds the dump's progress hooks: the datadir's size as
+// the one planned item, the stream's bytes as written to it.
+func physicalProgress(o RunOptions, po *physical.Options) {
+	if o.DumpPlanned != nil {
+		po.Planned = func(n int64) { o.DumpPlanned(map[string]TableEstimate{progressItem: {Bytes: n}}) }
+	}
+	if o.DumpProgress != nil {
+		var last int64
+		po.Progress = func(n int64) {
+			o.DumpProgress(DumpProgress{Table: progressItem, RawBytes: n, PartBytes: n - last})
+			last = n
+		}
+	}
 }
 
 func baseID(m *catalog.Manifest) string {

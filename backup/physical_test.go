@@ -36,6 +36,9 @@ type fakePhysical struct {
 
 func (f *fakePhysical) backup(_ context.Context, o physical.Options, w io.Writer) (*physical.Result, error) {
 	f.asked = append(f.asked, o.IncrementalLSN)
+	if o.Planned != nil {
+		o.Planned(int64(2 * f.size))
+	}
 	from := o.IncrementalLSN
 	f.lsn += 1000
 	data := make([]byte, f.size)
@@ -44,8 +47,13 @@ func (f *fakePhysical) backup(_ context.Context, o physical.Options, w io.Writer
 		data[i] = byte(r.Uint32())
 	}
 	f.stream = append(f.stream, data)
-	if _, err := w.Write(data); err != nil {
-		return nil, err
+	for p := data; len(p) > 0; p = p[min(len(p), 1<<20):] {
+		if _, err := w.Write(p[:min(len(p), 1<<20)]); err != nil {
+			return nil, err
+		}
+		if o.Progress != nil {
+			o.Progress(int64(len(data) - len(p) + min(len(p), 1<<20)))
+		}
 	}
 	kind := "full-backuped"
 	if from > 0 {
@@ -432,5 +440,22 @@ func TestPhysicalPartialListed(t *testing.T) {
 	list, err := ListBackups(context.Background(), s, physicalJob(), true)
 	if err != nil || len(list) != 1 || list[0].Status != catalog.StatusPartial || list[0].Method != "physical" {
 		t.Fatalf("list --all = %+v, %v", list, err)
+	}
+}
+
+// The progress hooks get the datadir's size, then the stream's bytes.
+func TestPhysicalProgress(t *testing.T) {
+	var planned, raw, parts int64
+	f := &fakePhysical{size: 3<<20 + 5}
+	_, err := RunBackup(context.Background(), RunOptions{Job: physicalJob(), Store: mem.New(), Now: backuptest.FixedClock(backuptest.T0),
+		Physical:     f.backup,
+		DumpPlanned:  func(m map[string]TableEstimate) { planned = m[progressItem].Bytes },
+		DumpProgress: func(p DumpProgress) { raw, parts = p.RawBytes, parts+p.PartBytes },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if planned != int64(2*f.size) || raw != int64(f.size) || parts != raw {
+		t.Fatalf("planned %d, progress %d (parts %d); want %d, %d", planned, raw, parts, 2*f.size, f.size)
 	}
 }

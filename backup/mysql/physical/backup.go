@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -29,6 +30,10 @@ type Options struct {
 	// holding the pages changed since this LSN (its base's to_lsn).
 	IncrementalLSN uint64
 	Logger         *slog.Logger
+	// Planned, when set, is called once before the copy with the size of
+	// the server's datadir; Progress with the stream bytes written so far.
+	Planned  func(datadirBytes int64)
+	Progress func(streamBytes int64)
 }
 
 // Server is what identifies the server a chain was taken from: a backup
@@ -122,7 +127,10 @@ func Backup(ctx context.Context, o Options, w io.Writer) (*Result, error) {
 	if o.IncrementalLSN > 0 {
 		args = append(args, "--incremental-lsn="+strconv.FormatUint(o.IncrementalLSN, 10))
 	}
-	cw := &countWriter{w: w}
+	if o.Planned != nil {
+		o.Planned(dirSize(srv.Datadir))
+	}
+	cw := &countWriter{w: w, fn: o.Progress}
 	if err := run(ctx, logger, o.Binary, args, nil, cw); err != nil {
 		return nil, err
 	}
@@ -229,14 +237,33 @@ func optionQuote(s string) string {
 }
 
 type countWriter struct {
-	w io.Writer
-	n int64
+	w  io.Writer
+	n  int64
+	fn func(int64)
 }
 
 func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if c.fn != nil {
+		c.fn(c.n)
+	}
 	return n, err
+}
+
+// dirSize adds up the sizes of the regular files under dir (what
+// mariadb-backup will copy, roughly: for a progress bar only).
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 // run runs binary with args (stdin and stdout as given); a failure's error
