@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -195,6 +196,8 @@ func parseUnix(s string) (time.Time, error) {
 	return time.Unix(n, ns).UTC(), nil
 }
 
+var notCopied = regexp.MustCompile(`\.[0-9]{6}$|\.index$|^ibtmp1$`)
+
 func errOr(err error, msg string) error {
 	if err != nil {
 		return err
@@ -251,12 +254,13 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// dirSize adds up the sizes of the regular files under dir (what
-// mariadb-backup will copy, roughly: for a progress bar only).
+// dirSize adds up the sizes of the regular files under dir that
+// mariadb-backup copies, roughly (for a progress bar only): binary and
+// relay logs (NAME.000042, NAME.index) and ibtmp1 are left out.
 func dirSize(dir string) int64 {
 	var n int64
 	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
+		if err == nil && d.Type().IsRegular() && !notCopied.MatchString(d.Name()) {
 			if fi, err := d.Info(); err == nil {
 				n += fi.Size()
 			}

@@ -93,3 +93,15 @@ func TestParseUnix(t *testing.T) {
 		t.Fatal("accepted x")
 	}
 }
+
+func TestDirSizeLeavesLogsOut(t *testing.T) {
+	dir := t.TempDir()
+	for name, size := range map[string]int{"ibdata1": 100, "binlog.000042": 1000, "binlog.index": 10, "ibtmp1": 1000, "mysql-relay-bin.000001": 1000} {
+		os.WriteFile(filepath.Join(dir, name), make([]byte, size), 0o600)
+	}
+	os.Mkdir(filepath.Join(dir, "app"), 0o700)
+	os.WriteFile(filepath.Join(dir, "app", "t.ibd"), make([]byte, 50), 0o600)
+	if n := dirSize(dir); n != 150 {
+		t.Fatalf("dirSize = %d, want 150", n)
+	}
+}
