@@ -272,3 +272,44 @@ func TestPhysicalITToolCheck(t *testing.T) {
 		t.Fatalf("a backup with a mismatched mariadb-backup = %v", err)
 	}
 }
+
+// An account holding exactly the documented grants (RELOAD, PROCESS, LOCK
+// TABLES, BINLOG MONITOR) takes a physical backup, and config check's grant
+// check finds nothing missing; without BINLOG MONITOR it names the GRANT.
+func TestPhysicalITLeastPrivilege(t *testing.T) {
+	src, sock := physicalITSource(t)
+	execAll(t, src, "DROP USER IF EXISTS 'ops_physical'@'localhost'",
+		"CREATE USER 'ops_physical'@'localhost' IDENTIFIED BY 'phys-pw-1'",
+		"GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO 'ops_physical'@'localhost'")
+	t.Cleanup(func() { src.Exec("DROP USER IF EXISTS 'ops_physical'@'localhost'") })
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("phys-pw-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	job := DefaultJob()
+	job.Name, job.Method = "physical-lp", MethodPhysical
+	job.MySQL.Socket, job.MySQL.User, job.MySQL.PasswordFile = sock, "ops_physical", pw
+	ctx := context.Background()
+	g, err := CheckAccount(ctx, job.MySQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problems, _ := BackupGrantProblems(&job, g); len(problems) != 0 {
+		t.Fatalf("the documented grants: %q", problems)
+	}
+	m, err := RunBackup(ctx, RunOptions{Job: job, Store: local.New(t.TempDir()), Logger: mysqltest.TestLogger(t)})
+	if err != nil {
+		t.Fatalf("a physical backup with exactly the documented grants: %v", err)
+	}
+	if m.Consistency.BinlogFile == "" {
+		t.Fatalf("no binlog position with BINLOG MONITOR: %+v", m.Consistency)
+	}
+	execAll(t, src, "REVOKE BINLOG MONITOR ON *.* FROM 'ops_physical'@'localhost'")
+	g, err = CheckAccount(ctx, job.MySQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problems, _ := BackupGrantProblems(&job, g); len(problems) != 1 || !strings.Contains(problems[0], "BINLOG MONITOR") {
+		t.Fatalf("without BINLOG MONITOR: %q", problems)
+	}
+}
