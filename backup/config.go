@@ -16,6 +16,7 @@ import (
 
 	"github.com/opsteam/ops/backup/compress"
 	"github.com/opsteam/ops/backup/mysql/conn"
+	"github.com/opsteam/ops/backup/mysql/physical"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/internal/fielderr"
 	"github.com/opsteam/ops/internal/notify"
@@ -104,6 +105,10 @@ type Job struct {
 	// Binlog archives the server's binary log for point-in-time recovery
 	// (binlog_config.go).
 	Binlog BinlogConfig `yaml:"binlog"`
+	// Method is logical (an SQL dump) or physical (mariadb-backup, run on
+	// the database host: physical.go).
+	Method   string         `yaml:"method"`
+	Physical PhysicalConfig `yaml:"physical"`
 }
 
 // minManifestKey is the shortest manifest key accepted (bytes).
@@ -242,6 +247,8 @@ func DefaultJob() Job {
 		MySQL:       conn.Config{LockWaitTimeout: conn.DefaultLockWaitTimeout, Timeout: conn.DefaultTimeout, TLS: conn.TLS{Mode: conn.DefaultTLSMode}},
 		Timeout:     DefaultTimeout,
 		Binlog:      BinlogConfig{FlushInterval: DefaultFlushInterval},
+		Method:      MethodLogical,
+		Physical:    PhysicalConfig{FullEvery: DefaultFullEvery, Binary: physical.DefaultBinary},
 	}
 }
 
@@ -333,7 +340,7 @@ func (j *Job) Validate(path string, targets map[string]storage.Target) error {
 	if err := j.Binlog.Validate(path + ".binlog"); err != nil {
 		return err
 	}
-	return nil
+	return j.validateMethod(path)
 }
 
 // checkPrefix refuses a prefix under which backups could not be listed

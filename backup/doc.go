@@ -10,6 +10,11 @@
 // retention rules, and names the job's backups to the catalog (Job.Ref,
 // ListBackups, FindBackup).
 //
+// A job with method: physical takes its stream from mariadb-backup
+// (backup/mysql/physical) instead of the dump, through the same
+// compression, encryption, store and manifest (physical.go), and restores
+// a chain of them into a data directory (physical_restore.go).
+//
 // Imports run one way: backup imports backup/catalog (object names,
 // manifests), the engine (backup/mysql/dump, restore, schema, conn,
 // sqltext), backup/storage (the Store interface) and backup/compress. It

@@ -150,6 +150,9 @@ func grantLine(user, privs, on string) string {
 // BackupGrantProblems says what the job's backup account lacks, one line
 // per missing grant, and which consistency mode the dump will use.
 func BackupGrantProblems(j *Job, g *Grants) (problems []string, mode string) {
+	if j.IsPhysical() {
+		return physicalGrantProblems(g), "mariadb-backup (physical)"
+	}
 	dbs := j.Databases
 	on := func(d string) string { return "`" + strings.ReplaceAll(d, "`", "``") + "`.*" }
 	if len(dbs) == 0 {

@@ -77,6 +77,7 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 		}
 	}
 	res.Decisions = ApplyRetention(snaps, o.Job.Retention, o.Location)
+	keepChains(res.Decisions, byID) // physical chains stay whole
 	var doomed, kept []*catalog.BackupInfo
 	for _, d := range res.Decisions {
 		if !d.Keep {

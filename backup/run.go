@@ -13,6 +13,7 @@ import (
 
 	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/mysql/dump"
+	"github.com/opsteam/ops/backup/mysql/physical"
 	"github.com/opsteam/ops/backup/storage"
 )
 
@@ -45,6 +46,11 @@ type RunOptions struct {
 	Stored func(sqlBytes int64)
 	// Dump is the dump source; dump.Dump when nil.
 	Dump DumpFunc
+	// Physical is the physical backup source; physical.Backup when nil.
+	Physical PhysicalFunc
+	// ServerFacts identifies the server before an incremental run (a
+	// changed server forces a full); physical.Facts when nil.
+	ServerFacts func(ctx context.Context) (physical.Server, error)
 }
 
 func (o *RunOptions) defaults() {
@@ -65,6 +71,9 @@ func (o *RunOptions) defaults() {
 // `list` or `restore` would take for a backup.
 func RunBackup(ctx context.Context, o RunOptions) (*catalog.Manifest, error) {
 	o.defaults()
+	if o.Job.IsPhysical() {
+		return runPhysical(ctx, o)
+	}
 	job := o.Job
 	recips, err := ParseRecipients(job.EncryptTo)
 	if err != nil {

@@ -18,7 +18,7 @@
 #   mariadb   packaged MariaDB, 127.0.0.1:3306 (+ ::1), socket /run/mysqld/mysqld.sock. A server that is
 #             already running is left alone and is never stopped unless this script started it. The
 #             grants of services.md §1 are applied when missing (root@127.0.0.1 with an empty password,
-#             tester/testpw, database testdb). Also installs mariadb-client, zstd, age, mydumper.
+#             tester/testpw, database testdb). Also installs mariadb-client, mariadb-backup (and its mbstream), zstd, age, mydumper.
 #   mariadb2  throw-away instance: datadir $OPS_SVC_DIR/mariadb2/data, 127.0.0.1:3307, root with an empty
 #             password; the restore target. Delete the datadir (while stopped) for a fresh one. A server
 #             already answering on 3307 is left alone, as for mariadb. TLS on (plaintext still allowed):

@@ -63,9 +63,55 @@ type Manifest struct {
 	// ENABLE) only for an object listed here, and only when the manifest's
 	// MAC was checked (see restore.RestoreOptions.TrustedObjects).
 	Objects []schema.StoredObject `json:"objects,omitempty"`
+	// Method is "physical" for a mariadb-backup stream ("" and "logical":
+	// an SQL dump); Kind is "full" or "incremental" ("" is full); Base is
+	// the ID of the backup an incremental builds on.
+	Method string `json:"method,omitempty"`
+	Kind   string `json:"kind,omitempty"`
+	Base   string `json:"base,omitempty"`
+	// Physical is what a physical backup's restore needs (physical only).
+	Physical *PhysicalInfo `json:"physical,omitempty"`
 	// MAC authenticates the manifest when the job has a manifest_key_file:
 	// "hmac-sha256:" and the HMAC of the manifest encoded without it.
 	MAC string `json:"mac,omitempty"`
+}
+
+// The methods and kinds of backups.
+const (
+	MethodLogical   = "logical"
+	MethodPhysical  = "physical"
+	KindFull        = "full"
+	KindIncremental = "incremental"
+)
+
+// PhysicalInfo is what mariadb-backup's info files said of a physical
+// backup, and the server it was taken from (a changed server starts a new
+// chain).
+type PhysicalInfo struct {
+	FromLSN     uint64 `json:"from_lsn"`
+	ToLSN       uint64 `json:"to_lsn"`
+	LastLSN     uint64 `json:"last_lsn,omitempty"`
+	ToolVersion string `json:"tool_version,omitempty"`
+	ServerID    uint64 `json:"server_id"`
+	Datadir     string `json:"datadir"`
+	// StreamBytes is the size of the xbstream before compression.
+	StreamBytes int64 `json:"stream_bytes"`
+}
+
+// MethodOf is m's method, "logical" when it names none.
+func (m *Manifest) MethodOf() string {
+	if m.Method == "" {
+		return MethodLogical
+	}
+	return m.Method
+}
+
+// KindOf is m's kind, "full" when it names none.
+func (m *Manifest) KindOf() string {
+	if m.Kind == "" {
+		return KindFull
+	}
+	return m.Kind
 }
 
 // ToolInfo names the ops build that wrote a backup.
@@ -137,6 +183,11 @@ type BackupInfo struct {
 	Encrypted   bool            `json:"encrypted"`
 	// Authenticated: the manifest's MAC is valid under the job's key.
 	Authenticated bool `json:"authenticated"`
+	// Method (logical|physical), Kind (full|incremental) and Base (the ID
+	// an incremental builds on, "" for a full), from the manifest.
+	Method string `json:"method"`
+	Kind   string `json:"kind"`
+	Base   string `json:"base"`
 
 	manifest *Manifest
 	unsigned *Manifest // the manifest of an untrusted backup that has no MAC at all
@@ -187,6 +238,17 @@ func StreamName(m compress.Method, encrypted bool) string {
 	return n
 }
 
+// PhysicalStreamName is the name of a physical backup's xbstream object.
+func PhysicalStreamName(m compress.Method, encrypted bool) string {
+	n := physicalStream + m.Suffix()
+	if encrypted {
+		n += ".age"
+	}
+	return n
+}
+
+const physicalStream = "backup.xbstream"
+
 // Ref names one job's backups in a store: the job's name, its object-name
 // prefix (the store's prefix of the job, "" for none) and the key that
 // authenticates its manifests (nil: the job has none).
@@ -225,7 +287,7 @@ func List(ctx context.Context, s storage.Store, job Ref, all bool) ([]*BackupInf
 		b.objects = append(b.objects, o.Name)
 		if file == ManifestName {
 			b.Manifest = o.Name
-		} else if strings.HasPrefix(file, "dump.sql") {
+		} else if strings.HasPrefix(file, "dump.sql") || strings.HasPrefix(file, physicalStream) {
 			b.Object = o.Name
 			b.Size = o.Size
 		}
@@ -242,6 +304,12 @@ func List(ctx context.Context, s storage.Store, job Ref, all bool) ([]*BackupInf
 		}
 		if b.Databases == nil {
 			b.Databases = []string{}
+		}
+		if b.Method == "" { // no manifest: the stream's name says the method
+			b.Method, b.Kind = MethodLogical, KindFull
+			if strings.HasPrefix(path.Base(b.Object), physicalStream) {
+				b.Method = MethodPhysical
+			}
 		}
 		out = append(out, b)
 	}
@@ -264,6 +332,7 @@ func (b *BackupInfo) load(ctx context.Context, s storage.Store, key []byte) erro
 	b.StartedAt, b.FinishedAt = m.StartedAt, m.FinishedAt
 	b.Databases, b.Compression, b.Encrypted = m.Databases, m.Compression, m.Encryption != nil
 	b.Size = m.Object.Size
+	b.Method, b.Kind, b.Base = m.MethodOf(), m.KindOf(), m.Base
 	switch {
 	case m.ID != b.ID || m.Object.Name == "" || path.Dir(m.Object.Name) != path.Dir(b.Manifest):
 		b.Status, b.Problem = StatusCorrupt, fmt.Sprintf("manifest %s describes backup %q, object %q: not this backup", b.Manifest, m.ID, m.Object.Name)

@@ -12,6 +12,8 @@
 //	                         (dump and restore never import each other)
 //	binlog                   positions, GTIDs, the replication stream, the decoder
 //	replay                   the replay filter and the pipe into mariadb-binlog | mariadb
+//	physical (on conn)       mariadb-backup: the xbstream, its info files, extract and prepare
+//	                         (imports neither dump nor restore, and they not it)
 //
 // Test helpers: mysqltest (servers, sessions and fingerprints for the
 // integration tests), sqltext/sqltexttest (a corpus of tricky SQL),

@@ -71,6 +71,9 @@ func runBackupCat(ctx context.Context, rt *opsRuntime, out io.Writer, opts backu
 	if err != nil {
 		return err
 	}
+	if job.IsPhysical() {
+		return exitcode.UsageError(fmt.Errorf("backup cat: job %s is a physical job: its backups are not SQL; restore one with ops backup restore --job %s --datadir DIR", job.Name, job.Name))
+	}
 	mapping, err := parseDBMaps(opts.databases)
 	if err != nil {
 		return err

@@ -80,8 +80,15 @@ func writeBackupTable(w io.Writer, list []*catalog.BackupInfo) error {
 		if b.Encrypted {
 			enc = "age"
 		}
+		dbs := strings.Join(b.Databases, ",")
+		if b.Method == catalog.MethodPhysical { // the whole server
+			dbs = "(physical " + b.Kind + ")"
+			if b.Base != "" {
+				dbs = "(physical " + b.Kind + " on " + b.Base + ")"
+			}
+		}
 		rows = append(rows, []string{b.Job, b.ID, b.StartedAt.Local().Format(time.DateTime), status,
-			bytesize.Human(b.Size), string(b.Compression), enc, strings.Join(b.Databases, ",")})
+			bytesize.Human(b.Size), string(b.Compression), enc, dbs})
 	}
 	return output.WriteTable(w, []string{"JOB", "ID", "STARTED", "STATUS", "SIZE", "COMPRESSION", "ENCRYPTION", "DATABASES"}, rows)
 }

@@ -23,6 +23,9 @@ type backupRestoreOptions struct {
 	trustUnauthenticated  bool
 	// until, untilGTID, untilPosition: a point-in-time restore.
 	until, untilGTID, untilPosition string
+	// datadir: a physical job's backup is restored as a prepared data
+	// directory there.
+	datadir string
 }
 
 func newBackupRestoreCmd(c *cli) *cobra.Command {
@@ -77,6 +80,7 @@ mysql for MySQL), like "mysqlbinlog --stop-datetime ... | mysql".`,
 	cmd.Flags().StringVar(&opts.untilGTID, "until-gtid", "", "point-in-time restore: replay the transactions of this GTID set")
 	cmd.Flags().StringVar(&opts.untilPosition, "until-position", "", "point-in-time restore: replay up to (excluding) the event at FILE:POS")
 	cmd.Flags().BoolVar(&opts.trustUnauthenticated, trustFlag, false, trustFlagHelp)
+	cmd.Flags().StringVar(&opts.datadir, "datadir", "", "physical jobs: leave a prepared data directory in `DIR` (absent or empty)")
 	cmd.MarkFlagsMutuallyExclusive("until", "until-gtid", "until-position")
 	return cmd
 }
@@ -94,6 +98,9 @@ func runBackupRestore(ctx context.Context, rt *opsRuntime, opts backupRestoreOpt
 	point, err := parseRestorePoint(opts, time.Local)
 	if err != nil {
 		return err
+	}
+	if job.IsPhysical() || opts.datadir != "" {
+		return runPhysicalRestore(ctx, rt, job, opts, point)
 	}
 	store, err := rt.openStore(ctx, job)
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 type backupRunOptions struct {
 	jobs        []string
 	noPrune     bool
+	full        bool
 	metricsFile metricsFileFlag
 }
 
@@ -38,6 +39,7 @@ func newBackupRunCmd(c *cli) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&opts.jobs, "job", nil, "`NAME` of the job to run (repeatable; default: every job)")
 	cmd.Flags().BoolVar(&opts.noPrune, "no-prune", false, "do not apply retention after a successful backup")
+	cmd.Flags().BoolVar(&opts.full, "full", false, "physical jobs: take a full backup (start a new chain) even when physical.incremental is on")
 	opts.metricsFile.register(cmd.Flags())
 	return cmd
 }
@@ -49,6 +51,7 @@ func runBackupRun(ctx context.Context, rt *opsRuntime, opts backupRunOptions) er
 	}
 	var failed []error
 	for _, job := range jobs {
+		job.Physical.ForceFull = opts.full
 		start := time.Now()
 		var m *catalog.Manifest
 		notified := rt.notifyBackup(ctx, job)
@@ -108,7 +111,11 @@ func (rt *opsRuntime) backupOnce(ctx context.Context, job backup.Job, prune, bar
 	if err != nil {
 		return nil, err
 	}
-	pb, opts := rt.backupBar(bar, job.Name)
+	unit := "SQL"
+	if job.IsPhysical() {
+		unit = "copied" // mariadb-backup's stream of the datadir
+	}
+	pb, opts := rt.backupBar(bar, job.Name, unit)
 	opts.Job, opts.Store, opts.Tool, opts.Logger = job, store, toolInfo(), rt.log
 	m, err := backup.RunBackup(ctx, opts)
 	pb.Done() // ended by opts.Stored already, unless the backup failed before
@@ -137,7 +144,7 @@ func (rt *opsRuntime) backupOnce(ctx context.Context, job backup.Job, prune, bar
 // in between, the SQL is extrapolated from the bytes stored at the
 // compression ratio seen so far, so the bar moves with the stream. The bar
 // ends as soon as the stream is stored, before "backup complete" is logged.
-func (rt *opsRuntime) backupBar(enabled bool, name string) (*progress.Bar, backup.RunOptions) {
+func (rt *opsRuntime) backupBar(enabled bool, name, unit string) (*progress.Bar, backup.RunOptions) {
 	pb := progress.New(rt.stderr, enabled, "backup "+name, 0)
 	if pb == nil {
 		return nil, backup.RunOptions{}
@@ -149,7 +156,7 @@ func (rt *opsRuntime) backupBar(enabled bool, name string) (*progress.Bar, backu
 		shown = max(shown, done) // the bar never goes back
 		pb.Set(shown)
 		if t := est.Total(); t > 0 {
-			pb.SetEstimate(t, "SQL")
+			pb.SetEstimate(t, unit)
 		}
 	}
 	return pb, backup.RunOptions{

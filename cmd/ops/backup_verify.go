@@ -95,6 +95,12 @@ func runBackupVerify(ctx context.Context, rt *opsRuntime, opts backupVerifyOptio
 	if err != nil {
 		return err
 	}
+	if job.IsPhysical() {
+		if err := rt.physicalRestoreTest(ctx, job, store, b, ids, opts.trustUnauthenticated); err != nil {
+			return err
+		}
+		return binlogErr
+	}
 	ro := job.RestoreOptions(store)
 	ro.Backup, ro.Identities, ro.Logger, ro.TrustUnauthenticated = b, ids, rt.log, opts.trustUnauthenticated
 	checks, err := backup.RestoreTest(ctx, ro)

@@ -18,7 +18,7 @@ import (
 // written when the stream is stored.
 func TestBackupBarNeverPassesTheEstimate(t *testing.T) {
 	rt := &opsRuntime{streams: streams{stdout: io.Discard, stderr: io.Discard}}
-	pb, o := rt.backupBar(true, "app")
+	pb, o := rt.backupBar(true, "app", "SQL")
 	re := regexp.MustCompile(`\] +(\d+)% (\S+ \S+) of ~(\S+ \S+) SQL`)
 	check := func(step string) {
 		t.Helper()

@@ -39,6 +39,16 @@ func (rt *opsRuntime) connectChecks(ctx context.Context, add func(path, msg stri
 				fmt.Fprintf(rt.stdout, "ok: job %s: mysql %s, backups use a %s\n", j.Name, output.Escape(g.User), mode)
 			}
 		}
+		if j.IsPhysical() { // restored into a data directory: no restore account
+			msg, problems := backup.PhysicalToolProblems(ctx, j)
+			for _, p := range problems {
+				add(path+".physical.binary", p)
+			}
+			if len(problems) == 0 {
+				fmt.Fprintf(rt.stdout, "ok: job %s: %s\n", j.Name, output.Escape(msg))
+			}
+			continue
+		}
 		rt.checkRestoreAccount(ctx, j, path, g, add)
 	}
 	for _, name := range sortedKeys(rt.cfg.Storage.Targets) {

@@ -88,6 +88,10 @@ var rules = []rule{
 		"reading the binary log knows nothing of dumps and restores"},
 	{is("backup/mysql/replay"), []string{"backup/mysql/dump", "backup/mysql/restore", "backup/mysql/schema"}, nil,
 		"the replay sits on the binary log, the connection and the lexer only"},
+	{is("backup/mysql/physical"), []string{"backup/mysql/dump", "backup/mysql/restore", "backup/mysql/schema", "backup/mysql/guard", "backup/mysql/binlog", "backup/mysql/replay", "backup/catalog"}, nil,
+		"the physical engine runs mariadb-backup: it knows nothing of the logical dump or restore, nor of manifests"},
+	{is("backup/mysql/dump", "backup/mysql/restore", "backup/mysql/schema", "backup/mysql/guard", "backup/mysql/binlog", "backup/mysql/replay", "backup/mysql/conn", "backup/mysql/sqltext"), []string{"backup/mysql/physical"}, nil,
+		"the logical engine does not know the physical one"},
 	{is("backup/storage"), []string{"backup/mysql", "backup/compress", "cmd", "internal/config", viper, cobra}, nil,
 		"storage knows nothing of the engine or config loading"},
 	{is("backup/compress"), []string{"backup/mysql", "backup/storage", "internal", "cmd"}, nil,
@@ -175,20 +179,22 @@ func TestImportRules(t *testing.T) {
 // the real graph's known edges are where the rules expect them.
 func TestImportRulesBite(t *testing.T) {
 	fake := map[string]pkg{
-		"backup/mysql":         {Deps: []string{"io", mod + "/backup/compress", mod + "/backup/storage"}},
-		"tlscheck":             {Deps: []string{mod + "/inventory"}},
-		"backup/storage":       {Deps: []string{mod + "/backup/storage/local"}},
-		"backup":               {Deps: []string{mod + "/backup/mysql/dump", mod + "/backup/storage", mod + "/backup/compress"}},
-		"cmd/ops":              {Deps: []string{mod + "/backup", mod + "/backup/mysql/binlogfake"}},
-		"backup/mysql/dump":    {Deps: []string{mod + "/backup/mysql/conn", mod + "/backup/mysql/restore"}},
-		"backup/mysql/sqltext": {Deps: []string{"github.com/go-sql-driver/mysql"}},
-		"backup/catalog":       {Deps: []string{mod + "/backup/storage", mod + "/backup"}},
+		"backup/mysql":          {Deps: []string{"io", mod + "/backup/compress", mod + "/backup/storage"}},
+		"tlscheck":              {Deps: []string{mod + "/inventory"}},
+		"backup/storage":        {Deps: []string{mod + "/backup/storage/local"}},
+		"backup":                {Deps: []string{mod + "/backup/mysql/dump", mod + "/backup/storage", mod + "/backup/compress"}},
+		"cmd/ops":               {Deps: []string{mod + "/backup", mod + "/backup/mysql/binlogfake"}},
+		"backup/mysql/dump":     {Deps: []string{mod + "/backup/mysql/conn", mod + "/backup/mysql/restore"}},
+		"backup/mysql/sqltext":  {Deps: []string{"github.com/go-sql-driver/mysql"}},
+		"backup/catalog":        {Deps: []string{mod + "/backup/storage", mod + "/backup"}},
+		"backup/mysql/physical": {Deps: []string{mod + "/backup/mysql/conn", mod + "/backup/mysql/restore"}},
 	}
 	got := violations(fake, rules)
 	want := []string{
 		"backup/catalog depends on backup: the catalog takes a store, a prefix and a key, not a job: it imports no pipeline and no engine",
 		"backup/mysql depends on backup/storage: the engine knows nothing of storage or config loading",
 		"backup/mysql/dump depends on backup/mysql/restore: the dump never imports the restore (nor the binary log)",
+		"backup/mysql/physical depends on backup/mysql/restore: the physical engine runs mariadb-backup: it knows nothing of the logical dump or restore, nor of manifests",
 		"backup/mysql/sqltext depends on github.com/go-sql-driver/mysql: the one lexer reads text: no server, no project package below or beside it",
 		"backup/storage depends on backup/storage/local: the storage contract does not know its backends",
 		"cmd/ops depends on backup/mysql/binlogfake: test helpers are imported by tests only",

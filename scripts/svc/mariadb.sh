@@ -19,7 +19,7 @@ MARIADB3_SOCK=$MARIADB3_DIR/mysqld.sock
 MARIADB3_PORT=3308
 MARIADB3_SERVER_ID=3308
 
-svc_mariadb_pkgs() { echo mariadb-server mariadb-client zstd age mydumper; }
+svc_mariadb_pkgs() { echo mariadb-server mariadb-client mariadb-backup zstd age mydumper; }
 svc_mariadb2_pkgs() { echo mariadb-server mariadb-client openssl; }
 svc_mariadb3_pkgs() { echo mariadb-server mariadb-client; }
 
