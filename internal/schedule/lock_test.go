@@ -149,7 +149,10 @@ func TestScheduledRunSkipsJobLockedByAnotherProcess(t *testing.T) {
 	if n := c.count(); n != 0 {
 		t.Fatalf("the job ran %d times while another process held its lock", n)
 	}
-	contains(t, e.log.String(), "skipped: the job is running in another process", "log")
+	// the skip is counted before it is logged: wait for the line too
+	eventually(t, "the locked skip logged", func() bool {
+		return strings.Contains(e.log.String(), "skipped: the job is running in another process")
+	})
 	contains(t, e.log.String(), fmt.Sprintf("(pid %d)", h.cmd.Process.Pid), "log")
 	h.release(t)
 	waitRuns(t, c, 1, "the job once the lock is free")
