@@ -241,44 +241,12 @@ func ChainOf(list []*catalog.BackupInfo, id string) ([]*catalog.Manifest, error)
 // missing, incomplete or mismatched link.
 var ErrBrokenChain = errors.New("broken backup chain")
 
-// streamInto runs produce in a goroutine, writing into the job's
-// compression and (with recipients) age, and stores what comes out under
-// objName, hashed chunk by chunk (ChunkHashes). Either both succeed or the
-// error says what failed first; a failed Put leaves nothing under objName.
+// streamInto stores what produce writes, through the job's compression and
+// (with recipients) age, under objName (storeStream).
 func streamInto(ctx context.Context, o RunOptions, recips []age.Recipient, objName, what string, produce func(context.Context, io.Writer) error) (storage.Object, *catalog.ChunkHashes, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := produceEncoded(ctx, o.Job, recips, pw, produce)
-		pw.CloseWithError(err)
-		done <- err
-	}()
-	chunks := newChunkHasher(ChunkSize)
-	var src io.Reader = io.TeeReader(pr, chunks)
-	if o.Progress != nil {
-		src = &progressReader{r: src, fn: o.Progress}
-	}
-	obj, putErr := o.Store.Put(ctx, objName, src)
-	if putErr != nil {
-		cancel()
-		pr.CloseWithError(putErr)
-	}
-	err := <-done
-	switch {
-	case err != nil && !errors.Is(err, context.Canceled):
-		return obj, nil, fmt.Errorf("%s failed, nothing was kept: %w", what, err)
-	case putErr != nil:
-		return obj, nil, fmt.Errorf("%s failed, nothing was kept: storing %s in %s: %w", what, objName, o.Store, putErr)
-	case err != nil:
-		return obj, nil, fmt.Errorf("%s: %w", what, err)
-	}
-	list, err := chunks.list(obj.Size)
-	if err != nil {
-		return obj, nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return obj, list, nil
+	return storeStream(ctx, o, objName, what, func(ctx context.Context, w io.Writer) error {
+		return produceEncoded(ctx, o.Job, recips, w, produce)
+	})
 }
 
 // produceEncoded runs produce into compression, then age, then w.

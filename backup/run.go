@@ -131,24 +131,38 @@ func freeID(ctx context.Context, s storage.Store, jobPrefix string, t time.Time)
 	}
 }
 
-// dumpInto runs the dump in a goroutine and stores its stream (through age
-// when there are recipients) under objName. Either both succeed or the
-// error says what failed first; a failed Put leaves nothing under objName.
-// what names the backup in errors. The stored bytes are hashed chunk by
-// chunk on their way to the store (ChunkHashes, for the manifest).
+// dumpInto runs the dump and stores its stream (through age when there are
+// recipients) under objName (storeStream: a failed dump or Put leaves
+// nothing under objName; the stored bytes are hashed chunk by chunk). what
+// names the backup in errors.
 func dumpInto(ctx context.Context, o RunOptions, recips []age.Recipient, objName, what string) (*dump.DumpResult, storage.Object, *catalog.ChunkHashes, error) {
+	var res *dump.DumpResult
+	obj, chunks, err := storeStream(ctx, o, objName, what, func(ctx context.Context, w io.Writer) error {
+		var err error
+		res, err = dumpEncrypted(ctx, o, recips, w)
+		return err
+	})
+	if err != nil {
+		return nil, obj, nil, err
+	}
+	return res, obj, chunks, nil
+}
+
+// storeStream runs write in a goroutine and stores what it writes under
+// objName, hashed chunk by chunk on its way to the store (ChunkHashes, for
+// the manifest), with the job's progress. Either both succeed or the error
+// says what failed first ("... failed, nothing was kept"); a failed Put
+// leaves nothing under objName. Logical dumps and physical streams both
+// go through it.
+func storeStream(ctx context.Context, o RunOptions, objName, what string, write func(context.Context, io.Writer) error) (storage.Object, *catalog.ChunkHashes, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
-	type dumpDone struct {
-		res *dump.DumpResult
-		err error
-	}
-	done := make(chan dumpDone, 1)
+	done := make(chan error, 1)
 	go func() {
-		res, err := dumpEncrypted(ctx, o, recips, pw)
+		err := write(ctx, pw)
 		pw.CloseWithError(err) // nil closes normally
-		done <- dumpDone{res, err}
+		done <- err
 	}()
 	chunks := newChunkHasher(ChunkSize)
 	var src io.Reader = io.TeeReader(pr, chunks)
@@ -160,20 +174,20 @@ func dumpInto(ctx context.Context, o RunOptions, recips []age.Recipient, objName
 		cancel()
 		pr.CloseWithError(putErr)
 	}
-	d := <-done
+	err := <-done
 	switch {
-	case d.err != nil && !errors.Is(d.err, context.Canceled):
-		return nil, obj, nil, fmt.Errorf("%s failed, nothing was kept: %w", what, d.err)
+	case err != nil && !errors.Is(err, context.Canceled):
+		return obj, nil, fmt.Errorf("%s failed, nothing was kept: %w", what, err)
 	case putErr != nil:
-		return nil, obj, nil, fmt.Errorf("%s failed, nothing was kept: storing %s in %s: %w", what, objName, o.Store, putErr)
-	case d.err != nil:
-		return nil, obj, nil, fmt.Errorf("%s: %w", what, d.err)
+		return obj, nil, fmt.Errorf("%s failed, nothing was kept: storing %s in %s: %w", what, objName, o.Store, putErr)
+	case err != nil:
+		return obj, nil, fmt.Errorf("%s: %w", what, err)
 	}
 	list, err := chunks.list(obj.Size)
 	if err != nil {
-		return nil, obj, nil, fmt.Errorf("%s: %w", what, err)
+		return obj, nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return d.res, obj, list, nil
+	return obj, list, nil
 }
 
 // dumpEncrypted writes the dump to w, through age when there are
