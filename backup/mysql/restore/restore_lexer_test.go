@@ -1,30 +1,11 @@
 package restore
 
 import (
-	"context"
-	"strings"
 	"testing"
 
-	"github.com/opsteam/ops/backup/mysql/guard"
 	"github.com/opsteam/ops/backup/mysql/sqltext"
 )
 
-// parseScript runs a stream through parseStream (the Splitter and the
-// guard, as a restore does, without a server) and returns the statements
-// it passed and its error.
-func parseScript(t *testing.T, body string) ([]restoreItem, error) {
-	t.Helper()
-	script := sqltext.SandboxLine + sqltext.OpsDumpHead + "\nCREATE DATABASE `app`;\nUSE `app`;\n" + body
-	rn, _ := newRenamer(nil)
-	ch := make(chan restoreItem, 1000)
-	perr := make(chan error, 1)
-	parseStream(context.Background(), &countingReader{r: strings.NewReader(script)}, rn, guard.NewGuard(nil, []string{"other"}), guard.NewDefinerRule(nil), ch, perr)
-	var items []restoreItem
-	for it := range ch {
-		items = append(items, it)
-	}
-	return items, <-perr
-}
 
 // deferKeys moves whole lines into an ALTER TABLE that the guard never
 // sees: a line inside a string literal (as the session reads it) must
