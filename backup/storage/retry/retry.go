@@ -45,6 +45,19 @@ func FromBudget(budget time.Duration, logger *slog.Logger) Policy {
 	return Policy{Budget: budget, Logger: logger}
 }
 
+// ForStore is p as a store's own requests use it: 6 tries when p bounds
+// neither the attempts nor the time, the store's logger when p has none, and
+// WithDefaults for the rest (one place for Swift and S3).
+func (p Policy) ForStore(logger *slog.Logger) Policy {
+	if p.Attempts <= 0 && p.Budget <= 0 {
+		p.Attempts = 6
+	}
+	if p.Logger == nil {
+		p.Logger = logger
+	}
+	return p.WithDefaults()
+}
+
 // WithDefaults fills the zero fields of p with the documented defaults.
 func (p Policy) WithDefaults() Policy {
 	if p.Attempts <= 0 && p.Budget <= 0 {

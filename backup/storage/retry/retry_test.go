@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/opsteam/ops/backup/storage"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -300,3 +301,19 @@ func (e *statusError) Error() string             { return e.err.Error() }
 func (e *statusError) Unwrap() error             { return e.err }
 func (e *statusError) HTTPStatus() int           { return e.status }
 func (e *statusError) RetryAfter() time.Duration { return e.retryAfter }
+
+// A store's own requests: 6 tries unless the policy bounds attempts or time,
+// the store's logger unless the policy has one.
+func TestForStore(t *testing.T) {
+	store := slog.New(slog.DiscardHandler)
+	own := slog.New(slog.DiscardHandler)
+	if p := (Policy{}).ForStore(store); p.Attempts != 6 || p.Logger != store || p.Base != 500*time.Millisecond {
+		t.Errorf("zero policy: %+v", p)
+	}
+	if p := (Policy{Budget: time.Minute, Logger: own}).ForStore(store); p.Attempts != 0 || p.Logger != own {
+		t.Errorf("budget policy: %+v", p)
+	}
+	if p := (Policy{Attempts: 1}).ForStore(store); p.Attempts != 1 {
+		t.Errorf("one try: %+v", p)
+	}
+}

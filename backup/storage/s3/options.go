@@ -145,16 +145,10 @@ func (o Options) resolve() (Options, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 60 * time.Second
 	}
-	if o.Retry.Attempts <= 0 && o.Retry.Budget <= 0 {
-		o.Retry.Attempts = 6
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Retry.Logger == nil {
-		o.Retry.Logger = o.Logger
-	}
-	o.Retry = o.Retry.WithDefaults()
+	o.Retry = o.Retry.ForStore(o.Logger)
 	return o, nil
 }
 
