@@ -15,6 +15,7 @@ import (
 
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/mysql/binlog"
+	"github.com/opsteam/ops/backup/mysql/replay"
 	"github.com/opsteam/ops/backup/storage/local"
 	"github.com/opsteam/ops/internal/testenv"
 	"github.com/opsteam/ops/internal/testenv/faults"
@@ -149,19 +150,37 @@ func TestFaultReplayCutIT(t *testing.T) {
 	tgt := itOpen(t, itConfig(t, tgtAddr, "root"), "scripts/services.sh start mariadb2")
 	t.Cleanup(func() { tgt.Exec("DROP DATABASE IF EXISTS " + db) })
 	p := faults.New(t, tgtAddr)
-	var restore func()
-	fired := p.After(faults.Up, 2<<20, func() { restore = p.Cut() }) // past the backup (~10 KB), inside the replay
-	_, err = RestorePointInTime(ctx, PITROptions{
-		BackupRestoreOptions: backup.BackupRestoreOptions{Threads: 2, Store: store, Backup: backups[0],
-			MySQL: itConfig(t, p.Addr, "root"), TrustUnauthenticated: true},
-		Job: job, Point: PointAtPosition(res.Position), TempDir: t.TempDir()})
-	if !fired() {
-		t.Fatalf("the cut never came (err %v)", err)
-	}
-	restore()
-	t.Logf("error: %v", err)
-	if err == nil || !strings.Contains(err.Error(), "the last event passed on to the server ends at source position "+res.Position.File) {
-		t.Fatalf("a replay cut in the middle: want the source position it reached, got %v", err)
+	// The batched replay, the link down for a second: the open batch is
+	// rolled back, and the ledger (read once the link is back) says which
+	// source transactions are committed. The stock pipe, the link cut for
+	// good: the last event passed on to the client.
+	for _, mode := range []string{replay.ModeBatched, replay.ModeStock} {
+		tgt.Exec("DROP DATABASE IF EXISTS " + db)
+		var restore func()
+		fired := p.After(faults.Up, 2<<20, func() { // past the backup (~10 KB), inside the replay
+			if mode == replay.ModeStock {
+				restore = p.Cut()
+			} else {
+				done := p.Outage(time.Second)
+				restore = func() { <-done }
+			}
+		})
+		_, err = RestorePointInTime(ctx, PITROptions{
+			BackupRestoreOptions: backup.BackupRestoreOptions{Threads: 2, Store: store, Backup: backups[0],
+				MySQL: itConfig(t, p.Addr, "root"), TrustUnauthenticated: true},
+			Job: job, Point: PointAtPosition(res.Position), TempDir: t.TempDir(), ReplayMode: mode})
+		if !fired() {
+			t.Fatalf("%s: the cut never came (err %v)", mode, err)
+		}
+		restore()
+		t.Logf("%s: error: %v", mode, err)
+		want := "the last event passed on to the server ends at source position " + res.Position.File
+		if mode == replay.ModeBatched {
+			want = "no source transaction was committed on the target (the replay starts at source position " // one batch of 40
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: a replay cut in the middle: want %q, got %v", mode, want, err)
+		}
 	}
 }
 

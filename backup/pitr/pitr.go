@@ -30,6 +30,11 @@ type PITROptions struct {
 	BinlogTool, Client string
 	// TempDir holds the chunks while they are replayed (os.TempDir when empty).
 	TempDir string
+	// ReplayMode is replay.ModeBatched (when empty) or replay.ModeStock.
+	ReplayMode string
+	// ReplayProgress, when set, is called as the replay commits on the
+	// target: how far it got, of total source groups to apply.
+	ReplayProgress func(applied replay.Applied, total int)
 }
 
 // PITRResult is what a point-in-time restore did.
@@ -42,11 +47,20 @@ type PITRResult struct {
 	From      binlog.BinlogPos
 	StoppedAt binlog.BinlogPos
 	StopTime  time.Time
-	// LastApplied is the end of the last applied event.
+	// LastApplied is the end of the last applied event: of the last group
+	// committed on the target when Committed is set (the batched replay),
+	// else of the last event passed on to the stock client.
 	LastApplied binlog.BinlogPos
-	Chunks      int
-	Stats       replay.ReplayStats
-	Replay      time.Duration
+	Committed   bool
+	// Applied counts the groups (transactions, statements) committed on the
+	// target when Committed is set.
+	Applied int
+	// Uncertain says why the batched replay could not tell, after a
+	// failure, whether its last commit happened.
+	Uncertain string
+	Chunks    int
+	Stats     replay.ReplayStats
+	Replay    time.Duration
 }
 
 // RestorePointInTime restores the newest complete backup before the point
@@ -157,16 +171,16 @@ func replayAndSwap(ctx context.Context, o PITROptions, res *PITRResult, b *catal
 	if len(need) > 0 && need[0].manifest != nil && need[0].manifest.Server.Flavor != "" {
 		flavor = need[0].manifest.Server.Flavor
 	}
-	rp, err := replay.StartReplay(ctx, replay.ReplayOptions{MySQL: o.MySQL, Databases: written, Flavor: flavor,
-		BinlogTool: o.BinlogTool, Client: o.Client, Logger: o.Logger})
+	total := res.Stats.Groups // counted by the checking pass
+	ro := replay.ReplayOptions{MySQL: o.MySQL, Databases: written, Flavor: flavor,
+		BinlogTool: o.BinlogTool, Client: o.Client, Logger: o.Logger, Mode: o.ReplayMode}
+	if o.ReplayProgress != nil {
+		ro.Progress = func(a replay.Applied) { o.ReplayProgress(a, total) }
+	}
+	rp, err := replay.StartReplay(ctx, ro)
 	if err == nil {
 		*res = PITRResult{Backup: b, Restore: rres, From: from, Chunks: len(need)}
-		err = replayChunks(ctx, need, files, from, o.Point, replay.NewReplayFilter(written, known), rp, res)
-		if err != nil {
-			rp.Abort()
-		} else {
-			err = rp.Close()
-		}
+		err = runReplay(ctx, rp, need, files, from, o.Point, replay.NewReplayFilter(written, known), res)
 	}
 	res.Replay = time.Since(start)
 	if err != nil {
@@ -195,10 +209,34 @@ func replayAndSwap(ctx context.Context, o PITROptions, res *PITRResult, b *catal
 // event passed on to the server (its source position), which a new
 // attempt or a manual one (mariadb-binlog --start-position) goes on from.
 func replayedUpTo(res *PITRResult) string {
-	if res.LastApplied.File == "" {
+	switch {
+	case res.Committed && res.LastApplied.File == "" && res.Uncertain != "":
+		return "no source transaction was committed on the target (the replay starts at source position " + res.From.String() + "), unless its first batch was (its commit was sent; " + res.Uncertain + ")"
+	case res.Committed && res.LastApplied.File == "":
+		return "no source transaction was committed on the target (the replay starts at source position " + res.From.String() + ")"
+	case res.Committed && res.Uncertain != "":
+		return fmt.Sprintf("every source transaction up to source position %s is committed on the target (%d of them), and the batch after it may be too (its commit was sent; %s)", res.LastApplied, res.Applied, res.Uncertain)
+	case res.Committed:
+		return fmt.Sprintf("every source transaction up to source position %s is committed on the target (%d of them; the open batch after it was rolled back)", res.LastApplied, res.Applied)
+	case res.LastApplied.File == "":
 		return "no event applied yet (from " + res.From.String() + ")"
 	}
 	return "the last event passed on to the server ends at source position " + res.LastApplied.String()
+}
+
+// runReplay replays the chunks through rp and closes it; res gets how far
+// the target got.
+func runReplay(ctx context.Context, rp *replay.Replayer, need []*ChunkInfo, files []string, from binlog.BinlogPos, p RestorePoint, f *replay.ReplayFilter, res *PITRResult) error {
+	err := replayChunks(ctx, need, files, from, p, f, rp, res)
+	if err != nil {
+		rp.Abort()
+	} else {
+		err = rp.Close()
+	}
+	if a, ok := rp.Applied(); ok {
+		res.Committed, res.LastApplied, res.Applied, res.Uncertain = true, a.End, a.Groups, a.Uncertain
+	}
+	return err
 }
 
 // writtenMapping is mapping (SRC → DST) with each DST replaced by the name

@@ -28,6 +28,8 @@ type PhysicalPITROptions struct {
 	BinlogTool, Client, Mariadbd string
 	// TempDir holds the chunks and the throw-away server's socket.
 	TempDir string
+	// ReplayMode is replay.ModeBatched (when empty) or replay.ModeStock.
+	ReplayMode string
 }
 
 // RestorePhysicalPointInTime restores the newest physical backup before the
@@ -112,15 +114,10 @@ func replayOnScratch(ctx context.Context, o PhysicalPITROptions, res *PITRResult
 	}
 	start := time.Now()
 	rp, err := replay.StartReplay(ctx, replay.ReplayOptions{MySQL: conn.Config{Socket: srv.Socket, User: "root"}, Databases: mapping,
-		Flavor: "mariadb", BinlogTool: o.BinlogTool, Client: o.Client, Logger: o.Logger})
+		Flavor: "mariadb", BinlogTool: o.BinlogTool, Client: o.Client, Logger: o.Logger, Mode: o.ReplayMode})
 	if err == nil {
 		*res = PITRResult{Backup: b, From: from, Chunks: len(need)}
-		err = replayChunks(ctx, need, files, from, o.Point, replay.NewReplayFilter(mapping, b.ManifestData().Databases), rp, res)
-		if err != nil {
-			rp.Abort()
-		} else {
-			err = rp.Close()
-		}
+		err = runReplay(ctx, rp, need, files, from, o.Point, replay.NewReplayFilter(mapping, b.ManifestData().Databases), res)
 	}
 	res.Replay = time.Since(start)
 	if serr := srv.Stop(); err == nil && serr != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/backuptest"
 	"github.com/opsteam/ops/backup/mysql/binlogfake"
+	"github.com/opsteam/ops/backup/mysql/replay"
 	"github.com/opsteam/ops/backup/mysql/restore"
 	"github.com/opsteam/ops/backup/storage/mem"
 )
@@ -47,7 +48,7 @@ func TestPointInTimeReplaceSwapsOnlyAfterTheReplay(t *testing.T) {
 			var calls []string
 			deferred := false
 			opts := PITROptions{Job: job, Point: PointAtPosition(srv.Current()),
-				BinlogTool: script("binlog", "cat >/dev/null"), Client: c.client, TempDir: dir,
+				BinlogTool: script("binlog", "cat >/dev/null"), Client: c.client, TempDir: dir, ReplayMode: replay.ModeStock,
 				BackupRestoreOptions: backup.BackupRestoreOptions{Store: s, Replace: true, TrustUnauthenticated: true,
 					Restore: func(_ context.Context, ro restore.RestoreOptions, _ io.Reader) (*restore.RestoreResult, error) {
 						deferred = ro.DeferSwap

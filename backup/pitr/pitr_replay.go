@@ -53,7 +53,7 @@ func replayChunks(ctx context.Context, need []*ChunkInfo, files []string, from b
 			if len(out) > 0 {
 				res.LastApplied = binlog.BinlogPos{File: ev.File, Pos: ev.End}
 				if rp != nil {
-					return rp.Write(out...)
+					return rp.Group(out, res.LastApplied)
 				}
 			}
 			return nil

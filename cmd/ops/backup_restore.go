@@ -10,6 +10,7 @@ import (
 
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/mysql/conn"
+	"github.com/opsteam/ops/backup/mysql/replay"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/output"
@@ -26,6 +27,9 @@ type backupRestoreOptions struct {
 	// datadir: a physical job's backup is restored as a prepared data
 	// directory there.
 	datadir string
+	// replay: how a point-in-time restore applies the binary log
+	// (replay.ModeBatched or replay.ModeStock).
+	replay string
 }
 
 func newBackupRestoreCmd(c *cli) *cobra.Command {
@@ -60,12 +64,23 @@ databases only (under their --database names, like mysqlbinlog --rewrite-db).
 Every chunk needed is fetched and checked, and the whole replay is filtered,
 before the target is touched; a point before the oldest backup, in a gap of
 the archive or after its end fails with exit 2 and the recoverable windows.
-The replay runs the stock mariadb-binlog and mariadb clients (mysqlbinlog and
-mysql for MySQL), like "mysqlbinlog --stop-datetime ... | mysql".`,
+The events go through the stock mariadb-binlog (mysqlbinlog for MySQL); by
+default (--replay batched) ops reads its output exactly as the mariadb client
+does and sends it itself, several source transactions to one commit of the
+target (the restored databases are private until the restore ends) and many
+statements to a round trip: about 3 times faster. --replay stock pipes it into
+the stock client instead, one commit per source transaction, like
+"mysqlbinlog --stop-datetime ... | mysql". Either way the server's global
+settings are never changed. On a failure the batched replay names the last
+source position committed on the target: every transaction up to there is
+applied, none after it (--keep-partial keeps that state).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("backup") && (opts.until != "" || opts.untilGTID != "" || opts.untilPosition != "") {
 				return exitcode.UsageError(fmt.Errorf("--backup and --until*: a point-in-time restore picks the newest backup before the point itself"))
+			}
+			if opts.replay != replay.ModeBatched && opts.replay != replay.ModeStock {
+				return exitcode.UsageError(fmt.Errorf("--replay %q: expected %s or %s", opts.replay, replay.ModeBatched, replay.ModeStock))
 			}
 			return runBackupRestore(cmd.Context(), c.rt, opts)
 		},
@@ -81,6 +96,7 @@ mysql for MySQL), like "mysqlbinlog --stop-datetime ... | mysql".`,
 	cmd.Flags().StringVar(&opts.untilPosition, "until-position", "", "point-in-time restore: replay up to (excluding) the event at FILE:POS")
 	cmd.Flags().BoolVar(&opts.trustUnauthenticated, trustFlag, false, trustFlagHelp)
 	cmd.Flags().StringVar(&opts.datadir, "datadir", "", "physical jobs: leave a prepared data directory in `DIR` (absent or empty)")
+	cmd.Flags().StringVar(&opts.replay, "replay", replay.ModeBatched, "point-in-time restore: `MODE` batched (ops applies the events, batching commits) or stock (mariadb-binlog | mariadb)")
 	cmd.MarkFlagsMutuallyExclusive("until", "until-gtid", "until-position")
 	return cmd
 }

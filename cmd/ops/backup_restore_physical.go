@@ -149,7 +149,7 @@ func runPhysicalPointInTime(ctx context.Context, rt *opsRuntime, job backup.Job,
 	res, err := pitr.RestorePhysicalPointInTime(ctx, pitr.PhysicalPITROptions{
 		PhysicalRestoreOptions: backup.PhysicalRestoreOptions{Store: store, Datadir: opts.datadir, Identities: ids, Logger: rt.log,
 			Binary: job.Physical.Binary, TrustUnauthenticated: opts.trustUnauthenticated, RequireEncryption: len(job.EncryptTo) > 0},
-		Job: job, Point: point.RestorePoint,
+		Job: job, Point: point.RestorePoint, ReplayMode: opts.replay,
 	})
 	if nr := (*pitr.NotRecoverableError)(nil); errors.As(err, &nr) {
 		return notRecoverable(point, nr)

@@ -11,10 +11,12 @@ import (
 
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/mysql/binlog"
+	"github.com/opsteam/ops/backup/mysql/replay"
 	"github.com/opsteam/ops/backup/pitr"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/internal/exitcode"
 	"github.com/opsteam/ops/internal/output"
+	"github.com/opsteam/ops/internal/progress"
 )
 
 // untilLayouts are the forms --until takes besides RFC 3339 (local time).
@@ -101,9 +103,19 @@ func runPointInTimeRestore(ctx context.Context, rt *opsRuntime, job backup.Job, 
 	rt.log.Info("point-in-time restore started", "job", job.Name, "point", point.String())
 	ro := opts.restoreOptions(rt, job, store, mapping)
 	ro.Identities = ids
+	var bar *progress.Bar
 	res, err := pitr.RestorePointInTime(ctx, pitr.PITROptions{
-		BackupRestoreOptions: ro, Job: job, Point: point.RestorePoint,
+		BackupRestoreOptions: ro, Job: job, Point: point.RestorePoint, ReplayMode: opts.replay,
+		ReplayProgress: func(a replay.Applied, total int) {
+			if bar == nil { // the first commit: the restore of the backup is over
+				bar = progress.New(rt.stderr, rt.stderrTTY, "replay", int64(total))
+				bar.SetCount("transactions")
+			}
+			bar.Set(int64(a.Groups))
+			bar.SetDetail(a.End.String())
+		},
 	})
+	bar.Done()
 	if nr := (*pitr.NotRecoverableError)(nil); errors.As(err, &nr) {
 		return notRecoverable(point, nr)
 	}

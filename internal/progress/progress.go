@@ -3,6 +3,7 @@ package progress
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,7 @@ type Bar struct {
 	stored  atomic.Int64 // a second count shown beside done (compressed bytes stored); 0 = none
 	detail  atomic.Value // string: what is being worked on (the current table)
 	estim   atomic.Bool
+	count   atomic.Bool // done and total count things (SetCount), not bytes
 	ended   atomic.Bool // Done was called: the amount done is the total
 	start   time.Time
 	stop    chan struct{}
@@ -139,6 +141,23 @@ func (b *Bar) SetEstimate(n int64, unit string) {
 	}
 }
 
+// SetCount makes the bar count things (unit: "transactions") rather than
+// bytes.
+func (b *Bar) SetCount(unit string) {
+	if b != nil {
+		b.count.Store(true)
+		b.unit.Store(unit)
+	}
+}
+
+// amount renders an amount of what the bar counts.
+func (b *Bar) amount(n int64) string {
+	if b.count.Load() {
+		return strconv.FormatInt(n, 10)
+	}
+	return bytesize.Human(n)
+}
+
 // SetStored records a second amount shown beside the first (the bytes
 // stored after compression, while the first counts SQL).
 func (b *Bar) SetStored(n int64) {
@@ -182,13 +201,13 @@ func (b *Bar) Line() string {
 		sb.WriteString("[" + strings.Repeat("=", n) + strings.Repeat(" ", width-n) + "] ")
 		fmt.Fprintf(&sb, "%3.0f%% ", frac*100)
 	}
-	sb.WriteString(bytesize.Human(done))
+	sb.WriteString(b.amount(done))
 	if total > 0 {
 		approx := ""
 		if estim {
 			approx = "~"
 		}
-		fmt.Fprintf(&sb, " of %s%s", approx, bytesize.Human(total))
+		fmt.Fprintf(&sb, " of %s%s", approx, b.amount(total))
 	}
 	if u, _ := b.unit.Load().(string); u != "" {
 		sb.WriteString(" " + u)
@@ -196,7 +215,7 @@ func (b *Bar) Line() string {
 	if s := b.stored.Load(); s > 0 {
 		fmt.Fprintf(&sb, " (%s stored)", bytesize.Human(s))
 	}
-	fmt.Fprintf(&sb, "  %s/s  %s", bytesize.Human(int64(rate)), el.Truncate(time.Second))
+	fmt.Fprintf(&sb, "  %s/s  %s", b.amount(int64(rate)), el.Truncate(time.Second))
 	if total > 0 && rate > 0 && done < total && el >= 2*time.Second { // no ETA from the first instants
 		eta := time.Duration(float64(total-done) / rate * float64(time.Second))
 		fmt.Fprintf(&sb, "  ETA %s", eta.Truncate(time.Second))
@@ -217,14 +236,14 @@ func (b *Bar) Summary() string {
 	if el > 0 {
 		rate = float64(done) / el.Seconds()
 	}
-	s := b.label + ": " + bytesize.Human(done)
+	s := b.label + ": " + b.amount(done)
 	if u, _ := b.unit.Load().(string); u != "" {
 		s += " " + u
 	}
 	if st := b.stored.Load(); st > 0 {
 		s += " → " + bytesize.Human(st) + " stored"
 	}
-	return s + fmt.Sprintf(" in %s (%s/s)", el.Round(100*time.Millisecond), bytesize.Human(int64(rate)))
+	return s + fmt.Sprintf(" in %s (%s/s)", el.Round(100*time.Millisecond), b.amount(int64(rate)))
 }
 
 // Done stops the bar and replaces it by the summary line; the bar is not

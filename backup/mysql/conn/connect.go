@@ -52,6 +52,19 @@ func Connect(ctx context.Context, m Config, logger *slog.Logger) (*sql.DB, error
 // for each of vars, and the transport it returns knows every session (for
 // killQueries).
 func ConnectWithVars(ctx context.Context, m Config, logger *slog.Logger, vars map[string]string) (*sql.DB, *transport, error) {
+	return connect(ctx, m, logger, vars, false)
+}
+
+// ConnectMultiStatements is Connect with multi-statement packets allowed:
+// only the replay uses it, to send the statements of several source
+// transactions in one round trip once the client's own reading of
+// mariadb-binlog's output has split them (see replay.Replayer).
+func ConnectMultiStatements(ctx context.Context, m Config, logger *slog.Logger) (*sql.DB, error) {
+	db, _, err := connect(ctx, m, logger, nil, true)
+	return db, err
+}
+
+func connect(ctx context.Context, m Config, logger *slog.Logger, vars map[string]string, multi bool) (*sql.DB, *transport, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -59,6 +72,7 @@ func ConnectWithVars(ctx context.Context, m Config, logger *slog.Logger, vars ma
 	if err != nil {
 		return nil, nil, err
 	}
+	cfg.MultiStatements = multi
 	if len(vars) > 0 {
 		cfg.Params = vars // the driver runs SET name=value on every new session
 	}

@@ -30,6 +30,44 @@ type ReplayOptions struct {
 	// BinlogTool and Client override the programs (path or name in PATH).
 	BinlogTool, Client string
 	Logger             *slog.Logger
+	// Mode is ModeBatched (the default when empty) or ModeStock.
+	Mode string
+	// BatchGroups is how many source transactions one commit of the
+	// batched replay may hold (DefaultBatchGroups when 0).
+	BatchGroups int
+	// Progress, when set, is called by the batched replay after each
+	// commit on the target, from another goroutine.
+	Progress func(Applied)
+}
+
+// Replay modes.
+const (
+	// ModeBatched: ops reads mariadb-binlog's output as the client does
+	// and sends the statements itself, several source transactions to a
+	// commit and many statements to a round trip (see batched.go).
+	ModeBatched = "batched"
+	// ModeStock: `mariadb-binlog | mariadb --binary-mode`, one commit per
+	// source transaction, as an admin would type it.
+	ModeStock = "stock"
+)
+
+// DefaultBatchGroups sizes the batched replay's commits: this many source
+// transactions (or DefaultBatchBytes of their events) to one commit on the
+// target. Larger batches save little more (the commit's fsync is then a
+// small part of the work) and make a failed batch longer to roll back.
+const (
+	DefaultBatchGroups = 500
+	DefaultBatchBytes  = 8 << 20
+)
+
+// Applied is how far a replay has got on the target: every source event
+// group (transaction or statement) up to End is committed there.
+type Applied struct {
+	Groups int              // the groups committed, counted from the start of the replay
+	End    binlog.BinlogPos // the source position after the last of them
+	// Uncertain, after a failure, says why the ledger could not be read:
+	// the group after End may be committed too.
+	Uncertain string
 }
 
 // Replayer applies binary log events to a server the way
@@ -45,7 +83,8 @@ type ReplayOptions struct {
 type Replayer struct {
 	o       ReplayOptions
 	tool    string
-	client  *exec.Cmd
+	batched *batchedClient // ModeBatched: ops is the client
+	client  *exec.Cmd      // ModeStock: the stock client
 	stdin   io.WriteCloser
 	dir     string
 	stderr  *tailBuffer
@@ -54,6 +93,12 @@ type Replayer struct {
 	fileErr *tailBuffer
 	copied  chan error
 	text    *binlogText // the client's reading of mysqlbinlog's output, across files
+
+	offset int64   // bytes written to the current file's mysqlbinlog
+	marks  *marks  // ModeBatched: what each event written is, by offset
+	groups int     // groups written
+	passed Applied // the last group written in full
+	batch  batch   // ModeBatched: the open batch
 }
 
 // StartReplay starts the client. Call File for every binary log file of
@@ -72,10 +117,34 @@ func StartReplay(ctx context.Context, o ReplayOptions) (*Replayer, error) {
 			client = firstInPath("mysql")
 		}
 	}
+	switch o.Mode {
+	case "":
+		o.Mode = ModeBatched
+	case ModeBatched, ModeStock:
+	default:
+		return nil, fmt.Errorf("replay mode %q: expected %s or %s", o.Mode, ModeBatched, ModeStock)
+	}
+	if o.BatchGroups == 0 {
+		o.BatchGroups = DefaultBatchGroups
+	}
+	if o.BatchGroups < 1 {
+		return nil, fmt.Errorf("replay batch of %d transactions: expected at least 1", o.BatchGroups)
+	}
+	if o.Mode == ModeBatched {
+		client = "ops" // not needed
+	}
 	if tool == "" || client == "" {
 		return nil, fmt.Errorf("point-in-time restore needs the stock mysqlbinlog (mariadb-binlog) and mysql (mariadb) clients in PATH: install the mariadb-client (or mysql-client) package")
 	}
 	r := &Replayer{o: o, tool: tool, text: newBinlogText()}
+	if o.Mode == ModeBatched {
+		bc, err := startBatched(ctx, o, r.text)
+		if err != nil {
+			return nil, err
+		}
+		r.batched = bc
+		return r, nil
+	}
 	dir, err := os.MkdirTemp("", "ops-replay-")
 	if err != nil {
 		return nil, err
@@ -113,6 +182,9 @@ func firstInPath(names ...string) string {
 // File starts the events of one binary log file: fde is its format
 // description as written at the start of a file.
 func (r *Replayer) File(ctx context.Context, fde []byte) error {
+	if err := r.closeBatch(); err != nil {
+		return err
+	}
 	if err := r.endFile(); err != nil {
 		return err
 	}
@@ -151,21 +223,119 @@ func (r *Replayer) File(ctx context.Context, fde []byte) error {
 	}
 	r.file, r.fileIn = cmd, in
 	r.copied = make(chan error, 1)
-	go func() { r.copied <- r.text.copyWithoutGTIDs(r.stdin, out) }()
-	if _, err := in.Write(binlog.BinlogMagic); err != nil {
-		return r.failure(fmt.Errorf("writing to %s: %w", r.tool, err))
+	r.offset = 0
+	if r.batched != nil {
+		r.marks = newMarks()
+		m := r.marks
+		go func() { r.copied <- r.batched.run(out, m) }()
+	} else {
+		go func() { r.copied <- r.text.copyWithoutGTIDs(r.stdin, out) }()
 	}
-	return r.Write(fde)
+	if err := r.write(mark{}, binlog.BinlogMagic); err != nil {
+		return err
+	}
+	return r.write(mark{}, fde)
 }
 
-// Write passes events (raw, as in the binary log) to the current file.
-func (r *Replayer) Write(events ...[]byte) error {
-	for _, e := range events {
-		if _, err := r.fileIn.Write(e); err != nil {
-			return r.failure(fmt.Errorf("writing to %s: %w", r.tool, err))
+// Group passes the events of one source group (a transaction or a
+// statement, raw as in the binary log) to the current file; end is the
+// source position after it. The batched replay joins consecutive
+// transactional groups into one transaction of the target (see batch).
+func (r *Replayer) Group(events [][]byte, end binlog.BinlogPos) error {
+	if r.batched != nil {
+		if err := r.batched.failure(); err != nil {
+			return err // the target refused something: no more events
 		}
 	}
+	if len(events) == 0 {
+		return nil
+	}
+	r.groups++
+	done := Applied{Groups: r.groups, End: end}
+	if r.batched == nil {
+		for _, e := range events {
+			if err := r.write(mark{}, e); err != nil {
+				return err
+			}
+		}
+		r.passed = done
+		return nil
+	}
+	size := 0
+	for _, e := range events {
+		size += len(e)
+	}
+	if !batchable(events) {
+		if err := r.closeBatch(); err != nil {
+			return err
+		}
+		for i, e := range events {
+			m := mark{}
+			if i == len(events)-1 {
+				m.commit = &done
+			}
+			if err := r.write(m, e); err != nil {
+				return err
+			}
+		}
+		r.passed = done
+		return nil
+	}
+	body := events[:len(events)-1] // the commit is held: the next group may join
+	if r.batch.open && r.batch.groups < r.o.BatchGroups && r.batch.bytes+size <= DefaultBatchBytes {
+		body = body[1:] // its GTID event (BEGIN) too: it goes on the batch's transaction
+	} else if err := r.closeBatch(); err != nil {
+		return err
+	}
+	for _, e := range body {
+		if err := r.write(mark{pack: true}, e); err != nil {
+			return err
+		}
+	}
+	r.batch = batch{open: true, groups: r.batch.groups + 1, bytes: r.batch.bytes + size, commit: events[len(events)-1], done: done}
 	return nil
+}
+
+// closeBatch writes the open batch's commit (the Xid event of its last
+// transaction).
+func (r *Replayer) closeBatch() error {
+	if !r.batch.open {
+		return nil
+	}
+	b := r.batch
+	r.batch = batch{}
+	if err := r.write(mark{pack: true, commit: &b.done}, b.commit); err != nil {
+		return err
+	}
+	r.passed = b.done
+	return nil
+}
+
+// write passes one event to the current file's mysqlbinlog, recording
+// what it is at its offset there (the batched replay reads it back from
+// mysqlbinlog's "# at N" lines).
+func (r *Replayer) write(m mark, e []byte) error {
+	if r.marks != nil && len(e) > 4 {
+		r.marks.put(r.offset, m)
+	}
+	r.offset += int64(len(e))
+	if _, err := r.fileIn.Write(e); err != nil {
+		return r.failure(fmt.Errorf("writing to %s: %w", r.tool, err))
+	}
+	return nil
+}
+
+// Passed is the last group passed on to mysqlbinlog in full (for the
+// batched replay: with its commit).
+func (r *Replayer) Passed() Applied { return r.passed }
+
+// Applied is the last group committed on the target: known to the batched
+// replay only (ok false for the stock client).
+func (r *Replayer) Applied() (a Applied, ok bool) {
+	if r.batched == nil {
+		return Applied{}, false
+	}
+	return r.batched.applied(), true
 }
 
 // endFile closes the current file's mysqlbinlog and waits until its output
@@ -190,6 +360,13 @@ func (r *Replayer) endFile() error {
 // failure explains an error with what the client said (it usually is the
 // reason: a statement failed and it stopped reading).
 func (r *Replayer) failure(err error) error {
+	if r.batched != nil {
+		// the executor's own error is the reason when it stopped reading
+		if e := r.batched.failure(); e != nil {
+			return fmt.Errorf("%w: %w", e, err)
+		}
+		return err
+	}
 	if s := strings.TrimSpace(r.stderr.String()); s != "" {
 		return fmt.Errorf("%w; %s said: %s", err, filepath.Base(r.client.Path), s)
 	}
@@ -199,6 +376,17 @@ func (r *Replayer) failure(err error) error {
 // Close ends the last file and waits for the client: an error when any
 // statement failed.
 func (r *Replayer) Close() error {
+	if r.batched != nil {
+		ferr := r.closeBatch()
+		if ferr == nil {
+			ferr = r.endFile()
+		}
+		if ferr != nil {
+			r.Abort()
+			return ferr
+		}
+		return r.batched.close()
+	}
 	defer os.RemoveAll(r.dir)
 	ferr := r.endFile()
 	_ = r.stdin.Close()
@@ -211,12 +399,19 @@ func (r *Replayer) Close() error {
 
 // Abort stops both programs.
 func (r *Replayer) Abort() {
+	if r.batched != nil {
+		r.batched.abort() // first: its goroutine may be waiting for the server
+	}
 	if r.file != nil {
 		_ = r.file.Process.Kill()
 		_ = r.fileIn.Close()
 		<-r.copied
 		_ = r.file.Wait()
 		r.file = nil
+	}
+	if r.batched != nil {
+		r.batched.finish()
+		return
 	}
 	_ = r.client.Process.Kill()
 	_ = r.stdin.Close()

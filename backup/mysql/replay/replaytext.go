@@ -102,10 +102,15 @@ type clientReader struct {
 	buf       []byte // the statement being read (glob_buffer)
 	db        []byte // delim's bytes
 
-	keep     bool     // keep the statements sent (replayText); else only follow sql_mode
-	sent     []string // statements sent
-	commands []string // client commands run (DELIMITER x, \C cs)
-	problems []string // what the client would do wrong (quit, drop or change bytes)
+	keep bool     // keep the statements sent (replayText); else only follow sql_mode
+	sent []string // statements sent
+	// onSend and onCommand, when set, get every statement the client
+	// would send and every client command it would run (\C cs), as it
+	// reads them: the batched replay executes them itself.
+	onSend    func(stmt []byte)
+	onCommand func(cmd string)
+	commands  []string // client commands run (DELIMITER x, \C cs)
+	problems  []string // what the client would do wrong (quit, drop or change bytes)
 }
 
 // isSpace is the client's my_isspace in its character set.
@@ -143,6 +148,13 @@ func (r *clientReader) atStart() bool {
 
 // line reads one line.
 func (r *clientReader) line(l []byte) {
+	if r.keep && r.atStart() && binlogMarker(l) {
+		// The batched replay follows mariadb-binlog's "# at N" and "# End
+		// of log file" lines between statements to know which source
+		// event the text belongs to: a logged statement must not start
+		// with one.
+		r.problems = append(r.problems, "a line that reads as one of mariadb-binlog's own event markers (\"# at N\", \"# End of log file\") at the start of the statement")
+	}
 	if r.atStart() {
 		// read_and_execute: a named command at the start of a statement;
 		// in binary mode only DELIMITER (a prefix match on its name).
@@ -156,6 +168,37 @@ func (r *clientReader) line(l []byte) {
 		}
 	}
 	r.addLine(l)
+}
+
+// atLinePrefix and endOfLog are the comment lines mariadb-binlog prints
+// before each event (its offset in the input) and after the last one.
+var (
+	atLinePrefix = []byte("# at ")
+	endOfLog     = []byte("# End of log file")
+)
+
+// binlogMarker reports whether a line reads as one of mariadb-binlog's
+// event markers (spaces before it are the client's, not the marker's).
+func binlogMarker(l []byte) bool {
+	l = bytes.TrimLeft(bytes.TrimRight(l, "\r"), " \t")
+	return bytes.HasPrefix(l, atLinePrefix) || bytes.HasPrefix(l, endOfLog)
+}
+
+// atOffset reads mariadb-binlog's "# at N" line (exactly: no spaces
+// around it, digits only).
+func atOffset(l []byte) (int64, bool) {
+	d, ok := bytes.CutPrefix(l, atLinePrefix)
+	if !ok || len(d) == 0 || len(d) > 19 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // delimiter runs a DELIMITER command line.
@@ -346,6 +389,9 @@ func (r *clientReader) charset(rest []byte) {
 		arg = arg[:i]
 	}
 	r.command(`\C ` + arg)
+	if r.onCommand != nil {
+		r.onCommand(`\C ` + arg)
+	}
 	r.lex.Charset = sqltext.Charsets[strings.ToLower(arg)]
 }
 
@@ -365,6 +411,9 @@ func (r *clientReader) send() {
 	if len(s) > 0 {
 		if r.keep {
 			r.sent = append(r.sent, string(s))
+		}
+		if r.onSend != nil {
+			r.onSend(s)
 		}
 		// mariadb-binlog's SET @@session.sql_mode=N: the server reports
 		// the new mode with its answer, so it applies from the next

@@ -6,7 +6,6 @@ import (
 	"github.com/opsteam/ops/backup/mysql/sqltext"
 )
 
-
 // deferKeys moves whole lines into an ALTER TABLE that the guard never
 // sees: a line inside a string literal (as the session reads it) must
 // not move.
