@@ -32,6 +32,12 @@ var (
 	// RestoreDefinerPrivilege lets a restore recreate views, routines,
 	// triggers and events with their original DEFINER.
 	RestoreDefinerPrivilege = "SET USER|SET_USER_ID|SET_ANY_DEFINER|SUPER"
+	// ReplaySchemaPrivileges are needed besides RestoreSchemaPrivileges on
+	// every database restore --until replays (the row changes of the log;
+	// the target's name when it differs is not known before the restore).
+	ReplaySchemaPrivileges = []string{"SELECT", "UPDATE", "DELETE", "INDEX"}
+	// ReplayPrivilege lets the replay run mariadb-binlog's BINLOG statements.
+	ReplayPrivilege = "BINLOG REPLAY|BINLOG_ADMIN|SUPER"
 )
 
 // RestoreTestPattern is the name pattern (SQL LIKE, as in a GRANT) of the
@@ -209,7 +215,26 @@ func RestoreGrantProblems(j *Job, g *Grants) []string {
 	for _, d := range j.Databases {
 		check("restore", "`"+strings.ReplaceAll(d, "`", "``")+"`.*", d)
 	}
-	check("verify --restore-test", "`"+RestoreTestPattern+"`.*", "ops_verify_00000000_db", "SELECT")
+	check("verify --restore-test (and the ledger of restore --until)", "`"+RestoreTestPattern+"`.*", "ops_verify_00000000_db", "SELECT")
+	if j.Binlog.Enabled {
+		// restore --until replays row changes (UPDATE, DELETE) with BINLOG
+		// statements (BINLOG REPLAY).
+		for _, d := range j.Databases {
+			var miss []string
+			for _, p := range ReplaySchemaPrivileges {
+				if !g.OnDatabase(p, d) {
+					miss = append(miss, p)
+				}
+			}
+			if len(miss) > 0 {
+				problems = append(problems, "restore --until needs "+grantLine(g.User, strings.Join(miss, ", "), "`"+strings.ReplaceAll(d, "`", "``")+"`.*"))
+			}
+		}
+		if !g.Global(ReplayPrivilege) {
+			problems = append(problems, "restore --until needs "+grantLine(g.User, "BINLOG REPLAY", "*.*")+
+				" (MySQL: BINLOG_ADMIN or SUPER) for the BINLOG statements of the replay")
+		}
+	}
 	if !g.Global(RestoreDefinerPrivilege) {
 		problems = append(problems, "restore needs "+grantLine(g.User, "SET USER", "*.*")+
 			" (MySQL: SET_USER_ID or SET_ANY_DEFINER) to recreate views, routines, triggers and events with their DEFINER")

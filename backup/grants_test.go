@@ -45,7 +45,14 @@ func TestGrantProblems(t *testing.T) {
 		t.Errorf("binlog: %q", p)
 	}
 	r := RestoreGrantProblems(j, g)
-	if len(r) != 3 || !strings.Contains(r[1], "ON `ops\\_verify\\_%`.*") || !strings.Contains(r[2], "SET USER") {
+	if len(r) != 5 || !strings.Contains(r[1], "ON `ops\\_verify\\_%`.*") ||
+		r[2] != "restore --until needs GRANT UPDATE, DELETE, INDEX ON `app`.* TO 'bk'@'127.0.0.1'" ||
+		!strings.Contains(r[3], "GRANT BINLOG REPLAY ON *.*") || !strings.Contains(r[4], "SET USER") {
 		t.Errorf("restore problems %q", r)
+	}
+	g.schema["UPDATE"], g.schema["DELETE"], g.schema["INDEX"] = []string{"app"}, []string{"app"}, []string{"%"}
+	g.global["BINLOG REPLAY"] = true
+	if r := RestoreGrantProblems(j, g); len(r) != 3 {
+		t.Errorf("restore problems with the replay's grants %q", r)
 	}
 }

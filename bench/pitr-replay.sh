@@ -12,8 +12,10 @@
 # runs, medians. Not a test: run it by hand with the services up
 # (scripts/services.sh start mariadb2 mariadb3).
 #
-#   bench/pitr-replay.sh                       # 20000 transactions, 3 runs
+#   bench/pitr-replay.sh                       # 20000 transactions, 3 runs, ROW
 #   TRANSACTIONS=50000 RUNS=5 bench/pitr-replay.sh
+#   FORMAT=MIXED bench/pitr-replay.sh          # the transactions logged as MIXED (or STATEMENT)
+#   REPLAY=stock bench/pitr-replay.sh          # ops --replay stock against the same pipe
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -22,6 +24,8 @@ eval "$(scripts/services.sh env)"
 set +a
 n=${TRANSACTIONS:-20000}
 runs=${RUNS:-3}
+format=${FORMAT:-ROW}
+mode=${REPLAY:-batched}
 db=bench_pitr
 src=(mariadb --no-defaults -h 127.0.0.1 -P "${OPS_IT_MYSQL3_ADDR##*:}" -uroot)
 dst=(mariadb --no-defaults -h 127.0.0.1 -P "${OPS_IT_MYSQL2_ADDR##*:}" -uroot)
@@ -51,10 +55,12 @@ ops() { bin/ops --config "$1" --log-level "${LOGLEVEL:-warn}" "${@:2}"; }
   CREATE TABLE $db.t (id INT AUTO_INCREMENT PRIMARY KEY, k INT, v VARCHAR(64), KEY (k));
   INSERT INTO $db.t (k, v) SELECT seq, MD5(seq) FROM $db.seq_1_to_10000"
 ops "$work/src.yaml" backup run --job bench --no-prune >/dev/null
-echo "generating $n transactions on mariadb3 ..."
+echo "generating $n transactions on mariadb3 (binlog_format $format) ..."
+echo "SET SESSION binlog_format=$format;" >"$work/gen.sql"
 for ((i = 1; i <= n; i++)); do
 	echo "BEGIN; INSERT INTO t (k, v) VALUES ($i, MD5($i)), ($((i + 1)), MD5(RAND())), ($((i + 2)), 'x'); UPDATE t SET v = CONCAT(LEFT(v, 60), 'u') WHERE id = $((i % 10000 + 1)); COMMIT;"
-done | "${src[@]}" "$db"
+done >>"$work/gen.sql"
+"${src[@]}" "$db" <"$work/gen.sql"
 sleep 1.2
 until=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 sleep 1.2
@@ -69,7 +75,7 @@ declare -a t_ops t_stock
 for ((r = 1; r <= runs; r++)); do
 	"${dst[@]}" -e "DROP DATABASE IF EXISTS $db"
 	s=$(date +%s.%N)
-	out=$(LOGLEVEL=info ops "$work/ops.yaml" --log-format json backup restore --job bench --until "$until" 2>&1)
+	out=$(LOGLEVEL=info ops "$work/ops.yaml" --log-format json backup restore --job bench --until "$until" --replay "$mode" 2>&1)
 	e=$(date +%s.%N)
 	replay=$(echo "$out" | jq -rR 'fromjson? | select(.msg == "point-in-time restore complete") | .replay' | tail -1)
 	sum_ops=$("${dst[@]}" -N -e "CHECKSUM TABLE $db.t" | cut -f2)
@@ -82,11 +88,11 @@ for ((r = 1; r <= runs; r++)); do
 	t_stock+=("$(echo "$e - $s" | bc)")
 	sum_stock=$("${dst[@]}" -N -e "CHECKSUM TABLE $db.t" | cut -f2)
 	[ "$sum_ops" = "$sum_stock" ] || { echo "run $r: CHECKSUM TABLE differs: ops $sum_ops, stock $sum_stock" >&2; exit 1; }
-	echo "run $r: ops replay ${t_ops[-1]} s, mariadb-binlog | mariadb ${t_stock[-1]} s (CHECKSUM TABLE $sum_ops both)"
+	echo "run $r: ops --replay $mode ${t_ops[-1]} s, mariadb-binlog | mariadb ${t_stock[-1]} s (CHECKSUM TABLE $sum_ops both)"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mo=$(median "${t_ops[@]}")
 ms=$(median "${t_stock[@]}")
-printf '| replay of %d transactions | ops %.2f s | mariadb-binlog \\| mariadb %.2f s | ratio %.2f |\n' "$events" "$mo" "$ms" "$(echo "$mo / $ms" | bc -l)"
+printf '| %s | %d transactions | ops --replay %s %.2f s | mariadb-binlog \\| mariadb %.2f s | ratio %.2f |\n' "$format" "$events" "$mode" "$mo" "$ms" "$(echo "$mo / $ms" | bc -l)"
 "${src[@]}" -e "DROP DATABASE IF EXISTS $db"
 "${dst[@]}" -e "DROP DATABASE IF EXISTS $db"
