@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -361,56 +360,42 @@ func (b *batchedClient) uncertain(err error) {
 }
 
 // run reads one file's mysqlbinlog output and runs it; m are the marks of
-// the events written to that mysqlbinlog.
+// the events written to that mysqlbinlog. After a failure it reads the
+// rest without running it (mysqlbinlog must not block on a full pipe).
 func (b *batchedClient) run(out io.Reader, m *marks) error {
-	br := bufio.NewReaderSize(out, 1<<16)
 	b.cur = mark{}
 	t := &b.text.r
-	var long []byte
-	for {
-		line, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			long = append(long, line...)
-			continue
+	err := eachLine(out, func(line []byte) error {
+		if b.err != nil {
+			return nil
 		}
-		if long != nil {
-			line = append(long, line...)
-			long = nil
-		}
-		if len(line) > 0 && b.err == nil {
-			body := bytes.TrimSuffix(line, []byte("\n"))
-			skip := false
-			if t.atStart() {
-				if at, ok := atOffset(body); ok {
-					b.event(at, m)
-				} else if bytes.Equal(body, endOfLog) {
-					b.endEvent()
-					b.cur = mark{}
-				} else {
-					skip = len(body) < 80 && gtidLine.Match(bytes.TrimSuffix(body, []byte("\r")))
-				}
-			}
-			if !skip {
-				t.line(body)
-				if len(t.problems) > 0 {
-					b.setErr(fmt.Errorf("the mysql client would misread mysqlbinlog's output: %s", t.problems[0]))
-				}
+		body := bytes.TrimSuffix(line, []byte("\n"))
+		if t.atStart() {
+			if at, ok := atOffset(body); ok {
+				b.event(at, m)
+			} else if bytes.Equal(body, endOfLog) {
+				b.endEvent()
+				b.cur = mark{}
+			} else if len(body) < 80 && gtidLine.Match(bytes.TrimSuffix(body, []byte("\r"))) {
+				return nil
 			}
 		}
-		switch {
-		case err == nil:
-		case err == io.EOF:
-			if b.err == nil && !t.atStart() {
-				b.setErr(fmt.Errorf("mysqlbinlog's output ends inside a statement as the mysql client reads it"))
-			}
-			b.endEvent()
-			b.flush()
-			b.cur = mark{}
-			return b.err
-		default:
-			return err
+		t.line(body)
+		if len(t.problems) > 0 {
+			b.setErr(fmt.Errorf("the mysql client would misread mysqlbinlog's output: %s", t.problems[0]))
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	if b.err == nil && !t.atStart() {
+		b.setErr(fmt.Errorf("mysqlbinlog's output ends inside a statement as the mysql client reads it"))
+	}
+	b.endEvent()
+	b.flush()
+	b.cur = mark{}
+	return b.err
 }
 
 // event starts the text of the event at offset at (a "# at" line).

@@ -496,8 +496,34 @@ func newBinlogText() *binlogText {
 // lines where the client is at the start of a statement (not inside a
 // literal or a comment).
 func (t *binlogText) copyWithoutGTIDs(w io.Writer, rd io.Reader) error {
-	br := bufio.NewReaderSize(rd, 1<<16)
 	bw := bufio.NewWriterSize(w, 1<<16)
+	err := eachLine(rd, func(line []byte) error {
+		body := bytes.TrimSuffix(line, []byte("\n"))
+		drop := t.r.atStart() && len(body) < 80 && gtidLine.Match(bytes.TrimSuffix(body, []byte("\r")))
+		if drop {
+			return nil
+		}
+		t.r.line(body)
+		_, werr := bw.Write(line)
+		return werr
+	})
+	switch {
+	case err != nil:
+		_, _ = io.Copy(io.Discard, rd) // let mysqlbinlog finish: it must not block on a full pipe
+		return err
+	case len(t.r.problems) > 0:
+		return fmt.Errorf("the mysql client would misread mysqlbinlog's output: %s", t.r.problems[0])
+	case !t.r.atStart():
+		return fmt.Errorf("mysqlbinlog's output ends inside a statement as the mysql client reads it")
+	}
+	return bw.Flush()
+}
+
+// eachLine calls fn with every line of r (its line feed kept; the last
+// line may have none), however long. It returns fn's error or r's, nil at
+// the end of r.
+func eachLine(r io.Reader, fn func(line []byte) error) error {
+	br := bufio.NewReaderSize(r, 1<<16)
 	var long []byte
 	for {
 		line, err := br.ReadSlice('\n')
@@ -510,27 +536,14 @@ func (t *binlogText) copyWithoutGTIDs(w io.Writer, rd io.Reader) error {
 			long = nil
 		}
 		if len(line) > 0 {
-			body := bytes.TrimSuffix(line, []byte("\n"))
-			drop := t.r.atStart() && len(body) < 80 && gtidLine.Match(bytes.TrimSuffix(body, []byte("\r")))
-			if !drop {
-				t.r.line(body)
-				if _, werr := bw.Write(line); werr != nil {
-					_, _ = io.Copy(io.Discard, br) // let mysqlbinlog finish: it must not block on a full pipe
-					return werr
-				}
+			if ferr := fn(line); ferr != nil {
+				return ferr
 			}
 		}
 		switch {
-		case err == nil:
 		case err == io.EOF:
-			if len(t.r.problems) > 0 {
-				return fmt.Errorf("the mysql client would misread mysqlbinlog's output: %s", t.r.problems[0])
-			}
-			if !t.r.atStart() {
-				return fmt.Errorf("mysqlbinlog's output ends inside a statement as the mysql client reads it")
-			}
-			return bw.Flush()
-		default:
+			return nil
+		case err != nil:
 			return err
 		}
 	}
