@@ -63,7 +63,9 @@ func TestLeastPrivilegeGrants(t *testing.T) {
 	t.Cleanup(func() { root1.Exec("DROP DATABASE IF EXISTS " + db); root1.Exec("DROP DATABASE IF EXISTS " + cp) })
 	rhost, rport, _ := net.SplitHostPort(testenv.Getenv("OPS_IT_MYSQL_ADDR", "127.0.0.1:3306"))
 	rsUser, rsPass := itAccount(t, root1, "ops_lp_restore", restoreOn("`"+db+"`.*"), restoreOn("`"+cp+"`.*"),
-		restoreOn("`ops\\_verify\\_%`.*"), "GRANT SELECT ON `ops\\_verify\\_%`.* TO {user}", "GRANT SET USER ON *.* TO {user}")
+		restoreOn("`ops\\_verify\\_%`.*"), "GRANT SELECT ON `ops\\_verify\\_%`.* TO {user}", "GRANT SET USER ON *.* TO {user}",
+		// the lock job archives its binary log: restore --until replays row changes with BINLOG statements
+		"GRANT SELECT, UPDATE, DELETE, INDEX ON `"+db+"`.* TO {user}", "GRANT BINLOG REPLAY ON *.* TO {user}")
 
 	dir := t.TempDir()
 	cfg := writeConfig(t, fmt.Sprintf(`storage:

@@ -283,6 +283,7 @@ func (b *batchedClient) finish() {
 		db, err := reconnect(ctx, b.mysql, b.log)
 		if err != nil {
 			b.uncertain(fmt.Errorf("reading the ledger: %w", err))
+			b.log.Warn("replay: the ledger's scratch database stays on the target: drop it once it is back", "database", b.ledger)
 			return
 		}
 		defer db.Close()
