@@ -68,12 +68,12 @@ The events go through the stock mariadb-binlog (mysqlbinlog for MySQL); by
 default (--replay batched) ops reads its output exactly as the mariadb client
 does and sends it itself, several source transactions to one commit of the
 target (the restored databases are private until the restore ends) and many
-statements to a round trip: 6 to 14 times faster on the benchmark. --replay stock pipes it into
-the stock client instead, one commit per source transaction, like
-"mysqlbinlog --stop-datetime ... | mysql". Either way the server's global
-settings are never changed. On a failure the batched replay names the last
-source position committed on the target: every transaction up to there is
-applied, none after it (--keep-partial keeps that state).`,
+statements to a round trip: 6 to 14 times faster on the benchmark.
+--replay stock pipes it into the stock client instead, one commit per source
+transaction, like "mysqlbinlog --stop-datetime ... | mysql". Either way the
+server's global settings are never changed. On a failure the batched replay
+names the last source position committed on the target: every transaction up
+to there is applied, none after it (--keep-partial keeps that state).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("backup") && (opts.until != "" || opts.untilGTID != "" || opts.untilPosition != "") {
