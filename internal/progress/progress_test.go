@@ -83,3 +83,29 @@ func TestTerminalLogAboveBar(t *testing.T) {
 		t.Errorf("after Done: %q", l)
 	}
 }
+
+// A counting bar (the replay's transactions) shows plain numbers with its
+// unit, not bytes.
+func TestCountLine(t *testing.T) {
+	var out bytes.Buffer
+	b := New(&out, true, "replay", 20000)
+	b.SetCount("transactions")
+	start := b.start
+	clock := func() time.Time { return start.Add(3 * time.Second) }
+	b.now.Store(&clock)
+	b.Set(12000)
+	b.SetDetail("binlog.000005:1234")
+	line := b.Line()
+	for _, want := range []string{"replay [", " 60% ", "12000 of 20000 transactions", "4000/s", "ETA 2s", "binlog.000005:1234"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("line %q lacks %q", line, want)
+		}
+	}
+	if strings.Contains(line, "KiB") {
+		t.Errorf("line %q counts bytes", line)
+	}
+	b.Done()
+	if !strings.Contains(out.String(), "replay: 12000 transactions in 3s (4000/s)") {
+		t.Errorf("summary: %q", out.String())
+	}
+}
