@@ -2,7 +2,6 @@ package backup
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -252,9 +251,7 @@ func RestoreTest(ctx context.Context, o BackupRestoreOptions) ([]TableCheck, err
 	if err := checkAuthenticated(o); err != nil { // before the server is touched
 		return nil, err
 	}
-	var rnd [4]byte
-	_, _ = rand.Read(rnd[:])
-	tag := hex.EncodeToString(rnd[:])
+	tag := conn.ScratchTag()
 	mapping := map[string]string{}
 	for _, db := range m.Databases {
 		mapping[db] = scratchName(tag, db)

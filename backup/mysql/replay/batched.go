@@ -3,9 +3,7 @@ package replay
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -183,7 +181,7 @@ type batchedClient struct {
 	fail error
 }
 
-// setNames is what the client sends for \C cs.
+// charsetName is what a \C line may name (the client sends SET NAMES cs).
 var charsetName = regexp.MustCompile(`^[A-Za-z0-9_]{1,32}$`)
 
 func startBatched(ctx context.Context, o ReplayOptions, text *binlogText) (*batchedClient, error) {
@@ -204,13 +202,14 @@ func startBatched(ctx context.Context, o ReplayOptions, text *binlogText) (*batc
 		return nil, err
 	}
 	var maxPacket int
-	if err := c.QueryRowContext(cctx, "SELECT @@max_allowed_packet").Scan(&maxPacket); err != nil {
+	var connID int64
+	if err := c.QueryRowContext(cctx, "SELECT @@max_allowed_packet, CONNECTION_ID()").Scan(&maxPacket, &connID); err != nil {
 		cancel()
 		db.Close()
 		return nil, fmt.Errorf("replay: reading max_allowed_packet: %w", err)
 	}
 	b := &batchedClient{ctx: cctx, cancel: cancel, db: db, c: c, x: c, text: text, progress: o.Progress, log: log,
-		max: min(4<<20, max(64<<10, maxPacket/2)), mysql: o.MySQL, ledger: "ops_verify_" + randomTag() + "_replay"}
+		max: min(4<<20, max(64<<10, maxPacket/2)), mysql: o.MySQL, ledger: "ops_verify_" + conn.ScratchTag() + "_replay", connID: connID}
 	if err := b.createLedger(); err != nil {
 		cancel()
 		db.Close()
@@ -229,12 +228,6 @@ func startBatched(ctx context.Context, o ReplayOptions, text *binlogText) (*batc
 // old session is gone. It lives in ops_verify_<tag>_replay (the restore
 // account's grants on ops\_verify\_% cover it) and is dropped at the end.
 
-func randomTag() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 func (b *batchedClient) createLedger() error {
 	q := sqltext.QuoteIdent(b.ledger)
 	for _, s := range []string{"CREATE DATABASE " + q,
@@ -243,9 +236,6 @@ func (b *batchedClient) createLedger() error {
 			b.dropLedger(b.c)
 			return fmt.Errorf("the batched replay keeps a ledger of its commits in the scratch database %s (grant CREATE, DROP, INSERT, SELECT ON `ops\\_verify\\_%%`.*, or use --replay stock): %w", b.ledger, err)
 		}
-	}
-	if err := b.c.QueryRowContext(b.ctx, "SELECT CONNECTION_ID()").Scan(&b.connID); err != nil {
-		return err
 	}
 	return nil
 }

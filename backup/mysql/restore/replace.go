@@ -2,11 +2,10 @@ package restore
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/opsteam/ops/backup/mysql/conn"
 	"github.com/opsteam/ops/backup/mysql/guard"
 	"github.com/opsteam/ops/backup/mysql/schema"
 	"github.com/opsteam/ops/backup/mysql/sqltext"
@@ -81,9 +80,7 @@ type replacer struct {
 }
 
 func newReplacer(tg *targets) *replacer {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return &replacer{tg: tg, id: hex.EncodeToString(b[:])}
+	return &replacer{tg: tg, id: conn.ScratchTag()}
 }
 
 // alias is the renamer's: a target that exists and is not empty is
