@@ -1,12 +1,16 @@
 package backup
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/opsteam/ops/backup/catalog"
+	"github.com/opsteam/ops/backup/mysql/conn"
+	"github.com/opsteam/ops/backup/mysql/dump"
 	"github.com/opsteam/ops/backup/mysql/physical"
 )
 
@@ -17,7 +21,7 @@ import (
 // every table outside the system databases is checked (CHECK TABLE) and
 // counted; then the server is shut down and the directory removed.
 // o.Datadir is ignored.
-func PhysicalRestoreTest(ctx context.Context, o PhysicalRestoreOptions, scratchDir, mariadbd string) ([]physical.TableCheck, []*catalog.Manifest, error) {
+func PhysicalRestoreTest(ctx context.Context, o PhysicalRestoreOptions, scratchDir, mariadbd string) ([]PhysicalTableCheck, []*catalog.Manifest, error) {
 	dir, err := os.MkdirTemp(scratchDir, "ops-physical-verify-")
 	if err != nil {
 		return nil, nil, err
@@ -40,11 +44,87 @@ func PhysicalRestoreTest(ctx context.Context, o PhysicalRestoreOptions, scratchD
 		return nil, chain, fmt.Errorf("restore test of backup %s: %w", o.ID, err)
 	}
 	checks, err := physical.CheckTables(ctx, srv.DB)
+	var out []PhysicalTableCheck
+	if err == nil {
+		out, err = compareRecorded(ctx, o, chain[len(chain)-1], checks, srv.Socket)
+	}
 	if serr := srv.Stop(); err == nil && serr != nil {
 		err = serr
 	}
 	if err != nil {
 		return nil, chain, fmt.Errorf("restore test of backup %s: %w", o.ID, err)
 	}
-	return checks, chain, nil
+	return out, chain, nil
+}
+
+// PhysicalTableCheck is what the restore test found in one table: CHECK
+// TABLE and COUNT(*) on the restored copy and, when the manifest recorded
+// the table (job checksums), its rows and digest at the backup's point
+// against the copy's.
+type PhysicalTableCheck struct {
+	physical.TableCheck
+	// Recorded is set when the manifest lists the table; WantRows and
+	// WantDigest are then its figures, Digest the copy's.
+	Recorded           bool
+	WantRows           int64
+	Digest, WantDigest string
+	// Problem says what is wrong ("" for a sound table equal to the
+	// record).
+	Problem string
+}
+
+// compareRecorded pairs CHECK TABLE's results with the manifest's tables:
+// a recorded table must be in the copy with the same rows and digest
+// (read again on the throw-away server at socket); a table the manifest
+// does not list is checked only (a backup without digests lists none).
+func compareRecorded(ctx context.Context, o PhysicalRestoreOptions, m *catalog.Manifest, checks []physical.TableCheck, socket string) ([]PhysicalTableCheck, error) {
+	type key struct{ db, name string }
+	recorded := map[key]catalog.TableInfo{}
+	var dbs []string
+	withDigests := false
+	for _, t := range m.Tables {
+		withDigests = withDigests || t.Digest != ""
+		if _, ok := recorded[key{t.Database, ""}]; !ok {
+			recorded[key{t.Database, ""}] = catalog.TableInfo{}
+			dbs = append(dbs, t.Database)
+		}
+		recorded[key{t.Database, t.Name}] = t
+	}
+	var digests map[dump.TableRef]dump.TableDigest
+	if withDigests {
+		var err error
+		if digests, err = dump.DigestTables(ctx, conn.Config{Socket: socket, User: "root"}, o.Logger, dbs, 1); err != nil {
+			return nil, fmt.Errorf("reading the restored tables' digests: %w", err)
+		}
+	}
+	out := make([]PhysicalTableCheck, 0, len(checks))
+	for _, c := range checks {
+		r := PhysicalTableCheck{TableCheck: c}
+		if c.Status != "OK" {
+			r.Problem = "CHECK TABLE: " + c.Status
+		}
+		if want, ok := recorded[key{c.Database, c.Table}]; ok {
+			delete(recorded, key{c.Database, c.Table})
+			r.Recorded, r.WantRows, r.WantDigest = true, want.Rows, want.Digest
+			r.Digest = digests[dump.TableRef{Database: c.Database, Name: c.Table}].Digest
+			switch {
+			case r.Problem != "":
+			case c.Rows != want.Rows:
+				r.Problem = fmt.Sprintf("%d rows, the backup recorded %d", c.Rows, want.Rows)
+			case want.Digest != "" && r.Digest != want.Digest:
+				r.Problem = fmt.Sprintf("digest %s, the backup recorded %s", r.Digest, want.Digest)
+			}
+		}
+		out = append(out, r)
+	}
+	for k, t := range recorded {
+		if k.name != "" {
+			out = append(out, PhysicalTableCheck{TableCheck: physical.TableCheck{Database: t.Database, Table: t.Name, Status: "missing"},
+				Recorded: true, WantRows: t.Rows, WantDigest: t.Digest, Problem: "the backup recorded it, the restored copy does not have it"})
+		}
+	}
+	slices.SortFunc(out, func(a, b PhysicalTableCheck) int {
+		return cmp.Or(cmp.Compare(a.Database, b.Database), cmp.Compare(a.Table, b.Table))
+	})
+	return out, nil
 }

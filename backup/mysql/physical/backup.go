@@ -35,6 +35,10 @@ type Options struct {
 	// the server's datadir; Progress with the stream bytes written so far.
 	Planned  func(datadirBytes int64)
 	Progress func(streamBytes int64)
+	// Snapshot, when > 0, asks for that many sessions in read-only
+	// consistent snapshots at the backup's point (Result.Snapshot; see
+	// snapshot.go for how the point is proven).
+	Snapshot int
 }
 
 // Server is what identifies the server a chain was taken from: a backup
@@ -57,6 +61,12 @@ type Result struct {
 	// then, system ones left out.
 	SnapshotAt time.Time
 	Databases  []string
+	// Snapshot holds Options.Snapshot sessions that see the server as the
+	// backup does (the caller closes it); nil when none was asked for or
+	// none could be proven to be at the backup's point, NoSnapshot then
+	// says why.
+	Snapshot   *Snapshot
+	NoSnapshot string
 }
 
 // Facts reads the server's version, server_id and datadir.
@@ -131,19 +141,35 @@ func Backup(ctx context.Context, o Options, w io.Writer) (*Result, error) {
 	if o.Planned != nil {
 		o.Planned(dirSize(srv.Datadir))
 	}
+	var snap *snapshotter
+	var noSnap string
+	if o.Snapshot > 0 {
+		if snap, noSnap, err = newSnapshotter(ctx, o.MySQL, logger, o.Snapshot); err != nil {
+			return nil, err
+		}
+	}
+	var watch io.Writer = io.Discard
+	if snap != nil {
+		watch = snap
+	}
 	cw := &countWriter{w: w, fn: o.Progress}
-	if err := run(ctx, logger, o.Binary, args, nil, cw); err != nil {
-		return nil, err
+	err = run(ctx, logger, o.Binary, args, nil, cw, watch)
+	var info Info
+	if err == nil {
+		info, err = ReadInfo(lsnDir)
 	}
-	info, err := ReadInfo(lsnDir)
+	if err == nil && o.IncrementalLSN > 0 && info.FromLSN != o.IncrementalLSN {
+		err = fmt.Errorf("mariadb-backup wrote an incremental from LSN %d, asked for %d", info.FromLSN, o.IncrementalLSN)
+	}
+	res := &Result{Info: info, Server: srv, StreamBytes: cw.n, NoSnapshot: noSnap}
+	if snap != nil {
+		res.Snapshot, res.NoSnapshot = snap.result(info.Binlog)
+	}
+	if err == nil {
+		res.SnapshotAt, res.Databases, err = after(ctx, o.MySQL, logger)
+	}
 	if err != nil {
-		return nil, err
-	}
-	if o.IncrementalLSN > 0 && info.FromLSN != o.IncrementalLSN {
-		return nil, fmt.Errorf("mariadb-backup wrote an incremental from LSN %d, asked for %d", info.FromLSN, o.IncrementalLSN)
-	}
-	res := &Result{Info: info, Server: srv, StreamBytes: cw.n}
-	if res.SnapshotAt, res.Databases, err = after(ctx, o.MySQL, logger); err != nil {
+		res.Snapshot.Close()
 		return nil, err
 	}
 	return res, nil
@@ -272,11 +298,15 @@ func dirSize(dir string) int64 {
 
 // run runs binary with args (stdin and stdout as given); a failure's error
 // carries the end of what it said on stderr, which is also logged at debug.
-func run(ctx context.Context, logger *slog.Logger, binary string, args []string, stdin io.Reader, stdout io.Writer) error {
+// stderr, when not nil, is given what it says on stderr too.
+func run(ctx context.Context, logger *slog.Logger, binary string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := exec.CommandContext(ctx, binaryOr(binary), args...)
 	cmd.Stdin, cmd.Stdout = stdin, stdout
 	tail := &tailBuffer{max: 4096}
 	cmd.Stderr = tail
+	if stderr != nil {
+		cmd.Stderr = io.MultiWriter(tail, stderr)
+	}
 	logger.Debug("running", "cmd", cmd.Path, "args", strings.Join(args, " "))
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {

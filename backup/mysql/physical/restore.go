@@ -21,7 +21,7 @@ func Extract(ctx context.Context, logger *slog.Logger, mbstream string, r io.Rea
 	if mbstream == "" {
 		mbstream = DefaultMbstream
 	}
-	return run(ctx, orDiscard(logger), mbstream, []string{"-x", "-C", dir}, r, io.Discard)
+	return run(ctx, orDiscard(logger), mbstream, []string{"-x", "-C", dir}, r, io.Discard, nil)
 }
 
 // Prepare makes dir a consistent data directory (mariadb-backup --prepare).
@@ -35,7 +35,7 @@ func Prepare(ctx context.Context, logger *slog.Logger, binary, dir, incDir strin
 	}
 	// --no-defaults first: the host's my.cnf describes the running server,
 	// not this copy.
-	return run(ctx, orDiscard(logger), binary, append([]string{"--no-defaults"}, args...), nil, io.Discard)
+	return run(ctx, orDiscard(logger), binary, append([]string{"--no-defaults"}, args...), nil, io.Discard, nil)
 }
 
 // ChownMySQL gives dir and everything below it to the mysql user, as a
