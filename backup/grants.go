@@ -157,7 +157,7 @@ func grantLine(user, privs, on string) string {
 // per missing grant, and which consistency mode the dump will use.
 func BackupGrantProblems(j *Job, g *Grants) (problems []string, mode string) {
 	if j.IsPhysical() {
-		return physicalGrantProblems(g), "mariadb-backup (physical)"
+		return physicalGrantProblems(j, g), "mariadb-backup (physical)"
 	}
 	dbs := j.Databases
 	on := func(d string) string { return "`" + strings.ReplaceAll(d, "`", "``") + "`.*" }

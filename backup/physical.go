@@ -62,7 +62,7 @@ func runPhysical(ctx context.Context, o RunOptions) (*catalog.Manifest, error) {
 	dir := catalog.JobPrefix(job.Prefix, job.Name) + id
 	objName := path.Join(dir, catalog.PhysicalStreamName(job.Compression, len(recips) > 0))
 	kind := catalog.KindFull
-	po := physical.Options{MySQL: job.MySQL, Binary: job.Physical.Binary, Logger: o.Logger}
+	po := physical.Options{MySQL: job.MySQL, Binary: job.Physical.Binary, SlaveInfo: job.Physical.SlaveInfo, Logger: o.Logger}
 	po.Snapshot = job.Threads
 	physicalProgress(o, &po)
 	if start.base != nil {

@@ -31,6 +31,11 @@ type PhysicalConfig struct {
 	FullEvery int `yaml:"full_every"`
 	// Binary is mariadb-backup; its version must match the server's.
 	Binary string `yaml:"binary"`
+	// SlaveInfo passes --slave-info: on a replica, the backup records the
+	// primary's position it had replicated up to (the restored data
+	// directory's mariadb_backup_slave_info or xtrabackup_slave_info, which
+	// restore prints), to start a new replica from the backup.
+	SlaveInfo bool `yaml:"slave_info"`
 	// ForceFull makes the next run a full backup (`ops backup run --full`;
 	// not a config key).
 	ForceFull bool `yaml:"-"`
@@ -64,16 +69,26 @@ func (j *Job) validateMethod(path string) error {
 	return nil
 }
 
-// PhysicalPrivileges are what mariadb-backup needs of its account (MariaDB's
-// documentation: RELOAD and LOCK TABLES for the backup locks, PROCESS to
-// see the server's threads, BINLOG MONITOR for the binary log position;
-// SLAVE MONITOR too with --slave-info, which ops does not pass).
-var PhysicalPrivileges = []string{"RELOAD", "PROCESS", "LOCK TABLES", BinlogPositionPrivilege}
+// PhysicalPrivileges are what a physical job needs of its account:
+// mariadb-backup's (MariaDB's documentation: RELOAD and LOCK TABLES for the
+// backup locks, PROCESS to see the server's threads, BINLOG MONITOR for
+// the binary log position) and SELECT, for ops to count (and with
+// checksums digest) every table at the backup's point. physical.slave_info
+// adds SlaveInfoPrivilege.
+var PhysicalPrivileges = []string{"RELOAD", "PROCESS", "LOCK TABLES", BinlogPositionPrivilege, "SELECT"}
+
+// SlaveInfoPrivilege is what --slave-info needs (SHOW SLAVE STATUS); REPLICA
+// MONITOR is its other name.
+const SlaveInfoPrivilege = "SLAVE MONITOR|REPLICA MONITOR|SUPER"
 
 // physicalGrantProblems says what a physical job's account lacks.
-func physicalGrantProblems(g *Grants) []string {
+func physicalGrantProblems(j *Job, g *Grants) []string {
 	var miss []string
-	for _, p := range PhysicalPrivileges {
+	privs := PhysicalPrivileges
+	if j.Physical.SlaveInfo {
+		privs = append(privs[:len(privs):len(privs)], SlaveInfoPrivilege)
+	}
+	for _, p := range privs {
 		if !g.Global(p) {
 			miss = append(miss, strings.SplitN(p, "|", 2)[0])
 		}

@@ -248,7 +248,98 @@ func TestPhysicalITFullAndIncrementals(t *testing.T) {
 	if want["t"] == wantFull["t"] {
 		t.Fatal("the changes did not change the checksum: the test could not tell the incrementals apart")
 	}
+	// Each backup records its tables as they were at its point (read in
+	// the snapshots opened while mariadb-backup held commits).
+	var rows int64
+	if err := src.QueryRow("SELECT COUNT(*) FROM " + physicalITDB + ".t").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(inc2.Tables, func(x catalog.TableInfo) bool { return x.Database == physicalITDB && x.Name == "t" })
+	if i < 0 || inc2.Tables[i].Rows != rows || inc2.Tables[i].Digest == "" || len(full.Tables) != len(inc2.Tables) {
+		t.Fatalf("the last incremental records %+v (want %s.t with %d rows and a digest)", inc2.Tables, physicalITDB, rows)
+	}
 	restoreAndCompare(t, s, job, inc2.ID, want, 3)
+}
+
+// physical.slave_info on a real replica: a throw-away mariadbd replicating
+// from mariadb3 is backed up with --slave-info, and the restored data
+// directory holds the primary's position the replica had executed, which
+// restore prints (ReplicaInfo).
+func TestPhysicalITSlaveInfo(t *testing.T) {
+	src, _ := physicalITSource(t)
+	ctx := context.Background()
+	port := testenv.Getenv("OPS_IT_MYSQL3_PORT", "3308")
+	dir := physicalITDir(t)
+	datadir := filepath.Join(dir, "data")
+	install := []string{"--no-defaults", "--datadir=" + datadir, "--auth-root-authentication-method=normal", "--skip-test-db"}
+	if os.Geteuid() == 0 {
+		install = append(install, "--user=mysql")
+	}
+	if out, err := exec.Command("mariadb-install-db", install...).CombinedOutput(); err != nil {
+		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
+	}
+	replica, stop := startMariadbd(t, datadir)
+	defer stop()
+	var replicaSocket string
+	if err := replica.QueryRow("SELECT @@socket").Scan(&replicaSocket); err != nil {
+		t.Fatal(err)
+	}
+	execAll(t, src, "DROP USER IF EXISTS 'ops_repl'@'127.0.0.1'",
+		"CREATE USER 'ops_repl'@'127.0.0.1' IDENTIFIED BY 'repl-pw-1'",
+		"GRANT REPLICATION SLAVE ON *.* TO 'ops_repl'@'127.0.0.1'")
+	t.Cleanup(func() { src.Exec("DROP USER IF EXISTS 'ops_repl'@'127.0.0.1'") })
+	var file string
+	var pos uint64
+	var ignore sql.NullString
+	if err := src.QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &ignore, &ignore); err != nil {
+		t.Fatal(err)
+	}
+	execAll(t, replica, "SET GLOBAL server_id = 3399", "CREATE DATABASE "+physicalITDB,
+		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER='ops_repl', MASTER_PASSWORD='repl-pw-1', MASTER_LOG_FILE='%s', MASTER_LOG_POS=%d, MASTER_USE_GTID=no", port, file, pos),
+		"START SLAVE")
+	defer replica.Exec("STOP SLAVE")
+	execAll(t, src, "CREATE TABLE "+physicalITDB+".replicated (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
+		"INSERT INTO "+physicalITDB+".replicated SELECT seq, seq FROM "+physicalITDB+".seq_1_to_1000")
+	if err := src.QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &ignore, &ignore); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if replica.QueryRow("SELECT COUNT(*) FROM " + physicalITDB + ".replicated").Scan(&n); n == 1000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			status := mysqltest.NewSession(t, replica).Rows("SHOW SLAVE STATUS")
+			t.Fatalf("the replica did not catch up in 30 s (%d rows): %v", n, status)
+		}
+	}
+	job := DefaultJob()
+	job.Name, job.Method = "physical-replica", MethodPhysical
+	job.MySQL.Socket, job.MySQL.User = replicaSocket, "root"
+	job.Physical.SlaveInfo = true
+	job.ManifestKeyFile = backuptest.WriteKey(t, "physical-replica-key-0123456789")
+	s := local.New(t.TempDir())
+	m, err := RunBackup(ctx, RunOptions{Job: job, Store: s, Logger: mysqltest.TestLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := ListBackups(ctx, s, job, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := filepath.Join(dir, "restored")
+	if _, err := RestorePhysical(ctx, PhysicalRestoreOptions{Store: s, List: list, ID: m.ID, Datadir: restored, Logger: mysqltest.TestLogger(t)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := physical.ReplicaInfo(restored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the restored directory says: %s", got)
+	want := fmt.Sprintf("MASTER_LOG_FILE='%s', MASTER_LOG_POS=%d", file, pos)
+	if !strings.Contains(got, want) {
+		t.Fatalf("the restored replica position: %q, want it to contain %q (the primary's position after the last replicated write)", got, want)
+	}
 }
 
 // config check --connect for a physical job: the real mariadb-backup
@@ -274,13 +365,15 @@ func TestPhysicalITToolCheck(t *testing.T) {
 }
 
 // An account holding exactly the documented grants (RELOAD, PROCESS, LOCK
-// TABLES, BINLOG MONITOR) takes a physical backup, and config check's grant
-// check finds nothing missing; without BINLOG MONITOR it names the GRANT.
+// TABLES, BINLOG MONITOR, SELECT) takes a physical backup that records its
+// tables, and config check's grant check finds nothing missing; without
+// BINLOG MONITOR it names the GRANT, and with physical.slave_info SLAVE
+// MONITOR.
 func TestPhysicalITLeastPrivilege(t *testing.T) {
 	src, sock := physicalITSource(t)
 	execAll(t, src, "DROP USER IF EXISTS 'ops_physical'@'localhost'",
 		"CREATE USER 'ops_physical'@'localhost' IDENTIFIED BY 'phys-pw-1'",
-		"GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO 'ops_physical'@'localhost'")
+		"GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SELECT ON *.* TO 'ops_physical'@'localhost'")
 	t.Cleanup(func() { src.Exec("DROP USER IF EXISTS 'ops_physical'@'localhost'") })
 	pw := filepath.Join(t.TempDir(), "pw")
 	if err := os.WriteFile(pw, []byte("phys-pw-1\n"), 0o600); err != nil {
@@ -303,6 +396,14 @@ func TestPhysicalITLeastPrivilege(t *testing.T) {
 	}
 	if m.Consistency.BinlogFile == "" {
 		t.Fatalf("no binlog position with BINLOG MONITOR: %+v", m.Consistency)
+	}
+	if !slices.ContainsFunc(m.Tables, func(x catalog.TableInfo) bool { return x.Database == physicalITDB && x.Name == "t" && x.Rows == 20000 }) {
+		t.Fatalf("the tables recorded with SELECT: %+v", m.Tables)
+	}
+	slaveInfo := job
+	slaveInfo.Physical.SlaveInfo = true
+	if problems, _ := BackupGrantProblems(&slaveInfo, g); len(problems) != 1 || !strings.Contains(problems[0], "GRANT SLAVE MONITOR ON *.* TO 'ops_physical'@'localhost'") {
+		t.Fatalf("physical.slave_info without SLAVE MONITOR: %q", problems)
 	}
 	execAll(t, src, "REVOKE BINLOG MONITOR ON *.* FROM 'ops_physical'@'localhost'")
 	g, err = CheckAccount(ctx, job.MySQL)

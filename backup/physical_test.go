@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"github.com/opsteam/ops/backup/backuptest"
 	"github.com/opsteam/ops/backup/catalog"
 	"github.com/opsteam/ops/backup/compress"
+	"github.com/opsteam/ops/backup/mysql/dump"
 	"github.com/opsteam/ops/backup/mysql/physical"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/backup/storage/mem"
@@ -367,12 +370,23 @@ func TestPhysicalGrantProblems(t *testing.T) {
 	j := physicalJob()
 	g := &Grants{User: "ops@localhost", global: map[string]bool{"RELOAD": true, "LOCK TABLES": true}}
 	problems, _ := BackupGrantProblems(&j, g)
-	if len(problems) != 1 || !strings.Contains(problems[0], "GRANT PROCESS, BINLOG MONITOR ON *.* TO 'ops'@'localhost'") {
+	if len(problems) != 1 || !strings.Contains(problems[0], "GRANT PROCESS, BINLOG MONITOR, SELECT ON *.* TO 'ops'@'localhost'") {
 		t.Fatalf("problems = %q", problems)
 	}
-	g.global["PROCESS"], g.global["REPLICATION CLIENT"] = true, true
+	g.global["PROCESS"], g.global["REPLICATION CLIENT"], g.global["SELECT"] = true, true, true
 	if problems, mode := BackupGrantProblems(&j, g); len(problems) != 0 || !strings.Contains(mode, "mariadb-backup") {
 		t.Fatalf("with every grant: %q, %s", problems, mode)
+	}
+	j.Physical.SlaveInfo = true
+	if problems, _ := BackupGrantProblems(&j, g); len(problems) != 1 || !strings.Contains(problems[0], "GRANT SLAVE MONITOR ON *.* TO 'ops'@'localhost'") {
+		t.Fatalf("slave_info without SLAVE MONITOR: %q", problems)
+	}
+	g.global["REPLICA MONITOR"] = true
+	if problems, _ := BackupGrantProblems(&j, g); len(problems) != 0 {
+		t.Fatalf("slave_info with REPLICA MONITOR: %q", problems)
+	}
+	if len(PhysicalPrivileges) != 5 {
+		t.Fatalf("PhysicalPrivileges changed by a slave_info job: %q", PhysicalPrivileges)
 	}
 }
 
@@ -457,5 +471,46 @@ func TestPhysicalProgress(t *testing.T) {
 	}
 	if planned != int64(2*f.size) || raw != int64(f.size) || parts != raw {
 		t.Fatalf("planned %d, progress %d (parts %d); want %d, %d", planned, raw, parts, 2*f.size, f.size)
+	}
+}
+
+// The restore test's verdict per table: sound and as recorded, other rows,
+// another digest, missing from the copy, not recorded (checked only).
+func TestPhysicalCompareRecorded(t *testing.T) {
+	m := &catalog.Manifest{Tables: []catalog.TableInfo{
+		{Database: "app", Name: "same", Rows: 10, Digest: "xxh64sum:0000000000000001"},
+		{Database: "app", Name: "fewer", Rows: 10, Digest: "xxh64sum:0000000000000002"},
+		{Database: "app", Name: "changed", Rows: 10, Digest: "xxh64sum:0000000000000003"},
+		{Database: "app", Name: "gone", Rows: 5},
+		{Database: "app", Name: "counted", Rows: 7},
+	}}
+	checks := []physical.TableCheck{
+		{Database: "app", Table: "same", Rows: 10, Status: "OK"},
+		{Database: "app", Table: "fewer", Rows: 9, Status: "OK"},
+		{Database: "app", Table: "changed", Rows: 10, Status: "OK"},
+		{Database: "app", Table: "counted", Rows: 7, Status: "OK"},
+		{Database: "app", Table: "new", Rows: 3, Status: "OK"},
+		{Database: "app", Table: "broken", Rows: 3, Status: "Corrupt"},
+	}
+	digests := map[dump.TableRef]dump.TableDigest{
+		{Database: "app", Name: "same"}:    {Rows: 10, Digest: "xxh64sum:0000000000000001"},
+		{Database: "app", Name: "fewer"}:   {Rows: 9, Digest: "xxh64sum:0000000000000002"},
+		{Database: "app", Name: "changed"}: {Rows: 10, Digest: "xxh64sum:00000000000000ff"},
+	}
+	got := map[string]string{}
+	for _, c := range compareRecorded(m, checks, digests) {
+		got[c.Table] = fmt.Sprintf("%v %s", c.Recorded, c.Problem)
+	}
+	want := map[string]string{
+		"same":    "true ",
+		"fewer":   "true 9 rows, the backup recorded 10",
+		"changed": "true digest xxh64sum:00000000000000ff, the backup recorded xxh64sum:0000000000000003",
+		"gone":    "true the backup recorded it, the restored copy does not have it",
+		"counted": "true ",
+		"new":     "false ",
+		"broken":  "false CHECK TABLE: Corrupt",
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("got  %q\nwant %q", got, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/opsteam/ops/backup"
 	"github.com/opsteam/ops/backup/catalog"
+	"github.com/opsteam/ops/backup/mysql/physical"
 	"github.com/opsteam/ops/backup/pitr"
 	"github.com/opsteam/ops/backup/storage"
 	"github.com/opsteam/ops/internal/exitcode"
@@ -79,6 +80,13 @@ func runPhysicalRestore(ctx context.Context, rt *opsRuntime, job backup.Job, opt
 	fmt.Fprintf(rt.stdout, "restored %s %s into %s (%d backup(s): the full %s%s): start it with mariadbd --datadir=%s\n",
 		job.Name, output.Escape(b.ID), output.Escape(opts.datadir), len(chain), output.Escape(chain[0].ID), incrementals(len(chain)-1),
 		output.Escape(opts.datadir))
+	// Written by mariadb-backup --slave-info on a replica: a file of the
+	// restored directory, so escaped like anything read back.
+	if replica, err := physical.ReplicaInfo(opts.datadir); err != nil {
+		rt.log.Warn("reading the replica position in the restored directory", "err", err)
+	} else if replica != "" {
+		fmt.Fprintf(rt.stdout, "the backed-up server was a replica (physical.slave_info): to make this one continue where it was, run: %s\n", output.Escape(replica))
+	}
 	return nil
 }
 

@@ -81,6 +81,29 @@ backup:
 	if code != 0 || !strings.Contains(out, "OK       physical_it_cli.t rows 777 check OK rows and digest as recorded") {
 		t.Fatalf("verify --restore-test: exit %d\n%s\n%s", code, out, stderr)
 	}
+	// One flipped byte in the stored stream of the newest backup: the
+	// restore refuses the chain before it extracts anything.
+	objs, err := filepath.Glob(filepath.Join(dir, "store", "phys", "*", "backup.xbstream.zst"))
+	if err != nil || len(objs) != 3 {
+		t.Fatalf("stored streams: %q %v", objs, err)
+	}
+	newest := objs[len(objs)-1] // IDs sort by time
+	data, err := os.ReadFile(newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 1
+	if err := os.WriteFile(newest, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tampered := filepath.Join(dir, "tampered")
+	code, _, stderr = runOps(t, "--config", cfg, "backup", "restore", "--job", "phys", "--datadir", tampered)
+	if code == 0 || !strings.Contains(stderr, "does not match the manifest") {
+		t.Fatalf("restore of a tampered chain: exit %d %s", code, stderr)
+	}
+	if _, err := os.Stat(tampered); !os.IsNotExist(err) {
+		t.Fatalf("the data directory of a tampered chain exists (%v): something was extracted", err)
+	}
 }
 
 // The rows and digests a physical backup records are read in snapshots

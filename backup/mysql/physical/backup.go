@@ -35,6 +35,9 @@ type Options struct {
 	// the server's datadir; Progress with the stream bytes written so far.
 	Planned  func(datadirBytes int64)
 	Progress func(streamBytes int64)
+	// SlaveInfo passes --slave-info (a replica's position on its primary,
+	// ReplicaInfo of the restored directory).
+	SlaveInfo bool
 	// Snapshot, when > 0, asks for that many sessions in read-only
 	// consistent snapshots at the backup's point (Result.Snapshot; see
 	// snapshot.go for how the point is proven).
@@ -137,6 +140,9 @@ func Backup(ctx context.Context, o Options, w io.Writer) (*Result, error) {
 		"--datadir=" + srv.Datadir, "--target-dir=" + filepath.Join(tmp, "target"), "--extra-lsndir=" + lsnDir}
 	if o.IncrementalLSN > 0 {
 		args = append(args, "--incremental-lsn="+strconv.FormatUint(o.IncrementalLSN, 10))
+	}
+	if o.SlaveInfo {
+		args = append(args, "--slave-info")
 	}
 	if o.Planned != nil {
 		o.Planned(dirSize(srv.Datadir))

@@ -35,6 +35,7 @@ var (
 	checkpointNames = []string{"mariadb_backup_checkpoints", "xtrabackup_checkpoints"}
 	binlogNames     = []string{"mariadb_backup_binlog_info", "xtrabackup_binlog_info"}
 	infoNames       = []string{"mariadb_backup_info", "xtrabackup_info"}
+	slaveInfoNames  = []string{"mariadb_backup_slave_info", "xtrabackup_slave_info"}
 )
 
 // ParseCheckpoints reads a checkpoints file's "key = value" lines.
@@ -169,6 +170,17 @@ func ReadInfo(dir string) (Info, error) {
 		return in, err
 	}
 	return in, nil
+}
+
+// ReplicaInfo returns what --slave-info wrote in a restored data directory
+// (the statements that make a new replica start where the backed-up
+// replica was); "" when there is none.
+func ReplicaInfo(dir string) (string, error) {
+	text, _, err := readFirst(dir, slaveInfoNames)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	return strings.TrimSpace(text), err
 }
 
 // ParseToolVersion finds the server version mariadb-backup --version says

@@ -44,14 +44,14 @@ func TestSnapshotterKeepsOnlyTheBackupsPoint(t *testing.T) {
 	at := BinlogInfo{File: "binlog.000005", Pos: 6643640}
 	for _, c := range []struct {
 		name string
-		s    snapshotter
+		s    *snapshotter
 		want string // "" = kept
 	}{
-		{"at the point", snapshotter{seen: true, pos: []BinlogInfo{{File: "binlog.000005", Pos: 6643640}, {File: "binlog.000005", Pos: 6643640}}}, ""},
-		{"one session late", snapshotter{seen: true, pos: []BinlogInfo{{File: "binlog.000005", Pos: 6643640}, {File: "binlog.000005", Pos: 6644000}}}, "commits resumed first"},
-		{"next file", snapshotter{seen: true, pos: []BinlogInfo{{File: "binlog.000006", Pos: 6643640}}}, "commits resumed first"},
-		{"line never seen", snapshotter{pos: nil}, "never said"},
-		{"no binlog position recorded", snapshotter{seen: true, pos: []BinlogInfo{{File: "binlog.000005", Pos: 4}}}, "no binary log position"},
+		{"at the point", &snapshotter{seen: true, pos: []BinlogInfo{{File: "binlog.000005", Pos: 6643640}, {File: "binlog.000005", Pos: 6643640}}}, ""},
+		{"one session late", &snapshotter{seen: true, pos: []BinlogInfo{{File: "binlog.000005", Pos: 6643640}, {File: "binlog.000005", Pos: 6644000}}}, "commits resumed first"},
+		{"next file", &snapshotter{seen: true, pos: []BinlogInfo{{File: "binlog.000006", Pos: 6643640}}}, "commits resumed first"},
+		{"line never seen", &snapshotter{pos: nil}, "never said"},
+		{"no binlog position recorded", &snapshotter{seen: true, pos: []BinlogInfo{{File: "binlog.000005", Pos: 4}}}, "no binary log position"},
 	} {
 		c.s.snap = &Snapshot{}
 		pos := at
