@@ -32,7 +32,10 @@ backup:
       mysql: {socket: %s, user: root}
       physical: {incremental: true}
       target: local
+      retention: {keep_last: 1}
 `, filepath.Join(dir, "locks"), filepath.Join(dir, "store"), sock))
+	// keep_last: 1 throughout: each run prunes, and keeps the whole chain
+	// of the newest backup.
 	for i, args := range [][]string{{"backup", "run", "--job", "phys"}, {"backup", "run", "--job", "phys"}} {
 		if code, out, stderr := runOps(t, append([]string{"--config", cfg}, args...)...); code != 0 || !strings.Contains(out, "backup.xbstream.zst") {
 			t.Fatalf("run %d: exit %d\n%s\n%s", i, code, out, stderr)
@@ -103,6 +106,18 @@ backup:
 	}
 	if _, err := os.Stat(tampered); !os.IsNotExist(err) {
 		t.Fatalf("the data directory of a tampered chain exists (%v): something was extracted", err)
+	}
+	// A new full: the old chain (full + 2 incrementals) is no longer needed
+	// by a kept backup, and goes as a whole.
+	if code, out, stderr = runOps(t, "--config", cfg, "backup", "run", "--job", "phys", "--full"); code != 0 {
+		t.Fatalf("run --full: exit %d %s %s", code, out, stderr)
+	}
+	code, out, stderr = runOps(t, "--config", cfg, "backup", "list", "--output", "json")
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 || list[0].Kind != "full" {
+		t.Fatalf("list after a new full with keep_last: 1: exit %d %q %s", code, out, stderr)
+	}
+	if objs, _ := filepath.Glob(filepath.Join(dir, "store", "phys", "*", "backup.xbstream.zst")); len(objs) != 1 {
+		t.Fatalf("stored streams after the old chain was pruned: %q", objs)
 	}
 }
 
