@@ -176,9 +176,12 @@ func ReadInfo(dir string) (Info, error) {
 // (the statements that make a new replica start where the backed-up
 // replica was); "" when there is none.
 func ReplicaInfo(dir string) (string, error) {
-	text, _, err := readFirst(dir, slaveInfoNames)
+	text, name, err := readFirst(dir, slaveInfoNames)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
+	}
+	if err == nil && len(text) > 4096 { // a statement or two: anything longer is not mariadb-backup's
+		return "", fmt.Errorf("%s is %d bytes: expected the CHANGE MASTER statement mariadb-backup writes", filepath.Join(dir, name), len(text))
 	}
 	return strings.TrimSpace(text), err
 }

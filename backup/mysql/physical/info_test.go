@@ -105,3 +105,23 @@ func TestDirSizeLeavesLogsOut(t *testing.T) {
 		t.Fatalf("dirSize = %d, want 150", n)
 	}
 }
+
+func TestReplicaInfo(t *testing.T) {
+	dir := t.TempDir()
+	if got, err := ReplicaInfo(dir); got != "" || err != nil {
+		t.Fatalf("no file: %q %v", got, err)
+	}
+	stmt := "CHANGE MASTER TO MASTER_LOG_FILE='binlog.000008', MASTER_LOG_POS=4112327;"
+	if err := os.WriteFile(filepath.Join(dir, "xtrabackup_slave_info"), []byte(stmt+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReplicaInfo(dir); got != stmt || err != nil {
+		t.Fatalf("10.11's name: %q %v", got, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mariadb_backup_slave_info"), []byte(strings.Repeat("x", 5000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReplicaInfo(dir); err == nil || !strings.Contains(err.Error(), "mariadb_backup_slave_info is 5000 bytes") {
+		t.Fatalf("an oversized file (the later name first): %v", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/opsteam/ops/backup/mysql/conn"
 )
@@ -61,6 +62,8 @@ type snapshotter struct {
 	err  error        // why there is no usable snapshot
 	line []byte       // stderr not yet split into lines
 	seen bool
+	// opened is closed when open has returned (made once seen).
+	opened chan struct{}
 }
 
 // newSnapshotter connects n sessions; nil and the reason when the server
@@ -103,8 +106,14 @@ func (s *snapshotter) Write(p []byte) (int, error) {
 			break
 		}
 		if bytes.Contains(s.line[:i], blockCommitLine) {
-			s.seen = true
-			s.open()
+			// Never in the stderr reader's way: mariadb-backup holds every
+			// commit of the server until it is done, and must not wait
+			// for ops to read what it says.
+			s.seen, s.opened = true, make(chan struct{})
+			go func() {
+				defer close(s.opened)
+				s.open()
+			}()
 			s.line = nil
 			break
 		}
@@ -116,9 +125,14 @@ func (s *snapshotter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// openTimeout bounds opening the snapshots (a snapshot that takes longer
+// is not at the point anyway).
+const openTimeout = 30 * time.Second
+
 // open starts every session's snapshot at once and reads its position.
 func (s *snapshotter) open() {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
 	s.pos = make([]BinlogInfo, len(s.snap.Conns))
 	var wg sync.WaitGroup
 	for i, c := range s.snap.Conns {
@@ -175,6 +189,9 @@ func openSnapshot(ctx context.Context, c *sql.Conn) (BinlogInfo, error) {
 // result returns the snapshot when every session's position is at, the
 // backup's, else nil and why (the sessions are then closed).
 func (s *snapshotter) result(at BinlogInfo) (*Snapshot, string) {
+	if s.opened != nil {
+		<-s.opened
+	}
 	why := ""
 	switch {
 	case !s.seen:
