@@ -83,8 +83,18 @@ func writeXML(w http.ResponseWriter, v any) {
 	_, _ = w.Write(b)
 }
 
+// setHook sets hook (requests of an earlier Put may still be served).
+func (f *fakeS3) setHook(h func(w http.ResponseWriter, r *http.Request) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hook = h
+}
+
 func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if f.hook != nil && f.hook(w, r) {
+	f.mu.Lock()
+	hook := f.hook
+	f.mu.Unlock()
+	if hook != nil && hook(w, r) {
 		return
 	}
 	path := strings.TrimPrefix(r.URL.Path, "/")

@@ -89,7 +89,7 @@ func TestPartSizeStaysUnderThePartLimit(t *testing.T) {
 func TestMultipartBoundedAndPlainMD5(t *testing.T) {
 	var trailers, noMD5 atomic.Int32
 	s, f := newFakeStore(t, func(o *Options) { o.Concurrency = 2 })
-	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodPut && r.URL.Query().Has("partNumber") {
 			time.Sleep(2 * time.Millisecond) // let uploads overlap
 			// the body is covered by its Content-MD5, a signed header, not hashed again for the signature
@@ -104,7 +104,7 @@ func TestMultipartBoundedAndPlainMD5(t *testing.T) {
 			}
 		}
 		return false
-	}
+	})
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB: 16 parts
 	obj, err := s.Put(context.Background(), "job/x", bytes.NewReader(data))
 	if err != nil {
@@ -125,13 +125,13 @@ func TestMultipartBoundedAndPlainMD5(t *testing.T) {
 // nothing is listed and no upload is left.
 func TestFailedPartAbortsUpload(t *testing.T) {
 	s, f := newFakeStore(t, nil)
-	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.URL.Query().Get("partNumber") == "3" {
 			s3err(w, http.StatusForbidden, "AccessDenied")
 			return true
 		}
 		return false
-	}
+	})
 	_, err := s.Put(context.Background(), "job/y", bytes.NewReader(make([]byte, 500<<10)))
 	if err == nil || retry.HTTPStatus(err) != http.StatusForbidden {
 		t.Fatalf("Put = %v, want the 403 of part 3", err)
@@ -149,7 +149,7 @@ func TestFailedPartAbortsUpload(t *testing.T) {
 func TestPartRetried(t *testing.T) {
 	s, f := newFakeStore(t, nil)
 	var failed atomic.Int32
-	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		switch n := r.URL.Query().Get("partNumber"); {
 		case n == "2" && failed.Add(1) == 1:
 			s3err(w, http.StatusServiceUnavailable, "SlowDown")
@@ -159,7 +159,7 @@ func TestPartRetried(t *testing.T) {
 			return true
 		}
 		return false
-	}
+	})
 	data := bytes.Repeat([]byte{7}, 300<<10)
 	if _, err := s.Put(context.Background(), "job/z", bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
@@ -174,14 +174,14 @@ func TestPartRetried(t *testing.T) {
 func TestCompleteAnswerLost(t *testing.T) {
 	s, f := newFakeStore(t, nil)
 	var once atomic.Bool
-	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodPost && r.URL.Query().Has("uploadId") && once.CompareAndSwap(false, true) {
 			f.ServeHTTP(httptest.NewRecorder(), r) // completed...
 			s3err(w, http.StatusInternalServerError, "InternalError")
 			return true // ...but the client hears 500
 		}
 		return false
-	}
+	})
 	data := bytes.Repeat([]byte{9}, 200<<10)
 	if _, err := s.Put(context.Background(), "job/c", bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestCompleteAnswerLost(t *testing.T) {
 // carry a Range and an If-Match.
 func cutAfter(f *fakeS3, n int, between func()) *atomic.Int32 {
 	var gets atomic.Int32
-	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/job/") {
 			return false
 		}
@@ -220,7 +220,7 @@ func cutAfter(f *fakeS3, n int, between func()) *atomic.Int32 {
 			between()
 		}
 		panic(http.ErrAbortHandler)
-	}
+	})
 	return &gets
 }
 
@@ -301,10 +301,10 @@ func TestReadOnlyMissingBucket(t *testing.T) {
 // server echoes it.
 func TestSecretNeverPrinted(t *testing.T) {
 	f, srv := newFakeS3(t)
-	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		s3err(w, http.StatusForbidden, "AccessDenied-"+testSecret)
 		return true
-	}
+	})
 	o := fakeOptions(srv.URL, "ops-b")
 	_, err := New(context.Background(), o)
 	if err == nil || !strings.Contains(err.Error(), "access to bucket ops-b denied for access key AKIDTEST") {
@@ -410,13 +410,13 @@ func TestReadResumeChecksETagWithoutIfMatch(t *testing.T) {
 		f.mu.Unlock()
 	})
 	cut := f.hook
-	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if cut(w, r) {
 			return true
 		}
 		r.Header.Del("If-Match")
 		return false
-	}
+	})
 	rc, err := retry.Wrap(s, fastRetry).Open(context.Background(), "job/r")
 	if err != nil {
 		t.Fatal(err)
@@ -467,10 +467,10 @@ func TestPathStyle(t *testing.T) {
 	t.Cleanup(func() { testDial = nil })
 	for _, pathStyle := range []bool{false, true} {
 		var hosts, paths []string
-		f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 			hosts, paths = append(hosts, r.Host), append(paths, r.URL.Path)
 			return false
-		}
+		})
 		o := fakeOptions("http://s3.test:"+port, "ops-b")
 		o.PathStyle = pathStyle
 		s, err := New(context.Background(), o)
@@ -501,7 +501,7 @@ func TestStalledReadResumed(t *testing.T) {
 	}
 	s.opts.Timeout = 100 * time.Millisecond // for the reads only (the transport keeps its 60 s)
 	var gets atomic.Int32
-	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method != http.MethodGet || r.URL.Path != "/ops-b/job/stall" || gets.Add(1) > 1 {
 			return false
 		}
@@ -515,7 +515,7 @@ func TestStalledReadResumed(t *testing.T) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done() // hang until the client gives up on this connection
 		return true
-	}
+	})
 	rc, err := retry.Wrap(s, fastRetry).Open(context.Background(), "job/stall")
 	if err != nil {
 		t.Fatal(err)
@@ -536,13 +536,13 @@ func TestGrownPartsSpooledToDisk(t *testing.T) {
 	s, f := newFakeStore(t, func(o *Options) { o.SpoolDir = dir })
 	s.opts.spoolAbove = 1 // every part after the first
 	var failed atomic.Int32
-	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.URL.Query().Get("partNumber") == "3" && failed.Add(1) == 1 {
 			s3err(w, http.StatusServiceUnavailable, "SlowDown")
 			return true
 		}
 		return false
-	}
+	})
 	data := make([]byte, 300<<10+17)
 	for i := range data {
 		data[i] = byte(i * 7)
@@ -561,13 +561,13 @@ func TestGrownPartsSpooledToDisk(t *testing.T) {
 		t.Errorf("spool files left: %v", left)
 	}
 	// a failed spooled upload removes its files too
-	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.URL.Query().Get("partNumber") == "4" {
 			s3err(w, http.StatusForbidden, "AccessDenied")
 			return true
 		}
 		return false
-	}
+	})
 	if _, err := s.Put(context.Background(), "job/spooled2", bytes.NewReader(data)); err == nil {
 		t.Fatal("Put succeeded despite a refused part")
 	}
@@ -575,7 +575,7 @@ func TestGrownPartsSpooledToDisk(t *testing.T) {
 		t.Errorf("spool files left after a failed Put: %v", left)
 	}
 	// the parts did go through SpoolDir: without one there is no upload
-	f.hook = nil
+	f.setHook(nil)
 	s.opts.SpoolDir = filepath.Join(dir, "missing")
 	if _, err := s.Put(context.Background(), "job/spooled3", bytes.NewReader(data)); err == nil || !strings.Contains(err.Error(), "temporary file") {
 		t.Errorf("Put with a missing SpoolDir = %v, want the spool error", err)
