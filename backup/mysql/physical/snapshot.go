@@ -85,6 +85,11 @@ func newSnapshotter(ctx context.Context, m conn.Config, logger *slog.Logger, n i
 	s := &snapshotter{snap: &Snapshot{db: db}}
 	for range n {
 		c, err := db.Conn(ctx)
+		if err == nil {
+			// The sessions wait through the whole copy, which may take
+			// longer than the server's wait_timeout (8 h by default).
+			_, err = c.ExecContext(ctx, "SET SESSION wait_timeout = 31536000")
+		}
 		if err != nil {
 			s.snap.Close()
 			return nil, "", err
