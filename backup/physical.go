@@ -132,7 +132,11 @@ func physicalTables(ctx context.Context, o RunOptions, res *physical.Result) []c
 		what, read = "row counts and digests", dump.DigestIn
 	}
 	if res.Snapshot == nil {
-		o.Logger.Warn("no table "+what+" recorded for this physical backup: "+res.NoSnapshot, "job", o.Job.Name)
+		log := o.Logger.Warn
+		if res.NoBinlog { // every night the same: said, not warned about (cron would mail it)
+			log = o.Logger.Info
+		}
+		log("no table "+what+" recorded for this physical backup: "+res.NoSnapshot, "job", o.Job.Name)
 		return nil
 	}
 	defer res.Snapshot.Close()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -35,6 +36,9 @@ type fakePhysical struct {
 	asked  []uint64 // the IncrementalLSN of each call
 	server physical.Server
 	stream [][]byte
+	// noSnapshot, when set, is the Result's NoSnapshot (noBinlog its NoBinlog).
+	noSnapshot string
+	noBinlog   bool
 }
 
 func (f *fakePhysical) backup(_ context.Context, o physical.Options, w io.Writer) (*physical.Result, error) {
@@ -68,7 +72,7 @@ func (f *fakePhysical) backup(_ context.Context, o physical.Options, w io.Writer
 	}
 	return &physical.Result{Info: physical.Info{Checkpoints: physical.Checkpoints{BackupType: kind, FromLSN: from, ToLSN: f.lsn, LastLSN: f.lsn + 5},
 		Binlog: physical.BinlogInfo{File: "binlog.000004", Pos: 4 + f.lsn, GTID: "0-1-9"}, ToolVersion: "10.11.19-MariaDB"},
-		Server: srv, StreamBytes: int64(len(data))}, nil
+		Server: srv, StreamBytes: int64(len(data)), NoSnapshot: f.noSnapshot, NoBinlog: f.noBinlog}, nil
 }
 
 func physicalJob() Job {
@@ -512,5 +516,27 @@ func TestPhysicalCompareRecorded(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+}
+
+// A server without a binary log records no tables every night: said at
+// info (cron mails warnings), where a late snapshot is a warning.
+func TestPhysicalNoTablesLogLevel(t *testing.T) {
+	for _, c := range []struct {
+		f    fakePhysical
+		want string
+	}{
+		{fakePhysical{size: 1000, noSnapshot: "the server's binary log is off", noBinlog: true}, "level=INFO msg=\"no table row counts and digests recorded for this physical backup: the server's binary log is off\""},
+		{fakePhysical{size: 1000, noSnapshot: "a snapshot opened at binlog.000004:9, after the backup's point"}, "level=WARN msg=\"no table row counts and digests recorded for this physical backup: a snapshot opened"},
+	} {
+		var logs bytes.Buffer
+		_, err := RunBackup(context.Background(), RunOptions{Job: physicalJob(), Store: mem.New(), Now: backuptest.FixedClock(backuptest.T0),
+			Physical: c.f.backup, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(logs.String(), c.want) {
+			t.Errorf("want %s in\n%s", c.want, logs.String())
+		}
 	}
 }

@@ -70,6 +70,9 @@ type Result struct {
 	// says why.
 	Snapshot   *Snapshot
 	NoSnapshot string
+	// NoBinlog is set when that is because the server has no binary log
+	// (a lasting state of the server, not a failure).
+	NoBinlog bool
 }
 
 // Facts reads the server's version, server_id and datadir.
@@ -167,7 +170,7 @@ func Backup(ctx context.Context, o Options, w io.Writer) (*Result, error) {
 	if err == nil && o.IncrementalLSN > 0 && info.FromLSN != o.IncrementalLSN {
 		err = fmt.Errorf("mariadb-backup wrote an incremental from LSN %d, asked for %d", info.FromLSN, o.IncrementalLSN)
 	}
-	res := &Result{Info: info, Server: srv, StreamBytes: cw.n, NoSnapshot: noSnap}
+	res := &Result{Info: info, Server: srv, StreamBytes: cw.n, NoSnapshot: noSnap, NoBinlog: noSnap != ""}
 	if snap != nil {
 		res.Snapshot, res.NoSnapshot = snap.result(info.Binlog)
 	}
