@@ -141,7 +141,7 @@ func physicalTables(ctx context.Context, o RunOptions, res *physical.Result) []c
 	}
 	defer res.Snapshot.Close()
 	started := time.Now()
-	digests, err := read(ctx, res.Snapshot.Conns, res.Databases)
+	digests, skipped, err := read(ctx, res.Snapshot.Conns, res.Databases, res.Snapshot.At)
 	if err != nil {
 		o.Logger.Warn("no table "+what+" recorded for this physical backup: reading the tables at the backup's point failed", "job", o.Job.Name, "err", err)
 		return nil
@@ -154,6 +154,9 @@ func physicalTables(ctx context.Context, o RunOptions, res *physical.Result) []c
 		return cmp.Or(cmp.Compare(a.Database, b.Database), cmp.Compare(a.Name, b.Name))
 	})
 	o.Logger.Info("table "+what+" read at the backup's point", "job", o.Job.Name, "tables", len(tables), "duration", time.Since(started).Round(time.Millisecond).String())
+	for _, t := range skipped {
+		o.Logger.Info("table not recorded: not InnoDB (a snapshot does not hold its rows), or created, altered or renamed since the backup's point", "job", o.Job.Name, "database", t.Database, "table", t.Name)
+	}
 	return tables
 }
 

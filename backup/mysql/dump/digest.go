@@ -1,10 +1,13 @@
 package dump
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,42 +72,81 @@ func DigestTables(ctx context.Context, cfg conn.Config, logger *slog.Logger, dat
 		}
 		conns = append(conns, c)
 	}
-	return DigestIn(ctx, conns, databases)
+	out, _, err := readIn(ctx, conns, databases, false, nil)
+	return out, err
 }
 
-// DigestIn is DigestTables in sessions the caller opened (at least one),
-// for instance sessions that hold consistent snapshots at a physical
-// backup's point: they read the tables as those snapshots see them. The
-// sessions' time zone, sql_mode and result character set are changed
-// (as the dumper's), nothing else.
-func DigestIn(ctx context.Context, conns []*sql.Conn, databases []string) (map[TableRef]TableDigest, error) {
-	return readIn(ctx, conns, databases, false)
+// DigestIn is DigestTables in sessions the caller opened (at least one)
+// that hold consistent snapshots at one point (a physical backup's), whose
+// server clock read no earlier than the point is since (UNIX seconds). The
+// InnoDB tables are read as those snapshots see them. Left out, and listed
+// in skipped: the other engines' tables (a snapshot does not hold their
+// rows), and every table created, altered or renamed since (its
+// information_schema CREATE_TIME is then since or later; the column list
+// read now would not be the point's). The sessions' time zone, sql_mode
+// and result character set are changed (as the dumper's), nothing else.
+func DigestIn(ctx context.Context, conns []*sql.Conn, databases []string, since int64) (map[TableRef]TableDigest, []TableRef, error) {
+	return readIn(ctx, conns, databases, false, &since)
 }
 
 // CountIn is DigestIn without the digests: each table's rows are counted
 // (COUNT(*): the server reads its smallest index), at a fraction of the
 // cost of reading every row.
-func CountIn(ctx context.Context, conns []*sql.Conn, databases []string) (map[TableRef]TableDigest, error) {
-	return readIn(ctx, conns, databases, true)
+func CountIn(ctx context.Context, conns []*sql.Conn, databases []string, since int64) (map[TableRef]TableDigest, []TableRef, error) {
+	return readIn(ctx, conns, databases, true, &since)
 }
 
-func readIn(ctx context.Context, conns []*sql.Conn, databases []string, countOnly bool) (map[TableRef]TableDigest, error) {
+// readTable counts, or digests, one table in session c.
+func readTable(ctx context.Context, c *sql.Conn, srv conn.ServerInfo, t *schema.TableMeta, countOnly bool) (TableDigest, error) {
+	var d TableDigest
+	from := " FROM " + sqltext.QuoteIdent(t.DB) + "." + sqltext.QuoteIdent(t.Name)
+	if countOnly {
+		if err := c.QueryRowContext(ctx, "SELECT COUNT(*)"+from).Scan(&d.Rows); err != nil {
+			return d, fmt.Errorf("counting the rows of %s.%s: %w", sqltext.QuoteIdent(t.DB), sqltext.QuoteIdent(t.Name), err)
+		}
+		return d, nil
+	}
+	var sum uint64
+	if err := readRows(ctx, c, "SELECT "+selectList(srv, t)+from, func(row []byte) error {
+		d.Rows++
+		sum += rowHash(row)
+		return nil
+	}); err != nil {
+		return d, fmt.Errorf("reading %s.%s: %w", sqltext.QuoteIdent(t.DB), sqltext.QuoteIdent(t.Name), err)
+	}
+	d.Digest = formatDigest(sum)
+	return d, nil
+}
+
+// readIn reads every table of databases in conns; since, when not nil,
+// says they hold consistent snapshots (DigestIn).
+func readIn(ctx context.Context, conns []*sql.Conn, databases []string, countOnly bool, since *int64) (_ map[TableRef]TableDigest, skipped []TableRef, _ error) {
+	snapshot := since != nil
 	if len(conns) == 0 {
-		return nil, fmt.Errorf("digest: no session to read in")
+		return nil, nil, fmt.Errorf("digest: no session to read in")
 	}
 	srv, err := conn.ReadServerInfo(ctx, conns[0])
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var tables []*schema.TableMeta
 	for _, name := range databases {
 		m, _, err := schema.ReadTables(ctx, conns[0], name, func(string, string) bool { return false })
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		tables = append(tables, m.Tables...)
+		for _, t := range m.Tables {
+			// A snapshot sees InnoDB's rows as of its point; other engines'
+			// (Aria, MyISAM) only as they are when read.
+			if snapshot && !strings.EqualFold(t.Engine, "InnoDB") {
+				skipped = append(skipped, TableRef{t.DB, t.Name})
+				continue
+			}
+			tables = append(tables, t)
+		}
 	}
 	out := make(map[TableRef]TableDigest, len(tables))
+	failed := map[TableRef]error{}
 	var mu sync.Mutex
 	var first error
 	work := make(chan *schema.TableMeta)
@@ -119,28 +161,25 @@ func readIn(ctx context.Context, conns []*sql.Conn, databases []string, countOnl
 					continue
 				}
 				var d TableDigest
-				var sum uint64
-				from := " FROM " + sqltext.QuoteIdent(t.DB) + "." + sqltext.QuoteIdent(t.Name)
-				if countOnly {
-					if err = c.QueryRowContext(ctx, "SELECT COUNT(*)"+from).Scan(&d.Rows); err != nil {
-						err = fmt.Errorf("counting the rows of %s.%s: %w", sqltext.QuoteIdent(t.DB), sqltext.QuoteIdent(t.Name), err)
+				if d, err = readTable(ctx, c, srv, t, countOnly); err != nil {
+					if !snapshot {
+						continue
+					}
+					// A table changed since the point cannot always be read
+					// in the snapshot (ER_TABLE_DEF_CHANGED, a dropped
+					// column): kept aside until the changed tables are
+					// known, provided the snapshot itself goes on.
+					var in int
+					if e := c.QueryRowContext(ctx, "SELECT @@in_transaction").Scan(&in); e != nil || in != 1 {
+						err = fmt.Errorf("%w (and the snapshot did not survive it: %v)", err, e)
 						continue
 					}
 					mu.Lock()
-					out[TableRef{t.DB, t.Name}] = d
+					failed[TableRef{t.DB, t.Name}] = err
 					mu.Unlock()
+					err = nil
 					continue
 				}
-				q := "SELECT " + selectList(srv, t) + from
-				if err = readRows(ctx, c, q, func(row []byte) error {
-					d.Rows++
-					sum += rowHash(row)
-					return nil
-				}); err != nil {
-					err = fmt.Errorf("reading %s.%s: %w", sqltext.QuoteIdent(t.DB), sqltext.QuoteIdent(t.Name), err)
-					continue
-				}
-				d.Digest = formatDigest(sum)
 				mu.Lock()
 				out[TableRef{t.DB, t.Name}] = d
 				mu.Unlock()
@@ -166,10 +205,55 @@ func readIn(ctx context.Context, conns []*sql.Conn, databases []string, countOnl
 	close(work)
 	wg.Wait()
 	if first != nil {
-		return nil, first
+		return nil, nil, first
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if snapshot {
+		changed, err := changedSince(ctx, conns[0], databases, *since)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, ref := range changed {
+			if _, read := out[ref]; read || failed[ref] != nil {
+				delete(out, ref)
+				delete(failed, ref)
+				skipped = append(skipped, ref)
+			}
+		}
+		if len(failed) > 0 {
+			refs := slices.SortedFunc(maps.Keys(failed), func(a, b TableRef) int {
+				return cmp.Or(cmp.Compare(a.Database, b.Database), cmp.Compare(a.Name, b.Name))
+			})
+			return nil, nil, fmt.Errorf("%w (%s.%s was not changed since the backup's point)", failed[refs[0]], sqltext.QuoteIdent(refs[0].Database), sqltext.QuoteIdent(refs[0].Name))
+		}
+	}
+	return out, skipped, nil
+}
+
+// changedSince lists the tables of databases whose definition was written
+// at since or later (CREATE_TIME: CREATE, ALTER, RENAME, TRUNCATE all
+// renew it), or has no such time.
+func changedSince(ctx context.Context, c *sql.Conn, databases []string, since int64) ([]TableRef, error) {
+	var out []TableRef
+	for _, db := range databases {
+		rows, err := c.QueryContext(ctx, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' AND (CREATE_TIME IS NULL OR UNIX_TIMESTAMP(CREATE_TIME) >= ?)", db, since)
+		if err != nil {
+			return nil, fmt.Errorf("listing the tables changed since the backup's point: %w", err)
+		}
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, TableRef{db, name})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

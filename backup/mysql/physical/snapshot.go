@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,7 +36,12 @@ var blockCommitLine = []byte("Acquired locks for BACKUP STAGE BLOCK_COMMIT")
 // backup's point (Result.Snapshot). Close ends them.
 type Snapshot struct {
 	Conns []*sql.Conn
-	db    *sql.DB
+	// At is the server's clock (UNIX seconds, rounded down) read in the
+	// snapshots as they opened: no earlier than the backup's point, and no
+	// table definition changed between the point and then (DDL is in the
+	// binary log, whose position did not move).
+	At int64
+	db *sql.DB
 }
 
 // Close ends the snapshots and closes the sessions.
@@ -59,6 +65,7 @@ type snapshotter struct {
 	snap *Snapshot
 	mu   sync.Mutex
 	pos  []BinlogInfo // each session's snapshot position, once opened
+	at   []int64      // each session's clock then
 	err  error        // why there is no usable snapshot
 	line []byte       // stderr not yet split into lines
 	seen bool
@@ -138,28 +145,39 @@ const openTimeout = 30 * time.Second
 func (s *snapshotter) open() {
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
-	s.pos = make([]BinlogInfo, len(s.snap.Conns))
+	s.pos, s.at = make([]BinlogInfo, len(s.snap.Conns)), make([]int64, len(s.snap.Conns))
 	var wg sync.WaitGroup
 	for i, c := range s.snap.Conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, err := openSnapshot(ctx, c)
+			p, at, err := openSnapshot(ctx, c)
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			if err != nil && s.err == nil {
 				s.err = err
 			}
-			s.pos[i] = p
+			s.pos[i], s.at[i] = p, at
 		}()
 	}
 	wg.Wait()
 }
 
-func openSnapshot(ctx context.Context, c *sql.Conn) (BinlogInfo, error) {
+func openSnapshot(ctx context.Context, c *sql.Conn) (BinlogInfo, int64, error) {
 	if _, err := c.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
-		return BinlogInfo{}, fmt.Errorf("opening a consistent snapshot: %w", err)
+		return BinlogInfo{}, 0, fmt.Errorf("opening a consistent snapshot: %w", err)
 	}
+	var at int64
+	if err := c.QueryRowContext(ctx, "SELECT UNIX_TIMESTAMP()").Scan(&at); err != nil {
+		return BinlogInfo{}, 0, fmt.Errorf("reading the server's clock: %w", err)
+	}
+	p, err := snapshotPosition(ctx, c)
+	return p, at, err
+}
+
+// snapshotPosition reads the binary log position session c's snapshot
+// sees.
+func snapshotPosition(ctx context.Context, c *sql.Conn) (BinlogInfo, error) {
 	rows, err := c.QueryContext(ctx, "SHOW SESSION STATUS WHERE Variable_name IN ('binlog_snapshot_file', 'binlog_snapshot_position')")
 	if err != nil {
 		return BinlogInfo{}, fmt.Errorf("reading the snapshot's binary log position: %w", err)
@@ -216,6 +234,9 @@ func (s *snapshotter) result(at BinlogInfo) (*Snapshot, string) {
 	if why != "" {
 		s.snap.Close()
 		return nil, why
+	}
+	if len(s.at) > 0 {
+		s.snap.At = slices.Min(s.at)
 	}
 	return s.snap, ""
 }

@@ -47,7 +47,7 @@ func TestSnapshotterKeepsOnlyTheBackupsPoint(t *testing.T) {
 		s    *snapshotter
 		want string // "" = kept
 	}{
-		{"at the point", &snapshotter{seen: true, pos: []BinlogInfo{{File: "binlog.000005", Pos: 6643640}, {File: "binlog.000005", Pos: 6643640}}}, ""},
+		{"at the point", &snapshotter{seen: true, pos: []BinlogInfo{{File: "binlog.000005", Pos: 6643640}, {File: "binlog.000005", Pos: 6643640}}, at: []int64{1765155601, 1765155600}}, ""},
 		{"one session late", &snapshotter{seen: true, pos: []BinlogInfo{{File: "binlog.000005", Pos: 6643640}, {File: "binlog.000005", Pos: 6644000}}}, "commits resumed first"},
 		{"next file", &snapshotter{seen: true, pos: []BinlogInfo{{File: "binlog.000006", Pos: 6643640}}}, "commits resumed first"},
 		{"line never seen", &snapshotter{pos: nil}, "never said"},
@@ -61,6 +61,9 @@ func TestSnapshotterKeepsOnlyTheBackupsPoint(t *testing.T) {
 		snap, why := c.s.result(pos)
 		if c.want == "" && (snap == nil || why != "") || c.want != "" && (snap != nil || !strings.Contains(why, c.want)) {
 			t.Errorf("%s: snapshot %v, why %q; want %q", c.name, snap != nil, why, c.want)
+		}
+		if snap != nil && snap.At != 1765155600 {
+			t.Errorf("%s: the snapshot's clock %d, want the earliest session's", c.name, snap.At)
 		}
 	}
 }
