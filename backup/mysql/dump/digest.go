@@ -129,21 +129,9 @@ func readIn(ctx context.Context, conns []*sql.Conn, databases []string, countOnl
 	if err != nil {
 		return nil, nil, err
 	}
-	var tables []*schema.TableMeta
-	for _, name := range databases {
-		m, _, err := schema.ReadTables(ctx, conns[0], name, func(string, string) bool { return false })
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, t := range m.Tables {
-			// A snapshot sees InnoDB's rows as of its point; other engines'
-			// (Aria, MyISAM) only as they are when read.
-			if snapshot && !strings.EqualFold(t.Engine, "InnoDB") {
-				skipped = append(skipped, TableRef{t.DB, t.Name})
-				continue
-			}
-			tables = append(tables, t)
-		}
+	tables, skipped, err := listTables(ctx, conns[0], databases, snapshot)
+	if err != nil {
+		return nil, nil, err
 	}
 	out := make(map[TableRef]TableDigest, len(tables))
 	failed := map[TableRef]error{}
@@ -215,21 +203,52 @@ func readIn(ctx context.Context, conns []*sql.Conn, databases []string, countOnl
 		if err != nil {
 			return nil, nil, err
 		}
-		for _, ref := range changed {
-			if _, read := out[ref]; read || failed[ref] != nil {
-				delete(out, ref)
-				delete(failed, ref)
-				skipped = append(skipped, ref)
-			}
-		}
-		if len(failed) > 0 {
-			refs := slices.SortedFunc(maps.Keys(failed), func(a, b TableRef) int {
-				return cmp.Or(cmp.Compare(a.Database, b.Database), cmp.Compare(a.Name, b.Name))
-			})
-			return nil, nil, fmt.Errorf("%w (%s.%s was not changed since the backup's point)", failed[refs[0]], sqltext.QuoteIdent(refs[0].Database), sqltext.QuoteIdent(refs[0].Name))
+		if skipped, err = leaveOutChanged(out, failed, changed, skipped); err != nil {
+			return nil, nil, err
 		}
 	}
 	return out, skipped, nil
+}
+
+// listTables lists the tables of databases to read; in snapshots, those
+// of engines other than InnoDB are returned in skipped instead: a
+// snapshot sees InnoDB's rows as of its point, other engines' (Aria,
+// MyISAM) only as they are when read.
+func listTables(ctx context.Context, c *sql.Conn, databases []string, snapshot bool) (tables []*schema.TableMeta, skipped []TableRef, _ error) {
+	for _, name := range databases {
+		m, _, err := schema.ReadTables(ctx, c, name, func(string, string) bool { return false })
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, t := range m.Tables {
+			if snapshot && !strings.EqualFold(t.Engine, "InnoDB") {
+				skipped = append(skipped, TableRef{t.DB, t.Name})
+				continue
+			}
+			tables = append(tables, t)
+		}
+	}
+	return tables, skipped, nil
+}
+
+// leaveOutChanged moves the tables changed since the point from out (read)
+// and failed (not readable) to skipped; a table that failed and did not
+// change is an error.
+func leaveOutChanged(out map[TableRef]TableDigest, failed map[TableRef]error, changed, skipped []TableRef) ([]TableRef, error) {
+	for _, ref := range changed {
+		if _, read := out[ref]; read || failed[ref] != nil {
+			delete(out, ref)
+			delete(failed, ref)
+			skipped = append(skipped, ref)
+		}
+	}
+	if len(failed) > 0 {
+		refs := slices.SortedFunc(maps.Keys(failed), func(a, b TableRef) int {
+			return cmp.Or(cmp.Compare(a.Database, b.Database), cmp.Compare(a.Name, b.Name))
+		})
+		return nil, fmt.Errorf("%w (%s.%s was not changed since the backup's point)", failed[refs[0]], sqltext.QuoteIdent(refs[0].Database), sqltext.QuoteIdent(refs[0].Name))
+	}
+	return skipped, nil
 }
 
 // changedSince lists the tables of databases whose definition was written
