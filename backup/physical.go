@@ -62,8 +62,7 @@ func runPhysical(ctx context.Context, o RunOptions) (*catalog.Manifest, error) {
 	dir := catalog.JobPrefix(job.Prefix, job.Name) + id
 	objName := path.Join(dir, catalog.PhysicalStreamName(job.Compression, len(recips) > 0))
 	kind := catalog.KindFull
-	po := physical.Options{MySQL: job.MySQL, Binary: job.Physical.Binary, SlaveInfo: job.Physical.SlaveInfo, Logger: o.Logger}
-	po.Snapshot = job.Threads
+	po := physical.Options{MySQL: job.MySQL, Binary: job.Physical.Binary, SlaveInfo: job.Physical.SlaveInfo, Snapshot: job.Threads, Logger: o.Logger}
 	physicalProgress(o, &po)
 	if start.base != nil {
 		kind, po.IncrementalLSN = catalog.KindIncremental, start.base.Physical.ToLSN
@@ -90,10 +89,11 @@ func runPhysical(ctx context.Context, o RunOptions) (*catalog.Manifest, error) {
 		}
 		return nil, err
 	}
-	tables := physicalTables(ctx, o, res)
 	if start.base != nil && res.Server != serverOf(start.base) {
+		res.Snapshot.Close()
 		return nil, fmt.Errorf("%s: the server changed while the backup ran (%+v, its base was taken from %+v): the backup is left partial", what, res.Server, serverOf(start.base))
 	}
+	tables := physicalTables(ctx, o, res)
 	m := &catalog.Manifest{
 		Format: catalog.ManifestFormat, Tool: o.Tool, Job: job.Name, ID: id, StartedAt: started,
 		FinishedAt:  o.Now().UTC().Truncate(time.Millisecond),

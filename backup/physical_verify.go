@@ -62,15 +62,14 @@ func PhysicalRestoreTest(ctx context.Context, o PhysicalRestoreOptions, scratchD
 
 // PhysicalTableCheck is what the restore test found in one table: CHECK
 // TABLE and COUNT(*) on the restored copy and, when the manifest recorded
-// the table (job checksums), its rows and digest at the backup's point
-// against the copy's.
+// the table, its rows and digest at the backup's point against the copy's.
 type PhysicalTableCheck struct {
 	physical.TableCheck
-	// Recorded is set when the manifest lists the table; WantRows and
-	// WantDigest are then its figures, Digest the copy's.
-	Recorded           bool
-	WantRows           int64
-	Digest, WantDigest string
+	// Recorded is set when the manifest lists the table; Record then
+	// holds its figures against the copy's (compared as a logical restore
+	// test compares them: TableCheck.OK).
+	Recorded bool
+	Record   TableCheck
 	// Problem says what is wrong ("" for a sound table equal to the
 	// record).
 	Problem string
@@ -101,10 +100,9 @@ func recordedDigests(ctx context.Context, o PhysicalRestoreOptions, m *catalog.M
 // the same rows and digest; a table the manifest does not list is checked
 // only (a backup taken without a provable snapshot lists none).
 func compareRecorded(m *catalog.Manifest, checks []physical.TableCheck, digests map[dump.TableRef]dump.TableDigest) []PhysicalTableCheck {
-	type key struct{ db, name string }
-	recorded := map[key]catalog.TableInfo{}
+	recorded := map[dump.TableRef]catalog.TableInfo{}
 	for _, t := range m.Tables {
-		recorded[key{t.Database, t.Name}] = t
+		recorded[dump.TableRef{Database: t.Database, Name: t.Name}] = t
 	}
 	out := make([]PhysicalTableCheck, 0, len(checks))
 	for _, c := range checks {
@@ -112,23 +110,28 @@ func compareRecorded(m *catalog.Manifest, checks []physical.TableCheck, digests 
 		if c.Status != "OK" {
 			r.Problem = "CHECK TABLE: " + c.Status
 		}
-		if want, ok := recorded[key{c.Database, c.Table}]; ok {
-			delete(recorded, key{c.Database, c.Table})
-			r.Recorded, r.WantRows, r.WantDigest = true, want.Rows, want.Digest
-			r.Digest = digests[dump.TableRef{Database: c.Database, Name: c.Table}].Digest
+		ref := dump.TableRef{Database: c.Database, Name: c.Table}
+		if want, ok := recorded[ref]; ok {
+			delete(recorded, ref)
+			r.Recorded = true
+			r.Record = TableCheck{Database: c.Database, Table: c.Table, WantRows: want.Rows, GotRows: c.Rows, WantDigest: want.Digest}
+			if want.Digest != "" { // a record of rows only is compared by rows
+				r.Record.GotDigest = digests[ref].Digest
+			}
 			switch {
-			case r.Problem != "":
+			case r.Problem != "" || r.Record.OK():
 			case c.Rows != want.Rows:
 				r.Problem = fmt.Sprintf("%d rows, the backup recorded %d", c.Rows, want.Rows)
-			case want.Digest != "" && r.Digest != want.Digest:
-				r.Problem = fmt.Sprintf("digest %s, the backup recorded %s", r.Digest, want.Digest)
+			default:
+				r.Problem = fmt.Sprintf("digest %s, the backup recorded %s", r.Record.GotDigest, want.Digest)
 			}
 		}
 		out = append(out, r)
 	}
 	for _, t := range recorded {
 		out = append(out, PhysicalTableCheck{TableCheck: physical.TableCheck{Database: t.Database, Table: t.Name, Status: "missing"},
-			Recorded: true, WantRows: t.Rows, WantDigest: t.Digest, Problem: "the backup recorded it, the restored copy does not have it"})
+			Recorded: true, Record: TableCheck{Database: t.Database, Table: t.Name, WantRows: t.Rows, WantDigest: t.Digest},
+			Problem: "the backup recorded it, the restored copy does not have it"})
 	}
 	slices.SortFunc(out, func(a, b PhysicalTableCheck) int {
 		return cmp.Or(cmp.Compare(a.Database, b.Database), cmp.Compare(a.Table, b.Table))

@@ -135,7 +135,7 @@ func (rt *opsRuntime) physicalRestoreTest(ctx context.Context, job backup.Job, s
 		switch {
 		case c.Problem != "":
 			line += ": " + output.Escape(c.Problem)
-		case c.Recorded && c.WantDigest != "":
+		case c.Recorded && c.Record.WantDigest != "":
 			compared++
 			line += " rows and digest as recorded"
 		case c.Recorded:
